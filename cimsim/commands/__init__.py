@@ -1,0 +1,1 @@
+"""Sub-commands of the ``cimsim`` CLI, one module each (discovered by :mod:`cimsim.cli`)."""

@@ -1,0 +1,199 @@
+"""Declarative configuration: frozen dataclasses validated on construction.
+
+A config class declares each field with :func:`param`, stating its unit, range or choices and
+a one-line doc; construction checks every field and raises
+:class:`~device_models.errors.ConfigError` naming the field, the value and the allowed range.
+Configs round-trip through ``to_dict``/``from_dict`` and load from TOML, so the exact config
+can be stored beside every result::
+
+    @dataclasses.dataclass(frozen=True)
+    class AdcConfig(Config):
+        bits: int = param(8, lo=1, hi=20, doc="Resolution [bit].")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from device_models.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = ["Config", "param"]
+
+C = TypeVar("C", bound="Config")
+
+
+def param(
+    default: Any = dataclasses.MISSING,
+    *,
+    unit: str = "",
+    lo: float | None = None,
+    hi: float | None = None,
+    lo_open: bool = False,
+    hi_open: bool = False,
+    choices: tuple | None = None,
+    doc: str = "",
+    default_factory: Any = dataclasses.MISSING,
+) -> Any:
+    """Declare a config field with its unit, allowed range or choices, and a doc line."""
+    meta = {
+        "unit": unit, "lo": lo, "hi": hi, "lo_open": lo_open, "hi_open": hi_open,
+        "choices": choices, "doc": doc,
+    }
+    if default_factory is not dataclasses.MISSING:
+        return dataclasses.field(default_factory=default_factory, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def _allowed(meta: Mapping[str, Any]) -> str:
+    if meta.get("choices") is not None:
+        return f"one of {list(meta['choices'])}"
+    lo, hi = meta.get("lo"), meta.get("hi")
+    left = "(" if meta.get("lo_open") else "["
+    right = ")" if meta.get("hi_open") else "]"
+    lo_s = "-inf" if lo is None else repr(lo)
+    hi_s = "inf" if hi is None else repr(hi)
+    return f"in {left}{lo_s}, {hi_s}{right}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Base of every cimsim configuration (frozen, validated, round-trippable)."""
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            coerced = self._check_field(f, hints.get(f.name, Any), value)
+            if coerced is not value:
+                object.__setattr__(self, f.name, coerced)
+        self.validate()
+
+    def validate(self) -> None:
+        """Cross-field checks; subclasses override and call :meth:`_fail` on a violation."""
+
+    def _fail(self, name: str, constraint: str, value: Any) -> typing.NoReturn:
+        raise ConfigError(
+            f"The {name!r} field of {type(self).__name__} must be {constraint}. Got {value!r}."
+        )
+
+    def _check_field(self, f: dataclasses.Field, hint: Any, value: Any) -> Any:
+        meta = f.metadata
+        origin = typing.get_origin(hint)
+        args = typing.get_args(hint)
+        if isinstance(hint, type) and issubclass(hint, Config):
+            if isinstance(value, Mapping):
+                return hint.from_dict(value)
+            if not isinstance(value, hint):
+                self._fail(f.name, f"a {hint.__name__}", value)
+            return value
+        if hint is bool:
+            if not isinstance(value, bool):
+                self._fail(f.name, "True or False", value)
+            return value
+        if hint is int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                if isinstance(value, float) and value.is_integer():
+                    value = int(value)
+                else:
+                    self._fail(f.name, f"an integer {_allowed(meta)}", value)
+        elif hint is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                self._fail(f.name, f"a real number {_allowed(meta)}", value)
+            value = float(value)
+            if not math.isfinite(value):
+                self._fail(f.name, f"finite {_allowed(meta)}", value)
+        elif hint is str:
+            if not isinstance(value, str):
+                self._fail(f.name, "a string", value)
+        elif origin is tuple or hint is tuple:
+            if isinstance(value, list):
+                value = tuple(value)
+            if not isinstance(value, tuple):
+                self._fail(f.name, "a tuple", value)
+        elif origin is typing.Union and type(None) in args and value is None:
+            return value
+        if meta.get("choices") is not None and value not in meta["choices"]:
+            self._fail(f.name, _allowed(meta), value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            lo, hi = meta.get("lo"), meta.get("hi")
+            if lo is not None and (value <= lo if meta.get("lo_open") else value < lo):
+                self._fail(f.name, _allowed(meta), value)
+            if hi is not None and (value >= hi if meta.get("hi_open") else value > hi):
+                self._fail(f.name, _allowed(meta), value)
+        return value
+
+    # --- round trips ----------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Nested plain-dict form (TOML/JSON-able)."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, Config):
+                v = v.to_dict()
+            elif isinstance(v, tuple):
+                v = list(v)
+            out[f.name] = v
+        return out
+
+    @classmethod
+    def from_dict(cls: type[C], data: Mapping[str, Any]) -> C:
+        """Build from the dict form; an unknown key raises ConfigError naming it."""
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{cls.__name__} must be built from a table/dict. Got {data!r}.")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(
+                f"Unknown field(s) {unknown} for {cls.__name__}. Fields: {sorted(known)}."
+            )
+        return cls(**dict(data))
+
+    @classmethod
+    def from_toml(cls: type[C], path: str | Path) -> C:
+        """Load from a TOML file holding the dict form."""
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: malformed TOML: {exc}") from None
+        return cls.from_dict(data)
+
+    def replace(self: C, **changes: Any) -> C:
+        """Copy with top-level fields changed (validated); see :meth:`replace_path` for nested."""
+        return dataclasses.replace(self, **changes)
+
+    def replace_path(self: C, path: str, value: Any) -> C:
+        """Copy with the field at dotted ``path`` (e.g. ``"tile.adc_bits"``) set to ``value``."""
+        head, _, rest = path.partition(".")
+        known = {f.name for f in dataclasses.fields(self)}
+        if head not in known:
+            raise ConfigError(
+                f"Unknown field {head!r} in {type(self).__name__} (path {path!r}). "
+                f"Fields: {sorted(known)}."
+            )
+        if not rest:
+            return dataclasses.replace(self, **{head: value})
+        inner = getattr(self, head)
+        if not isinstance(inner, Config):
+            raise ConfigError(f"Field {head!r} of {type(self).__name__} has no sub-field {rest!r}.")
+        return dataclasses.replace(self, **{head: inner.replace_path(rest, value)})
+
+    @classmethod
+    def describe(cls) -> list[tuple[str, str, str, str]]:
+        """(name, unit, allowed, doc) for each field: for CLIs and docs."""
+        return [
+            (f.name, f.metadata.get("unit", ""), _allowed(f.metadata), f.metadata.get("doc", ""))
+            for f in dataclasses.fields(cls)
+        ]

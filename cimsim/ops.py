@@ -1,0 +1,83 @@
+"""Operation counts: what a tile call did, the interface between execution and energy.
+
+Every tile MVM returns an :class:`OpCounts`. The energy, latency and area models
+(:mod:`cimsim.energy`) turn these counts, with the component cards, into joules and seconds;
+nothing in execution assumes an energy per MAC. Counts add (``a + b``) and scale with batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+__all__ = ["OpCounts"]
+
+
+@dataclasses.dataclass
+class OpCounts:
+    """Counts and run-dependent energies of one or more tile operations.
+
+    Attributes
+    ----------
+    macs : int
+        Logical multiply-accumulates performed (rows used × cols used × vectors) [-].
+    cycles : int
+        Array read cycles (one per input vector per bit-plane / pulse window) [-].
+    dac_conversions : int
+        Row-driver conversions (one per active row per cycle) [-].
+    cell_reads : int
+        Cell reads (cells with a non-zero row drive, per cycle) [-].
+    cell_read_energy_j : float
+        Σ over cycles and cells of V·I·t, from the actual voltages, conductances and read
+        times of the run [J].
+    row_drive_v2 : float
+        Σ over cycles of V_row² over driven rows, for wire charging C_row·V² [V^2].
+    adc_conversions : int
+        ADC conversions performed [-].
+    adc_switching_energy_j : float
+        Capacitive-DAC switching energy of those conversions from the SAR model, summed over
+        the actual output codes [J].
+    adc_rounds : int
+        Sequential ADC conversion rounds (conversions per ADC, i.e. ``adc_share`` per cycle),
+        which set the tile latency [-].
+    shift_adds : int
+        Digital shift-and-add / accumulate operations on partial sums [-].
+    sram_read_bits, sram_write_bits : int
+        Input/output buffer traffic [bit].
+    program_pulses : int
+        Write-verify pulses spent programming (reported separately from inference) [-].
+    program_energy_j : float
+        Programming energy (reported separately from inference) [J].
+    """
+
+    macs: int = 0
+    cycles: int = 0
+    dac_conversions: int = 0
+    cell_reads: int = 0
+    cell_read_energy_j: float = 0.0
+    row_drive_v2: float = 0.0
+    adc_conversions: int = 0
+    adc_switching_energy_j: float = 0.0
+    adc_rounds: int = 0
+    shift_adds: int = 0
+    sram_read_bits: int = 0
+    sram_write_bits: int = 0
+    program_pulses: int = 0
+    program_energy_j: float = 0.0
+
+    def __add__(self, other: OpCounts) -> OpCounts:
+        if not isinstance(other, OpCounts):
+            return NotImplemented
+        return OpCounts(**{
+            f.name: getattr(self, f.name) + getattr(other, f.name)
+            for f in dataclasses.fields(self)
+        })
+
+    def __iadd__(self, other: OpCounts) -> OpCounts:
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """Field name → value (plain Python numbers)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

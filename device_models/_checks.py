@@ -1,0 +1,155 @@
+"""Input validation with one message shape for the whole project.
+
+Every public function validates its arguments here before any kernel runs, so bad input
+raises :class:`~device_models.errors.InvalidParameterError` (a ``ValueError``) of the form::
+
+    The 'vgs' parameter of mosfet_current must be finite. Got array with NaN at index (3,).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from .errors import InvalidParameterError, UnknownNameError
+
+__all__ = [
+    "check_array",
+    "check_choice",
+    "check_int",
+    "check_scalar",
+    "check_seed",
+    "fail",
+]
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return f"array of shape {value.shape}"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def fail(name: str, caller: str, constraint: str, got: Any, *, exc=InvalidParameterError):
+    """Raise ``exc`` with the project's message shape; ``got`` is shown with ``repr``."""
+    shown = got if isinstance(got, str) and got.startswith("array") else _describe(got)
+    raise exc(f"The {name!r} parameter of {caller} must be {constraint}. Got {shown}.")
+
+
+def _first_bad(mask: np.ndarray) -> str:
+    idx = tuple(int(i) for i in np.argwhere(mask)[0])
+    return str(idx)
+
+
+def check_array(
+    name: str,
+    value: Any,
+    caller: str,
+    *,
+    finite: bool = True,
+    nonneg: bool = False,
+    positive: bool = False,
+    lo: float | None = None,
+    hi: float | None = None,
+    ndim: int | tuple[int, ...] | None = None,
+    dtype: Any = np.float64,
+) -> np.ndarray:
+    """Return ``value`` as an ndarray of ``dtype`` after checking it.
+
+    Raises
+    ------
+    InvalidParameterError
+        If the value cannot be converted, has the wrong number of dimensions, holds NaN or
+        inf (when ``finite``), negative (``nonneg``) or non-positive (``positive``) entries,
+        or entries outside ``[lo, hi]``.
+    """
+    try:
+        arr = np.asarray(value, dtype=dtype)
+    except (TypeError, ValueError):
+        fail(name, caller, f"convertible to an array of {np.dtype(dtype).name}", value)
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if arr.ndim not in allowed:
+            want = " or ".join(str(a) for a in allowed)
+            fail(name, caller, f"an array with {want} dimensions", f"array of shape {arr.shape}")
+    if arr.dtype.kind in "fc":
+        if finite and not np.all(np.isfinite(arr)):
+            bad = ~np.isfinite(arr)
+            what = "NaN" if np.any(np.isnan(arr)) else "inf"
+            loc = _first_bad(bad) if arr.ndim else "()"
+            fail(name, caller, "finite (no NaN or inf)", f"array with {what} at index {loc}")
+    if nonneg and np.any(arr < 0):
+        fail(name, caller, ">= 0", f"array with {arr.min()!r} at index {_first_bad(arr < 0)}"
+             if arr.ndim else arr.item())
+    if positive and np.any(arr <= 0):
+        fail(name, caller, "> 0", f"array with {arr.min()!r} at index {_first_bad(arr <= 0)}"
+             if arr.ndim else arr.item())
+    if lo is not None and np.any(arr < lo):
+        fail(name, caller, f">= {lo!r}", f"array with {arr.min()!r}" if arr.ndim else arr.item())
+    if hi is not None and np.any(arr > hi):
+        fail(name, caller, f"<= {hi!r}", f"array with {arr.max()!r}" if arr.ndim else arr.item())
+    return arr
+
+
+def check_scalar(
+    name: str,
+    value: Any,
+    caller: str,
+    *,
+    lo: float | None = None,
+    hi: float | None = None,
+    lo_open: bool = False,
+    hi_open: bool = False,
+) -> float:
+    """Return ``value`` as a finite float inside the given bounds, else raise."""
+    if isinstance(value, bool) or not np.isscalar(value) and np.ndim(value) != 0:
+        fail(name, caller, "a real number", value)
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        fail(name, caller, "a real number", value)
+    if not np.isfinite(x):
+        fail(name, caller, "finite", value)
+    if lo is not None and (x <= lo if lo_open else x < lo):
+        fail(name, caller, f"{'>' if lo_open else '>='} {lo!r}", value)
+    if hi is not None and (x >= hi if hi_open else x > hi):
+        fail(name, caller, f"{'<' if hi_open else '<='} {hi!r}", value)
+    return x
+
+
+def check_int(
+    name: str, value: Any, caller: str, *, lo: int | None = None, hi: int | None = None
+) -> int:
+    """Return ``value`` as an int inside ``[lo, hi]``; floats with a fraction are rejected."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        if isinstance(value, (float, np.floating)) and float(value).is_integer():
+            value = int(value)
+        else:
+            fail(name, caller, "an integer", value)
+    v = int(value)
+    if lo is not None and v < lo or hi is not None and v > hi:
+        lo_s = "-inf" if lo is None else str(lo)
+        hi_s = "inf" if hi is None else str(hi)
+        fail(name, caller, f"an integer in [{lo_s}, {hi_s}]", value)
+    return v
+
+
+def check_choice(name: str, value: Any, caller: str, choices: Iterable[str]) -> str:
+    """Return ``value`` if it is one of ``choices``; else raise listing the valid names."""
+    options = list(choices)
+    if value not in options:
+        fail(name, caller, f"one of {options}", value, exc=UnknownNameError)
+    return value
+
+
+def check_seed(name: str, value: Any, caller: str) -> int:
+    """Return a non-negative int seed from an int or a ``numpy.random.Generator``.
+
+    A Generator is consumed for one 63-bit integer, so passing the same Generator state
+    gives the same seed.
+    """
+    if isinstance(value, np.random.Generator):
+        return int(value.integers(0, 2**63 - 1))
+    return check_int(name, value, caller, lo=0, hi=2**64 - 1)

@@ -1,0 +1,198 @@
+"""Foundation: counter-based randomness, input checks, configs and parameter cards."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from cimsim.config import Config, param
+from cimsim.hardware import HardwareConfig, TileConfig
+from device_models import cards, rng
+from device_models._checks import check_array, check_int, check_scalar
+from device_models._jit import use_backend
+from device_models.errors import CardError, ConfigError, InvalidParameterError, UnknownNameError
+
+# --- randomness -----------------------------------------------------------------------------
+
+
+def test_rng_kernel_equals_numpy_reference():
+    key = rng.derive_key(7, "test")
+    for draw in (rng.uniform, rng.standard_normal):
+        a = draw(key, (50, 41), offset=3)
+        with use_backend("numpy"):
+            b = draw(key, (50, 41), offset=3)
+        np.testing.assert_array_equal(a, b)
+
+
+def test_rng_independent_of_chunking_and_threads():
+    import numba
+
+    key = rng.derive_key(11, "chunks")
+    whole = rng.standard_normal(key, 10_000)
+    parts = np.concatenate([rng.standard_normal(key, 3_333),
+                            rng.standard_normal(key, 6_667, offset=3_333)])
+    np.testing.assert_array_equal(whole, parts)
+    old = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        single = rng.standard_normal(key, 10_000)
+    finally:
+        numba.set_num_threads(old)
+    np.testing.assert_array_equal(whole, single)
+
+
+def test_rng_statistics():
+    z = rng.standard_normal(rng.derive_key(1), 200_000)
+    assert abs(z.mean()) < 0.01
+    assert abs(z.std() - 1.0) < 0.01
+    assert abs(np.mean(z**4) - 3.0) < 0.05  # Gaussian kurtosis
+    u = rng.uniform(rng.derive_key(2), 200_000)
+    assert 0.0 < u.min() and u.max() < 1.0
+    assert abs(u.mean() - 0.5) < 0.005
+
+
+def test_keys_differ_by_seed_and_tag_and_accept_generator():
+    assert rng.derive_key(1, "a") != rng.derive_key(1, "b")
+    assert rng.derive_key(1, "a") != rng.derive_key(2, "a")
+    assert rng.derive_key(np.random.default_rng(5)) == rng.derive_key(np.random.default_rng(5))
+    with pytest.raises(InvalidParameterError, match="'seed'"):
+        rng.derive_key(-1)
+
+
+# --- checks ---------------------------------------------------------------------------------
+
+
+def test_checks_name_the_argument():
+    with pytest.raises(InvalidParameterError, match=r"'vgs' parameter of f must be finite"):
+        check_array("vgs", [0.0, np.nan], "f")
+    with pytest.raises(InvalidParameterError, match=r"'w_m' parameter of f must be > 0"):
+        check_array("w_m", [-1.0], "f", positive=True)
+    with pytest.raises(InvalidParameterError, match=r"'t' parameter of f must be > 0"):
+        check_scalar("t", 0.0, "f", lo=0.0, lo_open=True)
+    with pytest.raises(InvalidParameterError, match=r"'bits' parameter of f"):
+        check_int("bits", 2.5, "f")
+
+
+# --- configs --------------------------------------------------------------------------------
+
+
+def test_config_round_trip_and_errors(tmp_path):
+    hw = HardwareConfig().replace_path("tile.adc_bits", 6)
+    assert HardwareConfig.from_dict(hw.to_dict()) == hw
+    with pytest.raises(ConfigError, match=r"'adc_bits' field of TileConfig must be in \[1, 20\]"):
+        TileConfig(adc_bits=0)
+    with pytest.raises(ConfigError, match="Unknown field"):
+        HardwareConfig.from_dict({"temperature": 300})
+    with pytest.raises(ConfigError, match="'input_encoding'"):
+        TileConfig(input_encoding="morse")
+    with pytest.raises(ConfigError, match="'bits_per_cell'"):
+        TileConfig(weight_bits=4, bits_per_cell=8)
+    path = tmp_path / "hw.toml"
+    path.write_text('temperature_k = 350.0\n[tile]\nrows = 128\n')
+    hw2 = HardwareConfig.from_toml(path)
+    assert hw2.temperature_k == 350.0 and hw2.tile.rows == 128
+    path.write_text("temperature_k = = 3")
+    with pytest.raises(ConfigError, match="malformed TOML"):
+        HardwareConfig.from_toml(path)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        hw.temperature_k = 1.0
+
+
+def test_config_subclass_declares_units_and_ranges():
+    @dataclasses.dataclass(frozen=True)
+    class Demo(Config):
+        v_v: float = param(0.5, unit="V", lo=0.0, hi=1.0, doc="A voltage [V].")
+
+    assert Demo().v_v == 0.5
+    with pytest.raises(ConfigError, match=r"'v_v' field of Demo must be a real number in \[0.0"):
+        Demo(v_v="x")
+    assert Demo.describe()[0][:2] == ("v_v", "V")
+
+
+# --- cards ----------------------------------------------------------------------------------
+
+
+def test_every_bundled_card_loads_with_source_and_units():
+    assert cards.names(), "no cards bundled"
+    for name in cards.names():
+        card = cards.load(name)
+        assert card.kind in cards.kinds()
+        for f in ("authors", "title", "venue", "year", "figure"):
+            assert getattr(card.source, f)
+        spec = cards.kind_spec(card.kind)
+        for key in card.values:
+            assert card.units[key] == spec[key].unit
+        assert cards.Card.from_dict(card.to_dict()).values == card.values
+
+
+def test_unknown_card_lists_known_names():
+    with pytest.raises(UnknownNameError, match="Known cards"):
+        cards.load("no_such_card")
+
+
+_GOOD = """kind = "mosfet"
+[source]
+authors = "A. Author"
+title = "T"
+venue = "V"
+year = 2000
+figure = "Table 1"
+[values]
+polarity = { value = "n", unit = "-" }
+node_m = { value = 180e-9, unit = "m" }
+vdd_v = { value = 1.8, unit = "V" }
+w_m = { value = 1e-6, unit = "m" }
+l_m = { value = 1e-6, unit = "m" }
+vt0_v = { value = 0.45, unit = "V" }
+vt0_tc_v_per_k = { value = -1e-3, unit = "V/K" }
+slope_factor_n = { value = 1.3, unit = "-" }
+mobility_m2_per_vs = { value = 0.03, unit = "m^2/(V*s)" }
+mobility_temp_exponent = { value = 1.5, unit = "-" }
+cox_f_per_m2 = { value = 8.5e-3, unit = "F/m^2" }
+dibl_v_per_v = { value = 0.02, unit = "V/V" }
+avt_v_m = { value = 5e-9, unit = "V*m" }
+abeta_m = { value = 1e-8, unit = "m" }
+kf_v2_f = { value = 1e-25, unit = "V^2*F" }
+"""
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda s: s.replace("year = 2000", "year = = 2000"), "malformed TOML"),
+        (lambda s: s.replace('vt0_v = { value = 0.45, unit = "V" }\n', ""), r"missing required.*vt0_v"),
+        (lambda s: s.replace('vt0_v = { value = 0.45, unit = "V" }', 'vt0_v = { value = 0.45, unit = "mV" }'),
+         r"'vt0_v' has wrong unit 'mV'"),
+        (lambda s: s.replace('vt0_v = { value = 0.45, unit = "V" }', "vt0_v = { value = 0.45 }"),
+         r"'vt0_v' has no unit"),
+        (lambda s: s.replace("value = 1.3,", "value = 0.5,"), r"'slope_factor_n' is out of its physical range.*0.5"),
+        (lambda s: s.replace('figure = "Table 1"\n', ""), r"missing field 'source.figure'"),
+        (lambda s: s.replace('kind = "mosfet"', 'kind = "flux"'), r"'kind' must be one of"),
+    ],
+)
+def test_bad_cards_name_file_field_and_value(tmp_path, edit, match):
+    good = tmp_path / "good_card.toml"
+    good.write_text(_GOOD)
+    assert cards.load(str(good)).vt0_v == 0.45
+    bad = tmp_path / "bad_card.toml"
+    bad.write_text(edit(_GOOD))
+    with pytest.raises(CardError, match=match) as info:
+        cards.load(str(bad))
+    assert "bad_card.toml" in str(info.value)
+
+
+def test_card_replace_validates():
+    import pathlib
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        p = pathlib.Path(d) / "c.toml"
+        p.write_text(_GOOD)
+        card = cards.load(str(p))
+    assert card.replace(vt0_v=0.5).vt0_v == 0.5
+    with pytest.raises(CardError, match="slope_factor_n"):
+        card.replace(slope_factor_n=0.1)
+    with pytest.raises(CardError, match="unknown field"):
+        card.replace(nonsense=1.0)
