@@ -158,16 +158,18 @@ kf_v2_f = { value = 1e-25, unit = "V^2*F" }
 """
 
 
+_VT = 'vt0_v = { value = 0.45, unit = "V" }'
+
+
 @pytest.mark.parametrize(
     ("edit", "match"),
     [
         (lambda s: s.replace("year = 2000", "year = = 2000"), "malformed TOML"),
-        (lambda s: s.replace('vt0_v = { value = 0.45, unit = "V" }\n', ""), r"missing required.*vt0_v"),
-        (lambda s: s.replace('vt0_v = { value = 0.45, unit = "V" }', 'vt0_v = { value = 0.45, unit = "mV" }'),
-         r"'vt0_v' has wrong unit 'mV'"),
-        (lambda s: s.replace('vt0_v = { value = 0.45, unit = "V" }', "vt0_v = { value = 0.45 }"),
-         r"'vt0_v' has no unit"),
-        (lambda s: s.replace("value = 1.3,", "value = 0.5,"), r"'slope_factor_n' is out of its physical range.*0.5"),
+        (lambda s: s.replace(_VT + "\n", ""), r"missing required.*vt0_v"),
+        (lambda s: s.replace(_VT, _VT.replace('"V"', '"mV"')), r"'vt0_v' has wrong unit 'mV'"),
+        (lambda s: s.replace(_VT, "vt0_v = { value = 0.45 }"), r"'vt0_v' has no unit"),
+        (lambda s: s.replace("value = 1.3,", "value = 0.5,"),
+         r"'slope_factor_n' is out of its physical range.*0.5"),
         (lambda s: s.replace('figure = "Table 1"\n', ""), r"missing field 'source.figure'"),
         (lambda s: s.replace('kind = "mosfet"', 'kind = "flux"'), r"'kind' must be one of"),
     ],
