@@ -13,12 +13,16 @@ from .errors import (
     StoreError,
     UnknownNameError,
 )
+from .iv import CellIV, LinearIV, SinhIV
 
 __all__ = [
     "CardError",
+    "CellIV",
     "CimSimError",
     "ConfigError",
     "InvalidParameterError",
+    "LinearIV",
+    "SinhIV",
     "StoreError",
     "UnknownNameError",
     "cards",
