@@ -1,0 +1,429 @@
+"""Energy of tile operations: component models that turn :class:`~cimsim.ops.OpCounts` into joules.
+
+Nothing here assumes an energy per MAC. Each operation type has its own physical model, fed by
+the run (the array's Σ V·I·t, the SAR ADC's switching energy of the codes actually produced)
+and by the component cards named in :class:`~cimsim.hardware.HardwareConfig`:
+
+=================  ===============================================================  ============
+operation          model                                                            from
+=================  ===============================================================  ============
+array_read         Σ V·I·t over the cells read (``OpCounts.cell_read_energy_j``)    run
+wire_charging      C_row·Σ V_row², C_row = cols · pitch · c_wire                   run + cards
+dac                conversions · E_DAC                                              DAC card
+integrator         column read-outs · E_int                                         periphery
+adc                Σ E_switch(code) + conversions · (bits · E_comp + E_logic)      run + ADC
+shift_add          adds · E_add(accumulator bits)                                   tech card
+sram               (read + write bits) · E_SRAM(8 kB, 64 b)/64                     tech card
+interconnect       output bits · hops · tile pitch · α · c_wire · V_DD²            tech + periph
+digital            MACs · (E_mult(b_w) + E_add(acc bits))                           tech card
+=================  ===============================================================  ============
+
+Programming (write-verify) energy is kept apart (:attr:`OpCounts.program_energy_j`).
+
+Digital energies come from a technology card: Horowitz's 45 nm table, or a card scaled from it
+by a stated rule (:func:`load_tech`). Energies at bit widths between the table's 8- and 32-bit
+entries follow the power law through the two published points (:func:`op_energy_j`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from device_models import cards
+from device_models._checks import check_int, fail
+from device_models.errors import CardError
+
+from .hardware import HardwareConfig
+from .ops import OpCounts
+
+__all__ = [
+    "ENERGY_KINDS",
+    "Components",
+    "breakdown_total",
+    "components",
+    "energy_breakdown",
+    "load_tech",
+    "op_area_m2",
+    "op_energy_j",
+    "tile_area_m2",
+]
+
+#: Operation types of the inference energy breakdown, in display order.
+ENERGY_KINDS = (
+    "array_read", "wire_charging", "dac", "integrator", "adc", "shift_add", "sram",
+    "interconnect", "digital",
+)
+
+_TECH_TABLE = (
+    "e_add_int8_j", "e_add_int32_j", "e_mult_int8_j", "e_mult_int32_j", "e_add_fp16_j",
+    "e_add_fp32_j", "e_mult_fp16_j", "e_mult_fp32_j", "e_sram_64b_8kb_j", "e_sram_64b_32kb_j",
+    "e_sram_64b_1mb_j", "e_dram_64b_j",
+)
+_TECH_AREAS = (
+    "a_add_int8_m2", "a_add_int32_m2", "a_mult_int8_m2", "a_mult_int32_m2", "a_add_fp16_m2",
+    "a_add_fp32_m2", "a_mult_fp16_m2", "a_mult_fp32_m2", "a_sram_bit_m2",
+)
+
+
+def load_tech(name_or_card) -> cards.Card:
+    """Load a technology card, resolving a scaled card against its base.
+
+    A card with ``base_card`` and ``scaling_rule = "dennard_cv2"`` takes the base card's table
+    and scales it to its own node F and supply V:
+
+    .. math::
+
+        E(F, V) = E_0 \\cdot \\frac{F}{F_0} \\left(\\frac{V}{V_0}\\right)^2, \\qquad
+        A(F) = A_0 \\left(\\frac{F}{F_0}\\right)^2
+
+    (switching energy C·V² with gate capacitance ∝ F; areas ∝ F²; wire capacitance per length
+    unchanged).
+
+    Parameters
+    ----------
+    name_or_card : str or Card
+        Tech card name or card.
+
+    Returns
+    -------
+    Card
+        A tech card holding the full table (energies [J], areas [m^2]) at its node.
+
+    References
+    ----------
+    Dennard et al., IEEE JSSC 9, 256 (1974), doi:10.1109/JSSC.1974.1050511.
+    Horowitz, ISSCC 2014, doi:10.1109/ISSCC.2014.6757323.
+    Stillmaker & Baas, Integration 58, 74 (2017), doi:10.1016/j.vlsi.2017.02.002 (why the
+    classical rule is only first-order below 45 nm).
+    """
+    card = cards.load(name_or_card)
+    if card.kind != "tech":
+        fail("name_or_card", "load_tech", "a card of kind 'tech'", f"kind {card.kind!r}")
+    base_name = card.get("base_card")
+    if base_name is None:
+        missing = [k for k in ("e_add_int8_j", "e_add_int32_j", "e_mult_int8_j",
+                               "e_mult_int32_j", "e_sram_64b_8kb_j") if card.get(k) is None]
+        if missing:
+            raise CardError(f"tech card {card.name!r} has neither a base_card nor {missing}")
+        return card
+    base = load_tech(base_name)
+    rule = card.get("scaling_rule", "dennard_cv2")
+    if rule != "dennard_cv2":  # pragma: no cover - the kind only allows this rule
+        raise CardError(f"tech card {card.name!r}: unknown scaling_rule {rule!r}")
+    f_ratio = card.node_m / base.node_m
+    e_scale = f_ratio * (card.vdd_v / base.vdd_v) ** 2
+    a_scale = f_ratio**2
+    changes = {}
+    for key in _TECH_TABLE:
+        if base.get(key) is not None and card.get(key) is None:
+            changes[key] = base.get(key) * e_scale
+    for key in _TECH_AREAS:
+        if base.get(key) is not None and card.get(key) is None:
+            changes[key] = base.get(key) * a_scale
+    if base.get("c_wire_f_per_m") is not None and card.get("c_wire_f_per_m") is None:
+        changes["c_wire_f_per_m"] = base.c_wire_f_per_m
+    values = dict(card.values)
+    values.update(changes)
+    values.pop("base_card", None)
+    values.pop("scaling_rule", None)
+    spec = cards.kind_spec("tech")
+    units = {k: spec[k].unit for k in values}
+    return dataclasses.replace(
+        card, values=MappingProxyType(values), units=MappingProxyType(units),
+        path=f"{card.path} (scaled from {base.name})",
+    )
+
+
+def _power_law(e8: float, e32: float, bits: float) -> float:
+    """Value at ``bits`` of the power law through (8, e8) and (32, e32)."""
+    if e8 <= 0.0 or e32 <= 0.0:
+        return e8 * bits / 8.0
+    p = math.log(e32 / e8) / math.log(4.0)
+    return e8 * (bits / 8.0) ** p
+
+
+def op_energy_j(tech, op: str, bits: int) -> float:
+    """Energy of one integer ``op`` ("add" or "mult") of ``bits`` width from a tech card.
+
+    .. math:: E(n) = E_8 \\, (n/8)^{p}, \\quad p = \\ln(E_{32}/E_8) / \\ln 4
+
+    the power law through the card's published 8- and 32-bit points (exact at 8 and 32 bits;
+    p ≈ 0.87 for Horowitz's adders, ≈ 1.98 for his multipliers).
+
+    Parameters
+    ----------
+    tech : Card
+        Tech card (see :func:`load_tech`).
+    op : {"add", "mult"}
+        Operation.
+    bits : int
+        Operand width [bit].
+
+    Returns
+    -------
+    float
+        Energy per operation [J].
+
+    References
+    ----------
+    Horowitz, ISSCC 2014, doi:10.1109/ISSCC.2014.6757323.
+    """
+    bits = check_int("bits", bits, "op_energy_j", lo=1, hi=128)
+    if op not in ("add", "mult"):
+        fail("op", "op_energy_j", "one of ['add', 'mult']", op)
+    return _power_law(tech.get(f"e_{op}_int8_j"), tech.get(f"e_{op}_int32_j"), bits)
+
+
+def op_area_m2(tech, op: str, bits: int) -> float:
+    """Area of one integer ``op`` unit of ``bits`` width (power law through 8/32-bit) [m^2]."""
+    bits = check_int("bits", bits, "op_area_m2", lo=1, hi=128)
+    if op not in ("add", "mult"):
+        fail("op", "op_area_m2", "one of ['add', 'mult']", op)
+    a8, a32 = tech.get(f"a_{op}_int8_m2"), tech.get(f"a_{op}_int32_m2")
+    if a8 is None or a32 is None:
+        raise CardError(f"tech card {tech.name!r} has no areas for {op!r} units")
+    return _power_law(a8, a32, bits)
+
+
+def _first(card, names: tuple[str, ...], default=None):
+    for n in names:
+        v = card.get(n)
+        if v is not None:
+            return v
+    return default
+
+
+@dataclasses.dataclass(frozen=True)
+class Components:
+    """Resolved per-event energies, times and areas of one hardware configuration (SI units).
+
+    Built by :func:`components` from the cards named in a :class:`HardwareConfig`; every field
+    carries its unit in its name.
+    """
+
+    vdd_v: float
+    c_wire_f_per_m: float
+    cell_pitch_m: float
+    cell_area_m2: float
+    e_dac_j: float
+    a_dac_m2: float
+    e_integrator_j: float
+    a_integrator_m2: float
+    e_comparator_j: float
+    e_adc_logic_j: float
+    t_adc_conversion_s: float
+    a_adc_m2: float
+    e_shift_add_j: float
+    a_shift_add_m2: float
+    accumulator_bits: int
+    e_sram_bit_j: float
+    a_sram_bit_m2: float
+    buffer_bits_per_tile: float
+    e_digital_mac_j: float
+    digital_mac_rate_per_s: float
+    a_digital_m2: float
+    wire_activity: float
+    interconnect_hops_tiles: float
+    t_dac_settle_s: float
+    t_read_s: float
+    t_shift_add_s: float
+    rows: int
+    cols: int
+    adc_share: int
+    adc_bits: int
+
+    @property
+    def n_adcs_per_tile(self) -> int:
+        """ADCs per tile: ceil(cols / adc_share) [-]."""
+        return -(-self.cols // self.adc_share)
+
+    @property
+    def c_row_f(self) -> float:
+        """Capacitance of one row wire across the tile: cols · pitch · c_wire [F]."""
+        return self.cols * self.cell_pitch_m * self.c_wire_f_per_m
+
+
+def _adc_numbers(card, bits: int) -> tuple[float, float, float, float]:
+    """(E_comparator per decision [J], E_logic per conversion [J], t_conv [s], area [m^2])."""
+    e_comp = _first(card, ("e_comparator_j", "e_comp_j", "comparator_energy_j"))
+    e_logic = _first(card, ("e_logic_j", "e_sar_logic_j", "logic_energy_j"), 0.0)
+    t_conv = _first(card, ("t_conversion_s", "conversion_time_s"))
+    if t_conv is None:
+        f_clk = _first(card, ("f_clk_hz", "clock_hz", "f_clock_hz"))
+        if f_clk is not None:
+            t_conv = (bits + 1) / f_clk  # one sampling + one cycle per bit decision
+        else:
+            f_s = _first(card, ("f_s_hz", "sample_rate_hz", "fs_hz"))
+            t_conv = None if f_s is None else 1.0 / f_s
+    area = _first(card, ("area_m2", "a_adc_m2", "a_m2"))
+    missing = [n for n, v in (("comparator energy", e_comp), ("conversion time", t_conv),
+                              ("area", area)) if v is None]
+    if missing:
+        raise CardError(
+            f"ADC card {card.name!r} lacks {missing} (fields e_comparator_j, f_clk_hz or "
+            f"t_conversion_s, area_m2) needed by the energy/latency/area model"
+        )
+    return float(e_comp), float(e_logic), float(t_conv), float(area)
+
+
+def _dac_numbers(card, periphery) -> tuple[float, float]:
+    """(energy per conversion [J], area [m^2]) of the row driver / DAC card."""
+    e = _first(card, ("e_conversion_j", "e_dac_j", "energy_per_conversion_j"))
+    if e is None:
+        c_load = _first(card, ("c_load_f", "c_out_f", "c_unit_f"))
+        v = _first(card, ("v_out_max_v", "vdd_v", "v_full_scale_v"))
+        if c_load is not None and v is not None:
+            e = c_load * v * v
+    a = _first(card, ("area_m2", "a_dac_m2", "a_m2"), periphery.get("a_dac_m2"))
+    if e is None or a is None:
+        raise CardError(f"DAC card {card.name!r} lacks an energy per conversion or an area")
+    return float(e), float(a)
+
+
+def components(hw: HardwareConfig) -> Components:
+    """Resolve the cards of ``hw`` into per-event energies, times and areas.
+
+    Parameters
+    ----------
+    hw : HardwareConfig
+        The chip; its ``device_card``, ``adc_card``, ``dac_card``, ``tech_card`` and
+        ``periphery_card`` are loaded.
+
+    Returns
+    -------
+    Components
+    """
+    if not isinstance(hw, HardwareConfig):
+        fail("hw", "components", "a HardwareConfig", hw)
+    tile = hw.tile
+    tech = load_tech(hw.tech_card)
+    per = cards.load(hw.periphery_card)
+    dev = cards.load(hw.device_card)
+    adc = cards.load(hw.adc_card)
+    dac = cards.load(hw.dac_card)
+    f_m = dev.get("node_m", per.array_node_m)
+    cell_area_m2 = dev.get("cell_area_f2", per.cell_area_f2) * f_m**2
+    e_comp, e_logic, t_conv, a_adc = _adc_numbers(adc, tile.adc_bits)
+    e_dac, a_dac = _dac_numbers(dac, per)
+    # Accumulator: ADC code, shifted by the input bit-planes (bit-serial) and weight slices.
+    acc = tile.adc_bits
+    if tile.input_encoding == "bit_serial":
+        acc += tile.input_bits
+    acc += tile.weight_bits - tile.bits_per_cell
+    acc = int(min(max(acc, 8), 32))
+    w_bits = int(min(max(tile.weight_bits, 1), 32))
+    e_mac = op_energy_j(tech, "mult", w_bits) + op_energy_j(tech, "add", 32)
+    a_mac = op_area_m2(tech, "mult", w_bits) + op_area_m2(tech, "add", 32)
+    return Components(
+        vdd_v=tech.vdd_v,
+        c_wire_f_per_m=tech.c_wire_f_per_m,
+        cell_pitch_m=math.sqrt(cell_area_m2),
+        cell_area_m2=cell_area_m2,
+        e_dac_j=e_dac,
+        a_dac_m2=a_dac,
+        e_integrator_j=per.e_integrator_j,
+        a_integrator_m2=per.a_integrator_m2,
+        e_comparator_j=e_comp,
+        e_adc_logic_j=e_logic,
+        t_adc_conversion_s=t_conv,
+        a_adc_m2=a_adc,
+        e_shift_add_j=op_energy_j(tech, "add", acc),
+        a_shift_add_m2=op_area_m2(tech, "add", acc),
+        accumulator_bits=acc,
+        e_sram_bit_j=tech.e_sram_64b_8kb_j / 64.0,
+        a_sram_bit_m2=tech.a_sram_bit_m2,
+        buffer_bits_per_tile=per.buffer_bits_per_tile,
+        e_digital_mac_j=e_mac,
+        digital_mac_rate_per_s=per.digital_clock_hz * per.digital_macs_per_cycle,
+        a_digital_m2=a_mac * per.digital_macs_per_cycle,
+        wire_activity=per.wire_activity,
+        interconnect_hops_tiles=per.interconnect_hops_tiles,
+        t_dac_settle_s=per.t_dac_settle_s,
+        t_read_s=tile.t_read_s,
+        t_shift_add_s=per.t_shift_add_s,
+        rows=tile.rows,
+        cols=tile.cols,
+        adc_share=tile.adc_share,
+        adc_bits=tile.adc_bits,
+    )
+
+
+def tile_area_m2(comp: Components) -> float:
+    """Area of one tile [m^2]: cells + ADCs + row drivers + integrators + shift-add + buffer.
+
+    .. math::
+
+        A = R·C·A_{cell} + \\lceil C/s \\rceil (A_{ADC} + A_{add}) + R·A_{DAC} + C·A_{int}
+            + B·A_{SRAM bit}
+
+    with R rows, C columns, s columns per ADC and B buffer bits per tile.
+    """
+    return (
+        comp.rows * comp.cols * comp.cell_area_m2
+        + comp.n_adcs_per_tile * (comp.a_adc_m2 + comp.a_shift_add_m2)
+        + comp.rows * comp.a_dac_m2
+        + comp.cols * comp.a_integrator_m2
+        + comp.buffer_bits_per_tile * comp.a_sram_bit_m2
+    )
+
+
+def energy_breakdown(
+    counts: OpCounts, comp: Components, *, digital_macs: int = 0
+) -> dict[str, float]:
+    """Inference energy of ``counts`` per operation type [J] (keys :data:`ENERGY_KINDS`).
+
+    .. math::
+
+        E_{wire} = C_{row} \\sum V_{row}^2, \\quad
+        E_{ADC} = \\sum_{codes} E_{sw} + N_{conv}(b·E_{comp} + E_{logic}), \\quad
+        E_{ic} = N_{out\\,bits} · h · \\sqrt{A_{tile}} · α · c_{wire} · V_{DD}^2
+
+    Parameters
+    ----------
+    counts : OpCounts
+        What the tiles did (summed over tiles and vectors).
+    comp : Components
+        Resolved component numbers (:func:`components`).
+    digital_macs : int, optional
+        MACs executed on the digital unit (layers placed digitally) [-].
+
+    Returns
+    -------
+    dict[str, float]
+        Operation type → energy [J]; programming energy is not included.
+
+    References
+    ----------
+    Horowitz, ISSCC 2014, doi:10.1109/ISSCC.2014.6757323 (digital, SRAM).
+    Shafiee et al., ISCA 2016, doi:10.1109/ISCA.2016.12 (integrator / sample-and-hold).
+    """
+    if not isinstance(counts, OpCounts):
+        fail("counts", "energy_breakdown", "an OpCounts", counts)
+    digital_macs = check_int("digital_macs", digital_macs, "energy_breakdown", lo=0)
+    tile_pitch_m = math.sqrt(tile_area_m2(comp))
+    e_bit_mm = comp.wire_activity * comp.c_wire_f_per_m * comp.vdd_v**2  # [J/(bit·m)]
+    out = {
+        "array_read": float(counts.cell_read_energy_j),
+        "wire_charging": float(counts.row_drive_v2) * comp.c_row_f,
+        "dac": counts.dac_conversions * comp.e_dac_j,
+        "integrator": counts.adc_conversions * comp.e_integrator_j,
+        "adc": float(counts.adc_switching_energy_j)
+        + counts.adc_conversions * (comp.adc_bits * comp.e_comparator_j + comp.e_adc_logic_j),
+        "shift_add": counts.shift_adds * comp.e_shift_add_j,
+        "sram": (counts.sram_read_bits + counts.sram_write_bits) * comp.e_sram_bit_j,
+        "interconnect": counts.sram_write_bits * comp.interconnect_hops_tiles * tile_pitch_m
+        * e_bit_mm,
+        "digital": digital_macs * comp.e_digital_mac_j,
+    }
+    for key, val in out.items():
+        if not (math.isfinite(val) and val >= 0.0):
+            fail("counts", "energy_breakdown", f"non-negative and finite ({key})", val)
+    return out
+
+
+def breakdown_total(parts: Mapping[str, float]) -> float:
+    """Sum of a breakdown [J]."""
+    return float(sum(parts.values()))

@@ -1,0 +1,84 @@
+"""Latency of tiles and layers: tile cycles, ADC rounds, and layers pipelined across tiles.
+
+One array cycle of a tile takes
+
+.. math::
+
+    t_{cycle} = t_{DAC} + t_{read} + s · t_{conv} + t_{shift-add}
+
+with s = ``adc_share`` sequential conversions per ADC. From the counts of a run, the busy
+time summed over a layer's tiles is ``cycles·(t_DAC + t_read + t_SA) + adc_rounds·t_conv``
+(``adc_rounds`` already counts the sequential conversions per ADC); the layer's tiles work in
+parallel, so its time is that divided by its number of tiles. Layers are pipelined across
+tiles (weight-stationary, each layer on its own tiles): one inference takes the sum of the
+layer times; a batch of B takes Σ T_l + (B − 1)·max T_l.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from device_models._checks import check_int, fail
+
+from .energy import Components
+from .ops import OpCounts
+
+__all__ = ["layer_time_s", "pipeline_time_s", "tile_cycle_time_s"]
+
+
+def tile_cycle_time_s(comp: Components) -> float:
+    """Time of one array cycle of a tile with all its ADC rounds [s].
+
+    .. math:: t_{cycle} = t_{DAC} + t_{read} + s · t_{conv} + t_{SA}
+
+    References
+    ----------
+    Shafiee et al., ISCA 2016, doi:10.1109/ISCA.2016.12 (pipelined crossbar cycle with shared
+    ADCs).
+    """
+    return (comp.t_dac_settle_s + comp.t_read_s + comp.adc_share * comp.t_adc_conversion_s
+            + comp.t_shift_add_s)
+
+
+def layer_time_s(counts: OpCounts, comp: Components, *, n_tiles: int,
+                 digital_macs: int = 0) -> float:
+    """Time a layer takes for the vectors in ``counts`` on ``n_tiles`` parallel tiles [s].
+
+    .. math::
+
+        T = \\frac{N_{cyc}(t_{DAC} + t_{read} + t_{SA}) + N_{rounds} t_{conv}}{n_{tiles}}
+            + \\frac{N_{MAC,dig}}{R_{dig}}
+
+    Parameters
+    ----------
+    counts : OpCounts
+        Counts of the layer (summed over its tiles).
+    comp : Components
+        Resolved component numbers.
+    n_tiles : int
+        Tiles the layer occupies (they work in parallel) [-].
+    digital_macs : int
+        MACs run on the digital unit at ``comp.digital_mac_rate_per_s`` [-].
+    """
+    if not isinstance(counts, OpCounts):
+        fail("counts", "layer_time_s", "an OpCounts", counts)
+    n_tiles = check_int("n_tiles", n_tiles, "layer_time_s", lo=0)
+    digital_macs = check_int("digital_macs", digital_macs, "layer_time_s", lo=0)
+    analog = counts.cycles * (comp.t_dac_settle_s + comp.t_read_s + comp.t_shift_add_s) + \
+        counts.adc_rounds * comp.t_adc_conversion_s
+    if analog > 0.0 and n_tiles == 0:
+        fail("n_tiles", "layer_time_s", ">= 1 for a layer with array cycles", n_tiles)
+    t = analog / n_tiles if n_tiles else 0.0
+    return t + digital_macs / comp.digital_mac_rate_per_s
+
+
+def pipeline_time_s(per_inference_s: Sequence[float], batch: int) -> float:
+    """Time for ``batch`` inferences through layers pipelined across tiles [s].
+
+    .. math:: T_{batch} = \\sum_l T_l + (B - 1) \\max_l T_l
+    """
+    batch = check_int("batch", batch, "pipeline_time_s", lo=1)
+    ts = [float(t) for t in per_inference_s]
+    if not ts:
+        return 0.0
+    return sum(ts) + (batch - 1) * max(ts)

@@ -1,0 +1,623 @@
+"""Energy, latency and area report: per operation type, per layer and per network.
+
+:func:`build_report` turns the per-layer :class:`~cimsim.ops.OpCounts` of a run (plus the
+number of tiles each layer occupies and any MACs placed on the digital unit) into a
+:class:`Report`: energy breakdown [J], latency [s], area [m^2], TOPS, TOPS/W, TOPS/mm^2,
+energy-delay product, energy-delay sum and energy-delay distance.
+
+Conventions
+-----------
+* One MAC counts as two operations (multiply and add), the usual convention of TOPS figures.
+* Energy and MACs are totals for the batch; "per inference" divides by the batch.
+* Latency per inference is the sum of the layer times (layers pipelined across tiles, no
+  overlap inside one inference); the batch time is Σ T_l + (B − 1)·max T_l and TOPS uses it.
+* Energy-delay sum and distance use *normalised* energy and delay: each is divided by the
+  energy and delay of the same MACs executed on the digital unit of the same technology card
+  (``Components.e_digital_mac_j`` per MAC, ``digital_mac_rate_per_s``), unless explicit
+  references are given. So EDS = w_E·E/E_ref + w_D·D/D_ref (weights default to ½, ½) and
+  EDD = √((E/E_ref)² + (D/D_ref)²); values below 1 (EDS) or √2 (EDD) beat that baseline.
+
+References
+----------
+Roberts, S. I., Wright, S. A., Fahmy, S. A. & Jarvis, S. A. "Metrics for energy-aware software
+optimisation", ISC High Performance 2017, LNCS 10266, doi:10.1007/978-3-319-58667-0_22
+(energy-delay sum and distance). Nakhle et al. (2025) advocate these metrics for tiny-AI
+hardware.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from device_models._checks import check_int, check_scalar, fail
+from device_models.errors import InvalidParameterError, StoreError
+
+from .energy import ENERGY_KINDS, Components, components, energy_breakdown, tile_area_m2
+from .hardware import HardwareConfig
+from .latency import layer_time_s, pipeline_time_s
+from .ops import OpCounts
+
+__all__ = [
+    "LayerReport",
+    "Report",
+    "build_report",
+    "energy_delay_distance",
+    "energy_delay_sum",
+    "load_report",
+]
+
+OPS_PER_MAC = 2
+_FORMAT = "cimsim-report-1"
+
+
+def energy_delay_sum(energy_j: float, delay_s: float, *, energy_ref_j: float,
+                     delay_ref_s: float, w_energy: float = 0.5, w_delay: float = 0.5) -> float:
+    """Energy-delay sum of normalised energy and delay [-].
+
+    .. math:: EDS = w_E \\frac{E}{E_{ref}} + w_D \\frac{D}{D_{ref}}
+
+    References
+    ----------
+    Roberts et al., ISC 2017, doi:10.1007/978-3-319-58667-0_22.
+    """
+    for name, v in (("energy_ref_j", energy_ref_j), ("delay_ref_s", delay_ref_s)):
+        check_scalar(name, v, "energy_delay_sum", lo=0.0, lo_open=True)
+    for name, v in (("w_energy", w_energy), ("w_delay", w_delay)):
+        check_scalar(name, v, "energy_delay_sum", lo=0.0)
+    return w_energy * energy_j / energy_ref_j + w_delay * delay_s / delay_ref_s
+
+
+def energy_delay_distance(energy_j: float, delay_s: float, *, energy_ref_j: float,
+                          delay_ref_s: float) -> float:
+    """Euclidean distance from the origin in normalised energy–delay space [-].
+
+    .. math:: EDD = \\sqrt{(E/E_{ref})^2 + (D/D_{ref})^2}
+
+    References
+    ----------
+    Roberts et al., ISC 2017, doi:10.1007/978-3-319-58667-0_22.
+    """
+    for name, v in (("energy_ref_j", energy_ref_j), ("delay_ref_s", delay_ref_s)):
+        check_scalar(name, v, "energy_delay_distance", lo=0.0, lo_open=True)
+    return math.hypot(energy_j / energy_ref_j, delay_s / delay_ref_s)
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerReport:
+    """Energy, time and area of one layer for a batch.
+
+    Attributes
+    ----------
+    name : str
+    energy_j : Mapping[str, float]
+        Operation type → energy for the whole batch [J].
+    macs : int
+        MACs for the batch (analog + digital) [-].
+    digital_macs : int
+        MACs executed on the digital unit [-].
+    n_tiles : int
+        Tiles occupied by the layer [-].
+    time_s : float
+        Time the layer takes for the whole batch on its tiles [s].
+    area_m2 : float
+        Silicon area of the layer's tiles (and its share of the digital unit) [m^2].
+    batch : int
+        Inferences in the batch [-].
+    energy_ref_j, delay_ref_s : float
+        Per-inference normalisation references of EDS/EDD [J], [s].
+    """
+
+    name: str
+    energy_j: Mapping[str, float]
+    macs: int
+    digital_macs: int
+    n_tiles: int
+    time_s: float
+    area_m2: float
+    batch: int
+    energy_ref_j: float
+    delay_ref_s: float
+
+    @property
+    def energy_total_j(self) -> float:
+        """Energy for the batch [J]."""
+        return float(sum(self.energy_j.values()))
+
+    @property
+    def energy_per_inference_j(self) -> float:
+        return self.energy_total_j / self.batch
+
+    @property
+    def latency_per_inference_s(self) -> float:
+        return self.time_s / self.batch
+
+    @property
+    def ops(self) -> int:
+        return OPS_PER_MAC * self.macs
+
+    @property
+    def tops(self) -> float:
+        """Operations per second of the layer on its tiles [TOPS]."""
+        return self.ops / self.time_s / 1e12 if self.time_s > 0 else 0.0
+
+    @property
+    def tops_per_w(self) -> float:
+        e = self.energy_total_j
+        return self.ops / e / 1e12 if e > 0 else 0.0
+
+    @property
+    def tops_per_mm2(self) -> float:
+        return self.tops / (self.area_m2 * 1e6) if self.area_m2 > 0 else 0.0
+
+    @property
+    def edp_js(self) -> float:
+        """Energy-delay product per inference [J·s]."""
+        return self.energy_per_inference_j * self.latency_per_inference_s
+
+    def eds(self, w_energy: float = 0.5, w_delay: float = 0.5) -> float:
+        """Energy-delay sum against the layer's digital baseline [-]."""
+        return energy_delay_sum(self.energy_per_inference_j, self.latency_per_inference_s,
+                                energy_ref_j=self.energy_ref_j, delay_ref_s=self.delay_ref_s,
+                                w_energy=w_energy, w_delay=w_delay)
+
+    def edd(self) -> float:
+        """Energy-delay distance against the layer's digital baseline [-]."""
+        return energy_delay_distance(self.energy_per_inference_j, self.latency_per_inference_s,
+                                     energy_ref_j=self.energy_ref_j,
+                                     delay_ref_s=self.delay_ref_s)
+
+    def metrics(self) -> dict[str, float]:
+        """Derived figures of the layer (plain floats)."""
+        return {
+            "energy_j": self.energy_total_j,
+            "energy_per_inference_j": self.energy_per_inference_j,
+            "latency_per_inference_s": self.latency_per_inference_s,
+            "time_s": self.time_s,
+            "area_m2": self.area_m2,
+            "macs": self.macs,
+            "ops": self.ops,
+            "tops": self.tops,
+            "tops_per_w": self.tops_per_w,
+            "tops_per_mm2": self.tops_per_mm2,
+            "edp_js": self.edp_js,
+            "eds": self.eds(),
+            "edd": self.edd(),
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    """Energy, latency and area of a network run: per operation type, per layer, per network.
+
+    Build with :func:`build_report`; load a saved one with :func:`load_report`.
+    """
+
+    layers: Mapping[str, LayerReport]
+    batch: int
+    hardware: Mapping[str, Any]
+    program_energy_j: float = 0.0
+    program_pulses: int = 0
+    w_energy: float = 0.5
+    w_delay: float = 0.5
+    energy_ref_j: float | None = None
+    delay_ref_s: float | None = None
+
+    # --- per operation type --------------------------------------------------------------
+
+    @property
+    def energy_breakdown_j(self) -> dict[str, float]:
+        """Operation type → energy for the batch, summed over layers [J]."""
+        out = dict.fromkeys(ENERGY_KINDS, 0.0)
+        for lay in self.layers.values():
+            for k, v in lay.energy_j.items():
+                out[k] = out.get(k, 0.0) + v
+        return out
+
+    @property
+    def breakdown_per_inference_j(self) -> dict[str, float]:
+        return {k: v / self.batch for k, v in self.energy_breakdown_j.items()}
+
+    # --- network ------------------------------------------------------------------------
+
+    @property
+    def energy_j(self) -> float:
+        """Inference energy of the batch (programming excluded) [J]."""
+        return float(sum(lay.energy_total_j for lay in self.layers.values()))
+
+    @property
+    def energy_per_inference_j(self) -> float:
+        return self.energy_j / self.batch
+
+    @property
+    def latency_per_inference_s(self) -> float:
+        """Σ over layers of the per-inference layer time [s]."""
+        return float(sum(lay.latency_per_inference_s for lay in self.layers.values()))
+
+    @property
+    def batch_time_s(self) -> float:
+        """Time for the batch with layers pipelined across tiles [s]."""
+        return pipeline_time_s([lay.latency_per_inference_s for lay in self.layers.values()],
+                               self.batch)
+
+    @property
+    def throughput_per_s(self) -> float:
+        """Inferences per second at this batch [1/s]."""
+        t = self.batch_time_s
+        return self.batch / t if t > 0 else 0.0
+
+    @property
+    def macs(self) -> int:
+        return int(sum(lay.macs for lay in self.layers.values()))
+
+    @property
+    def ops(self) -> int:
+        return OPS_PER_MAC * self.macs
+
+    @property
+    def area_m2(self) -> float:
+        return float(sum(lay.area_m2 for lay in self.layers.values()))
+
+    @property
+    def tops(self) -> float:
+        t = self.batch_time_s
+        return self.ops / t / 1e12 if t > 0 else 0.0
+
+    @property
+    def tops_per_w(self) -> float:
+        e = self.energy_j
+        return self.ops / e / 1e12 if e > 0 else 0.0
+
+    @property
+    def tops_per_mm2(self) -> float:
+        return self.tops / (self.area_m2 * 1e6) if self.area_m2 > 0 else 0.0
+
+    @property
+    def edp_js(self) -> float:
+        """Energy-delay product per inference [J·s]."""
+        return self.energy_per_inference_j * self.latency_per_inference_s
+
+    def _refs(self) -> tuple[float, float]:
+        e_ref = self.energy_ref_j
+        d_ref = self.delay_ref_s
+        if e_ref is None:
+            e_ref = sum(lay.energy_ref_j for lay in self.layers.values())
+        if d_ref is None:
+            d_ref = sum(lay.delay_ref_s for lay in self.layers.values())
+        return float(e_ref), float(d_ref)
+
+    def eds(self, w_energy: float | None = None, w_delay: float | None = None) -> float:
+        """Energy-delay sum per inference, normalised (see module docstring) [-]."""
+        e_ref, d_ref = self._refs()
+        return energy_delay_sum(
+            self.energy_per_inference_j, self.latency_per_inference_s, energy_ref_j=e_ref,
+            delay_ref_s=d_ref, w_energy=self.w_energy if w_energy is None else w_energy,
+            w_delay=self.w_delay if w_delay is None else w_delay)
+
+    def edd(self) -> float:
+        """Energy-delay distance per inference, normalised (see module docstring) [-]."""
+        e_ref, d_ref = self._refs()
+        return energy_delay_distance(self.energy_per_inference_j, self.latency_per_inference_s,
+                                     energy_ref_j=e_ref, delay_ref_s=d_ref)
+
+    def metrics(self) -> dict[str, float]:
+        """Network figures (plain floats)."""
+        e_ref, d_ref = self._refs()
+        return {
+            "energy_j": self.energy_j,
+            "energy_per_inference_j": self.energy_per_inference_j,
+            "latency_per_inference_s": self.latency_per_inference_s,
+            "batch_time_s": self.batch_time_s,
+            "throughput_per_s": self.throughput_per_s,
+            "area_m2": self.area_m2,
+            "macs": self.macs,
+            "ops": self.ops,
+            "tops": self.tops,
+            "tops_per_w": self.tops_per_w,
+            "tops_per_mm2": self.tops_per_mm2,
+            "edp_js": self.edp_js,
+            "eds": self.eds(),
+            "edd": self.edd(),
+            "energy_ref_j": e_ref,
+            "delay_ref_s": d_ref,
+            "program_energy_j": self.program_energy_j,
+            "program_pulses": self.program_pulses,
+        }
+
+    # --- export -------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict: network metrics, breakdown, layers (inputs and metrics)."""
+        return {
+            "format": _FORMAT,
+            "batch": self.batch,
+            "w_energy": self.w_energy,
+            "w_delay": self.w_delay,
+            "energy_ref_j": self.energy_ref_j,
+            "delay_ref_s": self.delay_ref_s,
+            "program_energy_j": self.program_energy_j,
+            "program_pulses": self.program_pulses,
+            "network": self.metrics(),
+            "breakdown_j": self.energy_breakdown_j,
+            "breakdown_per_inference_j": self.breakdown_per_inference_j,
+            "layers": {
+                name: {
+                    "energy_j": dict(lay.energy_j),
+                    "macs": lay.macs,
+                    "digital_macs": lay.digital_macs,
+                    "n_tiles": lay.n_tiles,
+                    "time_s": lay.time_s,
+                    "area_m2": lay.area_m2,
+                    "energy_ref_j": lay.energy_ref_j,
+                    "delay_ref_s": lay.delay_ref_s,
+                    "metrics": lay.metrics(),
+                }
+                for name, lay in self.layers.items()
+            },
+            "hardware": dict(self.hardware),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Report:
+        """Rebuild from :meth:`to_dict` output (derived figures are recomputed)."""
+        try:
+            if data.get("format") != _FORMAT:
+                raise KeyError("format")
+            batch = int(data["batch"])
+            layers = {
+                name: LayerReport(
+                    name=name, energy_j=MappingProxyType(
+                        {k: float(v) for k, v in d["energy_j"].items()}),
+                    macs=int(d["macs"]), digital_macs=int(d["digital_macs"]),
+                    n_tiles=int(d["n_tiles"]), time_s=float(d["time_s"]),
+                    area_m2=float(d["area_m2"]), batch=batch,
+                    energy_ref_j=float(d["energy_ref_j"]), delay_ref_s=float(d["delay_ref_s"]))
+                for name, d in data["layers"].items()
+            }
+            return cls(layers=MappingProxyType(layers), batch=batch,
+                       hardware=MappingProxyType(dict(data["hardware"])),
+                       program_energy_j=float(data["program_energy_j"]),
+                       program_pulses=int(data["program_pulses"]),
+                       w_energy=float(data["w_energy"]), w_delay=float(data["w_delay"]),
+                       energy_ref_j=data.get("energy_ref_j"),
+                       delay_ref_s=data.get("delay_ref_s"))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise InvalidParameterError(
+                f"The 'data' parameter of Report.from_dict must be a cimsim report dict "
+                f"({_FORMAT}). Missing or bad entry: {exc}."
+            ) from None
+
+    def to_hdf5(self, path: str | Path) -> Path:
+        """Write the report to an HDF5 file (attributes + one dataset per breakdown).
+
+        Layout: root attrs ``format``, ``report_json`` (the full :meth:`to_dict`) and the
+        network metrics; ``/breakdown_j`` (structured by operation type, in ``kinds`` attr);
+        ``/layers/<name>`` groups with metrics attrs and an ``energy_j`` dataset.
+        """
+        import h5py
+
+        path = Path(path)
+        d = self.to_dict()
+        with h5py.File(path, "w") as fh:
+            fh.attrs["format"] = _FORMAT
+            fh.attrs["report_json"] = json.dumps(d)
+            for k, v in d["network"].items():
+                fh.attrs[k] = v
+            kinds = list(d["breakdown_j"])
+            ds = fh.create_dataset("breakdown_j", data=np.array([d["breakdown_j"][k]
+                                                                 for k in kinds]))
+            ds.attrs["kinds"] = kinds
+            ds.attrs["unit"] = "J"
+            grp = fh.create_group("layers")
+            for name, lay in d["layers"].items():
+                g = grp.create_group(name)
+                for k, v in lay["metrics"].items():
+                    g.attrs[k] = v
+                g.attrs["n_tiles"] = lay["n_tiles"]
+                e = g.create_dataset("energy_j", data=np.array([lay["energy_j"].get(k, 0.0)
+                                                                for k in kinds]))
+                e.attrs["kinds"] = kinds
+        return path
+
+    # --- display ------------------------------------------------------------------------
+
+    def table(self) -> str:
+        """A readable text table: per layer, per operation type, network totals."""
+        lines = []
+        lines.append(f"batch {self.batch}   (1 MAC = 2 ops; energies per inference)")
+        hdr = (f"{'layer':<14}{'tiles':>6}{'MACs':>12}{'energy':>12}{'latency':>12}"
+               f"{'area':>12}{'TOPS':>9}{'TOPS/W':>9}{'TOPS/mm2':>10}{'EDS':>8}{'EDD':>8}")
+        lines.append(hdr)
+        lines.append("-" * len(hdr))
+        for name, lay in self.layers.items():
+            lines.append(
+                f"{name[:14]:<14}{lay.n_tiles:>6d}{lay.macs // self.batch:>12d}"
+                f"{_eng(lay.energy_per_inference_j, 'J'):>12}"
+                f"{_eng(lay.latency_per_inference_s, 's'):>12}"
+                f"{lay.area_m2 * 1e6:>10.4f}mm{lay.tops:>9.3g}{lay.tops_per_w:>9.3g}"
+                f"{lay.tops_per_mm2:>10.3g}{lay.eds():>8.3g}{lay.edd():>8.3g}")
+        lines.append("-" * len(hdr))
+        lines.append(
+            f"{'network':<14}{sum(la.n_tiles for la in self.layers.values()):>6d}"
+            f"{self.macs // self.batch:>12d}{_eng(self.energy_per_inference_j, 'J'):>12}"
+            f"{_eng(self.latency_per_inference_s, 's'):>12}{self.area_m2 * 1e6:>10.4f}mm"
+            f"{self.tops:>9.3g}{self.tops_per_w:>9.3g}{self.tops_per_mm2:>10.3g}"
+            f"{self.eds():>8.3g}{self.edd():>8.3g}")
+        lines.append("")
+        lines.append("energy per inference by operation type:")
+        total = self.energy_per_inference_j
+        for k, v in self.breakdown_per_inference_j.items():
+            share = v / total if total > 0 else 0.0
+            lines.append(f"  {k:<14}{_eng(v, 'J'):>12}  {share:6.1%}")
+        lines.append(f"  {'total':<14}{_eng(total, 'J'):>12}")
+        lines.append(f"batch time {_eng(self.batch_time_s, 's')}, throughput "
+                     f"{self.throughput_per_s:.4g} inferences/s, EDP {self.edp_js:.4g} J·s")
+        lines.append(f"programming (separate): {_eng(self.program_energy_j, 'J')} in "
+                     f"{self.program_pulses} pulses")
+        lines.append("EDS/EDD normalised by the same MACs on the digital unit of the tech card.")
+        return "\n".join(lines)
+
+    def plot(self, path: str | Path) -> Path:
+        """Stacked-bar PNG of the per-inference energy breakdown of each layer."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        path = Path(path)
+        names = list(self.layers)
+        kinds = list(ENERGY_KINDS)
+        fig, ax = plt.subplots(figsize=(max(5.0, 1.2 * len(names) + 3), 4.2))
+        bottom = np.zeros(len(names))
+        cmap = plt.get_cmap("tab10")
+        for i, k in enumerate(kinds):
+            vals = np.array([self.layers[n].energy_j.get(k, 0.0) / self.batch for n in names])
+            if not np.any(vals > 0):
+                continue
+            ax.bar(names, vals, bottom=bottom, label=k, color=cmap(i % 10))
+            bottom += vals
+        ax.set_ylabel("energy per inference [J]")
+        ax.set_title(f"Energy breakdown per layer (total {_eng(self.energy_per_inference_j, 'J')}"
+                     f" per inference, {self.tops_per_w:.3g} TOPS/W)", fontsize=9)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        ax.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        return path
+
+
+def _eng(value: float, unit: str) -> str:
+    """Engineering notation, e.g. 1.23 nJ."""
+    if value == 0 or not math.isfinite(value):
+        return f"{value:g} {unit}"
+    prefixes = {-15: "f", -12: "p", -9: "n", -6: "µ", -3: "m", 0: "", 3: "k", 6: "M"}
+    exp = int(math.floor(math.log10(abs(value)) / 3) * 3)
+    exp = min(max(exp, -15), 6)
+    return f"{value / 10**exp:.3g} {prefixes[exp]}{unit}"
+
+
+def load_report(path: str | Path) -> Report:
+    """Load a report saved by :meth:`Report.to_hdf5`.
+
+    Raises
+    ------
+    StoreError
+        If the file cannot be read or is not a cimsim report.
+    """
+    import h5py
+
+    path = Path(path)
+    try:
+        with h5py.File(path, "r") as fh:
+            if fh.attrs.get("format") != _FORMAT or "report_json" not in fh.attrs:
+                raise StoreError(f"{path}: not a cimsim report (no '{_FORMAT}' format attr)")
+            data = json.loads(fh.attrs["report_json"])
+    except OSError as exc:
+        if isinstance(exc, StoreError):
+            raise
+        raise StoreError(f"{path}: cannot be read as HDF5: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise StoreError(f"{path}: malformed report_json: {exc}") from None
+    try:
+        return Report.from_dict(data)
+    except InvalidParameterError as exc:
+        raise StoreError(f"{path}: {exc}") from None
+
+
+def build_report(
+    layer_counts: Mapping[str, OpCounts],
+    hw: HardwareConfig,
+    *,
+    batch: int,
+    n_tiles: Mapping[str, int] | None = None,
+    digital_macs: Mapping[str, int] | None = None,
+    program_counts: OpCounts | Mapping[str, OpCounts] | None = None,
+    w_energy: float = 0.5,
+    w_delay: float = 0.5,
+    energy_ref_j: float | None = None,
+    delay_ref_s: float | None = None,
+) -> Report:
+    """Energy, latency and area report of a network run.
+
+    Parameters
+    ----------
+    layer_counts : Mapping[str, OpCounts]
+        Layer name → counts of the analog tiles for the whole batch (``AnalogMatrix.matmul``
+        output, summed over calls). Layers placed digitally may map to an empty
+        ``OpCounts()`` and give their MACs in ``digital_macs``.
+    hw : HardwareConfig
+        The chip (cards and tile geometry).
+    batch : int
+        Inferences the counts cover [-].
+    n_tiles : Mapping[str, int], optional
+        Tiles each analog layer occupies (``AnalogMatrix.n_tiles``); they work in parallel.
+        Required for every layer with array cycles.
+    digital_macs : Mapping[str, int], optional
+        Layer name → MACs executed on the digital unit for the whole batch [-] (layers may
+        appear here only).
+    program_counts : OpCounts or Mapping[str, OpCounts], optional
+        Programming counts (``AnalogMatrix.program_counts``), reported separately.
+    w_energy, w_delay : float
+        Weights of the energy-delay sum [-].
+    energy_ref_j, delay_ref_s : float, optional
+        Per-inference normalisation of the network EDS/EDD; default: the same MACs on the
+        digital unit of the technology card.
+
+    Returns
+    -------
+    Report
+    """
+    if not isinstance(hw, HardwareConfig):
+        fail("hw", "build_report", "a HardwareConfig", hw)
+    batch = check_int("batch", batch, "build_report", lo=1)
+    if not isinstance(layer_counts, Mapping):
+        fail("layer_counts", "build_report", "a mapping of layer name to OpCounts",
+             layer_counts)
+    n_tiles = dict(n_tiles or {})
+    digital = dict(digital_macs or {})
+    names = list(layer_counts) + [n for n in digital if n not in layer_counts]
+    comp: Components = components(hw)
+    a_tile = tile_area_m2(comp)
+    layers = {}
+    for name in names:
+        counts = layer_counts.get(name, OpCounts())
+        if not isinstance(counts, OpCounts):
+            fail("layer_counts", "build_report", f"OpCounts values (layer {name!r})", counts)
+        d_macs = check_int(f"digital_macs[{name!r}]", digital.get(name, 0), "build_report",
+                           lo=0)
+        tiles = n_tiles.get(name, 0)
+        if counts.cycles > 0 and name not in n_tiles:
+            fail("n_tiles", "build_report", f"given for analog layer {name!r}", sorted(n_tiles))
+        tiles = check_int(f"n_tiles[{name!r}]", tiles, "build_report", lo=0)
+        parts = energy_breakdown(counts, comp, digital_macs=d_macs)
+        time_s = layer_time_s(counts, comp, n_tiles=tiles, digital_macs=d_macs)
+        macs = int(counts.macs) + d_macs
+        area = tiles * a_tile + (comp.a_digital_m2 if d_macs else 0.0)
+        macs_inf = macs / batch
+        layers[name] = LayerReport(
+            name=name, energy_j=MappingProxyType(parts), macs=macs, digital_macs=d_macs,
+            n_tiles=tiles, time_s=time_s, area_m2=area, batch=batch,
+            energy_ref_j=max(macs_inf, 1.0) * comp.e_digital_mac_j,
+            delay_ref_s=max(macs_inf, 1.0) / comp.digital_mac_rate_per_s,
+        )
+    prog_e, prog_p = 0.0, 0
+    if program_counts is not None:
+        items = (program_counts.values() if isinstance(program_counts, Mapping)
+                 else [program_counts])
+        for pc in items:
+            if not isinstance(pc, OpCounts):
+                fail("program_counts", "build_report", "OpCounts", pc)
+            prog_e += float(pc.program_energy_j)
+            prog_p += int(pc.program_pulses)
+    return Report(layers=MappingProxyType(layers), batch=batch,
+                  hardware=MappingProxyType(hw.to_dict()), program_energy_j=prog_e,
+                  program_pulses=prog_p, w_energy=float(w_energy), w_delay=float(w_delay),
+                  energy_ref_j=energy_ref_j, delay_ref_s=delay_ref_s)
