@@ -1,0 +1,488 @@
+r"""Electronic noise: Johnson (thermal), shot, flicker (1/f) and kT/C.
+
+Every source has the same three functions:
+
+* ``<source>_psd(...)``: one-sided power spectral density (A²/Hz or V²/Hz);
+* ``<source>_rms(...)``: the rms value over a band, the square root of the PSD integrated in
+  closed form;
+* ``<source>_sample(..., seed=0)``: Gaussian draws with that rms, one per element of the
+  broadcast shape of the arguments (or of ``shape``), from the counter-based streams of
+  :mod:`device_models.rng` keyed by ``(seed, "<source>")``; element ``i`` always receives the
+  same number whatever the thread count or chunking.
+
+Draws are independent between elements. For the white sources (Johnson, shot) this is exactly
+the statistics of the noise band-limited to ``bandwidth_hz`` and sampled every
+``1/(2·bandwidth_hz)``; for flicker noise a draw is the band-integrated fluctuation of one
+realisation (no correlation in time is modelled); a kT/C draw is the voltage frozen on a
+capacitor when its switch opens.
+
+All functions broadcast their array arguments like NumPy ufuncs and validate them; bad input
+raises :class:`~device_models.errors.InvalidParameterError` naming the argument.
+
+References
+----------
+.. [1] J. B. Johnson, "Thermal agitation of electricity in conductors", Phys. Rev. 32, 97
+   (1928), doi:10.1103/PhysRev.32.97; H. Nyquist, "Thermal agitation of electric charge in
+   conductors", Phys. Rev. 32, 110 (1928), doi:10.1103/PhysRev.32.110.
+.. [2] W. Schottky, "Über spontane Stromschwankungen in verschiedenen Elektrizitätsleitern",
+   Ann. Phys. 362, 541 (1918), doi:10.1002/andp.19183622304.
+.. [3] A. L. McWhorter's number-fluctuation model as used for the MOSFET gate-referred 1/f
+   noise K_f/(C_ox W L f): K. K. Hung, P. K. Ko, C. Hu, Y. C. Cheng, "A unified model for the
+   flicker noise in metal-oxide-semiconductor field-effect transistors", IEEE Trans. Electron
+   Devices 37(3), 654 (1990), doi:10.1109/16.47770.
+.. [4] R. Sarpeshkar, T. Delbrück, C. A. Mead, "White noise in MOS transistors and
+   resistors", IEEE Circuits and Devices Magazine 9(6), 23 (1993), doi:10.1109/101.261888
+   (shot and thermal noise; kT/C).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import cards as _cards
+from . import rng
+from ._checks import check_array, check_choice, check_seed, fail
+from .constants import K_B_J_PER_K, Q_E_C, T_REF_K
+
+__all__ = [
+    "flicker_psd",
+    "flicker_rms",
+    "flicker_sample",
+    "johnson_psd",
+    "johnson_rms",
+    "johnson_sample",
+    "ktc_psd",
+    "ktc_rms",
+    "ktc_sample",
+    "shot_psd",
+    "shot_rms",
+    "shot_sample",
+]
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def _broadcast(caller: str, **arrays: np.ndarray) -> tuple[int, ...]:
+    names = list(arrays)
+    try:
+        return np.broadcast_shapes(*(a.shape for a in arrays.values()))
+    except ValueError:
+        first = names[0]
+        for name in names[1:]:
+            try:
+                np.broadcast_shapes(arrays[first].shape, arrays[name].shape)
+            except ValueError:
+                fail(name, caller, f"broadcastable with {first!r} of shape "
+                     f"{arrays[first].shape}", f"array of shape {arrays[name].shape}")
+        fail(names[-1], caller, "broadcastable with the other arguments",
+             f"array of shape {arrays[names[-1]].shape}")
+
+
+def _temperature(value, caller: str) -> np.ndarray:
+    return check_array("temperature_k", value, caller, positive=True)
+
+
+def _draw(rms: np.ndarray, shape, seed, tag: str, caller: str) -> np.ndarray:
+    seed = check_seed("seed", seed, caller)
+    if shape is None:
+        out_shape = rms.shape
+    else:
+        out_shape = (shape,) if np.isscalar(shape) else tuple(shape)
+        try:
+            np.broadcast_to(rms, out_shape)
+        except ValueError:
+            fail("shape", caller, f"a shape the parameters (shape {rms.shape}) broadcast to",
+                 shape)
+    z = rng.standard_normal(rng.derive_key(seed, tag), out_shape)
+    return rms * z
+
+
+# --- Johnson (thermal) noise ----------------------------------------------------------------
+
+
+def johnson_psd(g_s, temperature_k=T_REF_K, *, form: str = "current"):
+    r"""One-sided thermal-noise PSD of a conductance G.
+
+    .. math::
+
+        S_I = 4 k_B T G \ [\mathrm{A^2/Hz}] \quad (\text{form} = \text{"current"}),
+        \qquad
+        S_V = 4 k_B T / G = 4 k_B T R \ [\mathrm{V^2/Hz}] \quad (\text{form} = \text{"voltage"})
+
+    Parameters
+    ----------
+    g_s : array_like
+        Conductance G [S], >= 0 (> 0 for the voltage form).
+    temperature_k : array_like
+        Temperature T [K], > 0.
+    form : {"current", "voltage"}
+        Norton current-noise PSD or Thévenin voltage-noise PSD.
+
+    Returns
+    -------
+    ndarray
+        PSD [A²/Hz] or [V²/Hz].
+
+    References
+    ----------
+    .. [1] Nyquist (1928), doi:10.1103/PhysRev.32.110.
+    """
+    caller = "johnson_psd"
+    form = check_choice("form", form, caller, ("current", "voltage"))
+    g = check_array("g_s", g_s, caller, nonneg=form == "current", positive=form == "voltage")
+    t = _temperature(temperature_k, caller)
+    _broadcast(caller, g_s=g, temperature_k=t)
+    four_kt = 4.0 * K_B_J_PER_K * t
+    return four_kt * g if form == "current" else four_kt / g
+
+
+def johnson_rms(g_s, bandwidth_hz, temperature_k=T_REF_K, *, form: str = "current"):
+    r"""Thermal-noise rms over a bandwidth Δf: :math:`\sqrt{4 k_B T G \Delta f}` [A] or
+    :math:`\sqrt{4 k_B T \Delta f / G}` [V].
+
+    Parameters
+    ----------
+    g_s : array_like
+        Conductance [S].
+    bandwidth_hz : array_like
+        Noise bandwidth Δf [Hz], > 0.
+    temperature_k : array_like
+        Temperature [K].
+    form : {"current", "voltage"}
+        As in :func:`johnson_psd`.
+
+    Returns
+    -------
+    ndarray
+        rms current [A] or voltage [V].
+
+    References
+    ----------
+    .. [1] Johnson (1928), doi:10.1103/PhysRev.32.97.
+    """
+    caller = "johnson_rms"
+    bw = check_array("bandwidth_hz", bandwidth_hz, caller, positive=True)
+    psd = johnson_psd(g_s, temperature_k, form=form)
+    _broadcast(caller, g_s=psd, bandwidth_hz=bw)
+    return np.sqrt(psd * bw)
+
+
+def johnson_sample(g_s, bandwidth_hz, temperature_k=T_REF_K, *, form: str = "current",
+                   shape=None, seed=0):
+    """Gaussian thermal-noise draws with the rms of :func:`johnson_rms` [A] or [V].
+
+    Parameters
+    ----------
+    g_s, bandwidth_hz, temperature_k, form
+        As in :func:`johnson_rms`.
+    shape : int or tuple of int, optional
+        Output shape (the parameters must broadcast to it); default their broadcast shape.
+    seed : int or numpy.random.Generator
+        Seed of the counter-based stream ``(seed, "johnson")``.
+
+    Returns
+    -------
+    ndarray
+        Zero-mean noise samples [A] or [V].
+
+    References
+    ----------
+    .. [1] Nyquist (1928), doi:10.1103/PhysRev.32.110.
+    """
+    rms = johnson_rms(g_s, bandwidth_hz, temperature_k, form=form)
+    return _draw(rms, shape, seed, "johnson", "johnson_sample")
+
+
+# --- shot noise -----------------------------------------------------------------------------
+
+
+def shot_psd(i_a):
+    r"""One-sided shot-noise PSD :math:`S_I = 2 q |I|` [A²/Hz] of a DC current I [A].
+
+    Parameters
+    ----------
+    i_a : array_like
+        Current [A] (sign ignored).
+
+    Returns
+    -------
+    ndarray
+        PSD [A²/Hz].
+
+    References
+    ----------
+    .. [1] Schottky (1918), doi:10.1002/andp.19183622304.
+    """
+    i = check_array("i_a", i_a, "shot_psd")
+    return 2.0 * Q_E_C * np.abs(i)
+
+
+def shot_rms(i_a, bandwidth_hz):
+    r"""Shot-noise rms current :math:`\sqrt{2 q |I| \Delta f}` [A].
+
+    Parameters
+    ----------
+    i_a : array_like
+        Current [A].
+    bandwidth_hz : array_like
+        Noise bandwidth Δf [Hz], > 0.
+
+    Returns
+    -------
+    ndarray
+        rms current [A].
+
+    References
+    ----------
+    .. [1] Schottky (1918), doi:10.1002/andp.19183622304.
+    """
+    caller = "shot_rms"
+    i = check_array("i_a", i_a, caller)
+    bw = check_array("bandwidth_hz", bandwidth_hz, caller, positive=True)
+    _broadcast(caller, i_a=i, bandwidth_hz=bw)
+    return np.sqrt(2.0 * Q_E_C * np.abs(i) * bw)
+
+
+def shot_sample(i_a, bandwidth_hz, *, shape=None, seed=0):
+    """Gaussian shot-noise draws with the rms of :func:`shot_rms` [A].
+
+    Parameters
+    ----------
+    i_a, bandwidth_hz
+        As in :func:`shot_rms`.
+    shape : int or tuple of int, optional
+        Output shape; default the broadcast shape of the parameters.
+    seed : int or numpy.random.Generator
+        Seed of the stream ``(seed, "shot")``.
+
+    Returns
+    -------
+    ndarray
+        Zero-mean current noise [A].
+
+    References
+    ----------
+    .. [1] Schottky (1918), doi:10.1002/andp.19183622304.
+    """
+    return _draw(shot_rms(i_a, bandwidth_hz), shape, seed, "shot", "shot_sample")
+
+
+# --- flicker (1/f) noise --------------------------------------------------------------------
+
+
+def _flicker_area(card, w_m, l_m, caller):
+    if isinstance(card, str):
+        card = _cards.load(card)
+    if not isinstance(card, _cards.Card) or card.kind != "mosfet":
+        fail("card", caller, "a MOSFET card or card name", card)
+    w = card.w_m if w_m is None else check_array("w_m", w_m, caller, positive=True)
+    length = card.l_m if l_m is None else check_array("l_m", l_m, caller, positive=True)
+    return card.kf_v2_f / (card.cox_f_per_m2 * np.asarray(w) * np.asarray(length))
+
+
+def flicker_psd(f_hz, card, *, w_m=None, l_m=None):
+    r"""Gate-referred flicker-noise PSD of a MOSFET.
+
+    .. math:: S_{V_g}(f) = \frac{K_f}{C_{ox}\,W\,L\,f} \ [\mathrm{V^2/Hz}]
+
+    Parameters
+    ----------
+    f_hz : array_like
+        Frequency f [Hz], > 0.
+    card : Card or str
+        MOSFET card providing ``kf_v2_f`` [V²·F] and ``cox_f_per_m2`` [F/m²].
+    w_m, l_m : array_like, optional
+        Gate width and length [m]; default the card's.
+
+    Returns
+    -------
+    ndarray
+        PSD [V²/Hz].
+
+    References
+    ----------
+    .. [1] Hung, Ko, Hu & Cheng (1990), doi:10.1109/16.47770.
+    """
+    caller = "flicker_psd"
+    f = check_array("f_hz", f_hz, caller, positive=True)
+    k = _flicker_area(card, w_m, l_m, caller)
+    _broadcast(caller, f_hz=f, w_m=np.asarray(k))
+    return k / f
+
+
+def flicker_rms(f1_hz, f2_hz, card, *, w_m=None, l_m=None):
+    r"""Gate-referred flicker-noise rms over the band [f1, f2], in closed form.
+
+    .. math::
+
+        v_\mathrm{rms} = \sqrt{\int_{f_1}^{f_2} \frac{K_f}{C_{ox} W L f}\,df}
+                       = \sqrt{\frac{K_f}{C_{ox} W L}\,\ln\frac{f_2}{f_1}} \ [\mathrm{V}]
+
+    Parameters
+    ----------
+    f1_hz, f2_hz : array_like
+        Band edges [Hz], 0 < f1 < f2.
+    card : Card or str
+        MOSFET card.
+    w_m, l_m : array_like, optional
+        Gate width and length [m]; default the card's.
+
+    Returns
+    -------
+    ndarray
+        rms gate voltage [V].
+
+    References
+    ----------
+    .. [1] Hung, Ko, Hu & Cheng (1990), doi:10.1109/16.47770.
+    """
+    caller = "flicker_rms"
+    f1 = check_array("f1_hz", f1_hz, caller, positive=True)
+    f2 = check_array("f2_hz", f2_hz, caller, positive=True)
+    _broadcast(caller, f1_hz=f1, f2_hz=f2)
+    if np.any(f2 <= f1):
+        fail("f2_hz", caller, "> f1_hz everywhere", "array with f2_hz <= f1_hz"
+             if f2.ndim or f1.ndim else float(f2))
+    k = _flicker_area(card, w_m, l_m, caller)
+    _broadcast(caller, f1_hz=f1, w_m=np.asarray(k))
+    return np.sqrt(k * np.log(f2 / f1))
+
+
+def flicker_sample(f1_hz, f2_hz, card, *, w_m=None, l_m=None, shape=None, seed=0):
+    """Gaussian draws of the band-integrated flicker noise of :func:`flicker_rms` [V].
+
+    Parameters
+    ----------
+    f1_hz, f2_hz, card, w_m, l_m
+        As in :func:`flicker_rms`.
+    shape : int or tuple of int, optional
+        Output shape; default the broadcast shape of the parameters.
+    seed : int or numpy.random.Generator
+        Seed of the stream ``(seed, "flicker")``.
+
+    Returns
+    -------
+    ndarray
+        Zero-mean gate-referred noise voltages [V] (independent draws).
+
+    References
+    ----------
+    .. [1] Hung, Ko, Hu & Cheng (1990), doi:10.1109/16.47770.
+    """
+    rms = flicker_rms(f1_hz, f2_hz, card, w_m=w_m, l_m=l_m)
+    return _draw(rms, shape, seed, "flicker", "flicker_sample")
+
+
+# --- kT/C noise -----------------------------------------------------------------------------
+
+
+def ktc_psd(f_hz, c_f, r_ohm, temperature_k=T_REF_K):
+    r"""Voltage-noise PSD on a capacitor C charged through a resistor R (thermal noise of R
+    low-pass filtered by RC).
+
+    .. math:: S_V(f) = \frac{4 k_B T R}{1 + (2\pi f R C)^2} \ [\mathrm{V^2/Hz}]
+
+    Its integral over all frequencies is k_B·T/C, independent of R.
+
+    Parameters
+    ----------
+    f_hz : array_like
+        Frequency [Hz], >= 0.
+    c_f : array_like
+        Capacitance C [F], > 0.
+    r_ohm : array_like
+        Series resistance R [Ω], > 0.
+    temperature_k : array_like
+        Temperature [K].
+
+    Returns
+    -------
+    ndarray
+        PSD [V²/Hz].
+
+    References
+    ----------
+    .. [1] Sarpeshkar, Delbrück & Mead (1993), doi:10.1109/101.261888.
+    """
+    caller = "ktc_psd"
+    f = check_array("f_hz", f_hz, caller, nonneg=True)
+    c = check_array("c_f", c_f, caller, positive=True)
+    r = check_array("r_ohm", r_ohm, caller, positive=True)
+    t = _temperature(temperature_k, caller)
+    _broadcast(caller, f_hz=f, c_f=c, r_ohm=r, temperature_k=t)
+    return 4.0 * K_B_J_PER_K * t * r / (1.0 + (2.0 * math.pi * f * r * c) ** 2)
+
+
+def ktc_rms(c_f, temperature_k=T_REF_K, *, bandwidth_hz=None, r_ohm=None):
+    r"""kT/C noise rms voltage [V].
+
+    .. math::
+
+        v_\mathrm{rms} = \sqrt{k_B T / C} \quad (\text{whole spectrum}), \qquad
+        v_\mathrm{rms}(B) = \sqrt{\frac{k_B T}{C}\,\frac{2}{\pi}\arctan(2\pi B R C)}
+        \quad (\text{band } [0, B])
+
+    Parameters
+    ----------
+    c_f : array_like
+        Capacitance [F], > 0.
+    temperature_k : array_like
+        Temperature [K].
+    bandwidth_hz : array_like, optional
+        Upper band edge B [Hz]; needs ``r_ohm``. Default: the whole spectrum (R-independent).
+    r_ohm : array_like, optional
+        Series resistance [Ω] (only with ``bandwidth_hz``).
+
+    Returns
+    -------
+    ndarray
+        rms voltage [V].
+
+    References
+    ----------
+    .. [1] Sarpeshkar, Delbrück & Mead (1993), doi:10.1109/101.261888.
+    """
+    caller = "ktc_rms"
+    c = check_array("c_f", c_f, caller, positive=True)
+    t = _temperature(temperature_k, caller)
+    _broadcast(caller, c_f=c, temperature_k=t)
+    total = K_B_J_PER_K * t / c
+    if bandwidth_hz is None and r_ohm is None:
+        return np.sqrt(total)
+    if bandwidth_hz is None or r_ohm is None:
+        missing = "bandwidth_hz" if bandwidth_hz is None else "r_ohm"
+        fail(missing, caller, "given together with "
+             f"{'r_ohm' if missing == 'bandwidth_hz' else 'bandwidth_hz'}", None)
+    b = check_array("bandwidth_hz", bandwidth_hz, caller, positive=True)
+    r = check_array("r_ohm", r_ohm, caller, positive=True)
+    _broadcast(caller, c_f=c, bandwidth_hz=b, r_ohm=r, temperature_k=t)
+    return np.sqrt(total * (2.0 / math.pi) * np.arctan(2.0 * math.pi * b * r * c))
+
+
+def ktc_sample(c_f, temperature_k=T_REF_K, *, shape=None, seed=0):
+    """Gaussian kT/C voltages sampled on capacitors C [V] (rms √(k_B T/C)).
+
+    Parameters
+    ----------
+    c_f : array_like
+        Capacitance [F].
+    temperature_k : array_like
+        Temperature [K].
+    shape : int or tuple of int, optional
+        Output shape; default the broadcast shape of the parameters.
+    seed : int or numpy.random.Generator
+        Seed of the stream ``(seed, "ktc")``.
+
+    Returns
+    -------
+    ndarray
+        Zero-mean sampled noise voltages [V].
+
+    References
+    ----------
+    .. [1] Sarpeshkar, Delbrück & Mead (1993), doi:10.1109/101.261888.
+    """
+    return _draw(ktc_rms(c_f, temperature_k), shape, seed, "ktc", "ktc_sample")
