@@ -14,6 +14,8 @@ from .errors import (
     UnknownNameError,
 )
 from .iv import CellIV, LinearIV, SinhIV
+from .memory import ProgramResult, age, apply_faults, program, read_sigma_s
+from .programming import program_write_verify
 
 __all__ = [
     "CardError",
@@ -22,10 +24,16 @@ __all__ = [
     "ConfigError",
     "InvalidParameterError",
     "LinearIV",
+    "ProgramResult",
     "SinhIV",
     "StoreError",
     "UnknownNameError",
+    "age",
+    "apply_faults",
     "cards",
     "constants",
+    "program",
+    "program_write_verify",
+    "read_sigma_s",
     "rng",
 ]
