@@ -544,6 +544,7 @@ def build_report(
     w_delay: float = 0.5,
     energy_ref_j: float | None = None,
     delay_ref_s: float | None = None,
+    comp: Components | None = None,
 ) -> Report:
     """Energy, latency and area report of a network run.
 
@@ -570,6 +571,9 @@ def build_report(
     energy_ref_j, delay_ref_s : float, optional
         Per-inference normalisation of the network EDS/EDD; default: the same MACs on the
         digital unit of the technology card.
+    comp : Components, optional
+        Resolved component numbers to use instead of resolving the cards of ``hw``
+        (:func:`cimsim.energy.components`), e.g. with one value changed for a sensitivity study.
 
     Returns
     -------
@@ -584,7 +588,10 @@ def build_report(
     n_tiles = dict(n_tiles or {})
     digital = dict(digital_macs or {})
     names = list(layer_counts) + [n for n in digital if n not in layer_counts]
-    comp: Components = components(hw)
+    if comp is None:
+        comp = components(hw)
+    elif not isinstance(comp, Components):
+        fail("comp", "build_report", "a Components (cimsim.energy.components)", comp)
     a_tile = tile_area_m2(comp)
     layers = {}
     for name in names:

@@ -1,0 +1,163 @@
+"""Energy, latency and area component models (cimsim.energy, cimsim.latency)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+from cimsim.energy import (
+    ENERGY_KINDS,
+    Components,
+    energy_breakdown,
+    load_tech,
+    op_area_m2,
+    op_energy_j,
+    tile_area_m2,
+)
+from cimsim.latency import layer_time_s, pipeline_time_s, tile_cycle_time_s
+from cimsim.ops import OpCounts
+from device_models import cards
+from device_models.errors import InvalidParameterError
+
+# Horowitz, ISSCC 2014, doi:10.1109/ISSCC.2014.6757323: energy and area tables at 45 nm, 0.9 V
+# (published in pJ and um^2; checked here in SI units).
+HOROWITZ_PJ = {
+    "e_add_int8_j": 0.03, "e_add_int32_j": 0.1, "e_mult_int8_j": 0.2, "e_mult_int32_j": 3.1,
+    "e_add_fp16_j": 0.4, "e_add_fp32_j": 0.9, "e_mult_fp16_j": 1.1, "e_mult_fp32_j": 3.7,
+    "e_sram_64b_8kb_j": 10.0, "e_sram_64b_32kb_j": 20.0, "e_sram_64b_1mb_j": 100.0,
+    "e_dram_64b_j": 1300.0,
+}
+HOROWITZ_UM2 = {
+    "a_add_int8_m2": 36.0, "a_add_int32_m2": 137.0, "a_mult_int8_m2": 282.0,
+    "a_mult_int32_m2": 3495.0, "a_add_fp16_m2": 1360.0, "a_add_fp32_m2": 4184.0,
+    "a_mult_fp16_m2": 1640.0, "a_mult_fp32_m2": 7700.0,
+}
+
+
+def make_components(**changes) -> Components:
+    """A fully specified component set (numbers chosen for hand arithmetic)."""
+    base = dict(
+        vdd_v=0.9, c_wire_f_per_m=2e-10, cell_pitch_m=100e-9, cell_area_m2=1e-14,
+        e_dac_j=50e-15, a_dac_m2=1e-11, e_integrator_j=1e-15, a_integrator_m2=4e-14,
+        e_comparator_j=20e-15, e_adc_logic_j=100e-15, t_adc_conversion_s=10e-9,
+        a_adc_m2=1e-9, e_shift_add_j=0.05e-12, a_shift_add_m2=80e-12, accumulator_bits=16,
+        e_sram_bit_j=10e-12 / 64, a_sram_bit_m2=0.346e-12, buffer_bits_per_tile=65536.0,
+        e_digital_mac_j=0.3e-12, digital_mac_rate_per_s=64e9, a_digital_m2=64 * 419e-12,
+        wire_activity=0.5, interconnect_hops_tiles=1.0, t_dac_settle_s=1e-9, t_read_s=10e-9,
+        t_shift_add_s=1e-9, rows=256, cols=256, adc_share=8, adc_bits=8,
+    )
+    base.update(changes)
+    return Components(**base)
+
+
+def test_horowitz_table_reproduced_exactly():
+    card = cards.load("horowitz2014_45nm")
+    assert card.kind == "tech"
+    assert card.node_m == 45e-9 and card.vdd_v == 0.9
+    for key, pj in HOROWITZ_PJ.items():
+        assert getattr(card, key) == pytest.approx(pj * 1e-12, rel=1e-12), key
+    for key, um2 in HOROWITZ_UM2.items():
+        assert getattr(card, key) == pytest.approx(um2 * 1e-12, rel=1e-12), key
+    assert "Horowitz" in card.source.authors and card.source.doi == "10.1109/ISSCC.2014.6757323"
+
+
+def test_op_energy_hits_published_points_and_is_monotone():
+    tech = load_tech("horowitz2014_45nm")
+    assert op_energy_j(tech, "add", 8) == pytest.approx(0.03e-12, rel=1e-12)
+    assert op_energy_j(tech, "add", 32) == pytest.approx(0.1e-12, rel=1e-12)
+    assert op_energy_j(tech, "mult", 8) == pytest.approx(0.2e-12, rel=1e-12)
+    assert op_energy_j(tech, "mult", 32) == pytest.approx(3.1e-12, rel=1e-12)
+    assert op_area_m2(tech, "mult", 32) == pytest.approx(3495e-12, rel=1e-12)
+    e = [op_energy_j(tech, "mult", b) for b in range(1, 33)]
+    assert np.all(np.diff(e) > 0)
+    with pytest.raises(InvalidParameterError, match="'op' parameter of op_energy_j"):
+        op_energy_j(tech, "div", 8)
+    with pytest.raises(InvalidParameterError, match="'bits'"):
+        op_energy_j(tech, "add", 0)
+
+
+@pytest.mark.parametrize("name", ["dennard_scaled_22nm", "dennard_scaled_14nm"])
+def test_scaled_tech_follows_cv2_rule(name):
+    base = load_tech("horowitz2014_45nm")
+    card = load_tech(name)
+    raw = cards.load(name)
+    e_scale = (raw.node_m / 45e-9) * (raw.vdd_v / 0.9) ** 2
+    a_scale = (raw.node_m / 45e-9) ** 2
+    assert card.e_mult_int8_j == pytest.approx(base.e_mult_int8_j * e_scale, rel=1e-12)
+    assert card.e_sram_64b_8kb_j == pytest.approx(base.e_sram_64b_8kb_j * e_scale, rel=1e-12)
+    assert card.a_add_int32_m2 == pytest.approx(base.a_add_int32_m2 * a_scale, rel=1e-12)
+    assert card.c_wire_f_per_m == base.c_wire_f_per_m
+    assert card.e_add_int8_j < base.e_add_int8_j
+
+
+def test_energy_breakdown_hand_worked():
+    comp = make_components()
+    c = OpCounts(macs=1000, cycles=2, dac_conversions=10, cell_reads=100,
+                 cell_read_energy_j=3e-12, row_drive_v2=0.5, adc_conversions=20,
+                 adc_switching_energy_j=2e-12, adc_rounds=16, shift_adds=40,
+                 sram_read_bits=640, sram_write_bits=128)
+    e = energy_breakdown(c, comp, digital_macs=7)
+    assert list(e) == list(ENERGY_KINDS)
+    assert e["array_read"] == 3e-12
+    assert e["wire_charging"] == pytest.approx(0.5 * 256 * 100e-9 * 2e-10, rel=1e-12)
+    assert e["dac"] == pytest.approx(10 * 50e-15, rel=1e-12)
+    assert e["integrator"] == pytest.approx(20 * 1e-15, rel=1e-12)
+    assert e["adc"] == pytest.approx(2e-12 + 20 * (8 * 20e-15 + 100e-15), rel=1e-12)
+    assert e["shift_add"] == pytest.approx(40 * 0.05e-12, rel=1e-12)
+    assert e["sram"] == pytest.approx(768 * 10e-12 / 64, rel=1e-12)
+    pitch = math.sqrt(tile_area_m2(comp))
+    assert e["interconnect"] == pytest.approx(128 * pitch * 0.5 * 2e-10 * 0.81, rel=1e-12)
+    assert e["digital"] == pytest.approx(7 * 0.3e-12, rel=1e-12)
+
+
+def test_tile_cycle_and_layer_time():
+    comp = make_components()
+    assert tile_cycle_time_s(comp) == pytest.approx(1e-9 + 10e-9 + 8 * 10e-9 + 1e-9)
+    # Two tiles, 3 vectors each, one cycle per vector: 6 cycles, 6*8 ADC rounds in total.
+    c = OpCounts(cycles=6, adc_rounds=48)
+    t = layer_time_s(c, comp, n_tiles=2)
+    assert t == pytest.approx(3 * tile_cycle_time_s(comp), rel=1e-12)
+    assert layer_time_s(OpCounts(), comp, n_tiles=0, digital_macs=640) == pytest.approx(1e-8)
+    with pytest.raises(InvalidParameterError, match="n_tiles"):
+        layer_time_s(c, comp, n_tiles=0)
+    assert pipeline_time_s([1.0, 3.0, 2.0], 1) == 6.0
+    assert pipeline_time_s([1.0, 3.0, 2.0], 5) == 6.0 + 4 * 3.0
+
+
+def test_more_columns_per_adc_lowers_area_and_raises_latency():
+    areas, times = [], []
+    for share in (1, 4, 16, 64):
+        comp = make_components(adc_share=share)
+        counts = OpCounts(cycles=1, adc_rounds=share)
+        areas.append(tile_area_m2(comp))
+        times.append(layer_time_s(counts, comp, n_tiles=1))
+    assert np.all(np.diff(areas) < 0)
+    assert np.all(np.diff(times) > 0)
+
+
+def test_tile_area_hand_worked():
+    comp = make_components()
+    expected = (256 * 256 * 1e-14 + 32 * (1e-9 + 80e-12) + 256 * 1e-11 + 256 * 4e-14
+                + 65536 * 0.346e-12)
+    assert tile_area_m2(comp) == pytest.approx(expected, rel=1e-12)
+
+
+def test_energy_breakdown_rejects_bad_input():
+    comp = make_components()
+    with pytest.raises(InvalidParameterError, match="'counts' parameter of energy_breakdown"):
+        energy_breakdown({"macs": 1}, comp)
+    with pytest.raises(InvalidParameterError, match="non-negative"):
+        energy_breakdown(OpCounts(cell_read_energy_j=-1.0), comp)
+    with pytest.raises(InvalidParameterError, match="digital_macs"):
+        energy_breakdown(OpCounts(), comp, digital_macs=-3)
+
+
+def test_components_dataclass_is_frozen():
+    comp = make_components()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        comp.rows = 3
+    assert comp.n_adcs_per_tile == 32
+    assert comp.c_row_f == pytest.approx(256 * 100e-9 * 2e-10)

@@ -1,0 +1,241 @@
+"""cimsim.report: per operation, per layer, per network figures; export; hand-worked tile MVM."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import h5py
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_energy import make_components
+
+from cimsim.energy import ENERGY_KINDS
+from cimsim.hardware import HardwareConfig
+from cimsim.ops import OpCounts
+from cimsim.report import (
+    Report,
+    build_report,
+    energy_delay_distance,
+    energy_delay_sum,
+    load_report,
+)
+from device_models.errors import InvalidParameterError, StoreError
+
+HW = HardwareConfig()
+
+
+def scaled(c: OpCounts, k: int) -> OpCounts:
+    return OpCounts(**{f.name: getattr(c, f.name) * k for f in dataclasses.fields(c)})
+
+
+def two_layer_counts() -> dict[str, OpCounts]:
+    a = OpCounts(macs=256 * 128 * 4, cycles=4, dac_conversions=1024, cell_reads=4 * 65536,
+                 cell_read_energy_j=2e-11, row_drive_v2=40.0, adc_conversions=1024,
+                 adc_switching_energy_j=3e-12, adc_rounds=32, shift_adds=1024,
+                 sram_read_bits=8192, sram_write_bits=4096)
+    b = OpCounts(macs=128 * 10 * 4, cycles=4, dac_conversions=512, cell_reads=4 * 2560,
+                 cell_read_energy_j=1e-12, row_drive_v2=20.0, adc_conversions=80,
+                 adc_switching_energy_j=2e-13, adc_rounds=32, shift_adds=80,
+                 sram_read_bits=4096, sram_write_bits=320)
+    return {"fc1": a, "fc2": b}
+
+
+def report_of(counts, batch=4, **kw) -> Report:
+    return build_report(counts, HW, batch=batch, n_tiles={"fc1": 1, "fc2": 1},
+                        comp=make_components(), **kw)
+
+
+def test_hand_worked_256x256_tile_mvm():
+    """One 256x256 tile, one 8-bit amplitude-encoded vector, worked by hand."""
+    rng = np.random.default_rng(0)
+    g_s = rng.uniform(1e-6, 50e-6, size=(256, 256))  # [S]
+    codes = rng.integers(0, 256, size=256)
+    v_read_v, t_read_s = 0.2, 10e-9
+    v = v_read_v * codes / 255.0  # row voltages [V]
+    # Σ V·I·t over every cell: each cell carries I = G·V for the read time.
+    e_cells = float(np.sum(v[:, None] ** 2 * g_s) * t_read_s)
+    active = int(np.count_nonzero(codes))
+    counts = OpCounts(
+        macs=256 * 128,  # differential: 128 logical outputs
+        cycles=1, dac_conversions=active, cell_reads=active * 256,
+        cell_read_energy_j=e_cells, row_drive_v2=float(np.sum(v**2)),
+        adc_conversions=256, adc_switching_energy_j=256 * 0.4e-12, adc_rounds=8,
+        shift_adds=128, sram_read_bits=256 * 8, sram_write_bits=128 * 8,
+    )
+    comp = make_components(t_read_s=t_read_s)
+    rep = build_report({"tile": counts}, HW, batch=1, n_tiles={"tile": 1}, comp=comp)
+    e = rep.energy_breakdown_j
+    # By hand, with the numbers of make_components():
+    c_row = 256 * 100e-9 * 2e-10  # cols · pitch · c_wire [F] = 5.12 fF
+    by_hand = {
+        "array_read": e_cells,
+        "wire_charging": c_row * float(np.sum(v**2)),
+        "dac": active * 50e-15,
+        "integrator": 256 * 1e-15,
+        "adc": 256 * 0.4e-12 + 256 * (8 * 20e-15 + 100e-15),
+        "shift_add": 128 * 0.05e-12,
+        "sram": (2048 + 1024) * 10e-12 / 64,
+        "digital": 0.0,
+    }
+    a_tile = (65536 * 1e-14 + 32 * (1e-9 + 80e-12) + 256 * 1e-11 + 256 * 4e-14
+              + 65536 * 0.346e-12)
+    by_hand["interconnect"] = 1024 * math.sqrt(a_tile) * 0.5 * 2e-10 * 0.9**2
+    for k, val in by_hand.items():
+        assert e[k] == pytest.approx(val, rel=1e-12), k
+    t_cycle = 1e-9 + t_read_s + 8 * 10e-9 + 1e-9  # DAC + read + 8 ADC rounds + shift-add
+    assert rep.latency_per_inference_s == pytest.approx(t_cycle, rel=1e-12)
+    assert rep.area_m2 == pytest.approx(a_tile, rel=1e-12)
+    total = sum(by_hand.values())
+    assert rep.energy_per_inference_j == pytest.approx(total, rel=1e-12)
+    assert rep.tops_per_w == pytest.approx(2 * 256 * 128 / total / 1e12, rel=1e-12)
+    assert rep.tops == pytest.approx(2 * 256 * 128 / t_cycle / 1e12, rel=1e-12)
+    assert rep.tops_per_mm2 == pytest.approx(rep.tops / (a_tile * 1e6), rel=1e-12)
+    assert rep.edp_js == pytest.approx(total * t_cycle, rel=1e-12)
+
+
+def test_additivity_network_layers_operations():
+    counts = two_layer_counts()
+    rep = report_of(counts, digital_macs={"fc2": 100, "softmax_head": 50})
+    assert list(rep.layers) == ["fc1", "fc2", "softmax_head"]
+    by_layers = sum(lay.energy_total_j for lay in rep.layers.values())
+    by_ops = sum(rep.energy_breakdown_j.values())
+    assert rep.energy_j == pytest.approx(by_layers, rel=1e-12)
+    assert rep.energy_j == pytest.approx(by_ops, rel=1e-12)
+    for k in ENERGY_KINDS:
+        assert rep.energy_breakdown_j[k] == pytest.approx(
+            sum(lay.energy_j[k] for lay in rep.layers.values()), rel=1e-12)
+    assert rep.macs == sum(c.macs for c in counts.values()) + 150
+    assert rep.latency_per_inference_s == pytest.approx(
+        sum(lay.latency_per_inference_s for lay in rep.layers.values()), rel=1e-12)
+    assert rep.area_m2 == pytest.approx(sum(lay.area_m2 for lay in rep.layers.values()))
+    # A layer's counts split in two calls give the same report as the summed counts.
+    half = {"fc1": counts["fc1"], "fc2": counts["fc2"]}
+    rep2 = report_of({k: v + OpCounts() for k, v in half.items()})
+    assert rep2.energy_j == pytest.approx(report_of(counts).energy_j, rel=1e-12)
+
+
+def test_linear_scaling_with_batch():
+    counts = two_layer_counts()
+    r1 = report_of(counts, batch=4)
+    r3 = report_of({k: scaled(v, 3) for k, v in counts.items()}, batch=12)
+    assert r3.energy_j == pytest.approx(3 * r1.energy_j, rel=1e-12)
+    assert r3.energy_per_inference_j == pytest.approx(r1.energy_per_inference_j, rel=1e-12)
+    assert r3.latency_per_inference_s == pytest.approx(r1.latency_per_inference_s, rel=1e-12)
+    assert r3.ops == 3 * r1.ops
+    assert r3.tops_per_w == pytest.approx(r1.tops_per_w, rel=1e-12)
+    for k in ENERGY_KINDS:
+        assert r3.energy_breakdown_j[k] == pytest.approx(3 * r1.energy_breakdown_j[k],
+                                                         rel=1e-12)
+    # Pipelining: a bigger batch amortises the fill, so throughput does not fall.
+    assert r3.throughput_per_s >= r1.throughput_per_s
+
+
+def test_adc_share_trade_off_in_report():
+    """Sharing more columns per ADC: less area, more latency (same counts otherwise)."""
+    areas, lats = [], []
+    for share in (2, 8, 32):
+        c = OpCounts(macs=256 * 256, cycles=1, adc_conversions=256, adc_rounds=share)
+        rep = build_report({"t": c}, HW, batch=1, n_tiles={"t": 1},
+                           comp=make_components(adc_share=share))
+        areas.append(rep.area_m2)
+        lats.append(rep.latency_per_inference_s)
+    assert areas[0] > areas[1] > areas[2]
+    assert lats[0] < lats[1] < lats[2]
+
+
+counts_strategy = st.builds(
+    OpCounts,
+    macs=st.integers(0, 10**9), cycles=st.integers(0, 10**6),
+    dac_conversions=st.integers(0, 10**8), cell_reads=st.integers(0, 10**10),
+    cell_read_energy_j=st.floats(0, 1e-3), row_drive_v2=st.floats(0, 1e6),
+    adc_conversions=st.integers(0, 10**8), adc_switching_energy_j=st.floats(0, 1e-3),
+    adc_rounds=st.integers(0, 10**8), shift_adds=st.integers(0, 10**8),
+    sram_read_bits=st.integers(0, 10**9), sram_write_bits=st.integers(0, 10**9),
+    program_pulses=st.integers(0, 10**6), program_energy_j=st.floats(0, 1e-3),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(c=counts_strategy, batch=st.integers(1, 1000), tiles=st.integers(1, 64),
+       dmacs=st.integers(0, 10**7))
+def test_non_negative_and_finite(c, batch, tiles, dmacs):
+    rep = build_report({"l": c}, HW, batch=batch, n_tiles={"l": tiles},
+                       digital_macs={"l": dmacs}, program_counts=c, comp=make_components())
+    for v in rep.energy_breakdown_j.values():
+        assert v >= 0.0 and math.isfinite(v)
+    m = rep.metrics()
+    for k, v in m.items():
+        assert math.isfinite(v) and v >= 0.0, k
+    assert rep.program_energy_j == c.program_energy_j
+    # Programming energy is reported apart from inference energy.
+    assert rep.energy_j == pytest.approx(sum(rep.energy_breakdown_j.values()), rel=1e-9)
+
+
+def test_eds_edd_definitions():
+    assert energy_delay_sum(2.0, 3.0, energy_ref_j=4.0, delay_ref_s=6.0) == pytest.approx(0.5)
+    assert energy_delay_sum(2.0, 3.0, energy_ref_j=4.0, delay_ref_s=6.0, w_energy=1.0,
+                            w_delay=0.0) == pytest.approx(0.5)
+    assert energy_delay_distance(3.0, 4.0, energy_ref_j=1.0, delay_ref_s=1.0) == 5.0
+    with pytest.raises(InvalidParameterError, match="energy_ref_j"):
+        energy_delay_sum(1.0, 1.0, energy_ref_j=0.0, delay_ref_s=1.0)
+    rep = report_of(two_layer_counts())
+    m = rep.metrics()
+    e_rel = rep.energy_per_inference_j / m["energy_ref_j"]
+    d_rel = rep.latency_per_inference_s / m["delay_ref_s"]
+    assert rep.eds() == pytest.approx(0.5 * e_rel + 0.5 * d_rel, rel=1e-12)
+    assert rep.edd() == pytest.approx(math.hypot(e_rel, d_rel), rel=1e-12)
+    fixed = report_of(two_layer_counts(), energy_ref_j=1e-9, delay_ref_s=1e-6)
+    assert fixed.edd() == pytest.approx(
+        math.hypot(rep.energy_per_inference_j / 1e-9, rep.latency_per_inference_s / 1e-6))
+
+
+def test_round_trips_dict_and_hdf5(tmp_path):
+    rep = report_of(two_layer_counts(), digital_macs={"head": 77},
+                    program_counts={"fc1": OpCounts(program_pulses=5, program_energy_j=1e-9)})
+    d = rep.to_dict()
+    json.dumps(d)  # JSON-able
+    back = Report.from_dict(d)
+    assert back.metrics() == pytest.approx(rep.metrics(), rel=1e-12)
+    path = rep.to_hdf5(tmp_path / "r.h5")
+    with h5py.File(path, "r") as fh:
+        assert fh.attrs["tops_per_w"] == pytest.approx(rep.tops_per_w)
+        assert list(fh["breakdown_j"].attrs["kinds"]) == list(ENERGY_KINDS)
+        assert "fc1" in fh["layers"]
+    loaded = load_report(path)
+    assert loaded.metrics() == pytest.approx(rep.metrics(), rel=1e-12)
+    assert loaded.program_pulses == 5
+
+
+def test_bad_inputs(tmp_path):
+    counts = two_layer_counts()
+    with pytest.raises(InvalidParameterError, match="'batch' parameter of build_report"):
+        build_report(counts, HW, batch=0, n_tiles={"fc1": 1, "fc2": 1}, comp=make_components())
+    with pytest.raises(InvalidParameterError, match="n_tiles"):
+        build_report(counts, HW, batch=1, n_tiles={"fc1": 1}, comp=make_components())
+    with pytest.raises(InvalidParameterError, match="'hw' parameter"):
+        build_report(counts, {"tile": 1}, batch=1, comp=make_components())
+    with pytest.raises(InvalidParameterError, match="Report.from_dict"):
+        Report.from_dict({"format": "nope"})
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(b"not an hdf5 file")
+    with pytest.raises(StoreError, match="cannot be read"):
+        load_report(bad)
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as fh:
+        fh.attrs["x"] = 1
+    with pytest.raises(StoreError, match="not a cimsim report"):
+        load_report(other)
+
+
+def test_table_and_plot(tmp_path):
+    rep = report_of(two_layer_counts(), digital_macs={"head": 500})
+    text = rep.table()
+    for word in ("fc1", "fc2", "head", "network", "array_read", "adc", "TOPS/W", "EDD"):
+        assert word in text
+    png = rep.plot(tmp_path / "breakdown.png")
+    assert png.stat().st_size > 1000
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
