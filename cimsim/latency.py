@@ -6,10 +6,12 @@ One array cycle of a tile takes
 
     t_{cycle} = t_{DAC} + t_{read} + s · t_{conv} + t_{shift-add}
 
-with s = ``adc_share`` sequential conversions per ADC. From the counts of a run, the busy
-time summed over a layer's tiles is ``cycles·(t_DAC + t_read + t_SA) + adc_rounds·t_conv``
-(``adc_rounds`` already counts the sequential conversions per ADC); the layer's tiles work in
-parallel, so its time is that divided by its number of tiles. Layers are pipelined across
+with s = ``adc_share`` sequential conversions per ADC. From the counts of a run: ``cycles`` is
+summed over the layer's tiles, which work in parallel, so the array part of the layer time is
+``cycles/n_tiles·(t_DAC + t_read + t_SA)``; ``adc_rounds`` is already the critical path (batch
+× cycles per vector × the largest number of sequential conversions per ADC of any tile, the
+convention of :mod:`cimsim.tiled`), so the conversion part is ``adc_rounds·t_conv``. Layers are
+pipelined across
 tiles (weight-stationary, each layer on its own tiles): one inference takes the sum of the
 layer times; a batch of B takes Σ T_l + (B − 1)·max T_l.
 """
@@ -46,13 +48,14 @@ def layer_time_s(counts: OpCounts, comp: Components, *, n_tiles: int,
 
     .. math::
 
-        T = \\frac{N_{cyc}(t_{DAC} + t_{read} + t_{SA}) + N_{rounds} t_{conv}}{n_{tiles}}
+        T = \\frac{N_{cyc}}{n_{tiles}}(t_{DAC} + t_{read} + t_{SA}) + N_{rounds} t_{conv}
             + \\frac{N_{MAC,dig}}{R_{dig}}
 
     Parameters
     ----------
     counts : OpCounts
-        Counts of the layer (summed over its tiles).
+        Counts of the layer (``cycles`` summed over its tiles, ``adc_rounds`` on the critical
+        path).
     comp : Components
         Resolved component numbers.
     n_tiles : int
@@ -64,11 +67,12 @@ def layer_time_s(counts: OpCounts, comp: Components, *, n_tiles: int,
         fail("counts", "layer_time_s", "an OpCounts", counts)
     n_tiles = check_int("n_tiles", n_tiles, "layer_time_s", lo=0)
     digital_macs = check_int("digital_macs", digital_macs, "layer_time_s", lo=0)
-    analog = counts.cycles * (comp.t_dac_settle_s + comp.t_read_s + comp.t_shift_add_s) + \
-        counts.adc_rounds * comp.t_adc_conversion_s
-    if analog > 0.0 and n_tiles == 0:
+    if counts.cycles > 0 and n_tiles == 0:
         fail("n_tiles", "layer_time_s", ">= 1 for a layer with array cycles", n_tiles)
-    t = analog / n_tiles if n_tiles else 0.0
+    t = 0.0
+    if counts.cycles > 0:
+        t = counts.cycles / n_tiles * (comp.t_dac_settle_s + comp.t_read_s + comp.t_shift_add_s)
+    t += counts.adc_rounds * comp.t_adc_conversion_s
     return t + digital_macs / comp.digital_mac_rate_per_s
 
 

@@ -116,8 +116,9 @@ def test_energy_breakdown_hand_worked():
 def test_tile_cycle_and_layer_time():
     comp = make_components()
     assert tile_cycle_time_s(comp) == pytest.approx(1e-9 + 10e-9 + 8 * 10e-9 + 1e-9)
-    # Two tiles, 3 vectors each, one cycle per vector: 6 cycles, 6*8 ADC rounds in total.
-    c = OpCounts(cycles=6, adc_rounds=48)
+    # Two tiles, 3 vectors each, one cycle per vector: 6 cycles summed over tiles; the ADC
+    # rounds are the critical path, 3 vectors x 8 sequential conversions.
+    c = OpCounts(cycles=6, adc_rounds=24)
     t = layer_time_s(c, comp, n_tiles=2)
     assert t == pytest.approx(3 * tile_cycle_time_s(comp), rel=1e-12)
     assert layer_time_s(OpCounts(), comp, n_tiles=0, digital_macs=640) == pytest.approx(1e-8)
