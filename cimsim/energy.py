@@ -11,7 +11,7 @@ array_read         Σ V·I·t over the cells read (``OpCounts.cell_read_energy_j
 wire_charging      C_row·Σ V_row², C_row = cols · pitch · c_wire                   run + cards
 dac                conversions · E_DAC                                              DAC card
 integrator         column read-outs · E_int                                         periphery
-adc                Σ E_switch(code) + conversions · (bits · E_comp + E_logic)      run + ADC
+adc                Σ E_switch(code) + conversions · (E_comp + E_logic)             run + ADC
 shift_add          adds · E_add(accumulator bits)                                   tech card
 sram               (read + write bits) · E_SRAM(8 kB, 64 b)/64                     tech card
 interconnect       output bits · hops · tile pitch · α · c_wire · V_DD²            tech + periph
@@ -246,27 +246,20 @@ class Components:
         return self.cols * self.cell_pitch_m * self.c_wire_f_per_m
 
 
-def _adc_numbers(card, bits: int) -> tuple[float, float, float, float]:
-    """(E_comparator per decision [J], E_logic per conversion [J], t_conv [s], area [m^2])."""
-    e_comp = _first(card, ("e_comparator_j", "e_comp_j", "comparator_energy_j"))
-    e_logic = _first(card, ("e_logic_j", "e_sar_logic_j", "logic_energy_j"), 0.0)
-    t_conv = _first(card, ("t_conversion_s", "conversion_time_s"))
-    if t_conv is None:
-        f_clk = _first(card, ("f_clk_hz", "clock_hz", "f_clock_hz"))
-        if f_clk is not None:
-            t_conv = (bits + 1) / f_clk  # one sampling + one cycle per bit decision
-        else:
-            f_s = _first(card, ("f_s_hz", "sample_rate_hz", "fs_hz"))
-            t_conv = None if f_s is None else 1.0 / f_s
-    area = _first(card, ("area_m2", "a_adc_m2", "a_m2"))
-    missing = [n for n, v in (("comparator energy", e_comp), ("conversion time", t_conv),
-                              ("area", area)) if v is None]
-    if missing:
-        raise CardError(
-            f"ADC card {card.name!r} lacks {missing} (fields e_comparator_j, f_clk_hz or "
-            f"t_conversion_s, area_m2) needed by the energy/latency/area model"
-        )
-    return float(e_comp), float(e_logic), float(t_conv), float(area)
+def _adc_numbers(card_name: str, bits: int) -> tuple[float, float, float, float]:
+    """(E_comparator, E_logic per conversion [J], t_conv [s], area [m^2]) of the SAR ADC.
+
+    Taken from :meth:`device_models.adc.SarAdc.from_card` at the tile's resolution, so the
+    converter model's own rules apply (comparator and logic energy ∝ decisions, N + 1 clocks
+    per conversion).
+    """
+    from device_models.adc import SarAdc
+
+    adc = SarAdc.from_card(card_name, bits=bits)
+    if adc.area_m2 is None:
+        raise CardError(f"ADC card {card_name!r} has no area_m2, needed by the area model")
+    return (float(adc.e_comparator_j), float(adc.e_logic_j), float(adc.conversion_time_s),
+            float(adc.area_m2))
 
 
 def _dac_numbers(card, periphery) -> tuple[float, float]:
@@ -302,11 +295,10 @@ def components(hw: HardwareConfig) -> Components:
     tech = load_tech(hw.tech_card)
     per = cards.load(hw.periphery_card)
     dev = cards.load(hw.device_card)
-    adc = cards.load(hw.adc_card)
     dac = cards.load(hw.dac_card)
     f_m = dev.get("node_m", per.array_node_m)
     cell_area_m2 = dev.get("cell_area_f2", per.cell_area_f2) * f_m**2
-    e_comp, e_logic, t_conv, a_adc = _adc_numbers(adc, tile.adc_bits)
+    e_comp, e_logic, t_conv, a_adc = _adc_numbers(hw.adc_card, tile.adc_bits)
     e_dac, a_dac = _dac_numbers(dac, per)
     # Accumulator: ADC code, shifted by the input bit-planes (bit-serial) and weight slices.
     acc = tile.adc_bits
@@ -378,7 +370,7 @@ def energy_breakdown(
     .. math::
 
         E_{wire} = C_{row} \\sum V_{row}^2, \\quad
-        E_{ADC} = \\sum_{codes} E_{sw} + N_{conv}(b·E_{comp} + E_{logic}), \\quad
+        E_{ADC} = \\sum_{codes} E_{sw} + N_{conv}(E_{comp} + E_{logic}), \\quad
         E_{ic} = N_{out\\,bits} · h · \\sqrt{A_{tile}} · α · c_{wire} · V_{DD}^2
 
     Parameters
@@ -411,7 +403,7 @@ def energy_breakdown(
         "dac": counts.dac_conversions * comp.e_dac_j,
         "integrator": counts.adc_conversions * comp.e_integrator_j,
         "adc": float(counts.adc_switching_energy_j)
-        + counts.adc_conversions * (comp.adc_bits * comp.e_comparator_j + comp.e_adc_logic_j),
+        + counts.adc_conversions * (comp.e_comparator_j + comp.e_adc_logic_j),
         "shift_add": counts.shift_adds * comp.e_shift_add_j,
         "sram": (counts.sram_read_bits + counts.sram_write_bits) * comp.e_sram_bit_j,
         "interconnect": counts.sram_write_bits * comp.interconnect_hops_tiles * tile_pitch_m

@@ -105,7 +105,7 @@ def test_energy_breakdown_hand_worked():
     assert e["wire_charging"] == pytest.approx(0.5 * 256 * 100e-9 * 2e-10, rel=1e-12)
     assert e["dac"] == pytest.approx(10 * 50e-15, rel=1e-12)
     assert e["integrator"] == pytest.approx(20 * 1e-15, rel=1e-12)
-    assert e["adc"] == pytest.approx(2e-12 + 20 * (8 * 20e-15 + 100e-15), rel=1e-12)
+    assert e["adc"] == pytest.approx(2e-12 + 20 * (20e-15 + 100e-15), rel=1e-12)
     assert e["shift_add"] == pytest.approx(40 * 0.05e-12, rel=1e-12)
     assert e["sram"] == pytest.approx(768 * 10e-12 / 64, rel=1e-12)
     pitch = math.sqrt(tile_area_m2(comp))

@@ -76,7 +76,7 @@ def test_hand_worked_256x256_tile_mvm():
         "wire_charging": c_row * float(np.sum(v**2)),
         "dac": active * 50e-15,
         "integrator": 256 * 1e-15,
-        "adc": 256 * 0.4e-12 + 256 * (8 * 20e-15 + 100e-15),
+        "adc": 256 * 0.4e-12 + 256 * (20e-15 + 100e-15),
         "shift_add": 128 * 0.05e-12,
         "sram": (2048 + 1024) * 10e-12 / 64,
         "digital": 0.0,
