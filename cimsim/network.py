@@ -1,0 +1,575 @@
+"""Networks of layers: float reference, compilation onto analog tiles, hybrid placement.
+
+A :class:`Network` is a sequence of :mod:`cimsim.layers` layers with a known input shape. Its
+float forward (:meth:`Network.forward`) is the software reference. :meth:`Network.compile`
+builds the hardware version: BatchNorm is folded into the preceding weighted layer, every
+*analog* weighted layer (Linear, each group of a Conv2d) becomes a
+:class:`cimsim.tiled.AnalogMatrix` (tiled, mapped to conductances, programmed with the chip's
+seed) and the ADC ranges are calibrated on calibration inputs propagated through the analog
+network itself, as a chip would be calibrated. :meth:`Network.run` then infers on the tiles at a
+time ``t_s`` after programming, :meth:`Network.evaluate` reports analog and float accuracy side
+by side, and the per-layer :class:`~cimsim.ops.OpCounts` of every run feed the energy report.
+
+Which weighted layers run analog and which digital is a :class:`PlacementConfig`;
+:meth:`Network.volatility` computes a per-layer score to guide that choice (defined in
+:class:`VolatilityScore`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from device_models import rng
+from device_models._checks import check_array, check_int, check_scalar, check_seed, fail
+from device_models.errors import InvalidParameterError, UnknownNameError
+
+from .config import Config, param
+from .hardware import HardwareConfig
+from .layers import Layer, Residual, _Weighted, fold_batchnorm, iter_layers
+from .ops import OpCounts
+
+__all__ = [
+    "Evaluation",
+    "LayerMapping",
+    "Network",
+    "PlacementConfig",
+    "VolatilityScore",
+    "softmax_cross_entropy",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class PlacementConfig(Config):
+    """Which weighted layers (Linear / Conv2d) run on analog tiles and which digitally.
+
+    Layers named in ``analog`` or ``digital`` take that placement; the others take
+    ``default``. Non-weighted layers (activations, pooling, residual adds, unfolded BatchNorm)
+    always run digitally.
+    """
+
+    default: str = param("analog", choices=("analog", "digital"),
+                         doc="Placement of weighted layers not listed below.")
+    analog: tuple = param((), doc="Names of weighted layers forced onto analog tiles.")
+    digital: tuple = param((), doc="Names of weighted layers kept digital (exact).")
+
+    def validate(self) -> None:
+        both = sorted(set(self.analog) & set(self.digital))
+        if both:
+            self._fail("digital", "disjoint from 'analog'", both)
+
+    def placement_of(self, name: str) -> str:
+        if name in self.analog:
+            return "analog"
+        if name in self.digital:
+            return "digital"
+        return self.default
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerMapping:
+    """How one weighted layer was compiled.
+
+    Attributes
+    ----------
+    name, kind : str
+    placement : str
+        ``"analog"`` or ``"digital"``.
+    matrix_shapes : tuple of (int, int)
+        ``(in, out)`` of each matrix (one per convolution group).
+    n_tiles : int
+        Tiles used (0 for digital layers).
+    utilisation : float
+        Fraction of the allocated tiles' cells holding weights (NaN for digital layers).
+    macs_per_sample : int
+        Multiply-accumulates of one inference through this layer.
+    """
+
+    name: str
+    kind: str
+    placement: str
+    matrix_shapes: tuple
+    n_tiles: int
+    utilisation: float
+    macs_per_sample: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+    """Result of :meth:`Network.evaluate`.
+
+    ``counts`` maps each analog layer name to the :class:`~cimsim.ops.OpCounts` of the whole
+    evaluation (``n`` samples); ``digital_macs`` maps digital weighted layers to their MACs.
+    """
+
+    n: int
+    float_accuracy: float
+    analog_accuracy: float
+    counts: dict
+    digital_macs: dict
+    t_s: float
+
+    @property
+    def accuracy(self) -> float:
+        return self.analog_accuracy
+
+
+@dataclasses.dataclass(frozen=True)
+class VolatilityScore:
+    r"""Per-layer volatility score: how much fine-tuning moves a layer and how much that matters.
+
+    For weighted layer :math:`l` with weights :math:`W_l` before and :math:`W_l'` after a
+    fine-tuning run (``epochs`` epochs of Adam on the fine-tuning data, all layers trainable):
+
+    * ``relative_change`` :math:`\Delta_l = \lVert W_l' - W_l\rVert_F / \lVert W_l\rVert_F`
+      — how much the weights move [-];
+    * ``reprogram_fraction`` :math:`\rho_l` = fraction of weights with
+      :math:`|W_l' - W_l| > q_l`, :math:`q_l = \max|W_l| / (2^{b-1} - 1)` one weight
+      quantisation step at ``weight_bits`` :math:`b` — how many cells a chip would have to
+      rewrite, i.e. how often a cell changes per fine-tune [-];
+    * ``sensitivity`` :math:`S_l = \lVert f(x; W_l \odot (1 + \sigma\varepsilon)) - f(x; W)
+      \rVert_F / (\sigma \lVert f(x; W)\rVert_F)`, with :math:`\varepsilon` standard normal
+      (seeded) and :math:`\sigma` = ``sigma`` — relative change of the network output (logits on
+      the fine-tuning inputs) per unit relative weight perturbation of that layer alone [-];
+    * ``score`` :math:`V_l = \Delta_l \cdot S_l` — the first-order relative output change the
+      fine-tune's weight change in layer :math:`l` causes [-].
+
+    High :math:`V_l` (and high :math:`\rho_l`) marks layers that are costly to keep in analog
+    memory, which is slow and energy-hungry to reprogram; low ones are good analog candidates.
+    """
+
+    name: str
+    relative_change: float
+    reprogram_fraction: float
+    sensitivity: float
+    score: float
+
+
+def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean cross-entropy of integer ``labels`` under ``softmax(logits)`` and its gradient."""
+    z = logits - logits.max(axis=1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    n = logits.shape[0]
+    loss = -float(logp[np.arange(n), labels].mean())
+    grad = np.exp(logp)
+    grad[np.arange(n), labels] -= 1.0
+    return loss, grad / n
+
+
+def _progress(enabled: bool, total: int, desc: str):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="img", file=sys.stderr, leave=False)
+
+
+class Network:
+    """A sequential network with a float reference and an analog (tiled) compilation.
+
+    Parameters
+    ----------
+    layers : sequence of Layer
+        Executed in order; names must be unique (empty names are filled in as
+        ``"<kind><index>"``, e.g. ``"conv2d0"``).
+    input_shape : tuple of int
+        Shape of one sample, e.g. ``(1, 8, 8)`` for an image or ``(64,)`` for a vector.
+    name : str
+    calibration : ndarray or None
+        Default calibration inputs (used by :meth:`compile` when none are passed).
+    metadata : dict or None
+        Free-form JSON-able information (training recipe, data set, accuracy).
+    """
+
+    def __init__(self, layers: Sequence[Layer], input_shape: Sequence[int], *, name: str = "",
+                 calibration: np.ndarray | None = None, metadata: dict | None = None) -> None:
+        self.layers = list(layers)
+        if not self.layers or not all(isinstance(lay, Layer) for lay in self.layers):
+            fail("layers", "Network", "a non-empty sequence of Layer objects", layers)
+        self.input_shape = tuple(int(s) for s in input_shape)
+        self.name = name
+        self.metadata = dict(metadata or {})
+        counter: dict[str, int] = {}
+        seen: set[str] = set()
+        for layer in iter_layers(self.layers):
+            if not layer.name:
+                base = layer.kind.lower()
+                layer.name = f"{base}{counter.get(base, 0)}"
+                counter[base] = counter.get(base, 0) + 1
+            if layer.name in seen:
+                fail("layers", "Network", "layers with unique names",
+                     f"duplicate name {layer.name!r}")
+            seen.add(layer.name)
+        self.output_shape = self._infer_shapes()
+        self.calibration = None if calibration is None else self._check_x(calibration, "Network")
+        self.hardware: HardwareConfig | None = None
+        self.placement = PlacementConfig()
+        self.mapping: list[LayerMapping] = []
+        self.program_counts: dict[str, OpCounts] = {}
+        self.last_counts: dict[str, OpCounts] = {}
+        self.last_digital_macs: dict[str, int] = {}
+        self._plan: list[Layer] = []
+        self._last_n = 0
+        self._analog: dict[str, list[Any]] = {}
+
+    # -- shapes and the float reference ------------------------------------------------------
+    def _infer_shapes(self) -> tuple[int, ...]:
+        shape = self.input_shape
+        for layer in self.layers:
+            shape = layer.output_shape(shape)
+        return shape
+
+    def _check_x(self, x: Any, caller: str) -> np.ndarray:
+        x = check_array("x", x, caller)
+        if x.shape[1:] != self.input_shape:
+            fail("x", caller, f"of shape (N, {', '.join(map(str, self.input_shape))})",
+                 f"array of shape {x.shape}")
+        return x
+
+    @property
+    def weighted_layers(self) -> list[_Weighted]:
+        return [lay for lay in iter_layers(self.layers) if isinstance(lay, _Weighted)]
+
+    def forward(self, x: np.ndarray, *, train: bool = False) -> np.ndarray:
+        """Float software reference (the original layers, BatchNorm unfolded)."""
+        y = self._check_x(x, "Network.forward")
+        for layer in self.layers:
+            y = layer.forward(y, train=train)
+        return y
+
+    def backward(self, grad: np.ndarray) -> None:
+        """Back-propagate ``d loss / d output`` of the last ``forward(train=True)``."""
+        for layer in reversed(self.layers):
+            grad = layer.backward(grad)
+
+    def predict_float(self, x: np.ndarray, *, batch_size: int = 1024) -> np.ndarray:
+        x = self._check_x(x, "Network.predict_float")
+        return np.concatenate([self.forward(x[i: i + batch_size]).argmax(axis=1)
+                               for i in range(0, len(x), batch_size)])
+
+    def copy(self) -> Network:
+        return Network([lay.copy() for lay in self.layers], self.input_shape, name=self.name,
+                       calibration=self.calibration, metadata=self.metadata)
+
+    # -- compilation -------------------------------------------------------------------------
+    def compile(self, hardware: HardwareConfig, x_cal: np.ndarray | None = None, *,
+                placement: PlacementConfig | dict | None = None) -> Network:
+        """Map the analog layers onto tiles, program them and calibrate the ADC ranges.
+
+        Parameters
+        ----------
+        hardware : HardwareConfig
+            The chip (cards, tile geometry, non-idealities, ``seed``, ``t_s``).
+        x_cal : ndarray, shape (N, *input_shape), optional
+            Calibration inputs (training data, not the test split); default the network's
+            ``calibration`` array.
+        placement : PlacementConfig or dict, optional
+            Analog/digital placement of the weighted layers (default: all analog).
+
+        Returns
+        -------
+        Network
+            ``self``, compiled (``mapping``, ``program_counts`` filled in).
+        """
+        from .tiled import AnalogMatrix
+
+        if not isinstance(hardware, HardwareConfig):
+            fail("hardware", "Network.compile", "a HardwareConfig", hardware)
+        if placement is None:
+            placement = PlacementConfig()
+        elif isinstance(placement, dict):
+            placement = PlacementConfig.from_dict(placement)
+        elif not isinstance(placement, PlacementConfig):
+            fail("placement", "Network.compile", "a PlacementConfig or dict", placement)
+        names = [lay.name for lay in self.weighted_layers]
+        for listed in (*placement.analog, *placement.digital):
+            if listed not in names:
+                fail("placement", "Network.compile", f"naming weighted layers {names}",
+                     listed, exc=UnknownNameError)
+        if x_cal is None:
+            x_cal = self.calibration
+        if x_cal is None:
+            fail("x_cal", "Network.compile", "calibration inputs (the network has none stored)",
+                 None)
+        x_cal = self._check_x(x_cal, "Network.compile")
+
+        self.hardware, self.placement = hardware, placement
+        self._plan = fold_batchnorm(self.layers)
+        self._analog, self.mapping, self.program_counts = {}, [], {}
+        shapes = self._sample_shapes(self._plan)
+        for idx, layer in enumerate(w for w in iter_layers(self._plan)
+                                    if isinstance(w, _Weighted)):
+            where = placement.placement_of(layer.name)
+            mats = layer.matrices()
+            macs = self._macs_per_sample(layer, shapes[layer.name])
+            if where == "analog":
+                ams = [AnalogMatrix(np.ascontiguousarray(m), hardware,
+                                    name=f"{layer.name}[{g}]", seed_tag=1000 * idx + g)
+                       for g, m in enumerate(mats)]
+                self._analog[layer.name] = ams
+                prog = OpCounts()
+                for am in ams:
+                    prog += am.program_counts
+                self.program_counts[layer.name] = prog
+                n_tiles = sum(am.n_tiles for am in ams)
+                util = float(sum(am.utilisation * am.n_tiles for am in ams) / n_tiles)
+            else:
+                n_tiles, util = 0, float("nan")
+            self.mapping.append(LayerMapping(
+                layer.name, layer.kind, where, tuple(tuple(m.shape) for m in mats), n_tiles,
+                util, macs))
+        # Calibrate layer by layer on inputs that went through the analog layers before it.
+        self._execute(x_cal, t_s=None, calibrate=True)
+        return self
+
+    def _sample_shapes(self, layers: Sequence[Layer]) -> dict[str, tuple[int, ...]]:
+        shapes: dict[str, tuple[int, ...]] = {}
+
+        def walk(seq, shape):
+            for lay in seq:
+                shapes[lay.name] = shape
+                if isinstance(lay, Residual):
+                    walk(lay.body, shape)
+                shape = lay.output_shape(shape)
+            return shape
+
+        walk(layers, self.input_shape)
+        return shapes
+
+    @staticmethod
+    def _macs_per_sample(layer: _Weighted, in_shape: tuple[int, ...]) -> int:
+        out = layer.output_shape(in_shape)
+        positions = int(np.prod(out[1:])) if len(out) == 3 else 1
+        return positions * sum(m.shape[0] * m.shape[1] for m in layer.matrices())
+
+    @property
+    def compiled(self) -> bool:
+        return self.hardware is not None
+
+    @property
+    def n_tiles(self) -> int:
+        return sum(m.n_tiles for m in self.mapping)
+
+    def _execute(self, x: np.ndarray, *, t_s: float | None, calibrate: bool = False):
+        counts: dict[str, OpCounts] = {}
+        digital: dict[str, int] = {}
+
+        def matmul(layer, g, patches):
+            ams = self._analog.get(layer.name)
+            if ams is None:
+                w = layer.matrices()[g]
+                digital[layer.name] = digital.get(layer.name, 0) + patches.shape[0] * w.size
+                return patches @ w
+            am = ams[g]
+            if calibrate:
+                am.calibrate(patches)
+            y, c = am.matmul(patches, t_s=t_s)
+            if layer.name in counts:
+                counts[layer.name] += c
+            else:
+                counts[layer.name] = c
+            return y
+
+        y = x
+        for layer in self._plan:
+            y = layer.forward(y, matmul=matmul)
+        return y, counts, digital
+
+    def run(self, x: np.ndarray, *, t_s: float | None = None, batch_size: int = 512,
+            progress: bool = False) -> np.ndarray:
+        """Infer on the compiled hardware; returns the network outputs (logits).
+
+        Parameters
+        ----------
+        x : ndarray, shape (N, *input_shape)
+        t_s : float, optional
+            Time since programming [s] (drift / relaxation); default ``hardware.t_s``.
+        batch_size : int
+            Samples per tile call.
+        progress : bool
+            Show a tqdm progress bar on stderr.
+
+        The per-layer OpCounts of this call are left in ``last_counts`` (and the MACs of digital
+        weighted layers in ``last_digital_macs``).
+        """
+        if not self.compiled:
+            raise InvalidParameterError("Network.run needs a compiled network: call "
+                                        "compile(hardware) first.")
+        x = self._check_x(x, "Network.run")
+        if t_s is not None:
+            t_s = check_scalar("t_s", t_s, "Network.run", lo=0.0)
+        batch_size = check_int("batch_size", batch_size, "Network.run", lo=1)
+        outs = []
+        total: dict[str, OpCounts] = {}
+        digital: dict[str, int] = {}
+        bar = _progress(progress, len(x), f"{self.name or 'network'} on tiles")
+        for i in range(0, len(x), batch_size):
+            y, counts, dig = self._execute(x[i: i + batch_size], t_s=t_s)
+            outs.append(y)
+            for k, c in counts.items():
+                total[k] = total[k] + c if k in total else c
+            for k, m in dig.items():
+                digital[k] = digital.get(k, 0) + m
+            if bar is not None:
+                bar.update(len(y))
+        if bar is not None:
+            bar.close()
+        self.last_counts, self.last_digital_macs = total, digital
+        self._last_n = len(x)
+        return np.concatenate(outs)
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray, *, t_s: float | None = None,
+                 batch_size: int = 512, progress: bool = False) -> Evaluation:
+        """Classification accuracy of the compiled network and of the float reference."""
+        x = self._check_x(x, "Network.evaluate")
+        y = check_array("y", y, "Network.evaluate", ndim=1, dtype=np.int64)
+        if len(y) != len(x):
+            fail("y", "Network.evaluate", f"of length {len(x)} (one label per input)",
+                 f"array of shape {y.shape}")
+        float_acc = float(np.mean(self.predict_float(x) == y))
+        logits = self.run(x, t_s=t_s, batch_size=batch_size, progress=progress)
+        analog_acc = float(np.mean(logits.argmax(axis=1) == y))
+        t = self.hardware.t_s if t_s is None else float(t_s)
+        return Evaluation(len(x), float_acc, analog_acc, dict(self.last_counts),
+                          dict(self.last_digital_macs), t)
+
+    # -- training ----------------------------------------------------------------------------
+    def fit(self, x: np.ndarray, y: np.ndarray, *, epochs: int = 10, lr: float = 1e-3,
+            batch_size: int = 64, weight_decay: float = 0.0, weight_noise: float = 0.0,
+            seed: int = 0, progress: bool = False) -> list[float]:
+        """Train the float weights in place with Adam on softmax cross-entropy.
+
+        Parameters
+        ----------
+        weight_noise : float
+            Noise-aware training: each step evaluates the gradient at
+            ``W + weight_noise * max|W| * eps`` (eps standard normal, fresh each step, per
+            weighted layer) and applies it to the clean weights [-].
+        seed : int
+            Seeds the shuffling and the injected noise (counter-based streams).
+
+        Returns
+        -------
+        list of float
+            Mean training loss of each epoch.
+        """
+        caller = "Network.fit"
+        x = self._check_x(x, caller)
+        y = check_array("y", y, caller, ndim=1, dtype=np.int64)
+        epochs = check_int("epochs", epochs, caller, lo=0)
+        lr = check_scalar("lr", lr, caller, lo=0.0, lo_open=True)
+        batch_size = check_int("batch_size", batch_size, caller, lo=1)
+        weight_noise = check_scalar("weight_noise", weight_noise, caller, lo=0.0)
+        seed = check_seed("seed", seed, caller)
+        trainables = [(lay, k) for lay in iter_layers(self.layers) for k in lay.trainable
+                      if getattr(lay, k, None) is not None]
+        m = [np.zeros_like(getattr(lay, k)) for lay, k in trainables]
+        v = [np.zeros_like(getattr(lay, k)) for lay, k in trainables]
+        b1, b2, eps = 0.9, 0.999, 1e-8
+        step = 0
+        history = []
+        bar = _progress(progress, epochs * len(x), self.name or "training")
+        for epoch in range(epochs):
+            order = np.argsort(rng.uniform(rng.derive_key(seed, "shuffle", epoch), len(x)))
+            losses = []
+            for i in range(0, len(x), batch_size):
+                idx = order[i: i + batch_size]
+                clean = []
+                if weight_noise > 0:
+                    for j, lay in enumerate(self.weighted_layers):
+                        w = lay.weight
+                        clean.append(w)
+                        eps_w = rng.standard_normal(
+                            rng.derive_key(seed, "weight_noise", step, j), w.shape)
+                        lay.weight = w + weight_noise * np.abs(w).max() * eps_w
+                loss, grad = softmax_cross_entropy(self.forward(x[idx], train=True), y[idx])
+                self.backward(grad)
+                for lay, w in zip(self.weighted_layers, clean, strict=False):
+                    lay.weight = w
+                step += 1
+                for j, (lay, k) in enumerate(trainables):
+                    g = lay.grads[k]
+                    if weight_decay and k == "weight":
+                        g = g + weight_decay * getattr(lay, k)
+                    m[j] = b1 * m[j] + (1 - b1) * g
+                    v[j] = b2 * v[j] + (1 - b2) * g * g
+                    mh, vh = m[j] / (1 - b1**step), v[j] / (1 - b2**step)
+                    setattr(lay, k, getattr(lay, k) - lr * mh / (np.sqrt(vh) + eps))
+                losses.append(loss)
+                if bar is not None:
+                    bar.update(len(idx))
+            history.append(float(np.mean(losses)))
+        if bar is not None:
+            bar.close()
+        return history
+
+    # -- volatility --------------------------------------------------------------------------
+    def volatility(self, x: np.ndarray, y: np.ndarray, *, epochs: int = 1, lr: float = 1e-3,
+                   batch_size: int = 32, weight_bits: int = 8, sigma: float = 0.01,
+                   seed: int = 0) -> list[VolatilityScore]:
+        """Per-weighted-layer :class:`VolatilityScore` for fine-tuning on ``(x, y)``.
+
+        The network itself is not changed (fine-tuning runs on a copy).
+        """
+        caller = "Network.volatility"
+        x = self._check_x(x, caller)
+        weight_bits = check_int("weight_bits", weight_bits, caller, lo=2, hi=32)
+        sigma = check_scalar("sigma", sigma, caller, lo=0.0, lo_open=True)
+        seed = check_seed("seed", seed, caller)
+        tuned = self.copy()
+        tuned.fit(x, y, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
+        ref = self.forward(x)
+        ref_norm = float(np.linalg.norm(ref))
+        scores = []
+        for j, (a, b) in enumerate(
+                zip(self.weighted_layers, tuned.weighted_layers, strict=True)):
+            w0, w1 = a.weight, b.weight
+            rel = float(np.linalg.norm(w1 - w0) / np.linalg.norm(w0))
+            q = float(np.abs(w0).max()) / (2 ** (weight_bits - 1) - 1)
+            frac = float(np.mean(np.abs(w1 - w0) > q))
+            eps_w = rng.standard_normal(rng.derive_key(seed, "volatility", j), w0.shape)
+            a.weight = w0 * (1.0 + sigma * eps_w)
+            try:
+                pert = self.forward(x)
+            finally:
+                a.weight = w0
+            sens = float(np.linalg.norm(pert - ref) / (sigma * ref_norm))
+            scores.append(VolatilityScore(a.name, rel, frac, sens, rel * sens))
+        return scores
+
+    def report(self, evaluation: Evaluation | None = None):
+        """Energy / latency / area :class:`cimsim.report.Report` of the last run (or of
+        ``evaluation``): the per-layer tile OpCounts, tile counts, digital MACs and the
+        programming counts of the compilation, on this network's hardware."""
+        from .report import build_report
+
+        if not self.compiled:
+            raise InvalidParameterError("Network.report needs a compiled network that has run.")
+        if evaluation is not None:
+            counts, digital, n = evaluation.counts, evaluation.digital_macs, evaluation.n
+        else:
+            counts, digital, n = self.last_counts, self.last_digital_macs, self._last_n
+        if n == 0:
+            raise InvalidParameterError("Network.report: nothing has run yet; call run() or "
+                                        "evaluate() first.")
+        tiles = {m.name: m.n_tiles for m in self.mapping if m.placement == "analog"}
+        return build_report(counts, self.hardware, batch=n, n_tiles=tiles,
+                            digital_macs=digital, program_counts=self.program_counts)
+
+    def summary(self) -> list[dict[str, Any]]:
+        """One dict per weighted layer: mapping (after compile) or shapes and MACs."""
+        if self.mapping:
+            return [dataclasses.asdict(m) for m in self.mapping]
+        shapes = self._sample_shapes(self.layers)
+        return [{"name": lay.name, "kind": lay.kind,
+                 "matrix_shapes": tuple(tuple(m.shape) for m in lay.matrices()),
+                 "macs_per_sample": self._macs_per_sample(lay, shapes[lay.name])}
+                for lay in self.weighted_layers]
+
+    def __repr__(self) -> str:
+        inner = "\n".join(f"  {lay!r}" for lay in self.layers)
+        return f"Network({self.name!r}, input_shape={self.input_shape},\n{inner})"

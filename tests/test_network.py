@@ -1,0 +1,321 @@
+"""Networks: model files (npz / HDF5 / torch), training, volatility, compilation on tiles."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cimsim.hardware import HardwareConfig, TileConfig
+from cimsim.layers import (
+    BatchNorm,
+    Conv2d,
+    Flatten,
+    Linear,
+    MaxPool2d,
+    ReLU,
+    Residual,
+    Swish,
+)
+from cimsim.models import (
+    bundled_models,
+    from_torch,
+    load_bundled,
+    load_digits_split,
+    load_model,
+    save_model,
+)
+from cimsim.network import Network, PlacementConfig
+from cimsim.ops import OpCounts
+from device_models.errors import ConfigError, InvalidParameterError, UnknownNameError
+
+
+def _rand(seed, *shape, scale=1.0):
+    return np.random.default_rng(seed).standard_normal(shape) * scale
+
+
+def small_net() -> Network:
+    """Conv + BN + residual + pool + linear: every structural feature in one small net."""
+    layers = [
+        Conv2d(_rand(1, 4, 1, 3, 3, scale=0.5), _rand(2, 4, scale=0.1), padding=1, name="conv1"),
+        BatchNorm(1 + 0.1 * _rand(3, 4), 0.1 * _rand(4, 4), 0.1 * _rand(5, 4),
+                  1 + 0.1 * np.abs(_rand(6, 4)), name="bn1"),
+        ReLU(name="act1"),
+        Residual([Conv2d(_rand(7, 4, 2, 3, 3, scale=0.3), None, padding=1, groups=2,
+                         name="conv2"), Swish(name="act2")], name="res"),
+        MaxPool2d(2, name="pool"),
+        Flatten(name="flat"),
+        Linear(_rand(8, 10, 64, scale=0.2), _rand(9, 10, scale=0.1), name="fc"),
+    ]
+    return Network(layers, (1, 8, 8), name="small",
+                   calibration=np.abs(_rand(10, 16, 1, 8, 8)))
+
+
+# -------------------------------------------------------------------------------------------
+# model files
+# -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".h5"])
+def test_model_file_round_trip(tmp_path, suffix):
+    net = small_net()
+    path = save_model(net, tmp_path / f"m{suffix}", dtype=np.float64)
+    back = load_model(path)
+    x = np.abs(_rand(11, 5, 1, 8, 8))
+    np.testing.assert_array_equal(back.forward(x), net.forward(x))
+    assert [lay.name for lay in back.weighted_layers] == ["conv1", "conv2", "fc"]
+    np.testing.assert_array_equal(back.calibration, net.calibration)
+
+
+def _npz_content(path):
+    with np.load(path) as d:
+        return {k: d[k] for k in d.files}
+
+
+def _rewrite(path, content):
+    np.savez(path, **content)
+    return path
+
+
+def test_bad_model_files(tmp_path):
+    good = save_model(small_net(), tmp_path / "good.npz")
+    base = _npz_content(good)
+
+    c = dict(base)
+    del c["fc/weight"]
+    with pytest.raises(InvalidParameterError, match=r"layer 'fc' .* missing array 'fc/weight'"):
+        load_model(_rewrite(tmp_path / "missing.npz", c))
+
+    c = dict(base)
+    c["conv1/weight"] = np.ones((4, 1, 5, 5))
+    with pytest.raises(InvalidParameterError, match=r"'conv1/weight' has shape \(4, 1, 5, 5\)"):
+        load_model(_rewrite(tmp_path / "shape.npz", c))
+
+    c = dict(base)
+    w = c["fc/weight"].copy()
+    w[3, 7] = np.nan
+    c["fc/weight"] = w
+    with pytest.raises(InvalidParameterError, match="'fc/weight' holds NaN"):
+        load_model(_rewrite(tmp_path / "nan.npz", c))
+
+    arch = json.loads(str(base["__architecture__"]))
+    arch["layers"].insert(2, {"type": "LSTM", "name": "rnn"})
+    c = dict(base, __architecture__=np.array(json.dumps(arch)))
+    with pytest.raises(UnknownNameError, match="unsupported type 'LSTM'.*Supported"):
+        load_model(_rewrite(tmp_path / "lstm.npz", c))
+
+    # a layer dropped from the architecture: its arrays are orphans
+    arch = json.loads(str(base["__architecture__"]))
+    arch["layers"] = [s for s in arch["layers"] if s["name"] != "fc"]
+    c = dict(base, __architecture__=np.array(json.dumps(arch)))
+    with pytest.raises(InvalidParameterError, match=r"missing layer\(s\) \['fc'\]"):
+        load_model(_rewrite(tmp_path / "droplayer.npz", c))
+
+    # inconsistent layer sizes
+    arch = json.loads(str(base["__architecture__"]))
+    arch["layers"][-1]["in_features"] = 32
+    c = dict(base, __architecture__=np.array(json.dumps(arch)))
+    c["fc/weight"] = np.ones((10, 32))
+    with pytest.raises(InvalidParameterError, match="Linear 'fc' expects inputs of shape"):
+        load_model(_rewrite(tmp_path / "inconsistent.npz", c))
+
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(InvalidParameterError, match="not a readable"):
+        load_model(tmp_path / "junk.npz")
+    with pytest.raises(InvalidParameterError, match="existing file"):
+        load_model(tmp_path / "nope.npz")
+    with pytest.raises(InvalidParameterError, match=r"\.npz, \.h5 or \.hdf5"):
+        save_model(small_net(), tmp_path / "m.pt")
+
+
+def test_bad_hdf5_file(tmp_path):
+    import h5py
+
+    path = save_model(small_net(), tmp_path / "m.h5")
+    with h5py.File(path, "a") as fh:
+        del fh["conv1/bias"]
+    with pytest.raises(InvalidParameterError, match="missing array 'conv1/bias'"):
+        load_model(path)
+    with h5py.File(tmp_path / "empty.h5", "w"):
+        pass
+    with pytest.raises(InvalidParameterError, match="no 'architecture'"):
+        load_model(tmp_path / "empty.h5")
+
+
+def test_torch_import():
+    torch = pytest.importorskip("torch")
+    nn = torch.nn
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.SiLU(),
+        nn.Conv2d(4, 4, 3, stride=2, padding=1, groups=2), nn.GELU(), nn.MaxPool2d(2),
+        nn.Sequential(nn.Flatten(), nn.Dropout(0.1)), nn.Linear(16, 12), nn.Softplus(),
+        nn.Linear(12, 10), nn.Tanh(),
+    )
+    with torch.no_grad():
+        model[1].running_mean.uniform_(-0.2, 0.2)
+        model[1].running_var.uniform_(0.5, 1.5)
+    model.eval()
+    net = from_torch(model, (1, 8, 8))
+    x = np.abs(_rand(3, 6, 1, 8, 8))
+    with torch.no_grad():
+        ref = model(torch.tensor(x, dtype=torch.float64).float()).double().numpy()
+    np.testing.assert_allclose(net.forward(x), ref, rtol=1e-5, atol=1e-6)
+    with pytest.raises(UnknownNameError, match="unsupported type 'LSTM'"):
+        from_torch(nn.Sequential(nn.LSTM(4, 4)), (4,))
+
+
+# -------------------------------------------------------------------------------------------
+# training and volatility
+# -------------------------------------------------------------------------------------------
+
+
+def test_fit_learns_and_is_reproducible():
+    data = load_digits_split()
+    x, y = data["x_train"][:400], data["y_train"][:400]
+
+    def make():
+        return Network([Flatten(name="f"), Linear(_rand(0, 10, 64, scale=0.05), np.zeros(10),
+                                                  name="fc")], (1, 8, 8))
+
+    a, b = make(), make()
+    ha = a.fit(x, y, epochs=3, lr=1e-2, batch_size=16, weight_noise=0.05, seed=3)
+    hb = b.fit(x, y, epochs=3, lr=1e-2, batch_size=16, weight_noise=0.05, seed=3)
+    assert ha == hb and ha[-1] < 0.5 * ha[0]
+    np.testing.assert_array_equal(a.weighted_layers[0].weight, b.weighted_layers[0].weight)
+    acc = np.mean(a.predict_float(data["x_test"]) == data["y_test"])
+    assert acc > 0.8
+
+
+def test_volatility_scores():
+    net = load_bundled("digits_cnn_relu")
+    data = load_digits_split()
+    x, y = np.roll(data["x_train"][:64], 1, axis=3), data["y_train"][:64]
+    before = [w.weight.copy() for w in net.weighted_layers]
+    scores = net.volatility(x, y, epochs=1, seed=1)
+    assert [s.name for s in scores] == ["conv1", "conv2", "fc"]
+    for s in scores:
+        assert s.relative_change > 0 and s.sensitivity > 0 and 0 <= s.reprogram_fraction <= 1
+        assert s.score == pytest.approx(s.relative_change * s.sensitivity)
+    assert scores == net.volatility(x, y, epochs=1, seed=1)
+    for w, w0 in zip(net.weighted_layers, before, strict=True):
+        np.testing.assert_array_equal(w.weight, w0)
+
+
+def test_bundled_models_and_data():
+    names = bundled_models()
+    assert {"digits_cnn_relu", "digits_mlp_relu", "digits_cnn_swish",
+            "mnist_cnn_relu"} <= set(names)
+    total = sum(p.stat().st_size for p in
+                (Path(__file__).parents[1] / "cimsim" / "data").glob("*.npz")
+                if not p.name.startswith("mnist10k"))
+    assert total < 1_000_000
+    data = load_digits_split()
+    assert data["x_test"].shape == (360, 1, 8, 8) and data["x_train"].shape[0] == 1437
+    for name in names:
+        if name.startswith("digits"):
+            net = load_bundled(name)
+            acc = np.mean(net.predict_float(data["x_test"]) == data["y_test"])
+            assert acc == pytest.approx(net.metadata["float_test_accuracy"], abs=1e-2)
+            assert acc > 0.9
+    with pytest.raises(UnknownNameError, match="Bundled"):
+        load_bundled("resnet50")
+
+
+def test_placement_config():
+    p = PlacementConfig(default="analog", digital=["fc"])
+    assert p.placement_of("fc") == "digital" and p.placement_of("conv1") == "analog"
+    with pytest.raises(ConfigError):
+        PlacementConfig(analog=("fc",), digital=("fc",))
+    with pytest.raises(ConfigError):
+        PlacementConfig(default="optical")
+
+
+# -------------------------------------------------------------------------------------------
+# compilation on tiles (cimsim.tiled.AnalogMatrix)
+# -------------------------------------------------------------------------------------------
+
+
+def test_ideal_hardware_reproduces_float():
+    """Ideal tiles quantise inputs/weights/outputs to 16/16/20 bits, so the network matches
+    the float reference to the quantisation limit (~1e-4 relative), not to rounding."""
+    net = small_net()
+    hw = HardwareConfig.ideal(tile=TileConfig(rows=32, cols=16, weight_bits=16,
+                                              bits_per_cell=16, input_bits=16, adc_bits=20,
+                                              adc_share=1))
+    net.compile(hw)
+    x = np.abs(_rand(12, 20, 1, 8, 8))
+    ref = net.forward(x)
+    out = net.run(x, batch_size=7)
+    err = np.max(np.abs(out - ref)) / np.max(np.abs(ref))
+    assert err < 1e-3, err
+    assert set(net.last_counts) == {"conv1", "conv2", "fc"}
+    assert all(isinstance(c, OpCounts) and c.macs > 0 for c in net.last_counts.values())
+    # MACs counted on tiles = the layer's MACs per sample × samples
+    for m in net.mapping:
+        assert net.last_counts[m.name].macs == m.macs_per_sample * len(x)
+        assert m.n_tiles >= 1 and 0 < m.utilisation <= 1
+
+
+def test_hybrid_placement_digital_layer_is_exact():
+    net = small_net()
+    hw = HardwareConfig.ideal()
+    net.compile(hw, placement={"default": "digital", "analog": ["fc"]})
+    x = np.abs(_rand(13, 4, 1, 8, 8))
+    net.run(x)
+    assert set(net.last_counts) == {"fc"}
+    assert set(net.last_digital_macs) == {"conv1", "conv2"}
+    assert [m.placement for m in net.mapping] == ["digital", "digital", "analog"]
+    with pytest.raises(UnknownNameError, match="weighted layers"):
+        net.compile(hw, placement={"digital": ["nope"]})
+
+
+def test_run_needs_compile_and_checks_input():
+    net = small_net()
+    with pytest.raises(InvalidParameterError, match="compile"):
+        net.run(np.zeros((1, 1, 8, 8)))
+    net.compile(HardwareConfig.ideal())
+    with pytest.raises(InvalidParameterError, match=r"of shape \(N, 1, 8, 8\)"):
+        net.run(np.zeros((1, 64)))
+
+
+def _noisy_card(tmp_path, scale: float) -> str:
+    from device_models import cards
+
+    src = Path(cards.load("yao2020_taox_1t1r").path).read_text()
+    base = cards.load("yao2020_taox_1t1r").read_noise_rel
+    text, n = re.subn(r"(?m)^read_noise_rel\s*=\s*\{\s*value\s*=\s*[^,]+",
+                      f"read_noise_rel = {{ value = {base * scale!r}", src)
+    assert n == 1
+    path = tmp_path / f"noisy_{scale:g}.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_accuracy_falls_as_read_noise_rises(tmp_path):
+    net = load_bundled("digits_cnn_relu")
+    data = load_digits_split()
+    x, y = data["x_test"][:200], data["y_test"][:200]
+    accs = []
+    for scale in (1.0, 20.0, 60.0):
+        hw = HardwareConfig(device_card=_noisy_card(tmp_path, scale), programming_noise=False,
+                            faults=False, drift=False)
+        accs.append(np.mean([net.compile(hw.replace(seed=s)).evaluate(x, y).analog_accuracy
+                             for s in range(2)]))
+    assert accs[0] > 0.9
+    # the drop from the lowest to the highest noise must exceed its sampling error
+    se = np.sqrt(accs[0] * (1 - accs[0]) / 400 + accs[2] * (1 - accs[2]) / 400)
+    assert accs[0] - accs[2] > 3 * se, accs
+    assert accs[1] >= accs[2] - 3 * se
+
+
+def test_evaluate_and_report_default_hardware():
+    net = load_bundled("digits_cnn_relu")
+    data = load_digits_split()
+    ev = net.compile(HardwareConfig()).evaluate(data["x_test"][:100], data["y_test"][:100])
+    assert ev.float_accuracy > 0.9 and ev.analog_accuracy > 0.8
+    rep = net.report(ev)
+    assert rep.energy_per_inference_j > 0 and rep.latency_per_inference_s > 0
