@@ -69,7 +69,7 @@ class HardwareConfig(Config):
 
     device_card: str = param("yao2020_taox_1t1r", doc="Memory-device card name (RRAM/1T1R/PCM).")
     adc_card: str = param("liu2010_sar_10b", doc="SAR ADC card name (energy, timing, noise).")
-    dac_card: str = param("dac_default", doc="Row DAC / driver card name.")
+    dac_card: str = param("johns1997_cap_dac_8b", doc="Row DAC / driver card name.")
     tech_card: str = param("horowitz2014_45nm", doc="Digital technology card name.")
     periphery_card: str = param("shafiee2016_periphery",
                                 doc="Tile periphery card (integrator, timing, buffers, digital unit).")
