@@ -1,0 +1,273 @@
+"""Modified nodal analysis of a resistive crossbar (private engine of :mod:`cimsim.crossbar`).
+
+The network (DESIGN.md contract): ``rows × cols`` cells; row wire ``i`` is driven at its
+column-0 end through one segment ``r_row`` and has one segment between neighbouring cells;
+column wire ``j`` is held at 0 V beyond its last row through one segment ``r_col`` and has one
+segment between neighbouring cells. Cell ``(i, j)`` joins row node ``(i, j)`` to column node
+``(i, j)``. Node voltages are the unknowns of Kirchhoff's current law (KCL)
+
+.. math:: F(x) = A_w x - b(V) + P^\\top f(P x + P_V V) = 0,
+
+with :math:`A_w` the wire conductance Laplacian (including the driver and ground segments),
+:math:`b` the driver injections :math:`V_i / r_{row}` and :math:`f` the cell law. A zero wire
+resistance removes that wire's nodes (they equal the driver voltage, or 0 V).
+
+Ordering and factorisation: the unknowns of both wires are ordered by geometric nested
+dissection of the ``rows × cols`` grid (a separator is one column of row-wire nodes or one row
+of column-wire nodes), with the *boundary* nodes — the row nodes next to the drivers and the
+column nodes next to ground — numbered last. SuperLU then factorises with that ordering and no
+pivoting (the matrix is a symmetric, diagonally dominant M-matrix), and the trailing block of
+the factors gives the Schur complement :math:`S` of the network onto its boundary, so that the
+whole transfer matrix follows from one dense ``(rows+cols)``-sized inverse:
+
+.. math:: G_{\\mathrm{eff}}[i, j] = \\frac{1}{r_{row} r_{col}} (S^{-1})[\\mathrm{in}_i,
+          \\mathrm{out}_j].
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+__all__ = ["Network"]
+
+_LEAF = 8  # side of the leaf blocks of the nested dissection [grid points]
+
+
+def _nested_dissection(rows: int, cols: int, has_row: bool, has_col: bool) -> np.ndarray:
+    """Return a fill-reducing order of the unknown nodes, boundary nodes last.
+
+    Node indices: row node ``(i, j)`` → ``i*cols + j``; column node → ``rows*cols + i*cols + j``
+    (both present only when the matching wire has resistance; see :class:`Network`).
+    """
+    rc = rows * cols
+    out: list[np.ndarray] = []
+
+    def block(i0: int, i1: int, j0: int, j1: int) -> None:
+        ii, jj = np.mgrid[i0:i1, j0:j1]
+        p = (ii * cols + jj).ravel()
+        out.append(np.concatenate([p, rc + p]))
+
+    def rec(i0: int, i1: int, j0: int, j1: int) -> None:
+        h, w = i1 - i0, j1 - j0
+        if h <= 0 or w <= 0:
+            return
+        if h * w <= _LEAF * _LEAF:
+            block(i0, i1, j0, j1)
+            return
+        if w >= h:
+            m = (j0 + j1) // 2
+            rec(i0, i1, j0, m)
+            rec(i0, i1, m + 1, j1)
+            ii = np.arange(i0, i1)
+            out.append(rc + ii * cols + m)  # column wire m: an isolated chain once cut
+            out.append(ii * cols + m)  # separator: row nodes of column m
+        else:
+            m = (i0 + i1) // 2
+            rec(i0, m, j0, j1)
+            rec(m + 1, i1, j0, j1)
+            jj = np.arange(j0, j1)
+            out.append(m * cols + jj)  # row wire m
+            out.append(rc + m * cols + jj)  # separator: column nodes of row m
+
+    rec(0, rows, 0, cols)
+    order = np.concatenate(out) if out else np.zeros(0, np.int64)
+    bmask = np.zeros(2 * rc, dtype=bool)
+    bmask[np.arange(rows) * cols] = True  # row nodes beside the drivers
+    bmask[rc + (rows - 1) * cols + np.arange(cols)] = True  # column nodes beside ground
+    order = np.concatenate([order[~bmask[order]], np.flatnonzero(bmask)])
+    # keep only the nodes that are unknowns, renumbered to the compact layout
+    keep = np.zeros(2 * rc, dtype=bool)
+    if has_row:
+        keep[:rc] = True
+    if has_col:
+        keep[rc:] = True
+    compact = np.cumsum(keep) - 1
+    order = order[keep[order]]
+    return compact[order]
+
+
+class Network:
+    """Sparse MNA of one crossbar: matrices, right-hand sides, factorisations.
+
+    Parameters
+    ----------
+    g_s : ndarray, shape (rows, cols)
+        Cell (small-signal) conductances [S], validated by the caller.
+    r_row_ohm, r_col_ohm : float
+        Row / column wire resistance per cell pitch [ohm], >= 0.
+    """
+
+    def __init__(self, g_s: np.ndarray, r_row_ohm: float, r_col_ohm: float) -> None:
+        self.g_s = g_s
+        self.rows, self.cols = g_s.shape
+        self.r_row_ohm = float(r_row_ohm)
+        self.r_col_ohm = float(r_col_ohm)
+        self.has_row = self.r_row_ohm > 0.0
+        self.has_col = self.r_col_ohm > 0.0
+        rc = self.rows * self.cols
+        self.n_row = rc if self.has_row else 0
+        self.n_col = rc if self.has_col else 0
+        self.n = self.n_row + self.n_col
+        self._lu_linear = None
+        self._order = None
+        self._build_wire()
+
+    # ------------------------------------------------------------------ structure
+    def _build_wire(self) -> None:
+        rows, cols = self.rows, self.cols
+        idx = np.arange(rows * cols).reshape(rows, cols)
+        r_i, c_i, vals = [], [], []
+        diag = np.zeros(self.n)
+        if self.has_row:
+            gr = 1.0 / self.r_row_ohm
+            a, b = idx[:, :-1].ravel(), idx[:, 1:].ravel()
+            r_i += [a, b]
+            c_i += [b, a]
+            vals += [np.full(a.size, -gr)] * 2
+            diag[: self.n_row] += gr * 2.0
+            diag[idx[:, -1]] -= gr  # open far end: one segment only (column 0: driver + next)
+        if self.has_col:
+            gc = 1.0 / self.r_col_ohm
+            off = self.n_row
+            a, b = off + idx[:-1, :].ravel(), off + idx[1:, :].ravel()
+            r_i += [a, b]
+            c_i += [b, a]
+            vals += [np.full(a.size, -gc)] * 2
+            diag[off:] += gc * 2.0
+            diag[off + idx[0, :]] -= gc  # open top end
+        r_i.append(np.arange(self.n))
+        c_i.append(np.arange(self.n))
+        vals.append(diag)
+        # cell stamps (values set per call): row-row, col-col, row-col, col-row
+        rc = rows * cols
+        cell = np.arange(rc)
+        stamps_r, stamps_c = [], []
+        if self.has_row:
+            stamps_r.append(cell)
+            stamps_c.append(cell)
+        if self.has_col:
+            stamps_r.append(self.n_row + cell)
+            stamps_c.append(self.n_row + cell)
+        if self.has_row and self.has_col:
+            stamps_r += [cell, self.n_row + cell]
+            stamps_c += [self.n_row + cell, cell]
+        n_stamp = len(stamps_r)
+        self._stamp_sign = np.array([1.0, 1.0, -1.0, -1.0][:n_stamp]) if n_stamp else None
+        rows_all = np.concatenate(r_i + stamps_r).astype(np.int64)
+        cols_all = np.concatenate(c_i + stamps_c).astype(np.int64)
+        n_wire = sum(v.size for v in vals)
+        # Sum duplicates once and remember where each stamp lands in the CSC data array.
+        key = cols_all * max(self.n, 1) + rows_all
+        uniq, inverse = np.unique(key, return_inverse=True)
+        self._csc_indices = (uniq % max(self.n, 1)).astype(np.int32)
+        col_of = uniq // max(self.n, 1)
+        self._csc_indptr = np.searchsorted(col_of, np.arange(self.n + 1)).astype(np.int32)
+        base = np.zeros(uniq.size)
+        np.add.at(base, inverse[:n_wire], np.concatenate(vals))
+        self._base_data = base
+        self._stamp_pos = inverse[n_wire:].reshape(n_stamp, rc) if n_stamp else None
+
+    def matrix(self, gcell_s: np.ndarray) -> sp.csc_matrix:
+        """KCL matrix (or Newton Jacobian) with cell conductances ``gcell_s`` (rows*cols,) [S]."""
+        data = self._base_data.copy()
+        if self._stamp_pos is not None:
+            for k in range(self._stamp_pos.shape[0]):  # positions are distinct within a stamp
+                data[self._stamp_pos[k]] += self._stamp_sign[k] * gcell_s
+        return sp.csc_matrix((data, self._csc_indices, self._csc_indptr), shape=(self.n, self.n))
+
+    @property
+    def order(self) -> np.ndarray:
+        if self._order is None:
+            self._order = _nested_dissection(self.rows, self.cols, self.has_row, self.has_col)
+        return self._order
+
+    def factorize(self, gcell_s: np.ndarray):
+        """SuperLU factors of :meth:`matrix` in nested-dissection order, without pivoting."""
+        p = self.order
+        a = self.matrix(gcell_s)[p][:, p].tocsc()
+        return spla.splu(
+            a, permc_spec="NATURAL", diag_pivot_thresh=0.0,
+            options={"SymmetricMode": True},
+        )
+
+    def solve(self, lu, rhs: np.ndarray) -> np.ndarray:
+        """Solve with factors from :meth:`factorize`; ``rhs`` shape (n,) or (n, k)."""
+        p = self.order
+        x = np.empty_like(rhs)
+        x[p] = lu.solve(np.ascontiguousarray(rhs[p]))
+        return x
+
+    @property
+    def lu_linear(self):
+        """Cached factors of the linear network (cells of conductance ``g_s``)."""
+        if self._lu_linear is None:
+            self._lu_linear = self.factorize(self.g_s.ravel())
+        return self._lu_linear
+
+    # ------------------------------------------------------------------ linear network
+    def rhs_linear(self, v: np.ndarray) -> np.ndarray:
+        """Right-hand side (n, batch) of the linear KCL for row voltages ``v`` (batch, rows)."""
+        batch = v.shape[0]
+        rows, cols = self.rows, self.cols
+        b = np.zeros((self.n, batch))
+        if self.has_row:
+            b[np.arange(rows) * cols] = v.T / self.r_row_ohm
+        else:  # row nodes are the drivers: cells inject g*V into the column nodes
+            b[self.n_row:] = (self.g_s[None, :, :] * v[:, :, None]).reshape(batch, -1).T
+        return b
+
+    def expand(self, x: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Row- and column-node voltages (batch, rows, cols) from unknowns ``x`` (n, batch)."""
+        batch = v.shape[0]
+        shape = (batch, self.rows, self.cols)
+        if self.has_row:
+            vr = x[: self.n_row].T.reshape(shape)
+        else:
+            vr = np.broadcast_to(v[:, :, None], shape)
+        if self.has_col:
+            vc = x[self.n_row:].T.reshape(shape)
+        else:
+            vc = np.zeros(shape)
+        return vr, vc
+
+    def output_currents(self, vc: np.ndarray, i_cell: np.ndarray) -> np.ndarray:
+        """Column currents into ground (batch, cols) [A]."""
+        if self.has_col:
+            return vc[:, -1, :] / self.r_col_ohm
+        return i_cell.sum(axis=1)
+
+    def solve_linear(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Node voltages of the linear network for ``v`` (batch, rows)."""
+        if self.n == 0:
+            return self.expand(np.zeros((0, v.shape[0])), v)
+        x = self.solve(self.lu_linear, self.rhs_linear(v))
+        return self.expand(x, v)
+
+    def effective_conductance(self) -> np.ndarray:
+        """Exact transfer matrix ``G_eff`` (rows, cols) [S] with ``I = V @ G_eff``."""
+        g = self.g_s
+        rows, cols = self.rows, self.cols
+        if self.n == 0:
+            return g.copy()
+        if not (self.has_row and self.has_col):
+            # Independent wire chains: one right-hand side excites every chain at once.
+            b = np.zeros(self.n)
+            if self.has_row:
+                b[np.arange(rows) * cols] = 1.0 / self.r_row_ohm
+            else:
+                b[(rows - 1) * cols + np.arange(cols)] = 1.0 / self.r_col_ohm
+            x = self.solve(self.lu_linear, b)
+            return g * x.reshape(rows, cols)
+        lu = self.lu_linear
+        n = self.n
+        nb = rows + cols
+        ident = np.arange(n)
+        if not (np.array_equal(lu.perm_r, ident) and np.array_equal(lu.perm_c, ident)):
+            raise RuntimeError("SuperLU pivoted a diagonally dominant M-matrix")  # pragma: no cover
+        lower = lu.L[:, n - nb:][n - nb:].toarray()
+        upper = lu.U[:, n - nb:][n - nb:].toarray()
+        s_inv = np.linalg.inv(lower @ upper)
+        # boundary order: row nodes (i, 0) for i = 0..rows-1, then column nodes (rows-1, j)
+        return s_inv[:rows, rows:] / (self.r_row_ohm * self.r_col_ohm)

@@ -1,0 +1,464 @@
+r"""One physical crossbar array with wire parasitics: exact IR drop, linear and nonlinear cells.
+
+Geometry (DESIGN.md contract): ``g_s`` has shape ``(rows, cols)``. Row wire ``i`` is driven at
+its column-0 end by an ideal source ``v_rows[i]``, with one wire segment of ``r_row`` between
+the driver and the first cell and one between neighbouring cells (far end open). Column wire
+``j`` is held at 0 V (the column front end's virtual ground) beyond its last row through one
+segment of ``r_col``, with one segment between neighbouring cells (top end open). The column
+current is the current through that last segment into the virtual ground.
+
+Solvers
+-------
+* Linear cells (``cell=None``): the network is linear, so :math:`I = V\,G_{\mathrm{eff}}`
+  exactly. :func:`effective_conductance` computes :math:`G_{\mathrm{eff}}` once per
+  programmed array from one sparse factorisation of the whole ``2·rows·cols``-node network
+  (modified nodal analysis, nested-dissection order, Schur complement onto the driver and
+  ground nodes; see :mod:`cimsim._mna`). Every later batch is one GEMM.
+* Nonlinear cells (``cell=device_models.SinhIV(...)`` or any law with the
+  :class:`device_models.CellIV` protocol): ``method="exact"`` runs Newton's method with a
+  backtracking line search on the same sparse structure, one factorisation of the Jacobian per
+  iteration and input vector, to a node-voltage step below ``xtol_v``.
+  ``method="fast"`` is the documented approximation: starting from the linear-cell solution it
+  takes ``n_fast`` relaxed chord steps :math:`x \leftarrow x - \omega A_0^{-1} F(x)` that reuse
+  the one factorisation :math:`A_0` of the small-signal network for the whole batch (no
+  per-vector factorisation). With the cells' incremental conductance between
+  :math:`c_{\min} g` and :math:`c_{\max} g` over the input range,
+  :math:`\omega = 2/(c_{\min}+c_{\max})` makes each step contract the error by at least
+  :math:`(c_{\max}-c_{\min})/(c_{\max}+c_{\min})`. ``scripts/bench.py`` prints its error
+  against the exact solve.
+
+References
+----------
+.. [1] A. Chen, "A comprehensive crossbar array model with solutions for line resistance and
+   nonlinear device characteristics", IEEE Trans. Electron Devices 60(4), 1318–1326, 2013.
+   doi:10.1109/TED.2013.2246791
+.. [2] C.-W. Ho, A. E. Ruehli and P. A. Brennan, "The modified nodal approach to network
+   analysis", IEEE Trans. Circuits and Systems 22(6), 504–509, 1975.
+   doi:10.1109/TCS.1975.1084079
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from typing import NamedTuple
+
+import numpy as np
+
+from device_models._checks import check_array, check_choice, check_int, check_scalar, fail
+from device_models.errors import CimSimError
+
+from ._mna import Network
+
+__all__ = [
+    "ConvergenceError",
+    "Crossbar",
+    "CrossbarSolution",
+    "cell_voltages",
+    "column_currents",
+    "effective_conductance",
+    "solve_crossbar",
+]
+
+_METHODS = ("exact", "fast")
+_CACHE_SIZE = 4
+_CHUNK_ELEMENTS = 1 << 24  # max node-voltage elements held per batch chunk
+R_WIRE_MIN_OHM = 1e-9
+"""Smallest non-zero wire resistance per pitch accepted [ohm]: below it the wire-to-cell
+conductance ratio would exceed ~1e12 and the nodal matrix lose its accuracy; use 0 instead."""
+_FTOL = 1e-13  # Newton also stops when max |KCL residual| <= _FTOL x the node current scale
+
+
+class ConvergenceError(CimSimError, RuntimeError):
+    """Newton's method did not converge for a nonlinear crossbar solve."""
+
+
+class CrossbarSolution(NamedTuple):
+    """Node voltages and column currents of a crossbar solve.
+
+    Attributes
+    ----------
+    v_row_nodes_v : ndarray, shape (batch, rows, cols)
+        Row-wire voltage at each cell [V].
+    v_col_nodes_v : ndarray, shape (batch, rows, cols)
+        Column-wire voltage at each cell [V].
+    column_currents_a : ndarray, shape (batch, cols)
+        Current of each column into its virtual ground [A].
+    iterations : int
+        Newton (``exact``) or chord (``fast``) iterations used; 0 for linear cells.
+    """
+
+    v_row_nodes_v: np.ndarray
+    v_col_nodes_v: np.ndarray
+    column_currents_a: np.ndarray
+    iterations: int
+
+    @property
+    def cell_voltages_v(self) -> np.ndarray:
+        """Voltage across each cell, row node minus column node (batch, rows, cols) [V]."""
+        return self.v_row_nodes_v - self.v_col_nodes_v
+
+
+def _check_r(name: str, value, caller: str) -> float:
+    r = check_scalar(name, value, caller, lo=0.0)
+    if 0.0 < r < R_WIRE_MIN_OHM:
+        fail(name, caller, f"0 (ideal wire) or >= {R_WIRE_MIN_OHM!r} ohm", value)
+    return r
+
+
+def _resolve_r(r_wire_ohm, r_wire_row_ohm, r_wire_col_ohm, caller) -> tuple[float, float]:
+    r = _check_r("r_wire_ohm", r_wire_ohm, caller)
+    rr = r if r_wire_row_ohm is None else _check_r("r_wire_row_ohm", r_wire_row_ohm, caller)
+    rc = r if r_wire_col_ohm is None else _check_r("r_wire_col_ohm", r_wire_col_ohm, caller)
+    return rr, rc
+
+
+def _check_g(g_s, caller: str) -> np.ndarray:
+    g = check_array("g_s", g_s, caller, nonneg=True, ndim=2)
+    if g.shape[0] == 0 or g.shape[1] == 0:
+        fail("g_s", caller, "a non-empty (rows, cols) array", f"array of shape {g.shape}")
+    return np.ascontiguousarray(g)
+
+
+def _check_cell(cell, caller: str):
+    if cell is None or getattr(cell, "is_linear", False):
+        return None
+    if not (callable(getattr(cell, "current", None))
+            and callable(getattr(cell, "current_and_derivative", None))):
+        fail("cell", caller, "None or a cell law with current() and current_and_derivative() "
+             "(device_models.CellIV)", cell)
+    return cell
+
+
+def _check_v(v_rows, rows: int, caller: str) -> tuple[np.ndarray, bool]:
+    dtype = np.float32 if getattr(v_rows, "dtype", None) == np.float32 else np.float64
+    v = check_array("v_rows", v_rows, caller, ndim=(1, 2), dtype=dtype)
+    if v.shape[-1] != rows:
+        fail("v_rows", caller, f"of shape (rows,) or (batch, rows) with rows = {rows}",
+             f"array of shape {v.shape}")
+    return (v[None, :], True) if v.ndim == 1 else (v, False)
+
+
+class Crossbar:
+    r"""One programmed crossbar array: caches its factorisation and :math:`G_{\mathrm{eff}}`.
+
+    Parameters
+    ----------
+    g_s : array_like, shape (rows, cols)
+        Cell small-signal conductances [S], >= 0.
+    r_wire_ohm : float
+        Wire resistance per cell pitch for both wires [ohm], >= 0.
+    r_wire_row_ohm, r_wire_col_ohm : float, optional
+        Row / column wire resistance per cell pitch [ohm]; override ``r_wire_ohm``.
+    cell : CellIV or None
+        Cell I–V law; ``None`` (or a law with ``is_linear = True``) means ohmic cells.
+
+    Notes
+    -----
+    The array is immutable once built (a copy of ``g_s`` is kept): reprogramming means a new
+    ``Crossbar``. :attr:`g_eff_s` costs one sparse factorisation of the network and a dense
+    inverse of size ``rows + cols``; later linear batches are one GEMM.
+    """
+
+    def __init__(self, g_s, r_wire_ohm=0.0, *, r_wire_row_ohm=None, r_wire_col_ohm=None,
+                 cell=None) -> None:
+        caller = "Crossbar"
+        g = _check_g(g_s, caller).copy()
+        g.flags.writeable = False
+        self.g_s = g
+        self.r_wire_row_ohm, self.r_wire_col_ohm = _resolve_r(
+            r_wire_ohm, r_wire_row_ohm, r_wire_col_ohm, caller)
+        self.cell = _check_cell(cell, caller)
+        self._net = Network(g, self.r_wire_row_ohm, self.r_wire_col_ohm)
+        self._g_eff = None
+        self._g_eff32 = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.g_s.shape
+
+    @property
+    def g_eff_s(self) -> np.ndarray:
+        r"""Exact effective conductance matrix (rows, cols) [S]: :math:`I = V G_{\mathrm{eff}}`
+        for ohmic cells (read-only, computed once)."""
+        if self._g_eff is None:
+            ge = self._net.effective_conductance()
+            ge.flags.writeable = False
+            self._g_eff = ge
+        return self._g_eff
+
+    # --------------------------------------------------------------- public API
+    def column_currents(self, v_rows, *, method: str = "exact", n_fast: int = 3,
+                        xtol_v: float = 1e-12, max_iter: int = 50) -> np.ndarray:
+        """Column currents [A], shape (batch, cols) (or (cols,) for 1-D ``v_rows`` [V]).
+
+        Ohmic cells: ``v_rows @ g_eff_s`` (float32 GEMM when ``v_rows`` is float32).
+        Nonlinear cells: see :func:`solve_crossbar` for ``method``, ``n_fast``, ``xtol_v``.
+        """
+        caller = "Crossbar.column_currents"
+        v, squeeze = _check_v(v_rows, self.shape[0], caller)
+        if self.cell is None:
+            if v.dtype == np.float32:
+                if self._g_eff32 is None:
+                    self._g_eff32 = self.g_eff_s.astype(np.float32)
+                out = v @ self._g_eff32
+            else:
+                out = v @ self.g_eff_s
+        else:
+            out = self._solve(v, method, n_fast, xtol_v, max_iter, caller).column_currents_a
+        return out[0] if squeeze else out
+
+    def solve(self, v_rows, *, method: str = "exact", n_fast: int = 3, xtol_v: float = 1e-12,
+              max_iter: int = 50) -> CrossbarSolution:
+        """Node voltages and column currents for row voltages ``v_rows`` (batch, rows) [V]."""
+        caller = "Crossbar.solve"
+        v, _ = _check_v(v_rows, self.shape[0], caller)
+        return self._solve(v.astype(np.float64), method, n_fast, xtol_v, max_iter, caller)
+
+    # --------------------------------------------------------------- internals
+    def _solve(self, v, method, n_fast, xtol_v, max_iter, caller) -> CrossbarSolution:
+        check_choice("method", method, caller, _METHODS)
+        n_fast = check_int("n_fast", n_fast, caller, lo=0)
+        xtol_v = check_scalar("xtol_v", xtol_v, caller, lo=0.0, lo_open=True)
+        max_iter = check_int("max_iter", max_iter, caller, lo=1)
+        v = np.asarray(v, dtype=np.float64)
+        net = self._net
+        chunk = max(1, _CHUNK_ELEMENTS // max(net.n, 1))
+        parts = []
+        for s in range(0, v.shape[0], chunk):
+            vb = v[s:s + chunk]
+            if self.cell is None:
+                vr, vc = net.solve_linear(vb)
+                i_cell = self.g_s * (vr - vc)
+                parts.append((vr, vc, net.output_currents(vc, i_cell), 0))
+            else:
+                parts.append(self._solve_nonlinear(vb, method, n_fast, xtol_v, max_iter))
+        if len(parts) == 1:
+            vr, vc, i, it = parts[0]
+            return CrossbarSolution(np.array(vr), np.array(vc), i, it)
+        return CrossbarSolution(
+            np.concatenate([np.asarray(p[0]) for p in parts]),
+            np.concatenate([np.asarray(p[1]) for p in parts]),
+            np.concatenate([p[2] for p in parts]),
+            max(p[3] for p in parts),
+        )
+
+    def _residual(self, x: np.ndarray, v: np.ndarray, a_wire, b_drv):
+        """KCL residual (n, batch) [A], node voltages and cell currents at unknowns ``x``."""
+        net = self._net
+        vr, vc = net.expand(x, v)
+        i_cell, di = self.cell.current_and_derivative(vr - vc, self.g_s)
+        f = a_wire @ x - b_drv
+        flat = i_cell.reshape(i_cell.shape[0], -1).T
+        if net.has_row:
+            f[: net.n_row] += flat
+        if net.has_col:
+            f[net.n_row:] -= flat
+        return f, vr, vc, i_cell, di
+
+    def _fast_relaxation(self, v: np.ndarray) -> float:
+        """Relaxation ω = 2/(c_min + c_max) from the cells' dI/dV range over ±max|V|."""
+        vmax = float(np.max(np.abs(v))) if v.size else 0.0
+        g = self.g_s
+        pos = g > 0
+        if not np.any(pos) or vmax == 0.0:
+            return 1.0
+        ratios = [1.0]
+        for vv in (vmax, -vmax):
+            _, d = self.cell.current_and_derivative(np.full(g.shape, vv), g)
+            ratios.append(float(np.min(d[pos] / g[pos])))
+            ratios.append(float(np.max(d[pos] / g[pos])))
+        return 2.0 / (min(ratios) + max(ratios))
+
+    def _solve_nonlinear(self, v, method, n_fast, xtol_v, max_iter):
+        net = self._net
+        batch = v.shape[0]
+        if net.n == 0:  # ideal wires: each cell sees its row voltage
+            vr, vc = net.expand(np.zeros((0, batch)), v)
+            i_cell = self.cell.current(vr - vc, self.g_s)
+            return vr, vc, net.output_currents(vc, i_cell), 0
+        a_wire = net.matrix(np.zeros(net.rows * net.cols))
+        b_drv = np.zeros((net.n, batch))
+        if net.has_row:
+            b_drv[np.arange(net.rows) * net.cols] = v.T / net.r_row_ohm
+        # linear-cell start, then relaxed chord steps with the small-signal factorisation
+        x = net.solve(net.lu_linear, net.rhs_linear(v))
+        omega = self._fast_relaxation(v)
+        n_chord = n_fast if method == "fast" else max(n_fast, 2)
+        for _ in range(n_chord):
+            f = self._residual(x, v, a_wire, b_drv)[0]
+            x = x - omega * net.solve(net.lu_linear, f)
+        if method == "fast":
+            f, vr, vc, i_cell, _ = self._residual(x, v, a_wire, b_drv)
+            return vr, vc, net.output_currents(vc, i_cell), n_fast
+        iters = 0
+        for k in range(batch):
+            x[:, k], it = self._newton(x[:, k].copy(), v[k:k + 1], a_wire, b_drv[:, k:k + 1],
+                                       xtol_v, max_iter)
+            iters = max(iters, it)
+        _, vr, vc, i_cell, _ = self._residual(x, v, a_wire, b_drv)
+        return vr, vc, net.output_currents(vc, i_cell), iters
+
+    def _newton(self, x, v, a_wire, b_drv, xtol_v, max_iter):
+        """Damped Newton for one input vector; returns (x, iterations)."""
+        net = self._net
+        scale = max(float(np.max(np.abs(v))), 1e-300)
+        f, _, _, i_cell, di = self._residual(x[:, None], v, a_wire, b_drv)
+        fnorm = float(np.linalg.norm(f))
+        # KCL residual scale: the largest current magnitude meeting at a node [A]
+        f_scale = float(np.max(abs(a_wire) @ np.abs(x))) + float(np.max(np.abs(i_cell)))
+        step = np.inf
+        for it in range(1, max_iter + 1):
+            lu = net.factorize(di.ravel())
+            dx = -net.solve(lu, f[:, 0])
+            t = 1.0
+            while True:
+                x_new = x + t * dx
+                f_new, _, _, _, di_new = self._residual(x_new[:, None], v, a_wire, b_drv)
+                fn_new = float(np.linalg.norm(f_new))
+                if fn_new <= (1.0 - 1e-4 * t) * fnorm or t < 1e-6 or fnorm == 0.0:
+                    break
+                t *= 0.5
+            step = float(np.max(np.abs(t * dx))) if dx.size else 0.0
+            x, f, fnorm, di = x_new, f_new, fn_new, di_new
+            if step <= xtol_v * scale or np.max(np.abs(f)) <= _FTOL * f_scale:
+                return x, it
+            if not np.isfinite(fnorm):
+                break
+        raise ConvergenceError(
+            f"Newton's method for the crossbar did not converge in {max_iter} iterations "
+            f"(last step {step:.3g} V, KCL residual {fnorm:.3g} A); reduce the wire resistance "
+            f"or the input voltage, or raise max_iter."
+        )
+
+
+# ------------------------------------------------------------------- functional API
+_cache: OrderedDict = OrderedDict()
+
+
+def _crossbar_for(g_s, r_row, r_col, cell, caller) -> Crossbar:
+    g = _check_g(g_s, caller)
+    cell = _check_cell(cell, caller)
+    digest = hashlib.blake2b(g.tobytes(), digest_size=16).hexdigest()
+    key = (g.shape, digest, r_row, r_col, cell)
+    try:
+        hash(key)
+    except TypeError:  # unhashable cell law: no caching
+        return Crossbar(g, r_wire_row_ohm=r_row, r_wire_col_ohm=r_col, cell=cell)
+    xb = _cache.get(key)
+    if xb is None:
+        xb = Crossbar(g, r_wire_row_ohm=r_row, r_wire_col_ohm=r_col, cell=cell)
+        _cache[key] = xb
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    else:
+        _cache.move_to_end(key)
+    return xb
+
+
+def effective_conductance(g_s, r_wire_row_ohm=0.0, r_wire_col_ohm=0.0) -> np.ndarray:
+    r"""Exact effective conductance of an ohmic crossbar with wire resistance.
+
+    .. math:: I_j\,[\mathrm{A}] = \sum_i V_i\,[\mathrm{V}]\; G_{\mathrm{eff}}[i, j]\,[\mathrm{S}]
+
+    for the network of the module docstring (driver at column 0, virtual ground below the last
+    row). Computed from one nested-dissection sparse LU of the ``2·rows·cols``-node MNA matrix
+    and the Schur complement onto its ``rows + cols`` driver/ground nodes.
+
+    Parameters
+    ----------
+    g_s : array_like, shape (rows, cols)
+        Cell conductances [S], >= 0.
+    r_wire_row_ohm, r_wire_col_ohm : float
+        Row / column wire resistance per cell pitch [ohm], >= 0.
+
+    Returns
+    -------
+    ndarray, shape (rows, cols)
+        :math:`G_{\mathrm{eff}}` [S]; equals ``g_s`` when both resistances are 0.
+
+    References
+    ----------
+    .. [1] A. Chen, IEEE Trans. Electron Devices 60(4), 1318–1326, 2013.
+       doi:10.1109/TED.2013.2246791
+    """
+    caller = "effective_conductance"
+    rr = _check_r("r_wire_row_ohm", r_wire_row_ohm, caller)
+    rc = _check_r("r_wire_col_ohm", r_wire_col_ohm, caller)
+    return np.array(_crossbar_for(g_s, rr, rc, None, caller).g_eff_s)
+
+
+def column_currents(g_s, v_rows, r_wire_ohm=0.0, *, r_wire_row_ohm=None, r_wire_col_ohm=None,
+                    cell=None, method: str = "exact", n_fast: int = 3,
+                    xtol_v: float = 1e-12, max_iter: int = 50) -> np.ndarray:
+    r"""Column currents of a crossbar with wire resistance and (optionally) nonlinear cells.
+
+    .. math:: I_j\,[\mathrm{A}] = \frac{V^{\mathrm{col}}_{\mathrm{rows}-1,\,j}}{r_{col}}
+              \quad\text{(current into the virtual ground)},
+
+    with the node voltages solving KCL of the network of the module docstring; with ohmic cells
+    this is exactly ``v_rows @ effective_conductance(g_s, r_row, r_col)``, and with
+    ``r = 0`` it is ``v_rows @ g_s``.
+
+    Parameters
+    ----------
+    g_s : array_like, shape (rows, cols)
+        Cell (small-signal) conductances [S], >= 0.
+    v_rows : array_like, shape (batch, rows) or (rows,)
+        Row driver voltages [V].
+    r_wire_ohm : float
+        Wire resistance per cell pitch of row and column wires [ohm], >= 0.
+    r_wire_row_ohm, r_wire_col_ohm : float, optional
+        Separate row / column wire resistance per cell pitch [ohm]; override ``r_wire_ohm``.
+    cell : CellIV or None
+        Cell law, e.g. ``device_models.SinhIV(v0_v=0.25)``; ``None`` means ohmic.
+    method : {"exact", "fast"}
+        Nonlinear cells only: damped Newton to ``xtol_v``, or ``n_fast`` relaxed chord steps
+        from the linear solution (see the module docstring).
+    n_fast : int
+        Chord steps of the fast approximation [-].
+    xtol_v : float
+        Newton stops when the largest node-voltage step is below ``xtol_v · max|v_rows|`` [-].
+    max_iter : int
+        Newton iterations allowed per input vector before :class:`ConvergenceError`.
+
+    Returns
+    -------
+    ndarray, shape (batch, cols) (or (cols,) for 1-D ``v_rows``)
+        Column currents [A].
+
+    Notes
+    -----
+    Factorisations and :math:`G_{\mathrm{eff}}` are cached for the last few arrays (keyed by a
+    hash of ``g_s`` and the resistances); use :class:`Crossbar` to hold them explicitly.
+
+    References
+    ----------
+    .. [1] A. Chen, IEEE Trans. Electron Devices 60(4), 1318–1326, 2013.
+       doi:10.1109/TED.2013.2246791
+    """
+    caller = "column_currents"
+    rr, rc = _resolve_r(r_wire_ohm, r_wire_row_ohm, r_wire_col_ohm, caller)
+    xb = _crossbar_for(g_s, rr, rc, cell, caller)
+    return xb.column_currents(v_rows, method=method, n_fast=n_fast, xtol_v=xtol_v,
+                              max_iter=max_iter)
+
+
+def solve_crossbar(g_s, v_rows, r_wire_ohm=0.0, *, r_wire_row_ohm=None, r_wire_col_ohm=None,
+                   cell=None, method: str = "exact", n_fast: int = 3, xtol_v: float = 1e-12,
+                   max_iter: int = 50) -> CrossbarSolution:
+    """Full solve: node voltages of both wires and column currents (see :func:`column_currents`
+    for the parameters). ``v_rows`` of shape (rows,) is treated as a batch of one.
+    """
+    caller = "solve_crossbar"
+    rr, rc = _resolve_r(r_wire_ohm, r_wire_row_ohm, r_wire_col_ohm, caller)
+    xb = _crossbar_for(g_s, rr, rc, cell, caller)
+    return xb.solve(v_rows, method=method, n_fast=n_fast, xtol_v=xtol_v, max_iter=max_iter)
+
+
+def cell_voltages(g_s, v_rows, r_wire_ohm=0.0, *, r_wire_row_ohm=None, r_wire_col_ohm=None,
+                  cell=None, method: str = "exact") -> np.ndarray:
+    """Voltage across every cell, shape (batch, rows, cols) [V] (the IR-drop map)."""
+    return solve_crossbar(g_s, v_rows, r_wire_ohm, r_wire_row_ohm=r_wire_row_ohm,
+                          r_wire_col_ohm=r_wire_col_ohm, cell=cell,
+                          method=method).cell_voltages_v

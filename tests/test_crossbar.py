@@ -1,0 +1,297 @@
+"""Crossbar IR-drop solver: against an independent dense nodal solve, KCL, limits, monotonicity.
+
+Reference kinds (STYLE.md §7): (b) an independent dense implementation written here from the
+DESIGN.md netlist description, solved with ``numpy.linalg.solve`` / a dense Newton loop;
+(c) invariants (KCL, r → 0 limit, monotonicity in r, small-signal limit of sinh cells).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cimsim import crossbar as cb
+from device_models import InvalidParameterError, LinearIV, SinhIV, UnknownNameError
+
+
+# ----------------------------------------------------------------- independent dense netlist
+def dense_netlist(rows, cols, r_row, r_col):
+    """Node list and resistor list of the DESIGN.md crossbar, built element by element.
+
+    Nodes: ('r', i, j) row-wire node at cell (i, j); ('c', i, j) column-wire node. Returns the
+    node index map, the wire resistors [(a, b, conductance)] with b = 'drv i' / 'gnd' for the
+    driver and ground ends, and the cell list [(row node, col node, i, j)].
+    """
+    idx = {}
+    for i in range(rows):
+        for j in range(cols):
+            idx[("r", i, j)] = len(idx)
+    for i in range(rows):
+        for j in range(cols):
+            idx[("c", i, j)] = len(idx)
+    wires = []
+    for i in range(rows):
+        wires.append((("r", i, 0), ("drv", i), 1.0 / r_row))
+        for j in range(cols - 1):
+            wires.append((("r", i, j), ("r", i, j + 1), 1.0 / r_row))
+    for j in range(cols):
+        for i in range(rows - 1):
+            wires.append((("c", i, j), ("c", i + 1, j), 1.0 / r_col))
+        wires.append((("c", rows - 1, j), ("gnd",), 1.0 / r_col))
+    cells = [(("r", i, j), ("c", i, j), i, j) for i in range(rows) for j in range(cols)]
+    return idx, wires, cells
+
+
+def dense_solve(g, v, r_row, r_col, cell=None, iters=60):
+    """Node voltages and column currents by a dense (Newton) solve; v is one vector (rows,)."""
+    rows, cols = g.shape
+    idx, wires, cells = dense_netlist(rows, cols, r_row, r_col)
+    n = len(idx)
+
+    def known(node):
+        if node[0] == "drv":
+            return v[node[1]]
+        return 0.0
+
+    def kcl(x):
+        f = np.zeros(n)
+        jac = np.zeros((n, n))
+        for a, b, gw in wires:
+            ia = idx[a]
+            if b in idx:
+                ib = idx[b]
+                cur = gw * (x[ia] - x[ib])
+                f[ia] += cur
+                f[ib] -= cur
+                jac[ia, ia] += gw
+                jac[ib, ib] += gw
+                jac[ia, ib] -= gw
+                jac[ib, ia] -= gw
+            else:
+                f[ia] += gw * (x[ia] - known(b))
+                jac[ia, ia] += gw
+        for a, b, i, j in cells:
+            ia, ib = idx[a], idx[b]
+            dv = x[ia] - x[ib]
+            if cell is None:
+                cur, d = g[i, j] * dv, g[i, j]
+            else:
+                cur, d = cell.current_and_derivative(dv, g[i, j])
+            f[ia] += cur
+            f[ib] -= cur
+            jac[ia, ia] += d
+            jac[ib, ib] += d
+            jac[ia, ib] -= d
+            jac[ib, ia] -= d
+        return f, jac
+
+    x = np.zeros(n)
+    for _ in range(iters):
+        f, jac = kcl(x)
+        dx = np.linalg.solve(jac, -f)
+        x = x + dx
+        if np.max(np.abs(dx)) < 1e-15 * max(np.max(np.abs(v)), 1e-30):
+            break
+        if cell is None:
+            break
+    i_out = np.array([x[idx[("c", rows - 1, j)]] / r_col for j in range(cols)])
+    vr = np.array([[x[idx[("r", i, j)]] for j in range(cols)] for i in range(rows)])
+    vc = np.array([[x[idx[("c", i, j)]] for j in range(cols)] for i in range(rows)])
+    return vr, vc, i_out
+
+
+def _rand(seed, rows, cols, batch=3, g_hi=1e-3, v_hi=0.3):
+    rng = np.random.default_rng(seed)
+    g = rng.uniform(1e-6, g_hi, (rows, cols))
+    v = rng.uniform(-v_hi, v_hi, (batch, rows))
+    return g, v
+
+
+# ----------------------------------------------------------------- linear cells
+@pytest.mark.parametrize(
+    ("rows", "cols", "r_row", "r_col"),
+    [(1, 1, 1.0, 1.0), (4, 3, 2.0, 5.0), (3, 7, 10.0, 1.0), (9, 9, 3.0, 3.0), (17, 13, 1.0, 2.0),
+     (1, 6, 4.0, 2.0), (6, 1, 4.0, 2.0)],
+)
+def test_exact_matches_independent_dense_solve(rows, cols, r_row, r_col):
+    g, v = _rand(rows * 100 + cols, rows, cols)
+    i = cb.column_currents(g, v, r_wire_row_ohm=r_row, r_wire_col_ohm=r_col)
+    sol = cb.solve_crossbar(g, v, r_wire_row_ohm=r_row, r_wire_col_ohm=r_col)
+    geff = cb.effective_conductance(g, r_row, r_col)
+    for k in range(v.shape[0]):
+        vr, vc, i_ref = dense_solve(g, v[k], r_row, r_col)
+        scale = np.max(np.abs(i_ref))
+        assert np.max(np.abs(i[k] - i_ref)) <= 1e-9 * scale
+        assert np.max(np.abs(sol.column_currents_a[k] - i_ref)) <= 1e-9 * scale
+        assert np.max(np.abs(v[k] @ geff - i_ref)) <= 1e-9 * scale
+        assert np.allclose(sol.v_row_nodes_v[k], vr, rtol=0, atol=1e-12)
+        assert np.allclose(sol.v_col_nodes_v[k], vc, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(("r_row", "r_col"), [(0.0, 4.0), (4.0, 0.0), (0.0, 0.0)])
+def test_zero_resistance_on_one_wire(r_row, r_col):
+    g, v = _rand(7, 6, 5)
+    i = cb.column_currents(g, v, r_wire_row_ohm=r_row, r_wire_col_ohm=r_col)
+    # a tiny resistance on the ideal wire must approach the same answer
+    eps_r = (r_row or 1e-9, r_col or 1e-9)
+    i_ref = np.stack([dense_solve(g, v[k], *eps_r)[2] for k in range(v.shape[0])])
+    assert np.allclose(i, i_ref, rtol=1e-6, atol=0)
+
+
+def test_kcl_residuals_vanish():
+    g, v = _rand(3, 12, 10, batch=2)
+    r_row, r_col = 2.5, 4.0
+    sol = cb.solve_crossbar(g, v, r_wire_row_ohm=r_row, r_wire_col_ohm=r_col)
+    vr, vc = sol.v_row_nodes_v, sol.v_col_nodes_v
+    i_cell = g * (vr - vc)
+    # row wires: current arriving from the driver side minus leaving to the far side = cell
+    left = np.concatenate([v[:, :, None], vr[:, :, :-1]], axis=2)
+    i_in = (left - vr) / r_row
+    i_out = np.concatenate([(vr[:, :, :-1] - vr[:, :, 1:]) / r_row,
+                            np.zeros(vr.shape[:2] + (1,))], axis=2)
+    scale = np.max(np.abs(i_cell))
+    assert np.max(np.abs(i_in - i_out - i_cell)) <= 1e-9 * scale
+    # column wires: cell current plus the current from above leaves below
+    above = np.concatenate([np.zeros((2, 1, 10)), (vc[:, :-1] - vc[:, 1:]) / r_col], axis=1)
+    below = np.concatenate([(vc[:, :-1] - vc[:, 1:]) / r_col, vc[:, -1:] / r_col], axis=1)
+    assert np.max(np.abs(i_cell + above - below)) <= 1e-9 * scale
+    # total current conservation: drivers deliver exactly what the columns collect
+    drive = (v - vr[:, :, 0]) / r_row
+    assert np.allclose(drive.sum(axis=1), sol.column_currents_a.sum(axis=1), rtol=1e-10)
+
+
+def test_zero_resistance_is_ideal_product():
+    g, v = _rand(11, 8, 6)
+    assert np.allclose(cb.column_currents(g, v), v @ g, rtol=1e-14, atol=0)
+    small = cb.column_currents(g, v, 1e-9)
+    assert np.allclose(small, v @ g, rtol=1e-6, atol=1e-15)
+    assert np.array_equal(cb.effective_conductance(g, 0.0, 0.0), g)
+
+
+def test_geff_path_equals_per_vector_solve():
+    g, v = _rand(5, 20, 16, batch=5)
+    xb = cb.Crossbar(g, 3.0)
+    per_vector = xb.solve(v).column_currents_a
+    assert np.allclose(xb.column_currents(v), per_vector, rtol=1e-10, atol=0)
+    one = xb.column_currents(v[2])
+    assert one.shape == (16,)
+    assert np.allclose(one, per_vector[2], rtol=1e-10)
+    assert np.allclose(xb.column_currents(v.astype(np.float32)), per_vector, rtol=1e-5)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    rows=st.integers(1, 6), cols=st.integers(1, 6), seed=st.integers(0, 2**32 - 1),
+    r1=st.one_of(st.just(0.0), st.floats(1e-6, 50.0)), dr=st.floats(1e-6, 50.0),
+    row_only=st.booleans(),
+)
+def test_more_wire_resistance_never_raises_a_column_current(rows, cols, seed, r1, dr, row_only):
+    rng = np.random.default_rng(seed)
+    g = rng.uniform(0.0, 1e-2, (rows, cols))
+    v = rng.uniform(0.0, 1.0, (2, rows))
+    r2 = r1 + dr
+    if row_only:
+        i1 = cb.column_currents(g, v, r_wire_row_ohm=r1, r_wire_col_ohm=1.0)
+        i2 = cb.column_currents(g, v, r_wire_row_ohm=r2, r_wire_col_ohm=1.0)
+    else:
+        i1 = cb.column_currents(g, v, r1)
+        i2 = cb.column_currents(g, v, r2)
+    assert np.all(i2 <= i1 * (1 + 1e-12) + 1e-300)
+    assert np.all(i2 >= -1e-18)
+    assert np.all(i1 <= (v @ g) * (1 + 1e-12) + 1e-300)
+
+
+def test_geff_symmetric_layout_and_positive():
+    g, _ = _rand(2, 10, 10, g_hi=1e-2)
+    ge = cb.effective_conductance(g, 1.0, 1.0)
+    assert np.all(ge > 0)
+    # sneak paths can lift a single weak entry above its cell, never a column under uniform drive
+    assert np.all(ge.sum(axis=0) <= g.sum(axis=0))
+    # uniform array: the cell nearest driver and ground keeps the most, the farthest the least
+    ge = cb.effective_conductance(np.full((10, 10), 1e-3), 1.0, 1.0)
+    assert ge[-1, 0] == ge.max()
+    assert ge[0, -1] == ge.min()
+
+
+# ----------------------------------------------------------------- nonlinear cells
+def test_sinh_small_voltage_limit_is_linear():
+    g, v = _rand(9, 7, 5)
+    v_small = v * 1e-5
+    lin = cb.column_currents(g, v_small, 2.0)
+    nl = cb.column_currents(g, v_small, 2.0, cell=SinhIV(v0_v=0.25))
+    assert np.allclose(nl, lin, rtol=1e-8, atol=0)
+    # LinearIV is the ohmic law and takes the linear path
+    assert np.allclose(cb.column_currents(g, v, 2.0, cell=LinearIV()),
+                       cb.column_currents(g, v, 2.0), rtol=1e-14)
+
+
+@pytest.mark.parametrize(("rows", "cols", "r_row", "r_col"),
+                         [(4, 3, 20.0, 30.0), (5, 5, 50.0, 10.0), (2, 6, 0.0, 40.0),
+                          (6, 2, 40.0, 0.0)])
+def test_newton_matches_dense_nonlinear_solve(rows, cols, r_row, r_col):
+    g, v = _rand(rows + 10 * cols, rows, cols, g_hi=2e-3, v_hi=0.6)
+    cell = SinhIV(v0_v=0.2)
+    sol = cb.solve_crossbar(g, v, r_wire_row_ohm=r_row, r_wire_col_ohm=r_col, cell=cell)
+    for k in range(v.shape[0]):
+        vr, vc, i_ref = dense_solve(g, v[k], r_row or 1e-12, r_col or 1e-12, cell=cell)
+        assert np.allclose(sol.column_currents_a[k], i_ref, rtol=1e-8,
+                           atol=1e-9 * np.max(np.abs(i_ref)))
+        assert np.allclose(sol.cell_voltages_v[k], vr - vc, rtol=0, atol=1e-9)
+    # the nonlinearity matters here: the linear answer is clearly different
+    lin = cb.column_currents(g, v, r_wire_row_ohm=r_row, r_wire_col_ohm=r_col)
+    assert np.max(np.abs(lin - sol.column_currents_a)) > 1e-3 * np.max(np.abs(lin))
+
+
+def test_fast_approximation_converges_to_exact():
+    g, v = _rand(4, 16, 16, g_hi=1e-3, v_hi=0.25)
+    xb = cb.Crossbar(g, 2.0, cell=SinhIV(0.25))
+    exact = xb.column_currents(v)
+    errs = [np.max(np.abs(xb.column_currents(v, method="fast", n_fast=n) - exact))
+            for n in (0, 2, 4, 8)]
+    assert errs[0] > errs[1] > errs[2] > errs[3]
+    assert errs[3] <= 1e-6 * np.max(np.abs(exact))
+
+
+def test_newton_failure_is_reported():
+    g, v = _rand(4, 4, 4, g_hi=1e-2, v_hi=1.0)
+    with pytest.raises(cb.ConvergenceError, match="did not converge"):
+        cb.column_currents(g, v, 5.0, cell=SinhIV(0.05), max_iter=1, xtol_v=1e-300)
+
+
+# ----------------------------------------------------------------- validation
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"g_s": [[1e-5, -1e-6]]}, "'g_s' parameter of column_currents must be >= 0"),
+        ({"g_s": [[1e-5, np.nan]]}, "'g_s' .* finite"),
+        ({"g_s": [1e-5, 1e-6]}, "'g_s' .* 2 dimensions"),
+        ({"g_s": np.zeros((0, 3))}, "'g_s' .* non-empty"),
+        ({"v_rows": [0.1, 0.2, 0.3]}, "'v_rows' .* rows = 2"),
+        ({"v_rows": [[0.1, np.inf]]}, "'v_rows' .* finite"),
+        ({"r_wire_ohm": -1.0}, "'r_wire_ohm' .* >= 0"),
+        ({"r_wire_col_ohm": np.nan}, "'r_wire_col_ohm' .* finite"),
+        ({"r_wire_row_ohm": 1e-300}, "'r_wire_row_ohm' .* 0 \\(ideal wire\\) or >= 1e-09"),
+        ({"method": "magic", "cell": SinhIV(0.3), "r_wire_ohm": 1.0}, "'method'"),
+        ({"cell": "sinh"}, "'cell'"),
+    ],
+)
+def test_bad_input_is_rejected(kwargs, match):
+    args = {"g_s": [[1e-5, 2e-5], [3e-5, 4e-5]], "v_rows": [0.1, 0.2]}
+    args.update(kwargs)
+    with pytest.raises((InvalidParameterError, UnknownNameError), match=match):
+        cb.column_currents(**args)
+
+
+def test_sinh_iv_law():
+    law = SinhIV(v0_v=0.25)
+    v = np.linspace(-1, 1, 11)
+    i, d = law.current_and_derivative(v, 2e-5)
+    assert np.allclose(i, 2e-5 * 0.25 * np.sinh(v / 0.25))
+    assert np.allclose(d, 2e-5 * np.cosh(v / 0.25))
+    h = 1e-6
+    num = (law.current(v + h, 2e-5) - law.current(v - h, 2e-5)) / (2 * h)
+    assert np.allclose(num, d, rtol=1e-7)
+    with pytest.raises(InvalidParameterError, match="'v0_v' parameter of SinhIV"):
+        SinhIV(v0_v=0.0)
