@@ -219,11 +219,11 @@ def _wv_cell(i, target, tol, g_min, g_max, dg_set, dg_reset, gamma, c2c, d2d, wd
 @jit(parallel=True)
 def _write_verify_kernel(target, tol, g_min, g_max, dg_set, dg_reset, gamma, c2c, d2d, wd2d,
                          backoff, max_pulses, rn_rel, rn_exp, v_set, t_set, v_reset, t_reset,
-                         v_read, t_read, i_comp, g_comp, key_dev, key_read, key_step,
+                         v_read, t_read, i_comp, g_comp, key_dev, key_read, key_step, offset,
                          g_out, pulses_out, energy_out, time_out, conv_out):
     for i in prange(target.size):
         g, p, e, t, c = _wv_cell(
-            i, target[i], tol[i], g_min, g_max, dg_set, dg_reset, gamma, c2c, d2d, wd2d,
+            offset + i, target[i], tol[i], g_min, g_max, dg_set, dg_reset, gamma, c2c, d2d, wd2d,
             backoff, max_pulses, rn_rel, rn_exp, v_set, t_set, v_reset, t_reset, v_read,
             t_read, i_comp, g_comp, key_dev, key_read, key_step)
         g_out[i] = g
@@ -235,11 +235,11 @@ def _write_verify_kernel(target, tol, g_min, g_max, dg_set, dg_reset, gamma, c2c
 
 def _write_verify_numpy(target, tol, g_min, g_max, dg_set, dg_reset, gamma, c2c, d2d, wd2d,
                         backoff, max_pulses, rn_rel, rn_exp, v_set, t_set, v_reset, t_reset,
-                        v_read, t_read, i_comp, g_comp, key_dev, key_read, key_step):
+                        v_read, t_read, i_comp, g_comp, key_dev, key_read, key_step, offset):
     """NumPy reference of :func:`_write_verify_kernel`: all cells advance one pulse at a time."""
     n = target.size
     w = g_max - g_min
-    idx = np.arange(n, dtype=np.uint64)
+    idx = np.arange(offset, offset + n, dtype=np.uint64)
     s = np.exp(d2d * rng._normal_np(key_dev, np.uint64(3) * idx))
     lo = np.maximum(g_min * (1.0 + wd2d * rng._normal_np(key_dev, np.uint64(3) * idx + 1)), 0.0)
     hi = g_max * (1.0 + wd2d * rng._normal_np(key_dev, np.uint64(3) * idx + 2))
@@ -301,6 +301,7 @@ def program_write_verify(
     max_pulses: int | None = None,
     v_gate_set_v: float | None = None,
     temperature_k: float = T_REF_K,
+    index_offset: int = 0,
 ) -> ProgramResult:
     """Program RRAM / 1T1R cells to target conductances by write-verify.
 
@@ -321,6 +322,9 @@ def program_write_verify(
         1T1R only: SET gate voltage [V] (compliance); default the card's value.
     temperature_k : float
         Temperature [K] of the access transistor (1T1R compliance current).
+    index_offset : int
+        Global index of the first cell: programming an array in chunks, each with the
+        offset of its first cell (C order), gives exactly the result of one call.
 
     Returns
     -------
@@ -356,6 +360,7 @@ def program_write_verify(
     seed = check_seed("seed", seed, caller)
     m = card.max_pulses if max_pulses is None else check_int("max_pulses", max_pulses, caller,
                                                                lo=1, hi=1_000_000)
+    offset = check_int("index_offset", index_offset, caller, lo=0, hi=2**40)
     i_comp, g_comp = compliance(card, v_gate_set_v=v_gate_set_v, temperature_k=temperature_k)
     keys = tuple(np.uint64(rng.derive_key(seed, "write_verify", tag))
                  for tag in ("device", "read", "step"))
@@ -371,13 +376,13 @@ def program_write_verify(
     )
     if backend() == "numpy":
         g, p, e, t, c = _write_verify_numpy(flat_t, flat_tol, *params, int(keys[0]),
-                                            int(keys[1]), int(keys[2]))
+                                            int(keys[1]), int(keys[2]), offset)
     else:
         n = flat_t.size
         g, e, t = np.empty(n), np.empty(n), np.empty(n)
         p = np.empty(n, dtype=np.int64)
         c = np.empty(n, dtype=np.bool_)
-        _write_verify_kernel(flat_t, flat_tol, *params, *keys, g, p, e, t, c)
+        _write_verify_kernel(flat_t, flat_tol, *params, *keys, offset, g, p, e, t, c)
     shape = tgt.shape
     return ProgramResult(g_s=g.reshape(shape), pulses=p.reshape(shape),
                          energy_j=e.reshape(shape), time_s=t.reshape(shape),

@@ -1,0 +1,254 @@
+"""RRAM / 1T1R write-verify, read noise, sinh I–V, faults and relaxation (issue 4)."""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+import pytest
+from scipy import stats
+
+from device_models import (
+    InvalidParameterError,
+    SinhIV,
+    UnknownNameError,
+    cards,
+    memory,
+    program_write_verify,
+)
+from device_models._jit import use_backend
+from device_models.constants import K_B_EV_PER_K, ZERO_CELSIUS_K
+from device_models.rram import (
+    arrhenius_factor,
+    read_sigma_rram,
+    relax,
+    relaxation_sigma_s,
+    stuck_at_faults,
+)
+
+RRAM_CARDS = ["yao2020_taox_1t1r", "wan2022_hfox_rram"]
+MEMORY_CARDS = [*RRAM_CARDS, "joshi2020_pcm"]
+
+
+def _levels(card, n_cells):
+    """Targets cycling over the card's levels, the top level excluded (it sits on the soft
+    bound and is deliberately hard to reach)."""
+    lv = np.linspace(card.g_min_s, card.g_max_s, card.n_levels)[:-1]
+    return lv[np.arange(n_cells) % lv.size]
+
+
+# --- cards ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", MEMORY_CARDS)
+def test_card_has_source_and_a_note_per_value(name):
+    card = cards.load(name)
+    assert card.kind in memory.MEMORY_KINDS
+    assert card.source.doi and card.source.figure
+    missing = sorted(set(card.values) - set(card.notes))
+    assert not missing, f"values without a note: {missing}"
+    assert 0.0 <= card.g_min_s < card.g_max_s
+
+
+# --- write-verify --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", RRAM_CARDS)
+def test_write_verify_converges_inside_tolerance(name):
+    card = cards.load(name)
+    g_t = _levels(card, 20_000)
+    tol = card.tolerance_frac * (card.g_max_s - card.g_min_s)
+    res = program_write_verify(card, g_t, tol, seed=1)
+    assert res.g_s.shape == g_t.shape
+    assert res.converged.mean() > 0.97
+    # Accepted cells are inside the window up to the verify read's own noise.
+    sig = read_sigma_rram(card, g_t)
+    err = np.abs(res.g_s - g_t)[res.converged]
+    assert np.mean(err <= tol + 4.0 * sig[res.converged]) > 0.999
+    assert np.all(res.pulses[~res.converged] == card.max_pulses)
+
+
+def test_spread_shrinks_and_pulses_grow_as_tolerance_tightens():
+    card = cards.load("yao2020_taox_1t1r")
+    g_t = _levels(card, 20_000)
+    window = card.g_max_s - card.g_min_s
+    spreads, pulses = [], []
+    for frac in (0.08, 0.04, 0.02, 0.01):
+        res = program_write_verify(card, g_t, frac * window, seed=2)
+        spreads.append(np.std(res.g_s - g_t))
+        pulses.append(res.pulses.mean())
+    assert np.all(np.diff(spreads) < 0), spreads
+    assert np.all(np.diff(pulses) > 0), pulses
+    # Loose tolerance: spread of a uniform fill of the window (tol/sqrt(3)) plus read noise.
+    assert spreads[0] < 0.08 * window
+
+
+@pytest.mark.parametrize("name", RRAM_CARDS)
+def test_pulse_counts_and_energy_are_plausible(name):
+    card = cards.load(name)
+    g_t = _levels(card, 10_000)
+    res = memory.program(card, g_t, seed=3)
+    mean_pulses = res.pulses.mean()
+    # Distance from G_min to the mean target over the mean step sets the scale of the count.
+    assert 2.0 < mean_pulses < 60.0
+    # Energy bounded above by every pulse at G_max·(1 + 5 sigma window) and every read too.
+    g_hi = card.g_max_s * (1.0 + 5.0 * card.window_d2d_sigma)
+    e_pulse = max(card.v_set_v**2 * t for t in (card.t_set_s,)) * g_hi
+    e_pulse = max(e_pulse, card.v_reset_v**2 * card.t_reset_s * g_hi)
+    e_read = card.v_read_v**2 * card.t_read_s * g_hi
+    assert np.all(res.energy_j <= res.pulses * e_pulse + (res.pulses + 1) * e_read)
+    assert np.all(res.energy_j > 0.0)
+    assert 1e-14 < res.energy_j.mean() < 1e-9
+    t_min = (res.pulses + 1) * card.t_read_s + res.pulses * min(card.t_set_s, card.t_reset_s)
+    assert np.all(res.time_s >= t_min * (1 - 1e-12))
+    assert res.total_pulses == int(res.pulses.sum())
+
+
+def test_write_verify_kernel_equals_reference():
+    card = cards.load("yao2020_taox_1t1r")
+    g_t = _levels(card, 3000).reshape(30, 100)
+    with use_backend("numba"):
+        a = program_write_verify(card, g_t, 0.3e-6, seed=4)
+    with use_backend("numpy"):
+        b = program_write_verify(card, g_t, 0.3e-6, seed=4)
+    np.testing.assert_allclose(a.g_s, b.g_s, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(a.energy_j, b.energy_j, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(a.time_s, b.time_s, rtol=1e-12, atol=0)
+    np.testing.assert_array_equal(a.pulses, b.pulses)
+    np.testing.assert_array_equal(a.converged, b.converged)
+
+
+def test_write_verify_independent_of_threads_and_chunks(each_backend):
+    card = cards.load("wan2022_hfox_rram")
+    g_t = _levels(card, 4000)
+    ref = program_write_verify(card, g_t, 1e-6, seed=5)
+    old = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = program_write_verify(card, g_t, 1e-6, seed=5)
+    finally:
+        numba.set_num_threads(old)
+    np.testing.assert_array_equal(ref.g_s, one.g_s)
+    parts = [program_write_verify(card, g_t[a:b], 1e-6, seed=5, index_offset=a)
+             for a, b in ((0, 1234), (1234, 4000))]
+    np.testing.assert_array_equal(ref.g_s, np.concatenate([p.g_s for p in parts]))
+    np.testing.assert_array_equal(ref.pulses, np.concatenate([p.pulses for p in parts]))
+    other = program_write_verify(card, g_t, 1e-6, seed=6)
+    assert not np.array_equal(ref.g_s, other.g_s)
+
+
+def test_seed_may_be_a_generator():
+    g_t = np.full(10, 10e-6)
+    a = program_write_verify("yao2020_taox_1t1r", g_t, 1e-6, seed=np.random.default_rng(7))
+    b = program_write_verify("yao2020_taox_1t1r", g_t, 1e-6, seed=np.random.default_rng(7))
+    np.testing.assert_array_equal(a.g_s, b.g_s)
+
+
+# --- read: sinh I–V and read noise -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", RRAM_CARDS)
+def test_sinh_small_signal_limit_and_odd_symmetry(name):
+    card = cards.load(name)
+    law = SinhIV(card.v0_v)
+    g = np.array([card.g_min_s, 0.5 * (card.g_min_s + card.g_max_s), card.g_max_s])
+    v = 1e-6 * card.v0_v
+    np.testing.assert_allclose(law.current(v, g) / v, g, rtol=1e-10)
+    vs = np.linspace(0.0, 3.0 * card.v0_v, 31)[:, None]
+    np.testing.assert_array_equal(law.current(-vs, g), -law.current(vs, g))
+    # Super-linear above v0: I/(gV) = sinh(x)/x > 1.
+    assert np.all(law.current(vs[1:], g) / (g * vs[1:]) > 1.0)
+
+
+def test_read_sigma_follows_card_state_dependence():
+    card = cards.load("yao2020_taox_1t1r")
+    g = np.array([card.g_max_s, card.g_max_s / 4.0])
+    sig = memory.read_sigma_s(card, g)
+    assert sig[0] == pytest.approx(card.read_noise_rel * card.g_max_s, rel=1e-12)
+    assert sig[1] / sig[0] == pytest.approx(0.25**card.read_noise_exponent, rel=1e-12)
+
+
+# --- faults ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("p_on,p_off", [(0.02, 0.05), (0.0005, 0.0005)])
+def test_stuck_at_rates_match_card_binomial(p_on, p_off):
+    card = cards.load("yao2020_taox_1t1r").replace(stuck_on_rate=p_on, stuck_off_rate=p_off)
+    n = 400_000
+    g = np.full(n, 0.5 * (card.g_min_s + card.g_max_s))
+    out = memory.apply_faults(card, g, seed=11)
+    k_on = int(np.sum(out == card.g_max_s))
+    k_off = int(np.sum(out == card.g_min_s))
+    assert stats.binomtest(k_on, n, p_on).pvalue > 1e-3
+    assert stats.binomtest(k_off, n, p_off).pvalue > 1e-3
+    healthy = (out != card.g_max_s) & (out != card.g_min_s)
+    np.testing.assert_array_equal(out[healthy], g[healthy])
+    # Same seed, same faulty cells; the map does not depend on the values.
+    np.testing.assert_array_equal(stuck_at_faults(card, 0.9 * g, seed=11) == card.g_max_s,
+                                  out == card.g_max_s)
+
+
+# --- relaxation / retention ------------------------------------------------------------------
+
+
+def test_relaxation_spread_grows_with_log_time():
+    card = cards.load("wan2022_hfox_rram")
+    g0 = np.full(200_000, 0.5 * (card.g_min_s + card.g_max_s))
+    sig = [np.std(relax(card, g0, t_s=t, seed=1) - g0) for t in (1e2, 1e4, 1e6)]
+    assert sig[0] < sig[1] < sig[2]
+    expected = [relaxation_sigma_s(card, g0[:1], t_s=t)[0] for t in (1e2, 1e4, 1e6)]
+    np.testing.assert_allclose(sig, expected, rtol=0.02)
+    # Linear in log10(t) for t >> t0: equal increments per two decades.
+    assert expected[2] - expected[1] == pytest.approx(expected[1] - expected[0], rel=0.01)
+    np.testing.assert_array_equal(memory.age(card, g0, t_s=0.0), g0)
+
+
+def test_arrhenius_85c_equals_25c_at_scaled_time():
+    card = cards.load("yao2020_taox_1t1r")
+    g0 = _levels(card, 5000)
+    t1 = 25.0 + ZERO_CELSIUS_K
+    t2 = 85.0 + ZERO_CELSIUS_K
+    t_hot = 3600.0
+    scale = math.exp(card.ea_ev / K_B_EV_PER_K * (1.0 / t1 - 1.0 / t2))
+    hot = memory.age(card, g0, t_s=t_hot, temperature_k=t2, seed=9)
+    cold = memory.age(card, g0, t_s=t_hot * scale, temperature_k=t1, seed=9)
+    np.testing.assert_allclose(hot, cold, rtol=1e-12)
+    assert scale > 100.0  # 1 eV from 25 to 85 C: two to three orders of magnitude
+    assert arrhenius_factor(card.ea_ev, 300.0) == 1.0
+
+
+# --- bad input -------------------------------------------------------------------------------
+
+
+def test_bad_inputs_raise_clear_errors():
+    card = cards.load("yao2020_taox_1t1r")
+    ok = np.full(4, 10e-6)
+    with pytest.raises(InvalidParameterError, match="g_target_s.*finite"):
+        program_write_verify(card, [np.nan, 1e-5], 1e-6)
+    with pytest.raises(InvalidParameterError, match="g_target_s.*>="):
+        program_write_verify(card, [-1e-6], 1e-6)
+    with pytest.raises(InvalidParameterError, match="g_target_s.*<="):
+        program_write_verify(card, [2 * card.g_max_s], 1e-6)
+    with pytest.raises(InvalidParameterError, match="tolerance_s.*> 0"):
+        program_write_verify(card, ok, 0.0)
+    with pytest.raises(InvalidParameterError, match="tolerance_s.*> 0"):
+        program_write_verify(card, ok, -1e-6)
+    with pytest.raises(InvalidParameterError, match="tolerance_s"):
+        program_write_verify(card, ok, np.ones(3) * 1e-6)
+    with pytest.raises(InvalidParameterError, match="g_min_s < g_max_s"):
+        program_write_verify(card.replace(g_min_s=card.g_max_s), ok, 1e-6)
+    with pytest.raises(UnknownNameError, match="Known cards"):
+        memory.program("no_such_card", ok)
+    with pytest.raises(InvalidParameterError, match="memory card"):
+        memory.program(card.mosfet_card, ok)
+    with pytest.raises(InvalidParameterError, match="g_s.*>= 0"):
+        memory.read_sigma_s(card, [-1e-6])
+    with pytest.raises(InvalidParameterError, match="g_s.*finite"):
+        memory.apply_faults(card, [np.inf])
+    with pytest.raises(InvalidParameterError, match="t_s"):
+        memory.age(card, ok, t_s=-1.0)
+    with pytest.raises(InvalidParameterError, match="seed"):
+        memory.program(card, ok, seed=-3)
+    with pytest.raises(InvalidParameterError, match="max_pulses"):
+        program_write_verify(card, ok, 1e-6, max_pulses=0)
