@@ -300,6 +300,7 @@ class SweepStore:
             configurations (e.g. changed package defaults). The file is left untouched.
         """
         path = Path(path)
+        _remove_stale_tmp(path)
         if not path.exists():
             return cls.create(path, spec_json=spec_json, job=job, configs=configs,
                               fields=fields, seeds=seeds)
@@ -390,6 +391,23 @@ class SweepStore:
             os.close(fd)
         os.replace(tmp, path)
         _fsync_dir(path.parent)
+
+
+def _remove_stale_tmp(path: Path) -> None:
+    """Delete temporary copies left by a driver that died mid-write (its pid is gone)."""
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        try:
+            pid = int(tmp.name[len(path.name) + 2:-4])
+        except ValueError:
+            continue
+        if pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            tmp.unlink(missing_ok=True)
+        except PermissionError:  # alive, another user's process
+            continue
 
 
 def _counts(status: np.ndarray) -> dict[str, int]:

@@ -822,3 +822,74 @@ class AdcEnobOptions(Config):
     n_samples: int = param(4096, lo=64, hi=1 << 22, doc="Samples of the ENOB sine test [-].")
     full_scale_v: float = param(1.0, unit="V", lo=0.0, lo_open=True,
                                 doc="ADC input full scale [V].")
+
+
+@dataclasses.dataclass(frozen=True)
+class DeviceArrayOptions(Config):
+    """Options of the ``device_array`` job."""
+
+    cells: int = param(4096, lo=1, hi=1 << 22, doc="Cells programmed [-].")
+    levels: int = param(16, lo=2, hi=1 << 16,
+                        doc="Equally spaced target levels in [g_min_s, g_max_s] [-].")
+
+
+@register_job("device_array", options=DeviceArrayOptions, cards=("device_card",))
+def device_array_job(config: PointConfig) -> dict[str, float]:
+    """Program, fault, age and read an array of memory cells; conductance-error statistics.
+
+    Targets are ``levels`` equally spaced conductances in [G_min, G_max] of the device card
+    (drawn per cell from the point's seed). Programming (write-verify or the PCM noise model,
+    if ``hardware.programming_noise``), stuck-at faults (``hardware.faults``) and relaxation or
+    drift to ``hardware.t_s`` at ``hardware.temperature_k`` (``hardware.drift``) use
+    :mod:`device_models.memory`; one read adds Gaussian read noise of σ from
+    :func:`device_models.memory.read_sigma_s` (``hardware.read_noise``).
+
+    Returns
+    -------
+    dict
+        ``program_rms_error_rel`` and ``read_rms_error_rel``: rms of G − G_target after
+        programming and of one read after ageing, relative to G_max − G_min [-];
+        ``read_sigma_rel_mean``: mean read-noise σ relative to G_max − G_min [-];
+        ``level_error_rate``: fraction of cells whose read is nearest a wrong level [-];
+        ``pulses_per_cell`` [-], ``program_energy_per_cell_j`` [J],
+        ``program_time_per_cell_s`` [s].
+    """
+    from device_models import memory
+
+    hw, opts = config.hardware, config.options
+    card = config.card("device_card")
+    n, levels = opts.cells, opts.levels
+    g_min, g_max = card.g_min_s, card.g_max_s
+    span = g_max - g_min
+    level = np.minimum(
+        np.floor(rng.uniform(rng.derive_key(hw.seed, "device_array", "targets"), (n,)) * levels),
+        levels - 1,
+    )
+    g_target = g_min + level / (levels - 1) * span
+    pulses = energy = time_s = 0.0
+    g = g_target
+    if hw.programming_noise:
+        res = memory.program(card, g_target, seed=rng.derive_key(hw.seed, "device_array", "prog"),
+                             temperature_k=hw.temperature_k)
+        g = res.g_s
+        pulses, energy, time_s = (float(np.mean(res.pulses)), float(np.mean(res.energy_j)),
+                                  float(np.mean(res.time_s)))
+    if hw.faults:
+        g = memory.apply_faults(card, g, seed=rng.derive_key(hw.seed, "device_array", "faults"))
+    g_programmed = g
+    if hw.drift:
+        g = memory.age(card, g, t_s=hw.t_s, temperature_k=hw.temperature_k,
+                       seed=rng.derive_key(hw.seed, "device_array", "age"))
+    sigma = memory.read_sigma_s(card, g, t_s=hw.t_s) if hw.read_noise else np.zeros(n)
+    z = rng.standard_normal(rng.derive_key(hw.seed, "device_array", "read"), (n,))
+    g_read = g + sigma * z
+    level_read = np.clip(np.rint((g_read - g_min) / span * (levels - 1)), 0, levels - 1)
+    return {
+        "program_rms_error_rel": float(np.sqrt(np.mean((g_programmed - g_target) ** 2)) / span),
+        "read_rms_error_rel": float(np.sqrt(np.mean((g_read - g_target) ** 2)) / span),
+        "read_sigma_rel_mean": float(np.mean(sigma) / span),
+        "level_error_rate": float(np.mean(level_read != level)),
+        "pulses_per_cell": pulses,
+        "program_energy_per_cell_j": energy,
+        "program_time_per_cell_s": time_s,
+    }
