@@ -55,6 +55,11 @@ class TileConfig(Config):
                                   doc="Row-wire resistance per cell pitch [ohm].")
     r_wire_col_ohm: float = param(0.0, unit="ohm", lo=0.0,
                                   doc="Column-wire resistance per cell pitch [ohm].")
+    read_noise_model: str = param(
+        "variance", choices=("variance", "per_cell"),
+        doc="Read noise by the variance identity (v² @ σ², fast) or by sampling every cell "
+            "on every read (exact reference, slow).",
+    )
 
     def validate(self) -> None:
         if self.bits_per_cell > self.weight_bits:
@@ -89,7 +94,8 @@ class HardwareConfig(Config):
     def ideal(cls, **changes) -> HardwareConfig:
         """Every non-ideality off and 16-bit converters: an ideal tile computes the float MVM
         up to 16-bit quantisation of inputs, weights and outputs."""
-        tile = TileConfig(weight_bits=16, bits_per_cell=16, input_bits=16, adc_bits=20)
+        tile = TileConfig(weight_bits=16, bits_per_cell=16, input_bits=16, adc_bits=20,
+                          adc_calibration="minmax")
         base = cls(tile=tile, programming_noise=False, read_noise=False, faults=False,
                    drift=False, converter_noise=False)
         return dataclasses.replace(base, **changes) if changes else base

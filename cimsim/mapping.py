@@ -1,0 +1,295 @@
+"""Weights → conductances: quantisation, bit-slicing, differential and offset mapping.
+
+A signed weight block ``W`` (rows × outputs) becomes target conductances of one crossbar in
+four steps:
+
+1. **Quantise** to ``weight_bits`` signed levels: ``q = round(W / w_lsb)`` with
+   ``w_lsb = w_max / n_mag`` and ``n_mag = 2**(weight_bits - 1) - 1`` (``n_mag = 1`` for one
+   bit: ternary weights), so ``W ≈ q · w_lsb``.
+2. **Encode the sign**: *differential* stores ``|q|`` on the ``G+`` column of a pair when
+   ``q > 0`` and on ``G−`` when ``q < 0`` (the other cell stays at ``G_min``); the pair's current
+   difference ``I+ − I−`` is signed. *Offset* stores the unsigned code ``u = q + 2**(bits-1)``
+   in one column and subtracts the current of a reference column holding the offset code, so
+   ``I − I_ref ∝ q``.
+3. **Bit-slice** the stored code into ``n_slices = ceil(stored_bits / bits_per_cell)`` digits
+   of ``bits_per_cell`` bits, least significant first; slice ``k`` is one more (pair of)
+   column(s), and its digitised result is weighted by ``2**(bits_per_cell·k)`` in the
+   digital shift-add.
+4. **Map linearly**: slice code ``s`` with largest possible value ``s_max`` goes to
+   ``G = G_min + s · (G_max − G_min) / s_max`` [S].
+
+The column current of signal column ``j`` (slice ``k`` of output ``o``) for row voltages ``v``
+[V] is ``I_j = v @ (G[:, pos_j] − G[:, neg_j])`` [A] and the weight product is recovered
+digitally as ``y_o = Σ_k 2**(b·k) · I_(o,k) / (step_k · v_lsb) · x_lsb · w_lsb``.
+
+References
+----------
+.. [1] M. Hu et al., "Dot-product engine for neuromorphic computing: programming 1T1M
+   crossbar to accelerate matrix-vector multiplication", Proc. 53rd DAC, 2016.
+   doi:10.1145/2897937.2898010 (differential pairs, linear conductance mapping).
+.. [2] A. Shafiee et al., "ISAAC: a convolutional neural network accelerator with in-situ
+   analog arithmetic in crossbars", ISCA 2016. doi:10.1145/3007787.3001139 (bit-slicing of
+   weights over 2-bit cells, offset encoding with digital/reference subtraction).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from device_models._checks import check_array, check_choice, check_int, check_scalar, fail
+
+__all__ = [
+    "WeightMapping",
+    "map_weights",
+    "n_slices",
+    "outputs_per_tile",
+    "quantize_weights",
+    "slice_codes",
+]
+
+_MAPPINGS = ("differential", "offset")
+
+
+def _n_mag(weight_bits: int) -> int:
+    return max(2 ** (weight_bits - 1) - 1, 1)
+
+
+def _stored_bits(weight_bits: int, mapping: str) -> int:
+    """Bits of the code a cell column stores: |q| (differential) or q + 2**(bits-1) (offset)."""
+    if mapping == "differential":
+        return max(weight_bits - 1, 1)
+    return max(weight_bits, 2)
+
+
+def n_slices(weight_bits: int, bits_per_cell: int, mapping: str = "differential") -> int:
+    """Number of cell columns (slices) one weight is split over [-]."""
+    return math.ceil(_stored_bits(weight_bits, mapping) / bits_per_cell)
+
+
+def _slice_max(weight_bits: int, bits_per_cell: int, mapping: str) -> np.ndarray:
+    """Largest code each slice can hold (the top slice may hold fewer bits)."""
+    stored = _stored_bits(weight_bits, mapping)
+    n = n_slices(weight_bits, bits_per_cell, mapping)
+    top = stored - bits_per_cell * (n - 1)
+    out = np.full(n, 2 ** bits_per_cell - 1, dtype=np.int64)
+    out[-1] = 2 ** top - 1
+    if mapping == "differential":
+        out[-1] = min(out[-1], _n_mag(weight_bits) >> (bits_per_cell * (n - 1)))
+    return out
+
+
+def _ref_codes(weight_bits: int, bits_per_cell: int) -> np.ndarray:
+    """Offset-mapping reference code of each slice: the slices of 2**(weight_bits-1)."""
+    n = n_slices(weight_bits, bits_per_cell, "offset")
+    off = 2 ** (weight_bits - 1)
+    return np.array([(off >> (bits_per_cell * k)) & (2 ** bits_per_cell - 1) for k in range(n)],
+                    dtype=np.int64)
+
+
+def outputs_per_tile(cols: int, weight_bits: int, bits_per_cell: int,
+                     mapping: str = "differential") -> int:
+    """How many weight columns (outputs) fit in ``cols`` physical columns [-]."""
+    k = n_slices(weight_bits, bits_per_cell, mapping)
+    if mapping == "differential":
+        return cols // (2 * k)
+    n_ref = len(set(_ref_codes(weight_bits, bits_per_cell).tolist()))
+    return max((cols - n_ref) // k, 0)
+
+
+def quantize_weights(w, weight_bits: int, w_max: float | None = None):
+    r"""Symmetric uniform quantisation of signed weights.
+
+    .. math:: q = \mathrm{clip}(\mathrm{round}(w / w_\mathrm{lsb}), -n, n), \quad
+              w_\mathrm{lsb} = w_\mathrm{max} / n, \quad n = 2^{b-1} - 1
+
+    Parameters
+    ----------
+    w : array_like
+        Weights [-].
+    weight_bits : int
+        Signed resolution ``b`` [bit] (1 bit gives ternary levels {-1, 0, 1}).
+    w_max : float, optional
+        Weight mapped to the largest code; default ``max|w|`` [-].
+
+    Returns
+    -------
+    q : ndarray of int64
+        Integer codes in ``[-n, n]``.
+    w_lsb : float
+        Weight of one code step [-] (``w ≈ q · w_lsb``); 1.0 for an all-zero ``w``.
+    """
+    caller = "quantize_weights"
+    w = check_array("w", w, caller)
+    bits = check_int("weight_bits", weight_bits, caller, lo=1, hi=32)
+    n = _n_mag(bits)
+    if w_max is None:
+        w_max = float(np.max(np.abs(w))) if w.size else 0.0
+    else:
+        w_max = check_scalar("w_max", w_max, caller, lo=0.0)
+    if w_max == 0.0:
+        return np.zeros(w.shape, dtype=np.int64), 1.0
+    w_lsb = w_max / n
+    q = np.clip(np.rint(w / w_lsb), -n, n).astype(np.int64)
+    return q, w_lsb
+
+
+def slice_codes(codes, bits_per_cell: int, count: int) -> np.ndarray:
+    """Split non-negative integer ``codes`` into ``count`` digits of ``bits_per_cell`` bits.
+
+    Returns an int64 array of shape ``(count,) + codes.shape``, least significant digit first,
+    with ``codes == Σ_k 2**(bits_per_cell·k) · out[k]``.
+    """
+    caller = "slice_codes"
+    codes = np.asarray(codes)
+    if codes.dtype.kind not in "iu":
+        fail("codes", caller, "an integer array", f"array of dtype {codes.dtype}")
+    if np.any(codes < 0):
+        fail("codes", caller, ">= 0", f"array with {codes.min()!r}")
+    b = check_int("bits_per_cell", bits_per_cell, caller, lo=1, hi=32)
+    count = check_int("count", count, caller, lo=1)
+    mask = (1 << b) - 1
+    c = codes.astype(np.int64)
+    return np.stack([(c >> (b * k)) & mask for k in range(count)])
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightMapping:
+    """Target conductances of one crossbar and how its columns recombine into outputs.
+
+    Attributes
+    ----------
+    g_target_s : ndarray, shape (rows, n_phys)
+        Target conductance of every used cell [S].
+    pos_col, neg_col : ndarray of int64, shape (n_signal,)
+        Physical column of the positive side and of the subtracted side (the pair's ``G−``
+        column, or the reference column) of each signal column.
+    out_index : ndarray of int64, shape (n_signal,)
+        Weight column (output) each signal column contributes to.
+    slice_index : ndarray of int64, shape (n_signal,)
+        Slice (digit) index ``k`` of each signal column.
+    digital_weight : ndarray of float64, shape (n_signal,)
+        Factor turning the signal current per unit row voltage into weight units:
+        ``2**(b·k) · w_lsb / step_k`` [1/S].
+    ref_cols : ndarray of int64
+        Physical reference columns (offset mapping; empty for differential).
+    w_lsb : float
+        Weight of one quantisation step [-].
+    g_min_s, g_max_s : float
+        Conductance range of the mapping [S].
+    mapping : str
+        ``"differential"`` or ``"offset"``.
+    n_slices : int
+        Slices per weight [-].
+    q : ndarray of int64, shape (rows, outputs)
+        Quantised weight codes (the ideal product is ``x @ q · w_lsb``).
+    """
+
+    g_target_s: np.ndarray
+    pos_col: np.ndarray
+    neg_col: np.ndarray
+    out_index: np.ndarray
+    slice_index: np.ndarray
+    digital_weight: np.ndarray
+    ref_cols: np.ndarray
+    w_lsb: float
+    g_min_s: float
+    g_max_s: float
+    mapping: str
+    n_slices: int
+    q: np.ndarray
+
+    @property
+    def n_signal(self) -> int:
+        """Signal (converted) columns [-]."""
+        return int(self.pos_col.size)
+
+    @property
+    def n_phys(self) -> int:
+        """Physical columns used, including reference columns [-]."""
+        return int(self.g_target_s.shape[1])
+
+
+def map_weights(w, g_min_s: float, g_max_s: float, *, weight_bits: int = 8,
+                bits_per_cell: int = 8, mapping: str = "differential",
+                w_max: float | None = None) -> WeightMapping:
+    r"""Map a signed weight block onto crossbar conductances.
+
+    .. math:: G = G_\mathrm{min} + s_k \, \frac{G_\mathrm{max} - G_\mathrm{min}}{s_{k,\max}}
+
+    Parameters
+    ----------
+    w : array_like, shape (rows, outputs)
+        Weights [-].
+    g_min_s, g_max_s : float
+        Lowest and highest programmable conductance [S], ``0 <= g_min_s < g_max_s``.
+    weight_bits : int
+        Signed weight resolution [bit].
+    bits_per_cell : int
+        Bits stored per cell [bit]; fewer than the stored code's bits bit-slices it.
+    mapping : {"differential", "offset"}
+        Sign encoding (see the module docstring).
+    w_max : float, optional
+        Weight mapped to the largest code (default ``max|w|``) [-].
+
+    Returns
+    -------
+    WeightMapping
+
+    References
+    ----------
+    .. [1] A. Shafiee et al., ISCA 2016, doi:10.1145/3007787.3001139.
+    """
+    caller = "map_weights"
+    w = check_array("w", w, caller, ndim=2)
+    g_min = check_scalar("g_min_s", g_min_s, caller, lo=0.0)
+    g_max = check_scalar("g_max_s", g_max_s, caller, lo=0.0)
+    if not g_max > g_min:
+        fail("g_max_s", caller, f"> g_min_s ({g_min!r})", g_max_s)
+    mapping = check_choice("mapping", mapping, caller, _MAPPINGS)
+    wb = check_int("weight_bits", weight_bits, caller, lo=1, hi=32)
+    bpc = check_int("bits_per_cell", bits_per_cell, caller, lo=1, hi=32)
+    q, w_lsb = quantize_weights(w, wb, w_max)
+    rows, outs = q.shape
+    k_n = n_slices(wb, bpc, mapping)
+    smax = _slice_max(wb, bpc, mapping)
+    step = (g_max - g_min) / smax.astype(np.float64)           # [S] per slice code
+    signif = 2.0 ** (bpc * np.arange(k_n))
+    n_sig = outs * k_n
+    out_index = np.repeat(np.arange(outs, dtype=np.int64), k_n)
+    slice_index = np.tile(np.arange(k_n, dtype=np.int64), outs)
+    digital_weight = signif[slice_index] * w_lsb / step[slice_index]
+    if mapping == "differential":
+        mag = slice_codes(np.abs(q), bpc, k_n)                # (k, rows, outs)
+        pos = np.where(q > 0, mag, 0)
+        neg = np.where(q < 0, mag, 0)
+        g = np.empty((rows, 2 * n_sig))
+        for k in range(k_n):
+            g[:, 2 * k::2 * k_n] = g_min + pos[k] * step[k]
+            g[:, 2 * k + 1::2 * k_n] = g_min + neg[k] * step[k]
+        pos_col = 2 * np.arange(n_sig, dtype=np.int64)
+        neg_col = pos_col + 1
+        ref_cols = np.zeros(0, dtype=np.int64)
+    else:
+        refc = _ref_codes(wb, bpc)
+        u = slice_codes(q + 2 ** (wb - 1), bpc, k_n)            # (k, rows, outs)
+        distinct = sorted(set(refc.tolist()))
+        g = np.empty((rows, n_sig + len(distinct)))
+        for k in range(k_n):
+            g[:, k:n_sig:k_n] = g_min + u[k] * step[k]
+        ref_cols = n_sig + np.arange(len(distinct), dtype=np.int64)
+        # Only the top slice of the offset 2**(bits-1) is non-zero, so a reference code is
+        # never shared by slices of different conductance step (code 0 is G_min for all).
+        ref_of_slice = np.array([ref_cols[distinct.index(int(c))] for c in refc], dtype=np.int64)
+        for r, code in enumerate(distinct):
+            k_top = max(k for k in range(k_n) if refc[k] == code)
+            g[:, n_sig + r] = g_min + code * step[k_top]
+        pos_col = np.arange(n_sig, dtype=np.int64)
+        neg_col = ref_of_slice[slice_index]
+    return WeightMapping(
+        g_target_s=g, pos_col=pos_col, neg_col=neg_col, out_index=out_index,
+        slice_index=slice_index, digital_weight=digital_weight, ref_cols=ref_cols,
+        w_lsb=float(w_lsb), g_min_s=g_min, g_max_s=g_max, mapping=mapping, n_slices=k_n, q=q,
+    )

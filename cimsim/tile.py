@@ -1,0 +1,588 @@
+"""One tile: a programmed crossbar, its input drivers, column front end, SAR ADCs, shift-add.
+
+A :class:`Tile` holds one weight block mapped by :mod:`cimsim.mapping`, programmed through the
+device model (write-verify noise and device-to-device variation, stuck-at faults), aged to the
+read time ``t_s`` at ``temperature_k`` (drift / relaxation), and read with per-cell Gaussian
+read noise. One array read of the row-voltage vector ``v`` [V] gives the signal currents
+
+.. math:: I_j = \\sum_i v_i \\,(G_{i,p_j} - G_{i,n_j}) + \\epsilon_j, \\qquad
+          \\mathrm{Var}[\\epsilon_j] = \\sum_i v_i^2 (\\sigma_{i,p_j}^2 + \\sigma_{i,n_j}^2)
+
+(A, the variance identity for independent Gaussian cells: one GEMM for the mean and one for
+the variance). With wire resistance the conductances are replaced by the exact effective matrix
+``G_eff`` of :func:`cimsim.crossbar.effective_conductance` (``I = V @ G_eff``), computed once per
+programmed array and read time. The column front end maps ``I`` to the ADC input
+``V_adc = FS/2 + I · FS / (2 I_fs)`` [V] with ``I_fs`` calibrated from calibration inputs; the SAR
+ADC digitises it and the shift-add recombines slices, bit-planes and tiles digitally.
+
+Execution is shared by tiles reading the same inputs (a *row block*): their matrices are
+concatenated so that every block is two float GEMMs (BLAS) plus one fused parallel Numba pass
+(noise, front end, ADC, reconstruction, switching energy) with no large temporaries.
+
+References
+----------
+.. [1] M. Le Gallo et al., "A 64-core mixed-signal in-memory compute chip based on
+   phase-change memory for deep neural network inference", Nature Electronics 6, 680-693
+   (2023). doi:10.1038/s41928-023-01010-1 (tile structure, ADC range calibration).
+.. [2] A. Shafiee et al., "ISAAC", ISCA 2016. doi:10.1145/3007787.3001139 (bit-serial inputs,
+   ADC sharing across columns, shift-and-add).
+.. [3] M. Hu et al., Proc. 53rd DAC, 2016. doi:10.1145/2897937.2898010.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from device_models import rng
+from device_models._checks import check_array, check_scalar, fail
+from device_models._jit import backend, jit, prange
+
+from .hardware import HardwareConfig
+from .mapping import WeightMapping, map_weights
+
+__all__ = [
+    "InputEncoder",
+    "RowBlock",
+    "Tile",
+    "ColumnAdcs",
+    "analog_read",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Input encoding
+# --------------------------------------------------------------------------------------------
+
+
+class InputEncoder:
+    """Digital inputs → row drive: quantisation, DAC levels and per-cycle row voltages.
+
+    Inputs are quantised to ``input_bits`` with a range ``x_max`` fixed at calibration:
+    signed codes in ``[-(2**(b-1)-1), 2**(b-1)-1]`` if any calibration input is negative, else
+    unsigned codes in ``[0, 2**b - 1]``. The encodings drive the rows as
+
+    * ``amplitude``: one cycle, ``v = sign(c)·level(|c|)``, level ``= |c| · V_read / c_max`` [V];
+    * ``pulse_width``: one cycle at ``±V_read`` for ``t = |c| / c_max · t_read`` [s] (the
+      integrated signal equals the amplitude case; energy is linear in ``|c|``);
+    * ``bit_serial``: one cycle per magnitude bit ``p`` at ``±V_read`` where bit ``p`` of
+      ``|c|`` is set; digital weight ``2**p``.
+    """
+
+    def __init__(self, x_max: float, signed: bool, hw: HardwareConfig):
+        t = hw.tile
+        self.encoding = t.input_encoding
+        self.signed = bool(signed)
+        bits = t.input_bits
+        self.c_max = max(2 ** (bits - 1) - 1, 1) if signed else 2 ** bits - 1
+        self.x_max = float(x_max) if x_max > 0 else 1.0
+        self.x_lsb = self.x_max / self.c_max
+        self.v_read_v = t.v_read_v
+        self.t_read_s = t.t_read_s
+        self.n_planes = int(self.c_max).bit_length() if self.encoding == "bit_serial" else 1
+        # DAC levels [V] for |code| = 0..c_max (ideal: linear).
+        self.levels_v = np.arange(self.c_max + 1, dtype=np.float64) * (self.v_read_v / self.c_max)
+
+    def codes(self, x: np.ndarray) -> np.ndarray:
+        """Input codes (int32) of ``x`` (clipped to the calibrated range)."""
+        lo = -self.c_max if self.signed else 0
+        return np.clip(np.rint(x / self.x_lsb), lo, self.c_max).astype(np.int32)
+
+    def plane_volts_per_code(self, p: int) -> float:
+        """Row volts per unit input code of cycle ``p`` (the digital weight of the cycle)."""
+        if self.encoding == "bit_serial":
+            return self.v_read_v / 2 ** p
+        return self.v_read_v / self.c_max
+
+    def drive(self, codes: np.ndarray, p: int, dtype) -> np.ndarray:
+        """Row voltages [V] of cycle ``p`` for ``codes`` (batch, rows), in ``dtype``."""
+        if self.encoding == "bit_serial":
+            bit = (np.abs(codes) >> p) & 1
+            return (np.sign(codes) * bit * self.v_read_v).astype(dtype)
+        mag = self.levels_v[np.abs(codes)]
+        return (np.sign(codes) * mag).astype(dtype)
+
+    def energy_weight(self, codes: np.ndarray, p: int, v: np.ndarray) -> np.ndarray:
+        """Per-row Σ_batch V·V_cell·t of cycle ``p`` [V²·s]; times Σ_j G_ij gives V·I·t [J]."""
+        if self.encoding == "pulse_width":
+            t = np.abs(codes).astype(np.float64) * (self.t_read_s / self.c_max)
+            return (self.v_read_v ** 2 * t).sum(axis=0)
+        v64 = v.astype(np.float64)
+        return (v64 * v64).sum(axis=0) * self.t_read_s
+
+    def row_drive_v2(self, codes: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """Per-row Σ_batch V_row² of one cycle [V²] (wire charging)."""
+        if self.encoding == "pulse_width":
+            return (codes != 0).sum(axis=0) * self.v_read_v ** 2
+        v64 = v.astype(np.float64)
+        return (v64 * v64).sum(axis=0)
+
+
+# --------------------------------------------------------------------------------------------
+# Fused noise + front end + ADC + reconstruction
+# --------------------------------------------------------------------------------------------
+
+
+class ColumnAdcs:
+    """The SAR ADCs of a set of tiles, flattened for the fused read kernel.
+
+    Each tile has ``ceil(cols / adc_share)`` ADCs, ADC ``a`` serving physical columns
+    ``a·adc_share … (a+1)·adc_share − 1`` through the mux. With ``converter_noise`` every ADC
+    is a :class:`device_models.adc.SarAdc` built from ``hw.adc_card`` with its own seed (its
+    own capacitor mismatch, comparator offset and noise, kT/C sampling noise at
+    ``temperature_k``), and conversions run the SAR binary search with those decision
+    levels; without it the ADCs are ideal (``code = floor(v / LSB)``) and share the card's
+    nominal switching-energy table.
+    """
+
+    def __init__(self, hw: HardwareConfig, n_adcs: int, seed_tag=0, first_index: int = 0):
+        from device_models.adc import SarAdc
+
+        bits = hw.tile.adc_bits
+        self.bits = bits
+        self.sar = bool(hw.converter_noise)
+        nominal = _nominal_adc(hw.adc_card, bits, hw.temperature_k)
+        self.full_scale_v = nominal.full_scale_v
+        self.conversion_time_s = nominal.conversion_time_s
+        lsb = nominal.lsb_v
+        n = max(int(n_adcs), 1)
+        self.t0 = np.zeros(n)
+        self.up = np.zeros((n, bits))
+        self.dn = np.zeros((n, bits))
+        self.trial = np.zeros((n, bits))
+        self.offset = np.zeros(n)
+        self.sig_s = np.zeros(n)
+        self.sig_c = np.zeros(n)
+        if self.sar:
+            self.e_row = np.arange(n, dtype=np.int64)
+            tables = []
+            for a in range(n):
+                adc = SarAdc.from_card(
+                    hw.adc_card, bits=bits, temperature_k=hw.temperature_k,
+                    seed=rng.derive_key(hw.seed, "column_adc", seed_tag, first_index + a))
+                self.t0[a] = adc._t0 / lsb
+                self.up[a] = adc._up / lsb
+                self.dn[a] = adc._dn / lsb
+                self.trial[a] = adc._trial / lsb
+                self.offset[a] = adc.comparator_offset_v / lsb
+                self.sig_s[a] = adc.sampling_sigma_v / lsb
+                self.sig_c[a] = adc.comparator_noise_v / lsb
+                tables.append(adc.code_energy_j)
+            self.e_table = np.ascontiguousarray(np.stack(tables))
+        else:
+            self.e_row = np.zeros(n, dtype=np.int64)
+            self.e_table = np.ascontiguousarray(nominal.code_energy_j[None, :])
+
+    @classmethod
+    def concatenate(cls, parts: list[ColumnAdcs]) -> ColumnAdcs:
+        """One flat set of ADCs from several tiles' sets (same hardware config)."""
+        out = object.__new__(cls)
+        out.bits, out.sar = parts[0].bits, parts[0].sar
+        out.full_scale_v = parts[0].full_scale_v
+        out.conversion_time_s = parts[0].conversion_time_s
+        for name in ("t0", "up", "dn", "trial", "offset", "sig_s", "sig_c"):
+            setattr(out, name, np.ascontiguousarray(np.concatenate([getattr(p, name)
+                                                                    for p in parts])))
+        if out.sar:
+            out.e_table = np.ascontiguousarray(np.concatenate([p.e_table for p in parts]))
+            out.e_row = np.arange(out.e_table.shape[0], dtype=np.int64)
+        else:
+            out.e_table = parts[0].e_table
+            out.e_row = np.zeros(out.t0.size, dtype=np.int64)
+        return out
+
+
+_NOMINAL: dict = {}
+
+
+def _nominal_adc(card: str, bits: int, temperature_k: float):
+    """The card's ADC without mismatch or noise (energy table, timing), cached."""
+    from device_models.adc import SarAdc
+
+    key = (card, bits, temperature_k)
+    if key not in _NOMINAL:
+        _NOMINAL[key] = SarAdc.from_card(
+            card, bits=bits, temperature_k=temperature_k, comparator_noise_v=0.0,
+            comparator_offset_v=0.0, unit_cap_mismatch=0.0, ktc_noise=False)
+        _NOMINAL[key].code_energy_j  # noqa: B018 - build the table once
+    return _NOMINAL[key]
+
+
+@jit(parallel=True)
+def _analog_read_kernel(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, half,
+                        sar, t0, up, dn, trial, offset, sig_s, sig_c, e_table, e_row, key,
+                        key_ref, key_c, sample0, plane, n_planes, col0, n_cols, ref0, n_refs,
+                        out, e_out):
+    n_b, n_s = mean.shape
+    bits = up.shape[1]
+    code_max = float((1 << bits) - 1)
+    noisy = var_own.shape[1] == n_s
+    has_ref = var_ref.shape[1] > 0
+    for b in prange(n_b):
+        e = 0.0
+        base = np.uint64((sample0 + b) * n_planes + plane)
+        cbase = base * np.uint64(n_cols) + np.uint64(col0)
+        rbase = base * np.uint64(n_refs) + np.uint64(ref0)
+        for j in range(n_s):
+            a = adc_of[j]
+            g = gain[j]
+            u = half + 0.5 + np.float64(mean[b, j]) * g
+            cnt = cbase + np.uint64(j)
+            if noisy or (sar and sig_s[a] > 0.0):
+                var = sig_s[a] * sig_s[a] if sar else 0.0
+                if noisy:
+                    var += max(np.float64(var_own[b, j]), 0.0) * g * g
+                u += math.sqrt(var) * rng.normal_at(key, cnt)
+            r = ref_idx[j]
+            if noisy and has_ref and r >= 0:
+                u -= math.sqrt(max(np.float64(var_ref[b, r]), 0.0)) * g * rng.normal_at(
+                    key_ref, rbase + np.uint64(r))
+            if sar:
+                vs = u - offset[a]
+                acc = t0[a]
+                c = 0
+                for s in range(bits):
+                    k = bits - 1 - s
+                    x = vs
+                    if sig_c[a] > 0.0:
+                        x += sig_c[a] * rng.normal_at(key_c, cnt * np.uint64(bits) + np.uint64(s))
+                    if x >= acc + trial[a, k]:
+                        c |= 1 << k
+                        acc += up[a, k]
+                    else:
+                        acc += dn[a, k]
+                code = float(c)
+            else:
+                code = math.floor(u)
+                if code < 0.0:
+                    code = 0.0
+                elif code > code_max:
+                    code = code_max
+                c = int(code)
+            e += e_table[e_row[a], c]
+            out[b, out_index[j]] += (code - half) * coef[j]
+        e_out[b] += e
+
+
+def _analog_read_numpy(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, half,
+                       sar, t0, up, dn, trial, offset, sig_s, sig_c, e_table, e_row, key,
+                       key_ref, key_c, sample0, plane, n_planes, col0, n_cols, ref0, n_refs,
+                       out, e_out):
+    n_b, n_s = mean.shape
+    bits = up.shape[1]
+    u = half + 0.5 + mean.astype(np.float64) * gain[None, :]
+    base = (np.arange(sample0, sample0 + n_b, dtype=np.uint64) * np.uint64(n_planes)
+            + np.uint64(plane))
+    cnt = base[:, None] * np.uint64(n_cols) + np.uint64(col0) + np.arange(
+        n_s, dtype=np.uint64)[None, :]
+    noisy = var_own.shape[1] == n_s
+    var = np.zeros((n_b, n_s))
+    if sar:
+        var = var + (sig_s[adc_of] ** 2)[None, :]
+    if noisy:
+        var = var + np.maximum(var_own.astype(np.float64), 0.0) * (gain * gain)[None, :]
+    draw = np.ones((n_b, n_s), dtype=bool) if noisy else np.broadcast_to(
+        (sig_s[adc_of] > 0.0)[None, :], (n_b, n_s)) if sar else np.zeros((n_b, n_s), bool)
+    if draw.any():
+        z = rng._normal_np(int(key), cnt.ravel()).reshape(n_b, n_s)
+        u = u + np.where(draw, np.sqrt(var) * z, 0.0)
+    if noisy and var_ref.shape[1] > 0:
+        rc = base[:, None] * np.uint64(n_refs) + np.uint64(ref0) + np.arange(
+            var_ref.shape[1], dtype=np.uint64)[None, :]
+        zr = rng._normal_np(int(key_ref), rc.ravel()).reshape(n_b, -1)
+        nr = np.sqrt(np.maximum(var_ref.astype(np.float64), 0.0)) * zr
+        has = ref_idx >= 0
+        u[:, has] -= nr[:, ref_idx[has]] * gain[None, has]
+    if sar:
+        a = adc_of[None, :]
+        vs = u - offset[a]
+        acc = np.broadcast_to(t0[a], u.shape).copy()
+        c = np.zeros(u.shape, dtype=np.int64)
+        for s in range(bits):
+            k = bits - 1 - s
+            x = vs
+            if np.any(sig_c > 0.0):
+                zc = rng._normal_np(int(key_c), (cnt * np.uint64(bits) + np.uint64(s)).ravel())
+                x = vs + sig_c[a] * zc.reshape(u.shape)
+            hit = x >= acc + trial[a, k]
+            c |= hit.astype(np.int64) << k
+            acc = acc + np.where(hit, up[a, k], dn[a, k])
+        code = c.astype(np.float64)
+    else:
+        code = np.clip(np.floor(u), 0.0, float((1 << bits) - 1))
+        c = code.astype(np.int64)
+    e_out += e_table[e_row[adc_of][None, :], c].sum(axis=1)
+    np.add.at(out.T, out_index, ((code - half) * coef[None, :]).T)
+
+
+def analog_read(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, adcs: ColumnAdcs,
+                *, key, key_ref, key_c, sample0, plane, n_planes, col0, n_cols, ref0, n_refs,
+                out, e_out):
+    """Noise, front end, ADC and digital reconstruction of a block of signal currents.
+
+    For vector ``b`` and signal column ``j`` with ADC ``a = adc_of[j]``:
+
+    * signal ``I = mean + sqrt(var_own)·z − sqrt(var_ref[ref_idx])·z_ref`` [A] (read noise
+      by the variance identity; ``var_own`` with zero columns means no read noise);
+    * front end ``u = V_adc / LSB = half + 1/2 + I·gain`` (``gain`` [1/A] maps ``±I_fs`` onto
+      the ADC range with zero on a code centre) plus the ADC's sampling noise (combined with
+      the read noise into one Gaussian: independent Gaussians add in variance);
+    * ADC code: ideal ``floor(u)`` clipped to the range, or the SAR binary search with the
+      ADC's decision levels, offset and per-decision comparator noise;
+    * ``out[b, out_index[j]] += (code − half)·coef[j]``; ``e_out[b] += e_table[a][code]`` [J].
+
+    Random numbers are counter-based: vector ``sample0 + b``, cycle ``plane`` of
+    ``n_planes``, column ``col0 + j`` of ``n_cols`` (reference ``ref0 + r`` of ``n_refs``), so
+    results do not depend on batch split or thread count.
+    """
+    half = float(2 ** (adcs.bits - 1))
+    args = (mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, half,
+            bool(adcs.sar), adcs.t0, adcs.up, adcs.dn, adcs.trial, adcs.offset, adcs.sig_s,
+            adcs.sig_c, adcs.e_table, adcs.e_row, np.uint64(key), np.uint64(key_ref),
+            np.uint64(key_c), int(sample0), int(plane), int(n_planes), int(col0), int(n_cols),
+            int(ref0), int(n_refs), out, e_out)
+    if backend() == "numpy":
+        _analog_read_numpy(*args)
+    else:
+        _analog_read_kernel(*args)
+
+
+# --------------------------------------------------------------------------------------------
+# Tile
+# --------------------------------------------------------------------------------------------
+
+
+def _device(name: str):
+    """The memory-device card (kinds rram / 1t1r / pcm)."""
+    from device_models import cards
+
+    return cards.load(name)
+
+
+class Tile:
+    """One crossbar tile holding a weight block (rows × outputs).
+
+    Parameters
+    ----------
+    weight : array_like, shape (rows, outputs)
+        Weight block; ``rows <= hw.tile.rows`` and its mapped columns must fit ``hw.tile.cols``.
+    hw : HardwareConfig
+        Chip description (cards, tile geometry, non-ideality switches, ``t_s``, temperature).
+    w_max : float, optional
+        Weight mapped to full conductance (default ``max|weight|``); an
+        :class:`~cimsim.tiled.AnalogMatrix` passes its global value so all tiles agree.
+    index : int
+        Tile number, used in the random-stream keys.
+    seed_tag : int or str
+        Extra tag separating the random streams of different matrices.
+    """
+
+    def __init__(self, weight, hw: HardwareConfig, *, w_max: float | None = None,
+                 index: int = 0, seed_tag=0):
+        caller = "Tile"
+        if not isinstance(hw, HardwareConfig):
+            fail("hw", caller, "a HardwareConfig", hw)
+        weight = check_array("weight", weight, caller, ndim=2)
+        t = hw.tile
+        if weight.shape[0] > t.rows:
+            fail("weight", caller, f"at most tile.rows = {t.rows} rows",
+                 f"array of shape {weight.shape}")
+        self.hw = hw
+        self.index = int(index)
+        self.seed_tag = seed_tag
+        self.card = _device(hw.device_card)
+        self.mapping: WeightMapping = map_weights(
+            weight, self.card.g_min_s, self.card.g_max_s, weight_bits=t.weight_bits,
+            bits_per_cell=t.bits_per_cell, mapping=t.weight_mapping, w_max=w_max)
+        if self.mapping.n_phys > t.cols:
+            fail("weight", caller,
+                 f"at most {t.cols} physical columns once mapped ({self.mapping.n_phys} needed)",
+                 f"array of shape {weight.shape}")
+        self.rows_used = weight.shape[0]
+        self.outputs = weight.shape[1]
+        self.program_pulses = 0
+        self.program_energy_j = 0.0
+        self.g_programmed_s = self._program()
+        self.adcs = ColumnAdcs(hw, self.n_adcs, seed_tag, first_index=self.index * self.n_adcs)
+        #: ADC (within the tile) converting each signal column: the mux group of its column.
+        self.adc_of = (self.mapping.pos_col // t.adc_share).astype(np.int64)
+        self._states: dict[float, dict] = {}
+        self.i_fs_a: np.ndarray | None = None   # calibrated full-scale current per signal col
+
+    # --- device physics ------------------------------------------------------------------
+
+    def _key(self, what: str) -> int:
+        return rng.derive_key(self.hw.seed, what, self.seed_tag, self.index)
+
+    def _program(self) -> np.ndarray:
+        hw = self.hw
+        g = self.mapping.g_target_s.copy()
+        if hw.programming_noise:
+            from device_models.memory import program
+
+            res = program(self.card, g, seed=self._key("program"),
+                          temperature_k=hw.temperature_k)
+            g = np.asarray(res.g_s, dtype=np.float64)
+            self.program_pulses = int(np.sum(res.pulses))
+            self.program_energy_j = float(np.sum(res.energy_j))
+        if hw.faults:
+            from device_models.memory import apply_faults
+
+            g = np.asarray(apply_faults(self.card, g, seed=self._key("faults")), dtype=np.float64)
+        return g
+
+    def conductances(self, t_s: float) -> np.ndarray:
+        """Conductances [S] of the used cells at ``t_s`` [s] after programming."""
+        return self.state(t_s)["g_s"]
+
+    def state(self, t_s: float) -> dict:
+        """Read-time state at ``t_s`` (cached): conductances, signal matrices, noise variances."""
+        t_s = check_scalar("t_s", t_s, "Tile.state", lo=0.0)
+        st = self._states.get(t_s)
+        if st is not None:
+            return st
+        hw = self.hw
+        m = self.mapping
+        g = self.g_programmed_s
+        if hw.drift and t_s > 0.0:
+            from device_models.memory import age
+
+            g = np.asarray(age(self.card, g, t_s=t_s, temperature_k=hw.temperature_k,
+                               seed=self._key("age")), dtype=np.float64)
+        g_read = g
+        tc = hw.tile
+        if tc.r_wire_row_ohm > 0.0 or tc.r_wire_col_ohm > 0.0:
+            from .crossbar import effective_conductance
+
+            full = np.full((tc.rows, tc.cols), m.g_min_s)
+            full[: self.rows_used, : m.n_phys] = g
+            g_eff = effective_conductance(full, tc.r_wire_row_ohm, tc.r_wire_col_ohm)
+            g_read = np.asarray(g_eff)[: self.rows_used, : m.n_phys]
+        st = {"g_s": g, "g_read_s": g_read,
+              "signal_s": g_read[:, m.pos_col] - g_read[:, m.neg_col],
+              "rowsum_s": g.sum(axis=1)}
+        if hw.read_noise:
+            from device_models.memory import read_sigma_s
+
+            var = np.asarray(read_sigma_s(self.card, g, t_s=t_s), dtype=np.float64) ** 2
+            st["var_s2"] = var
+            if m.mapping == "differential":
+                st["var_own_s2"] = var[:, m.pos_col] + var[:, m.neg_col]
+                st["var_ref_s2"] = np.zeros((self.rows_used, 0))
+            else:
+                st["var_own_s2"] = var[:, m.pos_col]
+                st["var_ref_s2"] = var[:, m.ref_cols]
+        self._states = {t_s: st}   # keep one read time: memory stays one array per tile
+        return st
+
+    # --- geometry and counts -------------------------------------------------------------
+
+    @property
+    def n_signal(self) -> int:
+        """Converted (signal) columns [-]."""
+        return self.mapping.n_signal
+
+    @property
+    def n_phys(self) -> int:
+        """Physical columns used, including reference columns [-]."""
+        return self.mapping.n_phys
+
+    @property
+    def n_adcs(self) -> int:
+        """ADCs of the tile, one per ``adc_share`` physical columns [-]."""
+        return math.ceil(self.hw.tile.cols / self.hw.tile.adc_share)
+
+    @property
+    def adc_rounds_per_cycle(self) -> int:
+        """Sequential conversions per ADC per array cycle [-]."""
+        per_signal = 2 if self.mapping.mapping == "differential" else 1
+        cols_per_adc = math.ceil(self.n_signal * per_signal / self.n_adcs)
+        return max(1, math.ceil(cols_per_adc / per_signal))
+
+    @property
+    def utilisation(self) -> float:
+        """Fraction of the tile's cells holding weights or references [-]."""
+        t = self.hw.tile
+        return self.rows_used * self.n_phys / (t.rows * t.cols)
+
+
+class RowBlock:
+    """Tiles that read the same input rows, executed together (concatenated matrices).
+
+    Parameters
+    ----------
+    tiles : list of Tile
+        Tiles of the same row range; their outputs go to columns ``out_offsets[k] + o``.
+    out_offsets : list of int
+        First output column of each tile in the full output.
+    col0 : int
+        Index of this block's first signal column among all signal columns of the matrix
+        (random-stream counter), and ``ref0`` likewise for reference columns.
+    """
+
+    def __init__(self, tiles: list[Tile], out_offsets: list[int], col0: int, ref0: int):
+        self.tiles = tiles
+        self.out_offsets = out_offsets
+        self.col0 = int(col0)
+        self.ref0 = int(ref0)
+        self.n_signal = sum(t.n_signal for t in tiles)
+        self.n_refs = sum(t.mapping.ref_cols.size for t in tiles)
+        out_index, ref_idx, adc_of = [], [], []
+        r0 = a0 = 0
+        for t, off in zip(tiles, out_offsets, strict=True):
+            m = t.mapping
+            out_index.append(m.out_index + off)
+            adc_of.append(t.adc_of + a0)
+            a0 += t.adcs.t0.size
+            if m.mapping == "offset":
+                ref_idx.append(np.searchsorted(m.ref_cols, m.neg_col) + r0)
+            else:
+                ref_idx.append(np.full(m.n_signal, -1, dtype=np.int64))
+            r0 += m.ref_cols.size
+        self.out_index = np.concatenate(out_index).astype(np.int64)
+        self.ref_idx = np.concatenate(ref_idx).astype(np.int64)
+        self.adc_of = np.concatenate(adc_of).astype(np.int64)
+        self.adcs = ColumnAdcs.concatenate([t.adcs for t in tiles])
+        self._cache_key = None
+        self._mats: dict = {}
+
+    def matrices(self, t_s: float, dtype) -> dict:
+        """Concatenated signal and variance matrices at ``t_s`` (cached per read time)."""
+        key = (t_s, np.dtype(dtype).str)
+        if self._cache_key == key:
+            return self._mats
+        states = [t.state(t_s) for t in self.tiles]
+        mats = {"signal": np.ascontiguousarray(
+            np.concatenate([s["signal_s"] for s in states], axis=1), dtype=dtype)}
+        if "var_own_s2" in states[0]:
+            mats["var_own"] = np.ascontiguousarray(
+                np.concatenate([s["var_own_s2"] for s in states], axis=1), dtype=dtype)
+            mats["var_ref"] = np.ascontiguousarray(
+                np.concatenate([s["var_ref_s2"] for s in states], axis=1), dtype=dtype)
+        self._cache_key, self._mats = key, mats
+        return mats
+
+    def per_cell_currents(self, v, t_s: float, *, seed: int, seed_tag, sample0: int,
+                          plane: int, n_planes: int) -> np.ndarray:
+        """Signal currents [A] with read noise drawn for every cell on every read.
+
+        The exact reference of the variance identity: for vector ``b`` every cell reads
+        ``G + σ·z`` with a fresh standard normal ``z`` per cell and read (counter-based on the
+        tile, the vector ``sample0 + b`` and the cycle), and ``I = v_b @ (G_p − G_n)``. Costs
+        one random number per cell per read: for tests and small studies.
+        """
+        cols = []
+        for tile in self.tiles:
+            st = tile.state(t_s)
+            m = tile.mapping
+            g, sd = st["g_read_s"], np.sqrt(st["var_s2"])
+            key = rng.derive_key(seed, "read_noise_cell", seed_tag, tile.index)
+            n_cell = g.size
+            cur = np.empty((v.shape[0], m.n_signal))
+            for b in range(v.shape[0]):
+                off = ((sample0 + b) * n_planes + plane) * n_cell
+                gn = g + sd * rng.standard_normal(key, g.shape, offset=off)
+                cur[b] = v[b].astype(np.float64) @ (gn[:, m.pos_col] - gn[:, m.neg_col])
+            cols.append(cur)
+        return np.concatenate(cols, axis=1)

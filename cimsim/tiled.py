@@ -1,0 +1,305 @@
+"""A weight matrix spread over analog tiles: ``y = x @ W`` on the simulated chip.
+
+:class:`AnalogMatrix` splits ``W`` (in_features × out_features) into blocks of at most
+``tile.rows`` inputs and as many outputs as the tile's columns hold once mapped (differential
+pairs or offset columns, times the bit-slices), programs each block onto a :class:`~cimsim.tile.
+Tile`, and on every call drives the rows, digitises each tile's partial sums with its column
+ADCs and adds them digitally, as chips do. Every call returns an :class:`~cimsim.ops.OpCounts`
+of what it did.
+
+Counting conventions (per call, summed over tiles unless stated):
+
+* ``macs`` = batch × in_features × out_features (logical);
+* ``cycles`` = Σ_tiles batch × cycles per vector (bit-planes for bit-serial, else 1);
+* ``dac_conversions`` = Σ_tiles cycles × used rows; ``cell_reads`` = Σ_tiles Σ_cycles
+  (rows with non-zero drive) × used physical columns (including reference columns);
+* ``cell_read_energy_j`` = Σ V_row·I_cell·t over cycles and cells, from the actual drive
+  voltages and (drifted) conductances, ``(Σ_batch v²·t) @ rowsum(G)`` (ignores the wire drop);
+* ``row_drive_v2`` = Σ_cycles Σ_rows V_row²;
+* ``adc_conversions`` = Σ_tiles cycles × signal columns, ``adc_switching_energy_j`` from the
+  ADC model summed over the actual output codes;
+* ``adc_rounds`` = the critical path: batch × cycles per vector × max over tiles of the
+  sequential conversions per ADC per cycle (tiles of one matrix convert in parallel);
+* ``shift_adds`` = one shift-and-accumulate per digitised value;
+* ``sram_read_bits`` = Σ_tiles batch × used rows × input_bits (each tile reads its inputs);
+  ``sram_write_bits`` = batch × out_features × accumulator width.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from device_models import rng
+from device_models._checks import check_array, check_scalar, fail
+
+from .hardware import HardwareConfig
+from .mapping import n_slices, outputs_per_tile
+from .ops import OpCounts
+from .tile import InputEncoder, RowBlock, Tile, analog_read
+
+__all__ = ["AnalogMatrix"]
+
+#: ADC resolution above which the GEMMs run in float64 (float32 keeps ~24 bits, which a
+#: 13-bit or finer ADC and fine inputs could resolve) [bit].
+FLOAT32_MAX_BITS = 12
+
+
+class AnalogMatrix:
+    """``y = x @ W`` executed on analog tiles.
+
+    Parameters
+    ----------
+    weight : array_like, shape (in_features, out_features)
+        Weight matrix [-].
+    hw : HardwareConfig
+        The chip (device / converter cards, tile geometry, non-idealities, ``t_s``,
+        ``temperature_k``, ``seed``).
+    name : str
+        Label (reports).
+    seed_tag : int or str
+        Separates the random streams of matrices sharing ``hw.seed``.
+
+    Notes
+    -----
+    Call :meth:`calibrate` with representative inputs before :meth:`matmul`: it fixes the
+    input range (DAC full scale) and the column-ADC ranges. Results are a pure function of
+    ``hw.seed``, ``seed_tag``, the inputs and their position in the stream of vectors this
+    matrix has processed, so ``matmul(x)`` equals ``matmul(x[:k])`` followed by
+    ``matmul(x[k:])`` (see ``sample_offset``).
+    """
+
+    def __init__(self, weight, hw: HardwareConfig, *, name: str = "", seed_tag=0):
+        caller = "AnalogMatrix"
+        if not isinstance(hw, HardwareConfig):
+            fail("hw", caller, "a HardwareConfig", hw)
+        w = check_array("weight", weight, caller, ndim=2)
+        if w.shape[0] == 0 or w.shape[1] == 0:
+            fail("weight", caller, "non-empty", f"array of shape {w.shape}")
+        self.hw = hw
+        self.name = str(name)
+        self.seed_tag = seed_tag
+        self.in_features, self.out_features = w.shape
+        t = hw.tile
+        per_tile = outputs_per_tile(t.cols, t.weight_bits, t.bits_per_cell, t.weight_mapping)
+        if per_tile < 1:
+            k = n_slices(t.weight_bits, t.bits_per_cell, t.weight_mapping)
+            fail("hw", caller, f"a tile with room for one output ({k} slices, "
+                 f"{t.weight_mapping} mapping)", f"tile.cols = {t.cols}")
+        self.outputs_per_tile = per_tile
+        self.w_max = float(np.max(np.abs(w)))
+        self.tiles: list[Tile] = []
+        self.blocks: list[tuple[int, int, RowBlock]] = []
+        col0 = ref0 = 0
+        idx = 0
+        for r0 in range(0, self.in_features, t.rows):
+            r1 = min(r0 + t.rows, self.in_features)
+            row_tiles, offsets = [], []
+            for c0 in range(0, self.out_features, per_tile):
+                c1 = min(c0 + per_tile, self.out_features)
+                tile = Tile(w[r0:r1, c0:c1], hw, w_max=self.w_max or None, index=idx,
+                            seed_tag=seed_tag)
+                idx += 1
+                row_tiles.append(tile)
+                offsets.append(c0)
+            block = RowBlock(row_tiles, offsets, col0, ref0)
+            col0 += block.n_signal
+            ref0 += block.n_refs
+            self.tiles.extend(row_tiles)
+            self.blocks.append((r0, r1, block))
+        self._n_cols = col0
+        self._n_refs = ref0
+        self.encoder: InputEncoder | None = None
+        self._sample = 0
+        self._key = rng.derive_key(hw.seed, "read_noise", seed_tag)
+        self._key_ref = rng.derive_key(hw.seed, "read_noise_ref", seed_tag)
+        self._key_c = rng.derive_key(hw.seed, "comparator_noise", seed_tag)
+        bits = t.adc_bits
+        self._half = float(2 ** (bits - 1))
+        self._dtype = np.float64 if max(bits, t.input_bits) > FLOAT32_MAX_BITS else np.float32
+        self._gain: list[np.ndarray] = []
+
+    # --- properties ----------------------------------------------------------------------
+
+    @property
+    def n_tiles(self) -> int:
+        """Number of tiles the matrix occupies [-]."""
+        return len(self.tiles)
+
+    @property
+    def utilisation(self) -> float:
+        """Fraction of the occupied tiles' cells that hold weights or references [-]."""
+        return float(np.mean([t.utilisation for t in self.tiles]))
+
+    @property
+    def program_counts(self) -> OpCounts:
+        """Programming cost of all tiles (pulses, energy), separate from inference."""
+        return OpCounts(program_pulses=sum(t.program_pulses for t in self.tiles),
+                        program_energy_j=float(sum(t.program_energy_j for t in self.tiles)))
+
+    @property
+    def weight_quantized(self) -> np.ndarray:
+        """The quantised weights the tiles represent, ``q · w_lsb`` (in × out) [-]."""
+        out = np.zeros((self.in_features, self.out_features))
+        for r0, r1, block in self.blocks:
+            for tile, c0 in zip(block.tiles, block.out_offsets, strict=True):
+                m = tile.mapping
+                out[r0:r1, c0:c0 + tile.outputs] = m.q * m.w_lsb
+        return out
+
+    # --- calibration ---------------------------------------------------------------------
+
+    def _check_x(self, x, caller: str) -> np.ndarray:
+        x = check_array("x", x, caller, ndim=(1, 2))
+        if x.ndim == 1:
+            x = x[None, :]
+        if x.shape[1] != self.in_features:
+            fail("x", caller, f"of shape (batch, {self.in_features})",
+                 f"array of shape {x.shape}")
+        return x
+
+    def calibrate(self, x_cal, *, t_s: float | None = None) -> AnalogMatrix:
+        """Set the input range and the column-ADC ranges from calibration inputs.
+
+        The input full scale is ``max|x_cal|`` (signed codes if any input is negative). The
+        ADC full-scale current ``I_fs`` is the ``adc_percentile`` (or the maximum, for
+        ``adc_calibration = "minmax"``) of the noise-free ``|I|`` over calibration vectors
+        and cycles, per column or pooled over each tile (``adc_range``), at read time ``t_s``
+        (default ``hw.t_s``).
+
+        Returns
+        -------
+        AnalogMatrix
+            ``self``.
+        """
+        caller = "AnalogMatrix.calibrate"
+        x = self._check_x(x_cal, caller)
+        t_s = self.hw.t_s if t_s is None else check_scalar("t_s", t_s, caller, lo=0.0)
+        tc = self.hw.tile
+        enc = InputEncoder(float(np.max(np.abs(x))), bool(np.any(x < 0)), self.hw)
+        codes = enc.codes(x)
+        self._gain = []
+        for r0, r1, block in self.blocks:
+            sig = block.matrices(t_s, np.float64)["signal"]
+            cs = codes[:, r0:r1]
+            cur = np.concatenate(
+                [np.abs(enc.drive(cs, p, np.float64) @ sig) for p in range(enc.n_planes)])
+            gains, c = [], 0
+            for tile in block.tiles:
+                part = cur[:, c:c + tile.n_signal]
+                c += tile.n_signal
+                axis = 0 if tc.adc_range == "per_column" else None
+                if tc.adc_calibration == "minmax":
+                    i_fs = np.max(part, axis=axis)
+                else:
+                    i_fs = np.percentile(part, tc.adc_percentile, axis=axis)
+                floor = tc.v_read_v * (tile.mapping.g_max_s - tile.mapping.g_min_s)
+                i_fs = np.where(i_fs > 0.0, i_fs, floor)
+                i_fs = np.broadcast_to(i_fs, (tile.n_signal,)).astype(np.float64)
+                tile.i_fs_a = i_fs.copy()
+                gains.append(self._half / i_fs)
+            self._gain.append(np.concatenate(gains))
+        self.encoder = enc
+        return self
+
+    # --- execution -----------------------------------------------------------------------
+
+    def matmul(self, x, *, t_s: float | None = None, sample_offset: int | None = None):
+        """Compute ``x @ W`` on the tiles.
+
+        Parameters
+        ----------
+        x : array_like, shape (batch, in_features) or (in_features,)
+            Inputs [-].
+        t_s : float, optional
+            Read time after programming [s] (default ``hw.t_s``).
+        sample_offset : int, optional
+            Position of ``x[0]`` in this matrix's stream of vectors (selects the read-noise
+            numbers); default: continue after the previous call.
+
+        Returns
+        -------
+        y : ndarray, shape (batch, out_features)
+            Digital result [-].
+        ops : OpCounts
+            Operations of this call.
+        """
+        caller = "AnalogMatrix.matmul"
+        if self.encoder is None:
+            raise fail("x", caller, "preceded by calibrate(x_cal) (input and ADC ranges unset)",
+                       "an uncalibrated matrix")
+        x = self._check_x(x, caller)
+        t_s = self.hw.t_s if t_s is None else check_scalar("t_s", t_s, caller, lo=0.0)
+        if sample_offset is not None:
+            self._sample = int(sample_offset)
+        hw, tc, enc = self.hw, self.hw.tile, self.encoder
+        n_b = x.shape[0]
+        dtype = self._dtype
+        codes = enc.codes(x)
+        out = np.zeros((n_b, self.out_features))
+        e_out = np.zeros(n_b)
+        ops = OpCounts()
+        noisy = hw.read_noise
+        empty = np.zeros((n_b, 0), dtype=dtype)
+        max_rounds = 0
+        for (r0, r1, block), gain in zip(self.blocks, self._gain, strict=True):
+            mats = block.matrices(t_s, dtype)
+            cs = codes[:, r0:r1]
+            coef0 = np.concatenate([t.mapping.digital_weight for t in block.tiles]) / gain
+            for p in range(enc.n_planes):
+                v = enc.drive(cs, p, dtype)
+                if noisy and tc.read_noise_model == "per_cell":
+                    mean = block.per_cell_currents(
+                        v, t_s, seed=hw.seed, seed_tag=self.seed_tag, sample0=self._sample,
+                        plane=p, n_planes=enc.n_planes)
+                    var_own = var_ref = empty
+                elif noisy:
+                    mean = v @ mats["signal"]
+                    v2 = v * v
+                    var_own = v2 @ mats["var_own"]
+                    var_ref = v2 @ mats["var_ref"] if block.n_refs else empty
+                else:
+                    mean = v @ mats["signal"]
+                    var_own = var_ref = empty
+                coef = coef0 * (enc.x_lsb / enc.plane_volts_per_code(p))
+                analog_read(mean, var_own, var_ref, block.ref_idx, gain, coef, block.out_index,
+                            block.adc_of, block.adcs, key=self._key, key_ref=self._key_ref,
+                            key_c=self._key_c, sample0=self._sample, plane=p,
+                            n_planes=enc.n_planes, col0=block.col0, n_cols=self._n_cols,
+                            ref0=block.ref0, n_refs=max(self._n_refs, 1), out=out, e_out=e_out)
+                ew = enc.energy_weight(cs, p, v)
+                v2r = enc.row_drive_v2(cs, v)
+                active = np.count_nonzero(v, axis=0)
+                for tile in block.tiles:
+                    st = tile.state(t_s)
+                    ops.cell_read_energy_j += float(ew @ st["rowsum_s"])
+                    ops.row_drive_v2 += float(v2r.sum())
+                    ops.cell_reads += int(active.sum()) * tile.n_phys
+                    ops.dac_conversions += n_b * tile.rows_used
+                    ops.cycles += n_b
+                    ops.adc_conversions += n_b * tile.n_signal
+                    ops.shift_adds += n_b * tile.n_signal
+            for tile in block.tiles:
+                ops.sram_read_bits += n_b * tile.rows_used * tc.input_bits
+                max_rounds = max(max_rounds, tile.adc_rounds_per_cycle)
+        ops.macs = n_b * self.in_features * self.out_features
+        ops.adc_rounds = n_b * enc.n_planes * max_rounds
+        ops.adc_switching_energy_j = float(e_out.sum())
+        ops.sram_write_bits = n_b * self.out_features * self.accumulator_bits
+        self._sample += n_b
+        return out, ops
+
+    @property
+    def accumulator_bits(self) -> int:
+        """Width of the digital output accumulator [bit]: ADC code plus the growth from
+        slice significance, bit-planes and the number of row blocks."""
+        tc = self.hw.tile
+        k = n_slices(tc.weight_bits, tc.bits_per_cell, tc.weight_mapping)
+        planes = self.encoder.n_planes if self.encoder is not None else 1
+        return (tc.adc_bits + tc.bits_per_cell * (k - 1) + (planes - 1)
+                + math.ceil(math.log2(len(self.blocks))) + (1 if k > 1 or planes > 1 else 0))
+
+    def __repr__(self) -> str:
+        return (f"AnalogMatrix(name={self.name!r}, shape=({self.in_features}, "
+                f"{self.out_features}), n_tiles={self.n_tiles})")
