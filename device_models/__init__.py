@@ -4,7 +4,7 @@ Pure, vectorised functions (NumPy API over Numba kernels) and TOML parameter car
 here knows about layers or networks. Re-exports are written by hand below.
 """
 
-from . import cards, constants, rng
+from . import cards, constants, noise, rng
 from .errors import (
     CardError,
     CimSimError,
@@ -15,6 +15,15 @@ from .errors import (
 )
 from .iv import CellIV, LinearIV, SinhIV
 from .memory import ProgramResult, age, apply_faults, program, read_sigma_s
+from .mosfet import (
+    EkvParams,
+    ekv_params,
+    gm_over_id,
+    mosfet_current,
+    mosfet_small_signal,
+    sample_mismatch,
+    subthreshold_swing,
+)
 from .programming import program_write_verify
 
 __all__ = [
@@ -22,6 +31,7 @@ __all__ = [
     "CellIV",
     "CimSimError",
     "ConfigError",
+    "EkvParams",
     "InvalidParameterError",
     "LinearIV",
     "ProgramResult",
@@ -32,8 +42,15 @@ __all__ = [
     "apply_faults",
     "cards",
     "constants",
+    "ekv_params",
+    "gm_over_id",
+    "mosfet_current",
+    "mosfet_small_signal",
+    "noise",
     "program",
     "program_write_verify",
     "read_sigma_s",
     "rng",
+    "sample_mismatch",
+    "subthreshold_swing",
 ]
