@@ -262,18 +262,33 @@ def _adc_numbers(card_name: str, bits: int) -> tuple[float, float, float, float]
             float(adc.area_m2))
 
 
-def _dac_numbers(card, periphery) -> tuple[float, float]:
-    """(energy per conversion [J], area [m^2]) of the row driver / DAC card."""
-    e = _first(card, ("e_conversion_j", "e_dac_j", "energy_per_conversion_j"))
+def _dac_numbers(card, bits: int) -> tuple[float, float, float]:
+    """(energy per conversion [J], settling time [s], area [m^2]) of the row DAC card.
+
+    The energy comes from the converter model (``device_models.dac.Dac``) when it is
+    available; otherwise from the card as the driver energy plus the full binary-weighted
+    array charged once to the reference, E = e_driver + 2**N·C_u·V_ref² (an upper bound of
+    the charge-redistribution switching energy).
+    """
+    try:
+        from device_models.dac import Dac
+    except ImportError:  # pragma: no cover - depends on the converter module being present
+        Dac = None
+    e = None
+    if Dac is not None and hasattr(Dac, "from_card"):
+        dac = Dac.from_card(card.name, bits=bits)
+        for attr in ("energy_per_conversion_j", "mean_energy_j", "e_conversion_j"):
+            if hasattr(dac, attr):
+                e = float(getattr(dac, attr))
+                break
     if e is None:
-        c_load = _first(card, ("c_load_f", "c_out_f", "c_unit_f"))
-        v = _first(card, ("v_out_max_v", "vdd_v", "v_full_scale_v"))
-        if c_load is not None and v is not None:
-            e = c_load * v * v
-    a = _first(card, ("area_m2", "a_dac_m2", "a_m2"), periphery.get("a_dac_m2"))
-    if e is None or a is None:
-        raise CardError(f"DAC card {card.name!r} lacks an energy per conversion or an area")
-    return float(e), float(a)
+        e = card.get("e_driver_j", 0.0) + (2**bits) * card.unit_cap_f * card.v_ref_v**2
+    t = card.get("t_settle_s")
+    a = card.get("area_m2")
+    if t is None or a is None:
+        raise CardError(f"DAC card {card.name!r} lacks t_settle_s or area_m2, needed by the "
+                        f"latency and area models")
+    return float(e), float(t), float(a)
 
 
 def components(hw: HardwareConfig) -> Components:
@@ -299,7 +314,7 @@ def components(hw: HardwareConfig) -> Components:
     f_m = dev.get("node_m", per.array_node_m)
     cell_area_m2 = dev.get("cell_area_f2", per.cell_area_f2) * f_m**2
     e_comp, e_logic, t_conv, a_adc = _adc_numbers(hw.adc_card, tile.adc_bits)
-    e_dac, a_dac = _dac_numbers(dac, per)
+    e_dac, t_settle, a_dac = _dac_numbers(dac, tile.input_bits)
     # Accumulator: ADC code, shifted by the input bit-planes (bit-serial) and weight slices.
     acc = tile.adc_bits
     if tile.input_encoding == "bit_serial":
@@ -333,7 +348,7 @@ def components(hw: HardwareConfig) -> Components:
         a_digital_m2=a_mac * per.digital_macs_per_cycle,
         wire_activity=per.wire_activity,
         interconnect_hops_tiles=per.interconnect_hops_tiles,
-        t_dac_settle_s=per.t_dac_settle_s,
+        t_dac_settle_s=t_settle,
         t_read_s=tile.t_read_s,
         t_shift_add_s=per.t_shift_add_s,
         rows=tile.rows,

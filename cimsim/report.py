@@ -52,6 +52,7 @@ __all__ = [
     "energy_delay_distance",
     "energy_delay_sum",
     "load_report",
+    "standard_tile_report",
 ]
 
 OPS_PER_MAC = 2
@@ -484,12 +485,12 @@ class Report:
             ax.bar(names, vals, bottom=bottom, label=k, color=cmap(i % 10))
             bottom += vals
         ax.set_ylabel("energy per inference [J]")
-        ax.set_title(f"Energy breakdown per layer (total {_eng(self.energy_per_inference_j, 'J')}"
+        ax.set_title(f"Energy breakdown per layer\n(total {_eng(self.energy_per_inference_j, 'J')}"
                      f" per inference, {self.tops_per_w:.3g} TOPS/W)", fontsize=9)
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         ax.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
         fig.tight_layout()
-        fig.savefig(path, dpi=120)
+        fig.savefig(path, dpi=120, bbox_inches="tight")
         plt.close(fig)
         return path
 
@@ -628,3 +629,46 @@ def build_report(
                   hardware=MappingProxyType(hw.to_dict()), program_energy_j=prog_e,
                   program_pulses=prog_p, w_energy=float(w_energy), w_delay=float(w_delay),
                   energy_ref_j=energy_ref_j, delay_ref_s=delay_ref_s)
+
+
+def standard_tile_report(hw: HardwareConfig | None = None, *, batch: int = 64,
+                         seed: int = 0) -> Report:
+    """Report of one standard tile running ``batch`` MVMs (the TOPS/W of "a tile").
+
+    The weight matrix fills one tile of ``hw`` exactly (``tile.rows`` inputs, as many outputs
+    as the tile's columns hold after mapping), weights ~ N(0, 1), inputs uniform in [0, 1)
+    (post-ReLU activations) quantised by the tile's DACs; all counts come from the run of
+    :class:`cimsim.tiled.AnalogMatrix` (calibrated on separate inputs).
+
+    Parameters
+    ----------
+    hw : HardwareConfig, optional
+        The chip (default: ``HardwareConfig()``, 256×256 tile, 8-bit inputs/weights/ADC).
+    batch : int
+        Input vectors [-].
+    seed : int
+        Seed of the weights and inputs (the chip's own randomness follows ``hw.seed``).
+    """
+    import numpy as np
+
+    from device_models import rng
+
+    from .mapping import outputs_per_tile
+    from .tiled import AnalogMatrix
+
+    hw = HardwareConfig() if hw is None else hw
+    if not isinstance(hw, HardwareConfig):
+        fail("hw", "standard_tile_report", "a HardwareConfig", hw)
+    batch = check_int("batch", batch, "standard_tile_report", lo=1, hi=1 << 20)
+    seed = check_int("seed", seed, "standard_tile_report", lo=0)
+    rows = hw.tile.rows
+    t = hw.tile
+    cols = outputs_per_tile(t.cols, t.weight_bits, t.bits_per_cell, t.weight_mapping)
+    w = rng.standard_normal(rng.derive_key(seed, "report.tile.w", 0), (rows, cols))
+    x_cal = rng.uniform(rng.derive_key(seed, "report.tile.xcal", 0), (256, rows))
+    x = rng.uniform(rng.derive_key(seed, "report.tile.x", 0), (batch, rows))
+    mat = AnalogMatrix(np.asarray(w), hw, name="tile")
+    mat.calibrate(np.asarray(x_cal))
+    _, counts = mat.matmul(np.asarray(x))
+    return build_report({"tile": counts}, hw, batch=batch, n_tiles={"tile": mat.n_tiles},
+                        program_counts=mat.program_counts)

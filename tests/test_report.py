@@ -22,6 +22,7 @@ from cimsim.report import (
     energy_delay_distance,
     energy_delay_sum,
     load_report,
+    standard_tile_report,
 )
 from device_models.errors import InvalidParameterError, StoreError
 
@@ -239,3 +240,48 @@ def test_table_and_plot(tmp_path):
     png = rep.plot(tmp_path / "breakdown.png")
     assert png.stat().st_size > 1000
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def small_hw(**tile_changes) -> HardwareConfig:
+    from cimsim.hardware import TileConfig
+
+    return HardwareConfig(tile=TileConfig(rows=64, cols=64, **tile_changes))
+
+
+def test_standard_tile_report_from_a_real_run():
+    from cimsim.energy import components
+
+    hw = small_hw()
+    rep = standard_tile_report(hw, batch=8)
+    comp = components(hw)
+    lay = rep.layers["tile"]
+    assert lay.n_tiles == 1 and lay.macs == 8 * 64 * 32  # differential: 32 outputs
+    e = rep.energy_breakdown_j
+    assert e["array_read"] > 0 and e["adc"] > 0 and e["dac"] > 0
+    # The ADC term holds the converter model's switching energy plus comparator and logic.
+    assert e["adc"] > e["integrator"] / comp.e_integrator_j * (comp.e_comparator_j
+                                                                + comp.e_adc_logic_j)
+    assert rep.tops_per_w > 0 and rep.program_energy_j > 0
+    assert rep.energy_j == pytest.approx(sum(e.values()), rel=1e-12)
+
+
+def test_adc_share_in_real_tile_runs():
+    r_few = standard_tile_report(small_hw(adc_share=16), batch=4)
+    r_many = standard_tile_report(small_hw(adc_share=2), batch=4)
+    assert r_few.area_m2 < r_many.area_m2
+    assert r_few.latency_per_inference_s > r_many.latency_per_inference_s
+
+
+def test_report_command(tmp_path, capsys):
+    from cimsim.cli import main
+
+    path = report_of(two_layer_counts()).to_hdf5(tmp_path / "r.h5")
+    assert main(["report", str(path), "--plot", str(tmp_path / "b.png")]) == 0
+    out = capsys.readouterr().out
+    assert "fc1" in out and "TOPS/W" in out
+    assert (tmp_path / "b.png").stat().st_size > 1000
+    assert main(["report", str(path), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["network"]["tops_per_w"] == pytest.approx(load_report(path).tops_per_w)
+    assert main(["report"]) == 2  # neither a file nor --tile: a clear error, exit code 2
+    assert "must be given" in capsys.readouterr().err
