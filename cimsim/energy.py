@@ -262,11 +262,11 @@ def _adc_numbers(card_name: str, bits: int) -> tuple[float, float, float, float]
             float(adc.area_m2))
 
 
-def _dac_numbers(card, bits: int) -> tuple[float, float, float]:
+def _dac_numbers(card, bits: int, v_ref_v: float) -> tuple[float, float, float]:
     """(energy per conversion [J], settling time [s], area [m^2]) of the row DAC card.
 
-    The energy comes from the converter model (``device_models.dac.Dac``) when it is
-    available; otherwise from the card as the driver energy plus the full binary-weighted
+    The energy comes from the converter model (``device_models.dac.Dac``, mean over the
+    codes, at the tile's read voltage as reference) when it is available; otherwise from the card as the driver energy plus the full binary-weighted
     array charged once to the reference, E = e_driver + 2**N·C_u·V_ref² (an upper bound of
     the charge-redistribution switching energy).
     """
@@ -276,13 +276,13 @@ def _dac_numbers(card, bits: int) -> tuple[float, float, float]:
         Dac = None
     e = None
     if Dac is not None and hasattr(Dac, "from_card"):
-        dac = Dac.from_card(card.name, bits=bits)
+        dac = Dac.from_card(card, bits=bits, v_ref_v=v_ref_v)
         for attr in ("energy_per_conversion_j", "mean_energy_j", "e_conversion_j"):
             if hasattr(dac, attr):
                 e = float(getattr(dac, attr))
                 break
     if e is None:
-        e = card.get("e_driver_j", 0.0) + (2**bits) * card.unit_cap_f * card.v_ref_v**2
+        e = card.get("e_driver_j", 0.0) + (2**bits) * card.unit_cap_f * v_ref_v**2
     t = card.get("t_settle_s")
     a = card.get("area_m2")
     if t is None or a is None:
@@ -314,7 +314,7 @@ def components(hw: HardwareConfig) -> Components:
     f_m = dev.get("node_m", per.array_node_m)
     cell_area_m2 = dev.get("cell_area_f2", per.cell_area_f2) * f_m**2
     e_comp, e_logic, t_conv, a_adc = _adc_numbers(hw.adc_card, tile.adc_bits)
-    e_dac, t_settle, a_dac = _dac_numbers(dac, tile.input_bits)
+    e_dac, t_settle, a_dac = _dac_numbers(dac, tile.input_bits, tile.v_read_v)
     # Accumulator: ADC code, shifted by the input bit-planes (bit-serial) and weight slices.
     acc = tile.adc_bits
     if tile.input_encoding == "bit_serial":
