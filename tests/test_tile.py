@@ -1,0 +1,238 @@
+"""Tiles and AnalogMatrix: ideal exactness, tile-size independence, noise, counts, kernels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from cimsim.hardware import HardwareConfig
+from cimsim.tiled import AnalogMatrix
+from device_models.errors import InvalidParameterError
+
+
+def _hw(base: HardwareConfig | None = None, **tile) -> HardwareConfig:
+    base = HardwareConfig.ideal() if base is None else base
+    return base.replace(tile=base.tile.replace(**tile))
+
+
+def _data(n_in, n_out, batch, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n_in, n_out)), rng.normal(size=(batch, n_in))
+
+
+def _ideal_tolerance(m: AnalogMatrix, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Worst-case error bound of the ideal tile: input and weight rounding (half a step each)
+    plus half an ADC step per tile partial sum (ADC full scale = calibrated max)."""
+    enc = m.encoder
+    xq = enc.codes(x) * enc.x_lsb
+    w_lsb = m.w_max / (2 ** (m.hw.tile.weight_bits - 1) - 1)
+    bound = 0.5 * enc.x_lsb * np.abs(w).sum(axis=0) + 0.5 * w_lsb * np.abs(xq).sum(axis=1)[:, None]
+    adc = 0.0
+    for _r0, _r1, block in m.blocks:
+        for tile in block.tiles:
+            lsb_weight = tile.i_fs_a.max() / 2 ** (m.hw.tile.adc_bits - 1)
+            scale = np.max(tile.mapping.digital_weight) * enc.x_lsb / (
+                m.hw.tile.v_read_v / enc.c_max)
+            adc += 0.5 * lsb_weight * scale
+    return bound + adc + 1e-12
+
+
+# --- ideal mode ---------------------------------------------------------------------------
+
+
+def test_ideal_equals_float_product_within_quantisation():
+    w, x = _data(300, 70, 40)
+    m = AnalogMatrix(w, _hw(rows=128, cols=64)).calibrate(x)
+    y, ops = m.matmul(x)
+    ref = x @ w
+    assert np.all(np.abs(y - ref) <= _ideal_tolerance(m, x, w))
+    # stated tolerance: 16-bit inputs/weights and 20-bit ADC give < 1e-4 of max |y|
+    assert np.max(np.abs(y - ref)) < 1e-4 * np.max(np.abs(ref))
+    # against the quantised operands the only error left is the 20-bit ADC
+    enc = m.encoder
+    yq = (enc.codes(x) * enc.x_lsb) @ m.weight_quantized
+    assert np.max(np.abs(y - yq)) < 1e-5 * np.max(np.abs(ref))
+    assert ops.macs == 40 * 300 * 70
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    n_in=st.integers(1, 40),
+    n_out=st.integers(1, 12),
+    rows=st.integers(4, 48),
+    cols=st.integers(8, 40),
+    mapping=st.sampled_from(["differential", "offset"]),
+    encoding=st.sampled_from(["amplitude", "bit_serial", "pulse_width"]),
+    seed=st.integers(0, 1000),
+)
+def test_ideal_independent_of_tile_size(n_in, n_out, rows, cols, mapping, encoding, seed):
+    w, x = _data(n_in, n_out, 5, seed)
+    cols = cols - cols % 2
+    big = AnalogMatrix(w, _hw(rows=64, cols=128, weight_mapping=mapping, adc_share=1,
+                              input_encoding=encoding)).calibrate(x)
+    small = AnalogMatrix(w, _hw(rows=rows, cols=cols, weight_mapping=mapping, adc_share=1,
+                                input_encoding=encoding)).calibrate(x)
+    yb, _ = big.matmul(x)
+    ys, _ = small.matmul(x)
+    tol = _ideal_tolerance(big, x, w) + _ideal_tolerance(small, x, w)
+    assert np.all(np.abs(yb - ys) <= tol)
+    assert np.all(np.abs(ys - x @ w) <= _ideal_tolerance(small, x, w))
+
+
+def test_bit_sliced_weights_recombine_digitally():
+    w, x = _data(50, 9, 8, seed=3)
+    hw = _hw(weight_bits=12, bits_per_cell=3, rows=32, cols=32)
+    m = AnalogMatrix(w, hw).calibrate(x)
+    y, _ = m.matmul(x)
+    enc = m.encoder
+    yq = (enc.codes(x) * enc.x_lsb) @ m.weight_quantized
+    assert np.max(np.abs(y - yq)) < 1e-5 * np.max(np.abs(yq))
+    assert m.n_tiles == 2 * 3   # 4 slices × pair = 8 columns per output: 4 outputs per tile
+
+
+# --- calibration, validation --------------------------------------------------------------
+
+
+def test_matmul_requires_calibration_and_checks_shapes():
+    w, x = _data(10, 3, 4)
+    m = AnalogMatrix(w, _hw())
+    with pytest.raises(InvalidParameterError, match="calibrate"):
+        m.matmul(x)
+    m.calibrate(x)
+    with pytest.raises(InvalidParameterError, match=r"\(batch, 10\)"):
+        m.matmul(np.ones((2, 9)))
+    with pytest.raises(InvalidParameterError, match="finite"):
+        m.matmul(np.full((1, 10), np.nan))
+    with pytest.raises(InvalidParameterError, match="room for one output"):
+        AnalogMatrix(w, _hw(cols=1, adc_share=1))
+
+
+def test_adc_clips_outside_the_calibrated_range():
+    w, x = _data(20, 4, 16)
+    m = AnalogMatrix(w, _hw(adc_bits=6, input_bits=8, weight_bits=8,
+                            bits_per_cell=8)).calibrate(0.1 * x)
+    y, _ = m.matmul(x)           # 10x larger than calibrated: inputs and ADC saturate
+    assert np.max(np.abs(y)) < 0.2 * np.max(np.abs(x @ w))
+
+
+# --- noise ---------------------------------------------------------------------------------
+
+
+def _noisy_hw(**tile):
+    hw = HardwareConfig(programming_noise=False, faults=False, drift=False,
+                        converter_noise=False, read_noise=True)
+    return _hw(hw, adc_bits=14, **tile)
+
+
+def test_variance_identity_agrees_with_per_cell_sampling():
+    rng = np.random.default_rng(1)
+    w = rng.normal(size=(16, 2))
+    x = np.repeat(rng.normal(size=(1, 16)), 300, axis=0)    # 300 reads of one vector
+    out = {}
+    for model in ("variance", "per_cell"):
+        for mapping in ("differential", "offset"):
+            m = AnalogMatrix(w, _noisy_hw(rows=16, cols=8, weight_mapping=mapping,
+                                          read_noise_model=model, adc_share=1))
+            m.calibrate(x)
+            out[model, mapping], _ = m.matmul(x)
+    for mapping in ("differential", "offset"):
+        a, b = out["variance", mapping], out["per_cell", mapping]
+        assert np.std(a[:, 0]) > 0
+        for j in range(2):
+            assert stats.ks_2samp(a[:, j], b[:, j]).pvalue > 1e-3
+        np.testing.assert_allclose(a.std(axis=0), b.std(axis=0), rtol=0.2)
+
+
+def test_same_numbers_regardless_of_batch_split():
+    w, x = _data(40, 6, 20)
+    hw = HardwareConfig().replace(tile=HardwareConfig().tile.replace(rows=32, cols=16))
+    m = AnalogMatrix(w, hw).calibrate(x)
+    y_all, ops_all = m.matmul(x, sample_offset=0)
+    y1, o1 = m.matmul(x[:7], sample_offset=0)
+    y2, o2 = m.matmul(x[7:])
+    np.testing.assert_array_equal(np.vstack([y1, y2]), y_all)
+    assert (o1 + o2).adc_conversions == ops_all.adc_conversions
+    # a fresh stream position gives fresh noise
+    y3, _ = m.matmul(x)
+    assert not np.array_equal(y3, y_all)
+
+
+@pytest.mark.parametrize("encoding", ["amplitude", "bit_serial"])
+def test_kernel_matches_numpy_reference(each_backend, encoding):
+    """Full non-ideal path (read noise, SAR mismatch, comparator noise) under both backends."""
+    w, x = _data(24, 5, 6, seed=2)
+    hw = HardwareConfig().replace(tile=HardwareConfig().tile.replace(
+        rows=16, cols=16, input_encoding=encoding, weight_mapping="offset", adc_share=4))
+    y, ops = AnalogMatrix(w, hw).calibrate(x).matmul(x)
+    ref = _REFERENCE.setdefault(encoding, (y, ops))
+    np.testing.assert_allclose(y, ref[0], rtol=1e-12, atol=1e-12 * np.max(np.abs(y)))
+    assert ops.adc_switching_energy_j == pytest.approx(ref[1].adc_switching_energy_j, rel=1e-12)
+
+
+_REFERENCE: dict = {}
+
+
+# --- counts ---------------------------------------------------------------------------------
+
+
+def test_op_counts_follow_from_the_run():
+    w, x = _data(20, 3, 5)
+    x[0, :5] = 0.0
+    hw = _hw(rows=16, cols=8, adc_share=2, adc_bits=8, input_bits=8, weight_bits=8,
+             bits_per_cell=8)
+    m = AnalogMatrix(w, hw).calibrate(x)
+    y, ops = m.matmul(x)
+    t = hw.tile
+    assert m.n_tiles == 2
+    enc = m.encoder
+    v = np.sign(enc.codes(x)) * enc.levels_v[np.abs(enc.codes(x))]
+    e = 0.0
+    reads = 0
+    for r0, r1, block in m.blocks:
+        for tile in block.tiles:
+            g = tile.conductances(0.0)
+            vb = v[:, r0:r1]
+            e += np.sum((vb ** 2)[:, :, None] * g[None, :, :]) * t.t_read_s   # Σ V·I·t
+            reads += np.count_nonzero(vb) * g.shape[1]
+    assert ops.cell_read_energy_j == pytest.approx(e, rel=1e-9)
+    assert ops.cell_reads == reads
+    assert ops.row_drive_v2 == pytest.approx(np.sum(v ** 2), rel=1e-6)
+    assert ops.cycles == 5 * 2
+    assert ops.dac_conversions == 5 * 20
+    assert ops.adc_conversions == 5 * 3 * 2 == ops.shift_adds
+    # 8 columns / share 2 = 4 ADCs; 3 pairs = 6 columns -> 2 columns per ADC -> 1 pair round
+    assert ops.adc_rounds == 5 * 1
+    assert ops.sram_read_bits == 5 * 20 * 8
+    assert ops.adc_switching_energy_j > 0
+    assert m.utilisation == pytest.approx((16 * 6 + 4 * 6) / (2 * 16 * 8))
+
+
+def test_bit_serial_counts_one_cycle_per_plane():
+    w, x = _data(8, 2, 3)
+    m = AnalogMatrix(w, _hw(input_encoding="bit_serial", input_bits=8)).calibrate(x)
+    _, ops = m.matmul(x)
+    assert m.encoder.n_planes == 7                 # signed: 7 magnitude bits
+    assert ops.cycles == 3 * 7 and ops.adc_conversions == 3 * 7 * 2
+    m2 = AnalogMatrix(w, _hw(input_encoding="bit_serial", input_bits=8)).calibrate(np.abs(x))
+    assert m2.encoder.n_planes == 8                # unsigned inputs use all 8 bits
+
+
+# --- device physics through the tile --------------------------------------------------------
+
+
+def test_programming_faults_and_drift_reach_the_result():
+    w, x = _data(32, 4, 10)
+    hw = HardwareConfig(read_noise=False, converter_noise=False).replace(
+        tile=HardwareConfig().tile.replace(rows=32, cols=8, adc_bits=12))
+    m = AnalogMatrix(w, hw).calibrate(x)
+    assert m.program_counts.program_pulses > 0 and m.program_counts.program_energy_j > 0
+    tile = m.tiles[0]
+    assert not np.array_equal(tile.conductances(0.0), tile.mapping.g_target_s)
+    y0, _ = m.matmul(x, t_s=0.0)
+    y1, _ = m.matmul(x, t_s=1e6)
+    assert not np.allclose(y0, y1)
+    ideal = AnalogMatrix(w, _hw(rows=32, cols=8)).calibrate(x)
+    assert np.all(ideal.tiles[0].conductances(0.0) == ideal.tiles[0].mapping.g_target_s)
