@@ -30,7 +30,9 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-__all__ = ["Network"]
+from device_models._jit import backend, jit
+
+__all__ = ["Factor", "Network"]
 
 _LEAF = 8  # side of the leaf blocks of the nested dissection [grid points]
 
@@ -86,6 +88,67 @@ def _nested_dissection(rows: int, cols: int, has_row: bool, has_col: bool) -> np
     compact = np.cumsum(keep) - 1
     order = order[keep[order]]
     return compact[order]
+
+
+@jit
+def _lu_solve_kernel(l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, u_diag, b):
+    """Solve ``L U x = b`` in place for unit-lower ``L`` and upper ``U`` in CSC; b (n, k)."""
+    n, k = b.shape
+    for j in range(n):
+        for p in range(l_ptr[j], l_ptr[j + 1]):
+            i = l_idx[p]
+            if i > j:
+                lv = l_val[p]
+                for c in range(k):
+                    b[i, c] -= lv * b[j, c]
+    for j in range(n - 1, -1, -1):
+        d = u_diag[j]
+        for c in range(k):
+            b[j, c] /= d
+        for p in range(u_ptr[j], u_ptr[j + 1]):
+            i = u_idx[p]
+            if i < j:
+                uv = u_val[p]
+                for c in range(k):
+                    b[i, c] -= uv * b[j, c]
+
+
+def _lu_solve_numpy(lu, b: np.ndarray) -> np.ndarray:
+    """Reference path of :func:`_lu_solve_kernel`: SuperLU's own triangular solves."""
+    return lu.solve(np.asfortranarray(b))
+
+
+class Factor:
+    """SuperLU factors of a nodal matrix (no pivoting) with a batched triangular solve.
+
+    SuperLU's multi-right-hand-side solve is slow (it is organised per right-hand side), so
+    batches go through :func:`_lu_solve_kernel`, which streams each factor entry once over a
+    row-major block of right-hand sides.
+    """
+
+    def __init__(self, lu) -> None:
+        self.lu = lu
+        n = lu.shape[0]
+        ident = np.arange(n)
+        self.unpivoted = bool(np.array_equal(lu.perm_r, ident)
+                              and np.array_equal(lu.perm_c, ident))
+        self._csc = None
+
+    def _arrays(self):
+        if self._csc is None:
+            lo, up = self.lu.L.tocsc(), self.lu.U.tocsc()
+            self._csc = (lo.indptr.astype(np.int64), lo.indices.astype(np.int64), lo.data,
+                         up.indptr.astype(np.int64), up.indices.astype(np.int64), up.data,
+                         up.diagonal().copy())
+        return self._csc
+
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        """Solution of ``A x = b`` for ``b`` of shape (n,) or (n, k)."""
+        if b.ndim == 1 or b.shape[1] == 1 or backend() == "numpy" or not self.unpivoted:
+            return _lu_solve_numpy(self.lu, b) if b.ndim == 2 else self.lu.solve(b)
+        x = np.array(b, dtype=np.float64, order="C")
+        _lu_solve_kernel(*self._arrays(), x)
+        return x
 
 
 class Network:
@@ -187,16 +250,16 @@ class Network:
         """SuperLU factors of :meth:`matrix` in nested-dissection order, without pivoting."""
         p = self.order
         a = self.matrix(gcell_s)[p][:, p].tocsc()
-        return spla.splu(
+        return Factor(spla.splu(
             a, permc_spec="NATURAL", diag_pivot_thresh=0.0,
             options={"SymmetricMode": True},
-        )
+        ))
 
-    def solve(self, lu, rhs: np.ndarray) -> np.ndarray:
+    def solve(self, factor: Factor, rhs: np.ndarray) -> np.ndarray:
         """Solve with factors from :meth:`factorize`; ``rhs`` shape (n,) or (n, k)."""
         p = self.order
         x = np.empty_like(rhs)
-        x[p] = lu.solve(np.ascontiguousarray(rhs[p]))
+        x[p] = factor.solve(rhs[p])
         return x
 
     @property
@@ -260,11 +323,11 @@ class Network:
                 b[(rows - 1) * cols + np.arange(cols)] = 1.0 / self.r_col_ohm
             x = self.solve(self.lu_linear, b)
             return g * x.reshape(rows, cols)
-        lu = self.lu_linear
+        factor = self.lu_linear
+        lu = factor.lu
         n = self.n
         nb = rows + cols
-        ident = np.arange(n)
-        if not (np.array_equal(lu.perm_r, ident) and np.array_equal(lu.perm_c, ident)):
+        if not factor.unpivoted:
             raise RuntimeError("SuperLU pivoted a diagonally dominant M-matrix")  # pragma: no cover
         lower = lu.L[:, n - nb:][n - nb:].toarray()
         upper = lu.U[:, n - nb:][n - nb:].toarray()

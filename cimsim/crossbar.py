@@ -66,7 +66,8 @@ _CHUNK_ELEMENTS = 1 << 24  # max node-voltage elements held per batch chunk
 R_WIRE_MIN_OHM = 1e-9
 """Smallest non-zero wire resistance per pitch accepted [ohm]: below it the wire-to-cell
 conductance ratio would exceed ~1e12 and the nodal matrix lose its accuracy; use 0 instead."""
-_FTOL = 1e-13  # Newton also stops when max |KCL residual| <= _FTOL x the node current scale
+_FTOL = 1e-15  # Newton also stops when max |KCL residual| <= _FTOL x the node current scale
+_REUSE_CONTRACTION = 0.05  # reuse Newton factors while each step shrinks by this factor
 
 
 class ConvergenceError(CimSimError, RuntimeError):
@@ -300,16 +301,20 @@ class Crossbar:
         return vr, vc, net.output_currents(vc, i_cell), iters
 
     def _newton(self, x, v, a_wire, b_drv, xtol_v, max_iter):
-        """Damped Newton for one input vector; returns (x, iterations)."""
+        """Damped Newton (line search, Jacobian reuse) for one input vector -> (x, iterations)."""
         net = self._net
         scale = max(float(np.max(np.abs(v))), 1e-300)
         f, _, _, i_cell, di = self._residual(x[:, None], v, a_wire, b_drv)
         fnorm = float(np.linalg.norm(f))
         # KCL residual scale: the largest current magnitude meeting at a node [A]
         f_scale = float(np.max(abs(a_wire) @ np.abs(x))) + float(np.max(np.abs(i_cell)))
-        step = np.inf
+        step = prev_step = np.inf
+        lu = None
         for it in range(1, max_iter + 1):
-            lu = net.factorize(di.ravel())
+            # Newton with Jacobian reuse (Shamanskii): refactorise unless the last step with
+            # these factors contracted the error by at least _REUSE_CONTRACTION.
+            if lu is None or step > _REUSE_CONTRACTION * prev_step:
+                lu = net.factorize(di.ravel())
             dx = -net.solve(lu, f[:, 0])
             t = 1.0
             while True:
@@ -319,7 +324,9 @@ class Crossbar:
                 if fn_new <= (1.0 - 1e-4 * t) * fnorm or t < 1e-6 or fnorm == 0.0:
                     break
                 t *= 0.5
-            step = float(np.max(np.abs(t * dx))) if dx.size else 0.0
+            prev_step, step = step, float(np.max(np.abs(t * dx))) if dx.size else 0.0
+            if t < 1.0:
+                lu = None
             x, f, fnorm, di = x_new, f_new, fn_new, di_new
             if step <= xtol_v * scale or np.max(np.abs(f)) <= _FTOL * f_scale:
                 return x, it

@@ -295,3 +295,16 @@ def test_sinh_iv_law():
     assert np.allclose(num, d, rtol=1e-7)
     with pytest.raises(InvalidParameterError, match="'v0_v' parameter of SinhIV"):
         SinhIV(v0_v=0.0)
+
+
+def test_batched_lu_kernel_matches_superlu(each_backend):
+    from cimsim._mna import Network, _lu_solve_numpy
+
+    g, _ = _rand(21, 9, 7)
+    net = Network(g, 2.0, 3.0)
+    factor = net.factorize(g.ravel())
+    rhs = np.random.default_rng(0).standard_normal((net.n, 6))
+    ref = _lu_solve_numpy(factor.lu, rhs)
+    got = factor.solve(rhs)
+    assert np.allclose(got, ref, rtol=1e-12, atol=1e-12 * np.max(np.abs(ref)))
+    assert np.allclose(net.matrix(g.ravel())[net.order][:, net.order] @ got, rhs, atol=1e-9)
