@@ -342,3 +342,32 @@ def test_bad_input_elsewhere():
     bad = ekv_params(CARD)._replace(n=float("nan"))
     with pytest.raises(InvalidParameterError, match="card_or_params.n"):
         mosfet_current(0.5, 1.0, bad)
+
+
+# --- figures of merit and the CLI ----------------------------------------------------------
+
+
+def test_devices_command_json_and_png(tmp_path, capsys):
+    import json
+
+    from cimsim.cli import main
+    from cimsim.commands.devices import figures_of_merit, vgs_at_current
+
+    assert main(["devices", "--json", "--out", str(tmp_path)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert {r["card"] for r in data["devices"]} == set(MOSFET_CARDS)
+    for path in data["png"]:
+        assert (tmp_path / path.split("/")[-1]).stat().st_size > 10_000
+    for row in data["devices"]:
+        card = cards.load(row["card"])
+        assert row["on_off_ratio"] == pytest.approx(row["i_on_a"] / row["i_off_a"])
+        assert row["i_on_a"] == pytest.approx(mosfet_current(card.vdd_v, card.vdd_v, card))
+        assert row["gm_over_id_max_per_v"] == pytest.approx(row["gm_over_id_weak_limit_per_v"],
+                                                            rel=1e-3)
+        # lin/sat DIBL includes the linear-region current drop, so it exceeds eta
+        assert row["dibl_v_per_v"] > card.dibl_v_per_v
+    # between two saturated drain biases the extracted DIBL is the card's eta
+    card = cards.load(CARD)
+    shift = vgs_at_current(card, 1e-8, 0.9) - vgs_at_current(card, 1e-8, 1.8)
+    assert shift / 0.9 == pytest.approx(card.dibl_v_per_v, rel=1e-4)
+    assert figures_of_merit(CARD)["swing_v_per_dec"] == subthreshold_swing(CARD)
