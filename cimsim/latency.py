@@ -20,26 +20,49 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from device_models._checks import check_int, fail
+from device_models._checks import check_int, check_scalar, fail
 
 from .energy import Components
 from .ops import OpCounts
 
-__all__ = ["layer_time_s", "pipeline_time_s", "tile_cycle_time_s"]
+__all__ = ["cycle_time_s", "layer_time_s", "pipeline_time_s", "tile_cycle_time_s"]
 
 
-def tile_cycle_time_s(comp: Components) -> float:
-    """Time of one array cycle of a tile with all its ADC rounds [s].
+def cycle_time_s(t_dac_settle_s: float, t_read_s: float, adc_share: int, t_conversion_s: float,
+                 t_shift_add_s: float) -> float:
+    """Time of one array cycle: row drivers settle, cells are read, ADCs convert, add [s].
 
     .. math:: t_{cycle} = t_{DAC} + t_{read} + s · t_{conv} + t_{SA}
+
+    Parameters
+    ----------
+    t_dac_settle_s : float
+        Row-driver settling [s].
+    t_read_s : float
+        Read / integration window [s].
+    adc_share : int
+        Sequential conversions per ADC (columns multiplexed onto one ADC) [-].
+    t_conversion_s : float
+        One ADC conversion (or the read-out of a conversion overlapped with the read) [s].
+    t_shift_add_s : float
+        Digital shift-and-add [s].
 
     References
     ----------
     Shafiee et al., ISCA 2016, doi:10.1109/ISCA.2016.12 (pipelined crossbar cycle with shared
     ADCs).
     """
-    return (comp.t_dac_settle_s + comp.t_read_s + comp.adc_share * comp.t_adc_conversion_s
-            + comp.t_shift_add_s)
+    for name, v in (("t_dac_settle_s", t_dac_settle_s), ("t_read_s", t_read_s),
+                    ("t_conversion_s", t_conversion_s), ("t_shift_add_s", t_shift_add_s)):
+        check_scalar(name, v, "cycle_time_s", lo=0.0)
+    adc_share = check_int("adc_share", adc_share, "cycle_time_s", lo=1)
+    return t_dac_settle_s + t_read_s + adc_share * t_conversion_s + t_shift_add_s
+
+
+def tile_cycle_time_s(comp: Components) -> float:
+    """Time of one array cycle of a tile with all its ADC rounds (:func:`cycle_time_s`) [s]."""
+    return cycle_time_s(comp.t_dac_settle_s, comp.t_read_s, comp.adc_share,
+                        comp.t_adc_conversion_s, comp.t_shift_add_s)
 
 
 def layer_time_s(counts: OpCounts, comp: Components, *, n_tiles: int,
