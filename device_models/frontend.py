@@ -1,0 +1,175 @@
+r"""Column front end: column current → ADC input voltage, and ADC range calibration.
+
+Two read-out circuits map a column current :math:`I` [A] to a voltage the ADC digitises on its
+[0, FS] scale:
+
+* transimpedance amplifier (TIA): :math:`V = V_\mathrm{os} + R_f\,I`;
+* charge integrator (switched-capacitor, reset before each read):
+  :math:`V = V_\mathrm{os} + I\,t_\mathrm{int}/C_\mathrm{int}`;
+
+each clipped to the amplifier's output swing :math:`[V_\mathrm{min}, V_\mathrm{max}]`. A signed
+column signal (differential weights, :math:`I^+ - I^-`) is centred by an offset at mid-range.
+
+Range calibration picks the gain so that a calibration set of column signals fills the ADC
+range: ``"minmax"`` maps the largest magnitude to full scale; ``"percentile"`` maps the
+p-th percentile of the magnitudes, clipping the rare larger values in exchange for a finer
+LSB (the usual choice in CIM, e.g. Le Gallo et al. 2023).
+
+References
+----------
+.. [1] B. Razavi, *Design of Integrated Circuits for Optical Communications*, 2nd ed., Wiley
+   (2012), ch. 4 (transimpedance amplifiers).
+.. [2] M. Le Gallo et al., "A 64-core mixed-signal in-memory compute chip based on
+   phase-change memory for deep neural network inference", Nature Electronics 6, 680–693
+   (2023), doi:10.1038/s41928-023-01010-1 (per-column ADC range calibration).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ._checks import check_array, check_choice, check_scalar, fail
+
+__all__ = [
+    "ChargeIntegrator",
+    "Tia",
+    "calibrate_range",
+    "gain_for_range",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class Tia:
+    """Transimpedance amplifier: V = clip(v_offset_v + r_f_ohm·I, v_min_v, v_max_v).
+
+    Parameters
+    ----------
+    r_f_ohm : float
+        Feedback (transimpedance) resistance [ohm].
+    v_offset_v : float
+        Output at zero current [V] (mid-range for signed column signals).
+    v_min_v, v_max_v : float
+        Output swing [V].
+    """
+
+    r_f_ohm: float
+    v_offset_v: float = 0.0
+    v_min_v: float = 0.0
+    v_max_v: float = 1.0
+
+    def __post_init__(self):
+        check_scalar("r_f_ohm", self.r_f_ohm, "Tia", lo=0.0, lo_open=True)
+        check_scalar("v_offset_v", self.v_offset_v, "Tia")
+        check_scalar("v_min_v", self.v_min_v, "Tia")
+        if check_scalar("v_max_v", self.v_max_v, "Tia") <= self.v_min_v:
+            fail("v_max_v", "Tia", f"> v_min_v ({self.v_min_v})", self.v_max_v)
+
+    def output_v(self, i_a) -> np.ndarray:
+        """Output voltage for column currents ``i_a`` [A] (any shape) [V]."""
+        i = check_array("i_a", i_a, "Tia.output_v")
+        return np.clip(self.v_offset_v + self.r_f_ohm * i, self.v_min_v, self.v_max_v)
+
+    @classmethod
+    def for_range(cls, i_max_a: float, full_scale_v: float, *, signed: bool = False) -> Tia:
+        """TIA mapping [0, i_max] (or [−i_max, i_max] if ``signed``) onto [0, FS]."""
+        r, off = gain_for_range(i_max_a, full_scale_v, signed=signed)
+        return cls(r_f_ohm=r, v_offset_v=off, v_min_v=0.0, v_max_v=full_scale_v)
+
+
+@dataclasses.dataclass(frozen=True)
+class ChargeIntegrator:
+    """Charge integrator: V = clip(v_offset_v + I·t_int_s/c_int_f, v_min_v, v_max_v).
+
+    Parameters
+    ----------
+    c_int_f : float
+        Integration capacitor [F].
+    t_int_s : float
+        Integration time [s].
+    v_offset_v : float
+        Output after reset [V].
+    v_min_v, v_max_v : float
+        Output swing [V].
+    """
+
+    c_int_f: float
+    t_int_s: float
+    v_offset_v: float = 0.0
+    v_min_v: float = 0.0
+    v_max_v: float = 1.0
+
+    def __post_init__(self):
+        check_scalar("c_int_f", self.c_int_f, "ChargeIntegrator", lo=0.0, lo_open=True)
+        check_scalar("t_int_s", self.t_int_s, "ChargeIntegrator", lo=0.0, lo_open=True)
+        check_scalar("v_offset_v", self.v_offset_v, "ChargeIntegrator")
+        check_scalar("v_min_v", self.v_min_v, "ChargeIntegrator")
+        if check_scalar("v_max_v", self.v_max_v, "ChargeIntegrator") <= self.v_min_v:
+            fail("v_max_v", "ChargeIntegrator", f"> v_min_v ({self.v_min_v})", self.v_max_v)
+
+    @property
+    def gain_ohm(self) -> float:
+        """Equivalent transimpedance t_int/C_int [ohm]."""
+        return self.t_int_s / self.c_int_f
+
+    def output_v(self, i_a) -> np.ndarray:
+        """Output voltage after integrating ``i_a`` [A] for t_int [V]."""
+        i = check_array("i_a", i_a, "ChargeIntegrator.output_v")
+        return np.clip(self.v_offset_v + i * self.gain_ohm, self.v_min_v, self.v_max_v)
+
+    @classmethod
+    def for_range(cls, i_max_a: float, full_scale_v: float, t_int_s: float, *,
+                  signed: bool = False) -> ChargeIntegrator:
+        """Integrator whose capacitor maps [0, i_max] (or ±i_max) onto [0, FS] in t_int."""
+        r, off = gain_for_range(i_max_a, full_scale_v, signed=signed)
+        t = check_scalar("t_int_s", t_int_s, "ChargeIntegrator.for_range", lo=0.0, lo_open=True)
+        return cls(c_int_f=t / r, t_int_s=t, v_offset_v=off, v_min_v=0.0, v_max_v=full_scale_v)
+
+
+def gain_for_range(i_max_a: float, full_scale_v: float, *, signed: bool = False
+                   ) -> tuple[float, float]:
+    """Transimpedance [ohm] and output offset [V] that map the signal range onto [0, FS].
+
+    Unsigned: [0, i_max] → [0, FS], gain FS/i_max, offset 0. Signed: [−i_max, i_max] →
+    [0, FS], gain FS/(2·i_max), offset FS/2.
+    """
+    i_max = check_scalar("i_max_a", i_max_a, "gain_for_range", lo=0.0, lo_open=True)
+    fs = check_scalar("full_scale_v", full_scale_v, "gain_for_range", lo=0.0, lo_open=True)
+    if signed:
+        return fs / (2.0 * i_max), 0.5 * fs
+    return fs / i_max, 0.0
+
+
+def calibrate_range(signal, method: str = "percentile", percentile: float = 99.99, *,
+                    axis=None) -> np.ndarray:
+    """Signal magnitude to map to full scale, from calibration samples.
+
+    Parameters
+    ----------
+    signal : array_like
+        Calibration column signals (currents [A], charges or voltages), any shape.
+    method : {"minmax", "percentile"}
+        ``"minmax"``: max |signal|; ``"percentile"``: the given percentile of |signal|.
+    percentile : float
+        Percentile for ``"percentile"`` [%], in [50, 100].
+    axis : int or tuple of int, optional
+        Axes reduced (e.g. ``0`` for one range per column); None reduces all.
+
+    Returns
+    -------
+    numpy.ndarray
+        Range (same unit as ``signal``), > 0: entries with no signal get the largest range
+        found, or 1 if the whole set is zero, so the gain stays finite.
+    """
+    who = "calibrate_range"
+    check_choice("method", method, who, ("minmax", "percentile"))
+    p = check_scalar("percentile", percentile, who, lo=50.0, hi=100.0)
+    s = np.abs(check_array("signal", signal, who))
+    if s.size == 0:
+        fail("signal", who, "non-empty", "an empty array")
+    r = np.max(s, axis=axis) if method == "minmax" else np.percentile(s, p, axis=axis)
+    r = np.asarray(r, dtype=np.float64)
+    good = r > 0
+    fallback = float(r[good].max()) if np.any(good) else 1.0
+    return np.where(good, r, fallback)
