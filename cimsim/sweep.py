@@ -819,9 +819,49 @@ def _dask_client(client, scheduler, workers):
 class AdcEnobOptions(Config):
     """Options of the ``adc_enob`` job."""
 
-    n_samples: int = param(4096, lo=64, hi=1 << 22, doc="Samples of the ENOB sine test [-].")
-    full_scale_v: float = param(1.0, unit="V", lo=0.0, lo_open=True,
-                                doc="ADC input full scale [V].")
+    n_samples: int = param(4096, lo=64, hi=1 << 22,
+                           doc="Samples of the coherent sine test, a power of two [-].")
+
+    def validate(self) -> None:
+        if self.n_samples & (self.n_samples - 1):
+            self._fail("n_samples", "a power of two", self.n_samples)
+
+
+@register_job("adc_enob", options=AdcEnobOptions, cards=("adc_card",))
+def adc_enob_job(config: PointConfig) -> dict[str, float]:
+    """ENOB and energy of the tile's SAR ADC: ``hardware.adc_card`` at ``tile.adc_bits``.
+
+    Builds :meth:`device_models.SarAdc.from_card` (with the point's ``adc_card.<field>``
+    overrides) at ``hardware.temperature_k``; with ``hardware.converter_noise`` off, mismatch,
+    offset, comparator and kT/C noise are zero. Measures a coherent sine with
+    :func:`device_models.measure_enob`.
+
+    Returns
+    -------
+    dict
+        ``enob`` [bit], ``sinad_db``, ``snr_db``, ``sfdr_db``, ``thd_db`` [dB];
+        ``energy_per_conversion_j``: CDAC switching energy averaged over uniformly distributed
+        codes plus comparator and logic energy [J]; ``conversion_time_s`` [s];
+        ``walden_fom_j``: energy / 2**enob, per conversion step [J].
+    """
+    from device_models.adc import SarAdc
+    from device_models.measure import measure_enob
+
+    hw = config.hardware
+    ideal = {} if hw.converter_noise else {
+        "comparator_noise_v": 0.0, "comparator_offset_v": 0.0, "unit_cap_mismatch": 0.0,
+        "ktc_noise": False}
+    adc = SarAdc.from_card(config.card("adc_card"), bits=hw.tile.adc_bits,
+                           seed=rng.derive_key(hw.seed, "adc_enob"),
+                           temperature_k=hw.temperature_k, **ideal)
+    res = measure_enob(adc, n_samples=config.options.n_samples)
+    energy = float(np.mean(adc.code_energy_j)) + adc.e_comparator_j + adc.e_logic_j
+    return {
+        "enob": res.enob, "sinad_db": res.sinad_db, "snr_db": res.snr_db,
+        "sfdr_db": res.sfdr_db, "thd_db": res.thd_db,
+        "energy_per_conversion_j": energy, "conversion_time_s": adc.conversion_time_s,
+        "walden_fom_j": energy / 2.0 ** res.enob,
+    }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -893,3 +933,50 @@ def device_array_job(config: PointConfig) -> dict[str, float]:
         "program_energy_per_cell_j": energy,
         "program_time_per_cell_s": time_s,
     }
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoOptions(Config):
+    """Options of the ``demo`` job."""
+
+    model: str = param("digits_cnn_relu", doc="Bundled digits model (cimsim.models).")
+    n_test: int = param(360, lo=1, doc="Held-out images evaluated (the first n_test) [-].")
+
+    def validate(self) -> None:
+        from .models import bundled_models
+
+        names = bundled_models()
+        if self.model not in names:
+            self._fail("model", f"one of {names}", self.model)
+
+
+@register_job("demo", options=DemoOptions,
+              cards=tuple(f for f in CARD_FIELDS.values() if f != "device_card")
+              + ("device_card",))
+def demo_job(config: PointConfig) -> dict[str, float]:
+    """The ``cimsim demo`` network on the point's chip: accuracy, energy, latency, TOPS/W, EDP.
+
+    Compiles the bundled digits network onto ``config.hardware`` (with the point's card
+    overrides), runs the first ``n_test`` held-out digits at ``hardware.t_s`` and returns
+    ``float_accuracy``, ``analog_accuracy``, ``energy_per_inference_j``,
+    ``latency_per_inference_s``, the report metrics (``tops_per_w``, ``edp_js``, ...) and the
+    per-inference energy breakdown (``energy.<component>_j``).
+    """
+    from .models import load_bundled, load_digits_split
+
+    opts = config.options
+    data = load_digits_split()
+    with config.resolved_hardware() as hw:
+        net = load_bundled(opts.model)
+        net.compile(hw)
+        ev = net.evaluate(data["x_test"][: opts.n_test], data["y_test"][: opts.n_test])
+        rep = net.report(ev)
+    out: dict[str, Any] = {
+        "float_accuracy": ev.float_accuracy,
+        "analog_accuracy": ev.analog_accuracy,
+        "energy_per_inference_j": rep.energy_per_inference_j,
+        "latency_per_inference_s": rep.latency_per_inference_s,
+    }
+    out.update({k: v for k, v in rep.metrics().items() if k not in out})
+    out["energy"] = {f"{k}_j": v for k, v in rep.breakdown_per_inference_j.items()}
+    return out

@@ -386,3 +386,44 @@ def test_job_reference_and_spec_from_toml(tmp_path, jobmod):
     (tmp_path / "bad.toml").write_text("[sweep\njob = 1\n")
     with pytest.raises(ConfigError, match="malformed TOML"):
         sweep.SweepSpec.from_toml(tmp_path / "bad.toml")
+
+
+# --- built-in jobs --------------------------------------------------------------------------
+
+
+def test_adc_enob_job_ideal_and_noisy(tmp_path):
+    """An ideal SAR ADC reaches its resolution; the card's mismatch and noise cost ENOB."""
+    raw = {"sweep": {"job": "adc_enob"}, "options": {"n_samples": 2048},
+           "grid": {"converter_noise": [False, True], "tile.adc_bits": [6, 10]}}
+    out = tmp_path / "adc.h5"
+    s = sweep.run_sweep(raw, out, workers=0, progress=False)
+    assert s["done"] == 4
+    res = load(out)
+    enob = res.metrics["enob"]
+    np.testing.assert_allclose(enob[:2], [6.0, 10.0], atol=0.15)  # ideal quantiser
+    assert enob[3] < enob[1] - 0.1  # noisy 10-bit below ideal 10-bit
+    energy = res.metrics["energy_per_conversion_j"]
+    assert energy[1] > energy[0] > 0  # more bits, more CDAC switching
+    with pytest.raises(ConfigError, match="n_samples"):
+        sweep.SweepSpec.from_dict({"sweep": {"job": "adc_enob"},
+                                   "options": {"n_samples": 1000}}).points()
+
+
+@pytest.mark.slow
+def test_demo_job_and_example_spec(tmp_path):
+    """The demo network as a sweep job; the example spec expands and validates."""
+    example = Path(__file__).parents[1] / "examples" / "adc_bits_sweep.toml"
+    spec = sweep.SweepSpec.from_toml(example)
+    assert spec.job == "demo" and len(spec) >= 25
+    assert len(spec.points()) == len(spec)
+    raw = {"sweep": {"job": "demo"}, "options": {"n_test": 120},
+           "list": [{"tile.adc_bits": 8}, {"tile.adc_bits": 2}]}
+    out = tmp_path / "demo.h5"
+    assert sweep.run_sweep(raw, out, workers=0, progress=False)["done"] == 2
+    m = load(out).metrics
+    assert m["analog_accuracy"][0] > m["analog_accuracy"][1]
+    assert m["float_accuracy"][0] == m["float_accuracy"][1] > 0.9
+    for name in ("energy_per_inference_j", "latency_per_inference_s", "tops_per_w", "edp_js",
+                 "energy.adc_j"):
+        assert np.all(m[name] > 0), name
+    assert m["energy.adc_j"][0] > m["energy.adc_j"][1]
