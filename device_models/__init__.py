@@ -5,6 +5,8 @@ here knows about layers or networks. Re-exports are written by hand below.
 """
 
 from . import cards, constants, noise, rng
+from .adc import SarAdc
+from .dac import Dac
 from .errors import (
     CardError,
     CimSimError,
@@ -14,6 +16,7 @@ from .errors import (
     UnknownNameError,
 )
 from .iv import CellIV, LinearIV, SinhIV
+from .measure import measure_enob, measure_inl_dnl
 from .memory import ProgramResult, age, apply_faults, program, read_sigma_s
 from .mosfet import (
     EkvParams,
@@ -31,10 +34,12 @@ __all__ = [
     "CellIV",
     "CimSimError",
     "ConfigError",
+    "Dac",
     "EkvParams",
     "InvalidParameterError",
     "LinearIV",
     "ProgramResult",
+    "SarAdc",
     "SinhIV",
     "StoreError",
     "UnknownNameError",
@@ -44,6 +49,8 @@ __all__ = [
     "constants",
     "ekv_params",
     "gm_over_id",
+    "measure_enob",
+    "measure_inl_dnl",
     "mosfet_current",
     "mosfet_small_signal",
     "noise",
