@@ -17,7 +17,9 @@ stochastic, state-dependent step:
 with :math:`\\Delta G_w = G_{max} - G_{min}` [S] the card's window, :math:`\\xi` a fresh
 standard normal per pulse (cycle-to-cycle variation), and per device *i* (device-to-device
 variation, drawn once per cell index): the step scale :math:`s_i = e^{\\sigma_{d2d} z}` and
-the device's own bounds :math:`G_{lo,i}, G_{hi,i} = G_{min,max}(1 + \\sigma_w z')`. For a
+the device's own saturation bounds :math:`G_{lo,i} = (G_{min} - m\\Delta G_w)(1 + \\sigma_w z')`,
+:math:`G_{hi,i} = (G_{max} + m\\Delta G_w)(1 + \\sigma_w z'')` (the chip's window lies a
+margin *m* = ``bound_margin_frac`` inside the reachable range). For a
 1T1R cell :math:`G_{hi,i}` is further capped by the SET compliance,
 :math:`G_{comp} = I_{comp}/V_{switch}`, with :math:`I_{comp}` the access transistor's current
 at the SET gate voltage. After every reversal of the pulse direction the pulse strength
@@ -160,15 +162,16 @@ def compliance(card, *, v_gate_set_v: float | None = None,
 
 
 @jit
-def _wv_cell(i, target, tol, g_min, g_max, dg_set, dg_reset, gamma, c2c, d2d, wd2d, backoff,
-             max_pulses, rn_rel, rn_exp, v_set, t_set, v_reset, t_reset, v_read, t_read,
+def _wv_cell(i, target, tol, g_min, g_max, margin, dg_set, dg_reset, gamma, c2c, d2d, wd2d,
+             backoff, max_pulses, rn_rel, rn_exp, v_set, t_set, v_reset, t_reset, v_read, t_read,
              i_comp, g_comp, key_dev, key_read, key_step):
     w = g_max - g_min
     ui = np.uint64(i)
     s = math.exp(d2d * rng.normal_at(key_dev, np.uint64(3) * ui))
-    lo = max(g_min * (1.0 + wd2d * rng.normal_at(key_dev, np.uint64(3) * ui + np.uint64(1))),
-             0.0)
-    hi = g_max * (1.0 + wd2d * rng.normal_at(key_dev, np.uint64(3) * ui + np.uint64(2)))
+    lo = max((g_min - margin * w)
+             * (1.0 + wd2d * rng.normal_at(key_dev, np.uint64(3) * ui + np.uint64(1))), 0.0)
+    hi = (g_max + margin * w) * (
+        1.0 + wd2d * rng.normal_at(key_dev, np.uint64(3) * ui + np.uint64(2)))
     hi = min(hi, g_comp)
     if hi < lo:
         hi = lo
@@ -217,15 +220,15 @@ def _wv_cell(i, target, tol, g_min, g_max, dg_set, dg_reset, gamma, c2c, d2d, wd
 
 
 @jit(parallel=True)
-def _write_verify_kernel(target, tol, g_min, g_max, dg_set, dg_reset, gamma, c2c, d2d, wd2d,
-                         backoff, max_pulses, rn_rel, rn_exp, v_set, t_set, v_reset, t_reset,
+def _write_verify_kernel(target, tol, g_min, g_max, margin, dg_set, dg_reset, gamma, c2c, d2d,
+                         wd2d, backoff, max_pulses, rn_rel, rn_exp, v_set, t_set, v_reset, t_reset,
                          v_read, t_read, i_comp, g_comp, key_dev, key_read, key_step, offset,
                          g_out, pulses_out, energy_out, time_out, conv_out):
     for i in prange(target.size):
         g, p, e, t, c = _wv_cell(
-            offset + i, target[i], tol[i], g_min, g_max, dg_set, dg_reset, gamma, c2c, d2d, wd2d,
-            backoff, max_pulses, rn_rel, rn_exp, v_set, t_set, v_reset, t_reset, v_read,
-            t_read, i_comp, g_comp, key_dev, key_read, key_step)
+            offset + i, target[i], tol[i], g_min, g_max, margin, dg_set, dg_reset, gamma, c2c,
+            d2d, wd2d, backoff, max_pulses, rn_rel, rn_exp, v_set, t_set, v_reset, t_reset,
+            v_read, t_read, i_comp, g_comp, key_dev, key_read, key_step)
         g_out[i] = g
         pulses_out[i] = p
         energy_out[i] = e
@@ -233,16 +236,17 @@ def _write_verify_kernel(target, tol, g_min, g_max, dg_set, dg_reset, gamma, c2c
         conv_out[i] = c
 
 
-def _write_verify_numpy(target, tol, g_min, g_max, dg_set, dg_reset, gamma, c2c, d2d, wd2d,
-                        backoff, max_pulses, rn_rel, rn_exp, v_set, t_set, v_reset, t_reset,
+def _write_verify_numpy(target, tol, g_min, g_max, margin, dg_set, dg_reset, gamma, c2c, d2d,
+                        wd2d, backoff, max_pulses, rn_rel, rn_exp, v_set, t_set, v_reset, t_reset,
                         v_read, t_read, i_comp, g_comp, key_dev, key_read, key_step, offset):
     """NumPy reference of :func:`_write_verify_kernel`: all cells advance one pulse at a time."""
     n = target.size
     w = g_max - g_min
     idx = np.arange(offset, offset + n, dtype=np.uint64)
     s = np.exp(d2d * rng._normal_np(key_dev, np.uint64(3) * idx))
-    lo = np.maximum(g_min * (1.0 + wd2d * rng._normal_np(key_dev, np.uint64(3) * idx + 1)), 0.0)
-    hi = g_max * (1.0 + wd2d * rng._normal_np(key_dev, np.uint64(3) * idx + 2))
+    lo = np.maximum((g_min - margin * w)
+                    * (1.0 + wd2d * rng._normal_np(key_dev, np.uint64(3) * idx + 1)), 0.0)
+    hi = (g_max + margin * w) * (1.0 + wd2d * rng._normal_np(key_dev, np.uint64(3) * idx + 2))
     hi = np.minimum(hi, g_comp)
     hi = np.where(hi < lo, lo, hi)
     stride = np.uint64(max_pulses + 1)
@@ -367,7 +371,8 @@ def program_write_verify(
     flat_t = np.ascontiguousarray(tgt.ravel())
     flat_tol = np.ascontiguousarray(tol.ravel(), dtype=np.float64)
     params = (
-        float(card.g_min_s), float(card.g_max_s), float(card.dg_set_frac),
+        float(card.g_min_s), float(card.g_max_s), float(card.bound_margin_frac),
+        float(card.dg_set_frac),
         float(card.dg_reset_frac), float(card.step_nonlinearity), float(card.step_c2c_sigma),
         float(card.step_d2d_sigma), float(card.window_d2d_sigma), float(card.step_backoff),
         int(m), float(card.read_noise_rel), float(card.read_noise_exponent),
