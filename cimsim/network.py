@@ -354,8 +354,13 @@ class Network:
     def n_tiles(self) -> int:
         return sum(m.n_tiles for m in self.mapping)
 
-    def _execute(self, x: np.ndarray, *, t_s: float | None, calibrate: bool = False):
+    def _execute(self, x: np.ndarray, *, t_s: float | None, calibrate: bool = False,
+                 first: int = 0):
+        """Run the compiled plan on ``x`` whose first sample is sample ``first`` of the run:
+        the tiles' read-noise streams are indexed by sample position, so a run does not
+        depend on how it is split into batches."""
         counts: dict[str, OpCounts] = {}
+        n = len(x)
         digital: dict[str, int] = {}
 
         def matmul(layer, g, patches):
@@ -367,7 +372,8 @@ class Network:
             am = ams[g]
             if calibrate:
                 am.calibrate(patches)
-            y, c = am.matmul(patches, t_s=t_s)
+            per_sample = patches.shape[0] // n
+            y, c = am.matmul(patches, t_s=t_s, sample_offset=first * per_sample)
             if layer.name in counts:
                 counts[layer.name] += c
             else:
@@ -393,8 +399,10 @@ class Network:
         progress : bool
             Show a tqdm progress bar on stderr.
 
-        The per-layer OpCounts of this call are left in ``last_counts`` (and the MACs of digital
-        weighted layers in ``last_digital_macs``).
+        Every run reads the tiles' noise streams from sample 0, so the result is a pure
+        function of the inputs, the hardware (``seed``) and ``t_s``, independent of
+        ``batch_size``. The per-layer OpCounts of this call are left in ``last_counts``
+        (and the MACs of digital weighted layers in ``last_digital_macs``).
         """
         if not self.compiled:
             raise InvalidParameterError("Network.run needs a compiled network: call "
@@ -408,7 +416,7 @@ class Network:
         digital: dict[str, int] = {}
         bar = _progress(progress, len(x), f"{self.name or 'network'} on tiles")
         for i in range(0, len(x), batch_size):
-            y, counts, dig = self._execute(x[i: i + batch_size], t_s=t_s)
+            y, counts, dig = self._execute(x[i: i + batch_size], t_s=t_s, first=i)
             outs.append(y)
             for k, c in counts.items():
                 total[k] = total[k] + c if k in total else c
