@@ -1,0 +1,120 @@
+"""Device level: each MOSFET card's model figures against the numbers its source publishes.
+
+Compared only where the card's source publishes a figure of merit (subthreshold swing, DIBL,
+on/off current):
+
+* ``mosis2001_tsmc180_nmos`` (MOSIS run T16X): the report publishes the off current of the
+  WIDE 20.0/0.18 device, Ids0 = 21.1 pA/µm, at V_GS = 0, V_DS = V_DD = 1.8 V, and the
+  saturation current Idss = 577 µA/µm of the SHORT 20.0/0.18 device at V_GS = V_DS = 1.8 V.
+  It publishes neither swing nor DIBL.
+
+  - I_off is compared on a log scale (decades) with a tolerance of one decade: the off current
+    depends exponentially on V_T (one decade per 86 mV at the card's swing), and the report
+    gives V_T to 10 mV by an unstated extraction. The model under-predicts it by ~0.7 decade;
+    the likely cause is that MOSIS' own BSIM3 card places its subthreshold curve
+    VOFF = −72 mV (≈ 0.85 decade) below its strong-inversion threshold, an offset a
+    single-V_T EKV card cannot carry.
+  - I_on is **not** compared: the card's EKV model is long-channel (no velocity saturation,
+    no source/drain series resistance, no vertical-field mobility degradation), so at
+    L = 0.18 µm it over-predicts the saturation current (about +87 %); that is outside the
+    model's scope, and the number is reported in the summary instead of being tested.
+
+* ``ptm2006_65nm_nmos`` (Zhao & Cao 2006): the PTM model card publishes model parameters, not
+  measured figures of merit, so nothing is compared.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from device_models import cards
+from device_models.mosfet import mosfet_current
+
+from ._base import Comparison, Reproduction
+
+NAME = "device_level"
+CITATION = (
+    "MOSIS Service, \"MOSIS Parametric Test Results, run T16X, TSMC SCN018 (0.18 um)\", MOSIS "
+    "wafer acceptance report (2001), transistor-parameter table; W. Zhao, Y. Cao, \"New "
+    "generation of Predictive Technology Model for sub-45 nm early design exploration\", IEEE "
+    "TED 53(11) (2006), doi:10.1109/TED.2006.884077 (model card only, no published figures)."
+)
+SLOW = False
+
+#: Published numbers per card: (quantity, value, unit note, where in the source).
+#: MOSIS T16X transistor-parameter table, N-channel column.
+MOSIS_IOFF_A_PER_UM = 21.1e-12  # WIDE 20.0/0.18: Ids0 = 21.1 pA/um
+MOSIS_ION_A_PER_UM = 577e-6  # SHORT 20.0/0.18: Idss = 577 uA/um (reported, not compared)
+MOSIS_W_OVER_L = 20.0 / 0.18
+
+#: Tolerance on log10(I_off) [decades].
+TOL_IOFF_DECADES = 1.0
+
+
+def _per_um(card, vgs_v: float, vds_v: float) -> float:
+    """Model current per µm of width of a W/L = 20/0.18 device of ``card`` [A/µm]."""
+    w_m = MOSIS_W_OVER_L * card.l_m
+    return float(mosfet_current(vgs_v, vds_v, card, w_m=w_m)) / (w_m * 1e6)
+
+
+def run(out_dir: Path | None = None) -> Reproduction:
+    card = cards.load("mosis2001_tsmc180_nmos")
+    i_off = _per_um(card, 0.0, card.vdd_v)
+    i_on = _per_um(card, card.vdd_v, card.vdd_v)
+    comparisons = [
+        Comparison(
+            quantity="mosis2001_tsmc180_nmos: log10 I_off (V_GS = 0, V_DS = 1.8 V, 20/0.18)",
+            published=math.log10(MOSIS_IOFF_A_PER_UM),
+            simulated=math.log10(i_off),
+            tolerance=TOL_IOFF_DECADES,
+            unit="log10(A/um)",
+            relative=False,
+            source="MOSIS T16X, transistor parameters, WIDE 20.0/0.18, Ids0 = 21.1 pA/um",
+            why="I_off is exponential in V_T (one decade per 86 mV); V_T is reported to 10 mV "
+                "by an unstated extraction method, so one decade is the resolution of the "
+                "inputs.",
+            note="Deviation is consistent with the BSIM3 VOFF = -72 mV subthreshold offset "
+                 "that a single-V_T EKV card does not carry.",
+        ),
+    ]
+    figures = []
+    if out_dir is not None:
+        figures.append(_figure(card, Path(out_dir)))
+    summary = (
+        f"Not compared (outside the long-channel EKV model's scope): I_on of the 20/0.18 "
+        f"device, published {MOSIS_ION_A_PER_UM * 1e6:.0f} uA/um, model "
+        f"{i_on * 1e6:.0f} uA/um ({i_on / MOSIS_ION_A_PER_UM - 1:+.0%}; no velocity "
+        "saturation, series resistance or mobility degradation). Neither source publishes "
+        "swing or DIBL; the PTM 65 nm card's source publishes no figures of merit."
+    )
+    return Reproduction(NAME, CITATION, comparisons, figures, summary)
+
+
+def _figure(card, out_dir: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    vgs = np.linspace(0.0, card.vdd_v, 300)
+    w_m = MOSIS_W_OVER_L * card.l_m
+    i_d = mosfet_current(vgs, card.vdd_v, card, w_m=w_m) / (w_m * 1e6)
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    ax.semilogy(vgs, i_d, label="EKV model, V_DS = 1.8 V")
+    ax.semilogy([0.0], [MOSIS_IOFF_A_PER_UM], "o", color="C3", label="MOSIS I_off (compared)")
+    ax.semilogy([card.vdd_v], [MOSIS_ION_A_PER_UM], "s", mfc="none", color="C3",
+                label="MOSIS I_on (not compared)")
+    ax.set_xlabel("V_GS [V]")
+    ax.set_ylabel("I_D / W [A/µm]")
+    ax.set_title(f"{card.name}, 20/0.18 µm, 300 K", fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = out_dir / "device_level_mosis180.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
