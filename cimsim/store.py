@@ -4,7 +4,7 @@ One sweep is one HDF5 file (format ``"cimsim-sweep"``)::
 
     /                     attrs: format, format_version, spec_json, spec_sha256, job, total,
                                  created_utc, cimsim_version, fields_json
-    /points/config        (N,) str   full configuration of each point (JSON)
+    /points/config        (N,) bytes full configuration of each point (UTF-8 JSON, gzip)
     /points/status        (N,) int8  0 pending, 1 done, 2 failed
     /points/error         (N,) str   traceback of a failed point
     /points/seed          (N,) int64 seed of the point's random streams
@@ -57,6 +57,7 @@ __all__ = [
     "SweepResults",
     "SweepStore",
     "load",
+    "writer_lock",
 ]
 
 FORMAT = "cimsim-sweep"
@@ -256,8 +257,11 @@ class SweepStore:
                 a["fields_json"] = json.dumps(list(fields))
                 pts = fh.create_group("points")
                 chunk = (min(max(n, 1), 1024),)
-                pts.create_dataset("config", data=np.asarray(list(configs), dtype=object),
-                                   dtype=_STR, chunks=chunk, compression="gzip")
+                # fixed-length UTF-8 bytes so that gzip compresses the text itself
+                encoded = [c.encode() for c in configs]
+                width = max((len(c) for c in encoded), default=1) or 1
+                pts.create_dataset("config", data=np.asarray(encoded, dtype=f"S{width}"),
+                                   chunks=chunk, compression="gzip", shuffle=True)
                 pts.create_dataset("status", data=np.zeros(n, np.int8))
                 pts.create_dataset("error", data=np.asarray([""] * n, dtype=object), dtype=_STR)
                 for name in _PROV_STR:
@@ -332,7 +336,7 @@ class SweepStore:
                 raw = fh["points/config"][()]
             except (KeyError, OSError) as exc:
                 raise StoreError(f"{self.path}: damaged cimsim sweep file ({exc}).") from None
-        return [v.decode() if isinstance(v, bytes) else str(v) for v in raw]
+        return [v.decode() if isinstance(v, (bytes, np.bytes_)) else str(v) for v in raw]
 
     def pending(self) -> list[int]:
         """Indices of points not yet done (pending or failed)."""
@@ -391,6 +395,32 @@ class SweepStore:
             os.close(fd)
         os.replace(tmp, path)
         _fsync_dir(path.parent)
+
+
+@contextlib.contextmanager
+def writer_lock(path: str | os.PathLike):
+    """Hold the single-writer lock of sweep file ``path`` (StoreError if another driver has it).
+
+    An advisory ``fcntl`` lock on the hidden file ``.<name>.lock`` beside ``path``; the lock
+    dies with its process, so a killed driver never leaves the file locked.
+    """
+    import fcntl
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = path.with_name(f".{path.name}.lock")
+    fh = open(lock_path, "a")  # held (and locked) for the duration of the context
+    try:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise StoreError(
+                f"{path}: another cimsim sweep is writing this file (lock {lock_path.name} is "
+                "held); wait for it or use another --out file."
+            ) from None
+        yield
+    finally:
+        fh.close()
 
 
 def _remove_stale_tmp(path: Path) -> None:
@@ -501,7 +531,8 @@ class SweepResults:
 
 
 def _as_str_array(raw: np.ndarray) -> np.ndarray:
-    return np.asarray([v.decode() if isinstance(v, bytes) else str(v) for v in raw], dtype=object)
+    return np.asarray([v.decode() if isinstance(v, (bytes, np.bytes_)) else str(v) for v in raw],
+                      dtype=object)
 
 
 def load(path: str | os.PathLike) -> SweepResults:

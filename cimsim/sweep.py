@@ -78,7 +78,7 @@ from device_models.errors import CardError, ConfigError, UnknownNameError
 from ._version import __version__
 from .config import Config, param
 from .hardware import HardwareConfig
-from .store import DONE, FAILED, PointRecord, SweepStore, load, spec_sha256
+from .store import DONE, FAILED, PointRecord, SweepStore, load, spec_sha256, writer_lock
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -765,8 +765,19 @@ def run_sweep(
     configs = [json.dumps(d, sort_keys=True) for d in point_dicts]
     seeds = [p.seed for p in points]
     fields = {f: [a.get(f) for a in spec.assignments] for f in spec.fields}
-    store = SweepStore.open_or_create(out, spec_json=spec.json, job=spec.job, configs=configs,
-                                      fields=fields, seeds=seeds)
+    with writer_lock(out):
+        store = SweepStore.open_or_create(out, spec_json=spec.json, job=spec.job,
+                                          configs=configs, fields=fields, seeds=seeds)
+        executor = _execute(store, spec, point_dicts, seeds, workers=workers,
+                            scheduler=scheduler, client=client, progress=progress,
+                            on_point=on_point, max_attempts=max_attempts)
+    summary = store.summary()
+    summary.update(path=str(store.path), elapsed_s=time.perf_counter() - t0, executor=executor)
+    return summary
+
+
+def _execute(store, spec, point_dicts, seeds, *, workers, scheduler, client, progress, on_point,
+             max_attempts) -> str:
     todo = store.pending()
     executor = "none"
     if todo:
@@ -783,9 +794,7 @@ def run_sweep(
                     _run_dask(cl, todo, point_dicts, seeds, store, bar, tag, max_attempts)
         finally:
             bar.close()
-    summary = store.summary()
-    summary.update(path=str(store.path), elapsed_s=time.perf_counter() - t0, executor=executor)
-    return summary
+    return executor
 
 
 @contextlib.contextmanager

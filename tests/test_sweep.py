@@ -259,6 +259,17 @@ def test_refuses_truncated_foreign_and_different_files(tmp_path):
     assert main(["sweep-status", str(truncated)]) == 2
 
 
+def test_second_driver_on_the_same_file_is_refused(tmp_path):
+    from cimsim.store import writer_lock
+    from device_models.errors import StoreError
+
+    out = tmp_path / "busy.h5"
+    with writer_lock(out), pytest.raises(StoreError, match="another cimsim sweep"):
+        sweep.run_sweep(DEVICE_SPEC, out, workers=0, progress=False)
+    assert not out.exists()
+    assert sweep.run_sweep(DEVICE_SPEC, out, workers=0, progress=False)["done"] == 4
+
+
 def test_plot_command_writes_png(tmp_path):
     out = tmp_path / "dev.h5"
     sweep.run_sweep(DEVICE_SPEC, out, workers=0, progress=False)
