@@ -8,12 +8,16 @@ from ._version import __version__
 from .config import Config, param
 from .hardware import HardwareConfig, TileConfig
 from .ops import OpCounts
+from .report import Report, build_report, load_report
 
 __all__ = [
     "Config",
     "HardwareConfig",
     "OpCounts",
+    "Report",
     "TileConfig",
     "__version__",
+    "build_report",
+    "load_report",
     "param",
 ]
