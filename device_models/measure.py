@@ -53,6 +53,9 @@ __all__ = [
     "sine_stimulus",
 ]
 
+#: Over-range of the INL/DNL ramp at each end, as a fraction of full scale [-].
+RAMP_OVERDRIVE = 0.02
+
 #: Number of harmonics (2nd … 1+N_HARMONICS-th) counted as distortion for SNR/THD [-].
 N_HARMONICS = 5
 
@@ -280,10 +283,11 @@ def measure_inl_dnl(adc, *, samples_per_code: int = 64, stimulus: str = "ramp",
     adc : object
         Converter with ``bits``, ``full_scale_v`` and ``convert(v, offset=...)``.
     samples_per_code : int
-        Average hits per code; the record has 2**bits · samples_per_code samples [-].
+        Hits per ideal code width [-].
     stimulus : {"ramp", "sine"}
-        Uniform ramp over [0, FS] (samples at bin centres), or a full-scale coherent sine
-        (histogram corrected by the arcsine density) [-].
+        Uniform ramp over [−2 %, 102 %] of FS (samples at bin centres; the end codes absorb
+        the over-range), or a slightly over-driven coherent sine (histogram corrected by the
+        arcsine density) [-].
     offset : int
         Noise-stream counter of the first sample.
 
@@ -308,7 +312,12 @@ def measure_inl_dnl(adc, *, samples_per_code: int = 64, stimulus: str = "ramp",
     n = n_codes * spc
     fs = float(adc.full_scale_v)
     if stimulus == "ramp":
-        v = (np.arange(n) + 0.5) * (fs / n)
+        # Over-drive both ends by a whole number of LSBs (≈ 2 % of FS) so that offsets do not
+        # starve the end codes; samples sit at bin centres, spc per ideal code.
+        lsb = fs / n_codes
+        m = max(1, int(np.ceil(RAMP_OVERDRIVE * n_codes)))
+        n_ramp = (n_codes + 2 * m) * spc
+        v = -m * lsb + (np.arange(n_ramp) + 0.5) * (lsb / spc)
         codes = adc.convert(v, offset=offset)
         hist = np.bincount(np.asarray(codes).ravel(), minlength=n_codes).astype(np.float64)
         inner = hist[1:-1]
