@@ -308,3 +308,26 @@ def test_batched_lu_kernel_matches_superlu(each_backend):
     got = factor.solve(rhs)
     assert np.allclose(got, ref, rtol=1e-12, atol=1e-12 * np.max(np.abs(ref)))
     assert np.allclose(net.matrix(g.ravel())[net.order][:, net.order] @ got, rhs, atol=1e-9)
+
+
+def test_bench_smoke_runs_crossbar_records(capsys):
+    import importlib.util
+    import json
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "bench.py"
+    spec = importlib.util.spec_from_file_location("bench_smoke", path)
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules["bench_smoke"] = bench  # dataclasses look their module up here
+    spec.loader.exec_module(bench)
+    names = ["ir_drop_linear_crossbar_mvm", "ir_drop_nonlinear"]
+    argv = ["--quick", "--json", "--repeat", "1"] + [a for n in names for a in ("--only", n)]
+    assert bench.main(argv) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert {r["name"] for r in records} >= set(names)
+    for r in records:
+        assert np.isfinite(r["ratio_vs_numpy_gemm"]) and r["ratio_vs_numpy_gemm"] > 0
+        assert r["ratio_vs_numpy_gemm"] == pytest.approx(r["gemm_time_s"] / r["time_s"])
+    nl = next(r for r in records if r["name"] == "ir_drop_nonlinear")
+    assert 0 < nl["fast_max_rel_error"] < nl["linear_cell_model_max_rel_error"]
