@@ -27,6 +27,7 @@ from .mosfet import (
     sample_mismatch,
     subthreshold_swing,
 )
+from .one_t_one_r import OneTOneRIV, solve_1t1r
 from .programming import program_write_verify
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "EkvParams",
     "InvalidParameterError",
     "LinearIV",
+    "OneTOneRIV",
     "ProgramResult",
     "SarAdc",
     "SinhIV",
@@ -59,5 +61,6 @@ __all__ = [
     "read_sigma_s",
     "rng",
     "sample_mismatch",
+    "solve_1t1r",
     "subthreshold_swing",
 ]
