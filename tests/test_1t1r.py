@@ -164,3 +164,17 @@ def test_bad_inputs():
         solve_1t1r(card, np.zeros(3), np.ones(4) * 1e-5)
     with pytest.raises(InvalidParameterError, match="NMOS"):
         solve_1t1r(card.replace(mosfet_card="horowitz2014_45nm"), 0.1, 1e-5)
+
+
+def test_cell_law_in_crossbar_solver():
+    from cimsim.crossbar import column_currents
+
+    law = OneTOneRIV.from_card(CARD)
+    rng = np.random.default_rng(0)
+    g = rng.uniform(2e-6, 20e-6, (16, 8))
+    v = rng.uniform(0.0, 0.2, (3, 16))
+    ideal = column_currents(g, v, 0.0, cell=law)
+    np.testing.assert_allclose(ideal, law.current(v[:, :, None], g[None]).sum(axis=1),
+                               rtol=1e-12)
+    wired = column_currents(g, v, 2.0, cell=law)
+    assert np.all(wired < ideal) and np.all(wired > 0.9 * ideal)
