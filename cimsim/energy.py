@@ -265,30 +265,19 @@ def _adc_numbers(card_name: str, bits: int) -> tuple[float, float, float, float]
 def _dac_numbers(card, bits: int, v_ref_v: float) -> tuple[float, float, float]:
     """(energy per conversion [J], settling time [s], area [m^2]) of the row DAC card.
 
-    The energy comes from the converter model (``device_models.dac.Dac``, mean over the
-    codes, at the tile's read voltage as reference) when it is available; otherwise from the card as the driver energy plus the full binary-weighted
-    array charged once to the reference, E = e_driver + 2**N·C_u·V_ref² (an upper bound of
-    the charge-redistribution switching energy).
+    The energy is the converter model's mean over codes
+    (:attr:`device_models.dac.Dac.mean_energy_j`) at the tile's input resolution, with the
+    tile's read voltage as reference.
     """
-    try:
-        from device_models.dac import Dac
-    except ImportError:  # pragma: no cover - depends on the converter module being present
-        Dac = None
-    e = None
-    if Dac is not None and hasattr(Dac, "from_card"):
-        dac = Dac.from_card(card, bits=bits, v_ref_v=v_ref_v)
-        for attr in ("energy_per_conversion_j", "mean_energy_j", "e_conversion_j"):
-            if hasattr(dac, attr):
-                e = float(getattr(dac, attr))
-                break
-    if e is None:
-        e = card.get("e_driver_j", 0.0) + (2**bits) * card.unit_cap_f * v_ref_v**2
+    from device_models.dac import Dac
+
+    e = float(Dac.from_card(card, bits=bits, v_ref_v=v_ref_v).mean_energy_j)
     t = card.get("t_settle_s")
     a = card.get("area_m2")
     if t is None or a is None:
         raise CardError(f"DAC card {card.name!r} lacks t_settle_s or area_m2, needed by the "
                         f"latency and area models")
-    return float(e), float(t), float(a)
+    return e, float(t), float(a)
 
 
 def components(hw: HardwareConfig) -> Components:

@@ -162,3 +162,13 @@ def test_components_dataclass_is_frozen():
         comp.rows = 3
     assert comp.n_adcs_per_tile == 32
     assert comp.c_row_f == pytest.approx(256 * 100e-9 * 2e-10)
+
+
+def test_legallo_timing_model_by_hand():
+    """One core MVM = settle + p·2^7 PWM units + read-out + LDPU, 1 ns clock (see module)."""
+    from validation import legallo2023_hermes as lg
+
+    assert lg.mvm_time_s(1.0) == pytest.approx((1 + 128 + 1 + 1) * 1e-9, rel=1e-12)
+    assert lg.mvm_time_s(4.0) == pytest.approx((1 + 512 + 1 + 1) * 1e-9, rel=1e-12)
+    assert lg.throughput_tops(1.0) == pytest.approx(64 * 2 * 65536 / 131e-9 / 1e12, rel=1e-12)
+    assert lg.efficiency_tops_per_w(4.0) == pytest.approx(10.5 * 131 / 515, rel=1e-12)
