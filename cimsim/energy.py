@@ -9,7 +9,7 @@ operation          model                                                        
 =================  ===============================================================  ============
 array_read         Σ V·I·t over the cells read (``OpCounts.cell_read_energy_j``)    run
 wire_charging      C_row·Σ V_row², C_row = cols · pitch · c_wire                   run + cards
-dac                conversions · E_DAC                                              DAC card
+dac                conversions · mean E_DAC (device_models.dac model)               DAC card
 integrator         column read-outs · E_int                                         periphery
 adc                Σ E_switch(code) + conversions · (E_comp + E_logic)             run + ADC
 shift_add          adds · E_add(accumulator bits)                                   tech card
@@ -201,7 +201,9 @@ class Components:
     """Resolved per-event energies, times and areas of one hardware configuration (SI units).
 
     Built by :func:`components` from the cards named in a :class:`HardwareConfig`; every field
-    carries its unit in its name.
+    carries its unit in its name. ``e_comparator_j`` and ``e_adc_logic_j`` are per conversion
+    (at the tile's ADC resolution, :meth:`device_models.adc.SarAdc.from_card`); ``e_dac_j`` is
+    the DAC model's mean energy per conversion.
     """
 
     vdd_v: float
@@ -356,6 +358,11 @@ def tile_area_m2(comp: Components) -> float:
             + B·A_{SRAM bit}
 
     with R rows, C columns, s columns per ADC and B buffer bits per tile.
+
+    References
+    ----------
+    Shafiee et al., ISCA 2016, doi:10.1109/ISCA.2016.12 (tile composition: crossbar, shared
+    ADCs, DACs, sample-and-hold, shift-add, buffers).
     """
     return (
         comp.rows * comp.cols * comp.cell_area_m2
