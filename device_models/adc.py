@@ -239,44 +239,52 @@ def _code_energy_normalised(bits, switching, cp, cn, cp_dummy, cn_dummy):
 
     ``cp``/``cn`` are the binary capacitors of the P/N arrays, index j = weight 2**j (length
     ``bits`` for conventional, ``bits - 1`` for monotonic); the dummies complete C_tot.
+
+    The transition made while resolving bit k depends only on the bits above it, so every
+    quantity lives on the array of code prefixes ``code >> (k + 1)``, which doubles (each
+    prefix gains the decided bit) from one step to the next: O(2**bits) work in total.
     """
-    codes = np.arange(1 << bits, dtype=np.int64)
-    b = [((codes >> j) & 1).astype(np.float64) for j in range(bits)]
-    e = np.zeros(codes.size)
+    ctp = cp.sum() + cp_dummy
+    ctn = cn.sum() + cn_dummy
+    e = np.zeros(1)
+
+    def grow(x):  # prefix p -> prefixes 2p, 2p+1
+        return np.repeat(x, 2)
+
     if switching == "conventional":
-        ctp = cp.sum() + cp_dummy
-        ctn = cn.sum() + cn_dummy
-        prev_p = np.zeros(codes.size)
-        prev_n = np.zeros(codes.size)
-        upper_p = np.zeros(codes.size)  # Σ_{j>k} b_j C^P_j
-        upper_n = np.zeros(codes.size)
+        upper_p = np.zeros(1)  # Σ_{j>k} b_j C^P_j on the prefix array
+        upper_n = np.zeros(1)
+        prev_p = np.zeros(1)
+        prev_n = np.zeros(1)
+        last_bit = np.zeros(1)  # b_{k+1}
         for k in range(bits - 1, -1, -1):
             # P side: trial cap k at V_ref with the accepted higher bits (set T_k).
             sb_p = upper_p + cp[k]
-            e += _array_energy(sb_p, prev_p, cp[k], ctp)
+            step = _array_energy(sb_p, prev_p, cp[k], ctp)
             # N side mirrored: every cap (dummy included) at V_ref except those of T_k.
             sb_n = ctn - (upper_n + cn[k])
             if k == bits - 1:
                 new_n = sb_n  # from the sampled state, everything at V_ref is new
             else:
-                new_n = cn[k + 1] * (1.0 - b[k + 1])  # cap k+1 rejected: back to V_ref
-            e += _array_energy(sb_n, prev_n, new_n, ctn)
-            prev_p, prev_n = sb_p, sb_n
-            upper_p = upper_p + b[k] * cp[k]
-            upper_n = upper_n + b[k] * cn[k]
-    else:
-        ctp = cp.sum() + cp_dummy
-        ctn = cn.sum() + cn_dummy
-        at_ref_p = np.full(codes.size, ctp)  # all bottom plates start at V_ref
-        at_ref_n = np.full(codes.size, ctn)
-        for k in range(bits - 1, 0, -1):
-            # after deciding bit k, cap k-1 of the P side (b_k = 1) or N side falls to ground
-            sb_p = at_ref_p - b[k] * cp[k - 1]
-            sb_n = at_ref_n - (1.0 - b[k]) * cn[k - 1]
-            e += _array_energy(sb_p, at_ref_p, 0.0, ctp)
-            e += _array_energy(sb_n, at_ref_n, 0.0, ctn)
-            at_ref_p, at_ref_n = sb_p, sb_n
-    return e
+                new_n = cn[k + 1] * (1.0 - last_bit)  # cap k+1 rejected: back to V_ref
+            step = step + _array_energy(sb_n, prev_n, new_n, ctn)
+            e = grow(e + step)
+            last_bit = np.tile(np.array([0.0, 1.0]), sb_p.size)
+            prev_p, prev_n = grow(sb_p), grow(sb_n)
+            upper_p = grow(upper_p) + last_bit * cp[k]
+            upper_n = grow(upper_n) + last_bit * cn[k]
+        return e
+    at_ref_p = np.full(1, ctp)  # all bottom plates start at V_ref
+    at_ref_n = np.full(1, ctn)
+    for k in range(bits - 1, 0, -1):
+        # after deciding bit k, cap k-1 of the P side (b_k = 1) or N side falls to ground
+        e, at_ref_p, at_ref_n = grow(e), grow(at_ref_p), grow(at_ref_n)
+        b = np.tile(np.array([0.0, 1.0]), e.size // 2)
+        sb_p = at_ref_p - b * cp[k - 1]
+        sb_n = at_ref_n - (1.0 - b) * cn[k - 1]
+        e = e + _array_energy(sb_p, at_ref_p, 0.0, ctp) + _array_energy(sb_n, at_ref_n, 0.0, ctn)
+        at_ref_p, at_ref_n = sb_p, sb_n
+    return grow(e)  # the last bit (b_0) switches nothing
 
 
 def closed_form_average_energy(bits: int, switching: str) -> float:
@@ -568,6 +576,16 @@ class SarAdc:
         """Total energy (switching + comparator + logic) of the conversions of ``codes`` [J]."""
         c = np.asarray(codes)
         return self.switching_energy_j(c) + c.size * (self.e_comparator_j + self.e_logic_j)
+
+    def decision_tables(self) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+        """The binary search as data, for callers that run their own fused kernel [V].
+
+        Returns ``(t0, up, dn, trial)``: bit k (from N-1 down to 0) is 1 when
+        ``v + n_s - offset + n_c >= acc + trial[k]``, then ``acc += up[k]``, else
+        ``acc += dn[k]``, starting from ``acc = t0``. Copies; the same numbers
+        :meth:`convert` uses.
+        """
+        return self._t0, self._up.copy(), self._dn.copy(), self._trial.copy()
 
     def transition_levels_v(self) -> np.ndarray:
         """Noise-free decision level of each code transition c-1 → c, c = 1…2**N-1 [V].

@@ -294,3 +294,16 @@ def test_coherent_cycles_prime_and_coprime():
     for n in (64, 1024, 4096, 16384):
         m = coherent_cycles(n)
         assert m >= 3 and all(m % p for p in range(2, int(m**0.5) + 1)) and np.gcd(m, n) == 1
+
+
+def test_decision_tables_reproduce_convert():
+    adc = SarAdc(6, unit_cap_mismatch=0.05, seed=2, switching="monotonic", comparator_offset_v=3e-3)
+    t0, up, dn, trial = adc.decision_tables()
+    v = np.random.default_rng(4).uniform(0, 1, 2000)
+    acc = np.full(v.size, t0)
+    code = np.zeros(v.size, dtype=np.int64)
+    for k in range(5, -1, -1):
+        hit = v - adc.comparator_offset_v >= acc + trial[k]
+        code |= hit.astype(np.int64) << k
+        acc = acc + np.where(hit, up[k], dn[k])
+    assert np.array_equal(code, adc.convert(v))
