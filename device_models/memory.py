@@ -10,7 +10,9 @@ functions, whatever the device card is:
 * :func:`age` — RRAM relaxation (:func:`~device_models.rram.relax`) or PCM power-law drift
   (:func:`~device_models.pcm.drift`) at ``t_s`` and ``temperature_k``;
 * :func:`read_sigma_s` — the per-cell Gaussian read-noise σ [S] (to be combined by the
-  variance identity ``v² @ σ²`` in the tile).
+  variance identity ``v² @ σ²`` in the tile);
+* :func:`cell_iv` — the card's cell I–V law for nonlinear crossbar solves (sinh RRAM/PCM, or
+  the series transistor + RRAM of a 1T1R cell).
 
 References
 ----------
@@ -25,9 +27,18 @@ from . import pcm as _pcm
 from . import rram as _rram
 from ._checks import check_scalar, fail
 from .constants import T_REF_K
+from .iv import SinhIV
 from .programming import ProgramResult, program_write_verify
 
-__all__ = ["MEMORY_KINDS", "ProgramResult", "age", "apply_faults", "program", "read_sigma_s"]
+__all__ = [
+    "MEMORY_KINDS",
+    "ProgramResult",
+    "age",
+    "apply_faults",
+    "cell_iv",
+    "program",
+    "read_sigma_s",
+]
 
 #: Card kinds these functions accept.
 MEMORY_KINDS = ("rram", "1t1r", "pcm")
@@ -113,3 +124,28 @@ def read_sigma_s(card, g_s, *, t_s: float = 0.0):
         return _pcm.read_sigma_pcm(card, g_s, t_s=t_s)
     check_scalar("t_s", t_s, caller, lo=0.0)
     return _rram.read_sigma_rram(card, g_s)
+
+
+def cell_iv(card, *, v_gate_v=None, temperature_k: float = T_REF_K):
+    """The card's cell I–V law (:class:`device_models.iv.CellIV` protocol).
+
+    ``rram`` and ``pcm``: :class:`device_models.iv.SinhIV` with the card's ``v0_v``;
+    ``1t1r``: :class:`device_models.one_t_one_r.OneTOneRIV` at ``temperature_k`` with gate
+    voltage ``v_gate_v`` (default the card's ``v_gate_read_v``).
+
+    References
+    ----------
+    .. [1] P.-Y. Chen and S. Yu, IEEE Trans. Electron Devices 62(12), 4022 (2015).
+       doi:10.1109/TED.2015.2492421
+    """
+    caller = "cell_iv"
+    card = _memory_card(card, caller)
+    if card.kind == "1t1r":
+        from .one_t_one_r import OneTOneRIV
+
+        return OneTOneRIV.from_card(card, v_gate_v=v_gate_v, temperature_k=temperature_k)
+    if v_gate_v is not None:
+        fail("v_gate_v", caller, f"None for a {card.kind!r} card (no access transistor)",
+             v_gate_v)
+    check_scalar("temperature_k", temperature_k, caller, lo=0.0, lo_open=True)
+    return SinhIV(card.v0_v)

@@ -145,3 +145,16 @@ def test_pcm_bad_inputs():
         drift_compensation_scale(np.ones(3), np.zeros(3))
     with pytest.raises(InvalidParameterError, match="g_min_s < g_max_s"):
         program_pcm(card.replace(g_max_s=1e-9, g_min_s=1e-9), [1e-9])
+
+
+def test_cell_iv_per_kind():
+    from device_models import CellIV, SinhIV
+    from device_models.one_t_one_r import OneTOneRIV
+
+    for name in ("wan2022_hfox_rram", CARD):
+        law = memory.cell_iv(name)
+        assert isinstance(law, SinhIV) and law.v0_v == cards.load(name).v0_v
+    law = memory.cell_iv("yao2020_taox_1t1r", temperature_k=350.0)
+    assert isinstance(law, OneTOneRIV) and isinstance(law, CellIV)
+    with pytest.raises(InvalidParameterError, match="v_gate_v"):
+        memory.cell_iv(CARD, v_gate_v=1.0)
