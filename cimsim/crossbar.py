@@ -16,13 +16,14 @@ Solvers
   ground nodes; see :mod:`cimsim._mna`). Every later batch is one GEMM.
 * Nonlinear cells (``cell=device_models.SinhIV(...)`` or any law with the
   :class:`device_models.CellIV` protocol): ``method="exact"`` runs Newton's method with a
-  backtracking line search on the same sparse structure, one factorisation of the Jacobian per
-  iteration and input vector, to a node-voltage step below ``xtol_v``.
-  ``method="fast"`` is the documented approximation: starting from the linear-cell solution it
+  backtracking line search on the same sparse structure, per input vector, to a node-voltage
+  step below ``xtol_v`` (the Jacobian is refactorised whenever a step contracts by less than
+  ``_REUSE_CONTRACTION``, so after the chord start it is usually factorised once per vector).
+  ``method="fast"`` is the documented approximation: starting from the small-signal solution it
   takes ``n_fast`` relaxed chord steps :math:`x \leftarrow x - \omega A_0^{-1} F(x)` that reuse
-  the one factorisation :math:`A_0` of the small-signal network for the whole batch (no
-  per-vector factorisation). With the cells' incremental conductance between
-  :math:`c_{\min} g` and :math:`c_{\max} g` over the input range,
+  the one factorisation :math:`A_0` of the zero-bias (small-signal, :math:`g_0 = dI/dV(0)`)
+  network for the whole batch (no per-vector factorisation). With the cells' incremental
+  conductance between :math:`c_{\min} g_0` and :math:`c_{\max} g_0` over the input range,
   :math:`\omega = 2/(c_{\min}+c_{\max})` makes each step contract the error by at least
   :math:`(c_{\max}-c_{\min})/(c_{\max}+c_{\min})`. ``scripts/bench.py`` prints its error
   against the exact solve.
@@ -173,6 +174,7 @@ class Crossbar:
         self._net = Network(g, self.r_wire_row_ohm, self.r_wire_col_ohm)
         self._g_eff = None
         self._g_eff32 = None
+        self._ss = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -257,18 +259,28 @@ class Crossbar:
             f[net.n_row:] -= flat
         return f, vr, vc, i_cell, di
 
-    def _fast_relaxation(self, v: np.ndarray) -> float:
-        """Relaxation ω = 2/(c_min + c_max) from the cells' dI/dV range over ±max|V|."""
+    def _small_signal(self):
+        """Zero-bias cell conductances g0 = dI/dV(0) [S] and the factors of that network."""
+        if self._ss is None:
+            g0 = self.cell.current_and_derivative(np.zeros(self.g_s.shape), self.g_s)[1]
+            g0 = np.asarray(g0, dtype=np.float64)
+            if np.allclose(g0, self.g_s, rtol=1e-12, atol=0.0):
+                self._ss = (self.g_s, self._net.lu_linear)
+            else:
+                self._ss = (g0, self._net.factorize(g0.ravel()))
+        return self._ss
+
+    def _fast_relaxation(self, v: np.ndarray, g0: np.ndarray) -> float:
+        """Relaxation ω = 2/(c_min + c_max), c = (dI/dV)/g0 sampled on ±max|V|, ±max|V|/2."""
         vmax = float(np.max(np.abs(v))) if v.size else 0.0
-        g = self.g_s
-        pos = g > 0
+        pos = g0 > 0
         if not np.any(pos) or vmax == 0.0:
             return 1.0
         ratios = [1.0]
-        for vv in (vmax, -vmax):
-            _, d = self.cell.current_and_derivative(np.full(g.shape, vv), g)
-            ratios.append(float(np.min(d[pos] / g[pos])))
-            ratios.append(float(np.max(d[pos] / g[pos])))
+        for vv in (vmax, -vmax, 0.5 * vmax, -0.5 * vmax):
+            _, d = self.cell.current_and_derivative(np.full(g0.shape, vv), self.g_s)
+            c = np.asarray(d)[pos] / g0[pos]
+            ratios += [float(np.min(c)), float(np.max(c))]
         return 2.0 / (min(ratios) + max(ratios))
 
     def _solve_nonlinear(self, v, method, n_fast, xtol_v, max_iter):
@@ -282,13 +294,16 @@ class Crossbar:
         b_drv = np.zeros((net.n, batch))
         if net.has_row:
             b_drv[np.arange(net.rows) * net.cols] = v.T / net.r_row_ohm
-        # linear-cell start, then relaxed chord steps with the small-signal factorisation
-        x = net.solve(net.lu_linear, net.rhs_linear(v))
-        omega = self._fast_relaxation(v)
+        # Chord iterations with the factors A0 of the zero-bias (small-signal) network: a full
+        # step from x = 0 (the small-signal solution), then relaxed steps.
+        g0, lu0 = self._small_signal()
+        x = np.zeros((net.n, batch))
+        x = x - net.solve(lu0, self._residual(x, v, a_wire, b_drv)[0])
+        omega = self._fast_relaxation(v, g0)
         n_chord = n_fast if method == "fast" else max(n_fast, 2)
         for _ in range(n_chord):
             f = self._residual(x, v, a_wire, b_drv)[0]
-            x = x - omega * net.solve(net.lu_linear, f)
+            x = x - omega * net.solve(lu0, f)
         if method == "fast":
             f, vr, vc, i_cell, _ = self._residual(x, v, a_wire, b_drv)
             return vr, vc, net.output_currents(vc, i_cell), n_fast
@@ -421,7 +436,7 @@ def column_currents(g_s, v_rows, r_wire_ohm=0.0, *, r_wire_row_ohm=None, r_wire_
         Cell law, e.g. ``device_models.SinhIV(v0_v=0.25)``; ``None`` means ohmic.
     method : {"exact", "fast"}
         Nonlinear cells only: damped Newton to ``xtol_v``, or ``n_fast`` relaxed chord steps
-        from the linear solution (see the module docstring).
+        from the small-signal solution (see the module docstring).
     n_fast : int
         Chord steps of the fast approximation [-].
     xtol_v : float

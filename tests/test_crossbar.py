@@ -331,3 +331,21 @@ def test_bench_smoke_runs_crossbar_records(capsys):
         assert r["ratio_vs_numpy_gemm"] == pytest.approx(r["gemm_time_s"] / r["time_s"])
     nl = next(r for r in records if r["name"] == "ir_drop_nonlinear")
     assert 0 < nl["fast_max_rel_error"] < nl["linear_cell_model_max_rel_error"]
+
+
+def test_one_t_one_r_cells_follow_the_same_protocol():
+    from device_models import cards
+    from device_models.one_t_one_r import OneTOneRIV
+
+    card = cards.load("yao2020_taox_1t1r")
+    law = OneTOneRIV.from_card(card)
+    rng = np.random.default_rng(8)
+    g = rng.uniform(card.g_min_s, card.g_max_s, (3, 4))
+    v = rng.uniform(0.0, 0.2, (2, 3))
+    sol = cb.solve_crossbar(g, v, r_wire_row_ohm=200.0, r_wire_col_ohm=300.0, cell=law)
+    for k in range(2):
+        _, _, i_ref = dense_solve(g, v[k], 200.0, 300.0, cell=law)
+        assert np.allclose(sol.column_currents_a[k], i_ref, rtol=1e-8)
+    fast = cb.column_currents(g, v, r_wire_row_ohm=200.0, r_wire_col_ohm=300.0, cell=law,
+                              method="fast", n_fast=8)
+    assert np.allclose(fast, sol.column_currents_a, rtol=1e-6)
