@@ -128,6 +128,22 @@ def test_noise_deterministic_and_chunk_independent(each_backend):
     assert not np.array_equal(whole, other.convert(v))
 
 
+def test_noise_independent_of_thread_count():
+    import numba
+
+    adc = SarAdc(10, comparator_noise_v=5e-4, input_noise_v=5e-4, seed=9)
+    v = np.random.default_rng(5).uniform(0, 1, 50_000)
+    old = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = adc.convert(v)
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        many = adc.convert(v)
+    finally:
+        numba.set_num_threads(old)
+    assert np.array_equal(one, many)
+
+
 # --- mismatch --------------------------------------------------------------------------------
 
 
