@@ -431,8 +431,10 @@ class SarAdc:
         caps = []
         for side in ("p", "n"):
             if su > 0.0:
-                z = rng.standard_normal(rng.derive_key(self.seed, "sar_adc_cap", side),
-                                        n_caps + 1)
+                # A handful of draws: the NumPy path of rng (identical numbers to its kernel)
+                # avoids waking the thread pool for every instance (a tile builds thousands).
+                key = rng.derive_key(self.seed, "sar_adc_cap", side)
+                z = rng._normal_np(key, np.arange(n_caps + 1, dtype=np.uint64))
             else:
                 z = np.zeros(n_caps + 1)
             # A capacitor of m independent units: sigma(C) = su * Cu * sqrt(m).
