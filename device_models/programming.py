@@ -162,6 +162,29 @@ def compliance(card, *, v_gate_set_v: float | None = None,
 
 
 @jit
+def _spow(x, e):
+    """``x**e`` for x >= 0 with the common exponents 0, 0.5 and 1 done without ``pow``."""
+    if e == 1.0:
+        return x
+    if e == 0.5:
+        return math.sqrt(x)
+    if e == 0.0:
+        return 1.0
+    return x**e
+
+
+def _spow_np(x, e):
+    """NumPy reference of :func:`_spow`."""
+    if e == 1.0:
+        return x
+    if e == 0.5:
+        return np.sqrt(x)
+    if e == 0.0:
+        return np.ones_like(x)
+    return x**e
+
+
+@jit
 def _wv_cell(i, target, tol, g_min, g_max, margin, dg_set, dg_reset, gamma, c2c, d2d, wd2d,
              backoff, max_pulses, rn_rel, rn_exp, v_set, t_set, v_reset, t_reset, v_read, t_read,
              i_comp, g_comp, key_dev, key_read, key_step):
@@ -186,7 +209,7 @@ def _wv_cell(i, target, tol, g_min, g_max, margin, dg_set, dg_reset, gamma, c2c,
     for p in range(max_pulses + 1):
         ctr = ui * stride + np.uint64(p)
         gp = max(g, 0.0)
-        sig = rn_rel * g_max * (gp / g_max) ** rn_exp
+        sig = rn_rel * g_max * _spow(gp / g_max, rn_exp)
         meas = g + sig * rng.normal_at(key_read, ctr)
         energy += v_read * v_read * gp * t_read
         time += t_read
@@ -202,14 +225,14 @@ def _wv_cell(i, target, tol, g_min, g_max, margin, dg_set, dg_reset, gamma, c2c,
         xi = rng.normal_at(key_step, ctr)
         if d > 0:
             f = (hi - g) / w
-            f = f ** gamma if f > 0.0 else 0.0
+            f = _spow(f, gamma) if f > 0.0 else 0.0
             step = dg_set * w * s * amp * f * (1.0 + c2c * xi)
             energy += v_set * min(gp * v_set, i_comp) * t_set
             time += t_set
             g = g + step
         else:
             f = (g - lo) / w
-            f = f ** gamma if f > 0.0 else 0.0
+            f = _spow(f, gamma) if f > 0.0 else 0.0
             step = dg_reset * w * s * amp * f * (1.0 + c2c * xi)
             energy += v_reset * gp * v_reset * t_reset
             time += t_reset
@@ -265,7 +288,7 @@ def _write_verify_numpy(target, tol, g_min, g_max, margin, dg_set, dg_reset, gam
         ga = g[a]
         ctr = idx[a] * stride + np.uint64(p)
         gp = np.maximum(ga, 0.0)
-        sig = rn_rel * g_max * (gp / g_max) ** rn_exp
+        sig = rn_rel * g_max * _spow_np(gp / g_max, rn_exp)
         meas = ga + sig * rng._normal_np(key_read, ctr)
         energy[a] += v_read * v_read * gp * t_read
         time[a] += t_read
@@ -283,9 +306,9 @@ def _write_verify_numpy(target, tol, g_min, g_max, margin, dg_set, dg_reset, gam
         xi = rng._normal_np(key_step, ctr)
         up = d > 0
         f_set = (hi[a] - ga) / w
-        f_set = np.where(f_set > 0.0, np.maximum(f_set, 0.0) ** gamma, 0.0)
+        f_set = np.where(f_set > 0.0, _spow_np(np.maximum(f_set, 0.0), gamma), 0.0)
         f_res = (ga - lo[a]) / w
-        f_res = np.where(f_res > 0.0, np.maximum(f_res, 0.0) ** gamma, 0.0)
+        f_res = np.where(f_res > 0.0, _spow_np(np.maximum(f_res, 0.0), gamma), 0.0)
         step_set = dg_set * w * s[a] * amp[a] * f_set * (1.0 + c2c * xi)
         step_res = dg_reset * w * s[a] * amp[a] * f_res * (1.0 + c2c * xi)
         energy[a] += np.where(up, v_set * np.minimum(gp * v_set, i_comp) * t_set,
