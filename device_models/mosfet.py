@@ -14,8 +14,9 @@ limits that is smooth (C-infinity) through moderate inversion:
     \mu(T) = \mu_0\,(T/T_0)^{-k}, \qquad U_T = k_B T / q
 
 with all voltages referred to the source and the bulk tied to the source (no body effect),
-``T_0 = T_REF_K = 300 K``. The interpolation :math:`i = \ln^2(1 + e^{v/2})` is the one of Enz,
-Krummenacher & Vittoz (1995), eq. (31)–(35), also Enz & Vittoz (2006), §3.4. Its limits:
+``T_0 = T_REF_K = 300 K``. The interpolation :math:`i = \ln^2(1 + e^{v/2})` of the normalised
+forward/reverse currents is the one of Enz, Krummenacher & Vittoz (1995) (also Enz & Vittoz
+2006, the EKV book). Its limits:
 
 * weak inversion (:math:`V_P \ll -U_T`): :math:`I_D = I_\mathrm{spec}\,e^{(V_{GS}-V_T)/(nU_T)}
   (1 - e^{-V_{DS}/U_T})`, so the subthreshold swing is :math:`S = n\,U_T\ln 10` and
@@ -78,6 +79,11 @@ __all__ = [
     "sample_mismatch",
     "subthreshold_swing",
 ]
+
+#: Below |V_DS|/(2·U_T) = SMALL_VDS_UT the kernel forms softplus(x_f) − softplus(x_r) as
+#: log1p(σ(x_r)·expm1(V_DS/2U_T)) instead of by subtraction (no cancellation; above it the
+#: plain difference loses at most a factor 1/(1 − e^−1) of relative precision) [-].
+SMALL_VDS_UT = 1.0
 
 #: Forward inversion coefficient i_f at which :func:`subthreshold_swing` evaluates by default
 #: ("deep weak inversion": the swing is within 0.5 % of n·U_T·ln10 there) [-].
@@ -217,22 +223,33 @@ def _ekv_scalar(vgs_v, vds_v, vt0_v, n, i_spec_a, ut_v, dibl, clm):
 
     Returns ``(id_a, gm_s, gds_s)``: I_D [A], ∂I_D/∂V_GS [S], ∂I_D/∂V_DS [S]. Arguments as
     :class:`EkvParams` (``dibl`` = η [V/V], ``clm`` = λ [1/V]). Callable from other kernels.
+
+    The differences i_f − i_r and σ(x_f) − σ(x_r) are formed without cancellation (see
+    :data:`SMALL_VDS_UT`), so I_D stays accurate and monotonic as V_DS → 0 in strong inversion.
     """
     two_ut = 2.0 * ut_v
     vp = (vgs_v - vt0_v + dibl * vds_v) / n
     xf = vp / two_ut
     xr = (vp - vds_v) / two_ut
+    d = vds_v / two_ut  # x_f - x_r
     sf = _softplus(xf)
     sr = _softplus(xr)
     lf = _logistic(xf)
     lr = _logistic(xr)
-    diff = sf * sf - sr * sr
+    if abs(d) < SMALL_VDS_UT:
+        # softplus(x_f) - softplus(x_r) = log1p(σ(x_r)·expm1(x_f - x_r))
+        ds = math.log1p(lr * math.expm1(d))
+    else:
+        ds = sf - sr
+    dl = lf * _logistic(-xr) * -math.expm1(-d)  # σ(x_f) - σ(x_r)
+    diff = ds * (sf + sr)  # i_f - i_r
     m = 1.0 + clm * abs(vds_v)
+    id_a = i_spec_a * diff * m
+    # d(i_f - i_r)/dx = 2(s_f σ_f - s_r σ_r) = 2(Δs·σ_f + s_r·Δσ)
+    gm = i_spec_a * m * 2.0 * (ds * lf + sr * dl) / (n * two_ut)
+    sgn = 1.0 if vds_v > 0.0 else (-1.0 if vds_v < 0.0 else 0.0)
     dif = 2.0 * sf * lf  # d i_f / d x_f
     dir_ = 2.0 * sr * lr  # d i_r / d x_r
-    id_a = i_spec_a * diff * m
-    gm = i_spec_a * m * (dif - dir_) / (n * two_ut)
-    sgn = 1.0 if vds_v > 0.0 else (-1.0 if vds_v < 0.0 else 0.0)
     gds = i_spec_a * (
         m * (dif * dibl / n - dir_ * (dibl / n - 1.0)) / two_ut + diff * clm * sgn
     )
@@ -263,16 +280,21 @@ def _ekv_numpy(vgs, vds, vt0, i_spec, n, ut, dibl, clm):
     vp = (vgs - vt0 + dibl * vds) / n
     xf = vp / two_ut
     xr = (vp - vds) / two_ut
+    d = vds / two_ut
     sf = _softplus_np(xf)
     sr = _softplus_np(xr)
     lf = _logistic_np(xf)
     lr = _logistic_np(xr)
-    diff = sf * sf - sr * sr
+    small = np.abs(d) < SMALL_VDS_UT
+    with np.errstate(over="ignore", invalid="ignore"):
+        ds = np.where(small, np.log1p(lr * np.expm1(np.where(small, d, 0.0))), sf - sr)
+    dl = lf * _logistic_np(-xr) * -np.expm1(-d)
+    diff = ds * (sf + sr)
     m = 1.0 + clm * np.abs(vds)
+    id_a = i_spec * diff * m
+    gm = i_spec * m * 2.0 * (ds * lf + sr * dl) / (n * two_ut)
     dif = 2.0 * sf * lf
     dir_ = 2.0 * sr * lr
-    id_a = i_spec * diff * m
-    gm = i_spec * m * (dif - dir_) / (n * two_ut)
     gds = i_spec * (m * (dif * dibl / n - dir_ * (dibl / n - 1.0)) / two_ut
                     + diff * clm * np.sign(vds))
     return id_a, gm, gds

@@ -129,6 +129,20 @@ def test_current_continuous_and_monotonic(vgs, vds, dv, name):
 
 
 @pytest.mark.parametrize("name", MOSFET_CARDS)
+def test_tiny_vds_in_strong_inversion_has_no_cancellation(name, each_backend):
+    # found by hypothesis: i_f - i_r computed by subtraction lost all digits at V_DS ~ 1e-15 V
+    card = cards.load(name)
+    vds = np.logspace(-15, -3, 61)
+    for vgs in (0.2, card.vdd_v - 0.1, 5.0):
+        i_d, gm, gds = mosfet_small_signal(vgs, vds, card)
+        assert np.all(np.diff(i_d) > 0)
+        # linear region: I_D = g_ds0·V_DS, g_m ∝ V_DS
+        np.testing.assert_allclose(i_d[:20] / vds[:20], gds[0], rtol=1e-6)
+        np.testing.assert_allclose(gm[:20] / vds[:20], gm[0] / vds[0], rtol=1e-6)
+    assert mosfet_current(0.9, 1e-300, card) > 0
+
+
+@pytest.mark.parametrize("name", MOSFET_CARDS)
 def test_gm_gds_match_finite_differences(name):
     card = cards.load(name)
     vgs = np.linspace(-0.2, card.vdd_v, 23)[:, None]
