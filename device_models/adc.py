@@ -473,7 +473,9 @@ class SarAdc:
         card : str or Card
             An ``adc``-kind card.
         bits : int, optional
-            Resolution [bit]; defaults to the card's ``bits``.
+            Resolution [bit]; defaults to the card's ``bits``. At another resolution the
+            unit capacitor is kept (the array scales as 2**bits) and the comparator and logic
+            energies scale with the number of decisions, ``bits / card.bits``.
         full_scale_v : float, optional
             Input range [V]; defaults to the card's ``full_scale_v`` (or ``v_ref_v``). The
             card's noise and offset voltages are stated at the card's own full scale and are
