@@ -30,8 +30,10 @@ References
 .. [2] P.-Y. Chen and S. Yu, "Compact modeling of RRAM devices and its applications in 1T1R
    and 1S1R array design", IEEE Trans. Electron Devices 62(12), 4022–4028 (2015).
    doi:10.1109/TED.2015.2492421
-.. [3] M. Nakhle et al., subthreshold processing for tiny AI, Frontiers (2025) (motivation of
-   the subthreshold mode; no numbers are taken from it).
+.. [3] F. Nakhle, A. H. Harfouche, H. Karam and V. Tserolas, "Exploring subthreshold
+   processing for next-generation TinyAI", Front. Comput. Neurosci. 19, 1638782 (2025)
+   (motivation of the subthreshold mode; no numbers are taken from it).
+   doi:10.3389/fncom.2025.1638782
 """
 
 from __future__ import annotations
