@@ -185,7 +185,7 @@ def measure_enob(adc, n_samples: int = 4096, *, n_cycles: int | None = None,
 
     References
     ----------
-    .. [1] IEEE Std 1241-2010, doi:10.1109/IEEESTD.2011.5692956, §4.1.4 (sine fit / FFT).
+    .. [1] IEEE Std 1241-2010, doi:10.1109/IEEESTD.2011.5692956 (coherent sampling, SINAD, ENOB).
     """
     who = "measure_enob"
     n = check_int("n_samples", n_samples, who, lo=64, hi=1 << 24)
@@ -298,7 +298,7 @@ def measure_inl_dnl(adc, *, samples_per_code: int = 64, stimulus: str = "ramp",
 
     References
     ----------
-    .. [1] IEEE Std 1241-2010, doi:10.1109/IEEESTD.2011.5692956, §4.1.6 (code density).
+    .. [1] IEEE Std 1241-2010, doi:10.1109/IEEESTD.2011.5692956, §5.5 (histogram test method).
     .. [2] J. Doernberg, H.-S. Lee, D. A. Hodges, IEEE JSSC 19(6), 820–827 (1984),
        doi:10.1109/JSSC.1984.1052232 (sine histogram).
     """
