@@ -385,3 +385,16 @@ def test_devices_command_json_and_png(tmp_path, capsys):
     shift = vgs_at_current(card, 1e-8, 0.9) - vgs_at_current(card, 1e-8, 1.8)
     assert shift / 0.9 == pytest.approx(card.dibl_v_per_v, rel=1e-4)
     assert figures_of_merit(CARD)["swing_v_per_dec"] == subthreshold_swing(CARD)
+
+
+def test_plot_devices_script_writes_pngs(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "plot_devices.py"
+    spec = importlib.util.spec_from_file_location("plot_devices", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main(["--out", str(tmp_path), "--cards", CARD]) == 0
+    for name in ("mosfet_id_vgs.png", "mosfet_gm_id.png"):
+        assert (tmp_path / name).stat().st_size > 10_000
