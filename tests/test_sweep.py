@@ -46,6 +46,8 @@ def job(config):
         with open(log, "a") as fh:
             fh.write(f"start {config.index} {os.getpid()}\\n")
     time.sleep(opts.get("delay_s", 0.0))
+    if config.index in opts.get("die", []):
+        os.kill(os.getpid(), 9)  # the worker process dies on this point, every time
     if config.index in opts.get("fail", []):
         raise RuntimeError(f"point {config.index} fails on purpose")
     x = rng.standard_normal(rng.derive_key(config.seed, "test-job"), (256,))
@@ -207,6 +209,15 @@ def test_in_process_sweep_resume_and_status(tmp_path, capsys):
     assert arrays["index"].tolist() == [0, 1, 2, 3] and arrays["status"][0] == "done"
 
 
+def test_results_as_dataframe(tmp_path):
+    pd = pytest.importorskip("pandas")
+    out = tmp_path / "dev.h5"
+    sweep.run_sweep(DEVICE_SPEC, out, workers=0, progress=False)
+    df = load(out).to_dataframe()
+    assert isinstance(df, pd.DataFrame) and len(df) == 4
+    assert {"t_s", "card.tolerance_frac", "read_rms_error_rel", "status"} <= set(df.columns)
+
+
 def test_failed_points_are_recorded_and_retried_on_rerun(tmp_path, jobmod):
     out = tmp_path / "fail.h5"
     spec = _spec(jobmod, fail=[1, 4])
@@ -346,6 +357,24 @@ def test_killed_worker_points_are_retried_exactly_once(tmp_path, jobmod):
 
 
 @pytest.mark.slow
+def test_point_that_always_kills_its_worker_is_recorded_failed(tmp_path, jobmod):
+    import dask
+    from distributed import Client, LocalCluster
+
+    spec = _spec(jobmod, n_bits=2, n_temp=2, die=[1])
+    out = tmp_path / "poison.h5"
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
+            LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                         dashboard_address=None) as cluster, Client(cluster) as client:
+        s = sweep.run_sweep(spec, out, client=client, progress=False, max_attempts=2)
+    assert (s["done"], s["failed"]) == (3, 1)
+    res = load(out)
+    assert res.status[1] == FAILED and res.provenance["attempts"][1] == 2
+    assert "gave up after 2 attempts" in res.provenance["error"][1]
+    assert "KilledWorker" in res.provenance["error"][1]
+
+
+@pytest.mark.slow
 def test_killed_driver_resumes_to_the_uninterrupted_result(tmp_path, jobmod):
     spec = _spec(jobmod, n_bits=5, n_temp=3, delay_s=0.5)
     toml = _write_toml(tmp_path / "spec.toml", spec)
@@ -385,6 +414,35 @@ def test_killed_driver_resumes_to_the_uninterrupted_result(tmp_path, jobmod):
     for name in ref_res.metrics:
         np.testing.assert_array_equal(final.metrics[name], ref_res.metrics[name])
     assert not list(tmp_path.glob(".run.h5.*.tmp"))
+
+
+@pytest.mark.slow
+def test_existing_scheduler_by_address(tmp_path):
+    """--scheduler ADDRESS: a separately started dask scheduler and worker processes."""
+    sched_file = tmp_path / "scheduler.json"
+    procs = [subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+         "--port", "0", "--no-dashboard", "--scheduler-file", str(sched_file)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)]
+    try:
+        deadline = time.monotonic() + 60
+        while not sched_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file",
+             str(sched_file), "--nthreads", "1", "--nworkers", "2", "--no-dashboard"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+        address = json.loads(sched_file.read_text())["address"]
+        out = tmp_path / "remote.h5"
+        s = sweep.run_sweep(DEVICE_SPEC, out, scheduler=address, progress=False)
+        assert s["executor"] == f"dask:{address}" and s["done"] == 4
+    finally:
+        for p in reversed(procs):
+            os.killpg(p.pid, signal.SIGTERM)
+            p.wait(timeout=30)
+    ref = tmp_path / "ref.h5"
+    sweep.run_sweep(DEVICE_SPEC, ref, workers=0, progress=False)
+    _same_results(load(ref), load(out))
 
 
 def test_job_reference_and_spec_from_toml(tmp_path, jobmod):
