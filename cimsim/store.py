@@ -85,7 +85,7 @@ class PointRecord:
     error : str
         Traceback or reason (only for FAILED points).
     seed, finished_utc, elapsed_s, host, worker, attempts, cimsim_version
-        Provenance: seed of the point, POSIX finish time [s], wall time [s], host name, worker
+        Provenance: seed of the point (None keeps the one stored at creation), POSIX finish time [s], wall time [s], host name, worker
         address, number of executions, package version that computed it.
     """
 
@@ -93,7 +93,7 @@ class PointRecord:
     status: int
     metrics: Mapping[str, float] = dataclasses.field(default_factory=dict)
     error: str = ""
-    seed: int = 0
+    seed: int | None = None
     finished_utc: float = math.nan
     elapsed_s: float = math.nan
     host: str = ""
@@ -371,7 +371,8 @@ class SweepStore:
                             mets.create_dataset(name, data=np.full(self.total, np.nan))
                         mets[name][i] = value
                     pts["error"][i] = r.error
-                    pts["seed"][i] = r.seed
+                    if r.seed is not None:  # else keep the seed stored at creation
+                        pts["seed"][i] = r.seed
                     pts["finished_utc"][i] = r.finished_utc
                     pts["elapsed_s"][i] = r.elapsed_s
                     pts["host"][i] = r.host

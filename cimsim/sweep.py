@@ -959,9 +959,7 @@ class DemoOptions(Config):
             self._fail("model", f"one of {names}", self.model)
 
 
-@register_job("demo", options=DemoOptions,
-              cards=tuple(f for f in CARD_FIELDS.values() if f != "device_card")
-              + ("device_card",))
+@register_job("demo", options=DemoOptions, cards=tuple(sorted(set(CARD_FIELDS.values()))))
 def demo_job(config: PointConfig) -> dict[str, float]:
     """The ``cimsim demo`` network on the point's chip: accuracy, energy, latency, TOPS/W, EDP.
 

@@ -209,6 +209,14 @@ def test_in_process_sweep_resume_and_status(tmp_path, capsys):
     assert arrays["index"].tolist() == [0, 1, 2, 3] and arrays["status"][0] == "done"
 
 
+def test_without_distributed_runs_in_process_with_the_same_store(tmp_path, monkeypatch):
+    monkeypatch.setattr(sweep, "_have_distributed", lambda: False)
+    out = tmp_path / "nodask.h5"
+    s = sweep.run_sweep(DEVICE_SPEC, out, progress=False)  # workers=None: would be a cluster
+    assert s["executor"] == "in-process" and s["done"] == 4
+    assert load(out).summary()["done"] == 4
+
+
 def test_results_as_dataframe(tmp_path):
     pd = pytest.importorskip("pandas")
     out = tmp_path / "dev.h5"
