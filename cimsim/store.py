@@ -85,8 +85,9 @@ class PointRecord:
     error : str
         Traceback or reason (only for FAILED points).
     seed, finished_utc, elapsed_s, host, worker, attempts, cimsim_version
-        Provenance: seed of the point (None keeps the one stored at creation), POSIX finish time [s], wall time [s], host name, worker
-        address, number of executions, package version that computed it.
+        Provenance: seed of the point (None keeps the one stored at creation), POSIX finish
+        time [s], wall time [s], host name, worker address, number of executions, package
+        version that computed it.
     """
 
     index: int
