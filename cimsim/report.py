@@ -442,13 +442,13 @@ class Report:
                 f"{name[:14]:<14}{lay.n_tiles:>6d}{lay.macs // self.batch:>12d}"
                 f"{_eng(lay.energy_per_inference_j, 'J'):>12}"
                 f"{_eng(lay.latency_per_inference_s, 's'):>12}"
-                f"{lay.area_m2 * 1e6:>10.4f}mm{lay.tops:>9.3g}{lay.tops_per_w:>9.3g}"
+                f"{lay.area_m2 * 1e6:>9.4f}mm²{lay.tops:>9.3g}{lay.tops_per_w:>9.3g}"
                 f"{lay.tops_per_mm2:>10.3g}{lay.eds():>8.3g}{lay.edd():>8.3g}")
         lines.append("-" * len(hdr))
         lines.append(
             f"{'network':<14}{sum(la.n_tiles for la in self.layers.values()):>6d}"
             f"{self.macs // self.batch:>12d}{_eng(self.energy_per_inference_j, 'J'):>12}"
-            f"{_eng(self.latency_per_inference_s, 's'):>12}{self.area_m2 * 1e6:>10.4f}mm"
+            f"{_eng(self.latency_per_inference_s, 's'):>12}{self.area_m2 * 1e6:>9.4f}mm²"
             f"{self.tops:>9.3g}{self.tops_per_w:>9.3g}{self.tops_per_mm2:>10.3g}"
             f"{self.eds():>8.3g}{self.edd():>8.3g}")
         lines.append("")
