@@ -246,11 +246,14 @@ class Crossbar:
             max(p[3] for p in parts),
         )
 
-    def _residual(self, x: np.ndarray, v: np.ndarray, a_wire, b_drv):
-        """KCL residual (n, batch) [A], node voltages and cell currents at unknowns ``x``."""
+    def _residual(self, x: np.ndarray, v: np.ndarray, a_wire, b_drv, derivative: bool = True):
+        """KCL residual (n, batch) [A], node voltages, cell currents (and dI/dV) at ``x``."""
         net = self._net
         vr, vc = net.expand(x, v)
-        i_cell, di = self.cell.current_and_derivative(vr - vc, self.g_s)
+        if derivative:
+            i_cell, di = self.cell.current_and_derivative(vr - vc, self.g_s)
+        else:
+            i_cell, di = self.cell.current(vr - vc, self.g_s), None
         f = a_wire @ x - b_drv
         flat = i_cell.reshape(i_cell.shape[0], -1).T
         if net.has_row:
@@ -298,21 +301,21 @@ class Crossbar:
         # step from x = 0 (the small-signal solution), then relaxed steps.
         g0, lu0 = self._small_signal()
         x = np.zeros((net.n, batch))
-        x = x - net.solve(lu0, self._residual(x, v, a_wire, b_drv)[0])
+        x = x - net.solve(lu0, self._residual(x, v, a_wire, b_drv, False)[0])
         omega = self._fast_relaxation(v, g0)
         n_chord = n_fast if method == "fast" else max(n_fast, 2)
         for _ in range(n_chord):
-            f = self._residual(x, v, a_wire, b_drv)[0]
+            f = self._residual(x, v, a_wire, b_drv, False)[0]
             x = x - omega * net.solve(lu0, f)
         if method == "fast":
-            f, vr, vc, i_cell, _ = self._residual(x, v, a_wire, b_drv)
+            f, vr, vc, i_cell, _ = self._residual(x, v, a_wire, b_drv, False)
             return vr, vc, net.output_currents(vc, i_cell), n_fast
         iters = 0
         for k in range(batch):
             x[:, k], it = self._newton(x[:, k].copy(), v[k:k + 1], a_wire, b_drv[:, k:k + 1],
                                        xtol_v, max_iter)
             iters = max(iters, it)
-        _, vr, vc, i_cell, _ = self._residual(x, v, a_wire, b_drv)
+        _, vr, vc, i_cell, _ = self._residual(x, v, a_wire, b_drv, False)
         return vr, vc, net.output_currents(vc, i_cell), iters
 
     def _newton(self, x, v, a_wire, b_drv, xtol_v, max_iter):
