@@ -84,10 +84,16 @@ class InputEncoder:
         # DAC levels [V] for |code| = 0..c_max (ideal: linear).
         self.levels_v = np.arange(self.c_max + 1, dtype=np.float64) * (self.v_read_v / self.c_max)
 
-    def codes(self, x: np.ndarray) -> np.ndarray:
+    def codes(self, x: np.ndarray, *, parallel: bool = True) -> np.ndarray:
         """Input codes (int32) of ``x`` (clipped to the calibrated range)."""
         lo = -self.c_max if self.signed else 0
-        return np.clip(np.rint(x / self.x_lsb), lo, self.c_max).astype(np.int32)
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        if backend() == "numpy":
+            return np.clip(np.rint(x / self.x_lsb), lo, self.c_max).astype(np.int32)
+        out = np.empty(x.shape, dtype=np.int32)
+        kern = _codes_kernel if parallel else _codes_kernel_serial
+        kern(x, self.x_lsb, float(lo), float(self.c_max), out)
+        return out
 
     def plane_volts_per_code(self, p: int) -> float:
         """Row volts per unit input code of cycle ``p`` (the digital weight of the cycle)."""
@@ -95,28 +101,283 @@ class InputEncoder:
             return self.v_read_v / 2 ** p
         return self.v_read_v / self.c_max
 
-    def drive(self, codes: np.ndarray, p: int, dtype) -> np.ndarray:
-        """Row voltages [V] of cycle ``p`` for ``codes`` (batch, rows), in ``dtype``."""
-        if self.encoding == "bit_serial":
-            bit = (np.abs(codes) >> p) & 1
-            return (np.sign(codes) * bit * self.v_read_v).astype(dtype)
-        mag = self.levels_v[np.abs(codes)]
-        return (np.sign(codes) * mag).astype(dtype)
+    def drive(self, codes: np.ndarray, p: int, dtype, *, r0: int = 0, r1: int | None = None,
+              squares: bool = False, parallel: bool = True):
+        """Row voltages of cycle ``p`` for ``codes[:, r0:r1]``, with per-row counts.
 
-    def energy_weight(self, codes: np.ndarray, p: int, v: np.ndarray) -> np.ndarray:
-        """Per-row Σ_batch V·V_cell·t of cycle ``p`` [V²·s]; times Σ_j G_ij gives V·I·t [J]."""
-        if self.encoding == "pulse_width":
-            t = np.abs(codes).astype(np.float64) * (self.t_read_s / self.c_max)
-            return (self.v_read_v ** 2 * t).sum(axis=0)
-        v64 = v.astype(np.float64)
-        return (v64 * v64).sum(axis=0) * self.t_read_s
+        Returns
+        -------
+        v : ndarray (batch, rows) of ``dtype``
+            Row voltages [V] (signal-equivalent amplitude for pulse width).
+        v2 : ndarray
+            ``v*v`` in ``dtype`` [V²] if ``squares`` (for the variance GEMM), else empty.
+        stats : ndarray (3, rows) of float64
+            Per row, summed over the batch: ``Σ V_row·V_cell·t`` [V²·s] (times ``Σ_j G_ij``
+            gives V·I·t [J]), ``Σ V_row²`` [V²] and the number of driven (non-zero) cycles.
+        """
+        r1 = codes.shape[1] if r1 is None else r1
+        mode = _MODES[self.encoding]
+        n_b, n_r = codes.shape[0], r1 - r0
+        if backend() == "numpy":
+            return _drive_numpy(codes[:, r0:r1], mode, p, self.levels_v, self.v_read_v,
+                                self.t_read_s, self.c_max, dtype, squares)
+        v = np.empty((n_b, n_r), dtype=dtype)
+        v2 = np.empty((n_b, n_r) if squares else (0, 0), dtype=dtype)
+        n_ch = -(-n_b // _CHUNK)
+        stats = np.zeros((n_ch, 3, n_r))
+        kern = _drive_kernel if parallel else _drive_kernel_serial
+        kern(codes, r0, r1, mode, p, self.levels_v, self.v_read_v, self.t_read_s,
+             float(self.c_max), v, v2, stats)
+        return v, v2, stats.sum(axis=0)
 
-    def row_drive_v2(self, codes: np.ndarray, v: np.ndarray) -> np.ndarray:
-        """Per-row Σ_batch V_row² of one cycle [V²] (wire charging)."""
-        if self.encoding == "pulse_width":
-            return (codes != 0).sum(axis=0) * self.v_read_v ** 2
-        v64 = v.astype(np.float64)
-        return (v64 * v64).sum(axis=0)
+
+_MODES = {"amplitude": 0, "pulse_width": 1, "bit_serial": 2}
+#: Batch rows per partial-sum chunk of the drive kernel (fixed: results do not depend on
+#: the thread count).
+_CHUNK = 64
+
+
+def _codes_py(x, x_lsb, lo, hi, out):
+    n_b, n_r = x.shape
+    for b in prange(n_b):
+        for i in range(n_r):
+            c = np.rint(x[b, i] / x_lsb)
+            out[b, i] = np.int32(min(max(c, lo), hi))
+
+
+def _drive_py(codes, r0, r1, mode, plane, levels, v_read, t_read, c_max, v, v2, stats):
+    n_b = codes.shape[0]
+    squares = v2.shape[0] == n_b
+    for ch in prange(stats.shape[0]):
+        for b in range(ch * _CHUNK, min((ch + 1) * _CHUNK, n_b)):
+            for i in range(r1 - r0):
+                c = codes[b, r0 + i]
+                m = abs(c)
+                if mode == 2:
+                    vv = v_read * ((m >> plane) & 1)
+                else:
+                    vv = levels[m]
+                if c < 0:
+                    vv = -vv
+                v[b, i] = vv
+                if squares:
+                    v2[b, i] = v[b, i] * v[b, i]
+                if vv != 0.0:
+                    q = np.float64(v[b, i])
+                    stats[ch, 2, i] += 1.0
+                    if mode == 1:
+                        stats[ch, 0, i] += v_read * v_read * (m / c_max) * t_read
+                        stats[ch, 1, i] += v_read * v_read
+                    else:
+                        stats[ch, 0, i] += q * q * t_read
+                        stats[ch, 1, i] += q * q
+
+
+_codes_kernel = jit(parallel=True)(_codes_py)
+_codes_kernel_serial = jit(_codes_py)
+_drive_kernel = jit(parallel=True)(_drive_py)
+_drive_kernel_serial = jit(_drive_py)
+
+
+def _drive_numpy(codes, mode, plane, levels, v_read, t_read, c_max, dtype, squares):
+    m = np.abs(codes)
+    if mode == 2:
+        mag = v_read * ((m >> plane) & 1)
+    else:
+        mag = levels[m]
+    v = (np.where(codes < 0, -mag, mag)).astype(dtype)
+    v2 = v * v if squares else np.empty((0, 0), dtype=dtype)
+    q = v.astype(np.float64)
+    on = q != 0.0
+    stats = np.zeros((3, codes.shape[1]))
+    stats[2] = on.sum(axis=0)
+    if mode == 1:
+        stats[0] = (v_read * v_read * (m / c_max) * t_read * on).sum(axis=0)
+        stats[1] = on.sum(axis=0) * v_read * v_read
+    else:
+        stats[0] = (q * q).sum(axis=0) * t_read
+        stats[1] = (q * q).sum(axis=0)
+    return v, v2, stats
+
+
+# --------------------------------------------------------------------------------------------
+# Counter-based ziggurat normals (the hot path's random numbers)
+# --------------------------------------------------------------------------------------------
+
+#: Ziggurat layers (Marsaglia & Tsang 2000: 128 layers, right edge r, layer area v).
+_ZIG_N = 128
+_ZIG_R = 3.442619855899
+_ZIG_V = 9.91256303526217e-3
+#: Magnitude bits of a fast-path draw; two 32-bit draws come from one 64-bit hash.
+_ZIG_BITS = 24
+_ZIG_SCALE = 1.0 / (1 << _ZIG_BITS)
+#: Counter stride of the slow-path stream (extra uniforms of a rejected draw).
+_ZIG_SLOW_STRIDE = 256
+
+
+def _ziggurat_tables() -> tuple[np.ndarray, np.ndarray]:
+    """Layer edges x[0..128] and f(x) = exp(-x²/2) at them (x[0] = v/f(r), x[128] = 0)."""
+    x = np.zeros(_ZIG_N + 1)
+    f = np.ones(_ZIG_N + 1)
+    x[1] = _ZIG_R
+    x[0] = _ZIG_V / math.exp(-0.5 * _ZIG_R * _ZIG_R)
+    for i in range(1, _ZIG_N):
+        x[i + 1] = math.sqrt(-2.0 * math.log(_ZIG_V / x[i] + math.exp(-0.5 * x[i] * x[i])))
+    x[_ZIG_N] = 0.0
+    f[:] = np.exp(-0.5 * x * x)
+    return x, f
+
+
+_ZIG_X, _ZIG_F = _ziggurat_tables()
+
+
+@jit(inline="always")
+def _zig_from_bits(bits, key_slow, counter):
+    """Standard normal from 32 random bits (layer 7, sign 1, magnitude 24); rejected draws
+    (about 1.2 %) continue on the slow-path uniforms ``(key_slow, counter·256 + t)``."""
+    layer = bits & 127
+    x = ((bits >> 8) + 0.5) * _ZIG_SCALE * _ZIG_X[layer]
+    sign = 1.0 - 2.0 * ((bits >> 7) & 1)     # branch-free: a random branch mispredicts
+    if x < _ZIG_X[layer + 1]:
+        return x * sign
+    return _zig_slow(layer, x, sign, key_slow, counter)
+
+
+@jit
+def _zig_slow(layer, x, sign, key_slow, counter):
+    """Ziggurat wedge / tail rejection for a draw outside its layer's core."""
+    t = np.uint64(0)
+    base = counter * np.uint64(_ZIG_SLOW_STRIDE)
+    while True:
+        if layer == 0:
+            while True:
+                a = -math.log(rng.uniform_at(key_slow, base + t)) / _ZIG_R
+                b = -math.log(rng.uniform_at(key_slow, base + t + np.uint64(1)))
+                t += np.uint64(2)
+                if b + b >= a * a:
+                    break
+            return (_ZIG_R + a) * sign
+        y = _ZIG_F[layer] + rng.uniform_at(key_slow, base + t) * (_ZIG_F[layer + 1] - _ZIG_F[layer])
+        t += np.uint64(1)
+        if y < math.exp(-0.5 * x * x):
+            return x * sign
+        w = rng.uniform_at(key_slow, base + t)
+        t += np.uint64(1)
+        nb = np.int64(w * 4294967296.0)   # 32 fresh bits
+        layer = nb & 127
+        sign = 1.0 - 2.0 * ((nb >> 7) & 1)
+        x = ((nb >> 8) + 0.5) * _ZIG_SCALE * _ZIG_X[layer]
+        if x < _ZIG_X[layer + 1]:
+            return x * sign
+
+
+@jit(inline="always")
+def _pair_bits(key, pair):
+    """The 64 random bits behind ``rng.uniform_at(key, pair)`` (same counter-based hash)."""
+    return rng._hash(key, pair)
+
+
+@jit(inline="always")
+def fast_normal_at(key, key_slow, counter):
+    """Standard normal number ``counter`` of a counter-based ziggurat stream (Numba only).
+
+    Draws ``2k`` and ``2k+1`` share the 64-bit hash behind ``rng.uniform_at(key, k)`` (low and
+    high 32 bits); see :func:`fast_standard_normal` for the NumPy form.
+    """
+    h = _pair_bits(key, counter >> np.uint64(1))
+    if counter & np.uint64(1):
+        h = h >> np.uint64(32)
+    return _zig_from_bits(np.int64(h & np.uint64(0xFFFFFFFF)), key_slow, counter)
+
+
+@jit(parallel=True)
+def _fast_normal_kernel(key, key_slow, offset, out):
+    for i in prange(out.size):
+        out[i] = fast_normal_at(key, key_slow, np.uint64(offset + i))
+
+
+def _fast_normal_np(key: int, key_slow: int, counters: np.ndarray) -> np.ndarray:
+    """NumPy reference of :func:`fast_normal_at` over an array of counters."""
+    counters = counters.astype(np.uint64)
+    k = np.uint64(key)
+    with np.errstate(over="ignore"):
+        h = rng._mix_np(rng._mix_np(k + (counters >> np.uint64(1)) * np.uint64(rng._GOLDEN)) ^ k)
+    h = np.where((counters & np.uint64(1)).astype(bool), h >> np.uint64(32), h)
+    bits = (h & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    layer = bits & 127
+    neg = (bits >> 7) & 1
+    x = ((bits >> 8) + 0.5) * _ZIG_SCALE * _ZIG_X[layer]
+    out = x * (1.0 - 2.0 * neg)
+    for i in np.flatnonzero(x >= _ZIG_X[layer + 1]):
+        out[i] = _zig_scalar_py(int(bits[i]), key_slow, int(counters[i]))
+    return out
+
+
+def _zig_scalar_py(bits: int, key_slow: int, counter: int) -> float:
+    """Pure-Python form of :func:`_zig_from_bits` (same arithmetic), for rejected draws."""
+    def uni(c):
+        return float(rng._uniform_np(key_slow, np.array([c], dtype=np.uint64))[0])
+
+    layer = bits & 127
+    x = ((bits >> 8) + 0.5) * _ZIG_SCALE * _ZIG_X[layer]
+    sign = 1.0 - 2.0 * ((bits >> 7) & 1)
+    if x < _ZIG_X[layer + 1]:
+        return x * sign
+    t = 0
+    base = counter * _ZIG_SLOW_STRIDE
+    while True:
+        if layer == 0:
+            while True:
+                a = -math.log(uni(base + t)) / _ZIG_R
+                b = -math.log(uni(base + t + 1))
+                t += 2
+                if b + b >= a * a:
+                    break
+            return (_ZIG_R + a) * sign
+        y = _ZIG_F[layer] + uni(base + t) * (_ZIG_F[layer + 1] - _ZIG_F[layer])
+        t += 1
+        if y < math.exp(-0.5 * x * x):
+            return x * sign
+        nb = int(uni(base + t) * 4294967296.0)
+        t += 1
+        layer = nb & 127
+        sign = 1.0 - 2.0 * ((nb >> 7) & 1)
+        x = ((nb >> 8) + 0.5) * _ZIG_SCALE * _ZIG_X[layer]
+        if x < _ZIG_X[layer + 1]:
+            return x * sign
+
+
+def slow_key(key: int) -> int:
+    """Key of the slow-path stream that belongs to fast-normal stream ``key``."""
+    return rng.derive_key(0, "ziggurat_slow_path", int(key))
+
+
+def fast_standard_normal(key: int, shape, offset: int = 0) -> np.ndarray:
+    r"""Standard normal numbers of a counter-based ziggurat stream.
+
+    Element ``n`` (C order, from ``offset``) is a pure function of ``(key, n)`` as in
+    :mod:`device_models.rng`, but costs about one hash per two numbers instead of two hashes,
+    a logarithm, a root and a cosine (Box–Muller): draws ``2k`` and ``2k+1`` take the low and
+    high 32 bits of the 64-bit hash behind ``rng.uniform_at(key, k)``, each split into a layer
+    index (7 bits), a sign and a 24-bit magnitude for the 128-layer ziggurat; the ~1.2 % of
+    draws outside the rectangles' cores are finished exactly by rejection with uniforms of a
+    second stream. The distribution is the exact normal up to the 2^-24 quantisation of the
+    magnitude within a layer.
+
+    References
+    ----------
+    .. [1] G. Marsaglia and W. W. Tsang, "The ziggurat method for generating random
+       variables", J. Stat. Softw. 5(8), 2000. doi:10.18637/jss.v005.i08
+    """
+    shape = (shape,) if np.isscalar(shape) else tuple(shape)
+    n = int(np.prod(shape)) if shape else 1
+    ks = slow_key(key)
+    if backend() == "numpy":
+        return _fast_normal_np(key, ks, np.arange(offset, offset + n, dtype=np.uint64)
+                               ).reshape(shape)
+    out = np.empty(n)
+    _fast_normal_kernel(np.uint64(key), np.uint64(ks), np.uint64(offset), out)
+    return out.reshape(shape)
 
 
 # --------------------------------------------------------------------------------------------
@@ -209,44 +470,54 @@ def _nominal_adc(card: str, bits: int, temperature_k: float):
     return _NOMINAL[key]
 
 
-@jit(parallel=True)
-def _analog_read_kernel(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, half,
-                        sar, t0, up, dn, trial, offset, sig_s, sig_c, e_table, e_row, key,
-                        key_ref, key_c, sample0, plane, n_planes, col0, n_cols, ref0, n_refs,
-                        out, e_out):
+def _analog_read_py(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, half,
+                        sar, t0, up, dn, trial, offset, sig_s, sig_c, e_table, e_row, keys,
+                        sample0, plane, n_planes, col0, n_cols, ref0, n_refs, out, e_out):
     n_b, n_s = mean.shape
     bits = up.shape[1]
     code_max = float((1 << bits) - 1)
     noisy = var_own.shape[1] == n_s
     has_ref = var_ref.shape[1] > 0
+    any_sig_s = sar and np.any(sig_s > 0.0)
+    any_sig_c = sar and np.any(sig_c > 0.0)
+    mask32 = np.uint64(0xFFFFFFFF)
+    one = np.uint64(1)
     for b in prange(n_b):
         e = 0.0
         base = np.uint64((sample0 + b) * n_planes + plane)
         cbase = base * np.uint64(n_cols) + np.uint64(col0)
         rbase = base * np.uint64(n_refs) + np.uint64(ref0)
+        last_pair = np.uint64(0xFFFFFFFFFFFFFFFF)
+        h = np.uint64(0)
         for j in range(n_s):
             a = adc_of[j]
             g = gain[j]
             u = half + 0.5 + np.float64(mean[b, j]) * g
-            cnt = cbase + np.uint64(j)
-            if noisy or (sar and sig_s[a] > 0.0):
+            if noisy or any_sig_s:
                 var = sig_s[a] * sig_s[a] if sar else 0.0
                 if noisy:
                     var += max(np.float64(var_own[b, j]), 0.0) * g * g
-                u += math.sqrt(var) * rng.normal_at(key, cnt)
+                cnt = cbase + np.uint64(j)
+                pair = cnt >> one
+                if pair != last_pair:
+                    h = rng._hash(keys[0], pair)
+                    last_pair = pair
+                hb = (h >> np.uint64(32)) if (cnt & one) else h
+                u += math.sqrt(var) * _zig_from_bits(np.int64(hb & mask32), keys[1], cnt)
             r = ref_idx[j]
             if noisy and has_ref and r >= 0:
-                u -= math.sqrt(max(np.float64(var_ref[b, r]), 0.0)) * g * rng.normal_at(
-                    key_ref, rbase + np.uint64(r))
+                u -= math.sqrt(max(np.float64(var_ref[b, r]), 0.0)) * g * fast_normal_at(
+                    keys[2], keys[3], rbase + np.uint64(r))
             if sar:
                 vs = u - offset[a]
                 acc = t0[a]
                 c = 0
+                cc = (cbase + np.uint64(j)) * np.uint64(bits)
                 for s in range(bits):
                     k = bits - 1 - s
                     x = vs
-                    if sig_c[a] > 0.0:
-                        x += sig_c[a] * rng.normal_at(key_c, cnt * np.uint64(bits) + np.uint64(s))
+                    if any_sig_c:
+                        x += sig_c[a] * fast_normal_at(keys[4], keys[5], cc + np.uint64(s))
                     if x >= acc + trial[a, k]:
                         c |= 1 << k
                         acc += up[a, k]
@@ -265,32 +536,35 @@ def _analog_read_kernel(mean, var_own, var_ref, ref_idx, gain, coef, out_index, 
         e_out[b] += e
 
 
+_analog_read_kernel = jit(parallel=True)(_analog_read_py)
+_analog_read_kernel_serial = jit(_analog_read_py)
+
+
 def _analog_read_numpy(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, half,
-                       sar, t0, up, dn, trial, offset, sig_s, sig_c, e_table, e_row, key,
-                       key_ref, key_c, sample0, plane, n_planes, col0, n_cols, ref0, n_refs,
-                       out, e_out):
+                       sar, t0, up, dn, trial, offset, sig_s, sig_c, e_table, e_row, keys,
+                       sample0, plane, n_planes, col0, n_cols, ref0, n_refs, out, e_out):
     n_b, n_s = mean.shape
     bits = up.shape[1]
+    keys = [int(k) for k in keys]
     u = half + 0.5 + mean.astype(np.float64) * gain[None, :]
     base = (np.arange(sample0, sample0 + n_b, dtype=np.uint64) * np.uint64(n_planes)
             + np.uint64(plane))
     cnt = base[:, None] * np.uint64(n_cols) + np.uint64(col0) + np.arange(
         n_s, dtype=np.uint64)[None, :]
     noisy = var_own.shape[1] == n_s
-    var = np.zeros((n_b, n_s))
-    if sar:
-        var = var + (sig_s[adc_of] ** 2)[None, :]
-    if noisy:
-        var = var + np.maximum(var_own.astype(np.float64), 0.0) * (gain * gain)[None, :]
-    draw = np.ones((n_b, n_s), dtype=bool) if noisy else np.broadcast_to(
-        (sig_s[adc_of] > 0.0)[None, :], (n_b, n_s)) if sar else np.zeros((n_b, n_s), bool)
-    if draw.any():
-        z = rng._normal_np(int(key), cnt.ravel()).reshape(n_b, n_s)
-        u = u + np.where(draw, np.sqrt(var) * z, 0.0)
+    any_sig_s = sar and np.any(sig_s > 0.0)
+    if noisy or any_sig_s:
+        var = np.zeros((n_b, n_s))
+        if sar:
+            var = var + (sig_s[adc_of] ** 2)[None, :]
+        if noisy:
+            var = var + np.maximum(var_own.astype(np.float64), 0.0) * (gain * gain)[None, :]
+        z = _fast_normal_np(keys[0], keys[1], cnt.ravel()).reshape(n_b, n_s)
+        u = u + np.sqrt(var) * z
     if noisy and var_ref.shape[1] > 0:
         rc = base[:, None] * np.uint64(n_refs) + np.uint64(ref0) + np.arange(
             var_ref.shape[1], dtype=np.uint64)[None, :]
-        zr = rng._normal_np(int(key_ref), rc.ravel()).reshape(n_b, -1)
+        zr = _fast_normal_np(keys[2], keys[3], rc.ravel()).reshape(n_b, -1)
         nr = np.sqrt(np.maximum(var_ref.astype(np.float64), 0.0)) * zr
         has = ref_idx >= 0
         u[:, has] -= nr[:, ref_idx[has]] * gain[None, has]
@@ -303,7 +577,8 @@ def _analog_read_numpy(mean, var_own, var_ref, ref_idx, gain, coef, out_index, a
             k = bits - 1 - s
             x = vs
             if np.any(sig_c > 0.0):
-                zc = rng._normal_np(int(key_c), (cnt * np.uint64(bits) + np.uint64(s)).ravel())
+                zc = _fast_normal_np(keys[4], keys[5],
+                                     (cnt * np.uint64(bits) + np.uint64(s)).ravel())
                 x = vs + sig_c[a] * zc.reshape(u.shape)
             hit = x >= acc + trial[a, k]
             c |= hit.astype(np.int64) << k
@@ -318,7 +593,7 @@ def _analog_read_numpy(mean, var_own, var_ref, ref_idx, gain, coef, out_index, a
 
 def analog_read(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, adcs: ColumnAdcs,
                 *, key, key_ref, key_c, sample0, plane, n_planes, col0, n_cols, ref0, n_refs,
-                out, e_out):
+                out, e_out, parallel=True):
     """Noise, front end, ADC and digital reconstruction of a block of signal currents.
 
     For vector ``b`` and signal column ``j`` with ADC ``a = adc_of[j]``:
@@ -332,20 +607,24 @@ def analog_read(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, 
       ADC's decision levels, offset and per-decision comparator noise;
     * ``out[b, out_index[j]] += (code − half)·coef[j]``; ``e_out[b] += e_table[a][code]`` [J].
 
-    Random numbers are counter-based: vector ``sample0 + b``, cycle ``plane`` of
-    ``n_planes``, column ``col0 + j`` of ``n_cols`` (reference ``ref0 + r`` of ``n_refs``), so
+    Normal numbers come from :func:`fast_standard_normal` streams (counter-based ziggurat):
+    vector ``sample0 + b``, cycle ``plane`` of ``n_planes``, column ``col0 + j`` of ``n_cols``
+    (reference ``ref0 + r`` of ``n_refs``; comparator decision ``s`` of each conversion), so
     results do not depend on batch split or thread count.
     """
     half = float(2 ** (adcs.bits - 1))
+    keys = np.array([key, slow_key(key), key_ref, slow_key(key_ref), key_c, slow_key(key_c)],
+                    dtype=np.uint64)
     args = (mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, half,
             bool(adcs.sar), adcs.t0, adcs.up, adcs.dn, adcs.trial, adcs.offset, adcs.sig_s,
-            adcs.sig_c, adcs.e_table, adcs.e_row, np.uint64(key), np.uint64(key_ref),
-            np.uint64(key_c), int(sample0), int(plane), int(n_planes), int(col0), int(n_cols),
-            int(ref0), int(n_refs), out, e_out)
+            adcs.sig_c, adcs.e_table, adcs.e_row, keys, int(sample0), int(plane),
+            int(n_planes), int(col0), int(n_cols), int(ref0), int(n_refs), out, e_out)
     if backend() == "numpy":
         _analog_read_numpy(*args)
-    else:
+    elif parallel:
         _analog_read_kernel(*args)
+    else:
+        _analog_read_kernel_serial(*args)
 
 
 # --------------------------------------------------------------------------------------------

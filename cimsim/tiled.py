@@ -41,6 +41,62 @@ from .tile import InputEncoder, RowBlock, Tile, analog_read
 
 __all__ = ["AnalogMatrix"]
 
+#: Vectors per work chunk of a batch. Chunks run on a thread pool, each with single-threaded
+#: BLAS GEMMs and serial Numba kernels (no nested thread pools competing for the cores).
+CHUNK_VECTORS = 128
+
+
+def _workers() -> int:
+    import numba
+
+    return max(1, int(numba.get_num_threads()))
+
+
+def _chunks(n_b: int) -> list[tuple[int, int]]:
+    """Contiguous sub-batches; one chunk when the batch is small or there is one worker."""
+    if _workers() == 1 or n_b <= CHUNK_VECTORS:
+        return [(0, n_b)]
+    return [(c0, min(c0 + CHUNK_VECTORS, n_b)) for c0 in range(0, n_b, CHUNK_VECTORS)]
+
+
+_POOL: dict = {}
+
+
+def _pool():
+    from concurrent.futures import ThreadPoolExecutor
+
+    n = _workers()
+    if _POOL.get("n") != n:
+        _POOL["n"], _POOL["pool"] = n, ThreadPoolExecutor(max_workers=n,
+                                                         thread_name_prefix="cimsim-tile")
+    return _POOL["pool"]
+
+
+def _controller():
+    """The process's threadpoolctl controller (found once), or None without threadpoolctl."""
+    if "ctl" not in _POOL:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # pragma: no cover - optional
+            _POOL["ctl"] = None
+        else:
+            _POOL["ctl"] = ThreadpoolController()
+    return _POOL["ctl"]
+
+
+class _blas_single_thread:
+    """Limit BLAS to one thread inside the block (threadpoolctl, when installed)."""
+
+    def __enter__(self):
+        ctl = _controller()
+        self._ctx = None if ctl is None else ctl.limit(limits=1, user_api="blas")
+        return self
+
+    def __exit__(self, *exc):
+        if self._ctx is not None:
+            self._ctx.restore_original_limits()
+        return False
+
 #: ADC resolution above which the GEMMs run in float64 (float32 keeps ~24 bits, which a
 #: 13-bit or finer ADC and fine inputs could resolve) [bit].
 FLOAT32_MAX_BITS = 12
@@ -182,9 +238,9 @@ class AnalogMatrix:
         self._gain = []
         for r0, r1, block in self.blocks:
             sig = block.matrices(t_s, np.float64)["signal"]
-            cs = codes[:, r0:r1]
             cur = np.concatenate(
-                [np.abs(enc.drive(cs, p, np.float64) @ sig) for p in range(enc.n_planes)])
+                [np.abs(enc.drive(codes, p, np.float64, r0=r0, r1=r1)[0] @ sig)
+                 for p in range(enc.n_planes)])
             gains, c = [], 0
             for tile in block.tiles:
                 part = cur[:, c:c + tile.n_signal]
@@ -233,62 +289,86 @@ class AnalogMatrix:
         t_s = self.hw.t_s if t_s is None else check_scalar("t_s", t_s, caller, lo=0.0)
         if sample_offset is not None:
             self._sample = int(sample_offset)
+        enc = self.encoder
+        n_b = x.shape[0]
+        x = np.ascontiguousarray(x)
+        for _r0, _r1, block in self.blocks:          # build cached matrices before threading
+            block.matrices(t_s, self._dtype)
+            for tile in block.tiles:
+                tile.state(t_s)
+        chunks = _chunks(n_b)
+        out = np.zeros((n_b, self.out_features))
+        e_out = np.zeros(n_b)
+        sample0 = self._sample
+        if len(chunks) == 1:
+            parts = [self._run(x, out, e_out, t_s, sample0, parallel=True)]
+        else:
+            def job(c):
+                c0, c1 = c
+                return self._run(x[c0:c1], out[c0:c1], e_out[c0:c1], t_s, sample0 + c0,
+                                 parallel=False)
+
+            with _blas_single_thread():
+                parts = list(_pool().map(job, chunks))
+        ops = OpCounts()
+        for part in parts:
+            ops += part
+        tc = self.hw.tile
+        max_rounds = max(t.adc_rounds_per_cycle for t in self.tiles)
+        ops.macs = n_b * self.in_features * self.out_features
+        ops.adc_rounds = n_b * enc.n_planes * max_rounds
+        ops.adc_switching_energy_j = float(e_out.sum())
+        ops.sram_read_bits = n_b * sum(t.rows_used for t in self.tiles) * tc.input_bits
+        ops.sram_write_bits = n_b * self.out_features * self.accumulator_bits
+        self._sample += n_b
+        return out, ops
+
+    def _run(self, x, out, e_out, t_s, sample0, *, parallel):
+        """Execute a sub-batch (vectors ``sample0 …``) into ``out``/``e_out``; per-cycle counts."""
         hw, tc, enc = self.hw, self.hw.tile, self.encoder
         n_b = x.shape[0]
         dtype = self._dtype
-        codes = enc.codes(x)
-        out = np.zeros((n_b, self.out_features))
-        e_out = np.zeros(n_b)
+        codes = enc.codes(x, parallel=parallel)
         ops = OpCounts()
         noisy = hw.read_noise
         empty = np.zeros((n_b, 0), dtype=dtype)
-        max_rounds = 0
+        per_cell = noisy and tc.read_noise_model == "per_cell"
         for (r0, r1, block), gain in zip(self.blocks, self._gain, strict=True):
             mats = block.matrices(t_s, dtype)
-            cs = codes[:, r0:r1]
             coef0 = np.concatenate([t.mapping.digital_weight for t in block.tiles]) / gain
             for p in range(enc.n_planes):
-                v = enc.drive(cs, p, dtype)
-                if noisy and tc.read_noise_model == "per_cell":
+                v, v2, stats = enc.drive(codes, p, dtype, r0=r0, r1=r1,
+                                         squares=noisy and not per_cell, parallel=parallel)
+                if per_cell:
                     mean = block.per_cell_currents(
-                        v, t_s, seed=hw.seed, seed_tag=self.seed_tag, sample0=self._sample,
+                        v, t_s, seed=hw.seed, seed_tag=self.seed_tag, sample0=sample0,
                         plane=p, n_planes=enc.n_planes)
                     var_own = var_ref = empty
-                elif noisy:
-                    mean = v @ mats["signal"]
-                    v2 = v * v
-                    var_own = v2 @ mats["var_own"]
-                    var_ref = v2 @ mats["var_ref"] if block.n_refs else empty
                 else:
                     mean = v @ mats["signal"]
-                    var_own = var_ref = empty
+                    if noisy:
+                        var_own = v2 @ mats["var_own"]
+                        var_ref = v2 @ mats["var_ref"] if block.n_refs else empty
+                    else:
+                        var_own = var_ref = empty
                 coef = coef0 * (enc.x_lsb / enc.plane_volts_per_code(p))
                 analog_read(mean, var_own, var_ref, block.ref_idx, gain, coef, block.out_index,
                             block.adc_of, block.adcs, key=self._key, key_ref=self._key_ref,
-                            key_c=self._key_c, sample0=self._sample, plane=p,
+                            key_c=self._key_c, sample0=sample0, plane=p,
                             n_planes=enc.n_planes, col0=block.col0, n_cols=self._n_cols,
-                            ref0=block.ref0, n_refs=max(self._n_refs, 1), out=out, e_out=e_out)
-                ew = enc.energy_weight(cs, p, v)
-                v2r = enc.row_drive_v2(cs, v)
-                active = np.count_nonzero(v, axis=0)
+                            ref0=block.ref0, n_refs=max(self._n_refs, 1), out=out, e_out=e_out,
+                            parallel=parallel)
+                active = int(stats[2].sum())
                 for tile in block.tiles:
                     st = tile.state(t_s)
-                    ops.cell_read_energy_j += float(ew @ st["rowsum_s"])
-                    ops.row_drive_v2 += float(v2r.sum())
-                    ops.cell_reads += int(active.sum()) * tile.n_phys
+                    ops.cell_read_energy_j += float(stats[0] @ st["rowsum_s"])
+                    ops.row_drive_v2 += float(stats[1].sum())
+                    ops.cell_reads += active * tile.n_phys
                     ops.dac_conversions += n_b * tile.rows_used
                     ops.cycles += n_b
                     ops.adc_conversions += n_b * tile.n_signal
                     ops.shift_adds += n_b * tile.n_signal
-            for tile in block.tiles:
-                ops.sram_read_bits += n_b * tile.rows_used * tc.input_bits
-                max_rounds = max(max_rounds, tile.adc_rounds_per_cycle)
-        ops.macs = n_b * self.in_features * self.out_features
-        ops.adc_rounds = n_b * enc.n_planes * max_rounds
-        ops.adc_switching_energy_j = float(e_out.sum())
-        ops.sram_write_bits = n_b * self.out_features * self.accumulator_bits
-        self._sample += n_b
-        return out, ops
+        return ops
 
     @property
     def accumulator_bits(self) -> int:
