@@ -347,3 +347,17 @@ def test_evaluate_and_report_default_hardware():
     assert ev.float_accuracy > 0.9 and ev.analog_accuracy > 0.7
     rep = net.report(ev)
     assert rep.energy_per_inference_j > 0 and rep.latency_per_inference_s > 0
+
+
+def test_demo_command_json(capsys):
+    from cimsim.cli import main
+
+    assert main(["demo", "--json", "--n", "40", "--no-volatility"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    for key in ("float_accuracy", "analog_accuracy", "energy_per_inference_j",
+                "latency_per_inference_s", "energy_breakdown_per_inference_j", "layers"):
+        assert key in out
+    assert out["n_test"] == 40 and 0.5 < out["analog_accuracy"] <= 1.0
+    assert out["energy_per_inference_j"] > 0 and out["latency_per_inference_s"] > 0
+    assert [lay["name"] for lay in out["layers"]] == ["conv1", "conv2", "fc"]
+    assert main(["demo", "--model", "mnist_cnn_relu"]) == 2  # not a digits model

@@ -33,6 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="Chip seed (programming, noise).")
     parser.add_argument("--t-s", type=float, default=None, dest="t_s",
                         help="Time since programming [s] (default: the hardware's t_s).")
+    parser.add_argument("--n", type=int, default=None, metavar="N",
+                        help="Evaluate only the first N held-out images (quick checks).")
     parser.add_argument("--no-volatility", action="store_true",
                         help="Skip the per-layer volatility scores.")
 
@@ -59,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     data = load_digits_split()
     hw = HardwareConfig(seed=args.seed)
     net.compile(hw)
-    ev = net.evaluate(data["x_test"], data["y_test"], t_s=args.t_s, progress=True)
+    n = len(data["y_test"]) if args.n is None else max(1, min(args.n, len(data["y_test"])))
+    ev = net.evaluate(data["x_test"][:n], data["y_test"][:n], t_s=args.t_s, progress=True)
     rep = net.report(ev)
     vol = [] if args.no_volatility else _volatility(net, data)
     elapsed = time.perf_counter() - t0
