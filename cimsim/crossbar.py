@@ -185,7 +185,10 @@ class Crossbar:
         r"""Exact effective conductance matrix (rows, cols) [S]: :math:`I = V G_{\mathrm{eff}}`
         for ohmic cells (read-only, computed once)."""
         if self._g_eff is None:
+            had_factors = self._net._lu_linear is not None
             ge = self._net.effective_conductance()
+            if not had_factors:  # free the (large) sparse factors unless already in use
+                self._net._lu_linear = None
             ge.flags.writeable = False
             self._g_eff = ge
         return self._g_eff
