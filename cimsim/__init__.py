@@ -7,17 +7,25 @@ converter physics of :mod:`device_models` and an energy/latency/area account of 
 from ._version import __version__
 from .config import Config, param
 from .hardware import HardwareConfig, TileConfig
+from .models import from_torch, load_bundled, load_model, save_model
+from .network import Network, PlacementConfig
 from .ops import OpCounts
 from .report import Report, build_report, load_report
 
 __all__ = [
     "Config",
     "HardwareConfig",
+    "Network",
     "OpCounts",
+    "PlacementConfig",
     "Report",
     "TileConfig",
     "__version__",
     "build_report",
+    "from_torch",
+    "load_bundled",
+    "load_model",
     "load_report",
     "param",
+    "save_model",
 ]
