@@ -23,10 +23,12 @@ Solvers
   takes ``n_fast`` relaxed chord steps :math:`x \leftarrow x - \omega A_0^{-1} F(x)` that reuse
   the one factorisation :math:`A_0` of the zero-bias (small-signal, :math:`g_0 = dI/dV(0)`)
   network for the whole batch (no per-vector factorisation). With the cells' incremental
-  conductance between :math:`c_{\min} g_0` and :math:`c_{\max} g_0` over the input range,
-  :math:`\omega = 2/(c_{\min}+c_{\max})` makes each step contract the error by at least
-  :math:`(c_{\max}-c_{\min})/(c_{\max}+c_{\min})`. ``scripts/bench.py`` prints its error
-  against the exact solve.
+  conductance between :math:`c_{\min} g_0` and :math:`c_{\max} g_0` (taken, per input vector,
+  over the cells at the current iterate), :math:`\omega = 2/(c_{\min}+c_{\max})` makes a
+  step contract the error by about :math:`(c_{\max}-c_{\min})/(c_{\max}+c_{\min})`: a few
+  steps suffice for read voltages below ~v0 (error ~1e-4 after 3 steps for sinh cells at
+  V/v0 = 0.8), while strongly nonlinear operation needs ``method="exact"``.
+  ``scripts/bench.py`` prints its error against the exact solve.
 
 References
 ----------
@@ -276,18 +278,16 @@ class Crossbar:
                 self._ss = (g0, self._net.factorize(g0.ravel()))
         return self._ss
 
-    def _fast_relaxation(self, v: np.ndarray, g0: np.ndarray) -> float:
-        """Relaxation ω = 2/(c_min + c_max), c = (dI/dV)/g0 sampled on ±max|V|, ±max|V|/2."""
-        vmax = float(np.max(np.abs(v))) if v.size else 0.0
+    @staticmethod
+    def _relaxation(di: np.ndarray, g0: np.ndarray) -> np.ndarray:
+        """Per-vector ω = 2/(c_min + c_max), c = (dI/dV)/g0 over the cells (and 1 at 0 V)."""
         pos = g0 > 0
-        if not np.any(pos) or vmax == 0.0:
-            return 1.0
-        ratios = [1.0]
-        for vv in (vmax, -vmax, 0.5 * vmax, -0.5 * vmax):
-            _, d = self.cell.current_and_derivative(np.full(g0.shape, vv), self.g_s)
-            c = np.asarray(d)[pos] / g0[pos]
-            ratios += [float(np.min(c)), float(np.max(c))]
-        return 2.0 / (min(ratios) + max(ratios))
+        if not np.any(pos):
+            return np.ones(di.shape[0])
+        c = di[:, pos] / g0[pos]
+        c_min = np.minimum(c.min(axis=1), 1.0)
+        c_max = np.maximum(c.max(axis=1), 1.0)
+        return 2.0 / (c_min + c_max)
 
     def _solve_nonlinear(self, v, method, n_fast, xtol_v, max_iter):
         net = self._net
@@ -305,11 +305,11 @@ class Crossbar:
         g0, lu0 = self._small_signal()
         x = np.zeros((net.n, batch))
         x = x - net.solve(lu0, self._residual(x, v, a_wire, b_drv, False)[0])
-        omega = self._fast_relaxation(v, g0)
         n_chord = n_fast if method == "fast" else max(n_fast, 2)
         for _ in range(n_chord):
-            f = self._residual(x, v, a_wire, b_drv, False)[0]
-            x = x - omega * net.solve(lu0, f)
+            f, _, _, _, di = self._residual(x, v, a_wire, b_drv)
+            omega = self._relaxation(di, g0)
+            x = x - omega[None, :] * net.solve(lu0, f)
         if method == "fast":
             f, vr, vc, i_cell, _ = self._residual(x, v, a_wire, b_drv, False)
             return vr, vc, net.output_currents(vc, i_cell), n_fast
