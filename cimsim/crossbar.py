@@ -232,6 +232,10 @@ class Crossbar:
         v = np.asarray(v, dtype=np.float64)
         net = self._net
         chunk = max(1, _CHUNK_ELEMENTS // max(net.n, 1))
+        if v.shape[0] == 0:
+            rows, cols = self.shape
+            empty = np.zeros((0, rows, cols))
+            return CrossbarSolution(empty, empty.copy(), np.zeros((0, cols)), 0)
         parts = []
         for s in range(0, v.shape[0], chunk):
             vb = v[s:s + chunk]

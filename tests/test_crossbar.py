@@ -349,3 +349,13 @@ def test_one_t_one_r_cells_follow_the_same_protocol():
     fast = cb.column_currents(g, v, r_wire_row_ohm=200.0, r_wire_col_ohm=300.0, cell=law,
                               method="fast", n_fast=8)
     assert np.allclose(fast, sol.column_currents_a, rtol=1e-6)
+
+
+def test_edge_cases_empty_batch_and_zero_conductance():
+    g = np.full((4, 3), 1e-5)
+    assert cb.column_currents(g, np.zeros((0, 4)), 1.0).shape == (0, 3)
+    assert cb.column_currents(g, np.zeros((0, 4)), 1.0, cell=SinhIV(0.2)).shape == (0, 3)
+    zero = np.zeros((4, 3))
+    assert np.array_equal(cb.column_currents(zero, np.full(4, 0.1), 1.0), np.zeros(3))
+    assert np.array_equal(cb.effective_conductance(zero, 1.0, 2.0), zero)
+    assert cb.cell_voltages(g, [0.1, 0.2, 0.1, 0.0], 2.0).shape == (1, 4, 3)
