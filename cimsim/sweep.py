@@ -804,6 +804,7 @@ def _dask_client(client, scheduler, workers):
         return
     import logging
 
+    import dask
     from distributed import Client, LocalCluster
 
     if scheduler is not None:
@@ -813,8 +814,11 @@ def _dask_client(client, scheduler, workers):
     n = workers or os.cpu_count() or 1
     env = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
            "MKL_NUM_THREADS": "1"}
-    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                      dashboard_address=None, silence_logs=logging.ERROR, env=env) as cluster, \
+    # worker-saturation 1.0: a single-threaded worker holds only the point it runs, so a
+    # worker that dies takes no queued innocent point down with it
+    with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}), \
+            LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                         dashboard_address=None, silence_logs=logging.ERROR, env=env) as cluster, \
             Client(cluster) as cl:
         yield cl, f"dask:local:{n}"
 

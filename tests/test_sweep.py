@@ -371,7 +371,8 @@ def test_point_that_always_kills_its_worker_is_recorded_failed(tmp_path, jobmod)
 
     spec = _spec(jobmod, n_bits=2, n_temp=2, die=[1])
     out = tmp_path / "poison.h5"
-    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0,
+                          "distributed.scheduler.worker-saturation": 1.0}), \
             LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                          dashboard_address=None) as cluster, Client(cluster) as client:
         s = sweep.run_sweep(spec, out, client=client, progress=False, max_attempts=2)
