@@ -6,6 +6,7 @@ converter physics of :mod:`device_models` and an energy/latency/area account of 
 
 from ._version import __version__
 from .config import Config, param
+from .crossbar import Crossbar
 from .hardware import HardwareConfig, TileConfig
 from .models import from_torch, load_bundled, load_model, save_model
 from .network import Network, PlacementConfig
@@ -14,6 +15,7 @@ from .report import Report, build_report, load_report
 
 __all__ = [
     "Config",
+    "Crossbar",
     "HardwareConfig",
     "Network",
     "OpCounts",
