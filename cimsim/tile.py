@@ -116,22 +116,35 @@ class InputEncoder:
             gives V·I·t [J]), ``Σ V_row²`` [V²] and the number of driven (non-zero) cycles.
         """
         r1 = codes.shape[1] if r1 is None else r1
-        mode = _MODES[self.encoding]
         n_b, n_r = codes.shape[0], r1 - r0
+        table = self.plane_levels_v(p)
         if backend() == "numpy":
-            return _drive_numpy(codes[:, r0:r1], mode, p, self.levels_v, self.v_read_v,
-                                self.t_read_s, self.c_max, dtype, squares)
-        v = np.empty((n_b, n_r), dtype=dtype)
-        v2 = np.empty((n_b, n_r) if squares else (0, 0), dtype=dtype)
-        n_ch = -(-n_b // _CHUNK)
-        stats = np.zeros((n_ch, 3, n_r))
-        kern = _drive_kernel if parallel else _drive_kernel_serial
-        kern(codes, r0, r1, mode, p, self.levels_v, self.v_read_v, self.t_read_s,
-             float(self.c_max), v, v2, stats)
-        return v, v2, stats.sum(axis=0)
+            v, v2, acc = _drive_numpy(codes[:, r0:r1], table, dtype, squares)
+        else:
+            v = np.empty((n_b, n_r), dtype=dtype)
+            v2 = np.empty((n_b, n_r) if squares else (0, 0), dtype=dtype)
+            acc = np.zeros((-(-n_b // _CHUNK), 3, n_r))
+            kern = _drive_kernel if parallel else _drive_kernel_serial
+            kern(codes, r0, r1, table, v, v2, acc)
+            acc = acc.sum(axis=0)
+        stats = np.empty((3, n_r))
+        if self.encoding == "pulse_width":
+            stats[0] = acc[2] * (self.v_read_v ** 2 * self.t_read_s / self.c_max)
+            stats[1] = acc[1] * self.v_read_v ** 2
+        else:
+            stats[0] = acc[0] * self.t_read_s
+            stats[1] = acc[0]
+        stats[2] = acc[1]
+        return v, v2, stats
+
+    def plane_levels_v(self, p: int) -> np.ndarray:
+        """Row-voltage magnitude [V] for each ``|code|`` in cycle ``p``."""
+        if self.encoding == "bit_serial":
+            m = np.arange(self.c_max + 1)
+            return self.v_read_v * ((m >> p) & 1).astype(np.float64)
+        return self.levels_v
 
 
-_MODES = {"amplitude": 0, "pulse_width": 1, "bit_serial": 2}
 #: Batch rows per partial-sum chunk of the drive kernel (fixed: results do not depend on
 #: the thread count).
 _CHUNK = 64
@@ -145,32 +158,29 @@ def _codes_py(x, x_lsb, lo, hi, out):
             out[b, i] = np.int32(min(max(c, lo), hi))
 
 
-def _drive_py(codes, r0, r1, mode, plane, levels, v_read, t_read, c_max, v, v2, stats):
+def _drive_py(codes, r0, r1, table, v, v2, acc):
     n_b = codes.shape[0]
+    n_r = r1 - r0
     squares = v2.shape[0] == n_b
-    for ch in prange(stats.shape[0]):
+    for ch in prange(acc.shape[0]):
+        a_sq = np.zeros(n_r)
+        a_on = np.zeros(n_r)
+        a_mag = np.zeros(n_r)
         for b in range(ch * _CHUNK, min((ch + 1) * _CHUNK, n_b)):
-            for i in range(r1 - r0):
+            for i in range(n_r):
                 c = codes[b, r0 + i]
                 m = abs(c)
-                if mode == 2:
-                    vv = v_read * ((m >> plane) & 1)
-                else:
-                    vv = levels[m]
-                if c < 0:
-                    vv = -vv
-                v[b, i] = vv
+                lvl = table[m]
+                v[b, i] = lvl if c >= 0 else -lvl
+                q = np.float64(v[b, i])
                 if squares:
                     v2[b, i] = v[b, i] * v[b, i]
-                if vv != 0.0:
-                    q = np.float64(v[b, i])
-                    stats[ch, 2, i] += 1.0
-                    if mode == 1:
-                        stats[ch, 0, i] += v_read * v_read * (m / c_max) * t_read
-                        stats[ch, 1, i] += v_read * v_read
-                    else:
-                        stats[ch, 0, i] += q * q * t_read
-                        stats[ch, 1, i] += q * q
+                a_sq[i] += q * q
+                a_on[i] += 1.0 if lvl != 0.0 else 0.0
+                a_mag[i] += m
+        acc[ch, 0] = a_sq
+        acc[ch, 1] = a_on
+        acc[ch, 2] = a_mag
 
 
 _codes_kernel = jit(parallel=True)(_codes_py)
@@ -179,25 +189,15 @@ _drive_kernel = jit(parallel=True)(_drive_py)
 _drive_kernel_serial = jit(_drive_py)
 
 
-def _drive_numpy(codes, mode, plane, levels, v_read, t_read, c_max, dtype, squares):
+def _drive_numpy(codes, table, dtype, squares):
     m = np.abs(codes)
-    if mode == 2:
-        mag = v_read * ((m >> plane) & 1)
-    else:
-        mag = levels[m]
-    v = (np.where(codes < 0, -mag, mag)).astype(dtype)
+    lvl = table[m]
+    v = np.where(codes >= 0, lvl, -lvl).astype(dtype)
     v2 = v * v if squares else np.empty((0, 0), dtype=dtype)
     q = v.astype(np.float64)
-    on = q != 0.0
-    stats = np.zeros((3, codes.shape[1]))
-    stats[2] = on.sum(axis=0)
-    if mode == 1:
-        stats[0] = (v_read * v_read * (m / c_max) * t_read * on).sum(axis=0)
-        stats[1] = on.sum(axis=0) * v_read * v_read
-    else:
-        stats[0] = (q * q).sum(axis=0) * t_read
-        stats[1] = (q * q).sum(axis=0)
-    return v, v2, stats
+    acc = np.stack([(q * q).sum(axis=0), (lvl != 0.0).sum(axis=0).astype(np.float64),
+                    m.sum(axis=0).astype(np.float64)])
+    return v, v2, acc
 
 
 # --------------------------------------------------------------------------------------------
@@ -496,7 +496,7 @@ def _analog_read_py(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_
             if noisy or any_sig_s:
                 var = sig_s[a] * sig_s[a] if sar else 0.0
                 if noisy:
-                    var += max(np.float64(var_own[b, j]), 0.0) * g * g
+                    var += max(np.float64(var_own[b, j]), 0.0) * (g * g)
                 cnt = cbase + np.uint64(j)
                 pair = cnt >> one
                 if pair != last_pair:
@@ -536,6 +536,48 @@ def _analog_read_py(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_
         e_out[b] += e
 
 
+def _read_plain_py(mean, var_own, gain, coef, out_index, e_table, half, key, key_slow,
+                   sample0, plane, n_planes, col0, n_cols, out, e_out):
+    """Specialisation of :func:`_analog_read_py` for ideal ADCs and no reference columns
+    (the common differential case): same numbers, fewer branches in the inner loop.
+    Needs even ``col0`` and ``n_cols`` so that columns ``2k, 2k+1`` share one hash."""
+    n_b, n_s = mean.shape
+    code_max = float(e_table.size - 1)
+    noisy = var_own.shape[1] == n_s
+    mask32 = np.uint64(0xFFFFFFFF)
+    s32 = np.uint64(32)
+    for b in prange(n_b):
+        u = np.empty(n_s)
+        for j in range(n_s):
+            u[j] = half + 0.5 + np.float64(mean[b, j]) * gain[j]
+        if noisy:
+            base = np.uint64((sample0 + b) * n_planes + plane)
+            cbase = base * np.uint64(n_cols) + np.uint64(col0)
+            pbase = cbase >> np.uint64(1)
+            for jp in range(0, n_s - 1, 2):
+                h = rng._hash(key, pbase + np.uint64(jp >> 1))
+                c0 = cbase + np.uint64(jp)
+                z0 = _zig_from_bits(np.int64(h & mask32), key_slow, c0)
+                z1 = _zig_from_bits(np.int64(h >> s32), key_slow, c0 + np.uint64(1))
+                g0, g1 = gain[jp], gain[jp + 1]
+                u[jp] += math.sqrt(max(np.float64(var_own[b, jp]), 0.0) * (g0 * g0)) * z0
+                u[jp + 1] += math.sqrt(max(np.float64(var_own[b, jp + 1]), 0.0) * (g1 * g1)) * z1
+            if n_s % 2:
+                jp = n_s - 1
+                h = rng._hash(key, pbase + np.uint64(jp >> 1))
+                z0 = _zig_from_bits(np.int64(h & mask32), key_slow, cbase + np.uint64(jp))
+                g0 = gain[jp]
+                u[jp] += math.sqrt(max(np.float64(var_own[b, jp]), 0.0) * (g0 * g0)) * z0
+        e = 0.0
+        for j in range(n_s):
+            code = min(max(math.floor(u[j]), 0.0), code_max)
+            e += e_table[int(code)]
+            out[b, out_index[j]] += (code - half) * coef[j]
+        e_out[b] += e
+
+
+_read_plain_kernel = jit(parallel=True)(_read_plain_py)
+_read_plain_kernel_serial = jit(_read_plain_py)
 _analog_read_kernel = jit(parallel=True)(_analog_read_py)
 _analog_read_kernel_serial = jit(_analog_read_py)
 
@@ -621,6 +663,10 @@ def analog_read(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, 
             int(n_planes), int(col0), int(n_cols), int(ref0), int(n_refs), out, e_out)
     if backend() == "numpy":
         _analog_read_numpy(*args)
+    elif not adcs.sar and var_ref.shape[1] == 0 and col0 % 2 == 0 and n_cols % 2 == 0:
+        kern = _read_plain_kernel if parallel else _read_plain_kernel_serial
+        kern(mean, var_own, gain, coef, out_index, adcs.e_table[0], half, keys[0], keys[1],
+             int(sample0), int(plane), int(n_planes), int(col0), int(n_cols), out, e_out)
     elif parallel:
         _analog_read_kernel(*args)
     else:

@@ -160,7 +160,7 @@ class AnalogMatrix:
                 row_tiles.append(tile)
                 offsets.append(c0)
             block = RowBlock(row_tiles, offsets, col0, ref0)
-            col0 += block.n_signal
+            col0 += block.n_signal + block.n_signal % 2    # even: noise numbers come in pairs
             ref0 += block.n_refs
             self.tiles.extend(row_tiles)
             self.blocks.append((r0, r1, block))
