@@ -22,6 +22,14 @@ whole transfer matrix follows from one dense ``(rows+cols)``-sized inverse:
 
 .. math:: G_{\\mathrm{eff}}[i, j] = \\frac{1}{r_{row} r_{col}} (S^{-1})[\\mathrm{in}_i,
           \\mathrm{out}_j].
+
+References
+----------
+.. [1] C.-W. Ho, A. E. Ruehli and P. A. Brennan, "The modified nodal approach to network
+   analysis", IEEE Trans. Circuits and Systems 22(6), 504–509, 1975.
+   doi:10.1109/TCS.1975.1084079
+.. [2] A. George, "Nested dissection of a regular finite element mesh", SIAM J. Numer. Anal.
+   10(2), 345–363, 1973. doi:10.1137/0710032
 """
 
 from __future__ import annotations
