@@ -236,3 +236,28 @@ def test_programming_faults_and_drift_reach_the_result():
     assert not np.allclose(y0, y1)
     ideal = AnalogMatrix(w, _hw(rows=32, cols=8)).calibrate(x)
     assert np.all(ideal.tiles[0].conductances(0.0) == ideal.tiles[0].mapping.g_target_s)
+
+
+# --- IR drop ---------------------------------------------------------------------------------
+
+
+def test_ir_drop_uses_the_exact_crossbar_solution():
+    from cimsim.crossbar import column_currents
+
+    w, x = _data(8, 3, 6, seed=4)
+    hw = _hw(rows=8, cols=8, r_wire_row_ohm=40.0, r_wire_col_ohm=60.0)
+    m = AnalogMatrix(w, hw).calibrate(x)
+    tile = m.tiles[0]
+    g = tile.conductances(0.0)
+    full = np.full((8, 8), tile.mapping.g_min_s)
+    full[:, : g.shape[1]] = g
+    v = np.random.default_rng(0).uniform(0, 0.2, (4, 8))
+    cur = column_currents(full, v, r_wire_row_ohm=40.0, r_wire_col_ohm=60.0)
+    mp = tile.mapping
+    expected = cur[:, mp.pos_col] - cur[:, mp.neg_col]
+    np.testing.assert_allclose(v @ tile.state(0.0)["signal_s"], expected, rtol=1e-9,
+                               atol=1e-12 * np.abs(expected).max())
+    # the wire drop shrinks the product: the digital result moves away from x @ W
+    y, _ = m.matmul(x)
+    y0, _ = AnalogMatrix(w, _hw(rows=8, cols=8)).calibrate(x).matmul(x)
+    assert np.max(np.abs(y - y0)) > 1e-3 * np.max(np.abs(y0))

@@ -1,0 +1,88 @@
+"""Tile benchmarks (plugin of scripts/bench.py): whole analog tile MVMs against float32 GEMM.
+
+Records (each also carries ``n_tiles``, the relative error of the result against the float
+product, and the set-up time):
+
+* ``standard_tile_mvm``: 512×512 weights on one 512-row × 1024-column tile, differential pairs,
+  8-bit amplitude inputs, read noise by the variance identity, 8-bit ideal column ADCs,
+  batch 1024;
+* ``standard_tile_mvm_converter_noise``: the same with the ADC card's capacitor mismatch,
+  comparator offset and noise, and kT/C (SAR binary search per conversion);
+* ``bitserial_tile_mvm``: 8 bit-planes of non-negative 8-bit inputs, one ADC conversion per
+  plane;
+* ``ir_drop_linear_tile_mvm``: the standard tile with exact IR drop (row and column wires of
+  1 Ω per cell), after the one-off ``G_eff`` (reported as ``geff_setup_gemm_equivalents``).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from bench import BenchContext, register
+
+_R_WIRE_OHM = 1.0
+
+
+def _setup(ctx: BenchContext, tag: int, *, encoding="amplitude", converter_noise=False,
+           r_wire_ohm=0.0, nonneg=False):
+    from cimsim.hardware import HardwareConfig
+    from cimsim.tiled import AnalogMatrix
+
+    n = 32 if ctx.quick else 512
+    batch = 16 if ctx.quick else 1024
+    rng = ctx.rng(tag)
+    w = rng.standard_normal((n, n)) / np.sqrt(n)
+    x = rng.standard_normal((batch, n))
+    if nonneg:
+        x = np.abs(x)
+    base = HardwareConfig(converter_noise=converter_noise, drift=False)
+    hw = base.replace(tile=base.tile.replace(
+        rows=n, cols=2 * n, adc_bits=8, input_bits=8, weight_bits=8, bits_per_cell=8,
+        input_encoding=encoding, weight_mapping="differential",
+        r_wire_row_ohm=r_wire_ohm, r_wire_col_ohm=r_wire_ohm))
+    t0 = time.perf_counter()
+    m = AnalogMatrix(w, hw, name="bench")
+    m.calibrate(x)        # builds the read state (and G_eff) at hw.t_s
+    setup = time.perf_counter() - t0
+    return m, x, w, setup, (batch, n, n)
+
+
+def _run(ctx: BenchContext, name: str, m, x, w, setup, shape, **extra) -> dict:
+    t, t_gemm = ctx.time_pair(lambda: m.matmul(x), shape)
+    y, _ = m.matmul(x, sample_offset=0)
+    ref = x @ w
+    rec = ctx.record(name, t, shape, t_gemm, n_tiles=m.n_tiles, setup_s=setup,
+                     rel_rms_error_vs_float=float(np.sqrt(np.mean((y - ref) ** 2)
+                                                          / np.mean(ref ** 2))), **extra)
+    return rec
+
+
+@register("standard_tile_mvm",
+          "512x512 differential tile, 8-bit amplitude inputs, read noise, 8-bit ADC, batch 1024")
+def bench_standard(ctx: BenchContext) -> list[dict]:
+    m, x, w, setup, shape = _setup(ctx, 21)
+    return [_run(ctx, "standard_tile_mvm", m, x, w, setup, shape)]
+
+
+@register("standard_tile_mvm_converter_noise",
+          "standard tile with SAR mismatch, comparator noise/offset and kT/C per the ADC card")
+def bench_standard_converter_noise(ctx: BenchContext) -> list[dict]:
+    m, x, w, setup, shape = _setup(ctx, 22, converter_noise=True)
+    return [_run(ctx, "standard_tile_mvm_converter_noise", m, x, w, setup, shape)]
+
+
+@register("bitserial_tile_mvm", "standard tile, 8 bit-planes of 8-bit inputs, 1 ADC each")
+def bench_bitserial(ctx: BenchContext) -> list[dict]:
+    m, x, w, setup, shape = _setup(ctx, 23, encoding="bit_serial", nonneg=True)
+    return [_run(ctx, "bitserial_tile_mvm", m, x, w, setup, shape,
+                 bit_planes=m.encoder.n_planes)]
+
+
+@register("ir_drop_linear_tile_mvm",
+          "standard tile with exact IR drop (1 ohm per cell pitch), after the one-off G_eff")
+def bench_ir_drop_tile(ctx: BenchContext) -> list[dict]:
+    m, x, w, setup, shape = _setup(ctx, 24, r_wire_ohm=_R_WIRE_OHM)
+    rec = _run(ctx, "ir_drop_linear_tile_mvm", m, x, w, setup, shape, r_wire_ohm=_R_WIRE_OHM)
+    rec["geff_setup_gemm_equivalents"] = setup / rec["gemm_time_s"]
+    return [rec]
