@@ -62,6 +62,18 @@ class PlacementConfig(Config):
         if both:
             self._fail("digital", "disjoint from 'analog'", both)
 
+    @classmethod
+    def from_volatility(cls, scores: Sequence[VolatilityScore], *, max_score: float,
+                        max_reprogram_fraction: float = 1.0) -> PlacementConfig:
+        """Analog by default; layers whose :class:`VolatilityScore` ``score`` exceeds
+        ``max_score`` or whose ``reprogram_fraction`` exceeds ``max_reprogram_fraction`` are
+        kept digital."""
+        max_score = check_scalar("max_score", max_score, "PlacementConfig.from_volatility",
+                                 lo=0.0)
+        digital = tuple(s.name for s in scores if s.score > max_score
+                        or s.reprogram_fraction > max_reprogram_fraction)
+        return cls(default="analog", digital=digital)
+
     def placement_of(self, name: str) -> str:
         if name in self.analog:
             return "analog"

@@ -197,6 +197,9 @@ def test_volatility_scores():
     before = [w.weight.copy() for w in net.weighted_layers]
     scores = net.volatility(x, y, epochs=1, seed=1)
     assert [s.name for s in scores] == ["conv1", "conv2", "fc"]
+    top = max(scores, key=lambda s: s.score)
+    placement = PlacementConfig.from_volatility(scores, max_score=0.999 * top.score)
+    assert placement.digital == (top.name,)
     for s in scores:
         assert s.relative_change > 0 and s.sensitivity > 0 and 0 <= s.reprogram_fraction <= 1
         assert s.score == pytest.approx(s.relative_change * s.sensitivity)
@@ -344,6 +347,10 @@ def test_evaluate_and_report_default_hardware():
     net = load_bundled("digits_cnn_relu")
     data = load_digits_split()
     ev = net.compile(HardwareConfig()).evaluate(data["x_test"][:60], data["y_test"][:60])
+    # noisy run: the noise streams follow the sample index, not the batch split
+    logits = net.run(data["x_test"][:60], batch_size=60)
+    np.testing.assert_array_equal(net.run(data["x_test"][:60], batch_size=13), logits)
+    assert not np.array_equal(logits, net.forward(data["x_test"][:60]))
     assert ev.float_accuracy > 0.9 and ev.analog_accuracy > 0.7
     rep = net.report(ev)
     assert rep.energy_per_inference_j > 0 and rep.latency_per_inference_s > 0
