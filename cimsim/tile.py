@@ -63,7 +63,8 @@ class InputEncoder:
     signed codes in ``[-(2**(b-1)-1), 2**(b-1)-1]`` if any calibration input is negative, else
     unsigned codes in ``[0, 2**b - 1]``. The encodings drive the rows as
 
-    * ``amplitude``: one cycle, ``v = sign(c)·level(|c|)``, level ``= |c| · V_read / c_max`` [V];
+    * ``amplitude``: one cycle, ``v = sign(c)·level(|c|)``, level ``= |c| · V_read / c_max`` [V]
+      (with ``converter_noise``: the levels of the row DAC card, with gain, offset and INL);
     * ``pulse_width``: one cycle at ``±V_read`` for ``t = |c| / c_max · t_read`` [s] (the
       integrated signal equals the amplitude case; energy is linear in ``|c|``);
     * ``bit_serial``: one cycle per magnitude bit ``p`` at ``±V_read`` where bit ``p`` of
@@ -81,8 +82,20 @@ class InputEncoder:
         self.v_read_v = t.v_read_v
         self.t_read_s = t.t_read_s
         self.n_planes = int(self.c_max).bit_length() if self.encoding == "bit_serial" else 1
-        # DAC levels [V] for |code| = 0..c_max (ideal: linear).
-        self.levels_v = np.arange(self.c_max + 1, dtype=np.float64) * (self.v_read_v / self.c_max)
+        # DAC levels [V] for |code| = 0..c_max: ideal (linear) or, with converter_noise, the
+        # row DAC of hw.dac_card (gain, offset, INL) scaled so code c_max gives ~V_read.
+        # Code 0 leaves the row undriven (0 V); negative inputs use the mirrored levels.
+        codes = np.arange(self.c_max + 1, dtype=np.int64)
+        if hw.converter_noise:
+            from device_models.dac import Dac
+
+            n_bits = int(self.c_max).bit_length()
+            dac = Dac.from_card(hw.dac_card, bits=n_bits,
+                                v_ref_v=self.v_read_v * 2 ** n_bits / self.c_max)
+            self.levels_v = np.asarray(dac.convert(codes), dtype=np.float64)
+            self.levels_v[0] = 0.0
+        else:
+            self.levels_v = codes * (self.v_read_v / self.c_max)
 
     def codes(self, x: np.ndarray, *, parallel: bool = True) -> np.ndarray:
         """Input codes (int32) of ``x`` (clipped to the calibrated range)."""

@@ -9,7 +9,9 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from cimsim.hardware import HardwareConfig
+from cimsim.tile import fast_standard_normal
 from cimsim.tiled import AnalogMatrix
+from device_models import rng
 from device_models.errors import InvalidParameterError
 
 
@@ -160,16 +162,37 @@ def test_same_numbers_regardless_of_batch_split():
     assert not np.array_equal(y3, y_all)
 
 
-@pytest.mark.parametrize("encoding", ["amplitude", "bit_serial"])
-def test_kernel_matches_numpy_reference(each_backend, encoding):
-    """Full non-ideal path (read noise, SAR mismatch, comparator noise) under both backends."""
+@pytest.mark.parametrize(("encoding", "mapping", "converter_noise"), [
+    ("amplitude", "differential", False),     # specialised kernel (ideal ADCs, no references)
+    ("amplitude", "offset", True),            # general kernel: references, SAR search, noise
+    ("bit_serial", "differential", True),
+    ("pulse_width", "offset", False),
+])
+def test_kernel_matches_numpy_reference(each_backend, encoding, mapping, converter_noise):
+    """Full path (read noise, DAC, SAR mismatch, comparator noise) under both backends."""
     w, x = _data(24, 5, 6, seed=2)
-    hw = HardwareConfig().replace(tile=HardwareConfig().tile.replace(
-        rows=16, cols=16, input_encoding=encoding, weight_mapping="offset", adc_share=4))
+    base = HardwareConfig(converter_noise=converter_noise)
+    hw = base.replace(tile=base.tile.replace(
+        rows=16, cols=16, input_encoding=encoding, weight_mapping=mapping, adc_share=4))
     y, ops = AnalogMatrix(w, hw).calibrate(x).matmul(x)
-    ref = _REFERENCE.setdefault(encoding, (y, ops))
+    ref = _REFERENCE.setdefault((encoding, mapping, converter_noise), (y, ops))
     np.testing.assert_allclose(y, ref[0], rtol=1e-12, atol=1e-12 * np.max(np.abs(y)))
-    assert ops.adc_switching_energy_j == pytest.approx(ref[1].adc_switching_energy_j, rel=1e-12)
+    for field in ("adc_switching_energy_j", "cell_read_energy_j", "row_drive_v2"):
+        assert getattr(ops, field) == pytest.approx(getattr(ref[1], field), rel=1e-12)
+    assert ops.cell_reads == ref[1].cell_reads
+
+
+def test_fast_normal_stream(each_backend):
+    z = fast_standard_normal(rng.derive_key(7, "test"), 200_000)
+    assert stats.kstest(z, "norm").pvalue > 1e-3
+    assert abs(z.mean()) < 0.01 and abs(z.std() - 1) < 0.01
+    tail = np.mean(np.abs(z) > 3.0) / (2 * stats.norm.sf(3.0))
+    assert 0.85 < tail < 1.15
+    # counter-based: a slice of the stream equals the same draws taken at an offset
+    part = fast_standard_normal(rng.derive_key(7, "test"), 1000, offset=12345)
+    np.testing.assert_array_equal(part, z[12345:13345])
+    _REFERENCE.setdefault("fast_normal", z)
+    np.testing.assert_array_equal(z, _REFERENCE["fast_normal"])
 
 
 _REFERENCE: dict = {}
