@@ -431,13 +431,13 @@ class MaxPool2d(_Pool2d):
         x = _check_input(self, x, 4)
         self.output_shape(x.shape[1:])
         win = self._windows(x, -np.inf)
+        if not train:
+            return win.max(axis=(-1, -2))
         n, c, oh, ow, kh, kw = win.shape
         flat = win.reshape(n, c, oh, ow, kh * kw)
         idx = flat.argmax(axis=-1)
-        y = np.take_along_axis(flat, idx[..., None], axis=-1)[..., 0]
-        if train:
-            self._cache = (x.shape, idx)
-        return y
+        self._cache = (x.shape, idx)
+        return np.take_along_axis(flat, idx[..., None], axis=-1)[..., 0]
 
     def backward(self, grad):
         x_shape, idx = self._cache
