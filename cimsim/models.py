@@ -80,6 +80,8 @@ __all__ = [
 
 FORMAT = "cimsim-network-1"
 _DATA = "cimsim.data"
+#: Data sets (not models) in cimsim/data.
+_DATA_FILES = ("digits_split.npz", "mnist10k.npz")
 
 
 def _bad(source: str, msg: str) -> InvalidParameterError:
@@ -419,10 +421,10 @@ def _data_file(filename: str):
 
 
 def bundled_models() -> list[str]:
-    """Names of the trained reference networks shipped in ``cimsim/data``."""
+    """Names of the trained networks shipped in ``cimsim/data`` (every ``.npz`` there except
+    the data sets ``digits_split`` and ``mnist10k``)."""
     return sorted(p.name[: -len(".npz")] for p in resources.files(_DATA).iterdir()
-                  if p.name.endswith(".npz") and p.name.startswith(("digits_", "mnist_"))
-                  and not p.name.endswith("_split.npz"))
+                  if p.name.endswith(".npz") and p.name not in _DATA_FILES)
 
 
 def load_bundled(name: str) -> Network:
