@@ -368,3 +368,21 @@ def test_demo_command_json(capsys):
     assert out["energy_per_inference_j"] > 0 and out["latency_per_inference_s"] > 0
     assert [lay["name"] for lay in out["layers"]] == ["conv1", "conv2", "fc"]
     assert main(["demo", "--model", "mnist_cnn_relu"]) == 2  # not a digits model
+
+
+def test_train_reference_reproduces_bundled_mlp(tmp_path):
+    """scripts/train_reference.py is deterministic: retraining the MLP gives the shipped
+    weights (same split, same counter-based seeds; bit for bit on the machine that trained
+    them, a small tolerance allows another BLAS's summation order)."""
+    import importlib.util
+
+    path = Path(__file__).parents[1] / "scripts" / "train_reference.py"
+    spec = importlib.util.spec_from_file_location("train_reference", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main(["--out-dir", str(tmp_path), "--only", "digits_mlp_relu"]) == 0
+    new, shipped = load_model(tmp_path / "digits_mlp_relu.npz"), load_bundled("digits_mlp_relu")
+    for a, b in zip(new.weighted_layers, shipped.weighted_layers, strict=True):
+        np.testing.assert_allclose(a.weight, b.weight, rtol=1e-4, atol=1e-5)
+    with np.load(tmp_path / "digits_split.npz") as d:
+        np.testing.assert_array_equal(d["y_test"], load_digits_split()["y_test"])
