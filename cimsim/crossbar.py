@@ -15,19 +15,26 @@ Solvers
   (modified nodal analysis, nested-dissection order, Schur complement onto the driver and
   ground nodes; see :mod:`cimsim._mna`). Every later batch is one GEMM.
 * Nonlinear cells (``cell=device_models.SinhIV(...)`` or any law with the
-  :class:`device_models.CellIV` protocol): ``method="exact"`` runs Newton's method with a
-  backtracking line search on the same sparse structure, per input vector, to a node-voltage
-  step below ``xtol_v`` (the Jacobian is refactorised whenever a step contracts by less than
-  ``_REUSE_CONTRACTION``, so after the chord start it is usually factorised once per vector).
-  ``method="fast"`` is the documented approximation: starting from the small-signal solution it
-  takes ``n_fast`` relaxed chord steps :math:`x \leftarrow x - \omega A_0^{-1} F(x)` that reuse
-  the one factorisation :math:`A_0` of the zero-bias (small-signal, :math:`g_0 = dI/dV(0)`)
-  network for the whole batch (no per-vector factorisation). With the cells' incremental
-  conductance between :math:`c_{\min} g_0` and :math:`c_{\max} g_0` (taken, per input vector,
-  over the cells at the current iterate), :math:`\omega = 2/(c_{\min}+c_{\max})` makes a
-  step contract the error by about :math:`(c_{\max}-c_{\min})/(c_{\max}+c_{\min})`: a few
-  steps suffice for read voltages below ~v0 (error ~1e-4 after 3 steps for sinh cells at
-  V/v0 = 0.8), while strongly nonlinear operation needs ``method="exact"``.
+  :class:`device_models.CellIV` protocol). All methods start from the small-signal solution
+  and take relaxed chord steps :math:`x \leftarrow x - \omega A_0^{-1} F(x)` that reuse the one
+  factorisation :math:`A_0` of the zero-bias (small-signal, :math:`g_0 = dI/dV(0)`) network
+  for the whole batch. With the cells' incremental conductance between :math:`c_{\min} g_0`
+  and :math:`c_{\max} g_0` (per input vector, over the cells at the current iterate),
+  :math:`\omega = 2/(c_{\min}+c_{\max})` makes a step contract the error by about
+  :math:`(c_{\max}-c_{\min})/(c_{\max}+c_{\min})`.
+
+  - ``method="newton"``: two chord steps, then Newton's method with a backtracking line search
+    on the same sparse structure, per input vector, to a node-voltage step below ``xtol_v``
+    (the Jacobian is refactorised whenever a step contracts by less than
+    ``_REUSE_CONTRACTION``, so it is usually factorised once per vector).
+  - ``method="exact"`` (default): chord steps while they contract by at least
+    ``_CHORD_CONTRACTION`` per step, until a step is below ``xtol_v`` (then the error is below
+    that step), and Newton as above for every vector that has not converged that way. Same
+    solution and tolerance as ``"newton"``; much faster when the cells are mildly nonlinear.
+  - ``method="fast"``: the documented approximation, exactly ``n_fast`` chord steps. A few
+    steps suffice for read voltages below ~v0 (error ~1e-4 after 3 steps for sinh cells at
+    V/v0 = 0.8); strongly nonlinear operation needs ``"exact"``.
+
   ``scripts/bench.py`` prints its error against the exact solve.
 
 References
@@ -63,7 +70,7 @@ __all__ = [
     "solve_crossbar",
 ]
 
-_METHODS = ("exact", "fast")
+_METHODS = ("exact", "newton", "fast")
 _CACHE_SIZE = 4
 _CHUNK_ELEMENTS = 1 << 24  # max node-voltage elements held per batch chunk
 R_WIRE_MIN_OHM = 1e-9
@@ -71,6 +78,8 @@ R_WIRE_MIN_OHM = 1e-9
 conductance ratio would exceed ~1e12 and the nodal matrix lose its accuracy; use 0 instead."""
 _FTOL = 1e-15  # Newton also stops when max |KCL residual| <= _FTOL x the node current scale
 _REUSE_CONTRACTION = 0.05  # reuse Newton factors while each step shrinks by this factor
+_CHORD_MAX = 60  # chord steps allowed before Newton in method="exact"
+_CHORD_CONTRACTION = 0.5  # "exact" leaves the chord for Newton when steps shrink slower
 
 
 class ConvergenceError(CimSimError, RuntimeError):
@@ -309,19 +318,40 @@ class Crossbar:
         g0, lu0 = self._small_signal()
         x = np.zeros((net.n, batch))
         x = x - net.solve(lu0, self._residual(x, v, a_wire, b_drv, False)[0])
-        n_chord = n_fast if method == "fast" else max(n_fast, 2)
+        if method == "fast":
+            n_chord = n_fast
+        elif method == "newton":
+            n_chord = max(n_fast, 2)
+        else:  # exact: chord while it contracts fast, to the Newton tolerance
+            n_chord = _CHORD_MAX
+        scale = np.maximum(np.max(np.abs(v), axis=1), 1e-300)
+        prev = np.full(batch, np.inf)
+        done = np.zeros(batch, dtype=bool)
+        n_done = 0
         for _ in range(n_chord):
+            n_done += 1
             f, _, _, _, di = self._residual(x, v, a_wire, b_drv)
             omega = self._relaxation(di, g0)
-            x = x - omega[None, :] * net.solve(lu0, f)
+            dx = omega[None, :] * net.solve(lu0, f)
+            x = x - dx
+            if method != "exact":
+                continue
+            step = np.max(np.abs(dx), axis=0)
+            # converged: tiny step while contracting (error <= step for ratio <= 1/2)
+            done |= (step <= xtol_v * scale) & (step <= _CHORD_CONTRACTION * prev)
+            slow = step > _CHORD_CONTRACTION * prev
+            prev = step
+            if np.all(done | slow):
+                break
         if method == "fast":
             f, vr, vc, i_cell, _ = self._residual(x, v, a_wire, b_drv, False)
             return vr, vc, net.output_currents(vc, i_cell), n_fast
         iters = 0
-        for k in range(batch):
+        for k in np.flatnonzero(~done):
             x[:, k], it = self._newton(x[:, k].copy(), v[k:k + 1], a_wire, b_drv[:, k:k + 1],
                                        xtol_v, max_iter)
             iters = max(iters, it)
+        iters += n_done
         _, vr, vc, i_cell, _ = self._residual(x, v, a_wire, b_drv, False)
         return vr, vc, net.output_currents(vc, i_cell), iters
 
@@ -444,13 +474,14 @@ def column_currents(g_s, v_rows, r_wire_ohm=0.0, *, r_wire_row_ohm=None, r_wire_
         Separate row / column wire resistance per cell pitch [ohm]; override ``r_wire_ohm``.
     cell : CellIV or None
         Cell law, e.g. ``device_models.SinhIV(v0_v=0.25)``; ``None`` means ohmic.
-    method : {"exact", "fast"}
-        Nonlinear cells only: damped Newton to ``xtol_v``, or ``n_fast`` relaxed chord steps
-        from the small-signal solution (see the module docstring).
+    method : {"exact", "newton", "fast"}
+        Nonlinear cells only: converged solve (chord steps, then damped Newton where needed),
+        per-vector damped Newton, or ``n_fast`` relaxed chord steps from the small-signal
+        solution (see the module docstring).
     n_fast : int
         Chord steps of the fast approximation [-].
     xtol_v : float
-        Newton stops when the largest node-voltage step is below ``xtol_v · max|v_rows|`` [-].
+        Convergence when the largest node-voltage step is below ``xtol_v · max|v_rows|`` [-].
     max_iter : int
         Newton iterations allowed per input vector before :class:`ConvergenceError`.
 

@@ -181,26 +181,50 @@ def test_geff_path_equals_per_vector_solve():
     assert np.allclose(xb.column_currents(v.astype(np.float32)), per_vector, rtol=1e-5)
 
 
+def _delivered_power_w(g, v, r_row, r_col):
+    """Σ_i V_i · I_driver,i [W]; each row's driver current is the sum of its cell currents."""
+    sol = cb.solve_crossbar(g, v, r_wire_row_ohm=r_row, r_wire_col_ohm=r_col)
+    i_drv = np.sum(g * sol.cell_voltages_v, axis=2)
+    return np.sum(v * i_drv, axis=1), sol.column_currents_a
+
+
 @settings(max_examples=25, deadline=None)
 @given(
     rows=st.integers(1, 6), cols=st.integers(1, 6), seed=st.integers(0, 2**32 - 1),
     r1=st.one_of(st.just(0.0), st.floats(1e-6, 50.0)), dr=st.floats(1e-6, 50.0),
     row_only=st.booleans(),
 )
-def test_more_wire_resistance_never_raises_a_column_current(rows, cols, seed, r1, dr, row_only):
+def test_more_wire_resistance_never_raises_current_or_power(rows, cols, seed, r1, dr, row_only):
+    """Rayleigh monotonicity: raising any resistance never raises the power the drivers deliver
+    (any inputs), nor, with all rows at the same non-negative voltage, the total column current
+    (drivers and grounds then form a two-terminal network). A single column current is not
+    monotone in general: see the next test."""
     rng = np.random.default_rng(seed)
     g = rng.uniform(0.0, 1e-2, (rows, cols))
-    v = rng.uniform(0.0, 1.0, (2, rows))
+    v = np.vstack([rng.uniform(0.0, 1.0, (2, rows)), np.full((1, rows), rng.uniform(0, 1))])
     r2 = r1 + dr
-    if row_only:
-        i1 = cb.column_currents(g, v, r_wire_row_ohm=r1, r_wire_col_ohm=1.0)
-        i2 = cb.column_currents(g, v, r_wire_row_ohm=r2, r_wire_col_ohm=1.0)
-    else:
-        i1 = cb.column_currents(g, v, r1)
-        i2 = cb.column_currents(g, v, r2)
-    assert np.all(i2 <= i1 * (1 + 1e-12) + 1e-300)
+    r_col = 1.0 if row_only else None
+    p1, i1 = _delivered_power_w(g, v, r1, r_col or r1)
+    p2, i2 = _delivered_power_w(g, v, r2, r_col or r2)
+    assert np.all(p2 <= p1 * (1 + 1e-12) + 1e-300)
     assert np.all(i2 >= -1e-18)
     assert np.all(i1 <= (v @ g) * (1 + 1e-12) + 1e-300)
+    uniform1, uniform2 = i1[2], i2[2]
+    assert uniform2.sum() <= uniform1.sum() * (1 + 1e-12) + 1e-300
+
+
+def test_single_column_current_can_rise_with_wire_resistance():
+    """Counterexample (found by hypothesis, confirmed by the dense solve): with unequal row
+    voltages a nearly grounded row is a sneak path, and one column current *rises* when the
+    wire resistance goes from 4 to 6 ohm. Per-column monotonicity is not a law."""
+    rng = np.random.default_rng(0)
+    g = rng.uniform(0.0, 1e-2, (2, 4))
+    v = rng.uniform(0.0, 1.0, (2, 2))[1]
+    lo = cb.column_currents(g, v, 4.0)
+    hi = cb.column_currents(g, v, 6.0)
+    assert hi[3] > lo[3] * (1 + 1e-6)
+    assert np.allclose(hi, dense_solve(g, v, 6.0, 6.0)[2], rtol=1e-9)
+    assert np.allclose(lo, dense_solve(g, v, 4.0, 4.0)[2], rtol=1e-9)
 
 
 def test_geff_symmetric_layout_and_positive():
@@ -227,13 +251,15 @@ def test_sinh_small_voltage_limit_is_linear():
                        cb.column_currents(g, v, 2.0), rtol=1e-14)
 
 
+@pytest.mark.parametrize("method", ["exact", "newton"])
 @pytest.mark.parametrize(("rows", "cols", "r_row", "r_col"),
                          [(4, 3, 20.0, 30.0), (5, 5, 50.0, 10.0), (2, 6, 0.0, 40.0),
                           (6, 2, 40.0, 0.0)])
-def test_newton_matches_dense_nonlinear_solve(rows, cols, r_row, r_col):
+def test_newton_matches_dense_nonlinear_solve(rows, cols, r_row, r_col, method):
     g, v = _rand(rows + 10 * cols, rows, cols, g_hi=2e-3, v_hi=0.6)
     cell = SinhIV(v0_v=0.2)
-    sol = cb.solve_crossbar(g, v, r_wire_row_ohm=r_row, r_wire_col_ohm=r_col, cell=cell)
+    sol = cb.solve_crossbar(g, v, r_wire_row_ohm=r_row, r_wire_col_ohm=r_col, cell=cell,
+                            method=method)
     for k in range(v.shape[0]):
         vr, vc, i_ref = dense_solve(g, v[k], r_row or 1e-12, r_col or 1e-12, cell=cell)
         assert np.allclose(sol.column_currents_a[k], i_ref, rtol=1e-8,
@@ -256,8 +282,19 @@ def test_fast_approximation_converges_to_exact():
 
 def test_newton_failure_is_reported():
     g, v = _rand(4, 4, 4, g_hi=1e-2, v_hi=1.0)
-    with pytest.raises(cb.ConvergenceError, match="did not converge"):
-        cb.column_currents(g, v, 5.0, cell=SinhIV(0.05), max_iter=1, xtol_v=1e-300)
+    for method in ("exact", "newton"):
+        with pytest.raises(cb.ConvergenceError, match="did not converge"):
+            cb.column_currents(g, v, 5.0, cell=SinhIV(0.05), max_iter=1, xtol_v=1e-300,
+                               method=method)
+
+
+def test_exact_and_newton_agree_on_a_mildly_nonlinear_array():
+    g, v = _rand(12, 24, 20, g_hi=2e-4, v_hi=0.2)
+    xb = cb.Crossbar(g, 1.5, cell=SinhIV(0.25))
+    exact = xb.solve(v)
+    newton = xb.solve(v, method="newton")
+    assert np.allclose(exact.column_currents_a, newton.column_currents_a, rtol=1e-10)
+    assert np.allclose(exact.cell_voltages_v, newton.cell_voltages_v, rtol=0, atol=1e-12)
 
 
 # ----------------------------------------------------------------- validation
