@@ -559,31 +559,27 @@ def _read_plain_py(mean, var_own, gain, coef, out_index, e_table, half, key, key
     noisy = var_own.shape[1] == n_s
     mask32 = np.uint64(0xFFFFFFFF)
     s32 = np.uint64(32)
+    n_pair = (n_s + 1) // 2
     for b in prange(n_b):
-        u = np.empty(n_s)
-        for j in range(n_s):
-            u[j] = half + 0.5 + np.float64(mean[b, j]) * gain[j]
+        z = np.zeros(2 * n_pair)
         if noisy:
+            # phase 1: the row's normal numbers (one hash per two columns), no other work
             base = np.uint64((sample0 + b) * n_planes + plane)
             cbase = base * np.uint64(n_cols) + np.uint64(col0)
             pbase = cbase >> np.uint64(1)
-            for jp in range(0, n_s - 1, 2):
-                h = rng._hash(key, pbase + np.uint64(jp >> 1))
-                c0 = cbase + np.uint64(jp)
-                z0 = _zig_from_bits(np.int64(h & mask32), key_slow, c0)
-                z1 = _zig_from_bits(np.int64(h >> s32), key_slow, c0 + np.uint64(1))
-                g0, g1 = gain[jp], gain[jp + 1]
-                u[jp] += math.sqrt(max(np.float64(var_own[b, jp]), 0.0) * (g0 * g0)) * z0
-                u[jp + 1] += math.sqrt(max(np.float64(var_own[b, jp + 1]), 0.0) * (g1 * g1)) * z1
-            if n_s % 2:
-                jp = n_s - 1
-                h = rng._hash(key, pbase + np.uint64(jp >> 1))
-                z0 = _zig_from_bits(np.int64(h & mask32), key_slow, cbase + np.uint64(jp))
-                g0 = gain[jp]
-                u[jp] += math.sqrt(max(np.float64(var_own[b, jp]), 0.0) * (g0 * g0)) * z0
+            for k in range(n_pair):
+                h = rng._hash(key, pbase + np.uint64(k))
+                c0 = cbase + np.uint64(2 * k)
+                z[2 * k] = _zig_from_bits(np.int64(h & mask32), key_slow, c0)
+                z[2 * k + 1] = _zig_from_bits(np.int64(h >> s32), key_slow, c0 + np.uint64(1))
+        # phase 2: front end, noise, ADC, reconstruction
         e = 0.0
         for j in range(n_s):
-            code = min(max(math.floor(u[j]), 0.0), code_max)
+            g = gain[j]
+            u = half + 0.5 + np.float64(mean[b, j]) * g
+            if noisy:
+                u += math.sqrt(max(np.float64(var_own[b, j]), 0.0) * (g * g)) * z[j]
+            code = min(max(math.floor(u), 0.0), code_max)
             e += e_table[int(code)]
             out[b, out_index[j]] += (code - half) * coef[j]
         e_out[b] += e
