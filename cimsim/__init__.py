@@ -12,8 +12,11 @@ from .models import from_torch, load_bundled, load_model, save_model
 from .network import Network, PlacementConfig
 from .ops import OpCounts
 from .report import Report, build_report, load_report
+from .tile import Tile
+from .tiled import AnalogMatrix
 
 __all__ = [
+    "AnalogMatrix",
     "Config",
     "Crossbar",
     "HardwareConfig",
@@ -21,6 +24,7 @@ __all__ = [
     "OpCounts",
     "PlacementConfig",
     "Report",
+    "Tile",
     "TileConfig",
     "__version__",
     "build_report",
