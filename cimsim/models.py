@@ -79,7 +79,6 @@ __all__ = [
 ]
 
 FORMAT = "cimsim-network-1"
-_DATA = "cimsim.data"
 #: Data sets (not models) in cimsim/data.
 _DATA_FILES = ("digits_split.npz", "mnist10k.npz")
 
@@ -416,14 +415,18 @@ def from_torch(module, input_shape, *, name: str = "") -> Network:
 # --------------------------------------------------------------------------------------------
 
 
+def _data_dir():
+    return resources.files("cimsim").joinpath("data")
+
+
 def _data_file(filename: str):
-    return resources.files(_DATA).joinpath(filename)
+    return _data_dir().joinpath(filename)
 
 
 def bundled_models() -> list[str]:
     """Names of the trained networks shipped in ``cimsim/data`` (every ``.npz`` there except
     the data sets ``digits_split`` and ``mnist10k``)."""
-    return sorted(p.name[: -len(".npz")] for p in resources.files(_DATA).iterdir()
+    return sorted(p.name[: -len(".npz")] for p in _data_dir().iterdir()
                   if p.name.endswith(".npz") and p.name not in _DATA_FILES)
 
 
