@@ -304,9 +304,12 @@ class Network:
         return vr, vc
 
     def output_currents(self, vc: np.ndarray, i_cell: np.ndarray) -> np.ndarray:
-        """Column currents into ground (batch, cols) [A]."""
-        if self.has_col:
-            return vc[:, -1, :] / self.r_col_ohm
+        """Column currents into ground (batch, cols) [A].
+
+        By KCL on the column wire this is the sum of the column's cell currents, which is
+        what is returned: reading ``V[rows-1, j] / r_col`` instead would amplify node-voltage
+        rounding (and solver tolerance) by ``1 / r_col``.
+        """
         return i_cell.sum(axis=1)
 
     def solve_linear(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
