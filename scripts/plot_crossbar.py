@@ -11,7 +11,7 @@ Writes to DIR (default ``./out``):
   (``SinhIV(v0_v=0.25)``), with wire resistance per pitch ``r`` on both wires;
 * ``crossbar_column_error.png`` — per-column relative error of the column current against the
   ideal product ``V @ G`` for several wire resistances (ohmic cells, exact ``G_eff``), and
-  for sinh cells (exact Newton and the fast approximation) at the largest resistance.
+  for sinh cells (exact solve and the fast approximation) at the largest resistance.
 
 Conductances are random weights mapped linearly onto [g_min_s, g_max_s] of the default device
 card (``HardwareConfig().device_card``); the read voltage is ``TileConfig().v_read_v``. Every
@@ -109,7 +109,7 @@ def plot_column_error(out: Path, size: int, seed: int) -> Path:
     ideal_nl = SinhIV(v0_v=V0_V).current(vs[:, :, None], g[None]).sum(axis=1)
     lin = Crossbar(g, r).column_currents(vs)
     ax.plot(((exact - ideal[:4]) / ideal[:4]).mean(0) * 100, "C3",
-            label="sinh cells (exact Newton) vs V·G")
+            label="sinh cells (exact solve) vs V·G")
     ax.plot(((exact - ideal_nl) / ideal_nl).mean(0) * 100, "C4",
             label="sinh cells vs sinh cells with ideal wires")
     ax.plot(((lin - ideal[:4]) / ideal[:4]).mean(0) * 100, "C2", label="ohmic cells vs V·G")
