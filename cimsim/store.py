@@ -406,10 +406,13 @@ def writer_lock(path: str | os.PathLike):
     An advisory ``fcntl`` lock on the hidden file ``.<name>.lock`` beside ``path``; the lock
     dies with its process, so a killed driver never leaves the file locked.
     """
-    import fcntl
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no advisory lock
+        yield
+        return
     lock_path = path.with_name(f".{path.name}.lock")
     fh = open(lock_path, "a")  # held (and locked) for the duration of the context
     try:

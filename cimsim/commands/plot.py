@@ -53,8 +53,10 @@ def run(args: argparse.Namespace) -> int:
         means = np.array([y[sel & (_sortable(x) == v)].mean() for v in xs])
         stds = np.array([y[sel & (_sortable(x) == v)].std() for v in xs])
         pos = xs.astype(np.float64) if numeric_x else np.arange(xs.size)
-        label = f"{args.hue} = {h:g}" if args.hue and not isinstance(h, str) else (
-            f"{args.hue} = {h}" if args.hue else None)
+        numeric_h = isinstance(h, (int, float, np.integer, np.floating)) and not isinstance(
+            h, (bool, np.bool_))
+        label = None if not args.hue else (
+            f"{args.hue} = {h:g}" if numeric_h else f"{args.hue} = {h}")
         ax.errorbar(pos, means, yerr=stds if np.any(stds > 0) else None, marker="o",
                     capsize=3, label=label)
         if not numeric_x:
