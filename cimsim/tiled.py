@@ -267,7 +267,7 @@ class AnalogMatrix:
         Parameters
         ----------
         x : array_like, shape (batch, in_features) or (in_features,)
-            Inputs [-].
+            Inputs [-] (a 1-D vector is a batch of one; the result is then (1, out)).
         t_s : float, optional
             Read time after programming [s] (default ``hw.t_s``).
         sample_offset : int, optional
@@ -280,6 +280,14 @@ class AnalogMatrix:
             Digital result [-].
         ops : OpCounts
             Operations of this call.
+
+        Notes
+        -----
+        Large batches run in chunks of :data:`CHUNK_VECTORS` vectors on a thread pool of
+        ``numba.get_num_threads()`` workers, each with single-threaded BLAS (set through
+        threadpoolctl for the duration of the call) and serial kernels; every vector's result
+        depends only on its inputs and stream position, so chunking and thread count do not
+        change the numbers.
         """
         caller = "AnalogMatrix.matmul"
         if self.encoder is None:

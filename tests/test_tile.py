@@ -315,3 +315,21 @@ def test_pulse_width_energy_is_linear_in_the_code():
     expected = t.v_read_v ** 2 * np.sum(t_i @ g)                # Σ V·(G V)·t
     assert ops.cell_read_energy_j == pytest.approx(expected, rel=1e-9)
     assert ops.row_drive_v2 == pytest.approx(t.v_read_v ** 2 * np.count_nonzero(codes))
+
+
+def test_same_numbers_regardless_of_thread_count():
+    import numba
+
+    w, x = _data(64, 40, 300, seed=6)
+    hw = HardwareConfig(converter_noise=False).replace(
+        tile=HardwareConfig().tile.replace(rows=64, cols=128))
+    m = AnalogMatrix(w, hw).calibrate(x)
+    old = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        y1, _ = m.matmul(x, sample_offset=0)      # one chunk, parallel kernels on one thread
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        y2, _ = m.matmul(x, sample_offset=0)      # chunks on the thread pool
+    finally:
+        numba.set_num_threads(old)
+    np.testing.assert_array_equal(y1, y2)
