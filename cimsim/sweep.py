@@ -54,6 +54,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import functools
 import importlib
 import itertools
 import json
@@ -954,6 +955,10 @@ class DemoOptions(Config):
 
     model: str = param("digits_cnn_relu", doc="Bundled digits model (cimsim.models).")
     n_test: int = param(360, lo=1, doc="Held-out images evaluated (the first n_test) [-].")
+    placement: str = param("analog", choices=("analog", "digital"),
+                           doc="Placement of the weighted layers not listed below.")
+    digital_layers: tuple = param((), doc="Weighted layers kept digital (exact).")
+    analog_layers: tuple = param((), doc="Weighted layers forced onto analog tiles.")
 
     def validate(self) -> None:
         from .models import bundled_models
@@ -961,6 +966,19 @@ class DemoOptions(Config):
         names = bundled_models()
         if self.model not in names:
             self._fail("model", f"one of {names}", self.model)
+        layers = _weighted_layer_names(self.model)
+        for field in ("digital_layers", "analog_layers"):
+            bad = [x for x in getattr(self, field) if x not in layers]
+            if bad:
+                self._fail(field, f"a list of weighted layers of {self.model} {list(layers)}",
+                           bad)
+
+
+@functools.lru_cache(maxsize=16)
+def _weighted_layer_names(model: str) -> tuple[str, ...]:
+    from .models import load_bundled
+
+    return tuple(layer.name for layer in load_bundled(model).weighted_layers)
 
 
 @register_job("demo", options=DemoOptions, cards=tuple(sorted(set(CARD_FIELDS.values()))))
@@ -968,18 +986,22 @@ def demo_job(config: PointConfig) -> dict[str, float]:
     """The ``cimsim demo`` network on the point's chip: accuracy, energy, latency, TOPS/W, EDP.
 
     Compiles the bundled digits network onto ``config.hardware`` (with the point's card
-    overrides), runs the first ``n_test`` held-out digits at ``hardware.t_s`` and returns
-    ``float_accuracy``, ``analog_accuracy``, ``energy_per_inference_j``,
-    ``latency_per_inference_s``, the report metrics (``tops_per_w``, ``edp_js``, ...) and the
-    per-inference energy breakdown (``energy.<component>_j``).
+    overrides and the options' analog/digital layer placement), runs the first ``n_test``
+    held-out digits at ``hardware.t_s`` and returns ``float_accuracy``, ``analog_accuracy``,
+    ``energy_per_inference_j``, ``latency_per_inference_s``, the report metrics
+    (``tops_per_w``, ``edp_js``, ...) and the per-inference energy breakdown
+    (``energy.<component>_j``).
     """
     from .models import load_bundled, load_digits_split
+    from .network import PlacementConfig
 
     opts = config.options
     data = load_digits_split()
+    placement = PlacementConfig(default=opts.placement, analog=opts.analog_layers,
+                                digital=opts.digital_layers)
     with config.resolved_hardware() as hw:
         net = load_bundled(opts.model)
-        net.compile(hw)
+        net.compile(hw, placement=placement)
         ev = net.evaluate(data["x_test"][: opts.n_test], data["y_test"][: opts.n_test])
         rep = net.report(ev)
     out: dict[str, Any] = {

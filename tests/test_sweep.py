@@ -495,13 +495,18 @@ def test_demo_job_and_example_spec(tmp_path):
     assert spec.job == "demo" and len(spec) >= 25
     assert len(spec.points()) == len(spec)
     raw = {"sweep": {"job": "demo"}, "options": {"n_test": 120},
-           "list": [{"tile.adc_bits": 8}, {"tile.adc_bits": 2}]}
+           "list": [{"tile.adc_bits": 8}, {"tile.adc_bits": 2},
+                    {"tile.adc_bits": 2, "options.digital_layers": ["conv1", "conv2", "fc"]}]}
     out = tmp_path / "demo.h5"
-    assert sweep.run_sweep(raw, out, workers=0, progress=False)["done"] == 2
-    m = load(out).metrics
+    assert sweep.run_sweep(raw, out, workers=0, progress=False)["done"] == 3
+    res = load(out)
+    m = res.metrics
+    # every weighted layer digital: the 2-bit ADCs are unused, the result is exact
+    assert m["analog_accuracy"][2] == m["float_accuracy"][2]
+    assert json.loads(res.fields["options.digital_layers"][2]) == ["conv1", "conv2", "fc"]
     assert m["analog_accuracy"][0] > m["analog_accuracy"][1]
     assert m["float_accuracy"][0] == m["float_accuracy"][1] > 0.9
     for name in ("energy_per_inference_j", "latency_per_inference_s", "tops_per_w", "edp_js",
                  "energy.adc_j"):
-        assert np.all(m[name] > 0), name
-    assert m["energy.adc_j"][0] > m["energy.adc_j"][1]
+        assert np.all(m[name][:2] > 0), name
+    assert m["energy.adc_j"][0] > m["energy.adc_j"][1] > m["energy.adc_j"][2] == 0.0
