@@ -442,8 +442,13 @@ class ColumnAdcs:
                 self.offset[a] = adc.comparator_offset_v / lsb
                 self.sig_s[a] = adc.sampling_sigma_v / lsb
                 self.sig_c[a] = adc.comparator_noise_v / lsb
-                tables.append(adc.code_energy_j)
-            self.e_table = np.ascontiguousarray(np.stack(tables))
+                if bits <= MISMATCH_ENERGY_MAX_BITS:
+                    tables.append(adc.code_energy_j)
+            if tables:
+                self.e_table = np.ascontiguousarray(np.stack(tables))
+            else:   # fine ADCs: the nominal table (mismatch moves energy by ~σ_u relative)
+                self.e_row = np.zeros(n, dtype=np.int64)
+                self.e_table = np.ascontiguousarray(nominal.code_energy_j[None, :])
         else:
             self.e_row = np.zeros(n, dtype=np.int64)
             self.e_table = np.ascontiguousarray(nominal.code_energy_j[None, :])
@@ -458,7 +463,7 @@ class ColumnAdcs:
         for name in ("t0", "up", "dn", "trial", "offset", "sig_s", "sig_c"):
             setattr(out, name, np.ascontiguousarray(np.concatenate([getattr(p, name)
                                                                     for p in parts])))
-        if out.sar:
+        if out.sar and out.bits <= MISMATCH_ENERGY_MAX_BITS:     # one table per ADC
             out.e_table = np.ascontiguousarray(np.concatenate([p.e_table for p in parts]))
             out.e_row = np.arange(out.e_table.shape[0], dtype=np.int64)
         else:
@@ -466,6 +471,10 @@ class ColumnAdcs:
             out.e_row = np.zeros(out.t0.size, dtype=np.int64)
         return out
 
+
+#: Above this resolution every ADC shares the nominal switching-energy table (a per-ADC
+#: table of 2**bits entries would dominate memory and set-up time) [bit].
+MISMATCH_ENERGY_MAX_BITS = 12
 
 _NOMINAL: dict = {}
 
