@@ -510,3 +510,20 @@ def test_demo_job_and_example_spec(tmp_path):
                  "energy.adc_j"):
         assert np.all(m[name][:2] > 0), name
     assert m["energy.adc_j"][0] > m["energy.adc_j"][1] > m["energy.adc_j"][2] == 0.0
+
+
+@pytest.mark.slow
+def test_bench_sweep_record_quick(capsys):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "bench.py"
+    spec = importlib.util.spec_from_file_location("bench_sweep_smoke", path)
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules["bench_sweep_smoke"] = bench
+    spec.loader.exec_module(bench)
+    assert bench.main(["--quick", "--json", "--only", "sweep_example"]) == 0
+    records = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    two = records["sweep_example_2_workers"]
+    assert two["results_identical"] and two["points"] == records["sweep_example_1_worker"]["points"]
+    assert two["speedup_vs_1_worker"] == pytest.approx(
+        records["sweep_example_1_worker"]["time_s"] / two["time_s"])
