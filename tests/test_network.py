@@ -70,6 +70,40 @@ def test_model_file_round_trip(tmp_path, suffix):
     np.testing.assert_array_equal(back.calibration, net.calibration)
 
 
+@pytest.mark.parametrize("suffix", [".npz", ".hdf5"])
+def test_every_layer_type_round_trips(tmp_path, suffix):
+    from cimsim.layers import (
+        GELU,
+        LAYER_TYPES,
+        AvgPool2d,
+        Sigmoid,
+        Softplus,
+        Tanh,
+        iter_layers,
+    )
+
+    layers = [
+        Conv2d(_rand(1, 4, 1, 2, 3, scale=0.5), None, stride=(1, 2), padding=(1, 0),
+               name="c"),
+        BatchNorm(1 + 0.1 * _rand(2, 4), _rand(3, 4), _rand(4, 4), 1 + np.abs(_rand(5, 4)),
+                  eps=1e-3, name="bn"),
+        Swish(0.7, name="sw"), AvgPool2d(2, 1, 1, name="ap"), GELU("tanh", name="ge"),
+        MaxPool2d((2, 1), name="mp"), Tanh(name="th"),
+        Residual([Conv2d(_rand(6, 4, 4, 1, 1, scale=0.3), _rand(7, 4), name="c2"),
+                  Softplus(2.0, name="sp")], name="res"),
+        Flatten(name="fl"), Linear(_rand(8, 6, 80, scale=0.2), None, name="l1"), ReLU(name="r"),
+        Linear(_rand(9, 3, 6), _rand(10, 3), name="l2"), Sigmoid(name="sg"),
+        BatchNorm(np.ones(3), np.zeros(3), np.zeros(3), np.ones(3), name="bn2"),
+        GELU(name="ge2"),
+    ]
+    net = Network(layers, (1, 7, 9))
+    assert {lay.kind for lay in iter_layers(net.layers)} == set(LAYER_TYPES)
+    back = load_model(save_model(net, tmp_path / f"all{suffix}", dtype=np.float64))
+    assert [repr(a) for a in back.layers] == [repr(a) for a in net.layers]
+    x = _rand(11, 3, 1, 7, 9)
+    np.testing.assert_array_equal(back.forward(x), net.forward(x))
+
+
 def _npz_content(path):
     with np.load(path) as d:
         return {k: d[k] for k in d.files}
@@ -152,12 +186,14 @@ def test_torch_import():
     model = nn.Sequential(
         nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.SiLU(),
         nn.Conv2d(4, 4, 3, stride=2, padding=1, groups=2), nn.GELU(), nn.MaxPool2d(2),
-        nn.Sequential(nn.Flatten(), nn.Dropout(0.1)), nn.Linear(16, 12), nn.Softplus(),
-        nn.Linear(12, 10), nn.Tanh(),
+        nn.AvgPool2d(1), nn.Sequential(nn.Flatten(), nn.Dropout(0.1)), nn.Linear(16, 12),
+        nn.BatchNorm1d(12), nn.Softplus(), nn.Linear(12, 10), nn.Tanh(), nn.Sigmoid(),
+        nn.ReLU(),
     )
     with torch.no_grad():
-        model[1].running_mean.uniform_(-0.2, 0.2)
-        model[1].running_var.uniform_(0.5, 1.5)
+        for bn in (model[1], model[9]):
+            bn.running_mean.uniform_(-0.2, 0.2)
+            bn.running_var.uniform_(0.5, 1.5)
     model.eval()
     net = from_torch(model, (1, 8, 8))
     x = np.abs(_rand(3, 6, 1, 8, 8))
