@@ -251,7 +251,10 @@ def _load_plugins() -> None:
     if str(_HERE) not in sys.path:
         sys.path.insert(0, str(_HERE))
     for path in sorted(_HERE.glob("bench_*.py")):
-        importlib.import_module(path.stem)
+        try:
+            importlib.import_module(path.stem)
+        except Exception as exc:  # a broken plugin must not hide the other benches
+            print(f"[bench] warning: could not load {path.name}: {exc!r}", file=sys.stderr)
 
 
 def run(names: list[str] | None = None, *, quick: bool = False, repeat: int = 5,
