@@ -259,9 +259,12 @@ class Network:
             grad = layer.backward(grad)
 
     def predict_float(self, x: np.ndarray, *, batch_size: int = 1024) -> np.ndarray:
+        from .tiled import _blas_single_thread
+
         x = self._check_x(x, "Network.predict_float")
-        return np.concatenate([self.forward(x[i: i + batch_size]).argmax(axis=1)
-                               for i in range(0, len(x), batch_size)])
+        with _blas_single_thread():  # small GEMMs: BLAS threads only contend
+            return np.concatenate([self.forward(x[i: i + batch_size]).argmax(axis=1)
+                                   for i in range(0, len(x), batch_size)])
 
     def copy(self) -> Network:
         return Network([lay.copy() for lay in self.layers], self.input_shape, name=self.name,
@@ -485,6 +488,13 @@ class Network:
         batch_size = check_int("batch_size", batch_size, caller, lo=1)
         weight_noise = check_scalar("weight_noise", weight_noise, caller, lo=0.0)
         seed = check_seed("seed", seed, caller)
+        from .tiled import _blas_single_thread
+
+        with _blas_single_thread():  # the layers' GEMMs are small: BLAS threads only contend
+            return self._fit(x, y, epochs, lr, batch_size, weight_decay, weight_noise, seed,
+                             progress)
+
+    def _fit(self, x, y, epochs, lr, batch_size, weight_decay, weight_noise, seed, progress):
         trainables = [(lay, k) for lay in iter_layers(self.layers) for k in lay.trainable
                       if getattr(lay, k, None) is not None]
         m = [np.zeros_like(getattr(lay, k)) for lay, k in trainables]
