@@ -333,3 +333,32 @@ def test_same_numbers_regardless_of_thread_count():
     finally:
         numba.set_num_threads(old)
     np.testing.assert_array_equal(y1, y2)
+
+
+@pytest.mark.parametrize("encoding", ["amplitude", "bit_serial", "pulse_width"])
+def test_row_drive_agrees_with_device_models_encoding(encoding):
+    """For unsigned codes the tile's drive equals device_models.encoding's (volt-seconds per
+    cycle and cycle weights), so both describe the same encoding."""
+    from device_models.encoding import encode
+
+    bits = 8
+    hw = _hw(input_encoding=encoding, input_bits=bits, t_read_s=255e-9)
+    x = np.array([[0.0, 1.0, 37.0, 128.0, 255.0]])
+    w = np.ones((5, 1))
+    m = AnalogMatrix(w, hw).calibrate(x)
+    enc = m.encoder
+    codes = enc.codes(x)
+    ref = encode(codes, encoding, bits=bits, v_read_v=hw.tile.v_read_v, t_read_s=255e-9,
+                 t_clk_s=1e-9)
+    assert enc.n_planes == ref.n_cycles
+    for p in range(enc.n_planes):
+        v, _, stats = enc.drive(codes, p, np.float64)
+        # signal: volt-seconds per row; the tile integrates v over t_read
+        np.testing.assert_allclose(v * hw.tile.t_read_s, ref.drive_vs[p], rtol=1e-12,
+                                   atol=1e-24)
+        # energy weight Σ V_row·V_cell·t per row equals V²·t_on of the reference drive
+        np.testing.assert_allclose(stats[0], (ref.v_rows_v[p] ** 2 * ref.t_on_s[p]).sum(axis=0),
+                                   rtol=1e-12, atol=1e-30)
+    np.testing.assert_allclose(
+        [enc.plane_volts_per_code(0) / enc.plane_volts_per_code(p) for p in range(enc.n_planes)],
+        ref.cycle_weights / ref.cycle_weights[0])
