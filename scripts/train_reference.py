@@ -10,6 +10,10 @@ Models (all float64 training with Adam through the explicit backward of :mod:`ci
 * ``mnist_cnn_relu``, ``mnist_cnn_swish`` — conv(8,5×5)-pool-conv(16,5×5)-pool-linear on the
   bundled 10 000-image MNIST subset (8 000 train / 2 000 held out).
 
+All seven train in about two CPU-minutes (the digits models in seconds each; BLAS runs
+single-threaded inside ``Network.fit``), deterministically: the same script reproduces the
+shipped weights.
+
 It also writes ``digits_split.npz`` (the fixed train / held-out split of the 1 797 digits,
 stratified per class, 20 % held out, raw 0..16 pixel values as uint8). Each model file keeps
 64 training images as its calibration set and its float held-out accuracy in the metadata.
@@ -97,8 +101,8 @@ RECIPES = {
     "digits_cnn_swish": ("digits", digits_cnn, "swish", 40, 3e-3, 0.0),
     "digits_cnn_softplus": ("digits", digits_cnn, "softplus", 40, 3e-3, 0.0),
     "digits_cnn_relu_noise": ("digits", digits_cnn, "relu", 40, 3e-3, 0.05),
-    "mnist_cnn_relu": ("mnist", mnist_cnn, "relu", 4, 2e-3, 0.0),
-    "mnist_cnn_swish": ("mnist", mnist_cnn, "swish", 4, 2e-3, 0.0),
+    "mnist_cnn_relu": ("mnist", mnist_cnn, "relu", 8, 2e-3, 0.0),
+    "mnist_cnn_swish": ("mnist", mnist_cnn, "swish", 8, 2e-3, 0.0),
 }
 
 
