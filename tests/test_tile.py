@@ -362,3 +362,32 @@ def test_row_drive_agrees_with_device_models_encoding(encoding):
     np.testing.assert_allclose(
         [enc.plane_volts_per_code(0) / enc.plane_volts_per_code(p) for p in range(enc.n_planes)],
         ref.cycle_weights / ref.cycle_weights[0])
+
+
+def test_sar_comparator_noise_blurs_only_near_a_transition():
+    from cimsim.tile import ColumnAdcs, analog_read
+    from device_models.adc import SarAdc
+
+    hw = _hw(HardwareConfig(converter_noise=True), adc_bits=8)
+    adc0 = SarAdc.from_card(hw.adc_card, bits=8, temperature_k=hw.temperature_k,
+                            seed=rng.derive_key(hw.seed, "column_adc", 0, 0),
+                            comparator_noise_v=0.0, ktc_noise=False)
+    u_thr = adc0.transition_levels_v()[100 - 1] / adc0.lsb_v      # code 99 -> 100 [LSB]
+    n = 4000
+    one = np.ones(1)
+    for sigma_lsb, shift in ((0.3, 0.0), (0.05, 3.5)):
+        adcs = ColumnAdcs(hw, 1)
+        adcs.sig_s[:] = 0.0
+        adcs.sig_c[:] = sigma_lsb
+        mean = np.full((n, 1), u_thr + shift - 128.5)             # gain 1: u = mean + 128.5
+        out = np.zeros((n, 1))
+        analog_read(mean, np.zeros((n, 0)), np.zeros((n, 0)), np.full(1, -1), one, one,
+                    np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64), adcs, key=1,
+                    key_ref=2, key_c=3, sample0=0, plane=0, n_planes=1, col0=0, n_cols=2,
+                    ref0=0, n_refs=1, out=out, e_out=np.zeros(n))
+        codes = out[:, 0] + 128.0
+        if shift == 0.0:          # at a transition: a coin flip between 99 and 100
+            assert 0.4 <= np.mean(codes >= 100) <= 0.6
+        else:                     # 10 sigma from every threshold: the noise-free code
+            expected = adc0.convert((u_thr + shift) * adc0.lsb_v)
+            assert np.all(codes == expected)
