@@ -16,8 +16,11 @@ programmed array and read time. The column front end maps ``I`` to the ADC input
 ADC digitises it and the shift-add recombines slices, bit-planes and tiles digitally.
 
 Execution is shared by tiles reading the same inputs (a *row block*): their matrices are
-concatenated so that every block is two float GEMMs (BLAS) plus one fused parallel Numba pass
-(noise, front end, ADC, reconstruction, switching energy) with no large temporaries.
+concatenated so that every block and cycle is one Numba pass for the row drive, two float GEMMs
+(BLAS: mean ``v @ (G+ − G−)`` and variance ``v² @ (σ+² + σ−²)``) and one fused Numba pass
+(noise, front end, ADC, reconstruction, switching energy) with no temporaries beyond one row.
+Normal numbers come from a counter-based ziggurat (:func:`fast_standard_normal`): about one
+hash per two numbers, so a result is a pure function of the seed and the vector's position.
 
 References
 ----------
