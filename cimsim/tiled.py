@@ -28,6 +28,7 @@ Counting conventions (per call, summed over tiles unless stated):
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 
@@ -63,12 +64,14 @@ _POOL: dict = {}
 
 
 def _pool():
+    """The chunk thread pool of this process (rebuilt after a fork or a thread-count change:
+    a forked child inherits the pool object but not its threads)."""
     from concurrent.futures import ThreadPoolExecutor
 
     n = _workers()
-    if _POOL.get("n") != n:
-        _POOL["n"], _POOL["pool"] = n, ThreadPoolExecutor(max_workers=n,
-                                                         thread_name_prefix="cimsim-tile")
+    if _POOL.get("n") != n or _POOL.get("pid") != os.getpid():
+        _POOL["n"], _POOL["pid"] = n, os.getpid()
+        _POOL["pool"] = ThreadPoolExecutor(max_workers=n, thread_name_prefix="cimsim-tile")
     return _POOL["pool"]
 
 
