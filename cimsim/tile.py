@@ -35,6 +35,7 @@ References
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 
@@ -51,7 +52,29 @@ __all__ = [
     "Tile",
     "ColumnAdcs",
     "analog_read",
+    "workspace",
 ]
+
+
+# --------------------------------------------------------------------------------------------
+# Per-thread scratch buffers
+# --------------------------------------------------------------------------------------------
+
+_SCRATCH = threading.local()
+
+
+def workspace(name: str, shape: tuple, dtype) -> np.ndarray:
+    """A per-thread scratch array reused across calls (fresh large arrays cost a page fault
+    per 4 KiB on first touch, a sizeable part of a tile MVM). Valid until the same thread
+    asks for ``name`` again; never returned to callers."""
+    bufs = _SCRATCH.__dict__.setdefault("bufs", {})
+    dtype = np.dtype(dtype)
+    need = int(np.prod(shape))
+    buf = bufs.get((name, dtype.str))
+    if buf is None or buf.size < need:
+        buf = np.empty(max(need, 1), dtype=dtype)
+        bufs[(name, dtype.str)] = buf
+    return buf[:need].reshape(shape)
 
 
 # --------------------------------------------------------------------------------------------
@@ -137,8 +160,8 @@ class InputEncoder:
         if backend() == "numpy":
             v, v2, acc = _drive_numpy(codes[:, r0:r1], table, dtype, squares)
         else:
-            v = np.empty((n_b, n_r), dtype=dtype)
-            v2 = np.empty((n_b, n_r) if squares else (0, 0), dtype=dtype)
+            v = workspace("drive_v", (n_b, n_r), dtype)
+            v2 = workspace("drive_v2", (n_b, n_r) if squares else (0, 0), dtype)
             acc = np.zeros((-(-n_b // _CHUNK), 3, n_r))
             kern = _drive_kernel if parallel else _drive_kernel_serial
             kern(codes, r0, r1, table, v, v2, acc)

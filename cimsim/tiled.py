@@ -38,13 +38,13 @@ from device_models._checks import check_array, check_scalar, fail
 from .hardware import HardwareConfig
 from .mapping import n_slices, outputs_per_tile
 from .ops import OpCounts
-from .tile import InputEncoder, RowBlock, Tile, analog_read
+from .tile import InputEncoder, RowBlock, Tile, analog_read, workspace
 
 __all__ = ["AnalogMatrix"]
 
 #: Vectors per work chunk of a batch. Chunks run on a thread pool, each with single-threaded
 #: BLAS GEMMs and serial Numba kernels (no nested thread pools competing for the cores).
-CHUNK_VECTORS = 128
+CHUNK_VECTORS = 512
 
 
 def _workers() -> int:
@@ -54,8 +54,8 @@ def _workers() -> int:
 
 
 def _chunks(n_b: int) -> list[tuple[int, int]]:
-    """Contiguous sub-batches; one chunk when the batch is small or there is one worker."""
-    if _workers() == 1 or n_b <= CHUNK_VECTORS:
+    """Contiguous sub-batches of at most :data:`CHUNK_VECTORS` vectors (bounded scratch)."""
+    if n_b <= CHUNK_VECTORS:
         return [(0, n_b)]
     return [(c0, min(c0 + CHUNK_VECTORS, n_b)) for c0 in range(0, n_b, CHUNK_VECTORS)]
 
@@ -313,6 +313,9 @@ class AnalogMatrix:
         sample0 = self._sample
         if len(chunks) == 1:
             parts = [self._run(x, out, e_out, t_s, sample0, parallel=True)]
+        elif _workers() == 1:
+            parts = [self._run(x[c0:c1], out[c0:c1], e_out[c0:c1], t_s, sample0 + c0,
+                               parallel=False) for c0, c1 in chunks]
         else:
             def job(c):
                 c0, c1 = c
@@ -356,9 +359,11 @@ class AnalogMatrix:
                         plane=p, n_planes=enc.n_planes)
                     var_own = var_ref = empty
                 else:
-                    mean = v @ mats["signal"]
+                    mean = np.matmul(v, mats["signal"],
+                                     out=workspace("mean", (n_b, block.n_signal), dtype))
                     if noisy:
-                        var_own = v2 @ mats["var_own"]
+                        var_own = np.matmul(v2, mats["var_own"],
+                                            out=workspace("var", (n_b, block.n_signal), dtype))
                         var_ref = v2 @ mats["var_ref"] if block.n_refs else empty
                     else:
                         var_own = var_ref = empty

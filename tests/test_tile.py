@@ -320,19 +320,23 @@ def test_pulse_width_energy_is_linear_in_the_code():
 def test_same_numbers_regardless_of_thread_count():
     import numba
 
-    w, x = _data(64, 40, 300, seed=6)
+    from cimsim.tiled import CHUNK_VECTORS
+
+    w, x = _data(64, 40, 2 * CHUNK_VECTORS + 17, seed=6)
     hw = HardwareConfig(converter_noise=False).replace(
         tile=HardwareConfig().tile.replace(rows=64, cols=128))
     m = AnalogMatrix(w, hw).calibrate(x)
     old = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
-        y1, _ = m.matmul(x, sample_offset=0)      # one chunk, parallel kernels on one thread
+        y1, _ = m.matmul(x, sample_offset=0)      # chunks one after the other
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
         y2, _ = m.matmul(x, sample_offset=0)      # chunks on the thread pool
+        y3, _ = m.matmul(x[:100], sample_offset=0)   # one chunk, parallel kernels
     finally:
         numba.set_num_threads(old)
     np.testing.assert_array_equal(y1, y2)
+    np.testing.assert_array_equal(y3, y1[:100])
 
 
 @pytest.mark.parametrize("encoding", ["amplitude", "bit_serial", "pulse_width"])
