@@ -5,7 +5,10 @@ A reproduction is a module in :mod:`validation` defining
 * ``NAME`` (str): short identifier, e.g. ``"yao2020_mnist_cnn"``;
 * ``CITATION`` (str): the full citation with DOI;
 * ``SLOW`` (bool): True if it takes more than a few seconds (runs only with ``-m slow``);
-* ``run(out_dir: pathlib.Path | None = None) -> Reproduction``.
+* ``run(out_dir: pathlib.Path | None = None) -> Reproduction``;
+* optionally ``KNOWN_FAILURES``: ``{quantity: why}`` for comparisons that honestly fail (a
+  model gap or missing published data). The tests expect exactly those to fail; the
+  ``cimsim validate`` command still reports them as FAIL.
 
 Published numbers are module constants with a comment naming the figure or table; inputs
 come from the paper or its cards; each tolerance carries one sentence on why.

@@ -55,6 +55,15 @@ TOPS_W_BINARY = 194.4
 TOPS_W_8BIT = 15.6
 TOLERANCE = 0.20
 
+#: Comparisons that fail, with why; tests/test_validation.py expects them to fail (strictly),
+#: so a model change that fixes one is noticed. ``cimsim validate`` still reports FAIL.
+KNOWN_FAILURES = {
+    "TOPS/W ratio binary / 8-bit": (
+        "model gap: cimsim reads one multi-level cell per 8-bit weight where the macro stacks "
+        "eight binary cells (CWCVS), and the macro's read-out circuits and power breakdown are "
+        "not published; the ADC card is a 0.13 um SAR scaled only in resolution"),
+}
+
 BINARY = dict(weight_bits=1, bits_per_cell=1, input_bits=1, input_encoding="bit_serial",
               adc_bits=1)
 CANDIDATES = {
