@@ -313,7 +313,7 @@ def _zig_slow(layer, x, sign, key_slow, counter):
 @jit(inline="always")
 def _pair_bits(key, pair):
     """The 64 random bits behind ``rng.uniform_at(key, pair)`` (same counter-based hash)."""
-    return rng._hash(key, pair)
+    return rng.hash_at(key, pair)
 
 
 @jit(inline="always")
@@ -338,9 +338,7 @@ def _fast_normal_kernel(key, key_slow, offset, out):
 def _fast_normal_np(key: int, key_slow: int, counters: np.ndarray) -> np.ndarray:
     """NumPy reference of :func:`fast_normal_at` over an array of counters."""
     counters = counters.astype(np.uint64)
-    k = np.uint64(key)
-    with np.errstate(over="ignore"):
-        h = rng._mix_np(rng._mix_np(k + (counters >> np.uint64(1)) * np.uint64(rng._GOLDEN)) ^ k)
+    h = rng.hash_bits(key, counters >> np.uint64(1))
     h = np.where((counters & np.uint64(1)).astype(bool), h >> np.uint64(32), h)
     bits = (h & np.uint64(0xFFFFFFFF)).astype(np.int64)
     layer = bits & 127
@@ -355,7 +353,7 @@ def _fast_normal_np(key: int, key_slow: int, counters: np.ndarray) -> np.ndarray
 def _zig_scalar_py(bits: int, key_slow: int, counter: int) -> float:
     """Pure-Python form of :func:`_zig_from_bits` (same arithmetic), for rejected draws."""
     def uni(c):
-        return float(rng._uniform_np(key_slow, np.array([c], dtype=np.uint64))[0])
+        return float(rng.uniform(key_slow, 1, offset=c)[0])
 
     layer = bits & 127
     x = ((bits >> 8) + 0.5) * _ZIG_SCALE * _ZIG_X[layer]
@@ -461,10 +459,11 @@ class ColumnAdcs:
                 adc = SarAdc.from_card(
                     hw.adc_card, bits=bits, temperature_k=hw.temperature_k,
                     seed=rng.derive_key(hw.seed, "column_adc", seed_tag, first_index + a))
-                self.t0[a] = adc._t0 / lsb
-                self.up[a] = adc._up / lsb
-                self.dn[a] = adc._dn / lsb
-                self.trial[a] = adc._trial / lsb
+                t0, up, dn, trial = adc.decision_tables()
+                self.t0[a] = t0 / lsb
+                self.up[a] = up / lsb
+                self.dn[a] = dn / lsb
+                self.trial[a] = trial / lsb
                 self.offset[a] = adc.comparator_offset_v / lsb
                 self.sig_s[a] = adc.sampling_sigma_v / lsb
                 self.sig_c[a] = adc.comparator_noise_v / lsb
@@ -554,7 +553,7 @@ def _analog_read_py(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_
                 cnt = cbase + np.uint64(j)
                 pair = cnt >> one
                 if pair != last_pair:
-                    h = rng._hash(keys[0], pair)
+                    h = rng.hash_at(keys[0], pair)
                     last_pair = pair
                 hb = (h >> np.uint64(32)) if (cnt & one) else h
                 u += math.sqrt(var) * _zig_from_bits(np.int64(hb & mask32), keys[1], cnt)
@@ -610,7 +609,7 @@ def _read_plain_py(mean, var_own, gain, coef, out_index, e_table, half, key, key
             cbase = base * np.uint64(n_cols) + np.uint64(col0)
             pbase = cbase >> np.uint64(1)
             for k in range(n_pair):
-                h = rng._hash(key, pbase + np.uint64(k))
+                h = rng.hash_at(key, pbase + np.uint64(k))
                 c0 = cbase + np.uint64(2 * k)
                 z[2 * k] = _zig_from_bits(np.int64(h & mask32), key_slow, c0)
                 z[2 * k + 1] = _zig_from_bits(np.int64(h >> s32), key_slow, c0 + np.uint64(1))

@@ -29,6 +29,8 @@ from ._jit import backend, jit, prange
 
 __all__ = [
     "derive_key",
+    "hash_at",
+    "hash_bits",
     "normal_at",
     "standard_normal",
     "uniform",
@@ -92,6 +94,17 @@ def _hash(key, counter):
 
 
 @jit
+def hash_at(key, counter):
+    """The 64 random bits at ``counter`` of stream ``key`` (both uint64); Numba only.
+
+    The kernel-level primitive behind :func:`uniform_at` and :func:`normal_at`, for kernels
+    that build their own distributions from raw bits (e.g. a ziggurat sampler taking two
+    32-bit draws from one hash). :func:`hash_bits` is its NumPy form.
+    """
+    return _hash(key, counter)
+
+
+@jit
 def uniform_at(key, counter):
     """Uniform number in (0, 1) at ``counter`` of stream ``key`` (both uint64); Numba only."""
     return ((_hash(key, counter) >> _S11) + 0.5) * _INV_2_53
@@ -127,10 +140,20 @@ def _mix_np(z: np.ndarray) -> np.ndarray:
     return z ^ (z >> np.uint64(31))
 
 
-def _uniform_np(key: int, counters: np.ndarray) -> np.ndarray:
+def hash_bits(key: int, counters) -> np.ndarray:
+    """The 64 random bits (uint64) at each of ``counters`` of stream ``key``.
+
+    NumPy form of :func:`hash_at` (bitwise identical); ``uniform(key, n, offset)[i]`` is
+    ``((hash_bits(key, offset + i) >> 11) + 0.5) * 2**-53``.
+    """
     k = np.uint64(key)
     with np.errstate(over="ignore"):
-        h = _mix_np(_mix_np(k + counters.astype(np.uint64) * np.uint64(_GOLDEN)) ^ k)
+        return _mix_np(_mix_np(k + np.asarray(counters).astype(np.uint64)
+                               * np.uint64(_GOLDEN)) ^ k)
+
+
+def _uniform_np(key: int, counters: np.ndarray) -> np.ndarray:
+    h = hash_bits(key, counters)
     return ((h >> np.uint64(11)).astype(np.float64) + 0.5) * _INV_2_53
 
 

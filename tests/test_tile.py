@@ -198,6 +198,22 @@ def test_fast_normal_stream(each_backend):
 _REFERENCE: dict = {}
 
 
+def test_public_hash_primitive_is_the_uniform_stream():
+    """rng.hash_bits / rng.hash_at (the bits the ziggurat uses) are the bits of rng.uniform."""
+    from device_models._jit import jit
+
+    key = rng.derive_key(3, "hash")
+    h = rng.hash_bits(key, np.arange(10, 1010, dtype=np.uint64))
+    u = ((h >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0 ** -53
+    np.testing.assert_array_equal(u, rng.uniform(key, 1000, offset=10))
+
+    @jit
+    def bits(k, c):
+        return rng.hash_at(k, c)
+
+    assert all(bits(np.uint64(key), np.uint64(c)) == h[c - 10] for c in (10, 11, 500, 1009))
+
+
 # --- counts ---------------------------------------------------------------------------------
 
 
