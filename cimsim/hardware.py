@@ -60,12 +60,26 @@ class TileConfig(Config):
         doc="Read noise by the variance identity (v² @ σ², fast) or by sampling every cell "
             "on every read (exact reference, slow).",
     )
+    quantize: bool = param(
+        True,
+        doc="False = ideal converters of unbounded resolution: inputs, weights and column "
+            "outputs are not quantised (ranges still clip); for ideal-mode checks only. Needs "
+            "weight_bits == bits_per_cell (no slicing) and amplitude or pulse-width inputs.",
+    )
 
     def validate(self) -> None:
         if self.bits_per_cell > self.weight_bits:
             self._fail("bits_per_cell", f"<= weight_bits ({self.weight_bits})", self.bits_per_cell)
         if self.adc_share > self.cols:
             self._fail("adc_share", f"<= cols ({self.cols})", self.adc_share)
+        if not self.quantize:
+            if self.bits_per_cell != self.weight_bits:
+                self._fail("bits_per_cell", f"== weight_bits ({self.weight_bits}) when "
+                           "quantize is False (unquantised weights are not bit-sliced)",
+                           self.bits_per_cell)
+            if self.input_encoding == "bit_serial":
+                self._fail("input_encoding", "'amplitude' or 'pulse_width' when quantize is "
+                           "False (bit planes need digital input codes)", self.input_encoding)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,12 +104,19 @@ class HardwareConfig(Config):
     converter_noise: bool = param(True, doc="ADC/DAC mismatch, offset and noise per the cards.")
     seed: int = param(0, lo=0, doc="Seed of every random stream of the chip.")
 
+    def validate(self) -> None:
+        if self.converter_noise and not self.tile.quantize:
+            self._fail("converter_noise", "False when tile.quantize is False (unquantised "
+                       "converters are ideal)", self.converter_noise)
+
     @classmethod
     def ideal(cls, **changes) -> HardwareConfig:
-        """Every non-ideality off and 16-bit converters: an ideal tile computes the float MVM
-        up to 16-bit quantisation of inputs, weights and outputs."""
+        """Every non-ideality off and ideal converters of unbounded resolution
+        (``tile.quantize=False``): an ideal tile computes the float64 product ``x @ W`` (tiled,
+        partial sums added digitally) within the calibrated ranges. ``tile.replace(quantize=
+        True)`` gives the quantised ideal tile (16-bit inputs and weights, 20-bit ADCs)."""
         tile = TileConfig(weight_bits=16, bits_per_cell=16, input_bits=16, adc_bits=20,
-                          adc_calibration="minmax")
+                          adc_calibration="minmax", quantize=False)
         base = cls(tile=tile, programming_noise=False, read_noise=False, faults=False,
                    drift=False, converter_noise=False)
         return dataclasses.replace(base, **changes) if changes else base

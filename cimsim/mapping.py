@@ -64,8 +64,11 @@ def _stored_bits(weight_bits: int, mapping: str) -> int:
     return max(weight_bits, 2)
 
 
-def n_slices(weight_bits: int, bits_per_cell: int, mapping: str = "differential") -> int:
-    """Number of cell columns (slices) one weight is split over [-]."""
+def n_slices(weight_bits: int, bits_per_cell: int, mapping: str = "differential",
+             quantize: bool = True) -> int:
+    """Number of cell columns (slices) one weight is split over [-] (1 when unquantised)."""
+    if not quantize:
+        return 1
     return math.ceil(_stored_bits(weight_bits, mapping) / bits_per_cell)
 
 
@@ -90,12 +93,12 @@ def _ref_codes(weight_bits: int, bits_per_cell: int) -> np.ndarray:
 
 
 def outputs_per_tile(cols: int, weight_bits: int, bits_per_cell: int,
-                     mapping: str = "differential") -> int:
+                     mapping: str = "differential", quantize: bool = True) -> int:
     """How many weight columns (outputs) fit in ``cols`` physical columns [-]."""
-    k = n_slices(weight_bits, bits_per_cell, mapping)
+    k = n_slices(weight_bits, bits_per_cell, mapping, quantize)
     if mapping == "differential":
         return cols // (2 * k)
-    n_ref = len(set(_ref_codes(weight_bits, bits_per_cell).tolist()))
+    n_ref = len(set(_ref_codes(weight_bits, bits_per_cell).tolist())) if quantize else 1
     return max((cols - n_ref) // k, 0)
 
 
@@ -183,7 +186,7 @@ class WeightMapping:
         ``"differential"`` or ``"offset"``.
     n_slices : int
         Slices per weight [-].
-    q : ndarray of int64, shape (rows, outputs)
+    q : ndarray of int64 (float64 if unquantised), shape (rows, outputs)
         Quantised weight codes (the ideal product is ``x @ q · w_lsb``).
     """
 
@@ -214,7 +217,7 @@ class WeightMapping:
 
 def map_weights(w, g_min_s: float, g_max_s: float, *, weight_bits: int = 8,
                 bits_per_cell: int = 8, mapping: str = "differential",
-                w_max: float | None = None) -> WeightMapping:
+                w_max: float | None = None, quantize: bool = True) -> WeightMapping:
     r"""Map a signed weight block onto crossbar conductances.
 
     .. math:: G = G_\mathrm{min} + s_k \, \frac{G_\mathrm{max} - G_\mathrm{min}}{s_{k,\max}}
@@ -233,6 +236,12 @@ def map_weights(w, g_min_s: float, g_max_s: float, *, weight_bits: int = 8,
         Sign encoding (see the module docstring).
     w_max : float, optional
         Weight mapped to the largest code (default ``max|w|``) [-].
+    quantize : bool
+        False maps the weights without quantisation (ideal-mode checks): ``q = w / w_max``
+        clipped to [-1, 1] (float), ``w_lsb = w_max``, one slice; differential
+        ``G± = G_min + max(±q, 0)·(G_max − G_min)``, offset ``G = G_min + (q + 1)·(G_max −
+        G_min)/2`` against a reference column at mid-range. ``weight_bits`` and
+        ``bits_per_cell`` are then ignored.
 
     Returns
     -------
@@ -251,6 +260,8 @@ def map_weights(w, g_min_s: float, g_max_s: float, *, weight_bits: int = 8,
     mapping = check_choice("mapping", mapping, caller, _MAPPINGS)
     wb = check_int("weight_bits", weight_bits, caller, lo=1, hi=32)
     bpc = check_int("bits_per_cell", bits_per_cell, caller, lo=1, hi=32)
+    if not quantize:
+        return _map_unquantized(w, g_min, g_max, mapping, w_max)
     q, w_lsb = quantize_weights(w, wb, w_max)
     rows, outs = q.shape
     k_n = n_slices(wb, bpc, mapping)
@@ -292,4 +303,40 @@ def map_weights(w, g_min_s: float, g_max_s: float, *, weight_bits: int = 8,
         g_target_s=g, pos_col=pos_col, neg_col=neg_col, out_index=out_index,
         slice_index=slice_index, digital_weight=digital_weight, ref_cols=ref_cols,
         w_lsb=float(w_lsb), g_min_s=g_min, g_max_s=g_max, mapping=mapping, n_slices=k_n, q=q,
+    )
+
+
+def _map_unquantized(w: np.ndarray, g_min: float, g_max: float, mapping: str,
+                     w_max: float | None) -> WeightMapping:
+    """Linear mapping of unquantised weights (see ``quantize`` of :func:`map_weights`)."""
+    if w_max is None:
+        w_max = float(np.max(np.abs(w))) if w.size else 0.0
+    else:
+        w_max = check_scalar("w_max", w_max, "map_weights", lo=0.0)
+    w_lsb = w_max if w_max > 0.0 else 1.0
+    q = np.clip(w / w_lsb, -1.0, 1.0)
+    rows, outs = q.shape
+    out_index = np.arange(outs, dtype=np.int64)
+    slice_index = np.zeros(outs, dtype=np.int64)
+    dg = g_max - g_min
+    if mapping == "differential":
+        g = np.empty((rows, 2 * outs))
+        g[:, 0::2] = g_min + np.maximum(q, 0.0) * dg
+        g[:, 1::2] = g_min + np.maximum(-q, 0.0) * dg
+        pos_col = 2 * np.arange(outs, dtype=np.int64)
+        neg_col = pos_col + 1
+        ref_cols = np.zeros(0, dtype=np.int64)
+        step = dg
+    else:
+        step = dg / 2.0
+        g = np.empty((rows, outs + 1))
+        g[:, :outs] = g_min + (q + 1.0) * step
+        g[:, outs] = g_min + step
+        pos_col = np.arange(outs, dtype=np.int64)
+        ref_cols = np.array([outs], dtype=np.int64)
+        neg_col = np.full(outs, outs, dtype=np.int64)
+    return WeightMapping(
+        g_target_s=g, pos_col=pos_col, neg_col=neg_col, out_index=out_index,
+        slice_index=slice_index, digital_weight=np.full(outs, w_lsb / step), ref_cols=ref_cols,
+        w_lsb=float(w_lsb), g_min_s=g_min, g_max_s=g_max, mapping=mapping, n_slices=1, q=q,
     )

@@ -95,14 +95,20 @@ class InputEncoder:
       integrated signal equals the amplitude case; energy is linear in ``|c|``);
     * ``bit_serial``: one cycle per magnitude bit ``p`` at ``±V_read`` where bit ``p`` of
       ``|c|`` is set; digital weight ``2**p``.
+
+    With ``tile.quantize = False`` (ideal converters) the codes are not rounded: ``c =
+    clip(x / x_max, lo, 1)`` (float, ``c_max = 1``) and the drive is linear in ``c``.
     """
 
     def __init__(self, x_max: float, signed: bool, hw: HardwareConfig):
         t = hw.tile
         self.encoding = t.input_encoding
         self.signed = bool(signed)
+        self.quantize = bool(t.quantize)
         bits = t.input_bits
         self.c_max = max(2 ** (bits - 1) - 1, 1) if signed else 2 ** bits - 1
+        if not self.quantize:
+            self.c_max = 1
         self.x_max = float(x_max) if x_max > 0 else 1.0
         self.x_lsb = self.x_max / self.c_max
         self.v_read_v = t.v_read_v
@@ -112,7 +118,7 @@ class InputEncoder:
         # row DAC of hw.dac_card (gain, offset, INL) scaled so code c_max gives ~V_read.
         # Code 0 leaves the row undriven (0 V); negative inputs use the mirrored levels.
         codes = np.arange(self.c_max + 1, dtype=np.int64)
-        if hw.converter_noise:
+        if hw.converter_noise and self.quantize:
             from device_models.dac import Dac
 
             n_bits = int(self.c_max).bit_length()
@@ -124,9 +130,11 @@ class InputEncoder:
             self.levels_v = codes * (self.v_read_v / self.c_max)
 
     def codes(self, x: np.ndarray, *, parallel: bool = True) -> np.ndarray:
-        """Input codes (int32) of ``x`` (clipped to the calibrated range)."""
+        """Input codes (int32; float64 unquantised) of ``x`` (clipped to the calibrated range)."""
         lo = -self.c_max if self.signed else 0
         x = np.ascontiguousarray(x, dtype=np.float64)
+        if not self.quantize:
+            return np.clip(x / self.x_lsb, lo, self.c_max)
         if backend() == "numpy":
             return np.clip(np.rint(x / self.x_lsb), lo, self.c_max).astype(np.int32)
         out = np.empty(x.shape, dtype=np.int32)
@@ -157,7 +165,10 @@ class InputEncoder:
         r1 = codes.shape[1] if r1 is None else r1
         n_b, n_r = codes.shape[0], r1 - r0
         table = self.plane_levels_v(p)
-        if backend() == "numpy":
+        if not self.quantize:
+            v, v2, acc = _drive_numpy(codes[:, r0:r1], None, dtype, squares,
+                                      v_per_code=self.v_read_v / self.c_max)
+        elif backend() == "numpy":
             v, v2, acc = _drive_numpy(codes[:, r0:r1], table, dtype, squares)
         else:
             v = workspace("drive_v", (n_b, n_r), dtype)
@@ -228,9 +239,9 @@ _drive_kernel = jit(parallel=True)(_drive_py)
 _drive_kernel_serial = jit(_drive_py)
 
 
-def _drive_numpy(codes, table, dtype, squares):
+def _drive_numpy(codes, table, dtype, squares, v_per_code=None):
     m = np.abs(codes)
-    lvl = table[m]
+    lvl = table[m] if v_per_code is None else m * v_per_code
     v = np.where(codes >= 0, lvl, -lvl).astype(dtype)
     v2 = v * v if squares else np.empty((0, 0), dtype=dtype)
     q = v.astype(np.float64)
@@ -524,7 +535,7 @@ def _nominal_adc(card: str, bits: int, temperature_k: float):
 
 
 def _analog_read_py(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, half,
-                        sar, t0, up, dn, trial, offset, sig_s, sig_c, e_table, e_row, keys,
+                        sar, exact, t0, up, dn, trial, offset, sig_s, sig_c, e_table, e_row, keys,
                         sample0, plane, n_planes, col0, n_cols, ref0, n_refs, out, e_out):
     n_b, n_s = mean.shape
     bits = up.shape[1]
@@ -545,7 +556,8 @@ def _analog_read_py(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_
         for j in range(n_s):
             a = adc_of[j]
             g = gain[j]
-            u = half + 0.5 + np.float64(mean[b, j]) * g
+            sx = np.float64(mean[b, j]) * g
+            u = half + 0.5 + sx
             if noisy or any_sig_s:
                 var = sig_s[a] * sig_s[a] if sar else 0.0
                 if noisy:
@@ -556,11 +568,15 @@ def _analog_read_py(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_
                     h = rng.hash_at(keys[0], pair)
                     last_pair = pair
                 hb = (h >> np.uint64(32)) if (cnt & one) else h
-                u += math.sqrt(var) * _zig_from_bits(np.int64(hb & mask32), keys[1], cnt)
+                dz = math.sqrt(var) * _zig_from_bits(np.int64(hb & mask32), keys[1], cnt)
+                u += dz
+                sx += dz
             r = ref_idx[j]
             if noisy and has_ref and r >= 0:
-                u -= math.sqrt(max(np.float64(var_ref[b, r]), 0.0)) * g * fast_normal_at(
+                dz = math.sqrt(max(np.float64(var_ref[b, r]), 0.0)) * g * fast_normal_at(
                     keys[2], keys[3], rbase + np.uint64(r))
+                u -= dz
+                sx -= dz
             if sar:
                 vs = u - offset[a]
                 acc = t0[a]
@@ -586,7 +602,10 @@ def _analog_read_py(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_
                     code = code_max
                 c = int(code)
             e += e_table[e_row[a], c]
-            out[b, out_index[j]] += (code - half) * coef[j]
+            if exact:   # unquantised ideal ADC: the signal itself, clipped to the range
+                out[b, out_index[j]] += min(max(sx, -half), half) * coef[j]
+            else:
+                out[b, out_index[j]] += (code - half) * coef[j]
         e_out[b] += e
 
 
@@ -633,12 +652,13 @@ _analog_read_kernel_serial = jit(_analog_read_py)
 
 
 def _analog_read_numpy(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, half,
-                       sar, t0, up, dn, trial, offset, sig_s, sig_c, e_table, e_row, keys,
+                       sar, exact, t0, up, dn, trial, offset, sig_s, sig_c, e_table, e_row, keys,
                        sample0, plane, n_planes, col0, n_cols, ref0, n_refs, out, e_out):
     n_b, n_s = mean.shape
     bits = up.shape[1]
     keys = [int(k) for k in keys]
-    u = half + 0.5 + mean.astype(np.float64) * gain[None, :]
+    sx = mean.astype(np.float64) * gain[None, :]
+    u = half + 0.5 + sx
     base = (np.arange(sample0, sample0 + n_b, dtype=np.uint64) * np.uint64(n_planes)
             + np.uint64(plane))
     cnt = base[:, None] * np.uint64(n_cols) + np.uint64(col0) + np.arange(
@@ -653,6 +673,7 @@ def _analog_read_numpy(mean, var_own, var_ref, ref_idx, gain, coef, out_index, a
             var = var + np.maximum(var_own.astype(np.float64), 0.0) * (gain * gain)[None, :]
         z = _fast_normal_np(keys[0], keys[1], cnt.ravel()).reshape(n_b, n_s)
         u = u + np.sqrt(var) * z
+        sx = sx + np.sqrt(var) * z
     if noisy and var_ref.shape[1] > 0:
         rc = base[:, None] * np.uint64(n_refs) + np.uint64(ref0) + np.arange(
             var_ref.shape[1], dtype=np.uint64)[None, :]
@@ -660,6 +681,7 @@ def _analog_read_numpy(mean, var_own, var_ref, ref_idx, gain, coef, out_index, a
         nr = np.sqrt(np.maximum(var_ref.astype(np.float64), 0.0)) * zr
         has = ref_idx >= 0
         u[:, has] -= nr[:, ref_idx[has]] * gain[None, has]
+        sx[:, has] -= nr[:, ref_idx[has]] * gain[None, has]
     if sar:
         a = adc_of[None, :]
         vs = u - offset[a]
@@ -683,12 +705,13 @@ def _analog_read_numpy(mean, var_own, var_ref, ref_idx, gain, coef, out_index, a
         code = np.clip(np.floor(u), 0.0, float((1 << bits) - 1))
         c = code.astype(np.int64)
     e_out += e_table[e_row[adc_of][None, :], c].sum(axis=1)
-    np.add.at(out.T, out_index, ((code - half) * coef[None, :]).T)
+    val = np.clip(sx, -half, half) if exact else code - half
+    np.add.at(out.T, out_index, (val * coef[None, :]).T)
 
 
 def analog_read(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, adcs: ColumnAdcs,
                 *, key, key_ref, key_c, sample0, plane, n_planes, col0, n_cols, ref0, n_refs,
-                out, e_out, parallel=True):
+                out, e_out, parallel=True, exact=False):
     """Noise, front end, ADC and digital reconstruction of a block of signal currents.
 
     For vector ``b`` and signal column ``j`` with ADC ``a = adc_of[j]``:
@@ -700,7 +723,10 @@ def analog_read(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, 
       the read noise into one Gaussian: independent Gaussians add in variance);
     * ADC code: ideal ``floor(u)`` clipped to the range, or the SAR binary search with the
       ADC's decision levels, offset and per-decision comparator noise;
-    * ``out[b, out_index[j]] += (code − half)·coef[j]``; ``e_out[b] += e_table[a][code]`` [J].
+    * ``out[b, out_index[j]] += (code − half)·coef[j]``; ``e_out[b] += e_table[a][code]`` [J];
+      with ``exact`` (unquantised ideal ADC, ``tile.quantize = False``) the output is the
+      signal itself, ``clip(u − half − 1/2, −half, half)·coef[j]``, and the energy is that of
+      the code an ideal ADC of ``bits`` would give.
 
     Normal numbers come from :func:`fast_standard_normal` streams (counter-based ziggurat):
     vector ``sample0 + b``, cycle ``plane`` of ``n_planes``, column ``col0 + j`` of ``n_cols``
@@ -711,12 +737,13 @@ def analog_read(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, 
     keys = np.array([key, slow_key(key), key_ref, slow_key(key_ref), key_c, slow_key(key_c)],
                     dtype=np.uint64)
     args = (mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, half,
-            bool(adcs.sar), adcs.t0, adcs.up, adcs.dn, adcs.trial, adcs.offset, adcs.sig_s,
-            adcs.sig_c, adcs.e_table, adcs.e_row, keys, int(sample0), int(plane),
+            bool(adcs.sar), bool(exact), adcs.t0, adcs.up, adcs.dn, adcs.trial, adcs.offset,
+            adcs.sig_s, adcs.sig_c, adcs.e_table, adcs.e_row, keys, int(sample0), int(plane),
             int(n_planes), int(col0), int(n_cols), int(ref0), int(n_refs), out, e_out)
     if backend() == "numpy":
         _analog_read_numpy(*args)
-    elif not adcs.sar and var_ref.shape[1] == 0 and col0 % 2 == 0 and n_cols % 2 == 0:
+    elif (not adcs.sar and not exact and var_ref.shape[1] == 0 and col0 % 2 == 0
+          and n_cols % 2 == 0):
         kern = _read_plain_kernel if parallel else _read_plain_kernel_serial
         kern(mean, var_own, gain, coef, out_index, adcs.e_table[0], half, keys[0], keys[1],
              int(sample0), int(plane), int(n_planes), int(col0), int(n_cols), out, e_out)
@@ -772,7 +799,8 @@ class Tile:
         self.card = _device(hw.device_card)
         self.mapping: WeightMapping = map_weights(
             weight, self.card.g_min_s, self.card.g_max_s, weight_bits=t.weight_bits,
-            bits_per_cell=t.bits_per_cell, mapping=t.weight_mapping, w_max=w_max)
+            bits_per_cell=t.bits_per_cell, mapping=t.weight_mapping, w_max=w_max,
+            quantize=t.quantize)
         if self.mapping.n_phys > t.cols:
             fail("weight", caller,
                  f"at most {t.cols} physical columns once mapped ({self.mapping.n_phys} needed)",

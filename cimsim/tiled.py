@@ -141,9 +141,10 @@ class AnalogMatrix:
         self.seed_tag = seed_tag
         self.in_features, self.out_features = w.shape
         t = hw.tile
-        per_tile = outputs_per_tile(t.cols, t.weight_bits, t.bits_per_cell, t.weight_mapping)
+        per_tile = outputs_per_tile(t.cols, t.weight_bits, t.bits_per_cell, t.weight_mapping,
+                                    t.quantize)
         if per_tile < 1:
-            k = n_slices(t.weight_bits, t.bits_per_cell, t.weight_mapping)
+            k = n_slices(t.weight_bits, t.bits_per_cell, t.weight_mapping, t.quantize)
             fail("hw", caller, f"a tile with room for one output ({k} slices, "
                  f"{t.weight_mapping} mapping)", f"tile.cols = {t.cols}")
         self.outputs_per_tile = per_tile
@@ -176,7 +177,9 @@ class AnalogMatrix:
         self._key_c = rng.derive_key(hw.seed, "comparator_noise", seed_tag)
         bits = t.adc_bits
         self._half = float(2 ** (bits - 1))
-        self._dtype = np.float64 if max(bits, t.input_bits) > FLOAT32_MAX_BITS else np.float32
+        exact = not t.quantize     # unquantised ideal converters: the float64 product
+        self._dtype = (np.float64 if exact or max(bits, t.input_bits) > FLOAT32_MAX_BITS
+                       else np.float32)
         self._gain: list[np.ndarray] = []
 
     # --- properties ----------------------------------------------------------------------
@@ -373,7 +376,7 @@ class AnalogMatrix:
                             key_c=self._key_c, sample0=sample0, plane=p,
                             n_planes=enc.n_planes, col0=block.col0, n_cols=self._n_cols,
                             ref0=block.ref0, n_refs=max(self._n_refs, 1), out=out, e_out=e_out,
-                            parallel=parallel)
+                            parallel=parallel, exact=not tc.quantize)
                 active = int(stats[2].sum())
                 for tile in block.tiles:
                     st = tile.state(t_s)
@@ -391,7 +394,7 @@ class AnalogMatrix:
         """Width of the digital output accumulator [bit]: ADC code plus the growth from
         slice significance, bit-planes and the number of row blocks."""
         tc = self.hw.tile
-        k = n_slices(tc.weight_bits, tc.bits_per_cell, tc.weight_mapping)
+        k = n_slices(tc.weight_bits, tc.bits_per_cell, tc.weight_mapping, tc.quantize)
         planes = self.encoder.n_planes if self.encoder is not None else 1
         return (tc.adc_bits + tc.bits_per_cell * (k - 1) + (planes - 1)
                 + math.ceil(math.log2(len(self.blocks))) + (1 if k > 1 or planes > 1 else 0))

@@ -116,3 +116,15 @@ def test_tile_config_validation_names_field_and_range():
         TileConfig(read_noise_model="exact")
     hw = HardwareConfig.ideal()
     assert HardwareConfig.from_dict(hw.to_dict()) == hw
+
+
+@pytest.mark.parametrize("mapping", ["differential", "offset"])
+def test_unquantised_mapping_recombines_the_float_weights(mapping):
+    w = np.random.default_rng(4).normal(size=(7, 5))
+    m = map_weights(w, G_MIN, G_MAX, mapping=mapping, quantize=False)
+    np.testing.assert_allclose(_recombine(m, 5), w, rtol=1e-12, atol=1e-12)
+    assert m.n_slices == 1 and G_MIN <= m.g_target_s.min() and m.g_target_s.max() <= G_MAX
+    assert np.isclose(m.g_target_s.max(), G_MAX)          # max |w| reaches full conductance
+    assert m.n_phys == (10 if mapping == "differential" else 6)
+    assert outputs_per_tile(64, 8, 2, mapping, quantize=False) == (
+        32 if mapping == "differential" else 63)

@@ -310,6 +310,20 @@ def test_ideal_hardware_reproduces_float():
     assert sum(m.n_tiles for m in net.mapping) == net.n_tiles
 
 
+def test_ideal_hardware_reproduces_float_to_1e6():
+    """HardwareConfig.ideal() (unquantised ideal converters, tile.quantize=False) reproduces the
+    float network to 1e-6 relative (issue 7), on several tiles per layer."""
+    x = np.abs(_rand(12, 20, 1, 8, 8))
+    hw = HardwareConfig.ideal()
+    hw = hw.replace(tile=hw.tile.replace(rows=32, cols=16, adc_share=1))
+    net = small_net().compile(hw, x)      # ranges from these very inputs: nothing clips
+    assert net.n_tiles > len(net.mapping)
+    ref = net.forward(x)
+    out = net.run(x, batch_size=7)
+    assert np.max(np.abs(out - ref)) <= 1e-6 * np.max(np.abs(ref))
+    np.testing.assert_allclose(out, ref, rtol=1e-6, atol=1e-6 * np.max(np.abs(ref)))
+
+
 def test_hybrid_placement_digital_layer_is_exact():
     net = small_net()
     hw = HardwareConfig.ideal()

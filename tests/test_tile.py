@@ -14,9 +14,13 @@ from cimsim.tiled import AnalogMatrix
 from device_models import rng
 from device_models.errors import InvalidParameterError
 
+#: The quantised ideal chip: every non-ideality off, 16-bit inputs and weights, 20-bit ADCs.
+_QUANTISED_IDEAL = HardwareConfig.ideal().replace(
+    tile=HardwareConfig.ideal().tile.replace(quantize=True))
+
 
 def _hw(base: HardwareConfig | None = None, **tile) -> HardwareConfig:
-    base = HardwareConfig.ideal() if base is None else base
+    base = _QUANTISED_IDEAL if base is None else base
     return base.replace(tile=base.tile.replace(**tile))
 
 
@@ -95,6 +99,89 @@ def test_bit_sliced_weights_recombine_digitally():
     assert m.n_tiles == 2 * 3   # 4 slices × pair = 8 columns per output: 4 outputs per tile
 
 
+# --- ideal mode with unquantised converters (HardwareConfig.ideal()) -----------------------
+
+
+@pytest.mark.parametrize("mapping", ["differential", "offset"])
+@pytest.mark.parametrize("encoding", ["amplitude", "pulse_width"])
+def test_exact_ideal_equals_float_product(each_backend, mapping, encoding):
+    """HardwareConfig.ideal(): no quantisation anywhere, so tiles give x @ W in float64 (up to
+    rounding), still tiled (partial sums of 3 x 3 or more tiles added digitally), with honest
+    counts."""
+    w, x = _data(300, 70, 40)
+    hw = HardwareConfig.ideal()
+    assert not hw.tile.quantize
+    hw = hw.replace(tile=hw.tile.replace(rows=128, cols=32, weight_mapping=mapping,
+                                         input_encoding=encoding, adc_share=4))
+    m = AnalogMatrix(w, hw).calibrate(x)
+    y, ops = m.matmul(x)
+    ref = x @ w
+    np.testing.assert_allclose(y, ref, rtol=1e-9, atol=1e-9 * np.max(np.abs(ref)))
+    assert m.n_tiles > 1
+    n_tiles_per_block = m.n_tiles // len(m.blocks)
+    assert len(m.blocks) == 3 and n_tiles_per_block >= 3
+    # converters are still counted: one DAC conversion per used row, one ADC per signal column
+    assert ops.adc_conversions == 40 * sum(t.n_signal for t in m.tiles) == 40 * 70 * 3
+    assert ops.dac_conversions == 40 * sum(t.rows_used for t in m.tiles)
+    assert ops.adc_switching_energy_j > 0.0 and ops.cell_read_energy_j > 0.0
+
+
+def test_exact_ideal_clips_at_the_calibrated_ranges():
+    """Unbounded resolution, not unbounded range: inputs beyond the calibrated range clip at
+    the DAC full scale and column signals beyond the calibrated currents at the ADC's."""
+    w, x = _data(20, 3, 10, seed=5)
+    m = AnalogMatrix(w, HardwareConfig.ideal()).calibrate(x)
+    xmax = np.max(np.abs(x))
+    y, _ = m.matmul(3.0 * x)
+    y_dac, _ = m.matmul(np.clip(3.0 * x, -xmax, xmax))
+    np.testing.assert_array_equal(y, y_dac)
+    # the ADC range is the calibrated max |column signal|: outputs never exceed it
+    tile = m.tiles[0]
+    i_fs_out = tile.i_fs_a * tile.mapping.digital_weight * xmax / m.hw.tile.v_read_v
+    assert np.all(np.abs(y) <= i_fs_out * (1 + 1e-12))
+    assert np.sum(np.isclose(np.abs(y), i_fs_out, rtol=1e-12)) > 1   # ...which 3x inputs hit
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    n_in=st.integers(1, 40),
+    n_out=st.integers(1, 12),
+    rows=st.integers(1, 48),
+    cols=st.integers(3, 40),
+    mapping=st.sampled_from(["differential", "offset"]),
+    encoding=st.sampled_from(["amplitude", "pulse_width"]),
+    seed=st.integers(0, 1000),
+)
+def test_exact_ideal_independent_of_tile_size(n_in, n_out, rows, cols, mapping, encoding,
+                                              seed):
+    w, x = _data(n_in, n_out, 5, seed)
+    if mapping == "differential":
+        cols = max(cols - cols % 2, 2)
+    hw = HardwareConfig.ideal()
+    big = AnalogMatrix(w, hw.replace(tile=hw.tile.replace(
+        rows=64, cols=128, weight_mapping=mapping, input_encoding=encoding))).calibrate(x)
+    small = AnalogMatrix(w, hw.replace(tile=hw.tile.replace(
+        rows=rows, cols=cols, weight_mapping=mapping, input_encoding=encoding, adc_share=1))
+    ).calibrate(x)
+    yb, _ = big.matmul(x)
+    ys, _ = small.matmul(x)
+    scale = np.max(np.abs(x @ w)) + 1e-300
+    np.testing.assert_allclose(ys, yb, rtol=1e-9, atol=1e-9 * scale)
+    np.testing.assert_allclose(ys, x @ w, rtol=1e-9, atol=1e-9 * scale)
+
+
+def test_unquantised_mode_rejects_what_needs_codes():
+    from cimsim.config import ConfigError
+
+    t = HardwareConfig.ideal().tile
+    with pytest.raises(ConfigError, match="input_encoding.*quantize"):
+        t.replace(input_encoding="bit_serial")
+    with pytest.raises(ConfigError, match="bits_per_cell.*quantize"):
+        t.replace(bits_per_cell=4)
+    with pytest.raises(ConfigError, match="converter_noise.*quantize"):
+        HardwareConfig.ideal(converter_noise=True)
+
+
 # --- calibration, validation --------------------------------------------------------------
 
 
@@ -162,20 +249,23 @@ def test_same_numbers_regardless_of_batch_split():
     assert not np.array_equal(y3, y_all)
 
 
-@pytest.mark.parametrize(("encoding", "mapping", "converter_noise"), [
-    ("amplitude", "differential", False),     # specialised kernel (ideal ADCs, no references)
-    ("amplitude", "offset", True),            # general kernel: references, SAR search, noise
-    ("bit_serial", "differential", True),
-    ("pulse_width", "offset", False),
+@pytest.mark.parametrize(("encoding", "mapping", "converter_noise", "quantize"), [
+    ("amplitude", "differential", False, True),  # specialised kernel (ideal ADCs, no refs)
+    ("amplitude", "offset", True, True),         # general kernel: references, SAR, noise
+    ("bit_serial", "differential", True, True),
+    ("pulse_width", "offset", False, True),
+    ("amplitude", "offset", False, False),       # unquantised converters with read noise
 ])
-def test_kernel_matches_numpy_reference(each_backend, encoding, mapping, converter_noise):
+def test_kernel_matches_numpy_reference(each_backend, encoding, mapping, converter_noise,
+                                        quantize):
     """Full path (read noise, DAC, SAR mismatch, comparator noise) under both backends."""
     w, x = _data(24, 5, 6, seed=2)
     base = HardwareConfig(converter_noise=converter_noise)
     hw = base.replace(tile=base.tile.replace(
-        rows=16, cols=16, input_encoding=encoding, weight_mapping=mapping, adc_share=4))
+        rows=16, cols=16, input_encoding=encoding, weight_mapping=mapping, adc_share=4,
+        quantize=quantize))
     y, ops = AnalogMatrix(w, hw).calibrate(x).matmul(x)
-    ref = _REFERENCE.setdefault((encoding, mapping, converter_noise), (y, ops))
+    ref = _REFERENCE.setdefault((encoding, mapping, converter_noise, quantize), (y, ops))
     np.testing.assert_allclose(y, ref[0], rtol=1e-12, atol=1e-12 * np.max(np.abs(y)))
     for field in ("adc_switching_energy_j", "cell_read_energy_j", "row_drive_v2"):
         assert getattr(ops, field) == pytest.approx(getattr(ref[1], field), rel=1e-12)
