@@ -52,9 +52,16 @@ class TileConfig(Config):
     adc_percentile: float = param(99.99, unit="%", lo=50.0, hi=100.0,
                                   doc="Percentile of |column signal| mapped to full scale [%].")
     r_wire_row_ohm: float = param(0.0, unit="ohm", lo=0.0,
-                                  doc="Row-wire resistance per cell pitch [ohm].")
+                                  doc="Row-wire resistance per cell pitch at 300 K [ohm].")
     r_wire_col_ohm: float = param(0.0, unit="ohm", lo=0.0,
-                                  doc="Column-wire resistance per cell pitch [ohm].")
+                                  doc="Column-wire resistance per cell pitch at 300 K [ohm].")
+    r_wire_tc_per_k: float = param(
+        3.9e-3, unit="1/K", lo=-0.01, hi=0.05,
+        doc="Linear temperature coefficient of the wire resistance, r(T) = r·(1 + tc·(T − "
+            "300 K)) [1/K]; default bulk Cu at 300 K from Matula's recommended resistivities "
+            "(1.543 µΩ·cm at 273 K, 1.725 µΩ·cm at 300 K): R. A. Matula, J. Phys. Chem. Ref. "
+            "Data 8, 1147 (1979), doi:10.1063/1.555614.",
+    )
     read_noise_model: str = param(
         "variance", choices=("variance", "per_cell"),
         doc="Read noise by the variance identity (v² @ σ², fast) or by sampling every cell "

@@ -858,12 +858,13 @@ class Tile:
                                seed=self._key("age")), dtype=np.float64)
         g_read = g
         tc = hw.tile
-        if tc.r_wire_row_ohm > 0.0 or tc.r_wire_col_ohm > 0.0:
+        r_row_ohm, r_col_ohm = self.wire_resistances_ohm()
+        if r_row_ohm > 0.0 or r_col_ohm > 0.0:
             from .crossbar import effective_conductance
 
             full = np.full((tc.rows, tc.cols), m.g_min_s)
             full[: self.rows_used, : m.n_phys] = g
-            g_eff = effective_conductance(full, tc.r_wire_row_ohm, tc.r_wire_col_ohm)
+            g_eff = effective_conductance(full, r_row_ohm, r_col_ohm)
             g_read = np.asarray(g_eff)[: self.rows_used, : m.n_phys]
         st = {"g_s": g, "g_read_s": g_read,
               "signal_s": g_read[:, m.pos_col] - g_read[:, m.neg_col],
@@ -881,6 +882,24 @@ class Tile:
                 st["var_ref_s2"] = var[:, m.ref_cols]
         self._states = {t_s: st}   # keep one read time: memory stays one array per tile
         return st
+
+    def wire_resistances_ohm(self) -> tuple[float, float]:
+        r"""Row- and column-wire resistance per cell pitch at ``hw.temperature_k`` [ohm].
+
+        .. math:: r(T) = r_{300} \,\max\bigl(0,\; 1 + \alpha\,(T - 300\,\mathrm{K})\bigr)
+
+        with ``r_300`` = ``tile.r_wire_row_ohm`` / ``tile.r_wire_col_ohm`` [ohm] and ``α`` =
+        ``tile.r_wire_tc_per_k`` [1/K] (linear near room temperature; floored at zero far
+        below it, where a metal's resistivity falls to its small residual value).
+
+        References
+        ----------
+        .. [1] R. A. Matula, "Electrical resistivity of copper, gold, palladium, and silver",
+           J. Phys. Chem. Ref. Data 8, 1147 (1979). doi:10.1063/1.555614
+        """
+        tc = self.hw.tile
+        factor = max(0.0, 1.0 + tc.r_wire_tc_per_k * (self.hw.temperature_k - 300.0))
+        return tc.r_wire_row_ohm * factor, tc.r_wire_col_ohm * factor
 
     # --- geometry and counts -------------------------------------------------------------
 

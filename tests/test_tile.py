@@ -392,6 +392,42 @@ def test_ir_drop_uses_the_exact_crossbar_solution():
     assert np.max(np.abs(y - y0)) > 1e-3 * np.max(np.abs(y0))
 
 
+def _pair_closed_form(g0, g1, r_r, r_c):
+    """Column currents per row volt of a 1 x 2 array: driver -r_r- A -r_r- B on the row, each
+    cell to its column node, each column node -r_c- ground."""
+    h0, h1 = 1 / (1 / g0 + r_c), 1 / (1 / g1 + r_c)
+    k1 = 1 / (r_r + 1 / h1)
+    v_a = 1 / (1 + r_r * (h0 + k1))
+    return np.array([v_a * h0, v_a * k1])
+
+
+@pytest.mark.parametrize("temperature_k", [250.0, 300.0, 400.0])
+def test_wire_resistance_follows_temperature(temperature_k):
+    """r(T) = r·(1 + α(T − 300 K)) enters G_eff: hotter wires drop more and the IR-dropped
+    currents equal the closed form of a 1 x 2 array at r(T)."""
+    w = np.array([[0.7]])
+    r_r, r_c = 2e3, 3e3
+    hw = _hw(rows=1, cols=2, adc_share=1, r_wire_row_ohm=r_r, r_wire_col_ohm=r_c)
+    hw = hw.replace(temperature_k=temperature_k)
+    tile = AnalogMatrix(w, hw).tiles[0]
+    alpha = hw.tile.r_wire_tc_per_k
+    assert alpha == pytest.approx(3.9e-3)
+    f = 1 + alpha * (temperature_k - 300.0)
+    assert tile.wire_resistances_ohm() == pytest.approx((r_r * f, r_c * f), rel=1e-15)
+    g = tile.conductances(0.0)[0]
+    expected = _pair_closed_form(g[0], g[1], r_r * f, r_c * f)
+    np.testing.assert_allclose(tile.state(0.0)["g_read_s"][0], expected, rtol=1e-9)
+    at_300 = _pair_closed_form(g[0], g[1], r_r, r_c)
+    if temperature_k > 300.0:
+        assert np.all(expected < at_300)
+    elif temperature_k < 300.0:
+        assert np.all(expected > at_300)
+    # without the coefficient the temperature does not reach the wires
+    hw0 = hw.replace(tile=hw.tile.replace(r_wire_tc_per_k=0.0))
+    tile0 = AnalogMatrix(w, hw0).tiles[0]
+    np.testing.assert_allclose(tile0.state(0.0)["g_read_s"][0], at_300, rtol=1e-9)
+
+
 def test_per_column_adc_range_resolves_small_columns():
     rng_ = np.random.default_rng(5)
     w = rng_.normal(size=(32, 4)) * np.array([1.0, 1.0, 0.02, 0.02])   # two weak outputs
