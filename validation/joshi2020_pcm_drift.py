@@ -69,6 +69,15 @@ TIMES_S = (1.0, T_FIRST_S, 3600.0, DAY_S, 30 * DAY_S, YEAR_S)
 TOL_DAY = 0.5
 TOL_T0 = 0.5
 
+KNOWN_FAILURES = {
+    "accuracy loss at programming (software -> PCM at 25 s)": (
+        "Workload and training gap, not a fitted miss: the tiny MNIST CNN (C1 columns sum only "
+        "9 products, 936 convolution weights) averages the PCM programming and 1/f read noise "
+        "far less than ResNet-32, and it was trained without the paper's weight clipping at "
+        "2-2.5 σ_W, so its mapped weights use a small part of G_max where the relative noise is "
+        "largest; removing read noise or programming noise alone recovers 0.4-0.5 pt."),
+}
+
 
 def hardware(seed: int = SEED, **changes) -> HardwareConfig:
     """256×256 PCM tiles, differential pairs, 8-bit inputs and ADCs."""

@@ -52,6 +52,15 @@ PUBLISHED_MNIST = 99.0  # abstract and Fig. 1e: measured MNIST accuracy with 4-b
 SOURCE = "Wan et al. 2022, abstract and Fig. 1e (CNN on MNIST, 4-bit weights, measured on chip)"
 TOLERANCE = 1.0
 
+KNOWN_FAILURES = {
+    "MNIST accuracy, 4-bit weights on RRAM": (
+        "Model gap and missing data: the RRAM card's stuck-at rates (0.1 % + 0.1 %) are "
+        "assumptions, and a stuck-on cell turns a 4-bit weight into ±max (about 1.8 pt here); "
+        "the network layout and input precision of the paper's 7-layer CNN are not in the "
+        "accessible text (8-bit inputs: +0.65 pt); relaxation at 30 min costs the rest. The "
+        "chip in the paper matched its 4-bit software model, which this card does not."),
+}
+
 MODEL = "wan2022_mnist_cnn"
 T_READ_S = 1800.0
 INPUT_BITS = 4
