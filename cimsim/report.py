@@ -91,8 +91,71 @@ def energy_delay_distance(energy_j: float, delay_s: float, *, energy_ref_j: floa
     return math.hypot(energy_j / energy_ref_j, delay_s / delay_ref_s)
 
 
+class _Figures:
+    """Figures derived in the same way for a layer and for the whole network.
+
+    The class using it provides ``macs``, ``batch``, ``area_m2``,
+    ``latency_per_inference_s``, ``_batch_energy_j`` (energy of the batch [J]),
+    ``_batch_time_s`` (time of the batch [s]) and ``_refs()`` (EDS/EDD references).
+    """
+
+    @property
+    def energy_per_inference_j(self) -> float:
+        return self._batch_energy_j / self.batch
+
+    @property
+    def ops(self) -> int:
+        return OPS_PER_MAC * self.macs
+
+    @property
+    def tops(self) -> float:
+        """Operations per second over the batch time [TOPS]."""
+        t = self._batch_time_s
+        return self.ops / t / 1e12 if t > 0 else 0.0
+
+    @property
+    def tops_per_w(self) -> float:
+        e = self._batch_energy_j
+        return self.ops / e / 1e12 if e > 0 else 0.0
+
+    @property
+    def tops_per_mm2(self) -> float:
+        return self.tops / (self.area_m2 * 1e6) if self.area_m2 > 0 else 0.0
+
+    @property
+    def edp_js(self) -> float:
+        """Energy-delay product per inference [J·s]."""
+        return self.energy_per_inference_j * self.latency_per_inference_s
+
+    def _eds(self, w_energy: float, w_delay: float) -> float:
+        e_ref, d_ref = self._refs()
+        return energy_delay_sum(self.energy_per_inference_j, self.latency_per_inference_s,
+                                energy_ref_j=e_ref, delay_ref_s=d_ref, w_energy=w_energy,
+                                w_delay=w_delay)
+
+    def edd(self) -> float:
+        """Energy-delay distance per inference against the digital baseline [-]."""
+        e_ref, d_ref = self._refs()
+        return energy_delay_distance(self.energy_per_inference_j, self.latency_per_inference_s,
+                                     energy_ref_j=e_ref, delay_ref_s=d_ref)
+
+    def _figures(self) -> dict[str, float]:
+        """The figures both metric dicts list, in their order."""
+        return {
+            "area_m2": self.area_m2,
+            "macs": self.macs,
+            "ops": self.ops,
+            "tops": self.tops,
+            "tops_per_w": self.tops_per_w,
+            "tops_per_mm2": self.tops_per_mm2,
+            "edp_js": self.edp_js,
+            "eds": self.eds(),
+            "edd": self.edd(),
+        }
+
+
 @dataclasses.dataclass(frozen=True)
-class LayerReport:
+class LayerReport(_Figures):
     """Energy, time and area of one layer for a batch.
 
     Attributes
@@ -133,47 +196,23 @@ class LayerReport:
         return float(sum(self.energy_j.values()))
 
     @property
-    def energy_per_inference_j(self) -> float:
-        return self.energy_total_j / self.batch
+    def _batch_energy_j(self) -> float:
+        return self.energy_total_j
+
+    @property
+    def _batch_time_s(self) -> float:
+        return self.time_s
 
     @property
     def latency_per_inference_s(self) -> float:
         return self.time_s / self.batch
 
-    @property
-    def ops(self) -> int:
-        return OPS_PER_MAC * self.macs
-
-    @property
-    def tops(self) -> float:
-        """Operations per second of the layer on its tiles [TOPS]."""
-        return self.ops / self.time_s / 1e12 if self.time_s > 0 else 0.0
-
-    @property
-    def tops_per_w(self) -> float:
-        e = self.energy_total_j
-        return self.ops / e / 1e12 if e > 0 else 0.0
-
-    @property
-    def tops_per_mm2(self) -> float:
-        return self.tops / (self.area_m2 * 1e6) if self.area_m2 > 0 else 0.0
-
-    @property
-    def edp_js(self) -> float:
-        """Energy-delay product per inference [J·s]."""
-        return self.energy_per_inference_j * self.latency_per_inference_s
+    def _refs(self) -> tuple[float, float]:
+        return self.energy_ref_j, self.delay_ref_s
 
     def eds(self, w_energy: float = 0.5, w_delay: float = 0.5) -> float:
         """Energy-delay sum against the layer's digital baseline [-]."""
-        return energy_delay_sum(self.energy_per_inference_j, self.latency_per_inference_s,
-                                energy_ref_j=self.energy_ref_j, delay_ref_s=self.delay_ref_s,
-                                w_energy=w_energy, w_delay=w_delay)
-
-    def edd(self) -> float:
-        """Energy-delay distance against the layer's digital baseline [-]."""
-        return energy_delay_distance(self.energy_per_inference_j, self.latency_per_inference_s,
-                                     energy_ref_j=self.energy_ref_j,
-                                     delay_ref_s=self.delay_ref_s)
+        return self._eds(w_energy, w_delay)
 
     def metrics(self) -> dict[str, float]:
         """Derived figures of the layer (plain floats)."""
@@ -182,20 +221,12 @@ class LayerReport:
             "energy_per_inference_j": self.energy_per_inference_j,
             "latency_per_inference_s": self.latency_per_inference_s,
             "time_s": self.time_s,
-            "area_m2": self.area_m2,
-            "macs": self.macs,
-            "ops": self.ops,
-            "tops": self.tops,
-            "tops_per_w": self.tops_per_w,
-            "tops_per_mm2": self.tops_per_mm2,
-            "edp_js": self.edp_js,
-            "eds": self.eds(),
-            "edd": self.edd(),
+            **self._figures(),
         }
 
 
 @dataclasses.dataclass(frozen=True)
-class Report:
+class Report(_Figures):
     """Energy, latency and area of a network run: per operation type, per layer, per network.
 
     Build with :func:`build_report`; load a saved one with :func:`load_report`.
@@ -234,8 +265,8 @@ class Report:
         return float(sum(lay.energy_total_j for lay in self.layers.values()))
 
     @property
-    def energy_per_inference_j(self) -> float:
-        return self.energy_j / self.batch
+    def _batch_energy_j(self) -> float:
+        return self.energy_j
 
     @property
     def latency_per_inference_s(self) -> float:
@@ -249,6 +280,10 @@ class Report:
                                self.batch)
 
     @property
+    def _batch_time_s(self) -> float:
+        return self.batch_time_s
+
+    @property
     def throughput_per_s(self) -> float:
         """Inferences per second at this batch [1/s]."""
         t = self.batch_time_s
@@ -259,31 +294,8 @@ class Report:
         return int(sum(lay.macs for lay in self.layers.values()))
 
     @property
-    def ops(self) -> int:
-        return OPS_PER_MAC * self.macs
-
-    @property
     def area_m2(self) -> float:
         return float(sum(lay.area_m2 for lay in self.layers.values()))
-
-    @property
-    def tops(self) -> float:
-        t = self.batch_time_s
-        return self.ops / t / 1e12 if t > 0 else 0.0
-
-    @property
-    def tops_per_w(self) -> float:
-        e = self.energy_j
-        return self.ops / e / 1e12 if e > 0 else 0.0
-
-    @property
-    def tops_per_mm2(self) -> float:
-        return self.tops / (self.area_m2 * 1e6) if self.area_m2 > 0 else 0.0
-
-    @property
-    def edp_js(self) -> float:
-        """Energy-delay product per inference [J·s]."""
-        return self.energy_per_inference_j * self.latency_per_inference_s
 
     def _refs(self) -> tuple[float, float]:
         e_ref = self.energy_ref_j
@@ -296,17 +308,8 @@ class Report:
 
     def eds(self, w_energy: float | None = None, w_delay: float | None = None) -> float:
         """Energy-delay sum per inference, normalised (see module docstring) [-]."""
-        e_ref, d_ref = self._refs()
-        return energy_delay_sum(
-            self.energy_per_inference_j, self.latency_per_inference_s, energy_ref_j=e_ref,
-            delay_ref_s=d_ref, w_energy=self.w_energy if w_energy is None else w_energy,
-            w_delay=self.w_delay if w_delay is None else w_delay)
-
-    def edd(self) -> float:
-        """Energy-delay distance per inference, normalised (see module docstring) [-]."""
-        e_ref, d_ref = self._refs()
-        return energy_delay_distance(self.energy_per_inference_j, self.latency_per_inference_s,
-                                     energy_ref_j=e_ref, delay_ref_s=d_ref)
+        return self._eds(self.w_energy if w_energy is None else w_energy,
+                         self.w_delay if w_delay is None else w_delay)
 
     def metrics(self) -> dict[str, float]:
         """Network figures (plain floats)."""
@@ -317,15 +320,7 @@ class Report:
             "latency_per_inference_s": self.latency_per_inference_s,
             "batch_time_s": self.batch_time_s,
             "throughput_per_s": self.throughput_per_s,
-            "area_m2": self.area_m2,
-            "macs": self.macs,
-            "ops": self.ops,
-            "tops": self.tops,
-            "tops_per_w": self.tops_per_w,
-            "tops_per_mm2": self.tops_per_mm2,
-            "edp_js": self.edp_js,
-            "eds": self.eds(),
-            "edd": self.edd(),
+            **self._figures(),
             "energy_ref_j": e_ref,
             "delay_ref_s": d_ref,
             "program_energy_j": self.program_energy_j,
