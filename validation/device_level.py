@@ -48,6 +48,7 @@ from device_models import SarAdc, cards, measure_enob
 from device_models.mosfet import mosfet_current
 
 from ._base import Comparison, Reproduction
+from ._plots import pyplot, save_figure
 
 NAME = "device_level"
 CITATION = (
@@ -152,10 +153,7 @@ def _adc_comparisons() -> list[Comparison]:
 
 
 def _figure(card, out_dir: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     out_dir.mkdir(parents=True, exist_ok=True)
     vgs = np.linspace(0.0, card.vdd_v, 300)
@@ -171,8 +169,4 @@ def _figure(card, out_dir: Path) -> Path:
     ax.set_title(f"{card.name}, 20/0.18 µm, 300 K", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = out_dir / "device_level_mosis180.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out_dir, "device_level_mosis180")

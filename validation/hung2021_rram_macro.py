@@ -41,6 +41,7 @@ from cimsim.report import standard_tile_report
 from device_models import cards
 
 from ._base import Comparison, Reproduction
+from ._plots import pyplot, save_figure
 
 NAME = "hung2021_rram_macro"
 CITATION = (
@@ -99,10 +100,7 @@ def evaluate(batch: int = 16) -> dict[str, dict[str, float]]:
 
 
 def _plot(out_dir: Path, res, chosen) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(7, 3.6))
     names = list(CANDIDATES)
@@ -117,11 +115,7 @@ def _plot(out_dir: Path, res, chosen) -> Path:
     ax.set_ylabel("TOPS/W binary / TOPS/W 8-bit")
     ax.set_title("Hung 2021 RRAM macro: efficiency ratio binary -> 8-bit", fontsize=10)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(out_dir) / f"{NAME}.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out_dir, NAME)
 
 
 def run(out_dir: Path | None = None) -> Reproduction:

@@ -43,7 +43,15 @@ import numpy as np
 from cimsim.hardware import HardwareConfig, TileConfig
 
 from ._base import Comparison, Reproduction
-from ._mnist import GlobalDriftCompensation, binomial_se, load_network, mnist, pyplot
+from ._mnist import (
+    GlobalDriftCompensation,
+    binomial_se,
+    float_accuracy,
+    held_out_accuracy,
+    load_network,
+    mnist,
+)
+from ._plots import pyplot, save_figure
 
 NAME = "joshi2020_pcm_drift"
 CITATION = (
@@ -90,7 +98,7 @@ def accuracy_at(net, data, t_s: float, **changes) -> float:
     """Analog accuracy at one read time on a chip with ``changes`` (no compensation)."""
     net.compile(hardware(SEED, **changes), net.calibration)
     logits = net.run(data["x_test"], t_s=t_s)
-    return float(np.mean(logits.argmax(axis=1) == data["y_test"]))
+    return held_out_accuracy(logits, data)
 
 
 def accuracy_vs_time(net, data, times_s=TIMES_S, seed: int = SEED) -> dict:
@@ -102,7 +110,7 @@ def accuracy_vs_time(net, data, times_s=TIMES_S, seed: int = SEED) -> dict:
         for key, on in (("raw", False), ("gdc", True)):
             gdc.enabled = on
             logits = net.run(data["x_test"], t_s=t)
-            out[key].append(float(np.mean(logits.argmax(axis=1) == data["y_test"])))
+            out[key].append(held_out_accuracy(logits, data))
     gdc.enabled = False
     return out
 
@@ -121,11 +129,7 @@ def _plot(out_dir: Path, res: dict, software: float) -> Path:
     ax.set_ylabel("MNIST accuracy [%]")
     ax.set_title("Joshi 2020 PCM model: MNIST CNN accuracy vs time", fontsize=9)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(out_dir) / f"{NAME}.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out_dir, NAME)
 
 
 def run(out_dir: Path | None = None) -> Reproduction:
@@ -133,7 +137,7 @@ def run(out_dir: Path | None = None) -> Reproduction:
     data = mnist()
     net = load_network(MODEL)
     n = len(data["y_test"])
-    software = float(np.mean(net.predict_float(data["x_test"]) == data["y_test"]))
+    software = float_accuracy(net, data)
     res = accuracy_vs_time(net, data)
     sens = {"no stuck-at faults": accuracy_at(net, data, T_FIRST_S, faults=False),
             "no read noise": accuracy_at(net, data, T_FIRST_S, read_noise=False),

@@ -40,6 +40,7 @@ from cimsim.latency import cycle_time_s
 from device_models import cards
 
 from ._base import Comparison, Reproduction
+from ._plots import pyplot, save_figure
 
 NAME = "legallo2023_hermes"
 CITATION = (
@@ -95,10 +96,7 @@ def efficiency_tops_per_w(phases: float, **kw) -> float:
 
 
 def _plot(out_dir: Path, rows) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.4))
     labels = [f"{p}-phase" for p, *_ in rows]
@@ -112,11 +110,7 @@ def _plot(out_dir: Path, rows) -> Path:
         ax.set_ylabel(unit)
         ax.legend(fontsize=8)
     fig.suptitle("Le Gallo 2023, 64-core PCM chip, 8-bit MVMs", fontsize=10)
-    fig.tight_layout()
-    path = Path(out_dir) / f"{NAME}.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out_dir, NAME)
 
 
 def run(out_dir: Path | None = None) -> Reproduction:

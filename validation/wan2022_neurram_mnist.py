@@ -32,12 +32,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
-
 from cimsim.hardware import HardwareConfig, TileConfig
 
 from ._base import Comparison, Reproduction
-from ._mnist import binomial_se, load_network, mnist, pyplot
+from ._mnist import binomial_se, float_accuracy, held_out_accuracy, load_network, mnist
+from ._plots import pyplot, save_figure
 
 NAME = "wan2022_neurram_mnist"
 CITATION = (
@@ -85,7 +84,7 @@ def quantised_software(seed: int = 0) -> HardwareConfig:
 def _accuracy(net, hw, data) -> float:
     net.compile(hw, net.calibration)
     logits = net.run(data["x_test"])
-    return float(np.mean(logits.argmax(axis=1) == data["y_test"]))
+    return held_out_accuracy(logits, data)
 
 
 def _plot(out_dir: Path, bars: list[tuple[str, float]]) -> Path:
@@ -104,11 +103,7 @@ def _plot(out_dir: Path, bars: list[tuple[str, float]]) -> Path:
     ax.set_ylabel("MNIST accuracy [%]")
     ax.set_title("NeuRRAM (Wan 2022): CNN with 4-bit weights on the RRAM model", fontsize=9)
     ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    path = Path(out_dir) / f"{NAME}.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out_dir, NAME)
 
 
 def run(out_dir: Path | None = None) -> Reproduction:
@@ -116,7 +111,7 @@ def run(out_dir: Path | None = None) -> Reproduction:
     data = mnist()
     net = load_network(MODEL)
     n = len(data["y_test"])
-    software = float(np.mean(net.predict_float(data["x_test"]) == data["y_test"]))
+    software = float_accuracy(net, data)
     soft4 = _accuracy(net, quantised_software(), data)
     chip0 = _accuracy(net, hardware(0), data)
     chip1 = _accuracy(net, hardware(1), data)

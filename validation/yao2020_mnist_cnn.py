@@ -58,7 +58,8 @@ from cimsim.tiled import AnalogMatrix
 from device_models import cards
 
 from ._base import Comparison, Reproduction
-from ._mnist import binomial_se, load_network, mnist, pyplot
+from ._mnist import binomial_se, float_accuracy, held_out_accuracy, load_network, mnist
+from ._plots import pyplot, save_figure
 
 NAME = "yao2020_mnist_cnn"
 CITATION = (
@@ -144,14 +145,13 @@ def chip(seed: int, net: Network, data: dict, device_card: str = CARD) -> dict:
     feats = conv.run(np.concatenate([data["x_test"], data["x_train"][:n_tr]]))
     n_te = len(data["x_test"])
     f_test, f_train = feats[:n_te], feats[n_te:]
-    y_test = data["y_test"]
     # Direct transfer: the FC layer as trained, on the chip (same seed tag as Network.compile).
     logits, fc_tiles = _fc_on_chip(fc.weight, fc.bias, hw, f_cal, f_test, seed_tag=2000)
-    transfer = float(np.mean(logits.argmax(axis=1) == y_test))
+    transfer = held_out_accuracy(logits, data)
     # Hybrid: FC re-trained on the chip's features, then written again (fresh programming).
     tuned = _finetune(fc, f_train, data["y_train"][:n_tr], seed)
     logits, _ = _fc_on_chip(tuned.weight, tuned.bias, hw, f_cal, f_test, seed_tag="fc_hybrid")
-    hybrid = float(np.mean(logits.argmax(axis=1) == y_test))
+    hybrid = held_out_accuracy(logits, data)
     n_tiles = sum(m.n_tiles for m in conv.mapping) + fc_tiles
     return {"seed": seed, "transfer": transfer, "hybrid": hybrid, "n_tiles": n_tiles}
 
@@ -173,11 +173,7 @@ def _plot(out_dir: Path, software: float, chips: list[dict]) -> Path:
     ax.set_ylabel("MNIST accuracy [%]")
     ax.set_title("Yao 2020 mCNN on 1T1R arrays (dots: individual simulated chips)", fontsize=9)
     ax.legend(fontsize=8, loc="lower left")
-    fig.tight_layout()
-    path = Path(out_dir) / f"{NAME}.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out_dir, NAME)
 
 
 def run(out_dir: Path | None = None) -> Reproduction:
@@ -185,7 +181,7 @@ def run(out_dir: Path | None = None) -> Reproduction:
     data = mnist()
     net = load_network(MODEL)
     n_test = len(data["y_test"])
-    software = float(np.mean(net.predict_float(data["x_test"]) == data["y_test"]))
+    software = float_accuracy(net, data)
     chips = [chip(s, net, data) for s in SEEDS]
     with tempfile.TemporaryDirectory() as tmp:
         sens = chip(SEEDS[0], net, data, device_card=scaled_card(Path(tmp), SENSITIVITY))
