@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -368,6 +368,16 @@ class Network:
     @property
     def n_tiles(self) -> int:
         return sum(m.n_tiles for m in self.mapping)
+
+    def wrap_analog_matrices(self, wrap: Callable[[Any], Any]) -> None:
+        """Replace every compiled analog matrix ``m`` by ``wrap(m)``, in place.
+
+        ``wrap(m)`` must offer ``calibrate(x_cal)`` and ``matmul(x, *, t_s, sample_offset)``
+        like :class:`~cimsim.tiled.AnalogMatrix`, e.g. a digital post-processing stage around
+        ``m``; the next :meth:`compile` builds fresh matrices again.
+        """
+        for name, mats in self._analog.items():
+            self._analog[name] = [wrap(m) for m in mats]
 
     def _execute(self, x: np.ndarray, *, t_s: float | None, calibrate: bool = False,
                  first: int = 0):

@@ -124,7 +124,5 @@ class GlobalDriftCompensation:
         self.t_ref_s = float(t_ref_s)
         self.max_ref_rows = int(max_ref_rows)
         self.enabled = False
-        analog = net._analog  # the compiled matrices of the network (wrapped in place)
-        for name, mats in analog.items():
-            analog[name] = [_Compensated(m, self) for m in mats]
+        net.wrap_analog_matrices(lambda m: _Compensated(m, self))
         net.run(x_ref, t_s=self.t_ref_s)  # records each matrix's reference input and output
