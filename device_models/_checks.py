@@ -19,6 +19,7 @@ __all__ = [
     "check_array",
     "check_choice",
     "check_int",
+    "check_memory_card",
     "check_scalar",
     "check_seed",
     "fail",
@@ -153,3 +154,21 @@ def check_seed(name: str, value: Any, caller: str) -> int:
     if isinstance(value, np.random.Generator):
         return int(value.integers(0, 2**63 - 1))
     return check_int(name, value, caller, lo=0, hi=2**64 - 1)
+
+
+def check_memory_card(name: str, value: Any, caller: str, kinds: tuple[str, ...]):
+    """Return the memory-device Card ``value`` (a name is loaded) if its kind is one of
+    ``kinds`` and its conductance window is non-empty (``g_min_s < g_max_s``); else raise."""
+    from . import cards
+
+    if isinstance(value, str):
+        value = cards.load(value)
+    if not isinstance(value, cards.Card):
+        fail(name, caller, "a Card or a card name", value)
+    if value.kind not in kinds:
+        wanted = repr(kinds[0]) if len(kinds) == 1 else str(list(kinds))
+        fail(name, caller, f"a card of kind {wanted}", f"kind {value.kind!r}")
+    if not value.g_min_s < value.g_max_s:
+        fail(name, caller, "a card with g_min_s < g_max_s",
+             f"g_min_s={value.g_min_s!r}, g_max_s={value.g_max_s!r}")
+    return value

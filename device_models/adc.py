@@ -178,7 +178,7 @@ def _convert_numpy(v, bits, t0, up, dn, trial, sig_s, sig_c, offset_v, key_s, ke
     counters = np.arange(base, base + n, dtype=np.uint64)
     vs = v - offset_v
     if sig_s > 0.0:
-        vs = vs + sig_s * rng._normal_np(key_s, counters)
+        vs = vs + sig_s * rng.normals_at(key_s, counters)
     acc = np.full(n, t0)
     code = np.zeros(n, dtype=np.int64)
     for s in range(bits):
@@ -189,7 +189,7 @@ def _convert_numpy(v, bits, t0, up, dn, trial, sig_s, sig_c, offset_v, key_s, ke
             near = np.abs(vs - thr) <= _NOISE_CUTOFF * sig_c
             cnt = counters[near] * np.uint64(bits) + np.uint64(s)
             x = vs.copy()
-            x[near] += sig_c * rng._normal_np(key_c, cnt)
+            x[near] += sig_c * rng.normals_at(key_c, cnt)
         hit = x >= thr
         code |= hit.astype(np.int64) << k
         acc = acc + np.where(hit, up[k], dn[k])
@@ -222,7 +222,7 @@ def _lookup_numpy(v, levels, sig_s, offset_v, key_s, base):
     """NumPy reference of :func:`_lookup_kernel`: count of levels <= v (searchsorted)."""
     vs = v - offset_v
     if sig_s > 0.0:
-        vs = vs + sig_s * rng._normal_np(key_s, np.arange(base, base + v.size, dtype=np.uint64))
+        vs = vs + sig_s * rng.normals_at(key_s, np.arange(base, base + v.size, dtype=np.uint64))
     return np.searchsorted(levels[1:-1], vs, side="right").astype(np.int64)
 
 
@@ -434,7 +434,7 @@ class SarAdc:
                 # A handful of draws: the NumPy path of rng (identical numbers to its kernel)
                 # avoids waking the thread pool for every instance (a tile builds thousands).
                 key = rng.derive_key(self.seed, "sar_adc_cap", side)
-                z = rng._normal_np(key, np.arange(n_caps + 1, dtype=np.uint64))
+                z = rng.normals_at(key, np.arange(n_caps + 1, dtype=np.uint64))
             else:
                 z = np.zeros(n_caps + 1)
             # A capacitor of m independent units: sigma(C) = su * Cu * sqrt(m).

@@ -34,9 +34,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import cards as _cards
 from . import rng
-from ._checks import check_array, check_scalar, check_seed, fail
+from ._checks import check_array, check_memory_card, check_scalar, check_seed, fail
 from .constants import T_REF_K
 from .programming import ProgramResult
 from .rram import arrhenius_factor
@@ -55,16 +54,7 @@ _X_FLOOR = 1e-7
 
 
 def _card(card, caller: str):
-    if isinstance(card, str):
-        card = _cards.load(card)
-    if not isinstance(card, _cards.Card):
-        fail("card", caller, "a Card or a card name", card)
-    if card.kind != "pcm":
-        fail("card", caller, "a card of kind 'pcm'", f"kind {card.kind!r}")
-    if not card.g_min_s < card.g_max_s:
-        fail("card", caller, "a card with g_min_s < g_max_s",
-             f"g_min_s={card.g_min_s!r}, g_max_s={card.g_max_s!r}")
-    return card
+    return check_memory_card("card", card, caller, ("pcm",))
 
 
 def _x(card, g):

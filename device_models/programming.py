@@ -54,9 +54,8 @@ import math
 
 import numpy as np
 
-from . import cards as _cards
 from . import rng
-from ._checks import check_array, check_int, check_scalar, check_seed, fail
+from ._checks import check_array, check_int, check_memory_card, check_scalar, check_seed, fail
 from ._jit import backend, jit, prange
 from .constants import T_REF_K
 
@@ -102,16 +101,7 @@ class ProgramResult:
 
 
 def _wv_card(card, caller: str):
-    if isinstance(card, str):
-        card = _cards.load(card)
-    if not isinstance(card, _cards.Card):
-        fail("card", caller, "a Card or a card name", card)
-    if card.kind not in _WV_KINDS:
-        fail("card", caller, f"a card of kind {list(_WV_KINDS)}", f"kind {card.kind!r}")
-    if not card.g_min_s < card.g_max_s:
-        fail("card", caller, "a card with g_min_s < g_max_s",
-             f"g_min_s={card.g_min_s!r}, g_max_s={card.g_max_s!r}")
-    return card
+    return check_memory_card("card", card, caller, _WV_KINDS)
 
 
 def compliance(card, *, v_gate_set_v: float | None = None,
@@ -266,10 +256,10 @@ def _write_verify_numpy(target, tol, g_min, g_max, margin, dg_set, dg_reset, gam
     n = target.size
     w = g_max - g_min
     idx = np.arange(offset, offset + n, dtype=np.uint64)
-    s = np.exp(d2d * rng._normal_np(key_dev, np.uint64(3) * idx))
+    s = np.exp(d2d * rng.normals_at(key_dev, np.uint64(3) * idx))
     lo = np.maximum((g_min - margin * w)
-                    * (1.0 + wd2d * rng._normal_np(key_dev, np.uint64(3) * idx + 1)), 0.0)
-    hi = (g_max + margin * w) * (1.0 + wd2d * rng._normal_np(key_dev, np.uint64(3) * idx + 2))
+                    * (1.0 + wd2d * rng.normals_at(key_dev, np.uint64(3) * idx + 1)), 0.0)
+    hi = (g_max + margin * w) * (1.0 + wd2d * rng.normals_at(key_dev, np.uint64(3) * idx + 2))
     hi = np.minimum(hi, g_comp)
     hi = np.where(hi < lo, lo, hi)
     stride = np.uint64(max_pulses + 1)
@@ -289,7 +279,7 @@ def _write_verify_numpy(target, tol, g_min, g_max, margin, dg_set, dg_reset, gam
         ctr = idx[a] * stride + np.uint64(p)
         gp = np.maximum(ga, 0.0)
         sig = rn_rel * g_max * _spow_np(gp / g_max, rn_exp)
-        meas = ga + sig * rng._normal_np(key_read, ctr)
+        meas = ga + sig * rng.normals_at(key_read, ctr)
         energy[a] += v_read * v_read * gp * t_read
         time[a] += t_read
         ok = np.abs(meas - target[a]) <= tol[a]
@@ -303,7 +293,7 @@ def _write_verify_numpy(target, tol, g_min, g_max, margin, dg_set, dg_reset, gam
         rev = (last[a] != 0) & (d != last[a])
         amp[a] = np.where(rev, amp[a] * backoff, amp[a])
         last[a] = d
-        xi = rng._normal_np(key_step, ctr)
+        xi = rng.normals_at(key_step, ctr)
         up = d > 0
         f_set = (hi[a] - ga) / w
         f_set = np.where(f_set > 0.0, _spow_np(np.maximum(f_set, 0.0), gamma), 0.0)

@@ -32,6 +32,7 @@ __all__ = [
     "hash_at",
     "hash_bits",
     "normal_at",
+    "normals_at",
     "standard_normal",
     "uniform",
     "uniform_at",
@@ -157,7 +158,13 @@ def _uniform_np(key: int, counters: np.ndarray) -> np.ndarray:
     return ((h >> np.uint64(11)).astype(np.float64) + 0.5) * _INV_2_53
 
 
-def _normal_np(key: int, counters: np.ndarray) -> np.ndarray:
+def normals_at(key: int, counters: np.ndarray) -> np.ndarray:
+    """Standard normal numbers at each of ``counters`` (uint64 array) of stream ``key``.
+
+    NumPy form of :func:`normal_at` (bitwise identical), for the NumPy references of kernels
+    that draw at their own counters; ``standard_normal(key, n, offset)`` is
+    ``normals_at(key, offset + arange(n))``.
+    """
     c = counters.astype(np.uint64) * np.uint64(2)
     u1 = _uniform_np(key, c)
     u2 = _uniform_np(key, c + np.uint64(1))
@@ -172,7 +179,7 @@ def _draw(kind: str, key: int, shape, offset: int) -> np.ndarray:
     offset = check_int("offset", offset, kind, lo=0)
     if backend() == "numpy":
         counters = np.arange(offset, offset + n, dtype=np.uint64)
-        fn = _uniform_np if kind == "uniform" else _normal_np
+        fn = _uniform_np if kind == "uniform" else normals_at
         return fn(int(key), counters).reshape(shape)
     out = np.empty(n, dtype=np.float64)
     kern = _uniform_kernel if kind == "uniform" else _normal_kernel

@@ -36,9 +36,8 @@ import math
 
 import numpy as np
 
-from . import cards as _cards
 from . import rng
-from ._checks import check_array, check_scalar, check_seed, fail
+from ._checks import check_array, check_memory_card, check_scalar, check_seed, fail
 from .constants import K_B_EV_PER_K, T_REF_K
 
 __all__ = [
@@ -53,16 +52,7 @@ _KINDS = ("rram", "1t1r")
 
 
 def _card(card, caller: str, kinds=_KINDS):
-    if isinstance(card, str):
-        card = _cards.load(card)
-    if not isinstance(card, _cards.Card):
-        fail("card", caller, "a Card or a card name", card)
-    if card.kind not in kinds:
-        fail("card", caller, f"a card of kind {list(kinds)}", f"kind {card.kind!r}")
-    if not card.g_min_s < card.g_max_s:
-        fail("card", caller, "a card with g_min_s < g_max_s",
-             f"g_min_s={card.g_min_s!r}, g_max_s={card.g_max_s!r}")
-    return card
+    return check_memory_card("card", card, caller, kinds)
 
 
 def read_sigma_rram(card, g_s) -> np.ndarray:
