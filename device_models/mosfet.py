@@ -71,7 +71,9 @@ from .constants import T_REF_K, thermal_voltage_v
 __all__ = [
     "EkvParams",
     "Mismatch",
+    "ekv_numpy",
     "ekv_params",
+    "ekv_scalar",
     "gm_over_id",
     "mismatch_sigma",
     "mosfet_current",
@@ -218,11 +220,12 @@ def _logistic(x):
 
 
 @jit
-def _ekv_scalar(vgs_v, vds_v, vt0_v, n, i_spec_a, ut_v, dibl, clm):
+def ekv_scalar(vgs_v, vds_v, vt0_v, n, i_spec_a, ut_v, dibl, clm):
     """EKV drain current and its derivatives at one bias point (NMOS convention).
 
     Returns ``(id_a, gm_s, gds_s)``: I_D [A], ∂I_D/∂V_GS [S], ∂I_D/∂V_DS [S]. Arguments as
-    :class:`EkvParams` (``dibl`` = η [V/V], ``clm`` = λ [1/V]). Callable from other kernels.
+    :class:`EkvParams` (``dibl`` = η [V/V], ``clm`` = λ [1/V]). Numba scalar, the
+    kernel-level primitive other kernels call (e.g. the 1T1R cell law); no input checks.
 
     The differences i_f − i_r and σ(x_f) − σ(x_r) are formed without cancellation (see
     :data:`SMALL_VDS_UT`), so I_D stays accurate and monotonic as V_DS → 0 in strong inversion.
@@ -259,7 +262,7 @@ def _ekv_scalar(vgs_v, vds_v, vt0_v, n, i_spec_a, ut_v, dibl, clm):
 @jit(parallel=True)
 def _ekv_kernel(vgs, vds, vt0, i_spec, n, ut, dibl, clm, id_out, gm_out, gds_out):
     for i in prange(vgs.size):
-        a, b, c = _ekv_scalar(vgs[i], vds[i], vt0[i], n, i_spec[i], ut, dibl, clm)
+        a, b, c = ekv_scalar(vgs[i], vds[i], vt0[i], n, i_spec[i], ut, dibl, clm)
         id_out[i] = a
         gm_out[i] = b
         gds_out[i] = c
@@ -274,8 +277,12 @@ def _logistic_np(x):
     return np.where(x >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
-def _ekv_numpy(vgs, vds, vt0, i_spec, n, ut, dibl, clm):
-    """NumPy reference of :func:`_ekv_kernel` (same equations, same order)."""
+def ekv_numpy(vgs, vds, vt0, i_spec, n, ut, dibl, clm):
+    """NumPy reference of :func:`_ekv_kernel` (same equations, same order), arrays in and out.
+
+    Note the argument order (``i_spec`` before ``n``) differs from :func:`ekv_scalar`'s. No
+    input checks: the NumPy references of other kernels (1T1R) call it directly.
+    """
     two_ut = 2.0 * ut
     vp = (vgs - vt0 + dibl * vds) / n
     xf = vp / two_ut
@@ -353,7 +360,7 @@ def _evaluate(caller, vgs, vds, card_or_params, temperature_k, w_m, l_m, dvt_v, 
     vt0 = np.ascontiguousarray(np.broadcast_to(p.vt0_v + dvt, shape)).ravel()
     ispec = np.ascontiguousarray(np.broadcast_to(p.i_spec_a * beta, shape)).ravel()
     if backend() == "numpy":
-        i_d, gm, gds = _ekv_numpy(g, d, vt0, ispec, p.n, p.ut_v, p.dibl_v_per_v, p.clm_per_v)
+        i_d, gm, gds = ekv_numpy(g, d, vt0, ispec, p.n, p.ut_v, p.dibl_v_per_v, p.clm_per_v)
     else:
         i_d = np.empty(g.size)
         gm = np.empty(g.size)

@@ -9,7 +9,7 @@ voltage :math:`x` across the RRAM solves Kirchhoff's current law at the internal
     f(x) = g\,v_0 \sinh(x/v_0) - I_D(V_G, V - x) = 0, \qquad
     f'(x) = g\cosh(x/v_0) + g_{ds}(V_G, V - x) > 0,
 
-with :math:`I_D` the EKV drain current (:func:`device_models.mosfet._ekv_scalar`, valid from
+with :math:`I_D` the EKV drain current (:func:`device_models.mosfet.ekv_scalar`, valid from
 weak to strong inversion). :math:`f` is strictly increasing and changes sign on
 :math:`[\min(0,V), \max(0,V)]`, so a Newton iteration safeguarded by bisection on that
 bracket converges in every inversion region; it stops when KCL holds to ``1e-13`` relative.
@@ -48,7 +48,7 @@ from . import cards as _cards
 from ._checks import check_array, check_scalar, fail
 from ._jit import backend, jit, prange
 from .constants import NEWTON_MAX_ITER, T_REF_K, thermal_voltage_v
-from .mosfet import _ekv_numpy, _ekv_scalar, ekv_params
+from .mosfet import ekv_numpy, ekv_params, ekv_scalar
 
 __all__ = [
     "OneTOneRIV",
@@ -88,18 +88,18 @@ def _solve_scalar(v, vg, g, v0, vt0, n, i_spec, ut, dibl, clm):
     lo = min(0.0, v)
     hi = max(0.0, v)
     if v == 0.0:
-        _, _, gds0 = _ekv_scalar(vg, 0.0, vt0, n, i_spec, ut, dibl, clm)
+        _, _, gds0 = ekv_scalar(vg, 0.0, vt0, n, i_spec, ut, dibl, clm)
         gr = g
         den = gr + gds0
         return 0.0, (gr * gds0 / den if den > 0.0 else 0.0), 0.0
-    _, _, gch = _ekv_scalar(vg, 0.0, vt0, n, i_spec, ut, dibl, clm)
+    _, _, gch = ekv_scalar(vg, 0.0, vt0, n, i_spec, ut, dibl, clm)
     den = g + gch
     x = v * gch / den if den > 0.0 else 0.5 * v
     if not lo < x < hi:
         x = 0.5 * (lo + hi)
     for _ in range(_MAX_ITER):
         ir = g * v0 * math.sinh(x / v0)
-        it, _, gds = _ekv_scalar(vg, v - x, vt0, n, i_spec, ut, dibl, clm)
+        it, _, gds = ekv_scalar(vg, v - x, vt0, n, i_spec, ut, dibl, clm)
         fx = ir - it
         scale = max(abs(ir), abs(it))
         if abs(fx) <= KCL_RTOL * scale:
@@ -116,7 +116,7 @@ def _solve_scalar(v, vg, g, v0, vt0, n, i_spec, ut, dibl, clm):
             break
         x = xn
     ir = g * v0 * math.sinh(x / v0)
-    _, _, gds = _ekv_scalar(vg, v - x, vt0, n, i_spec, ut, dibl, clm)
+    _, _, gds = ekv_scalar(vg, v - x, vt0, n, i_spec, ut, dibl, clm)
     gr = g * math.cosh(x / v0)
     den = gr + gds
     return ir, (gr * gds / den if den > 0.0 else 0.0), x
@@ -136,7 +136,7 @@ def _solve_numpy(v, vg, g, v0, vt0, n, i_spec, ut, dibl, clm):
     zeros = np.zeros_like(v)
     lo = np.minimum(0.0, v)
     hi = np.maximum(0.0, v)
-    _, _, gch = _ekv_numpy(vg, zeros, vt0, i_spec, n, ut, dibl, clm)
+    _, _, gch = ekv_numpy(vg, zeros, vt0, i_spec, n, ut, dibl, clm)
     den = g + gch
     with np.errstate(invalid="ignore", divide="ignore"):
         x = np.where(den > 0.0, v * gch / den, 0.5 * v)
@@ -149,7 +149,7 @@ def _solve_numpy(v, vg, g, v0, vt0, n, i_spec, ut, dibl, clm):
             break
         xa, va, ga, vga = x[a], v[a], g[a], vg[a]
         ir = ga * v0 * np.sinh(xa / v0)
-        it, _, gds = _ekv_numpy(vga, va - xa, vt0, i_spec, n, ut, dibl, clm)
+        it, _, gds = ekv_numpy(vga, va - xa, vt0, i_spec, n, ut, dibl, clm)
         fx = ir - it
         done = np.abs(fx) <= KCL_RTOL * np.maximum(np.abs(ir), np.abs(it))
         la = np.where(fx > 0.0, lo[a], xa)
@@ -164,7 +164,7 @@ def _solve_numpy(v, vg, g, v0, vt0, n, i_spec, ut, dibl, clm):
         x[a] = np.where(done, xa, xn)
         active[a[done]] = False
     ir = g * v0 * np.sinh(x / v0)
-    _, _, gds = _ekv_numpy(vg, v - x, vt0, i_spec, n, ut, dibl, clm)
+    _, _, gds = ekv_numpy(vg, v - x, vt0, i_spec, n, ut, dibl, clm)
     gr = g * np.cosh(x / v0)
     den = gr + gds
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -138,12 +138,12 @@ def compliance(card, *, v_gate_set_v: float | None = None,
     t = check_scalar("temperature_k", temperature_k, caller, lo=0.0, lo_open=True)
     if card.kind != "1t1r":
         return math.inf, math.inf
-    from .mosfet import _ekv_scalar, ekv_params
+    from .mosfet import ekv_params, ekv_scalar
 
     vg = card.v_gate_set_v if v_gate_set_v is None else check_scalar(
         "v_gate_set_v", v_gate_set_v, caller, lo=0.0, hi=10.0)
     p = ekv_params(card.mosfet_card, t, w_m=card.w_m, l_m=card.l_m)
-    i_comp = float(_ekv_scalar(vg, card.v_set_v, p.vt0_v, p.n, p.i_spec_a, p.ut_v,
+    i_comp = float(ekv_scalar(vg, card.v_set_v, p.vt0_v, p.n, p.i_spec_a, p.ut_v,
                                p.dibl_v_per_v, p.clm_per_v)[0])
     return i_comp, i_comp / card.v_switch_v
 

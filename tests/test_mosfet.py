@@ -18,9 +18,9 @@ from device_models.errors import InvalidParameterError, UnknownNameError
 from device_models.mosfet import (
     EkvParams,
     _ekv_kernel,
-    _ekv_numpy,
-    _ekv_scalar,
+    ekv_numpy,
     ekv_params,
+    ekv_scalar,
     gm_over_id,
     mismatch_sigma,
     mosfet_current,
@@ -216,11 +216,11 @@ def test_scalar_kernel_callable_from_other_kernels():
 
     @jit
     def newton_like(vgs, vds, vt0, n, ispec, ut, dibl, clm):
-        i, gm, gds = _ekv_scalar(vgs, vds, vt0, n, ispec, ut, dibl, clm)
+        i, gm, gds = ekv_scalar(vgs, vds, vt0, n, ispec, ut, dibl, clm)
         return i + gm * 0.0 + gds * 0.0
 
     got = newton_like(0.9, 1.0, *p)
-    ref = _ekv_numpy(np.array([0.9]), np.array([1.0]), p.vt0_v, p.i_spec_a, p.n, p.ut_v,
+    ref = ekv_numpy(np.array([0.9]), np.array([1.0]), p.vt0_v, p.i_spec_a, p.n, p.ut_v,
                      p.dibl_v_per_v, p.clm_per_v)[0][0]
     assert got == pytest.approx(ref, rel=1e-12)
     assert EkvParams._fields == ("vt0_v", "n", "i_spec_a", "ut_v", "dibl_v_per_v", "clm_per_v")
