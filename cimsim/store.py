@@ -243,8 +243,7 @@ class SweepStore:
         if len(seeds) != n or any(len(v) != n for v in fields.values()):
             raise StoreError("configs, seeds and every field column must have one entry per point.")
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
+        with _replacing(path) as tmp:
             with h5py.File(tmp, "w") as fh:
                 a = fh.attrs
                 a["format"] = FORMAT
@@ -264,8 +263,7 @@ class SweepStore:
                 pts.create_dataset("config", data=np.asarray(encoded, dtype=f"S{width}"),
                                    chunks=chunk, compression="gzip", shuffle=True)
                 pts.create_dataset("status", data=np.zeros(n, np.int8))
-                pts.create_dataset("error", data=np.asarray([""] * n, dtype=object), dtype=_STR)
-                for name in _PROV_STR:
+                for name in ("error", *_PROV_STR):
                     pts.create_dataset(name, data=np.asarray([""] * n, dtype=object), dtype=_STR)
                 for name, (dtype, fill) in _PROV_NUM.items():
                     pts.create_dataset(name, data=np.full(n, fill, dtype=dtype))
@@ -278,10 +276,6 @@ class SweepStore:
                     else:
                         grp.create_dataset(name, data=col)
                 fh.create_group("metrics")
-            cls._commit(tmp, path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
         return cls.open(path)
 
     @classmethod
@@ -337,7 +331,7 @@ class SweepStore:
                 raw = fh["points/config"][()]
             except (KeyError, OSError) as exc:
                 raise StoreError(f"{self.path}: damaged cimsim sweep file ({exc}).") from None
-        return [v.decode() if isinstance(v, (bytes, np.bytes_)) else str(v) for v in raw]
+        return list(_as_str_array(raw))
 
     def pending(self) -> list[int]:
         """Indices of points not yet done (pending or failed)."""
@@ -358,8 +352,7 @@ class SweepStore:
         records = [r for r in records if self.status[r.index] != DONE]
         if not records:
             return
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        try:
+        with _replacing(self.path) as tmp:
             shutil.copyfile(self.path, tmp)
             with h5py.File(tmp, "r+") as fh:
                 pts, mets = fh["points"], fh["metrics"]
@@ -381,15 +374,18 @@ class SweepStore:
                     pts["attempts"][i] = r.attempts
                     pts["cimsim_version"][i] = r.cimsim_version
                     pts["status"][i] = r.status
-            self._commit(tmp, self.path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
         for r in records:
             self.status[r.index] = r.status
 
-    @staticmethod
-    def _commit(tmp: Path, path: Path) -> None:
+
+@contextlib.contextmanager
+def _replacing(path: Path):
+    """Yield the temporary path ``.<name>.<pid>.tmp`` beside ``path``; when the block ends
+    without error, fsync it and atomically rename it onto ``path`` (then fsync the folder).
+    The temporary file never outlives the block."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
         fd = os.open(tmp, os.O_RDONLY)
         try:
             os.fsync(fd)
@@ -397,6 +393,9 @@ class SweepStore:
             os.close(fd)
         os.replace(tmp, path)
         _fsync_dir(path.parent)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 @contextlib.contextmanager
