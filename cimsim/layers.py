@@ -222,6 +222,13 @@ class Linear(_Weighted):
         return grad @ self.weight
 
 
+def _window_out_hw(h: int, w: int, kernel: tuple[int, int], stride: tuple[int, int],
+                   padding: tuple[int, int]) -> tuple[int, int]:
+    """Output height and width of a sliding window (convolution or pooling) [-]."""
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    return (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+
+
 def im2col(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
            padding: tuple[int, int]) -> np.ndarray:
     """Lower an image batch to convolution patches.
@@ -317,8 +324,8 @@ class Conv2d(_Weighted):
                 f"Conv2d {self.name!r} expects inputs of shape ({self.in_channels}, H, W). "
                 f"Got {tuple(input_shape)}.")
         _, h, w = input_shape
-        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
-        oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+        ph, pw = self.padding
+        oh, ow = _window_out_hw(h, w, self.kernel_size, self.stride, self.padding)
         if oh < 1 or ow < 1:
             raise InvalidParameterError(
                 f"Conv2d {self.name!r}: kernel {self.kernel_size} larger than the padded input "
@@ -396,8 +403,7 @@ class _Pool2d(Layer):
                 f"{type(self).__name__} {self.name!r} expects (C, H, W) inputs. "
                 f"Got {tuple(input_shape)}.")
         c, h, w = input_shape
-        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
-        oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+        oh, ow = _window_out_hw(h, w, self.kernel_size, self.stride, self.padding)
         if oh < 1 or ow < 1:
             raise InvalidParameterError(
                 f"{type(self).__name__} {self.name!r}: kernel larger than input {(h, w)}.")
