@@ -45,6 +45,7 @@ __all__ = [
     "Softplus",
     "Swish",
     "Tanh",
+    "WeightedLayer",
     "fold_batchnorm",
     "im2col",
     "iter_layers",
@@ -127,7 +128,7 @@ class Layer:
         return f"{type(self).__name__}({cfg}{', ' if cfg else ''}name={self.name!r})"
 
 
-class _Weighted(Layer):
+class WeightedLayer(Layer):
     """A layer computed through matrix products (Linear, Conv2d)."""
 
     param_names = ("weight", "bias")
@@ -160,7 +161,7 @@ class _Weighted(Layer):
 # --------------------------------------------------------------------------------------------
 
 
-class Linear(_Weighted):
+class Linear(WeightedLayer):
     """Fully connected layer, ``y = x @ weight.T + bias``.
 
     Parameters
@@ -266,7 +267,7 @@ def _col2im(cols: np.ndarray, x_shape: tuple[int, ...], kernel, stride, padding)
     return out[:, :, ph: ph + h, pw: pw + w]
 
 
-class Conv2d(_Weighted):
+class Conv2d(WeightedLayer):
     """2-D convolution (cross-correlation, as in PyTorch) lowered to MVMs by im2col.
 
     Parameters
@@ -746,7 +747,7 @@ def fold_batchnorm(layers: Sequence[Layer]) -> list[Layer]:
     """
     out: list[Layer] = []
     for layer in layers:
-        if isinstance(layer, BatchNorm) and out and isinstance(out[-1], _Weighted) \
+        if isinstance(layer, BatchNorm) and out and isinstance(out[-1], WeightedLayer) \
                 and out[-1].n_out == layer.num_features:
             prev = out[-1]
             scale, shift = layer.affine()

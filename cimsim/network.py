@@ -30,7 +30,7 @@ from device_models.errors import InvalidParameterError, UnknownNameError
 
 from .config import Config, param
 from .hardware import HardwareConfig
-from .layers import Layer, Residual, _Weighted, fold_batchnorm, iter_layers
+from .layers import Layer, Residual, WeightedLayer, fold_batchnorm, iter_layers
 from .ops import OpCounts
 
 __all__ = [
@@ -243,8 +243,8 @@ class Network:
         return x
 
     @property
-    def weighted_layers(self) -> list[_Weighted]:
-        return [lay for lay in iter_layers(self.layers) if isinstance(lay, _Weighted)]
+    def weighted_layers(self) -> list[WeightedLayer]:
+        return [lay for lay in iter_layers(self.layers) if isinstance(lay, WeightedLayer)]
 
     def forward(self, x: np.ndarray, *, train: bool = False) -> np.ndarray:
         """Float software reference (the original layers, BatchNorm unfolded)."""
@@ -317,7 +317,7 @@ class Network:
         self._analog, self.mapping, self.program_counts = {}, [], {}
         shapes = self._sample_shapes(self._plan)
         for idx, layer in enumerate(w for w in iter_layers(self._plan)
-                                    if isinstance(w, _Weighted)):
+                                    if isinstance(w, WeightedLayer)):
             where = placement.placement_of(layer.name)
             mats = layer.matrices()
             macs = self._macs_per_sample(layer, shapes[layer.name])
@@ -356,7 +356,7 @@ class Network:
         return shapes
 
     @staticmethod
-    def _macs_per_sample(layer: _Weighted, in_shape: tuple[int, ...]) -> int:
+    def _macs_per_sample(layer: WeightedLayer, in_shape: tuple[int, ...]) -> int:
         out = layer.output_shape(in_shape)
         positions = int(np.prod(out[1:])) if len(out) == 3 else 1
         return positions * sum(m.shape[0] * m.shape[1] for m in layer.matrices())
