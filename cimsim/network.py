@@ -455,15 +455,27 @@ class Network:
         self._last_n = len(x)
         return np.concatenate(outs)
 
+    def _check_xy(self, x: Any, y: Any, caller: str) -> tuple[np.ndarray, np.ndarray]:
+        x = self._check_x(x, caller)
+        y = check_array("y", y, caller, ndim=1, dtype=np.int64)
+        if len(y) != len(x):
+            fail("y", caller, f"of length {len(x)} (one label per input)",
+                 f"array of shape {y.shape}")
+        return x, y
+
+    def _float_accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
+        return float(np.mean(self.predict_float(x) == y))
+
+    def float_accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
+        """Classification accuracy of the float reference on inputs ``x``, labels ``y`` [-]."""
+        x, y = self._check_xy(x, y, "Network.float_accuracy")
+        return self._float_accuracy(x, y)
+
     def evaluate(self, x: np.ndarray, y: np.ndarray, *, t_s: float | None = None,
                  batch_size: int = 512, progress: bool = False) -> Evaluation:
         """Classification accuracy of the compiled network and of the float reference."""
-        x = self._check_x(x, "Network.evaluate")
-        y = check_array("y", y, "Network.evaluate", ndim=1, dtype=np.int64)
-        if len(y) != len(x):
-            fail("y", "Network.evaluate", f"of length {len(x)} (one label per input)",
-                 f"array of shape {y.shape}")
-        float_acc = float(np.mean(self.predict_float(x) == y))
+        x, y = self._check_xy(x, y, "Network.evaluate")
+        float_acc = self._float_accuracy(x, y)
         logits = self.run(x, t_s=t_s, batch_size=batch_size, progress=progress)
         analog_acc = float(np.mean(logits.argmax(axis=1) == y))
         t = self.hardware.t_s if t_s is None else float(t_s)

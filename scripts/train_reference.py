@@ -120,7 +120,7 @@ def train(name: str, data: dict[str, np.ndarray], out_dir: Path) -> dict:
     losses = net.fit(data["x_train"], data["y_train"], epochs=epochs, lr=lr, batch_size=32,
                      weight_noise=noise, seed=SEED, progress=True)
     elapsed = time.perf_counter() - t0
-    acc = float(np.mean(net.predict_float(data["x_test"]) == data["y_test"]))
+    acc = net.float_accuracy(data["x_test"], data["y_test"])
     net.calibration = data["x_train"][:64]
     net.metadata = {
         "dataset": dataset, "activation": kind, "epochs": epochs, "lr": lr,

@@ -117,7 +117,7 @@ def train(name: str, data: dict[str, np.ndarray], out_dir: Path, from_stage: int
                               seed=SEED + 100 * stage + epoch if shift_px else SEED + stage,
                               progress=True)
     elapsed = time.perf_counter() - t0
-    acc = float(np.mean(net.predict_float(data["x_test"]) == data["y_test"]))
+    acc = net.float_accuracy(data["x_test"], data["y_test"])
     net.calibration = data["x_train"][:64]
     net.metadata = {
         "dataset": "mnist10k (8000 train / 2000 held out)", "schedule": schedule,

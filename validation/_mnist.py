@@ -5,8 +5,7 @@
 * :func:`mnist` — the bundled MNIST subset (8 000 training / 2 000 held-out images);
 * :class:`GlobalDriftCompensation` — global drift compensation of every analog matrix of a
   compiled network (Joshi et al. 2020);
-* :func:`float_accuracy`, :func:`held_out_accuracy` — accuracy on the held-out images of the
-  float network and of given logits.
+* :func:`held_out_accuracy` — accuracy of given logits on the held-out images.
 
 Statistical note: accuracies are measured on the 2 000 held-out images, whose binomial
 standard error is about 0.45 point at 96 % and 0.25 point at 99 % (the papers use the 10 000
@@ -23,8 +22,8 @@ from cimsim.models import load_mnist, load_model
 from cimsim.network import Network
 from device_models.pcm import drift_compensation_scale
 
-__all__ = ["GlobalDriftCompensation", "binomial_se", "float_accuracy", "held_out_accuracy",
-           "load_network", "mnist"]
+__all__ = ["GlobalDriftCompensation", "binomial_se", "held_out_accuracy", "load_network",
+           "mnist"]
 
 
 def load_network(name: str) -> Network:
@@ -46,11 +45,6 @@ def binomial_se(p: float, n: int) -> float:
 def held_out_accuracy(logits: np.ndarray, data: dict[str, np.ndarray]) -> float:
     """Fraction of the held-out images whose largest logit is the label [-]."""
     return float(np.mean(logits.argmax(axis=1) == data["y_test"]))
-
-
-def float_accuracy(net: Network, data: dict[str, np.ndarray]) -> float:
-    """Accuracy of the float (software) network on the held-out images [-]."""
-    return float(np.mean(net.predict_float(data["x_test"]) == data["y_test"]))
 
 
 class _Compensated:

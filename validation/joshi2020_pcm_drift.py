@@ -46,7 +46,6 @@ from ._base import Comparison, Reproduction
 from ._mnist import (
     GlobalDriftCompensation,
     binomial_se,
-    float_accuracy,
     held_out_accuracy,
     load_network,
     mnist,
@@ -137,7 +136,7 @@ def run(out_dir: Path | None = None) -> Reproduction:
     data = mnist()
     net = load_network(MODEL)
     n = len(data["y_test"])
-    software = float_accuracy(net, data)
+    software = net.float_accuracy(data["x_test"], data["y_test"])
     res = accuracy_vs_time(net, data)
     sens = {"no stuck-at faults": accuracy_at(net, data, T_FIRST_S, faults=False),
             "no read noise": accuracy_at(net, data, T_FIRST_S, read_noise=False),

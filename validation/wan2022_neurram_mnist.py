@@ -35,7 +35,7 @@ from pathlib import Path
 from cimsim.hardware import HardwareConfig, TileConfig
 
 from ._base import Comparison, Reproduction
-from ._mnist import binomial_se, float_accuracy, held_out_accuracy, load_network, mnist
+from ._mnist import binomial_se, held_out_accuracy, load_network, mnist
 from ._plots import pyplot, save_figure
 
 NAME = "wan2022_neurram_mnist"
@@ -111,7 +111,7 @@ def run(out_dir: Path | None = None) -> Reproduction:
     data = mnist()
     net = load_network(MODEL)
     n = len(data["y_test"])
-    software = float_accuracy(net, data)
+    software = net.float_accuracy(data["x_test"], data["y_test"])
     soft4 = _accuracy(net, quantised_software(), data)
     chip0 = _accuracy(net, hardware(0), data)
     chip1 = _accuracy(net, hardware(1), data)

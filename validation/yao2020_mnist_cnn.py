@@ -58,7 +58,7 @@ from cimsim.tiled import AnalogMatrix
 from device_models import cards
 
 from ._base import Comparison, Reproduction
-from ._mnist import binomial_se, float_accuracy, held_out_accuracy, load_network, mnist
+from ._mnist import binomial_se, held_out_accuracy, load_network, mnist
 from ._plots import pyplot, save_figure
 
 NAME = "yao2020_mnist_cnn"
@@ -181,7 +181,7 @@ def run(out_dir: Path | None = None) -> Reproduction:
     data = mnist()
     net = load_network(MODEL)
     n_test = len(data["y_test"])
-    software = float_accuracy(net, data)
+    software = net.float_accuracy(data["x_test"], data["y_test"])
     chips = [chip(s, net, data) for s in SEEDS]
     with tempfile.TemporaryDirectory() as tmp:
         sens = chip(SEEDS[0], net, data, device_card=scaled_card(Path(tmp), SENSITIVITY))
