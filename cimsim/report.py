@@ -462,10 +462,9 @@ class Report(_Figures):
 
     def plot(self, path: str | Path) -> Path:
         """Stacked-bar PNG of the per-inference energy breakdown of each layer."""
-        import matplotlib
+        from .plotting import pyplot, save_png
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
 
         path = Path(path)
         names = list(self.layers)
@@ -484,10 +483,7 @@ class Report(_Figures):
                      f" per inference, {self.tops_per_w:.3g} TOPS/W)", fontsize=9)
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         ax.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
-        fig.tight_layout()
-        fig.savefig(path, dpi=120, bbox_inches="tight")
-        plt.close(fig)
-        return path
+        return save_png(fig, path, dpi=120, bbox_inches="tight")
 
 
 def _eng(value: float, unit: str) -> str:

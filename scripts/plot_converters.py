@@ -21,15 +21,14 @@ import argparse
 import sys
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 
+from cimsim.plotting import pyplot, save_png
 from device_models import cards
 from device_models.adc import SarAdc
 from device_models.measure import measure_enob, measure_inl_dnl
+
+plt = pyplot()
 
 
 def plot_transfer(ideal: SarAdc, real: SarAdc, path: Path) -> Path:
@@ -50,10 +49,7 @@ def plot_transfer(ideal: SarAdc, real: SarAdc, path: Path) -> Path:
     ax.set_title(f"{real.bits}-bit SAR ADC transfer around mid-scale (MSB transition)")
     ax.legend(fontsize=8, loc="upper left")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    return save_png(fig, path, dpi=130)
 
 
 def plot_dnl_inl(real: SarAdc, path: Path) -> Path:
@@ -70,10 +66,7 @@ def plot_dnl_inl(real: SarAdc, path: Path) -> Path:
     for a in (a1, a2):
         a.axvline(real.n_codes // 2, color="k", lw=0.5, ls=":")
         a.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    return save_png(fig, path, dpi=130)
 
 
 def plot_spectrum(ideal: SarAdc, real: SarAdc, path: Path, n_samples: int = 8192) -> Path:
@@ -92,10 +85,7 @@ def plot_spectrum(ideal: SarAdc, real: SarAdc, path: Path, n_samples: int = 8192
     ax.set_ylim(-160, 5)
     ax.legend(fontsize=8, loc="lower right")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    return save_png(fig, path, dpi=130)
 
 
 def plot_energy(bits: int, unit_cap_f: float, v_ref_v: float, path: Path) -> Path:
@@ -111,10 +101,7 @@ def plot_energy(bits: int, unit_cap_f: float, v_ref_v: float, path: Path) -> Pat
                  fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    return save_png(fig, path, dpi=130)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,17 +24,16 @@ import argparse
 import sys
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cimsim.crossbar import Crossbar, solve_crossbar
 from cimsim.hardware import HardwareConfig
+from cimsim.plotting import pyplot, save_png
 from device_models import SinhIV, cards
+
+plt = pyplot()
 
 R_WIRES_OHM = (0.5, 1.0, 2.5)  # wire resistance per cell pitch, swept [ohm]
 V0_V = 0.25  # sinh nonlinearity voltage scale of the nonlinear panels [V]
@@ -74,11 +73,7 @@ def plot_cell_voltage(out: Path, size: int, seed: int) -> Path:
     ax.set_title("Cell voltage along rows", fontsize=10)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path = out / "crossbar_cell_voltage.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_png(fig, out / "crossbar_cell_voltage.png", dpi=120)
 
 
 def plot_column_error(out: Path, size: int, seed: int) -> Path:
@@ -124,11 +119,7 @@ def plot_column_error(out: Path, size: int, seed: int) -> Path:
     h2, l2 = ax2.get_legend_handles_labels()
     ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="lower left")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path = out / "crossbar_column_error.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_png(fig, out / "crossbar_column_error.png", dpi=120)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,15 +23,14 @@ import argparse
 import sys
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 
+from cimsim.plotting import pyplot, save_png
 from device_models import cards, memory
 from device_models.one_t_one_r import solve_1t1r, subthreshold_slope_v_per_decade
 from device_models.pcm import drift_compensation_scale
+
+plt = pyplot()
 
 RRAM_CARDS = ("yao2020_taox_1t1r", "wan2022_hfox_rram")
 PCM_CARD = "joshi2020_pcm"
@@ -85,11 +84,7 @@ def plot_levels(out: Path, seed: int) -> Path:
     ax.set_xlabel("conductance [µS]")
     ax.set_ylabel("cells")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = out / "memory_levels.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_png(fig, out / "memory_levels.png", dpi=120)
 
 
 def plot_pcm_drift(out: Path, seed: int) -> Path:
@@ -126,11 +121,7 @@ def plot_pcm_drift(out: Path, seed: int) -> Path:
     axes[2].set_xlabel("time since programming [s]")
     axes[2].set_ylabel("read-noise σ of the median cell [nS]")
     axes[2].set_title("1/f read noise: ∝ sqrt(ln t), on the drifting G(t)", fontsize=9)
-    fig.tight_layout()
-    path = out / "memory_pcm_drift.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_png(fig, out / "memory_pcm_drift.png", dpi=120)
 
 
 def plot_1t1r(out: Path) -> Path:
@@ -170,11 +161,7 @@ def plot_1t1r(out: Path) -> Path:
     axes[2].set_xlabel("gate voltage V_G [V]")
     axes[2].set_ylabel("cell current [A]")
     axes[2].legend(fontsize=7)
-    fig.tight_layout()
-    path = out / "memory_1t1r_iv.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_png(fig, out / "memory_1t1r_iv.png", dpi=120)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,27 +1,15 @@
-"""Figure helpers shared by the reproductions: matplotlib on the Agg backend and one way to
-write a figure to ``<out_dir>/<name>.png``."""
+"""How a reproduction writes its figure: ``<out_dir>/<name>.png`` at 110 dpi, through
+:func:`cimsim.plotting.save_png` (get pyplot from :func:`cimsim.plotting.pyplot`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["pyplot", "save_figure"]
+from cimsim.plotting import save_png
 
-
-def pyplot():
-    """``matplotlib.pyplot`` with the non-interactive Agg backend."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+__all__ = ["save_figure"]
 
 
 def save_figure(fig, out_dir: str | Path, name: str) -> Path:
     """Lay out ``fig``, write it to ``<out_dir>/<name>.png`` (110 dpi), close it; the path."""
-    fig.tight_layout()
-    path = Path(out_dir) / f"{name}.png"
-    fig.savefig(path, dpi=110)
-    pyplot().close(fig)
-    return path
+    return save_png(fig, Path(out_dir) / f"{name}.png", dpi=110)

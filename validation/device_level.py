@@ -44,11 +44,12 @@ from pathlib import Path
 
 import numpy as np
 
+from cimsim.plotting import pyplot
 from device_models import SarAdc, cards, measure_enob
 from device_models.mosfet import mosfet_current
 
 from ._base import Comparison, Reproduction
-from ._plots import pyplot, save_figure
+from ._plots import save_figure
 
 NAME = "device_level"
 CITATION = (

@@ -37,11 +37,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from cimsim.hardware import HardwareConfig, TileConfig
+from cimsim.plotting import pyplot
 from cimsim.report import standard_tile_report
 from device_models import cards
 
 from ._base import Comparison, Reproduction
-from ._plots import pyplot, save_figure
+from ._plots import save_figure
 
 NAME = "hung2021_rram_macro"
 CITATION = (

@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from cimsim.hardware import HardwareConfig, TileConfig
+from cimsim.plotting import pyplot
 
 from ._base import Comparison, Reproduction
 from ._mnist import (
@@ -50,7 +51,7 @@ from ._mnist import (
     load_network,
     mnist,
 )
-from ._plots import pyplot, save_figure
+from ._plots import save_figure
 
 NAME = "joshi2020_pcm_drift"
 CITATION = (

@@ -37,10 +37,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from cimsim.latency import cycle_time_s
+from cimsim.plotting import pyplot
 from device_models import cards
 
 from ._base import Comparison, Reproduction
-from ._plots import pyplot, save_figure
+from ._plots import save_figure
 
 NAME = "legallo2023_hermes"
 CITATION = (

@@ -33,10 +33,11 @@ import time
 from pathlib import Path
 
 from cimsim.hardware import HardwareConfig, TileConfig
+from cimsim.plotting import pyplot
 
 from ._base import Comparison, Reproduction
 from ._mnist import binomial_se, held_out_accuracy, load_network, mnist
-from ._plots import pyplot, save_figure
+from ._plots import save_figure
 
 NAME = "wan2022_neurram_mnist"
 CITATION = (

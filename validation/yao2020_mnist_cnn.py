@@ -54,12 +54,13 @@ import numpy as np
 from cimsim.hardware import HardwareConfig, TileConfig
 from cimsim.layers import Flatten, Linear
 from cimsim.network import Network
+from cimsim.plotting import pyplot
 from cimsim.tiled import AnalogMatrix
 from device_models import cards
 
 from ._base import Comparison, Reproduction
 from ._mnist import binomial_se, held_out_accuracy, load_network, mnist
-from ._plots import pyplot, save_figure
+from ._plots import save_figure
 
 NAME = "yao2020_mnist_cnn"
 CITATION = (

@@ -95,10 +95,9 @@ def figures_of_merit(card, temperature_k: float = 300.0) -> dict:
 def plot_mosfet_figures(names, out_dir) -> list[Path]:
     """Write ``mosfet_id_vgs.png`` (I_D–V_GS, log axis, four temperatures, every card) and
     ``mosfet_gm_id.png`` (g_m/I_D against I_D) to ``out_dir``; return their paths."""
-    import matplotlib
+    from ..plotting import pyplot, save_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -120,10 +119,7 @@ def plot_mosfet_figures(names, out_dir) -> list[Path]:
                      fontsize=9)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    p1 = out / "mosfet_id_vgs.png"
-    fig.savefig(p1, dpi=120)
-    plt.close(fig)
+    p1 = save_png(fig, out / "mosfet_id_vgs.png", dpi=120)
 
     fig, ax = plt.subplots(figsize=(6, 4.2))
     for k, card in enumerate(loaded):
@@ -143,10 +139,7 @@ def plot_mosfet_figures(names, out_dir) -> list[Path]:
     ax.set_title("g_m/I_D; dashed: weak-inversion limit 1/(n·U_T) at 300 K", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    p2 = out / "mosfet_gm_id.png"
-    fig.savefig(p2, dpi=120)
-    plt.close(fig)
+    p2 = save_png(fig, out / "mosfet_gm_id.png", dpi=120)
     return [p1, p2]
 
 

@@ -28,10 +28,9 @@ def _sortable(values: np.ndarray) -> np.ndarray:
 
 
 def run(args: argparse.Namespace) -> int:
-    import matplotlib
+    from ..plotting import pyplot, save_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     from device_models.errors import StoreError
 
@@ -72,10 +71,8 @@ def run(args: argparse.Namespace) -> int:
                  fontsize=10)
     if args.hue:
         ax.legend(fontsize=8)
-    fig.tight_layout()
     out = Path(args.out) if args.out else Path(args.file).with_name(
         f"{Path(args.file).stem}_{args.y}_vs_{args.x}.png".replace("/", "_"))
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
+    save_png(fig, out, dpi=120)
     print(out)
     return 0

@@ -1,0 +1,35 @@
+"""Figures: matplotlib on the non-interactive Agg backend and one way to write a PNG.
+
+Used by :meth:`cimsim.report.Report.plot`, the ``cimsim devices`` and ``cimsim plot``
+commands, the ``scripts/plot_*.py`` figures and the validation reproductions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["pyplot", "save_png"]
+
+
+def pyplot():
+    """``matplotlib.pyplot`` with the Agg backend selected (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_png(fig, path: str | Path, *, dpi: int = 120, **savefig_kw) -> Path:
+    """Lay out ``fig`` (``tight_layout``), write it to ``path`` at ``dpi`` and close it.
+
+    Extra keywords go to ``Figure.savefig`` (e.g. ``bbox_inches="tight"``). Returns the path.
+    """
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi, **savefig_kw)
+    plt.close(fig)
+    return path
