@@ -5,7 +5,8 @@
 * :func:`mnist` — the bundled MNIST subset (8 000 training / 2 000 held-out images);
 * :class:`GlobalDriftCompensation` — global drift compensation of every analog matrix of a
   compiled network (Joshi et al. 2020);
-* :func:`held_out_accuracy` — accuracy of given logits on the held-out images.
+* :func:`held_out_accuracy`, :func:`chip_accuracy` — accuracy on the held-out images of given
+  logits, and of a network compiled on a chip.
 
 Statistical note: accuracies are measured on the 2 000 held-out images, whose binomial
 standard error is about 0.45 point at 96 % and 0.25 point at 99 % (the papers use the 10 000
@@ -22,8 +23,8 @@ from cimsim.models import load_mnist, load_model
 from cimsim.network import Network
 from device_models.pcm import drift_compensation_scale
 
-__all__ = ["GlobalDriftCompensation", "binomial_se", "held_out_accuracy", "load_network",
-           "mnist"]
+__all__ = ["GlobalDriftCompensation", "binomial_se", "chip_accuracy", "held_out_accuracy",
+           "load_network", "mnist"]
 
 
 def load_network(name: str) -> Network:
@@ -45,6 +46,14 @@ def binomial_se(p: float, n: int) -> float:
 def held_out_accuracy(logits: np.ndarray, data: dict[str, np.ndarray]) -> float:
     """Fraction of the held-out images whose largest logit is the label [-]."""
     return float(np.mean(logits.argmax(axis=1) == data["y_test"]))
+
+
+def chip_accuracy(net: Network, hw, data: dict[str, np.ndarray], *,
+                  t_s: float | None = None) -> float:
+    """Compile ``net`` on chip ``hw`` (its own calibration images) and return its accuracy on
+    the held-out images read at ``t_s`` (default ``hw.t_s``) [-]."""
+    net.compile(hw, net.calibration)
+    return held_out_accuracy(net.run(data["x_test"], t_s=t_s), data)
 
 
 class _Compensated:

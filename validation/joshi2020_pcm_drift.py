@@ -47,6 +47,7 @@ from ._base import Comparison, Reproduction
 from ._mnist import (
     GlobalDriftCompensation,
     binomial_se,
+    chip_accuracy,
     held_out_accuracy,
     load_network,
     mnist,
@@ -96,9 +97,7 @@ def hardware(seed: int = SEED, **changes) -> HardwareConfig:
 
 def accuracy_at(net, data, t_s: float, **changes) -> float:
     """Analog accuracy at one read time on a chip with ``changes`` (no compensation)."""
-    net.compile(hardware(SEED, **changes), net.calibration)
-    logits = net.run(data["x_test"], t_s=t_s)
-    return held_out_accuracy(logits, data)
+    return chip_accuracy(net, hardware(SEED, **changes), data, t_s=t_s)
 
 
 def accuracy_vs_time(net, data, times_s=TIMES_S, seed: int = SEED) -> dict:

@@ -36,7 +36,7 @@ from cimsim.hardware import HardwareConfig, TileConfig
 from cimsim.plotting import pyplot
 
 from ._base import Comparison, Reproduction
-from ._mnist import binomial_se, held_out_accuracy, load_network, mnist
+from ._mnist import binomial_se, chip_accuracy, load_network, mnist
 from ._plots import save_figure
 
 NAME = "wan2022_neurram_mnist"
@@ -82,12 +82,6 @@ def quantised_software(seed: int = 0) -> HardwareConfig:
     return HardwareConfig.ideal(tile=tile, seed=seed)
 
 
-def _accuracy(net, hw, data) -> float:
-    net.compile(hw, net.calibration)
-    logits = net.run(data["x_test"])
-    return held_out_accuracy(logits, data)
-
-
 def _plot(out_dir: Path, bars: list[tuple[str, float]]) -> Path:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
@@ -113,11 +107,11 @@ def run(out_dir: Path | None = None) -> Reproduction:
     net = load_network(MODEL)
     n = len(data["y_test"])
     software = net.float_accuracy(data["x_test"], data["y_test"])
-    soft4 = _accuracy(net, quantised_software(), data)
-    chip0 = _accuracy(net, hardware(0), data)
-    chip1 = _accuracy(net, hardware(1), data)
-    in8 = _accuracy(net, hardware(0, input_bits=8), data)
-    no_faults = _accuracy(net, hardware(0, faults=False), data)
+    soft4 = chip_accuracy(net, quantised_software(), data)
+    chip0 = chip_accuracy(net, hardware(0), data)
+    chip1 = chip_accuracy(net, hardware(1), data)
+    in8 = chip_accuracy(net, hardware(0, input_bits=8), data)
+    no_faults = chip_accuracy(net, hardware(0, faults=False), data)
     se = 100 * binomial_se(chip0, n)
     comparisons = [Comparison(
         quantity="MNIST accuracy, 4-bit weights on RRAM", published=PUBLISHED_MNIST,
