@@ -121,9 +121,8 @@ import math
 
 import numpy as np
 
-from . import cards as _cards
 from . import rng
-from ._checks import check_array, check_choice, check_int, check_scalar, check_seed
+from ._checks import check_array, check_choice, check_int, check_scalar, check_seed, load_card
 from ._jit import backend, jit, prange
 from .constants import K_B_J_PER_K, T_REF_K
 
@@ -487,11 +486,7 @@ class SarAdc:
         **overrides
             Any keyword of :class:`SarAdc` to replace the card's value.
         """
-        c = _cards.load(card)
-        if c.kind != "adc":
-            from ._checks import fail
-
-            fail("card", "SarAdc.from_card", "a card of kind 'adc'", f"kind {c.kind!r}")
+        c = load_card("card", card, "SarAdc.from_card", ("adc",))
         fs_card = c.get("full_scale_v", c.v_ref_v)
         fs = fs_card if full_scale_v is None else check_scalar(
             "full_scale_v", full_scale_v, "SarAdc.from_card", lo=0.0, lo_open=True)

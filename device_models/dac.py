@@ -43,8 +43,7 @@ import functools
 
 import numpy as np
 
-from . import cards as _cards
-from ._checks import check_array, check_int, check_scalar, fail
+from ._checks import check_array, check_int, check_scalar, load_card
 
 __all__ = ["Dac"]
 
@@ -99,9 +98,7 @@ class Dac:
 
         The INL peak in LSB and the driver energy are kept when ``bits`` changes.
         """
-        c = _cards.load(card)
-        if c.kind != "dac":
-            fail("card", "Dac.from_card", "a card of kind 'dac'", f"kind {c.kind!r}")
+        c = load_card("card", card, "Dac.from_card", ("dac",))
         kw = dict(
             bits=c.bits if bits is None else bits,
             v_ref_v=c.v_ref_v if v_ref_v is None else v_ref_v,
