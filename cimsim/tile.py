@@ -35,6 +35,7 @@ References
 from __future__ import annotations
 
 import math
+import os
 import threading
 
 import numpy as np
@@ -47,6 +48,7 @@ from .hardware import HardwareConfig
 from .mapping import WeightMapping, map_weights
 
 __all__ = [
+    "for_row_slices",
     "InputEncoder",
     "RowBlock",
     "Tile",
@@ -75,6 +77,43 @@ def workspace(name: str, shape: tuple, dtype) -> np.ndarray:
         buf = np.empty(max(need, 1), dtype=dtype)
         bufs[(name, dtype.str)] = buf
     return buf[:need].reshape(shape)
+
+
+_POOL: dict = {}
+
+
+def _row_pool(n: int):
+    """The row-slice thread pool of this process (rebuilt after a fork or a thread-count
+    change: a forked child inherits the pool object but not its threads)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if _POOL.get("n") != n or _POOL.get("pid") != os.getpid():
+        _POOL["n"], _POOL["pid"] = n, os.getpid()
+        _POOL["pool"] = ThreadPoolExecutor(max_workers=n, thread_name_prefix="cimsim-rows")
+    return _POOL["pool"]
+
+
+def for_row_slices(fn, n_rows: int, *, parallel: bool = True, align: int = 64) -> None:
+    """Run ``fn(b0, b1)`` over contiguous slices of ``n_rows`` batch rows, side by side.
+
+    One slice per ``numba.get_num_threads()`` thread (slice starts are multiples of
+    ``align``), the calling thread taking the first; ``fn`` calls serial Numba kernels that
+    release the GIL. Plain threads rather than a Numba parallel region: the GEMMs between
+    kernels run on BLAS threads, and OpenMP and BLAS workers spin-waiting after their
+    regions would take turns stealing the cores from each other.
+    """
+    import numba
+
+    n = max(1, int(numba.get_num_threads())) if parallel else 1
+    per = math.ceil(math.ceil(n_rows / n) / align) * align
+    if n == 1 or n_rows <= per or per == 0:
+        fn(0, n_rows)
+        return
+    slices = [(b0, min(b0 + per, n_rows)) for b0 in range(0, n_rows, per)]
+    futures = [_row_pool(n).submit(fn, b0, b1) for b0, b1 in slices[1:]]
+    fn(*slices[0])
+    for f in futures:
+        f.result()
 
 
 # --------------------------------------------------------------------------------------------
@@ -138,8 +177,12 @@ class InputEncoder:
         if backend() == "numpy":
             return np.clip(np.rint(x / self.x_lsb), lo, self.c_max).astype(np.int32)
         out = np.empty(x.shape, dtype=np.int32)
-        kern = _codes_kernel if parallel else _codes_kernel_serial
-        kern(x, self.x_lsb, float(lo), float(self.c_max), out)
+        lo, hi, x_lsb = float(lo), float(self.c_max), self.x_lsb
+
+        def rows(b0, b1):
+            _codes_kernel(x[b0:b1], x_lsb, lo, hi, out[b0:b1])
+
+        for_row_slices(rows, x.shape[0], parallel=parallel)
         return out
 
     def plane_volts_per_code(self, p: int) -> float:
@@ -174,8 +217,12 @@ class InputEncoder:
             v = workspace("drive_v", (n_b, n_r), dtype)
             v2 = workspace("drive_v2", (n_b, n_r) if squares else (0, 0), dtype)
             acc = np.zeros((-(-n_b // _CHUNK), 3, n_r))
-            kern = _drive_kernel if parallel else _drive_kernel_serial
-            kern(codes, r0, r1, table, v, v2, acc)
+
+            def rows(b0, b1):
+                _drive_kernel(codes[b0:b1], r0, r1, table, v[b0:b1],
+                              v2[b0:b1] if squares else v2, acc[b0 // _CHUNK:-(-b1 // _CHUNK)])
+
+            for_row_slices(rows, n_b, parallel=parallel, align=_CHUNK)
             acc = acc.sum(axis=0)
         stats = np.empty((3, n_r))
         if self.encoding == "pulse_width":
@@ -233,10 +280,8 @@ def _drive_py(codes, r0, r1, table, v, v2, acc):
         acc[ch, 2] = a_mag
 
 
-_codes_kernel = jit(parallel=True)(_codes_py)
-_codes_kernel_serial = jit(_codes_py)
-_drive_kernel = jit(parallel=True)(_drive_py)
-_drive_kernel_serial = jit(_drive_py)
+_codes_kernel = jit(_codes_py)
+_drive_kernel = jit(_drive_py)
 
 
 def _drive_numpy(codes, table, dtype, squares, v_per_code=None):
@@ -609,46 +654,89 @@ def _analog_read_py(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_
         e_out[b] += e
 
 
-def _read_plain_py(mean, var_own, gain, coef, out_index, e_table, half, key, key_slow,
+#: Batch rows per task of the fused read kernel (scratch arrays are allocated per task).
+_READ_ROWS = 8
+
+
+def _read_plain_py(mean, var_own, gain, coef, out_index, ident, e_table, half, key, key_slow,
                    sample0, plane, n_planes, col0, n_cols, out, e_out):
     """Specialisation of :func:`_analog_read_py` for ideal ADCs and no reference columns
-    (the common differential case): same numbers, fewer branches in the inner loop.
-    Needs even ``col0`` and ``n_cols`` so that columns ``2k, 2k+1`` share one hash."""
+    (the common differential case): the same numbers, in passes over a row that the compiler
+    vectorises (hash, ziggurat core, rare rejections, noise + front end + ADC, then energy
+    and reconstruction). Needs even ``col0`` and ``n_cols`` so that columns ``2k, 2k+1``
+    share one hash; ``ident`` means ``out_index == arange`` (contiguous accumulation)."""
     n_b, n_s = mean.shape
     code_max = float(e_table.size - 1)
     noisy = var_own.shape[1] == n_s
     mask32 = np.uint64(0xFFFFFFFF)
     s32 = np.uint64(32)
+    u8 = np.uint32(8)
+    u7 = np.uint32(7)
+    u127 = np.uint32(127)
+    u1 = np.uint32(1)
     n_pair = (n_s + 1) // 2
-    for b in prange(n_b):
-        z = np.zeros(2 * n_pair)
-        if noisy:
-            # phase 1: the row's normal numbers (one hash per two columns), no other work
-            base = np.uint64((sample0 + b) * n_planes + plane)
-            cbase = base * np.uint64(n_cols) + np.uint64(col0)
-            pbase = cbase >> np.uint64(1)
-            for k in range(n_pair):
-                h = rng.hash_at(key, pbase + np.uint64(k))
-                c0 = cbase + np.uint64(2 * k)
-                z[2 * k] = _zig_from_bits(np.int64(h & mask32), key_slow, c0)
-                z[2 * k + 1] = _zig_from_bits(np.int64(h >> s32), key_slow, c0 + np.uint64(1))
-        # phase 2: front end, noise, ADC, reconstruction
-        e = 0.0
-        for j in range(n_s):
-            g = gain[j]
-            u = half + 0.5 + np.float64(mean[b, j]) * g
+    n_z = 2 * n_pair
+    h0 = half + 0.5
+    gain2 = gain * gain
+    n_task = (n_b + _READ_ROWS - 1) // _READ_ROWS
+    for task in prange(n_task):
+        z = np.zeros(n_z)
+        hb = np.empty(n_z, dtype=np.uint32)
+        rej = np.empty(n_z)
+        codes = np.empty(n_s)
+        for b in range(task * _READ_ROWS, min(n_b, (task + 1) * _READ_ROWS)):
+            mrow = mean[b]
             if noisy:
-                u += math.sqrt(max(np.float64(var_own[b, j]), 0.0) * (g * g)) * z[j]
-            code = min(max(math.floor(u), 0.0), code_max)
-            e += e_table[int(code)]
-            out[b, out_index[j]] += (code - half) * coef[j]
-        e_out[b] += e
+                vrow = var_own[b]
+                # the row's normal numbers: one hash per two columns (low, high 32 bits) ...
+                base = np.uint64((sample0 + b) * n_planes + plane)
+                cbase = base * np.uint64(n_cols) + np.uint64(col0)
+                pbase = cbase >> np.uint64(1)
+                for k in range(n_pair):
+                    h = rng.hash_at(key, pbase + np.uint64(k))
+                    hb[2 * k] = np.uint32(h & mask32)
+                    hb[2 * k + 1] = np.uint32(h >> s32)
+                # ... the ziggurat core (same arithmetic as _zig_from_bits) ...
+                for i in range(n_z):
+                    bits = hb[i]
+                    layer = bits & u127
+                    x = (np.float64(bits >> u8) + 0.5) * _ZIG_SCALE * _ZIG_X[layer]
+                    z[i] = x * (1.0 - 2.0 * np.float64((bits >> u7) & u1))
+                    rej[i] = x - _ZIG_X[layer + 1]
+                # ... and the ~1.2 % of draws outside the cores, finished exactly
+                for i in range(n_z):
+                    if rej[i] >= 0.0:
+                        z[i] = _zig_from_bits(np.int64(hb[i]), key_slow, cbase + np.uint64(i))
+                for j in range(n_s):
+                    u = h0 + np.float64(mrow[j]) * gain[j]
+                    u += math.sqrt(max(np.float64(vrow[j]), 0.0) * gain2[j]) * z[j]
+                    codes[j] = min(max(math.floor(u), 0.0), code_max)
+            else:
+                for j in range(n_s):
+                    u = h0 + np.float64(mrow[j]) * gain[j]
+                    codes[j] = min(max(math.floor(u), 0.0), code_max)
+            # switching energy (four partial sums: no serial add chain) and reconstruction
+            e0 = e1 = e2 = e3 = 0.0
+            j4 = n_s - n_s % 4
+            for j in range(0, j4, 4):
+                e0 += e_table[int(codes[j])]
+                e1 += e_table[int(codes[j + 1])]
+                e2 += e_table[int(codes[j + 2])]
+                e3 += e_table[int(codes[j + 3])]
+            for j in range(j4, n_s):
+                e0 += e_table[int(codes[j])]
+            e_out[b] += (e0 + e1) + (e2 + e3)
+            orow = out[b]
+            if ident:
+                for j in range(n_s):
+                    orow[j] += (codes[j] - half) * coef[j]
+            else:
+                for j in range(n_s):
+                    orow[out_index[j]] += (codes[j] - half) * coef[j]
 
 
-_read_plain_kernel = jit(parallel=True)(_read_plain_py)
-_read_plain_kernel_serial = jit(_read_plain_py)
-_analog_read_kernel = jit(parallel=True)(_analog_read_py)
-_analog_read_kernel_serial = jit(_analog_read_py)
+_read_plain_kernel = jit(_read_plain_py)
+_analog_read_kernel = jit(_analog_read_py)
 
 
 def _analog_read_numpy(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, half,
@@ -742,15 +830,26 @@ def analog_read(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, 
             int(n_planes), int(col0), int(n_cols), int(ref0), int(n_refs), out, e_out)
     if backend() == "numpy":
         _analog_read_numpy(*args)
-    elif (not adcs.sar and not exact and var_ref.shape[1] == 0 and col0 % 2 == 0
-          and n_cols % 2 == 0):
-        kern = _read_plain_kernel if parallel else _read_plain_kernel_serial
-        kern(mean, var_own, gain, coef, out_index, adcs.e_table[0], half, keys[0], keys[1],
-             int(sample0), int(plane), int(n_planes), int(col0), int(n_cols), out, e_out)
-    elif parallel:
-        _analog_read_kernel(*args)
+        return
+    if (not adcs.sar and not exact and var_ref.shape[1] == 0 and col0 % 2 == 0
+            and n_cols % 2 == 0):
+        ident = out_index.size == out.shape[1] and bool(
+            np.array_equal(out_index, np.arange(out_index.size)))
+        e_tab = adcs.e_table[0]
+
+        def rows(b0, b1):
+            _read_plain_kernel(mean[b0:b1], var_own[b0:b1] if var_own.shape[1] else var_own,
+                               gain, coef, out_index, ident, e_tab, half, keys[0], keys[1],
+                               int(sample0) + b0, int(plane), int(n_planes), int(col0),
+                               int(n_cols), out[b0:b1], e_out[b0:b1])
     else:
-        _analog_read_kernel_serial(*args)
+        def rows(b0, b1):
+            _analog_read_kernel(
+                mean[b0:b1], var_own[b0:b1] if var_own.shape[1] else var_own,
+                var_ref[b0:b1] if var_ref.shape[1] else var_ref, *args[3:21],
+                int(sample0) + b0, *args[22:28], out[b0:b1], e_out[b0:b1])
+
+    for_row_slices(rows, mean.shape[0], parallel=parallel, align=_READ_ROWS)
 
 
 # --------------------------------------------------------------------------------------------

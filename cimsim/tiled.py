@@ -28,7 +28,6 @@ Counting conventions (per call, summed over tiles unless stated):
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 
@@ -42,15 +41,12 @@ from .tile import InputEncoder, RowBlock, Tile, analog_read, workspace
 
 __all__ = ["AnalogMatrix"]
 
-#: Vectors per work chunk of a batch. Chunks run on a thread pool, each with single-threaded
-#: BLAS GEMMs and serial Numba kernels (no nested thread pools competing for the cores).
-CHUNK_VECTORS = 512
-
-
-def _workers() -> int:
-    import numba
-
-    return max(1, int(numba.get_num_threads()))
+#: Vectors per work chunk of a batch (bounds the scratch arrays). Chunks run one after the
+#: other: multi-threaded BLAS GEMMs, and the kernels on row slices side by side
+#: (:func:`cimsim.tile.for_row_slices`). BLAS worker threads spin for a while after a GEMM,
+#: so keeping them busy with the GEMMs beats running chunks side by side on single-threaded
+#: BLAS (the idle workers would steal a core from the chunk threads).
+CHUNK_VECTORS = 2048
 
 
 def _chunks(n_b: int) -> list[tuple[int, int]]:
@@ -61,18 +57,6 @@ def _chunks(n_b: int) -> list[tuple[int, int]]:
 
 
 _POOL: dict = {}
-
-
-def _pool():
-    """The chunk thread pool of this process (rebuilt after a fork or a thread-count change:
-    a forked child inherits the pool object but not its threads)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    n = _workers()
-    if _POOL.get("n") != n or _POOL.get("pid") != os.getpid():
-        _POOL["n"], _POOL["pid"] = n, os.getpid()
-        _POOL["pool"] = ThreadPoolExecutor(max_workers=n, thread_name_prefix="cimsim-tile")
-    return _POOL["pool"]
 
 
 def _controller():
@@ -99,6 +83,7 @@ class _blas_single_thread:
         if self._ctx is not None:
             self._ctx.restore_original_limits()
         return False
+
 
 #: ADC resolution above which the GEMMs run in float64 (float32 keeps ~24 bits, which a
 #: 13-bit or finer ADC and fine inputs could resolve) [bit].
@@ -289,9 +274,8 @@ class AnalogMatrix:
 
         Notes
         -----
-        Large batches run in chunks of :data:`CHUNK_VECTORS` vectors on a thread pool of
-        ``numba.get_num_threads()`` workers, each with single-threaded BLAS (set through
-        threadpoolctl for the duration of the call) and serial kernels; every vector's result
+        Large batches run in chunks of :data:`CHUNK_VECTORS` vectors, each with multi-threaded
+        BLAS and the kernels on ``numba.get_num_threads()`` row slices; every vector's result
         depends only on its inputs and stream position, so chunking and thread count do not
         change the numbers.
         """
@@ -310,23 +294,11 @@ class AnalogMatrix:
             block.matrices(t_s, self._dtype)
             for tile in block.tiles:
                 tile.state(t_s)
-        chunks = _chunks(n_b)
         out = np.zeros((n_b, self.out_features))
         e_out = np.zeros(n_b)
         sample0 = self._sample
-        if len(chunks) == 1:
-            parts = [self._run(x, out, e_out, t_s, sample0, parallel=True)]
-        elif _workers() == 1:
-            parts = [self._run(x[c0:c1], out[c0:c1], e_out[c0:c1], t_s, sample0 + c0,
-                               parallel=False) for c0, c1 in chunks]
-        else:
-            def job(c):
-                c0, c1 = c
-                return self._run(x[c0:c1], out[c0:c1], e_out[c0:c1], t_s, sample0 + c0,
-                                 parallel=False)
-
-            with _blas_single_thread():
-                parts = list(_pool().map(job, chunks))
+        parts = [self._run(x[c0:c1], out[c0:c1], e_out[c0:c1], t_s, sample0 + c0,
+                           parallel=True) for c0, c1 in _chunks(n_b)]
         ops = OpCounts()
         for part in parts:
             ops += part

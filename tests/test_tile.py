@@ -471,10 +471,10 @@ def test_same_numbers_regardless_of_thread_count():
     old = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
-        y1, _ = m.matmul(x, sample_offset=0)      # chunks one after the other
+        y1, _ = m.matmul(x, sample_offset=0)      # three chunks, one thread
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-        y2, _ = m.matmul(x, sample_offset=0)      # chunks on the thread pool
-        y3, _ = m.matmul(x[:100], sample_offset=0)   # one chunk, parallel kernels
+        y2, _ = m.matmul(x, sample_offset=0)      # three chunks, parallel kernels
+        y3, _ = m.matmul(x[:100], sample_offset=0)   # one chunk
     finally:
         numba.set_num_threads(old)
     np.testing.assert_array_equal(y1, y2)
