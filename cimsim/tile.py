@@ -264,17 +264,20 @@ def _drive_py(codes, r0, r1, table, v, v2, acc):
         a_on = np.zeros(n_r)
         a_mag = np.zeros(n_r)
         for b in range(ch * _CHUNK, min((ch + 1) * _CHUNK, n_b)):
+            crow = codes[b, r0:r1]
+            vrow = v[b]
+            for i in range(n_r):     # branch-free (input signs are random); vectorises
+                c = crow[i]
+                vrow[i] = table[abs(c)] * (1.0 - 2.0 * (c < 0))
             for i in range(n_r):
-                c = codes[b, r0 + i]
-                m = abs(c)
-                lvl = table[m]
-                v[b, i] = lvl if c >= 0 else -lvl
-                q = np.float64(v[b, i])
-                if squares:
-                    v2[b, i] = v[b, i] * v[b, i]
+                q = np.float64(vrow[i])
                 a_sq[i] += q * q
-                a_on[i] += 1.0 if lvl != 0.0 else 0.0
-                a_mag[i] += m
+                a_on[i] += np.float64(q != 0.0)
+                a_mag[i] += np.float64(abs(crow[i]))
+            if squares:
+                v2row = v2[b]
+                for i in range(n_r):
+                    v2row[i] = vrow[i] * vrow[i]
         acc[ch, 0] = a_sq
         acc[ch, 1] = a_on
         acc[ch, 2] = a_mag
