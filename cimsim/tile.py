@@ -96,16 +96,18 @@ def _row_pool(n: int):
 def for_row_slices(fn, n_rows: int, *, parallel: bool = True, align: int = 64) -> None:
     """Run ``fn(b0, b1)`` over contiguous slices of ``n_rows`` batch rows, side by side.
 
-    One slice per ``numba.get_num_threads()`` thread (slice starts are multiples of
-    ``align``), the calling thread taking the first; ``fn`` calls serial Numba kernels that
-    release the GIL. Plain threads rather than a Numba parallel region: the GEMMs between
-    kernels run on BLAS threads, and OpenMP and BLAS workers spin-waiting after their
-    regions would take turns stealing the cores from each other.
+    :data:`SLICES_PER_THREAD` slices per ``numba.get_num_threads()`` thread (slice starts
+    are multiples of ``align``), taken from a queue by the calling thread and
+    ``numba.get_num_threads()`` pool threads; ``fn`` calls serial Numba kernels that release
+    the GIL. Plain threads rather than a Numba parallel region: the GEMMs between kernels
+    run on BLAS threads, and OpenMP and BLAS workers spin-waiting after their regions would
+    take turns stealing the cores from each other; small slices taken dynamically keep the
+    cores busy when another thread (a spinning BLAS worker, another process) takes a share.
     """
     import numba
 
     n = max(1, int(numba.get_num_threads())) if parallel else 1
-    per = math.ceil(math.ceil(n_rows / n) / align) * align
+    per = math.ceil(math.ceil(n_rows / (n * SLICES_PER_THREAD)) / align) * align
     if n == 1 or n_rows <= per or per == 0:
         fn(0, n_rows)
         return
@@ -114,6 +116,10 @@ def for_row_slices(fn, n_rows: int, *, parallel: bool = True, align: int = 64) -
     fn(*slices[0])
     for f in futures:
         f.result()
+
+
+#: Row slices per thread of :func:`for_row_slices` (dynamic load balance) [-].
+SLICES_PER_THREAD = 4
 
 
 # --------------------------------------------------------------------------------------------
