@@ -17,10 +17,13 @@ ADC digitises it and the shift-add recombines slices, bit-planes and tiles digit
 
 Execution is shared by tiles reading the same inputs (a *row block*): their matrices are
 concatenated so that every block and cycle is one Numba pass for the row drive, two float GEMMs
-(BLAS: mean ``v @ (G+ − G−)`` and variance ``v² @ (σ+² + σ−²)``) and one fused Numba pass
-(noise, front end, ADC, reconstruction, switching energy) with no temporaries beyond one row.
+(multi-threaded BLAS: mean ``v @ (G+ − G−)`` and variance ``v² @ (σ+² + σ−²)``) and one fused
+Numba pass (noise, front end, ADC, reconstruction, switching energy) with no temporaries
+beyond one row; the Numba passes run on row slices side by side (:func:`for_row_slices`).
 Normal numbers come from a counter-based ziggurat (:func:`fast_standard_normal`): about one
 hash per two numbers, so a result is a pure function of the seed and the vector's position.
+(The float32 GEMMs themselves round differently for different batch shapes in BLAS, which can
+move a rare ADC decision sitting within float32 rounding of a code boundary.)
 
 References
 ----------
