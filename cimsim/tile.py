@@ -200,9 +200,13 @@ class InputEncoder:
             return self.v_read_v / 2 ** p
         return self.v_read_v / self.c_max
 
-    def drive(self, codes: np.ndarray, p: int, dtype, *, r0: int = 0, r1: int | None = None,
-              squares: bool = False, parallel: bool = True):
+    def drive(self, codes: np.ndarray | None, p: int, dtype, *, r0: int = 0,
+              r1: int | None = None, squares: bool = False, parallel: bool = True,
+              x: np.ndarray | None = None):
         """Row voltages of cycle ``p`` for ``codes[:, r0:r1]``, with per-row counts.
+
+        ``codes=None, x=inputs`` forms the codes of ``x`` on the fly (one pass fewer; the
+        same numbers as ``drive(codes(x), ...)``).
 
         Returns
         -------
@@ -214,8 +218,12 @@ class InputEncoder:
             Per row, summed over the batch: ``Σ V_row·V_cell·t`` [V²·s] (times ``Σ_j G_ij``
             gives V·I·t [J]), ``Σ V_row²`` [V²] and the number of driven (non-zero) cycles.
         """
-        r1 = codes.shape[1] if r1 is None else r1
-        n_b, n_r = codes.shape[0], r1 - r0
+        fused = codes is None and self.quantize and backend() != "numpy"
+        if codes is None and not fused:
+            codes = self.codes(x, parallel=parallel)
+        src = x if fused else codes
+        r1 = src.shape[1] if r1 is None else r1
+        n_b, n_r = src.shape[0], r1 - r0
         table = self.plane_levels_v(p)
         if not self.quantize:
             v, v2, acc = _drive_numpy(codes[:, r0:r1], None, dtype, squares,
@@ -227,8 +235,18 @@ class InputEncoder:
             v2 = workspace("drive_v2", (n_b, n_r) if squares else (0, 0), dtype)
             acc = np.zeros((-(-n_b // _CHUNK), 3, n_r))
 
+            if fused:
+                xs = np.ascontiguousarray(x, dtype=np.float64)
+                cs = np.zeros((0, 0), dtype=np.int32)
+            else:
+                xs = np.zeros((0, 0))
+                cs = codes
+            lo = float(-self.c_max if self.signed else 0)
+            hi = float(self.c_max)
+
             def rows(b0, b1):
-                _drive_kernel(codes[b0:b1], r0, r1, table, v[b0:b1],
+                _drive_kernel(cs[b0:b1] if cs.shape[0] else cs, xs[b0:b1] if fused else xs,
+                              self.x_lsb, lo, hi, r0, r1, table, v[b0:b1],
                               v2[b0:b1] if squares else v2, acc[b0 // _CHUNK:-(-b1 // _CHUNK)])
 
             for_row_slices(rows, n_b, parallel=parallel, align=_CHUNK)
@@ -264,16 +282,24 @@ def _codes_py(x, x_lsb, lo, hi, out):
             out[b, i] = np.int32(min(max(c, lo), hi))
 
 
-def _drive_py(codes, r0, r1, table, v, v2, acc):
-    n_b = codes.shape[0]
+def _drive_py(codes, x, x_lsb, lo, hi, r0, r1, table, v, v2, acc):
+    n_b = v.shape[0]
     n_r = r1 - r0
     squares = v2.shape[0] == n_b
+    from_x = x.shape[0] == n_b     # codes formed on the fly, as _codes_py forms them
     for ch in prange(acc.shape[0]):
         a_sq = np.zeros(n_r)
         a_on = np.zeros(n_r)
         a_mag = np.zeros(n_r)
+        cbuf = np.empty(n_r if from_x else 0, dtype=np.int32)
         for b in range(ch * _CHUNK, min((ch + 1) * _CHUNK, n_b)):
-            crow = codes[b, r0:r1]
+            if from_x:
+                xrow = x[b, r0:r1]
+                for i in range(n_r):
+                    cbuf[i] = np.int32(min(max(np.rint(xrow[i] / x_lsb), lo), hi))
+                crow = cbuf
+            else:
+                crow = codes[b, r0:r1]
             vrow = v[b]
             for i in range(n_r):     # branch-free (input signs are random); vectorises
                 c = crow[i]

@@ -317,7 +317,8 @@ class AnalogMatrix:
         hw, tc, enc = self.hw, self.hw.tile, self.encoder
         n_b = x.shape[0]
         dtype = self._dtype
-        codes = enc.codes(x, parallel=parallel)
+        # single-cycle encodings form the codes inside the row-drive pass
+        codes = enc.codes(x, parallel=parallel) if enc.n_planes > 1 else None
         ops = OpCounts()
         noisy = hw.read_noise
         empty = np.zeros((n_b, 0), dtype=dtype)
@@ -327,7 +328,8 @@ class AnalogMatrix:
             coef0 = np.concatenate([t.mapping.digital_weight for t in block.tiles]) / gain
             for p in range(enc.n_planes):
                 v, v2, stats = enc.drive(codes, p, dtype, r0=r0, r1=r1,
-                                         squares=noisy and not per_cell, parallel=parallel)
+                                         squares=noisy and not per_cell, parallel=parallel,
+                                         x=x)
                 if per_cell:
                     mean = block.per_cell_currents(
                         v, t_s, seed=hw.seed, seed_tag=self.seed_tag, sample0=sample0,
