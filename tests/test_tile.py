@@ -481,6 +481,29 @@ def test_same_numbers_regardless_of_thread_count():
     np.testing.assert_array_equal(y3, y1[:100])
 
 
+def test_row_slices_cover_every_row_once_and_fused_drive_is_the_same():
+    from cimsim.tile import InputEncoder, for_row_slices
+
+    seen = np.zeros(1000, dtype=int)
+
+    def mark(b0, b1):
+        assert b0 % 64 == 0
+        seen[b0:b1] += 1
+
+    for_row_slices(mark, 1000)
+    assert np.all(seen == 1)
+    for_row_slices(mark, 0)
+    # codes formed inside the drive pass == codes(x) then drive, values and statistics
+    x = np.random.default_rng(1).normal(size=(300, 40))
+    enc = InputEncoder(float(np.max(np.abs(x))), True, HardwareConfig())
+    v, v2, st = (a.copy() for a in enc.drive(enc.codes(x), 0, np.float32, r0=5, r1=33,
+                                             squares=True))
+    fv, fv2, fst = enc.drive(None, 0, np.float32, r0=5, r1=33, squares=True, x=x)
+    np.testing.assert_array_equal(fv, v)
+    np.testing.assert_array_equal(fv2, v2)
+    np.testing.assert_array_equal(fst, st)
+
+
 @pytest.mark.parametrize("encoding", ["amplitude", "bit_serial", "pulse_width"])
 def test_row_drive_agrees_with_device_models_encoding(encoding):
     """For unsigned codes the tile's drive equals device_models.encoding's (volt-seconds per
