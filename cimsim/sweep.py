@@ -45,12 +45,15 @@ Execution (:func:`run_sweep`): a Dask ``LocalCluster`` of single-threaded worker
 default, an existing cluster by scheduler address, or in-process (``workers=0``, or when
 ``dask.distributed`` is not installed) with the same store. Each finished point is written to
 the HDF5 store (:mod:`cimsim.store`) durably before it is reported done; rerunning the same
-spec on the same file resumes, skipping finished points; points of a killed worker are retried
-(up to ``max_attempts``) and recorded exactly once.
+spec on the same file resumes, skipping finished points. At most one point runs per alive worker
+thread; a point whose worker died while running it alone is retried up to ``max_attempts`` times,
+points failed together by one worker death are not charged but rerun one at a time, and every
+point is recorded exactly once.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import copy
 import dataclasses
@@ -687,30 +690,108 @@ def _run_in_process(todo, point_dicts, seeds, store, progress) -> None:
         progress.report([rec])
 
 
+#: Seconds between checks of the alive worker threads while points run.
+_POLL_S = 1.0
+
+
+def _alive_threads(client) -> int:
+    """Threads of the workers the scheduler knows now (0 while every worker is restarting)."""
+    return int(sum(client.nthreads().values()))
+
+
+def _killed_by(fut) -> str | None:
+    """Address of the worker whose death failed ``fut`` (a KilledWorker error), else None."""
+    if fut.status != "error":
+        return None
+    from distributed import KilledWorker
+
+    exc = fut.exception()
+    if not isinstance(exc, KilledWorker):
+        return None
+    last = exc.last_worker
+    return str(getattr(last, "address", last))
+
+
+async def _loop_barrier() -> None:
+    """Nothing; run on the client's event loop it returns after the messages being handled."""
+
+
 def _run_dask(client, todo, point_dicts, seeds, store, progress, tag, max_attempts) -> None:
-    from distributed import as_completed
+    """Run the points ``todo`` on a Dask cluster; write each outcome as it arrives.
 
-    def submit(i: int, attempt: int):
+    A point is charged an attempt only for a failure it plausibly caused:
+
+    * At most as many points are in flight as the cluster has alive worker threads (asked of
+      the scheduler every ``_POLL_S`` and after every failed task, so after a worker died
+      fewer run until its replacement joins): the scheduler gives each point an idle worker,
+      and a dying worker takes no queued point with it.
+    * A point whose worker died (KilledWorker) while it was the only point failed by that
+      death is charged an attempt and resubmitted, up to ``max_attempts``, then recorded
+      FAILED.
+    * If one worker death fails several points at once (a worker held more than one point:
+      a race with a restarting worker, or a multi-threaded worker), none of them is charged:
+      each is rerun alone, with no other point in flight, so the next death is its own.
+    * Any other error of the task (not of the job, which :func:`execute_point` records) is
+      charged.
+
+    Results are keyed by point index, so the order and the retries do not change them. Only
+    this driver writes the store, and each outcome is written before it is reported.
+    """
+    import queue
+
+    ready = collections.deque((i, 1) for i in todo)  # (index, attempt) to run
+    suspects: collections.deque[tuple[int, int]] = collections.deque()  # to run alone
+    inflight: dict[Any, tuple[int, int]] = {}
+    woken: queue.SimpleQueue = queue.SimpleQueue()
+    serial = itertools.count()
+    threads, asked = 0, -math.inf  # alive worker threads, when last asked [s]
+
+    def submit(i: int, attempt: int) -> None:
         fut = client.submit(execute_point, point_dicts[i], attempt,
-                            key=f"cimsim-point-{tag}-{i}-a{attempt}", pure=False)
-        meta[fut.key] = (i, attempt)
-        return fut
+                            key=f"cimsim-point-{tag}-{i}-a{attempt}-s{next(serial)}",
+                            pure=False)
+        inflight[fut] = (i, attempt)
+        fut.add_done_callback(woken.put)
 
-    meta: dict[str, tuple[int, int]] = {}
-    ac = as_completed([submit(i, 1) for i in todo])
-    for batch in ac.batches():
+    while ready or suspects or inflight:
+        if suspects:
+            if not inflight:
+                submit(*suspects.popleft())
+        elif ready:
+            if time.monotonic() - asked >= _POLL_S:
+                threads, asked = _alive_threads(client), time.monotonic()
+            free = max(1, threads) - len(inflight)
+            for _ in range(min(free, len(ready))):
+                submit(*ready.popleft())
+        try:
+            woken.get(timeout=_POLL_S)
+        except queue.Empty:
+            continue  # nothing finished: look again at the alive workers
+        # The scheduler reports every point failed by one worker death in one message batch;
+        # a no-op on the client's event loop waits until that batch is fully applied, so the
+        # scan below sees all of them together.
+        client.sync(_loop_barrier)
+        finished = [f for f in inflight if f.status != "pending"]
+        victims = collections.Counter(_killed_by(f) for f in finished)
+        if any(f.status != "finished" for f in finished):
+            asked = -math.inf  # a worker may have died: ask again before submitting
         records = []
-        for fut in batch:
-            i, attempt = meta.pop(fut.key)
+        for fut in finished:
+            i, attempt = inflight.pop(fut)
+            died_on = _killed_by(fut)
             if fut.status == "finished":
                 records.append(_record(fut.result(), seeds[i]))
-            elif attempt < max_attempts:  # worker died (KilledWorker), cancelled, lost
-                ac.add(submit(i, attempt + 1))
+            elif died_on is not None and victims[died_on] > 1:
+                suspects.append((i, attempt))  # died with others: not charged, run alone
+            elif attempt < max_attempts:
+                ready.appendleft((i, attempt + 1))
             else:
                 exc = fut.exception() if fut.status == "error" else fut.status
+                why = ("its worker died while running only this point: "
+                       if died_on is not None else "")
                 records.append(PointRecord(
                     index=i, status=FAILED, seed=seeds[i], attempts=attempt,
-                    error=f"gave up after {attempt} attempts: {exc!r}",
+                    error=f"gave up after {attempt} attempts: {why}{exc!r}",
                     finished_utc=time.time()))
             fut.release()
         if records:
@@ -750,7 +831,11 @@ def run_sweep(
     on_point : callable, optional
         Called with each :class:`~cimsim.store.PointRecord` after it is durably written.
     max_attempts : int
-        Executions of a point whose worker died before it is recorded as failed.
+        Executions of a point whose worker died while running only that point, before the point
+        is recorded as failed. Points failed together by one worker death are not charged; they
+        are rerun one at a time. On a cluster of your own, deaths surface to this driver only
+        after the scheduler's ``distributed.scheduler.allowed-failures`` retries (the
+        LocalCluster started here sets it to 0, so each death counts here).
 
     Returns
     -------
@@ -815,9 +900,10 @@ def _dask_client(client, scheduler, workers):
     n = workers or os.cpu_count() or 1
     env = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
            "MKL_NUM_THREADS": "1"}
-    # worker-saturation 1.0: a single-threaded worker holds only the point it runs, so a
-    # worker that dies takes no queued innocent point down with it
-    with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}), \
+    # allowed-failures 0: every worker death reaches the driver, which decides whom to charge
+    # (_run_dask); worker-saturation 1.0: no worker is sent more points than it has threads
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0,
+                          "distributed.scheduler.worker-saturation": 1.0}), \
             LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                          dashboard_address=None, silence_logs=logging.ERROR, env=env) as cluster, \
             Client(cluster) as cl:

@@ -381,6 +381,44 @@ def test_point_that_always_kills_its_worker_is_recorded_failed(tmp_path, jobmod)
     assert res.status[1] == FAILED and res.provenance["attempts"][1] == 2
     assert "gave up after 2 attempts" in res.provenance["error"][1]
     assert "KilledWorker" in res.provenance["error"][1]
+    # the points that shared a worker with the poison point were not charged for its deaths
+    assert res.provenance["attempts"][[0, 2, 3]].tolist() == [1, 1, 1]
+
+
+@pytest.mark.slow
+def test_points_killed_together_are_not_charged_and_run_alone(tmp_path, jobmod):
+    """One worker of 2 threads holds 2 points: the poison point (no delay) dies while an
+    innocent one sleeps beside it. Neither is charged for that shared death; rerun alone, the
+    innocent finishes once with 1 attempt and the poison point is charged only for deaths on
+    its own."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    log = tmp_path / "exec.log"
+    n = 5
+    spec = {"sweep": {"job": jobmod, "seeding": "per_point"},
+            "options": {"die": [1], "log": str(log)},
+            "list": [{"tile.adc_bits": 4 + i, "options.delay_s": 0.0 if i == 1 else 0.3}
+                     for i in range(n)]}
+    out = tmp_path / "shared.h5"
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
+            LocalCluster(n_workers=1, threads_per_worker=2, processes=True,
+                         dashboard_address=None) as cluster, Client(cluster) as client:
+        s = sweep.run_sweep(spec, out, client=client, progress=False, max_attempts=2)
+    assert (s["done"], s["failed"]) == (n - 1, 1)
+    res = load(out)
+    assert res.status[1] == FAILED and res.provenance["attempts"][1] == 2
+    assert "while running only this point" in res.provenance["error"][1]
+    innocent = [i for i in range(n) if i != 1]
+    assert res.provenance["attempts"][innocent].tolist() == [1] * (n - 1)
+    lines = [(what, int(i), int(pid)) for what, i, pid in
+             (ln.split() for ln in log.read_text().splitlines())]
+    ends = [i for what, i, _ in lines if what == "end"]
+    assert sorted(ends) == innocent  # every healthy point finished exactly once
+    poison_pids = {pid for what, i, pid in lines if what == "start" and i == 1}
+    killed_beside = {i for what, i, pid in lines if what == "start" and i != 1
+                     and pid in poison_pids and ("end", i, pid) not in lines}
+    assert killed_beside, "the poison point's death took an innocent point with it"
 
 
 @pytest.mark.slow
