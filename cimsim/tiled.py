@@ -37,15 +37,17 @@ from device_models._checks import check_array, check_scalar, fail
 from .hardware import HardwareConfig
 from .mapping import n_slices, outputs_per_tile
 from .ops import OpCounts
-from .tile import InputEncoder, RowBlock, Tile, analog_read, workspace
+from .tile import InputEncoder, RowBlock, Tile, analog_read, for_row_slices, workspace
 
 __all__ = ["AnalogMatrix"]
 
 #: Vectors per work chunk of a batch (bounds the scratch arrays). Chunks run one after the
-#: other: multi-threaded BLAS GEMMs, and the kernels on row slices side by side
-#: (:func:`cimsim.tile.for_row_slices`). BLAS worker threads spin for a while after a GEMM,
-#: so keeping them busy with the GEMMs beats running chunks side by side on single-threaded
-#: BLAS (the idle workers would steal a core from the chunk threads).
+#: other. Single-cycle encodings: multi-threaded BLAS GEMMs, and the kernels on row slices
+#: side by side (:func:`cimsim.tile.for_row_slices`); BLAS worker threads spin for a while
+#: after a GEMM, so keeping them busy with the GEMMs beats single-threaded BLAS when a GEMM
+#: has just run. Bit-serial (several cycles, several kernel phases per GEMM pair): row
+#: slices side by side, each running all its cycles on single-threaded BLAS (measured
+#: faster: no BLAS worker re-armed to spin through the kernel phases).
 CHUNK_VECTORS = 2048
 
 
@@ -274,10 +276,10 @@ class AnalogMatrix:
 
         Notes
         -----
-        Large batches run in chunks of :data:`CHUNK_VECTORS` vectors, each with multi-threaded
-        BLAS and the kernels on ``numba.get_num_threads()`` row slices; every vector's result
-        depends only on its inputs and stream position, so chunking and thread count do not
-        change the numbers.
+        Large batches run in chunks of :data:`CHUNK_VECTORS` vectors on
+        ``numba.get_num_threads()`` threads (see :data:`CHUNK_VECTORS`); every vector's
+        result depends only on its inputs and stream position, so chunking and thread count
+        do not change the numbers (up to BLAS rounding, see :mod:`cimsim.tile`).
         """
         caller = "AnalogMatrix.matmul"
         if self.encoder is None:
@@ -297,8 +299,26 @@ class AnalogMatrix:
         out = np.zeros((n_b, self.out_features))
         e_out = np.zeros(n_b)
         sample0 = self._sample
-        parts = [self._run(x[c0:c1], out[c0:c1], e_out[c0:c1], t_s, sample0 + c0,
-                           parallel=True) for c0, c1 in _chunks(n_b)]
+        parts = []
+        for c0, c1 in _chunks(n_b):
+            if enc.n_planes == 1:
+                # one cycle: multi-threaded BLAS GEMMs, kernels on row slices
+                parts.append(self._run(x[c0:c1], out[c0:c1], e_out[c0:c1], t_s, sample0 + c0,
+                                       parallel=True))
+                continue
+            # several cycles (bit planes): row slices side by side, each running all its
+            # cycles with single-threaded BLAS (no BLAS worker re-armed to spin between the
+            # many kernel phases)
+            slices: dict = {}
+
+            def job(b0, b1, c0=c0, slices=slices):
+                slices[b0] = self._run(x[c0 + b0:c0 + b1], out[c0 + b0:c0 + b1],
+                                       e_out[c0 + b0:c0 + b1], t_s, sample0 + c0 + b0,
+                                       parallel=False)
+
+            with _blas_single_thread():
+                for_row_slices(job, c1 - c0, align=64)
+            parts.extend(slices[k] for k in sorted(slices))
         ops = OpCounts()
         for part in parts:
             ops += part
