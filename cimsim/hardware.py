@@ -97,8 +97,9 @@ class HardwareConfig(Config):
     adc_card: str = param("liu2010_sar_10b", doc="SAR ADC card name (energy, timing, noise).")
     dac_card: str = param("johns1997_cap_dac_8b", doc="Row DAC / driver card name.")
     tech_card: str = param("horowitz2014_45nm", doc="Digital technology card name.")
-    periphery_card: str = param("shafiee2016_periphery",
-                                doc="Tile periphery card (integrator, timing, buffers, digital unit).")
+    periphery_card: str = param(
+        "shafiee2016_periphery",
+        doc="Tile periphery card (integrator, timing, buffers, digital unit).")
     tile: TileConfig = param(default_factory=TileConfig, doc="Tile geometry and periphery.")
     temperature_k: float = param(300.0, unit="K", lo=0.0, hi=1000.0, lo_open=True,
                                  doc="Operating temperature read by every model [K].")
