@@ -39,7 +39,7 @@ from .mapping import n_slices, outputs_per_tile
 from .ops import OpCounts
 from .tile import InputEncoder, RowBlock, Tile, analog_read, for_row_slices, workspace
 
-__all__ = ["AnalogMatrix"]
+__all__ = ["AnalogMatrix", "blas_single_thread"]
 
 #: Vectors per work chunk of a batch (bounds the scratch arrays). Chunks run one after the
 #: other. Single-cycle encodings: multi-threaded BLAS GEMMs, and the kernels on row slices
@@ -73,7 +73,7 @@ def _controller():
     return _POOL["ctl"]
 
 
-class _blas_single_thread:
+class blas_single_thread:
     """Limit BLAS to one thread inside the block (threadpoolctl, when installed)."""
 
     def __enter__(self):
@@ -316,7 +316,7 @@ class AnalogMatrix:
                                        e_out[c0 + b0:c0 + b1], t_s, sample0 + c0 + b0,
                                        parallel=False)
 
-            with _blas_single_thread():
+            with blas_single_thread():
                 for_row_slices(job, c1 - c0, align=64)
             parts.extend(slices[k] for k in sorted(slices))
         ops = OpCounts()
