@@ -77,7 +77,12 @@ def check_array(
             want = " or ".join(str(a) for a in allowed)
             fail(name, caller, f"an array with {want} dimensions", f"array of shape {arr.shape}")
     if arr.dtype.kind in "fc":
-        if finite and not np.all(np.isfinite(arr)):
+        # a finite sum proves every entry finite (NaN and ±inf propagate); only a non-finite
+        # sum (or an overflow of finite entries) pays for the element-wise test
+        if finite:
+            with np.errstate(all="ignore"):
+                total = np.add.reduce(arr, axis=None)
+        if finite and not np.isfinite(total) and not np.all(np.isfinite(arr)):
             bad = ~np.isfinite(arr)
             what = "NaN" if np.any(np.isnan(arr)) else "inf"
             loc = _first_bad(bad) if arr.ndim else "()"
