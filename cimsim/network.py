@@ -259,7 +259,7 @@ class Network:
             grad = layer.backward(grad)
 
     def predict_float(self, x: np.ndarray, *, batch_size: int = 1024) -> np.ndarray:
-        from .tiled import blas_single_thread
+        from .parallel import blas_single_thread
 
         x = self._check_x(x, "Network.predict_float")
         with blas_single_thread():  # small GEMMs: BLAS threads only contend
@@ -510,7 +510,7 @@ class Network:
         batch_size = check_int("batch_size", batch_size, caller, lo=1)
         weight_noise = check_scalar("weight_noise", weight_noise, caller, lo=0.0)
         seed = check_seed("seed", seed, caller)
-        from .tiled import blas_single_thread
+        from .parallel import blas_single_thread
 
         with blas_single_thread():  # the layers' GEMMs are small: BLAS threads only contend
             return self._fit(x, y, epochs, lr, batch_size, weight_decay, weight_noise, seed,

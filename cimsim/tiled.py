@@ -32,59 +32,23 @@ import math
 import numpy as np
 
 from device_models import rng
+from device_models import ziggurat as zig
 from device_models._checks import check_array, check_scalar, fail
+from device_models._jit import backend
 
 from .hardware import HardwareConfig
 from .mapping import n_slices, outputs_per_tile
 from .ops import OpCounts
-from .tile import InputEncoder, RowBlock, Tile, analog_read, for_row_slices, workspace
+from .parallel import blas_single_thread, for_row_slices, workspace
+from .readout import analog_read
+from .row_drive import CHUNK, InputEncoder, NonFiniteInput
+from .tile import RowBlock, Tile
 
-__all__ = ["AnalogMatrix", "blas_single_thread"]
+__all__ = ["AnalogMatrix"]
 
-#: Vectors per work chunk of a batch (bounds the scratch arrays). Chunks run one after the
-#: other. Single-cycle encodings: multi-threaded BLAS GEMMs, and the kernels on row slices
-#: side by side (:func:`cimsim.tile.for_row_slices`); BLAS worker threads spin for a while
-#: after a GEMM, so keeping them busy with the GEMMs beats single-threaded BLAS when a GEMM
-#: has just run. Bit-serial (several cycles, several kernel phases per GEMM pair): row
-#: slices side by side, each running all its cycles on single-threaded BLAS (measured
-#: faster: no BLAS worker re-armed to spin through the kernel phases).
-CHUNK_VECTORS = 2048
-
-
-def _chunks(n_b: int) -> list[tuple[int, int]]:
-    """Contiguous sub-batches of at most :data:`CHUNK_VECTORS` vectors (bounded scratch)."""
-    if n_b <= CHUNK_VECTORS:
-        return [(0, n_b)]
-    return [(c0, min(c0 + CHUNK_VECTORS, n_b)) for c0 in range(0, n_b, CHUNK_VECTORS)]
-
-
-_POOL: dict = {}
-
-
-def _controller():
-    """The process's threadpoolctl controller (found once), or None without threadpoolctl."""
-    if "ctl" not in _POOL:
-        try:
-            from threadpoolctl import ThreadpoolController
-        except ImportError:  # pragma: no cover - optional
-            _POOL["ctl"] = None
-        else:
-            _POOL["ctl"] = ThreadpoolController()
-    return _POOL["ctl"]
-
-
-class blas_single_thread:
-    """Limit BLAS to one thread inside the block (threadpoolctl, when installed)."""
-
-    def __enter__(self):
-        ctl = _controller()
-        self._ctx = None if ctl is None else ctl.limit(limits=1, user_api="blas")
-        return self
-
-    def __exit__(self, *exc):
-        if self._ctx is not None:
-            self._ctx.restore_original_limits()
-        return False
+#: Vectors per work chunk of one thread's batch slice (bounds the per-thread scratch arrays:
+#: row drive, squares, mean and variance, ``CHUNK_VECTORS × rows`` each) [-].
+CHUNK_VECTORS = 1024
 
 
 #: ADC resolution above which the GEMMs run in float64 (float32 keeps ~24 bits, which a
@@ -151,12 +115,13 @@ class AnalogMatrix:
                 row_tiles.append(tile)
                 offsets.append(c0)
             block = RowBlock(row_tiles, offsets, col0, ref0)
-            col0 += block.n_signal + block.n_signal % 2    # even: noise numbers come in pairs
+            col0 += block.n_signal
             ref0 += block.n_refs
             self.tiles.extend(row_tiles)
             self.blocks.append((r0, r1, block))
-        self._n_cols = col0
-        self._n_refs = ref0
+        if (col0 + ref0) * t.adc_bits >= zig.MAX_COLS:
+            fail("weight", caller, f"mapped onto fewer than {zig.MAX_COLS // t.adc_bits} "
+                 "converted columns (random-stream columns)", f"array of shape {w.shape}")
         self.encoder: InputEncoder | None = None
         self._sample = 0
         self._key = rng.derive_key(hw.seed, "read_noise", seed_tag)
@@ -199,8 +164,8 @@ class AnalogMatrix:
 
     # --- calibration ---------------------------------------------------------------------
 
-    def _check_x(self, x, caller: str) -> np.ndarray:
-        x = check_array("x", x, caller, ndim=(1, 2))
+    def _check_x(self, x, caller: str, *, finite: bool = True) -> np.ndarray:
+        x = check_array("x", x, caller, ndim=(1, 2), finite=finite)
         if x.ndim == 1:
             x = x[None, :]
         if x.shape[1] != self.in_features:
@@ -276,16 +241,22 @@ class AnalogMatrix:
 
         Notes
         -----
-        Large batches run in chunks of :data:`CHUNK_VECTORS` vectors on
-        ``numba.get_num_threads()`` threads (see :data:`CHUNK_VECTORS`); every vector's
-        result depends only on its inputs and stream position, so chunking and thread count
-        do not change the numbers (up to BLAS rounding, see :mod:`cimsim.tile`).
+        Each of ``numba.get_num_threads()`` threads runs the whole pipeline (row drive, GEMMs
+        on single-threaded BLAS, read-out) on its own slice of the batch, in chunks of at
+        most :data:`CHUNK_VECTORS` vectors (:mod:`cimsim.parallel`); every vector's result
+        depends only on its inputs and stream position, so chunking and thread count do not
+        change the numbers (up to BLAS rounding, see :mod:`cimsim.tile`), and the counts are
+        sums over fixed chunks of vectors.
         """
         caller = "AnalogMatrix.matmul"
         if self.encoder is None:
             raise fail("x", caller, "preceded by calibrate(x_cal) (input and ADC ranges unset)",
                        "an uncalibrated matrix")
-        x = self._check_x(x, caller)
+        # quantised inputs on the Numba kernels: the row-drive kernels notice NaN / inf in
+        # passing (then the full check below names the entry); elsewhere check first
+        in_kernel = backend() == "numba" and self.hw.tile.quantize
+        x_in = x
+        x = self._check_x(x, caller, finite=not in_kernel)
         t_s = self.hw.t_s if t_s is None else check_scalar("t_s", t_s, caller, lo=0.0)
         if sample_offset is not None:
             self._sample = int(sample_offset)
@@ -296,33 +267,37 @@ class AnalogMatrix:
             block.matrices(t_s, self._dtype)
             for tile in block.tiles:
                 tile.state(t_s)
-        out = np.zeros((n_b, self.out_features))
-        e_out = np.zeros(n_b)
+        out = np.empty((n_b, self.out_features))     # the first read of each chunk assigns
+        e_out = np.empty(n_b)
+        n_ch = -(-n_b // CHUNK)
+        accs = [np.zeros((n_ch, 3, r1 - r0)) for r0, r1, _ in self.blocks]
         sample0 = self._sample
-        parts = []
-        for c0, c1 in _chunks(n_b):
-            if enc.n_planes == 1:
-                # one cycle: multi-threaded BLAS GEMMs, kernels on row slices
-                parts.append(self._run(x[c0:c1], out[c0:c1], e_out[c0:c1], t_s, sample0 + c0,
-                                       parallel=True))
-                continue
-            # several cycles (bit planes): row slices side by side, each running all its
-            # cycles with single-threaded BLAS (no BLAS worker re-armed to spin between the
-            # many kernel phases)
-            slices: dict = {}
 
-            def job(b0, b1, c0=c0, slices=slices):
-                slices[b0] = self._run(x[c0 + b0:c0 + b1], out[c0 + b0:c0 + b1],
-                                       e_out[c0 + b0:c0 + b1], t_s, sample0 + c0 + b0,
-                                       parallel=False)
+        def job(b0, b1):     # one thread's slice, b0 on a CHUNK boundary
+            for c0 in range(b0, b1, CHUNK_VECTORS):
+                c1 = min(c0 + CHUNK_VECTORS, b1)
+                self._run(x[c0:c1], out[c0:c1], e_out[c0:c1],
+                          [a[c0 // CHUNK: -(-c1 // CHUNK)] for a in accs], t_s, sample0 + c0)
 
+        try:
             with blas_single_thread():
-                for_row_slices(job, c1 - c0, align=64)
-            parts.extend(slices[k] for k in sorted(slices))
+                for_row_slices(job, n_b, align=CHUNK)
+        except NonFiniteInput:
+            self._check_x(x_in, caller)     # raises, naming the first NaN / inf
+            raise
         ops = OpCounts()
-        for part in parts:
-            ops += part
         tc = self.hw.tile
+        for (_r0, _r1, block), acc in zip(self.blocks, accs, strict=True):
+            stats = enc.row_stats(acc)
+            active = int(round(float(stats[2].sum())))
+            for tile in block.tiles:
+                ops.cell_read_energy_j += float(stats[0] @ tile.state(t_s)["rowsum_s"])
+                ops.row_drive_v2 += float(stats[1].sum())
+                ops.cell_reads += active * tile.n_phys
+                ops.dac_conversions += n_b * enc.n_planes * tile.rows_used
+                ops.cycles += n_b * enc.n_planes
+                ops.adc_conversions += n_b * enc.n_planes * tile.n_signal
+                ops.shift_adds += n_b * enc.n_planes * tile.n_signal
         max_rounds = max(t.adc_rounds_per_cycle for t in self.tiles)
         ops.macs = n_b * self.in_features * self.out_features
         ops.adc_rounds = n_b * enc.n_planes * max_rounds
@@ -332,24 +307,24 @@ class AnalogMatrix:
         self._sample += n_b
         return out, ops
 
-    def _run(self, x, out, e_out, t_s, sample0, *, parallel):
-        """Execute a sub-batch (vectors ``sample0 …``) into ``out``/``e_out``; per-cycle counts."""
+    def _run(self, x, out, e_out, accs, t_s, sample0):
+        """Drive, GEMMs and read-out of a sub-batch (vectors ``sample0 …``) on the calling
+        thread: outputs into ``out``/``e_out``, row-drive sums into ``accs`` (per block)."""
         hw, tc, enc = self.hw, self.hw.tile, self.encoder
         n_b = x.shape[0]
         dtype = self._dtype
         # single-cycle encodings form the codes inside the row-drive pass
-        codes = enc.codes(x, parallel=parallel) if enc.n_planes > 1 else None
-        ops = OpCounts()
+        codes = enc.codes(x, parallel=False) if enc.n_planes > 1 else None
         noisy = hw.read_noise
         empty = np.zeros((n_b, 0), dtype=dtype)
         per_cell = noisy and tc.read_noise_model == "per_cell"
-        for (r0, r1, block), gain in zip(self.blocks, self._gain, strict=True):
+        for k, ((r0, r1, block), gain, acc) in enumerate(
+                zip(self.blocks, self._gain, accs, strict=True)):
             mats = block.matrices(t_s, dtype)
             coef0 = np.concatenate([t.mapping.digital_weight for t in block.tiles]) / gain
             for p in range(enc.n_planes):
-                v, v2, stats = enc.drive(codes, p, dtype, r0=r0, r1=r1,
-                                         squares=noisy and not per_cell, parallel=parallel,
-                                         x=x)
+                v, v2, _ = enc.drive(codes, p, dtype, r0=r0, r1=r1,
+                                     squares=noisy and not per_cell, x=x, acc=acc)
                 if per_cell:
                     mean = block.per_cell_currents(
                         v, t_s, seed=hw.seed, seed_tag=self.seed_tag, sample0=sample0,
@@ -368,20 +343,8 @@ class AnalogMatrix:
                 analog_read(mean, var_own, var_ref, block.ref_idx, gain, coef, block.out_index,
                             block.adc_of, block.adcs, key=self._key, key_ref=self._key_ref,
                             key_c=self._key_c, sample0=sample0, plane=p,
-                            n_planes=enc.n_planes, col0=block.col0, n_cols=self._n_cols,
-                            ref0=block.ref0, n_refs=max(self._n_refs, 1), out=out, e_out=e_out,
-                            parallel=parallel, exact=not tc.quantize)
-                active = int(stats[2].sum())
-                for tile in block.tiles:
-                    st = tile.state(t_s)
-                    ops.cell_read_energy_j += float(stats[0] @ st["rowsum_s"])
-                    ops.row_drive_v2 += float(stats[1].sum())
-                    ops.cell_reads += active * tile.n_phys
-                    ops.dac_conversions += n_b * tile.rows_used
-                    ops.cycles += n_b
-                    ops.adc_conversions += n_b * tile.n_signal
-                    ops.shift_adds += n_b * tile.n_signal
-        return ops
+                            n_planes=enc.n_planes, col0=block.col0, ref0=block.ref0, out=out,
+                            e_out=e_out, exact=not tc.quantize, assign=k == 0 and p == 0)
 
     @property
     def accumulator_bits(self) -> int:

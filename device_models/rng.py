@@ -99,8 +99,8 @@ def hash_at(key, counter):
     """The 64 random bits at ``counter`` of stream ``key`` (both uint64); Numba only.
 
     The kernel-level primitive behind :func:`uniform_at` and :func:`normal_at`, for kernels
-    that build their own distributions from raw bits (e.g. a ziggurat sampler taking two
-    32-bit draws from one hash). :func:`hash_bits` is its NumPy form.
+    that build their own distributions from raw bits (e.g. the per-row keys of
+    :mod:`device_models.ziggurat`). :func:`hash_bits` is its NumPy form.
     """
     return _hash(key, counter)
 

@@ -20,7 +20,9 @@ PHYSICS_MODULES = [
     "device_models.programming", "device_models.one_t_one_r", "device_models.pcm",
     "device_models.adc", "device_models.dac", "device_models.encoding",
     "device_models.frontend", "device_models.measure", "device_models.rng",
-    "cimsim.crossbar", "cimsim.mapping", "cimsim.tile", "cimsim.energy", "cimsim.latency",
+    "device_models.ziggurat",
+    "cimsim.crossbar", "cimsim.mapping", "cimsim.tile", "cimsim.row_drive", "cimsim.readout",
+    "cimsim.energy", "cimsim.latency",
     "cimsim.report",
 ]
 

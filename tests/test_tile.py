@@ -9,9 +9,8 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from cimsim.hardware import HardwareConfig
-from cimsim.tile import fast_standard_normal
 from cimsim.tiled import AnalogMatrix
-from device_models import rng
+from device_models import rng, ziggurat
 from device_models.errors import InvalidParameterError
 
 #: The quantised ideal chip: every non-ideality off, 16-bit inputs and weights, 20-bit ADCs.
@@ -272,17 +271,54 @@ def test_kernel_matches_numpy_reference(each_backend, encoding, mapping, convert
     assert ops.cell_reads == ref[1].cell_reads
 
 
-def test_fast_normal_stream(each_backend):
-    z = fast_standard_normal(rng.derive_key(7, "test"), 200_000)
-    assert stats.kstest(z, "norm").pvalue > 1e-3
-    assert abs(z.mean()) < 0.01 and abs(z.std() - 1) < 0.01
-    tail = np.mean(np.abs(z) > 3.0) / (2 * stats.norm.sf(3.0))
-    assert 0.85 < tail < 1.15
-    # counter-based: a slice of the stream equals the same draws taken at an offset
-    part = fast_standard_normal(rng.derive_key(7, "test"), 1000, offset=12345)
-    np.testing.assert_array_equal(part, z[12345:13345])
-    _REFERENCE.setdefault("fast_normal", z)
-    np.testing.assert_array_equal(z, _REFERENCE["fast_normal"])
+def test_read_noise_normal_stream(each_backend):
+    """The float32 ziggurat stream of the read path: normal (KS, moments, both tails, the
+    exactly sampled tail beyond r), counter-based (a block equals the same draws taken at
+    an offset), and identical under both backends."""
+    key = rng.derive_key(7, "test")
+    n_rows = 60 if each_backend == "numpy" else 400
+    z = ziggurat.row_normals(key, np.arange(n_rows), 1000)
+    assert z.dtype == np.float32
+    zz = z.astype(np.float64).ravel()
+    assert stats.kstest(zz, "norm").pvalue > 1e-3
+    assert abs(zz.mean()) < 5 / np.sqrt(zz.size) and abs(zz.var() - 1) < 8 / np.sqrt(zz.size)
+    tail = np.mean(np.abs(zz) > 3.0) / (2 * stats.norm.sf(3.0))
+    assert 0.8 < tail < 1.2
+    part = ziggurat.row_normals(key, [3, 7], 100, col0=250)
+    np.testing.assert_array_equal(part, z[[3, 7], 250:350])
+    _REFERENCE.setdefault("row_normals", z[:60])
+    np.testing.assert_array_equal(z[:60], _REFERENCE["row_normals"])
+    # neighbouring rows and columns are uncorrelated
+    assert abs(np.corrcoef(zz.reshape(z.shape)[:, :-1].ravel(),
+                           zz.reshape(z.shape)[:, 1:].ravel())[0, 1]) < 5 / np.sqrt(zz.size)
+
+
+@pytest.mark.slow
+def test_read_noise_normal_stream_tail_beyond_r():
+    """The base strip's tail (|z| > r ≈ 4.2, sampled by Marsaglia's exact method) has the
+    normal's mass, on 1e8 draws (expected count ≈ 2600)."""
+    key = rng.derive_key(11, "tail")
+    count, n = 0, 0
+    for r0 in range(0, 100_000, 10_000):
+        z = ziggurat.row_normals(key, np.arange(r0, r0 + 10_000), 1000)
+        count += int(np.count_nonzero(np.abs(z) > ziggurat.ZIG_R))
+        n += z.size
+    expected = n * 2 * stats.norm.sf(ziggurat.ZIG_R)
+    assert abs(count - expected) < 5 * np.sqrt(expected)
+
+
+def test_ziggurat_tables_close_and_cores_lie_inside_their_layers():
+    """The layer recursion closes (f(x_N) = 1 at the top), every layer has area v, and each
+    accepted core value (2m + 1)·2^-21·x_l lies below x_{l+1} (the first rejected above)."""
+    x, v = ziggurat._X, ziggurat.ZIG_V
+    n = ziggurat.N_LAYERS
+    f = np.exp(-0.5 * x * x)
+    assert abs(v / x[n - 1] + f[n - 1] - 1.0) < 1e-9
+    np.testing.assert_allclose(x[1:n] * (f[2:n + 1] - f[1:n]), v, rtol=1e-9)
+    k = ziggurat._K
+    step = 2.0 ** -(ziggurat.MAG_BITS + 1)
+    assert np.all((2 * (k[1:] - 1) + 1) * step * x[1:n] < x[2:])
+    assert np.all((2 * k + 1) * step * x[:n] >= x[1:])
 
 
 _REFERENCE: dict = {}
@@ -482,7 +518,8 @@ def test_same_numbers_regardless_of_thread_count():
 
 
 def test_row_slices_cover_every_row_once_and_fused_drive_is_the_same():
-    from cimsim.tile import InputEncoder, for_row_slices
+    from cimsim.parallel import for_row_slices
+    from cimsim.row_drive import InputEncoder
 
     seen = np.zeros(1000, dtype=int)
 
@@ -493,6 +530,9 @@ def test_row_slices_cover_every_row_once_and_fused_drive_is_the_same():
     for_row_slices(mark, 1000)
     assert np.all(seen == 1)
     for_row_slices(mark, 0)
+    seen[:] = 0
+    for_row_slices(mark, 1000, slices_per_thread=7)
+    assert np.all(seen == 1)
     # codes formed inside the drive pass == codes(x) then drive, values and statistics
     x = np.random.default_rng(1).normal(size=(300, 40))
     enc = InputEncoder(float(np.max(np.abs(x))), True, HardwareConfig())
@@ -521,7 +561,8 @@ def test_row_drive_agrees_with_device_models_encoding(encoding):
                  t_clk_s=1e-9)
     assert enc.n_planes == ref.n_cycles
     for p in range(enc.n_planes):
-        v, _, stats = enc.drive(codes, p, np.float64)
+        v, _, acc = enc.drive(codes, p, np.float64)
+        stats = enc.row_stats(acc)
         # signal: volt-seconds per row; the tile integrates v over t_read
         np.testing.assert_allclose(v * hw.tile.t_read_s, ref.drive_vs[p], rtol=1e-12,
                                    atol=1e-24)
@@ -534,7 +575,7 @@ def test_row_drive_agrees_with_device_models_encoding(encoding):
 
 
 def test_sar_comparator_noise_blurs_only_near_a_transition():
-    from cimsim.tile import ColumnAdcs, analog_read
+    from cimsim.readout import ColumnAdcs, analog_read
     from device_models.adc import SarAdc
 
     hw = _hw(HardwareConfig(converter_noise=True), adc_bits=8)
@@ -552,8 +593,8 @@ def test_sar_comparator_noise_blurs_only_near_a_transition():
         out = np.zeros((n, 1))
         analog_read(mean, np.zeros((n, 0)), np.zeros((n, 0)), np.full(1, -1), one, one,
                     np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64), adcs, key=1,
-                    key_ref=2, key_c=3, sample0=0, plane=0, n_planes=1, col0=0, n_cols=2,
-                    ref0=0, n_refs=1, out=out, e_out=np.zeros(n))
+                    key_ref=2, key_c=3, sample0=0, plane=0, n_planes=1, col0=0, ref0=0,
+                    out=out, e_out=np.zeros(n))
         codes = out[:, 0] + 128.0
         if shift == 0.0:          # at a transition: a coin flip between 99 and 100
             assert 0.4 <= np.mean(codes >= 100) <= 0.6

@@ -1,0 +1,130 @@
+"""How tile work shares the cores: row slices on plain threads, per-thread scratch, BLAS limits.
+
+A tile MVM is a pipeline per batch slice (row drive → two GEMMs → read-out). Each of
+``numba.get_num_threads()`` threads runs the whole pipeline on its own contiguous slice of the
+batch with single-threaded BLAS (:class:`blas_single_thread`), so no thread waits for another
+between the phases and no BLAS worker spins on a core that a kernel needs (OpenBLAS workers
+busy-wait for about 0.1 s after a multi-threaded call before they sleep).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+
+import numpy as np
+
+__all__ = ["blas_single_thread", "for_row_slices", "n_threads", "workspace"]
+
+
+_SCRATCH = threading.local()
+
+
+def workspace(name: str, shape: tuple, dtype) -> np.ndarray:
+    """A per-thread scratch array reused across calls (fresh large arrays cost a page fault
+    per 4 KiB on first touch, a sizeable part of a tile MVM). Valid until the same thread
+    asks for ``name`` again; never returned to callers."""
+    bufs = _SCRATCH.__dict__.setdefault("bufs", {})
+    dtype = np.dtype(dtype)
+    need = int(np.prod(shape))
+    buf = bufs.get((name, dtype.str))
+    if buf is None or buf.size < need:
+        buf = np.empty(max(need, 1), dtype=dtype)
+        bufs[(name, dtype.str)] = buf
+    return buf[:need].reshape(shape)
+
+
+_POOL: dict = {}
+
+
+def _row_pool(n: int):
+    """The row-slice thread pool of this process (rebuilt after a fork or a thread-count
+    change: a forked child inherits the pool object but not its threads)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if _POOL.get("n") != n or _POOL.get("pid") != os.getpid():
+        _POOL["n"], _POOL["pid"] = n, os.getpid()
+        _POOL["pool"] = ThreadPoolExecutor(max_workers=n, thread_name_prefix="cimsim-rows")
+    return _POOL["pool"]
+
+
+def n_threads() -> int:
+    """Threads the tile kernels use: ``numba.get_num_threads()`` [-]."""
+    import numba
+
+    return max(1, int(numba.get_num_threads()))
+
+
+def for_row_slices(fn, n_rows: int, *, parallel: bool = True, align: int = 64,
+                   slices_per_thread: int | None = None) -> None:
+    """Run ``fn(b0, b1)`` over contiguous slices of ``n_rows`` batch rows, side by side.
+
+    The batch is cut into about ``slices_per_thread`` (default :data:`SLICES_PER_THREAD`)
+    slices per :func:`n_threads` thread, each starting on a multiple of ``align``; the
+    calling thread and ``n − 1`` pool threads take slices from a shared queue until none is
+    left, so a core that runs slower (another process, a busy hypervisor neighbour) simply
+    takes fewer. ``fn`` calls Numba kernels and GEMMs that release the GIL.
+    """
+    n = n_threads() if parallel else 1
+    k = SLICES_PER_THREAD if slices_per_thread is None else max(1, int(slices_per_thread))
+    per = math.ceil(math.ceil(n_rows / (n * k)) / align) * align
+    if n == 1 or n_rows <= per or per == 0:
+        fn(0, n_rows)
+        return
+    starts = iter(range(0, n_rows, per))
+    lock = threading.Lock()
+
+    def worker():
+        while True:
+            with lock:
+                b0 = next(starts, None)
+            if b0 is None:
+                return
+            fn(b0, min(b0 + per, n_rows))
+
+    futures = [_row_pool(n - 1).submit(worker) for _ in range(n - 1)]
+    try:
+        worker()
+    finally:
+        for f in futures:
+            f.result()
+
+
+#: Slices per thread of :func:`for_row_slices` (dynamic load balance) [-].
+SLICES_PER_THREAD = 2
+
+
+def _blas_libs():
+    """threadpoolctl's controllers of the BLAS libraries loaded in this process (found once,
+    and again if a BLAS library loads later)."""
+    import sys
+
+    n_mods = len(sys.modules)
+    if _POOL.get("blas_mods") != n_mods:
+        from threadpoolctl import ThreadpoolController
+
+        _POOL["blas_mods"] = n_mods
+        _POOL["blas"] = [lc for lc in ThreadpoolController().lib_controllers
+                         if lc.user_api == "blas"]
+    return _POOL["blas"]
+
+
+class blas_single_thread:
+    """Limit BLAS to one thread inside the block (threadpoolctl's library controllers; a few
+    microseconds to enter and leave)."""
+
+    def __enter__(self):
+        self._old = []
+        for lc in _blas_libs():
+            n = lc.get_num_threads()
+            self._old.append((lc, n))
+            if n != 1:
+                lc.set_num_threads(1)
+        return self
+
+    def __exit__(self, *exc):
+        for lc, n in self._old:
+            if n != 1:
+                lc.set_num_threads(n)
+        return False

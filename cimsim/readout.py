@@ -1,0 +1,473 @@
+r"""Column read-out: read noise, column front end, SAR ADCs and digital reconstruction.
+
+For vector ``b`` and signal column ``j`` converted by ADC ``a``, a read of the array gives
+
+.. math:: I = \mu + \sqrt{\sigma^2_{own}}\, z - \sqrt{\sigma^2_{ref}}\, z_{ref} \quad [A]
+
+(``μ = v @ (G+ − G−)`` and ``σ² = v² @ (σ+² + σ−²)`` from the tile's two GEMMs: the
+variance identity for independent Gaussian cells), the front end maps it onto the ADC input in
+LSB units, ``u = 2^{N-1} + 1/2 + I·gain`` (``gain = 2^{N-1} / I_fs`` [1/A], so ``±I_fs``
+spans the range and zero sits on a code centre), and the ADC returns ``floor(u)`` clipped to
+``[0, 2^N − 1]`` (ideal) or the code of its SAR binary search with its own decision levels,
+comparator offset and per-decision comparator noise. The digital back end adds
+``(code − 2^{N-1})·coef[j]`` to output ``out_index[j]`` and the conversion's switching energy
+(from the ADC model, per code) to ``e_out[b]``.
+
+Normal numbers come from :mod:`device_models.ziggurat` streams, keyed by the vector's read
+``row = (sample0 + b)·n_planes + plane`` and the column (``col0 + j`` for read noise, ``ref0 + r``
+for reference columns, ``(col0 + j)·N + s`` for comparator decision ``s``), so a result is a
+pure function of the seed and the vector's position: thread count and batch split do not
+change it. The common case (ideal ADCs, no reference columns) runs a specialised kernel in
+the GEMMs' precision (float32 for ADCs up to 12 bits) in vectorised passes; everything else
+runs the general kernel in float64. Each kernel has a NumPy reference with the same
+arithmetic.
+
+References
+----------
+.. [1] A. Shafiee et al., "ISAAC", ISCA 2016. doi:10.1145/3007787.3001139 (column ADCs
+   shared through a mux, shift-and-add).
+.. [2] M. Le Gallo et al., Nature Electronics 6, 680-693 (2023).
+   doi:10.1038/s41928-023-01010-1 (ADC range calibration).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from device_models import rng
+from device_models import ziggurat as zig
+from device_models._jit import backend, jit
+
+from .hardware import HardwareConfig
+
+__all__ = [
+    "COMPARATOR_SKIP_SIGMAS",
+    "MISMATCH_ENERGY_MAX_BITS",
+    "ColumnAdcs",
+    "analog_read",
+]
+
+
+class ColumnAdcs:
+    """The SAR ADCs of a set of tiles, flattened for the fused read kernel.
+
+    Each tile has ``ceil(cols / adc_share)`` ADCs, ADC ``a`` serving physical columns
+    ``a·adc_share … (a+1)·adc_share − 1`` through the mux. With ``converter_noise`` every ADC
+    is a :class:`device_models.adc.SarAdc` built from ``hw.adc_card`` with its own seed (its
+    own capacitor mismatch, comparator offset and noise, kT/C sampling noise at
+    ``temperature_k``), and conversions run the SAR binary search with those decision
+    levels; without it the ADCs are ideal (``code = floor(v / LSB)``) and share the card's
+    nominal switching-energy table.
+    """
+
+    def __init__(self, hw: HardwareConfig, n_adcs: int, seed_tag=0, first_index: int = 0):
+        from device_models.adc import SarAdc
+
+        bits = hw.tile.adc_bits
+        self.bits = bits
+        self.sar = bool(hw.converter_noise)
+        nominal = _nominal_adc(hw.adc_card, bits, hw.temperature_k)
+        self.full_scale_v = nominal.full_scale_v
+        self.conversion_time_s = nominal.conversion_time_s
+        lsb = nominal.lsb_v
+        n = max(int(n_adcs), 1)
+        self.t0 = np.zeros(n)
+        self.up = np.zeros((n, bits))
+        self.dn = np.zeros((n, bits))
+        self.trial = np.zeros((n, bits))
+        self.offset = np.zeros(n)
+        self.sig_s = np.zeros(n)
+        self.sig_c = np.zeros(n)
+        if self.sar:
+            self.e_row = np.arange(n, dtype=np.int64)
+            tables = []
+            for a in range(n):
+                adc = SarAdc.from_card(
+                    hw.adc_card, bits=bits, temperature_k=hw.temperature_k,
+                    seed=rng.derive_key(hw.seed, "column_adc", seed_tag, first_index + a))
+                t0, up, dn, trial = adc.decision_tables()
+                self.t0[a] = t0 / lsb
+                self.up[a] = up / lsb
+                self.dn[a] = dn / lsb
+                self.trial[a] = trial / lsb
+                self.offset[a] = adc.comparator_offset_v / lsb
+                self.sig_s[a] = adc.sampling_sigma_v / lsb
+                self.sig_c[a] = adc.comparator_noise_v / lsb
+                if bits <= MISMATCH_ENERGY_MAX_BITS:
+                    tables.append(adc.code_energy_j)
+            if tables:
+                self.e_table = np.ascontiguousarray(np.stack(tables))
+            else:   # fine ADCs: the nominal table (mismatch moves energy by ~σ_u relative)
+                self.e_row = np.zeros(n, dtype=np.int64)
+                self.e_table = np.ascontiguousarray(nominal.code_energy_j[None, :])
+        else:
+            self.e_row = np.zeros(n, dtype=np.int64)
+            self.e_table = np.ascontiguousarray(nominal.code_energy_j[None, :])
+
+    @classmethod
+    def concatenate(cls, parts: list[ColumnAdcs]) -> ColumnAdcs:
+        """One flat set of ADCs from several tiles' sets (same hardware config)."""
+        out = object.__new__(cls)
+        out.bits, out.sar = parts[0].bits, parts[0].sar
+        out.full_scale_v = parts[0].full_scale_v
+        out.conversion_time_s = parts[0].conversion_time_s
+        for name in ("t0", "up", "dn", "trial", "offset", "sig_s", "sig_c"):
+            setattr(out, name, np.ascontiguousarray(np.concatenate([getattr(p, name)
+                                                                    for p in parts])))
+        if out.sar and out.bits <= MISMATCH_ENERGY_MAX_BITS:     # one table per ADC
+            out.e_table = np.ascontiguousarray(np.concatenate([p.e_table for p in parts]))
+            out.e_row = np.arange(out.e_table.shape[0], dtype=np.int64)
+        else:
+            out.e_table = parts[0].e_table
+            out.e_row = np.zeros(out.t0.size, dtype=np.int64)
+        return out
+
+
+#: Above this resolution every ADC shares the nominal switching-energy table (a per-ADC
+#: table of 2**bits entries would dominate memory and set-up time) [bit].
+MISMATCH_ENERGY_MAX_BITS = 12
+
+#: Comparator decisions whose input is farther than this many σ of comparator noise from
+#: the threshold are taken without drawing the noise: the flip probability there is below
+#: 1e-23, so the result is exact in distribution, and most decisions of a conversion skip
+#: the draw (counter-based streams: skipping a draw shifts no other number) [-].
+COMPARATOR_SKIP_SIGMAS = 10.0
+
+_NOMINAL: dict = {}
+
+
+def _nominal_adc(card: str, bits: int, temperature_k: float):
+    """The card's ADC without mismatch or noise (energy table, timing), cached."""
+    from device_models.adc import SarAdc
+
+    key = (card, bits, temperature_k)
+    if key not in _NOMINAL:
+        _NOMINAL[key] = SarAdc.from_card(
+            card, bits=bits, temperature_k=temperature_k, comparator_noise_v=0.0,
+            comparator_offset_v=0.0, unit_cap_mismatch=0.0, ktc_noise=False)
+        _NOMINAL[key].code_energy_j  # noqa: B018 - build the table once
+    return _NOMINAL[key]
+
+
+
+# --------------------------------------------------------------------------------------------
+# General kernel (SAR ADCs, reference columns, unquantised converters): float64
+# --------------------------------------------------------------------------------------------
+
+
+def _analog_read_py(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, half,
+                    sar, exact, t0, up, dn, trial, offset, sig_s, sig_c, e_table, e_row, keys,
+                    sample0, plane, n_planes, col0, ref0, out, e_out):
+    n_b, n_s = mean.shape
+    bits = up.shape[1]
+    code_max = float((1 << bits) - 1)
+    noisy = var_own.shape[1] == n_s
+    has_ref = var_ref.shape[1] > 0
+    any_sig_s = sar and np.any(sig_s > 0.0)
+    any_sig_c = sar and np.any(sig_c > 0.0)
+    for b in range(n_b):
+        e = 0.0
+        row = np.uint64((sample0 + b) * n_planes + plane)
+        rb = rng.hash_at(keys[0], row)
+        rb_ref = rng.hash_at(keys[2], row)
+        rb_c = rng.hash_at(keys[4], row)
+        for j in range(n_s):
+            a = adc_of[j]
+            g = gain[j]
+            sx = np.float64(mean[b, j]) * g
+            u = half + 0.5 + sx
+            if noisy or any_sig_s:
+                var = sig_s[a] * sig_s[a] if sar else 0.0
+                if noisy:
+                    var += max(np.float64(var_own[b, j]), 0.0) * (g * g)
+                dz = math.sqrt(var) * np.float64(zig.normal32(rb, keys[1], row, col0 + j))
+                u += dz
+                sx += dz
+            r = ref_idx[j]
+            if noisy and has_ref and r >= 0:
+                dz = math.sqrt(max(np.float64(var_ref[b, r]), 0.0)) * g * np.float64(
+                    zig.normal32(rb_ref, keys[3], row, ref0 + r))
+                u -= dz
+                sx -= dz
+            if sar:
+                vs = u - offset[a]
+                acc = t0[a]
+                c = 0
+                cc = (col0 + j) * bits
+                for s in range(bits):
+                    k = bits - 1 - s
+                    x = vs
+                    thr = acc + trial[a, k]
+                    if any_sig_c and abs(x - thr) < COMPARATOR_SKIP_SIGMAS * sig_c[a]:
+                        x += sig_c[a] * np.float64(zig.normal32(rb_c, keys[5], row, cc + s))
+                    if x >= thr:
+                        c |= 1 << k
+                        acc += up[a, k]
+                    else:
+                        acc += dn[a, k]
+                code = float(c)
+            else:
+                code = math.floor(u)
+                if code < 0.0:
+                    code = 0.0
+                elif code > code_max:
+                    code = code_max
+                c = int(code)
+            e += e_table[e_row[a], c]
+            if exact:   # unquantised ideal ADC: the signal itself, clipped to the range
+                out[b, out_index[j]] += min(max(sx, -half), half) * coef[j]
+            else:
+                out[b, out_index[j]] += (code - half) * coef[j]
+        e_out[b] += e
+
+
+_analog_read_kernel = jit(_analog_read_py)
+
+
+# --------------------------------------------------------------------------------------------
+# Specialised kernel (ideal ADCs, no reference columns): the GEMMs' precision, vector passes
+# --------------------------------------------------------------------------------------------
+
+
+@jit
+def _codes_noisy(mrow, vrow, gain, gain2, z, h0, code_max, codes):
+    zero = h0 - h0
+    for j in range(mrow.size):
+        vv = vrow[j] * gain2[j]
+        vv = vv if vv > zero else zero
+        u = np.floor(h0 + mrow[j] * gain[j] + np.sqrt(vv) * z[j])
+        u = u if u > zero else zero
+        u = u if u < code_max else code_max
+        codes[j] = np.int32(u)
+
+
+@jit
+def _codes_clean(mrow, gain, h0, code_max, codes):
+    zero = h0 - h0
+    for j in range(mrow.size):
+        u = np.floor(h0 + mrow[j] * gain[j])
+        u = u if u > zero else zero
+        u = u if u < code_max else code_max
+        codes[j] = np.int32(u)
+
+
+@jit
+def _code_energy(codes, e_table):
+    """Σ e_table[codes] [J] in four partial sums (no serial add chain)."""
+    e0 = e1 = e2 = e3 = 0.0
+    n = codes.size
+    n4 = n - n % 4
+    for j in range(0, n4, 4):
+        e0 += e_table[codes[j]]
+        e1 += e_table[codes[j + 1]]
+        e2 += e_table[codes[j + 2]]
+        e3 += e_table[codes[j + 3]]
+    for j in range(n4, n):
+        e0 += e_table[codes[j]]
+    return (e0 + e1) + (e2 + e3)
+
+
+@jit
+def _shift_add(codes, coef, half, out_index, ident, assign, orow):
+    if ident and assign:     # the row's first contribution: no read of the output
+        for j in range(codes.size):
+            orow[j] = (np.float64(codes[j]) - half) * coef[j]
+    elif ident:
+        for j in range(codes.size):
+            orow[j] += (np.float64(codes[j]) - half) * coef[j]
+    else:
+        for j in range(codes.size):
+            orow[out_index[j]] += (np.float64(codes[j]) - half) * coef[j]
+
+
+def _read_plain_py(mean, var_own, gain, gain2, h0, code_max, coef, out_index, ident, assign,
+                   e_table, half, key, key_slow, sample0, plane, n_planes, col0, out, e_out):
+    """Ideal ADCs, no reference columns: per vector, the row's normal numbers
+    (:func:`device_models.ziggurat.fill_row_normals`), then noise + front end + ADC in the
+    dtype of ``mean`` (``gain``, ``gain2 = gain·gain``, ``h0 = half + 1/2`` and ``code_max``
+    in that dtype), switching energy, and shift-add; each pass a loop of its own. With
+    ``assign`` (and ``ident``) the outputs and energies are written, not added."""
+    n_b, n_s = mean.shape
+    noisy = var_own.shape[1] == n_s
+    hb = np.empty(n_s, dtype=np.uint32)
+    rj = np.empty(n_s, dtype=np.uint8)
+    z = np.empty(n_s, dtype=np.float32)
+    codes = np.empty(n_s, dtype=np.int32)
+    for b in range(n_b):
+        if noisy:
+            row = np.uint64((sample0 + b) * n_planes + plane)
+            zig.fill_row_normals(key, key_slow, row, col0, hb, rj, z)
+            _codes_noisy(mean[b], var_own[b], gain, gain2, z, h0, code_max, codes)
+        else:
+            _codes_clean(mean[b], gain, h0, code_max, codes)
+        e = _code_energy(codes, e_table)
+        e_out[b] = e if (assign and ident) else e_out[b] + e
+        _shift_add(codes, coef, half, out_index, ident, assign, out[b])
+
+
+_read_plain_kernel = jit(_read_plain_py)
+
+
+# --------------------------------------------------------------------------------------------
+# NumPy reference
+# --------------------------------------------------------------------------------------------
+
+
+def _noise_np(key: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    return zig.normals_np(key, zig.slow_key(key), rows, cols)
+
+
+def _read_plain_numpy(mean, var_own, gain, coef, out_index, e_table, half, key, rows, col0,
+                      out, e_out):
+    dt = mean.dtype.type
+    g = gain.astype(dt)
+    h0, code_max = dt(half + 0.5), dt(e_table.size - 1)
+    u = h0 + mean * g
+    if var_own.shape[1] == mean.shape[1]:
+        vv = var_own * (g * g)
+        vv = np.where(vv > 0, vv, dt(0))
+        z = _noise_np(key, rows, np.arange(col0, col0 + mean.shape[1])).astype(dt)
+        u = u + np.sqrt(vv) * z
+    code = np.clip(np.floor(u), dt(0), code_max).astype(np.int64)
+    e_out += e_table[code].sum(axis=1)
+    np.add.at(out.T, out_index, ((code - half) * coef[None, :]).T)
+
+
+def _analog_read_numpy(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, half,
+                       sar, exact, t0, up, dn, trial, offset, sig_s, sig_c, e_table, e_row, keys,
+                       rows, col0, ref0, out, e_out):
+    n_b, n_s = mean.shape
+    bits = up.shape[1]
+    keys = [int(k) for k in keys]
+    sx = mean.astype(np.float64) * gain[None, :]
+    u = half + 0.5 + sx
+    cols = np.arange(col0, col0 + n_s)
+    noisy = var_own.shape[1] == n_s
+    any_sig_s = sar and np.any(sig_s > 0.0)
+    if noisy or any_sig_s:
+        var = np.zeros((n_b, n_s))
+        if sar:
+            var = var + (sig_s[adc_of] ** 2)[None, :]
+        if noisy:
+            var = var + np.maximum(var_own.astype(np.float64), 0.0) * (gain * gain)[None, :]
+        z = _noise_np(keys[0], rows, cols).astype(np.float64)
+        u = u + np.sqrt(var) * z
+        sx = sx + np.sqrt(var) * z
+    if noisy and var_ref.shape[1] > 0:
+        zr = _noise_np(keys[2], rows, np.arange(ref0, ref0 + var_ref.shape[1])).astype(
+            np.float64)
+        nr = np.sqrt(np.maximum(var_ref.astype(np.float64), 0.0)) * zr
+        has = ref_idx >= 0
+        u[:, has] -= nr[:, ref_idx[has]] * gain[None, has]
+        sx[:, has] -= nr[:, ref_idx[has]] * gain[None, has]
+    if sar:
+        a = adc_of[None, :]
+        vs = u - offset[a]
+        acc = np.broadcast_to(t0[a], u.shape).copy()
+        c = np.zeros(u.shape, dtype=np.int64)
+        zc = (_noise_np(keys[4], rows, (cols[:, None] * bits + np.arange(bits)).ravel())
+              .astype(np.float64).reshape(n_b, n_s, bits) if np.any(sig_c > 0.0) else None)
+        for s in range(bits):
+            k = bits - 1 - s
+            x = vs
+            thr = acc + trial[a, k]
+            if zc is not None:
+                near = np.abs(vs - thr) < COMPARATOR_SKIP_SIGMAS * sig_c[a]
+                x = np.where(near, vs + sig_c[a] * zc[:, :, s], vs)
+            hit = x >= thr
+            c |= hit.astype(np.int64) << k
+            acc = acc + np.where(hit, up[a, k], dn[a, k])
+        code = c.astype(np.float64)
+    else:
+        code = np.clip(np.floor(u), 0.0, float((1 << bits) - 1))
+        c = code.astype(np.int64)
+    e_out += e_table[e_row[adc_of][None, :], c].sum(axis=1)
+    val = np.clip(sx, -half, half) if exact else code - half
+    np.add.at(out.T, out_index, (val * coef[None, :]).T)
+
+
+# --------------------------------------------------------------------------------------------
+# Public entry
+# --------------------------------------------------------------------------------------------
+
+
+def analog_read(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, adcs: ColumnAdcs,
+                *, key, key_ref, key_c, sample0, plane, n_planes, col0, ref0, out, e_out,
+                exact=False, assign=False):
+    """Noise, front end, ADC and digital reconstruction of a block of signal currents.
+
+    Parameters
+    ----------
+    mean : ndarray (batch, n_signal), float32 or float64
+        Noise-free signal currents [A].
+    var_own, var_ref : ndarray
+        Read-noise variances [A²] of the signal columns and of the reference columns (no
+        columns: no such noise).
+    ref_idx : ndarray of int
+        Reference column of each signal column (−1: none).
+    gain : ndarray (n_signal,)
+        Front-end gain [1/A] (ADC LSBs per ampere).
+    coef : ndarray (n_signal,)
+        Digital weight of one ADC LSB of each column in the output.
+    out_index, adc_of : ndarray of int
+        Output column and ADC of each signal column.
+    adcs : ColumnAdcs
+        The ADCs.
+    key, key_ref, key_c : int
+        Stream keys of read noise, reference-column noise and comparator noise.
+    sample0, plane, n_planes : int
+        Stream position of ``mean[0]`` and the cycle (see the module docstring).
+    col0, ref0 : int
+        Stream columns of the first signal and reference column.
+    out, e_out : ndarray
+        Accumulated in place: outputs (batch, n_out) and switching energy per vector [J];
+        with ``assign`` their previous contents are discarded first (the first read of a
+        batch: no separate zeroing pass).
+    exact : bool
+        Unquantised ideal ADC (``tile.quantize = False``): the output is the signal itself,
+        ``clip(u − half − 1/2, −half, half)·coef``; the energy is that of the code an ideal
+        ADC of ``bits`` would give.
+
+    Runs serially on the calling thread (callers split the batch; the kernels release the
+    GIL).
+    """
+    half = float(2 ** (adcs.bits - 1))
+    n_b = mean.shape[0]
+    plain = not adcs.sar and not exact and var_ref.shape[1] == 0
+    ident = out_index.size == out.shape[1] and bool(
+        np.array_equal(out_index, np.arange(out_index.size)))
+    if assign and not (plain and ident and backend() != "numpy"):
+        out[...] = 0.0
+        e_out[...] = 0.0
+        assign = False
+    if backend() == "numpy":
+        rows = ((np.arange(n_b, dtype=np.uint64) + np.uint64(sample0)) * np.uint64(n_planes)
+                + np.uint64(plane))
+        if plain:
+            _read_plain_numpy(mean, var_own, gain, coef, out_index, adcs.e_table[0], half, key,
+                              rows, col0, out, e_out)
+            return
+        keys = [key, zig.slow_key(key), key_ref, zig.slow_key(key_ref), key_c,
+                zig.slow_key(key_c)]
+        _analog_read_numpy(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, half,
+                           bool(adcs.sar), bool(exact), adcs.t0, adcs.up, adcs.dn, adcs.trial,
+                           adcs.offset, adcs.sig_s, adcs.sig_c, adcs.e_table, adcs.e_row, keys,
+                           rows, col0, ref0, out, e_out)
+        return
+    if plain:
+        dt = mean.dtype.type
+        g = np.ascontiguousarray(gain, dtype=dt)
+        _read_plain_kernel(mean, var_own, g, g * g, dt(half + 0.5), dt(adcs.e_table.shape[1] - 1),
+                           coef, out_index, ident, assign, adcs.e_table[0], half, np.uint64(key),
+                           np.uint64(zig.slow_key(key)), int(sample0), int(plane),
+                           int(n_planes), int(col0), out, e_out)
+        return
+    keys = np.array([key, zig.slow_key(key), key_ref, zig.slow_key(key_ref), key_c,
+                     zig.slow_key(key_c)], dtype=np.uint64)
+    _analog_read_kernel(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, half,
+                        bool(adcs.sar), bool(exact), adcs.t0, adcs.up, adcs.dn, adcs.trial,
+                        adcs.offset, adcs.sig_s, adcs.sig_c, adcs.e_table, adcs.e_row, keys,
+                        int(sample0), int(plane), int(n_planes), int(col0), int(ref0), out,
+                        e_out)

@@ -1,0 +1,390 @@
+"""Row drive of a tile: input quantisation, DAC levels and the row voltages of every cycle.
+
+:class:`InputEncoder` turns digital inputs into input codes and, per cycle, into row voltages
+with the sums that the energy account needs (Σ V², driven cycles, Σ |code| per row). The
+kernel forms codes, levels and sums in passes over a row that the compiler vectorises, with
+the sums kept per chunk of :data:`CHUNK` vectors so that totals do not depend on how a batch
+is split across threads.
+
+References
+----------
+.. [1] A. Shafiee et al., "ISAAC", ISCA 2016. doi:10.1145/3007787.3001139 (bit-serial
+   inputs, one cycle per input bit).
+.. [2] M. Le Gallo et al., Nature Electronics 6, 680-693 (2023).
+   doi:10.1038/s41928-023-01010-1 (pulse-width modulated inputs).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from device_models._jit import backend, jit
+from device_models.errors import InvalidParameterError
+
+from .hardware import HardwareConfig
+from .parallel import for_row_slices, workspace
+
+__all__ = ["CHUNK", "InputEncoder", "NonFiniteInput"]
+
+#: Vectors per partial-sum chunk of the row-drive sums (fixed, so totals do not depend on the
+#: thread count; a batch slice handed to one thread starts on a chunk boundary) [-].
+CHUNK = 64
+
+class NonFiniteInput(InvalidParameterError):
+    """The inputs handed to a kernel held NaN or inf (found in passing by the kernel that
+    reads them; the caller re-checks the whole input for a message naming the entry)."""
+
+
+#: Level laws of the drive kernel: linear in the code, a DAC table, one bit of the code.
+_LINEAR, _TABLE, _BIT = 0, 1, 2
+
+
+class InputEncoder:
+    """Digital inputs → row drive: quantisation, DAC levels and per-cycle row voltages.
+
+    Inputs are quantised to ``input_bits`` with a range ``x_max`` fixed at calibration:
+    signed codes in ``[-(2**(b-1)-1), 2**(b-1)-1]`` if any calibration input is negative, else
+    unsigned codes in ``[0, 2**b - 1]``. The encodings drive the rows as
+
+    * ``amplitude``: one cycle, ``v = sign(c)·level(|c|)``, level ``= |c| · V_read / c_max`` [V]
+      (with ``converter_noise``: the levels of the row DAC card, with gain, offset and INL);
+    * ``pulse_width``: one cycle at ``±V_read`` for ``t = |c| / c_max · t_read`` [s] (the
+      integrated signal equals the amplitude case; energy is linear in ``|c|``);
+    * ``bit_serial``: one cycle per magnitude bit ``p`` at ``±V_read`` where bit ``p`` of
+      ``|c|`` is set; digital weight ``2**p``.
+
+    With ``tile.quantize = False`` (ideal converters) the codes are not rounded: ``c =
+    clip(x / x_max, lo, 1)`` (float, ``c_max = 1``) and the drive is linear in ``c``.
+    """
+
+    def __init__(self, x_max: float, signed: bool, hw: HardwareConfig):
+        t = hw.tile
+        self.encoding = t.input_encoding
+        self.signed = bool(signed)
+        self.quantize = bool(t.quantize)
+        bits = t.input_bits
+        self.c_max = max(2 ** (bits - 1) - 1, 1) if signed else 2 ** bits - 1
+        if not self.quantize:
+            self.c_max = 1
+        self.x_max = float(x_max) if x_max > 0 else 1.0
+        self.x_lsb = self.x_max / self.c_max
+        #: Codes per unit input, ``1 / x_lsb``: a code is ``rint(x · codes_per_x)`` clipped.
+        self.codes_per_x = 1.0 / self.x_lsb
+        self.v_read_v = t.v_read_v
+        self.t_read_s = t.t_read_s
+        self.n_planes = int(self.c_max).bit_length() if self.encoding == "bit_serial" else 1
+        # DAC levels [V] for |code| = 0..c_max: ideal (linear) or, with converter_noise, the
+        # row DAC of hw.dac_card (gain, offset, INL) scaled so code c_max gives ~V_read.
+        # Code 0 leaves the row undriven (0 V); negative inputs use the mirrored levels.
+        codes = np.arange(self.c_max + 1, dtype=np.int64)
+        self.linear_levels = not (hw.converter_noise and self.quantize)
+        if not self.linear_levels:
+            from device_models.dac import Dac
+
+            n_bits = int(self.c_max).bit_length()
+            dac = Dac.from_card(hw.dac_card, bits=n_bits,
+                                v_ref_v=self.v_read_v * 2 ** n_bits / self.c_max)
+            self.levels_v = np.asarray(dac.convert(codes), dtype=np.float64)
+            self.levels_v[0] = 0.0
+        else:
+            self.levels_v = codes * (self.v_read_v / self.c_max)
+
+    @property
+    def _lo_hi(self) -> tuple[float, float]:
+        return float(-self.c_max if self.signed else 0), float(self.c_max)
+
+    def codes(self, x: np.ndarray, *, parallel: bool = True) -> np.ndarray:
+        """Input codes (int32; float64 unquantised) of ``x`` (clipped to the calibrated range)."""
+        lo, hi = self._lo_hi
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        if not self.quantize:
+            return np.clip(x / self.x_lsb, lo, hi)
+        if backend() == "numpy":
+            return np.clip(np.rint(x * self.codes_per_x), lo, hi).astype(np.int32)
+        out = np.empty(x.shape, dtype=np.int32)
+        bad = np.zeros(x.shape[0])
+
+        def rows(b0, b1):
+            _codes_kernel(x[b0:b1], self.codes_per_x, lo, hi, out[b0:b1], bad[b0:b1])
+
+        for_row_slices(rows, x.shape[0], parallel=parallel)
+        if bad.any():
+            raise NonFiniteInput("The inputs hold NaN or inf.")
+        return out
+
+    def plane_volts_per_code(self, p: int) -> float:
+        """Row volts per unit input code of cycle ``p`` (the digital weight of the cycle)."""
+        if self.encoding == "bit_serial":
+            return self.v_read_v / 2 ** p
+        return self.v_read_v / self.c_max
+
+    def plane_levels_v(self, p: int) -> np.ndarray:
+        """Row-voltage magnitude [V] for each ``|code|`` in cycle ``p``."""
+        if self.encoding == "bit_serial":
+            m = np.arange(self.c_max + 1)
+            return self.v_read_v * ((m >> p) & 1).astype(np.float64)
+        return self.levels_v
+
+    def drive(self, codes: np.ndarray | None, p: int, dtype, *, r0: int = 0,
+              r1: int | None = None, squares: bool = False, x: np.ndarray | None = None,
+              acc: np.ndarray | None = None):
+        """Row voltages of cycle ``p`` for ``codes[:, r0:r1]``, with per-row sums.
+
+        ``codes=None, x=inputs`` forms the codes of ``x`` on the fly (one pass fewer; the
+        same numbers as ``drive(codes(x), ...)``). Runs on the calling thread. Inputs with
+        NaN or inf raise :class:`NonFiniteInput` (the kernels notice them in passing).
+
+        Returns
+        -------
+        v : ndarray (batch, rows) of ``dtype``
+            Row voltages [V] (signal-equivalent amplitude for pulse width); a per-thread
+            scratch array, valid until this thread's next call.
+        v2 : ndarray
+            ``v*v`` in ``dtype`` [V²] if ``squares`` (for the variance GEMM), else empty.
+        acc : ndarray (ceil(batch / CHUNK), 3, rows) of float64
+            Per chunk of :data:`CHUNK` vectors and row: ``Σ v²`` [V²], the number of driven
+            (non-zero) cycles and ``Σ |c|``; added into ``acc`` when given (it must have that
+            shape). :meth:`row_stats` turns the sums into energy-account figures.
+        """
+        src = x if codes is None else codes
+        r1 = src.shape[1] if r1 is None else r1
+        n_b, n_r = src.shape[0], r1 - r0
+        n_ch = -(-n_b // CHUNK)
+        if acc is None:
+            acc = np.zeros((n_ch, 3, n_r))
+        elif acc.shape != (n_ch, 3, n_r):
+            raise ValueError(f"acc must have shape {(n_ch, 3, n_r)}, not {acc.shape}")
+        from_x = codes is None
+        if self.encoding == "bit_serial":
+            mode = _BIT
+        elif self.linear_levels:
+            mode = _LINEAR
+        else:
+            mode = _TABLE
+        if not self.quantize or mode != _LINEAR or backend() == "numpy":
+            if from_x:       # the fused pass serves quantised linear levels only
+                codes, from_x = self.codes(x, parallel=False), False
+        step = self.v_read_v / self.c_max
+        lo, hi = self._lo_hi
+        if backend() == "numpy":
+            v, v2 = _drive_numpy(codes[:, r0:r1], mode, self.levels_v, step, self.v_read_v,
+                                 int(p), dtype, squares, self.quantize, acc)
+            return v, v2, acc
+        v = workspace("drive_v", (n_b, n_r), dtype)
+        v2 = workspace("drive_v2", (n_b, n_r) if squares else (0, 0), dtype)
+        if self.quantize and mode != _TABLE:
+            xs = np.ascontiguousarray(x, dtype=np.float64) if from_x else np.zeros((1, 1))
+            cs = np.zeros((1, 1), dtype=np.int32) if from_x else codes
+            _drive_int_kernel(cs, xs, from_x, self.codes_per_x, lo, hi, mode == _BIT, step,
+                              self.v_read_v, int(p), r0, r1, v, v2, squares, acc)
+            if from_x and not np.isfinite(acc[:, 2].sum()):
+                raise NonFiniteInput("The inputs hold NaN or inf.")
+        else:
+            _drive_f64_kernel(codes, self.levels_v, self.quantize, step, r0, r1, v, v2,
+                              squares, acc)
+        return v, v2, acc
+
+    def row_stats(self, acc: np.ndarray) -> np.ndarray:
+        """Energy-account sums per row from :meth:`drive`'s ``acc`` (summed over chunks).
+
+        Returns
+        -------
+        ndarray (3, rows)
+            ``Σ V_row·V_cell·t`` [V²·s] (times ``Σ_j G_ij`` gives V·I·t [J]), ``Σ V_row²``
+            [V²] and the number of driven (non-zero) cycles, summed over the batch.
+        """
+        tot = acc.sum(axis=0) if acc.ndim == 3 else acc
+        stats = np.empty((3, tot.shape[1]))
+        if self.encoding == "pulse_width":
+            stats[0] = tot[2] * (self.v_read_v ** 2 * self.t_read_s / self.c_max)
+            stats[1] = tot[1] * self.v_read_v ** 2
+        else:
+            stats[0] = tot[0] * self.t_read_s
+            stats[1] = tot[0]
+        stats[2] = tot[1]
+        return stats
+
+
+# --------------------------------------------------------------------------------------------
+# Kernels
+# --------------------------------------------------------------------------------------------
+
+
+def _codes_py(x, codes_per_x, lo, hi, out, bad):
+    """Codes of ``x``; ``bad[b]`` counts the row's NaN / inf entries (``x − x ≠ 0``)."""
+    n_b, n_r = x.shape
+    for b in range(n_b):
+        nonfinite = 0.0
+        for i in range(n_r):
+            xv = x[b, i]
+            c = np.rint(xv * codes_per_x)
+            c = c if c > lo else lo
+            out[b, i] = np.int32(c if c < hi else hi)
+            nonfinite += np.float64(xv - xv != 0.0)
+        bad[b] = nonfinite
+
+
+_codes_kernel = jit(_codes_py)
+
+
+# The quantised kernel works on groups of GROUP rows at once (one pass over the columns reads
+# and writes the per-row sums once per group, not once per row) and keeps the sums as exact
+# integers in float64: Σ m², Σ [driven] and Σ m with m = |code| (linear levels) or the code's
+# bit of the cycle. Each case is a loop of its own, which the compiler vectorises.
+
+#: Rows per group of the quantised row-drive kernel [-].
+GROUP = 4
+
+
+@jit(inline="always")
+def _code_of_x(xv, codes_per_x, lo, hi):
+    q = np.rint(xv * codes_per_x)
+    q = q if q > lo else lo
+    return q if q < hi else hi
+
+
+@jit
+def _group_x_linear(xg, codes_per_x, lo, hi, step, vg, s_sq, s_on, s_mag):
+    # ``x − x`` is 0 for finite inputs and NaN otherwise: a NaN or inf input makes the row's
+    # Σ |c| NaN, which the caller checks (no separate pass over the inputs)
+    if xg.shape[0] == GROUP:
+        for i in range(vg.shape[1]):
+            a = b = c = 0.0
+            for k in range(GROUP):
+                xv = xg[k, i]
+                q = _code_of_x(xv, codes_per_x, lo, hi)
+                vg[k, i] = q * step
+                a += q * q
+                b += np.float64(q != 0.0)
+                c += abs(q) + (xv - xv)
+            s_sq[i] += a
+            s_on[i] += b
+            s_mag[i] += c
+    else:
+        for k in range(xg.shape[0]):
+            for i in range(vg.shape[1]):
+                xv = xg[k, i]
+                q = _code_of_x(xv, codes_per_x, lo, hi)
+                vg[k, i] = q * step
+                s_sq[i] += q * q
+                s_on[i] += np.float64(q != 0.0)
+                s_mag[i] += abs(q) + (xv - xv)
+
+
+@jit
+def _group_codes(cg, bit_mode, p, step, v_read, vg, s_sq, s_on, s_mag):
+    g = cg.shape[0]
+    for k in range(g):
+        crow, vrow = cg[k], vg[k]
+        if bit_mode:
+            for i in range(vrow.size):
+                c = np.float64(crow[i])
+                bit = np.float64((np.int64(abs(c)) >> p) & 1)
+                vrow[i] = v_read * bit * (1.0 - 2.0 * np.float64(c < 0.0))
+                s_sq[i] += bit
+                s_on[i] += bit
+                s_mag[i] += abs(c)
+        else:
+            for i in range(vrow.size):
+                c = np.float64(crow[i])
+                vrow[i] = c * step
+                s_sq[i] += c * c
+                s_on[i] += np.float64(c != 0.0)
+                s_mag[i] += abs(c)
+
+
+@jit
+def _squares(vrow, v2row):
+    for i in range(vrow.size):
+        v2row[i] = vrow[i] * vrow[i]
+
+
+def _drive_int_py(codes, x, from_x, codes_per_x, lo, hi, bit_mode, step, v_read, p, r0, r1,
+                  v, v2, squares, acc):
+    """Quantised codes with linear levels (``v = c·step``) or one bit per cycle (``v =
+    ±v_read·bit_p(|c|)``); ``acc[ch] += (Σ level², Σ driven, Σ |c|)`` per chunk and row."""
+    n_b = v.shape[0]
+    n_r = r1 - r0
+    sums = np.zeros((3, n_r))
+    sq_unit = v_read * v_read if bit_mode else step * step
+    for ch in range(acc.shape[0]):
+        sums[:] = 0.0
+        b_end = min((ch + 1) * CHUNK, n_b)
+        for b in range(ch * CHUNK, b_end, GROUP):
+            g1 = min(b + GROUP, b_end)
+            if from_x:
+                _group_x_linear(x[b:g1, r0:r1], codes_per_x, lo, hi, step, v[b:g1], sums[0],
+                                sums[1], sums[2])
+            else:
+                _group_codes(codes[b:g1, r0:r1], bit_mode, p, step, v_read, v[b:g1], sums[0],
+                             sums[1], sums[2])
+            if squares:
+                for k in range(b, g1):
+                    _squares(v[k], v2[k])
+        for i in range(n_r):
+            acc[ch, 0, i] += sq_unit * sums[0, i]
+            acc[ch, 1, i] += sums[1, i]
+            acc[ch, 2, i] += sums[2, i]
+
+
+@jit
+def _row_table(crow, table, quantized, step, vrow, v2row, squares, a_sq, a_on, a_mag):
+    for i in range(vrow.size):
+        c = np.float64(crow[i])
+        m = abs(c)
+        lvl = table[np.int64(m)] if quantized else m * step
+        vrow[i] = lvl * (1.0 - 2.0 * np.float64(c < 0.0))
+        a_sq[i] += lvl * lvl
+        a_on[i] += np.float64(lvl != 0.0)
+        a_mag[i] += m
+    if squares:
+        for i in range(vrow.size):
+            v2row[i] = vrow[i] * vrow[i]
+
+
+def _drive_f64_py(codes, table, quantized, step, r0, r1, v, v2, squares, acc):
+    """DAC level tables (quantised codes) or unquantised float codes (``v = c·step``)."""
+    n_b = v.shape[0]
+    for ch in range(acc.shape[0]):
+        for b in range(ch * CHUNK, min((ch + 1) * CHUNK, n_b)):
+            _row_table(codes[b, r0:r1], table, quantized, step, v[b],
+                       v2[b] if squares else v[b], squares, acc[ch, 0], acc[ch, 1], acc[ch, 2])
+
+
+_drive_int_kernel = jit(_drive_int_py)
+_drive_f64_kernel = jit(_drive_f64_py)
+
+
+def _drive_numpy(codes, mode, table, step, v_read, p, dtype, squares, quantize, acc):
+    """NumPy reference of the drive kernels (same levels and sums)."""
+    n_b, n_r = codes.shape
+    if quantize and mode != _TABLE:
+        c = codes.astype(np.int64)
+        m = np.abs(c)
+        if mode == _BIT:
+            bit = (m >> p) & 1
+            v = (v_read * bit.astype(np.float64) * np.where(c < 0, -1.0, 1.0)).astype(dtype)
+            parts, unit = (bit, bit, m), v_read * v_read
+        else:
+            v = (c.astype(np.float64) * step).astype(dtype)
+            parts, unit = (m * m, (m != 0).astype(np.int64), m), step * step
+        sums = [_chunk_sums(q, acc.shape[0]).astype(np.float64) for q in parts]  # exact
+        acc[:, 0] += unit * sums[0]
+        acc[:, 1] += sums[1]
+        acc[:, 2] += sums[2]
+    else:
+        c = codes.astype(np.float64)
+        m = np.abs(c)
+        lvl = table[m.astype(np.int64)] if quantize else m * step
+        v = (lvl * np.where(c < 0.0, -1.0, 1.0)).astype(dtype)
+        for k, q in enumerate((lvl * lvl, (lvl != 0.0).astype(np.float64), m)):
+            acc[:, k] += _chunk_sums(q, acc.shape[0])
+    v2 = v * v if squares else np.empty((0, 0), dtype=dtype)
+    return v, v2
+
+
+def _chunk_sums(q: np.ndarray, n_ch: int) -> np.ndarray:
+    """Sums over chunks of :data:`CHUNK` rows, (n_ch, cols)."""
+    pad = n_ch * CHUNK - q.shape[0]
+    return np.concatenate([q, np.zeros((pad, q.shape[1]), dtype=q.dtype)]).reshape(
+        n_ch, CHUNK, q.shape[1]).sum(axis=1)
