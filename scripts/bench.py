@@ -39,6 +39,10 @@ if str(_HERE.parent) not in sys.path:  # run from a checkout without installatio
 
 REGISTRY: dict[str, tuple[Callable, str]] = {}
 
+#: Quiet time before each timing of :meth:`BenchContext.time_pair` [s]: longer than the
+#: ~0.1 s that OpenBLAS worker threads spin after a multi-threaded call.
+SETTLE_S = 0.25
+
 
 def register(name: str, doc: str = "") -> Callable:
     """Register a bench function ``fn(ctx) -> list[dict]`` under ``name``."""
@@ -100,7 +104,12 @@ class BenchContext:
         """Best times [s] of ``fn`` and of the float32 GEMM of ``gemm_shape``, interleaved.
 
         Each round times the operation and then the GEMM, so both see the same machine load;
-        the best round of each is kept. Returns ``(time_s, gemm_time_s)``.
+        the best round of each is kept. Every timing starts after :data:`SETTLE_S` of quiet
+        and ``warmup`` untimed calls (one by default): OpenBLAS worker threads busy-wait for
+        about 0.1 s after a multi-threaded call and would otherwise take a core from
+        whichever measurement comes next, and the first call after a quiet spell runs on
+        cores that are still waking up. Each is thus measured in its own steady state, as
+        when it runs back to back. Returns ``(time_s, gemm_time_s)``.
         """
         repeat = self.repeat if repeat is None else repeat
         rng = self.rng(12345)
@@ -108,8 +117,10 @@ class BenchContext:
         a = rng.standard_normal((batch, k)).astype(np.float32)
         b = rng.standard_normal((k, n)).astype(np.float32)
         t_op, t_gemm = math.inf, math.inf
-        for r in range(repeat):
-            t_op = min(t_op, best_of(fn, repeat=1, warmup=warmup if r == 0 else 0))
+        for _ in range(repeat):
+            time.sleep(SETTLE_S)
+            t_op = min(t_op, best_of(fn, repeat=1, warmup=warmup))
+            time.sleep(SETTLE_S)
             t_gemm = min(t_gemm, best_of(lambda: a @ b, repeat=3, warmup=1))
         key = tuple(gemm_shape)
         self._gemm[key] = min(self._gemm.get(key, math.inf), t_gemm)
