@@ -18,9 +18,11 @@ What cimsim does
 The paper's networks are ResNets on CIFAR-10 / ImageNet; here the PCM model is applied to a
 small MNIST CNN (the five-layer mCNN architecture of ``yao2020_mcnn``, fine-tuned with the
 paper's noise injection: ``cimsim/data/joshi2020_mnist_cnn.npz``). The network is programmed
-once (chip seed 0) on 256×256 PCM tiles and evaluated on the 2,000 held-out images at read
-times from 1 s to 1 year after programming, with and without GDC. Drift, read noise and the ADC
-ranges (calibrated at programming) are cimsim's; nothing is fitted.
+on :data:`N_CHIPS` chips (seeds 0, 1, …) of 256×256 PCM tiles and each is evaluated on the
+2,000 held-out images at read times from 1 s to 1 year after programming, with and without
+GDC; the comparisons use the accuracies averaged over the chips (one chip's differences of
+accuracies move by several tenths of a point with the noise realisation alone). Drift, read
+noise and the ADC ranges (calibrated at programming) are cimsim's; nothing is fitted.
 
 Comparisons: the paper's claim that compensation holds the accuracy over one day (its
 ResNet-32 hardware experiment: 93.75 % at 25 s, above 93.5 % after one day), and the small
@@ -71,6 +73,7 @@ SOURCE = "Joshi et al. 2020, abstract and Figs. 3c, 4, 5b (ResNet-32, CIFAR-10, 
 
 MODEL = "joshi2020_mnist_cnn"
 SEED = 0
+N_CHIPS = 4  # chips (seeds SEED, SEED + 1, ...) averaged in the comparisons
 T_FIRST_S = 25.0  # first inference after programming, as in the paper
 DAY_S = 86400.0
 YEAR_S = 365.25 * DAY_S
@@ -79,12 +82,18 @@ TOL_DAY = 0.5
 TOL_T0 = 0.5
 
 KNOWN_FAILURES = {
+    "accuracy loss 25 s -> 1 day with drift compensation": (
+        "Model gap, not a fitted miss: the published few tenths of a point are the paper's "
+        "result with AdaBS (batch-norm statistics re-estimated over time), which this CNN "
+        "cannot use (it has no batch norm); with GDC alone the simulated chips lose 0.6-1.2 pt "
+        "over one day (0.9 pt on average over 4 chips). A single chip passed at the tolerance "
+        "edge with an earlier noise stream: one chip's value is not a stable basis."),
     "accuracy loss at programming (software -> PCM at 25 s)": (
         "Workload and training gap, not a fitted miss: the tiny MNIST CNN (C1 columns sum only "
         "9 products, 936 convolution weights) averages the PCM programming and 1/f read noise "
         "far less than ResNet-32, and it was trained without the paper's weight clipping at "
         "2-2.5 σ_W, so its mapped weights use a small part of G_max where the relative noise is "
-        "largest; removing read noise or programming noise alone recovers 0.4-0.5 pt."),
+        "largest; the four simulated chips lose 0.35-1.35 pt (0.75 pt on average)."),
 }
 
 
@@ -137,7 +146,9 @@ def run(out_dir: Path | None = None) -> Reproduction:
     net = load_network(MODEL)
     n = len(data["y_test"])
     software = net.float_accuracy(data["x_test"], data["y_test"])
-    res = accuracy_vs_time(net, data)
+    chips = [accuracy_vs_time(net, data, seed=SEED + k) for k in range(N_CHIPS)]
+    res = {"t_s": chips[0]["t_s"],
+           **{key: list(np.mean([c[key] for c in chips], axis=0)) for key in ("raw", "gdc")}}
     sens = {"no stuck-at faults": accuracy_at(net, data, T_FIRST_S, faults=False),
             "no read noise": accuracy_at(net, data, T_FIRST_S, read_noise=False),
             "no programming noise": accuracy_at(net, data, T_FIRST_S, programming_noise=False)}
@@ -147,6 +158,8 @@ def run(out_dir: Path | None = None) -> Reproduction:
     loss_day = round(100 * (res["gdc"][i0] - res["gdc"][iday]), 6)
     loss_t0 = round(100 * (software - res["gdc"][i0]), 6)
     se = 100 * binomial_se(res["gdc"][i0], n)
+    per_chip_day = [100 * (c["gdc"][i0] - c["gdc"][iday]) for c in chips]
+    per_chip_t0 = [100 * (software - c["gdc"][i0]) for c in chips]
     table = "; ".join(f"{t:.3g} s: {100 * a:.2f} / {100 * b:.2f} %"
                       for t, a, b in zip(res["t_s"], res["raw"], res["gdc"], strict=True))
     comparisons = [
@@ -155,9 +168,11 @@ def run(out_dir: Path | None = None) -> Reproduction:
             published=PUBLISHED_T0 - PUBLISHED_ONE_DAY, simulated=loss_day,
             tolerance=TOL_DAY, unit="pt", relative=False, source=SOURCE,
             why="The paper's claim is a loss of a few tenths of a point over one day; ±0.5 pt "
-                "accepts losses up to 0.75 pt (or a small gain), wider than the ±0.3 pt noise "
-                "of a difference of two 2,000-image accuracies on one chip.",
-            note=(f"MNIST CNN with GDC: {100 * res['gdc'][i0]:.2f} % at 25 s, "
+                "accepts losses up to 0.75 pt (or a small gain), wider than the noise of a "
+                f"difference of 2,000-image accuracies averaged over {N_CHIPS} chips.",
+            note=(f"mean of {N_CHIPS} chips (per chip: "
+                  + ", ".join(f"{v:.2f}" for v in per_chip_day) + " pt); "
+                  f"MNIST CNN with GDC: {100 * res['gdc'][i0]:.2f} % at 25 s, "
                   f"{100 * res['gdc'][iday]:.2f} % at 1 day, {100 * res['gdc'][iyear]:.2f} % at "
                   f"1 year (without GDC {100 * res['raw'][iday]:.2f} % and "
                   f"{100 * res['raw'][iyear]:.2f} %); the paper's few-tenths value is with AdaBS "
@@ -171,7 +186,10 @@ def run(out_dir: Path | None = None) -> Reproduction:
             why="A noise-trained network should lose only about a tenth of a point when "
                 "programmed; ±0.5 pt covers the ±0.45 pt sampling noise of 2,000 test images.",
             note=f"software {100 * software:.2f} %, PCM at 25 s {100 * res['gdc'][i0]:.2f} % "
-                 f"(binomial s.e. {se:.2f} pt); at 25 s with one effect removed: "
+                 f"(mean of {N_CHIPS} chips, per chip "
+                 + ", ".join(f"{v:.2f}" for v in per_chip_t0)
+                 + f" pt; binomial s.e. of one chip {se:.2f} pt); at 25 s with one effect "
+                 "removed (chip 0): "
                  + ", ".join(f"{k} {100 * v:.2f} %" for k, v in sens.items())
                  + "; the paper also clipped weights at 2-2.5 σ_W in training (not done here), "
                    "which raises the mapped weights' signal-to-noise ratio."),
