@@ -261,19 +261,25 @@ class RowBlock:
         self._cache_key = None
         self._mats: dict = {}
 
-    def matrices(self, t_s: float, dtype) -> dict:
-        """Concatenated signal and variance matrices at ``t_s`` (cached per read time)."""
-        key = (t_s, np.dtype(dtype).str)
+    def matrices(self, t_s: float, dtype, *, v_unit: float | None = None) -> dict:
+        """Concatenated signal and variance matrices at ``t_s`` (cached per read time).
+
+        With ``v_unit`` [V] (binary row drives: every row at 0 or ``v_unit``, so ``v² =
+        v_unit·v``) the variance matrices are scaled by ``v_unit`` and taken with ``v`` itself,
+        with no squares array.
+        """
+        key = (t_s, np.dtype(dtype).str, v_unit)
         if self._cache_key == key:
             return self._mats
         states = [t.state(t_s) for t in self.tiles]
         mats = {"signal": np.ascontiguousarray(
             np.concatenate([s["signal_s"] for s in states], axis=1), dtype=dtype)}
         if "var_own_s2" in states[0]:
-            mats["var_own"] = np.ascontiguousarray(
-                np.concatenate([s["var_own_s2"] for s in states], axis=1), dtype=dtype)
-            mats["var_ref"] = np.ascontiguousarray(
-                np.concatenate([s["var_ref_s2"] for s in states], axis=1), dtype=dtype)
+            scale = 1.0 if v_unit is None else float(v_unit)
+            for name in ("var_own", "var_ref"):
+                mats[name] = np.ascontiguousarray(
+                    scale * np.concatenate([s[f"{name}_s2"] for s in states], axis=1),
+                    dtype=dtype)
         self._cache_key, self._mats = key, mats
         return mats
 

@@ -264,7 +264,7 @@ class AnalogMatrix:
         n_b = x.shape[0]
         x = np.ascontiguousarray(x)
         for _r0, _r1, block in self.blocks:          # build cached matrices before threading
-            block.matrices(t_s, self._dtype)
+            block.matrices(t_s, self._dtype, v_unit=self._v_unit)
             for tile in block.tiles:
                 tile.state(t_s)
         out = np.empty((n_b, self.out_features))     # the first read of each chunk assigns
@@ -318,13 +318,17 @@ class AnalogMatrix:
         noisy = hw.read_noise
         empty = np.zeros((n_b, 0), dtype=dtype)
         per_cell = noisy and tc.read_noise_model == "per_cell"
+        binary = self._v_unit is not None     # v² = v_unit·v: variance GEMM on v itself
         for k, ((r0, r1, block), gain, acc) in enumerate(
                 zip(self.blocks, self._gain, accs, strict=True)):
-            mats = block.matrices(t_s, dtype)
+            mats = block.matrices(t_s, dtype, v_unit=self._v_unit)
             coef0 = np.concatenate([t.mapping.digital_weight for t in block.tiles]) / gain
             for p in range(enc.n_planes):
                 v, v2, _ = enc.drive(codes, p, dtype, r0=r0, r1=r1,
-                                     squares=noisy and not per_cell, x=x, acc=acc)
+                                     squares=noisy and not per_cell and not binary, x=x,
+                                     acc=acc)
+                if binary:
+                    v2 = v
                 if per_cell:
                     mean = block.per_cell_currents(
                         v, t_s, seed=hw.seed, seed_tag=self.seed_tag, sample0=sample0,
@@ -345,6 +349,15 @@ class AnalogMatrix:
                             key_c=self._key_c, sample0=sample0, plane=p,
                             n_planes=enc.n_planes, col0=block.col0, ref0=block.ref0, out=out,
                             e_out=e_out, exact=not tc.quantize, assign=k == 0 and p == 0)
+
+    @property
+    def _v_unit(self) -> float | None:
+        """Row voltage [V] of a driven row when every drive is 0 or that voltage (bit-serial
+        cycles of unsigned inputs), else None."""
+        enc = self.encoder
+        if enc is not None and enc.encoding == "bit_serial" and not enc.signed:
+            return enc.v_read_v
+        return None
 
     @property
     def accumulator_bits(self) -> int:

@@ -100,16 +100,18 @@ class BenchContext:
         return self._gemm[key]
 
     def time_pair(self, fn: Callable[[], object], gemm_shape: tuple[int, int, int],
-                  repeat: int | None = None, warmup: int = 1) -> tuple[float, float]:
+                  repeat: int | None = None, warmup: int = 1,
+                  calls: int = 3) -> tuple[float, float]:
         """Best times [s] of ``fn`` and of the float32 GEMM of ``gemm_shape``, interleaved.
 
-        Each round times the operation and then the GEMM, so both see the same machine load;
-        the best round of each is kept. Every timing starts after :data:`SETTLE_S` of quiet
-        and ``warmup`` untimed calls (one by default): OpenBLAS worker threads busy-wait for
-        about 0.1 s after a multi-threaded call and would otherwise take a core from
-        whichever measurement comes next, and the first call after a quiet spell runs on
-        cores that are still waking up. Each is thus measured in its own steady state, as
-        when it runs back to back. Returns ``(time_s, gemm_time_s)``.
+        Each round times the operation (best of ``calls`` calls) and then the GEMM (best of
+        three), so both see the same machine load; the best of all rounds is kept. Every
+        timing starts after :data:`SETTLE_S` of quiet and ``warmup`` untimed calls (one by
+        default): OpenBLAS worker threads busy-wait for about 0.1 s after a multi-threaded
+        call and would otherwise take a core from whichever measurement comes next, and the
+        first call after a quiet spell runs on cores that are still waking up. Each is thus
+        measured in its own steady state, as when it runs back to back. Returns ``(time_s,
+        gemm_time_s)``.
         """
         repeat = self.repeat if repeat is None else repeat
         rng = self.rng(12345)
@@ -119,7 +121,7 @@ class BenchContext:
         t_op, t_gemm = math.inf, math.inf
         for _ in range(repeat):
             time.sleep(SETTLE_S)
-            t_op = min(t_op, best_of(fn, repeat=1, warmup=warmup))
+            t_op = min(t_op, best_of(fn, repeat=calls, warmup=warmup))
             time.sleep(SETTLE_S)
             t_gemm = min(t_gemm, best_of(lambda: a @ b, repeat=3, warmup=1))
         key = tuple(gemm_shape)
@@ -176,7 +178,7 @@ def bench_geff_setup(ctx: BenchContext) -> list[dict]:
     batch = 16 if ctx.quick else 1024
     g, _ = _array(ctx, rows, cols, 1, 1)
     t, t_gemm = ctx.time_pair(lambda: Crossbar(g, _R_WIRE_OHM).g_eff_s, (batch, rows, cols),
-                              repeat=min(ctx.repeat, 2), warmup=0)
+                              repeat=min(ctx.repeat, 2), warmup=0, calls=1)
     rec = ctx.record("ir_drop_geff_setup", t, (batch, rows, cols), t_gemm, rows=rows,
                      cols=cols, nodes=2 * rows * cols, r_wire_ohm=_R_WIRE_OHM)
     rec["gemm_equivalents"] = t / rec["gemm_time_s"]
@@ -229,7 +231,8 @@ def bench_nonlinear(ctx: BenchContext) -> list[dict]:
     gemm = []
     for method in ("exact", "newton", "fast"):
         rep = ctx.repeat if method == "fast" else min(ctx.repeat, 2)
-        t, tg = ctx.time_pair(lambda m=method: xb.column_currents(v, method=m), shape, rep)
+        t, tg = ctx.time_pair(lambda m=method: xb.column_currents(v, method=m), shape, rep,
+                              calls=3 if method == "fast" else 1)
         times[method] = t
         gemm.append(tg)
     t_gemm = min(gemm)
