@@ -25,14 +25,32 @@ def workspace(name: str, shape: tuple, dtype) -> np.ndarray:
     """A per-thread scratch array reused across calls (fresh large arrays cost a page fault
     per 4 KiB on first touch, a sizeable part of a tile MVM). Valid until the same thread
     asks for ``name`` again; never returned to callers."""
-    bufs = _SCRATCH.__dict__.setdefault("bufs", {})
-    dtype = np.dtype(dtype)
-    need = int(np.prod(shape))
-    buf = bufs.get((name, dtype.str))
-    if buf is None or buf.size < need:
-        buf = np.empty(max(need, 1), dtype=dtype)
-        bufs[(name, dtype.str)] = buf
-    return buf[:need].reshape(shape)
+    try:
+        bufs = _SCRATCH.bufs
+    except AttributeError:
+        bufs = _SCRATCH.bufs = {}
+    shape = tuple(shape)
+    view = bufs.get((name, shape, dtype))
+    if view is not None:
+        return view
+    dt = np.dtype(dtype)
+    need = math.prod(shape)
+    base = bufs.get((name, dt.str))
+    if base is None or base.size < need:
+        base = np.empty(max(need, 1), dtype=dt)
+        bufs[(name, dt.str)] = base
+        for k in [k for k in bufs if len(k) == 3 and k[0] == name]:   # views of the old base
+            del bufs[k]
+    view = base[:need].reshape(shape)
+    if len(bufs) > _MAX_VIEWS:       # many distinct shapes: forget the cached views
+        for k in [k for k in bufs if len(k) == 3]:
+            del bufs[k]
+    bufs[(name, shape, dtype)] = view
+    return view
+
+
+#: Cached views per thread before :func:`workspace` forgets them (bases are kept) [-].
+_MAX_VIEWS = 256
 
 
 _POOL: dict = {}

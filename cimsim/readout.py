@@ -395,7 +395,7 @@ def _analog_read_numpy(mean, var_own, var_ref, ref_idx, gain, coef, out_index, a
 
 def analog_read(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, adcs: ColumnAdcs,
                 *, key, key_ref, key_c, sample0, plane, n_planes, col0, ref0, out, e_out,
-                exact=False, assign=False):
+                exact=False, assign=False, ident=None):
     """Noise, front end, ADC and digital reconstruction of a block of signal currents.
 
     Parameters
@@ -425,6 +425,8 @@ def analog_read(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, 
         Accumulated in place: outputs (batch, n_out) and switching energy per vector [J];
         with ``assign`` their previous contents are discarded first (the first read of a
         batch: no separate zeroing pass).
+    ident : bool, optional
+        Whether ``out_index`` is ``arange(out.shape[1])`` (found here if not given).
     exact : bool
         Unquantised ideal ADC (``tile.quantize = False``): the output is the signal itself,
         ``clip(u − half − 1/2, −half, half)·coef``; the energy is that of the code an ideal
@@ -436,8 +438,9 @@ def analog_read(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, 
     half = float(2 ** (adcs.bits - 1))
     n_b = mean.shape[0]
     plain = not adcs.sar and not exact and var_ref.shape[1] == 0
-    ident = out_index.size == out.shape[1] and bool(
-        np.array_equal(out_index, np.arange(out_index.size)))
+    if ident is None:
+        ident = out_index.size == out.shape[1] and bool(
+            np.array_equal(out_index, np.arange(out_index.size)))
     if assign and not (plain and ident and backend() != "numpy"):
         out[...] = 0.0
         e_out[...] = 0.0

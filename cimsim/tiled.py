@@ -127,6 +127,9 @@ class AnalogMatrix:
         self._key = rng.derive_key(hw.seed, "read_noise", seed_tag)
         self._key_ref = rng.derive_key(hw.seed, "read_noise_ref", seed_tag)
         self._key_c = rng.derive_key(hw.seed, "comparator_noise", seed_tag)
+        #: Per row block: its outputs are all of the matrix's, in order (plain shift-add).
+        self._ident = [b.out_index.size == self.out_features and bool(
+            np.array_equal(b.out_index, np.arange(self.out_features))) for _, _, b in self.blocks]
         bits = t.adc_bits
         self._half = float(2 ** (bits - 1))
         exact = not t.quantize     # unquantised ideal converters: the float64 product
@@ -319,8 +322,8 @@ class AnalogMatrix:
         empty = np.zeros((n_b, 0), dtype=dtype)
         per_cell = noisy and tc.read_noise_model == "per_cell"
         binary = self._v_unit is not None     # v² = v_unit·v: variance GEMM on v itself
-        for k, ((r0, r1, block), gain, acc) in enumerate(
-                zip(self.blocks, self._gain, accs, strict=True)):
+        for k, ((r0, r1, block), gain, acc, ident) in enumerate(
+                zip(self.blocks, self._gain, accs, self._ident, strict=True)):
             mats = block.matrices(t_s, dtype, v_unit=self._v_unit)
             coef0 = np.concatenate([t.mapping.digital_weight for t in block.tiles]) / gain
             for p in range(enc.n_planes):
@@ -348,7 +351,8 @@ class AnalogMatrix:
                             block.adc_of, block.adcs, key=self._key, key_ref=self._key_ref,
                             key_c=self._key_c, sample0=sample0, plane=p,
                             n_planes=enc.n_planes, col0=block.col0, ref0=block.ref0, out=out,
-                            e_out=e_out, exact=not tc.quantize, assign=k == 0 and p == 0)
+                            e_out=e_out, exact=not tc.quantize, assign=k == 0 and p == 0,
+                            ident=ident)
 
     @property
     def _v_unit(self) -> float | None:

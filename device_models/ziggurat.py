@@ -33,6 +33,7 @@ References
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -213,9 +214,14 @@ def _rows_kernel(key, key_slow, rows, col0, hb, rj, out):
         fill_row_normals(key, key_slow, rows[r], col0, hb, rj, out[r])
 
 
+@functools.lru_cache(maxsize=1024)
+def _slow_key(key: int) -> int:
+    return rng.derive_key(0, "ziggurat_slow_path", key)
+
+
 def slow_key(key: int) -> int:
     """Key of the slow-path stream that belongs to stream ``key``."""
-    return rng.derive_key(0, "ziggurat_slow_path", int(key))
+    return _slow_key(int(key))
 
 
 # --- NumPy reference ------------------------------------------------------------------------
