@@ -1,10 +1,11 @@
 """How tile work shares the cores: row slices on plain threads, per-thread scratch, BLAS limits.
 
 A tile MVM is a pipeline per batch slice (row drive → two GEMMs → read-out). Each of
-``numba.get_num_threads()`` threads runs the whole pipeline on its own contiguous slice of the
-batch with single-threaded BLAS (:class:`blas_single_thread`), so no thread waits for another
-between the phases and no BLAS worker spins on a core that a kernel needs (OpenBLAS workers
-busy-wait for about 0.1 s after a multi-threaded call before they sleep).
+``numba.get_num_threads()`` threads takes contiguous slices of the batch from a shared queue
+and runs the whole pipeline on each with single-threaded BLAS (:class:`blas_single_thread`),
+so no thread waits for another between the phases and no BLAS worker spins on a core that a
+kernel needs (OpenBLAS workers busy-wait for about 0.1 s after a multi-threaded call before
+they sleep).
 """
 
 from __future__ import annotations

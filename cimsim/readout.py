@@ -151,7 +151,6 @@ def _nominal_adc(card: str, bits: int, temperature_k: float):
     return _NOMINAL[key]
 
 
-
 # --------------------------------------------------------------------------------------------
 # General kernel (SAR ADCs, reference columns, unquantised converters): float64
 # --------------------------------------------------------------------------------------------
