@@ -198,6 +198,48 @@ def test_matmul_requires_calibration_and_checks_shapes():
         AnalogMatrix(w, _hw(cols=1, adc_share=1))
 
 
+@pytest.mark.parametrize(("encoding", "converter_noise"), [
+    ("amplitude", False),     # codes formed inside the row-drive kernel
+    ("bit_serial", False),    # codes kernel, then one drive per bit plane
+    ("amplitude", True),      # DAC table: codes kernel, then the float64 drive
+])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nonfinite_inputs_are_named_wherever_the_kernels_find_them(each_backend, encoding,
+                                                                   converter_noise, bad):
+    w, x = _data(70, 5, 300, seed=4)
+    base = HardwareConfig(converter_noise=converter_noise)
+    m = AnalogMatrix(w, base.replace(tile=base.tile.replace(
+        rows=32, cols=16, input_encoding=encoding))).calibrate(x)
+    x = x.copy()
+    x[211, 45] = bad
+    with pytest.raises(InvalidParameterError, match=r"finite.*at index \(211, 45\)"):
+        m.matmul(x)
+
+
+def test_bit_serial_unsigned_variance_on_v_itself(each_backend):
+    """Unsigned bit-serial rows sit at 0 or V_read, so the variance GEMM takes v with
+    V_read·σ² (no squares array): the same read-noise variance as v² @ σ², and both backends
+    give the same numbers."""
+    w, x = _data(40, 6, 64, seed=5)
+    x = np.abs(x)
+    hw = HardwareConfig(converter_noise=False)
+    hw = hw.replace(tile=hw.tile.replace(rows=32, cols=16, input_encoding="bit_serial"))
+    m = AnalogMatrix(w, hw).calibrate(x)
+    assert m._v_unit == hw.tile.v_read_v
+    block = m.blocks[0][2]
+    plain = block.matrices(hw.t_s, np.float64)["var_own"]
+    scaled = block.matrices(hw.t_s, np.float64, v_unit=m._v_unit)["var_own"]
+    np.testing.assert_allclose(scaled, hw.tile.v_read_v * plain, rtol=1e-15)
+    enc = m.encoder
+    codes = enc.codes(x)
+    for p in range(enc.n_planes):
+        v = enc.drive(codes, p, np.float64, r0=0, r1=32)[0]
+        np.testing.assert_allclose(v @ scaled, (v * v) @ plain, rtol=1e-12, atol=0)
+    y, _ = m.matmul(x, sample_offset=0)
+    ref = _REFERENCE.setdefault("bit_serial_unsigned", y)
+    np.testing.assert_array_equal(y, ref)
+
+
 def test_adc_clips_outside_the_calibrated_range():
     w, x = _data(20, 4, 16)
     m = AnalogMatrix(w, _hw(adc_bits=6, input_bits=8, weight_bits=8,
