@@ -30,6 +30,7 @@ __all__ = ["CHUNK", "InputEncoder", "NonFiniteInput"]
 #: thread count; a batch slice handed to one thread starts on a chunk boundary) [-].
 CHUNK = 64
 
+
 class NonFiniteInput(InvalidParameterError):
     """The inputs handed to a kernel held NaN or inf (found in passing by the kernel that
     reads them; the caller re-checks the whole input for a message naming the entry)."""
@@ -118,13 +119,6 @@ class InputEncoder:
             return self.v_read_v / 2 ** p
         return self.v_read_v / self.c_max
 
-    def plane_levels_v(self, p: int) -> np.ndarray:
-        """Row-voltage magnitude [V] for each ``|code|`` in cycle ``p``."""
-        if self.encoding == "bit_serial":
-            m = np.arange(self.c_max + 1)
-            return self.v_read_v * ((m >> p) & 1).astype(np.float64)
-        return self.levels_v
-
     def drive(self, codes: np.ndarray | None, p: int, dtype, *, r0: int = 0,
               r1: int | None = None, squares: bool = False, x: np.ndarray | None = None,
               acc: np.ndarray | None = None):
@@ -210,23 +204,6 @@ class InputEncoder:
 # --------------------------------------------------------------------------------------------
 
 
-def _codes_py(x, codes_per_x, lo, hi, out, bad):
-    """Codes of ``x``; ``bad[b]`` counts the row's NaN / inf entries (``x − x ≠ 0``)."""
-    n_b, n_r = x.shape
-    for b in range(n_b):
-        nonfinite = 0.0
-        for i in range(n_r):
-            xv = x[b, i]
-            c = np.rint(xv * codes_per_x)
-            c = c if c > lo else lo
-            out[b, i] = np.int32(c if c < hi else hi)
-            nonfinite += np.float64(xv - xv != 0.0)
-        bad[b] = nonfinite
-
-
-_codes_kernel = jit(_codes_py)
-
-
 # The quantised kernel works on groups of GROUP rows at once (one pass over the columns reads
 # and writes the per-row sums once per group, not once per row) and keeps the sums as exact
 # integers in float64: Σ m², Σ [driven] and Σ m with m = |code| (linear levels) or the code's
@@ -241,6 +218,21 @@ def _code_of_x(xv, codes_per_x, lo, hi):
     q = np.rint(xv * codes_per_x)
     q = q if q > lo else lo
     return q if q < hi else hi
+
+
+def _codes_py(x, codes_per_x, lo, hi, out, bad):
+    """Codes of ``x``; ``bad[b]`` counts the row's NaN / inf entries (``x − x ≠ 0``)."""
+    n_b, n_r = x.shape
+    for b in range(n_b):
+        nonfinite = 0.0
+        for i in range(n_r):
+            xv = x[b, i]
+            out[b, i] = np.int32(_code_of_x(xv, codes_per_x, lo, hi))
+            nonfinite += np.float64(xv - xv != 0.0)
+        bad[b] = nonfinite
+
+
+_codes_kernel = jit(_codes_py)
 
 
 @jit
