@@ -204,13 +204,10 @@ class InputEncoder:
 # --------------------------------------------------------------------------------------------
 
 
-# The quantised kernel works on groups of GROUP rows at once (one pass over the columns reads
-# and writes the per-row sums once per group, not once per row) and keeps the sums as exact
-# integers in float64: Σ m², Σ [driven] and Σ m with m = |code| (linear levels) or the code's
-# bit of the cycle. Each case is a loop of its own, which the compiler vectorises.
-
-#: Rows per group of the quantised row-drive kernel [-].
-GROUP = 4
+# The quantised kernel walks the vectors of a chunk one after the other, each a loop over the
+# rows that the compiler vectorises, and keeps the per-row sums of the chunk exact: integers in
+# float64 for linear levels (Σ c², Σ [driven], Σ |c|), int32 counts for a bit-plane (Σ bit,
+# Σ |c|: at most CHUNK·(2**16 − 1)). A chunk's sums are a few rows of numbers that stay in L1.
 
 
 @jit(inline="always")
@@ -236,53 +233,41 @@ _codes_kernel = jit(_codes_py)
 
 
 @jit
-def _group_x_linear(xg, codes_per_x, lo, hi, step, vg, s_sq, s_on, s_mag):
+def _vector_x_linear(xr, codes_per_x, lo, hi, step, vr, s_sq, s_on, s_mag):
     # ``x − x`` is 0 for finite inputs and NaN otherwise: a NaN or inf input makes the row's
     # Σ |c| NaN, which the caller checks (no separate pass over the inputs)
-    if xg.shape[0] == GROUP:
-        for i in range(vg.shape[1]):
-            a = b = c = 0.0
-            for k in range(GROUP):
-                xv = xg[k, i]
-                q = _code_of_x(xv, codes_per_x, lo, hi)
-                vg[k, i] = q * step
-                a += q * q
-                b += np.float64(q != 0.0)
-                c += abs(q) + (xv - xv)
-            s_sq[i] += a
-            s_on[i] += b
-            s_mag[i] += c
-    else:
-        for k in range(xg.shape[0]):
-            for i in range(vg.shape[1]):
-                xv = xg[k, i]
-                q = _code_of_x(xv, codes_per_x, lo, hi)
-                vg[k, i] = q * step
-                s_sq[i] += q * q
-                s_on[i] += np.float64(q != 0.0)
-                s_mag[i] += abs(q) + (xv - xv)
+    for i in range(vr.size):
+        xv = xr[i]
+        q = _code_of_x(xv, codes_per_x, lo, hi)
+        vr[i] = q * step
+        s_sq[i] += q * q
+        s_on[i] += np.float64(q != 0.0)
+        s_mag[i] += abs(q) + (xv - xv)
 
 
 @jit
-def _group_codes(cg, bit_mode, p, step, v_read, vg, s_sq, s_on, s_mag):
-    g = cg.shape[0]
-    for k in range(g):
-        crow, vrow = cg[k], vg[k]
-        if bit_mode:
-            for i in range(vrow.size):
-                c = np.float64(crow[i])
-                bit = np.float64((np.int64(abs(c)) >> p) & 1)
-                vrow[i] = v_read * bit * (1.0 - 2.0 * np.float64(c < 0.0))
-                s_sq[i] += bit
-                s_on[i] += bit
-                s_mag[i] += abs(c)
-        else:
-            for i in range(vrow.size):
-                c = np.float64(crow[i])
-                vrow[i] = c * step
-                s_sq[i] += c * c
-                s_on[i] += np.float64(c != 0.0)
-                s_mag[i] += abs(c)
+def _vector_codes(crow, step, vrow, s_sq, s_on, s_mag):
+    for i in range(vrow.size):
+        c = np.float64(crow[i])
+        vrow[i] = c * step
+        s_sq[i] += c * c
+        s_on[i] += np.float64(c != 0.0)
+        s_mag[i] += abs(c)
+
+
+@jit
+def _vector_bit(crow, p, v_read, vrow, n_on, n_mag):
+    # int32 throughout: bit p of |c|, its sign, and per-chunk counts (≤ CHUNK·(2**16 − 1))
+    sh = np.int32(p)
+    one = np.int32(1)
+    vr = vrow.dtype.type(v_read)
+    for i in range(vrow.size):
+        c = crow[i]
+        m = abs(c)
+        bit = (m >> sh) & one
+        vrow[i] = vr * vrow.dtype.type(bit * (one - np.int32(2) * np.int32(c < 0)))
+        n_on[i] += bit
+        n_mag[i] += m
 
 
 @jit
@@ -298,25 +283,30 @@ def _drive_int_py(codes, x, from_x, codes_per_x, lo, hi, bit_mode, step, v_read,
     n_b = v.shape[0]
     n_r = r1 - r0
     sums = np.zeros((3, n_r))
-    sq_unit = v_read * v_read if bit_mode else step * step
+    counts = np.zeros((2, n_r), dtype=np.int32)      # bit mode: Σ bit, Σ |c|
     for ch in range(acc.shape[0]):
         sums[:] = 0.0
-        b_end = min((ch + 1) * CHUNK, n_b)
-        for b in range(ch * CHUNK, b_end, GROUP):
-            g1 = min(b + GROUP, b_end)
+        counts[:] = 0
+        for b in range(ch * CHUNK, min((ch + 1) * CHUNK, n_b)):
             if from_x:
-                _group_x_linear(x[b:g1, r0:r1], codes_per_x, lo, hi, step, v[b:g1], sums[0],
-                                sums[1], sums[2])
+                _vector_x_linear(x[b, r0:r1], codes_per_x, lo, hi, step, v[b], sums[0],
+                                 sums[1], sums[2])
+            elif bit_mode:
+                _vector_bit(codes[b, r0:r1], p, v_read, v[b], counts[0], counts[1])
             else:
-                _group_codes(codes[b:g1, r0:r1], bit_mode, p, step, v_read, v[b:g1], sums[0],
-                             sums[1], sums[2])
+                _vector_codes(codes[b, r0:r1], step, v[b], sums[0], sums[1], sums[2])
             if squares:
-                for k in range(b, g1):
-                    _squares(v[k], v2[k])
-        for i in range(n_r):
-            acc[ch, 0, i] += sq_unit * sums[0, i]
-            acc[ch, 1, i] += sums[1, i]
-            acc[ch, 2, i] += sums[2, i]
+                _squares(v[b], v2[b])
+        if bit_mode:
+            for i in range(n_r):
+                acc[ch, 0, i] += v_read * v_read * np.float64(counts[0, i])
+                acc[ch, 1, i] += np.float64(counts[0, i])
+                acc[ch, 2, i] += np.float64(counts[1, i])
+        else:
+            for i in range(n_r):
+                acc[ch, 0, i] += step * step * sums[0, i]
+                acc[ch, 1, i] += sums[1, i]
+                acc[ch, 2, i] += sums[2, i]
 
 
 @jit

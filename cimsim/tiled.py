@@ -218,7 +218,24 @@ class AnalogMatrix:
                 gains.append(self._half / i_fs)
             self._gain.append(np.concatenate(gains))
         self.encoder = enc
+        self._per_vector = self._counts_per_vector()
         return self
+
+    def _counts_per_vector(self) -> dict[str, int]:
+        """The counts of one input vector that do not depend on its values (see the module
+        docstring), for the calibrated encoder."""
+        enc, tc = self.encoder, self.hw.tile
+        planes = enc.n_planes
+        return {
+            "macs": self.in_features * self.out_features,
+            "cycles": planes * self.n_tiles,
+            "dac_conversions": planes * sum(t.rows_used for t in self.tiles),
+            "adc_conversions": planes * sum(t.n_signal for t in self.tiles),
+            "shift_adds": planes * sum(t.n_signal for t in self.tiles),
+            "adc_rounds": planes * max(t.adc_rounds_per_cycle for t in self.tiles),
+            "sram_read_bits": sum(t.rows_used for t in self.tiles) * tc.input_bits,
+            "sram_write_bits": self.out_features * self.accumulator_bits,
+        }
 
     # --- execution -----------------------------------------------------------------------
 
@@ -288,25 +305,16 @@ class AnalogMatrix:
         except NonFiniteInput:
             self._check_x(x_in, caller)     # raises, naming the first NaN / inf
             raise
-        ops = OpCounts()
-        tc = self.hw.tile
+        ops = OpCounts(**{k: n_b * v for k, v in self._per_vector.items()})
         for (_r0, _r1, block), acc in zip(self.blocks, accs, strict=True):
             stats = enc.row_stats(acc)
             active = int(round(float(stats[2].sum())))
+            v2 = float(stats[1].sum())
             for tile in block.tiles:
                 ops.cell_read_energy_j += float(stats[0] @ tile.state(t_s)["rowsum_s"])
-                ops.row_drive_v2 += float(stats[1].sum())
+                ops.row_drive_v2 += v2
                 ops.cell_reads += active * tile.n_phys
-                ops.dac_conversions += n_b * enc.n_planes * tile.rows_used
-                ops.cycles += n_b * enc.n_planes
-                ops.adc_conversions += n_b * enc.n_planes * tile.n_signal
-                ops.shift_adds += n_b * enc.n_planes * tile.n_signal
-        max_rounds = max(t.adc_rounds_per_cycle for t in self.tiles)
-        ops.macs = n_b * self.in_features * self.out_features
-        ops.adc_rounds = n_b * enc.n_planes * max_rounds
         ops.adc_switching_energy_j = float(e_out.sum())
-        ops.sram_read_bits = n_b * sum(t.rows_used for t in self.tiles) * tc.input_bits
-        ops.sram_write_bits = n_b * self.out_features * self.accumulator_bits
         self._sample += n_b
         return out, ops
 
