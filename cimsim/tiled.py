@@ -123,6 +123,8 @@ class AnalogMatrix:
             fail("weight", caller, f"mapped onto fewer than {zig.MAX_COLS // t.adc_bits} "
                  "converted columns (random-stream columns)", f"array of shape {w.shape}")
         self.encoder: InputEncoder | None = None
+        #: Counts per input vector that do not depend on its values (set by calibrate).
+        self._per_vector: dict[str, int] = {}
         self._sample = 0
         self._key = rng.derive_key(hw.seed, "read_noise", seed_tag)
         self._key_ref = rng.derive_key(hw.seed, "read_noise_ref", seed_tag)
