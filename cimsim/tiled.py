@@ -226,16 +226,17 @@ class AnalogMatrix:
     def _counts_per_vector(self) -> dict[str, int]:
         """The counts of one input vector that do not depend on its values (see the module
         docstring), for the calibrated encoder."""
-        enc, tc = self.encoder, self.hw.tile
-        planes = enc.n_planes
+        planes = self.encoder.n_planes
+        rows = sum(t.rows_used for t in self.tiles)        # driven rows, over all tiles
+        signal = sum(t.n_signal for t in self.tiles)       # converted columns
         return {
             "macs": self.in_features * self.out_features,
             "cycles": planes * self.n_tiles,
-            "dac_conversions": planes * sum(t.rows_used for t in self.tiles),
-            "adc_conversions": planes * sum(t.n_signal for t in self.tiles),
-            "shift_adds": planes * sum(t.n_signal for t in self.tiles),
+            "dac_conversions": planes * rows,
+            "adc_conversions": planes * signal,
+            "shift_adds": planes * signal,
             "adc_rounds": planes * max(t.adc_rounds_per_cycle for t in self.tiles),
-            "sram_read_bits": sum(t.rows_used for t in self.tiles) * tc.input_bits,
+            "sram_read_bits": rows * self.hw.tile.input_bits,
             "sram_write_bits": self.out_features * self.accumulator_bits,
         }
 
