@@ -19,11 +19,14 @@ from device_models.errors import CardError, ConfigError, InvalidParameterError, 
 
 def test_rng_kernel_equals_numpy_reference():
     key = rng.derive_key(7, "test")
-    for draw in (rng.uniform, rng.standard_normal):
-        a = draw(key, (50, 41), offset=3)
-        with use_backend("numpy"):
-            b = draw(key, (50, 41), offset=3)
-        np.testing.assert_array_equal(a, b)
+    a = rng.uniform(key, (50, 41), offset=3)
+    z = rng.standard_normal(key, (50, 41), offset=3)
+    with use_backend("numpy"):
+        b = rng.uniform(key, (50, 41), offset=3)
+        zb = rng.standard_normal(key, (50, 41), offset=3)
+    np.testing.assert_array_equal(a, b)        # integer hashing: bit for bit
+    # Box-Muller: NumPy's SIMD log / cos (AVX-512 cores) and libm may differ in the last bit
+    np.testing.assert_allclose(z, zb, rtol=1e-12, atol=0.0)
 
 
 def test_rng_independent_of_chunking_and_threads():
