@@ -36,6 +36,7 @@ from device_models import ziggurat as zig
 from device_models._checks import check_array, check_scalar, fail
 from device_models._jit import backend
 
+from . import bf16_gemm
 from .hardware import HardwareConfig
 from .mapping import n_slices, outputs_per_tile
 from .ops import OpCounts
@@ -54,6 +55,13 @@ CHUNK_VECTORS = 1024
 #: ADC resolution above which the GEMMs run in float64 (float32 keeps ~24 bits, which a
 #: 13-bit or finer ADC and fine inputs could resolve) [bit].
 FLOAT32_MAX_BITS = 12
+
+
+def _variance_gemm(v2: np.ndarray, mat, out: np.ndarray) -> np.ndarray:
+    """``out = v² @ Σ²``: the bfloat16 kernel for a packed (float32-mode) matrix, else BLAS."""
+    if isinstance(mat, bf16_gemm.PackedMatrix):
+        return bf16_gemm.matmul(v2, mat, out)
+    return np.matmul(v2, mat, out=out)
 
 
 class AnalogMatrix:
@@ -352,9 +360,11 @@ class AnalogMatrix:
                     mean = np.matmul(v, mats["signal"],
                                      out=workspace("mean", (n_b, block.n_signal), dtype))
                     if noisy:
-                        var_own = np.matmul(v2, mats["var_own"],
-                                            out=workspace("var", (n_b, block.n_signal), dtype))
-                        var_ref = v2 @ mats["var_ref"] if block.n_refs else empty
+                        var_own = _variance_gemm(
+                            v2, mats["var_own"], workspace("var", (n_b, block.n_signal), dtype))
+                        var_ref = (_variance_gemm(v2, mats["var_ref"],
+                                                  np.empty((n_b, block.n_refs), dtype))
+                                   if block.n_refs else empty)
                     else:
                         var_own = var_ref = empty
                 coef = coef0 * (enc.x_lsb / enc.plane_volts_per_code(p))
