@@ -17,11 +17,10 @@ noise amplitude ``σ̃`` is within 0.4 % of ``σ`` at worst (``K ≤ 2048``), an
 what a device card knows of its read noise [2]_.
 
 On cores with AVX-512 BF16 (``vdpbf16ps``: 32 products per instruction, twice the float32 FMA
-rate [1]_) the product runs on a kernel written here in LLVM IR and compiled by llvmlite
-(Numba's code generator): an 8 × 32 register block of float32 sums over pairs of rows, with
-``A`` and ``B`` packed as pairs of bfloat16 along ``K``. Elsewhere, and with the NumPy
-backend, it is a float32 BLAS GEMM of the same rounded operands, so the numbers agree to the
-float32 rounding of the sums on every machine.
+rate [1]_) the product runs on the register-blocked kernel of :mod:`cimsim._llvm`, with
+``A`` and ``B`` packed as pairs of bfloat16 along ``K`` and float32 sums. Elsewhere, and with
+the NumPy backend, it is a float32 BLAS GEMM of the same rounded operands, so the numbers
+agree to the float32 rounding of the sums on every machine.
 
 References
 ----------
@@ -34,20 +33,18 @@ References
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
-import threading
 
 import numpy as np
 
 from device_models._jit import backend, jit
 
+from . import _llvm
+from ._llvm import MR, NR
 from .parallel import workspace
 
 __all__ = ["PackedMatrix", "kernel_available", "matmul", "pack", "round_bf16"]
 
-#: Register block of the kernel: rows of ``A`` × columns of ``B`` per call [-].
-MR, NR = 8, 32
 #: Row pairs of ``K`` per pass over a packed panel of ``B`` (256 pairs = 32 KiB of ``B``,
 #: one core's L1 data cache) [-].
 KC = 256
@@ -130,12 +127,15 @@ def matmul(a: np.ndarray, b: PackedMatrix, out: np.ndarray) -> np.ndarray:
         _round_kernel(a, scale, a_r.view(np.uint32))
         return np.matmul(a_r, b.rounded, out=out)
     nib, kp = -(-m // MR), b.panels.shape[1]
-    n_pad = b.panels.shape[0] * NR
+    njb = b.panels.shape[0]
     apk = workspace("bf16_a", (nib, kp, MR, 2), np.uint16)
     _pack_a_kernel(a, scale, apk)
-    direct = m % MR == 0 and n_pad == b.n and out.flags.c_contiguous
-    c = out if direct else workspace("bf16_c", (nib * MR, n_pad), np.float32)
-    fn(nib, b.panels.shape[0], kp, apk.ctypes.data, b.panels.ctypes.data, c.ctypes.data, n_pad)
+    direct = m % MR == 0 and njb * NR == b.n and out.flags.c_contiguous
+    c = out if direct else workspace("bf16_c", (nib * MR, njb * NR), np.float32)
+    pa, pb = apk.ctypes.data, b.panels.ctypes.data
+    for p0 in range(0, kp, KC):      # 4 bytes per row pair of A and per column pair of B
+        fn(nib, njb, min(KC, kp - p0), pa + 4 * MR * p0, 4 * MR * kp, pb + 4 * NR * p0,
+           4 * NR * kp, c.ctypes.data, njb * NR, p0)
     if not direct:
         out[...] = c[:m, :b.n]
     return out
@@ -179,11 +179,8 @@ def _round_kernel(a, scale, out_bits):
 
 # --- the AVX-512 BF16 kernel ---------------------------------------------------------------
 
-#: LLVM release whose IR has the ``bfloat`` vector form of ``vdpbf16ps`` used here [-].
-LLVM_MIN = (17, 0, 0)
-
 _STATE: dict = {}
-_LOCK = threading.Lock()
+_EXTRAS = [("i64", "acc", None)]        # 0: start the sums at zero, else at C
 
 
 def kernel_available() -> bool:
@@ -192,103 +189,22 @@ def kernel_available() -> bool:
 
 
 def _kernel():
-    """The compiled ``gemm`` entry point (a ctypes function; it releases the GIL), or None
-    where the core lacks AVX-512 BF16 or llvmlite's LLVM predates :data:`LLVM_MIN`.
-    Compiled once per process (~20 ms)."""
-    if "fn" in _STATE:
-        return _STATE["fn"]
-    with _LOCK:
-        if "fn" not in _STATE:
-            _STATE["fn"] = _compile()
-    return _STATE["fn"]
-
-
-def _compile():
-    import llvmlite.binding as llvm
-
-    llvm.initialize_native_target()
-    llvm.initialize_native_asmprinter()
-    features = llvm.get_host_cpu_features()
-    if not (features.get("avx512f") and features.get("avx512bw")
-            and features.get("avx512bf16")) or llvm.llvm_version_info < LLVM_MIN:
-        return None
-    tm = llvm.Target.from_default_triple().create_target_machine(
-        cpu=llvm.get_host_cpu_name(), features=features.flatten(), opt=3)
-    mod = llvm.parse_assembly(_ir())
-    mod.verify()
-    engine = llvm.create_mcjit_compiler(mod, tm)
-    engine.finalize_object()
-    _STATE["engine"] = engine          # owns the machine code
-    proto = ctypes.CFUNCTYPE(None, *[ctypes.c_int64] * 3, *[ctypes.c_void_p] * 3,
-                             ctypes.c_int64)
-    return proto(engine.get_function_address("gemm"))
+    """The compiled ``gemm`` (:mod:`cimsim._llvm`), or None where the core lacks AVX-512 BF16
+    or llvmlite's LLVM is too old. Compiled once per process (~20 ms)."""
+    return _llvm.compiled_gemm(_STATE, _ir, _EXTRAS, ("avx512f", "avx512bw", "avx512bf16"))
 
 
 def _ir() -> str:
-    """LLVM IR of ``gemm(nib, njb, kp, A, B, C, ldc)``: ``C[8·nib, 32·njb] = A @ B`` over
-    ``kp`` row pairs, ``A`` packed (nib, kp, 8, 2) and ``B`` (njb, kp, 32, 2) as bfloat16,
-    ``C`` float32 with row stride ``ldc``."""
-    nv = NR // 16
-    blk = [(i, v) for i in range(MR) for v in range(nv)]
-    dp = "@llvm.x86.avx512bf16.dpbf16ps.512"
-    s = [f"declare <16 x float> {dp}(<16 x float>, <32 x bfloat>, <32 x bfloat>)",
-         "define internal void @ukr(i64 %kp, ptr noalias %a, ptr noalias %b, ptr noalias %c,"
-         " i64 %ldc, i1 %acc) alwaysinline {",
-         "entry:"]
-    for i, v in blk:     # C block: load (later K passes) or zeros
-        s += [f"  %o{i}_{v}a = mul i64 %ldc, {i}",
-              f"  %o{i}_{v} = add i64 %o{i}_{v}a, {16 * v}",
-              f"  %p{i}_{v} = getelementptr float, ptr %c, i64 %o{i}_{v}",
-              f"  %l{i}_{v} = load <16 x float>, ptr %p{i}_{v}, align 4",
-              f"  %z{i}_{v} = select i1 %acc, <16 x float> %l{i}_{v}, <16 x float> zeroinitializer"]
-    s += ["  br label %loop", "loop:", "  %p = phi i64 [0, %entry], [%pn, %loop]"]
-    s += [f"  %s{i}_{v} = phi <16 x float> [%z{i}_{v}, %entry], [%n{i}_{v}, %loop]"
-          for i, v in blk]
-    for v in range(nv):
-        s += [f"  %bi{v}a = mul i64 %p, {nv}",
-              f"  %bi{v} = add i64 %bi{v}a, {v}",
-              f"  %bq{v} = getelementptr <32 x bfloat>, ptr %b, i64 %bi{v}",
-              f"  %b{v} = load <32 x bfloat>, ptr %bq{v}, align 2"]
-    for i in range(MR):
-        s += [f"  %ai{i}a = mul i64 %p, {MR}",
-              f"  %ai{i} = add i64 %ai{i}a, {i}",
-              f"  %aq{i} = getelementptr i32, ptr %a, i64 %ai{i}",
-              f"  %a{i} = load i32, ptr %aq{i}, align 4",
-              f"  %av{i} = insertelement <16 x i32> poison, i32 %a{i}, i64 0",
-              f"  %as{i} = shufflevector <16 x i32> %av{i}, <16 x i32> poison,"
-              " <16 x i32> zeroinitializer",
-              f"  %ab{i} = bitcast <16 x i32> %as{i} to <32 x bfloat>"]
-        s += [f"  %n{i}_{v} = call <16 x float> {dp}(<16 x float> %s{i}_{v},"
-              f" <32 x bfloat> %ab{i}, <32 x bfloat> %b{v})" for v in range(nv)]
-    s += ["  %pn = add i64 %p, 1", "  %more = icmp ult i64 %pn, %kp",
-          "  br i1 %more, label %loop, label %done", "done:"]
-    s += [f"  store <16 x float> %n{i}_{v}, ptr %p{i}_{v}, align 4" for i, v in blk]
-    s += ["  ret void", "}", ""]
-    # driver: K passes of KC pairs, then column panels of B, then row panels of A
-    s += ["define void @gemm(i64 %nib, i64 %njb, i64 %kp, ptr %a, ptr %b, ptr %c, i64 %ldc) {",
-          "entry:", "  br label %kl",
-          "kl:", "  %p0 = phi i64 [0, %entry], [%p0n, %kn]",
-          "  %rest = sub i64 %kp, %p0",
-          f"  %short = icmp ult i64 %rest, {KC}",
-          f"  %kc = select i1 %short, i64 %rest, i64 {KC}",
-          "  %acc = icmp ne i64 %p0, 0", "  br label %jl",
-          "jl:", "  %jb = phi i64 [0, %kl], [%jbn, %jn]",
-          "  %bj = mul i64 %jb, %kp", "  %bjp = add i64 %bj, %p0",
-          f"  %bo = mul i64 %bjp, {NR * 2}",
-          "  %bptr = getelementptr i16, ptr %b, i64 %bo",
-          f"  %cj = mul i64 %jb, {NR}", "  br label %il",
-          "il:", "  %ib = phi i64 [0, %jl], [%ibn, %il]",
-          "  %ai = mul i64 %ib, %kp", "  %aip = add i64 %ai, %p0",
-          f"  %ao = mul i64 %aip, {MR}",
-          "  %aptr = getelementptr i32, ptr %a, i64 %ao",
-          f"  %ci = mul i64 %ib, {MR}", "  %cr = mul i64 %ci, %ldc",
-          "  %co = add i64 %cr, %cj", "  %cptr = getelementptr float, ptr %c, i64 %co",
-          "  call void @ukr(i64 %kc, ptr %aptr, ptr %bptr, ptr %cptr, i64 %ldc, i1 %acc)",
-          "  %ibn = add i64 %ib, 1", "  %imore = icmp ult i64 %ibn, %nib",
-          "  br i1 %imore, label %il, label %jn",
-          "jn:", "  %jbn = add i64 %jb, 1", "  %jmore = icmp ult i64 %jbn, %njb",
-          "  br i1 %jmore, label %jl, label %kn",
-          "kn:", f"  %p0n = add i64 %p0, {KC}", "  %kmore = icmp ult i64 %p0n, %kp",
-          "  br i1 %kmore, label %kl, label %exit",
-          "exit:", "  ret void", "}"]
-    return "\n".join(s)
+    """``C = A @ B`` (``acc = 0``) or ``C += A @ B`` on pairs of bfloat16, float32 sums."""
+
+    def init(i, v):
+        return [f"  %f{i}_{v} = icmp ne i64 %acc, 0",
+                f"  %l{i}_{v} = load <16 x float>, ptr %p{i}_{v}, align 4",
+                f"  %z{i}_{v} = select i1 %f{i}_{v}, <16 x float> %l{i}_{v},"
+                " <16 x float> zeroinitializer"]
+
+    def finish(i, v):
+        return [f"  store <16 x float> %n{i}_{v}, ptr %p{i}_{v}, align 4"]
+
+    return _llvm.gemm_ir("@llvm.x86.avx512bf16.dpbf16ps.512", "float", "<32 x bfloat>", init,
+                         finish, _EXTRAS)

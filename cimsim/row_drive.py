@@ -21,6 +21,7 @@ import numpy as np
 from device_models._jit import backend, jit
 from device_models.errors import InvalidParameterError
 
+from . import int8_gemm
 from .hardware import HardwareConfig
 from .parallel import for_row_slices, workspace
 
@@ -118,6 +119,18 @@ class InputEncoder:
         if self.encoding == "bit_serial":
             return self.v_read_v / 2 ** p
         return self.v_read_v / self.c_max
+
+    def int_step_v(self, p: int) -> float | None:
+        """``Δv`` [V] if every row voltage of cycle ``p`` is ``n·Δv`` with an integer ``|n| ≤
+        255`` (quantised inputs of up to 8 bits on linear levels, or a bit-plane), else None
+        (DAC-card levels, unquantised or wider inputs)."""
+        if not self.quantize:
+            return None
+        if self.encoding == "bit_serial":
+            return self.v_read_v
+        if not self.linear_levels:
+            return None
+        return self.v_read_v / self.c_max if self.c_max <= int8_gemm.CODE_MAX else None
 
     def drive(self, codes: np.ndarray | None, p: int, dtype, *, r0: int = 0,
               r1: int | None = None, squares: bool = False, x: np.ndarray | None = None,

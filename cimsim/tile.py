@@ -18,10 +18,13 @@ Execution is shared by tiles reading the same inputs (a :class:`RowBlock`): thei
 are concatenated, so every block and cycle is one row-drive pass, two float GEMMs (mean
 ``v @ (G+ − G−)`` and variance ``v² @ (σ+² + σ−²)``) and one read-out pass, run by each thread
 on its own slice of the batch (:mod:`cimsim.parallel`). In float32 mode (ADCs up to 12 bits)
-the variance GEMM takes bfloat16 operands with float32 sums (:mod:`cimsim.bf16_gemm`: the
-noise amplitude within 0.4 %, at twice the float32 rate on AVX-512 BF16 cores). (The float32
-mean GEMM rounds differently for different slice shapes in BLAS, which can move a rare ADC
-decision sitting within float32 rounding of a code boundary.)
+the mean GEMM of integer row drives is exact integer arithmetic on a three-digit split of the
+signal matrix (:mod:`cimsim.int8_gemm`: float32-grade, at 4/3 of the float32 rate on AVX-512
+VNNI cores) and the variance GEMM takes bfloat16 operands with float32 sums
+(:mod:`cimsim.bf16_gemm`: the noise amplitude within 0.4 %, at twice the float32 rate on
+AVX-512 BF16 cores). (Where BLAS does the float32 mean GEMM it rounds differently for
+different slice shapes, which can move a rare ADC decision sitting within float32 rounding
+of a code boundary.)
 
 References
 ----------
@@ -42,7 +45,7 @@ import numpy as np
 from device_models import rng
 from device_models._checks import check_array, check_scalar, fail
 
-from . import bf16_gemm
+from . import bf16_gemm, int8_gemm
 from .hardware import HardwareConfig
 from .mapping import WeightMapping, map_weights
 from .readout import ColumnAdcs
@@ -269,20 +272,23 @@ class RowBlock:
 
         With ``v_unit`` [V] (binary row drives: every row at 0 or ``v_unit``, so ``v² =
         v_unit·v``) the variance matrices are scaled by ``v_unit`` and taken with ``v`` itself,
-        with no squares array. In float32 the variance matrices are
-        :class:`~cimsim.bf16_gemm.PackedMatrix` operands of the bfloat16 variance GEMM.
+        with no squares array. In float32 the signal matrix is the
+        :class:`~cimsim.int8_gemm.SplitMatrix` of the integer signal GEMM and the variance
+        matrices are :class:`~cimsim.bf16_gemm.PackedMatrix` operands of the bfloat16 one.
         """
         key = (t_s, np.dtype(dtype).str, v_unit)
         if self._cache_key == key:
             return self._mats
         states = [t.state(t_s) for t in self.tiles]
-        mats = {"signal": np.ascontiguousarray(
-            np.concatenate([s["signal_s"] for s in states], axis=1), dtype=dtype)}
+        signal = np.concatenate([s["signal_s"] for s in states], axis=1)
+        f32 = np.dtype(dtype) == np.float32
+        mats = {"signal": int8_gemm.split(signal) if f32
+                else np.ascontiguousarray(signal, dtype=dtype)}
         if "var_own_s2" in states[0]:
             scale = 1.0 if v_unit is None else float(v_unit)
             for name in ("var_own", "var_ref"):
                 var = scale * np.concatenate([s[f"{name}_s2"] for s in states], axis=1)
-                mats[name] = (bf16_gemm.pack(var) if np.dtype(dtype) == np.float32
+                mats[name] = (bf16_gemm.pack(var) if f32
                               else np.ascontiguousarray(var, dtype=dtype))
         self._cache_key, self._mats = key, mats
         return mats

@@ -36,7 +36,7 @@ from device_models import ziggurat as zig
 from device_models._checks import check_array, check_scalar, fail
 from device_models._jit import backend
 
-from . import bf16_gemm
+from . import bf16_gemm, int8_gemm
 from .hardware import HardwareConfig
 from .mapping import n_slices, outputs_per_tile
 from .ops import OpCounts
@@ -55,6 +55,17 @@ CHUNK_VECTORS = 1024
 #: ADC resolution above which the GEMMs run in float64 (float32 keeps ~24 bits, which a
 #: 13-bit or finer ADC and fine inputs could resolve) [bit].
 FLOAT32_MAX_BITS = 12
+
+
+def _signal_gemm(v: np.ndarray, mat, step_v: float | None, signed: bool,
+                 out: np.ndarray) -> np.ndarray:
+    """``out = v @ S``: integer arithmetic for a split (float32-mode) matrix and row drives in
+    integer steps ``step_v`` [V], else BLAS."""
+    if isinstance(mat, int8_gemm.SplitMatrix):
+        if step_v is not None:
+            return int8_gemm.matmul(v, step_v, signed, mat, out)
+        mat = mat.rounded
+    return np.matmul(v, mat, out=out)
 
 
 def _variance_gemm(v2: np.ndarray, mat, out: np.ndarray) -> np.ndarray:
@@ -357,8 +368,8 @@ class AnalogMatrix:
                         plane=p, n_planes=enc.n_planes)
                     var_own = var_ref = empty
                 else:
-                    mean = np.matmul(v, mats["signal"],
-                                     out=workspace("mean", (n_b, block.n_signal), dtype))
+                    mean = _signal_gemm(v, mats["signal"], enc.int_step_v(p), enc.signed,
+                                        workspace("mean", (n_b, block.n_signal), dtype))
                     if noisy:
                         var_own = _variance_gemm(
                             v2, mats["var_own"], workspace("var", (n_b, block.n_signal), dtype))

@@ -5,8 +5,9 @@ product, and the set-up time):
 
 * ``standard_tile_mvm``: 512×512 weights on one 512-row × 1024-column tile, differential pairs,
   8-bit amplitude inputs, read noise by the variance identity, 8-bit ideal column ADCs,
-  batch 1024 (``variance_gemm`` says whether the bfloat16 variance GEMM ran on the AVX-512
-  BF16 kernel or on float32 BLAS, :mod:`cimsim.bf16_gemm`);
+  batch 1024 (``signal_gemm`` and ``variance_gemm`` say whether the integer signal GEMM and
+  the bfloat16 variance GEMM ran on their AVX-512 kernels or on float32 BLAS,
+  :mod:`cimsim.int8_gemm`, :mod:`cimsim.bf16_gemm`);
 * ``standard_tile_mvm_converter_noise``: the same with the ADC card's capacitor mismatch,
   comparator offset and noise, and kT/C (SAR binary search per conversion);
 * ``bitserial_tile_mvm``: 8 bit-planes of non-negative 8-bit inputs, one ADC conversion per
@@ -53,11 +54,13 @@ def _run(ctx: BenchContext, name: str, m, x, w, setup, shape, **extra) -> dict:
     t, t_gemm = ctx.time_pair(lambda: m.matmul(x), shape)
     y, _ = m.matmul(x, sample_offset=0)
     ref = x @ w
-    from cimsim import bf16_gemm
+    from cimsim import bf16_gemm, int8_gemm
 
     rec = ctx.record(name, t, shape, t_gemm, n_tiles=m.n_tiles, setup_s=setup,
                      rel_rms_error_vs_float=float(np.sqrt(np.mean((y - ref) ** 2)
                                                           / np.mean(ref ** 2))),
+                     signal_gemm=("avx512_vnni" if int8_gemm.kernel_available()
+                                  else "blas_float32"),
                      variance_gemm=("avx512_bf16" if bf16_gemm.kernel_available()
                                     else "blas_float32"), **extra)
     return rec

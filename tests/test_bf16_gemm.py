@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cimsim import _llvm
 from cimsim import bf16_gemm as bg
 from device_models._jit import use_backend
 
@@ -18,7 +19,7 @@ def _host_has_bf16() -> bool:
     import llvmlite.binding as llvm
 
     return (bool(llvm.get_host_cpu_features().get("avx512bf16"))
-            and llvm.llvm_version_info >= bg.LLVM_MIN)
+            and llvm.llvm_version_info >= _llvm.LLVM_MIN)
 
 
 def _operands(m, k, n, seed, a_scale=1e-3, b_scale=1e-12):

@@ -1,0 +1,227 @@
+r"""Signal GEMM in integers: row codes times a three-digit split of the signal matrix.
+
+Where a cycle drives every row at an integer multiple of one step, ``v_i = n_i·Δv`` with
+``|n_i| ≤ 255`` (quantised inputs of up to 8 bits on linear DAC levels; bit-serial planes),
+the signal currents are ``μ = Δv · n @ S``. The tiles take that product with the signal
+matrix split once into three signed base-128 digits,
+
+.. math:: S_{ij} \approx u\,\bigl(D^{(0)}_{ij} + D^{(1)}_{ij}/128 + D^{(2)}_{ij}/128^2\bigr),
+          \qquad u = \max|S| / 127 \quad [S]
+
+(``D⁽⁰⁾ = rint(S/u)`` in [−127, 127], each further digit the rounded remainder times 128, in
+[−64, 64]), so ``|S − Ŝ| ≤ u / (2·128²) ≈ 2.4·10⁻⁷·max|S|`` per cell, and the three integer
+products ``n @ D⁽ˢ⁾`` are exact in int32 (``|Σ| ≤ 255·127·K``). The currents are then
+
+.. math:: \mu_j = \sum_{s=2,1,0} \mathrm{f32}(R^{(s)}_j)\cdot \mathrm{f32}(\Delta v\,u\,128^{-s})
+          \quad [A]
+
+summed in float32 from the smallest digit up. The error against the exact ``v @ S`` is at most
+``2.4·10⁻⁷·max|S|·Σ|v|`` from the split plus the float32 rounding of three terms: comparable
+to a float32 GEMM's own rounding of a few-hundred-row sum, and far below an ADC step.
+
+On cores with AVX-512 VNNI (``vpdpbusd``: 64 byte products per instruction, four times the
+float32 FMA rate) the three products run on the kernel of :mod:`cimsim._llvm` (unsigned
+codes times signed digits; signed codes are offset by 128 and the offset's column sums taken
+off in the kernel). Elsewhere the tiles use a float32 BLAS GEMM with ``Ŝ``; the NumPy backend
+runs the same integer arithmetic as the kernel in NumPy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from device_models._jit import backend, jit
+
+from . import _llvm
+from ._llvm import MR, NR
+from .parallel import workspace
+
+__all__ = ["SplitMatrix", "kernel_available", "matmul", "split"]
+
+#: Digits of the split and their base [-].
+N_DIGITS, BASE = 3, 128
+#: Largest |code| of a row drive the kernel takes (unsigned bytes) [-].
+CODE_MAX = 255
+#: Rows of ``K`` that keep ``|n @ D|`` within int32 [-].
+K_MAX = (2 ** 31 - 1) // (CODE_MAX * 127)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class SplitMatrix:
+    """A signal matrix split into base-128 digits (:func:`split`).
+
+    Attributes
+    ----------
+    k, n : int
+        Shape [-].
+    unit_s : float
+        ``u``, the value of one unit of the leading digit [S].
+    rounded : ndarray (k, n), float32
+        ``Ŝ``, the matrix the digits represent [S] (the BLAS path).
+    digits : ndarray (3, k, n), int8
+        ``D⁽⁰⁾, D⁽¹⁾, D⁽²⁾``.
+    panels : ndarray (3, ceil(n/32), ceil(k/4), 32, 4), int8
+        The digits in the kernel's layout, zero-padded.
+    offset_sums : ndarray (3, 32·ceil(n/32)), int32
+        ``128·Σ_i D⁽ˢ⁾_ij``: taken off the products of codes offset by 128.
+    """
+
+    k: int
+    n: int
+    unit_s: float
+    rounded: np.ndarray
+    digits: np.ndarray
+    panels: np.ndarray
+    offset_sums: np.ndarray
+
+
+def split(s) -> SplitMatrix:
+    """Split a finite ``(k, n)`` signal matrix ``S`` [S] into base-128 digits."""
+    s = np.asarray(s, dtype=np.float64)
+    k, n = s.shape
+    if k > K_MAX:
+        raise ValueError(f"split: {k} rows exceed the {K_MAX} that keep int32 sums exact")
+    top = float(np.max(np.abs(s))) if s.size else 0.0
+    unit = top / 127.0 if top > 0.0 else 1.0
+    q = s / unit
+    digits = np.empty((N_DIGITS, k, n), dtype=np.int8)
+    for d in range(N_DIGITS):
+        di = np.rint(q)
+        digits[d] = di
+        q = (q - di) * BASE
+    value = sum(digits[d].astype(np.float64) * BASE ** -d for d in range(N_DIGITS))
+    kq, njb = -(-k // 4), -(-n // NR)
+    padded = np.zeros((N_DIGITS, 4 * kq, NR * njb), dtype=np.int8)
+    padded[:, :k, :n] = digits
+    panels = np.ascontiguousarray(
+        padded.reshape(N_DIGITS, kq, 4, njb, NR).transpose(0, 3, 1, 4, 2))
+    sums = (padded.astype(np.int32).sum(axis=1) * 128).astype(np.int32)
+    return SplitMatrix(k, n, unit, (unit * value).astype(np.float32), digits, panels, sums)
+
+
+def matmul(v: np.ndarray, step_v: float, signed: bool, m: SplitMatrix,
+           out: np.ndarray) -> np.ndarray:
+    """``out = μ = Δv · n @ Ŝ`` for row voltages ``v = n·Δv`` (see the module docstring).
+
+    Parameters
+    ----------
+    v : ndarray (batch, k), float32 or float64
+        Row voltages [V], each an integer multiple of ``step_v`` within ±255 (0…255 unless
+        ``signed``, then within ±127).
+    step_v : float
+        ``Δv`` [V].
+    signed : bool
+        Whether the multiples may be negative.
+    m : SplitMatrix
+        The signal matrix [S].
+    out : ndarray (batch, n), float32
+        Receives the currents [A].
+
+    Returns
+    -------
+    ndarray
+        ``out``.
+    """
+    n_b = v.shape[0]
+    if n_b == 0 or m.n == 0:
+        return out
+    if m.k == 0:
+        out[...] = 0.0
+        return out
+    jit_on = backend() == "numba"
+    fn = _kernel() if jit_on else None
+    scales = (float(step_v) * m.unit_s * float(BASE) ** -np.arange(N_DIGITS)).astype(
+        np.float32)
+    off = 128 if signed else 0
+    if not jit_on:
+        codes = np.rint(v / step_v).astype(np.int64) + off
+        acc = np.zeros(out.shape, dtype=np.float32)
+        for d in range(N_DIGITS - 1, -1, -1):
+            r = codes @ m.digits[d].astype(np.int64)
+            if signed:
+                r = r - m.offset_sums[d, :m.n]
+            acc = acc + r.astype(np.float32) * scales[d]
+        out[...] = acc
+        return out
+    if fn is None:
+        return np.matmul(v, m.rounded, out=out)
+    nib, njb, kq = -(-n_b // MR), m.panels.shape[1], m.panels.shape[2]
+    apk = workspace("int8_a", (nib, kq, MR, 4), np.uint8)
+    _pack_codes_kernel(v, 1.0 / float(step_v), off, apk)
+    direct = n_b % MR == 0 and njb * NR == m.n and out.flags.c_contiguous
+    c = out if direct else workspace("int8_c", (nib * MR, njb * NR), np.float32)
+    sums = m.offset_sums if signed else _zeros(m.offset_sums.shape)
+    for d in range(N_DIGITS - 1, -1, -1):     # smallest digit first; the first pass assigns
+        fn(nib, njb, kq, apk.ctypes.data, 4 * MR * kq, m.panels[d].ctypes.data, 4 * NR * kq,
+           c.ctypes.data, njb * NR, sums[d].ctypes.data, float(scales[d]),
+           int(d == N_DIGITS - 1))
+    if not direct:
+        out[...] = c[:n_b, :m.n]
+    return out
+
+
+def _zeros(shape) -> np.ndarray:
+    z = workspace("int8_zero_sums", shape, np.int32)
+    z[...] = 0
+    return z
+
+
+@jit
+def _pack_codes_kernel(v, per_step, off, apk):
+    """``apk[i // 8, k // 4, i % 8, k % 4] = rint(v[i, k]·per_step) + off`` as bytes,
+    zero-padded (zero: no contribution)."""
+    n_b, k = v.shape
+    nib, kq = apk.shape[0], apk.shape[1]
+    for r in range(nib * MR):
+        ib, i = r // MR, r % MR
+        for c in range(4 * kq):
+            q = 0
+            if r < n_b and c < k:
+                q = int(np.rint(v[r, c] * per_step)) + off
+            apk[ib, c >> 2, i, c & 3] = np.uint8(q)
+
+
+# --- the AVX-512 VNNI kernel ---------------------------------------------------------------
+
+_STATE: dict = {}
+#: Column offsets of the panel [int32], scale of this digit [A per unit], 1: assign C.
+_EXTRAS = [("ptr", "sums", 4 * NR), ("float", "scale", None), ("i64", "first", None)]
+
+
+def kernel_available() -> bool:
+    """Whether this core runs the AVX-512 VNNI kernel (else :func:`matmul` uses BLAS)."""
+    return _kernel() is not None
+
+
+def _kernel():
+    """The compiled ``gemm`` (:mod:`cimsim._llvm`), or None where the core lacks AVX-512
+    VNNI or llvmlite's LLVM is too old. Compiled once per process."""
+    return _llvm.compiled_gemm(_STATE, _ir, _EXTRAS, ("avx512f", "avx512bw", "avx512vnni"))
+
+
+def _ir() -> str:
+    """``C = [C +] f32(n @ D − sums)·scale`` on groups of four bytes, int32 sums."""
+
+    def init(i, v):
+        return [f"  %z{i}_{v} = bitcast <16 x i32> zeroinitializer to <16 x i32>"]
+
+    def finish(i, v):
+        return [f"  %cq{i}_{v} = getelementptr i32, ptr %sums, i64 {16 * v}",
+                f"  %cv{i}_{v} = load <16 x i32>, ptr %cq{i}_{v}, align 4",
+                f"  %d{i}_{v} = sub <16 x i32> %n{i}_{v}, %cv{i}_{v}",
+                f"  %f{i}_{v} = sitofp <16 x i32> %d{i}_{v} to <16 x float>",
+                f"  %si{i}_{v} = insertelement <16 x float> poison, float %scale, i64 0",
+                f"  %sv{i}_{v} = shufflevector <16 x float> %si{i}_{v}, <16 x float> poison,"
+                " <16 x i32> zeroinitializer",
+                f"  %m{i}_{v} = fmul <16 x float> %f{i}_{v}, %sv{i}_{v}",
+                f"  %l{i}_{v} = load <16 x float>, ptr %p{i}_{v}, align 4",
+                f"  %fi{i}_{v} = icmp ne i64 %first, 0",
+                f"  %ob{i}_{v} = select i1 %fi{i}_{v}, <16 x float> zeroinitializer,"
+                f" <16 x float> %l{i}_{v}",
+                f"  %r{i}_{v} = fadd <16 x float> %ob{i}_{v}, %m{i}_{v}",
+                f"  store <16 x float> %r{i}_{v}, ptr %p{i}_{v}, align 4"]
+
+    return _llvm.gemm_ir("@llvm.x86.avx512.vpdpbusd.512", "i32", "<16 x i32>", init, finish,
+                         _EXTRAS)

@@ -1,0 +1,130 @@
+"""The integer signal GEMM: the digit split, the AVX-512 VNNI kernel against its NumPy
+reference, the error bound against the exact product, and its use by the tiles."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cimsim import _llvm
+from cimsim import int8_gemm as ig
+from cimsim.hardware import HardwareConfig
+from cimsim.tiled import AnalogMatrix
+from device_models._jit import use_backend
+
+#: |S − Ŝ| per cell over max|S| (half a unit of the last digit) [-].
+SPLIT_REL = 1.0 / (2 * 127 * 128 ** 2)
+
+
+def _host_has_vnni() -> bool:
+    import llvmlite.binding as llvm
+
+    return (bool(llvm.get_host_cpu_features().get("avx512vnni"))
+            and llvm.llvm_version_info >= _llvm.LLVM_MIN)
+
+
+def _drive(n_b, k, signed, seed, step=0.2 / 255):
+    rng = np.random.default_rng(seed)
+    lo, hi = (-127, 128) if signed else (0, 256)
+    return (rng.integers(lo, hi, (n_b, k)) * step).astype(np.float32), step
+
+
+def _run(v, step, signed, m, which):
+    out = np.full((v.shape[0], m.n), np.nan, dtype=np.float32)
+    with use_backend(which):
+        return ig.matmul(v, step, signed, m, out)
+
+
+def test_split_digits_and_error():
+    s = np.random.default_rng(1).standard_normal((70, 45)) * 1e-5
+    m = ig.split(s)
+    assert np.abs(m.digits[0]).max() == 127
+    assert np.abs(m.digits[1:]).max() <= 64
+    value = sum(m.digits[d].astype(np.float64) * 128.0 ** -d for d in range(3)) * m.unit_s
+    assert np.max(np.abs(value - s)) <= SPLIT_REL * np.max(np.abs(s)) * (1 + 1e-9)
+    np.testing.assert_allclose(m.rounded, value, rtol=2.0 ** -24)
+    np.testing.assert_array_equal(m.offset_sums[:, :45],
+                                  128 * m.digits.astype(np.int32).sum(axis=1))
+    assert not m.offset_sums[:, 45:].any()
+    assert not ig.split(np.zeros((3, 4))).digits.any()
+
+
+def test_split_refuses_rows_beyond_int32_sums():
+    with pytest.raises(ValueError, match="int32"):
+        ig.split(np.zeros((ig.K_MAX + 1, 1)))
+
+
+def test_kernel_compiles_where_the_core_has_avx512_vnni():
+    if not _host_has_vnni():
+        pytest.skip("no AVX-512 VNNI core, or llvmlite on LLVM < 17 (BLAS path only)")
+    assert ig.kernel_available()
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (7, 3, 5), (8, 4, 32), (256, 512, 512),
+                                   (9, 1030, 33), (40, 600, 64)])
+@pytest.mark.parametrize("signed", [False, True])
+def test_kernel_equals_numpy_reference(shape, signed):
+    if not ig.kernel_available():
+        pytest.skip("this core has no AVX-512 VNNI kernel")
+    n_b, k, n = shape
+    v, step = _drive(n_b, k, signed, seed=sum(shape))
+    m = ig.split(np.random.default_rng(n).standard_normal((k, n)) * 1e-5)
+    # the same integer sums, combined by the same float32 operations: bit for bit
+    np.testing.assert_array_equal(_run(v, step, signed, m, "numba"),
+                                  _run(v, step, signed, m, "numpy"))
+
+
+@settings(max_examples=40, deadline=None)
+@given(n_b=st.integers(1, 40), k=st.integers(1, 700), n=st.integers(1, 70),
+       seed=st.integers(0, 2 ** 16), signed=st.booleans(),
+       which=st.sampled_from(["numba", "numpy"]))
+def test_error_bound_against_the_exact_product(n_b, k, n, seed, signed, which):
+    v, step = _drive(n_b, k, signed, seed)
+    s = np.random.default_rng(seed + 1).standard_normal((k, n)) * 1e-5
+    exact = v.astype(np.float64) @ s
+    got = _run(v, step, signed, ig.split(s), which).astype(np.float64)
+    # split error plus float32 rounding of the conversions, products and sums of 3 digits
+    bound = (SPLIT_REL + 8 * 2.0 ** -24) * np.max(np.abs(s)) * np.abs(v).astype(
+        np.float64).sum(axis=1, keepdims=True)
+    assert np.all(np.abs(got - exact) <= bound)
+
+
+def test_blas_path_uses_the_represented_matrix(monkeypatch):
+    v, step = _drive(37, 300, True, seed=4)
+    m = ig.split(np.random.default_rng(5).standard_normal((300, 45)) * 1e-5)
+    monkeypatch.setitem(ig._STATE, "fn", None)
+    np.testing.assert_array_equal(_run(v, step, True, m, "numba"), v @ m.rounded)
+
+
+def _matrix(encoding="amplitude", signed=True, converter_noise=False):
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((96, 40)) / 10
+    x = rng.standard_normal((300, 96))
+    if not signed:
+        x = np.abs(x)
+    base = HardwareConfig(read_noise=False, drift=False, converter_noise=converter_noise)
+    hw = base.replace(tile=base.tile.replace(rows=64, cols=64, input_encoding=encoding))
+    return AnalogMatrix(w, hw).calibrate(x), x
+
+
+@pytest.mark.parametrize("encoding,signed", [("amplitude", True), ("amplitude", False),
+                                             ("bit_serial", False), ("bit_serial", True),
+                                             ("pulse_width", True)])
+def test_tiles_use_integer_steps_and_match_blas(monkeypatch, encoding, signed):
+    m, x = _matrix(encoding, signed)
+    enc = m.encoder
+    assert all(enc.int_step_v(p) is not None for p in range(enc.n_planes))
+    y_int, _ = m.matmul(x, sample_offset=0)
+    monkeypatch.setitem(ig._STATE, "fn", None)
+    y_blas, _ = m.matmul(x, sample_offset=0)
+    # float32-grade either way: only ADC decisions within float32 rounding of a boundary move
+    lsb = np.max(np.abs(y_int)) / 2 ** (m.hw.tile.adc_bits - 1)
+    assert np.mean(y_int != y_blas) < 1e-3
+    assert np.max(np.abs(y_int - y_blas)) <= 2 ** enc.n_planes * lsb
+
+
+def test_dac_card_levels_are_not_integer_steps():
+    m, _ = _matrix(converter_noise=True)
+    assert m.encoder.int_step_v(0) is None
