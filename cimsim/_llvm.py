@@ -30,7 +30,11 @@ import ctypes
 import threading
 from collections.abc import Callable
 
-__all__ = ["LLVM_MIN", "MR", "NR", "compiled_gemm", "gemm_ir"]
+import numpy as np
+
+from .parallel import workspace
+
+__all__ = ["LLVM_MIN", "MR", "NR", "compiled_gemm", "gemm_ir", "output_blocks"]
 
 #: Register block: rows of ``A`` × columns of ``B`` [-].
 MR, NR = 8, 32
@@ -38,6 +42,16 @@ MR, NR = 8, 32
 LLVM_MIN = (17, 0, 0)
 
 _LOCK = threading.Lock()
+
+
+def output_blocks(out: np.ndarray, nib: int, njb: int) -> np.ndarray:
+    """Where the kernel writes ``out``: ``out`` itself when it is whole ``MR × NR`` blocks of
+    C-contiguous float32, else a per-thread padded scratch to copy back from
+    (``out[...] = c[:m, :n]``)."""
+    if (out.shape == (nib * MR, njb * NR) and out.dtype == np.float32
+            and out.flags.c_contiguous):
+        return out
+    return workspace("llvm_gemm_c", (nib * MR, njb * NR), np.float32)
 
 
 def gemm_ir(dot: str, acc_ty: str, op_ty: str, init: Callable[[int, int], list[str]],

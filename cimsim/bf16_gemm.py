@@ -130,13 +130,12 @@ def matmul(a: np.ndarray, b: PackedMatrix, out: np.ndarray) -> np.ndarray:
     njb = b.panels.shape[0]
     apk = workspace("bf16_a", (nib, kp, MR, 2), np.uint16)
     _pack_a_kernel(a, scale, apk)
-    direct = m % MR == 0 and njb * NR == b.n and out.flags.c_contiguous
-    c = out if direct else workspace("bf16_c", (nib * MR, njb * NR), np.float32)
+    c = _llvm.output_blocks(out, nib, njb)
     pa, pb = apk.ctypes.data, b.panels.ctypes.data
     for p0 in range(0, kp, KC):      # 4 bytes per row pair of A and per column pair of B
         fn(nib, njb, min(KC, kp - p0), pa + 4 * MR * p0, 4 * MR * kp, pb + 4 * NR * p0,
            4 * NR * kp, c.ctypes.data, njb * NR, p0)
-    if not direct:
+    if c is not out:
         out[...] = c[:m, :b.n]
     return out
 

@@ -150,14 +150,13 @@ def matmul(v: np.ndarray, step_v: float, signed: bool, m: SplitMatrix,
     nib, njb, kq = -(-n_b // MR), m.panels.shape[1], m.panels.shape[2]
     apk = workspace("int8_a", (nib, kq, MR, 4), np.uint8)
     _pack_codes_kernel(v, 1.0 / float(step_v), off, apk)
-    direct = n_b % MR == 0 and njb * NR == m.n and out.flags.c_contiguous
-    c = out if direct else workspace("int8_c", (nib * MR, njb * NR), np.float32)
+    c = _llvm.output_blocks(out, nib, njb)
     sums = m.offset_sums if signed else _zeros(m.offset_sums.shape)
     for d in range(N_DIGITS - 1, -1, -1):     # smallest digit first; the first pass assigns
         fn(nib, njb, kq, apk.ctypes.data, 4 * MR * kq, m.panels[d].ctypes.data, 4 * NR * kq,
            c.ctypes.data, njb * NR, sums[d].ctypes.data, float(scales[d]),
            int(d == N_DIGITS - 1))
-    if not direct:
+    if c is not out:
         out[...] = c[:n_b, :m.n]
     return out
 

@@ -128,3 +128,15 @@ def test_tiles_use_integer_steps_and_match_blas(monkeypatch, encoding, signed):
 def test_dac_card_levels_are_not_integer_steps():
     m, _ = _matrix(converter_noise=True)
     assert m.encoder.int_step_v(0) is None
+
+
+def test_output_into_float64_and_strided_arrays():
+    v, step = _drive(16, 64, False, seed=9)
+    m = ig.split(np.random.default_rng(2).standard_normal((64, 32)) * 1e-5)
+    ref = _run(v, step, False, m, "numba").astype(np.float64)
+    out64 = np.zeros((16, 32))
+    np.testing.assert_array_equal(ig.matmul(v, step, False, m, out64), ref)
+    wide = np.zeros((16, 64), dtype=np.float32)
+    ig.matmul(v, step, False, m, wide[:, ::2])
+    np.testing.assert_array_equal(wide[:, ::2], ref)
+    assert not wide[:, 1::2].any()
