@@ -60,6 +60,7 @@ def _run(ctx: BenchContext, name: str, m, x, w, setup, shape, **extra) -> dict:
                      rel_rms_error_vs_float=float(np.sqrt(np.mean((y - ref) ** 2)
                                                           / np.mean(ref ** 2))),
                      signal_gemm=("avx512_vnni" if int8_gemm.kernel_available()
+                                  and m.encoder.int_step_v(0) is not None
                                   else "blas_float32"),
                      variance_gemm=("avx512_bf16" if bf16_gemm.kernel_available()
                                     else "blas_float32"), **extra)
