@@ -136,10 +136,13 @@ def matmul(v: np.ndarray, step_v: float, signed: bool, m: SplitMatrix,
         np.float32)
     off = 128 if signed else 0
     if not jit_on:
-        codes = np.rint(v / step_v).astype(np.int64) + off
+        t = v / step_v
+        codes = np.rint(t) + off
+        if np.any((np.abs(t + off - codes) > _OFF_GRID) | (codes < 0) | (codes > CODE_MAX)):
+            raise _off_grid(step_v, signed)
         acc = np.zeros(out.shape, dtype=np.float32)
-        for d in range(N_DIGITS - 1, -1, -1):
-            r = codes @ m.digits[d].astype(np.int64)
+        for d in range(N_DIGITS - 1, -1, -1):      # integer sums, exact in float64
+            r = (codes @ m.digits[d].astype(np.float64)).astype(np.int64)
             if signed:
                 r = r - m.offset_sums[d, :m.n]
             acc = acc + r.astype(np.float32) * scales[d]
@@ -149,7 +152,8 @@ def matmul(v: np.ndarray, step_v: float, signed: bool, m: SplitMatrix,
         return np.matmul(v, m.rounded, out=out)
     nib, njb, kq = -(-n_b // MR), m.panels.shape[1], m.panels.shape[2]
     apk = workspace("int8_a", (nib, kq, MR, 4), np.uint8)
-    _pack_codes_kernel(v, 1.0 / float(step_v), off, apk)
+    if _pack_codes_kernel(v, 1.0 / float(step_v), off, apk):
+        raise _off_grid(step_v, signed)
     c = _llvm.output_blocks(out, nib, njb)
     sums = m.offset_sums if signed else _zeros(m.offset_sums.shape)
     for d in range(N_DIGITS - 1, -1, -1):     # smallest digit first; the first pass assigns
@@ -170,16 +174,32 @@ def _zeros(shape) -> np.ndarray:
 @jit
 def _pack_codes_kernel(v, per_step, off, apk):
     """``apk[i // 8, k // 4, i % 8, k % 4] = rint(v[i, k]·per_step) + off`` as bytes,
-    zero-padded (zero: no contribution)."""
+    zero-padded (zero: no contribution). Returns the number of entries that are not an
+    integer multiple within [0, 255] after the offset (then ``apk`` is not to be used)."""
     n_b, k = v.shape
     nib, kq = apk.shape[0], apk.shape[1]
+    bad = 0
     for r in range(nib * MR):
         ib, i = r // MR, r % MR
         for c in range(4 * kq):
             q = 0
             if r < n_b and c < k:
-                q = int(np.rint(v[r, c] * per_step)) + off
+                t = v[r, c] * per_step
+                q = int(np.rint(t)) + off
+                bad += (abs(t + off - q) > _OFF_GRID) | (q < 0) | (q > CODE_MAX)
             apk[ib, c >> 2, i, c & 3] = np.uint8(q)
+    return bad
+
+
+#: Largest distance of ``v / Δv`` from an integer that still counts as on the grid [-]
+#: (float32 row voltages are within 1e-7·|n| of it).
+_OFF_GRID = 1e-3
+
+
+def _off_grid(step_v: float, signed: bool) -> ValueError:
+    lim = "±127" if signed else "0…255"
+    return ValueError(f"int8_gemm.matmul: the row voltages v must be integer multiples of "
+                      f"step_v = {step_v!r} V within {lim}")
 
 
 # --- the AVX-512 VNNI kernel ---------------------------------------------------------------

@@ -140,3 +140,13 @@ def test_output_into_float64_and_strided_arrays():
     ig.matmul(v, step, False, m, wide[:, ::2])
     np.testing.assert_array_equal(wide[:, ::2], ref)
     assert not wide[:, 1::2].any()
+
+
+@pytest.mark.parametrize("which", ["numba", "numpy"])
+@pytest.mark.parametrize("bad", [0.5, 256.0, -1.0])
+def test_row_voltages_off_the_grid_are_refused(which, bad):
+    v, step = _drive(9, 20, False, seed=6)
+    v[3, 7] = bad * step
+    m = ig.split(np.ones((20, 5)))
+    with pytest.raises(ValueError, match="integer multiples of step_v"):
+        _run(v, step, False, m, which)
