@@ -37,6 +37,7 @@ import dataclasses
 
 import numpy as np
 
+from device_models._checks import check_array
 from device_models._jit import backend, jit
 
 from . import _llvm
@@ -82,7 +83,7 @@ def round_bf16(x) -> np.ndarray:
 
 def pack(b) -> PackedMatrix:
     """Round and pack a finite, non-negative ``(k, n)`` matrix ``B`` for :func:`matmul`."""
-    b = np.asarray(b, dtype=np.float64)
+    b = check_array("b", b, "bf16_gemm.pack", ndim=2, nonneg=True)
     k, n = b.shape
     top = float(np.max(b)) if b.size else 0.0
     exp = -(int(np.frexp(top)[1]) // 2) if top > 0.0 else 0

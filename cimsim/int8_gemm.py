@@ -32,6 +32,7 @@ import dataclasses
 
 import numpy as np
 
+from device_models._checks import fail
 from device_models._jit import backend, jit
 
 from . import _llvm
@@ -82,7 +83,8 @@ def split(s) -> SplitMatrix:
     s = np.asarray(s, dtype=np.float64)
     k, n = s.shape
     if k > K_MAX:
-        raise ValueError(f"split: {k} rows exceed the {K_MAX} that keep int32 sums exact")
+        fail("s", "int8_gemm.split", f"at most {K_MAX} rows (exact int32 sums)",
+             f"array of shape {s.shape}")
     top = float(np.max(np.abs(s))) if s.size else 0.0
     unit = top / 127.0 if top > 0.0 else 1.0
     q = s / unit
@@ -136,10 +138,9 @@ def matmul(v: np.ndarray, step_v: float, signed: bool, m: SplitMatrix,
         np.float32)
     off = 128 if signed else 0
     if not jit_on:
-        t = v / step_v
-        codes = np.rint(t) + off
-        if np.any((np.abs(t + off - codes) > _OFF_GRID) | (codes < 0) | (codes > CODE_MAX)):
-            raise _off_grid(step_v, signed)
+        if np.any(_off_grid(v, step_v, off)):
+            _refuse_off_grid(v, step_v, off)
+        codes = np.rint(v / step_v) + off
         acc = np.zeros(out.shape, dtype=np.float32)
         for d in range(N_DIGITS - 1, -1, -1):      # integer sums, exact in float64
             r = (codes @ m.digits[d].astype(np.float64)).astype(np.int64)
@@ -153,7 +154,7 @@ def matmul(v: np.ndarray, step_v: float, signed: bool, m: SplitMatrix,
     nib, njb, kq = -(-n_b // MR), m.panels.shape[1], m.panels.shape[2]
     apk = workspace("int8_a", (nib, kq, MR, 4), np.uint8)
     if _pack_codes_kernel(v, 1.0 / float(step_v), off, apk):
-        raise _off_grid(step_v, signed)
+        _refuse_off_grid(v, step_v, off)
     c = _llvm.output_blocks(out, nib, njb)
     sums = m.offset_sums if signed else _zeros(m.offset_sums.shape)
     for d in range(N_DIGITS - 1, -1, -1):     # smallest digit first; the first pass assigns
@@ -196,10 +197,17 @@ def _pack_codes_kernel(v, per_step, off, apk):
 _OFF_GRID = 1e-3
 
 
-def _off_grid(step_v: float, signed: bool) -> ValueError:
-    lim = "±127" if signed else "0…255"
-    return ValueError(f"int8_gemm.matmul: the row voltages v must be integer multiples of "
-                      f"step_v = {step_v!r} V within {lim}")
+def _off_grid(v: np.ndarray, step_v: float, off: int) -> np.ndarray:
+    """Where ``v / step_v + off`` is not an integer in [0, 255] (the NumPy check)."""
+    t = v / step_v + off
+    q = np.rint(t)
+    return (np.abs(t - q) > _OFF_GRID) | (q < 0) | (q > CODE_MAX)
+
+
+def _refuse_off_grid(v: np.ndarray, step_v: float, off: int):
+    idx = tuple(int(i) for i in np.argwhere(_off_grid(v, step_v, off))[0])
+    fail("v", "int8_gemm.matmul", f"integer multiples of step_v = {step_v:g} V within "
+         f"{'±127' if off else '0…255'}", f"array with {float(v[idx])!r} V at {idx}")
 
 
 # --- the AVX-512 VNNI kernel ---------------------------------------------------------------

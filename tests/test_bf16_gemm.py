@@ -106,3 +106,11 @@ def test_blas_path_rounds_like_the_reference(monkeypatch):
     ref = _run(a, packed, "numpy")
     monkeypatch.setitem(bg._STATE, "fn", None)
     np.testing.assert_array_equal(_run(a, packed, "numba"), ref)
+
+
+@pytest.mark.parametrize("bad", [-1e-12, np.nan, np.inf])
+def test_pack_refuses_negative_or_nonfinite_variances(bad):
+    b = np.full((4, 3), 1e-12)
+    b[2, 1] = bad
+    with pytest.raises(ValueError, match="'b' parameter of bf16_gemm.pack"):
+        bg.pack(b)
