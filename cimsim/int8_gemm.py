@@ -65,8 +65,9 @@ class SplitMatrix:
         ``D⁽⁰⁾, D⁽¹⁾, D⁽²⁾``.
     panels : ndarray (3, ceil(n/32), ceil(k/4), 32, 4), int8
         The digits in the kernel's layout, zero-padded.
-    offset_sums : ndarray (3, 32·ceil(n/32)), int32
-        ``128·Σ_i D⁽ˢ⁾_ij``: taken off the products of codes offset by 128.
+    offset_sums : ndarray (2, 3, 32·ceil(n/32)), int32
+        ``128·Σ_i D⁽ˢ⁾_ij`` (taken off the products of codes offset by 128), and zeros (codes
+        without offset).
     """
 
     k: int
@@ -76,6 +77,12 @@ class SplitMatrix:
     digits: np.ndarray
     panels: np.ndarray
     offset_sums: np.ndarray
+
+    def __post_init__(self):
+        # the kernel's pointers: digit panels, then offset sums (signed) and zeros (unsigned)
+        ptrs = tuple(int(p.ctypes.data) for p in self.panels) + tuple(
+            int(z.ctypes.data) for z in self.offset_sums.reshape(-1, self.offset_sums.shape[-1]))
+        object.__setattr__(self, "_ptrs", ptrs)
 
 
 def split(s) -> SplitMatrix:
@@ -99,7 +106,8 @@ def split(s) -> SplitMatrix:
     padded[:, :k, :n] = digits
     panels = np.ascontiguousarray(
         padded.reshape(N_DIGITS, kq, 4, njb, NR).transpose(0, 3, 1, 4, 2))
-    sums = (padded.astype(np.int32).sum(axis=1) * 128).astype(np.int32)
+    sums = np.zeros((2, N_DIGITS, NR * njb), dtype=np.int32)
+    sums[0] = padded.astype(np.int32).sum(axis=1) * 128
     return SplitMatrix(k, n, unit, (unit * value).astype(np.float32), digits, panels, sums)
 
 
@@ -134,8 +142,8 @@ def matmul(v: np.ndarray, step_v: float, signed: bool, m: SplitMatrix,
         return out
     jit_on = backend() == "numba"
     fn = _kernel() if jit_on else None
-    scales = (float(step_v) * m.unit_s * float(BASE) ** -np.arange(N_DIGITS)).astype(
-        np.float32)
+    unit_a = float(step_v) * m.unit_s          # A per unit of the leading digit
+    scales = [unit_a * float(BASE) ** -d for d in range(N_DIGITS)]   # float32 in the kernel
     off = 128 if signed else 0
     if not jit_on:
         if np.any(_off_grid(v, step_v, off)):
@@ -145,8 +153,8 @@ def matmul(v: np.ndarray, step_v: float, signed: bool, m: SplitMatrix,
         for d in range(N_DIGITS - 1, -1, -1):      # integer sums, exact in float64
             r = (codes @ m.digits[d].astype(np.float64)).astype(np.int64)
             if signed:
-                r = r - m.offset_sums[d, :m.n]
-            acc = acc + r.astype(np.float32) * scales[d]
+                r = r - m.offset_sums[0, d, :m.n]
+            acc = acc + r.astype(np.float32) * np.float32(scales[d])
         out[...] = acc
         return out
     if fn is None:
@@ -156,20 +164,14 @@ def matmul(v: np.ndarray, step_v: float, signed: bool, m: SplitMatrix,
     if _pack_codes_kernel(v, 1.0 / float(step_v), off, apk):
         _refuse_off_grid(v, step_v, off)
     c = _llvm.output_blocks(out, nib, njb)
-    sums = m.offset_sums if signed else _zeros(m.offset_sums.shape)
+    pa, pc, ptrs = apk.ctypes.data, c.ctypes.data, m._ptrs
+    sums0 = N_DIGITS * (1 if signed else 2)
     for d in range(N_DIGITS - 1, -1, -1):     # smallest digit first; the first pass assigns
-        fn(nib, njb, kq, apk.ctypes.data, 4 * MR * kq, m.panels[d].ctypes.data, 4 * NR * kq,
-           c.ctypes.data, njb * NR, sums[d].ctypes.data, float(scales[d]),
-           int(d == N_DIGITS - 1))
+        fn(nib, njb, kq, pa, 4 * MR * kq, ptrs[d], 4 * NR * kq, pc, njb * NR,
+           ptrs[sums0 + d], scales[d], d == N_DIGITS - 1)
     if c is not out:
         out[...] = c[:n_b, :m.n]
     return out
-
-
-def _zeros(shape) -> np.ndarray:
-    z = workspace("int8_zero_sums", shape, np.int32)
-    z[...] = 0
-    return z
 
 
 @jit
