@@ -159,6 +159,9 @@ def _nominal_adc(card: str, bits: int, temperature_k: float):
 def _analog_read_py(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, half,
                     sar, exact, t0, up, dn, trial, offset, sig_s, sig_c, e_table, e_row, keys,
                     sample0, plane, n_planes, col0, ref0, out, e_out):
+    # Per vector: the front end of every column, then the SAR search one decision at a time
+    # across all columns (the columns' searches are independent, so the core overlaps them;
+    # column by column, each search is a chain of dependent decisions), then the back end.
     n_b, n_s = mean.shape
     bits = up.shape[1]
     code_max = float((1 << bits) - 1)
@@ -166,8 +169,27 @@ def _analog_read_py(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_
     has_ref = var_ref.shape[1] > 0
     any_sig_s = sar and np.any(sig_s > 0.0)
     any_sig_c = sar and np.any(sig_c > 0.0)
+    u_adc = np.empty(n_s)      # ADC input [LSB] (SAR: less the comparator offset)
+    sig = np.empty(n_s)        # signal [LSB] (unquantised output)
+    dac = np.empty(n_s)        # SAR: DAC level reached so far [LSB]
+    codes = np.empty(n_s, dtype=np.int64)
+    thr = np.empty(n_s)        # SAR: this decision's threshold [LSB]
+    x_cmp = np.empty(n_s)      # SAR: comparator input with its noise [LSB]
+    near = np.empty(n_s, dtype=np.int64)
+    # each column's ADC tables by decision, and how near its threshold a decision draws the
+    # comparator noise (see the constant; never without noise)
+    trial_j, up_j, dn_j = np.empty((bits, n_s)), np.empty((bits, n_s)), np.empty((bits, n_s))
+    lim = np.full(n_s, -1.0)
+    if sar:
+        for j in range(n_s):
+            a = adc_of[j]
+            for k in range(bits):
+                trial_j[k, j] = trial[a, k]
+                up_j[k, j] = up[a, k]
+                dn_j[k, j] = dn[a, k]
+            if any_sig_c:
+                lim[j] = COMPARATOR_SKIP_SIGMAS * sig_c[a]
     for b in range(n_b):
-        e = 0.0
         row = np.uint64((sample0 + b) * n_planes + plane)
         rb = rng.hash_at(keys[0], row)
         rb_ref = rng.hash_at(keys[2], row)
@@ -190,35 +212,45 @@ def _analog_read_py(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_
                     zig.normal32(rb_ref, keys[3], row, ref0 + r))
                 u -= dz
                 sx -= dz
+            sig[j] = sx
             if sar:
-                vs = u - offset[a]
-                acc = t0[a]
-                c = 0
-                cc = (col0 + j) * bits
-                for s in range(bits):
-                    k = bits - 1 - s
-                    x = vs
-                    thr = acc + trial[a, k]
-                    if any_sig_c and abs(x - thr) < COMPARATOR_SKIP_SIGMAS * sig_c[a]:
-                        x += sig_c[a] * np.float64(zig.normal32(rb_c, keys[5], row, cc + s))
-                    if x >= thr:
-                        c |= 1 << k
-                        acc += up[a, k]
-                    else:
-                        acc += dn[a, k]
-                code = float(c)
+                u_adc[j] = u - offset[a]
+                dac[j] = t0[a]
+                codes[j] = 0
             else:
                 code = math.floor(u)
                 if code < 0.0:
                     code = 0.0
                 elif code > code_max:
                     code = code_max
-                c = int(code)
-            e += e_table[e_row[a], c]
+                codes[j] = int(code)
+        if sar:
+            for s in range(bits):
+                k = bits - 1 - s
+                n_near = 0
+                for j in range(n_s):      # thresholds; columns near theirs (no branches)
+                    x = u_adc[j]
+                    t = dac[j] + trial_j[k, j]
+                    thr[j] = t
+                    x_cmp[j] = x
+                    near[n_near] = j
+                    n_near += np.int64(abs(x - t) < lim[j])
+                for q in range(n_near):   # their comparator noise
+                    j = near[q]
+                    x_cmp[j] += sig_c[adc_of[j]] * np.float64(
+                        zig.normal32(rb_c, keys[5], row, (col0 + j) * bits + s))
+                for j in range(n_s):      # decisions
+                    hi = x_cmp[j] >= thr[j]
+                    codes[j] |= np.int64(hi) << k
+                    dac[j] += up_j[k, j] if hi else dn_j[k, j]
+        e = 0.0
+        for j in range(n_s):
+            c = codes[j]
+            e += e_table[e_row[adc_of[j]], c]
             if exact:   # unquantised ideal ADC: the signal itself, clipped to the range
-                out[b, out_index[j]] += min(max(sx, -half), half) * coef[j]
+                out[b, out_index[j]] += min(max(sig[j], -half), half) * coef[j]
             else:
-                out[b, out_index[j]] += (code - half) * coef[j]
+                out[b, out_index[j]] += (float(c) - half) * coef[j]
         e_out[b] += e
 
 
