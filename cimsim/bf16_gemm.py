@@ -141,6 +141,13 @@ def matmul(a: np.ndarray, b: PackedMatrix, out: np.ndarray) -> np.ndarray:
     return out
 
 
+@jit(inline="always")
+def _bf16_high(u):
+    """The bfloat16 bits (the high 16, as uint32) of float32 bits ``u`` rounded to nearest,
+    ties to even (as :func:`round_bf16`)."""
+    return (u + np.uint32(0x7FFF) + ((u >> np.uint32(16)) & np.uint32(1))) >> np.uint32(16)
+
+
 @jit
 def _pack_a_kernel(a, scale, apk):
     """``apk[i // 8, k // 2, i % 8, k % 2]`` = bfloat16 bits of ``a[i, k]·scale`` (nearest,
@@ -157,9 +164,7 @@ def _pack_a_kernel(a, scale, apk):
         else:
             row[:] = 0.0
         for c in range(2 * kp):
-            u = bits[c]
-            apk[ib, c >> 1, i, c & 1] = np.uint16(
-                (u + np.uint32(0x7FFF) + ((u >> np.uint32(16)) & np.uint32(1))) >> np.uint32(16))
+            apk[ib, c >> 1, i, c & 1] = np.uint16(_bf16_high(bits[c]))
 
 
 @jit
@@ -172,9 +177,7 @@ def _round_kernel(a, scale, out_bits):
         for c in range(k):
             row[c] = np.float32(a[r, c] * scale)
         for c in range(k):
-            u = bits[c]
-            out_bits[r, c] = (u + np.uint32(0x7FFF) + ((u >> np.uint32(16)) & np.uint32(1))) \
-                & np.uint32(0xFFFF0000)
+            out_bits[r, c] = _bf16_high(bits[c]) << np.uint32(16)
 
 
 # --- the AVX-512 BF16 kernel ---------------------------------------------------------------
