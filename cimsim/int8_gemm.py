@@ -61,8 +61,6 @@ class SplitMatrix:
         ``u``, the value of one unit of the leading digit [S].
     rounded : ndarray (k, n), float32
         ``Ŝ``, the matrix the digits represent [S] (the BLAS path).
-    digits : ndarray (3, k, n), int8
-        ``D⁽⁰⁾, D⁽¹⁾, D⁽²⁾``.
     panels : ndarray (3, ceil(n/32), ceil(k/4), 32, 4), int8
         The digits in the kernel's layout, zero-padded.
     offset_sums : ndarray (2, 3, 32·ceil(n/32)), int32
@@ -74,7 +72,6 @@ class SplitMatrix:
     n: int
     unit_s: float
     rounded: np.ndarray
-    digits: np.ndarray
     panels: np.ndarray
     offset_sums: np.ndarray
 
@@ -83,6 +80,13 @@ class SplitMatrix:
         ptrs = tuple(int(p.ctypes.data) for p in self.panels) + tuple(
             int(z.ctypes.data) for z in self.offset_sums.reshape(-1, self.offset_sums.shape[-1]))
         object.__setattr__(self, "_ptrs", ptrs)
+
+    @property
+    def digits(self) -> np.ndarray:
+        """``D⁽⁰⁾, D⁽¹⁾, D⁽²⁾``, (3, k, n) int8 (a view of the panels, unpadded)."""
+        p = self.panels
+        full = p.transpose(0, 2, 4, 1, 3).reshape(N_DIGITS, 4 * p.shape[2], NR * p.shape[1])
+        return full[:, :self.k, :self.n]
 
 
 def split(s) -> SplitMatrix:
@@ -108,7 +112,7 @@ def split(s) -> SplitMatrix:
         padded.reshape(N_DIGITS, kq, 4, njb, NR).transpose(0, 3, 1, 4, 2))
     sums = np.zeros((2, N_DIGITS, NR * njb), dtype=np.int32)
     sums[0] = padded.astype(np.int32).sum(axis=1) * 128
-    return SplitMatrix(k, n, unit, (unit * value).astype(np.float32), digits, panels, sums)
+    return SplitMatrix(k, n, unit, (unit * value).astype(np.float32), panels, sums)
 
 
 def matmul(v: np.ndarray, step_v: float, signed: bool, m: SplitMatrix,
@@ -150,8 +154,9 @@ def matmul(v: np.ndarray, step_v: float, signed: bool, m: SplitMatrix,
             _refuse_off_grid(v, step_v, off)
         codes = np.rint(v / step_v) + off
         acc = np.zeros(out.shape, dtype=np.float32)
+        digits = m.digits
         for d in range(N_DIGITS - 1, -1, -1):      # integer sums, exact in float64
-            r = (codes @ m.digits[d].astype(np.float64)).astype(np.int64)
+            r = (codes @ digits[d].astype(np.float64)).astype(np.int64)
             if signed:
                 r = r - m.offset_sums[0, d, :m.n]
             acc = acc + r.astype(np.float32) * np.float32(scales[d])
@@ -178,19 +183,22 @@ def matmul(v: np.ndarray, step_v: float, signed: bool, m: SplitMatrix,
 def _pack_codes_kernel(v, per_step, off, apk):
     """``apk[i // 8, k // 4, i % 8, k % 4] = rint(v[i, k]·per_step) + off`` as bytes,
     zero-padded (zero: no contribution). Returns the number of entries that are not an
-    integer multiple within [0, 255] after the offset (then ``apk`` is not to be used)."""
+    integer multiple within [0, 255] after the offset, or not finite (then ``apk`` is not to
+    be used)."""
     n_b, k = v.shape
-    nib, kq = apk.shape[0], apk.shape[1]
+    apk[...] = 0
+    row = np.empty(k, dtype=np.int32)
     bad = 0
-    for r in range(nib * MR):
+    for r in range(n_b):
         ib, i = r // MR, r % MR
-        for c in range(4 * kq):
-            q = 0
-            if r < n_b and c < k:
-                t = v[r, c] * per_step
-                q = int(np.rint(t)) + off
-                bad += (abs(t + off - q) > _OFF_GRID) | (q < 0) | (q > CODE_MAX)
-            apk[ib, c >> 2, i, c & 3] = np.uint8(q)
+        for c in range(k):        # codes and the grid check, in a pass the compiler vectorises
+            t = v[r, c] * per_step + off
+            q = np.rint(t)
+            ok = (abs(t - q) <= _OFF_GRID) & (q >= 0.0) & (q <= CODE_MAX)   # False for NaN
+            bad += np.int64(not ok)
+            row[c] = np.int32(q)
+        for c in range(k):
+            apk[ib, c >> 2, i, c & 3] = np.uint8(row[c])
     return bad
 
 
@@ -200,10 +208,12 @@ _OFF_GRID = 1e-3
 
 
 def _off_grid(v: np.ndarray, step_v: float, off: int) -> np.ndarray:
-    """Where ``v / step_v + off`` is not an integer in [0, 255] (the NumPy check)."""
+    """Where ``v / step_v + off`` is not an integer in [0, 255] (or not finite: the NumPy
+    check)."""
     t = v / step_v + off
     q = np.rint(t)
-    return (np.abs(t - q) > _OFF_GRID) | (q < 0) | (q > CODE_MAX)
+    with np.errstate(invalid="ignore"):          # inf - inf: NaN, off the grid
+        return ~((np.abs(t - q) <= _OFF_GRID) & (q >= 0) & (q <= CODE_MAX))
 
 
 def _refuse_off_grid(v: np.ndarray, step_v: float, off: int):

@@ -143,7 +143,7 @@ def test_output_into_float64_and_strided_arrays():
 
 
 @pytest.mark.parametrize("which", ["numba", "numpy"])
-@pytest.mark.parametrize("bad", [0.5, 256.0, -1.0])
+@pytest.mark.parametrize("bad", [0.5, 256.0, -1.0, np.nan, np.inf])
 def test_row_voltages_off_the_grid_are_refused(which, bad):
     v, step = _drive(9, 20, False, seed=6)
     v[3, 7] = bad * step
