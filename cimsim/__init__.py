@@ -4,16 +4,26 @@ Tiled crossbars of resistive memory executing neural-network layers, with the de
 converter physics of :mod:`device_models` and an energy/latency/area account of every operation.
 """
 
+import sys
+
 from ._version import __version__
+from .array import crossbar
+from .array.crossbar import Crossbar
 from .config import Config, param
-from .crossbar import Crossbar
 from .hardware import HardwareConfig, TileConfig
-from .models import from_torch, load_bundled, load_model, save_model
-from .network import Network, PlacementConfig
+from .nn import layers, models
+from .nn.models import from_torch, load_bundled, load_model, save_model
+from .nn.network import Network, PlacementConfig
 from .ops import OpCounts
-from .report import Report, build_report, load_report
-from .tile import Tile
-from .tiled import AnalogMatrix
+from .ppa.report import Report, build_report, load_report
+from .tile.matrix import AnalogMatrix
+from .tile.state import Tile
+
+# Contract module names (DESIGN.md): ``cimsim.crossbar``, ``cimsim.layers`` and ``cimsim.models``
+# are the modules of the array and nn wings under their public names.
+for _mod in (crossbar, layers, models):
+    sys.modules[f"{__name__}.{_mod.__name__.rsplit('.', 1)[1]}"] = _mod
+del _mod
 
 __all__ = [
     "AnalogMatrix",

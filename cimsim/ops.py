@@ -1,7 +1,7 @@
 """Operation counts: what a tile call did, the interface between execution and energy.
 
 Every tile MVM returns an :class:`OpCounts`. The energy, latency and area models
-(:mod:`cimsim.energy`) turn these counts, with the component cards, into joules and seconds;
+(:mod:`cimsim.ppa.energy`) turn these counts, with the component cards, into joules and seconds;
 nothing in execution assumes an energy per MAC. Counts add (``a + b``) and scale with batch.
 """
 

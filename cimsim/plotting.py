@@ -1,6 +1,6 @@
 """Figures: matplotlib on the non-interactive Agg backend and one way to write a PNG.
 
-Used by :meth:`cimsim.report.Report.plot`, the ``cimsim devices`` and ``cimsim plot``
+Used by :meth:`cimsim.ppa.report.Report.plot`, the ``cimsim devices`` and ``cimsim plot``
 commands, the ``scripts/plot_*.py`` figures and the validation reproductions.
 """
 

@@ -5,7 +5,7 @@ A *cell law* is any object with two vectorised methods (the :class:`CellIV` prot
 * ``current(v_v, g_s) -> i_a``: the current through a cell [A] with voltage ``v_v`` across it
   [V] and programmed small-signal conductance ``g_s`` [S];
 * ``current_and_derivative(v_v, g_s) -> (i_a, di_dv_s)``: the current and its derivative with
-  respect to the voltage [S], which Newton's method in :mod:`cimsim.crossbar` needs.
+  respect to the voltage [S], which Newton's method in :mod:`cimsim.array.crossbar` needs.
 
 Both broadcast over ``v_v`` and ``g_s`` like a NumPy ufunc. They do not validate their
 arguments (they sit in the inner loop of the nonlinear crossbar solve); the public functions
@@ -45,7 +45,7 @@ class LinearIV:
     .. math:: I\,[\mathrm{A}] = g\,[\mathrm{S}] \cdot V\,[\mathrm{V}]
 
     The reference law of every crossbar model; ``cell=None`` in
-    :func:`cimsim.crossbar.column_currents` means this law.
+    :func:`cimsim.array.crossbar.column_currents` means this law.
 
     References
     ----------

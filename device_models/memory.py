@@ -1,6 +1,6 @@
 """One interface over every memory kind (``rram``, ``1t1r``, ``pcm``) for the tile.
 
-The tile (``cimsim.tile``) programs, faults, ages and reads conductances through these four
+The tile (``cimsim.tile.state``) programs, faults, ages and reads conductances through these four
 functions, whatever the device card is:
 
 * :func:`program` — write-verify (:func:`~device_models.programming.program_write_verify`)

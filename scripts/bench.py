@@ -172,7 +172,7 @@ def _array(ctx: BenchContext, rows: int, cols: int, batch: int, tag: int):
 
 @register("ir_drop_geff_setup", "one-off exact G_eff of a 512x512 array (r_wire = 1 ohm)")
 def bench_geff_setup(ctx: BenchContext) -> list[dict]:
-    from cimsim.crossbar import Crossbar
+    from cimsim.array.crossbar import Crossbar
 
     rows = cols = 32 if ctx.quick else 512
     batch = 16 if ctx.quick else 1024
@@ -188,7 +188,7 @@ def bench_geff_setup(ctx: BenchContext) -> list[dict]:
 @register("ir_drop_linear_crossbar_mvm",
           "exact linear IR-drop MVM via G_eff, 512x512, batch 1024 (G_eff set-up excluded)")
 def bench_linear_crossbar(ctx: BenchContext) -> list[dict]:
-    from cimsim.crossbar import Crossbar, solve_crossbar
+    from cimsim.array.crossbar import Crossbar, solve_crossbar
 
     rows = cols = 32 if ctx.quick else 512
     batch = 16 if ctx.quick else 1024
@@ -218,7 +218,7 @@ def bench_nonlinear(ctx: BenchContext) -> list[dict]:
     chord steps to tolerance, Newton where they stall); ``ratio_newton_vs_numpy_gemm`` is
     per-vector damped Newton (``method="newton"``); ``ratio_fast_vs_numpy_gemm`` the fast
     approximation (3 chord steps), whose error against the exact solve is reported."""
-    from cimsim.crossbar import Crossbar
+    from cimsim.array.crossbar import Crossbar
     from device_models import SinhIV
 
     rows = cols = 8 if ctx.quick else 64

@@ -18,7 +18,7 @@ from bench import BenchContext, best_of, register
           "bundled digits CNN on default analog tiles: images/s, ratio to float NumPy network")
 def bench_digits_cnn(ctx: BenchContext) -> list[dict]:
     from cimsim.hardware import HardwareConfig
-    from cimsim.models import load_bundled, load_digits_split
+    from cimsim.nn.models import load_bundled, load_digits_split
 
     net = load_bundled("digits_cnn_relu")
     data = load_digits_split()

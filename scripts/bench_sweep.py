@@ -24,7 +24,7 @@ _EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "adc_bits_sweep.to
 
 
 def _spec(quick: bool):
-    from cimsim.sweep import SweepSpec
+    from cimsim.study.sweep import SweepSpec
 
     spec = SweepSpec.from_toml(_EXAMPLE)
     if not quick:
@@ -42,8 +42,8 @@ def bench_sweep_example(ctx: BenchContext) -> list[dict]:
 
     from distributed import Client, LocalCluster
 
-    from cimsim.store import load
-    from cimsim.sweep import run_sweep
+    from cimsim.study.store import load
+    from cimsim.study.sweep import run_sweep
 
     spec = _spec(ctx.quick)
     times, starts, macs = {}, {}, 0.0

@@ -7,7 +7,7 @@ product, and the set-up time):
   8-bit amplitude inputs, read noise by the variance identity, 8-bit ideal column ADCs,
   batch 1024 (``signal_gemm`` and ``variance_gemm`` say whether the integer signal GEMM and
   the bfloat16 variance GEMM ran on their AVX-512 kernels or on float32 BLAS,
-  :mod:`cimsim.int8_gemm`, :mod:`cimsim.bf16_gemm`);
+  :mod:`cimsim.kernels.int8_gemm`, :mod:`cimsim.kernels.bf16_gemm`);
 * ``standard_tile_mvm_converter_noise``: the same with the ADC card's capacitor mismatch,
   comparator offset and noise, and kT/C (SAR binary search per conversion);
 * ``bitserial_tile_mvm``: 8 bit-planes of non-negative 8-bit inputs, one ADC conversion per
@@ -29,7 +29,7 @@ _R_WIRE_OHM = 1.0
 def _setup(ctx: BenchContext, tag: int, *, encoding="amplitude", converter_noise=False,
            r_wire_ohm=0.0, nonneg=False):
     from cimsim.hardware import HardwareConfig
-    from cimsim.tiled import AnalogMatrix
+    from cimsim.tile.matrix import AnalogMatrix
 
     n = 32 if ctx.quick else 512
     batch = 16 if ctx.quick else 1024
@@ -54,7 +54,7 @@ def _run(ctx: BenchContext, name: str, m, x, w, setup, shape, **extra) -> dict:
     t, t_gemm = ctx.time_pair(lambda: m.matmul(x), shape)
     y, _ = m.matmul(x, sample_offset=0)
     ref = x @ w
-    from cimsim import bf16_gemm, int8_gemm
+    from cimsim.kernels import bf16_gemm, int8_gemm
 
     rec = ctx.record(name, t, shape, t_gemm, n_tiles=m.n_tiles, setup_s=setup,
                      rel_rms_error_vs_float=float(np.sqrt(np.mean((y - ref) ** 2)

@@ -15,7 +15,7 @@ Writes to DIR (default ``./out``):
 
 Conductances are random weights mapped linearly onto [g_min_s, g_max_s] of the default device
 card (``HardwareConfig().device_card``); the read voltage is ``TileConfig().v_read_v``. Every
-number plotted comes from :mod:`cimsim.crossbar`.
+number plotted comes from :mod:`cimsim.array.crossbar`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cimsim.crossbar import Crossbar, solve_crossbar
+from cimsim.array.crossbar import Crossbar, solve_crossbar
 from cimsim.hardware import HardwareConfig
 from cimsim.plotting import pyplot, save_png
 from device_models import SinhIV, cards

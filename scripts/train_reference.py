@@ -1,6 +1,6 @@
 """Train the small reference networks shipped in ``cimsim/data`` (pure NumPy, a few minutes).
 
-Models (all float64 training with Adam through the explicit backward of :mod:`cimsim.layers`):
+Models (all float64 training with Adam through the explicit backward of :mod:`cimsim.nn.layers`):
 
 * ``digits_mlp_relu``      — 64-64-10 MLP on scikit-learn's 8×8 digits;
 * ``digits_cnn_relu``      — conv(8,3×3)-pool-conv(16,3×3)-pool-linear CNN on digits (the demo);
@@ -33,9 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
-from cimsim.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Softplus, Swish
-from cimsim.models import load_mnist, save_model
-from cimsim.network import Network
+from cimsim.nn.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Softplus, Swish
+from cimsim.nn.models import load_mnist, save_model
+from cimsim.nn.network import Network
 from device_models import rng
 
 SEED = 2024

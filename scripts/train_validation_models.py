@@ -1,7 +1,7 @@
 """Train the small networks the validation reproductions run on (pure NumPy, minutes each).
 
-Each network is trained once with :meth:`cimsim.network.Network.fit` on the bundled MNIST
-subset (:func:`cimsim.models.load_mnist`: 8 000 training images, 2 000 held out) and saved in
+Each network is trained once with :meth:`cimsim.nn.network.Network.fit` on the bundled MNIST
+subset (:func:`cimsim.nn.models.load_mnist`: 8 000 training images, 2 000 held out) and saved in
 ``cimsim/data`` so that ``cimsim validate`` does not retrain:
 
 * ``yao2020_mcnn`` — the five-layer mCNN of Yao et al., Nature 577, 641 (2020): C1 8 kernels
@@ -35,9 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
-from cimsim.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU
-from cimsim.models import load_mnist, load_model, save_model
-from cimsim.network import Network
+from cimsim.nn.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU
+from cimsim.nn.models import load_mnist, load_model, save_model
+from cimsim.nn.network import Network
 from device_models import rng
 
 SEED = 2020

@@ -167,7 +167,7 @@ def test_bad_inputs():
 
 
 def test_cell_law_in_crossbar_solver():
-    from cimsim.crossbar import column_currents
+    from cimsim.array.crossbar import column_currents
 
     law = OneTOneRIV.from_card(CARD)
     rng = np.random.default_rng(0)

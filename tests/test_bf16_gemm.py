@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cimsim import _llvm
-from cimsim import bf16_gemm as bg
+from cimsim.kernels import _llvm
+from cimsim.kernels import bf16_gemm as bg
 from device_models._jit import use_backend
 
 U = 2.0 ** -8     # unit roundoff of bfloat16 (8 significant bits)

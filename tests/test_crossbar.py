@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cimsim import crossbar as cb
+from cimsim.array import crossbar as cb
 from device_models import InvalidParameterError, LinearIV, SinhIV, UnknownNameError
 
 
@@ -335,7 +335,7 @@ def test_sinh_iv_law():
 
 
 def test_batched_lu_kernel_matches_superlu(each_backend):
-    from cimsim._mna import Network, _lu_solve_numpy
+    from cimsim.array._mna import Network, _lu_solve_numpy
 
     g, _ = _rand(21, 9, 7)
     net = Network(g, 2.0, 3.0)

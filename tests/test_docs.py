@@ -21,17 +21,19 @@ PHYSICS_MODULES = [
     "device_models.adc", "device_models.dac", "device_models.encoding",
     "device_models.frontend", "device_models.measure", "device_models.rng",
     "device_models.ziggurat",
-    "cimsim.crossbar", "cimsim.mapping", "cimsim.tile", "cimsim.row_drive", "cimsim.readout",
-    "cimsim.energy", "cimsim.latency",
-    "cimsim.report",
+    "cimsim.array.crossbar", "cimsim.array.mapping", "cimsim.tile.state", "cimsim.tile.encode",
+    "cimsim.tile.readout",
+    "cimsim.ppa.energy", "cimsim.ppa.latency",
+    "cimsim.ppa.report",
 ]
 
 
 def _public_modules():
     for pkg in (device_models, cimsim):
-        for info in pkgutil.iter_modules(pkg.__path__):
-            if not info.name.startswith("_") and not (info.ispkg and info.name == "commands"):
-                yield f"{pkg.__name__}.{info.name}"
+        for info in pkgutil.walk_packages(pkg.__path__, prefix=f"{pkg.__name__}."):
+            parts = info.name.split(".")
+            if not any(p.startswith("_") for p in parts) and "commands" not in parts:
+                yield info.name
 
 
 @pytest.mark.parametrize("name", sorted(_public_modules()))

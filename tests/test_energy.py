@@ -1,4 +1,4 @@
-"""Energy, latency and area component models (cimsim.energy, cimsim.latency)."""
+"""Energy, latency and area component models (cimsim.ppa.energy, cimsim.ppa.latency)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from cimsim.energy import (
+from cimsim.ops import OpCounts
+from cimsim.ppa.energy import (
     ENERGY_KINDS,
     Components,
     energy_breakdown,
@@ -17,8 +18,7 @@ from cimsim.energy import (
     op_energy_j,
     tile_area_m2,
 )
-from cimsim.latency import layer_time_s, pipeline_time_s, tile_cycle_time_s
-from cimsim.ops import OpCounts
+from cimsim.ppa.latency import layer_time_s, pipeline_time_s, tile_cycle_time_s
 from device_models import cards
 from device_models.errors import InvalidParameterError
 

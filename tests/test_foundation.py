@@ -201,3 +201,22 @@ def test_card_replace_validates():
         card.replace(slope_factor_n=0.1)
     with pytest.raises(CardError, match="unknown field"):
         card.replace(nonsense=1.0)
+
+
+def test_contract_module_names_are_the_wing_modules():
+    """DESIGN.md's public names ``cimsim.crossbar``, ``cimsim.layers`` and ``cimsim.models``
+    import, and are the very modules of the array and nn wings."""
+    import importlib
+
+    import cimsim.array.crossbar
+    import cimsim.nn.layers
+    import cimsim.nn.models
+
+    for public, wing in (("cimsim.crossbar", cimsim.array.crossbar),
+                         ("cimsim.layers", cimsim.nn.layers),
+                         ("cimsim.models", cimsim.nn.models)):
+        assert importlib.import_module(public) is wing
+    from cimsim.crossbar import column_currents
+    from cimsim.models import load_digits_split
+
+    assert callable(column_currents) and callable(load_digits_split)

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cimsim import _llvm
-from cimsim import int8_gemm as ig
 from cimsim.hardware import HardwareConfig
-from cimsim.tiled import AnalogMatrix
+from cimsim.kernels import _llvm
+from cimsim.kernels import int8_gemm as ig
+from cimsim.tile.matrix import AnalogMatrix
 from device_models._jit import use_backend
 
 #: |S − Ŝ| per cell over max|S| (half a unit of the last digit) [-].

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from cimsim.layers import (
+from cimsim.nn.layers import (
     GELU,
     AvgPool2d,
     BatchNorm,

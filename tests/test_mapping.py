@@ -7,14 +7,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cimsim.hardware import HardwareConfig, TileConfig
-from cimsim.mapping import (
+from cimsim.array.mapping import (
     map_weights,
     n_slices,
     outputs_per_tile,
     quantize_weights,
     slice_codes,
 )
+from cimsim.hardware import HardwareConfig, TileConfig
 from device_models.errors import ConfigError, InvalidParameterError, UnknownNameError
 
 G_MIN, G_MAX = 1e-6, 1e-4

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from cimsim.hardware import HardwareConfig, TileConfig
-from cimsim.layers import (
+from cimsim.nn.layers import (
     BatchNorm,
     Conv2d,
     Flatten,
@@ -20,7 +20,7 @@ from cimsim.layers import (
     Residual,
     Swish,
 )
-from cimsim.models import (
+from cimsim.nn.models import (
     bundled_models,
     from_torch,
     load_bundled,
@@ -28,7 +28,7 @@ from cimsim.models import (
     load_model,
     save_model,
 )
-from cimsim.network import Network, PlacementConfig
+from cimsim.nn.network import Network, PlacementConfig
 from cimsim.ops import OpCounts
 from device_models.errors import ConfigError, InvalidParameterError, UnknownNameError
 
@@ -72,7 +72,7 @@ def test_model_file_round_trip(tmp_path, suffix):
 
 @pytest.mark.parametrize("suffix", [".npz", ".hdf5"])
 def test_every_layer_type_round_trips(tmp_path, suffix):
-    from cimsim.layers import (
+    from cimsim.nn.layers import (
         GELU,
         LAYER_TYPES,
         AvgPool2d,
@@ -274,7 +274,7 @@ def test_placement_config():
 
 
 # -------------------------------------------------------------------------------------------
-# compilation on tiles (cimsim.tiled.AnalogMatrix)
+# compilation on tiles (cimsim.tile.matrix.AnalogMatrix)
 # -------------------------------------------------------------------------------------------
 
 

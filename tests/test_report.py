@@ -1,4 +1,4 @@
-"""cimsim.report: per operation, per layer, per network figures; export; hand-worked tile MVM."""
+"""cimsim.ppa.report: figures per operation, layer and network; export; hand-worked tile MVM."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_energy import make_components
 
-from cimsim.energy import ENERGY_KINDS
 from cimsim.hardware import HardwareConfig
 from cimsim.ops import OpCounts
-from cimsim.report import (
+from cimsim.ppa.energy import ENERGY_KINDS
+from cimsim.ppa.report import (
     Report,
     build_report,
     energy_delay_distance,
@@ -249,7 +249,7 @@ def small_hw(**tile_changes) -> HardwareConfig:
 
 
 def test_standard_tile_report_from_a_real_run():
-    from cimsim.energy import components
+    from cimsim.ppa.energy import components
 
     hw = small_hw()
     rep = standard_tile_report(hw, batch=8)

@@ -9,7 +9,7 @@ import h5py
 import numpy as np
 import pytest
 
-from cimsim.store import DONE, FAILED, PENDING, PointRecord, SweepStore, load
+from cimsim.study.store import DONE, FAILED, PENDING, PointRecord, SweepStore, load
 from device_models.errors import StoreError
 
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cimsim import sweep
 from cimsim.cli import main
-from cimsim.store import DONE, FAILED, load
+from cimsim.study import sweep
+from cimsim.study.store import DONE, FAILED, load
 from device_models.errors import CardError, ConfigError, UnknownNameError
 
 DEVICE_SPEC = {
@@ -279,7 +279,7 @@ def test_refuses_truncated_foreign_and_different_files(tmp_path):
 
 
 def test_second_driver_on_the_same_file_is_refused(tmp_path):
-    from cimsim.store import writer_lock
+    from cimsim.study.store import writer_lock
     from device_models.errors import StoreError
 
     out = tmp_path / "busy.h5"

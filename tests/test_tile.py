@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from cimsim.hardware import HardwareConfig
-from cimsim.tiled import AnalogMatrix
+from cimsim.tile.matrix import AnalogMatrix
 from device_models import rng, ziggurat
 from device_models.errors import InvalidParameterError
 
@@ -449,7 +449,7 @@ def test_programming_faults_and_drift_reach_the_result():
 
 
 def test_ir_drop_uses_the_exact_crossbar_solution():
-    from cimsim.crossbar import column_currents
+    from cimsim.array.crossbar import column_currents
 
     w, x = _data(8, 3, 6, seed=4)
     hw = _hw(rows=8, cols=8, r_wire_row_ohm=40.0, r_wire_col_ohm=60.0)
@@ -540,7 +540,7 @@ def test_pulse_width_energy_is_linear_in_the_code():
 def test_same_numbers_regardless_of_thread_count():
     import numba
 
-    from cimsim.tiled import CHUNK_VECTORS
+    from cimsim.tile.matrix import CHUNK_VECTORS
 
     w, x = _data(64, 40, 2 * CHUNK_VECTORS + 17, seed=6)
     hw = HardwareConfig(converter_noise=False).replace(
@@ -560,8 +560,8 @@ def test_same_numbers_regardless_of_thread_count():
 
 
 def test_row_slices_cover_every_row_once_and_fused_drive_is_the_same():
-    from cimsim.parallel import for_row_slices
-    from cimsim.row_drive import InputEncoder
+    from cimsim.kernels.parallel import for_row_slices
+    from cimsim.tile.encode import InputEncoder
 
     seen = np.zeros(1000, dtype=int)
 
@@ -593,7 +593,7 @@ def test_row_drive_kernel_equals_numpy_reference(encoding, signed, bits):
     """Levels and per-chunk sums of the Numba drive kernel (int32 counts for bit-planes,
     integer-exact float64 sums for linear levels) equal the NumPy reference for every cycle,
     up to the widest inputs (16-bit codes: chunk counts near 64·(2**16 − 1))."""
-    from cimsim.row_drive import _drive_numpy
+    from cimsim.tile.encode import _drive_numpy
 
     hw = _hw(input_encoding=encoding, input_bits=bits)
     r = np.random.default_rng(bits)
@@ -647,7 +647,7 @@ def test_row_drive_agrees_with_device_models_encoding(encoding):
 
 
 def test_sar_comparator_noise_blurs_only_near_a_transition():
-    from cimsim.readout import ColumnAdcs, analog_read
+    from cimsim.tile.readout import ColumnAdcs, analog_read
     from device_models.adc import SarAdc
 
     hw = _hw(HardwareConfig(converter_noise=True), adc_bits=8)

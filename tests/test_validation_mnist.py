@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from cimsim.hardware import HardwareConfig, TileConfig
-from cimsim.layers import Flatten, Linear
-from cimsim.network import Network
+from cimsim.nn.layers import Flatten, Linear
+from cimsim.nn.network import Network
 from validation import joshi2020_pcm_drift, wan2022_neurram_mnist, yao2020_mnist_cnn
 from validation._mnist import GlobalDriftCompensation, load_network
 

@@ -1,7 +1,7 @@
 """Shared pieces of the MNIST reproductions (Yao 2020, Joshi 2020, Wan 2022).
 
 * :func:`load_network` — a trained network shipped in ``cimsim/data`` (trained once by
-  ``scripts/train_validation_models.py`` with :meth:`cimsim.network.Network.fit`);
+  ``scripts/train_validation_models.py`` with :meth:`cimsim.nn.network.Network.fit`);
 * :func:`mnist` — the bundled MNIST subset (8 000 training / 2 000 held-out images);
 * :class:`GlobalDriftCompensation` — global drift compensation of every analog matrix of a
   compiled network (Joshi et al. 2020);
@@ -19,8 +19,8 @@ from importlib import resources
 
 import numpy as np
 
-from cimsim.models import load_mnist, load_model
-from cimsim.network import Network
+from cimsim.nn.models import load_mnist, load_model
+from cimsim.nn.network import Network
 from device_models.pcm import drift_compensation_scale
 
 __all__ = ["GlobalDriftCompensation", "binomial_se", "chip_accuracy", "held_out_accuracy",
@@ -34,7 +34,7 @@ def load_network(name: str) -> Network:
 
 
 def mnist() -> dict[str, np.ndarray]:
-    """The bundled MNIST subset (see :func:`cimsim.models.load_mnist`)."""
+    """The bundled MNIST subset (see :func:`cimsim.nn.models.load_mnist`)."""
     return load_mnist()
 
 

@@ -5,7 +5,7 @@ products, a ratio of 12.46; latencies 5.2 ns and 15.2 ns. The target is the rati
 
 Model
 -----
-Both operating points run on cimsim's own tile (:func:`cimsim.report.standard_tile_report`):
+Both operating points run on cimsim's own tile (:func:`cimsim.ppa.report.standard_tile_report`):
 a 256×256 differential tile of binary RRAM cells (``yao2020_taox_1t1r`` used at two levels),
 22 nm digital energies (``dennard_scaled_22nm``), the default SAR ADC and row-DAC cards at the
 resolution of each mode; every energy and latency comes from the run's operation counts.
@@ -38,7 +38,7 @@ from pathlib import Path
 
 from cimsim.hardware import HardwareConfig, TileConfig
 from cimsim.plotting import pyplot
-from cimsim.report import standard_tile_report
+from cimsim.ppa.report import standard_tile_report
 from device_models import cards
 
 from ._base import Comparison, Reproduction

@@ -7,7 +7,7 @@ read phases per MVM in the high-precision mode and one in the low-precision mode
 
 Model
 -----
-One MVM of a core is one tile cycle (:func:`cimsim.latency.cycle_time_s`):
+One MVM of a core is one tile cycle (:func:`cimsim.ppa.latency.cycle_time_s`):
 
 .. math:: t_{MVM} = t_{DAC} + p · 2^{b_x - 1} t_{u} + t_{conv} + t_{LDPU}
 
@@ -36,8 +36,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cimsim.latency import cycle_time_s
 from cimsim.plotting import pyplot
+from cimsim.ppa.latency import cycle_time_s
 from device_models import cards
 
 from ._base import Comparison, Reproduction

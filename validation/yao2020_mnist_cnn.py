@@ -21,7 +21,7 @@ Inputs from the paper
 What cimsim does
 ----------------
 The network shipped as ``cimsim/data/yao2020_mcnn.npz`` was trained with
-:meth:`cimsim.network.Network.fit` on the bundled MNIST subset (8,000 training images; the paper
+:meth:`cimsim.nn.network.Network.fit` on the bundled MNIST subset (8,000 training images; the paper
 used the 60,000-image training set, hence a lower software baseline). The convolution layers
 are compiled onto tiles (chip seed ``seed``) and run on the held-out images and on 10 % of the
 training images (800), giving the simulated chip's 192 features per image. *Direct transfer*:
@@ -52,10 +52,10 @@ from pathlib import Path
 import numpy as np
 
 from cimsim.hardware import HardwareConfig, TileConfig
-from cimsim.layers import Flatten, Linear
-from cimsim.network import Network
+from cimsim.nn.layers import Flatten, Linear
+from cimsim.nn.network import Network
 from cimsim.plotting import pyplot
-from cimsim.tiled import AnalogMatrix
+from cimsim.tile.matrix import AnalogMatrix
 from device_models import cards
 
 from ._base import Comparison, Reproduction

@@ -5,7 +5,7 @@ compiles it onto the default :class:`~cimsim.hardware.HardwareConfig` (Yao 2020 
 card, 8-bit ADCs, programming noise, read noise, faults, converter noise), calibrates the ADC
 ranges on the model's stored training-set calibration images, runs the 359-image held-out
 digits split (progress bar on stderr) and prints float and analog accuracy, the energy and
-latency per inference from :mod:`cimsim.report`, and the per-layer volatility scores. Needs no
+latency per inference from :mod:`cimsim.ppa.report`, and the per-layer volatility scores. Needs no
 training and no download.
 """
 
@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         metavar="PNG", help="Save the per-layer energy breakdown as a PNG "
                                             "(default name cimsim_demo.png).")
     parser.add_argument("--model", default="digits_cnn_relu",
-                        help="Bundled digits model (see cimsim.models.bundled_models()).")
+                        help="Bundled digits model (see cimsim.nn.models.bundled_models()).")
     parser.add_argument("--seed", type=int, default=0, help="Chip seed (programming, noise).")
     parser.add_argument("--t-s", type=float, default=None, dest="t_s",
                         help="Time since programming [s] (default: the hardware's t_s).")
@@ -48,7 +48,7 @@ def _volatility(net, data) -> list:
 
 def run(args: argparse.Namespace) -> int:
     from cimsim.hardware import HardwareConfig
-    from cimsim.models import load_bundled, load_digits_split
+    from cimsim.nn.models import load_bundled, load_digits_split
 
     t0 = time.perf_counter()
     net = load_bundled(args.model)
@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     if vol:
         print("volatility = relative weight change under a 2-epoch fine-tune (inputs shifted one "
               "pixel) x output sensitivity; reprogram = share of weights moving by > 1 LSB "
-              "(cimsim.network.VolatilityScore)")
+              "(cimsim.nn.network.VolatilityScore)")
     if args.plot:
         print(f"plot: {args.plot}")
     print(f"({elapsed:.1f} s)")

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
 
     from device_models.errors import StoreError
 
-    from ..store import load
+    from ..study.store import load
 
     res = load(args.file)
     x, y = res.column(args.x), res.column(args.y)

@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from device_models.errors import InvalidParameterError
 
-    from ..report import load_report, standard_tile_report
+    from ..ppa.report import load_report, standard_tile_report
 
     if args.tile == (args.file is not None):
         raise InvalidParameterError(

@@ -12,7 +12,7 @@ HELP = ("Run (or resume) a parameter sweep from a TOML spec into one HDF5 file, 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("spec", help="Sweep spec (TOML); see cimsim.sweep for the format.")
+    parser.add_argument("spec", help="Sweep spec (TOML); see cimsim.study.sweep for the format.")
     parser.add_argument("--out", required=True, help="HDF5 result file (resumed if it exists).")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, default=None, metavar="N",
@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..sweep import run_sweep
+    from ..study.sweep import run_sweep
 
     if args.workers is not None and args.workers < 0:
         print("cimsim sweep: error: --workers must be >= 0", file=sys.stderr)

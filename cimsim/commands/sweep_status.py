@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..store import FAILED, load
+    from ..study.store import FAILED, load
 
     res = load(args.file)
     summary = res.summary()

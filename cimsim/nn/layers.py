@@ -5,8 +5,8 @@ Every layer works on float64 NumPy arrays, images in ``(N, C, H, W)`` layout and
 matrix–vector products ``y = patches @ W`` with ``W`` of shape ``(in, out)``: a Linear layer has
 one such matrix, a grouped convolution one per group (lowered by im2col). The ``matmul`` hook of
 their ``forward`` decides who computes that product: plain NumPy (the float reference) or the
-analog tiles of :class:`cimsim.tiled.AnalogMatrix` (see :class:`cimsim.network.Network`), so the
-float and the analog paths share all the lowering code.
+analog tiles of :class:`cimsim.tile.matrix.AnalogMatrix` (see
+:class:`cimsim.nn.network.Network`), so the float and the analog paths share all the lowering code.
 
 Weight layouts follow PyTorch, so imported models need no transposition:
 ``Linear.weight`` is ``(out_features, in_features)``, ``Conv2d.weight`` is

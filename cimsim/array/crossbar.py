@@ -13,7 +13,7 @@ Solvers
   exactly. :func:`effective_conductance` computes :math:`G_{\mathrm{eff}}` once per
   programmed array from one sparse factorisation of the whole ``2·rows·cols``-node network
   (modified nodal analysis, nested-dissection order, Schur complement onto the driver and
-  ground nodes; see :mod:`cimsim._mna`). Every later batch is one GEMM.
+  ground nodes; see :mod:`cimsim.array._mna`). Every later batch is one GEMM.
 * Nonlinear cells (``cell=device_models.SinhIV(...)`` or any law with the
   :class:`device_models.CellIV` protocol). All methods start from the small-signal solution
   and take relaxed chord steps :math:`x \leftarrow x - \omega A_0^{-1} F(x)` that reuse the one

@@ -20,7 +20,7 @@ summed in float32 from the smallest digit up. The error against the exact ``v @ 
 to a float32 GEMM's own rounding of a few-hundred-row sum, and far below an ADC step.
 
 On cores with AVX-512 VNNI (``vpdpbusd``: 64 byte products per instruction, four times the
-float32 FMA rate) the three products run on the kernel of :mod:`cimsim._llvm` (unsigned
+float32 FMA rate) the three products run on the kernel of :mod:`cimsim.kernels._llvm` (unsigned
 codes times signed digits; signed codes are offset by 128 and the offset's column sums taken
 off in the kernel). Elsewhere the tiles use a float32 BLAS GEMM with ``Ŝ``; the NumPy backend
 runs the same integer arithmetic as the kernel in NumPy.
@@ -235,7 +235,7 @@ def kernel_available() -> bool:
 
 
 def _kernel():
-    """The compiled ``gemm`` (:mod:`cimsim._llvm`), or None where the core lacks AVX-512
+    """The compiled ``gemm`` (:mod:`cimsim.kernels._llvm`), or None where the core lacks AVX-512
     VNNI or llvmlite's LLVM is too old. Compiled once per process."""
     return _llvm.compiled_gemm(_STATE, _ir, _EXTRAS, ("avx512f", "avx512bw", "avx512vnni"))
 

@@ -1,6 +1,6 @@
 r"""bfloat16 GEMM with float32 sums: the tiles' read-noise variance GEMM.
 
-The variance identity of the read-out (:mod:`cimsim.readout`) needs ``σ² = v² @ Σ²`` for
+The variance identity of the read-out (:mod:`cimsim.tile.readout`) needs ``σ² = v² @ Σ²`` for
 every vector, a second GEMM as large as the signal one, but only to the precision of a noise
 amplitude. In float32 mode the tiles take it with both operands rounded to bfloat16 (8
 significant bits, round to nearest even) and the products summed in float32:
@@ -17,7 +17,7 @@ noise amplitude ``σ̃`` is within 0.4 % of ``σ`` at worst (``K ≤ 2048``), an
 what a device card knows of its read noise [2]_.
 
 On cores with AVX-512 BF16 (``vdpbf16ps``: 32 products per instruction, twice the float32 FMA
-rate [1]_) the product runs on the register-blocked kernel of :mod:`cimsim._llvm`, with
+rate [1]_) the product runs on the register-blocked kernel of :mod:`cimsim.kernels._llvm`, with
 ``A`` and ``B`` packed as pairs of bfloat16 along ``K`` and float32 sums. Elsewhere, and with
 the NumPy backend, it is a float32 BLAS GEMM of the same rounded operands, so the numbers
 agree to the float32 rounding of the sums on every machine.
@@ -192,8 +192,8 @@ def kernel_available() -> bool:
 
 
 def _kernel():
-    """The compiled ``gemm`` (:mod:`cimsim._llvm`), or None where the core lacks AVX-512 BF16
-    or llvmlite's LLVM is too old. Compiled once per process (~20 ms)."""
+    """The compiled ``gemm`` (:mod:`cimsim.kernels._llvm`), or None where the core lacks
+    AVX-512 BF16 or llvmlite's LLVM is too old. Compiled once per process (~20 ms)."""
     return _llvm.compiled_gemm(_STATE, _ir, _EXTRAS, ("avx512f", "avx512bw", "avx512bf16"))
 
 

@@ -1,6 +1,6 @@
 """One tile: a programmed crossbar, its input drivers, column front end, SAR ADCs, shift-add.
 
-A :class:`Tile` holds one weight block mapped by :mod:`cimsim.mapping`, programmed through the
+A :class:`Tile` holds one weight block mapped by :mod:`cimsim.array.mapping`, programmed through the
 device model (write-verify noise and device-to-device variation, stuck-at faults), aged to the
 read time ``t_s`` at ``temperature_k`` (drift / relaxation), and read with per-cell Gaussian
 read noise. One array read of the row-voltage vector ``v`` [V] gives the signal currents
@@ -8,20 +8,20 @@ read noise. One array read of the row-voltage vector ``v`` [V] gives the signal 
 .. math:: I_j = \\sum_i v_i \\,(G_{i,p_j} - G_{i,n_j}) + \\epsilon_j, \\qquad
           \\mathrm{Var}[\\epsilon_j] = \\sum_i v_i^2 (\\sigma_{i,p_j}^2 + \\sigma_{i,n_j}^2)
 
-(A, the variance identity for independent Gaussian cells: one GEMM for the mean and one for
-the variance). With wire resistance the conductances are replaced by the exact effective matrix
-``G_eff`` of :func:`cimsim.crossbar.effective_conductance` (``I = V @ G_eff``), computed once per
-programmed array and read time. The row drive is :mod:`cimsim.row_drive`; the noise, column
-front end, SAR ADCs and shift-add are :mod:`cimsim.readout`.
+(A, the variance identity for independent Gaussian cells: one GEMM for the mean and one for the
+variance). With wire resistance the conductances are replaced by the exact effective matrix
+``G_eff`` of :func:`cimsim.array.crossbar.effective_conductance` (``I = V @ G_eff``), computed
+once per programmed array and read time. The row drive is :mod:`cimsim.tile.encode`; the noise,
+column front end, SAR ADCs and shift-add are :mod:`cimsim.tile.readout`.
 
 Execution is shared by tiles reading the same inputs (a :class:`RowBlock`): their matrices
 are concatenated, so every block and cycle is one row-drive pass, two float GEMMs (mean
 ``v @ (G+ − G−)`` and variance ``v² @ (σ+² + σ−²)``) and one read-out pass, run by each thread
-on its own slice of the batch (:mod:`cimsim.parallel`). In float32 mode (ADCs up to 12 bits)
+on its own slice of the batch (:mod:`cimsim.kernels.parallel`). In float32 mode (ADCs up to 12 bits)
 the mean GEMM of integer row drives is exact integer arithmetic on a three-digit split of the
-signal matrix (:mod:`cimsim.int8_gemm`: float32-grade, at 4/3 of the float32 rate on AVX-512
+signal matrix (:mod:`cimsim.kernels.int8_gemm`: float32-grade, at 4/3 of the float32 rate on AVX-512
 VNNI cores) and the variance GEMM takes bfloat16 operands with float32 sums
-(:mod:`cimsim.bf16_gemm`: the noise amplitude within 0.4 %, at twice the float32 rate on
+(:mod:`cimsim.kernels.bf16_gemm`: the noise amplitude within 0.4 %, at twice the float32 rate on
 AVX-512 BF16 cores). (Where BLAS does the float32 mean GEMM it rounds differently for
 different slice shapes, which can move a rare ADC decision sitting within float32 rounding
 of a code boundary.)
@@ -45,9 +45,9 @@ import numpy as np
 from device_models import rng
 from device_models._checks import check_array, check_scalar, fail
 
-from . import bf16_gemm, int8_gemm
-from .hardware import HardwareConfig
-from .mapping import WeightMapping, map_weights
+from ..array.mapping import WeightMapping, map_weights
+from ..hardware import HardwareConfig
+from ..kernels import bf16_gemm, int8_gemm
 from .readout import ColumnAdcs
 
 __all__ = ["RowBlock", "Tile"]
@@ -71,7 +71,7 @@ class Tile:
         Chip description (cards, tile geometry, non-ideality switches, ``t_s``, temperature).
     w_max : float, optional
         Weight mapped to full conductance (default ``max|weight|``); an
-        :class:`~cimsim.tiled.AnalogMatrix` passes its global value so all tiles agree.
+        :class:`~cimsim.tile.matrix.AnalogMatrix` passes its global value so all tiles agree.
     index : int
         Tile number, used in the random-stream keys.
     seed_tag : int or str
@@ -155,7 +155,7 @@ class Tile:
         tc = hw.tile
         r_row_ohm, r_col_ohm = self.wire_resistances_ohm()
         if r_row_ohm > 0.0 or r_col_ohm > 0.0:
-            from .crossbar import effective_conductance
+            from ..array.crossbar import effective_conductance
 
             full = np.full((tc.rows, tc.cols), m.g_min_s)
             full[: self.rows_used, : m.n_phys] = g
@@ -273,8 +273,8 @@ class RowBlock:
         With ``v_unit`` [V] (binary row drives: every row at 0 or ``v_unit``, so ``v² =
         v_unit·v``) the variance matrices are scaled by ``v_unit`` and taken with ``v`` itself,
         with no squares array. In float32 the signal matrix is the
-        :class:`~cimsim.int8_gemm.SplitMatrix` of the integer signal GEMM and the variance
-        matrices are :class:`~cimsim.bf16_gemm.PackedMatrix` operands of the bfloat16 one.
+        :class:`~cimsim.kernels.int8_gemm.SplitMatrix` of the integer signal GEMM and the variance
+        matrices are :class:`~cimsim.kernels.bf16_gemm.PackedMatrix` operands of the bfloat16 one.
         """
         key = (t_s, np.dtype(dtype).str, v_unit)
         if self._cache_key == key:

@@ -10,8 +10,8 @@ with s = ``adc_share`` sequential conversions per ADC. From the counts of a run:
 summed over the layer's tiles, which work in parallel, so the array part of the layer time is
 ``cycles/n_tiles·(t_DAC + t_read + t_SA)``; ``adc_rounds`` is already the critical path (batch
 × cycles per vector × the largest number of sequential conversions per ADC of any tile, the
-convention of :mod:`cimsim.tiled`), so the conversion part is ``adc_rounds·t_conv``. Layers are
-pipelined across
+convention of :mod:`cimsim.tile.matrix`), so the conversion part is ``adc_rounds·t_conv``.
+Layers are pipelined across
 tiles (weight-stationary, each layer on its own tiles): one inference takes the sum of the
 layer times; a batch of B takes Σ T_l + (B − 1)·max T_l.
 """
@@ -22,8 +22,8 @@ from collections.abc import Sequence
 
 from device_models._checks import check_int, check_scalar, fail
 
+from ..ops import OpCounts
 from .energy import Components
-from .ops import OpCounts
 
 __all__ = ["cycle_time_s", "layer_time_s", "pipeline_time_s", "tile_cycle_time_s"]
 

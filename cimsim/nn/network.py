@@ -1,10 +1,10 @@
 """Networks of layers: float reference, compilation onto analog tiles, hybrid placement.
 
-A :class:`Network` is a sequence of :mod:`cimsim.layers` layers with a known input shape. Its
+A :class:`Network` is a sequence of :mod:`cimsim.nn.layers` layers with a known input shape. Its
 float forward (:meth:`Network.forward`) is the software reference. :meth:`Network.compile`
 builds the hardware version: BatchNorm is folded into the preceding weighted layer, every
 *analog* weighted layer (Linear, each group of a Conv2d) becomes a
-:class:`cimsim.tiled.AnalogMatrix` (tiled, mapped to conductances, programmed with the chip's
+:class:`cimsim.tile.matrix.AnalogMatrix` (tiled, mapped to conductances, programmed with the chip's
 seed) and the ADC ranges are calibrated on calibration inputs propagated through the analog
 network itself, as a chip would be calibrated. :meth:`Network.run` then infers on the tiles at a
 time ``t_s`` after programming, :meth:`Network.evaluate` reports analog and float accuracy side
@@ -28,10 +28,10 @@ from device_models import rng
 from device_models._checks import check_array, check_int, check_scalar, check_seed, fail
 from device_models.errors import InvalidParameterError, UnknownNameError
 
-from .config import Config, param
-from .hardware import HardwareConfig
+from ..config import Config, param
+from ..hardware import HardwareConfig
+from ..ops import OpCounts
 from .layers import Layer, Residual, WeightedLayer, fold_batchnorm, iter_layers
-from .ops import OpCounts
 
 __all__ = [
     "Evaluation",
@@ -259,7 +259,7 @@ class Network:
             grad = layer.backward(grad)
 
     def predict_float(self, x: np.ndarray, *, batch_size: int = 1024) -> np.ndarray:
-        from .parallel import blas_single_thread
+        from ..kernels.parallel import blas_single_thread
 
         x = self._check_x(x, "Network.predict_float")
         with blas_single_thread():  # small GEMMs: BLAS threads only contend
@@ -290,7 +290,7 @@ class Network:
         Network
             ``self``, compiled (``mapping``, ``program_counts`` filled in).
         """
-        from .tiled import AnalogMatrix
+        from ..tile.matrix import AnalogMatrix
 
         if not isinstance(hardware, HardwareConfig):
             fail("hardware", "Network.compile", "a HardwareConfig", hardware)
@@ -373,7 +373,7 @@ class Network:
         """Replace every compiled analog matrix ``m`` by ``wrap(m)``, in place.
 
         ``wrap(m)`` must offer ``calibrate(x_cal)`` and ``matmul(x, *, t_s, sample_offset)``
-        like :class:`~cimsim.tiled.AnalogMatrix`, e.g. a digital post-processing stage around
+        like :class:`~cimsim.tile.matrix.AnalogMatrix`, e.g. a digital post-processing stage around
         ``m``; the next :meth:`compile` builds fresh matrices again.
         """
         for name, mats in self._analog.items():
@@ -510,7 +510,7 @@ class Network:
         batch_size = check_int("batch_size", batch_size, caller, lo=1)
         weight_noise = check_scalar("weight_noise", weight_noise, caller, lo=0.0)
         seed = check_seed("seed", seed, caller)
-        from .parallel import blas_single_thread
+        from ..kernels.parallel import blas_single_thread
 
         with blas_single_thread():  # the layers' GEMMs are small: BLAS threads only contend
             return self._fit(x, y, epochs, lr, batch_size, weight_decay, weight_noise, seed,
@@ -594,10 +594,10 @@ class Network:
         return scores
 
     def report(self, evaluation: Evaluation | None = None):
-        """Energy / latency / area :class:`cimsim.report.Report` of the last run (or of
+        """Energy / latency / area :class:`cimsim.ppa.report.Report` of the last run (or of
         ``evaluation``): the per-layer tile OpCounts, tile counts, digital MACs and the
         programming counts of the compilation, on this network's hardware."""
-        from .report import build_report
+        from ..ppa.report import build_report
 
         if not self.compiled:
             raise InvalidParameterError("Network.report needs a compiled network that has run.")

@@ -5,13 +5,14 @@ For vector ``b`` and signal column ``j`` converted by ADC ``a``, a read of the a
 .. math:: I = \mu + \sqrt{\sigma^2_{own}}\, z - \sqrt{\sigma^2_{ref}}\, z_{ref} \quad [A]
 
 (``μ = v @ (G+ − G−)`` and ``σ² = v² @ (σ+² + σ−²)`` from the tile's two GEMMs: the variance
-identity for independent Gaussian cells; :mod:`cimsim.bf16_gemm` for the second), the front end
-maps it onto the ADC input in LSB units, ``u = 2^{N-1} + 1/2 + I·gain`` (``gain = 2^{N-1} /
-I_fs`` [1/A], so ``±I_fs`` spans the range and zero sits on a code centre), and the ADC returns
-``floor(u)`` clipped to ``[0, 2^N − 1]`` (ideal) or the code of its SAR binary search with its
-own decision levels, comparator offset and per-decision comparator noise. The digital back end
-adds ``(code − 2^{N-1})·coef[j]`` to output ``out_index[j]`` and the conversion's switching
-energy (from the ADC model, per code) to ``e_out[b]``.
+identity for independent Gaussian cells; :mod:`cimsim.kernels.bf16_gemm` for the second), the
+front end maps it onto the ADC input in LSB units, ``u = 2^{N-1} + 1/2 + I·gain``
+(``gain = 2^{N-1} / I_fs`` [1/A], so ``±I_fs`` spans the range and zero sits on a code
+centre), and the ADC returns ``floor(u)`` clipped to ``[0, 2^N − 1]`` (ideal) or the code of
+its SAR binary search with its own decision levels, comparator offset and per-decision
+comparator noise. The digital back end adds ``(code − 2^{N-1})·coef[j]`` to output
+``out_index[j]`` and the conversion's switching energy (from the ADC model, per code) to
+``e_out[b]``.
 
 Normal numbers come from :mod:`device_models.ziggurat` streams, keyed by the vector's read
 ``row = (sample0 + b)·n_planes + plane`` and the column (``col0 + j`` for read noise, ``ref0 + r``
@@ -40,7 +41,7 @@ from device_models import rng
 from device_models import ziggurat as zig
 from device_models._jit import backend, jit
 
-from .hardware import HardwareConfig
+from ..hardware import HardwareConfig
 
 __all__ = [
     "COMPARATOR_SKIP_SIGMAS",

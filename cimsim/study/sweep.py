@@ -44,7 +44,7 @@ depend on the number of workers, the completion order or an interruption and res
 Execution (:func:`run_sweep`): a Dask ``LocalCluster`` of single-threaded worker processes by
 default, an existing cluster by scheduler address, or in-process (``workers=0``, or when
 ``dask.distributed`` is not installed) with the same store. Each finished point is written to
-the HDF5 store (:mod:`cimsim.store`) durably before it is reported done; rerunning the same
+the HDF5 store (:mod:`cimsim.study.store`) durably before it is reported done; rerunning the same
 spec on the same file resumes, skipping finished points. At most one point runs per alive worker
 thread; a point whose worker died while running it alone is retried up to ``max_attempts`` times,
 points failed together by one worker death are not charged but rerun one at a time, and every
@@ -79,9 +79,9 @@ from device_models import cards as _cards
 from device_models import rng
 from device_models.errors import CardError, ConfigError, UnknownNameError
 
-from ._version import __version__
-from .config import Config, param
-from .hardware import HardwareConfig
+from .._version import __version__
+from ..config import Config, param
+from ..hardware import HardwareConfig
 from .store import DONE, FAILED, PointRecord, SweepStore, load, spec_sha256, writer_lock
 
 if sys.version_info >= (3, 11):
@@ -829,7 +829,7 @@ def run_sweep(
     progress : bool
         Show a tqdm progress bar (done, failed, rate) on stderr.
     on_point : callable, optional
-        Called with each :class:`~cimsim.store.PointRecord` after it is durably written.
+        Called with each :class:`~cimsim.study.store.PointRecord` after it is durably written.
     max_attempts : int
         Executions of a point whose worker died while running only that point, before the point
         is recorded as failed. Points failed together by one worker death are not charged; they
@@ -1039,7 +1039,7 @@ def device_array_job(config: PointConfig) -> dict[str, float]:
 class DemoOptions(Config):
     """Options of the ``demo`` job."""
 
-    model: str = param("digits_cnn_relu", doc="Bundled digits model (cimsim.models).")
+    model: str = param("digits_cnn_relu", doc="Bundled digits model (cimsim.nn.models).")
     n_test: int = param(360, lo=1, doc="Held-out images evaluated (the first n_test) [-].")
     placement: str = param("analog", choices=("analog", "digital"),
                            doc="Placement of the weighted layers not listed below.")
@@ -1047,7 +1047,7 @@ class DemoOptions(Config):
     analog_layers: tuple = param((), doc="Weighted layers forced onto analog tiles.")
 
     def validate(self) -> None:
-        from .models import bundled_models
+        from ..nn.models import bundled_models
 
         names = bundled_models()
         if self.model not in names:
@@ -1062,7 +1062,7 @@ class DemoOptions(Config):
 
 @functools.lru_cache(maxsize=16)
 def _weighted_layer_names(model: str) -> tuple[str, ...]:
-    from .models import load_bundled
+    from ..nn.models import load_bundled
 
     return tuple(layer.name for layer in load_bundled(model).weighted_layers)
 
@@ -1078,8 +1078,8 @@ def demo_job(config: PointConfig) -> dict[str, float]:
     (``tops_per_w``, ``edp_js``, ...) and the per-inference energy breakdown
     (``energy.<component>_j``).
     """
-    from .models import load_bundled, load_digits_split
-    from .network import PlacementConfig
+    from ..nn.models import load_bundled, load_digits_split
+    from ..nn.network import PlacementConfig
 
     opts = config.options
     data = load_digits_split()

@@ -1,4 +1,4 @@
-"""Modified nodal analysis of a resistive crossbar (private engine of :mod:`cimsim.crossbar`).
+"""Modified nodal analysis of a resistive crossbar (private engine of :mod:`cimsim.array.crossbar`).
 
 The network (DESIGN.md contract): ``rows × cols`` cells; row wire ``i`` is driven at its
 column-0 end through one segment ``r_row`` and has one segment between neighbouring cells;

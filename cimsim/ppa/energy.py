@@ -36,8 +36,8 @@ from device_models import cards
 from device_models._checks import check_int, fail, load_card
 from device_models.errors import CardError
 
-from .hardware import HardwareConfig
-from .ops import OpCounts
+from ..hardware import HardwareConfig
+from ..ops import OpCounts
 
 __all__ = [
     "ENERGY_KINDS",

@@ -2,10 +2,10 @@
 
 :class:`AnalogMatrix` splits ``W`` (in_features × out_features) into blocks of at most
 ``tile.rows`` inputs and as many outputs as the tile's columns hold once mapped (differential
-pairs or offset columns, times the bit-slices), programs each block onto a :class:`~cimsim.tile.
-Tile`, and on every call drives the rows, digitises each tile's partial sums with its column
-ADCs and adds them digitally, as chips do. Every call returns an :class:`~cimsim.ops.OpCounts`
-of what it did.
+pairs or offset columns, times the bit-slices), programs each block onto a
+:class:`~cimsim.tile.state.Tile`, and on every call drives the rows, digitises each tile's
+partial sums with its column ADCs and adds them digitally, as chips do. Every call returns an
+:class:`~cimsim.ops.OpCounts` of what it did.
 
 Counting conventions (per call, summed over tiles unless stated):
 
@@ -36,14 +36,14 @@ from device_models import ziggurat as zig
 from device_models._checks import check_array, check_scalar, fail
 from device_models._jit import backend
 
-from . import bf16_gemm, int8_gemm
-from .hardware import HardwareConfig
-from .mapping import n_slices, outputs_per_tile
-from .ops import OpCounts
-from .parallel import blas_single_thread, for_row_slices, workspace
+from ..array.mapping import n_slices, outputs_per_tile
+from ..hardware import HardwareConfig
+from ..kernels import bf16_gemm, int8_gemm
+from ..kernels.parallel import blas_single_thread, for_row_slices, workspace
+from ..ops import OpCounts
+from .encode import CHUNK, InputEncoder, NonFiniteInput
 from .readout import analog_read
-from .row_drive import CHUNK, InputEncoder, NonFiniteInput
-from .tile import RowBlock, Tile
+from .state import RowBlock, Tile
 
 __all__ = ["AnalogMatrix"]
 
@@ -285,9 +285,9 @@ class AnalogMatrix:
         -----
         Each of ``numba.get_num_threads()`` threads runs the whole pipeline (row drive, GEMMs
         on single-threaded BLAS, read-out) on its own slice of the batch, in chunks of at
-        most :data:`CHUNK_VECTORS` vectors (:mod:`cimsim.parallel`); every vector's result
+        most :data:`CHUNK_VECTORS` vectors (:mod:`cimsim.kernels.parallel`); every vector's result
         depends only on its inputs and stream position, so chunking and thread count do not
-        change the numbers (up to BLAS rounding, see :mod:`cimsim.tile`), and the counts are
+        change the numbers (up to BLAS rounding, see :mod:`cimsim.tile.state`), and the counts are
         sums over fixed chunks of vectors.
         """
         caller = "AnalogMatrix.matmul"

@@ -2,8 +2,8 @@
 
 The tiles' two GEMMs have operands narrower than float32 (integer row codes, bfloat16
 variances). NumPy's BLAS has no GEMM for them, and Numba cannot emit the instructions that
-multiply them (``vdpbf16ps``, ``vpdpbusd``), so :mod:`cimsim.bf16_gemm` and
-:mod:`cimsim.int8_gemm` describe their kernels here as LLVM IR, which llvmlite (Numba's code
+multiply them (``vdpbf16ps``, ``vpdpbusd``), so :mod:`cimsim.kernels.bf16_gemm` and
+:mod:`cimsim.kernels.int8_gemm` describe their kernels here as LLVM IR, which llvmlite (Numba's code
 generator) compiles for the host core once per process.
 
 Every kernel is ``gemm(nib, njb, kq, A, sa, B, sb, C, ldc, extras…)``: for each panel ``jb`` of

@@ -45,7 +45,7 @@ import numpy as np
 
 from device_models.errors import StoreError
 
-from ._version import __version__
+from .._version import __version__
 
 __all__ = [
     "DONE",

@@ -21,9 +21,9 @@ import numpy as np
 from device_models._jit import backend, jit
 from device_models.errors import InvalidParameterError
 
-from . import int8_gemm
-from .hardware import HardwareConfig
-from .parallel import for_row_slices, workspace
+from ..hardware import HardwareConfig
+from ..kernels import int8_gemm
+from ..kernels.parallel import for_row_slices, workspace
 
 __all__ = ["CHUNK", "InputEncoder", "NonFiniteInput"]
 

@@ -40,10 +40,10 @@ import numpy as np
 from device_models._checks import check_int, check_scalar, fail
 from device_models.errors import InvalidParameterError, StoreError
 
+from ..hardware import HardwareConfig
+from ..ops import OpCounts
 from .energy import ENERGY_KINDS, Components, components, energy_breakdown, tile_area_m2
-from .hardware import HardwareConfig
 from .latency import layer_time_s, pipeline_time_s
-from .ops import OpCounts
 
 __all__ = [
     "LayerReport",
@@ -462,7 +462,7 @@ class Report(_Figures):
 
     def plot(self, path: str | Path) -> Path:
         """Stacked-bar PNG of the per-inference energy breakdown of each layer."""
-        from .plotting import pyplot, save_png
+        from ..plotting import pyplot, save_png
 
         plt = pyplot()
 
@@ -565,7 +565,7 @@ def build_report(
         digital unit of the technology card.
     comp : Components, optional
         Resolved component numbers to use instead of resolving the cards of ``hw``
-        (:func:`cimsim.energy.components`), e.g. with one value changed for a sensitivity study.
+        (:func:`cimsim.ppa.energy.components`), e.g. with one value changed for a sensitivity study.
 
     Returns
     -------
@@ -583,7 +583,7 @@ def build_report(
     if comp is None:
         comp = components(hw)
     elif not isinstance(comp, Components):
-        fail("comp", "build_report", "a Components (cimsim.energy.components)", comp)
+        fail("comp", "build_report", "a Components (cimsim.ppa.energy.components)", comp)
     a_tile = tile_area_m2(comp)
     layers = {}
     for name in names:
@@ -629,7 +629,7 @@ def standard_tile_report(hw: HardwareConfig | None = None, *, batch: int = 64,
     The weight matrix fills one tile of ``hw`` exactly (``tile.rows`` inputs, as many outputs
     as the tile's columns hold after mapping), weights ~ N(0, 1), inputs uniform in [0, 1)
     (post-ReLU activations) quantised by the tile's DACs; all counts come from the run of
-    :class:`cimsim.tiled.AnalogMatrix` (calibrated on separate inputs).
+    :class:`cimsim.tile.matrix.AnalogMatrix` (calibrated on separate inputs).
 
     Parameters
     ----------
@@ -644,8 +644,8 @@ def standard_tile_report(hw: HardwareConfig | None = None, *, batch: int = 64,
 
     from device_models import rng
 
-    from .mapping import outputs_per_tile
-    from .tiled import AnalogMatrix
+    from ..array.mapping import outputs_per_tile
+    from ..tile.matrix import AnalogMatrix
 
     hw = HardwareConfig() if hw is None else hw
     if not isinstance(hw, HardwareConfig):

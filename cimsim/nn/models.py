@@ -14,7 +14,7 @@ Both containers hold the same three things:
                 {"type": "Residual", "name": "res1", "layers": [ ...nested layers... ]}],
      "metadata": {...free-form...}}
 
-  ``type`` is one of :data:`cimsim.layers.LAYER_TYPES` (Linear, Conv2d, MaxPool2d, AvgPool2d,
+  ``type`` is one of :data:`cimsim.nn.layers.LAYER_TYPES` (Linear, Conv2d, MaxPool2d, AvgPool2d,
   Flatten, BatchNorm, ReLU, Swish, Softplus, GELU, Tanh, Sigmoid, Residual); the other keys
   are that layer's hyper-parameters (``Layer.config()``). Layer names are unique, without
   ``/``.
@@ -25,7 +25,7 @@ parameter arrays — float, one per ``<layer name>/<parameter>``, in PyTorch lay
   ``BatchNorm``: ``gamma``, ``beta``, ``running_mean``, ``running_var``, each (num_features,).
 
 calibration inputs (optional) — ``__calibration__``, shape (N, *input_shape): training-set
-inputs used by :meth:`cimsim.network.Network.compile` to set the ADC ranges.
+inputs used by :meth:`cimsim.nn.network.Network.compile` to set the ADC ranges.
 
 In ``.npz`` the architecture is the 0-d string array ``__architecture__`` and the format tag
 ``__format__``; arrays are keys ``"<layer>/<param>"``. In HDF5 (``.h5``/``.hdf5``) they are the

@@ -1,0 +1,2 @@
+"""Layers, networks (compilation onto tiles, hybrid placement) and model files.
+"""

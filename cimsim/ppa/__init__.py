@@ -1,0 +1,2 @@
+"""Power, performance, area: energy and latency from operation counts, and reports.
+"""

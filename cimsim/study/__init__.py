@@ -1,0 +1,2 @@
+"""Parameter sweeps on Dask and their crash-safe, resumable HDF5 store.
+"""
