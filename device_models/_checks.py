@@ -19,8 +19,6 @@ __all__ = [
     "check_array",
     "check_choice",
     "check_int",
-    "check_memory_card",
-    "load_card",
     "check_scalar",
     "check_seed",
     "fail",
@@ -162,32 +160,14 @@ def check_seed(name: str, value: Any, caller: str) -> int:
     return check_int(name, value, caller, lo=0, hi=2**64 - 1)
 
 
-def _check_kind(name: str, card, caller: str, kinds: tuple[str, ...]):
-    if card.kind not in kinds:
-        wanted = repr(kinds[0]) if len(kinds) == 1 else str(list(kinds))
-        fail(name, caller, f"a card of kind {wanted}", f"kind {card.kind!r}")
-    return card
-
-
-def load_card(name: str, value: Any, caller: str, kinds: tuple[str, ...]):
-    """Return :func:`device_models.cards.load` of ``value`` (a Card, a card name or a path to
-    a ``.toml``) if its kind is one of ``kinds``; else raise naming ``name``."""
+def __getattr__(attr: str):
+    # Card loading lives in the cards package: ``cards.load(value, kinds=..., field=...,
+    # caller=...)`` and ``cards.check_memory_card``; the old names here forward to them.
     from . import cards
 
-    return _check_kind(name, cards.load(value), caller, kinds)
-
-
-def check_memory_card(name: str, value: Any, caller: str, kinds: tuple[str, ...]):
-    """Return the memory-device Card ``value`` (a name is loaded) if its kind is one of
-    ``kinds`` and its conductance window is non-empty (``g_min_s < g_max_s``); else raise."""
-    from . import cards
-
-    if isinstance(value, str):
-        value = cards.load(value)
-    if not isinstance(value, cards.Card):
-        fail(name, caller, "a Card or a card name", value)
-    _check_kind(name, value, caller, kinds)
-    if not value.g_min_s < value.g_max_s:
-        fail(name, caller, "a card with g_min_s < g_max_s",
-             f"g_min_s={value.g_min_s!r}, g_max_s={value.g_max_s!r}")
-    return value
+    if attr == "check_memory_card":
+        return cards.check_memory_card
+    if attr == "load_card":
+        return lambda name, value, caller, kinds: cards.load(value, kinds=kinds, field=name,
+                                                             caller=caller)
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")

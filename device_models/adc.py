@@ -121,8 +121,8 @@ import math
 
 import numpy as np
 
-from . import rng
-from ._checks import check_array, check_choice, check_int, check_scalar, check_seed, load_card
+from . import cards, rng
+from ._checks import check_array, check_choice, check_int, check_scalar, check_seed
 from ._jit import backend, jit, prange
 from .constants import K_B_J_PER_K, T_REF_K
 
@@ -486,7 +486,7 @@ class SarAdc:
         **overrides
             Any keyword of :class:`SarAdc` to replace the card's value.
         """
-        c = load_card("card", card, "SarAdc.from_card", ("adc",))
+        c = cards.load(card, kinds=("adc",), field="card", caller="SarAdc.from_card")
         fs_card = c.get("full_scale_v", c.v_ref_v)
         fs = fs_card if full_scale_v is None else check_scalar(
             "full_scale_v", full_scale_v, "SarAdc.from_card", lo=0.0, lo_open=True)

@@ -43,7 +43,8 @@ import functools
 
 import numpy as np
 
-from ._checks import check_array, check_int, check_scalar, load_card
+from . import cards
+from ._checks import check_array, check_int, check_scalar
 
 __all__ = ["Dac"]
 
@@ -98,7 +99,7 @@ class Dac:
 
         The INL peak in LSB and the driver energy are kept when ``bits`` changes.
         """
-        c = load_card("card", card, "Dac.from_card", ("dac",))
+        c = cards.load(card, kinds=("dac",), field="card", caller="Dac.from_card")
         kw = dict(
             bits=c.bits if bits is None else bits,
             v_ref_v=c.v_ref_v if v_ref_v is None else v_ref_v,

@@ -34,8 +34,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import rng
-from ._checks import check_array, check_memory_card, check_scalar, check_seed, fail
+from . import cards, rng
+from ._checks import check_array, check_scalar, check_seed, fail
 from .constants import T_REF_K
 from .programming import ProgramResult
 from .rram import arrhenius_factor
@@ -54,7 +54,7 @@ _X_FLOOR = 1e-7
 
 
 def _card(card, caller: str):
-    return check_memory_card("card", card, caller, ("pcm",))
+    return cards.check_memory_card("card", card, caller, ("pcm",))
 
 
 def _x(card, g):

@@ -54,8 +54,8 @@ import math
 
 import numpy as np
 
-from . import rng
-from ._checks import check_array, check_int, check_memory_card, check_scalar, check_seed, fail
+from . import cards, rng
+from ._checks import check_array, check_int, check_scalar, check_seed, fail
 from ._jit import backend, jit, prange
 from .constants import T_REF_K
 
@@ -101,7 +101,7 @@ class ProgramResult:
 
 
 def _wv_card(card, caller: str):
-    return check_memory_card("card", card, caller, _WV_KINDS)
+    return cards.check_memory_card("card", card, caller, _WV_KINDS)
 
 
 def compliance(card, *, v_gate_set_v: float | None = None,

@@ -36,8 +36,8 @@ import math
 
 import numpy as np
 
-from . import rng
-from ._checks import check_array, check_memory_card, check_scalar, check_seed, fail
+from . import cards, rng
+from ._checks import check_array, check_scalar, check_seed, fail
 from .constants import K_B_EV_PER_K, T_REF_K
 
 __all__ = [
@@ -52,7 +52,7 @@ _KINDS = ("rram", "1t1r")
 
 
 def _card(card, caller: str, kinds=_KINDS):
-    return check_memory_card("card", card, caller, kinds)
+    return cards.check_memory_card("card", card, caller, kinds)
 
 
 def read_sigma_rram(card, g_s) -> np.ndarray:

@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import cimsim
 from cimsim.cli import main
-from cimsim.study import sweep
+from cimsim.study import runner, sweep
 from cimsim.study.store import DONE, FAILED, load
 from device_models.errors import CardError, ConfigError, UnknownNameError
 
@@ -195,7 +196,7 @@ def test_in_process_sweep_resume_and_status(tmp_path, capsys):
     assert np.all(res.metrics["pulses_per_cell"] > 0)
     np.testing.assert_array_equal(res.fields["t_s"], [1.0, 1e5, 1.0, 1e5])
     assert res.configs[3]["card_overrides"] == {"device_card": {"tolerance_frac": 0.04}}
-    assert set(res.provenance["cimsim_version"]) == {sweep.__version__}
+    assert set(res.provenance["cimsim_version"]) == {cimsim.__version__}
     before = out.read_bytes()
     again = sweep.run_sweep(DEVICE_SPEC, out, workers=0, progress=False)
     assert again["done"] == 4 and again["executor"] == "none"
@@ -210,7 +211,7 @@ def test_in_process_sweep_resume_and_status(tmp_path, capsys):
 
 
 def test_without_distributed_runs_in_process_with_the_same_store(tmp_path, monkeypatch):
-    monkeypatch.setattr(sweep, "_have_distributed", lambda: False)
+    monkeypatch.setattr(runner, "_have_distributed", lambda: False)
     out = tmp_path / "nodask.h5"
     s = sweep.run_sweep(DEVICE_SPEC, out, progress=False)  # workers=None: would be a cluster
     assert s["executor"] == "in-process" and s["done"] == 4

@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from device_models import cards
-from device_models._checks import check_int, fail, load_card
+from device_models._checks import check_int, fail
 from device_models.errors import CardError
 
 from ..hardware import HardwareConfig
@@ -99,7 +99,7 @@ def load_tech(name_or_card) -> cards.Card:
     Stillmaker & Baas, Integration 58, 74 (2017), doi:10.1016/j.vlsi.2017.02.002 (why the
     classical rule is only first-order below 45 nm).
     """
-    card = load_card("name_or_card", name_or_card, "load_tech", ("tech",))
+    card = cards.load(name_or_card, kinds=("tech",), field="name_or_card", caller="load_tech")
     base_name = card.get("base_card")
     if base_name is None:
         missing = [k for k in ("e_add_int8_j", "e_add_int32_j", "e_mult_int8_j",

@@ -42,7 +42,17 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["Card", "FieldSpec", "Source", "card_dirs", "kind_spec", "kinds", "load", "names"]
+__all__ = [
+    "Card",
+    "FieldSpec",
+    "Source",
+    "card_dirs",
+    "check_memory_card",
+    "kind_spec",
+    "kinds",
+    "load",
+    "names",
+]
 
 _HERE = Path(__file__).parent
 _KINDS_DIR = _HERE / "kinds"
@@ -321,8 +331,18 @@ def _load_path(path: str, mtime: float) -> Card:
     return _build(_read_toml(p), p.stem, str(p))
 
 
-def load(name: str | os.PathLike) -> Card:
-    """Load and validate a card by name (see :func:`names`) or by path to a ``.toml`` file.
+def load(
+    name: str | os.PathLike | Card,
+    *,
+    kinds: tuple[str, ...] | None = None,
+    field: str = "card",
+    caller: str = "cards.load",
+) -> Card:
+    """Load and validate a card by name (see :func:`names`), by path to a ``.toml`` file, or
+    return a :class:`Card` given as such (a value, e.g. from :meth:`Card.replace`).
+
+    ``kinds``, if given, are the card kinds the caller accepts; a card of another kind raises
+    :class:`~device_models.errors.InvalidParameterError` naming ``field`` of ``caller``.
 
     Raises
     ------
@@ -330,9 +350,21 @@ def load(name: str | os.PathLike) -> Card:
         If ``name`` is neither a known card nor an existing file; the message lists the names.
     CardError
         If the file is malformed or a field is missing, mis-united or out of range.
+    InvalidParameterError
+        If the card's kind is not one of ``kinds``, or ``name`` is neither a card, a str nor
+        a path.
     """
+    card = _load(name, field, caller)
+    return card if kinds is None else _check_kind(field, card, caller, kinds)
+
+
+def _load(name: Any, field: str, caller: str) -> Card:
     if isinstance(name, Card):
         return name
+    if not isinstance(name, (str, os.PathLike)):
+        from .._checks import fail
+
+        fail(field, caller, "a Card, a card name or a path to a .toml card", name)
     text = os.fspath(name)
     p = Path(text)
     if text.endswith(".toml") and p.is_file():
@@ -344,3 +376,24 @@ def load(name: str | os.PathLike) -> Card:
         path = index[text]
     path = path.resolve()
     return _load_path(str(path), path.stat().st_mtime)
+
+
+def _check_kind(name: str, card: Card, caller: str, kinds: tuple[str, ...]) -> Card:
+    from .._checks import fail
+
+    if card.kind not in kinds:
+        wanted = repr(kinds[0]) if len(kinds) == 1 else str(list(kinds))
+        fail(name, caller, f"a card of kind {wanted}", f"kind {card.kind!r}")
+    return card
+
+
+def check_memory_card(name: str, value: Any, caller: str, kinds: tuple[str, ...]) -> Card:
+    """Return the memory-device Card ``value`` (a name is loaded) if its kind is one of
+    ``kinds`` and its conductance window is non-empty (``g_min_s < g_max_s``); else raise."""
+    from .._checks import fail
+
+    value = load(value, kinds=kinds, field=name, caller=caller)
+    if not value.g_min_s < value.g_max_s:
+        fail(name, caller, "a card with g_min_s < g_max_s",
+             f"g_min_s={value.g_min_s!r}, g_max_s={value.g_max_s!r}")
+    return value
