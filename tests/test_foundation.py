@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -128,6 +129,22 @@ def test_every_bundled_card_loads_with_source_and_units():
         for key in card.values:
             assert card.units[key] == spec[key].unit
         assert cards.Card.from_dict(card.to_dict()).values == card.values
+
+
+#: Phrases that tell how or when a value was looked up (a note cites where the value comes from
+#: and whether it is measured, derived or assumed; it does not narrate the look-up).
+_NARRATION = ("search tool", "this session", "find_string", "re-checked", "re-verified",
+              "cross-checked", "not checked", "not verified", "verified with", "digest",
+              "accessible", "retrieved", "found with", "not found", "available to us", "mirror")
+
+
+def test_card_notes_cite_and_do_not_narrate():
+    bundled = Path(cards.__file__).parent
+    for path in [*bundled.glob("*.toml"), *bundled.glob("kinds/*.toml")]:
+        text = path.read_text(encoding="utf-8").lower()
+        text = text.replace("digest of technical papers", "")  # an ISSCC venue name
+        bad = [w for w in _NARRATION if w in text]
+        assert not bad, f"{path.name}: {bad}"
 
 
 def test_unknown_card_lists_known_names():
