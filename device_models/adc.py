@@ -48,7 +48,12 @@ Non-idealities.
   :math:`\sigma_v^2 = \frac{2kT}{C_\mathrm{side}}\bigl(\frac{\mathrm{FS}}{2V_\mathrm{ref}}\bigr)^2`
   [V²] (:math:`C_\mathrm{side}` = total array capacitance of one side [F]).
 * Comparator offset ``comparator_offset_v`` (static) and input-referred comparator noise
-  ``comparator_noise_v``: a fresh Gaussian draw for each of the :math:`N` decisions.
+  ``comparator_noise_v``: a fresh Gaussian draw for each of the :math:`N` decisions. The
+  noise of a dynamic regenerative latch is thermal, its input-referred variance
+  :math:`\propto k_B T / C` at fixed sizing [5]_, so :meth:`SarAdc.from_card` scales the
+  card's figure (stated at the card's ``noise_t_ref_k``, default 300 K) as
+  :math:`\sigma_c(T) = \sigma_c(T_\mathrm{ref})\sqrt{T / T_\mathrm{ref}}`
+  (:func:`comparator_noise_at`); the kT/C term follows ``temperature_k`` directly.
 
 Why comparator noise costs slightly less than the same sampling noise. Sampling noise shifts
 the held sample, so all :math:`N` comparisons see the *same* displaced value and the error is
@@ -112,6 +117,10 @@ References
 .. [4] M. J. M. Pelgrom, A. C. J. Duinmaijer, A. P. G. Welbers, "Matching properties of MOS
    transistors", IEEE J. Solid-State Circuits 24(5), 1433–1439 (1989),
    doi:10.1109/JSSC.1989.572629 (area scaling of mismatch, applied here to unit capacitors).
+.. [5] P. Nuzzo, F. De Bernardinis, P. Terreni, G. Van der Plas, "Noise analysis of
+   regenerative comparators for reconfigurable ADC architectures", IEEE Trans. Circuits
+   Syst. I 55(6), 1441–1454 (2008), doi:10.1109/TCSI.2008.917991 (thermal, kT/C-like
+   input-referred noise of dynamic latch comparators).
 """
 
 from __future__ import annotations
@@ -126,7 +135,7 @@ from ._checks import check_array, check_choice, check_int, check_scalar, check_s
 from ._jit import backend, jit, prange
 from .constants import K_B_J_PER_K, T_REF_K
 
-__all__ = ["SWITCHING_SCHEMES", "SarAdc"]
+__all__ = ["SWITCHING_SCHEMES", "SarAdc", "comparator_noise_at"]
 
 #: Capacitor switching procedures implemented by :class:`SarAdc`.
 SWITCHING_SCHEMES = ("conventional", "monotonic")
@@ -320,6 +329,38 @@ def closed_form_average_energy(bits: int, switching: str) -> float:
     return float(sum(2.0 ** (n - 2 - i) for i in range(1, n)))
 
 
+def comparator_noise_at(sigma_ref_v, temperature_k, t_ref_k=T_REF_K) -> float:
+    r"""Input-referred comparator noise at ``temperature_k`` from its value at ``t_ref_k`` [V].
+
+    .. math:: \sigma_c(T) = \sigma_c(T_\mathrm{ref})\,\sqrt{T / T_\mathrm{ref}}
+
+    The thermal noise of a dynamic latch comparator has an input-referred variance
+    proportional to :math:`k_B T / C` at fixed device sizes and bias [1]_.
+
+    Parameters
+    ----------
+    sigma_ref_v : float
+        rms comparator noise at ``t_ref_k`` [V], >= 0.
+    temperature_k, t_ref_k : float
+        Operating and reference temperatures [K], > 0.
+
+    Returns
+    -------
+    float
+        rms comparator noise at ``temperature_k`` [V].
+
+    References
+    ----------
+    .. [1] P. Nuzzo et al., IEEE Trans. Circuits Syst. I 55(6), 1441 (2008),
+       doi:10.1109/TCSI.2008.917991.
+    """
+    caller = "comparator_noise_at"
+    s = check_scalar("sigma_ref_v", sigma_ref_v, caller, lo=0.0)
+    t = check_scalar("temperature_k", temperature_k, caller, lo=0.0, lo_open=True)
+    tr = check_scalar("t_ref_k", t_ref_k, caller, lo=0.0, lo_open=True)
+    return s * math.sqrt(t / tr)
+
+
 # --- the converter -------------------------------------------------------------------------
 
 
@@ -482,7 +523,9 @@ class SarAdc:
         seed : int
             Instance seed (mismatch draw and noise streams).
         temperature_k : float
-            Temperature for the kT/C noise [K] (kT/C is always on for a card).
+            Operating temperature [K]: kT/C noise (always on for a card) and the card's
+            comparator noise, scaled from the card's ``noise_t_ref_k`` (default 300 K) by
+            :func:`comparator_noise_at`.
         **overrides
             Any keyword of :class:`SarAdc` to replace the card's value.
         """
@@ -494,7 +537,9 @@ class SarAdc:
         kw = dict(
             bits=c.bits if bits is None else bits,
             full_scale_v=fs,
-            comparator_noise_v=c.get("comparator_noise_v", 0.0) * scale,
+            comparator_noise_v=comparator_noise_at(
+                c.get("comparator_noise_v", 0.0) * scale, temperature_k,
+                c.get("noise_t_ref_k", T_REF_K)),
             comparator_offset_v=c.get("comparator_offset_v", 0.0) * scale,
             unit_cap_mismatch=c.get("unit_cap_mismatch", 0.0),
             seed=seed,

@@ -100,9 +100,24 @@ def test_pcm_drift_arrhenius_when_card_has_activation_energy():
     hot = memory.age(card, g0, t_s=1e3, temperature_k=360.0, seed=4)
     cold = memory.age(card, g0, t_s=1e3 * scale, temperature_k=300.0, seed=4)
     np.testing.assert_allclose(hot, cold, rtol=1e-12)
-    plain = cards.load(CARD)  # no drift_ea_ev: temperature-independent drift
+    plain = cards.load(CARD).replace(drift_ea_ev=0.0)  # no activation: T-independent drift
     np.testing.assert_array_equal(memory.age(plain, g0, t_s=1e3, temperature_k=360.0),
                                   memory.age(plain, g0, t_s=1e3))
+
+
+def test_bundled_pcm_card_drift_accelerates_with_temperature():
+    """The bundled card's drift is Arrhenius-accelerated: one day at 358 K ages the devices
+    as A(358 K)·1 day at 300 K, A = exp[Ea/k·(1/300 − 1/358)], so every device ends lower."""
+    card = cards.load(CARD)
+    assert card.drift_ea_ev > 0.0
+    g0 = np.linspace(0.1, 1.0, 2000) * card.g_max_s
+    a = math.exp(card.drift_ea_ev / K_B_EV_PER_K * (1 / card.drift_t_ref_k - 1 / 358.0))
+    hot = memory.age(card, g0, t_s=86400.0, temperature_k=358.0, seed=2)
+    room = memory.age(card, g0, t_s=86400.0, temperature_k=300.0, seed=2)
+    np.testing.assert_allclose(hot, memory.age(card, g0, t_s=86400.0 * a, seed=2), rtol=1e-12)
+    assert np.all(hot < room)
+    nu = drift_exponents(card, g0, seed=2)
+    np.testing.assert_allclose(hot / room, a ** (-nu), rtol=1e-10)
 
 
 @pytest.mark.parametrize("name", ["yao2020_taox_1t1r", "wan2022_hfox_rram", CARD])

@@ -161,6 +161,16 @@ class VolatilityScore:
     score: float
 
 
+#: Stream positions (input vectors) reserved for one read of the chip: read ``k`` of a time
+#: series takes its read-noise numbers from ``k·READ_STRIDE + sample``, far beyond any batch
+#: (2**40 vectors), so reads never share numbers [-].
+READ_STRIDE = 1 << 40
+
+#: Reads of one programmed chip that :meth:`Network.evaluate` and :meth:`Network.run` address
+#: (their stream positions stay below 2**56, with room for bit-planes) [-].
+MAX_READS = 1 << 16
+
+
 def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
     """Mean cross-entropy of integer ``labels`` under ``softmax(logits)`` and its gradient."""
     z = logits - logits.max(axis=1, keepdims=True)
@@ -380,10 +390,11 @@ class Network:
             self._analog[name] = [wrap(m) for m in mats]
 
     def _execute(self, x: np.ndarray, *, t_s: float | None, calibrate: bool = False,
-                 first: int = 0):
-        """Run the compiled plan on ``x`` whose first sample is sample ``first`` of the run:
-        the tiles' read-noise streams are indexed by sample position, so a run does not
-        depend on how it is split into batches."""
+                 first: int = 0, read: int = 0):
+        """Run the compiled plan on ``x`` whose first sample is sample ``first`` of read
+        ``read`` of the chip: the tiles' read-noise streams are indexed by sample position
+        (read ``k`` starts at ``k·READ_STRIDE``), so a run does not depend on how it is split
+        into batches, and every read of the chip draws its own noise."""
         counts: dict[str, OpCounts] = {}
         n = len(x)
         digital: dict[str, int] = {}
@@ -398,7 +409,8 @@ class Network:
             if calibrate:
                 am.calibrate(patches)
             per_sample = patches.shape[0] // n
-            y, c = am.matmul(patches, t_s=t_s, sample_offset=first * per_sample)
+            y, c = am.matmul(patches, t_s=t_s,
+                             sample_offset=read * READ_STRIDE + first * per_sample)
             if layer.name in counts:
                 counts[layer.name] += c
             else:
@@ -411,7 +423,7 @@ class Network:
         return y, counts, digital
 
     def run(self, x: np.ndarray, *, t_s: float | None = None, batch_size: int = 512,
-            progress: bool = False) -> np.ndarray:
+            progress: bool = False, read: int = 0) -> np.ndarray:
         """Infer on the compiled hardware; returns the network outputs (logits).
 
         Parameters
@@ -423,11 +435,15 @@ class Network:
             Samples per tile call.
         progress : bool
             Show a tqdm progress bar on stderr.
+        read : int
+            Index of this read of the programmed chip: read ``k`` takes its read-noise and
+            comparator-noise numbers from stream positions ``k·READ_STRIDE + sample``, so
+            different reads draw fresh noise and the same ``read`` repeats them.
 
-        Every run reads the tiles' noise streams from sample 0, so the result is a pure
-        function of the inputs, the hardware (``seed``) and ``t_s``, independent of
-        ``batch_size``. The per-layer OpCounts of this call are left in ``last_counts``
-        (and the MACs of digital weighted layers in ``last_digital_macs``).
+        Every run reads the tiles' noise streams from the start of its read, so the result is
+        a pure function of the inputs, the hardware (``seed``), ``t_s`` and ``read``,
+        independent of ``batch_size``. The per-layer OpCounts of this call are left in
+        ``last_counts`` (and the MACs of digital weighted layers in ``last_digital_macs``).
         """
         if not self.compiled:
             raise InvalidParameterError("Network.run needs a compiled network: call "
@@ -436,12 +452,13 @@ class Network:
         if t_s is not None:
             t_s = check_scalar("t_s", t_s, "Network.run", lo=0.0)
         batch_size = check_int("batch_size", batch_size, "Network.run", lo=1)
+        read = check_int("read", read, "Network.run", lo=0, hi=MAX_READS - 1)
         outs = []
         total: dict[str, OpCounts] = {}
         digital: dict[str, int] = {}
         bar = _progress(progress, len(x), f"{self.name or 'network'} on tiles")
         for i in range(0, len(x), batch_size):
-            y, counts, dig = self._execute(x[i: i + batch_size], t_s=t_s, first=i)
+            y, counts, dig = self._execute(x[i: i + batch_size], t_s=t_s, first=i, read=read)
             outs.append(y)
             for k, c in counts.items():
                 total[k] = total[k] + c if k in total else c
@@ -471,16 +488,49 @@ class Network:
         x, y = self._check_xy(x, y, "Network.float_accuracy")
         return self._float_accuracy(x, y)
 
-    def evaluate(self, x: np.ndarray, y: np.ndarray, *, t_s: float | None = None,
-                 batch_size: int = 512, progress: bool = False) -> Evaluation:
-        """Classification accuracy of the compiled network and of the float reference."""
-        x, y = self._check_xy(x, y, "Network.evaluate")
+    def evaluate(self, x: np.ndarray, y: np.ndarray, *,
+                 t_s: float | Sequence[float] | None = None, batch_size: int = 512,
+                 progress: bool = False) -> Evaluation | list[Evaluation]:
+        """Classification accuracy of the compiled network and of the float reference.
+
+        Parameters
+        ----------
+        x, y : ndarray
+            Inputs ``(N, *input_shape)`` and integer labels ``(N,)``.
+        t_s : float or sequence of float, optional
+            Time since programming [s] (default ``hardware.t_s``). A sequence evaluates the
+            one programmed chip at each time and returns a list of :class:`Evaluation`, one per
+            time, in order: the chip is programmed once (at :meth:`compile`), so drift
+            exponents, relaxation draws and faults are the same devices at every time, while
+            read noise and comparator noise are drawn afresh for every read (read ``k`` of the
+            list uses :meth:`run` with ``read=k``). The first entry equals
+            ``evaluate(x, y, t_s=t_s[0])``.
+        batch_size, progress
+            As in :meth:`run`.
+
+        Returns
+        -------
+        Evaluation or list of Evaluation
+        """
+        caller = "Network.evaluate"
+        x, y = self._check_xy(x, y, caller)
+        series = t_s is not None and not np.isscalar(t_s)
+        if series:
+            times = check_array("t_s", t_s, caller, ndim=1, lo=0.0)
+            if times.size == 0 or times.size > MAX_READS:
+                fail("t_s", caller, f"a non-empty sequence of at most {MAX_READS} times",
+                     f"sequence of {times.size}")
+        else:
+            times = np.array([self.hardware.t_s if t_s is None else
+                              check_scalar("t_s", t_s, caller, lo=0.0)])
         float_acc = self._float_accuracy(x, y)
-        logits = self.run(x, t_s=t_s, batch_size=batch_size, progress=progress)
-        analog_acc = float(np.mean(logits.argmax(axis=1) == y))
-        t = self.hardware.t_s if t_s is None else float(t_s)
-        return Evaluation(len(x), float_acc, analog_acc, dict(self.last_counts),
-                          dict(self.last_digital_macs), t)
+        out = []
+        for k, t in enumerate(times):
+            logits = self.run(x, t_s=float(t), batch_size=batch_size, progress=progress, read=k)
+            analog_acc = float(np.mean(logits.argmax(axis=1) == y))
+            out.append(Evaluation(len(x), float_acc, analog_acc, dict(self.last_counts),
+                                  dict(self.last_digital_macs), float(t)))
+        return out if series else out[0]
 
     # -- training ----------------------------------------------------------------------------
     def fit(self, x: np.ndarray, y: np.ndarray, *, epochs: int = 10, lr: float = 1e-3,
