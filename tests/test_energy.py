@@ -48,6 +48,7 @@ def make_components(**changes) -> Components:
         e_digital_mac_j=0.3e-12, digital_mac_rate_per_s=64e9, a_digital_m2=64 * 419e-12,
         wire_activity=0.5, interconnect_hops_tiles=1.0, t_dac_settle_s=1e-9, t_read_s=10e-9,
         t_shift_add_s=1e-9, rows=256, cols=256, adc_share=8, adc_bits=8,
+        digital_word_bits=16, e_word_add_j=0.05e-12, e_word_mult_j=0.7e-12,
     )
     base.update(changes)
     return Components(**base)

@@ -77,6 +77,7 @@ def test_every_layer_type_round_trips(tmp_path, suffix):
         LAYER_TYPES,
         AvgPool2d,
         Sigmoid,
+        Softmax,
         Softplus,
         Tanh,
         iter_layers,
@@ -94,7 +95,7 @@ def test_every_layer_type_round_trips(tmp_path, suffix):
         Flatten(name="fl"), Linear(_rand(8, 6, 80, scale=0.2), None, name="l1"), ReLU(name="r"),
         Linear(_rand(9, 3, 6), _rand(10, 3), name="l2"), Sigmoid(name="sg"),
         BatchNorm(np.ones(3), np.zeros(3), np.zeros(3), np.ones(3), name="bn2"),
-        GELU(name="ge2"),
+        GELU(name="ge2"), Softmax(name="sm"),
     ]
     net = Network(layers, (1, 7, 9))
     assert {lay.kind for lay in iter_layers(net.layers)} == set(LAYER_TYPES)

@@ -14,6 +14,16 @@ Weight layouts follow PyTorch, so imported models need no transposition:
 
 ``backward`` is an explicit (autograd-free) gradient of the last ``forward(..., train=True)``;
 it is what :mod:`scripts.train_reference` and the fine-tuning of the volatility score use.
+
+Digital work. Everything a layer computes outside the analog products (bias adds,
+activations, pooling, residual adds, unfolded batch norm, softmax, state updates) runs on the
+chip's digital unit and costs energy and time. A layer declares it in
+:meth:`Layer.digital_ops`: for one sample of a given input shape, breakdown line (e.g.
+``"activation"``, ``"pooling"``) → operation of :data:`cimsim.ppa.energy.DIGITAL_OPS`
+(``"add"``, ``"mult"``, ``"compare"``, ``"exp"``, ``"sigmoid"``, ...) → count. A layer whose
+work depends on the data (spikes, early exits) overrides :meth:`Layer.count_digital_ops`,
+which sees the actual input and output of a forward pass. :func:`run_digital_ops` is what the
+network calls after each layer; the energy report prices every line with the tech card.
 """
 
 from __future__ import annotations
@@ -42,13 +52,18 @@ __all__ = [
     "ReLU",
     "Residual",
     "Sigmoid",
+    "Softmax",
     "Softplus",
     "Swish",
     "Tanh",
     "WeightedLayer",
+    "add_ops",
     "fold_batchnorm",
     "im2col",
     "iter_layers",
+    "run_digital_ops",
+    "scale_ops",
+    "softmax_ops",
 ]
 
 #: ``matmul(layer, group, patches) -> y``: computes ``patches @ layer.matrices()[group]``.
@@ -105,6 +120,23 @@ class Layer:
         """Hyper-parameters (JSON-able) that, with the arrays, rebuild the layer."""
         return {}
 
+    def digital_ops(self, input_shape: tuple[int, ...]) -> dict[str, dict[str, float]]:
+        """Digital operations of one sample with input shape ``input_shape`` [-].
+
+        Returns breakdown line → operation (a name of :data:`cimsim.ppa.energy.DIGITAL_OPS`)
+        → count, e.g. ``{"activation": {"relu": 512}}``. Default: none (reshapes, the analog
+        products themselves, whose energy the tiles count).
+        """
+        return {}
+
+    def count_digital_ops(self, x: np.ndarray, y: np.ndarray) -> dict[str, dict[str, float]]:
+        """Digital operations of one forward pass from the batch ``x`` to its output ``y`` [-].
+
+        Default: ``len(x)`` times :meth:`digital_ops` of one sample. Layers whose digital work
+        depends on the data override this.
+        """
+        return scale_ops(self.digital_ops(tuple(x.shape[1:])), x.shape[0])
+
     def params(self) -> dict[str, np.ndarray]:
         """Parameter arrays by name (the live arrays, not copies)."""
         return {k: getattr(self, k) for k in self.param_names if getattr(self, k) is not None}
@@ -147,6 +179,12 @@ class WeightedLayer(Layer):
     @property
     def n_out(self) -> int:
         return int(self.weight.shape[0])
+
+    def digital_ops(self, input_shape):
+        """One bias add per output element (``"bias"`` line), when the layer has a bias."""
+        if self.bias is None:
+            return {}
+        return {"bias": {"add": float(np.prod(self.output_shape(input_shape)))}}
 
     def scale_output(self, scale: np.ndarray, shift: np.ndarray) -> None:
         """Fold a per-output affine map ``y -> scale * y + shift`` into weight and bias."""
@@ -434,6 +472,12 @@ class MaxPool2d(_Pool2d):
 
     kind = "MaxPool2d"
 
+    def digital_ops(self, input_shape):
+        """kh·kw − 1 comparisons per output (``"pooling"`` line)."""
+        n_out = float(np.prod(self.output_shape(input_shape)))
+        kh, kw = self.kernel_size
+        return {"pooling": {"compare": n_out * (kh * kw - 1)}}
+
     def forward(self, x, *, train=False, matmul=None):
         x = _check_input(self, x, 4)
         self.output_shape(x.shape[1:])
@@ -457,6 +501,12 @@ class AvgPool2d(_Pool2d):
     """Average pooling; zero padding counts in the average (PyTorch ``count_include_pad``)."""
 
     kind = "AvgPool2d"
+
+    def digital_ops(self, input_shape):
+        """kh·kw − 1 adds and one multiply by 1/(kh·kw) per output (``"pooling"`` line)."""
+        n_out = float(np.prod(self.output_shape(input_shape)))
+        kh, kw = self.kernel_size
+        return {"pooling": {"add": n_out * (kh * kw - 1), "mult": n_out}}
 
     def forward(self, x, *, train=False, matmul=None):
         x = _check_input(self, x, 4)
@@ -526,6 +576,12 @@ class BatchNorm(Layer):
     def config(self):
         return {"num_features": self.num_features, "eps": self.eps}
 
+    def digital_ops(self, input_shape):
+        """One multiply and one add per element (``"batch_norm"`` line); a BatchNorm folded
+        into the preceding layer (:func:`fold_batchnorm`) costs nothing."""
+        n = float(np.prod(self.output_shape(input_shape)))
+        return {"batch_norm": {"mult": n, "add": n}}
+
     def affine(self) -> tuple[np.ndarray, np.ndarray]:
         """``(scale, shift)`` with ``y = scale * x + shift`` per channel."""
         scale = self.gamma / np.sqrt(self.running_var + self.eps)
@@ -563,6 +619,13 @@ class BatchNorm(Layer):
 
 
 class _Activation(Layer):
+    #: Operation of :data:`cimsim.ppa.energy.DIGITAL_OPS` one element costs.
+    digital_op: ClassVar[str] = ""
+
+    def digital_ops(self, input_shape):
+        """One :attr:`digital_op` per element (``"activation"`` line)."""
+        return {"activation": {self.digital_op: float(np.prod(input_shape))}}
+
     def forward(self, x, *, train=False, matmul=None):
         x = np.asarray(x, dtype=np.float64)
         if train:
@@ -577,6 +640,7 @@ class ReLU(_Activation):
     """``max(x, 0)``."""
 
     kind = "ReLU"
+    digital_op = "relu"
 
     def _f(self, x):
         return np.maximum(x, 0.0)
@@ -589,6 +653,7 @@ class Swish(_Activation):
     """Swish / SiLU, ``x * sigmoid(beta * x)`` (``beta = 1`` is PyTorch ``nn.SiLU``)."""
 
     kind = "Swish"
+    digital_op = "swish"
 
     def __init__(self, beta: float = 1.0, name: str = "") -> None:
         super().__init__(name)
@@ -609,6 +674,7 @@ class Softplus(_Activation):
     """``log(1 + exp(beta * x)) / beta``, evaluated stably (``logaddexp``)."""
 
     kind = "Softplus"
+    digital_op = "softplus"
 
     def __init__(self, beta: float = 1.0, name: str = "") -> None:
         super().__init__(name)
@@ -630,6 +696,10 @@ class GELU(_Activation):
 
     kind = "GELU"
     _C = math.sqrt(2.0 / math.pi)
+
+    @property
+    def digital_op(self) -> str:
+        return "gelu_tanh" if self.approximate == "tanh" else "gelu"
 
     def __init__(self, approximate: str = "none", name: str = "") -> None:
         super().__init__(name)
@@ -657,6 +727,7 @@ class Tanh(_Activation):
     """``tanh(x)``."""
 
     kind = "Tanh"
+    digital_op = "tanh"
 
     def _f(self, x):
         return np.tanh(x)
@@ -669,6 +740,7 @@ class Sigmoid(_Activation):
     """Logistic sigmoid ``1 / (1 + exp(-x))``."""
 
     kind = "Sigmoid"
+    digital_op = "sigmoid"
 
     def _f(self, x):
         return expit(x)
@@ -676,6 +748,29 @@ class Sigmoid(_Activation):
     def _df(self, x):
         s = expit(x)
         return s * (1.0 - s)
+
+
+class Softmax(Layer):
+    """``exp(x_i) / Σ_j exp(x_j)`` over the last axis (evaluated as ``exp(x - max x)``)."""
+
+    kind = "Softmax"
+
+    def digital_ops(self, input_shape):
+        """:func:`softmax_ops` over the last axis (``"softmax"`` line)."""
+        shape = tuple(input_shape)
+        return {"softmax": softmax_ops(float(np.prod(shape[:-1])), float(shape[-1]))}
+
+    def forward(self, x, *, train=False, matmul=None):
+        x = np.asarray(x, dtype=np.float64)
+        e = np.exp(x - x.max(axis=-1, keepdims=True))
+        y = e / e.sum(axis=-1, keepdims=True)
+        if train:
+            self._cache = y
+        return y
+
+    def backward(self, grad):
+        y = self._cache
+        return y * (grad - (grad * y).sum(axis=-1, keepdims=True))
 
 
 # --------------------------------------------------------------------------------------------
@@ -705,6 +800,10 @@ class Residual(Layer):
                 "a residual add needs equal shapes.")
         return shape
 
+    def digital_ops(self, input_shape):
+        """One add per element (``"residual"`` line); the body's layers declare their own."""
+        return {"residual": {"add": float(np.prod(input_shape))}}
+
     def forward(self, x, *, train=False, matmul=None):
         y = np.asarray(x, dtype=np.float64)
         for layer in self.body:
@@ -725,8 +824,54 @@ class Residual(Layer):
 LAYER_TYPES: dict[str, type[Layer]] = {
     cls.kind: cls
     for cls in (Linear, Conv2d, MaxPool2d, AvgPool2d, Flatten, BatchNorm, ReLU, Swish, Softplus,
-                GELU, Tanh, Sigmoid, Residual)
+                GELU, Tanh, Sigmoid, Softmax, Residual)
 }
+
+
+def scale_ops(ops: dict[str, dict[str, float]], k: float) -> dict[str, dict[str, float]]:
+    """``ops`` (line → operation → count) with every count times ``k``."""
+    return {line: {op: c * k for op, c in per.items()} for line, per in ops.items()}
+
+
+def add_ops(total: dict[str, dict[str, float]], ops: dict[str, dict[str, float]]) -> None:
+    """Add ``ops`` into ``total`` (line → operation → count), in place."""
+    for line, per in ops.items():
+        row = total.setdefault(line, {})
+        for op, c in per.items():
+            row[op] = row.get(op, 0.0) + c
+
+
+def softmax_ops(rows: float, n: float) -> dict[str, float]:
+    """Operations of a softmax over ``rows`` vectors of ``n`` values [-].
+
+    Per value: a comparison (running maximum), a subtraction of the maximum, an exp, an add to
+    the sum and a multiply by the reciprocal of the sum; per vector, one reciprocal. For a
+    layer's ``digital_ops`` under the ``"softmax"`` line.
+    """
+    v = float(rows) * float(n)
+    return {"compare": v, "add": 2.0 * v, "exp": v, "mult": v, "recip": float(rows)}
+
+
+def run_digital_ops(layer: Layer, x: np.ndarray,
+                    y: np.ndarray) -> dict[str, dict[str, dict[str, float]]]:
+    """Digital operations of one forward pass of ``layer`` from ``x`` to ``y``, per layer name.
+
+    The layer's own :meth:`Layer.count_digital_ops`; a :class:`Residual` adds its body's
+    layers under their own names (from their input shapes).
+    """
+    out = {layer.name: layer.count_digital_ops(x, y)}
+    if isinstance(layer, Residual):
+        n = x.shape[0]
+
+        def walk(seq, shape):
+            for lay in seq:
+                add_ops(out.setdefault(lay.name, {}), scale_ops(lay.digital_ops(shape), n))
+                if isinstance(lay, Residual):
+                    walk(lay.body, shape)
+                shape = lay.output_shape(shape)
+
+        walk(layer.body, tuple(x.shape[1:]))
+    return out
 
 
 def iter_layers(layers: Sequence[Layer]):

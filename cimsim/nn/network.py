@@ -31,7 +31,15 @@ from device_models.errors import InvalidParameterError, UnknownNameError
 from ..config import Config, param
 from ..hardware import HardwareConfig
 from ..ops import OpCounts
-from .layers import Layer, Residual, WeightedLayer, fold_batchnorm, iter_layers
+from .layers import (
+    Layer,
+    Residual,
+    WeightedLayer,
+    add_ops,
+    fold_batchnorm,
+    iter_layers,
+    run_digital_ops,
+)
 
 __all__ = [
     "Evaluation",
@@ -115,7 +123,9 @@ class Evaluation:
     """Result of :meth:`Network.evaluate`.
 
     ``counts`` maps each analog layer name to the :class:`~cimsim.ops.OpCounts` of the whole
-    evaluation (``n`` samples); ``digital_macs`` maps digital weighted layers to their MACs.
+    evaluation (``n`` samples); ``digital_macs`` maps digital weighted layers to their MACs;
+    ``digital_ops`` maps every layer with digital work to its operations (breakdown line →
+    operation → count, :meth:`cimsim.nn.layers.Layer.digital_ops`).
     """
 
     n: int
@@ -124,6 +134,7 @@ class Evaluation:
     counts: dict
     digital_macs: dict
     t_s: float
+    digital_ops: dict = dataclasses.field(default_factory=dict)
 
     @property
     def accuracy(self) -> float:
@@ -234,6 +245,7 @@ class Network:
         self.program_counts: dict[str, OpCounts] = {}
         self.last_counts: dict[str, OpCounts] = {}
         self.last_digital_macs: dict[str, int] = {}
+        self.last_digital_ops: dict[str, dict[str, dict[str, float]]] = {}
         self._plan: list[Layer] = []
         self._last_n = 0
         self._analog: dict[str, list[Any]] = {}
@@ -390,11 +402,13 @@ class Network:
             self._analog[name] = [wrap(m) for m in mats]
 
     def _execute(self, x: np.ndarray, *, t_s: float | None, calibrate: bool = False,
-                 first: int = 0, read: int = 0):
+                 first: int = 0, read: int = 0, ops_out: dict | None = None):
         """Run the compiled plan on ``x`` whose first sample is sample ``first`` of read
         ``read`` of the chip: the tiles' read-noise streams are indexed by sample position
         (read ``k`` starts at ``k·READ_STRIDE``), so a run does not depend on how it is split
-        into batches, and every read of the chip draws its own noise."""
+        into batches, and every read of the chip draws its own noise. The digital operations
+        of every layer are added into ``ops_out`` (layer name → line → operation → count)
+        when given."""
         counts: dict[str, OpCounts] = {}
         n = len(x)
         digital: dict[str, int] = {}
@@ -419,7 +433,10 @@ class Network:
 
         y = x
         for layer in self._plan:
-            y = layer.forward(y, matmul=matmul)
+            y_in, y = y, layer.forward(y, matmul=matmul)
+            if ops_out is not None:
+                for name, ops in run_digital_ops(layer, y_in, y).items():
+                    add_ops(ops_out.setdefault(name, {}), ops)
         return y, counts, digital
 
     def run(self, x: np.ndarray, *, t_s: float | None = None, batch_size: int = 512,
@@ -443,7 +460,8 @@ class Network:
         Every run reads the tiles' noise streams from the start of its read, so the result is
         a pure function of the inputs, the hardware (``seed``), ``t_s`` and ``read``,
         independent of ``batch_size``. The per-layer OpCounts of this call are left in
-        ``last_counts`` (and the MACs of digital weighted layers in ``last_digital_macs``).
+        ``last_counts`` (the MACs of digital weighted layers in ``last_digital_macs``, the
+        digital operations of every layer in ``last_digital_ops``).
         """
         if not self.compiled:
             raise InvalidParameterError("Network.run needs a compiled network: call "
@@ -456,9 +474,11 @@ class Network:
         outs = []
         total: dict[str, OpCounts] = {}
         digital: dict[str, int] = {}
+        ops: dict[str, dict[str, dict[str, float]]] = {}
         bar = _progress(progress, len(x), f"{self.name or 'network'} on tiles")
         for i in range(0, len(x), batch_size):
-            y, counts, dig = self._execute(x[i: i + batch_size], t_s=t_s, first=i, read=read)
+            y, counts, dig = self._execute(x[i: i + batch_size], t_s=t_s, first=i, read=read,
+                                           ops_out=ops)
             outs.append(y)
             for k, c in counts.items():
                 total[k] = total[k] + c if k in total else c
@@ -469,6 +489,7 @@ class Network:
         if bar is not None:
             bar.close()
         self.last_counts, self.last_digital_macs = total, digital
+        self.last_digital_ops = {k: v for k, v in ops.items() if v}
         self._last_n = len(x)
         return np.concatenate(outs)
 
@@ -529,7 +550,8 @@ class Network:
             logits = self.run(x, t_s=float(t), batch_size=batch_size, progress=progress, read=k)
             analog_acc = float(np.mean(logits.argmax(axis=1) == y))
             out.append(Evaluation(len(x), float_acc, analog_acc, dict(self.last_counts),
-                                  dict(self.last_digital_macs), float(t)))
+                                  dict(self.last_digital_macs), float(t),
+                                  dict(self.last_digital_ops)))
         return out if series else out[0]
 
     # -- training ----------------------------------------------------------------------------
@@ -645,22 +667,30 @@ class Network:
 
     def report(self, evaluation: Evaluation | None = None):
         """Energy / latency / area :class:`cimsim.ppa.report.Report` of the last run (or of
-        ``evaluation``): the per-layer tile OpCounts, tile counts, digital MACs and the
-        programming counts of the compilation, on this network's hardware."""
+        ``evaluation``): the per-layer tile OpCounts, tile counts, digital MACs, digital
+        operations and the programming counts of the compilation, on this network's
+        hardware."""
         from ..ppa.report import build_report
 
         if not self.compiled:
             raise InvalidParameterError("Network.report needs a compiled network that has run.")
         if evaluation is not None:
             counts, digital, n = evaluation.counts, evaluation.digital_macs, evaluation.n
+            ops = evaluation.digital_ops
         else:
             counts, digital, n = self.last_counts, self.last_digital_macs, self._last_n
+            ops = self.last_digital_ops
         if n == 0:
             raise InvalidParameterError("Network.report: nothing has run yet; call run() or "
                                         "evaluate() first.")
         tiles = {m.name: m.n_tiles for m in self.mapping if m.placement == "analog"}
+        # every layer with work, in network order (digital-only layers with empty counts)
+        order = [lay.name for lay in iter_layers(self._plan)]
+        counts = {k: counts.get(k, OpCounts()) for k in order
+                  if k in counts or k in digital or k in ops}
         return build_report(counts, self.hardware, batch=n, n_tiles=tiles,
-                            digital_macs=digital, program_counts=self.program_counts)
+                            digital_macs=digital, digital_ops=ops,
+                            program_counts=self.program_counts)
 
     def summary(self) -> list[dict[str, Any]]:
         """One dict per weighted layer: mapping (after compile) or shapes and MACs."""

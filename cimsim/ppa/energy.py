@@ -16,9 +16,21 @@ shift_add          adds · E_add(accumulator bits)                              
 sram               (read + write bits) · E_SRAM(8 kB, 64 b)/64                     tech card
 interconnect       output bits · hops · tile pitch · α · c_wire · V_DD²            tech + periph
 digital            MACs · (E_mult(b_w) + E_add(acc bits))                           tech card
+bias, activation,  Σ_ops count · (m_op·E_mult(b) + a_op·E_add(b)), b = digital word   tech + periph
+pooling, residual, (:data:`DIGITAL_OPS`: each operation as m multiplies and a adds)
+batch_norm,
+softmax, ...
 =================  ===============================================================  ============
 
 Programming (write-verify) energy is kept apart (:attr:`OpCounts.program_energy_j`).
+
+The digital operations between the analog products (bias adds, activations, pooling,
+residual adds, unfolded batch norm, softmax) are declared by each layer
+(:meth:`cimsim.nn.layers.Layer.digital_ops`: breakdown line → operation → count) and priced
+by :func:`digital_op_energy_j`: every operation of :data:`DIGITAL_OPS` is decomposed into the
+multiplies and adds of the tech card at the digital word width (range reduction plus a short
+polynomial for exp and log, Newton–Raphson for reciprocals; Muller 2016). Each line is its own
+entry of the breakdown.
 
 Digital energies come from a technology card: Horowitz's 45 nm table, or a card scaled from it
 by a stated rule (:func:`load_tech`). Energies at bit widths between the table's 8- and 32-bit
@@ -33,17 +45,23 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from device_models import cards
-from device_models._checks import check_int, fail
+from device_models._checks import check_int, check_scalar, fail
 from device_models.errors import CardError
 
 from ..hardware import HardwareConfig
 from ..ops import OpCounts
 
 __all__ = [
+    "DIGITAL_LINES",
+    "DIGITAL_OPS",
     "ENERGY_KINDS",
     "Components",
     "breakdown_total",
+    "check_digital_ops",
     "components",
+    "digital_op_cycles",
+    "digital_op_energy_j",
+    "digital_ops_cycles",
     "energy_breakdown",
     "load_tech",
     "op_area_m2",
@@ -51,11 +69,40 @@ __all__ = [
     "tile_area_m2",
 ]
 
+#: Breakdown lines of the digital operations the bundled layers declare, in display order (a
+#: layer may declare others; they are added after these).
+DIGITAL_LINES = ("bias", "activation", "pooling", "residual", "batch_norm", "softmax")
+
 #: Operation types of the inference energy breakdown, in display order.
 ENERGY_KINDS = (
     "array_read", "wire_charging", "dac", "integrator", "adc", "shift_add", "sram",
-    "interconnect", "digital",
+    "interconnect", "digital", *DIGITAL_LINES,
 )
+
+#: Digital operations a layer can declare, each as ``(multiplies, adds)`` of the digital word
+#: width (a comparison is a subtraction: one add). The decompositions, after Muller (2016):
+#:
+#: * ``exp``: x·log2(e) (1 m), split into integer k and fraction f (free), 2^f on [0, 1) by a
+#:   degree-3 polynomial in Horner form (3 m, 3 a; about 13 bits), 2^k a shift (free);
+#: * ``log``: normalise to m·2^k, m in [1, 2) (leading-zero count and shift, free), log2(m)
+#:   by a degree-4 polynomial (4 m, 4 a), + k (1 a), × ln 2 (1 m);
+#: * ``recip``: seed from a small table (free), two Newton–Raphson steps r ← r(2 − x·r)
+#:   (2 m, 1 a each); ``div`` = recip + 1 m; ``rsqrt``: two steps r ← r(3 − x·r²)/2
+#:   (3 m, 1 a each; the halving is a shift);
+#: * ``sigmoid`` = 1/(1 + exp(−x)): exp + 1 a + recip; ``tanh`` = 2·sigmoid(2x) − 1: sigmoid
+#:   + 1 a (the doublings are shifts); ``swish`` = x·sigmoid(βx): 2 m + sigmoid;
+#:   ``softplus`` = log(1 + exp(βx))/β: 2 m + exp + 1 a + log;
+#: * ``gelu_tanh`` = ½x(1 + tanh(√(2/π)(x + 0.044715x³))): x², x³, ×0.044715, ×√(2/π), ×x
+#:   (5 m), two adds, tanh; ``gelu`` (erf form) by Abramowitz & Stegun 7.1.26:
+#:   t = 1/(1 + p|x|/√2) (1 m, 1 a, recip), a degree-5 polynomial in t (5 m, 4 a),
+#:   exp(−x²/2) (1 m for x², the halving a shift; exp), its product with the polynomial
+#:   (1 m), 1 − · (1 a), ½x(1 + erf) (1 m, 1 a).
+DIGITAL_OPS: Mapping[str, tuple[int, int]] = MappingProxyType({
+    "add": (0, 1), "compare": (0, 1), "relu": (0, 1), "mult": (1, 0), "mac": (1, 1),
+    "exp": (4, 3), "log": (5, 5), "recip": (4, 2), "div": (5, 2), "rsqrt": (6, 2),
+    "sigmoid": (8, 6), "tanh": (8, 7), "swish": (10, 6), "softplus": (11, 9),
+    "gelu_tanh": (13, 9), "gelu": (17, 12),
+})
 
 _TECH_TABLE = (
     "e_add_int8_j", "e_add_int32_j", "e_mult_int8_j", "e_mult_int32_j", "e_add_fp16_j",
@@ -201,7 +248,9 @@ class Components:
     Built by :func:`components` from the cards named in a :class:`HardwareConfig`; every field
     carries its unit in its name. ``e_comparator_j`` and ``e_adc_logic_j`` are per conversion
     (at the tile's ADC resolution, :meth:`device_models.adc.SarAdc.from_card`); ``e_dac_j`` is
-    the DAC model's mean energy per conversion.
+    the DAC model's mean energy per conversion. ``e_word_add_j`` and ``e_word_mult_j`` are one
+    add and one multiply at ``digital_word_bits``, the width of the digital operations
+    (:data:`DIGITAL_OPS`).
     """
 
     vdd_v: float
@@ -234,6 +283,9 @@ class Components:
     cols: int
     adc_share: int
     adc_bits: int
+    digital_word_bits: int
+    e_word_add_j: float
+    e_word_mult_j: float
 
     @property
     def n_adcs_per_tile(self) -> int:
@@ -312,6 +364,7 @@ def components(hw: HardwareConfig) -> Components:
     acc = int(min(max(acc, 8), 32))
     w_bits = int(min(max(tile.weight_bits, 1), 32))
     e_mac = op_energy_j(tech, "mult", w_bits) + op_energy_j(tech, "add", 32)
+    word = int(per.get("digital_word_bits", acc))
     a_mac = op_area_m2(tech, "mult", w_bits) + op_area_m2(tech, "add", 32)
     return Components(
         vdd_v=tech.vdd_v,
@@ -344,6 +397,9 @@ def components(hw: HardwareConfig) -> Components:
         cols=tile.cols,
         adc_share=tile.adc_share,
         adc_bits=tile.adc_bits,
+        digital_word_bits=word,
+        e_word_add_j=op_energy_j(tech, "add", word),
+        e_word_mult_j=op_energy_j(tech, "mult", word),
     )
 
 
@@ -371,8 +427,71 @@ def tile_area_m2(comp: Components) -> float:
     )
 
 
+def check_digital_ops(ops, caller: str, name: str = "digital_ops") -> dict[str, dict[str, float]]:
+    """``ops`` (breakdown line → operation → count) as plain dicts, checked.
+
+    Every operation must be one of :data:`DIGITAL_OPS`; counts are finite and >= 0 [-].
+    """
+    if ops is None:
+        return {}
+    if not isinstance(ops, Mapping):
+        fail(name, caller, "a mapping of breakdown line to {operation: count}", ops)
+    out: dict[str, dict[str, float]] = {}
+    for line, per_op in ops.items():
+        if not isinstance(line, str) or not line:
+            fail(name, caller, "keyed by non-empty line names", line)
+        if not isinstance(per_op, Mapping):
+            fail(f"{name}[{line!r}]", caller, "a mapping of operation to count", per_op)
+        row = out.setdefault(line, {})
+        for op, count in per_op.items():
+            if op not in DIGITAL_OPS:
+                fail(f"{name}[{line!r}]", caller, f"operations among {sorted(DIGITAL_OPS)}", op)
+            c = check_scalar(f"{name}[{line!r}][{op!r}]", count, caller, lo=0.0)
+            row[op] = row.get(op, 0.0) + float(c)
+    return out
+
+
+def digital_op_energy_j(comp: Components, op: str) -> float:
+    """Energy of one digital operation ``op`` (:data:`DIGITAL_OPS`) [J].
+
+    .. math:: E_{op} = m_{op} E_{mult}(b) + a_{op} E_{add}(b)
+
+    with ``(m_op, a_op)`` the operation's multiplies and adds and ``b`` =
+    ``comp.digital_word_bits``.
+
+    References
+    ----------
+    Muller, *Elementary Functions: Algorithms and Implementation*, 3rd ed., Birkhäuser (2016),
+    doi:10.1007/978-1-4899-7983-4 (range reduction, polynomial approximation, Newton–Raphson).
+    Horowitz, ISSCC 2014, doi:10.1109/ISSCC.2014.6757323 (add and multiply energies).
+    """
+    if op not in DIGITAL_OPS:
+        fail("op", "digital_op_energy_j", f"one of {sorted(DIGITAL_OPS)}", op)
+    m, a = DIGITAL_OPS[op]
+    return m * comp.e_word_mult_j + a * comp.e_word_add_j
+
+
+def digital_op_cycles(op: str) -> int:
+    """Lane clock cycles of one ``op`` on the digital unit [-]: ``max(m_op, a_op)``.
+
+    Each lane of the digital unit is one multiplier and one adder (a MAC unit) issuing one of
+    each per clock, with many independent elements in flight (throughput, not the latency of
+    one dependency chain).
+    """
+    if op not in DIGITAL_OPS:
+        fail("op", "digital_op_cycles", f"one of {sorted(DIGITAL_OPS)}", op)
+    return max(DIGITAL_OPS[op])
+
+
+def digital_ops_cycles(ops: Mapping[str, Mapping[str, float]]) -> float:
+    """Lane clock cycles of all operations in ``ops`` (line → operation → count) [-]."""
+    ops = check_digital_ops(ops, "digital_ops_cycles", "ops")
+    return float(sum(c * digital_op_cycles(op) for per in ops.values() for op, c in per.items()))
+
+
 def energy_breakdown(
-    counts: OpCounts, comp: Components, *, digital_macs: int = 0
+    counts: OpCounts, comp: Components, *, digital_macs: int = 0,
+    digital_ops: Mapping[str, Mapping[str, float]] | None = None,
 ) -> dict[str, float]:
     """Inference energy of ``counts`` per operation type [J] (keys :data:`ENERGY_KINDS`).
 
@@ -390,11 +509,16 @@ def energy_breakdown(
         Resolved component numbers (:func:`components`).
     digital_macs : int, optional
         MACs executed on the digital unit (layers placed digitally) [-].
+    digital_ops : Mapping[str, Mapping[str, float]], optional
+        Digital operations between the products: breakdown line (``"activation"``,
+        ``"pooling"``, ...) → operation of :data:`DIGITAL_OPS` → count [-]; each line is
+        priced by :func:`digital_op_energy_j`.
 
     Returns
     -------
     dict[str, float]
-        Operation type → energy [J]; programming energy is not included.
+        Operation type → energy [J] (the keys of :data:`ENERGY_KINDS`, then any other line of
+        ``digital_ops``); programming energy is not included.
 
     References
     ----------
@@ -419,6 +543,10 @@ def energy_breakdown(
         * e_bit_mm,
         "digital": digital_macs * comp.e_digital_mac_j,
     }
+    out.update(dict.fromkeys(DIGITAL_LINES, 0.0))
+    for line, per_op in check_digital_ops(digital_ops, "energy_breakdown").items():
+        out[line] = out.get(line, 0.0) + sum(c * digital_op_energy_j(comp, op)
+                                             for op, c in per_op.items())
     for key, val in out.items():
         if not (math.isfinite(val) and val >= 0.0):
             fail("counts", "energy_breakdown", f"non-negative and finite ({key})", val)

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from device_models._checks import check_int, check_scalar, fail
 
 from ..ops import OpCounts
-from .energy import Components
+from .energy import Components, digital_ops_cycles
 
 __all__ = ["cycle_time_s", "layer_time_s", "pipeline_time_s", "tile_cycle_time_s"]
 
@@ -66,13 +66,17 @@ def tile_cycle_time_s(comp: Components) -> float:
 
 
 def layer_time_s(counts: OpCounts, comp: Components, *, n_tiles: int,
-                 digital_macs: int = 0) -> float:
+                 digital_macs: int = 0, digital_ops=None) -> float:
     """Time a layer takes for the vectors in ``counts`` on ``n_tiles`` parallel tiles [s].
 
     .. math::
 
         T = \\frac{N_{cyc}}{n_{tiles}}(t_{DAC} + t_{read} + t_{SA}) + N_{rounds} t_{conv}
-            + \\frac{N_{MAC,dig}}{R_{dig}}
+            + \\frac{N_{MAC,dig} + \\sum_{op} N_{op} c_{op}}{R_{dig}}
+
+    with :math:`c_{op}` the lane cycles of a digital operation
+    (:func:`cimsim.ppa.energy.digital_op_cycles`) and :math:`R_{dig}` the digital unit's lanes
+    × clock.
 
     Parameters
     ----------
@@ -85,6 +89,8 @@ def layer_time_s(counts: OpCounts, comp: Components, *, n_tiles: int,
         Tiles the layer occupies (they work in parallel) [-].
     digital_macs : int
         MACs run on the digital unit at ``comp.digital_mac_rate_per_s`` [-].
+    digital_ops : Mapping[str, Mapping[str, float]], optional
+        Digital operations of the layer (line → operation → count), run on the same unit.
     """
     if not isinstance(counts, OpCounts):
         fail("counts", "layer_time_s", "an OpCounts", counts)
@@ -96,7 +102,8 @@ def layer_time_s(counts: OpCounts, comp: Components, *, n_tiles: int,
     if counts.cycles > 0:
         t = counts.cycles / n_tiles * (comp.t_dac_settle_s + comp.t_read_s + comp.t_shift_add_s)
     t += counts.adc_rounds * comp.t_adc_conversion_s
-    return t + digital_macs / comp.digital_mac_rate_per_s
+    lane_cycles = digital_macs + digital_ops_cycles(digital_ops or {})
+    return t + lane_cycles / comp.digital_mac_rate_per_s
 
 
 def pipeline_time_s(per_inference_s: Sequence[float], batch: int) -> float:

@@ -42,7 +42,14 @@ from device_models.errors import InvalidParameterError, StoreError
 
 from ..hardware import HardwareConfig
 from ..ops import OpCounts
-from .energy import ENERGY_KINDS, Components, components, energy_breakdown, tile_area_m2
+from .energy import (
+    ENERGY_KINDS,
+    Components,
+    check_digital_ops,
+    components,
+    energy_breakdown,
+    tile_area_m2,
+)
 from .latency import layer_time_s, pipeline_time_s
 
 __all__ = [
@@ -177,6 +184,8 @@ class LayerReport(_Figures):
         Inferences in the batch [-].
     energy_ref_j, delay_ref_s : float
         Per-inference normalisation references of EDS/EDD [J], [s].
+    digital_ops : Mapping[str, Mapping[str, float]]
+        Digital operations of the layer for the batch: breakdown line → operation → count [-].
     """
 
     name: str
@@ -189,6 +198,8 @@ class LayerReport(_Figures):
     batch: int
     energy_ref_j: float
     delay_ref_s: float
+    digital_ops: Mapping[str, Mapping[str, float]] = dataclasses.field(
+        default_factory=lambda: MappingProxyType({}))
 
     @property
     def energy_total_j(self) -> float:
@@ -353,6 +364,7 @@ class Report(_Figures):
                     "area_m2": lay.area_m2,
                     "energy_ref_j": lay.energy_ref_j,
                     "delay_ref_s": lay.delay_ref_s,
+                    "digital_ops": {k: dict(v) for k, v in lay.digital_ops.items()},
                     "metrics": lay.metrics(),
                 }
                 for name, lay in self.layers.items()
@@ -374,7 +386,8 @@ class Report(_Figures):
                     macs=int(d["macs"]), digital_macs=int(d["digital_macs"]),
                     n_tiles=int(d["n_tiles"]), time_s=float(d["time_s"]),
                     area_m2=float(d["area_m2"]), batch=batch,
-                    energy_ref_j=float(d["energy_ref_j"]), delay_ref_s=float(d["delay_ref_s"]))
+                    energy_ref_j=float(d["energy_ref_j"]), delay_ref_s=float(d["delay_ref_s"]),
+                    digital_ops=_frozen_ops(d.get("digital_ops", {})))
                 for name, d in data["layers"].items()
             }
             return cls(layers=MappingProxyType(layers), batch=batch,
@@ -433,12 +446,16 @@ class Report(_Figures):
         lines.append(hdr)
         lines.append("-" * len(hdr))
         for name, lay in self.layers.items():
+            if lay.macs:
+                figs = (f"{lay.tops:>9.3g}{lay.tops_per_w:>9.3g}{lay.tops_per_mm2:>10.3g}"
+                        f"{lay.eds():>8.3g}{lay.edd():>8.3g}")
+            else:   # digital operations only: no MACs to rate
+                figs = f"{'-':>9}{'-':>9}{'-':>10}{'-':>8}{'-':>8}"
             lines.append(
                 f"{name[:14]:<14}{lay.n_tiles:>6d}{lay.macs // self.batch:>12d}"
                 f"{_eng(lay.energy_per_inference_j, 'J'):>12}"
                 f"{_eng(lay.latency_per_inference_s, 's'):>12}"
-                f"{lay.area_m2 * 1e6:>9.4f}mm²{lay.tops:>9.3g}{lay.tops_per_w:>9.3g}"
-                f"{lay.tops_per_mm2:>10.3g}{lay.eds():>8.3g}{lay.edd():>8.3g}")
+                f"{lay.area_m2 * 1e6:>9.4f}mm²{figs}")
         lines.append("-" * len(hdr))
         lines.append(
             f"{'network':<14}{sum(la.n_tiles for la in self.layers.values()):>6d}"
@@ -468,7 +485,7 @@ class Report(_Figures):
 
         path = Path(path)
         names = list(self.layers)
-        kinds = list(ENERGY_KINDS)
+        kinds = list(self.energy_breakdown_j)
         fig, ax = plt.subplots(figsize=(max(5.0, 1.2 * len(names) + 3), 4.2))
         bottom = np.zeros(len(names))
         cmap = plt.get_cmap("tab10")
@@ -484,6 +501,12 @@ class Report(_Figures):
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         ax.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
         return save_png(fig, path, dpi=120, bbox_inches="tight")
+
+
+def _frozen_ops(ops: Mapping[str, Mapping[str, float]]) -> Mapping[str, Mapping[str, float]]:
+    """Read-only copy of line → operation → count."""
+    return MappingProxyType({line: MappingProxyType({op: float(c) for op, c in per.items()})
+                             for line, per in ops.items()})
 
 
 def _eng(value: float, unit: str) -> str:
@@ -531,6 +554,7 @@ def build_report(
     batch: int,
     n_tiles: Mapping[str, int] | None = None,
     digital_macs: Mapping[str, int] | None = None,
+    digital_ops: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None,
     program_counts: OpCounts | Mapping[str, OpCounts] | None = None,
     w_energy: float = 0.5,
     w_delay: float = 0.5,
@@ -556,6 +580,10 @@ def build_report(
     digital_macs : Mapping[str, int], optional
         Layer name → MACs executed on the digital unit for the whole batch [-] (layers may
         appear here only).
+    digital_ops : Mapping[str, Mapping[str, Mapping[str, float]]], optional
+        Layer name → breakdown line → digital operation (:data:`cimsim.ppa.energy.DIGITAL_OPS`)
+        → count for the whole batch [-] (bias adds, activations, pooling, ...; layers may
+        appear here only).
     program_counts : OpCounts or Mapping[str, OpCounts], optional
         Programming counts (``AnalogMatrix.program_counts``), reported separately.
     w_energy, w_delay : float
@@ -579,7 +607,13 @@ def build_report(
              layer_counts)
     n_tiles = dict(n_tiles or {})
     digital = dict(digital_macs or {})
-    names = list(layer_counts) + [n for n in digital if n not in layer_counts]
+    if digital_ops is not None and not isinstance(digital_ops, Mapping):
+        fail("digital_ops", "build_report", "a mapping of layer name to digital operations",
+             digital_ops)
+    d_ops = {name: check_digital_ops(ops, "build_report", f"digital_ops[{name!r}]")
+             for name, ops in (digital_ops or {}).items()}
+    names = list(layer_counts)
+    names += [n for n in (*digital, *d_ops) if n not in names]
     if comp is None:
         comp = components(hw)
     elif not isinstance(comp, Components):
@@ -596,8 +630,10 @@ def build_report(
         if counts.cycles > 0 and name not in n_tiles:
             fail("n_tiles", "build_report", f"given for analog layer {name!r}", sorted(n_tiles))
         tiles = check_int(f"n_tiles[{name!r}]", tiles, "build_report", lo=0)
-        parts = energy_breakdown(counts, comp, digital_macs=d_macs)
-        time_s = layer_time_s(counts, comp, n_tiles=tiles, digital_macs=d_macs)
+        ops = d_ops.get(name, {})
+        parts = energy_breakdown(counts, comp, digital_macs=d_macs, digital_ops=ops)
+        time_s = layer_time_s(counts, comp, n_tiles=tiles, digital_macs=d_macs,
+                              digital_ops=ops)
         macs = int(counts.macs) + d_macs
         area = tiles * a_tile + (comp.a_digital_m2 if d_macs else 0.0)
         macs_inf = macs / batch
@@ -606,6 +642,7 @@ def build_report(
             n_tiles=tiles, time_s=time_s, area_m2=area, batch=batch,
             energy_ref_j=max(macs_inf, 1.0) * comp.e_digital_mac_j,
             delay_ref_s=max(macs_inf, 1.0) / comp.digital_mac_rate_per_s,
+            digital_ops=_frozen_ops(ops),
         )
     prog_e, prog_p = 0.0, 0
     if program_counts is not None:
