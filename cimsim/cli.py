@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         code = args._run(args)
-    except CimSimError as exc:
+    except (CimSimError, OSError) as exc:  # OSError: a file or folder the OS refuses
         print(f"cimsim {args.command}: error: {exc}", file=sys.stderr)
         return 2
     return int(code or 0)

@@ -14,6 +14,7 @@ can be stored beside every result::
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import sys
 import typing
@@ -66,12 +67,17 @@ def _allowed(meta: Mapping[str, Any]) -> str:
     return f"in {left}{lo_s}, {hi_s}{right}"
 
 
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     """Base of every cimsim configuration (frozen, validated, round-trippable)."""
 
     def __post_init__(self) -> None:
-        hints = typing.get_type_hints(type(self))
+        hints = _hints(type(self))
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             coerced = self._check_field(f, hints.get(f.name, Any), value)
@@ -140,7 +146,7 @@ class Config:
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            if isinstance(v, Config):
+            if isinstance(v, Config) or hasattr(v, "to_dict"):  # a Config or a Card value
                 v = v.to_dict()
             elif isinstance(v, tuple):
                 v = list(v)

@@ -10,10 +10,26 @@ of either moves all of them at once.
 from __future__ import annotations
 
 import dataclasses
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from device_models import cards
+from device_models.cards import Card
+from device_models.errors import CardError, ConfigError, UnknownNameError
 
 from .config import Config, param
 
-__all__ = ["HardwareConfig", "TileConfig"]
+__all__ = ["CARD_KINDS", "HardwareConfig", "TileConfig"]
+
+#: Card fields of :class:`HardwareConfig` → the card kinds each accepts.
+CARD_KINDS: dict[str, tuple[str, ...]] = {
+    "device_card": ("rram", "1t1r", "pcm"),
+    "adc_card": ("adc",),
+    "dac_card": ("dac",),
+    "tech_card": ("tech",),
+    "periphery_card": ("periphery",),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,15 +107,26 @@ class TileConfig(Config):
 
 @dataclasses.dataclass(frozen=True)
 class HardwareConfig(Config):
-    """The simulated chip: cards, tile, operating point and which non-idealities are on."""
+    """The simulated chip: cards, tile, operating point and which non-idealities are on.
 
-    device_card: str = param("yao2020_taox_1t1r", doc="Memory-device card name (RRAM/1T1R/PCM).")
-    adc_card: str = param("liu2010_sar_10b", doc="SAR ADC card name (energy, timing, noise).")
-    dac_card: str = param("johns1997_cap_dac_8b", doc="Row DAC / driver card name.")
-    tech_card: str = param("horowitz2014_45nm", doc="Digital technology card name.")
-    periphery_card: str = param(
+    Each card field takes a card name (or a path to a ``.toml`` card) or a
+    :class:`~device_models.cards.Card` value (e.g. ``cards.load(name).replace(...)``); the card
+    is loaded and its kind checked at construction. :meth:`to_dict` writes a name as a name and
+    a card value as its full content (values, units, ``sha256``); :meth:`cards` gives every
+    card's content, which results store beside the configuration.
+    """
+
+    device_card: str | Card = param(
+        "yao2020_taox_1t1r", doc="Memory-device card (RRAM/1T1R/PCM): a name or a Card.")
+    adc_card: str | Card = param(
+        "liu2010_sar_10b", doc="SAR ADC card (energy, timing, noise): a name or a Card.")
+    dac_card: str | Card = param("johns1997_cap_dac_8b",
+                                 doc="Row DAC / driver card: a name or a Card.")
+    tech_card: str | Card = param("horowitz2014_45nm",
+                                  doc="Digital technology card: a name or a Card.")
+    periphery_card: str | Card = param(
         "shafiee2016_periphery",
-        doc="Tile periphery card (integrator, timing, buffers, digital unit).")
+        doc="Tile periphery card (integrator, timing, buffers, digital unit): a name or a Card.")
     tile: TileConfig = param(default_factory=TileConfig, doc="Tile geometry and periphery.")
     temperature_k: float = param(300.0, unit="K", lo=0.0, hi=1000.0, lo_open=True,
                                  doc="Operating temperature read by every model [K].")
@@ -111,6 +138,54 @@ class HardwareConfig(Config):
     drift: bool = param(True, doc="Drift / relaxation at t_s and temperature_k.")
     converter_noise: bool = param(True, doc="ADC/DAC mismatch, offset and noise per the cards.")
     seed: int = param(0, lo=0, doc="Seed of every random stream of the chip.")
+
+    def _check_field(self, f: dataclasses.Field, hint: Any, value: Any) -> Any:
+        if f.name not in CARD_KINDS:
+            return super()._check_field(f, hint, value)
+        if isinstance(value, Mapping):
+            try:
+                value = Card.from_dict(value, where=f"HardwareConfig.{f.name}")
+            except CardError as exc:
+                raise ConfigError(f"The {f.name!r} field of HardwareConfig: {exc}") from None
+        if not isinstance(value, (str, os.PathLike, Card)) or not str(value):
+            self._fail(f.name, "a card name, a path to a .toml card or a Card", value)
+        if isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        self._card(f.name, value)
+        return value
+
+    def _card(self, field: str, value: Any) -> Card:
+        try:
+            card = cards.load(value)
+        except (UnknownNameError, CardError) as exc:
+            raise type(exc)(f"The {field!r} field of HardwareConfig: {exc}") from None
+        kinds = CARD_KINDS[field]
+        if card.kind not in kinds:
+            self._fail(field, f"a card of kind {' or '.join(map(repr, kinds))}",
+                       f"{card.name} (kind {card.kind!r})")
+        if field == "device_card" and not card.g_min_s < card.g_max_s:
+            self._fail(field, "a card with g_min_s < g_max_s",
+                       f"{card.name} (g_min_s={card.g_min_s!r}, g_max_s={card.g_max_s!r})")
+        return card
+
+    def card(self, field: str = "device_card") -> Card:
+        """The card of card field ``field`` (``"device_card"``, ``"adc_card"``...), loaded and
+        checked against the kinds the field accepts (:data:`CARD_KINDS`)."""
+        if field not in CARD_KINDS:
+            raise ConfigError(f"The 'field' parameter of HardwareConfig.card must be one of "
+                              f"{list(CARD_KINDS)}. Got {field!r}.")
+        return self._card(field, getattr(self, field))
+
+    def cards(self) -> dict[str, dict[str, Any]]:
+        """Every card's content as :meth:`~device_models.cards.Card.to_dict` gives it (values,
+        units, notes, citation, ``sha256``, ``modified``), plus the file it was read from
+        (``path``): field → dict. Stored beside the configuration in sweep files and reports,
+        so a result says exactly which values produced it."""
+        out = {}
+        for field in CARD_KINDS:
+            card = self.card(field)
+            out[field] = {**card.to_dict(), "path": card.path}
+        return out
 
     def validate(self) -> None:
         if self.converter_noise and not self.tile.quantize:

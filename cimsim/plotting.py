@@ -28,8 +28,14 @@ def save_png(fig, path: str | Path, *, dpi: int = 120, **savefig_kw) -> Path:
     """
     import matplotlib.pyplot as plt
 
+    from device_models.errors import StoreError
+
     path = Path(path)
     fig.tight_layout()
-    fig.savefig(path, dpi=dpi, **savefig_kw)
-    plt.close(fig)
+    try:
+        fig.savefig(path, dpi=dpi, **savefig_kw)
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot write the figure: {exc}") from None
+    finally:
+        plt.close(fig)
     return path

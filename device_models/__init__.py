@@ -10,6 +10,7 @@ from .dac import Dac
 from .errors import (
     CardError,
     CimSimError,
+    ClusterError,
     ConfigError,
     InvalidParameterError,
     StoreError,
@@ -34,6 +35,7 @@ __all__ = [
     "CardError",
     "CellIV",
     "CimSimError",
+    "ClusterError",
     "ConfigError",
     "Dac",
     "EkvParams",

@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "CardError",
     "CimSimError",
+    "ClusterError",
     "ConfigError",
     "InvalidParameterError",
     "StoreError",
@@ -38,3 +39,7 @@ class UnknownNameError(CimSimError, ValueError):
 
 class StoreError(CimSimError, OSError):
     """A result file (HDF5) is truncated, foreign or otherwise unusable."""
+
+
+class ClusterError(CimSimError, ConnectionError):
+    """A Dask scheduler or cluster cannot be reached or used."""

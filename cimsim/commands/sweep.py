@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 NAME = "sweep"
 HELP = ("Run (or resume) a parameter sweep from a TOML spec into one HDF5 file, on a Dask "
@@ -23,18 +22,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-attempts", type=int, default=3, metavar="K",
                         help="Executions of a point whose worker died before it counts as "
                              "failed (default 3).")
+    parser.add_argument("--max-points", type=int, default=None, metavar="N",
+                        help="Largest number of points accepted (default 100000); every point "
+                             "is validated and stored before the sweep starts.")
     parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
     parser.add_argument("--json", action="store_true", help="Print the summary as JSON.")
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..study.spec import DEFAULT_MAX_POINTS
     from ..study.sweep import run_sweep
 
-    if args.workers is not None and args.workers < 0:
-        print("cimsim sweep: error: --workers must be >= 0", file=sys.stderr)
-        return 2
     summary = run_sweep(args.spec, args.out, workers=args.workers, scheduler=args.scheduler,
-                        progress=not args.no_progress, max_attempts=args.max_attempts)
+                        progress=not args.no_progress, max_attempts=args.max_attempts,
+                        max_points=DEFAULT_MAX_POINTS if args.max_points is None
+                        else args.max_points)
     if args.json:
         print(json.dumps(summary))
     else:

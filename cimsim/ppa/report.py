@@ -246,6 +246,10 @@ class Report(_Figures):
     layers: Mapping[str, LayerReport]
     batch: int
     hardware: Mapping[str, Any]
+    #: Content of every card of the hardware (HardwareConfig.cards(): values, units, sha256,
+    #: source file), so the report says exactly which values produced it.
+    cards: Mapping[str, Any] = dataclasses.field(
+        default_factory=lambda: MappingProxyType({}))
     program_energy_j: float = 0.0
     program_pulses: int = 0
     w_energy: float = 0.5
@@ -370,6 +374,7 @@ class Report(_Figures):
                 for name, lay in self.layers.items()
             },
             "hardware": dict(self.hardware),
+            "cards": dict(self.cards),
         }
 
     @classmethod
@@ -392,6 +397,7 @@ class Report(_Figures):
             }
             return cls(layers=MappingProxyType(layers), batch=batch,
                        hardware=MappingProxyType(dict(data["hardware"])),
+                       cards=MappingProxyType(dict(data.get("cards", {}))),
                        program_energy_j=float(data["program_energy_j"]),
                        program_pulses=int(data["program_pulses"]),
                        w_energy=float(data["w_energy"]), w_delay=float(data["w_delay"]),
@@ -654,7 +660,8 @@ def build_report(
             prog_e += float(pc.program_energy_j)
             prog_p += int(pc.program_pulses)
     return Report(layers=MappingProxyType(layers), batch=batch,
-                  hardware=MappingProxyType(hw.to_dict()), program_energy_j=prog_e,
+                  hardware=MappingProxyType(hw.to_dict()), cards=MappingProxyType(hw.cards()),
+                  program_energy_j=prog_e,
                   program_pulses=prog_p, w_energy=float(w_energy), w_delay=float(w_delay),
                   energy_ref_j=energy_ref_j, delay_ref_s=delay_ref_s)
 

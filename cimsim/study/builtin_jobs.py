@@ -185,11 +185,10 @@ def demo_job(config: PointConfig) -> dict[str, float]:
     data = load_digits_split()
     placement = PlacementConfig(default=opts.placement, analog=opts.analog_layers,
                                 digital=opts.digital_layers)
-    with config.resolved_hardware() as hw:
-        net = load_bundled(opts.model)
-        net.compile(hw, placement=placement)
-        ev = net.evaluate(data["x_test"][: opts.n_test], data["y_test"][: opts.n_test])
-        rep = net.report(ev)
+    net = load_bundled(opts.model)
+    net.compile(config.hardware, placement=placement)
+    ev = net.evaluate(data["x_test"][: opts.n_test], data["y_test"][: opts.n_test])
+    rep = net.report(ev)
     out: dict[str, Any] = {
         "float_accuracy": ev.float_accuracy,
         "analog_accuracy": ev.analog_accuracy,

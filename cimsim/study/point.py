@@ -7,52 +7,22 @@ A field path is a dotted path into :class:`~cimsim.hardware.HardwareConfig` (``"
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import json
-import tempfile
 import typing
-from collections.abc import Iterator, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 from device_models import cards as _cards
-from device_models.errors import CardError, ConfigError, UnknownNameError
+from device_models.errors import ConfigError, UnknownNameError
 
 from ..config import Config
-from ..hardware import HardwareConfig
+from ..hardware import CARD_KINDS, HardwareConfig
 
 __all__ = ["CARD_FIELDS", "PointConfig"]
 
 
-#: Card namespaces of field paths → the HardwareConfig field holding that card's name.
-CARD_FIELDS = {"card": "device_card"} | {
-    f.name: f.name for f in dataclasses.fields(HardwareConfig) if f.name.endswith("_card")
-}
-
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        return repr(v)
-    if isinstance(v, str):
-        return json.dumps(v)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, Mapping):
-        return "{ " + ", ".join(f"{json.dumps(k)} = {_toml_value(x)}" for k, x in v.items()) + " }"
-    raise CardError(f"Cannot write card value {v!r} to TOML.")
-
-
-def _card_toml(card: _cards.Card) -> str:
-    d = card.to_dict()
-    lines = [f"kind = {_toml_value(d['kind'])}", "", "[source]"]
-    lines += [f"{k} = {_toml_value(v)}" for k, v in d["source"].items()]
-    lines += ["", "[values]"]
-    lines += [f"{json.dumps(k)} = {_toml_value(v)}" for k, v in d["values"].items()]
-    return "\n".join(lines) + "\n"
+#: Card namespaces of field paths → the HardwareConfig field holding that card.
+CARD_FIELDS = {"card": "device_card"} | {f: f for f in CARD_KINDS}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,11 +36,13 @@ class PointConfig:
     index : int
         Point index (its key in the store).
     hardware : HardwareConfig
-        The chip of this point (its ``seed`` is the point's seed).
+        The chip of this point (its ``seed`` is the point's seed); a card field with values
+        replaced for this point holds the replaced :class:`~device_models.cards.Card` itself.
     options : Config or dict
         The job's options (an instance of the job's options class).
     card_overrides : dict[str, dict[str, Any]]
-        HardwareConfig card field (``"device_card"``...) → card values replaced for this point.
+        HardwareConfig card field (``"device_card"``...) → card values replaced for this point
+        (a summary; the cards in :attr:`hardware` carry them).
     """
 
     job: str
@@ -85,34 +57,12 @@ class PointConfig:
         return self.hardware.seed
 
     def card(self, field: str = "device_card") -> _cards.Card:
-        """The card named by ``hardware.<field>``, with this point's overrides applied."""
+        """The card of ``hardware.<field>`` (``"card"`` is ``"device_card"``), with this point's
+        replaced values."""
         field = CARD_FIELDS.get(field, field)
         if field not in CARD_FIELDS.values():
             raise UnknownNameError(f"Unknown card field {field!r}; use {sorted(CARD_FIELDS)}.")
-        card = _cards.load(getattr(self.hardware, field))
-        changes = self.card_overrides.get(field, {})
-        return card.replace(**changes) if changes else card
-
-    @contextlib.contextmanager
-    def resolved_hardware(self) -> Iterator[HardwareConfig]:
-        """The hardware config with overridden cards written to temporary TOML files.
-
-        Code that loads cards by name (``cards.load(hw.device_card)``) then sees the point's
-        overridden values; the files are removed on exit.
-        """
-        if not any(self.card_overrides.values()):
-            yield self.hardware
-            return
-        with tempfile.TemporaryDirectory(prefix="cimsim-point-") as tmp:
-            hw = self.hardware
-            for field, changes in self.card_overrides.items():
-                if not changes:
-                    continue
-                card = self.card(field)
-                path = Path(tmp) / f"{card.name}.toml"
-                path.write_text(_card_toml(card), encoding="utf-8")
-                hw = hw.replace(**{field: str(path)})
-            yield hw
+        return self.hardware.card(field)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (stored for every point)."""

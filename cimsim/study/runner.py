@@ -23,14 +23,20 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from device_models import cards as _cards
+from device_models._checks import check_int, fail
+from device_models.errors import ClusterError, StoreError
+
 from .._version import __version__
+from ..hardware import CARD_KINDS
 from .jobs import get_job
 from .point import PointConfig
-from .spec import SweepSpec
+from .spec import DEFAULT_MAX_POINTS, SweepSpec
 from .store import DONE, FAILED, PointRecord, SweepStore, spec_sha256, writer_lock
 
 __all__ = ["execute_point", "run_sweep"]
@@ -64,6 +70,13 @@ def execute_point(point: Mapping[str, Any], attempt: int = 1) -> dict[str, Any]:
     try:
         config = PointConfig.from_dict(point)
         out["seed"] = config.seed
+        for field, sha in point.get("cards", {}).items():
+            card = config.hardware.card(field)
+            if card.sha256 != sha:
+                raise StoreError(
+                    f"{field} {card.name!r} on this worker ({card.path}) has values (sha256 "
+                    f"{card.sha256[:12]}) other than those the sweep was started with "
+                    f"({sha[:12]}): the worker sees another version of the card.")
         metrics = get_job(config.job).func(config)
         if not isinstance(metrics, Mapping):
             raise TypeError(f"job {config.job!r} must return a mapping of metrics. "
@@ -256,6 +269,7 @@ def run_sweep(
     progress: bool = True,
     on_point: Callable[[PointRecord], None] | None = None,
     max_attempts: int = 3,
+    max_points: int = DEFAULT_MAX_POINTS,
 ) -> dict[str, Any]:
     """Run (or resume) a sweep into the HDF5 file ``out``.
 
@@ -264,13 +278,16 @@ def run_sweep(
     spec : SweepSpec, path to a TOML spec, or dict
         What to sweep; every point is validated before anything runs.
     out : path
-        The sweep's HDF5 file. If it exists it must hold the same spec: finished points are
-        skipped, pending and failed ones run.
+        The sweep's HDF5 file. If it exists it must hold the same spec and the same card
+        values: finished points are skipped, pending and failed ones run. A symbolic link is
+        followed (the file it points to is locked and written).
     workers : int, optional
         Worker processes of the LocalCluster (1 thread each); default: CPU count. ``0`` runs
         in-process (also the fallback when ``dask.distributed`` is not installed).
     scheduler : str, optional
-        Address of an existing Dask scheduler (``tcp://host:8786``) instead of a LocalCluster.
+        Address of an existing Dask scheduler (``tcp://host:8786``) instead of a LocalCluster;
+        one that does not answer within ``_CONNECT_TIMEOUT_S`` raises ClusterError before any
+        file is created.
     client : distributed.Client, optional
         An existing client (takes precedence over ``workers`` and ``scheduler``).
     progress : bool
@@ -283,6 +300,9 @@ def run_sweep(
         are rerun one at a time. On a cluster of your own, deaths surface to this driver only
         after the scheduler's ``distributed.scheduler.allowed-failures`` retries (the
         LocalCluster started here sets it to 0, so each death counts here).
+    max_points : int
+        Largest number of points accepted (ConfigError beyond it, before anything is
+        expanded); default :data:`~cimsim.study.spec.DEFAULT_MAX_POINTS`.
 
     Returns
     -------
@@ -290,44 +310,102 @@ def run_sweep(
         ``{"total", "done", "failed", "pending", "path", "elapsed_s", "executor"}``.
     """
     t0 = time.perf_counter()
+    caller = "run_sweep"
+    if workers is not None:
+        workers = check_int("workers", workers, caller, lo=0)
+    max_attempts = check_int("max_attempts", max_attempts, caller, lo=1)
+    if scheduler is not None and (not isinstance(scheduler, str) or not scheduler):
+        fail("scheduler", caller, "a scheduler address such as 'tcp://host:8786'", scheduler)
+    if not isinstance(out, (str, os.PathLike)) or not os.fspath(out):
+        fail("out", caller, "a path", out)
     if not isinstance(spec, SweepSpec):
-        spec = (SweepSpec.from_dict(spec) if isinstance(spec, Mapping)
-                else SweepSpec.from_toml(spec))
+        spec = (SweepSpec.from_dict(spec, max_points=max_points) if isinstance(spec, Mapping)
+                else SweepSpec.from_toml(spec, max_points=max_points))
+    else:
+        spec.check_size(max_points)
     points = spec.points()
     point_dicts = [p.to_dict() for p in points]
+    cards_json = _cards_record(points, point_dicts)
     configs = [json.dumps(d, sort_keys=True) for d in point_dicts]
     seeds = [p.seed for p in points]
     fields = {f: [a.get(f) for a in spec.assignments] for f in spec.fields}
-    with writer_lock(out):
-        store = SweepStore.open_or_create(out, spec_json=spec.json, job=spec.job,
-                                          configs=configs, fields=fields, seeds=seeds)
-        executor = _execute(store, spec, point_dicts, seeds, workers=workers,
-                            scheduler=scheduler, client=client, progress=progress,
-                            on_point=on_point, max_attempts=max_attempts)
+    path = Path(out).resolve()  # a symlink: lock and write the file it points to
+    todo_known = _nothing_pending(path)
+    tag = spec_sha256(spec.json)[:12]
+    with contextlib.ExitStack() as stack:
+        # connect first: an unreachable scheduler fails before any file is made
+        cl, executor = (None, "none") if todo_known else stack.enter_context(
+            _executor(client, scheduler, workers))
+        stack.enter_context(writer_lock(path))
+        store = SweepStore.open_or_create(path, spec_json=spec.json, job=spec.job,
+                                          configs=configs, fields=fields, seeds=seeds,
+                                          cards_json=cards_json)
+        todo = store.pending()
+        if not todo:
+            executor = "none"
+        else:
+            if executor == "none":  # the file changed since it was looked at
+                cl, executor = stack.enter_context(_executor(client, scheduler, workers))
+            bar = _Progress(store, progress, on_point)
+            try:
+                if cl is None:
+                    _run_in_process(todo, point_dicts, seeds, store, bar)
+                else:
+                    _run_dask(cl, todo, point_dicts, seeds, store, bar, tag, max_attempts)
+            finally:
+                bar.close()
     summary = store.summary()
     summary.update(path=str(store.path), elapsed_s=time.perf_counter() - t0, executor=executor)
     return summary
 
 
-def _execute(store, spec, point_dicts, seeds, *, workers, scheduler, client, progress, on_point,
-             max_attempts) -> str:
-    todo = store.pending()
-    executor = "none"
-    if todo:
-        bar = _Progress(store, progress, on_point)
-        try:
-            use_dask = client is not None or scheduler is not None or (
-                workers != 0 and _have_distributed())
-            if not use_dask:
-                executor = "in-process"
-                _run_in_process(todo, point_dicts, seeds, store, bar)
-            else:
-                tag = spec_sha256(spec.json)[:12]
-                with _dask_client(client, scheduler, workers) as (cl, executor):
-                    _run_dask(cl, todo, point_dicts, seeds, store, bar, tag, max_attempts)
-        finally:
-            bar.close()
-    return executor
+def _cards_record(points: Sequence[PointConfig], point_dicts: list[dict]) -> str:
+    """JSON of every card the points use, by name: ``{"sha256", "path", "content"}``; a card
+    replaced for a point is recorded by the card it was replaced from (its own values are in
+    the point's configuration). Each point dict gets ``"cards"``: field → sha256 of the card
+    the point uses, which :func:`execute_point` checks on the worker."""
+    record: dict[str, dict[str, Any]] = {}
+    for p, d in zip(points, point_dicts, strict=True):
+        hw = p.hardware
+        used = {}
+        for field in CARD_KINDS:
+            card = hw.card(field)
+            used[field] = card.sha256
+            base = card if not card.modified else _cards.load(card.name)
+            if base.name not in record:
+                record[base.name] = {"sha256": base.sha256, "path": base.path,
+                                     "content": base.to_dict()}
+            elif record[base.name]["sha256"] != base.sha256:
+                raise StoreError(f"card {base.name!r} changed while the sweep was being "
+                                 "prepared; try again.")
+        d["cards"] = used
+    return json.dumps(record, sort_keys=True, separators=(",", ":"))
+
+
+def _nothing_pending(path: Path) -> bool:
+    """True if ``path`` is a readable sweep file with every point done (no cluster needed)."""
+    if not path.is_file():
+        return False
+    try:
+        return not SweepStore.open(path).pending()
+    except StoreError:
+        return False  # reported, with the lock held, by SweepStore.open_or_create
+
+
+#: Seconds to wait for a Dask scheduler given by address before ClusterError.
+_CONNECT_TIMEOUT_S = 10.0
+
+
+@contextlib.contextmanager
+def _executor(client, scheduler, workers):
+    """Yield ``(client or None, executor name)``: None runs in-process."""
+    use_dask = client is not None or scheduler is not None or (
+        workers != 0 and _have_distributed())
+    if not use_dask:
+        yield None, "in-process"
+        return
+    with _dask_client(client, scheduler, workers) as pair:
+        yield pair
 
 
 @contextlib.contextmanager
@@ -341,7 +419,15 @@ def _dask_client(client, scheduler, workers):
     from distributed import Client, LocalCluster
 
     if scheduler is not None:
-        with Client(scheduler, timeout="30s") as cl:
+        try:
+            cl = Client(scheduler, timeout=f"{_CONNECT_TIMEOUT_S}s")
+        except (OSError, TimeoutError, ValueError, TypeError) as exc:
+            raise ClusterError(
+                f"cannot reach the Dask scheduler at {scheduler!r} within "
+                f"{_CONNECT_TIMEOUT_S:g} s ({type(exc).__name__}: {exc}); start it, check the "
+                "address (e.g. tcp://host:8786), or run with --workers N."
+            ) from None
+        with cl:
             yield cl, f"dask:{scheduler}"
         return
     n = workers or os.cpu_count() or 1

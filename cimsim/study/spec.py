@@ -5,17 +5,17 @@ See :mod:`cimsim.study.sweep` for the TOML form.
 
 from __future__ import annotations
 
+import collections.abc
 import copy
 import dataclasses
-import itertools
 import json
 import math
+import operator
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from device_models import cards as _cards
 from device_models import rng
 from device_models.errors import CardError, ConfigError, UnknownNameError
 
@@ -28,11 +28,14 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["SweepSpec"]
+__all__ = ["DEFAULT_MAX_POINTS", "SweepSpec"]
 
 
 _SPEC_KEYS = {"sweep", "base", "options", "grid", "list", "random", *CARD_FIELDS}
 _SWEEP_KEYS = {"job", "seed", "seeding", "name", "description"}
+#: Default limit on the points of one sweep (``cimsim sweep --max-points`` raises it).
+DEFAULT_MAX_POINTS = 100_000
+
 
 def _canonical(value: Any, where: str) -> Any:
     try:
@@ -52,23 +55,28 @@ class SweepSpec:
     job : str
     seed : int
     seeding : str
-    assignments : list[dict[str, Any]]
-        The swept field values of each point, in point order.
+    assignments : Sequence[dict[str, Any]]
+        The swept field values of each point, in point order, computed on demand.
+    max_points : int
+        The point limit the spec was checked against.
     """
 
     raw: dict
     job: str
     seed: int
     seeding: str
-    assignments: list[dict[str, Any]]
+    assignments: Sequence[dict[str, Any]]
+    max_points: int = DEFAULT_MAX_POINTS
 
     @property
     def fields(self) -> list[str]:
         """The swept field paths, in spec order."""
-        seen: dict[str, None] = {}
-        for a in self.assignments:
-            seen.update(dict.fromkeys(a))
-        return list(seen)
+        return list(self.assignments.fields)
+
+    @property
+    def size(self) -> int:
+        """Number of points."""
+        return self.assignments.size
 
     @property
     def json(self) -> str:
@@ -79,7 +87,8 @@ class SweepSpec:
         return len(self.assignments)
 
     @classmethod
-    def from_toml(cls, path: str | os.PathLike) -> SweepSpec:
+    def from_toml(cls, path: str | os.PathLike, *,
+                  max_points: int = DEFAULT_MAX_POINTS) -> SweepSpec:
         """Read and check a spec file; ConfigError names a malformed entry."""
         try:
             with open(path, "rb") as fh:
@@ -88,11 +97,23 @@ class SweepSpec:
             raise ConfigError(f"{path}: malformed TOML: {exc}") from None
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read the sweep spec: {exc}") from None
-        return cls.from_dict(data)
+        return cls.from_dict(data, max_points=max_points)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> SweepSpec:
-        """Check a spec given as a dict (the TOML form)."""
+    def from_dict(cls, data: Mapping[str, Any], *,
+                  max_points: int = DEFAULT_MAX_POINTS) -> SweepSpec:
+        """Check a spec given as a dict (the TOML form).
+
+        Raises
+        ------
+        ConfigError
+            A malformed entry (named), or more points than ``max_points``.
+        """
+        if isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 1:
+            raise ConfigError(f"The 'max_points' parameter of SweepSpec must be an integer "
+                              f">= 1. Got {max_points!r}.")
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"sweep spec: must be a table/dict. Got {type(data).__name__}.")
         raw = _canonical(dict(data), "the spec")
         unknown = sorted(set(raw) - _SPEC_KEYS)
         if unknown:
@@ -122,18 +143,28 @@ class SweepSpec:
         if len(modes) > 1:
             raise ConfigError(f"sweep spec: give one of [grid], [[list]], [random]. Got {modes}.")
         if not modes:
-            assignments: list[dict[str, Any]] = [{}]
+            assignments: _Assignments = _Base()
         elif modes[0] == "grid":
-            assignments = _grid(raw["grid"])
+            assignments = _Grid(raw["grid"])
         elif modes[0] == "list":
-            assignments = _listed(raw["list"])
+            assignments = _Listed(raw["list"])
         else:
-            assignments = _random(raw["random"], seed)
-        for a in assignments:
-            for path in a:
-                _check_field_path(path)
-        return cls(raw=raw, job=str(sweep["job"]), seed=seed, seeding=seeding,
-                   assignments=assignments)
+            assignments = _Random(raw["random"], seed)
+        for path in assignments.fields:
+            _check_field_path(path)
+        spec = cls(raw=raw, job=str(sweep["job"]), seed=seed, seeding=seeding,
+                   assignments=assignments, max_points=max_points)
+        spec.check_size(max_points)
+        return spec
+
+    def check_size(self, max_points: int) -> None:
+        """ConfigError unless the spec has at most ``max_points`` points."""
+        if self.size > max_points:
+            raise ConfigError(
+                f"sweep spec: gives {self.size:,} points, more than the limit of "
+                f"{max_points:,} (every point is validated and stored before the sweep "
+                "starts); shrink the grid or the sample, or raise the limit with "
+                "`cimsim sweep --max-points N` (run_sweep(..., max_points=N)).")
 
     # --- expansion -----------------------------------------------------------------------
 
@@ -152,7 +183,6 @@ class SweepSpec:
         base_cards = {CARD_FIELDS[k]: dict(self.raw[k]) for k in CARD_FIELDS if k in self.raw}
         base_opts = self.raw.get("options", {})
         out = []
-        card_cache: dict[str, _cards.Card] = {}
         for i, assign in enumerate(self.assignments):
             where = f"sweep spec, point {i} ({_describe(assign)})"
             hw_tree = copy.deepcopy(base_hw)
@@ -172,22 +202,17 @@ class SweepSpec:
                     seed = rng.derive_key(hw.seed, self.seed, "sweep-point", i) >> 2
                     hw = hw.replace(seed=seed)
                 options = job.options.from_dict(opts) if job.options is not None else opts
-            except ConfigError as exc:
-                raise ConfigError(f"{where}: {exc}") from None
+            except (ConfigError, CardError, UnknownNameError) as exc:
+                raise type(exc)(f"{where}: {exc}") from None
+            for field, changes in sorted(overrides.items()):
+                if not changes:
+                    continue
+                try:
+                    hw = hw.replace(**{field: hw.card(field).replace(**changes)})
+                except (CardError, ConfigError) as exc:
+                    raise type(exc)(f"{where}: {field}: {exc}") from None
             point = PointConfig(job=self.job, index=i, hardware=hw, options=options,
                                 card_overrides=overrides)
-            for field in sorted(set(job.cards) | set(overrides)):
-                name = getattr(hw, field)
-                try:
-                    if name not in card_cache:
-                        card_cache[name] = _cards.load(name)
-                    changes = overrides.get(field)
-                    if changes:
-                        card_cache[name].replace(**changes)
-                except CardError as exc:
-                    raise CardError(f"{where}: {field} {name!r}: {exc}") from None
-                except UnknownNameError as exc:
-                    raise UnknownNameError(f"{where}: {field}: {exc}") from None
             out.append(point)
         return out
 
@@ -209,65 +234,142 @@ def _check_field_path(path: str) -> None:
     _check_hw_path(path)
 
 
-def _grid(grid: Any) -> list[dict[str, Any]]:
-    if not isinstance(grid, dict) or not grid:
-        raise ConfigError("sweep spec: [grid] must map field paths to lists of values.")
-    for path, values in grid.items():
-        if not isinstance(values, list) or not values:
+class _Assignments(collections.abc.Sequence):
+    """The swept values of every point, computed on demand (a grid of 10**10 points is not
+    expanded; :attr:`size` is exact even beyond ``sys.maxsize``)."""
+
+    size: int
+    fields: list[str]
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(self.size))]
+        i = operator.index(i)
+        if i < 0:
+            i += self.size
+        if not 0 <= i < self.size:
+            raise IndexError(f"point {i} outside [0, {self.size})")
+        return self._at(i)
+
+    def __iter__(self):
+        return (self._at(i) for i in range(self.size))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str):
+            return NotImplemented
+        return self.size == len(other) and all(a == b for a, b in zip(self, other,
+                                                                       strict=True))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def _at(self, i: int) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class _Base(_Assignments):
+    size = 1
+    fields: list[str] = []
+
+    def _at(self, i: int) -> dict[str, Any]:
+        return {}
+
+
+class _Grid(_Assignments):
+    """Cartesian product, first field varying slowest."""
+
+    def __init__(self, grid: Any):
+        if not isinstance(grid, dict) or not grid:
+            raise ConfigError("sweep spec: [grid] must map field paths to lists of values.")
+        for path, values in grid.items():
+            if not isinstance(values, list) or not values:
+                raise ConfigError(
+                    f"sweep spec: grid field {path!r} must be a non-empty list of values. "
+                    f"Got {values!r}."
+                )
+        self.grid = grid
+        self.fields = list(grid)
+        self.size = math.prod(len(v) for v in grid.values())
+
+    def _at(self, i: int) -> dict[str, Any]:
+        out = {}
+        for name in reversed(self.fields):
+            values = self.grid[name]
+            i, k = divmod(i, len(values))
+            out[name] = values[k]
+        return {name: out[name] for name in self.fields}
+
+
+class _Listed(_Assignments):
+    def __init__(self, items: Any):
+        if not isinstance(items, list) or not items or not all(isinstance(x, dict)
+                                                                for x in items):
+            raise ConfigError("sweep spec: [[list]] must be a list of tables of field = value.")
+        self.items = [dict(x) for x in items]
+        self.size = len(self.items)
+        self.fields = list({k: None for x in self.items for k in x})
+
+    def _at(self, i: int) -> dict[str, Any]:
+        return dict(self.items[i])
+
+
+class _Random(_Assignments):
+    """Seeded random sample: point i's value of a field is drawn from counter i of the field's
+    own stream, so any point is computed alone, equal to a draw of all of them."""
+
+    def __init__(self, table: Any, seed: int):
+        if not isinstance(table, dict):
+            raise ConfigError("sweep spec: [random] must be a table.")
+        n = table.get("samples")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ConfigError(
-                f"sweep spec: grid field {path!r} must be a non-empty list of values. "
-                f"Got {values!r}."
-            )
-    names = list(grid)
-    return [dict(zip(names, combo, strict=True))
-            for combo in itertools.product(*(grid[n] for n in names))]
+                f"sweep spec: 'random.samples' must be an integer >= 1. Got {n!r}.")
+        self.size = n
+        self.dists: dict[str, tuple[int, dict]] = {}
+        for path, dist in table.items():
+            if path == "samples":
+                continue
+            if not isinstance(dist, dict):
+                raise ConfigError(f"sweep spec: random field {path!r} must be a table "
+                                  f"{{choices = [...]}} or {{low, high[, log, integer]}}.")
+            unknown = sorted(set(dist) - {"choices", "low", "high", "log", "integer"})
+            if unknown:
+                raise ConfigError(
+                    f"sweep spec: random field {path!r} has unknown key(s) {unknown}.")
+            if "choices" in dist:
+                ch = dist["choices"]
+                if not isinstance(ch, list) or not ch:
+                    raise ConfigError(f"sweep spec: random field {path!r}: 'choices' must be "
+                                      "a non-empty list.")
+            else:
+                lo, hi = dist.get("low"), dist.get("high")
+                if not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                           and math.isfinite(v) for v in (lo, hi)) or not lo <= hi:
+                    raise ConfigError(f"sweep spec: random field {path!r} needs finite numbers "
+                                      f"low <= high. Got low={lo!r}, high={hi!r}.")
+                if dist.get("log", False) and lo <= 0:
+                    raise ConfigError(f"sweep spec: random field {path!r} with log = true "
+                                      f"needs low > 0. Got {lo!r}.")
+            self.dists[path] = (rng.derive_key(seed, "sweep-random", path), dist)
+        if not self.dists:
+            raise ConfigError("sweep spec: [random] names no field to sample.")
+        self.fields = list(self.dists)
 
-
-def _listed(items: Any) -> list[dict[str, Any]]:
-    if not isinstance(items, list) or not items or not all(isinstance(x, dict) for x in items):
-        raise ConfigError("sweep spec: [[list]] must be a list of tables of field = value.")
-    return [dict(x) for x in items]
-
-
-def _random(table: Any, seed: int) -> list[dict[str, Any]]:
-    if not isinstance(table, dict):
-        raise ConfigError("sweep spec: [random] must be a table.")
-    n = table.get("samples")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ConfigError(f"sweep spec: 'random.samples' must be an integer >= 1. Got {n!r}.")
-    columns: dict[str, list[Any]] = {}
-    for path, dist in table.items():
-        if path == "samples":
-            continue
-        if not isinstance(dist, dict):
-            raise ConfigError(f"sweep spec: random field {path!r} must be a table "
-                              f"{{choices = [...]}} or {{low, high[, log, integer]}}.")
-        u = rng.uniform(rng.derive_key(seed, "sweep-random", path), (n,))
-        unknown = sorted(set(dist) - {"choices", "low", "high", "log", "integer"})
-        if unknown:
-            raise ConfigError(f"sweep spec: random field {path!r} has unknown key(s) {unknown}.")
-        if "choices" in dist:
-            ch = dist["choices"]
-            if not isinstance(ch, list) or not ch:
-                raise ConfigError(f"sweep spec: random field {path!r}: 'choices' must be a "
-                                  "non-empty list.")
-            columns[path] = [ch[min(int(x * len(ch)), len(ch) - 1)] for x in u]
-            continue
-        lo, hi = dist.get("low"), dist.get("high")
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (lo, hi)) \
-                or not lo <= hi:
-            raise ConfigError(f"sweep spec: random field {path!r} needs numbers low <= high. "
-                              f"Got low={lo!r}, high={hi!r}.")
-        if dist.get("integer", False):
-            columns[path] = [int(min(math.floor(lo + x * (hi - lo + 1)), hi)) for x in u]
-        elif dist.get("log", False):
-            if lo <= 0:
-                raise ConfigError(f"sweep spec: random field {path!r} with log = true needs "
-                                  f"low > 0. Got {lo!r}.")
-            columns[path] = [float(math.exp(math.log(lo) + x * math.log(hi / lo))) for x in u]
-        else:
-            columns[path] = [float(lo + x * (hi - lo)) for x in u]
-    if not columns:
-        raise ConfigError("sweep spec: [random] names no field to sample.")
-    return [{p: columns[p][i] for p in columns} for i in range(n)]
-
+    def _at(self, i: int) -> dict[str, Any]:
+        out = {}
+        for path, (key, dist) in self.dists.items():
+            x = float(rng.uniform(key, (1,), offset=i)[0])
+            if "choices" in dist:
+                ch = dist["choices"]
+                out[path] = ch[min(int(x * len(ch)), len(ch) - 1)]
+                continue
+            lo, hi = dist["low"], dist["high"]
+            if dist.get("integer", False):
+                out[path] = int(min(math.floor(lo + x * (hi - lo + 1)), hi))
+            elif dist.get("log", False):
+                out[path] = float(math.exp(math.log(lo) + x * math.log(hi / lo)))
+            else:
+                out[path] = float(lo + x * (hi - lo))
+        return out

@@ -3,7 +3,8 @@
 One sweep is one HDF5 file (format ``"cimsim-sweep"``)::
 
     /                     attrs: format, format_version, spec_json, spec_sha256, job, total,
-                                 created_utc, cimsim_version, fields_json
+                                 created_utc, cimsim_version, fields_json, cards_json,
+                                 cards_sha256
     /points/config        (N,) bytes full configuration of each point (UTF-8 JSON, gzip)
     /points/status        (N,) int8  0 pending, 1 done, 2 failed
     /points/error         (N,) str   traceback of a failed point
@@ -14,6 +15,13 @@ One sweep is one HDF5 file (format ``"cimsim-sweep"``)::
     /points/attempts      (N,) int32 executions needed (> 1 after a worker died)
     /fields/<path>        (N,)       value of each swept field (e.g. ``tile.adc_bits``)
     /metrics/<name>       (N,) f8    metric of each point (NaN until done)
+
+``cards_json`` records every card the points name (name → ``sha256`` of its values, the file
+it was read from and its full content): a resume whose cards differ is refused. Every dataset
+carries an HDF5 Fletcher-32 checksum, verified on every read, and the header attributes are
+checked against their SHA-256; strings are stored as fixed-width UTF-8 bytes so the checksums
+cover them. A damaged byte raises :class:`~device_models.errors.StoreError`, never a wrong
+number.
 
 Durability: every update is written to a temporary copy in the same directory, flushed,
 ``fsync``-ed and atomically renamed over the file (then the directory is ``fsync``-ed). The
@@ -61,10 +69,9 @@ __all__ = [
 ]
 
 FORMAT = "cimsim-sweep"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 PENDING, DONE, FAILED = 0, 1, 2
 _STATUS_NAMES = {PENDING: "pending", DONE: "done", FAILED: "failed"}
-_STR = h5py.string_dtype("utf-8")
 _PROV_STR = ("host", "worker", "cimsim_version")
 _PROV_NUM = {"seed": (np.int64, 0), "finished_utc": (np.float64, np.nan),
              "elapsed_s": (np.float64, np.nan), "attempts": (np.int32, 0)}
@@ -129,6 +136,31 @@ def _column(values: Sequence[Any]) -> np.ndarray:
     return np.asarray([v if isinstance(v, str) else json.dumps(v) for v in values], dtype=object)
 
 
+def _bytes(values: Sequence[str]) -> np.ndarray:
+    """UTF-8 strings as one fixed-width bytes column (checksummed, unlike variable-length
+    strings, whose bytes live outside the dataset)."""
+    encoded = [v.encode() for v in values]
+    width = max((len(b) for b in encoded), default=1) or 1
+    return np.asarray(encoded, dtype=f"S{width}")
+
+
+def _dataset(group: h5py.Group, name: str, data: np.ndarray, **kw) -> h5py.Dataset:
+    """A chunked dataset with a Fletcher-32 checksum (verified by HDF5 on every read)."""
+    n = max(int(data.shape[0]) if data.ndim else 1, 1)
+    return group.create_dataset(name, data=data, chunks=(min(n, 1024),), fletcher32=True, **kw)
+
+
+def _set_str(group: h5py.Group, name: str, i: int, value: str) -> None:
+    """Set entry ``i`` of a fixed-width bytes column, widening the column if needed."""
+    ds = group[name]
+    raw = value.encode()
+    if len(raw) > ds.dtype.itemsize:
+        data = ds[()].astype(f"S{len(raw)}")
+        del group[name]
+        ds = _dataset(group, name, data)
+    ds[i] = raw
+
+
 def _check_readable(path: Path) -> None:
     if not path.exists():
         raise StoreError(f"{path}: no such sweep file.")
@@ -149,7 +181,7 @@ def _open_h5(path: Path, mode: str = "r"):
     """Open with h5py, turning library errors into StoreError."""
     try:
         fh = h5py.File(path, mode, locking=False) if mode == "r" else h5py.File(path, mode)
-    except OSError as exc:
+    except (OSError, RuntimeError, ValueError) as exc:
         raise StoreError(
             f"{path}: cannot be opened as HDF5 (truncated or damaged?): {exc}. "
             "Refusing to overwrite it."
@@ -158,6 +190,14 @@ def _open_h5(path: Path, mode: str = "r"):
         yield fh
     finally:
         fh.close()
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode()
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string attribute, got {type(value).__name__}")
+    return value
 
 
 def _read_header(fh: h5py.File, path: Path) -> dict[str, Any]:
@@ -170,25 +210,36 @@ def _read_header(fh: h5py.File, path: Path) -> dict[str, Any]:
             f"{path}: is an HDF5 file but not a cimsim sweep (attribute 'format' is {fmt!r}, "
             f"expected {FORMAT!r}); refusing to use or overwrite it."
         )
-    version = int(attrs.get("format_version", -1))
+    try:
+        version = int(attrs.get("format_version", -1))
+    except (OSError, RuntimeError, ValueError, TypeError) as exc:
+        raise StoreError(f"{path}: damaged cimsim sweep file ({exc}).") from None
     if version != FORMAT_VERSION:
         raise StoreError(
             f"{path}: sweep format version {version} is not supported (this cimsim reads "
-            f"version {FORMAT_VERSION})."
+            f"version {FORMAT_VERSION}); rerun the sweep into a new file."
         )
     try:
         header = {
-            "spec_json": str(attrs["spec_json"]),
-            "spec_sha256": str(attrs["spec_sha256"]),
-            "job": str(attrs["job"]),
+            "spec_json": _text(attrs["spec_json"]),
+            "spec_sha256": _text(attrs["spec_sha256"]),
+            "job": _text(attrs["job"]),
             "total": int(attrs["total"]),
-            "created_utc": str(attrs["created_utc"]),
-            "cimsim_version": str(attrs["cimsim_version"]),
-            "fields": json.loads(str(attrs["fields_json"])),
+            "created_utc": _text(attrs["created_utc"]),
+            "cimsim_version": _text(attrs["cimsim_version"]),
+            "fields": json.loads(_text(attrs["fields_json"])),
+            "cards_json": _text(attrs["cards_json"]),
+            "cards_sha256": _text(attrs["cards_sha256"]),
         }
         status = np.asarray(fh["points/status"][()], dtype=np.int8)
-    except (KeyError, OSError, ValueError, TypeError) as exc:
+    except (KeyError, OSError, RuntimeError, ValueError, TypeError) as exc:
         raise StoreError(f"{path}: damaged cimsim sweep file ({exc}).") from None
+    for key in ("spec", "cards"):
+        if spec_sha256(header[f"{key}_json"]) != header[f"{key}_sha256"]:
+            raise StoreError(f"{path}: damaged cimsim sweep file (attribute {key}_json does not "
+                             f"match its SHA-256).")
+    if not isinstance(header["fields"], list) or header["total"] < 0:
+        raise StoreError(f"{path}: damaged cimsim sweep file (bad fields_json or total).")
     if status.shape != (header["total"],):
         raise StoreError(
             f"{path}: damaged cimsim sweep file (status has shape {status.shape}, expected "
@@ -208,6 +259,7 @@ class SweepStore:
     def __init__(self, path: Path, header: dict[str, Any]):
         self.path = Path(path)
         self.spec_json: str = header["spec_json"]
+        self.cards_json: str = header["cards_json"]
         self.job: str = header["job"]
         self.total: int = header["total"]
         self.fields: list[str] = list(header["fields"])
@@ -234,6 +286,7 @@ class SweepStore:
         configs: Sequence[str],
         fields: Mapping[str, Sequence[Any]],
         seeds: Sequence[int],
+        cards_json: str = "{}",
     ) -> SweepStore:
         """Create a new sweep file (atomically); StoreError if ``path`` already exists."""
         path = Path(path)
@@ -242,9 +295,9 @@ class SweepStore:
         n = len(configs)
         if len(seeds) != n or any(len(v) != n for v in fields.values()):
             raise StoreError("configs, seeds and every field column must have one entry per point.")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _mkdir(path)
         with _replacing(path) as tmp:
-            with h5py.File(tmp, "w") as fh:
+            with _writing(tmp, "w") as fh:
                 a = fh.attrs
                 a["format"] = FORMAT
                 a["format_version"] = FORMAT_VERSION
@@ -255,26 +308,21 @@ class SweepStore:
                 a["created_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
                 a["cimsim_version"] = __version__
                 a["fields_json"] = json.dumps(list(fields))
+                a["cards_json"] = cards_json
+                a["cards_sha256"] = spec_sha256(cards_json)
                 pts = fh.create_group("points")
-                chunk = (min(max(n, 1), 1024),)
                 # fixed-length UTF-8 bytes so that gzip compresses the text itself
-                encoded = [c.encode() for c in configs]
-                width = max((len(c) for c in encoded), default=1) or 1
-                pts.create_dataset("config", data=np.asarray(encoded, dtype=f"S{width}"),
-                                   chunks=chunk, compression="gzip", shuffle=True)
-                pts.create_dataset("status", data=np.zeros(n, np.int8))
+                _dataset(pts, "config", _bytes(configs), compression="gzip", shuffle=True)
+                _dataset(pts, "status", np.zeros(n, np.int8))
                 for name in ("error", *_PROV_STR):
-                    pts.create_dataset(name, data=np.asarray([""] * n, dtype=object), dtype=_STR)
+                    _dataset(pts, name, _bytes([""] * n))
                 for name, (dtype, fill) in _PROV_NUM.items():
-                    pts.create_dataset(name, data=np.full(n, fill, dtype=dtype))
+                    _dataset(pts, name, np.full(n, fill, dtype=dtype))
                 pts["seed"][...] = np.asarray(seeds, dtype=np.int64)
                 grp = fh.create_group("fields")
                 for name, values in fields.items():
                     col = _column(list(values))
-                    if col.dtype == object:
-                        grp.create_dataset(name, data=col, dtype=_STR)
-                    else:
-                        grp.create_dataset(name, data=col)
+                    _dataset(grp, name, _bytes(list(col)) if col.dtype == object else col)
                 fh.create_group("metrics")
         return cls.open(path)
 
@@ -288,21 +336,24 @@ class SweepStore:
         configs: Sequence[str],
         fields: Mapping[str, Sequence[Any]],
         seeds: Sequence[int],
+        cards_json: str = "{}",
     ) -> SweepStore:
-        """Resume the sweep in ``path`` if it holds the same spec, else create it.
+        """Resume the sweep in ``path`` if it holds the same spec and cards, else create it.
 
         Raises
         ------
         StoreError
             If ``path`` exists and is not a cimsim sweep file (foreign, truncated, damaged), or
-            holds a different spec, or the same spec now expands to different point
-            configurations (e.g. changed package defaults). The file is left untouched.
+            holds a different spec, or cards whose values differ from the cards now loaded
+            (an edited card, or one shadowed through ``CIMSIM_CARDS_PATH``), or the same spec
+            now expands to different point configurations (e.g. changed package defaults).
+            The file is left untouched.
         """
         path = Path(path)
         _remove_stale_tmp(path)
         if not path.exists():
             return cls.create(path, spec_json=spec_json, job=job, configs=configs,
-                              fields=fields, seeds=seeds)
+                              fields=fields, seeds=seeds, cards_json=cards_json)
         store = cls.open(path)
         if store.spec_json != spec_json:
             raise StoreError(
@@ -310,6 +361,7 @@ class SweepStore:
                 f"{spec_sha256(store.spec_json)[:12]}, given {spec_sha256(spec_json)[:12]}); "
                 "refusing to resume or overwrite it. Use another --out file."
             )
+        _compare_cards(path, store.cards_json, cards_json)
         if store.total != len(configs):
             raise StoreError(f"{path}: holds {store.total} points, the spec gives {len(configs)}.")
         stored = store.read_configs()
@@ -329,7 +381,7 @@ class SweepStore:
         with _open_h5(self.path) as fh:
             try:
                 raw = fh["points/config"][()]
-            except (KeyError, OSError) as exc:
+            except (KeyError, OSError, RuntimeError) as exc:
                 raise StoreError(f"{self.path}: damaged cimsim sweep file ({exc}).") from None
         return list(_as_str_array(raw))
 
@@ -353,8 +405,12 @@ class SweepStore:
         if not records:
             return
         with _replacing(self.path) as tmp:
-            shutil.copyfile(self.path, tmp)
-            with h5py.File(tmp, "r+") as fh:
+            try:
+                shutil.copyfile(self.path, tmp)
+            except OSError as exc:
+                raise StoreError(f"{self.path}: cannot write a new version of the sweep file "
+                                 f"beside it: {exc}") from None
+            with _writing(tmp, "r+") as fh:
                 pts, mets = fh["points"], fh["metrics"]
                 for r in records:
                     i = r.index
@@ -362,20 +418,66 @@ class SweepStore:
                         raise StoreError(f"point index {i} outside [0, {self.total}).")
                     for name, value in r.metrics.items():
                         if name not in mets:
-                            mets.create_dataset(name, data=np.full(self.total, np.nan))
+                            _dataset(mets, name, np.full(self.total, np.nan))
                         mets[name][i] = value
-                    pts["error"][i] = r.error
+                    _set_str(pts, "error", i, r.error)
                     if r.seed is not None:  # else keep the seed stored at creation
                         pts["seed"][i] = r.seed
                     pts["finished_utc"][i] = r.finished_utc
                     pts["elapsed_s"][i] = r.elapsed_s
-                    pts["host"][i] = r.host
-                    pts["worker"][i] = r.worker
+                    _set_str(pts, "host", i, r.host)
+                    _set_str(pts, "worker", i, r.worker)
                     pts["attempts"][i] = r.attempts
-                    pts["cimsim_version"][i] = r.cimsim_version
+                    _set_str(pts, "cimsim_version", i, r.cimsim_version)
                     pts["status"][i] = r.status
         for r in records:
             self.status[r.index] = r.status
+
+
+def _compare_cards(path: Path, stored_json: str, given_json: str) -> None:
+    """StoreError naming each card whose values differ between the file and now."""
+    if stored_json == given_json:
+        return
+    stored, given = json.loads(stored_json), json.loads(given_json)
+    lines = []
+    for name in sorted(set(stored) | set(given)):
+        old, new = stored.get(name), given.get(name)
+        if old is None or new is None:
+            lines.append(f"{name}: {'not used' if old is None else 'used'} when the file was "
+                         f"made, {'used' if new is not None else 'not used'} now")
+            continue
+        if old["sha256"] == new["sha256"]:
+            continue
+        ov, nv = old["content"]["values"], new["content"]["values"]
+        diff = [f"{k} {ov.get(k, {}).get('value')!r} -> {nv.get(k, {}).get('value')!r}"
+                for k in sorted(set(ov) | set(nv)) if ov.get(k) != nv.get(k)
+                and (ov.get(k) or {}).get("value") != (nv.get(k) or {}).get("value")]
+        where = (f" (now read from {new['path']}, then from {old['path']})"
+                 if old.get("path") != new.get("path") else "")
+        lines.append(f"{name}{where}: {', '.join(diff) or 'units differ'}")
+    if lines:
+        raise StoreError(
+            f"{path}: the cards now loaded differ from those the sweep was started with; "
+            f"resuming would mix card versions. Changed: {'; '.join(lines)}. Restore the "
+            "cards or use another --out file.")
+
+
+def _mkdir(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot create its folder: {exc}") from None
+
+
+@contextlib.contextmanager
+def _writing(path: Path, mode: str):
+    """h5py.File for writing; an OS or HDF5 failure becomes StoreError naming the file."""
+    try:
+        fh = h5py.File(path, mode)
+    except (OSError, RuntimeError) as exc:
+        raise StoreError(f"{path}: cannot be written: {exc}") from None
+    with fh:
+        yield fh
 
 
 @contextlib.contextmanager
@@ -386,15 +488,18 @@ def _replacing(path: Path):
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         yield tmp
-        fd = os.open(tmp, os.O_RDONLY)
         try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot be written: {exc}") from None
         _fsync_dir(path.parent)
     finally:
-        if tmp.exists():
+        with contextlib.suppress(OSError):
             tmp.unlink()
 
 
@@ -403,17 +508,22 @@ def writer_lock(path: str | os.PathLike):
     """Hold the single-writer lock of sweep file ``path`` (StoreError if another driver has it).
 
     An advisory ``fcntl`` lock on the hidden file ``.<name>.lock`` beside ``path``; the lock
-    dies with its process, so a killed driver never leaves the file locked.
+    dies with its process, so a killed driver never leaves the file locked. ``path`` is
+    resolved first: a symbolic link locks (and the sweep writes) the file it points to.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path).resolve()
+    _mkdir(path)
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX: no advisory lock
         yield
         return
     lock_path = path.with_name(f".{path.name}.lock")
-    fh = open(lock_path, "a")  # held (and locked) for the duration of the context
+    try:
+        fh = open(lock_path, "a")  # held (and locked) for the duration of the context
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot create the sweep's lock file {lock_path.name} "
+                         f"beside it: {exc}") from None
     try:
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -473,6 +583,9 @@ class SweepResults:
         seed, finished_utc [s], elapsed_s [s], host, worker, attempts, cimsim_version, error.
     configs : list[dict]
         Each point's full configuration.
+    cards : dict[str, dict]
+        Every card the points name: card name → ``{"sha256", "path", "content"}`` (the card's
+        values, units, notes and citation when the sweep was started).
     """
 
     path: Path
@@ -485,6 +598,7 @@ class SweepResults:
     metrics: dict[str, np.ndarray]
     provenance: dict[str, np.ndarray]
     configs: list[dict]
+    cards: dict = dataclasses.field(default_factory=dict)
 
     @property
     def status_names(self) -> np.ndarray:
@@ -555,7 +669,7 @@ def load(path: str | os.PathLike) -> SweepResults:
             fields = {}
             for name in header["fields"]:
                 raw = fh["fields"][name][()]
-                fields[name] = _as_str_array(raw) if raw.dtype == object else raw
+                fields[name] = _as_str_array(raw) if raw.dtype.kind in "OS" else raw
             metrics = {name: np.asarray(ds[()], dtype=np.float64)
                        for name, ds in fh["metrics"].items()}
             pts = fh["points"]
@@ -565,11 +679,11 @@ def load(path: str | os.PathLike) -> SweepResults:
             for name in (*_PROV_STR, "error"):
                 prov[name] = _as_str_array(pts[name][()])
             configs = [json.loads(v) for v in _as_str_array(pts["config"][()])]
-        except (KeyError, OSError, ValueError, TypeError) as exc:
+        except (KeyError, OSError, RuntimeError, ValueError, TypeError) as exc:
             raise StoreError(f"{path}: damaged cimsim sweep file ({exc}).") from None
     return SweepResults(
         path=path, spec=json.loads(header["spec_json"]), job=header["job"],
         created_utc=header["created_utc"], cimsim_version=header["cimsim_version"],
         status=header["status"], fields=fields, metrics=metrics, provenance=prov,
-        configs=configs,
+        configs=configs, cards=json.loads(header["cards_json"]),
     )

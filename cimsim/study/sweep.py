@@ -33,9 +33,18 @@ sample::
 A field path is a dotted path into :class:`~cimsim.hardware.HardwareConfig` (``"t_s"``,
 ``"tile.adc_bits"``), a card value (``"card.<field>"`` for the device card,
 ``"adc_card.<field>"``, ``"dac_card.<field>"``, ``"tech_card.<field>"``) or a job option
-(``"options.<name>"``). Every point's configuration is built and validated before anything
-runs: a bad field name or value raises :class:`~device_models.errors.ConfigError` /
-:class:`~device_models.errors.CardError` naming the field and the point.
+(``"options.<name>"``). A card value path makes the point's card a value,
+``card.replace(field=value)`` (:class:`~device_models.cards.Card`), held by the point's
+hardware config: no card file is written. Every point's configuration is built and validated
+before anything runs: a bad field name or value raises
+:class:`~device_models.errors.ConfigError` / :class:`~device_models.errors.CardError` naming the
+field and the point. A spec of more than ``max_points`` points (default 100 000; ``cimsim sweep
+--max-points``) is refused before it is expanded; points are computed from their index on
+demand.
+
+The sweep file records every card the points use (values, units, SHA-256, source file); a
+resume whose cards differ from those recorded is refused, so one file never mixes card
+versions.
 
 A job is a function ``job(config: PointConfig) -> dict`` of scalar metrics (nested dicts are
 flattened to dotted names). Points are keyed and seeded by their index, so results do not

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
+import json
 import math
 import os
 import sys
@@ -173,11 +175,24 @@ def card_dirs() -> list[Path]:
 
 
 def _index() -> dict[str, Path]:
+    """Card name → file, over :func:`card_dirs` (earlier directories override later ones);
+    rebuilt when a directory's modification time changes (a card added, removed or renamed)."""
+    stamp = []
+    for d in card_dirs():
+        try:
+            stamp.append((str(d), d.stat().st_mtime_ns))
+        except OSError:
+            stamp.append((str(d), None))
+    return dict(_index_of(tuple(stamp)))
+
+
+@functools.lru_cache(maxsize=8)
+def _index_of(stamp: tuple) -> tuple[tuple[str, Path], ...]:
     found: dict[str, Path] = {}
-    for d in reversed(card_dirs()):  # earlier directories override later ones
-        for p in sorted(d.glob("*.toml")):
-            found[p.stem] = p
-    return found
+    for d, _ in reversed(stamp):
+        for p in sorted(Path(d).glob("*.toml")):
+            found[p.stem] = p.resolve()
+    return tuple(found.items())
 
 
 def names() -> list[str]:
@@ -185,9 +200,14 @@ def names() -> list[str]:
     return sorted(_index())
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class Card:
     """A validated parameter card; values are attributes in SI units (``card.g_min_s``).
+
+    A card is a value: :meth:`replace` gives a validated copy with some values changed (in
+    memory, no file), and anything that takes a card name also takes a card
+    (``HardwareConfig(device_card=card)``, :func:`load`). Two cards are equal when their name,
+    kind and values (with units) are; :attr:`sha256` identifies the values.
 
     Attributes
     ----------
@@ -200,7 +220,9 @@ class Card:
     units, notes : Mapping[str, str]
         Field name → unit string, and → where in the paper the value is from (if given).
     path : str
-        File the card was read from (``"<replaced>"`` after :meth:`replace`).
+        File the card was read from (kept by :meth:`replace`; ``"<dict>"`` if built from a dict).
+    modified : tuple of str
+        Fields whose values :meth:`replace` changed from those of :attr:`path` (sorted).
     """
 
     name: str
@@ -210,6 +232,7 @@ class Card:
     units: Mapping[str, str]
     notes: Mapping[str, str]
     path: str
+    modified: tuple[str, ...] = ()
 
     def __getattr__(self, item: str) -> Any:
         values = object.__getattribute__(self, "values")
@@ -223,40 +246,106 @@ class Card:
     def __dir__(self):
         return sorted(set(super().__dir__()) | set(self.values))
 
+    def __repr__(self) -> str:
+        mod = f", modified={list(self.modified)}" if self.modified else ""
+        return f"Card({self.name!r}, kind={self.kind!r}, sha256={self.sha256[:12]!r}{mod})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Card):
+            return NotImplemented
+        return self.name == other.name and self.sha256 == other.sha256
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.sha256))
+
     def get(self, item: str, default: Any = None) -> Any:
         """Value of an optional field, or ``default`` when the card does not set it."""
         return self.values.get(item, default)
 
+    @functools.cached_property
+    def sha256(self) -> str:
+        """Hex SHA-256 of the card's kind and values with units (canonical JSON): what a
+        result depends on; notes and the citation do not enter it."""
+        body = {"kind": self.kind,
+                "values": {k: [list(v) if isinstance(v, tuple) else v, self.units[k]]
+                           for k, v in sorted(self.values.items())}}
+        text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
+        return hashlib.sha256(text.encode()).hexdigest()
+
     def replace(self, **changes: Any) -> Card:
-        """Return a copy with some values changed, validated against the kind (for sweeps)."""
+        """A copy with some values changed, validated against the kind: a card in memory (no
+        file), with the changed fields listed in :attr:`modified` and their notes saying so.
+
+        Raises
+        ------
+        CardError
+            A field the kind does not have, or a value of the wrong type or out of its range.
+        """
         spec = kind_spec(self.kind)
-        values = dict(self.values)
+        values, notes = dict(self.values), dict(self.notes)
         where = f"card {self.name!r} (replace)"
+        changed = set(self.modified)
         for key, val in changes.items():
             if key not in spec:
                 raise CardError(f"{where}: unknown field {key!r} for kind {self.kind!r}. "
                                 f"Fields: {sorted(spec)}")
-            values[key] = spec[key].check(list(val) if isinstance(val, tuple) else val, where)
+            new = spec[key].check(list(val) if isinstance(val, tuple) else val, where)
+            if key in values and values[key] == new:
+                continue
+            notes[key] = (f"modified: {self.name} has {values[key]!r}" if key in values
+                          else f"modified: not set in {self.name}")
+            values[key] = new
+            changed.add(key)
+        if changed == set(self.modified):
+            return self
         units = dict(self.units)
         units.update({k: spec[k].unit for k in changes})
         return dataclasses.replace(
-            self, values=MappingProxyType(values), units=MappingProxyType(units), path="<replaced>"
-        )
+            self, values=MappingProxyType(values), units=MappingProxyType(units),
+            notes=MappingProxyType(notes), modified=tuple(sorted(changed)))
 
     def to_dict(self) -> dict:
-        """Plain-dict form (TOML-able): kind, source and ``{field: {value, unit}}``."""
+        """Plain-dict form (TOML/JSON-able): name, kind, source, ``{field: {value, unit}}``,
+        plus ``modified`` (if any) and ``sha256``; :meth:`from_dict` reads it back."""
         src = {k: v for k, v in dataclasses.asdict(self.source).items() if v is not None}
         vals = {}
         for k, v in self.values.items():
             vals[k] = {"value": list(v) if isinstance(v, tuple) else v, "unit": self.units[k]}
             if k in self.notes:
                 vals[k]["note"] = self.notes[k]
-        return {"name": self.name, "kind": self.kind, "source": src, "values": vals}
+        out = {"name": self.name, "kind": self.kind, "source": src, "values": vals}
+        if self.modified:
+            out["modified"] = list(self.modified)
+        out["sha256"] = self.sha256
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, where: str = "<dict>") -> Card:
-        """Build and validate a card from the TOML/dict form (see module docstring)."""
-        return _build(dict(data), data.get("name", "<dict>"), where)
+        """Build and validate a card from the TOML/dict form (see module docstring).
+
+        A ``sha256`` entry (as :meth:`to_dict` writes) must match the values: CardError if not
+        (the values were altered after they were recorded).
+        """
+        if not isinstance(data, Mapping):
+            raise CardError(f"{where}: a card must be a table/dict. Got {type(data).__name__}.")
+        data = dict(data)
+        sha = data.pop("sha256", None)
+        modified = data.pop("modified", ())
+        if not isinstance(modified, (list, tuple)) or not all(isinstance(m, str)
+                                                              for m in modified):
+            raise CardError(f"{where}: field 'modified' must be a list of field names. "
+                            f"Got {modified!r}.")
+        name = data.get("name", "<dict>")
+        if not isinstance(name, str) or not name:
+            raise CardError(f"{where}: field 'name' must be a non-empty string. Got {name!r}.")
+        card = _build(data, name, where)
+        if modified:
+            card = dataclasses.replace(card, modified=tuple(sorted(modified)))
+        if sha is not None and sha != card.sha256:
+            raise CardError(f"{where}: card {name!r} has sha256 {str(sha)[:12]}... but its values "
+                            f"hash to {card.sha256[:12]}...: the values were altered after they "
+                            "were recorded.")
+        return card
 
 
 def _build(data: dict, name: str, where: str) -> Card:
@@ -368,14 +457,17 @@ def _load(name: Any, field: str, caller: str) -> Card:
     text = os.fspath(name)
     p = Path(text)
     if text.endswith(".toml") and p.is_file():
-        path = p
+        path = p.resolve()
     else:
         index = _index()
         if text not in index:
             raise UnknownNameError(f"Unknown card {text!r}. Known cards: {sorted(index)}.")
         path = index[text]
-    path = path.resolve()
-    return _load_path(str(path), path.stat().st_mtime)
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError as exc:
+        raise CardError(f"{path}: cannot be read: {exc}") from None
+    return _load_path(str(path), mtime)
 
 
 def _check_kind(name: str, card: Card, caller: str, kinds: tuple[str, ...]) -> Card:
