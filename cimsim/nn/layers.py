@@ -41,16 +41,24 @@ from device_models.errors import InvalidParameterError
 
 __all__ = [
     "GELU",
+    "GRU",
+    "LSTM",
     "LAYER_TYPES",
     "AvgPool2d",
     "BatchNorm",
     "Conv2d",
+    "DiagonalSSM",
+    "Embedding",
     "Flatten",
     "Layer",
+    "LayerNorm",
     "Linear",
     "MaxPool2d",
+    "MultiHeadAttention",
+    "PositionalEncoding",
     "ReLU",
     "Residual",
+    "SequencePool",
     "Sigmoid",
     "Softmax",
     "Softplus",
@@ -200,7 +208,8 @@ class WeightedLayer(Layer):
 
 
 class Linear(WeightedLayer):
-    """Fully connected layer, ``y = x @ weight.T + bias``.
+    """Fully connected layer, ``y = x @ weight.T + bias``, on the last axis: ``(N, F)`` or
+    ``(N, ..., F)`` (e.g. every token of a ``(N, T, F)`` sequence in one product).
 
     Parameters
     ----------
@@ -232,33 +241,36 @@ class Linear(WeightedLayer):
                 "bias": self.bias is not None}
 
     def output_shape(self, input_shape):
-        if tuple(input_shape) != (self.in_features,):
+        if not input_shape or tuple(input_shape)[-1] != self.in_features:
             raise InvalidParameterError(
-                f"Linear {self.name!r} expects inputs of shape ({self.in_features},). "
+                f"Linear {self.name!r} expects inputs of shape (..., {self.in_features}). "
                 f"Got {tuple(input_shape)}.")
-        return (self.out_features,)
+        return (*tuple(input_shape)[:-1], self.out_features)
 
     def matrices(self) -> list[np.ndarray]:
         return [self.weight.T]
 
     def forward(self, x, *, train=False, matmul=None):
-        x = _check_input(self, x, 2)
-        if x.shape[1] != self.in_features:
-            fail("x", f"Linear {self.name!r}", f"of shape (N, {self.in_features})",
+        x = check_array("x", x, f"Linear {self.name!r}")
+        if x.ndim < 2 or x.shape[-1] != self.in_features:
+            fail("x", f"Linear {self.name!r}", f"of shape (N, ..., {self.in_features})",
                  f"array of shape {x.shape}")
+        lead = x.shape[:-1]
+        x = x.reshape(-1, self.in_features)
         y = x @ self.weight.T if matmul is None else matmul(self, 0, x)
         if self.bias is not None:
             y = y + self.bias
         if train:
-            self._cache = x
-        return y
+            self._cache = (x, lead)
+        return y.reshape(*lead, self.out_features)
 
     def backward(self, grad):
-        x = self._cache
+        x, lead = self._cache
+        grad = grad.reshape(-1, self.out_features)
         self.grads = {"weight": grad.T @ x}
         if self.bias is not None:
             self.grads["bias"] = grad.sum(axis=0)
-        return grad @ self.weight
+        return (grad @ self.weight).reshape(*lead, self.in_features)
 
 
 def _window_out_hw(h: int, w: int, kernel: tuple[int, int], stride: tuple[int, int],
@@ -892,7 +904,7 @@ def fold_batchnorm(layers: Sequence[Layer]) -> list[Layer]:
     """
     out: list[Layer] = []
     for layer in layers:
-        if isinstance(layer, BatchNorm) and out and isinstance(out[-1], WeightedLayer) \
+        if isinstance(layer, BatchNorm) and out and isinstance(out[-1], (Linear, Conv2d)) \
                 and out[-1].n_out == layer.num_features:
             prev = out[-1]
             scale, shift = layer.affine()
@@ -903,3 +915,14 @@ def fold_batchnorm(layers: Sequence[Layer]) -> list[Layer]:
         else:
             out.append(layer.copy())
     return out
+
+
+# Sequence layers live in their own modules; they are part of this module's public names.
+from .attention import Embedding, LayerNorm, MultiHeadAttention, PositionalEncoding  # noqa: E402
+from .recurrent import GRU, LSTM  # noqa: E402
+from .sequence import SequencePool  # noqa: E402
+from .ssm import DiagonalSSM  # noqa: E402
+
+LAYER_TYPES.update({cls.kind: cls for cls in (
+    LSTM, GRU, DiagonalSSM, MultiHeadAttention, LayerNorm, Embedding, PositionalEncoding,
+    SequencePool)})

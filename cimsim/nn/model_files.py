@@ -15,14 +15,16 @@ Both containers hold the same three things:
      "metadata": {...free-form...}}
 
   ``type`` is one of :data:`cimsim.nn.layers.LAYER_TYPES` (Linear, Conv2d, MaxPool2d, AvgPool2d,
-  Flatten, BatchNorm, ReLU, Swish, Softplus, GELU, Tanh, Sigmoid, Residual); the other keys
-  are that layer's hyper-parameters (``Layer.config()``). Layer names are unique, without
-  ``/``.
+  Flatten, BatchNorm, ReLU, Swish, Softplus, GELU, Tanh, Sigmoid, Softmax, Residual, and the
+  sequence layers LSTM, GRU, DiagonalSSM, MultiHeadAttention, LayerNorm, Embedding,
+  PositionalEncoding, SequencePool); the other keys are that layer's hyper-parameters
+  (``Layer.config()``). Layer names are unique, without ``/``.
 
 parameter arrays — float, one per ``<layer name>/<parameter>``, in PyTorch layouts:
   ``Linear``: ``weight`` (out_features, in_features), ``bias`` (out_features,) if ``bias``;
   ``Conv2d``: ``weight`` (out_channels, in_channels/groups, kh, kw), ``bias`` (out_channels,);
-  ``BatchNorm``: ``gamma``, ``beta``, ``running_mean``, ``running_var``, each (num_features,).
+  ``BatchNorm``: ``gamma``, ``beta``, ``running_mean``, ``running_var``, each (num_features,);
+  sequence layers: their ``param_names`` in the layouts of their docstrings (PyTorch's).
 
 calibration inputs (optional) — ``__calibration__``, shape (N, *input_shape): training-set
 inputs used by :meth:`cimsim.nn.network.Network.compile` to set the ADC ranges.
@@ -210,6 +212,9 @@ def _build_layer(spec: Any, arrays: dict[str, np.ndarray], used: set[str],
 
     g = lambda key, default=...: _get(spec, key, source, where, default)  # noqa: E731
     try:
+        from_spec = getattr(LAYER_TYPES[kind], "from_spec", None)
+        if from_spec is not None:      # sequence layers rebuild themselves from their entry
+            return from_spec(g, arr, name)
         if kind == "Linear":
             i, o = int(g("in_features")), int(g("out_features"))
             return Linear(arr("weight", (o, i)), arr("bias", (o,)) if g("bias", True) else None,

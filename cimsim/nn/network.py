@@ -32,6 +32,7 @@ from ..config import Config, param
 from ..hardware import HardwareConfig
 from ..ops import OpCounts
 from .layers import (
+    Conv2d,
     Layer,
     Residual,
     WeightedLayer,
@@ -40,6 +41,7 @@ from .layers import (
     iter_layers,
     run_digital_ops,
 )
+from .sequence import STEP_STRIDE
 
 __all__ = [
     "Evaluation",
@@ -201,6 +203,58 @@ def _progress(enabled: bool, total: int, desc: str):
     return tqdm(total=total, desc=desc, unit="img", file=sys.stderr, leave=False)
 
 
+def _accumulate(into: dict, extra: dict) -> None:
+    for k, v in extra.items():
+        into[k] = into[k] + v if k in into else v
+
+
+class _TileHook:
+    """The ``matmul`` hook of one pass of a compiled network over ``n`` samples starting at
+    sample ``first`` (protocol in :mod:`cimsim.nn.sequence`): analog matrices run on their
+    tiles (calibrated on their first call of a calibration pass), digital ones in float."""
+
+    def __init__(self, net: Network, n: int, first: int, t_s: float | None,
+                 calibrating: bool, offset: int = 0) -> None:
+        self.net, self.n, self.first, self.t_s = net, n, first, t_s
+        self.offset = offset
+        self.calibrating = calibrating
+        self.hardware = net.hardware
+        self.counts: dict[str, OpCounts] = {}
+        self.digital: dict[str, int] = {}
+        self.rewrites: dict[str, dict] = {}
+        self._calibrated: set[int] = set()
+
+    def __call__(self, layer: Layer, g: int, patches: np.ndarray, *, step: int = 0):
+        ams = self.net._analog.get(layer.name)
+        if ams is None:
+            w = layer.matrices()[g]
+            self.digital[layer.name] = self.digital.get(layer.name, 0) + patches.shape[0] * w.size
+            return patches @ w
+        am = ams[g]
+        if self.calibrating and id(am) not in self._calibrated:
+            am.calibrate(patches)
+            self._calibrated.add(id(am))
+        per_sample = patches.shape[0] // self.n
+        y, c = am.matmul(patches, t_s=self.t_s,
+                         sample_offset=self.offset + step * STEP_STRIDE
+                         + self.first * per_sample)
+        self._add(layer.name, c)
+        return y
+
+    def _add(self, name: str, c: OpCounts) -> None:
+        if name in self.counts:
+            self.counts[name] += c
+        else:
+            self.counts[name] = c
+
+    def add_counts(self, name: str, counts: OpCounts, **rewrites) -> None:
+        """Counts of tiles a layer wrote and ran itself during the pass (e.g. attention
+        scores on tiles); ``rewrites`` (``rewrite`` OpCounts, ``cells_written``) are kept
+        apart in :attr:`Network.last_rewrites`."""
+        self._add(name, counts)
+        _accumulate(self.rewrites.setdefault(name, {}), rewrites)
+
+
 class Network:
     """A sequential network with a float reference and an analog (tiled) compilation.
 
@@ -246,6 +300,10 @@ class Network:
         self.last_counts: dict[str, OpCounts] = {}
         self.last_digital_macs: dict[str, int] = {}
         self.last_digital_ops: dict[str, dict[str, dict[str, float]]] = {}
+        #: Per layer: tiles written during the last run (attention scores on tiles):
+        #: ``rewrite`` (OpCounts with program pulses and energy), ``cells_written``.
+        self.last_rewrites: dict[str, dict] = {}
+        self._pass_rewrites: dict[str, dict] = {}
         self._plan: list[Layer] = []
         self._last_n = 0
         self._analog: dict[str, list[Any]] = {}
@@ -379,8 +437,11 @@ class Network:
 
     @staticmethod
     def _macs_per_sample(layer: WeightedLayer, in_shape: tuple[int, ...]) -> int:
+        if hasattr(layer, "macs_per_sample"):       # sequence layers: per time step
+            return int(layer.macs_per_sample(in_shape))
         out = layer.output_shape(in_shape)
-        positions = int(np.prod(out[1:])) if len(out) == 3 else 1
+        # a convolution's matrix runs at every output pixel, a Linear at every leading index
+        positions = int(np.prod(out[1:] if isinstance(layer, Conv2d) else out[:-1]))
         return positions * sum(m.shape[0] * m.shape[1] for m in layer.matrices())
 
     @property
@@ -405,39 +466,20 @@ class Network:
                  first: int = 0, read: int = 0, ops_out: dict | None = None):
         """Run the compiled plan on ``x`` whose first sample is sample ``first`` of read
         ``read`` of the chip: the tiles' read-noise streams are indexed by sample position
-        (read ``k`` starts at ``k·READ_STRIDE``), so a run does not depend on how it is split
-        into batches, and every read of the chip draws its own noise. The digital operations
-        of every layer are added into ``ops_out`` (layer name → line → operation → count)
-        when given."""
-        counts: dict[str, OpCounts] = {}
-        n = len(x)
-        digital: dict[str, int] = {}
-
-        def matmul(layer, g, patches):
-            ams = self._analog.get(layer.name)
-            if ams is None:
-                w = layer.matrices()[g]
-                digital[layer.name] = digital.get(layer.name, 0) + patches.shape[0] * w.size
-                return patches @ w
-            am = ams[g]
-            if calibrate:
-                am.calibrate(patches)
-            per_sample = patches.shape[0] // n
-            y, c = am.matmul(patches, t_s=t_s,
-                             sample_offset=read * READ_STRIDE + first * per_sample)
-            if layer.name in counts:
-                counts[layer.name] += c
-            else:
-                counts[layer.name] = c
-            return y
-
+        (read ``k`` starts at ``k·READ_STRIDE``, time step ``t`` of a recurrent product at
+        ``t·STEP_STRIDE`` within it), so a run does not depend on how it is split into
+        batches, and every read of the chip draws its own noise. The digital operations of
+        every layer are added into ``ops_out`` (layer name → line → operation → count) when
+        given."""
+        hook = _TileHook(self, len(x), first, t_s, calibrate, read * READ_STRIDE)
         y = x
         for layer in self._plan:
-            y_in, y = y, layer.forward(y, matmul=matmul)
+            y_in, y = y, layer.forward(y, matmul=hook)
             if ops_out is not None:
                 for name, ops in run_digital_ops(layer, y_in, y).items():
                     add_ops(ops_out.setdefault(name, {}), ops)
-        return y, counts, digital
+        self._pass_rewrites = hook.rewrites
+        return y, hook.counts, hook.digital
 
     def run(self, x: np.ndarray, *, t_s: float | None = None, batch_size: int = 512,
             progress: bool = False, read: int = 0) -> np.ndarray:
@@ -475,6 +517,7 @@ class Network:
         total: dict[str, OpCounts] = {}
         digital: dict[str, int] = {}
         ops: dict[str, dict[str, dict[str, float]]] = {}
+        rewrites: dict[str, dict] = {}
         bar = _progress(progress, len(x), f"{self.name or 'network'} on tiles")
         for i in range(0, len(x), batch_size):
             y, counts, dig = self._execute(x[i: i + batch_size], t_s=t_s, first=i, read=read,
@@ -484,12 +527,15 @@ class Network:
                 total[k] = total[k] + c if k in total else c
             for k, m in dig.items():
                 digital[k] = digital.get(k, 0) + m
+            for k, r in self._pass_rewrites.items():
+                _accumulate(rewrites.setdefault(k, {}), r)
             if bar is not None:
                 bar.update(len(y))
         if bar is not None:
             bar.close()
         self.last_counts, self.last_digital_macs = total, digital
         self.last_digital_ops = {k: v for k, v in ops.items() if v}
+        self.last_rewrites = rewrites
         self._last_n = len(x)
         return np.concatenate(outs)
 
