@@ -44,6 +44,12 @@ class OpCounts:
         Digital shift-and-add / accumulate operations on partial sums [-].
     sram_read_bits, sram_write_bits : int
         Input/output buffer traffic [bit].
+    kv_cache_read_bits, kv_cache_write_bits : int
+        Attention key/value cache traffic when a sequence is generated token by token
+        (:class:`cimsim.nn.attention.MultiHeadAttention`) [bit].
+    analog_state_energy_j : float
+        Energy drawn to charge analog state capacitors (leaky-integrator recurrences,
+        :class:`cimsim.nn.ssm.DiagonalSSM`) [J].
     program_pulses : int
         Write-verify pulses spent programming (reported separately from inference) [-].
     program_energy_j : float
@@ -62,6 +68,9 @@ class OpCounts:
     shift_adds: int = 0
     sram_read_bits: int = 0
     sram_write_bits: int = 0
+    kv_cache_read_bits: int = 0
+    kv_cache_write_bits: int = 0
+    analog_state_energy_j: float = 0.0
     program_pulses: int = 0
     program_energy_j: float = 0.0
 

@@ -296,14 +296,25 @@ def test_save_load_round_trip(tmp_path):
         assert [lay.kind for lay in back.layers] == [lay.kind for lay in net.layers]
 
 
-def test_digital_counts_of_attention_kv_cache():
+def test_attention_kv_cache_and_digital_ops():
     layer = _mha(8, 2, causal=True)
-    c = layer.digital_counts((5, 8))
-    assert c["kv_write"] == 2 * 5 * 8 and c["kv_size"] == 2 * 5 * 8
-    assert c["kv_read"] == 8 * 2 * 15            # K and V rows 1 + 2 + ... + 5
-    assert c["macs"] == 2 * 4 * 2 * 15
-    sparse = _mha(8, 2, causal=True, top_k=2).digital_counts((5, 8))
-    assert sparse["macs"] == 2 * 4 * (15 + 1 + 2 + 2 + 2 + 2)
+    kv = layer.kv_cache(5)
+    assert kv["write"] == 2 * 5 * 8 and kv["size"] == 2 * 5 * 8
+    assert kv["read"] == 8 * 2 * 15             # K and V rows 1 + 2 + ... + 5
+    assert layer.digital_ops((5, 8))["attention"]["mac"] == 2 * 4 * 2 * 15
+    sparse = _mha(8, 2, causal=True, top_k=2)
+    assert sparse.digital_ops((5, 8))["attention"]["mac"] == 2 * 4 * (15 + 1 + 2 + 2 + 2 + 2)
+    assert sparse.kv_cache(5)["read"] == 8 * (15 + 9)
+    net = Network([layer], (5, 8))
+    x = _w(3, 5, 8, s=1.0)
+    hw = HardwareConfig()
+    net.compile(hw, x)
+    net.run(x)
+    c = net.last_counts[layer.name]
+    assert c.kv_cache_write_bits == 3 * kv["write"] * hw.tile.input_bits
+    assert c.kv_cache_read_bits == 3 * kv["read"] * hw.tile.input_bits
+    e = net.report().breakdown_per_inference_j
+    assert e["kv_cache"] > 0 and e["softmax"] > 0 and e["attention"] > 0
 
 
 # --- bad input -------------------------------------------------------------------------------

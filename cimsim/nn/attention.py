@@ -23,7 +23,8 @@ write-verify, their write energy, pulses and cell writes counted; see
 
 KV cache: generating a sequence token by token, token ``t`` writes its ``K`` and ``V`` rows
 (2d values) and reads the ``t`` cached rows of ``K`` (scores) and of ``V`` (``min(t, k)`` rows
-with top-k); :meth:`MultiHeadAttention.digital_counts` counts these values and the cache size.
+with top-k); :meth:`MultiHeadAttention.kv_cache` counts these values and the cache size, and a
+run on the chip adds them, at the tile's input resolution, to the layer's ``kv_cache`` energy.
 
 References
 ----------
@@ -164,6 +165,10 @@ class MultiHeadAttention(SequenceWeighted):
         y = self._mm(matmul, 1, o)
         if self.out_proj_bias is not None:
             y = y + self.out_proj_bias
+        if hw is not None:
+            kv, bits = self.kv_cache(t), hw.tile.input_bits
+            self._add_counts(matmul, self.name, kv_cache_write_bits=n * kv["write"] * bits,
+                             kv_cache_read_bits=n * kv["read"] * bits)
         return y.reshape(n, t, d)
 
     def _tile_attention(self, q, k, v, matmul):
@@ -196,24 +201,40 @@ class MultiHeadAttention(SequenceWeighted):
             add(self.name, counts, rewrite=written, cells_written=cells)
         return out
 
-    def digital_counts(self, input_shape):
-        t = int(input_shape[0])
-        d, h, dh = self.embed_dim, self.num_heads, self.head_dim
+    def _pairs(self, t: int) -> tuple[int, int]:
+        """(query-key pairs scored, pairs kept) of one head over ``t`` tokens."""
         span = range(1, t + 1) if self.causal else [t] * t     # keys each query may see
         pairs = sum(span)
         kept = pairs if self.top_k is None else sum(min(s, self.top_k) for s in span)
-        bias = 4 * d * t if self.in_proj_bias is not None else 0
-        # scores scaled (mults), exp of the kept scores, their sum, one reciprocal per
-        # query, weights normalised (mults)
-        out = {"adds": float(bias + h * kept), "mults": float(h * (pairs + kept)),
-               "nonlinear": float(h * kept), "divs": float(h * t)}
+        return pairs, kept
+
+    def kv_cache(self, t: int) -> dict[str, int]:
+        """KV-cache traffic of one sequence of ``t`` tokens generated one at a time, in
+        values: ``write`` (K and V of every token), ``read`` (the K rows each query scores
+        and the V rows it keeps), ``size`` (values held after the last token) [-]."""
+        pairs, kept = self._pairs(t)
+        d = self.embed_dim
+        return {"write": 2 * t * d, "read": d * (pairs + kept), "size": 2 * t * d}
+
+    def digital_ops(self, input_shape):
+        """Bias adds; QKᵀ and A·V as MACs (digital scores) with the 1/√d_h scaling and the
+        top-k comparisons (``"attention"`` line); the softmax of the kept scores per query
+        (``"softmax"`` line: compare, subtract, exp, sum, one reciprocal, normalise)."""
+        t = int(input_shape[0])
+        h, dh = self.num_heads, self.head_dim
+        pairs, kept = self._pairs(t)
+        out = {}
+        if self.in_proj_bias is not None:
+            out["bias"] = {"add": float(4 * self.embed_dim * t)}
+        att = {"mult": float(h * pairs)}
         if self.scores == "digital":
-            out["macs"] = float(h * dh * (pairs + kept))    # QKᵀ and A·V
+            att["mac"] = float(h * dh * (pairs + kept))
         if self.top_k is not None:
-            out["compares"] = float(h * pairs)              # top-k selection
-        out["kv_write"] = float(2 * t * d)
-        out["kv_read"] = float(d * (pairs + kept))          # K rows for scores, V rows kept
-        out["kv_size"] = float(2 * t * d)
+            att["compare"] = float(h * pairs)
+        out["attention"] = att
+        out["softmax"] = {"compare": float(h * kept), "add": float(2 * h * kept),
+                          "exp": float(h * kept), "mult": float(h * kept),
+                          "recip": float(h * t)}
         return out
 
     @classmethod
@@ -272,13 +293,14 @@ class LayerNorm(SequenceLayer):
         y = (x - mu) / np.sqrt(var + self.eps) * self.weight
         return y if self.bias is None else y + self.bias
 
-    def digital_counts(self, input_shape):
+    def digital_ops(self, input_shape):
+        """Per token of F values: mean (F adds, 1 mult), x − μ (F adds), variance (F mults,
+        F adds, 1 mult), one rsqrt, normalise (F mults), scale and shift (F mults, F adds)
+        (``"layer_norm"`` line)."""
         tokens = float(np.prod(input_shape[:-1])) if len(input_shape) > 1 else 1.0
         f = self.normalized_shape
-        # mean (F adds), x - mu (F), squares (F mults, F adds), scale and shift (2F mults,
-        # F adds), 1/sqrt (one nonlinear), two divisions by F (mults)
-        return {"adds": tokens * 4 * f, "mults": tokens * (3 * f + 2),
-                "nonlinear": tokens}
+        return {"layer_norm": {"add": tokens * 4 * f, "mult": tokens * (3 * f + 2),
+                               "rsqrt": tokens}}
 
     @classmethod
     def from_spec(cls, get, arr, name):
@@ -288,7 +310,8 @@ class LayerNorm(SequenceLayer):
 
 
 class Embedding(SequenceLayer):
-    """Token embedding ``(N, T)`` integer ids → ``(N, T, d)``: a table read (digital).
+    """Token embedding ``(N, T)`` integer ids → ``(N, T, d)``: a table read (on-chip SRAM,
+    counted as ``sram`` bits at the tile's input resolution in a run on the chip).
 
     Parameters
     ----------
@@ -326,10 +349,15 @@ class Embedding(SequenceLayer):
                 (ids != x) | (ids < 0) | (ids >= self.num_embeddings))[0])
             fail("x", caller, f"integer token ids in [0, {self.num_embeddings})",
                  f"{x[bad]!r} at index {bad}")
+        hw = getattr(matmul, "hardware", None) if matmul is not None else None
+        if hw is not None:      # the table lives in on-chip SRAM at the activation resolution
+            self._add_counts(matmul, self.name, sram_read_bits=int(
+                ids.size * self.embedding_dim * hw.tile.input_bits))
         return self.weight[ids]
 
-    def digital_counts(self, input_shape):
-        return {"table_reads": float(input_shape[0] * self.embedding_dim)}
+    def table_values(self, input_shape) -> int:
+        """Values read from the embedding table for one sample [-]."""
+        return int(input_shape[0]) * self.embedding_dim
 
     @classmethod
     def from_spec(cls, get, arr, name):
@@ -380,11 +408,15 @@ class PositionalEncoding(SequenceLayer):
     def forward(self, x, *, train=False, matmul=None):
         x = check_sequence(self, x, self.d_model)
         self.output_shape(x.shape[1:])
+        hw = getattr(matmul, "hardware", None) if matmul is not None else None
+        if hw is not None:
+            self._add_counts(matmul, self.name,
+                             sram_read_bits=int(x.shape[1] * self.d_model * hw.tile.input_bits))
         return x + self.table(x.shape[1])
 
-    def digital_counts(self, input_shape):
-        n = float(input_shape[0] * self.d_model)
-        return {"adds": n, "table_reads": n}
+    def digital_ops(self, input_shape):
+        """One add per value (``"positional"`` line); the table read is SRAM traffic."""
+        return {"positional": {"add": float(input_shape[0] * self.d_model)}}
 
     @classmethod
     def from_spec(cls, get, arr, name):

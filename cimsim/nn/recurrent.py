@@ -4,8 +4,8 @@ Both follow PyTorch's equations, parameter names and gate order (one layer, one 
 ``batch_first``, zero initial state), so ``torch.nn.LSTM`` / ``GRU`` weights load unchanged.
 The input matrix ``W_ih`` (group 0) and the recurrent matrix ``W_hh`` (group 1) run on tiles:
 the input products of all time steps in one batched call, the recurrent product once per step.
-Biases, gate nonlinearities and the state updates are digital
-(:meth:`~cimsim.nn.sequence.SequenceLayer.digital_counts`).
+Biases, gate nonlinearities and the state updates are digital (``digital_ops``: the
+``"bias"`` and ``"recurrent"`` lines of the energy breakdown).
 
 LSTM (gates i, f, g, o stacked in this order)::
 
@@ -94,6 +94,10 @@ class _Recurrent(SequenceWeighted):
         b_hh = np.zeros(g) if self.bias_hh is None else self.bias_hh
         return b_ih, b_hh
 
+    def _bias_ops(self, t: int) -> dict:
+        g = self.weight_ih.shape[0]
+        return {"bias": {"add": float(t * 2 * g)}} if self.bias_ih is not None else {}
+
     def _input_products(self, x, matmul):
         n, t, f = x.shape
         return self._mm(matmul, 0, x.reshape(n * t, f)).reshape(n, t, -1) + self._biases()[0]
@@ -149,13 +153,14 @@ class LSTM(_Recurrent):
             out[:, t] = h
         return out
 
-    def digital_counts(self, input_shape):
-        t = int(input_shape[0])
-        hs, g = self.hidden_size, 4 * self.hidden_size
-        # bias adds (2G), sum of the two products (G), c update (H); 3 sigmoid + 2 tanh;
-        # f·c, i·g, o·tanh(c)
-        return {"adds": float(t * (3 * g + hs)), "nonlinear": float(t * 5 * hs),
-                "mults": float(t * 3 * hs)}
+    def digital_ops(self, input_shape):
+        """Bias adds; per step the sum of the two products, 3 sigmoids, 2 tanh, f·c, i·g,
+        o·tanh(c) and the cell-state add (``"recurrent"`` line)."""
+        t, hs = int(input_shape[0]), self.hidden_size
+        g = 4 * hs
+        return {**self._bias_ops(t),
+                "recurrent": {"add": float(t * (g + hs)), "sigmoid": float(t * 3 * hs),
+                              "tanh": float(t * 2 * hs), "mult": float(t * 3 * hs)}}
 
 
 class GRU(_Recurrent):
@@ -186,10 +191,10 @@ class GRU(_Recurrent):
             out[:, t] = h
         return out
 
-    def digital_counts(self, input_shape):
-        t = int(input_shape[0])
-        hs, g = self.hidden_size, 3 * self.hidden_size
-        # bias adds (2G), sums (G), 1 - z and the blend (2H); 2 sigmoid + 1 tanh; r·(.),
-        # (1 - z)·n, z·h
-        return {"adds": float(t * (3 * g + 2 * hs)), "nonlinear": float(t * 3 * hs),
-                "mults": float(t * 3 * hs)}
+    def digital_ops(self, input_shape):
+        """Bias adds; per step the r and z sums, 2 sigmoids, r·(W_hn h + b_hn) and its add,
+        tanh, 1 − z, (1 − z)·n, z·h and their add (``"recurrent"`` line)."""
+        t, hs = int(input_shape[0]), self.hidden_size
+        return {**self._bias_ops(t),
+                "recurrent": {"add": float(t * 5 * hs), "sigmoid": float(t * 2 * hs),
+                              "tanh": float(t * hs), "mult": float(t * 3 * hs)}}

@@ -17,13 +17,11 @@ products) to its recurrent matrix, which the network calibrates on its first cal
 
 Digital work
 ------------
-:meth:`SequenceLayer.digital_counts` gives the digital operations of one sample for an input
-shape, by kind: ``macs`` (products computed digitally, e.g. QKᵀ), ``mults``, ``adds``,
-``nonlinear`` (exp, sigmoid, tanh, rsqrt evaluations), ``divs``, ``table_reads`` (values read
-from an on-chip table: embeddings, positional codes) and, for attention, ``kv_write`` /
-``kv_read`` (KV-cache values written / read when the sequence is generated token by token) and
-``kv_size`` (values the cache holds at the end of the sequence). :mod:`cimsim.nn.accounting`
-turns them into energy with the technology card.
+Each layer declares its digital operations per sample with ``digital_ops`` (breakdown line →
+operation of :data:`cimsim.ppa.energy.DIGITAL_OPS` → count), priced by the technology card.
+Memory traffic that depends on the chip (KV cache, embedding and position tables) and the
+analog state energy are added to the layer's :class:`~cimsim.ops.OpCounts` during a run through
+the hook's ``add_counts(name, counts)``.
 """
 
 from __future__ import annotations
@@ -73,9 +71,14 @@ def check_sample_shape(layer: Layer, shape: tuple[int, ...], features: int | Non
 class SequenceLayer(Layer):
     """A layer over ``(N, T, F)`` sequences (see the module docstring)."""
 
-    def digital_counts(self, input_shape: tuple[int, ...]) -> dict[str, float]:
-        """Digital operations of one sample with input shape ``input_shape`` [-]."""
-        return {}
+    @staticmethod
+    def _add_counts(matmul, name: str, **counts) -> None:
+        """Add run counts (OpCounts fields) through the hook, if it takes them."""
+        add = getattr(matmul, "add_counts", None) if matmul is not None else None
+        if add is not None:
+            from ..ops import OpCounts
+
+            add(name, OpCounts(**counts))
 
     def backward(self, grad):
         raise InvalidParameterError(
@@ -149,9 +152,11 @@ class SequencePool(SequenceLayer):
         x = check_sequence(self, x, None)
         return x[:, -1] if self.mode == "last" else x.mean(axis=1)
 
-    def digital_counts(self, input_shape):
+    def digital_ops(self, input_shape):
         t, f = input_shape
-        return {"adds": float((t - 1) * f), "mults": float(f)} if self.mode == "mean" else {}
+        if self.mode == "last":
+            return {}
+        return {"pooling": {"add": float((t - 1) * f), "mult": float(f)}}
 
     @classmethod
     def from_spec(cls, get, arr, name):

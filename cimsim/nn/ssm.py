@@ -17,14 +17,15 @@ each in one batched call over all time steps. For a complex recurrence they are 
 matrices: ``weight_in`` (2P, F_in) stacks Re B over Im B, ``weight_out`` (F_out, 2P) is
 [Re C, −Im C], so ``y = weight_out @ [Re s; Im s]``.
 
-The recurrence runs digitally (``recurrence="digital"``, two multiply-adds per real state and
-step), or — real recurrences only — on an analog leaky integrator per state
+The recurrence runs digitally (``recurrence="digital"``, a multiply and an add per real state
+and step), or — real recurrences only — on an analog leaky integrator per state
 (``recurrence="analog"``): the state is the voltage of a capacitor ``integrator_c_f`` charged by
 ``integrator_v_per_unit`` volts per unit of input and discharged between tokens (``dt_s``)
 through a subthreshold transistor (:mod:`device_models.integrator`). Each transistor's gate is
 biased at ``integrator_t_nominal_k`` so that its small-signal leak gives
 :math:`\lambda_p = e^{-g_0 \Delta t / C}`; at any other chip temperature, and for states large
-against U_T, the decay departs from the trained one as the device dictates.
+against U_T, the decay departs from the trained one as the device dictates. Charging costs
+``C · V_DD · |Δv|`` per state and step (``analog_state`` in the energy breakdown).
 
 References
 ----------
@@ -43,6 +44,7 @@ import numpy as np
 from device_models._checks import check_array, check_scalar, fail
 from device_models.errors import InvalidParameterError
 
+from ..ops import OpCounts
 from .sequence import SequenceWeighted, check_sample_shape, check_sequence
 
 __all__ = ["DiagonalSSM"]
@@ -235,21 +237,29 @@ class DiagonalSSM(SequenceWeighted):
             noise = hw.read_noise      # the chip's analog noise switch
             s = self.analog_scan(u, mos, hw.temperature_k, seed=hw.seed if noise else None,
                                  first=int(getattr(matmul, "first", 0)))
+            add = getattr(matmul, "add_counts", None)
+            if add is not None:
+                from ..ppa.energy import load_tech
+
+                # each step charges C by k·u_t from the supply: E = C · V_DD · |k·u_t|
+                vdd = float(load_tech(hw.tech_card).vdd_v)
+                e = self.integrator_c_f * vdd * self.integrator_v_per_unit * np.abs(u).sum()
+                add(self.name, OpCounts(analog_state_energy_j=float(e)))
         else:
             s = self.scan(u)
         y = self._mm(matmul, 1, s.reshape(n * t, -1)).reshape(n, t, -1)
         return y if self.bias is None else y + self.bias
 
-    def digital_counts(self, input_shape):
+    def digital_ops(self, input_shape):
+        """Bias adds; a digital recurrence costs per step and state λ·s + u (real: 1 mult,
+        1 add; complex: 4 mults, 4 adds) on the ``"recurrence"`` line. The analog recurrence
+        is counted as ``analog_state`` energy instead."""
         t = int(input_shape[0])
-        f_out = self.out_features
-        bias = t * f_out if self.bias is not None else 0
-        if self.recurrence == "analog":
-            return {"adds": float(bias)}
-        p = self.state_size
-        # real: λ·s + u (1 mult, 1 add); complex: 4 mults, 4 adds per state
-        m = 4 * p if self.complex else p
-        return {"mults": float(t * m), "adds": float(t * m + bias)}
+        out = {"bias": {"add": float(t * self.out_features)}} if self.bias is not None else {}
+        if self.recurrence == "digital":
+            m = float(t * (4 if self.complex else 1) * self.state_size)
+            out["recurrence"] = {"mult": m, "add": m}
+        return out
 
     @classmethod
     def from_spec(cls, get, arr, name):

@@ -15,6 +15,8 @@ adc                Σ E_switch(code) + conversions · (E_comp + E_logic)        
 shift_add          adds · E_add(accumulator bits)                                   tech card
 sram               (read + write bits) · E_SRAM(8 kB, 64 b)/64                     tech card
 interconnect       output bits · hops · tile pitch · α · c_wire · V_DD²            tech + periph
+kv_cache           attention K/V cache (read + write bits) · E_SRAM(8 kB, 64 b)/64  run + tech
+analog_state       charge drawn by analog state capacitors (leaky integrators)      run
 digital            MACs · (E_mult(b_w) + E_add(acc bits))                           tech card
 bias, activation,  Σ_ops count · (m_op·E_mult(b) + a_op·E_add(b)), b = digital word   tech + periph
 pooling, residual, (:data:`DIGITAL_OPS`: each operation as m multiplies and a adds)
@@ -76,7 +78,7 @@ DIGITAL_LINES = ("bias", "activation", "pooling", "residual", "batch_norm", "sof
 #: Operation types of the inference energy breakdown, in display order.
 ENERGY_KINDS = (
     "array_read", "wire_charging", "dac", "integrator", "adc", "shift_add", "sram",
-    "interconnect", "digital", *DIGITAL_LINES,
+    "interconnect", "kv_cache", "analog_state", "digital", *DIGITAL_LINES,
 )
 
 #: Digital operations a layer can declare, each as ``(multiplies, adds)`` of the digital word
@@ -541,6 +543,9 @@ def energy_breakdown(
         "sram": (counts.sram_read_bits + counts.sram_write_bits) * comp.e_sram_bit_j,
         "interconnect": counts.sram_write_bits * comp.interconnect_hops_tiles * tile_pitch_m
         * e_bit_mm,
+        "kv_cache": (counts.kv_cache_read_bits + counts.kv_cache_write_bits)
+        * comp.e_sram_bit_j,
+        "analog_state": float(counts.analog_state_energy_j),
         "digital": digital_macs * comp.e_digital_mac_j,
     }
     out.update(dict.fromkeys(DIGITAL_LINES, 0.0))
