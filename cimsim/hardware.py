@@ -18,6 +18,8 @@ from device_models import cards
 from device_models.cards import Card
 from device_models.errors import CardError, ConfigError, UnknownNameError
 
+from device_models.encoding import ENCODINGS, TIME_CODED
+
 from .config import Config, param
 
 __all__ = ["CARD_KINDS", "HardwareConfig", "TileConfig"]
@@ -47,14 +49,28 @@ class TileConfig(Config):
         8, lo=1, hi=16, doc="Bits stored per cell; < weight_bits bit-slices weights [bit]."
     )
     input_encoding: str = param(
-        "amplitude", choices=("amplitude", "bit_serial", "pulse_width"),
-        doc="How inputs reach the rows: DAC voltage, one bit-plane per cycle, or pulse width.",
+        "amplitude", choices=ENCODINGS,
+        doc="How inputs reach the rows (device_models.encoding): DAC voltage, one bit-plane "
+            "per cycle, pulse width, time to first spike (the spike latches the row on until "
+            "the window closes), or level-crossing events (|code| events from 0 for a static "
+            "vector; only the changes for a time series, AnalogMatrix.matmul_series).",
     )
     input_bits: int = param(8, lo=1, hi=16, doc="Input (DAC / pulse) resolution [bit].")
     v_read_v: float = param(0.2, unit="V", lo=0.0, hi=5.0, lo_open=True,
                             doc="Full-scale row read voltage [V].")
     t_read_s: float = param(10e-9, unit="s", lo=0.0, lo_open=True,
                             doc="Read / integration time of one array cycle [s].")
+    skip_zero_inputs: bool = param(
+        True,
+        doc="Zero inputs need no DAC conversion, row drive or input-buffer read, and a tile "
+            "whose inputs are all zero in a cycle skips its ADC conversions (as chips do); "
+            "False converts every row and column in every cycle.",
+    )
+    front_end: str = param(
+        "integrator", choices=("integrator", "tia"),
+        doc="Column front end (device_models.frontend): charge integrator over the cycle "
+            "window, or TIA (voltage-coded inputs only).",
+    )
     adc_bits: int = param(8, lo=1, hi=20, doc="Column ADC resolution [bit].")
     adc_share: int = param(8, lo=1, hi=8192, doc="Columns multiplexed onto one ADC [-].")
     adc_range: str = param(
@@ -87,7 +103,7 @@ class TileConfig(Config):
         True,
         doc="False = ideal converters of unbounded resolution: inputs, weights and column "
             "outputs are not quantised (ranges still clip); for ideal-mode checks only. Needs "
-            "weight_bits == bits_per_cell (no slicing) and amplitude or pulse-width inputs.",
+            "weight_bits == bits_per_cell (no slicing) and inputs that are not bit-serial.",
     )
 
     def validate(self) -> None:
@@ -101,8 +117,12 @@ class TileConfig(Config):
                            "quantize is False (unquantised weights are not bit-sliced)",
                            self.bits_per_cell)
             if self.input_encoding == "bit_serial":
-                self._fail("input_encoding", "'amplitude' or 'pulse_width' when quantize is "
-                           "False (bit planes need digital input codes)", self.input_encoding)
+                self._fail("input_encoding", "not 'bit_serial' when quantize is False (bit "
+                           "planes need digital input codes)", self.input_encoding)
+        if self.front_end == "tia" and self.input_encoding in TIME_CODED:
+            self._fail("front_end", f"'integrator' for {self.input_encoding!r} inputs (a TIA "
+                       "samples the current at one instant; a time-coded value needs the "
+                       "charge integrated over the window)", self.front_end)
 
 
 @dataclasses.dataclass(frozen=True)

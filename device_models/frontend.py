@@ -13,7 +13,12 @@ column signal (differential weights, :math:`I^+ - I^-`) is centred by an offset 
 Range calibration picks the gain so that a calibration set of column signals fills the ADC
 range: ``"minmax"`` maps the largest magnitude to full scale; ``"percentile"`` maps the
 p-th percentile of the magnitudes, clipping the rare larger values in exchange for a finer
-LSB (the usual choice in CIM, e.g. Le Gallo et al. 2023).
+LSB (the usual choice in CIM, e.g. Le Gallo et al. 2023). Gains may be per column: a
+circuit's ``r_f_ohm`` / ``c_int_f`` (and ``v_offset_v``) may be arrays, one entry per column.
+
+The tiles use these circuits as their column front end (:mod:`cimsim.tile.frontend`): a charge
+integrator over the cycle's window (every input encoding) or a TIA (voltage-coded inputs), its
+gain set by :func:`calibrate_range` and :meth:`ChargeIntegrator.for_range`.
 
 References
 ----------
@@ -40,15 +45,28 @@ __all__ = [
 ]
 
 
-@dataclasses.dataclass(frozen=True)
+def _gain(name, value, caller):
+    """A positive scalar (float) or per-column array of a circuit parameter."""
+    if np.ndim(value) == 0:
+        return check_scalar(name, value, caller, lo=0.0, lo_open=True)
+    return check_array(name, value, caller, ndim=1, positive=True)
+
+
+def _offset(value, caller):
+    if np.ndim(value) == 0:
+        return check_scalar("v_offset_v", value, caller)
+    return check_array("v_offset_v", value, caller, ndim=1)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
 class Tia:
     """Transimpedance amplifier: V = clip(v_offset_v + r_f_ohm·I, v_min_v, v_max_v).
 
     Parameters
     ----------
-    r_f_ohm : float
-        Feedback (transimpedance) resistance [ohm].
-    v_offset_v : float
+    r_f_ohm : float or ndarray
+        Feedback (transimpedance) resistance, scalar or one per column [ohm].
+    v_offset_v : float or ndarray
         Output at zero current [V] (mid-range for signed column signals).
     v_min_v, v_max_v : float
         Output swing [V].
@@ -60,8 +78,8 @@ class Tia:
     v_max_v: float = 1.0
 
     def __post_init__(self):
-        check_scalar("r_f_ohm", self.r_f_ohm, "Tia", lo=0.0, lo_open=True)
-        check_scalar("v_offset_v", self.v_offset_v, "Tia")
+        object.__setattr__(self, "r_f_ohm", _gain("r_f_ohm", self.r_f_ohm, "Tia"))
+        object.__setattr__(self, "v_offset_v", _offset(self.v_offset_v, "Tia"))
         check_scalar("v_min_v", self.v_min_v, "Tia")
         if check_scalar("v_max_v", self.v_max_v, "Tia") <= self.v_min_v:
             fail("v_max_v", "Tia", f"> v_min_v ({self.v_min_v})", self.v_max_v)
@@ -71,21 +89,29 @@ class Tia:
         i = check_array("i_a", i_a, "Tia.output_v")
         return np.clip(self.v_offset_v + self.r_f_ohm * i, self.v_min_v, self.v_max_v)
 
+    @property
+    def gain_ohm(self):
+        """Transimpedance r_f [ohm] (scalar or per column)."""
+        return self.r_f_ohm
+
     @classmethod
-    def for_range(cls, i_max_a: float, full_scale_v: float, *, signed: bool = False) -> Tia:
-        """TIA mapping [0, i_max] (or [−i_max, i_max] if ``signed``) onto [0, FS]."""
+    def for_range(cls, i_max_a, full_scale_v: float, *, signed: bool = False) -> Tia:
+        """TIA mapping [0, i_max] (or [−i_max, i_max] if ``signed``) onto [0, FS]; ``i_max_a``
+        scalar or one per column [A]."""
         r, off = gain_for_range(i_max_a, full_scale_v, signed=signed)
         return cls(r_f_ohm=r, v_offset_v=off, v_min_v=0.0, v_max_v=full_scale_v)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class ChargeIntegrator:
     """Charge integrator: V = clip(v_offset_v + I·t_int_s/c_int_f, v_min_v, v_max_v).
 
+    ``I`` is the mean column current over the window (the integrated charge over ``t_int_s``).
+
     Parameters
     ----------
-    c_int_f : float
-        Integration capacitor [F].
+    c_int_f : float or ndarray
+        Integration capacitor, scalar or one per column [F].
     t_int_s : float
         Integration time [s].
     v_offset_v : float
@@ -101,16 +127,16 @@ class ChargeIntegrator:
     v_max_v: float = 1.0
 
     def __post_init__(self):
-        check_scalar("c_int_f", self.c_int_f, "ChargeIntegrator", lo=0.0, lo_open=True)
+        object.__setattr__(self, "c_int_f", _gain("c_int_f", self.c_int_f, "ChargeIntegrator"))
         check_scalar("t_int_s", self.t_int_s, "ChargeIntegrator", lo=0.0, lo_open=True)
-        check_scalar("v_offset_v", self.v_offset_v, "ChargeIntegrator")
+        object.__setattr__(self, "v_offset_v", _offset(self.v_offset_v, "ChargeIntegrator"))
         check_scalar("v_min_v", self.v_min_v, "ChargeIntegrator")
         if check_scalar("v_max_v", self.v_max_v, "ChargeIntegrator") <= self.v_min_v:
             fail("v_max_v", "ChargeIntegrator", f"> v_min_v ({self.v_min_v})", self.v_max_v)
 
     @property
-    def gain_ohm(self) -> float:
-        """Equivalent transimpedance t_int/C_int [ohm]."""
+    def gain_ohm(self):
+        """Equivalent transimpedance t_int/C_int [ohm] (scalar or per column)."""
         return self.t_int_s / self.c_int_f
 
     def output_v(self, i_a) -> np.ndarray:
@@ -119,22 +145,23 @@ class ChargeIntegrator:
         return np.clip(self.v_offset_v + i * self.gain_ohm, self.v_min_v, self.v_max_v)
 
     @classmethod
-    def for_range(cls, i_max_a: float, full_scale_v: float, t_int_s: float, *,
+    def for_range(cls, i_max_a, full_scale_v: float, t_int_s: float, *,
                   signed: bool = False) -> ChargeIntegrator:
-        """Integrator whose capacitor maps [0, i_max] (or ±i_max) onto [0, FS] in t_int."""
+        """Integrator whose capacitor maps [0, i_max] (or ±i_max) onto [0, FS] in t_int;
+        ``i_max_a`` scalar or one per column [A]."""
         r, off = gain_for_range(i_max_a, full_scale_v, signed=signed)
         t = check_scalar("t_int_s", t_int_s, "ChargeIntegrator.for_range", lo=0.0, lo_open=True)
         return cls(c_int_f=t / r, t_int_s=t, v_offset_v=off, v_min_v=0.0, v_max_v=full_scale_v)
 
 
-def gain_for_range(i_max_a: float, full_scale_v: float, *, signed: bool = False
-                   ) -> tuple[float, float]:
+def gain_for_range(i_max_a, full_scale_v: float, *, signed: bool = False) -> tuple:
     """Transimpedance [ohm] and output offset [V] that map the signal range onto [0, FS].
 
     Unsigned: [0, i_max] → [0, FS], gain FS/i_max, offset 0. Signed: [−i_max, i_max] →
-    [0, FS], gain FS/(2·i_max), offset FS/2.
+    [0, FS], gain FS/(2·i_max), offset FS/2. ``i_max_a`` [A] may be one value per column (the
+    gain is then an array).
     """
-    i_max = check_scalar("i_max_a", i_max_a, "gain_for_range", lo=0.0, lo_open=True)
+    i_max = _gain("i_max_a", i_max_a, "gain_for_range")
     fs = check_scalar("full_scale_v", full_scale_v, "gain_for_range", lo=0.0, lo_open=True)
     if signed:
         return fs / (2.0 * i_max), 0.5 * fs
@@ -142,7 +169,7 @@ def gain_for_range(i_max_a: float, full_scale_v: float, *, signed: bool = False
 
 
 def calibrate_range(signal, method: str = "percentile", percentile: float = 99.99, *,
-                    axis=None) -> np.ndarray:
+                    axis=None, floor: float | None = None) -> np.ndarray:
     """Signal magnitude to map to full scale, from calibration samples.
 
     Parameters
@@ -155,12 +182,14 @@ def calibrate_range(signal, method: str = "percentile", percentile: float = 99.9
         Percentile for ``"percentile"`` [%], in [50, 100].
     axis : int or tuple of int, optional
         Axes reduced (e.g. ``0`` for one range per column); None reduces all.
+    floor : float, optional
+        Range given to entries with no signal (e.g. the signal of one fully driven cell);
+        default the largest range found, or 1 if the whole set is zero.
 
     Returns
     -------
     numpy.ndarray
-        Range (same unit as ``signal``), > 0: entries with no signal get the largest range
-        found, or 1 if the whole set is zero, so the gain stays finite.
+        Range (same unit as ``signal``), > 0, so the gain stays finite.
     """
     who = "calibrate_range"
     check_choice("method", method, who, ("minmax", "percentile"))
@@ -171,5 +200,8 @@ def calibrate_range(signal, method: str = "percentile", percentile: float = 99.9
     r = np.max(s, axis=axis) if method == "minmax" else np.percentile(s, p, axis=axis)
     r = np.asarray(r, dtype=np.float64)
     good = r > 0
-    fallback = float(r[good].max()) if np.any(good) else 1.0
+    if floor is not None:
+        fallback = check_scalar("floor", floor, who, lo=0.0, lo_open=True)
+    else:
+        fallback = float(r[good].max()) if np.any(good) else 1.0
     return np.where(good, r, fallback)

@@ -56,6 +56,8 @@ def test_round_bf16_within_half_an_ulp_and_monotonic(values):
 
 
 def test_kernel_compiles_where_the_core_has_avx512_bf16():
+    if _llvm.force_blas():
+        pytest.skip("CIMSIM_FORCE_BLAS is set")
     if not _host_has_bf16():
         pytest.skip("no AVX-512 BF16 core, or llvmlite on LLVM < 17 (BLAS path only)")
     assert bg.kernel_available()
@@ -114,3 +116,18 @@ def test_pack_refuses_negative_or_nonfinite_variances(bad):
     b[2, 1] = bad
     with pytest.raises(ValueError, match="'b' parameter of bf16_gemm.pack"):
         bg.pack(b)
+
+
+def test_shapes_checked_and_force_blas(monkeypatch):
+    a, b = _operands(19, 70, 33, seed=3)
+    packed = bg.pack(b)
+    out = np.full((19, 33), np.nan, dtype=np.float32)
+    with pytest.raises(ValueError, match=r"'a' parameter.*\(batch, 70\)"):
+        bg.matmul(np.zeros((19, 71), np.float32), packed, out)
+    with pytest.raises(ValueError, match="'out' parameter"):
+        bg.matmul(a, packed, np.zeros((19, 34), np.float32))
+    assert np.isnan(out).all()
+    ref = _run(a, packed, "numpy")
+    monkeypatch.setenv("CIMSIM_FORCE_BLAS", "1")
+    assert not bg.kernel_available()
+    np.testing.assert_array_equal(_run(a, packed, "numba"), ref)

@@ -10,7 +10,16 @@ from hypothesis.extra import numpy as hnp
 
 from device_models import cards
 from device_models.dac import Dac
-from device_models.encoding import ENCODINGS, decode, encode, quantize_inputs
+from device_models.encoding import (
+    ENCODINGS,
+    LC_DUTY,
+    code_max,
+    decode,
+    drive_totals,
+    encode,
+    quantize_inputs,
+    volts_per_code,
+)
 from device_models.errors import InvalidParameterError, UnknownNameError
 from device_models.frontend import ChargeIntegrator, Tia, calibrate_range, gain_for_range
 
@@ -112,8 +121,63 @@ def test_encoding_cycles_and_durations():
     series = np.array([0, 3, 3, 1, 5])
     lc = encode(series, "level_crossing", bits=3, t_clk_s=1e-9)
     assert lc.n_cycles == 5
-    assert np.array_equal(np.sign(lc.v_rows_v) * np.rint(lc.t_on_s / 1e-9), [0, 3, 0, -2, 4])
+    assert np.array_equal(np.sign(lc.v_rows_v) * lc.events, [0, 3, 0, -2, 4])
+    # return-to-zero events: each drives its row for LC_DUTY of a clock period
+    assert np.allclose(lc.t_on_s, LC_DUTY * np.abs([0, 3, 0, -2, 4]) * 1e-9)
     assert np.array_equal(decode(lc), series)
+
+
+@settings(max_examples=25, deadline=None)
+@given(bits=st.integers(2, 9), scheme=st.sampled_from(ENCODINGS), signed=st.booleans(),
+       data=st.data())
+def test_signed_encodings_invertible_and_linear_in_charge(bits, scheme, signed, data):
+    """Signed codes set the drive polarity; every scheme's amplitude-equivalent drive
+    (charge over the window) recombined with the cycle weights is linear in the code, and the
+    energy totals from three sums (what the tiles' kernels keep) equal the encoding's own."""
+    top = code_max(bits, signed)
+    codes = data.draw(hnp.arrays(np.int64, (3, 5), elements=st.integers(-top if signed else 0,
+                                                                          top)))
+    enc = encode(codes, scheme, bits=bits, signed=signed, v_read_v=0.3, t_read_s=7e-9)
+    assert np.array_equal(decode(enc), codes)
+    per_code = [volts_per_code(scheme, 0.3, top, c, signed=signed) for c in range(enc.n_cycles)]
+    if scheme == "level_crossing":      # a static vector: the one-step series from 0
+        enc = encode(codes[None], scheme, bits=bits, signed=signed, v_read_v=0.3,
+                     t_read_s=7e-9)
+    q = sum(enc.v_eq_v[c] / per_code[c] for c in range(enc.n_cycles))
+    np.testing.assert_allclose(q, codes, atol=1e-9)
+    assert enc.t_window_s == pytest.approx(7e-9)
+    assert np.all(enc.t_start_s + enc.t_on_s <= enc.t_window_s * (1 + 1e-12))
+    for c in range(enc.n_cycles):
+        v_eq = enc.v_eq_v[c]
+        cell, wire, events = drive_totals(
+            scheme, (v_eq ** 2).sum(), np.count_nonzero(v_eq), np.abs(codes).sum(), c_max=top,
+            signed=signed, v_read_v=0.3, t_read_s=7e-9)
+        assert cell == pytest.approx(enc.cell_v2s[c].sum(), rel=1e-12, abs=1e-30)
+        assert wire == pytest.approx(enc.wire_v2[c].sum(), rel=1e-12, abs=1e-30)
+        assert events == enc.events[c].sum()
+    # no event, no energy: a zero code drives nothing
+    zero = codes == 0
+    assert np.all(enc.events[:, zero] == 0) and np.all(enc.cell_v2s[:, zero] == 0.0)
+
+
+def test_ttfs_spike_latches_the_row_to_the_window_end():
+    enc = encode(np.array([0, 1, 100, 255]), "ttfs", bits=8, t_read_s=255e-9)
+    assert enc.t_clk_s == pytest.approx(1e-9)
+    np.testing.assert_allclose(enc.t_start_s[0], [0.0, 254e-9, 155e-9, 0.0])
+    np.testing.assert_allclose(enc.t_start_s[0] + enc.t_on_s[0], [0.0, 255e-9, 255e-9, 255e-9])
+    assert np.array_equal(enc.events[0], [0, 1, 1, 1])     # one spike per non-zero input
+
+
+def test_amplitude_levels_from_a_dac_table():
+    dac = Dac(4, v_ref_v=0.2 * 16 / 15, inl_lsb=0.8, gain_error=0.01)
+    levels = np.asarray(dac.convert(np.arange(16)))
+    levels[0] = 0.0
+    enc = encode(np.array([0, 3, -7, 15]), "amplitude", bits=5, signed=True, v_read_v=0.2,
+                 levels_v=levels)
+    np.testing.assert_allclose(enc.v_rows_v[0], [0.0, levels[3], -levels[7], levels[15]])
+    assert np.array_equal(decode(enc), [0, 3, -7, 15])
+    with pytest.raises(InvalidParameterError, match="'levels_v'"):
+        encode([1], "amplitude", bits=4, levels_v=np.ones(16))
 
 
 def test_quantize_inputs_and_bad_encoding_input():

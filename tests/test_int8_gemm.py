@@ -57,6 +57,8 @@ def test_split_refuses_rows_beyond_int32_sums():
 
 
 def test_kernel_compiles_where_the_core_has_avx512_vnni():
+    if _llvm.force_blas():
+        pytest.skip("CIMSIM_FORCE_BLAS is set")
     if not _host_has_vnni():
         pytest.skip("no AVX-512 VNNI core, or llvmlite on LLVM < 17 (BLAS path only)")
     assert ig.kernel_available()
@@ -150,3 +152,64 @@ def test_row_voltages_off_the_grid_are_refused(which, bad):
     m = ig.split(np.ones((20, 5)))
     with pytest.raises(ValueError, match="integer multiples of step_v"):
         _run(v, step, False, m, which)
+
+
+# --- safety: shapes, the forced BLAS path, compile failures ----------------------------------
+
+
+def test_shapes_are_checked_before_any_write():
+    v, step = _drive(16, 64, False, seed=9)
+    m = ig.split(np.random.default_rng(2).standard_normal((64, 32)) * 1e-5)
+    out = np.full((16, 32), np.nan, dtype=np.float32)
+    for which in ("numba", "numpy"):
+        with use_backend(which):
+            with pytest.raises(ValueError, match=r"'v' parameter.*\(batch, 64\)"):
+                ig.matmul(np.zeros((16, 65), np.float32), step, False, m, out)
+            with pytest.raises(ValueError, match="'out' parameter"):
+                ig.matmul(v, step, False, m, np.zeros((16, 31), np.float32))
+            with pytest.raises(ValueError, match="'out' parameter"):
+                ig.matmul(v, step, False, m, np.zeros((15, 32), np.float32))
+            with pytest.raises(ValueError, match="'v' parameter"):
+                ig.matmul(v[0], step, False, m, out)
+    assert np.isnan(out).all()
+
+
+def test_force_blas_environment_variable(monkeypatch):
+    """CIMSIM_FORCE_BLAS=1: no AVX-512 kernel, the float32 BLAS product of Ŝ, and the grid
+    check still refuses off-grid row voltages."""
+    v, step = _drive(21, 130, True, seed=7)
+    m = ig.split(np.random.default_rng(8).standard_normal((130, 40)) * 1e-5)
+    monkeypatch.setenv("CIMSIM_FORCE_BLAS", "1")
+    assert _llvm.force_blas() and not ig.kernel_available()
+    np.testing.assert_array_equal(_run(v, step, True, m, "numba"), v @ m.rounded)
+    for bad in (0.5, 300.0, np.nan):
+        w = v.copy()
+        w[4, 9] = bad * step
+        with pytest.raises(ValueError, match="integer multiples of step_v"):
+            _run(w, step, True, m, "numba")
+    monkeypatch.setenv("CIMSIM_FORCE_BLAS", "0")
+    assert not _llvm.force_blas()
+    assert ig.kernel_available() == _host_has_vnni()
+
+
+def test_a_kernel_that_does_not_compile_falls_back_to_blas(monkeypatch):
+    monkeypatch.delenv("CIMSIM_FORCE_BLAS", raising=False)
+    def broken_ir():
+        return "define void @gemm( this is not LLVM IR"
+
+    state: dict = {}
+    with pytest.warns(RuntimeWarning, match="using BLAS"):
+        fn = _llvm.compiled_gemm(state, broken_ir, ig._EXTRAS, ())
+    assert fn is None and state["fn"] is None
+    assert _llvm.compiled_gemm(state, broken_ir, ig._EXTRAS, ()) is None   # cached
+
+
+def test_llvmlite_pin_guarantees_the_llvm_the_kernels_need():
+    """pyproject's llvmlite floor ships an LLVM at least LLVM_MIN (llvmlite 0.45: LLVM 20)."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    floor = re.search(r'"llvmlite>=(\d+)\.(\d+)', text)
+    assert floor and (int(floor[1]), int(floor[2])) >= (0, 45)
+    assert _llvm.LLVM_MIN <= (20, 0, 0)

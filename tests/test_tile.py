@@ -11,6 +11,7 @@ from scipy import stats
 from cimsim.hardware import HardwareConfig
 from cimsim.tile.matrix import AnalogMatrix
 from device_models import rng, ziggurat
+from device_models.encoding import ENCODINGS
 from device_models.errors import InvalidParameterError
 
 #: The quantised ideal chip: every non-ideality off, 16-bit inputs and weights, 20-bit ADCs.
@@ -39,8 +40,8 @@ def _ideal_tolerance(m: AnalogMatrix, x: np.ndarray, w: np.ndarray) -> np.ndarra
     for _r0, _r1, block in m.blocks:
         for tile in block.tiles:
             lsb_weight = tile.i_fs_a.max() / 2 ** (m.hw.tile.adc_bits - 1)
-            scale = np.max(tile.mapping.digital_weight) * enc.x_lsb / (
-                m.hw.tile.v_read_v / enc.c_max)
+            scale = np.max(tile.mapping.digital_weight) * enc.x_lsb * sum(
+                1.0 / enc.plane_volts_per_code(p) for p in range(enc.n_planes))
             adc += 0.5 * lsb_weight * scale
     return bound + adc + 1e-12
 
@@ -70,7 +71,7 @@ def test_ideal_equals_float_product_within_quantisation():
     rows=st.integers(4, 48),
     cols=st.integers(8, 40),
     mapping=st.sampled_from(["differential", "offset"]),
-    encoding=st.sampled_from(["amplitude", "bit_serial", "pulse_width"]),
+    encoding=st.sampled_from(ENCODINGS),
     seed=st.integers(0, 1000),
 )
 def test_ideal_independent_of_tile_size(n_in, n_out, rows, cols, mapping, encoding, seed):
@@ -102,7 +103,7 @@ def test_bit_sliced_weights_recombine_digitally():
 
 
 @pytest.mark.parametrize("mapping", ["differential", "offset"])
-@pytest.mark.parametrize("encoding", ["amplitude", "pulse_width"])
+@pytest.mark.parametrize("encoding", [e for e in ENCODINGS if e != "bit_serial"])
 def test_exact_ideal_equals_float_product(each_backend, mapping, encoding):
     """HardwareConfig.ideal(): no quantisation anywhere, so tiles give x @ W in float64 (up to
     rounding), still tiled (partial sums of 3 x 3 or more tiles added digitally), with honest
@@ -119,9 +120,11 @@ def test_exact_ideal_equals_float_product(each_backend, mapping, encoding):
     assert m.n_tiles > 1
     n_tiles_per_block = m.n_tiles // len(m.blocks)
     assert len(m.blocks) == 3 and n_tiles_per_block >= 3
-    # converters are still counted: one DAC conversion per used row, one ADC per signal column
+    # converters are still counted: one driver event per used row (no input is zero; level
+    # crossing: |code| events, here a fraction of one per row), one ADC per signal column
     assert ops.adc_conversions == 40 * sum(t.n_signal for t in m.tiles) == 40 * 70 * 3
-    assert ops.dac_conversions == 40 * sum(t.rows_used for t in m.tiles)
+    if encoding != "level_crossing":
+        assert ops.dac_conversions == 40 * sum(t.rows_used for t in m.tiles)
     assert ops.adc_switching_energy_j > 0.0 and ops.cell_read_energy_j > 0.0
 
 
@@ -148,7 +151,7 @@ def test_exact_ideal_clips_at_the_calibrated_ranges():
     rows=st.integers(1, 48),
     cols=st.integers(3, 40),
     mapping=st.sampled_from(["differential", "offset"]),
-    encoding=st.sampled_from(["amplitude", "pulse_width"]),
+    encoding=st.sampled_from([e for e in ENCODINGS if e != "bit_serial"]),
     seed=st.integers(0, 1000),
 )
 def test_exact_ideal_independent_of_tile_size(n_in, n_out, rows, cols, mapping, encoding,
@@ -408,11 +411,13 @@ def test_op_counts_follow_from_the_run():
     assert ops.cell_reads == reads
     assert ops.row_drive_v2 == pytest.approx(np.sum(v ** 2), rel=1e-6)
     assert ops.cycles == 5 * 2
-    assert ops.dac_conversions == 5 * 20
+    nonzero = np.count_nonzero(enc.codes(x))
+    assert nonzero == 5 * 20 - 5        # skip_zero_inputs: the five zeros cost nothing
+    assert ops.dac_conversions == nonzero
     assert ops.adc_conversions == 5 * 3 * 2 == ops.shift_adds
     # 8 columns / share 2 = 4 ADCs; 3 pairs = 6 columns -> 2 columns per ADC -> 1 pair round
     assert ops.adc_rounds == 5 * 1
-    assert ops.sram_read_bits == 5 * 20 * 8
+    assert ops.sram_read_bits == nonzero * 8
     assert ops.adc_switching_energy_j > 0
     assert m.utilisation == pytest.approx((16 * 6 + 4 * 6) / (2 * 16 * 8))
 
@@ -616,31 +621,42 @@ def test_row_drive_kernel_equals_numpy_reference(encoding, signed, bits):
         np.testing.assert_allclose(acc, acc_ref, rtol=1e-15, atol=0.0)
 
 
-@pytest.mark.parametrize("encoding", ["amplitude", "bit_serial", "pulse_width"])
-def test_row_drive_agrees_with_device_models_encoding(encoding):
-    """For unsigned codes the tile's drive equals device_models.encoding's (volt-seconds per
-    cycle and cycle weights), so both describe the same encoding."""
-    from device_models.encoding import encode
-
-    bits = 8
-    hw = _hw(input_encoding=encoding, input_bits=bits, t_read_s=255e-9)
-    x = np.array([[0.0, 1.0, 37.0, 128.0, 255.0]])
-    w = np.ones((5, 1))
-    m = AnalogMatrix(w, hw).calibrate(x)
+@pytest.mark.parametrize("converter_noise", [False, True])
+@pytest.mark.parametrize("signed", [False, True])
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_row_drive_kernels_execute_device_models_encoding(each_backend, encoding, signed,
+                                                          converter_noise):
+    """The tile's drive kernels execute device_models.encoding: per cycle, the row voltages
+    are the encoding's amplitude-equivalent drive (V·t_on over the window; DAC-card levels
+    for amplitude inputs with converter noise), the energy sums are its V²·t_on, V² per event
+    and events, and each vector's count of driven rows is right."""
+    base = HardwareConfig(read_noise=False, programming_noise=False, faults=False, drift=False,
+                          converter_noise=converter_noise)
+    hw = _hw(base, input_encoding=encoding, input_bits=6, adc_bits=8, t_read_s=63e-9)
+    r = np.random.default_rng(5)
+    x = r.integers(-31 if signed else 0, 32 if signed else 64, size=(150, 23)).astype(float)
+    x[:70, :] *= r.random((70, 23)) < 0.3        # sparse vectors, some all zero
+    x[3] = 0.0
+    x[0, 0] = -31.0 if signed else 63.0          # fixes the input range: codes = x
+    m = AnalogMatrix(np.ones((23, 2)), hw).calibrate(x)
     enc = m.encoder
     codes = enc.codes(x)
-    ref = encode(codes, encoding, bits=bits, v_read_v=hw.tile.v_read_v, t_read_s=255e-9,
-                 t_clk_s=1e-9)
+    np.testing.assert_array_equal(codes, x)
+    ref = enc.encoded(codes)
     assert enc.n_planes == ref.n_cycles
+    linear = np.arange(enc.c_max + 1) * enc.plane_volts_per_code(0)
+    dac_levels = converter_noise and encoding == "amplitude"   # time-coded drive: no DAC
+    assert np.allclose(enc.levels_v, linear, rtol=1e-12) != dac_levels
     for p in range(enc.n_planes):
-        v, _, acc = enc.drive(codes, p, np.float64)
+        nz = np.empty(150, dtype=np.int32)
+        v, _, acc = (a.copy() for a in enc.drive(codes, p, np.float64, nz=nz))
+        np.testing.assert_allclose(v, ref.v_eq_v[p], rtol=1e-12, atol=1e-18)
         stats = enc.row_stats(acc)
-        # signal: volt-seconds per row; the tile integrates v over t_read
-        np.testing.assert_allclose(v * hw.tile.t_read_s, ref.drive_vs[p], rtol=1e-12,
-                                   atol=1e-24)
-        # energy weight Σ V_row·V_cell·t per row equals V²·t_on of the reference drive
-        np.testing.assert_allclose(stats[0], (ref.v_rows_v[p] ** 2 * ref.t_on_s[p]).sum(axis=0),
-                                   rtol=1e-12, atol=1e-30)
+        np.testing.assert_allclose(stats[0], ref.cell_v2s[p].sum(axis=0), rtol=1e-12, atol=1e-30)
+        np.testing.assert_allclose(stats[1], ref.wire_v2[p].sum(axis=0), rtol=1e-12, atol=1e-30)
+        np.testing.assert_array_equal(stats[2], np.count_nonzero(ref.events[p], axis=0))
+        np.testing.assert_array_equal(stats[3], ref.events[p].sum(axis=0))
+        np.testing.assert_array_equal(nz, np.count_nonzero(ref.events[p], axis=1))
     np.testing.assert_allclose(
         [enc.plane_volts_per_code(0) / enc.plane_volts_per_code(p) for p in range(enc.n_planes)],
         ref.cycle_weights / ref.cycle_weights[0])
@@ -673,3 +689,110 @@ def test_sar_comparator_noise_blurs_only_near_a_transition():
         else:                     # 10 sigma from every threshold: the noise-free code
             expected = adc0.convert((u_thr + shift) * adc0.lsb_v)
             assert np.all(codes == expected)
+
+
+# --- activation sparsity, events and the column front end ------------------------------------
+
+
+def test_ninety_percent_zero_inputs_cut_dac_conversions_tenfold():
+    """skip_zero_inputs (the default): zero inputs need no DAC conversion and no input-buffer
+    read; the sparsity is the run's own data."""
+    w, x = _data(256, 32, 200, seed=11)
+    sparse = x * (np.random.default_rng(12).random(x.shape) < 0.1)
+    hw = HardwareConfig(converter_noise=False)
+    hw = hw.replace(tile=hw.tile.replace(rows=128, cols=64))
+    m = AnalogMatrix(w, hw).calibrate(x)
+    _, dense_ops = m.matmul(x)
+    _, sparse_ops = m.matmul(sparse)
+    ratio = dense_ops.dac_conversions / sparse_ops.dac_conversions
+    assert 8.5 < ratio < 11.5
+    assert sparse_ops.dac_conversions * m.n_tiles // len(m.blocks) == pytest.approx(
+        np.count_nonzero(m.encoder.codes(sparse)) * m.n_tiles / len(m.blocks))
+    assert dense_ops.sram_read_bits / sparse_ops.sram_read_bits == pytest.approx(ratio)
+    assert sparse_ops.cell_read_energy_j < 0.2 * dense_ops.cell_read_energy_j
+    # without skipping, every used row converts in every cycle whatever its value
+    off = AnalogMatrix(w, hw.replace_path("tile.skip_zero_inputs", False)).calibrate(x)
+    _, a = off.matmul(x)
+    _, b = off.matmul(sparse)
+    assert a.dac_conversions == b.dac_conversions == 200 * sum(t.rows_used for t in off.tiles)
+    assert a.adc_conversions == b.adc_conversions
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_no_event_no_energy(encoding):
+    """An all-zero input drives no row, so it costs no driver event, no cell read, no wire
+    charge, no ADC conversion (the tiles skip them) and no input read; its output is zero even
+    with comparator noise and offsets, and the event-driven lines of the energy breakdown are
+    zero."""
+    from cimsim.ppa.energy import components, energy_breakdown
+
+    w, x = _data(40, 6, 8, seed=2)
+    hw = _hw(HardwareConfig(), input_encoding=encoding, rows=16, cols=16, adc_bits=8)
+    m = AnalogMatrix(w, hw).calibrate(x)
+    y, ops = m.matmul(np.zeros((3, 40)))
+    np.testing.assert_array_equal(y, 0.0)
+    for name in ("dac_conversions", "cell_reads", "cell_read_energy_j", "row_drive_v2",
+                 "adc_conversions", "adc_switching_energy_j", "shift_adds", "sram_read_bits"):
+        assert getattr(ops, name) == 0, name
+    parts = energy_breakdown(ops, components(hw))
+    for name in ("array_read", "wire_charging", "dac", "integrator", "adc", "shift_add"):
+        assert parts[name] == 0.0, name
+    # one non-zero input: a handful of events, all in the first row block
+    x1 = np.zeros((1, 40))
+    x1[0, 3] = x[0, 3]
+    _, one = m.matmul(x1)
+    assert 0 < one.dac_conversions <= m.encoder.c_max * len(m.blocks[0][2].tiles)
+    assert one.adc_conversions == m.encoder.n_planes * m.blocks[0][2].n_signal or (
+        encoding == "bit_serial" and one.adc_conversions < m.encoder.n_planes
+        * m.blocks[0][2].n_signal)
+
+
+def test_a_tile_with_only_zero_inputs_skips_its_conversions():
+    w, x = _data(64, 10, 20, seed=4)
+    hw = _hw(HardwareConfig(converter_noise=True), rows=32, cols=32, adc_bits=8)
+    m = AnalogMatrix(w, hw).calibrate(x)
+    assert len(m.blocks) == 2
+    x2 = x.copy()
+    x2[:, 32:] = 0.0                  # the second row block sees only zeros
+    y, ops = m.matmul(x2)
+    first = m.blocks[0][2].n_signal
+    assert ops.adc_conversions == 20 * first == ops.shift_adds
+    # with ideal ADCs an undriven tile reads exactly zero, so skipping changes no number
+    hw = _hw(HardwareConfig(converter_noise=False), rows=32, cols=32, adc_bits=8)
+    on = AnalogMatrix(w, hw).calibrate(x)
+    off = AnalogMatrix(w, hw.replace_path("tile.skip_zero_inputs", False)).calibrate(x)
+    y_on, ops_on = on.matmul(x2)
+    y_off, ops_off = off.matmul(x2)
+    np.testing.assert_array_equal(y_on, y_off)
+    assert ops_on.adc_conversions * 2 == ops_off.adc_conversions
+    assert ops_on.adc_switching_energy_j < ops_off.adc_switching_energy_j
+
+
+def test_front_end_is_the_device_models_circuit():
+    """The tile's column front end is device_models.frontend's charge integrator (or TIA),
+    calibrated by its calibrate_range; the tile output is the ideal ADC code of that
+    circuit's output voltage, recombined digitally."""
+    from device_models.frontend import ChargeIntegrator, Tia, calibrate_range
+
+    w, x = _data(30, 5, 50, seed=8)
+    for front_end in ("integrator", "tia"):
+        hw = _hw(input_bits=8, weight_bits=8, bits_per_cell=8, adc_bits=14, rows=32, cols=16,
+                 adc_range="per_column", adc_calibration="percentile", adc_percentile=99.0,
+                 front_end=front_end)
+        m = AnalogMatrix(w, hw).calibrate(x)
+        tile, enc = m.tiles[0], m.encoder
+        assert isinstance(tile.front_end, ChargeIntegrator if front_end == "integrator" else Tia)
+        v, _, _ = enc.drive(enc.codes(x), 0, np.float64)
+        i = v @ tile.state(0.0)["signal_s"]
+        np.testing.assert_allclose(tile.i_fs_a, calibrate_range(i, "percentile", 99.0, axis=0))
+        lsb = tile.adcs.lsb_v
+        code = np.clip(np.floor(tile.front_end.output_v(i) / lsb + 0.5), 0, 2 ** 14 - 1)
+        gain = np.asarray(tile.front_end.gain_ohm) / lsb
+        y_ref = ((code - 2 ** 13) / gain * tile.mapping.digital_weight
+                 * enc.x_lsb / enc.plane_volts_per_code(0))
+        y, _ = m.matmul(x)
+        np.testing.assert_allclose(y, y_ref, rtol=1e-9, atol=1e-12)
+    from cimsim.config import ConfigError
+
+    with pytest.raises(ConfigError, match="front_end"):
+        _hw(input_encoding="pulse_width", front_end="tia")

@@ -15,6 +15,15 @@ with panel stride ``sa`` bytes, ``B`` as (njb, kq, NR, group) with stride ``sb``
 float32 with row stride ``ldc``. The start of the sums and what is done with them at the end
 are the kernel's own (``init`` and ``finish``).
 
+Safety. The kernels write through raw pointers, so their callers check every operand's shape
+against the packed matrix before packing or calling (:func:`check_operands`). A kernel is
+used only where it compiled: any failure to compile (an llvmlite or LLVM that rejects the IR,
+a core without the instructions) leaves the caller on NumPy's BLAS, with a warning for an
+unexpected failure; the ``llvmlite`` pin of ``pyproject.toml`` (≥ 0.45, LLVM 20) meets
+:data:`LLVM_MIN`. Setting the environment variable ``CIMSIM_FORCE_BLAS=1`` forces the BLAS
+path everywhere (read on every call), so the code that runs on cores without AVX-512 is
+tested on any machine (``.ci/run`` runs the tile tests once that way).
+
 References
 ----------
 .. [1] K. Goto and R. A. van de Geijn, "Anatomy of high-performance matrix multiplication",
@@ -27,21 +36,49 @@ References
 from __future__ import annotations
 
 import ctypes
+import os
 import threading
+import warnings
 from collections.abc import Callable
 
 import numpy as np
 
 from .parallel import workspace
 
-__all__ = ["LLVM_MIN", "MR", "NR", "compiled_gemm", "gemm_ir", "output_blocks"]
+__all__ = ["FORCE_BLAS_ENV", "LLVM_MIN", "MR", "NR", "check_operands", "compiled_gemm",
+           "force_blas", "gemm_ir", "output_blocks"]
 
 #: Register block: rows of ``A`` × columns of ``B`` [-].
 MR, NR = 8, 32
 #: LLVM release whose IR has the ``bfloat`` vector types used here [-].
 LLVM_MIN = (17, 0, 0)
 
+#: Environment variable that, set to anything but "" or "0", forces the BLAS path.
+FORCE_BLAS_ENV = "CIMSIM_FORCE_BLAS"
+
 _LOCK = threading.Lock()
+
+
+def force_blas() -> bool:
+    """Whether ``CIMSIM_FORCE_BLAS`` asks for the BLAS path (read on every call)."""
+    return os.environ.get(FORCE_BLAS_ENV, "").strip() not in ("", "0")
+
+
+def check_operands(caller: str, a: np.ndarray, a_name: str, k: int, out: np.ndarray,
+                   n: int) -> None:
+    """Refuse operands that do not fit a packed ``(k, n)`` right-hand matrix: ``a`` must be
+    2-D float32 or float64 with ``k`` columns, ``out`` of shape ``(len(a), n)``. Called before
+    any kernel writes (the kernels index without bounds checks)."""
+    from device_models._checks import fail
+
+    if not isinstance(a, np.ndarray) or a.ndim != 2 or a.dtype not in (np.float32,
+                                                                       np.float64):
+        fail(a_name, caller, "a 2-D float32 or float64 array", getattr(a, "shape", a))
+    if a.shape[1] != k:
+        fail(a_name, caller, f"of shape (batch, {k}) to match the matrix",
+             f"array of shape {a.shape}")
+    if not isinstance(out, np.ndarray) or out.shape != (a.shape[0], n):
+        fail("out", caller, f"an array of shape {(a.shape[0], n)}", getattr(out, "shape", out))
 
 
 def output_blocks(out: np.ndarray, nib: int, njb: int) -> np.ndarray:
@@ -137,9 +174,12 @@ _C_TYPES = {"i64": ctypes.c_int64, "i32": ctypes.c_int32, "i1": ctypes.c_bool,
 def compiled_gemm(state: dict, ir: Callable[[], str], extras: list[tuple[str, str, int | None]],
                   features: tuple[str, ...]):
     """The ``gemm`` of ``ir()`` compiled for the host core, as a ctypes function (it releases
-    the GIL while it runs), or None where the core lacks one of ``features`` or llvmlite's
-    LLVM predates :data:`LLVM_MIN`. Compiled once per process under a lock; ``state`` keeps
-    the function and the execution engine that owns its machine code."""
+    the GIL while it runs), or None (use BLAS) where ``CIMSIM_FORCE_BLAS`` is set, the core
+    lacks one of ``features``, llvmlite's LLVM predates :data:`LLVM_MIN` or compiling fails
+    (a :class:`RuntimeWarning` says why). Compiled once per process under a lock; ``state``
+    keeps the function and the execution engine that owns its machine code."""
+    if force_blas():
+        return None
     if "fn" not in state:
         with _LOCK:
             if "fn" not in state:
@@ -148,12 +188,22 @@ def compiled_gemm(state: dict, ir: Callable[[], str], extras: list[tuple[str, st
 
 
 def _compile(state, ir, extras, features):
+    try:
+        return _build(state, ir, extras, features)
+    except Exception as exc:   # any failure: BLAS instead of a broken kernel
+        state.pop("engine", None)
+        warnings.warn(f"cimsim: the AVX-512 GEMM kernel did not compile ({type(exc).__name__}: "
+                      f"{exc}); using BLAS instead", RuntimeWarning, stacklevel=3)
+        return None
+
+
+def _build(state, ir, extras, features):
     import llvmlite.binding as llvm
 
     llvm.initialize_native_target()
     llvm.initialize_native_asmprinter()
     host = llvm.get_host_cpu_features()
-    if llvm.llvm_version_info < LLVM_MIN or not all(host.get(f) for f in features):
+    if tuple(llvm.llvm_version_info) < LLVM_MIN or not all(host.get(f) for f in features):
         return None
     tm = llvm.Target.from_default_triple().create_target_machine(
         cpu=llvm.get_host_cpu_name(), features=host.flatten(), opt=3)

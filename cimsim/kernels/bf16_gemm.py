@@ -18,8 +18,9 @@ what a device card knows of its read noise [2]_.
 
 On cores with AVX-512 BF16 (``vdpbf16ps``: 32 products per instruction, twice the float32 FMA
 rate [1]_) the product runs on the register-blocked kernel of :mod:`cimsim.kernels._llvm`, with
-``A`` and ``B`` packed as pairs of bfloat16 along ``K`` and float32 sums. Elsewhere, and with
-the NumPy backend, it is a float32 BLAS GEMM of the same rounded operands, so the numbers
+``A`` and ``B`` packed as pairs of bfloat16 along ``K`` and float32 sums. Elsewhere (or with
+``CIMSIM_FORCE_BLAS=1``, or if the kernel does not compile), and with the NumPy backend, it is
+a float32 BLAS GEMM of the same rounded operands, so the numbers
 agree to the float32 rounding of the sums on every machine.
 
 References
@@ -111,7 +112,13 @@ def matmul(a: np.ndarray, b: PackedMatrix, out: np.ndarray) -> np.ndarray:
     -------
     ndarray
         ``out``.
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``a`` is not (m, k) or ``out`` not (m, n) (checked before any kernel writes).
     """
+    _llvm.check_operands("bf16_gemm.matmul", a, "a", b.k, out, b.n)
     m = a.shape[0]
     if m == 0 or b.n == 0:
         return out

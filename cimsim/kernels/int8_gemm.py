@@ -22,8 +22,10 @@ to a float32 GEMM's own rounding of a few-hundred-row sum, and far below an ADC 
 On cores with AVX-512 VNNI (``vpdpbusd``: 64 byte products per instruction, four times the
 float32 FMA rate) the three products run on the kernel of :mod:`cimsim.kernels._llvm` (unsigned
 codes times signed digits; signed codes are offset by 128 and the offset's column sums taken
-off in the kernel). Elsewhere the tiles use a float32 BLAS GEMM with ``Ŝ``; the NumPy backend
-runs the same integer arithmetic as the kernel in NumPy.
+off in the kernel). Elsewhere (or with ``CIMSIM_FORCE_BLAS=1``, or if the kernel does not
+compile) the tiles use a float32 BLAS GEMM with ``Ŝ``; the NumPy backend runs the same
+integer arithmetic as the kernel in NumPy. Every path checks the operands' shapes first and
+refuses row voltages off the integer grid (:func:`matmul`).
 """
 
 from __future__ import annotations
@@ -137,7 +139,15 @@ def matmul(v: np.ndarray, step_v: float, signed: bool, m: SplitMatrix,
     -------
     ndarray
         ``out``.
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``v`` is not (batch, k) or ``out`` not (batch, n), or a row voltage is off the
+        integer grid (not finite, not a multiple of ``step_v``, or beyond the code range), on
+        every path.
     """
+    _llvm.check_operands("int8_gemm.matmul", v, "v", m.k, out, m.n)
     n_b = v.shape[0]
     if n_b == 0 or m.n == 0:
         return out
@@ -163,6 +173,8 @@ def matmul(v: np.ndarray, step_v: float, signed: bool, m: SplitMatrix,
         out[...] = acc
         return out
     if fn is None:
+        if _count_off_grid_kernel(v, 1.0 / float(step_v), off):
+            _refuse_off_grid(v, step_v, off)
         return np.matmul(v, m.rounded, out=out)
     nib, njb, kq = -(-n_b // MR), m.panels.shape[1], m.panels.shape[2]
     apk = workspace("int8_a", (nib, kq, MR, 4), np.uint8)
@@ -177,6 +189,30 @@ def matmul(v: np.ndarray, step_v: float, signed: bool, m: SplitMatrix,
     if c is not out:
         out[...] = c[:n_b, :m.n]
     return out
+
+
+#: Largest distance of ``v / Δv`` from an integer that still counts as on the grid [-]
+#: (float32 row voltages are within 1e-7·|n| of it).
+_OFF_GRID = 1e-3
+
+
+@jit(inline="always")
+def _grid_ok(t, q):
+    """Whether ``t`` (a row voltage in steps, plus the offset) is the integer ``q = rint(t)``
+    within [0, 255] (False for NaN and inf)."""
+    return (abs(t - q) <= _OFF_GRID) & (q >= 0.0) & (q <= CODE_MAX)
+
+
+@jit
+def _count_off_grid_kernel(v, per_step, off):
+    """Entries of ``v`` off the integer grid (the BLAS path's check, as the packing's)."""
+    n_b, k = v.shape
+    bad = 0
+    for r in range(n_b):
+        for c in range(k):
+            t = v[r, c] * per_step + off
+            bad += np.int64(not _grid_ok(t, np.rint(t)))
+    return bad
 
 
 @jit
@@ -194,17 +230,11 @@ def _pack_codes_kernel(v, per_step, off, apk):
         for c in range(k):        # codes and the grid check, in a pass the compiler vectorises
             t = v[r, c] * per_step + off
             q = np.rint(t)
-            ok = (abs(t - q) <= _OFF_GRID) & (q >= 0.0) & (q <= CODE_MAX)   # False for NaN
-            bad += np.int64(not ok)
+            bad += np.int64(not _grid_ok(t, q))
             row[c] = np.int32(q)
         for c in range(k):
             apk[ib, c >> 2, i, c & 3] = np.uint8(row[c])
     return bad
-
-
-#: Largest distance of ``v / Δv`` from an integer that still counts as on the grid [-]
-#: (float32 row voltages are within 1e-7·|n| of it).
-_OFF_GRID = 1e-3
 
 
 def _off_grid(v: np.ndarray, step_v: float, off: int) -> np.ndarray:

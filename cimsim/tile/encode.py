@@ -1,10 +1,17 @@
-"""Row drive of a tile: input quantisation, DAC levels and the row voltages of every cycle.
+"""Row drive of a tile: input codes and the row drive of every cycle, executing
+:mod:`device_models.encoding`.
 
-:class:`InputEncoder` turns digital inputs into input codes and, per cycle, into row voltages
-with the sums that the energy account needs (Σ V², driven cycles, Σ |code| per row). The
-kernel forms codes, levels and sums in passes over a row that the compiler vectorises, with
-the sums kept per chunk of :data:`CHUNK` vectors so that totals do not depend on how a batch
-is split across threads.
+The encodings themselves (code ranges, level laws, clocks and windows, cycle weights, events
+and the energy each costs) are defined once, in :mod:`device_models.encoding`.
+:class:`InputEncoder` quantises the inputs to codes and runs the kernels that produce, per
+cycle, the amplitude-equivalent row voltages ``V̄ = V·t_on/T`` the column integrator sees
+(:attr:`device_models.encoding.EncodedInput.v_eq_v`), with the per-row sums that
+:func:`device_models.encoding.drive_totals` turns into the energy account. The kernels are
+tested equal to :func:`device_models.encoding.encode` (``tests/test_tile.py``). They form codes,
+levels and sums in passes over a row that the compiler vectorises, with the sums kept per
+chunk of :data:`CHUNK` vectors so that totals do not depend on how a batch is split across
+threads, and they count the driven rows of every vector (a vector that drives no row of a tile
+in a cycle skips the tile's conversions, ``TileConfig.skip_zero_inputs``).
 
 References
 ----------
@@ -18,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from device_models import encoding as enc_law
 from device_models._jit import backend, jit
 from device_models.errors import InvalidParameterError
 
@@ -42,18 +50,22 @@ _LINEAR, _TABLE, _BIT = 0, 1, 2
 
 
 class InputEncoder:
-    """Digital inputs → row drive: quantisation, DAC levels and per-cycle row voltages.
+    """Digital inputs → row drive: quantisation and per-cycle row voltages.
 
     Inputs are quantised to ``input_bits`` with a range ``x_max`` fixed at calibration:
-    signed codes in ``[-(2**(b-1)-1), 2**(b-1)-1]`` if any calibration input is negative, else
-    unsigned codes in ``[0, 2**b - 1]``. The encodings drive the rows as
+    signed codes in ``[-c_max, c_max]``, ``c_max = 2**(b-1) - 1``, if any calibration input is
+    negative, else unsigned codes in ``[0, 2**b - 1]``
+    (:func:`device_models.encoding.code_max`). Each encoding drives the rows as
+    :func:`device_models.encoding.encode` defines it, with the cycle window ``t_read_s``; the
+    kernels give the amplitude-equivalent voltage of each row and cycle:
 
-    * ``amplitude``: one cycle, ``v = sign(c)·level(|c|)``, level ``= |c| · V_read / c_max`` [V]
-      (with ``converter_noise``: the levels of the row DAC card, with gain, offset and INL);
-    * ``pulse_width``: one cycle at ``±V_read`` for ``t = |c| / c_max · t_read`` [s] (the
-      integrated signal equals the amplitude case; energy is linear in ``|c|``);
-    * ``bit_serial``: one cycle per magnitude bit ``p`` at ``±V_read`` where bit ``p`` of
-      ``|c|`` is set; digital weight ``2**p``.
+    * ``amplitude``: ``sign(c)·L(|c|)``, linear levels or, with ``converter_noise``, the
+      levels of the row DAC card (gain, offset, INL);
+    * ``bit_serial``: ``±V_read`` where bit ``p`` of ``|c|`` is set, digital weight ``2**p``;
+    * ``pulse_width``, ``ttfs``: ``c·V_read/c_max`` (``V_read`` for ``|c|·t_clk`` of the
+      window ``t_read = c_max·t_clk``; the time-coded drive has no DAC levels);
+    * ``level_crossing``: ``c·δ·V_read/S`` (``|c|`` return-to-zero events of duty ``δ`` from
+      0 to the code, a static vector being a one-step series).
 
     With ``tile.quantize = False`` (ideal converters) the codes are not rounded: ``c =
     clip(x / x_max, lo, 1)`` (float, ``c_max = 1``) and the drive is linear in ``c``.
@@ -64,22 +76,23 @@ class InputEncoder:
         self.encoding = t.input_encoding
         self.signed = bool(signed)
         self.quantize = bool(t.quantize)
-        bits = t.input_bits
-        self.c_max = max(2 ** (bits - 1) - 1, 1) if signed else 2 ** bits - 1
-        if not self.quantize:
-            self.c_max = 1
+        self.bits = t.input_bits
+        self.c_max = enc_law.code_max(t.input_bits, self.signed) if self.quantize else 1
         self.x_max = float(x_max) if x_max > 0 else 1.0
         self.x_lsb = self.x_max / self.c_max
         #: Codes per unit input, ``1 / x_lsb``: a code is ``rint(x · codes_per_x)`` clipped.
         self.codes_per_x = 1.0 / self.x_lsb
         self.v_read_v = t.v_read_v
         self.t_read_s = t.t_read_s
-        self.n_planes = int(self.c_max).bit_length() if self.encoding == "bit_serial" else 1
-        # DAC levels [V] for |code| = 0..c_max: ideal (linear) or, with converter_noise, the
+        self.n_planes = enc_law.n_cycles(self.encoding, self.c_max)
+        #: Clock of the time-coded encodings (the window ``t_read_s`` in ``c_max`` ticks) [s].
+        self.t_clk_s = enc_law.clock_s(self.encoding, self.t_read_s, self.c_max, self.signed)
+        # Amplitude levels [V] for |code| = 0..c_max: linear or, with converter_noise, the
         # row DAC of hw.dac_card (gain, offset, INL) scaled so code c_max gives ~V_read.
         # Code 0 leaves the row undriven (0 V); negative inputs use the mirrored levels.
         codes = np.arange(self.c_max + 1, dtype=np.int64)
-        self.linear_levels = not (hw.converter_noise and self.quantize)
+        self.linear_levels = not (hw.converter_noise and self.quantize
+                                  and self.encoding == "amplitude")
         if not self.linear_levels:
             from device_models.dac import Dac
 
@@ -89,7 +102,7 @@ class InputEncoder:
             self.levels_v = np.asarray(dac.convert(codes), dtype=np.float64)
             self.levels_v[0] = 0.0
         else:
-            self.levels_v = codes * (self.v_read_v / self.c_max)
+            self.levels_v = codes * self.plane_volts_per_code(0)
 
     @property
     def _lo_hi(self) -> tuple[float, float]:
@@ -114,11 +127,22 @@ class InputEncoder:
             raise NonFiniteInput("The inputs hold NaN or inf.")
         return out
 
+    def encoded(self, codes) -> enc_law.EncodedInput:
+        """The reference drive of quantised ``codes`` (batch, rows) by
+        :func:`device_models.encoding.encode` (with this encoder's levels and window): what
+        the kernels of :meth:`drive` execute (tests)."""
+        c = np.asarray(codes, dtype=np.int64)
+        if self.encoding == "level_crossing":
+            c = c[None]
+        return enc_law.encode(c, self.encoding, bits=self.bits, signed=self.signed,
+                              v_read_v=self.v_read_v,
+            t_read_s=self.t_read_s, levels_v=None if self.linear_levels else self.levels_v)
+
     def plane_volts_per_code(self, p: int) -> float:
-        """Row volts per unit input code of cycle ``p`` (the digital weight of the cycle)."""
-        if self.encoding == "bit_serial":
-            return self.v_read_v / 2 ** p
-        return self.v_read_v / self.c_max
+        """Amplitude-equivalent row volts per unit input code of cycle ``p`` (the digital
+        weight of the cycle; :func:`device_models.encoding.volts_per_code`)."""
+        return enc_law.volts_per_code(self.encoding, self.v_read_v, self.c_max, p,
+                                      signed=self.signed)
 
     def int_step_v(self, p: int) -> float | None:
         """``Δv`` [V] if every row voltage of cycle ``p`` is ``n·Δv`` with an integer ``|n| ≤
@@ -130,11 +154,11 @@ class InputEncoder:
             return self.v_read_v
         if not self.linear_levels:
             return None
-        return self.v_read_v / self.c_max if self.c_max <= int8_gemm.CODE_MAX else None
+        return self.plane_volts_per_code(p) if self.c_max <= int8_gemm.CODE_MAX else None
 
     def drive(self, codes: np.ndarray | None, p: int, dtype, *, r0: int = 0,
               r1: int | None = None, squares: bool = False, x: np.ndarray | None = None,
-              acc: np.ndarray | None = None):
+              acc: np.ndarray | None = None, nz: np.ndarray | None = None):
         """Row voltages of cycle ``p`` for ``codes[:, r0:r1]``, with per-row sums.
 
         ``codes=None, x=inputs`` forms the codes of ``x`` on the fly (one pass fewer; the
@@ -144,14 +168,16 @@ class InputEncoder:
         Returns
         -------
         v : ndarray (batch, rows) of ``dtype``
-            Row voltages [V] (signal-equivalent amplitude for pulse width); a per-thread
-            scratch array, valid until this thread's next call.
+            Amplitude-equivalent row voltages [V]; a per-thread scratch array, valid until
+            this thread's next call.
         v2 : ndarray
             ``v*v`` in ``dtype`` [V²] if ``squares`` (for the variance GEMM), else empty.
         acc : ndarray (ceil(batch / CHUNK), 3, rows) of float64
             Per chunk of :data:`CHUNK` vectors and row: ``Σ v²`` [V²], the number of driven
             (non-zero) cycles and ``Σ |c|``; added into ``acc`` when given (it must have that
             shape). :meth:`row_stats` turns the sums into energy-account figures.
+
+        ``nz`` (batch,) int32, if given, receives each vector's number of driven rows.
         """
         src = x if codes is None else codes
         r1 = src.shape[1] if r1 is None else r1
@@ -161,6 +187,10 @@ class InputEncoder:
             acc = np.zeros((n_ch, 3, n_r))
         elif acc.shape != (n_ch, 3, n_r):
             raise ValueError(f"acc must have shape {(n_ch, 3, n_r)}, not {acc.shape}")
+        if nz is None:
+            nz = workspace("drive_nz", (n_b,), np.int32)
+        elif nz.shape != (n_b,) or nz.dtype != np.int32:
+            raise ValueError(f"nz must be int32 of shape {(n_b,)}")
         from_x = codes is None
         if self.encoding == "bit_serial":
             mode = _BIT
@@ -171,11 +201,11 @@ class InputEncoder:
         if not self.quantize or mode != _LINEAR or backend() == "numpy":
             if from_x:       # the fused pass serves quantised linear levels only
                 codes, from_x = self.codes(x, parallel=False), False
-        step = self.v_read_v / self.c_max
+        step = self.plane_volts_per_code(0)
         lo, hi = self._lo_hi
         if backend() == "numpy":
             v, v2 = _drive_numpy(codes[:, r0:r1], mode, self.levels_v, step, self.v_read_v,
-                                 int(p), dtype, squares, self.quantize, acc)
+                                 int(p), dtype, squares, self.quantize, acc, nz)
             return v, v2, acc
         v = workspace("drive_v", (n_b, n_r), dtype)
         v2 = workspace("drive_v2", (n_b, n_r) if squares else (0, 0), dtype)
@@ -183,12 +213,12 @@ class InputEncoder:
             xs = np.ascontiguousarray(x, dtype=np.float64) if from_x else np.zeros((1, 1))
             cs = np.zeros((1, 1), dtype=np.int32) if from_x else codes
             _drive_int_kernel(cs, xs, from_x, self.codes_per_x, lo, hi, mode == _BIT, step,
-                              self.v_read_v, int(p), r0, r1, v, v2, squares, acc)
+                              self.v_read_v, int(p), r0, r1, v, v2, squares, acc, nz)
             if from_x and not np.isfinite(acc[:, 2].sum()):
                 raise NonFiniteInput("The inputs hold NaN or inf.")
         else:
             _drive_f64_kernel(codes, self.levels_v, self.quantize, step, r0, r1, v, v2,
-                              squares, acc)
+                              squares, acc, nz)
         return v, v2, acc
 
     def row_stats(self, acc: np.ndarray) -> np.ndarray:
@@ -196,20 +226,16 @@ class InputEncoder:
 
         Returns
         -------
-        ndarray (3, rows)
-            ``Σ V_row·V_cell·t`` [V²·s] (times ``Σ_j G_ij`` gives V·I·t [J]), ``Σ V_row²``
-            [V²] and the number of driven (non-zero) cycles, summed over the batch.
+        ndarray (4, rows)
+            Summed over the batch and cycles, by :func:`device_models.encoding.drive_totals`:
+            ``Σ V²·t_on`` [V²·s] (times ``Σ_j G_ij`` gives V·I·t [J]), ``Σ V²`` per driver
+            event [V²], the number of driven (row, cycle) pairs, and driver events [-].
         """
         tot = acc.sum(axis=0) if acc.ndim == 3 else acc
-        stats = np.empty((3, tot.shape[1]))
-        if self.encoding == "pulse_width":
-            stats[0] = tot[2] * (self.v_read_v ** 2 * self.t_read_s / self.c_max)
-            stats[1] = tot[1] * self.v_read_v ** 2
-        else:
-            stats[0] = tot[0] * self.t_read_s
-            stats[1] = tot[0]
-        stats[2] = tot[1]
-        return stats
+        cell, wire, events = enc_law.drive_totals(
+            self.encoding, tot[0], tot[1], tot[2], c_max=self.c_max, signed=self.signed,
+            v_read_v=self.v_read_v, t_read_s=self.t_read_s)
+        return np.stack([cell, wire, tot[1], events])
 
 
 # --------------------------------------------------------------------------------------------
@@ -248,24 +274,33 @@ _codes_kernel = jit(_codes_py)
 @jit
 def _vector_x_linear(xr, codes_per_x, lo, hi, step, vr, s_sq, s_on, s_mag):
     # ``x − x`` is 0 for finite inputs and NaN otherwise: a NaN or inf input makes the row's
-    # Σ |c| NaN, which the caller checks (no separate pass over the inputs)
+    # Σ |c| NaN, which the caller checks (no separate pass over the inputs). Returns the
+    # number of driven rows.
+    n = 0.0
     for i in range(vr.size):
         xv = xr[i]
         q = _code_of_x(xv, codes_per_x, lo, hi)
         vr[i] = q * step
+        on = np.float64(q != 0.0)
         s_sq[i] += q * q
-        s_on[i] += np.float64(q != 0.0)
+        s_on[i] += on
         s_mag[i] += abs(q) + (xv - xv)
+        n += on
+    return n
 
 
 @jit
 def _vector_codes(crow, step, vrow, s_sq, s_on, s_mag):
+    n = 0.0
     for i in range(vrow.size):
         c = np.float64(crow[i])
         vrow[i] = c * step
+        on = np.float64(c != 0.0)
         s_sq[i] += c * c
-        s_on[i] += np.float64(c != 0.0)
+        s_on[i] += on
         s_mag[i] += abs(c)
+        n += on
+    return n
 
 
 @jit
@@ -274,6 +309,7 @@ def _vector_bit(crow, p, v_read, vrow, n_on, n_mag):
     sh = np.int32(p)
     one = np.int32(1)
     vr = vrow.dtype.type(v_read)
+    n = np.int32(0)
     for i in range(vrow.size):
         c = crow[i]
         m = abs(c)
@@ -281,6 +317,8 @@ def _vector_bit(crow, p, v_read, vrow, n_on, n_mag):
         vrow[i] = vr * vrow.dtype.type(bit * (one - np.int32(2) * np.int32(c < 0)))
         n_on[i] += bit
         n_mag[i] += m
+        n += bit
+    return n
 
 
 @jit
@@ -290,9 +328,10 @@ def _squares(vrow, v2row):
 
 
 def _drive_int_py(codes, x, from_x, codes_per_x, lo, hi, bit_mode, step, v_read, p, r0, r1,
-                  v, v2, squares, acc):
+                  v, v2, squares, acc, nz):
     """Quantised codes with linear levels (``v = c·step``) or one bit per cycle (``v =
-    ±v_read·bit_p(|c|)``); ``acc[ch] += (Σ level², Σ driven, Σ |c|)`` per chunk and row."""
+    ±v_read·bit_p(|c|)``); ``acc[ch] += (Σ level², Σ driven, Σ |c|)`` per chunk and row;
+    ``nz[b]`` = driven rows of vector ``b``."""
     n_b = v.shape[0]
     n_r = r1 - r0
     sums = np.zeros((3, n_r))
@@ -302,12 +341,13 @@ def _drive_int_py(codes, x, from_x, codes_per_x, lo, hi, bit_mode, step, v_read,
         counts[:] = 0
         for b in range(ch * CHUNK, min((ch + 1) * CHUNK, n_b)):
             if from_x:
-                _vector_x_linear(x[b, r0:r1], codes_per_x, lo, hi, step, v[b], sums[0],
-                                 sums[1], sums[2])
+                nz[b] = np.int32(_vector_x_linear(x[b, r0:r1], codes_per_x, lo, hi, step, v[b],
+                                                  sums[0], sums[1], sums[2]))
             elif bit_mode:
-                _vector_bit(codes[b, r0:r1], p, v_read, v[b], counts[0], counts[1])
+                nz[b] = _vector_bit(codes[b, r0:r1], p, v_read, v[b], counts[0], counts[1])
             else:
-                _vector_codes(codes[b, r0:r1], step, v[b], sums[0], sums[1], sums[2])
+                nz[b] = np.int32(_vector_codes(codes[b, r0:r1], step, v[b], sums[0], sums[1],
+                                               sums[2]))
             if squares:
                 _squares(v[b], v2[b])
         if bit_mode:
@@ -324,34 +364,39 @@ def _drive_int_py(codes, x, from_x, codes_per_x, lo, hi, bit_mode, step, v_read,
 
 @jit
 def _row_table(crow, table, quantized, step, vrow, v2row, squares, a_sq, a_on, a_mag):
+    n = 0.0
     for i in range(vrow.size):
         c = np.float64(crow[i])
         m = abs(c)
         lvl = table[np.int64(m)] if quantized else m * step
         vrow[i] = lvl * (1.0 - 2.0 * np.float64(c < 0.0))
+        on = np.float64(lvl != 0.0)
         a_sq[i] += lvl * lvl
-        a_on[i] += np.float64(lvl != 0.0)
+        a_on[i] += on
         a_mag[i] += m
+        n += on
     if squares:
         for i in range(vrow.size):
             v2row[i] = vrow[i] * vrow[i]
+    return n
 
 
-def _drive_f64_py(codes, table, quantized, step, r0, r1, v, v2, squares, acc):
+def _drive_f64_py(codes, table, quantized, step, r0, r1, v, v2, squares, acc, nz):
     """DAC level tables (quantised codes) or unquantised float codes (``v = c·step``)."""
     n_b = v.shape[0]
     for ch in range(acc.shape[0]):
         for b in range(ch * CHUNK, min((ch + 1) * CHUNK, n_b)):
-            _row_table(codes[b, r0:r1], table, quantized, step, v[b],
-                       v2[b] if squares else v[b], squares, acc[ch, 0], acc[ch, 1], acc[ch, 2])
+            nz[b] = np.int32(_row_table(codes[b, r0:r1], table, quantized, step, v[b],
+                                        v2[b] if squares else v[b], squares, acc[ch, 0],
+                                        acc[ch, 1], acc[ch, 2]))
 
 
 _drive_int_kernel = jit(_drive_int_py)
 _drive_f64_kernel = jit(_drive_f64_py)
 
 
-def _drive_numpy(codes, mode, table, step, v_read, p, dtype, squares, quantize, acc):
-    """NumPy reference of the drive kernels (same levels and sums)."""
+def _drive_numpy(codes, mode, table, step, v_read, p, dtype, squares, quantize, acc, nz=None):
+    """NumPy reference of the drive kernels (same levels, sums and driven-row counts)."""
     n_b, n_r = codes.shape
     if quantize and mode != _TABLE:
         c = codes.astype(np.int64)
@@ -374,6 +419,8 @@ def _drive_numpy(codes, mode, table, step, v_read, p, dtype, squares, quantize, 
         v = (lvl * np.where(c < 0.0, -1.0, 1.0)).astype(dtype)
         for k, q in enumerate((lvl * lvl, (lvl != 0.0).astype(np.float64), m)):
             acc[:, k] += _chunk_sums(q, acc.shape[0])
+    if nz is not None:
+        nz[...] = np.count_nonzero(v, axis=1)
     v2 = v * v if squares else np.empty((0, 0), dtype=dtype)
     return v, v2
 

@@ -7,21 +7,29 @@ pairs or offset columns, times the bit-slices), programs each block onto a
 partial sums with its column ADCs and adds them digitally, as chips do. Every call returns an
 :class:`~cimsim.ops.OpCounts` of what it did.
 
-Counting conventions (per call, summed over tiles unless stated):
+Counting conventions (per call, summed over tiles unless stated; the per-event laws of each
+input encoding are :mod:`device_models.encoding`'s):
 
 * ``macs`` = batch × in_features × out_features (logical);
 * ``cycles`` = Σ_tiles batch × cycles per vector (bit-planes for bit-serial, else 1);
-* ``dac_conversions`` = Σ_tiles cycles × used rows; ``cell_reads`` = Σ_tiles Σ_cycles
-  (rows with non-zero drive) × used physical columns (including reference columns);
-* ``cell_read_energy_j`` = Σ V_row·I_cell·t over cycles and cells, from the actual drive
-  voltages and (drifted) conductances, ``(Σ_batch v²·t) @ rowsum(G)`` (ignores the wire drop);
-* ``row_drive_v2`` = Σ_cycles Σ_rows V_row²;
-* ``adc_conversions`` = Σ_tiles cycles × signal columns, ``adc_switching_energy_j`` from the
-  ADC model summed over the actual output codes;
+* ``dac_conversions`` = Σ_tiles row-driver events: with ``tile.skip_zero_inputs`` (default)
+  one per row and cycle with a non-zero drive (a DAC conversion, a pulse, a spike; for
+  ``level_crossing`` one per event, ``|code|`` for a static vector), so zero inputs cost
+  none; without it every used row converts in every cycle;
+* ``cell_reads`` = Σ_tiles Σ_cycles (rows with non-zero drive) × used physical columns
+  (including reference columns);
+* ``cell_read_energy_j`` = Σ V_row·I_cell·t_on over cycles and cells, from the actual drive
+  voltages, on-times and (drifted) conductances, ``(Σ_batch V²·t_on) @ rowsum(G)`` (ignores
+  the wire drop);
+* ``row_drive_v2`` = Σ V_row² per driver event (each event charges the row wire once);
+* ``adc_conversions`` = Σ_tiles cycles × signal columns, without the (tile, vector, cycle)
+  reads that drive no row when ``skip_zero_inputs`` (the tile skips them);
+  ``adc_switching_energy_j`` from the ADC model summed over the actual output codes;
 * ``adc_rounds`` = the critical path: batch × cycles per vector × max over tiles of the
   sequential conversions per ADC per cycle (tiles of one matrix convert in parallel);
-* ``shift_adds`` = one shift-and-accumulate per digitised value;
-* ``sram_read_bits`` = Σ_tiles batch × used rows × input_bits (each tile reads its inputs);
+* ``shift_adds`` = one shift-and-accumulate per digitised value (per ADC conversion);
+* ``sram_read_bits`` = Σ_tiles input_bits × inputs read (each tile reads its inputs; with
+  ``skip_zero_inputs`` only the non-zero ones, the zeros being skipped by a zero flag);
   ``sram_write_bits`` = batch × out_features × accumulator width.
 """
 
@@ -41,6 +49,7 @@ from ..hardware import HardwareConfig
 from ..kernels import bf16_gemm, int8_gemm
 from ..kernels.parallel import blas_single_thread, for_row_slices, workspace
 from ..ops import OpCounts
+from . import frontend
 from .encode import CHUNK, InputEncoder, NonFiniteInput
 from .readout import analog_read
 from .state import RowBlock, Tile
@@ -198,12 +207,11 @@ class AnalogMatrix:
         return x
 
     def calibrate(self, x_cal, *, t_s: float | None = None) -> AnalogMatrix:
-        """Set the input range and the column-ADC ranges from calibration inputs.
+        """Set the input range and the column front-end and ADC ranges from calibration inputs.
 
         The input full scale is ``max|x_cal|`` (signed codes if any input is negative). The
-        ADC full-scale current ``I_fs`` is the ``adc_percentile`` (or the maximum, for
-        ``adc_calibration = "minmax"``) of the noise-free ``|I|`` over calibration vectors
-        and cycles, per column or pooled over each tile (``adc_range``), at read time ``t_s``
+        column front ends are calibrated by :func:`cimsim.tile.frontend.calibrate` on the
+        noise-free column signals over calibration vectors and cycles at read time ``t_s``
         (default ``hw.t_s``).
 
         Returns
@@ -214,29 +222,18 @@ class AnalogMatrix:
         caller = "AnalogMatrix.calibrate"
         x = self._check_x(x_cal, caller)
         t_s = self.hw.t_s if t_s is None else check_scalar("t_s", t_s, caller, lo=0.0)
-        tc = self.hw.tile
         enc = InputEncoder(float(np.max(np.abs(x))), bool(np.any(x < 0)), self.hw)
         codes = enc.codes(x)
         self._gain = []
         for r0, r1, block in self.blocks:
             sig = block.matrices(t_s, np.float64)["signal"]
             cur = np.concatenate(
-                [np.abs(enc.drive(codes, p, np.float64, r0=r0, r1=r1)[0] @ sig)
+                [enc.drive(codes, p, np.float64, r0=r0, r1=r1)[0] @ sig
                  for p in range(enc.n_planes)])
             gains, c = [], 0
             for tile in block.tiles:
-                part = cur[:, c:c + tile.n_signal]
+                gains.append(frontend.calibrate(tile, cur[:, c:c + tile.n_signal]))
                 c += tile.n_signal
-                axis = 0 if tc.adc_range == "per_column" else None
-                if tc.adc_calibration == "minmax":
-                    i_fs = np.max(part, axis=axis)
-                else:
-                    i_fs = np.percentile(part, tc.adc_percentile, axis=axis)
-                floor = tc.v_read_v * (tile.mapping.g_max_s - tile.mapping.g_min_s)
-                i_fs = np.where(i_fs > 0.0, i_fs, floor)
-                i_fs = np.broadcast_to(i_fs, (tile.n_signal,)).astype(np.float64)
-                tile.i_fs_a = i_fs.copy()
-                gains.append(self._half / i_fs)
             self._gain.append(np.concatenate(gains))
         self.encoder = enc
         self._per_vector = self._counts_per_vector()
@@ -248,16 +245,18 @@ class AnalogMatrix:
         planes = self.encoder.n_planes
         rows = sum(t.rows_used for t in self.tiles)        # driven rows, over all tiles
         signal = sum(t.n_signal for t in self.tiles)       # converted columns
-        return {
+        fixed = {
             "macs": self.in_features * self.out_features,
             "cycles": planes * self.n_tiles,
-            "dac_conversions": planes * rows,
-            "adc_conversions": planes * signal,
-            "shift_adds": planes * signal,
             "adc_rounds": planes * max(t.adc_rounds_per_cycle for t in self.tiles),
-            "sram_read_bits": rows * self.hw.tile.input_bits,
             "sram_write_bits": self.out_features * self.accumulator_bits,
         }
+        if not self.hw.tile.skip_zero_inputs:      # every row and column, every cycle
+            fixed.update(adc_conversions=planes * signal, shift_adds=planes * signal,
+                         sram_read_bits=rows * self.hw.tile.input_bits)
+            if self.encoder.encoding != "level_crossing":
+                fixed["dac_conversions"] = planes * rows
+        return fixed
 
     # --- execution -----------------------------------------------------------------------
 
@@ -313,13 +312,16 @@ class AnalogMatrix:
         e_out = np.empty(n_b)
         n_ch = -(-n_b // CHUNK)
         accs = [np.zeros((n_ch, 3, r1 - r0)) for r0, r1, _ in self.blocks]
+        # per block and chunk: vector-cycles that drive a row, non-zero inputs (integers)
+        reads = np.zeros((len(self.blocks), 2, n_ch), dtype=np.int64)
         sample0 = self._sample
 
         def job(b0, b1):     # one thread's slice, b0 on a CHUNK boundary
             for c0 in range(b0, b1, CHUNK_VECTORS):
                 c1 = min(c0 + CHUNK_VECTORS, b1)
                 self._run(x[c0:c1], out[c0:c1], e_out[c0:c1],
-                          [a[c0 // CHUNK: -(-c1 // CHUNK)] for a in accs], t_s, sample0 + c0)
+                          [a[c0 // CHUNK: -(-c1 // CHUNK)] for a in accs],
+                          reads[:, :, c0 // CHUNK], t_s, sample0 + c0)
 
         try:
             with blas_single_thread():
@@ -328,38 +330,57 @@ class AnalogMatrix:
             self._check_x(x_in, caller)     # raises, naming the first NaN / inf
             raise
         ops = OpCounts(**{k: n_b * v for k, v in self._per_vector.items()})
-        for (_r0, _r1, block), acc in zip(self.blocks, accs, strict=True):
+        skip = self.hw.tile.skip_zero_inputs
+        for k, ((_r0, _r1, block), acc) in enumerate(zip(self.blocks, accs, strict=True)):
             stats = enc.row_stats(acc)
-            active = int(round(float(stats[2].sum())))
+            driven = int(round(float(stats[2].sum())))
+            events = int(round(float(stats[3].sum())))
             v2 = float(stats[1].sum())
+            n_t = len(block.tiles)
             for tile in block.tiles:
                 ops.cell_read_energy_j += float(stats[0] @ tile.state(t_s)["rowsum_s"])
                 ops.row_drive_v2 += v2
-                ops.cell_reads += active * tile.n_phys
+                ops.cell_reads += driven * tile.n_phys
+            if skip or enc.encoding == "level_crossing":
+                ops.dac_conversions += events * n_t
+            if skip:
+                active = int(reads[k, 0].sum())
+                ops.adc_conversions += active * block.n_signal
+                ops.shift_adds += active * block.n_signal
+                nonzero = int(reads[k, 1].sum()) if enc.n_planes > 1 else driven
+                ops.sram_read_bits += nonzero * self.hw.tile.input_bits * n_t
         ops.adc_switching_energy_j = float(e_out.sum())
         self._sample += n_b
         return out, ops
 
-    def _run(self, x, out, e_out, accs, t_s, sample0):
+    def _run(self, x, out, e_out, accs, reads, t_s, sample0):
         """Drive, GEMMs and read-out of a sub-batch (vectors ``sample0 …``) on the calling
-        thread: outputs into ``out``/``e_out``, row-drive sums into ``accs`` (per block)."""
+        thread: outputs into ``out``/``e_out``, row-drive sums into ``accs`` (per block), and
+        per block the vector-cycles that drive a row and the non-zero inputs into
+        ``reads`` (blocks × 2)."""
         hw, tc, enc = self.hw, self.hw.tile, self.encoder
         n_b = x.shape[0]
         dtype = self._dtype
         # single-cycle encodings form the codes inside the row-drive pass
         codes = enc.codes(x, parallel=False) if enc.n_planes > 1 else None
         noisy = hw.read_noise
+        skip = tc.skip_zero_inputs
         empty = np.zeros((n_b, 0), dtype=dtype)
         per_cell = noisy and tc.read_noise_model == "per_cell"
         binary = self._v_unit is not None     # v² = v_unit·v: variance GEMM on v itself
+        nz = workspace("nz", (n_b,), np.int32)
         for k, ((r0, r1, block), gain, acc, ident) in enumerate(
                 zip(self.blocks, self._gain, accs, self._ident, strict=True)):
             mats = block.matrices(t_s, dtype, v_unit=self._v_unit)
             coef0 = np.concatenate([t.mapping.digital_weight for t in block.tiles]) / gain
+            if skip and codes is not None:
+                reads[k, 1] += np.count_nonzero(codes[:, r0:r1])
             for p in range(enc.n_planes):
                 v, v2, _ = enc.drive(codes, p, dtype, r0=r0, r1=r1,
                                      squares=noisy and not per_cell and not binary, x=x,
-                                     acc=acc)
+                                     acc=acc, nz=nz)
+                if skip:
+                    reads[k, 0] += np.count_nonzero(nz)
                 if binary:
                     v2 = v
                 if per_cell:
@@ -384,7 +405,7 @@ class AnalogMatrix:
                             key_c=self._key_c, sample0=sample0, plane=p,
                             n_planes=enc.n_planes, col0=block.col0, ref0=block.ref0, out=out,
                             e_out=e_out, exact=not tc.quantize, assign=k == 0 and p == 0,
-                            ident=ident)
+                            ident=ident, active=nz if skip else None)
 
     @property
     def _v_unit(self) -> float | None:

@@ -1,18 +1,20 @@
-r"""Column read-out: read noise, column front end, SAR ADCs and digital reconstruction.
+r"""Column read-out: read noise, SAR ADCs and digital reconstruction (shift-add).
 
 For vector ``b`` and signal column ``j`` converted by ADC ``a``, a read of the array gives
 
 .. math:: I = \mu + \sqrt{\sigma^2_{own}}\, z - \sqrt{\sigma^2_{ref}}\, z_{ref} \quad [A]
 
 (``μ = v @ (G+ − G−)`` and ``σ² = v² @ (σ+² + σ−²)`` from the tile's two GEMMs: the variance
-identity for independent Gaussian cells; :mod:`cimsim.kernels.bf16_gemm` for the second), the
-front end maps it onto the ADC input in LSB units, ``u = 2^{N-1} + 1/2 + I·gain``
-(``gain = 2^{N-1} / I_fs`` [1/A], so ``±I_fs`` spans the range and zero sits on a code
-centre), and the ADC returns ``floor(u)`` clipped to ``[0, 2^N − 1]`` (ideal) or the code of
-its SAR binary search with its own decision levels, comparator offset and per-decision
-comparator noise. The digital back end adds ``(code − 2^{N-1})·coef[j]`` to output
-``out_index[j]`` and the conversion's switching energy (from the ADC model, per code) to
-``e_out[b]``.
+identity for independent Gaussian cells; :mod:`cimsim.kernels.bf16_gemm` for the second; for
+time-coded inputs ``I`` is the mean current over the window, the integrated charge over
+``t_read``). The column front end (:mod:`cimsim.tile.frontend`, the circuits of
+:mod:`device_models.frontend`) maps it onto the ADC input, ``V = V_FS/2 + R·I``; in LSB units
+``u = V/LSB + 1/2 = 2^{N-1} + 1/2 + I·gain`` (``gain = R/LSB = 2^{N-1} / I_fs`` [1/A], so
+``±I_fs`` spans the range and the 1/2 puts zero on a code centre), and the ADC returns
+``floor(u)`` clipped to ``[0, 2^N − 1]`` (ideal) or the code of its SAR binary search
+with its own decision levels, comparator offset and per-decision comparator noise. The
+digital back end adds ``(code − 2^{N-1})·coef[j]`` to output ``out_index[j]`` and the
+conversion's switching energy (from the ADC model, per code) to ``e_out[b]``.
 
 Normal numbers come from :mod:`device_models.ziggurat` streams, keyed by the vector's read
 ``row = (sample0 + b)·n_planes + plane`` and the column (``col0 + j`` for read noise, ``ref0 + r``
@@ -72,7 +74,7 @@ class ColumnAdcs:
         nominal = _nominal_adc(hw.adc_card, bits, hw.temperature_k)
         self.full_scale_v = nominal.full_scale_v
         self.conversion_time_s = nominal.conversion_time_s
-        lsb = nominal.lsb_v
+        self.lsb_v = lsb = nominal.lsb_v
         n = max(int(n_adcs), 1)
         self.t0 = np.zeros(n)
         self.up = np.zeros((n, bits))
@@ -113,6 +115,7 @@ class ColumnAdcs:
         out = object.__new__(cls)
         out.bits, out.sar = parts[0].bits, parts[0].sar
         out.full_scale_v = parts[0].full_scale_v
+        out.lsb_v = parts[0].lsb_v
         out.conversion_time_s = parts[0].conversion_time_s
         for name in ("t0", "up", "dn", "trial", "offset", "sig_s", "sig_c"):
             setattr(out, name, np.ascontiguousarray(np.concatenate([getattr(p, name)
@@ -159,7 +162,7 @@ def _nominal_adc(card: str, bits: int, temperature_k: float):
 
 def _analog_read_py(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, half,
                     sar, exact, t0, up, dn, trial, offset, sig_s, sig_c, e_table, e_row, keys,
-                    sample0, plane, n_planes, col0, ref0, out, e_out):
+                    sample0, plane, n_planes, col0, ref0, out, e_out, active, skip):
     # Per vector: the front end of every column, then the SAR search one decision at a time
     # across all columns (the columns' searches are independent, so the core overlaps them;
     # column by column, each search is a chain of dependent decisions), then the back end.
@@ -191,6 +194,8 @@ def _analog_read_py(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_
             if any_sig_c:
                 lim[j] = COMPARATOR_SKIP_SIGMAS * sig_c[a]
     for b in range(n_b):
+        if skip and active[b] == 0:     # no row driven: no conversion, nothing to add
+            continue
         row = np.uint64((sample0 + b) * n_planes + plane)
         rb = rng.hash_at(keys[0], row)
         rb_ref = rng.hash_at(keys[2], row)
@@ -315,12 +320,14 @@ def _shift_add(codes, coef, half, out_index, ident, assign, orow):
 
 
 def _read_plain_py(mean, var_own, gain, gain2, h0, code_max, coef, out_index, ident, assign,
-                   e_table, half, key, key_slow, sample0, plane, n_planes, col0, out, e_out):
+                   e_table, half, key, key_slow, sample0, plane, n_planes, col0, out, e_out,
+                   active, skip):
     """Ideal ADCs, no reference columns: per vector, the row's normal numbers
     (:func:`device_models.ziggurat.fill_row_normals`), then noise + front end + ADC in the
     dtype of ``mean`` (``gain``, ``gain2 = gain·gain``, ``h0 = half + 1/2`` and ``code_max``
     in that dtype), switching energy, and shift-add; each pass a loop of its own. With
-    ``assign`` (and ``ident``) the outputs and energies are written, not added."""
+    ``assign`` (and ``ident``) the outputs and energies are written, not added. With
+    ``skip``, vectors with ``active[b] == 0`` (no row driven) are not converted."""
     n_b, n_s = mean.shape
     noisy = var_own.shape[1] == n_s
     hb = np.empty(n_s, dtype=np.uint32)
@@ -328,6 +335,11 @@ def _read_plain_py(mean, var_own, gain, gain2, h0, code_max, coef, out_index, id
     z = np.empty(n_s, dtype=np.float32)
     codes = np.empty(n_s, dtype=np.int32)
     for b in range(n_b):
+        if skip and active[b] == 0:
+            if assign and ident:
+                out[b, :] = 0.0
+                e_out[b] = 0.0
+            continue
         if noisy:
             row = np.uint64((sample0 + b) * n_planes + plane)
             zig.fill_row_normals(key, key_slow, row, col0, hb, rj, z)
@@ -352,7 +364,7 @@ def _noise_np(key: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
 
 
 def _read_plain_numpy(mean, var_own, gain, coef, out_index, e_table, half, key, rows, col0,
-                      out, e_out):
+                      out, e_out, on):
     dt = mean.dtype.type
     g = gain.astype(dt)
     h0, code_max = dt(half + 0.5), dt(e_table.size - 1)
@@ -363,13 +375,13 @@ def _read_plain_numpy(mean, var_own, gain, coef, out_index, e_table, half, key, 
         z = _noise_np(key, rows, np.arange(col0, col0 + mean.shape[1])).astype(dt)
         u = u + np.sqrt(vv) * z
     code = np.clip(np.floor(u), dt(0), code_max).astype(np.int64)
-    e_out += e_table[code].sum(axis=1)
-    np.add.at(out.T, out_index, ((code - half) * coef[None, :]).T)
+    e_out += np.where(on, e_table[code].sum(axis=1), 0.0)
+    np.add.at(out.T, out_index, ((code - half) * coef[None, :] * on[:, None]).T)
 
 
 def _analog_read_numpy(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, half,
                        sar, exact, t0, up, dn, trial, offset, sig_s, sig_c, e_table, e_row, keys,
-                       rows, col0, ref0, out, e_out):
+                       rows, col0, ref0, out, e_out, on):
     n_b, n_s = mean.shape
     bits = up.shape[1]
     keys = [int(k) for k in keys]
@@ -415,9 +427,9 @@ def _analog_read_numpy(mean, var_own, var_ref, ref_idx, gain, coef, out_index, a
     else:
         code = np.clip(np.floor(u), 0.0, float((1 << bits) - 1))
         c = code.astype(np.int64)
-    e_out += e_table[e_row[adc_of][None, :], c].sum(axis=1)
+    e_out += np.where(on, e_table[e_row[adc_of][None, :], c].sum(axis=1), 0.0)
     val = np.clip(sx, -half, half) if exact else code - half
-    np.add.at(out.T, out_index, (val * coef[None, :]).T)
+    np.add.at(out.T, out_index, (val * coef[None, :] * on[:, None]).T)
 
 
 # --------------------------------------------------------------------------------------------
@@ -427,7 +439,7 @@ def _analog_read_numpy(mean, var_own, var_ref, ref_idx, gain, coef, out_index, a
 
 def analog_read(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, adcs: ColumnAdcs,
                 *, key, key_ref, key_c, sample0, plane, n_planes, col0, ref0, out, e_out,
-                exact=False, assign=False, ident=None):
+                exact=False, assign=False, ident=None, active=None):
     """Noise, front end, ADC and digital reconstruction of a block of signal currents.
 
     Parameters
@@ -463,12 +475,18 @@ def analog_read(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, 
         Unquantised ideal ADC (``tile.quantize = False``): the output is the signal itself,
         ``clip(u − half − 1/2, −half, half)·coef``; the energy is that of the code an ideal
         ADC of ``bits`` would give.
+    active : ndarray (batch,) of int32, optional
+        Driven rows of each vector in this cycle; a vector with none is not converted (no
+        output, no energy: ``TileConfig.skip_zero_inputs``). None: every vector converts.
 
     Runs serially on the calling thread (callers split the batch; the kernels release the
     GIL).
     """
     half = float(2 ** (adcs.bits - 1))
     n_b = mean.shape[0]
+    skip = active is not None
+    if not skip:
+        active = np.ones(1, dtype=np.int32)
     plain = not adcs.sar and not exact and var_ref.shape[1] == 0
     if ident is None:
         ident = out_index.size == out.shape[1] and bool(
@@ -480,16 +498,17 @@ def analog_read(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, 
     if backend() == "numpy":
         rows = ((np.arange(n_b, dtype=np.uint64) + np.uint64(sample0)) * np.uint64(n_planes)
                 + np.uint64(plane))
+        on = active != 0 if skip else np.ones(n_b, dtype=bool)
         if plain:
             _read_plain_numpy(mean, var_own, gain, coef, out_index, adcs.e_table[0], half, key,
-                              rows, col0, out, e_out)
+                              rows, col0, out, e_out, on)
             return
         keys = [key, zig.slow_key(key), key_ref, zig.slow_key(key_ref), key_c,
                 zig.slow_key(key_c)]
         _analog_read_numpy(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, half,
                            bool(adcs.sar), bool(exact), adcs.t0, adcs.up, adcs.dn, adcs.trial,
                            adcs.offset, adcs.sig_s, adcs.sig_c, adcs.e_table, adcs.e_row, keys,
-                           rows, col0, ref0, out, e_out)
+                           rows, col0, ref0, out, e_out, on)
         return
     if plain:
         dt = mean.dtype.type
@@ -497,7 +516,7 @@ def analog_read(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, 
         _read_plain_kernel(mean, var_own, g, g * g, dt(half + 0.5), dt(adcs.e_table.shape[1] - 1),
                            coef, out_index, ident, assign, adcs.e_table[0], half, np.uint64(key),
                            np.uint64(zig.slow_key(key)), int(sample0), int(plane),
-                           int(n_planes), int(col0), out, e_out)
+                           int(n_planes), int(col0), out, e_out, active, skip)
         return
     keys = np.array([key, zig.slow_key(key), key_ref, zig.slow_key(key_ref), key_c,
                      zig.slow_key(key_c)], dtype=np.uint64)
@@ -505,4 +524,4 @@ def analog_read(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, 
                         bool(adcs.sar), bool(exact), adcs.t0, adcs.up, adcs.dn, adcs.trial,
                         adcs.offset, adcs.sig_s, adcs.sig_c, adcs.e_table, adcs.e_row, keys,
                         int(sample0), int(plane), int(n_planes), int(col0), int(ref0), out,
-                        e_out)
+                        e_out, active, skip)

@@ -11,8 +11,9 @@ read noise. One array read of the row-voltage vector ``v`` [V] gives the signal 
 (A, the variance identity for independent Gaussian cells: one GEMM for the mean and one for the
 variance). With wire resistance the conductances are replaced by the exact effective matrix
 ``G_eff`` of :func:`cimsim.array.crossbar.effective_conductance` (``I = V @ G_eff``), computed
-once per programmed array and read time. The row drive is :mod:`cimsim.tile.encode`; the noise,
-column front end, SAR ADCs and shift-add are :mod:`cimsim.tile.readout`.
+once per programmed array and read time. The row drive is :mod:`cimsim.tile.encode`, the
+column front end :mod:`cimsim.tile.frontend`; the noise, SAR ADCs and shift-add are
+:mod:`cimsim.tile.readout`.
 
 Execution is shared by tiles reading the same inputs (a :class:`RowBlock`): their matrices
 are concatenated, so every block and cycle is one row-drive pass, two float GEMMs (mean
@@ -110,6 +111,7 @@ class Tile:
         self.adc_of = (self.mapping.pos_col // t.adc_share).astype(np.int64)
         self._states: dict[float, dict] = {}
         self.i_fs_a: np.ndarray | None = None   # calibrated full-scale current per signal col
+        self.front_end = None       # column front-end circuit (cimsim.tile.frontend.calibrate)
 
     # --- device physics ------------------------------------------------------------------
 

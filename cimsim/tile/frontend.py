@@ -1,0 +1,80 @@
+r"""Column front end of a tile: the circuit between a column and its ADC, and its range.
+
+Each signal column feeds a charge integrator (``TileConfig.front_end = "integrator"``, every
+input encoding) or a transimpedance amplifier (``"tia"``, voltage-coded inputs only: a TIA
+samples the current at one instant and cannot read a value carried in time), the circuits of
+:mod:`device_models.frontend`:
+
+.. math:: V = \frac{V_\mathrm{FS}}{2} + \frac{t_\mathrm{read}}{C_\mathrm{int}}\,\bar I
+          \quad\text{or}\quad V = \frac{V_\mathrm{FS}}{2} + R_f\,I \quad [V]
+
+(:math:`\bar I` the mean column current over the window, the integrated charge over
+:math:`t_\mathrm{read}`; a signed column signal centred at mid-range). Calibration sets the
+gain so that the calibration signals fill the ADC range: the full-scale current
+:math:`I_\mathrm{fs}` is :func:`device_models.frontend.calibrate_range` of the noise-free
+:math:`|I|` (``adc_calibration``, ``adc_percentile``; per column or pooled over the tile,
+``adc_range``), and :math:`C_\mathrm{int}` (or :math:`R_f`) maps :math:`\pm I_\mathrm{fs}` onto
+:math:`[0, V_\mathrm{FS}]` (:meth:`device_models.frontend.ChargeIntegrator.for_range`). A
+column with no calibration signal gets the current of one fully driven cell,
+:math:`V_\mathrm{read}(G_\mathrm{max} - G_\mathrm{min})`. The read-out
+(:mod:`cimsim.tile.readout`) applies the gain in ADC LSBs per ampere,
+:math:`R/\mathrm{LSB} = 2^{N-1}/I_\mathrm{fs}`.
+
+References
+----------
+.. [1] M. Le Gallo et al., "A 64-core mixed-signal in-memory compute chip based on
+   phase-change memory for deep neural network inference", Nature Electronics 6, 680-693
+   (2023). doi:10.1038/s41928-023-01010-1 (column integrators, per-column ADC range
+   calibration).
+.. [2] A. Shafiee et al., "ISAAC", ISCA 2016. doi:10.1145/3007787.3001139 (integrating
+   sample-and-hold between the column and the shared ADC).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from device_models.frontend import ChargeIntegrator, Tia, calibrate_range
+
+__all__ = ["calibrate", "gain_lsb_per_a"]
+
+
+def calibrate(tile, signal_a: np.ndarray) -> np.ndarray:
+    """Calibrate the front end of ``tile`` from noise-free calibration signals.
+
+    Sets ``tile.i_fs_a`` (full-scale current per signal column [A]) and ``tile.front_end``
+    (the :class:`~device_models.frontend.ChargeIntegrator` or
+    :class:`~device_models.frontend.Tia`, one gain per signal column).
+
+    Parameters
+    ----------
+    tile : cimsim.tile.state.Tile
+        The tile (its hardware config, mapping and ADCs).
+    signal_a : ndarray (samples, n_signal)
+        Noise-free column signals over calibration vectors and cycles [A].
+
+    Returns
+    -------
+    ndarray (n_signal,)
+        Front-end gain in ADC LSBs per ampere [1/A].
+    """
+    tc = tile.hw.tile
+    m = tile.mapping
+    axis = 0 if tc.adc_range == "per_column" else None
+    floor = tc.v_read_v * (m.g_max_s - m.g_min_s)
+    i_fs = calibrate_range(signal_a, tc.adc_calibration, tc.adc_percentile, axis=axis,
+                           floor=floor)
+    i_fs = np.ascontiguousarray(np.broadcast_to(i_fs, (tile.n_signal,)), dtype=np.float64)
+    fs = tile.adcs.full_scale_v
+    if tc.front_end == "tia":
+        circuit = Tia.for_range(i_fs, fs, signed=True)
+    else:
+        circuit = ChargeIntegrator.for_range(i_fs, fs, tc.t_read_s, signed=True)
+    tile.i_fs_a = i_fs
+    tile.front_end = circuit
+    return gain_lsb_per_a(circuit, tile.adcs.lsb_v)
+
+
+def gain_lsb_per_a(circuit, lsb_v: float) -> np.ndarray:
+    """Gain of a front-end circuit in ADC LSBs per ampere, ``R / LSB`` [1/A]."""
+    return np.asarray(circuit.gain_ohm, dtype=np.float64) / float(lsb_v)
