@@ -22,7 +22,7 @@ PHYSICS_MODULES = [
     "device_models.frontend", "device_models.measure", "device_models.rng",
     "device_models.ziggurat",
     "cimsim.array.crossbar", "cimsim.array.mapping", "cimsim.tile.state", "cimsim.tile.encode",
-    "cimsim.tile.readout",
+    "cimsim.tile.readout", "cimsim.tile.frontend",
     "cimsim.ppa.energy", "cimsim.ppa.latency",
     "cimsim.ppa.report",
 ]
