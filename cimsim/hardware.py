@@ -16,9 +16,8 @@ from typing import Any
 
 from device_models import cards
 from device_models.cards import Card
-from device_models.errors import CardError, ConfigError, UnknownNameError
-
 from device_models.encoding import ENCODINGS, TIME_CODED
+from device_models.errors import CardError, ConfigError, UnknownNameError
 
 from .config import Config, param
 

@@ -24,16 +24,21 @@ class OpCounts:
     cycles : int
         Array read cycles (one per input vector per bit-plane / pulse window) [-].
     dac_conversions : int
-        Row-driver conversions (one per active row per cycle) [-].
+        Row-driver events, counted from the run's own inputs: one per row and cycle that the
+        input drives (a DAC conversion, a pulse, a spike; one per event for level-crossing
+        inputs); with ``TileConfig.skip_zero_inputs`` (the default) a zero input costs none,
+        without it every used row converts in every cycle [-].
     cell_reads : int
         Cell reads (cells with a non-zero row drive, per cycle) [-].
     cell_read_energy_j : float
-        Σ over cycles and cells of V·I·t, from the actual voltages, conductances and read
-        times of the run [J].
+        Σ over cycles and cells of V·I·t_on, from the actual voltages, conductances and
+        on-times of the run [J].
     row_drive_v2 : float
-        Σ over cycles of V_row² over driven rows, for wire charging C_row·V² [V^2].
+        Σ of V_row² per driver event (each event charges the row wire once), for wire
+        charging C_row·V² [V^2].
     adc_conversions : int
-        ADC conversions performed [-].
+        ADC conversions performed (a tile whose inputs drive no row in a cycle skips its
+        conversions when ``skip_zero_inputs``) [-].
     adc_switching_energy_j : float
         Capacitive-DAC switching energy of those conversions from the SAR model, summed over
         the actual output codes [J].
@@ -43,7 +48,8 @@ class OpCounts:
     shift_adds : int
         Digital shift-and-add / accumulate operations on partial sums [-].
     sram_read_bits, sram_write_bits : int
-        Input/output buffer traffic [bit].
+        Input/output buffer traffic [bit]; input reads count only non-zero inputs when
+        ``skip_zero_inputs``.
     kv_cache_read_bits, kv_cache_write_bits : int
         Attention key/value cache traffic when a sequence is generated token by token
         (:class:`cimsim.nn.attention.MultiHeadAttention`) [bit].

@@ -796,3 +796,75 @@ def test_front_end_is_the_device_models_circuit():
 
     with pytest.raises(ConfigError, match="front_end"):
         _hw(input_encoding="pulse_width", front_end="tia")
+
+
+# --- time series: level crossing sends only the changes --------------------------------------
+
+
+def _series(steps=12, batch=6, n_in=40, seed=0):
+    r = np.random.default_rng(seed)
+    t = np.linspace(0.0, 1.0, steps)[:, None, None]
+    return np.sin(2 * np.pi * (0.3 * t + r.random((1, batch, n_in)))) * r.uniform(
+        0.5, 1.0, (1, batch, n_in))
+
+
+@pytest.mark.parametrize("encoding", [e for e in ENCODINGS if e != "bit_serial"])
+def test_series_in_ideal_mode_is_x_at_w_at_every_step(encoding):
+    w = np.random.default_rng(1).normal(size=(40, 7))
+    x = _series()
+    hw = HardwareConfig.ideal()
+    hw = hw.replace(tile=hw.tile.replace(rows=16, cols=8, input_encoding=encoding))
+    m = AnalogMatrix(w, hw).calibrate(x.reshape(-1, 40))
+    y, ops = m.matmul_series(x)
+    ref = x @ w
+    np.testing.assert_allclose(y, ref, rtol=1e-9, atol=1e-9 * np.max(np.abs(ref)))
+    assert ops.macs == 12 * 6 * 40 * 7
+
+
+def test_level_crossing_series_equals_static_reads_and_counts_only_changes():
+    w = np.random.default_rng(2).normal(size=(40, 7))
+    x = _series(steps=10)
+    hw = _hw(input_encoding="level_crossing", input_bits=8, rows=32, cols=16)
+    m = AnalogMatrix(w, hw).calibrate(x.reshape(-1, 40))
+    y, ops = m.matmul_series(x, sample_offset=0)
+    # noise-free: the held charge at step s is the read of D_s
+    for s in range(10):
+        ys, _ = m.matmul(x[s], sample_offset=s * 6)
+        np.testing.assert_allclose(y[s], ys, rtol=1e-12, atol=1e-12)
+    codes = m.encoder.codes(x.reshape(-1, 40)).reshape(10, 6, 40)
+    changes = np.abs(np.diff(codes, axis=0, prepend=0)).sum(axis=(1, 2))
+    n_row_tiles = [len(b.tiles) for _, _, b in m.blocks]
+    assert len(set(n_row_tiles)) == 1
+    assert ops.dac_conversions == changes.sum() * n_row_tiles[0]     # one per event
+    _, static = m.matmul(x.reshape(-1, 40))
+    assert ops.dac_conversions < 0.5 * static.dac_conversions       # slow signal: few events
+    # a constant series: events at the first step only, the result held, one conversion
+    const = np.repeat(x[:1], 5, axis=0)
+    m2 = AnalogMatrix(w, _hw(HardwareConfig(converter_noise=True), input_encoding=
+                             "level_crossing", rows=32, cols=16)).calibrate(x.reshape(-1, 40))
+    yc, oc = m2.matmul_series(const)
+    _, o1 = m2.matmul(const[0])
+    assert np.all(yc == yc[:1])
+    assert oc.dac_conversions == o1.dac_conversions
+    assert oc.adc_conversions == o1.adc_conversions
+    assert oc.cell_read_energy_j == pytest.approx(o1.cell_read_energy_j)
+
+
+def test_level_crossing_noise_accumulates_on_the_held_charge():
+    """Read noise of every step's events stays on the integrator: up to D, down to 0 and up
+    to D again is three times the noise variance of going up once."""
+    w = np.random.default_rng(3).normal(size=(16, 3))
+    hw = _hw(HardwareConfig(programming_noise=False, faults=False, drift=False,
+                            converter_noise=False), input_encoding="level_crossing",
+             input_bits=8, adc_bits=14, rows=16, cols=8, adc_calibration="minmax")
+    x0 = np.abs(np.random.default_rng(4).normal(size=16))
+    x = np.stack([np.tile(x0, (3000, 1)), np.zeros((3000, 16)), np.tile(x0, (3000, 1))])
+    m = AnalogMatrix(w, hw).calibrate(np.stack([x0, 1.5 * x0]))   # ADC headroom: no clip
+    y, _ = m.matmul_series(x)
+    ratio = y[2].var(axis=0) / y[0].var(axis=0)
+    assert np.all(np.abs(ratio - 3.0) < 0.5)
+    np.testing.assert_allclose(y[2].mean(axis=0), y[0].mean(axis=0),
+                               atol=4 * np.sqrt(y[2].var(axis=0).max() / 3000))
+    with pytest.raises(InvalidParameterError, match="per_cell"):
+        AnalogMatrix(w, hw.replace_path("tile.read_noise_model", "per_cell")).calibrate(
+            x[0]).matmul_series(x)

@@ -407,6 +407,133 @@ class AnalogMatrix:
                             e_out=e_out, exact=not tc.quantize, assign=k == 0 and p == 0,
                             ident=ident, active=nz if skip else None)
 
+    def matmul_series(self, x_seq, *, t_s: float | None = None,
+                      sample_offset: int | None = None):
+        """Compute ``x_s @ W`` for every step ``s`` of a time series of input vectors.
+
+        With ``tile.input_encoding = "level_crossing"`` the rows send only the changes: at step
+        ``s`` each row fires ``|D_s − D_{s−1}|`` events (``D_{−1} = 0``,
+        :mod:`device_models.encoding`), and the column integrators are not reset between
+        steps, so they hold the charge of every event so far, ``Σ_{s'≤s} ΔD_{s'} = D_s``: the
+        ADC reads the current value at every step while energy is spent only on changes. The
+        read noise of the events accumulates on the held charge (each step's events add
+        ``(ΔD_s·V̄)² @ σ²`` of variance, drawn once and carried on). A tile whose rows see no
+        event in a step does not convert (``skip_zero_inputs``): its previous result stands.
+        Other encodings read every step afresh (the same numbers as :meth:`matmul` called
+        step after step).
+
+        Parameters
+        ----------
+        x_seq : array_like, shape (steps, batch, in_features)
+            Inputs [-].
+        t_s : float, optional
+            Read time after programming [s] (default ``hw.t_s``).
+        sample_offset : int, optional
+            Stream position of ``x_seq[0, 0]``; vector ``b`` of step ``s`` is position
+            ``sample_offset + s·batch + b`` (as :meth:`matmul` per step).
+
+        Returns
+        -------
+        y : ndarray, shape (steps, batch, out_features)
+            Digital results [-].
+        ops : OpCounts
+            Operations of the whole series.
+        """
+        caller = "AnalogMatrix.matmul_series"
+        if self.encoder is None:
+            raise fail("x_seq", caller, "preceded by calibrate(x_cal) (input and ADC ranges "
+                       "unset)", "an uncalibrated matrix")
+        x_seq = check_array("x_seq", x_seq, caller, ndim=3)
+        if x_seq.shape[2] != self.in_features:
+            fail("x_seq", caller, f"of shape (steps, batch, {self.in_features})",
+                 f"array of shape {x_seq.shape}")
+        t_s = self.hw.t_s if t_s is None else check_scalar("t_s", t_s, caller, lo=0.0)
+        if sample_offset is not None:
+            self._sample = int(sample_offset)
+        n_steps, n_b = x_seq.shape[:2]
+        if self.encoder.encoding != "level_crossing":
+            ys, ops = [], OpCounts()
+            for s in range(n_steps):
+                y, o = self.matmul(x_seq[s], t_s=t_s)
+                ys.append(y)
+                ops += o
+            return np.stack(ys) if ys else np.zeros((0, n_b, self.out_features)), ops
+        if self.hw.read_noise and self.hw.tile.read_noise_model == "per_cell":
+            fail("hw", caller, "read_noise_model 'variance' for a level-crossing series",
+                 "'per_cell'")
+        return self._series_level_crossing(x_seq, t_s)
+
+    def _series_level_crossing(self, x_seq, t_s):
+        """:meth:`matmul_series` for level-crossing inputs (float64, NumPy and BLAS)."""
+        hw, tc, enc = self.hw, self.hw.tile, self.encoder
+        n_steps, n_b = x_seq.shape[:2]
+        skip = tc.skip_zero_inputs
+        sample0 = self._sample
+        key = rng.derive_key(hw.seed, "level_crossing_noise", self.seed_tag)
+        key_ref = rng.derive_key(hw.seed, "level_crossing_noise_ref", self.seed_tag)
+        y = np.zeros((n_steps, n_b, self.out_features))
+        contrib = np.zeros((len(self.blocks), n_b, self.out_features))
+        held = [np.zeros((n_b, b.n_signal)) for _, _, b in self.blocks]       # own noise [A]
+        held_ref = [np.zeros((n_b, b.n_refs)) for _, _, b in self.blocks]    # reference
+        empty = np.zeros((n_b, 0))
+        prev = np.zeros((n_b, self.in_features), dtype=np.int32)
+        ops = OpCounts(**{k: n_b * n_steps * v for k, v in self._per_vector.items()})
+        for s in range(n_steps):
+            codes = enc.codes(x_seq[s])
+            delta = codes - prev
+            prev = codes
+            first = sample0 + s * n_b
+            rows = np.arange(first, first + n_b, dtype=np.uint64)
+            e_out = np.zeros(n_b)
+            for k, ((r0, r1, block), gain) in enumerate(zip(self.blocks, self._gain,
+                                                            strict=True)):
+                mats = block.matrices(t_s, np.float64)
+                nz = np.empty(n_b, dtype=np.int32)
+                acc = np.zeros((-(-n_b // CHUNK), 3, r1 - r0))
+                v_delta = enc.drive(delta, 0, np.float64, r0=r0, r1=r1, acc=acc,
+                                    nz=nz)[0].copy()
+                mean = enc.drive(codes, 0, np.float64, r0=r0, r1=r1)[0] @ mats["signal"]
+                if hw.read_noise:     # this step's events add their noise to the held charge
+                    cols = np.arange(block.col0, block.col0 + block.n_signal)
+                    held[k] += np.sqrt((v_delta * v_delta) @ mats["var_own"]) * zig.normals_np(
+                        key, zig.slow_key(key), rows, cols)
+                    if block.n_refs:
+                        refs = np.arange(block.ref0, block.ref0 + block.n_refs)
+                        held_ref[k] += np.sqrt((v_delta * v_delta) @ mats["var_ref"]) * (
+                            zig.normals_np(key_ref, zig.slow_key(key_ref), rows, refs))
+                    has = block.ref_idx >= 0
+                    mean = mean + held[k]
+                    mean[:, has] -= held_ref[k][:, block.ref_idx[has]]
+                coef = (np.concatenate([t.mapping.digital_weight for t in block.tiles]) / gain
+                        * (enc.x_lsb / enc.plane_volts_per_code(0)))
+                part = np.zeros((n_b, self.out_features))
+                analog_read(np.ascontiguousarray(mean), empty, empty, block.ref_idx, gain, coef,
+                            block.out_index, block.adc_of, block.adcs, key=self._key,
+                            key_ref=self._key_ref, key_c=self._key_c, sample0=first, plane=0,
+                            n_planes=1, col0=block.col0, ref0=block.ref0, out=part,
+                            e_out=e_out, exact=not tc.quantize, ident=self._ident[k],
+                            active=nz if skip else None)
+                # no event in this step: the integrators hold, the previous result stands
+                conv = nz != 0 if skip else np.ones(n_b, dtype=bool)
+                contrib[k][conv] = part[conv]
+                stats = enc.row_stats(acc)
+                n_t = len(block.tiles)
+                for tile in block.tiles:
+                    ops.cell_read_energy_j += float(stats[0] @ tile.state(t_s)["rowsum_s"])
+                    ops.row_drive_v2 += float(stats[1].sum())
+                    ops.cell_reads += int(round(float(stats[2].sum()))) * tile.n_phys
+                ops.dac_conversions += int(round(float(stats[3].sum()))) * n_t
+                if skip:
+                    n_conv = int(np.count_nonzero(conv))
+                    ops.adc_conversions += n_conv * block.n_signal
+                    ops.shift_adds += n_conv * block.n_signal
+                    ops.sram_read_bits += (int(np.count_nonzero(delta[:, r0:r1]))
+                                           * tc.input_bits * n_t)
+            y[s] = contrib.sum(axis=0)
+            ops.adc_switching_energy_j += float(e_out.sum())
+        self._sample += n_b * n_steps
+        return y, ops
+
     @property
     def _v_unit(self) -> float | None:
         """Row voltage [V] of a driven row when every drive is 0 or that voltage (bit-serial
