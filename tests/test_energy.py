@@ -49,6 +49,8 @@ def make_components(**changes) -> Components:
         wire_activity=0.5, interconnect_hops_tiles=1.0, t_dac_settle_s=1e-9, t_read_s=10e-9,
         t_shift_add_s=1e-9, rows=256, cols=256, adc_share=8, adc_bits=8,
         digital_word_bits=16, e_word_add_j=0.05e-12, e_word_mult_j=0.7e-12,
+        temperature_k=300.0, logic_speed=1.0, adc_speed=1.0, p_leak_tile_w=0.0,
+        p_leak_digital_w=0.0,
     )
     base.update(changes)
     return Components(**base)

@@ -204,7 +204,7 @@ def test_round_trips_dict_and_hdf5(tmp_path):
     path = rep.to_hdf5(tmp_path / "r.h5")
     with h5py.File(path, "r") as fh:
         assert fh.attrs["tops_per_w"] == pytest.approx(rep.tops_per_w)
-        assert list(fh["breakdown_j"].attrs["kinds"]) == list(ENERGY_KINDS)
+        assert list(fh["breakdown_j"].attrs["kinds"]) == [*ENERGY_KINDS, "leakage"]
         assert "fc1" in fh["layers"]
     loaded = load_report(path)
     assert loaded.metrics() == pytest.approx(rep.metrics(), rel=1e-12)

@@ -52,6 +52,7 @@ from device_models.errors import CardError
 
 from ..hardware import HardwareConfig
 from ..ops import OpCounts
+from . import leakage
 
 __all__ = [
     "DIGITAL_LINES",
@@ -129,7 +130,7 @@ def load_tech(name_or_card) -> cards.Card:
         A(F) = A_0 \\left(\\frac{F}{F_0}\\right)^2
 
     (switching energy C·V² with gate capacitance ∝ F; areas ∝ F²; wire capacitance per length
-    unchanged).
+    unchanged; the leaking-device width ∝ F; the base's MOSFET card is kept).
 
     Parameters
     ----------
@@ -172,6 +173,10 @@ def load_tech(name_or_card) -> cards.Card:
             changes[key] = base.get(key) * a_scale
     if base.get("c_wire_f_per_m") is not None and card.get("c_wire_f_per_m") is None:
         changes["c_wire_f_per_m"] = base.c_wire_f_per_m
+    if base.get("mosfet_card") is not None and card.get("mosfet_card") is None:
+        changes["mosfet_card"] = base.mosfet_card
+    if base.get("leak_width_m") is not None and card.get("leak_width_m") is None:
+        changes["leak_width_m"] = base.leak_width_m * f_ratio
     values = dict(card.values)
     values.update(changes)
     values.pop("base_card", None)
@@ -252,7 +257,10 @@ class Components:
     (at the tile's ADC resolution, :meth:`device_models.adc.SarAdc.from_card`); ``e_dac_j`` is
     the DAC model's mean energy per conversion. ``e_word_add_j`` and ``e_word_mult_j`` are one
     add and one multiply at ``digital_word_bits``, the width of the digital operations
-    (:data:`DIGITAL_OPS`).
+    (:data:`DIGITAL_OPS`). At ``temperature_k`` the timings are the cards' divided by the
+    speed factors ``logic_speed`` (row drivers, shift-add, digital unit) and ``adc_speed``
+    (SAR clock), and ``p_leak_tile_w`` / ``p_leak_digital_w`` are the static power of one
+    tile's periphery and of the digital unit (:mod:`cimsim.ppa.leakage`).
     """
 
     vdd_v: float
@@ -288,6 +296,11 @@ class Components:
     digital_word_bits: int
     e_word_add_j: float
     e_word_mult_j: float
+    temperature_k: float
+    logic_speed: float
+    adc_speed: float
+    p_leak_tile_w: float
+    p_leak_digital_w: float
 
     @property
     def n_adcs_per_tile(self) -> int:
@@ -305,7 +318,7 @@ def _adc_numbers(card_name: str, bits: int) -> tuple[float, float, float, float]
 
     Taken from :meth:`device_models.adc.SarAdc.from_card` at the tile's resolution, so the
     converter model's own rules apply (comparator and logic energy ∝ decisions, N + 1 clocks
-    per conversion).
+    per conversion); the conversion time at the card's reference temperature.
     """
     from device_models.adc import SarAdc
 
@@ -314,6 +327,15 @@ def _adc_numbers(card_name: str, bits: int) -> tuple[float, float, float, float]
         raise CardError(f"ADC card {card_name!r} has no area_m2, needed by the area model")
     return (float(adc.e_comparator_j), float(adc.e_logic_j), float(adc.conversion_time_s),
             float(adc.area_m2))
+
+
+def _adc_gates(card, bits: int) -> float:
+    """NAND2-equivalent size of one SAR ADC at ``bits`` (comparator + logic), for leakage."""
+    g_comp, g_bit = card.get("comparator_gates"), card.get("logic_gates_per_bit")
+    if g_comp is None or g_bit is None:
+        raise CardError(f"ADC card {card.name!r} needs comparator_gates and "
+                        "logic_gates_per_bit for the leakage model")
+    return float(g_comp) + float(g_bit) * bits
 
 
 def _dac_numbers(card, bits: int, v_ref_v: float) -> tuple[float, float, float]:
@@ -368,6 +390,30 @@ def components(hw: HardwareConfig) -> Components:
     e_mac = op_energy_j(tech, "mult", w_bits) + op_energy_j(tech, "add", 32)
     word = int(per.get("digital_word_bits", acc))
     a_mac = op_area_m2(tech, "mult", w_bits) + op_area_m2(tech, "add", 32)
+    # Temperature: logic speed from the on current, leakage from the off current (EKV).
+    t_k = hw.temperature_k
+    mos, w_leak = leakage.tech_mosfet(tech)
+    speed = leakage.drive_speed_factor(mos, tech.vdd_v, t_k)
+    adc_card = cards.load(hw.adc_card, kinds=("adc",), field="adc_card", caller="components")
+    if adc_card.get("mosfet_card") is not None:
+        # the converter's supply: its DAC reference (rail-to-rail CDAC switching)
+        adc_speed = leakage.drive_speed_factor(adc_card.mosfet_card, adc_card.v_ref_v, t_k)
+    else:
+        adc_speed = speed
+    n_adcs = -(-tile.cols // tile.adc_share)
+    missing = [k for k in ("leak_devices_per_sram_bit", "row_driver_gates", "integrator_gates")
+               if per.get(k) is None]
+    if missing:
+        raise CardError(f"periphery card {per.name!r} needs {missing} for the leakage model")
+    n_tile = leakage.tile_off_devices(
+        rows=tile.rows, cols=tile.cols, n_adcs=n_adcs, adc_gates=_adc_gates(adc_card,
+                                                                              tile.adc_bits),
+        accumulator_bits=acc, buffer_bits=per.buffer_bits_per_tile,
+        sram_bit_devices=per.leak_devices_per_sram_bit, row_driver_gates=per.row_driver_gates,
+        integrator_gates=per.integrator_gates)
+    n_dig = leakage.digital_unit_off_devices(lanes=per.digital_macs_per_cycle,
+                                             weight_bits=w_bits)
+    p_off = leakage.leakage_power_w(1.0, mos, tech.vdd_v, t_k, w_leak)
     return Components(
         vdd_v=tech.vdd_v,
         c_wire_f_per_m=tech.c_wire_f_per_m,
@@ -379,7 +425,7 @@ def components(hw: HardwareConfig) -> Components:
         a_integrator_m2=per.a_integrator_m2,
         e_comparator_j=e_comp,
         e_adc_logic_j=e_logic,
-        t_adc_conversion_s=t_conv,
+        t_adc_conversion_s=t_conv / adc_speed,
         a_adc_m2=a_adc,
         e_shift_add_j=op_energy_j(tech, "add", acc),
         a_shift_add_m2=op_area_m2(tech, "add", acc),
@@ -388,13 +434,13 @@ def components(hw: HardwareConfig) -> Components:
         a_sram_bit_m2=tech.a_sram_bit_m2,
         buffer_bits_per_tile=per.buffer_bits_per_tile,
         e_digital_mac_j=e_mac,
-        digital_mac_rate_per_s=per.digital_clock_hz * per.digital_macs_per_cycle,
+        digital_mac_rate_per_s=per.digital_clock_hz * per.digital_macs_per_cycle * speed,
         a_digital_m2=a_mac * per.digital_macs_per_cycle,
         wire_activity=per.wire_activity,
         interconnect_hops_tiles=per.interconnect_hops_tiles,
-        t_dac_settle_s=t_settle,
+        t_dac_settle_s=t_settle / speed,
         t_read_s=tile.t_read_s,
-        t_shift_add_s=per.t_shift_add_s,
+        t_shift_add_s=per.t_shift_add_s / speed,
         rows=tile.rows,
         cols=tile.cols,
         adc_share=tile.adc_share,
@@ -402,6 +448,11 @@ def components(hw: HardwareConfig) -> Components:
         digital_word_bits=word,
         e_word_add_j=op_energy_j(tech, "add", word),
         e_word_mult_j=op_energy_j(tech, "mult", word),
+        temperature_k=t_k,
+        logic_speed=speed,
+        adc_speed=adc_speed,
+        p_leak_tile_w=n_tile * p_off,
+        p_leak_digital_w=n_dig * p_off,
     )
 
 

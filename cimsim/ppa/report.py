@@ -241,6 +241,10 @@ class Report(_Figures):
     """Energy, latency and area of a network run: per operation type, per layer, per network.
 
     Build with :func:`build_report`; load a saved one with :func:`load_report`.
+
+    ``leakage_j`` is the static energy of the whole chip (every physical tile's periphery and
+    the digital unit, :mod:`cimsim.ppa.leakage`) over the batch time [J], a line of the
+    breakdown that belongs to no layer; ``n_tiles_total`` is the chip's physical tiles [-].
     """
 
     layers: Mapping[str, LayerReport]
@@ -250,6 +254,8 @@ class Report(_Figures):
     #: source file), so the report says exactly which values produced it.
     cards: Mapping[str, Any] = dataclasses.field(
         default_factory=lambda: MappingProxyType({}))
+    leakage_j: float = 0.0
+    n_tiles_total: int = 0
     program_energy_j: float = 0.0
     program_pulses: int = 0
     w_energy: float = 0.5
@@ -266,6 +272,7 @@ class Report(_Figures):
         for lay in self.layers.values():
             for k, v in lay.energy_j.items():
                 out[k] = out.get(k, 0.0) + v
+        out["leakage"] = self.leakage_j
         return out
 
     @property
@@ -276,8 +283,8 @@ class Report(_Figures):
 
     @property
     def energy_j(self) -> float:
-        """Inference energy of the batch (programming excluded) [J]."""
-        return float(sum(lay.energy_total_j for lay in self.layers.values()))
+        """Inference energy of the batch, leakage included (programming excluded) [J]."""
+        return float(sum(lay.energy_total_j for lay in self.layers.values())) + self.leakage_j
 
     @property
     def _batch_energy_j(self) -> float:
@@ -355,6 +362,8 @@ class Report(_Figures):
             "delay_ref_s": self.delay_ref_s,
             "program_energy_j": self.program_energy_j,
             "program_pulses": self.program_pulses,
+            "leakage_j": self.leakage_j,
+            "n_tiles_total": self.n_tiles_total,
             "network": self.metrics(),
             "breakdown_j": self.energy_breakdown_j,
             "breakdown_per_inference_j": self.breakdown_per_inference_j,
@@ -398,6 +407,9 @@ class Report(_Figures):
             return cls(layers=MappingProxyType(layers), batch=batch,
                        hardware=MappingProxyType(dict(data["hardware"])),
                        cards=MappingProxyType(dict(data.get("cards", {}))),
+                       leakage_j=float(data.get("leakage_j", 0.0)),
+                       n_tiles_total=int(data.get("n_tiles_total", sum(
+                           lay.n_tiles for lay in layers.values()))),
                        program_energy_j=float(data["program_energy_j"]),
                        program_pulses=int(data["program_pulses"]),
                        w_energy=float(data["w_energy"]), w_delay=float(data["w_delay"]),
@@ -462,9 +474,11 @@ class Report(_Figures):
                 f"{_eng(lay.energy_per_inference_j, 'J'):>12}"
                 f"{_eng(lay.latency_per_inference_s, 's'):>12}"
                 f"{lay.area_m2 * 1e6:>9.4f}mm²{figs}")
+        lines.append(f"{'(leakage)':<14}{'':>6}{'':>12}"
+                     f"{_eng(self.leakage_j / self.batch, 'J'):>12}")
         lines.append("-" * len(hdr))
         lines.append(
-            f"{'network':<14}{sum(la.n_tiles for la in self.layers.values()):>6d}"
+            f"{'network':<14}{self.n_tiles_total:>6d}"
             f"{self.macs // self.batch:>12d}{_eng(self.energy_per_inference_j, 'J'):>12}"
             f"{_eng(self.latency_per_inference_s, 's'):>12}{self.area_m2 * 1e6:>9.4f}mm²"
             f"{self.tops:>9.3g}{self.tops_per_w:>9.3g}{self.tops_per_mm2:>10.3g}"
@@ -567,6 +581,7 @@ def build_report(
     energy_ref_j: float | None = None,
     delay_ref_s: float | None = None,
     comp: Components | None = None,
+    n_tiles_total: int | None = None,
 ) -> Report:
     """Energy, latency and area report of a network run.
 
@@ -600,6 +615,10 @@ def build_report(
     comp : Components, optional
         Resolved component numbers to use instead of resolving the cards of ``hw``
         (:func:`cimsim.ppa.energy.components`), e.g. with one value changed for a sensitivity study.
+    n_tiles_total : int, optional
+        Physical tiles of the chip (default: the sum of ``n_tiles``); with the digital unit
+        they leak for the whole batch time:
+        :math:`E_{leak} = (N_{tiles} P_{tile} + P_{digital}) T_{batch}`.
 
     Returns
     -------
@@ -659,9 +678,14 @@ def build_report(
                 fail("program_counts", "build_report", "OpCounts", pc)
             prog_e += float(pc.program_energy_j)
             prog_p += int(pc.program_pulses)
+    if n_tiles_total is None:
+        n_tiles_total = sum(lay.n_tiles for lay in layers.values())
+    n_tiles_total = check_int("n_tiles_total", n_tiles_total, "build_report", lo=0)
+    t_batch = pipeline_time_s([lay.latency_per_inference_s for lay in layers.values()], batch)
+    leak = (n_tiles_total * comp.p_leak_tile_w + comp.p_leak_digital_w) * t_batch
     return Report(layers=MappingProxyType(layers), batch=batch,
                   hardware=MappingProxyType(hw.to_dict()), cards=MappingProxyType(hw.cards()),
-                  program_energy_j=prog_e,
+                  leakage_j=float(leak), n_tiles_total=n_tiles_total, program_energy_j=prog_e,
                   program_pulses=prog_p, w_energy=float(w_energy), w_delay=float(w_delay),
                   energy_ref_j=energy_ref_j, delay_ref_s=delay_ref_s)
 
