@@ -140,10 +140,10 @@ def test_bad_model_files(tmp_path):
         load_model(_rewrite(tmp_path / "nan.npz", c))
 
     arch = json.loads(str(base["__architecture__"]))
-    arch["layers"].insert(2, {"type": "LSTM", "name": "rnn"})
+    arch["layers"].insert(2, {"type": "Capsule", "name": "caps"})
     c = dict(base, __architecture__=np.array(json.dumps(arch)))
-    with pytest.raises(UnknownNameError, match="unsupported type 'LSTM'.*Supported"):
-        load_model(_rewrite(tmp_path / "lstm.npz", c))
+    with pytest.raises(UnknownNameError, match="unsupported type 'Capsule'.*Supported"):
+        load_model(_rewrite(tmp_path / "caps.npz", c))
 
     # a layer dropped from the architecture: its arrays are orphans
     arch = json.loads(str(base["__architecture__"]))
