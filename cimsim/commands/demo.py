@@ -29,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         metavar="PNG", help="Save the per-layer energy breakdown as a PNG "
                                             "(default name cimsim_demo.png).")
     parser.add_argument("--model", default="digits_cnn_relu",
-                        help="Bundled digits model (see cimsim.nn.models.bundled_models()).")
+                        help="Bundled model (see cimsim.nn.models.bundled_models()): a digits "
+                             "model, or smnist_lstm, smnist_ssm, charlm_transformer.")
     parser.add_argument("--seed", type=int, default=0, help="Chip seed (programming, noise).")
     parser.add_argument("--t-s", type=float, default=None, dest="t_s",
                         help="Time since programming [s] (default: the hardware's t_s).")
@@ -37,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Evaluate only the first N held-out images (quick checks).")
     parser.add_argument("--no-volatility", action="store_true",
                         help="Skip the per-layer volatility scores.")
+    parser.add_argument("--ssm-recurrence", choices=("digital", "analog"), default=None,
+                        help="State-space models: run the recurrence digitally or on analog "
+                             "leaky integrators (default: as stored in the model).")
 
 
 def _volatility(net, data) -> list:
@@ -52,11 +56,16 @@ def run(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     net = load_bundled(args.model)
+    from ._demo_sequence import is_sequence_model, run_sequence
+
+    if is_sequence_model(net):          # smnist_lstm, smnist_ssm, charlm_transformer
+        return run_sequence(args, net, t0)
     if net.input_shape != (1, 8, 8):
         from device_models.errors import InvalidParameterError
 
         raise InvalidParameterError(
-            f"The 'model' parameter of cimsim demo must be a bundled digits model. "
+            f"The 'model' parameter of cimsim demo must be a bundled digits or sequence "
+            f"model. "
             f"Got {args.model!r} (input shape {net.input_shape}).")
     data = load_digits_split()
     hw = HardwareConfig(seed=args.seed)

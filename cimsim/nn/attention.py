@@ -180,7 +180,7 @@ class MultiHeadAttention(SequenceWeighted):
         n, h, t, dh = q.shape
         out = np.empty_like(q)
         counts, written = OpCounts(), OpCounts()
-        cells = 0
+        cells = rows = 0
         first = int(getattr(matmul, "first", 0))
         scale = 1.0 / math.sqrt(dh)
         for i in range(n):          # each sequence rewrites the tiles: a loop is inherent
@@ -196,9 +196,11 @@ class MultiHeadAttention(SequenceWeighted):
                 counts += c1 + c2
                 written += km.program_counts + vm.program_counts
                 cells += sum(tl.mapping.n_phys * tl.rows_used for tl in km.tiles + vm.tiles)
+                rows += max(tl.rows_used for tl in km.tiles) + max(tl.rows_used
+                                                                  for tl in vm.tiles)
         add = getattr(matmul, "add_counts", None)
         if add is not None:
-            add(self.name, counts, rewrite=written, cells_written=cells)
+            add(self.name, counts, rewrite=written, cells_written=cells, rows_written=rows)
         return out
 
     def _pairs(self, t: int) -> tuple[int, int]:
