@@ -98,6 +98,26 @@ class TileConfig(Config):
         doc="Read noise by the variance identity (v² @ σ², fast) or by sampling every cell "
             "on every read (exact reference, slow).",
     )
+    cell: str = param(
+        "linear", choices=("linear", "sinh", "1t1r", "auto"),
+        doc="Cell I-V law of the array read: ohmic; g·v0·sinh(V/v0) with the card's v0_v; the "
+            "access MOSFET (the card's mosfet_card, EKV at temperature_k) in series with the "
+            "RRAM; or 'auto', the card's own law (1t1r cards: '1t1r', rram / pcm: 'sinh'). "
+            "Default 'linear' for speed.",
+    )
+    v_gate_v: float | None = param(
+        None, unit="V", lo=0.0, hi=5.0,
+        doc="Word-line (gate) voltage of 1T1R cells at read [V]; None = the card's "
+            "v_gate_read_v (the verify gate voltage). Below V_T the access transistor runs in "
+            "subthreshold. Must not exceed the MOSFET card's vdd_v.",
+    )
+    array_solver: str = param(
+        "fast", choices=("fast", "exact"),
+        doc="Array read of nonlinear cells: 'fast' (cell law tabulated on the read voltages "
+            "and expanded in a few separable terms; with wires, the fast IR-drop method), or "
+            "'exact' (the law of every cell at every read, and the Newton solve of "
+            "cimsim.array.crossbar with wires; the slow reference). See cimsim.tile.cells.",
+    )
     quantize: bool = param(
         True,
         doc="False = ideal converters of unbounded resolution: inputs, weights and column "
@@ -106,6 +126,14 @@ class TileConfig(Config):
     )
 
     def validate(self) -> None:
+        if self.v_gate_v is not None:
+            if isinstance(self.v_gate_v, bool) or not isinstance(self.v_gate_v, (int, float)):
+                self._fail("v_gate_v", "None or a real number in [0.0, 5.0]", self.v_gate_v)
+            object.__setattr__(self, "v_gate_v", float(self.v_gate_v))
+            if self.cell in ("linear", "sinh"):
+                self._fail("v_gate_v", f"None when cell is {self.cell!r} (no access "
+                           "transistor; use cell='1t1r' or 'auto' with a 1t1r card)",
+                           self.v_gate_v)
         if self.bits_per_cell > self.weight_bits:
             self._fail("bits_per_cell", f"<= weight_bits ({self.weight_bits})", self.bits_per_cell)
         if self.adc_share > self.cols:
@@ -149,6 +177,10 @@ class HardwareConfig(Config):
     tile: TileConfig = param(default_factory=TileConfig, doc="Tile geometry and periphery.")
     temperature_k: float = param(300.0, unit="K", lo=0.0, hi=1000.0, lo_open=True,
                                  doc="Operating temperature read by every model [K].")
+    program_temperature_k: float = param(
+        300.0, unit="K", lo=0.0, hi=1000.0, lo_open=True,
+        doc="Temperature at which the chip was programmed (write-verify, SET compliance, "
+            "verify reads) [K]; it is then read at temperature_k.")
     t_s: float = param(0.0, unit="s", lo=0.0,
                        doc="Time since programming read by drift/retention models [s].")
     programming_noise: bool = param(True, doc="Program with write-verify (else exact targets).")
@@ -207,6 +239,16 @@ class HardwareConfig(Config):
         return out
 
     def validate(self) -> None:
+        t = self.tile
+        if t.cell == "1t1r" or (t.v_gate_v is not None and t.cell == "auto"):
+            from device_models import cards
+
+            kind = cards.load(self.device_card).kind
+            if kind != "1t1r":
+                name = "cell" if t.cell == "1t1r" else "v_gate_v"
+                self._fail(f"tile.{name}", f"used with a 1t1r device card (device_card "
+                           f"{self.device_card!r} is of kind {kind!r}: no access transistor)",
+                           getattr(t, name))
         if self.converter_noise and not self.tile.quantize:
             self._fail("converter_noise", "False when tile.quantize is False (unquantised "
                        "converters are ideal)", self.converter_noise)

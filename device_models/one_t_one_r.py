@@ -261,6 +261,33 @@ class OneTOneRIV:
         s = self.solve(v_v, g_s)
         return s.i_a, s.di_dv_s
 
+    def current_and_g_derivative(self, v_v, g_s) -> tuple[np.ndarray, np.ndarray]:
+        r"""Return ``(i_a, di_dg_v)``: cell current [A] and its derivative in the RRAM
+        conductance [V] at fixed cell and gate voltage.
+
+        Differentiating :math:`g v_0\sinh(x/v_0) = I_D(V_G, V - x)` in :math:`g`:
+
+        .. math:: \frac{\partial I}{\partial g} = v_0\sinh(x/v_0)\,
+                  \frac{g_{ds}}{g_r + g_{ds}}
+                  = \frac{I}{g}\,\frac{\mathrm{d}I/\mathrm{d}V}{g_r},
+                  \qquad g_r = g\cosh(x/v_0),
+
+        so a conductance fluctuation of the RRAM reaches the current attenuated by the
+        transistor's share of the series pair (fully in strong inversion, hardly at all when
+        the transistor limits the current). At :math:`g = 0` the limit is
+        :math:`v_0\sinh(V/v0)`.
+        """
+        v, vg, g = np.broadcast_arrays(np.asarray(v_v, dtype=np.float64),
+                                       np.asarray(self.v_gate_v, dtype=np.float64),
+                                       np.asarray(g_s, dtype=np.float64))
+        s = self.solve(v, g)
+        v0 = self.v0_v
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gr = g * np.cosh(s.v_rram_v / v0)
+            d = np.where(g > 0.0, v0 * np.sinh(s.v_rram_v / v0) * s.di_dv_s / gr,
+                         v0 * np.sinh(v / v0))
+        return s.i_a, np.where(np.isfinite(d), d, 0.0)
+
 
 def solve_1t1r(card, v_v, g_s, *, v_gate_v=None,
                temperature_k: float = T_REF_K) -> OneTOneRSolution:

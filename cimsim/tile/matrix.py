@@ -46,10 +46,10 @@ from device_models._jit import backend
 
 from ..array.mapping import n_slices, outputs_per_tile
 from ..hardware import HardwareConfig
-from ..kernels import bf16_gemm, int8_gemm
 from ..kernels.parallel import blas_single_thread, for_row_slices, workspace
 from ..ops import OpCounts
 from . import frontend
+from .cells import array_read
 from .encode import CHUNK, InputEncoder, NonFiniteInput
 from .readout import analog_read
 from .state import RowBlock, Tile
@@ -64,24 +64,6 @@ CHUNK_VECTORS = 1024
 #: ADC resolution above which the GEMMs run in float64 (float32 keeps ~24 bits, which a
 #: 13-bit or finer ADC and fine inputs could resolve) [bit].
 FLOAT32_MAX_BITS = 12
-
-
-def _signal_gemm(v: np.ndarray, mat, step_v: float | None, signed: bool,
-                 out: np.ndarray) -> np.ndarray:
-    """``out = v @ S``: integer arithmetic for a split (float32-mode) matrix and row drives in
-    integer steps ``step_v`` [V], else BLAS."""
-    if isinstance(mat, int8_gemm.SplitMatrix):
-        if step_v is not None:
-            return int8_gemm.matmul(v, step_v, signed, mat, out)
-        mat = mat.rounded
-    return np.matmul(v, mat, out=out)
-
-
-def _variance_gemm(v2: np.ndarray, mat, out: np.ndarray) -> np.ndarray:
-    """``out = v² @ Σ²``: the bfloat16 kernel for a packed (float32-mode) matrix, else BLAS."""
-    if isinstance(mat, bf16_gemm.PackedMatrix):
-        return bf16_gemm.matmul(v2, mat, out)
-    return np.matmul(v2, mat, out=out)
 
 
 class AnalogMatrix:
@@ -226,9 +208,10 @@ class AnalogMatrix:
         codes = enc.codes(x)
         self._gain = []
         for r0, r1, block in self.blocks:
-            sig = block.matrices(t_s, np.float64)["signal"]
+            read = array_read(block, t_s, enc, np.float64)
             cur = np.concatenate(
-                [enc.drive(codes, p, np.float64, r0=r0, r1=r1)[0] @ sig
+                [read.currents(enc.drive(codes, p, np.float64, r0=r0, r1=r1)[0], None, p,
+                               x=x[:, r0:r1], codes=codes[:, r0:r1], noisy=False)[0].copy()
                  for p in range(enc.n_planes)])
             gains, c = [], 0
             for tile in block.tiles:
@@ -304,10 +287,8 @@ class AnalogMatrix:
         enc = self.encoder
         n_b = x.shape[0]
         x = np.ascontiguousarray(x)
-        for _r0, _r1, block in self.blocks:          # build cached matrices before threading
-            block.matrices(t_s, self._dtype, v_unit=self._v_unit)
-            for tile in block.tiles:
-                tile.state(t_s)
+        cells = [array_read(block, t_s, enc, self._dtype)   # built before threading
+                 for _r0, _r1, block in self.blocks]
         out = np.empty((n_b, self.out_features))     # the first read of each chunk assigns
         e_out = np.empty(n_b)
         n_ch = -(-n_b // CHUNK)
@@ -331,14 +312,14 @@ class AnalogMatrix:
             raise
         ops = OpCounts(**{k: n_b * v for k, v in self._per_vector.items()})
         skip = self.hw.tile.skip_zero_inputs
-        for k, ((_r0, _r1, block), acc) in enumerate(zip(self.blocks, accs, strict=True)):
+        for k, ((r0, r1, block), acc) in enumerate(zip(self.blocks, accs, strict=True)):
             stats = enc.row_stats(acc)
             driven = int(round(float(stats[2].sum())))
             events = int(round(float(stats[3].sum())))
             v2 = float(stats[1].sum())
             n_t = len(block.tiles)
+            ops.cell_read_energy_j += cells[k].energy_j(stats, x[:, r0:r1])
             for tile in block.tiles:
-                ops.cell_read_energy_j += float(stats[0] @ tile.state(t_s)["rowsum_s"])
                 ops.row_drive_v2 += v2
                 ops.cell_reads += driven * tile.n_phys
             if skip or enc.encoding == "level_crossing":
@@ -365,40 +346,26 @@ class AnalogMatrix:
         codes = enc.codes(x, parallel=False) if enc.n_planes > 1 else None
         noisy = hw.read_noise
         skip = tc.skip_zero_inputs
-        empty = np.zeros((n_b, 0), dtype=dtype)
         per_cell = noisy and tc.read_noise_model == "per_cell"
-        binary = self._v_unit is not None     # v² = v_unit·v: variance GEMM on v itself
         nz = workspace("nz", (n_b,), np.int32)
         for k, ((r0, r1, block), gain, acc, ident) in enumerate(
                 zip(self.blocks, self._gain, accs, self._ident, strict=True)):
-            mats = block.matrices(t_s, dtype, v_unit=self._v_unit)
+            cells = array_read(block, t_s, enc, dtype)     # array read: cell law × wires
             coef0 = np.concatenate([t.mapping.digital_weight for t in block.tiles]) / gain
+            xr = x[:, r0:r1]
+            cr = None if codes is None else codes[:, r0:r1]
             if skip and codes is not None:
-                reads[k, 1] += np.count_nonzero(codes[:, r0:r1])
+                reads[k, 1] += np.count_nonzero(cr)
             for p in range(enc.n_planes):
                 v, v2, _ = enc.drive(codes, p, dtype, r0=r0, r1=r1,
-                                     squares=noisy and not per_cell and not binary, x=x,
-                                     acc=acc, nz=nz)
+                                     squares=noisy and cells.squares(per_cell), x=x, acc=acc,
+                                     nz=nz)
                 if skip:
                     reads[k, 0] += np.count_nonzero(nz)
-                if binary:
-                    v2 = v
-                if per_cell:
-                    mean = block.per_cell_currents(
-                        v, t_s, seed=hw.seed, seed_tag=self.seed_tag, sample0=sample0,
-                        plane=p, n_planes=enc.n_planes)
-                    var_own = var_ref = empty
-                else:
-                    mean = _signal_gemm(v, mats["signal"], enc.int_step_v(p), enc.signed,
-                                        workspace("mean", (n_b, block.n_signal), dtype))
-                    if noisy:
-                        var_own = _variance_gemm(
-                            v2, mats["var_own"], workspace("var", (n_b, block.n_signal), dtype))
-                        var_ref = (_variance_gemm(v2, mats["var_ref"],
-                                                  np.empty((n_b, block.n_refs), dtype))
-                                   if block.n_refs else empty)
-                    else:
-                        var_own = var_ref = empty
+                mean, var_own, var_ref = cells.currents(
+                    v, v2, p, x=xr, codes=cr, noisy=noisy, per_cell=per_cell,
+                    per_cell_args=dict(seed=hw.seed, seed_tag=self.seed_tag, sample0=sample0,
+                                       plane=p, n_planes=enc.n_planes))
                 coef = coef0 * (enc.x_lsb / enc.plane_volts_per_code(p))
                 analog_read(mean, var_own, var_ref, block.ref_idx, gain, coef, block.out_index,
                             block.adc_of, block.adcs, key=self._key, key_ref=self._key_ref,
@@ -487,19 +454,23 @@ class AnalogMatrix:
             e_out = np.zeros(n_b)
             for k, ((r0, r1, block), gain) in enumerate(zip(self.blocks, self._gain,
                                                             strict=True)):
-                mats = block.matrices(t_s, np.float64)
+                cells = array_read(block, t_s, enc, np.float64)
                 nz = np.empty(n_b, dtype=np.int32)
                 acc = np.zeros((-(-n_b // CHUNK), 3, r1 - r0))
                 v_delta = enc.drive(delta, 0, np.float64, r0=r0, r1=r1, acc=acc,
                                     nz=nz)[0].copy()
-                mean = enc.drive(codes, 0, np.float64, r0=r0, r1=r1)[0] @ mats["signal"]
+                v_codes = enc.drive(codes, 0, np.float64, r0=r0, r1=r1)[0]
+                mean = cells.currents(v_codes, None, 0, x=None, codes=codes[:, r0:r1],
+                                      noisy=False)[0].copy()
                 if hw.read_noise:     # this step's events add their noise to the held charge
+                    _, var_own, var_ref = cells.currents(
+                        v_delta, v_delta * v_delta, 0, x=None, codes=delta[:, r0:r1])
                     cols = np.arange(block.col0, block.col0 + block.n_signal)
-                    held[k] += np.sqrt((v_delta * v_delta) @ mats["var_own"]) * zig.normals_np(
+                    held[k] += np.sqrt(var_own) * zig.normals_np(
                         key, zig.slow_key(key), rows, cols)
                     if block.n_refs:
                         refs = np.arange(block.ref0, block.ref0 + block.n_refs)
-                        held_ref[k] += np.sqrt((v_delta * v_delta) @ mats["var_ref"]) * (
+                        held_ref[k] += np.sqrt(var_ref) * (
                             zig.normals_np(key_ref, zig.slow_key(key_ref), rows, refs))
                     has = block.ref_idx >= 0
                     mean = mean + held[k]
@@ -518,8 +489,8 @@ class AnalogMatrix:
                 contrib[k][conv] = part[conv]
                 stats = enc.row_stats(acc)
                 n_t = len(block.tiles)
+                ops.cell_read_energy_j += cells.energy_j(stats, delta[:, r0:r1], codes=True)
                 for tile in block.tiles:
-                    ops.cell_read_energy_j += float(stats[0] @ tile.state(t_s)["rowsum_s"])
                     ops.row_drive_v2 += float(stats[1].sum())
                     ops.cell_reads += int(round(float(stats[2].sum()))) * tile.n_phys
                 ops.dac_conversions += int(round(float(stats[3].sum()))) * n_t

@@ -45,10 +45,12 @@ import numpy as np
 
 from device_models import rng
 from device_models._checks import check_array, check_scalar, fail
+from device_models.iv import conductance_temperature_factor
 
 from ..array.mapping import WeightMapping, map_weights
 from ..hardware import HardwareConfig
 from ..kernels import bf16_gemm, int8_gemm
+from .cells import current_window, program_targets, read_law
 from .readout import ColumnAdcs
 
 __all__ = ["RowBlock", "Tile"]
@@ -93,8 +95,11 @@ class Tile:
         self.index = int(index)
         self.seed_tag = seed_tag
         self.card = _device(hw.device_card)
+        #: Cell law at read (None: linear cells), :func:`cimsim.tile.cells.read_law`.
+        self.law = read_law(hw, self.card)
+        g_lo, g_hi = current_window(hw, self.card)   # verify current per volt [S]
         self.mapping: WeightMapping = map_weights(
-            weight, self.card.g_min_s, self.card.g_max_s, weight_bits=t.weight_bits,
+            weight, g_lo, g_hi, weight_bits=t.weight_bits,
             bits_per_cell=t.bits_per_cell, mapping=t.weight_mapping, w_max=w_max,
             quantize=t.quantize)
         if self.mapping.n_phys > t.cols:
@@ -119,13 +124,15 @@ class Tile:
         return rng.derive_key(self.hw.seed, what, self.seed_tag, self.index)
 
     def _program(self) -> np.ndarray:
+        """Program the mapped targets for the cell law (the verify read current at the read
+        voltage, :func:`cimsim.tile.cells.program_targets`) at ``hw.program_temperature_k``."""
         hw = self.hw
-        g = self.mapping.g_target_s.copy()
+        g, tol = program_targets(hw, self.card, self.mapping.g_target_s.copy())
         if hw.programming_noise:
             from device_models.memory import program
 
-            res = program(self.card, g, seed=self._key("program"),
-                          temperature_k=hw.temperature_k)
+            res = program(self.card, g, seed=self._key("program"), tolerance_s=tol,
+                          temperature_k=hw.program_temperature_k)
             g = np.asarray(res.g_s, dtype=np.float64)
             self.program_pulses = int(np.sum(res.pulses))
             self.program_energy_j = float(np.sum(res.energy_j))
@@ -153,13 +160,17 @@ class Tile:
 
             g = np.asarray(age(self.card, g, t_s=t_s, temperature_k=hw.temperature_k,
                                seed=self._key("age")), dtype=np.float64)
+        factor = conductance_temperature_factor(self.card, hw.temperature_k,
+                                                hw.program_temperature_k)
+        if factor != 1.0:
+            g = g * factor
         g_read = g
         tc = hw.tile
         r_row_ohm, r_col_ohm = self.wire_resistances_ohm()
-        if r_row_ohm > 0.0 or r_col_ohm > 0.0:
+        if self.law is None and (r_row_ohm > 0.0 or r_col_ohm > 0.0):
             from ..array.crossbar import effective_conductance
 
-            full = np.full((tc.rows, tc.cols), m.g_min_s)
+            full = np.full((tc.rows, tc.cols), self.card.g_min_s)
             full[: self.rows_used, : m.n_phys] = g
             g_eff = effective_conductance(full, r_row_ohm, r_col_ohm)
             g_read = np.asarray(g_eff)[: self.rows_used, : m.n_phys]

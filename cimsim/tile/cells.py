@@ -1,0 +1,957 @@
+r"""Array read of a tile: the cell law times the wires (stage 2 of the tile pipeline).
+
+encode (:mod:`cimsim.tile.encode`) → **array read** (this module) → noise, front end, ADC,
+shift-add (:mod:`cimsim.tile.readout`). One cycle's row drive becomes the signal currents of
+the converted columns and their read-noise variances,
+
+.. math::
+
+    I_j = \sum_i \bigl[F(g_{i p_j}, V_{i p_j}) - F(g_{i n_j}, V_{i n_j})\bigr], \qquad
+    \mathrm{Var}[I_j] = \sum_i \Bigl[\Bigl(\frac{\partial F}{\partial g}\Bigr)^2
+        \sigma^2\Bigr]_{i p_j} + \Bigl[\ldots\Bigr]_{i n_j}
+
+[A, A²], with :math:`F(g, V)` the cell law of ``TileConfig.cell`` and :math:`V` the voltage
+across the cell. The laws are those of :mod:`device_models` (this module calls them, it
+never restates them):
+
+* ``"linear"``: :math:`F = gV`;
+* ``"sinh"``: :math:`F = g\,v_0\sinh(V/v_0)`, :class:`device_models.SinhIV` with the card's
+  ``v0_v``;
+* ``"1t1r"``: the sinh RRAM in series with the access NMOS of the card's ``mosfet_card``
+  (EKV in every inversion region at ``hw.temperature_k``, gate at ``tile.v_gate_v``), solved
+  per cell by :class:`device_models.OneTOneRIV`;
+* ``"auto"``: ``"1t1r"`` for a 1t1r card, ``"sinh"`` for rram and pcm cards.
+
+**Read noise through the law.** The card's read noise is a conductance fluctuation
+:math:`\sigma_g` (:func:`device_models.memory.read_sigma_s`); it reaches the current as
+:math:`\sigma_I = |\partial F/\partial g|\,\sigma_g` (``current_and_g_derivative`` of the
+law): exactly :math:`V\sigma_g` and :math:`v_0\sinh(V/v_0)\sigma_g` for the linear and sinh
+laws, to first order in :math:`\sigma_g/g` for 1T1R, where the transistor's share of the
+series pair attenuates it. Independent cells add variances (the identity of
+:mod:`cimsim.tile.state`).
+
+**Temperature.** The read law takes ``hw.temperature_k`` (U_T, V_T, mobility of the access
+transistor); the conductances themselves scale by
+:func:`device_models.iv.conductance_temperature_factor` from the programming temperature
+``hw.program_temperature_k`` to the read temperature (the card's ``g_tc_per_k``).
+
+**Programming for the law.** Write-verify verifies the cell's read current at the tile's full
+read voltage ``V_read`` under the card's verify conditions (gate ``v_gate_read_v``, the
+programming temperature): :func:`program_targets` programs each cell to
+:math:`g^\ast` with :math:`F_\mathrm{verify}(g^\ast, V_\mathrm{read}) = g_t V_\mathrm{read}`
+for the mapped target :math:`g_t` (:func:`device_models.iv.conductance_for_current`), so a
+chip read as verified computes ``x @ W`` exactly at full-scale drive and in the small-signal
+limit :math:`V_\mathrm{read} \ll v_0`.
+
+How the sums are formed (``TileConfig.array_solver = "fast"``, the default):
+
+* **Linear cells**: one GEMM for the mean and one for the variance, ``v @ (G+ − G−)`` and
+  ``v² @ σ²`` (integer and bfloat16 kernels of :mod:`cimsim.kernels`); with wires,
+  ``G_eff`` (exact for linear cells).
+* **Pulses** (``bit_serial``, ``pulse_width``): a driven row carries the one pulse amplitude
+  :math:`\pm V_\mathrm{read}` (for a time :math:`|c|/c_{max}\,t_\mathrm{read}` with pulse
+  widths), so the charge is exactly ``v⁺ @ S⁺ + v⁻ @ S⁻`` with :math:`S^\pm =
+  F(G, \pm V_\mathrm{read})/(\pm V_\mathrm{read})` evaluated once per programmed state and
+  ``v`` the signal-equivalent drive: the GEMMs (and kernels) of linear cells. An odd law
+  (sinh), or unsigned inputs, needs one of the two terms.
+* **Amplitude inputs**: the rows sit on the DAC levels :math:`L_k`. Separable laws
+  (:math:`F = g\,h(V)`, sinh) are exactly one GEMM on :math:`h(L)`. Other laws (1T1R) are
+  expanded, :math:`F(g, L_k) \approx \sum_{r<R} a_r(g)\,b_r(L_k)`: the table of
+  :math:`F` on :data:`G_NODES` Chebyshev nodes in :math:`g` (over the programmed range) and
+  on every level is factorised by an SVD; :math:`b_r` is exact on the levels and
+  :math:`a_r(g)` is the barycentric Chebyshev interpolant of the left factor, evaluated once
+  per cell. Then the mean is ``R`` GEMMs, one concatenated product ``[b_0(v) … b_{R-1}(v)] @
+  [A_0; …]``. ``R`` is the smallest rank whose error, measured on the nodes and on a check
+  grid interleaved with them (the nodes are doubled until the check grid passes), is at most
+  :data:`TABLE_RTOL` of the largest cell current: every cell current is then within
+  ``bound_a`` (:attr:`ArrayRead.bound_a`) of the law, and a column sum of ``n`` rows within
+  ``n·bound_a``. The variance uses the same expansion of :math:`(\partial F/\partial g)^2`
+  at :data:`VARIANCE_RTOL`.
+* **Wires with nonlinear cells**: the chord iteration of :mod:`cimsim.array.crossbar`
+  (``method="fast"``) on each read (pulse widths: one solve per distinct pulse end).
+
+``array_solver = "exact"`` is the reference: the law of every cell at every read (no table),
+and with wires the converged Newton solve of :func:`cimsim.array.crossbar.column_currents`
+(pulse widths: the rows switch off one group at a time, each interval solved). Both give the
+output of :func:`cimsim.array.crossbar.column_currents` with ``cell=`` the tile's law on the
+tile's conductances, recombined digitally.
+
+**Energy.** The cells' read energy is :math:`\sum V_{row} I_{cell} t` from the same law at the
+row voltage (wire drops neglected, as for linear cells): per row, the row current
+:math:`\sum_j F(g_{ij}, V)` at each level from the expansion (amplitude) or exactly at
+:math:`\pm V_\mathrm{read}` (pulses), times the pulse time.
+
+References
+----------
+.. [1] P.-Y. Chen and S. Yu, "Compact modeling of RRAM devices and its applications in 1T1R
+   and 1S1R array design", IEEE Trans. Electron Devices 62(12), 4022-4028 (2015).
+   doi:10.1109/TED.2015.2492421
+.. [2] L. N. Trefethen, *Approximation Theory and Approximation Practice*, SIAM (2013),
+   ch. 5 (barycentric Chebyshev interpolation). doi:10.1137/1.9781611975949
+.. [3] A. Chen, "A comprehensive crossbar array model with solutions for line resistance and
+   nonlinear device characteristics", IEEE Trans. Electron Devices 60(4), 1318-1326 (2013).
+   doi:10.1109/TED.2013.2246791
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from device_models._checks import fail
+from device_models._jit import backend, jit
+from device_models.errors import ConfigError
+
+from ..hardware import HardwareConfig
+from ..kernels import bf16_gemm, int8_gemm
+from ..kernels.parallel import workspace
+
+__all__ = [
+    "CELL_KINDS",
+    "G_NODES",
+    "TABLE_RTOL",
+    "VARIANCE_RTOL",
+    "ArrayRead",
+    "Expansion",
+    "array_read",
+    "cell_kind",
+    "current_window",
+    "expand",
+    "program_targets",
+    "read_law",
+]
+
+#: Cell laws a tile resolves ``TileConfig.cell`` to.
+CELL_KINDS = ("linear", "sinh", "1t1r")
+#: Largest error of the amplitude-input expansion of the cell current, relative to the
+#: largest cell current on the table [-].
+TABLE_RTOL = 1e-5
+#: Largest error of the expansion of (∂F/∂g)² (read-noise variance), relative to its
+#: largest value [-].
+VARIANCE_RTOL = 1e-3
+#: Chebyshev nodes in g of the first expansion attempt (doubled while the check grid fails).
+G_NODES = 16
+#: Most Chebyshev nodes tried [-].
+G_NODES_MAX = 256
+#: Points of the uniform code grid on which unquantised inputs (``tile.quantize = False``)
+#: interpolate the expansion linearly [-].
+UNQUANTIZED_GRID = 4097
+
+
+# --------------------------------------------------------------------------------------------
+# Laws, programming targets
+# --------------------------------------------------------------------------------------------
+
+
+def cell_kind(hw: HardwareConfig, card) -> str:
+    """The cell law a tile of ``hw`` uses with memory card ``card`` (resolves ``"auto"``).
+
+    Raises :class:`~device_models.errors.ConfigError` naming ``tile.cell`` or
+    ``tile.v_gate_v`` for a law that does not fit the card, or a gate voltage above the access
+    transistor's ``vdd_v``.
+    """
+    t = hw.tile
+    kind = t.cell
+    if kind == "auto":
+        kind = "1t1r" if card.kind == "1t1r" else "sinh"
+    if kind == "1t1r":
+        if card.kind != "1t1r":
+            raise ConfigError(
+                f"The 'tile.cell' field of HardwareConfig must be used with a 1t1r device card "
+                f"(card {card.name!r} is of kind {card.kind!r}). Got {t.cell!r}.")
+        if t.v_gate_v is not None:
+            from device_models import cards
+
+            vdd = cards.load(card.mosfet_card).get("vdd_v", None)
+            if vdd is not None and t.v_gate_v > vdd:
+                raise ConfigError(
+                    f"The 'tile.v_gate_v' field of HardwareConfig must be in [0, {vdd!r}] V "
+                    f"(vdd_v of the access transistor card {card.mosfet_card!r}). "
+                    f"Got {t.v_gate_v!r}.")
+    elif t.v_gate_v is not None:
+        raise ConfigError(
+            f"The 'tile.v_gate_v' field of HardwareConfig must be None for {kind!r} cells on "
+            f"card {card.name!r} (no access transistor). Got {t.v_gate_v!r}.")
+    return kind
+
+
+def read_law(hw: HardwareConfig, card):
+    """The tile's cell law at read: None for linear cells, else a
+    :class:`device_models.iv.CellIV` at ``hw.temperature_k`` (1T1R gate ``tile.v_gate_v``)."""
+    from device_models.iv import SinhIV
+    from device_models.memory import cell_iv
+
+    kind = cell_kind(hw, card)
+    if kind == "linear":
+        return None
+    if kind == "sinh":
+        return SinhIV(card.v0_v)
+    return cell_iv(card, v_gate_v=hw.tile.v_gate_v, temperature_k=hw.temperature_k)
+
+
+def verify_law(hw: HardwareConfig, card):
+    """The cell law under the card's verify conditions (gate ``v_gate_read_v``, temperature
+    ``hw.program_temperature_k``); None for linear cells."""
+    from device_models.iv import SinhIV
+    from device_models.memory import cell_iv
+
+    kind = cell_kind(hw, card)
+    if kind == "linear":
+        return None
+    if kind == "sinh":
+        return SinhIV(card.v0_v)
+    return cell_iv(card, temperature_k=hw.program_temperature_k)
+
+
+def current_window(hw: HardwareConfig, card) -> tuple[float, float]:
+    r"""The window of verify read currents per volt the weights are mapped onto [S].
+
+    :math:`[F(g_{min}, V_\mathrm{read}),\ F(g_{max}, V_\mathrm{read})]/V_\mathrm{read}`
+    under the verify conditions (:func:`verify_law`): every mapped target current is then
+    reachable inside the card's programming window. Linear cells: ``(g_min_s, g_max_s)``.
+    """
+    law = verify_law(hw, card)
+    if law is None:
+        return float(card.g_min_s), float(card.g_max_s)
+    v = hw.tile.v_read_v
+    i = law.current(v, np.array([card.g_min_s, card.g_max_s]))
+    return float(i[0] / v), float(i[1] / v)
+
+
+def program_targets(hw: HardwareConfig, card, g_target_s: np.ndarray):
+    r"""Conductances to program so that each cell's verify read current at ``tile.v_read_v``
+    is ``g_target·v_read`` [S], and the write-verify tolerance [S] (None: the card default).
+
+    For a law :math:`F` under verify conditions, :math:`g^\ast` solves
+    :math:`F(g^\ast, V_\mathrm{read}) = g_t V_\mathrm{read}`
+    (:func:`device_models.iv.conductance_for_current`; the targets lie in
+    :func:`current_window`, so :math:`g^\ast` lies in the card's ``[g_min_s, g_max_s]``), and the
+    acceptance window of the current, ``tolerance_frac·(g_max − g_min)·V_read`` [A], becomes
+    :math:`\delta g = \delta I / (\partial F/\partial g)` at :math:`g^\ast` (RRAM and 1T1R
+    cards; PCM programming has no tolerance). Linear cells: the targets unchanged.
+    """
+    law = verify_law(hw, card)
+    if law is None:
+        return g_target_s, None
+    from device_models.iv import conductance_for_current
+
+    v = hw.tile.v_read_v
+    g = conductance_for_current(law, g_target_s * v, v, g_max_s=card.g_max_s)
+    g = np.clip(g, card.g_min_s, card.g_max_s)      # rounding at the window's edges
+    if card.kind == "pcm":
+        return g, None
+    _, didg = law.current_and_g_derivative(v, g)
+    tol_i = card.tolerance_frac * (card.g_max_s - card.g_min_s) * v
+    tol = tol_i / np.maximum(np.abs(didg), 1e-3 * abs(v))
+    return g, tol
+
+
+# --------------------------------------------------------------------------------------------
+# Separable expansion of a two-variable table
+# --------------------------------------------------------------------------------------------
+
+
+def _cheb_nodes(lo: float, hi: float, m: int) -> np.ndarray:
+    """Chebyshev points of the second kind on [lo, hi] (ascending)."""
+    if m == 1 or hi <= lo:
+        return np.array([0.5 * (lo + hi)])
+    x = -np.cos(np.pi * np.arange(m) / (m - 1))
+    return 0.5 * (lo + hi) + 0.5 * (hi - lo) * x
+
+
+def _bary_weights(m: int) -> np.ndarray:
+    w = (-1.0) ** np.arange(m)
+    if m > 1:
+        w[0] *= 0.5
+        w[-1] *= 0.5
+    return w
+
+
+def _bary_matrix(x: np.ndarray, nodes: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Rows of barycentric interpolation weights at points ``x`` (n,) → (n, M)."""
+    if nodes.size == 1:
+        return np.ones((x.size, 1))
+    d = x[:, None] - nodes[None, :]
+    exact = d == 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = w[None, :] / d
+        q = q / q.sum(axis=1, keepdims=True)
+    hit = exact.any(axis=1)
+    if hit.any():
+        q[hit] = exact[hit].astype(np.float64)
+    return q
+
+
+@dataclasses.dataclass(frozen=True)
+class Expansion:
+    r"""A table :math:`f(g, V_k) \approx \sum_{r<R} a_r(g)\,b_r[k]` (see :func:`expand`).
+
+    Attributes
+    ----------
+    nodes : ndarray (M,)
+        Chebyshev nodes in g [S].
+    node_coef : ndarray (M, R)
+        :math:`a_r` at the nodes (units of f).
+    basis : ndarray (R, K)
+        :math:`b_r` on the K voltages [-].
+    bound : float
+        Largest error measured on the nodes and the check grid (units of f).
+    scale : float
+        Largest :math:`|f|` on the table (units of f).
+    """
+
+    nodes: np.ndarray
+    node_coef: np.ndarray
+    basis: np.ndarray
+    bound: float
+    scale: float
+
+    @property
+    def rank(self) -> int:
+        return self.basis.shape[0]
+
+    def coefficients(self, g: np.ndarray) -> np.ndarray:
+        """:math:`a_r(g)` at conductances ``g`` [S] → (R, *g.shape)."""
+        flat = np.asarray(g, dtype=np.float64).ravel()
+        out = np.empty((self.rank, flat.size))
+        w = _bary_weights(self.nodes.size)
+        step = 1 << 15
+        for s in range(0, flat.size, step):
+            out[:, s:s + step] = (_bary_matrix(flat[s:s + step], self.nodes, w)
+                                  @ self.node_coef).T
+        return out.reshape((self.rank,) + np.shape(g))
+
+    def values(self, g: np.ndarray) -> np.ndarray:
+        """The expansion at conductances ``g`` (n,) on all K voltages → (n, K)."""
+        return self.coefficients(np.asarray(g, dtype=np.float64)).T @ self.basis
+
+
+def expand(fn, g_lo: float, g_hi: float, volts: np.ndarray, rtol: float) -> Expansion:
+    r"""Separable expansion of ``fn(g, V)`` on ``g ∈ [g_lo, g_hi]`` and the voltages ``volts``.
+
+    ``fn(g[:, None], volts[None, :])`` tabulates the function on :math:`M` Chebyshev nodes;
+    the SVD :math:`T = U\Sigma V^\top` truncated to the smallest rank ``R`` whose largest
+    entry error is at most ``rtol/2`` of :math:`\max|T|` gives :math:`b_r = V_r` and
+    :math:`a_r(g_m) = U_{mr}\Sigma_r`. Between nodes :math:`a_r` is the barycentric
+    interpolant; the error of the whole expansion is measured again on the midpoints of
+    the nodes, and ``M`` doubles (to :data:`G_NODES_MAX`) until it is within ``rtol`` of
+    :math:`\max|T|`. The measured error (nodes and midpoints) is ``bound``.
+    """
+    volts = np.asarray(volts, dtype=np.float64)
+    m = G_NODES if g_hi > g_lo else 1
+    while True:
+        nodes = _cheb_nodes(g_lo, g_hi, m)
+        table = np.asarray(fn(nodes[:, None], volts[None, :]), dtype=np.float64)
+        scale = float(np.max(np.abs(table))) if table.size else 0.0
+        if scale == 0.0:
+            return Expansion(nodes, np.zeros((m, 1)), np.zeros((1, volts.size)), 0.0, 0.0)
+        u, s, vt = np.linalg.svd(table, full_matrices=False)
+        rank, err_nodes = s.size, 0.0
+        for r in range(1, s.size + 1):
+            approx = (u[:, :r] * s[:r]) @ vt[:r]
+            err_nodes = float(np.max(np.abs(table - approx)))
+            if err_nodes <= 0.5 * rtol * scale:
+                rank = r
+                break
+        coef = u[:, :rank] * s[:rank]
+        basis = vt[:rank]
+        exp = Expansion(nodes, coef, basis, err_nodes, scale)
+        if m == 1:
+            return exp
+        mids = 0.5 * (nodes[1:] + nodes[:-1])
+        check = np.asarray(fn(mids[:, None], volts[None, :]), dtype=np.float64)
+        err_mid = float(np.max(np.abs(check - exp.values(mids))))
+        bound = max(err_nodes, err_mid)
+        if err_mid <= rtol * scale or 2 * m > G_NODES_MAX:
+            return dataclasses.replace(exp, bound=bound)
+        m *= 2
+
+
+# --------------------------------------------------------------------------------------------
+# Kernels: codes → basis values, sign split
+# --------------------------------------------------------------------------------------------
+
+
+def _lookup_int_py(codes, lo, tab, out):
+    """``out[b, r·n + i] = tab[r, codes[b, i] − lo]`` (quantised codes)."""
+    n_b, n_r = codes.shape
+    for b in range(n_b):
+        for r in range(tab.shape[0]):
+            base = r * n_r
+            for i in range(n_r):
+                out[b, base + i] = tab[r, codes[b, i] - lo]
+
+
+def _lookup_float_py(codes, lo, inv_h, tab, out):
+    """Linear interpolation of ``tab`` on a uniform code grid starting at ``lo``."""
+    n_b, n_r = codes.shape
+    k_max = tab.shape[1] - 2
+    for b in range(n_b):
+        for r in range(tab.shape[0]):
+            base = r * n_r
+            for i in range(n_r):
+                pos = (codes[b, i] - lo) * inv_h
+                k = int(np.floor(pos))
+                k = 0 if k < 0 else (k_max if k > k_max else k)
+                w = pos - k
+                out[b, base + i] = tab[r, k] * (1.0 - w) + tab[r, k + 1] * w
+
+
+def _split_signs_py(v, squares, pm, pm2):
+    """``pm = [max(v, 0) | min(v, 0)]`` and, with ``squares``, their squares."""
+    n_b, n_r = v.shape
+    zero = v.dtype.type(0.0)
+    for b in range(n_b):
+        for i in range(n_r):
+            x = v[b, i]
+            p = x if x > zero else zero
+            q = x - p
+            pm[b, i] = p
+            pm[b, n_r + i] = q
+            if squares:
+                pm2[b, i] = p * p
+                pm2[b, n_r + i] = q * q
+
+
+_lookup_int_kernel = jit(_lookup_int_py)
+_lookup_float_kernel = jit(_lookup_float_py)
+_split_signs_kernel = jit(_split_signs_py)
+
+
+def _lookup(codes: np.ndarray, grid, tab: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Basis values of ``codes`` into ``out`` (n_b, R·n_r); ``grid = (lo, inv_h)``
+    (``inv_h = None``: integer codes, exact)."""
+    lo, inv_h = grid
+    if backend() == "numpy":
+        if inv_h is None:
+            vals = tab[:, codes - int(lo)]                     # (R, n_b, n_r)
+        else:
+            pos = (codes - lo) * inv_h
+            k = np.clip(np.floor(pos).astype(np.int64), 0, tab.shape[1] - 2)
+            w = pos - k
+            vals = tab[:, k] * (1.0 - w) + tab[:, k + 1] * w
+        out[...] = vals.transpose(1, 0, 2).reshape(out.shape)
+        return out
+    if inv_h is None:
+        _lookup_int_kernel(codes, int(lo), tab, out)
+    else:
+        _lookup_float_kernel(codes, float(lo), float(inv_h), tab, out)
+    return out
+
+
+def _split_signs(v: np.ndarray, squares: bool):
+    n_b, n_r = v.shape
+    pm = workspace("cells_pm", (n_b, 2 * n_r), v.dtype)
+    pm2 = workspace("cells_pm2", (n_b, 2 * n_r) if squares else (0, 0), v.dtype)
+    if backend() == "numpy":
+        p = np.maximum(v, 0)
+        pm[:, :n_r], pm[:, n_r:] = p, v - p
+        if squares:
+            pm2[...] = pm * pm
+        return pm, pm2
+    _split_signs_kernel(v, squares, pm, pm2)
+    return pm, pm2
+
+
+# --------------------------------------------------------------------------------------------
+# GEMMs of the array read
+# --------------------------------------------------------------------------------------------
+
+
+def signal_gemm(v: np.ndarray, mat, step_v: float | None, signed: bool,
+                out: np.ndarray) -> np.ndarray:
+    """``out = v @ S``: integer arithmetic for a split (float32-mode) matrix and row drives in
+    integer steps ``step_v`` [V], else BLAS."""
+    if isinstance(mat, int8_gemm.SplitMatrix):
+        if step_v is not None:
+            return int8_gemm.matmul(v, step_v, signed, mat, out)
+        mat = mat.rounded
+    return np.matmul(v, mat, out=out)
+
+
+def variance_gemm(v2: np.ndarray, mat, out: np.ndarray) -> np.ndarray:
+    """``out = v² @ Σ²``: the bfloat16 kernel for a packed (float32-mode) matrix, else BLAS."""
+    if isinstance(mat, bf16_gemm.PackedMatrix):
+        return bf16_gemm.matmul(v2, mat, out)
+    return np.matmul(v2, mat, out=out)
+
+
+# --------------------------------------------------------------------------------------------
+# The array read of one row block
+# --------------------------------------------------------------------------------------------
+
+
+def array_read(block, t_s: float, enc, dtype) -> ArrayRead:
+    """The array-read stage of a :class:`~cimsim.tile.state.RowBlock` at read time ``t_s`` for
+    the calibrated input encoder ``enc`` in ``dtype`` (cached on the block: one at a time)."""
+    key = (float(t_s), id(enc), np.dtype(dtype).str)
+    cached = getattr(block, "_array_read", None)
+    if cached is not None and cached[0] == key and cached[1].enc is enc:
+        return cached[1]
+    read = ArrayRead(block, float(t_s), enc, dtype)
+    block._array_read = (key, read)
+    return read
+
+
+def _plan(enc, law, wires: bool, solver: str) -> str:
+    if law is None:
+        return "linear"
+    if solver == "exact" or wires:
+        return "exact" if solver == "exact" else "wires_fast"
+    if enc.encoding != "amplitude":      # time-coded: every driven row at ±V_read
+        return "pulse"
+    return "separable" if getattr(law, "is_separable", False) else "table"
+
+
+class ArrayRead:
+    """Array read of one row block (its tiles' columns concatenated) for one input encoder.
+
+    Built by :func:`array_read`; see the module docstring for the plans. :meth:`currents`
+    runs on the calling thread (the tile's batch slices are split across threads by the
+    caller).
+
+    Attributes
+    ----------
+    plan : str
+        ``"linear"``, ``"pulse"``, ``"separable"``, ``"table"``, ``"exact"`` or
+        ``"wires_fast"``.
+    bound_a : float
+        Largest error of one cell current of the amplitude expansion [A] (0 where the plan
+        is exact).
+    rank : int
+        Terms of the expansion (1 for separable laws and linear cells, 2 for pulses on a
+        non-odd law with signed inputs).
+    """
+
+    def __init__(self, block, t_s: float, enc, dtype):
+        self.block = block
+        self.t_s = t_s
+        self.enc = enc
+        self.dtype = np.dtype(dtype)
+        tiles = block.tiles
+        self.tiles = tiles
+        hw = tiles[0].hw
+        self.hw = hw
+        self.law = tiles[0].law
+        self.states = [t.state(t_s) for t in tiles]
+        self.noisy = hw.read_noise
+        self.n_signal = block.n_signal
+        self.n_refs = block.n_refs
+        self.rows = tiles[0].rows_used
+        r_row, r_col = tiles[0].wire_resistances_ohm()
+        self.wires = r_row > 0.0 or r_col > 0.0
+        self.plan = _plan(enc, self.law, self.wires, hw.tile.array_solver)
+        self.bound_a = 0.0
+        self.rank = 1
+        f32 = self.dtype == np.float32
+        self.v_unit = (enc.v_read_v if enc.encoding == "bit_serial" and not enc.signed
+                       else None)
+        if self.plan == "linear":
+            self.mats = block.matrices(t_s, self.dtype, v_unit=self.v_unit)
+            return
+        self._grid_setup()
+        if self.plan == "pulse":
+            self._pulse_setup(f32)
+        elif self.plan in ("separable", "table"):
+            self._table_setup()
+        if self.plan in ("exact", "wires_fast"):
+            self._var_setup_table()      # variance through the law at the row voltage
+
+    # --- set-up ---------------------------------------------------------------------------
+
+    def _grid_setup(self) -> None:
+        """Codes and the voltages the cells see on the code grid (amplitude inputs)."""
+        enc = self.enc
+        lo = -enc.c_max if enc.signed else 0
+        if enc.quantize:
+            codes = np.arange(lo, enc.c_max + 1)
+            self.grid = (lo, None)
+            mag = enc.levels_v[np.abs(codes)]
+        else:
+            codes = np.linspace(lo, 1.0, UNQUANTIZED_GRID)
+            self.grid = (float(lo), (UNQUANTIZED_GRID - 1) / (1.0 - lo))
+            mag = np.abs(codes) * enc.v_read_v
+        self.grid_codes = codes
+        self.grid_volts = np.sign(codes) * mag
+
+    def _cells(self):
+        """Per tile: (g [S], σ² [S²] or None) of its used cells."""
+        return [(st["g_s"], st.get("var_s2")) for st in self.states]
+
+    def _g_range(self) -> tuple[float, float]:
+        gs = [st["g_s"] for st in self.states]
+        return (float(min(np.min(g) for g in gs)), float(max(np.max(g) for g in gs)))
+
+    def _signal_of(self, per_tile) -> np.ndarray:
+        """Concatenated signal matrix ``X[:, pos] − X[:, neg]`` from per-tile cell arrays."""
+        return np.concatenate([x[:, t.mapping.pos_col] - x[:, t.mapping.neg_col]
+                               for t, x in zip(self.tiles, per_tile, strict=True)], axis=1)
+
+    def _var_of(self, per_tile) -> tuple[np.ndarray, np.ndarray]:
+        own, ref = [], []
+        for t, x in zip(self.tiles, per_tile, strict=True):
+            m = t.mapping
+            if m.mapping == "differential":
+                own.append(x[:, m.pos_col] + x[:, m.neg_col])
+                ref.append(np.zeros((x.shape[0], 0)))
+            else:
+                own.append(x[:, m.pos_col])
+                ref.append(x[:, m.ref_cols])
+        return np.concatenate(own, axis=1), np.concatenate(ref, axis=1)
+
+    def _pack(self, signal, var_own, var_ref, f32: bool) -> dict:
+        mats = {"signal": int8_gemm.split(signal) if f32 and signal.shape[0] <= int8_gemm.K_MAX
+                else np.ascontiguousarray(signal, dtype=self.dtype)}
+        if var_own is not None:
+            for name, var in (("var_own", var_own), ("var_ref", var_ref)):
+                mats[name] = (bf16_gemm.pack(var) if f32
+                              else np.ascontiguousarray(var, dtype=self.dtype))
+        return mats
+
+    def _pulse_setup(self, f32: bool) -> None:
+        """S± = F(G, ±V)/(±V) and Σ± = (∂F/∂g(G, ±V)/V)²·σ² per cell, exactly."""
+        enc, law = self.enc, self.law
+        v = enc.v_read_v
+        sides = [v] if not enc.signed else [v, -v]
+        sig, var_own, var_ref, row_i = [], [], [], []
+        for s in sides:
+            per_s, per_v, per_r = [], [], []
+            for g, var in self._cells():
+                i, didg = law.current_and_g_derivative(s, g)
+                per_s.append(i / s)
+                per_r.append(i.sum(axis=1))
+                if var is not None:
+                    per_v.append((didg / v) ** 2 * var)
+            sig.append(self._signal_of(per_s))
+            row_i.append(np.sum(per_r, axis=0))
+            if self.noisy:
+                o, r = self._var_of(per_v)
+                var_own.append(o)
+                var_ref.append(r)
+        self.row_current_a = row_i           # per side: Σ_j F(g_ij, ±V) per row [A]
+        if len(sides) == 2 and np.array_equal(sig[0], sig[1]) and (
+                not self.noisy or np.array_equal(var_own[0], var_own[1])):
+            sig, var_own, var_ref = sig[:1], var_own[:1], var_ref[:1]   # odd law
+        self.split = len(sig) == 2
+        self.rank = len(sig)
+        scale = 1.0 if self.v_unit is None else float(self.v_unit)
+        self.mats = self._pack(
+            np.concatenate(sig, axis=0),
+            scale * np.concatenate(var_own, axis=0) if self.noisy else None,
+            scale * np.concatenate(var_ref, axis=0) if self.noisy else None, f32)
+
+    def _table_setup(self) -> None:
+        """Amplitude inputs: the mean (and variance) as Σ_r b_r(code) @ A_r."""
+        law = self.law
+        volts = self.grid_volts
+        cells = self._cells()
+        if self.plan == "separable":
+            h = np.asarray(law.drive(volts), dtype=np.float64)
+            self.mean_tab = h[None, :]
+            coefs = [g[None] for g, _ in cells]
+            var_tab = (h * h)[None, :]
+            var_coefs = [var[None] if var is not None else None for _, var in cells]
+        else:
+            g_lo, g_hi = self._g_range()
+            ex = expand(lambda g, v: law.current(v, g), g_lo, g_hi, volts, TABLE_RTOL)
+            self.expansion = ex
+            self.bound_a = ex.bound
+            self.mean_tab = ex.basis
+            coefs = [ex.coefficients(g) for g, _ in cells]
+            var_tab, var_coefs = None, None
+            if self.noisy:
+                exv = expand(lambda g, v: law.current_and_g_derivative(v, g)[1] ** 2, g_lo,
+                             g_hi, volts, VARIANCE_RTOL)
+                self.var_expansion = exv
+                var_tab = exv.basis
+                var_coefs = [exv.coefficients(g) * var[None] for (g, var) in cells]
+        if self.grid[1] is not None:     # unquantised codes: linear interpolation between
+            self.bound_a += self._interp_error()     # the grid voltages adds its own error
+        self.rank = self.mean_tab.shape[0]
+        # row currents at every level for the energy account: Σ_j a_r(g_ij) per row
+        self.row_coef = np.sum([c.sum(axis=2) for c in coefs], axis=0)     # (R, rows)
+        self.mean_mat = np.ascontiguousarray(np.concatenate(
+            [self._signal_of([c[r] for c in coefs]) for r in range(self.rank)], axis=0),
+            dtype=self.dtype)
+        if self.noisy:
+            self.var_tab = var_tab
+            own, ref = zip(*[self._var_of([c[r] for c in var_coefs])
+                             for r in range(var_tab.shape[0])], strict=True)
+            self.var_own_mat = np.ascontiguousarray(np.concatenate(own, axis=0),
+                                                    dtype=self.dtype)
+            self.var_ref_mat = np.ascontiguousarray(np.concatenate(ref, axis=0),
+                                                    dtype=self.dtype)
+
+    def _interp_error(self) -> float:
+        """Largest error [A] of interpolating the cell current linearly between neighbouring
+        voltages of the unquantised code grid, over Chebyshev nodes of the conductance range
+        (the current is smooth in V: the error is ``h²/8·max|∂²F/∂V²|``, measured here)."""
+        g_lo, g_hi = self._g_range()
+        g = _cheb_nodes(g_lo, g_hi, G_NODES)[:, None]
+        v = self.grid_volts
+        mid = 0.5 * (v[1:] + v[:-1])
+        f = self.law.current(v[None, :], g)
+        return float(np.max(np.abs(self.law.current(mid[None, :], g)
+                                   - 0.5 * (f[:, 1:] + f[:, :-1]))))
+
+    def _var_setup_table(self) -> None:
+        """Exact and wire plans: energy row currents and the noise variance at the row
+        voltage (wire drops neglected in the noise), evaluated per read."""
+        if self.enc.encoding == "amplitude":
+            return
+        v = self.enc.v_read_v
+        sides = [v, -v] if self.enc.signed else [v]
+        self.row_current_a = [np.sum([self.law.current(s, g).sum(axis=1)
+                                      for g, _ in self._cells()], axis=0) for s in sides]
+
+    # --- per cycle ------------------------------------------------------------------------
+
+    def squares(self, per_cell: bool) -> bool:
+        """Whether :meth:`currents` needs ``v²`` from the row drive."""
+        return (self.plan == "linear" and self.noisy and not per_cell
+                and self.v_unit is None)
+
+    def currents(self, v: np.ndarray, v2: np.ndarray, p: int, *, x: np.ndarray,
+                 codes: np.ndarray | None, per_cell: bool = False, per_cell_args=None,
+                 noisy: bool | None = None):
+        """Signal currents and variances of cycle ``p`` for row drive ``v`` (batch, rows).
+
+        Parameters
+        ----------
+        v, v2 : ndarray
+            Row drive [V] and its squares [V²] (when :meth:`squares`) from
+            :meth:`~cimsim.tile.encode.InputEncoder.drive`.
+        p : int
+            Cycle (bit-plane) index.
+        x : ndarray
+            The inputs of these rows (amplitude tables form their codes from them when
+            ``codes`` is None).
+        codes : ndarray or None
+            Input codes of these rows, if the caller has them.
+        per_cell : bool
+            Draw read noise per cell and read (linear cells: the exact reference of the
+            variance identity).
+        noisy : bool, optional
+            Read noise (default: the hardware's ``read_noise``).
+
+        Returns
+        -------
+        mean : ndarray (batch, n_signal)
+            Noise-free signal currents [A] (a per-thread scratch array).
+        var_own, var_ref : ndarray
+            Read-noise variances [A²] of the signal and reference columns (no columns: no
+            noise).
+        """
+        noisy = self.noisy if noisy is None else noisy
+        dt = self.dtype if v.dtype == self.dtype else v.dtype
+        n_b = v.shape[0]
+        empty = np.zeros((n_b, 0), dtype=dt)
+        enc = self.enc
+        if self.plan == "linear":
+            mats = self.mats
+            if per_cell:
+                mean = self.block.per_cell_currents(v, self.t_s, **per_cell_args)
+                return mean, empty, empty
+            mean = signal_gemm(v, mats["signal"], enc.int_step_v(p), enc.signed,
+                               workspace("mean", (n_b, self.n_signal), dt))
+            if not noisy:
+                return mean, empty, empty
+            v2 = v if self.v_unit is not None else v2
+            var_own = variance_gemm(v2, mats["var_own"],
+                                    workspace("var", (n_b, self.n_signal), dt))
+            var_ref = (variance_gemm(v2, mats["var_ref"], np.empty((n_b, self.n_refs), dt))
+                       if self.n_refs else empty)
+            return mean, var_own, var_ref
+        if per_cell:
+            fail("tile.read_noise_model", "ArrayRead.currents", "'variance' for nonlinear "
+                 "cells (per-cell noise samples are drawn for linear cells only)", "per_cell")
+        if self.plan == "pulse":
+            return self._pulse_currents(v, p, noisy, n_b, dt, empty)
+        if self.plan in ("separable", "table"):
+            if codes is None:
+                codes = enc.codes(x, parallel=False)
+            return self._table_currents(codes, noisy, n_b, dt, empty)
+        return self._solved_currents(v, x, codes, p, noisy, n_b, dt, empty)
+
+    def _pulse_currents(self, v, p, noisy, n_b, dt, empty):
+        enc, mats = self.enc, self.mats
+        if self.split:
+            a, a2 = _split_signs(v, noisy)
+        else:
+            a, a2 = v, (v if self.v_unit is not None else v * v if noisy else None)
+        mean = signal_gemm(a, mats["signal"], enc.int_step_v(p), enc.signed,
+                           workspace("mean", (n_b, self.n_signal), dt))
+        if not noisy:
+            return mean, empty, empty
+        var_own = variance_gemm(a2, mats["var_own"], workspace("var", (n_b, self.n_signal), dt))
+        var_ref = (variance_gemm(a2, mats["var_ref"], np.empty((n_b, self.n_refs), dt))
+                   if self.n_refs else empty)
+        return mean, var_own, var_ref
+
+    def _table_currents(self, codes, noisy, n_b, dt, empty):
+        n_r = codes.shape[1]
+        phi = _lookup(codes, self.grid, self.mean_tab,
+                      workspace("cells_phi", (n_b, self.rank * n_r), dt))
+        mean = np.matmul(phi, self.mean_mat.astype(dt, copy=False),
+                         out=workspace("mean", (n_b, self.n_signal), dt))
+        if not noisy:
+            return mean, empty, empty
+        rv = self.var_tab.shape[0]
+        psi = _lookup(codes, self.grid, self.var_tab,
+                      workspace("cells_psi", (n_b, rv * n_r), dt))
+        var_own = np.matmul(psi, self.var_own_mat.astype(dt, copy=False),
+                            out=workspace("var", (n_b, self.n_signal), dt))
+        var_ref = (np.matmul(psi, self.var_ref_mat.astype(dt, copy=False))
+                   if self.n_refs else empty)
+        return mean, var_own, var_ref
+
+    # --- exact and wire plans -------------------------------------------------------------
+
+    def _cell_volts(self, v, x, codes):
+        """Row voltages [V] (float64): the DAC level of amplitude codes; the drive itself
+        (signal-equivalent amplitude) of the time-coded encodings."""
+        if self.enc.encoding != "amplitude":
+            return np.asarray(v, dtype=np.float64)
+        if codes is None:
+            codes = self.enc.codes(x, parallel=False)
+        lo, inv_h = self.grid
+        if inv_h is None:
+            return self.grid_volts[np.asarray(codes) - lo]
+        return np.asarray(codes, dtype=np.float64) * self.enc.v_read_v
+
+    def _crossbar(self, tile, st):
+        xb = st.get("crossbar")
+        if xb is None:
+            from ..array.crossbar import Crossbar
+
+            tc = self.hw.tile
+            r_row, r_col = tile.wire_resistances_ohm()
+            full = np.full((tc.rows, tc.cols), tile.card.g_min_s)
+            full[: tile.rows_used, : tile.n_phys] = st["g_s"]
+            xb = Crossbar(full, r_wire_row_ohm=r_row, r_wire_col_ohm=r_col, cell=self.law)
+            st["crossbar"] = xb
+        return xb
+
+    def _column_currents(self, vr: np.ndarray, weight: np.ndarray | None = None):
+        """Per tile: physical column currents [A] (batch, n_phys) for cell-row voltages
+        ``vr`` (batch, rows) [V], by the plan's solver; without wires each cell's current may
+        be weighted by ``weight`` (batch, rows) (the pulse-time fraction)."""
+        out = []
+        for tile, st in zip(self.tiles, self.states, strict=True):
+            if not self.wires:
+                g = st["g_s"]
+                cur = np.empty((vr.shape[0], g.shape[1]))
+                for b in range(vr.shape[0]):
+                    i = self.law.current(vr[b][:, None], g)
+                    cur[b] = (i if weight is None else weight[b][:, None] * i).sum(axis=0)
+            else:
+                xb = self._crossbar(tile, st)
+                full = np.zeros((vr.shape[0], self.hw.tile.rows))
+                full[:, : vr.shape[1]] = vr
+                method = "exact" if self.plan == "exact" else "fast"
+                cur = xb.column_currents(full, method=method)[:, : tile.n_phys]
+            out.append(cur)
+        return out
+
+    def _pwm_wire_currents(self, vr: np.ndarray, frac: np.ndarray):
+        """Time-coded drive with wires: row ``i`` is on for the fraction ``frac_i`` of the
+        cycle, and the rows on at once are always those of the largest fractions (pulse
+        widths end, TTFS spikes start, level-crossing events run up to the code, in order of
+        ``|c|``). Between two consecutive fractions the drive is static and solved alone.
+        Returns per tile the charge / cycle time of each physical column [A]."""
+        cols = [np.zeros((vr.shape[0], t.n_phys)) for t in self.tiles]
+        for b in range(vr.shape[0]):
+            prev = 0.0
+            for end in np.unique(frac[b][frac[b] > 0.0]):
+                parts = self._column_currents((vr[b] * (frac[b] >= end))[None, :])
+                for c, part in zip(cols, parts, strict=True):
+                    c[b] += (end - prev) * part[0]
+                prev = end
+        return cols
+
+    def _solved_currents(self, v, x, codes, p, noisy, n_b, dt, empty):
+        enc = self.enc
+        vr = self._cell_volts(v, x, codes)
+        frac = None
+        if enc.encoding != "amplitude":
+            # time-coded drive: each row on at ±V_read for the fraction |v|/V_read of the
+            # cycle (bit-serial: 0 or 1); the rows on at any instant are those of the largest
+            # fractions, so with wires the cycle splits into static intervals
+            frac = np.abs(vr) / enc.v_read_v
+            vr = np.sign(vr) * enc.v_read_v
+            cols = (self._pwm_wire_currents(vr, frac) if self.wires
+                    else self._column_currents(vr, frac))
+        else:
+            cols = self._column_currents(vr)
+        mean = np.ascontiguousarray(np.concatenate(
+            [c[:, t.mapping.pos_col] - c[:, t.mapping.neg_col]
+             for t, c in zip(self.tiles, cols, strict=True)], axis=1), dtype=dt)
+        if not noisy:
+            return mean, empty, empty
+        var_own = np.zeros((n_b, self.n_signal))
+        var_ref = np.zeros((n_b, self.n_refs))
+        for b in range(n_b):
+            per_v = []
+            for g, var in self._cells():
+                _, didg = self.law.current_and_g_derivative(vr[b][:, None], g)
+                if frac is not None:
+                    didg = didg * frac[b][:, None]
+                per_v.append(didg * didg * var)
+            own, ref = self._var_of(per_v)
+            var_own[b] = own.sum(axis=0)
+            if self.n_refs:
+                var_ref[b] = ref.sum(axis=0)
+        return (mean, np.ascontiguousarray(var_own, dtype=dt),
+                np.ascontiguousarray(var_ref, dtype=dt) if self.n_refs else empty)
+
+    # --- energy ---------------------------------------------------------------------------
+
+    def energy_j(self, stats: np.ndarray, x: np.ndarray, *, codes: bool = False) -> float:
+        r"""Read energy of the cells [J] for the inputs ``x`` of these rows (their codes if
+        ``codes``), whose row-drive sums (:meth:`~cimsim.tile.encode.InputEncoder.row_stats`)
+        are ``stats``.
+
+        Linear cells: ``Σ_batch V_row·V_cell·t @ rowsum(G)``. Time-coded inputs: the cells
+        conduct ``I(±V_read)`` while on, so ``stats[0] = Σ V_read²·t_on`` per row weighs the
+        row's conductance at the pulse, :math:`\sum_j F(g_{ij}, \pm V)/(\pm V)`, split by
+        the sign of the drive (the share of on-time of positive codes). Amplitude inputs:
+        ``Σ V·I·t`` with the row current at each row's level from the expansion (separable
+        laws: exact), or the law itself for the exact plans.
+        """
+        if self.plan == "linear":
+            return float(sum(float(stats[0] @ st["rowsum_s"]) for st in self.states))
+        enc = self.enc
+        c = x if codes else enc.codes(x)
+        if enc.encoding != "amplitude":
+            amp = enc.v_read_v
+            g_pos = self.row_current_a[0] / amp
+            if len(self.row_current_a) == 1:
+                return float(stats[0] @ g_pos)
+            g_neg = self.row_current_a[1] / -amp
+            mag = np.abs(np.asarray(c, dtype=np.int64 if enc.quantize else np.float64))
+            if enc.encoding == "bit_serial":
+                mag = np.bitwise_count(mag).astype(np.float64)   # planes a row is on
+            total = mag.sum(axis=0, dtype=np.float64)
+            pos = np.where(np.asarray(c) > 0, mag, 0).sum(axis=0, dtype=np.float64)
+            share = np.divide(pos, total, out=np.zeros_like(total), where=total > 0)
+            return float(stats[0] @ (share * g_pos + (1.0 - share) * g_neg))
+        t = enc.t_read_s
+        if self.plan not in ("separable", "table"):       # exact plans: the law itself
+            vr = self._cell_volts(None, None, c)
+            e = 0.0
+            for g, _ in self._cells():
+                for b in range(vr.shape[0]):
+                    e += float(vr[b] @ self.law.current(vr[b][:, None], g).sum(axis=1))
+            return e * t
+        w = self.mean_tab * (self.grid_volts * t)[None, :]     # (R, K): V·b_r(V)·t
+        lo, inv_h = self.grid
+        if inv_h is None:
+            idx = np.asarray(c, dtype=np.int64) - lo
+            return float(sum(float(w[r][idx].sum(axis=0) @ self.row_coef[r])
+                             for r in range(w.shape[0])))
+        n_b, n_r = c.shape
+        vals = _lookup(np.asarray(c, dtype=np.float64), self.grid, w,
+                       np.empty((n_b, w.shape[0] * n_r)))
+        per_row = vals.reshape(n_b, w.shape[0], n_r).sum(axis=0)       # (R, rows)
+        return float(np.sum(per_row * self.row_coef))
