@@ -316,7 +316,7 @@ def test_tile_with_wires_equals_recombined_newton_solve(cell):
     assert np.max(np.abs(fast - y)) < 1e-3 * np.max(np.abs(y))
 
 
-@pytest.mark.parametrize("encoding", ["pulse_width", "bit_serial"])
+@pytest.mark.parametrize("encoding", ["pulse_width", "bit_serial", "ttfs", "level_crossing"])
 @pytest.mark.parametrize("cell,vg", [("sinh", None), ("1t1r", 0.55)])
 def test_pulses_read_the_law_at_the_pulse_amplitude(encoding, cell, vg):
     w, x = _data(16, 4, 10, seed=10)
@@ -372,3 +372,18 @@ def test_cell_read_energy_is_v_times_the_law_current():
     i_row = tile.law.current(v[:, :, None], tile.conductances(0.0)[None]).sum(axis=2)
     expected = float(np.sum(v * i_row)) * hw.tile.t_read_s
     assert ops.cell_read_energy_j == pytest.approx(expected, rel=1e-6)
+
+
+def test_level_crossing_series_reads_the_law():
+    """A series of one step equals the static read; events of a nonlinear law cost the
+    law's energy."""
+    w, x = _data(12, 3, 6, seed=15)
+    base = HardwareConfig.ideal().replace(tile=HardwareConfig.ideal().tile.replace(
+        quantize=True, input_bits=5))
+    hw = _hw(base, cell="1t1r", v_gate_v=0.55, rows=12, cols=8,
+             input_encoding="level_crossing")
+    m = AnalogMatrix(w, hw).calibrate(x)
+    y, ops = m.matmul(x)
+    ys, ops_s = m.matmul_series(x[None])
+    np.testing.assert_allclose(ys[0], y, rtol=1e-9, atol=1e-12 * np.abs(y).max())
+    assert ops_s.cell_read_energy_j == pytest.approx(ops.cell_read_energy_j, rel=1e-9)
