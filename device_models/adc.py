@@ -100,8 +100,19 @@ capacitors it reproduces the published closed forms (tested)
     \bar E_\mathrm{mono} = \sum_{i=1}^{N-1} 2^{N-2-i}\,C_u V_\mathrm{ref}^2,
 
 1363.3 and 255.5 :math:`C_uV_\mathrm{ref}^2` at N = 10 (Liu et al. 2010, Sec. II, who give
-the conventional sum after Ginsburg & Chandrakasan 2007). Comparator and logic energy per
-conversion come from the card; the conversion takes :math:`N + 1` clock cycles (one to sample).
+the conventional sum after Ginsburg & Chandrakasan 2007). The conversion takes :math:`N + 1`
+clock cycles (one to sample).
+
+Comparator and logic energy per conversion come from component models
+(:meth:`SarAdc.from_card`; a card's ``e_comparator_j`` / ``e_logic_j`` override them):
+
+* the comparator is a dynamic integrating latch (:func:`comparator_energy_j`) sized for the
+  card's input-referred noise at its reference temperature, with the input pair's
+  :math:`g_m/I_D` from the card's MOSFET (EKV) at half the supply, one decision per bit;
+* the logic is :math:`N\cdot g_{bit}` NAND2-equivalent gates (``logic_gates_per_bit``) clocked
+  :math:`N + 1` times per conversion, each cycle costing the gate energy of the card's
+  technology card scaled to the converter's node and supply
+  (:func:`sar_logic_energy_j`, :func:`device_models.logic.gate_energy_j`).
 
 References
 ----------
@@ -135,7 +146,14 @@ from ._checks import check_array, check_choice, check_int, check_scalar, check_s
 from ._jit import backend, jit, prange
 from .constants import K_B_J_PER_K, T_REF_K
 
-__all__ = ["SWITCHING_SCHEMES", "SarAdc", "comparator_noise_at"]
+__all__ = [
+    "COMPARATOR_GAMMA",
+    "SWITCHING_SCHEMES",
+    "SarAdc",
+    "comparator_energy_j",
+    "comparator_noise_at",
+    "sar_logic_energy_j",
+]
 
 #: Capacitor switching procedures implemented by :class:`SarAdc`.
 SWITCHING_SCHEMES = ("conventional", "monotonic")
@@ -361,6 +379,139 @@ def comparator_noise_at(sigma_ref_v, temperature_k, t_ref_k=T_REF_K) -> float:
     return s * math.sqrt(t / tr)
 
 
+# --- comparator and logic energy ----------------------------------------------------------
+
+#: Excess thermal-noise factor γ of the comparator's input pair (drain-current noise
+#: 4kTγ·g_m; 2/3 for a long-channel device in saturation) [-].
+COMPARATOR_GAMMA = 2.0 / 3.0
+
+
+def comparator_energy_j(noise_v, vdd_v, gm_over_id_per_v, temperature_k=T_REF_K, *,
+                        gamma=COMPARATOR_GAMMA, dv_v=None) -> float:
+    r"""Energy of one decision of a dynamic comparator sized for an input-referred noise [J].
+
+    The input pair integrates its drain currents on the two output nodes (capacitance C each,
+    reset to V_DD) until their common mode has fallen by ΔV and the latch regenerates. Over
+    the integration time :math:`t = C\,\Delta V / I_D` the white drain-current noise
+    :math:`4kT\gamma g_m` of the two devices gives a differential charge variance
+    :math:`4kT\gamma g_m t` against the signal charge :math:`g_m v_{in} t`, so
+
+    .. math::
+
+        \sigma_v^2 = rac{4kT\gamma}{(g_m/I_D)\,C\,\Delta V}
+        \quad\Rightarrow\quad
+        C = rac{4kT\gamma}{(g_m/I_D)\,\Delta V\,\sigma_v^2}, \qquad
+        E = C\,V_{DD}\,(V_{DD} + \Delta V)
+
+    (per decision one output node is discharged to ground and recharged, the other drops by
+    ΔV and is restored: a charge :math:`C(V_{DD} + \Delta V)` from the supply). The energy
+    falls as :math:`1/\sigma_v^2`: the energy/noise trade-off of dynamic comparators.
+
+    Parameters
+    ----------
+    noise_v : float
+        rms input-referred noise per decision, on the comparator's (differential) input [V].
+    vdd_v : float
+        Supply [V].
+    gm_over_id_per_v : float
+        Transconductance efficiency of the input pair during integration [1/V].
+    temperature_k : float
+        Temperature the noise is specified at [K].
+    gamma : float
+        Excess noise factor γ [-].
+    dv_v : float, optional
+        Common-mode drop at which the latch fires [V]; default V_DD/2.
+
+    Returns
+    -------
+    float
+        Energy per decision [J].
+
+    References
+    ----------
+    .. [1] M. van Elzakker et al., "A 10-bit charge-redistribution ADC consuming 1.9 µW at
+       1 MS/s", IEEE J. Solid-State Circuits 45(5), 1007–1015 (2010),
+       doi:10.1109/JSSC.2010.2043893 (the integrating dynamic comparator).
+    .. [2] P. Nuzzo et al., IEEE Trans. Circuits Syst. I 55(6), 1441 (2008),
+       doi:10.1109/TCSI.2008.917991 (noise of regenerative comparators).
+    """
+    caller = "comparator_energy_j"
+    sigma = check_scalar("noise_v", noise_v, caller, lo=0.0, lo_open=True)
+    vdd = check_scalar("vdd_v", vdd_v, caller, lo=0.0, lo_open=True)
+    gm_id = check_scalar("gm_over_id_per_v", gm_over_id_per_v, caller, lo=0.0, lo_open=True)
+    t = check_scalar("temperature_k", temperature_k, caller, lo=0.0, lo_open=True)
+    g = check_scalar("gamma", gamma, caller, lo=0.0, lo_open=True)
+    dv = 0.5 * vdd if dv_v is None else check_scalar("dv_v", dv_v, caller, lo=0.0,
+                                                      lo_open=True, hi=vdd)
+    c = 4.0 * K_B_J_PER_K * t * g / (gm_id * dv * sigma * sigma)
+    return c * vdd * (vdd + dv)
+
+
+def sar_logic_energy_j(bits, gates_per_bit, e_gate_j) -> float:
+    r"""Energy of the SAR logic per conversion [J].
+
+    .. math:: E_{logic} = (N + 1)\cdot N g_{bit}\cdot E_{gate}
+
+    N·g_bit NAND2-equivalent gates (sequencer, result register, gating and capacitor drivers),
+    clocked N + 1 times per conversion, each gate spending :math:`E_{gate}` per cycle (the
+    energy of a gate of an adder per operation on random data,
+    :func:`device_models.logic.gate_energy_j`).
+
+    Parameters
+    ----------
+    bits : int
+        Resolution N [bit].
+    gates_per_bit : float
+        NAND2 equivalents per bit [-].
+    e_gate_j : float
+        Energy per gate per cycle at the converter's node and supply [J].
+
+    References
+    ----------
+    .. [1] M. Horowitz, ISSCC 2014, doi:10.1109/ISSCC.2014.6757323 (adder energy behind
+       E_gate).
+    """
+    caller = "sar_logic_energy_j"
+    n = check_int("bits", bits, caller, lo=1, hi=MAX_BITS)
+    g = check_scalar("gates_per_bit", gates_per_bit, caller, lo=0.0)
+    e = check_scalar("e_gate_j", e_gate_j, caller, lo=0.0)
+    return (n + 1) * n * g * e
+
+
+@functools.lru_cache(maxsize=64)
+def _card_energies(card, bits: int) -> tuple[float, float]:
+    """(comparator, logic) energy per conversion of an ADC card at ``bits`` [J] (see
+    :meth:`SarAdc.from_card`)."""
+    from . import logic
+    from .errors import CardError
+    from .mosfet import gm_over_id
+
+    e_comp, e_logic = card.get("e_comparator_j"), card.get("e_logic_j")
+    if e_comp is not None:
+        e_comp = e_comp * bits / card.bits
+    else:
+        noise, mos = card.get("comparator_noise_v", 0.0), card.get("mosfet_card")
+        if not noise or mos is None:
+            raise CardError(f"ADC card {card.name!r} needs e_comparator_j, or "
+                            "comparator_noise_v > 0 and mosfet_card for the comparator model")
+        v = card.v_ref_v
+        fs = card.get("full_scale_v", v)
+        gm_id = float(gm_over_id(0.5 * v, v, mos))
+        # the card's noise is on the [0, FS] scale; the comparator sees 2·V_ref/FS times it
+        e_comp = bits * comparator_energy_j(noise * 2.0 * v / fs, v, gm_id,
+                                            card.get("noise_t_ref_k", T_REF_K))
+    if e_logic is not None:
+        e_logic = e_logic * bits / card.bits
+    else:
+        g_bit, tech = card.get("logic_gates_per_bit"), card.get("tech_card")
+        node = card.get("node_m")
+        if g_bit is None or tech is None or node is None:
+            raise CardError(f"ADC card {card.name!r} needs e_logic_j, or logic_gates_per_bit, "
+                            "tech_card and node_m for the logic model")
+        e_logic = sar_logic_energy_j(bits, g_bit, logic.gate_energy_j(tech, node, card.v_ref_v))
+    return float(e_comp), float(e_logic)
+
+
 # --- the converter -------------------------------------------------------------------------
 
 
@@ -514,8 +665,16 @@ class SarAdc:
             An ``adc``-kind card.
         bits : int, optional
             Resolution [bit]; defaults to the card's ``bits``. At another resolution the
-            unit capacitor is kept (the array scales as 2**bits) and the comparator and logic
-            energies scale with the number of decisions, ``bits / card.bits``.
+            unit capacitor is kept (the array scales as 2**bits).
+
+            Comparator and logic energy per conversion: with ``e_comparator_j`` /
+            ``e_logic_j`` on the card, those (at the card's resolution) scaled by the number
+            of decisions, ``bits / card.bits``; otherwise the component models at ``bits``:
+            ``bits`` decisions of :func:`comparator_energy_j` (sized for the card's
+            ``comparator_noise_v`` at its reference temperature, g_m/I_D of its
+            ``mosfet_card`` at V_GS = V_ref/2, V_DS = V_ref, the supply being V_ref) and
+            :func:`sar_logic_energy_j` with ``logic_gates_per_bit`` and the gate energy of
+            its ``tech_card`` at its ``node_m`` and V_ref.
         full_scale_v : float, optional
             Input range [V]; defaults to the card's ``full_scale_v`` (or ``v_ref_v``). The
             card's noise and offset voltages are stated at the card's own full scale and are
@@ -548,15 +707,12 @@ class SarAdc:
             v_ref_v=c.v_ref_v,
             ktc_noise=True,
             temperature_k=temperature_k,
-            e_comparator_j=c.e_comparator_j,
-            e_logic_j=c.e_logic_j,
             f_clk_hz=c.f_clk_hz,
             area_m2=c.get("area_m2"),
         )
-        if bits is not None and bits != c.bits:
-            # Comparator and logic energy scale with the number of decisions.
-            kw["e_comparator_j"] = c.e_comparator_j * bits / c.bits
-            kw["e_logic_j"] = c.e_logic_j * bits / c.bits
+        if "e_comparator_j" not in overrides or "e_logic_j" not in overrides:
+            n = check_int("bits", kw["bits"], "SarAdc.from_card", lo=1, hi=MAX_BITS)
+            kw["e_comparator_j"], kw["e_logic_j"] = _card_energies(c, n)
         kw.update(overrides)
         return cls(**kw)
 

@@ -1,4 +1,5 @@
-"""Static (leakage) power and temperature-dependent speed of the periphery (cimsim.ppa.leakage)."""
+"""Static (leakage) power and temperature-dependent speed of the periphery (device_models.logic,
+cimsim.ppa.leakage)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from cimsim.ops import OpCounts
 from cimsim.ppa import leakage
 from cimsim.ppa.energy import components, load_tech
 from cimsim.ppa.report import build_report
-from device_models import cards
+from device_models import cards, logic
 from device_models.constants import T_REF_K, thermal_voltage_v
 from device_models.errors import CardError, InvalidParameterError
 from device_models.mosfet import ekv_params
@@ -38,29 +39,29 @@ def test_off_current_is_the_weak_inversion_limit(t_k):
     closed = (p.i_spec_a * math.exp((p.dibl_v_per_v * vdd - p.vt0_v) / (p.n * ut))
               * -math.expm1(-vdd / ut))
     z = math.exp((p.dibl_v_per_v * vdd - p.vt0_v) / (2.0 * p.n * ut))
-    i_off = leakage.off_current_a(PTM65, vdd, t_k, w)
+    i_off = logic.off_current_a(PTM65, vdd, t_k, w)
     assert abs(i_off / closed - 1.0 + z) <= z * z      # z² is the next order
     assert z < 0.07
     # linear in width and in the number of devices; P = N·I_off·V_DD
-    assert leakage.off_current_a(PTM65, vdd, t_k, 2 * w) == pytest.approx(2 * i_off, rel=1e-12)
-    assert leakage.leakage_power_w(1e5, PTM65, vdd, t_k, w) == pytest.approx(
-        1e5 * leakage.off_current_a(PTM65, vdd, t_k, w) * vdd, rel=1e-12)
+    assert logic.off_current_a(PTM65, vdd, t_k, 2 * w) == pytest.approx(2 * i_off, rel=1e-12)
+    assert logic.leakage_power_w(1e5, PTM65, vdd, t_k, w) == pytest.approx(
+        1e5 * logic.off_current_a(PTM65, vdd, t_k, w) * vdd, rel=1e-12)
 
 
 def test_off_current_rises_steeply_with_temperature():
     temps = np.linspace(230.0, 420.0, 9)
-    i = [leakage.off_current_a(PTM65, 0.9, t, 90e-9) for t in temps]
+    i = [logic.off_current_a(PTM65, 0.9, t, 90e-9) for t in temps]
     assert np.all(np.diff(np.log(i)) > 0)
     assert i[-1] / i[0] > 100.0     # more than two decades over 190 K
 
 
 def test_drive_speed_factor_and_temperature_inversion():
-    assert leakage.drive_speed_factor(PTM65, 0.9, T_REF_K) == pytest.approx(1.0, rel=1e-12)
+    assert logic.drive_speed_factor(PTM65, 0.9, T_REF_K) == pytest.approx(1.0, rel=1e-12)
     # well above threshold the mobility wins: slower when hot
-    assert leakage.drive_speed_factor(PTM65, 0.9, 400.0) < 1.0 < leakage.drive_speed_factor(
+    assert logic.drive_speed_factor(PTM65, 0.9, 400.0) < 1.0 < logic.drive_speed_factor(
         PTM65, 0.9, 250.0)
     # just above V_T (0.423 V) the falling threshold wins: faster when hot
-    assert leakage.drive_speed_factor(PTM65, 0.45, 400.0) > 1.0
+    assert logic.drive_speed_factor(PTM65, 0.45, 400.0) > 1.0
 
 
 def test_off_device_counts_by_hand():

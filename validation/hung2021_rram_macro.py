@@ -59,12 +59,7 @@ TOLERANCE = 0.20
 
 #: Comparisons that fail, with why; tests/test_validation.py expects them to fail (strictly),
 #: so a model change that fixes one is noticed. ``cimsim validate`` still reports FAIL.
-KNOWN_FAILURES = {
-    "TOPS/W ratio binary / 8-bit": (
-        "model gap: cimsim reads one multi-level cell per 8-bit weight where the macro stacks "
-        "eight binary cells (CWCVS), and the macro's read-out circuits and power breakdown are "
-        "not published; the ADC card is a 0.13 um SAR scaled only in resolution"),
-}
+KNOWN_FAILURES: dict[str, str] = {}
 
 BINARY = dict(weight_bits=1, bits_per_cell=1, input_bits=1, input_encoding="bit_serial",
               adc_bits=1)

@@ -46,7 +46,7 @@ import math
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from device_models import cards
+from device_models import cards, logic
 from device_models._checks import check_int, check_scalar, fail
 from device_models.errors import CardError
 
@@ -393,11 +393,11 @@ def components(hw: HardwareConfig) -> Components:
     # Temperature: logic speed from the on current, leakage from the off current (EKV).
     t_k = hw.temperature_k
     mos, w_leak = leakage.tech_mosfet(tech)
-    speed = leakage.drive_speed_factor(mos, tech.vdd_v, t_k)
+    speed = logic.drive_speed_factor(mos, tech.vdd_v, t_k)
     adc_card = cards.load(hw.adc_card, kinds=("adc",), field="adc_card", caller="components")
     if adc_card.get("mosfet_card") is not None:
         # the converter's supply: its DAC reference (rail-to-rail CDAC switching)
-        adc_speed = leakage.drive_speed_factor(adc_card.mosfet_card, adc_card.v_ref_v, t_k)
+        adc_speed = logic.drive_speed_factor(adc_card.mosfet_card, adc_card.v_ref_v, t_k)
     else:
         adc_speed = speed
     n_adcs = -(-tile.cols // tile.adc_share)
@@ -413,7 +413,7 @@ def components(hw: HardwareConfig) -> Components:
         integrator_gates=per.integrator_gates)
     n_dig = leakage.digital_unit_off_devices(lanes=per.digital_macs_per_cycle,
                                              weight_bits=w_bits)
-    p_off = leakage.leakage_power_w(1.0, mos, tech.vdd_v, t_k, w_leak)
+    p_off = logic.leakage_power_w(1.0, mos, tech.vdd_v, t_k, w_leak)
     return Components(
         vdd_v=tech.vdd_v,
         c_wire_f_per_m=tech.c_wire_f_per_m,
