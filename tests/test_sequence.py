@@ -317,6 +317,27 @@ def test_attention_kv_cache_and_digital_ops():
     assert e["kv_cache"] > 0 and e["softmax"] > 0 and e["attention"] > 0
 
 
+def test_attention_scores_on_tiles_count_their_writes():
+    from cimsim.nn.accounting import sequence_account
+
+    layer = _mha(8, 2, causal=True, scores="tiles")
+    net = Network([layer], (6, 8))
+    x = _w(2, 6, 8, s=1.0)
+    net.compile(HardwareConfig.ideal(), x)
+    np.testing.assert_allclose(net.run(x), net.forward(x), rtol=1e-9, atol=1e-11)
+    net.compile(HardwareConfig(), x)
+    y = net.run(x)
+    assert np.max(np.abs(y - net.forward(x))) < 0.5 * np.max(np.abs(net.forward(x)))
+    acct = sequence_account(net, net.report(), 6)
+    rw = acct["rewrites"][layer.name]
+    # per sequence and head: K^T (4 x 6) and V (6 x 4) written, differential pairs of cells
+    assert rw["cells_written_per_sequence"] == 2 * 2 * (4 * 6 * 2)
+    assert rw["pulses_per_sequence"] >= rw["cells_written_per_sequence"]
+    assert rw["program_energy_per_sequence_j"] > 0 and rw["write_time_per_sequence_s"] > 0
+    assert acct["energy_split_per_token_j"]["tile_writes"] > 0
+    assert acct["kv_cache_bytes"] == 0 and net.last_counts[layer.name].kv_cache_read_bits == 0
+
+
 # --- bad input -------------------------------------------------------------------------------
 
 

@@ -155,7 +155,8 @@ class MultiHeadAttention(SequenceWeighted):
             qkv = qkv + self.in_proj_bias
         q, k, v = self._split(qkv, n, t)
         hw = getattr(matmul, "hardware", None) if matmul is not None else None
-        if self.scores == "tiles" and hw is not None:
+        on_tiles = self.scores == "tiles" and hw is not None
+        if on_tiles:
             o = self._tile_attention(q, k, v, matmul)
         else:
             s = np.matmul(q, k.transpose(0, 1, 3, 2)) / math.sqrt(self.head_dim)
@@ -165,7 +166,7 @@ class MultiHeadAttention(SequenceWeighted):
         y = self._mm(matmul, 1, o)
         if self.out_proj_bias is not None:
             y = y + self.out_proj_bias
-        if hw is not None:
+        if hw is not None and not on_tiles:   # on tiles, K and V live in the written cells
             kv, bits = self.kv_cache(t), hw.tile.input_bits
             self._add_counts(matmul, self.name, kv_cache_write_bits=n * kv["write"] * bits,
                              kv_cache_read_bits=n * kv["read"] * bits)
