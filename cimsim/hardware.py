@@ -111,6 +111,12 @@ class TileConfig(Config):
             "v_gate_read_v (the verify gate voltage). Below V_T the access transistor runs in "
             "subthreshold. Must not exceed the MOSFET card's vdd_v.",
     )
+    v_gate_verify_v: float | None = param(
+        None, unit="V", lo=0.0, hi=5.0,
+        doc="Word-line voltage of the write-verify reads of 1T1R cells [V]; None = v_gate_v "
+            "(the chip verifies under its read conditions). A different value programs at "
+            "one gate voltage and reads at another.",
+    )
     array_solver: str = param(
         "fast", choices=("fast", "exact"),
         doc="Array read of nonlinear cells: 'fast' (cell law tabulated on the read voltages "
@@ -126,14 +132,16 @@ class TileConfig(Config):
     )
 
     def validate(self) -> None:
-        if self.v_gate_v is not None:
-            if isinstance(self.v_gate_v, bool) or not isinstance(self.v_gate_v, (int, float)):
-                self._fail("v_gate_v", "None or a real number in [0.0, 5.0]", self.v_gate_v)
-            object.__setattr__(self, "v_gate_v", float(self.v_gate_v))
+        for name in ("v_gate_v", "v_gate_verify_v"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                self._fail(name, "None or a real number in [0.0, 5.0]", value)
+            object.__setattr__(self, name, float(value))
             if self.cell in ("linear", "sinh"):
-                self._fail("v_gate_v", f"None when cell is {self.cell!r} (no access "
-                           "transistor; use cell='1t1r' or 'auto' with a 1t1r card)",
-                           self.v_gate_v)
+                self._fail(name, f"None when cell is {self.cell!r} (no access "
+                           "transistor; use cell='1t1r' or 'auto' with a 1t1r card)", value)
         if self.bits_per_cell > self.weight_bits:
             self._fail("bits_per_cell", f"<= weight_bits ({self.weight_bits})", self.bits_per_cell)
         if self.adc_share > self.cols:
@@ -240,12 +248,14 @@ class HardwareConfig(Config):
 
     def validate(self) -> None:
         t = self.tile
-        if t.cell == "1t1r" or (t.v_gate_v is not None and t.cell == "auto"):
+        gate = "v_gate_v" if t.v_gate_v is not None else (
+            "v_gate_verify_v" if t.v_gate_verify_v is not None else None)
+        if t.cell == "1t1r" or (gate is not None and t.cell == "auto"):
             from device_models import cards
 
             kind = cards.load(self.device_card).kind
             if kind != "1t1r":
-                name = "cell" if t.cell == "1t1r" else "v_gate_v"
+                name = "cell" if t.cell == "1t1r" else gate
                 self._fail(f"tile.{name}", f"used with a 1t1r device card (device_card "
                            f"{self.device_card!r} is of kind {kind!r}: no access transistor)",
                            getattr(t, name))

@@ -73,6 +73,8 @@ def test_cell_fields_validate_and_name_the_field():
         HardwareConfig().replace_path("tile.cell", "1t1r").replace_path("tile.v_gate_v", 7.0)
     with pytest.raises(ConfigError, match="'v_gate_v'.*None when cell is 'sinh'"):
         HardwareConfig().replace_path("tile.cell", "sinh").replace_path("tile.v_gate_v", 0.5)
+    with pytest.raises(ConfigError, match="'v_gate_verify_v'.*None when cell is 'linear'"):
+        HardwareConfig().replace_path("tile.v_gate_verify_v", 0.5)
     with pytest.raises(ConfigError, match="'tile.cell'.*1t1r device card.*'rram'"):
         HardwareConfig(device_card="wan2022_hfox_rram").replace_path("tile.cell", "1t1r")
     with pytest.raises(ConfigError, match="'tile.v_gate_v'.*1t1r device card"):
@@ -239,13 +241,37 @@ def test_subthreshold_falls_one_decade_per_swing():
     w, x = _data(24, 6, 16, seed=5, signed=False)
     s = subthreshold_slope_v_per_decade(CARD, 300.0)
     e, y = [], []
-    for vg in (0.32, 0.32 - s):
-        m = AnalogMatrix(w, _hw(cell="1t1r", v_gate_v=vg, rows=32, cols=16)).calibrate(x)
+    for vg in (0.32, 0.32 - s):       # programmed (verified) at 1.8 V, read at vg
+        hw = _hw(cell="1t1r", v_gate_v=vg, v_gate_verify_v=1.8, rows=32, cols=16)
+        m = AnalogMatrix(w, hw).calibrate(x)
         out, ops = m.matmul(x)
         e.append(ops.cell_read_energy_j)
         y.append(np.abs(out).mean())
     assert e[0] / e[1] == pytest.approx(10.0, rel=0.05)
     assert y[0] / y[1] > 10.0
+
+
+def test_subthreshold_chip_computes_at_its_programming_temperature_only(tmp_path):
+    """Verified and read at a subthreshold gate voltage with pulse-width inputs (one read
+    voltage, the verify voltage): x @ W at the programming temperature (weights mapped onto
+    the narrow window of subthreshold currents), far off 20 K away; in strong inversion the
+    same 20 K barely matter."""
+    w, x = _data(24, 6, 16, seed=16, signed=False)
+    card = str(_card_with_tc(tmp_path, 0.0))
+    err = {}
+    for vg in (0.45, 1.8):
+        for t in (300.0, 320.0):
+            hw = _hw(HardwareConfig.ideal(device_card=card, temperature_k=t), cell="1t1r",
+                     v_gate_v=vg, rows=32, cols=16, input_encoding="pulse_width")
+            m = AnalogMatrix(w, hw).calibrate(x)
+            ref = x @ m.weight_quantized
+            err[vg, t] = np.max(np.abs(m.matmul(x)[0] - ref)) / np.max(np.abs(ref))
+            if vg == 0.45:
+                g_lo, g_hi = cells.current_window(hw, cards.load(card))
+                assert g_hi < 0.5 * cards.load(card).g_max_s       # transistor-limited
+    assert err[0.45, 300.0] < 1e-3 and err[1.8, 300.0] < 1e-3
+    assert err[0.45, 320.0] > 0.2
+    assert err[1.8, 320.0] < 0.01
 
 
 def test_temperature_reaches_the_output_through_the_transistor(tmp_path):

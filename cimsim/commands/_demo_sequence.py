@@ -33,18 +33,19 @@ def _bits_per_char(logits: np.ndarray, y: np.ndarray) -> float:
 
 
 def run_sequence(args: argparse.Namespace, net, t0: float) -> int:
-    from cimsim.hardware import HardwareConfig
     from cimsim.nn.accounting import sequence_account
     from cimsim.nn.layers import iter_layers
     from cimsim.nn.seqdata import char_windows, load_smnist, load_tempest
     from cimsim.nn.ssm import DiagonalSSM
+
+    from .demo import hardware
 
     t_s = args.t_s[0] if isinstance(args.t_s, (list, tuple)) else args.t_s
     recurrence = getattr(args, "ssm_recurrence", None)
     for lay in iter_layers(net.layers):
         if recurrence and isinstance(lay, DiagonalSSM):
             lay.recurrence = recurrence
-    hw = HardwareConfig(seed=args.seed)
+    hw = hardware(args)
     net.compile(hw)
     extra: dict = {}
     if net.input_shape == (28, 28):

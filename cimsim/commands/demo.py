@@ -32,6 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Bundled model (see cimsim.nn.models.bundled_models()): a digits "
                              "model, or smnist_lstm, smnist_ssm, charlm_transformer.")
     parser.add_argument("--seed", type=int, default=0, help="Chip seed (programming, noise).")
+    parser.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
+                        dest="set_fields",
+                        help="Override a HardwareConfig field by its dotted path, e.g. "
+                             "--set tile.cell=1t1r --set tile.v_gate_v=0.4 "
+                             "--set temperature_k=350 (repeatable; values are parsed by the "
+                             "field's type: numbers, true/false, none, strings).")
     parser.add_argument("--t-s", type=float, default=None, dest="t_s",
                         help="Time since programming [s] (default: the hardware's t_s).")
     parser.add_argument("--n", type=int, default=None, metavar="N",
@@ -43,6 +49,79 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "leaky integrators (default: as stored in the model).")
 
 
+def _field(cls, path: str, full: str):
+    """The dataclass field at dotted ``path`` of config class ``cls`` and its type hint."""
+    import dataclasses
+    import typing
+
+    from cimsim.config import Config
+    from device_models.errors import ConfigError
+
+    head, _, rest = path.partition(".")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    if head not in fields:
+        raise ConfigError(f"Unknown field {head!r} in {cls.__name__} (path {full!r}). "
+                          f"Fields: {sorted(fields)}.")
+    hint = typing.get_type_hints(cls)[head]
+    if rest:
+        if not (isinstance(hint, type) and issubclass(hint, Config)):
+            raise ConfigError(f"Field {head!r} of {cls.__name__} has no sub-field {rest!r} "
+                              f"(path {full!r}).")
+        return _field(hint, rest, full)
+    return hint
+
+
+def _parse(hint, text: str, path: str):
+    """``text`` as a value of a field with type ``hint`` (bool, int, float, str, optional)."""
+    import types
+    import typing
+
+    from device_models.errors import ConfigError
+
+    low = text.strip().lower()
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in args:
+        if low in ("none", "null"):
+            return None
+        hint = next(a for a in args if a is not type(None))
+    try:
+        if hint is bool:
+            if low in ("true", "1", "yes", "on"):
+                return True
+            if low in ("false", "0", "no", "off"):
+                return False
+            raise ValueError(text)
+        if hint is int:
+            return int(low)
+        if hint is float:
+            return float(low)
+    except ValueError:
+        kind = {bool: "true or false", int: "an integer", float: "a number"}[hint]
+        raise ConfigError(f"--set {path}: {text!r} is not {kind}.") from None
+    return text
+
+
+def hardware(args: argparse.Namespace):
+    """The demo's :class:`~cimsim.hardware.HardwareConfig`: the default chip with ``--seed``
+    and every ``--set PATH=VALUE`` (validated once, as a whole, by the config)."""
+    from cimsim.hardware import HardwareConfig
+    from device_models.errors import ConfigError
+
+    data = HardwareConfig(seed=args.seed).to_dict()
+    for item in getattr(args, "set_fields", None) or []:
+        path, sep, text = item.partition("=")
+        path = path.strip()
+        if not sep or not path:
+            raise ConfigError(f"--set needs PATH=VALUE (e.g. tile.cell=1t1r). Got {item!r}.")
+        value = _parse(_field(HardwareConfig, path, path), text, path)
+        node = data
+        *parents, leaf = path.split(".")
+        for name in parents:
+            node = node[name]
+        node[leaf] = value
+    return HardwareConfig.from_dict(data)
+
+
 def _volatility(net, data) -> list:
     """Fine-tune task for the score: 256 training images shifted one pixel right (a sensor
     misalignment), two epochs of Adam at lr 1e-3 (16 steps)."""
@@ -51,7 +130,6 @@ def _volatility(net, data) -> list:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cimsim.hardware import HardwareConfig
     from cimsim.nn.models import load_bundled, load_digits_split
 
     t0 = time.perf_counter()
@@ -68,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
             f"model. "
             f"Got {args.model!r} (input shape {net.input_shape}).")
     data = load_digits_split()
-    hw = HardwareConfig(seed=args.seed)
+    hw = hardware(args)
     net.compile(hw)
     n = len(data["y_test"]) if args.n is None else max(1, min(args.n, len(data["y_test"])))
     ev = net.evaluate(data["x_test"][:n], data["y_test"][:n], t_s=args.t_s, progress=True)

@@ -155,24 +155,28 @@ def cell_kind(hw: HardwareConfig, card) -> str:
     kind = t.cell
     if kind == "auto":
         kind = "1t1r" if card.kind == "1t1r" else "sinh"
+    gates = [(n, getattr(t, n)) for n in ("v_gate_v", "v_gate_verify_v")
+             if getattr(t, n) is not None]
     if kind == "1t1r":
         if card.kind != "1t1r":
             raise ConfigError(
                 f"The 'tile.cell' field of HardwareConfig must be used with a 1t1r device card "
                 f"(card {card.name!r} is of kind {card.kind!r}). Got {t.cell!r}.")
-        if t.v_gate_v is not None:
+        if gates:
             from device_models import cards
 
             vdd = cards.load(card.mosfet_card).get("vdd_v", None)
-            if vdd is not None and t.v_gate_v > vdd:
-                raise ConfigError(
-                    f"The 'tile.v_gate_v' field of HardwareConfig must be in [0, {vdd!r}] V "
-                    f"(vdd_v of the access transistor card {card.mosfet_card!r}). "
-                    f"Got {t.v_gate_v!r}.")
-    elif t.v_gate_v is not None:
+            for name, value in gates:
+                if vdd is not None and value > vdd:
+                    raise ConfigError(
+                        f"The 'tile.{name}' field of HardwareConfig must be in [0, {vdd!r}] V "
+                        f"(vdd_v of the access transistor card {card.mosfet_card!r}). "
+                        f"Got {value!r}.")
+    elif gates:
+        name, value = gates[0]
         raise ConfigError(
-            f"The 'tile.v_gate_v' field of HardwareConfig must be None for {kind!r} cells on "
-            f"card {card.name!r} (no access transistor). Got {t.v_gate_v!r}.")
+            f"The 'tile.{name}' field of HardwareConfig must be None for {kind!r} cells on "
+            f"card {card.name!r} (no access transistor). Got {value!r}.")
     return kind
 
 
@@ -191,8 +195,9 @@ def read_law(hw: HardwareConfig, card):
 
 
 def verify_law(hw: HardwareConfig, card):
-    """The cell law under the card's verify conditions (gate ``v_gate_read_v``, temperature
-    ``hw.program_temperature_k``); None for linear cells."""
+    """The cell law under the verify conditions: gate ``tile.v_gate_verify_v`` (default the
+    read gate ``tile.v_gate_v``, itself defaulting to the card's ``v_gate_read_v``) at
+    ``hw.program_temperature_k``; None for linear cells."""
     from device_models.iv import SinhIV
     from device_models.memory import cell_iv
 
@@ -201,7 +206,9 @@ def verify_law(hw: HardwareConfig, card):
         return None
     if kind == "sinh":
         return SinhIV(card.v0_v)
-    return cell_iv(card, temperature_k=hw.program_temperature_k)
+    t = hw.tile
+    gate = t.v_gate_verify_v if t.v_gate_verify_v is not None else t.v_gate_v
+    return cell_iv(card, v_gate_v=gate, temperature_k=hw.program_temperature_k)
 
 
 def current_window(hw: HardwareConfig, card) -> tuple[float, float]:
@@ -226,8 +233,9 @@ def program_targets(hw: HardwareConfig, card, g_target_s: np.ndarray):
     For a law :math:`F` under verify conditions, :math:`g^\ast` solves
     :math:`F(g^\ast, V_\mathrm{read}) = g_t V_\mathrm{read}`
     (:func:`device_models.iv.conductance_for_current`; the targets lie in
-    :func:`current_window`, so :math:`g^\ast` lies in the card's ``[g_min_s, g_max_s]``), and the
-    acceptance window of the current, ``tolerance_frac·(g_max − g_min)·V_read`` [A], becomes
+    :func:`current_window`, so :math:`g^\ast` lies in the card's ``[g_min_s, g_max_s]``).
+    The acceptance half-width of the verify current, the card's fraction of the window of
+    verify currents, ``δI = tolerance_frac·(I_max − I_min)`` [A], becomes
     :math:`\delta g = \delta I / (\partial F/\partial g)` at :math:`g^\ast` (RRAM and 1T1R
     cards; PCM programming has no tolerance). Linear cells: the targets unchanged.
     """
@@ -242,7 +250,8 @@ def program_targets(hw: HardwareConfig, card, g_target_s: np.ndarray):
     if card.kind == "pcm":
         return g, None
     _, didg = law.current_and_g_derivative(v, g)
-    tol_i = card.tolerance_frac * (card.g_max_s - card.g_min_s) * v
+    g_lo, g_hi = current_window(hw, card)
+    tol_i = card.tolerance_frac * (g_hi - g_lo) * v
     tol = tol_i / np.maximum(np.abs(didg), 1e-3 * abs(v))
     return g, tol
 
