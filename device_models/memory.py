@@ -1,4 +1,4 @@
-"""One interface over every memory kind (``rram``, ``1t1r``, ``pcm``) for the tile.
+r"""One interface over every memory kind (``rram``, ``1t1r``, ``pcm``) for the tile.
 
 The tile (``cimsim.tile.state``) programs, faults, ages and reads conductances through these four
 functions, whatever the device card is:
@@ -9,23 +9,73 @@ functions, whatever the device card is:
 * :func:`apply_faults` — stuck-at-G_max / stuck-at-G_min cells at the card's rates;
 * :func:`age` — RRAM relaxation (:func:`~device_models.rram.relax`) or PCM power-law drift
   (:func:`~device_models.pcm.drift`) at ``t_s`` and ``temperature_k``;
-* :func:`read_sigma_s` — the per-cell Gaussian read-noise σ [S] (to be combined by the
-  variance identity ``v² @ σ²`` in the tile);
+* :func:`read_sigma_s` — the card's own (empirical) per-cell read-noise σ [S];
+* :func:`read_noise` — the read noise a tile sees: the card's excess (1/f, random-telegraph)
+  conductance noise beside the thermal and shot noise of the cell at the tile's integration
+  time and temperature (:class:`ReadNoise`, combined by the variance identity in the tile);
 * :func:`cell_iv` — the card's cell I–V law for nonlinear crossbar solves (sinh RRAM/PCM, or
   the series transistor + RRAM of a 1T1R cell).
+
+Read noise of one array read
+    A cell of conductance G read at row voltage v through an integrator of duration
+    :math:`t_{int}` contributes a current of variance
+
+    .. math::
+
+        \sigma_I^2 = v^2\,\sigma_{ex}^2(G) + S_I(G, v, T)\,\Delta f, \qquad
+        \Delta f = \frac{1}{2 t_{int}}, \qquad
+        S_I = 4k_BTG\,\bigl[(1 - F) + F\,x\coth x\bigr],\ x = \frac{qv}{2k_BT}
+
+    (A²; :func:`device_models.noise.conductor_psd`,
+    :func:`~device_models.noise.integrator_bandwidth_hz`).
+    The white part holds the thermal noise (4kTG at v = 0) and the shot noise (2qF|I| for
+    :math:`qv \gg k_BT`) in one expression, so neither is counted twice; F is the card's
+    ``shot_noise_fano`` (default 1, Poissonian). The excess part :math:`\sigma_{ex}` is the
+    card's conductance noise beyond the white floor:
+
+    * PCM: the 1/f noise of the card's model (:func:`device_models.pcm.read_sigma_pcm`)
+      integrated up to the tile's own noise bandwidth :math:`1/(2t_{int})`;
+    * RRAM / 1T1R: the card's empirical figure σ(G) (:func:`device_models.rram.read_sigma_rram`)
+      is a measured total at the card's read (``v_read_v``, ``t_read_s``, at 300 K), so the white
+      noise of that read is taken out, :math:`\sigma_{ex}^2 = \max(\sigma^2 - S_I(G, V_c,
+      300\,\mathrm{K})\,\Delta f_c / V_c^2,\ 0)`: at the card's own read the total equals the
+      card's figure, and the white part then follows the tile's bandwidth and temperature.
+
+    A read conductance is never negative: a cell reads :math:`\tilde G = \max(G + \sigma_{ex}
+    z, 0)`, whose mean and variance (rectified Gaussian)
+
+    .. math::
+
+        E[\tilde G] = G\Phi(a) + \sigma_{ex}\phi(a), \quad
+        E[\tilde G^2] = (G^2 + \sigma_{ex}^2)\Phi(a) + G\sigma_{ex}\phi(a), \quad
+        a = G/\sigma_{ex}
+
+    are what the tile's variance identity uses (equal to G and :math:`\sigma_{ex}^2` when
+    :math:`\sigma_{ex} \ll G`).
 
 References
 ----------
 .. [1] P. Yao et al., Nature 577, 641 (2020). doi:10.1038/s41586-020-1942-4
 .. [2] V. Joshi et al., Nat. Commun. 11, 2473 (2020). doi:10.1038/s41467-020-16108-9
+.. [3] Ya. M. Blanter, M. Büttiker, Phys. Rep. 336, 1 (2000).
+   doi:10.1016/S0370-1573(99)00123-4
+.. [4] D. Ielmini, F. Nardi, C. Cagli, "Resistance-dependent amplitude of random
+   telegraph-signal noise in resistive switching memories", Appl. Phys. Lett. 96, 053503
+   (2010). doi:10.1063/1.3304167
 """
 
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
+from scipy.special import ndtr
+
 from . import cards as _cards
+from . import noise as _noise
 from . import pcm as _pcm
 from . import rram as _rram
-from ._checks import check_scalar, fail
+from ._checks import check_array, check_scalar, fail
 from .constants import T_REF_K
 from .iv import SinhIV
 from .programming import ProgramResult, program_write_verify
@@ -33,10 +83,12 @@ from .programming import ProgramResult, program_write_verify
 __all__ = [
     "MEMORY_KINDS",
     "ProgramResult",
+    "ReadNoise",
     "age",
     "apply_faults",
     "cell_iv",
     "program",
+    "read_noise",
     "read_sigma_s",
 ]
 
@@ -113,10 +165,12 @@ def age(card, g_s, *, t_s, temperature_k: float = T_REF_K, seed=0):
 
 
 def read_sigma_s(card, g_s, *, t_s: float = 0.0):
-    """Per-cell Gaussian read-noise σ [S] at conductances ``g_s`` (``t_s`` for PCM 1/f noise).
+    """The card's own per-cell read-noise σ [S] at conductances ``g_s`` (``t_s`` for PCM 1/f
+    noise), as published for the card's read (see :func:`read_noise` for the noise of a tile's
+    read).
 
     RRAM/1T1R: :func:`device_models.rram.read_sigma_rram` (``t_s`` is validated, unused);
-    PCM: :func:`device_models.pcm.read_sigma_pcm`.
+    PCM: :func:`device_models.pcm.read_sigma_pcm` at the card's ``t_read_s``.
     """
     caller = "read_sigma_s"
     card = _memory_card(card, caller)
@@ -124,6 +178,105 @@ def read_sigma_s(card, g_s, *, t_s: float = 0.0):
         return _pcm.read_sigma_pcm(card, g_s, t_s=t_s)
     check_scalar("t_s", t_s, caller, lo=0.0)
     return _rram.read_sigma_rram(card, g_s)
+
+
+@dataclasses.dataclass(frozen=True)
+class ReadNoise:
+    """Per-cell read-noise terms of one array read (see the module docstring).
+
+    Attributes
+    ----------
+    g_s : ndarray
+        Cell conductances G [S] (thermal and shot noise).
+    sigma_s : ndarray
+        σ of the Gaussian excess conductance noise before rectification [S].
+    g_mean_s, var_s2 : ndarray
+        Mean [S] and variance [S²] of the read conductance max(G + σz, 0).
+    fano : float
+        Shot-noise Fano factor F [-].
+    bandwidth_hz : float
+        Noise bandwidth Δf = 1/(2·t_int) of the read [Hz].
+    temperature_k : float
+        Temperature [K].
+    """
+
+    g_s: np.ndarray
+    sigma_s: np.ndarray
+    g_mean_s: np.ndarray
+    var_s2: np.ndarray
+    fano: float
+    bandwidth_hz: float
+    temperature_k: float
+
+    def white_variance_a2(self, v_v) -> np.ndarray:
+        """Thermal + shot noise variance of each cell's averaged current at row voltage
+        ``v_v``, :math:`S_I(G, v, T)·Δf` [A²] (:func:`device_models.noise.conductor_psd`)."""
+        return _noise.conductor_psd(self.g_s, v_v, self.temperature_k,
+                                    fano=self.fano) * self.bandwidth_hz
+
+    def current_variance_a2(self, v_v) -> np.ndarray:
+        """Total read-noise variance of each cell's averaged current at a constant row voltage
+        ``v_v``: :math:`v^2 \\mathrm{Var}[\\tilde G] + S_I Δf` [A²]."""
+        v = check_array("v_v", v_v, "ReadNoise.current_variance_a2")
+        return v * v * self.var_s2 + self.white_variance_a2(v)
+
+
+def _rectified(g, sigma):
+    """Mean and variance of max(G + σz, 0), z standard normal (σ = 0: G and 0)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = np.where(sigma > 0.0, g / sigma, np.inf)
+    cdf = ndtr(a)
+    pdf = np.where(np.isfinite(a), np.exp(-0.5 * np.minimum(a * a, 1e300)), 0.0) / np.sqrt(
+        2.0 * np.pi)
+    mean = g * cdf + sigma * pdf
+    second = (g * g + sigma * sigma) * cdf + g * sigma * pdf
+    return mean, np.maximum(second - mean * mean, 0.0)
+
+
+def read_noise(card, g_s, *, t_int_s: float, t_s: float = 0.0,
+               temperature_k: float = T_REF_K) -> ReadNoise:
+    """Per-cell read-noise terms of a read of integration time ``t_int_s`` (module docstring).
+
+    Parameters
+    ----------
+    card : Card or str
+        Memory card (``shot_noise_fano`` optional, default 1).
+    g_s : array_like
+        Cell conductances at the read [S], >= 0.
+    t_int_s : float
+        Integration time of the read [s] (noise bandwidth 1/(2·t_int_s)).
+    t_s : float
+        Time since programming [s] (PCM 1/f noise).
+    temperature_k : float
+        Temperature of the read [K] (thermal and shot noise).
+
+    Returns
+    -------
+    ReadNoise
+
+    References
+    ----------
+    .. [1] Blanter & Büttiker (2000), doi:10.1016/S0370-1573(99)00123-4.
+    .. [2] V. Joshi et al., Nat. Commun. 11, 2473 (2020). doi:10.1038/s41467-020-16108-9
+    """
+    caller = "read_noise"
+    card = _memory_card(card, caller)
+    g = check_array("g_s", g_s, caller, nonneg=True)
+    t_int = check_scalar("t_int_s", t_int_s, caller, lo=0.0, lo_open=True)
+    temp = check_scalar("temperature_k", temperature_k, caller, lo=0.0, lo_open=True)
+    fano = float(card.get("shot_noise_fano", 1.0))
+    bw = float(_noise.integrator_bandwidth_hz(t_int))
+    if card.kind == "pcm":
+        sigma = _pcm.read_sigma_pcm(card, g, t_s=t_s, t_read_s=t_int)
+    else:
+        check_scalar("t_s", t_s, caller, lo=0.0)
+        v_c = card.v_read_v
+        white_c = _noise.conductor_psd(g, v_c, T_REF_K, fano=fano) * float(
+            _noise.integrator_bandwidth_hz(card.t_read_s)) / (v_c * v_c)
+        sigma = np.sqrt(np.maximum(_rram.read_sigma_rram(card, g) ** 2 - white_c, 0.0))
+    mean, var = _rectified(g, np.asarray(sigma, dtype=np.float64))
+    return ReadNoise(g_s=g, sigma_s=np.asarray(sigma, dtype=np.float64), g_mean_s=mean,
+                     var_s2=var, fano=fano, bandwidth_hz=bw, temperature_k=temp)
 
 
 def cell_iv(card, *, v_gate_v=None, temperature_k: float = T_REF_K):

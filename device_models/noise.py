@@ -1,4 +1,4 @@
-r"""Electronic noise: Johnson (thermal), shot, flicker (1/f) and kT/C.
+r"""Electronic noise: Johnson (thermal), shot, biased conductor, flicker (1/f) and kT/C.
 
 Every source has the same three functions:
 
@@ -15,6 +15,13 @@ the statistics of the noise band-limited to ``bandwidth_hz`` and sampled every
 ``1/(2·bandwidth_hz)``; for flicker noise a draw is the band-integrated fluctuation of one
 realisation (no correlation in time is modelled); a kT/C draw is the voltage frozen on a
 capacitor when its switch opens.
+
+A biased conductor (``conductor_*``) carries thermal and shot noise at once; its PSD
+interpolates between the Johnson value 4kTG at zero bias and the (Fano-reduced) Schottky value
+2qF|I| far above kT/q, so adding :func:`johnson_psd` and :func:`shot_psd` of the same
+conductor would count the thermal part twice [5]_. An ideal integrator of duration t_int sees
+white noise of one-sided PSD S as a variance S·Δf of its averaged current, with the
+equivalent noise bandwidth Δf = 1/(2·t_int) (:func:`integrator_bandwidth_hz`).
 
 All functions broadcast their array arguments like NumPy ufuncs and validate them; bad input
 raises :class:`~device_models.errors.InvalidParameterError` naming the argument.
@@ -33,6 +40,12 @@ References
 .. [4] R. Sarpeshkar, T. Delbrück, C. A. Mead, "White noise in MOS transistors and
    resistors", IEEE Circuits and Devices Magazine 9(6), 23 (1993), doi:10.1109/101.261888
    (shot and thermal noise; kT/C).
+.. [5] Ya. M. Blanter, M. Büttiker, "Shot noise in mesoscopic conductors", Phys. Rep. 336,
+   1–166 (2000), doi:10.1016/S0370-1573(99)00123-4 (thermal-to-shot crossover of a biased
+   conductor, Fano factor).
+.. [6] S. O. Rice, "Mathematical analysis of random noise", Bell Syst. Tech. J. 23, 282–332
+   (1944), doi:10.1002/j.1538-7305.1944.tb00874.x (noise through a linear filter; the
+   boxcar integrator's noise bandwidth 1/(2T)).
 """
 
 from __future__ import annotations
@@ -43,10 +56,13 @@ import numpy as np
 
 from . import cards as _cards
 from . import rng
-from ._checks import check_array, check_choice, check_seed, fail
+from ._checks import check_array, check_choice, check_scalar, check_seed, fail
 from .constants import K_B_J_PER_K, Q_E_C, T_REF_K
 
 __all__ = [
+    "conductor_psd",
+    "conductor_rms",
+    "conductor_sample",
     "flicker_psd",
     "flicker_rms",
     "flicker_sample",
@@ -59,6 +75,8 @@ __all__ = [
     "shot_psd",
     "shot_rms",
     "shot_sample",
+    "integrator_bandwidth_hz",
+    "x_coth_x",
 ]
 
 
@@ -268,6 +286,156 @@ def shot_sample(i_a, bandwidth_hz, *, shape=None, seed=0):
     .. [1] Schottky (1918), doi:10.1002/andp.19183622304.
     """
     return _draw(shot_rms(i_a, bandwidth_hz), shape, seed, "shot", "shot_sample")
+
+
+# --- biased conductor: thermal and shot noise together ---------------------------------------
+
+
+def x_coth_x(x):
+    r""":math:`\psi(x) = x\coth x` [-], even in x, with :math:`\psi(0) = 1` [-].
+
+    Evaluated as :math:`|x|(1 + e^{-2|x|})/(1 - e^{-2|x|})` (with ``expm1``), and by its series
+    :math:`1 + x^2/3 - x^4/45` below :math:`|x| = 10^{-3}` (relative error < 1e-16).
+
+    Parameters
+    ----------
+    x : array_like
+        Argument [-].
+
+    Returns
+    -------
+    ndarray
+        :math:`x\coth x` [-], >= max(1, |x|).
+    """
+    a = np.abs(np.asarray(x, dtype=np.float64))
+    small = a < 1e-3
+    m = np.expm1(-2.0 * np.where(small, 1.0, a))     # e^{-2|x|} - 1, exact near 0
+    a2 = a * a
+    return np.where(small, 1.0 + a2 / 3.0 - a2 * a2 / 45.0, a * (2.0 + m) / -m)
+
+
+def conductor_psd(g_s, v_v, temperature_k=T_REF_K, *, fano=1.0):
+    r"""One-sided current-noise PSD of a conductance G biased at a voltage V.
+
+    .. math::
+
+        S_I = 4 k_B T G\,\Bigl[(1 - F) + F\,x\coth x\Bigr], \qquad
+        x = \frac{q V}{2 k_B T} \quad [\mathrm{A^2/Hz}]
+
+    At zero bias :math:`S_I = 4k_BTG` (:func:`johnson_psd`) whatever F; far above
+    :math:`k_BT/q`, :math:`S_I \to 4k_BTG(1-F) + 2qF|I|` with :math:`I = GV`
+    (:func:`shot_psd` times F). F = 1 is full (Poissonian) shot noise, F = 0 a macroscopic
+    ohmic conductor with thermal noise only.
+
+    Parameters
+    ----------
+    g_s : array_like
+        Conductance G [S], >= 0.
+    v_v : array_like
+        Bias voltage V [V] (sign ignored).
+    temperature_k : array_like
+        Temperature T [K], > 0.
+    fano : float
+        Fano factor F of the shot noise, in [0, 1] [-].
+
+    Returns
+    -------
+    ndarray
+        PSD [A²/Hz].
+
+    References
+    ----------
+    .. [1] Blanter & Büttiker (2000), Eq. (61), doi:10.1016/S0370-1573(99)00123-4.
+    """
+    caller = "conductor_psd"
+    g = check_array("g_s", g_s, caller, nonneg=True)
+    v = check_array("v_v", v_v, caller)
+    t = _temperature(temperature_k, caller)
+    f = check_scalar("fano", fano, caller, lo=0.0, hi=1.0)
+    _broadcast(caller, g_s=g, v_v=v, temperature_k=t)
+    x = Q_E_C * v / (2.0 * K_B_J_PER_K * t)
+    return johnson_psd(g, t) * ((1.0 - f) + f * x_coth_x(x))
+
+
+def conductor_rms(g_s, v_v, bandwidth_hz, temperature_k=T_REF_K, *, fano=1.0):
+    r"""rms current noise :math:`\sqrt{S_I\,\Delta f}` of a biased conductor [A]
+    (:func:`conductor_psd` over the noise bandwidth Δf).
+
+    Parameters
+    ----------
+    g_s, v_v, temperature_k, fano
+        As in :func:`conductor_psd`.
+    bandwidth_hz : array_like
+        Noise bandwidth Δf [Hz], > 0.
+
+    Returns
+    -------
+    ndarray
+        rms current [A].
+
+    References
+    ----------
+    .. [1] Blanter & Büttiker (2000), doi:10.1016/S0370-1573(99)00123-4.
+    """
+    caller = "conductor_rms"
+    bw = check_array("bandwidth_hz", bandwidth_hz, caller, positive=True)
+    psd = conductor_psd(g_s, v_v, temperature_k, fano=fano)
+    _broadcast(caller, g_s=psd, bandwidth_hz=bw)
+    return np.sqrt(psd * bw)
+
+
+def conductor_sample(g_s, v_v, bandwidth_hz, temperature_k=T_REF_K, *, fano=1.0, shape=None,
+                     seed=0):
+    """Gaussian current-noise draws with the rms of :func:`conductor_rms` [A].
+
+    Parameters
+    ----------
+    g_s, v_v, bandwidth_hz, temperature_k, fano
+        As in :func:`conductor_rms`.
+    shape : int or tuple of int, optional
+        Output shape; default the broadcast shape of the parameters.
+    seed : int or numpy.random.Generator
+        Seed of the stream ``(seed, "conductor")``.
+
+    Returns
+    -------
+    ndarray
+        Zero-mean current noise [A].
+
+    References
+    ----------
+    .. [1] Blanter & Büttiker (2000), doi:10.1016/S0370-1573(99)00123-4.
+    """
+    rms = conductor_rms(g_s, v_v, bandwidth_hz, temperature_k, fano=fano)
+    return _draw(rms, shape, seed, "conductor", "conductor_sample")
+
+
+def integrator_bandwidth_hz(t_int_s):
+    r"""Equivalent noise bandwidth of an ideal integrator of duration :math:`t_{int}` [Hz].
+
+    .. math:: \Delta f = \int_0^\infty \Bigl|\frac{\sin(\pi f t_{int})}{\pi f t_{int}}
+              \Bigr|^2 df = \frac{1}{2\,t_{int}}
+
+    The average of a current over :math:`t_{int}` (integrate and dump) is white noise of
+    one-sided PSD S filtered by the boxcar's transfer function; its variance is
+    :math:`S\,\Delta f`.
+
+    Parameters
+    ----------
+    t_int_s : array_like
+        Integration time [s], > 0.
+
+    Returns
+    -------
+    ndarray
+        Δf [Hz].
+
+    References
+    ----------
+    .. [1] Rice (1944), doi:10.1002/j.1538-7305.1944.tb00874.x.
+    """
+    t = check_array("t_int_s", t_int_s, "integrator_bandwidth_hz", positive=True)
+    return 0.5 / t
 
 
 # --- flicker (1/f) noise --------------------------------------------------------------------

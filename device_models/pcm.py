@@ -202,11 +202,17 @@ def drift(card, g_s, *, t_s, temperature_k: float = T_REF_K, seed=0) -> np.ndarr
     return g * ratio ** (-nu)
 
 
-def read_sigma_pcm(card, g_s, *, t_s: float = 0.0) -> np.ndarray:
+def read_sigma_pcm(card, g_s, *, t_s: float = 0.0, t_read_s: float | None = None) -> np.ndarray:
     r"""1/f read-noise σ [S] of PCM cells at ``t_s`` after programming.
 
     .. math:: \sigma_R = |G|\,\min(q/x^{e}, Q_{max})\sqrt{\ln\frac{t + t_r}{2 t_r}}, \quad
               t = \max(t_s, t_0)
+
+    The square root is the 1/f spectrum :math:`G^2Q_s^2/f` integrated from the lowest frequency
+    a read at age t sees, :math:`\sim 1/t`, up to the integrator's noise bandwidth
+    :math:`1/(2t_r)` (:func:`device_models.noise.integrator_bandwidth_hz`), so ``t_read_s``
+    is the read's integration time [s] (default the card's ``t_read_s``, the read of the chip
+    the model was fitted on).
 
     References
     ----------
@@ -218,7 +224,8 @@ def read_sigma_pcm(card, g_s, *, t_s: float = 0.0) -> np.ndarray:
     t = max(check_scalar("t_s", t_s, caller, lo=0.0), card.t0_s)
     q = np.minimum(card.read_noise_q_coeff / _x(card, g) ** card.read_noise_q_exponent,
                    card.read_noise_q_max)
-    tr = card.t_read_s
+    tr = card.t_read_s if t_read_s is None else check_scalar("t_read_s", t_read_s, caller,
+                                                              lo=0.0, lo_open=True)
     return np.abs(g) * q * np.sqrt(np.log((t + tr) / (2.0 * tr)))
 
 

@@ -7,6 +7,8 @@ import math
 import numba
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.integrate import quad
 
 from device_models import cards
@@ -167,3 +169,64 @@ def test_unknown_names():
         johnson_psd(1e-3, form="power")
     with pytest.raises(UnknownNameError):
         flicker_psd(1.0, "no_such_card")
+
+
+# --- biased conductor and integrator bandwidth ----------------------------------------------
+
+
+def test_conductor_psd_limits():
+    """4kTG at zero bias for any Fano factor; 4kTG(1-F) + 2qF|I| far above kT/q; F = 0 is a
+    plain resistor (Johnson only); x coth x matches its closed form and series."""
+    from device_models.noise import conductor_psd, x_coth_x
+
+    g = np.array([1e-6, 2e-5, 4e-5])
+    for t in (250.0, 300.0, 400.0):
+        for f in (0.0, 0.3, 1.0):
+            np.testing.assert_allclose(conductor_psd(g, 0.0, t, fano=f), johnson_psd(g, t),
+                                       rtol=1e-15)
+        far = 60 * K_B_J_PER_K * t / Q_E_C            # qV/2kT = 30: coth = 1 to 1e-26
+        np.testing.assert_allclose(conductor_psd(g, far, t, fano=1.0), shot_psd(g * far),
+                                   rtol=1e-14)
+        np.testing.assert_allclose(conductor_psd(g, -far, t, fano=0.4),
+                                   0.6 * johnson_psd(g, t) + 0.4 * shot_psd(g * far),
+                                   rtol=1e-14)
+        np.testing.assert_allclose(conductor_psd(g, 0.2, t, fano=0.0), johnson_psd(g, t),
+                                   rtol=1e-15)
+    x = np.array([1e-9, 5e-4, 1e-3, 2e-3, 0.1, 1.0, 5.0, 40.0])
+    ref = np.array([1.0 + v * v / 3 if v < 1e-4 else v / math.tanh(v) for v in x])
+    np.testing.assert_allclose(x_coth_x(x), ref, rtol=1e-13)
+    np.testing.assert_allclose(x_coth_x(-x), ref, rtol=1e-13)
+
+
+@settings(max_examples=60, deadline=None)
+@given(g=st.floats(0.0, 1e-3), v=st.floats(-2.0, 2.0), t=st.floats(1.0, 1000.0),
+       f=st.floats(0.0, 1.0))
+def test_conductor_psd_bounded_by_its_limits(g, v, t, f):
+    """Never below the thermal value, never below the shot value, and at most their sum
+    (thermal and shot are not both counted in full)."""
+    from device_models.noise import conductor_psd
+
+    s = float(conductor_psd(g, v, t, fano=f))
+    th, sh = float(johnson_psd(g, t)), f * float(shot_psd(g * v)) + (1 - f) * float(
+        johnson_psd(g, t))
+    assert s >= th * (1 - 1e-12) and s >= sh * (1 - 1e-12)
+    assert s <= th + f * float(shot_psd(g * v)) + 1e-300
+
+
+def test_integrator_bandwidth_is_the_boxcar_noise_bandwidth():
+    """Δf = 1/(2T): the integral of |sinc(πfT)|² over f, and the variance of white noise
+    averaged over T (sampled: PSD S at rate fs has variance S·fs/2 per sample)."""
+    from device_models.noise import integrator_bandwidth_hz
+
+    t_int = 10e-9
+    assert float(integrator_bandwidth_hz(t_int)) == 0.5 / t_int
+    # ∫ sin²(πu)/(πu)² du over u = fT, in unit steps of u (the integrand's lobes)
+    total = sum(quad(lambda u: (math.sin(math.pi * u) / (math.pi * u)) ** 2 if u else 1.0,
+                     k, k + 1)[0] for k in range(2000))
+    assert total / t_int == pytest.approx(float(integrator_bandwidth_hz(t_int)), rel=2e-3)
+    s, fs, n_avg = 4e-24, 1e10, 100            # PSD [A²/Hz], sample rate, samples per T
+    z = np.random.default_rng(0).standard_normal((40_000, n_avg)) * math.sqrt(s * fs / 2)
+    var = z.mean(axis=1).var()
+    assert var == pytest.approx(s * float(integrator_bandwidth_hz(n_avg / fs)), rel=0.03)
+    with pytest.raises(InvalidParameterError, match="t_int_s"):
+        integrator_bandwidth_hz(0.0)

@@ -252,3 +252,50 @@ def test_bad_inputs_raise_clear_errors():
         memory.program(card, ok, seed=-3)
     with pytest.raises(InvalidParameterError, match="max_pulses"):
         program_write_verify(card, ok, 1e-6, max_pulses=0)
+
+
+# --- read noise of a tile's read (device_models.memory.read_noise) --------------------------
+
+
+@pytest.mark.parametrize("name", RRAM_CARDS)
+def test_read_noise_equals_the_card_figure_at_the_cards_own_read(name):
+    """The excess noise is the card's figure less the white noise of the card's own read, so
+    at that read (v_read_v, t_read_s, 300 K) the total current variance is the card's figure;
+    the white part then follows the read's bandwidth and temperature."""
+    from device_models.constants import K_B_J_PER_K
+    from device_models.noise import conductor_psd
+
+    card = cards.load(name)
+    g = np.linspace(card.g_min_s, card.g_max_s, 50)
+    rn = memory.read_noise(card, g, t_int_s=card.t_read_s, temperature_k=300.0)
+    v = card.v_read_v
+    np.testing.assert_allclose(rn.current_variance_a2(v), (v * read_sigma_rram(card, g)) ** 2,
+                               rtol=1e-9)
+    assert np.all(rn.sigma_s < read_sigma_rram(card, g))
+    np.testing.assert_array_equal(rn.g_mean_s, g)   # 1 % noise: no rectification at all
+    fast = memory.read_noise(card, g, t_int_s=card.t_read_s / 10, temperature_k=400.0)
+    np.testing.assert_allclose(fast.sigma_s, rn.sigma_s, rtol=1e-15)
+    np.testing.assert_allclose(fast.white_variance_a2(0.0),
+                               4 * K_B_J_PER_K * 400.0 * g * 5.0 / card.t_read_s, rtol=1e-12)
+    np.testing.assert_allclose(fast.white_variance_a2(v),
+                               conductor_psd(g, v, 400.0) * 5.0 / card.t_read_s, rtol=1e-12)
+
+
+def test_read_conductance_is_never_negative():
+    """PCM at a low state: the 1/f noise is a large fraction of G; the read conductance
+    max(G + σz, 0) has the rectified-Gaussian mean and variance the tile uses."""
+    card = cards.load("joshi2020_pcm")
+    g = np.array([0.0, 2e-8, 1e-7, 5e-7, 5e-6, 2e-5])
+    rn = memory.read_noise(card, g, t_int_s=10e-9, t_s=1e5)
+    assert np.all(rn.g_mean_s >= g) and np.all(rn.var_s2 <= rn.sigma_s ** 2 * (1 + 1e-12))
+    z = np.random.default_rng(3).standard_normal((400_000, 1))
+    draws = np.maximum(g + rn.sigma_s * z, 0.0)
+    assert draws.min() == 0.0 and rn.sigma_s[1] > 0.5 * g[1]
+    np.testing.assert_allclose(draws.mean(axis=0), rn.g_mean_s, rtol=5e-3, atol=1e-12)
+    np.testing.assert_allclose(draws.var(axis=0), rn.var_s2, rtol=2e-2, atol=1e-24)
+    assert rn.g_mean_s[0] == 0.0 and rn.var_s2[0] == 0.0
+    # PCM 1/f noise integrated up to the read's own bandwidth 1/(2 t_int)
+    np.testing.assert_allclose(
+        rn.sigma_s[2:], memory.read_sigma_s(card, g, t_s=1e5)[2:] * np.sqrt(
+            math.log((1e5 + 1e-8) / 2e-8) / math.log((1e5 + card.t_read_s) / (2 * card.t_read_s))),
+        rtol=1e-12)

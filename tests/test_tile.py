@@ -221,8 +221,8 @@ def test_nonfinite_inputs_are_named_wherever_the_kernels_find_them(each_backend,
 
 def test_bit_serial_unsigned_variance_on_v_itself(each_backend):
     """Unsigned bit-serial rows sit at 0 or V_read, so the variance GEMM takes v with
-    V_read·σ² (no squares array): the same read-noise variance as v² @ σ², and both backends
-    give the same numbers."""
+    V_read·σ² + K·w(V)/V·G (no squares array): the same read-noise variance as v² @ σ² plus
+    the shot term K·w(v) @ G, and both backends give the same numbers."""
     w, x = _data(40, 6, 64, seed=5)
     x = np.abs(x)
     hw = HardwareConfig(converter_noise=False)
@@ -230,14 +230,17 @@ def test_bit_serial_unsigned_variance_on_v_itself(each_backend):
     m = AnalogMatrix(w, hw).calibrate(x)
     assert m._v_unit == hw.tile.v_read_v
     block = m.blocks[0][2]
-    plain = block.matrices(hw.t_s, np.float64)["var_own"]
-    scaled = block.matrices(hw.t_s, np.float64, v_unit=m._v_unit)["var_own"]
-    np.testing.assert_allclose(scaled, hw.tile.v_read_v * plain, rtol=1e-15)
+    vm = block.matrices(hw.t_s, np.float64, v_unit=m._v_unit, law=m._law)["variance"]
+    assert vm.mode == "fold" and vm.k_shot > 0
+    states = [t.state(hw.t_s) for t in block.tiles]
+    var = np.concatenate([s["var_own_s2"] for s in states], axis=1)
+    g = np.concatenate([s["g_own_s"] for s in states], axis=1)
     enc = m.encoder
     codes = enc.codes(x)
     for p in range(enc.n_planes):
         v = enc.drive(codes, p, np.float64, r0=0, r1=32)[0]
-        np.testing.assert_allclose(v @ scaled, (v * v) @ plain, rtol=1e-12, atol=0)
+        np.testing.assert_allclose(v @ vm.own, (v * v) @ var + vm.k_shot * m._law(v) @ g,
+                                   rtol=1e-12, atol=0)
     y, _ = m.matmul(x, sample_offset=0)
     ref = _REFERENCE.setdefault("bit_serial_unsigned", y)
     np.testing.assert_array_equal(y, ref)

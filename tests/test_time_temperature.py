@@ -69,3 +69,101 @@ def test_time_series_bad_input(digits):
         net.evaluate(x, y, t_s=[1.0, -1.0])
     with pytest.raises(InvalidParameterError, match="read"):
         net.run(x, read=-1)
+
+
+# --- read noise from physics in the tile -----------------------------------------------------
+
+
+def _white_only_card(tmp_path, fano=1.0):
+    """The Wan 2022 RRAM card with no excess (RTN) read noise: only thermal and shot noise."""
+    from cimsim.study.point import _card_toml
+    from device_models import cards
+
+    card = cards.load("wan2022_hfox_rram").replace(read_noise_rel=0.0, shot_noise_fano=fano)
+    path = tmp_path / "white_only.toml"
+    path.write_text(_card_toml(card), encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.parametrize("temperature_k", [250.0, 400.0])
+def test_tile_read_noise_follows_4kTG_and_2qI(tmp_path, temperature_k):
+    """Noise-only chip (ideal converters, exact targets, no excess noise): the variance of the
+    column reads is 4kT·ΣG·Δf with (nearly) undriven rows (thermal: every cell of the column, the
+    unused rows at G_min included) and Δf·Σ S_I(G, V) ≈ 2q·ΣI·Δf with every row at
+    V = 0.16 V (shot noise dominates above kT/q), Δf = 1/(2·t_read)."""
+    from cimsim.tile.matrix import AnalogMatrix
+    from device_models.constants import K_B_J_PER_K, Q_E_C
+    from device_models.noise import conductor_psd
+
+    rows, n_out, n = 12, 3, 6000
+    hw = HardwareConfig.ideal(read_noise=True, device_card=_white_only_card(tmp_path),
+                              temperature_k=temperature_k)
+    hw = hw.replace(tile=hw.tile.replace(rows=16, cols=8, adc_share=1))
+    w = np.random.default_rng(0).uniform(0.2, 1, (rows, n_out))
+    m = AnalogMatrix(w, hw).calibrate(np.full((4, rows), 1.25))   # reads stay in range
+    tile = m.tiles[0]
+    st = tile.state(0.0)
+    mp = tile.mapping
+    g, bw = st["g_cell_s"], 0.5 / hw.tile.t_read_s
+    y_per_a = (mp.digital_weight * m.encoder.x_lsb / m.encoder.plane_volts_per_code(0))
+    unused = (16 - rows) * mp.g_min_s
+    # rows at 0 V but one at 8 mV (qV/2kT <= 0.19): thermal noise of every cell of the pair
+    x0 = np.zeros((n, rows))
+    x0[:, 0] = 0.05
+    y0, _ = m.matmul(x0, sample_offset=0)
+    g_col = g[:, mp.pos_col].sum(0) + g[:, mp.neg_col].sum(0) + 2 * unused
+    thermal = 4 * K_B_J_PER_K * temperature_k * g_col * bw
+    np.testing.assert_allclose(y0.var(axis=0) / y_per_a ** 2, thermal, rtol=0.06)
+    # every row at 0.8 V_read: S_I(G, V) of the driven cells, thermal of the unused rows
+    v = 0.8 * hw.tile.v_read_v
+    y1, _ = m.matmul(np.ones((n, rows)), sample_offset=n)
+    s_drv = (conductor_psd(g[:, mp.pos_col], v, temperature_k).sum(0)
+             + conductor_psd(g[:, mp.neg_col], v, temperature_k).sum(0))
+    expected = (s_drv + 4 * K_B_J_PER_K * temperature_k * 2 * unused) * bw
+    measured = y1.var(axis=0) / y_per_a ** 2
+    np.testing.assert_allclose(measured, expected, rtol=0.06)
+    i_abs = v * (g[:, mp.pos_col].sum(0) + g[:, mp.neg_col].sum(0))
+    shot = 2 * Q_E_C * i_abs * bw
+    assert np.all(np.abs(measured / shot - 1) < 0.1)       # ≈ 2qIΔf (qV/2kT ≥ 2.3)
+    assert np.all(measured > 1.5 * y0.var(axis=0) / y_per_a ** 2)
+
+
+@pytest.mark.parametrize(("card", "encoding", "fano", "mode"), [
+    ("yao2020_taox_1t1r", "amplitude", 1.0, "shared"),     # σ² ∝ G: one GEMM on G
+    ("wan2022_hfox_rram", "amplitude", 1.0, "concat"),     # σ² ∝ G²: [v², w] @ [σ²; K·G]
+    ("joshi2020_pcm", "pulse_width", 1.0, "concat"),       # linear (duty) drive law
+    ("wan2022_hfox_rram", "bit_serial", 1.0, "fold"),      # binary rows
+    ("wan2022_hfox_rram", "amplitude", 0.0, "none"),       # no shot noise
+])
+def test_variance_gemm_forms_equal_the_sum_over_cells(tmp_path, each_backend, card, encoding,
+                                                       fano, mode):
+    """Whatever form the variance GEMM takes, it equals Σ_i v_i²σ²_ij + K·w(v_i)·G_ij plus the
+    per-column thermal constant, cell by cell (w from the closed form)."""
+    from cimsim.study.point import _card_toml
+    from cimsim.tile import variance
+    from cimsim.tile.matrix import AnalogMatrix
+    from device_models import cards
+
+    path = tmp_path / "card.toml"
+    path.write_text(_card_toml(cards.load(card).replace(shot_noise_fano=fano)), "utf-8")
+    hw = HardwareConfig(device_card=str(path), converter_noise=False)
+    hw = hw.replace(tile=hw.tile.replace(rows=32, cols=16, input_encoding=encoding,
+                                         adc_bits=14))           # float64 GEMMs
+    rng = np.random.default_rng(4)
+    w, x = rng.standard_normal((40, 6)), np.abs(rng.standard_normal((50, 40)))
+    m = AnalogMatrix(w, hw).calibrate(x)
+    enc, law = m.encoder, m._law
+    codes = enc.codes(x)
+    for r0, r1, block in m.blocks:
+        vm = block.matrices(0.0, np.float64, v_unit=m._v_unit, law=law)["variance"]
+        assert vm.mode == mode
+        states = [t.state(0.0) for t in block.tiles]
+        var = np.concatenate([s["var_own_s2"] for s in states], axis=1)
+        g = np.concatenate([s["g_own_s"] for s in states], axis=1)
+        for p in range(enc.n_planes):
+            v = enc.drive(codes, p, np.float64, r0=r0, r1=r1)[0].copy()
+            op = {"none": v * v, "fold": v}.get(mode)
+            op = variance.operand(v, vm) if op is None else op
+            got = op @ vm.own + vm.c_own
+            want = (v * v) @ var + vm.k_shot * law(v) @ g + vm.c_own
+            np.testing.assert_allclose(got, want, rtol=2e-7)

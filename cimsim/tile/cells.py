@@ -28,7 +28,10 @@ never restates them):
 law): exactly :math:`V\sigma_g` and :math:`v_0\sinh(V/v_0)\sigma_g` for the linear and sinh
 laws, to first order in :math:`\sigma_g/g` for 1T1R, where the transistor's share of the
 series pair attenuates it. Independent cells add variances (the identity of
-:mod:`cimsim.tile.state`).
+:mod:`cimsim.tile.state`). Beside it every cell carries white noise
+(:mod:`cimsim.tile.variance`): thermal noise 4kTGΔf (one constant per column) and shot noise,
+exact for linear cells and taken on the small-signal conductance G (current G·V) for the
+other laws.
 
 **Temperature.** The read law takes ``hw.temperature_k`` (U_T, V_T, mobility of the access
 transistor); the conductances themselves scale by
@@ -106,6 +109,7 @@ from device_models.errors import ConfigError
 from ..hardware import HardwareConfig
 from ..kernels import bf16_gemm, int8_gemm
 from ..kernels.parallel import workspace
+from . import variance as _variance
 
 __all__ = [
     "CELL_KINDS",
@@ -556,9 +560,17 @@ class ArrayRead:
         f32 = self.dtype == np.float32
         self.v_unit = (enc.v_read_v if enc.encoding == "bit_serial" and not enc.signed
                        else None)
+        #: Drive law of the white (thermal + shot) read noise, :mod:`cimsim.tile.variance`.
+        self.noise_law = (_variance.drive_law(enc.encoding, enc.v_read_v,
+                                              float(np.max(np.abs(enc.levels_v))),
+                                              hw.temperature_k) if self.noisy else None)
         if self.plan == "linear":
-            self.mats = block.matrices(t_s, self.dtype, v_unit=self.v_unit)
+            self.mats = block.matrices(t_s, self.dtype, v_unit=self.v_unit, law=self.noise_law)
             return
+        #: White read noise of the cells beside the excess noise the plan forms through the
+        #: law: thermal (per column) and shot noise on the small-signal conductance G.
+        self.white = (_variance.build(self.states, self.noise_law, None, self.dtype,
+                                      excess=False) if self.noisy else None)
         self._grid_setup()
         if self.plan == "pulse":
             self._pulse_setup(f32)
@@ -719,7 +731,7 @@ class ArrayRead:
     def squares(self, per_cell: bool) -> bool:
         """Whether :meth:`currents` needs ``v²`` from the row drive."""
         return (self.plan == "linear" and self.noisy and not per_cell
-                and self.v_unit is None)
+                and self.v_unit is None and self.mats["variance"].mode == "none")
 
     def currents(self, v: np.ndarray, v2: np.ndarray, p: int, *, x: np.ndarray,
                  codes: np.ndarray | None, per_cell: bool = False, per_cell_args=None,
@@ -760,28 +772,31 @@ class ArrayRead:
         if self.plan == "linear":
             mats = self.mats
             if per_cell:
-                mean = self.block.per_cell_currents(v, self.t_s, **per_cell_args)
+                mean = self.block.per_cell_currents(v, self.t_s, law=self.noise_law,
+                                                    **per_cell_args)
                 return mean, empty, empty
             mean = signal_gemm(v, mats["signal"], enc.int_step_v(p), enc.signed,
                                workspace("mean", (n_b, self.n_signal), dt))
             if not noisy:
                 return mean, empty, empty
-            v2 = v if self.v_unit is not None else v2
-            var_own = variance_gemm(v2, mats["var_own"],
-                                    workspace("var", (n_b, self.n_signal), dt))
-            var_ref = (variance_gemm(v2, mats["var_ref"], np.empty((n_b, self.n_refs), dt))
-                       if self.n_refs else empty)
+            var_own, var_ref = _variance.variances(v, v2, mats["variance"], self.n_signal,
+                                                   self.n_refs, binary=self.v_unit is not None)
             return mean, var_own, var_ref
         if per_cell:
             fail("tile.read_noise_model", "ArrayRead.currents", "'variance' for nonlinear "
                  "cells (per-cell noise samples are drawn for linear cells only)", "per_cell")
         if self.plan == "pulse":
-            return self._pulse_currents(v, p, noisy, n_b, dt, empty)
-        if self.plan in ("separable", "table"):
+            out = self._pulse_currents(v, p, noisy, n_b, dt, empty)
+        elif self.plan in ("separable", "table"):
             if codes is None:
                 codes = enc.codes(x, parallel=False)
-            return self._table_currents(codes, noisy, n_b, dt, empty)
-        return self._solved_currents(v, x, codes, p, noisy, n_b, dt, empty)
+            out = self._table_currents(codes, noisy, n_b, dt, empty)
+        else:
+            out = self._solved_currents(v, x, codes, p, noisy, n_b, dt, empty)
+        if noisy:
+            _variance.add_white(np.ascontiguousarray(v, dtype=out[1].dtype), self.white,
+                                out[1], out[2])
+        return out
 
     def _pulse_currents(self, v, p, noisy, n_b, dt, empty):
         enc, mats = self.enc, self.mats

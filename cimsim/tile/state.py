@@ -2,15 +2,21 @@
 
 A :class:`Tile` holds one weight block mapped by :mod:`cimsim.array.mapping`, programmed through the
 device model (write-verify noise and device-to-device variation, stuck-at faults), aged to the
-read time ``t_s`` at ``temperature_k`` (drift / relaxation), and read with per-cell Gaussian
-read noise. One array read of the row-voltage vector ``v`` [V] gives the signal currents
+read time ``t_s`` at ``temperature_k`` (drift / relaxation), and read with the read noise of
+:func:`device_models.memory.read_noise` (the card's excess conductance noise, never giving a
+negative conductance, and the thermal and shot noise of every cell over the noise bandwidth
+``1/(2·tile.t_read_s)``). One array read of the row-voltage vector ``v`` [V] gives the signal
+currents
 
-.. math:: I_j = \\sum_i v_i \\,(G_{i,p_j} - G_{i,n_j}) + \\epsilon_j, \\qquad
+.. math:: I_j = \\sum_i v_i \\,(\\bar G_{i,p_j} - \\bar G_{i,n_j}) + \\epsilon_j, \\qquad
           \\mathrm{Var}[\\epsilon_j] = \\sum_i v_i^2 (\\sigma_{i,p_j}^2 + \\sigma_{i,n_j}^2)
+          + \\text{white terms}
 
-(A, the variance identity for independent Gaussian cells: one GEMM for the mean and one for the
-variance). With wire resistance the conductances are replaced by the exact effective matrix
-``G_eff`` of :func:`cimsim.array.crossbar.effective_conductance` (``I = V @ G_eff``), computed
+(A, with :math:`\\bar G` and :math:`\\sigma^2` the mean and variance of the read conductance;
+the variance identity for independent cells: one GEMM for the mean and one for the variance,
+whose white terms :mod:`cimsim.tile.variance` folds into the same GEMM). With wire
+resistance the conductances are replaced by the exact effective matrix ``G_eff`` of
+:func:`cimsim.array.crossbar.effective_conductance` (``I = V @ G_eff``), computed
 once per programmed array and read time. The row drive is :mod:`cimsim.tile.encode`, the
 column front end :mod:`cimsim.tile.frontend`; the noise, SAR ADCs and shift-add are
 :mod:`cimsim.tile.readout`.
@@ -45,11 +51,13 @@ import numpy as np
 
 from device_models import rng
 from device_models._checks import check_array, check_scalar, fail
+from device_models.constants import K_B_J_PER_K
 from device_models.iv import conductance_temperature_factor
 
 from ..array.mapping import WeightMapping, map_weights
 from ..hardware import HardwareConfig
-from ..kernels import bf16_gemm, int8_gemm
+from ..kernels import int8_gemm
+from . import variance as _variance
 from .cells import current_window, program_targets, read_law
 from .readout import ColumnAdcs
 
@@ -164,6 +172,13 @@ class Tile:
                                                 hw.program_temperature_k)
         if factor != 1.0:
             g = g * factor
+        g_dev, rn = g, None
+        if hw.read_noise:
+            from device_models.memory import read_noise
+
+            rn = read_noise(self.card, g, t_int_s=hw.tile.t_read_s, t_s=t_s,
+                            temperature_k=hw.temperature_k)
+            g = rn.g_mean_s    # the mean read conductance (a read is never negative)
         g_read = g
         tc = hw.tile
         r_row_ohm, r_col_ohm = self.wire_resistances_ohm()
@@ -174,21 +189,36 @@ class Tile:
             full[: self.rows_used, : m.n_phys] = g
             g_eff = effective_conductance(full, r_row_ohm, r_col_ohm)
             g_read = np.asarray(g_eff)[: self.rows_used, : m.n_phys]
-        st = {"g_s": g, "g_read_s": g_read,
+        st = {"g_s": g_dev, "g_read_s": g_read,
               "signal_s": g_read[:, m.pos_col] - g_read[:, m.neg_col],
               "rowsum_s": g.sum(axis=1)}
-        if hw.read_noise:
-            from device_models.memory import read_sigma_s
-
-            var = np.asarray(read_sigma_s(self.card, g, t_s=t_s), dtype=np.float64) ** 2
-            st["var_s2"] = var
-            if m.mapping == "differential":
-                st["var_own_s2"] = var[:, m.pos_col] + var[:, m.neg_col]
-                st["var_ref_s2"] = np.zeros((self.rows_used, 0))
-            else:
-                st["var_own_s2"] = var[:, m.pos_col]
-                st["var_ref_s2"] = var[:, m.ref_cols]
+        if rn is not None:
+            st.update(self._noise_state(rn))
         self._states = {t_s: st}   # keep one read time: memory stays one array per tile
+        return st
+
+    def _noise_state(self, rn) -> dict:
+        """Read-noise terms per signal / reference column (see :mod:`cimsim.tile.variance`)."""
+        m = self.mapping
+        var, g = rn.var_s2, rn.g_s
+        k_th = 4.0 * K_B_J_PER_K * self.hw.temperature_k * rn.bandwidth_hz   # 4kTΔf [A²/S]
+        unused = (self.hw.tile.rows - self.rows_used) * m.g_min_s            # per column [S]
+        if m.mapping == "differential":
+            own, ref = (m.pos_col, m.neg_col), ()
+        else:
+            own, ref = (m.pos_col,), (m.ref_cols,)
+        st = {"var_s2": var, "sigma_s": rn.sigma_s, "g_cell_s": g, "k_thermal_a2_per_s": k_th,
+              "k_shot_a2_per_s": rn.fano * k_th, "g_unused_s": unused}
+        for name, cols in (("own", own), ("ref", ref)):
+            width = m.n_signal if name == "own" else m.ref_cols.size
+            v2 = np.zeros((self.rows_used, width))
+            gs = np.zeros((self.rows_used, width))
+            for c in cols:
+                v2 += var[:, c]
+                gs += g[:, c]
+            st[f"var_{name}_s2"] = v2
+            st[f"g_{name}_s"] = gs
+            st[f"c_{name}_a2"] = k_th * (gs.sum(axis=0) + len(cols) * unused)
         return st
 
     def wire_resistances_ohm(self) -> tuple[float, float]:
@@ -280,16 +310,17 @@ class RowBlock:
         self._cache_key = None
         self._mats: dict = {}
 
-    def matrices(self, t_s: float, dtype, *, v_unit: float | None = None) -> dict:
-        """Concatenated signal and variance matrices at ``t_s`` (cached per read time).
+    def matrices(self, t_s: float, dtype, *, v_unit: float | None = None,
+                 law: _variance.DriveLaw | None = None) -> dict:
+        """Concatenated signal and read-noise matrices at ``t_s`` (cached per read time).
 
-        With ``v_unit`` [V] (binary row drives: every row at 0 or ``v_unit``, so ``v² =
-        v_unit·v``) the variance matrices are scaled by ``v_unit`` and taken with ``v`` itself,
-        with no squares array. In float32 the signal matrix is the
-        :class:`~cimsim.kernels.int8_gemm.SplitMatrix` of the integer signal GEMM and the variance
-        matrices are :class:`~cimsim.kernels.bf16_gemm.PackedMatrix` operands of the bfloat16 one.
+        ``"signal"``: in float32 the :class:`~cimsim.kernels.int8_gemm.SplitMatrix` of the
+        integer signal GEMM. ``"variance"`` (with read noise): the
+        :class:`~cimsim.tile.variance.VarianceMatrices` for the encoding's drive ``law``; with
+        ``v_unit`` [V] (binary row drives: every row at 0 or ``v_unit``, so ``v² = v_unit·v``)
+        they are taken with ``v`` itself, with no squares array.
         """
-        key = (t_s, np.dtype(dtype).str, v_unit)
+        key = (t_s, np.dtype(dtype).str, v_unit, law)
         if self._cache_key == key:
             return self._mats
         states = [t.state(t_s) for t in self.tiles]
@@ -298,34 +329,47 @@ class RowBlock:
         mats = {"signal": int8_gemm.split(signal) if f32
                 else np.ascontiguousarray(signal, dtype=dtype)}
         if "var_own_s2" in states[0]:
-            scale = 1.0 if v_unit is None else float(v_unit)
-            for name in ("var_own", "var_ref"):
-                var = scale * np.concatenate([s[f"{name}_s2"] for s in states], axis=1)
-                mats[name] = (bf16_gemm.pack(var) if f32
-                              else np.ascontiguousarray(var, dtype=dtype))
+            mats["variance"] = _variance.build(states, law, v_unit, dtype)
         self._cache_key, self._mats = key, mats
         return mats
 
     def per_cell_currents(self, v, t_s: float, *, seed: int, seed_tag, sample0: int,
-                          plane: int, n_planes: int) -> np.ndarray:
+                          plane: int, n_planes: int,
+                          law: _variance.DriveLaw | None = None) -> np.ndarray:
         """Signal currents [A] with read noise drawn for every cell on every read.
 
-        The exact reference of the variance identity: for vector ``b`` every cell reads
-        ``G + σ·z`` with a fresh standard normal ``z`` per cell and read (counter-based on the
-        tile, the vector ``sample0 + b`` and the cycle), and ``I = v_b @ (G_p − G_n)``. Costs
-        one random number per cell per read: for tests and small studies.
+        The exact reference of the variance identity: for vector ``b`` every cell reads the
+        conductance ``max(G + σ·z, 0)`` with a fresh standard normal ``z`` per cell and read
+        (counter-based on the tile, the vector ``sample0 + b`` and the cycle), and adds its own
+        white current noise of variance :math:`4k_BT\\Delta f\\,G\\,[1 + F\\,w(v_i)]` (a
+        second fresh normal per cell; ``law`` gives w, :mod:`cimsim.tile.variance`), and each
+        converted column the thermal noise of its cells on unused rows;
+        ``I = v_b @ (G_p − G_n) + noise``. Costs two random numbers per cell per read: for
+        tests and small studies. Wire resistance is ignored here (ideal wires).
         """
         cols = []
         for tile in self.tiles:
             st = tile.state(t_s)
             m = tile.mapping
-            g, sd = st["g_read_s"], np.sqrt(st["var_s2"])
+            g, sd = st["g_cell_s"], st["sigma_s"]
             key = rng.derive_key(seed, "read_noise_cell", seed_tag, tile.index)
-            n_cell = g.size
+            key_w = rng.derive_key(seed, "white_noise_cell", seed_tag, tile.index)
+            key_u = rng.derive_key(seed, "unused_rows_noise", seed_tag, tile.index)
+            n_cell, n_phys = g.size, g.shape[1]
+            k_th, k_sh = st["k_thermal_a2_per_s"], st["k_shot_a2_per_s"]
+            sd_unused = np.sqrt(k_th * st["g_unused_s"])
             cur = np.empty((v.shape[0], m.n_signal))
             for b in range(v.shape[0]):
                 off = ((sample0 + b) * n_planes + plane) * n_cell
-                gn = g + sd * rng.standard_normal(key, g.shape, offset=off)
-                cur[b] = v[b].astype(np.float64) @ (gn[:, m.pos_col] - gn[:, m.neg_col])
+                vb = v[b].astype(np.float64)
+                gn = np.maximum(g + sd * rng.standard_normal(key, g.shape, offset=off), 0.0)
+                w = 0.0 if law is None else law(vb)[:, None]
+                white = np.sqrt(k_th * g + k_sh * w * g) * rng.standard_normal(
+                    key_w, g.shape, offset=off)
+                cur[b] = vb @ (gn[:, m.pos_col] - gn[:, m.neg_col])
+                cur[b] += white[:, m.pos_col].sum(axis=0) - white[:, m.neg_col].sum(axis=0)
+                u = sd_unused * rng.standard_normal(
+                    key_u, n_phys, offset=((sample0 + b) * n_planes + plane) * n_phys)
+                cur[b] += u[m.pos_col] - u[m.neg_col]
             cols.append(cur)
         return np.concatenate(cols, axis=1)
