@@ -74,19 +74,15 @@ def test_time_series_bad_input(digits):
 # --- read noise from physics in the tile -----------------------------------------------------
 
 
-def _white_only_card(tmp_path, fano=1.0):
+def _white_only_card(fano=1.0):
     """The Wan 2022 RRAM card with no excess (RTN) read noise: only thermal and shot noise."""
-    from cimsim.study.point import _card_toml
     from device_models import cards
 
-    card = cards.load("wan2022_hfox_rram").replace(read_noise_rel=0.0, shot_noise_fano=fano)
-    path = tmp_path / "white_only.toml"
-    path.write_text(_card_toml(card), encoding="utf-8")
-    return str(path)
+    return cards.load("wan2022_hfox_rram").replace(read_noise_rel=0.0, shot_noise_fano=fano)
 
 
 @pytest.mark.parametrize("temperature_k", [250.0, 400.0])
-def test_tile_read_noise_follows_4kTG_and_2qI(tmp_path, temperature_k):
+def test_tile_read_noise_follows_4kTG_and_2qI(temperature_k):
     """Noise-only chip (ideal converters, exact targets, no excess noise): the variance of the
     column reads is 4kT·ΣG·Δf with (nearly) undriven rows (thermal: every cell of the column, the
     unused rows at G_min included) and Δf·Σ S_I(G, V) ≈ 2q·ΣI·Δf with every row at
@@ -96,7 +92,7 @@ def test_tile_read_noise_follows_4kTG_and_2qI(tmp_path, temperature_k):
     from device_models.noise import conductor_psd
 
     rows, n_out, n = 12, 3, 6000
-    hw = HardwareConfig.ideal(read_noise=True, device_card=_white_only_card(tmp_path),
+    hw = HardwareConfig.ideal(read_noise=True, device_card=_white_only_card(),
                               temperature_k=temperature_k)
     hw = hw.replace(tile=hw.tile.replace(rows=16, cols=8, adc_share=1))
     w = np.random.default_rng(0).uniform(0.2, 1, (rows, n_out))
@@ -135,18 +131,16 @@ def test_tile_read_noise_follows_4kTG_and_2qI(tmp_path, temperature_k):
     ("wan2022_hfox_rram", "bit_serial", 1.0, "fold"),      # binary rows
     ("wan2022_hfox_rram", "amplitude", 0.0, "none"),       # no shot noise
 ])
-def test_variance_gemm_forms_equal_the_sum_over_cells(tmp_path, each_backend, card, encoding,
-                                                       fano, mode):
+def test_variance_gemm_forms_equal_the_sum_over_cells(each_backend, card, encoding, fano,
+                                                       mode):
     """Whatever form the variance GEMM takes, it equals Σ_i v_i²σ²_ij + K·w(v_i)·G_ij plus the
     per-column thermal constant, cell by cell (w from the closed form)."""
-    from cimsim.study.point import _card_toml
     from cimsim.tile import variance
     from cimsim.tile.matrix import AnalogMatrix
     from device_models import cards
 
-    path = tmp_path / "card.toml"
-    path.write_text(_card_toml(cards.load(card).replace(shot_noise_fano=fano)), "utf-8")
-    hw = HardwareConfig(device_card=str(path), converter_noise=False)
+    hw = HardwareConfig(device_card=cards.load(card).replace(shot_noise_fano=fano),
+                        converter_noise=False)
     hw = hw.replace(tile=hw.tile.replace(rows=32, cols=16, input_encoding=encoding,
                                          adc_bits=14))           # float64 GEMMs
     rng = np.random.default_rng(4)
