@@ -385,6 +385,9 @@ def test_read_noise_maps_through_the_law():
     h = tile.law.drive(v)
     mp = tile.mapping
     expected = (h * h) @ (st_["var_s2"][:, mp.pos_col] + st_["var_s2"][:, mp.neg_col])
+    # plus the white noise of every cell (cimsim.tile.variance): shot noise on G, thermal
+    white = read.white
+    expected += white.k_shot * read.noise_law(v) @ st_["g_own_s"] + white.c_own
     np.testing.assert_allclose(var_own, expected, rtol=1e-6)   # unquantised grid
 
 

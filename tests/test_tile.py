@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from cimsim.hardware import HardwareConfig
+from cimsim.tile import cells
 from cimsim.tile.matrix import AnalogMatrix
 from device_models import rng, ziggurat
 from device_models.encoding import ENCODINGS
@@ -230,7 +231,8 @@ def test_bit_serial_unsigned_variance_on_v_itself(each_backend):
     m = AnalogMatrix(w, hw).calibrate(x)
     assert m._v_unit == hw.tile.v_read_v
     block = m.blocks[0][2]
-    vm = block.matrices(hw.t_s, np.float64, v_unit=m._v_unit, law=m._law)["variance"]
+    law = cells.array_read(block, hw.t_s, m.encoder, np.float64).noise_law
+    vm = block.matrices(hw.t_s, np.float64, v_unit=m._v_unit, law=law)["variance"]
     assert vm.mode == "fold" and vm.k_shot > 0
     states = [t.state(hw.t_s) for t in block.tiles]
     var = np.concatenate([s["var_own_s2"] for s in states], axis=1)
@@ -239,7 +241,7 @@ def test_bit_serial_unsigned_variance_on_v_itself(each_backend):
     codes = enc.codes(x)
     for p in range(enc.n_planes):
         v = enc.drive(codes, p, np.float64, r0=0, r1=32)[0]
-        np.testing.assert_allclose(v @ vm.own, (v * v) @ var + vm.k_shot * m._law(v) @ g,
+        np.testing.assert_allclose(v @ vm.own, (v * v) @ var + vm.k_shot * law(v) @ g,
                                    rtol=1e-12, atol=0)
     y, _ = m.matmul(x, sample_offset=0)
     ref = _REFERENCE.setdefault("bit_serial_unsigned", y)

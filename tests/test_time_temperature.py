@@ -135,7 +135,7 @@ def test_variance_gemm_forms_equal_the_sum_over_cells(each_backend, card, encodi
                                                        mode):
     """Whatever form the variance GEMM takes, it equals Σ_i v_i²σ²_ij + K·w(v_i)·G_ij plus the
     per-column thermal constant, cell by cell (w from the closed form)."""
-    from cimsim.tile import variance
+    from cimsim.tile import cells, variance
     from cimsim.tile.matrix import AnalogMatrix
     from device_models import cards
 
@@ -146,9 +146,10 @@ def test_variance_gemm_forms_equal_the_sum_over_cells(each_backend, card, encodi
     rng = np.random.default_rng(4)
     w, x = rng.standard_normal((40, 6)), np.abs(rng.standard_normal((50, 40)))
     m = AnalogMatrix(w, hw).calibrate(x)
-    enc, law = m.encoder, m._law
+    enc = m.encoder
     codes = enc.codes(x)
     for r0, r1, block in m.blocks:
+        law = cells.array_read(block, 0.0, enc, np.float64).noise_law
         vm = block.matrices(0.0, np.float64, v_unit=m._v_unit, law=law)["variance"]
         assert vm.mode == mode
         states = [t.state(0.0) for t in block.tiles]
