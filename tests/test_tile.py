@@ -598,12 +598,13 @@ def test_row_slices_cover_every_row_once_and_fused_drive_is_the_same():
 
 @pytest.mark.parametrize("bits", [8, 16])
 @pytest.mark.parametrize("signed", [False, True])
-@pytest.mark.parametrize("encoding", ["amplitude", "bit_serial"])
+@pytest.mark.parametrize("encoding", ["amplitude", "bit_serial", "level_crossing"])
 def test_row_drive_kernel_equals_numpy_reference(encoding, signed, bits):
     """Levels and per-chunk sums of the Numba drive kernel (int32 counts for bit-planes,
-    integer-exact float64 sums for linear levels) equal the NumPy reference for every cycle,
-    up to the widest inputs (16-bit codes: chunk counts near 64·(2**16 − 1))."""
-    from cimsim.tile.encode import _drive_numpy
+    integer-exact float64 sums for linear levels) equal the NumPy reference
+    (device_models.encoding.encode itself) for every cycle, up to the widest inputs (16-bit
+    codes: chunk counts near 64·(2**16 − 1))."""
+    from device_models._jit import use_backend
 
     hw = _hw(input_encoding=encoding, input_bits=bits)
     r = np.random.default_rng(bits)
@@ -613,17 +614,20 @@ def test_row_drive_kernel_equals_numpy_reference(encoding, signed, bits):
     enc = AnalogMatrix(np.ones((37, 1)), hw).calibrate(
         np.array([[-1.0 if signed else 0.0] * 37, [1.0] * 37])).encoder
     assert enc.c_max == c_max
-    mode = 2 if encoding == "bit_serial" else 0
     for p in range(enc.n_planes):
-        v, v2, acc = (a.copy() for a in enc.drive(codes, p, np.float64, r0=2, r1=35,
-                                                  squares=True))
-        acc_ref = np.zeros_like(acc)
-        v_ref, v2_ref = _drive_numpy(codes[:, 2:35], mode, enc.levels_v, enc.v_read_v
-                                     / enc.c_max, enc.v_read_v, p, np.float64, True, True,
-                                     acc_ref)
-        np.testing.assert_array_equal(v, v_ref)
-        np.testing.assert_array_equal(v2, v2_ref)
-        np.testing.assert_allclose(acc, acc_ref, rtol=1e-15, atol=0.0)
+        got = []
+        for which in ("numba", "numpy"):
+            nz = np.empty(150, dtype=np.int32)
+            with use_backend(which):
+                v, v2, acc = (a.copy() for a in enc.drive(codes, p, np.float64, r0=2, r1=35,
+                                                          squares=True, nz=nz))
+            got.append((v, v2, acc, nz))
+        (v, v2, acc, nz), (v_ref, v2_ref, acc_ref, nz_ref) = got
+        np.testing.assert_allclose(v, v_ref, rtol=1e-15, atol=0.0)
+        np.testing.assert_allclose(v2, v2_ref, rtol=1e-14, atol=0.0)
+        np.testing.assert_allclose(acc, acc_ref, rtol=1e-13, atol=0.0)
+        np.testing.assert_array_equal(acc[:, 1:], acc_ref[:, 1:])     # integer counts
+        np.testing.assert_array_equal(nz, nz_ref)
 
 
 @pytest.mark.parametrize("converter_noise", [False, True])

@@ -204,8 +204,7 @@ class InputEncoder:
         step = self.plane_volts_per_code(0)
         lo, hi = self._lo_hi
         if backend() == "numpy":
-            v, v2 = _drive_numpy(codes[:, r0:r1], mode, self.levels_v, step, self.v_read_v,
-                                 int(p), dtype, squares, self.quantize, acc, nz)
+            v, v2 = self._drive_reference(codes[:, r0:r1], int(p), dtype, squares, acc, nz)
             return v, v2, acc
         v = workspace("drive_v", (n_b, n_r), dtype)
         v2 = workspace("drive_v2", (n_b, n_r) if squares else (0, 0), dtype)
@@ -220,6 +219,22 @@ class InputEncoder:
             _drive_f64_kernel(codes, self.levels_v, self.quantize, step, r0, r1, v, v2,
                               squares, acc, nz)
         return v, v2, acc
+
+    def _drive_reference(self, codes, p, dtype, squares, acc, nz):
+        """The NumPy reference of the drive kernels: :func:`device_models.encoding.encode`
+        itself (the linear law ``c·V̄`` per unit code for unquantised codes), with the same
+        per-chunk sums and driven-row counts."""
+        if self.quantize:
+            ref = self.encoded(codes)
+            v, on = ref.v_eq_v[p], ref.events[p] != 0
+        else:
+            v = np.asarray(codes, dtype=np.float64) * self.plane_volts_per_code(p)
+            on = v != 0.0
+        for k, q in enumerate((v * v, on.astype(np.float64), np.abs(codes).astype(np.float64))):
+            acc[:, k] += _chunk_sums(q, acc.shape[0])
+        nz[...] = np.count_nonzero(on, axis=1)
+        v = v.astype(dtype)
+        return v, (v * v if squares else np.empty((0, 0), dtype=dtype))
 
     def row_stats(self, acc: np.ndarray) -> np.ndarray:
         """Energy-account sums per row from :meth:`drive`'s ``acc`` (summed over chunks).
@@ -393,36 +408,6 @@ def _drive_f64_py(codes, table, quantized, step, r0, r1, v, v2, squares, acc, nz
 
 _drive_int_kernel = jit(_drive_int_py)
 _drive_f64_kernel = jit(_drive_f64_py)
-
-
-def _drive_numpy(codes, mode, table, step, v_read, p, dtype, squares, quantize, acc, nz=None):
-    """NumPy reference of the drive kernels (same levels, sums and driven-row counts)."""
-    n_b, n_r = codes.shape
-    if quantize and mode != _TABLE:
-        c = codes.astype(np.int64)
-        m = np.abs(c)
-        if mode == _BIT:
-            bit = (m >> p) & 1
-            v = (v_read * bit.astype(np.float64) * np.where(c < 0, -1.0, 1.0)).astype(dtype)
-            parts, unit = (bit, bit, m), v_read * v_read
-        else:
-            v = (c.astype(np.float64) * step).astype(dtype)
-            parts, unit = (m * m, (m != 0).astype(np.int64), m), step * step
-        sums = [_chunk_sums(q, acc.shape[0]).astype(np.float64) for q in parts]  # exact
-        acc[:, 0] += unit * sums[0]
-        acc[:, 1] += sums[1]
-        acc[:, 2] += sums[2]
-    else:
-        c = codes.astype(np.float64)
-        m = np.abs(c)
-        lvl = table[m.astype(np.int64)] if quantize else m * step
-        v = (lvl * np.where(c < 0.0, -1.0, 1.0)).astype(dtype)
-        for k, q in enumerate((lvl * lvl, (lvl != 0.0).astype(np.float64), m)):
-            acc[:, k] += _chunk_sums(q, acc.shape[0])
-    if nz is not None:
-        nz[...] = np.count_nonzero(v, axis=1)
-    v2 = v * v if squares else np.empty((0, 0), dtype=dtype)
-    return v, v2
 
 
 def _chunk_sums(q: np.ndarray, n_ch: int) -> np.ndarray:
