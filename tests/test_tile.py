@@ -856,6 +856,11 @@ def test_level_crossing_series_equals_static_reads_and_counts_only_changes():
     yc, oc = m2.matmul_series(const)
     _, o1 = m2.matmul(const[0])
     assert np.all(yc == yc[:1])
+    # one step per call, continuing the series state: the same numbers and counts
+    st: dict = {}
+    parts = [m2.matmul_series(const[k:k + 1], state=st, sample_offset=k * 6) for k in range(5)]
+    np.testing.assert_array_equal(np.concatenate([p[0] for p in parts]), yc)
+    assert sum(p[1].dac_conversions for p in parts) == oc.dac_conversions
     assert oc.dac_conversions == o1.dac_conversions
     assert oc.adc_conversions == o1.adc_conversions
     assert oc.cell_read_energy_j == pytest.approx(o1.cell_read_energy_j)

@@ -375,7 +375,7 @@ class AnalogMatrix:
                             ident=ident, active=nz if skip else None)
 
     def matmul_series(self, x_seq, *, t_s: float | None = None,
-                      sample_offset: int | None = None):
+                      sample_offset: int | None = None, state: dict | None = None):
         """Compute ``x_s @ W`` for every step ``s`` of a time series of input vectors.
 
         With ``tile.input_encoding = "level_crossing"`` the rows send only the changes: at step
@@ -398,6 +398,11 @@ class AnalogMatrix:
         sample_offset : int, optional
             Stream position of ``x_seq[0, 0]``; vector ``b`` of step ``s`` is position
             ``sample_offset + s·batch + b`` (as :meth:`matmul` per step).
+        state : dict, optional
+            Level crossing: a series to continue, updated in place (the last codes, the
+            integrators' held noise and the results of each tile); pass ``{}`` to start one
+            and the same dict with the next steps (e.g. one step per call from a recurrent
+            layer). Default: a new series from code 0.
 
         Returns
         -------
@@ -428,9 +433,9 @@ class AnalogMatrix:
         if self.hw.read_noise and self.hw.tile.read_noise_model == "per_cell":
             fail("hw", caller, "read_noise_model 'variance' for a level-crossing series",
                  "'per_cell'")
-        return self._series_level_crossing(x_seq, t_s)
+        return self._series_level_crossing(x_seq, t_s, {} if state is None else state)
 
-    def _series_level_crossing(self, x_seq, t_s):
+    def _series_level_crossing(self, x_seq, t_s, state):
         """:meth:`matmul_series` for level-crossing inputs (float64, NumPy and BLAS)."""
         hw, tc, enc = self.hw, self.hw.tile, self.encoder
         n_steps, n_b = x_seq.shape[:2]
@@ -439,11 +444,18 @@ class AnalogMatrix:
         key = rng.derive_key(hw.seed, "level_crossing_noise", self.seed_tag)
         key_ref = rng.derive_key(hw.seed, "level_crossing_noise_ref", self.seed_tag)
         y = np.zeros((n_steps, n_b, self.out_features))
-        contrib = np.zeros((len(self.blocks), n_b, self.out_features))
-        held = [np.zeros((n_b, b.n_signal)) for _, _, b in self.blocks]       # own noise [A]
-        held_ref = [np.zeros((n_b, b.n_refs)) for _, _, b in self.blocks]    # reference
+        if not state:
+            state.update(
+                codes=np.zeros((n_b, self.in_features), dtype=enc.codes(x_seq[0, :0]).dtype),
+                results=np.zeros((len(self.blocks), n_b, self.out_features)),
+                held=[np.zeros((n_b, b.n_signal)) for _, _, b in self.blocks],   # noise [A]
+                held_ref=[np.zeros((n_b, b.n_refs)) for _, _, b in self.blocks])
+        if state["codes"].shape != (n_b, self.in_features):
+            fail("state", "AnalogMatrix.matmul_series", f"a series of batch {n_b}",
+                 f"one of batch {state['codes'].shape[0]}")
+        contrib, held, held_ref = state["results"], state["held"], state["held_ref"]
         empty = np.zeros((n_b, 0))
-        prev = np.zeros((n_b, self.in_features), dtype=np.int32)
+        prev = state["codes"]
         ops = OpCounts(**{k: n_b * n_steps * v for k, v in self._per_vector.items()})
         for s in range(n_steps):
             codes = enc.codes(x_seq[s])
@@ -502,6 +514,7 @@ class AnalogMatrix:
                                            * tc.input_bits * n_t)
             y[s] = contrib.sum(axis=0)
             ops.adc_switching_energy_j += float(e_out.sum())
+        state["codes"] = prev
         self._sample += n_b * n_steps
         return y, ops
 
