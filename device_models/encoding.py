@@ -43,6 +43,16 @@ for a linear array, and the result is :math:`\sum_c w_c Q_{j,c}` with cycle weig
   only the changes cost events. A static vector is the one-step series: :math:`|D|` events
   from 0 to the code.
 
+Spike trains for spiking networks (:func:`rate_spikes`): a rate code sends, over S time
+steps, a spike count carrying :math:`p = D/D_\mathrm{max}` (Adrian & Zotterman 1926 [6]_; the
+input layer of rate-coded spiking networks, Diehl et al. 2015 [7]_). The regular code spikes
+at step :math:`s` iff :math:`\lfloor (s+1)D/D_\mathrm{max}\rfloor - \lfloor
+sD/D_\mathrm{max}\rfloor = 1` (the count is :math:`\lfloor S D/D_\mathrm{max}\rfloor`, spikes
+evenly spread); the stochastic code spikes with probability :math:`p` per step (Bernoulli,
+from a counter-based stream). Each spike drives its row in that step as the one-bit
+``amplitude`` scheme does; a TTFS spike train is the ``ttfs`` event time sampled by the step
+clock.
+
 Energy is per event (no event, no energy): the cells dissipate
 :math:`\sum V_{r,c}^2\,t_{r,c}\,G` (:attr:`EncodedInput.cell_v2s` times G), and each event
 charges the row wire once, :math:`C_\mathrm{row}\,V^2` (:attr:`EncodedInput.wire_v2`).
@@ -65,6 +75,11 @@ References
 .. [5] B. Rueckauer, S.-C. Liu, "Conversion of analog to spiking neural networks using sparse
    temporal coding", ISCAS 2018, doi:10.1109/ISCAS.2018.8351295 (activations carried by the
    time to first spike).
+.. [6] E. D. Adrian, Y. Zotterman, "The impulses produced by sensory nerve endings. Part 2",
+   J. Physiol. 61(2), 151–171 (1926), doi:10.1113/jphysiol.1926.sp002281.
+.. [7] P. U. Diehl, D. Neil, J. Binas, M. Cook, S.-C. Liu, M. Pfeiffer, "Fast-classifying,
+   high-accuracy spiking deep networks through weight and threshold balancing", IJCNN 2015,
+   doi:10.1109/IJCNN.2015.7280696.
 """
 
 from __future__ import annotations
@@ -88,6 +103,7 @@ __all__ = [
     "encode",
     "n_cycles",
     "quantize_inputs",
+    "rate_spikes",
     "volts_per_code",
 ]
 
@@ -344,6 +360,42 @@ def decode(enc: EncodedInput) -> np.ndarray:
         mag = enc.c_max - np.rint(enc.t_start_s[0] / enc.t_clk_s)
         return np.where(sign[0] != 0, sign[0] * mag, 0).astype(np.int64)
     return np.cumsum(sign * enc.events, axis=0).astype(np.int64)
+
+
+def rate_spikes(codes, c_max: int, steps: int, seed: int | None = None) -> np.ndarray:
+    """Binary spike trains of the rate code of unsigned ``codes`` (module docstring).
+
+    Parameters
+    ----------
+    codes : array_like of int
+        Codes in [0, c_max], any shape.
+    c_max : int
+        Largest code ``D_max`` [-].
+    steps : int
+        Time steps S [-].
+    seed : int, optional
+        None: the regular code (integer arithmetic; the count is exactly
+        ``(S·D) // D_max``). Else Bernoulli spikes, ``u < D/D_max`` with ``u`` uniform from
+        the counter-based stream of ``seed`` at counter ``s·size + i`` (element ``i`` in C
+        order).
+
+    Returns
+    -------
+    ndarray, shape (steps, *codes.shape)
+        Spikes, 0.0 or 1.0.
+    """
+    who = "rate_spikes"
+    top = check_int("c_max", c_max, who, lo=1)
+    s_n = check_int("steps", steps, who, lo=1, hi=1 << 20)
+    d = check_array("codes", codes, who, dtype=np.int64, lo=0, hi=top)
+    s = np.arange(s_n, dtype=np.int64).reshape((s_n,) + (1,) * d.ndim)
+    if seed is None:
+        return (((s + 1) * d) // top - (s * d) // top).astype(np.float64)
+    from . import rng
+    from ._checks import check_seed
+
+    key = rng.derive_key(check_seed("seed", seed, who), "rate_code")
+    return (rng.uniform(key, (s_n, *d.shape)) < d / top).astype(np.float64)
 
 
 def drive_totals(scheme: str, sum_v2, n_driven, sum_abs, *, c_max: int, signed: bool = False,
