@@ -75,7 +75,8 @@ import math
 import numpy as np
 
 from . import rng
-from ._checks import check_array, check_choice, check_int, check_scalar, fail, load_card
+from . import cards
+from ._checks import check_array, check_choice, check_int, check_scalar, fail
 from ._jit import backend, jit, prange
 from .constants import K_B_J_PER_K
 from .mosfet import EkvParams, ekv_numpy, ekv_params, ekv_scalar, mismatch_sigma
@@ -533,7 +534,7 @@ def analog_membrane(card, size: int, *, c_f: float, temperature_k: float, leak: 
     .. [2] Pelgrom, Duinmaijer & Welbers (1989), doi:10.1109/JSSC.1989.572629.
     """
     who = "analog_membrane"
-    card = load_card("card", card, who, ("neuron",))
+    card = cards.load(card, kinds=("neuron",), field="card", caller=who)
     size = check_int("size", size, who, lo=1)
     c = check_scalar("c_f", c_f, who, lo=0.0, lo_open=True)
     t = check_scalar("temperature_k", temperature_k, who, lo=0.0, lo_open=True)
@@ -543,7 +544,8 @@ def analog_membrane(card, size: int, *, c_f: float, temperature_k: float, leak: 
     if leak == "resistor":
         r_leak = check_scalar("r_leak_ohm", r_leak_ohm, who, lo=0.0, lo_open=True)
     seed = check_int("seed", seed, who, lo=0)
-    mos = load_card("card.leak_mosfet_card", card.leak_mosfet_card, who, ("mosfet",))
+    mos = cards.load(card.leak_mosfet_card, kinds=("mosfet",), field="card.leak_mosfet_card",
+                     caller=who)
     w, length = card.leak_w_m, card.leak_l_m
     at_t = ekv_params(mos, t, w, length)
     v_th = card.v_threshold_v
