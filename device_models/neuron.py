@@ -74,8 +74,7 @@ import math
 
 import numpy as np
 
-from . import rng
-from . import cards
+from . import cards, rng
 from ._checks import check_array, check_choice, check_int, check_scalar, fail
 from ._jit import backend, jit, prange
 from .constants import K_B_J_PER_K
