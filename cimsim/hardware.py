@@ -21,7 +21,7 @@ from device_models.errors import CardError, ConfigError, UnknownNameError
 
 from .config import Config, param
 
-__all__ = ["CARD_KINDS", "HardwareConfig", "TileConfig"]
+__all__ = ["CARD_KINDS", "HardwareConfig", "NeuronConfig", "TileConfig"]
 
 #: Card fields of :class:`HardwareConfig` → the card kinds each accepts.
 CARD_KINDS: dict[str, tuple[str, ...]] = {
@@ -30,6 +30,7 @@ CARD_KINDS: dict[str, tuple[str, ...]] = {
     "dac_card": ("dac",),
     "tech_card": ("tech",),
     "periphery_card": ("periphery",),
+    "neuron_card": ("neuron",),
 }
 
 
@@ -161,6 +162,25 @@ class TileConfig(Config):
 
 
 @dataclasses.dataclass(frozen=True)
+class NeuronConfig(Config):
+    """How spiking neurons are built on the chip (:mod:`cimsim.nn.spiking`).
+
+    A ``digital`` membrane is an accumulator register updated every time step (its adds,
+    multiplies and comparisons priced by the technology card); an ``analog`` membrane is a
+    capacitor charged by the column current over the read window, discharged by a leak and
+    compared with a threshold (:mod:`device_models.neuron`, the circuit of ``neuron_card``).
+    """
+
+    membrane: str = param("digital", choices=("digital", "analog"),
+                          doc="Membrane of the LIF neurons: digital accumulator or analog "
+                              "capacitor.")
+    leak: str = param("transistor", choices=("transistor", "resistor"),
+                      doc="Leak of an analog membrane: subthreshold transistor (EKV at "
+                          "temperature_k, gate bias trimmed at the card's t_cal_k) or an ideal "
+                          "resistor (the RC membrane).")
+
+
+@dataclasses.dataclass(frozen=True)
 class HardwareConfig(Config):
     """The simulated chip: cards, tile, operating point and which non-idealities are on.
 
@@ -182,7 +202,12 @@ class HardwareConfig(Config):
     periphery_card: str | Card = param(
         "shafiee2016_periphery",
         doc="Tile periphery card (integrator, timing, buffers, digital unit): a name or a Card.")
+    neuron_card: str | Card = param(
+        "besrour2024_lif_28nm",
+        doc="Analog neuron card (membrane rails, threshold, leak, spike): a name or a Card.")
     tile: TileConfig = param(default_factory=TileConfig, doc="Tile geometry and periphery.")
+    neuron: NeuronConfig = param(default_factory=NeuronConfig,
+                                 doc="Spiking neurons: digital or analog membranes.")
     temperature_k: float = param(300.0, unit="K", lo=0.0, hi=1000.0, lo_open=True,
                                  doc="Operating temperature read by every model [K].")
     program_temperature_k: float = param(

@@ -56,6 +56,12 @@ class OpCounts:
     analog_state_energy_j : float
         Energy drawn to charge analog state capacitors (leaky-integrator recurrences,
         :class:`cimsim.nn.ssm.DiagonalSSM`) [J].
+        Input/output buffer traffic [bit].
+    spikes : int
+        Spikes emitted (spiking layers: encoders and LIF neurons) [-].
+    neuron_energy_j : float
+        Energy of analog neuron circuits (membrane charging through the input mirror, spike
+        events, graded subthreshold stages), from the currents and spikes of the run [J].
     program_pulses : int
         Write-verify pulses spent programming (reported separately from inference) [-].
     program_energy_j : float
@@ -77,6 +83,8 @@ class OpCounts:
     kv_cache_read_bits: int = 0
     kv_cache_write_bits: int = 0
     analog_state_energy_j: float = 0.0
+    spikes: int = 0
+    neuron_energy_j: float = 0.0
     program_pulses: int = 0
     program_energy_j: float = 0.0
 

@@ -44,6 +44,7 @@ __all__ = [
     "GRU",
     "LSTM",
     "LAYER_TYPES",
+    "LIF",
     "AvgPool2d",
     "BatchNorm",
     "Conv2d",
@@ -62,6 +63,8 @@ __all__ = [
     "Sigmoid",
     "Softmax",
     "Softplus",
+    "SpikeEncoder",
+    "SubthresholdActivation",
     "Swish",
     "Tanh",
     "WeightedLayer",
@@ -926,3 +929,9 @@ from .ssm import DiagonalSSM  # noqa: E402
 LAYER_TYPES.update({cls.kind: cls for cls in (
     LSTM, GRU, DiagonalSSM, MultiHeadAttention, LayerNorm, Embedding, PositionalEncoding,
     SequencePool)})
+
+# Spiking and graded subthreshold neurons live in their own module (they need the classes
+# above); they are layers of this module too, and of the model files.
+from .spiking import LIF, SPIKING_TYPES, SpikeEncoder, SubthresholdActivation  # noqa: E402
+
+LAYER_TYPES.update(SPIKING_TYPES)

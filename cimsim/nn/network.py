@@ -42,6 +42,7 @@ from .layers import (
     run_digital_ops,
 )
 from .sequence import STEP_STRIDE
+from .spiking import binary_input_layers, check_spikes, network_timesteps, spike_drive
 
 __all__ = [
     "Evaluation",
@@ -231,6 +232,8 @@ class _TileHook:
             self.digital[layer.name] = self.digital.get(layer.name, 0) + patches.shape[0] * w.size
             return patches @ w
         am = ams[g]
+        if layer.name in self.net._binary:     # a spike input drives a 1-bit row drive
+            check_spikes(patches, f"{layer.kind} {layer.name!r}")
         if self.calibrating and id(am) not in self._calibrated:
             am.calibrate(patches)
             self._calibrated.add(id(am))
@@ -305,6 +308,9 @@ class Network:
         self.last_rewrites: dict[str, dict] = {}
         self._pass_rewrites: dict[str, dict] = {}
         self._plan: list[Layer] = []
+        self._binary: set[str] = set()
+        #: Time steps per inference of a spiking network (None for other networks).
+        self.timesteps = network_timesteps(self.layers)
         self._last_n = 0
         self._analog: dict[str, list[Any]] = {}
 
@@ -396,13 +402,16 @@ class Network:
         self._plan = fold_batchnorm(self.layers)
         self._analog, self.mapping, self.program_counts = {}, [], {}
         shapes = self._sample_shapes(self._plan)
+        self._binary = binary_input_layers(self._plan)
         for idx, layer in enumerate(w for w in iter_layers(self._plan)
                                     if isinstance(w, WeightedLayer)):
             where = placement.placement_of(layer.name)
             mats = layer.matrices()
             macs = self._macs_per_sample(layer, shapes[layer.name])
             if where == "analog":
-                ams = [AnalogMatrix(np.ascontiguousarray(m), hardware,
+                # spikes drive the rows as binary pulses: a 1-bit row drive, one cycle
+                hw_l = spike_drive(hardware) if layer.name in self._binary else hardware
+                ams = [AnalogMatrix(np.ascontiguousarray(m), hw_l,
                                     name=f"{layer.name}[{g}]", seed_tag=1000 * idx + g)
                        for g, m in enumerate(mats)]
                 self._analog[layer.name] = ams
@@ -417,6 +426,14 @@ class Network:
             self.mapping.append(LayerMapping(
                 layer.name, layer.kind, where, tuple(tuple(m.shape) for m in mats), n_tiles,
                 util, macs))
+        # Layers with circuits of their own (neurons) build them for this chip, fed by the
+        # analog matrices of the weighted layer right before them.
+        for idx, layer in enumerate(self._plan):
+            attach = getattr(layer, "attach_hardware", None)
+            if attach is not None:
+                prev = self._plan[idx - 1] if idx else None
+                attach(hardware, seed_tag=idx, in_shape=shapes[layer.name],
+                       upstream=self._analog.get(prev.name) if prev is not None else None)
         # Calibrate layer by layer on inputs that went through the analog layers before it.
         self._execute(x_cal, t_s=None, calibrate=True)
         return self

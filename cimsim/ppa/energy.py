@@ -18,6 +18,7 @@ interconnect       output bits · hops · tile pitch · α · c_wire · V_DD²  
 kv_cache           attention K/V cache (read + write bits) · E_SRAM(8 kB, 64 b)/64  run + tech
 analog_state       charge drawn by analog state capacitors (leaky integrators)      run
 digital            MACs · (E_mult(b_w) + E_add(acc bits))                           tech card
+analog_neuron      Σ analog neuron energies (``OpCounts.neuron_energy_j``)          run + neuron
 bias, activation,  Σ_ops count · (m_op·E_mult(b) + a_op·E_add(b)), b = digital word   tech + periph
 pooling, residual, (:data:`DIGITAL_OPS`: each operation as m multiplies and a adds)
 batch_norm,
@@ -79,7 +80,7 @@ DIGITAL_LINES = ("bias", "activation", "pooling", "residual", "batch_norm", "sof
 #: Operation types of the inference energy breakdown, in display order.
 ENERGY_KINDS = (
     "array_read", "wire_charging", "dac", "integrator", "adc", "shift_add", "sram",
-    "interconnect", "kv_cache", "analog_state", "digital", *DIGITAL_LINES,
+    "interconnect", "kv_cache", "analog_state", "analog_neuron", "digital", *DIGITAL_LINES,
 )
 
 #: Digital operations a layer can declare, each as ``(multiplies, adds)`` of the digital word
@@ -598,6 +599,7 @@ def energy_breakdown(
         * comp.e_sram_bit_j,
         "analog_state": float(counts.analog_state_energy_j),
         "digital": digital_macs * comp.e_digital_mac_j,
+        "analog_neuron": float(counts.neuron_energy_j),
     }
     out.update(dict.fromkeys(DIGITAL_LINES, 0.0))
     for line, per_op in check_digital_ops(digital_ops, "energy_breakdown").items():

@@ -148,6 +148,8 @@ class AnalogMatrix:
         self._dtype = (np.float64 if exact or max(bits, t.input_bits) > FLOAT32_MAX_BITS
                        else np.float32)
         self._gain: list[np.ndarray] = []
+        #: Column currents go to analog consumers (neuron membranes), not to the ADCs.
+        self.analog_output = False
 
     # --- properties ----------------------------------------------------------------------
 
@@ -222,6 +224,37 @@ class AnalogMatrix:
         self._per_vector = self._counts_per_vector()
         return self
 
+    def use_analog_output(self) -> AnalogMatrix:
+        """Hand the column currents to analog circuits (neuron membranes) instead of the ADCs.
+
+        :meth:`matmul` then returns the analog column signal in weight units, the read noise
+        included and clipped to the calibrated range, without quantisation; it counts no ADC
+        conversion, shift-add or output-buffer write (the consumer counts what it does).
+        Needs unsliced weights (one column pair per output, ``bits_per_cell`` covering the
+        weight) so every output is one physical current.
+        """
+        tc = self.hw.tile
+        if n_slices(tc.weight_bits, tc.bits_per_cell, tc.weight_mapping, tc.quantize) > 1:
+            fail("hw", "AnalogMatrix.use_analog_output", "a tile with unsliced weights "
+                 "(bits_per_cell large enough for weight_bits)",
+                 f"weight_bits={tc.weight_bits}, bits_per_cell={tc.bits_per_cell}")
+        self.analog_output = True
+        if self.encoder is not None:
+            self._per_vector = self._counts_per_vector()
+        return self
+
+    @property
+    def amps_per_unit(self) -> float:
+        """Signal current of a column per unit of its output, ``y = I / amps_per_unit`` [A]
+        (after :meth:`calibrate`): row volts per unit input over the digital weight of the
+        column (:class:`~cimsim.array.mapping.WeightMapping`)."""
+        if self.encoder is None:
+            raise fail("x", "AnalogMatrix.amps_per_unit", "preceded by calibrate(x_cal)",
+                       "an uncalibrated matrix")
+        enc = self.encoder
+        volts_per_unit = enc.plane_volts_per_code(0) / enc.x_lsb
+        return float(volts_per_unit / self.tiles[0].mapping.digital_weight[0])
+
     def _counts_per_vector(self) -> dict[str, int]:
         """The counts of one input vector that do not depend on its values (see the module
         docstring), for the calibrated encoder."""
@@ -239,6 +272,8 @@ class AnalogMatrix:
                          sram_read_bits=rows * self.hw.tile.input_bits)
             if self.encoder.encoding != "level_crossing":
                 fixed["dac_conversions"] = planes * rows
+        if self.analog_output:     # the column currents go to analog consumers
+            fixed.update(adc_conversions=0, shift_adds=0, adc_rounds=0, sram_write_bits=0)
         return fixed
 
     # --- execution -----------------------------------------------------------------------
@@ -325,12 +360,13 @@ class AnalogMatrix:
             if skip or enc.encoding == "level_crossing":
                 ops.dac_conversions += events * n_t
             if skip:
-                active = int(reads[k, 0].sum())
-                ops.adc_conversions += active * block.n_signal
-                ops.shift_adds += active * block.n_signal
+                if not self.analog_output:
+                    active = int(reads[k, 0].sum())
+                    ops.adc_conversions += active * block.n_signal
+                    ops.shift_adds += active * block.n_signal
                 nonzero = int(reads[k, 1].sum()) if enc.n_planes > 1 else driven
                 ops.sram_read_bits += nonzero * self.hw.tile.input_bits * n_t
-        ops.adc_switching_energy_j = float(e_out.sum())
+        ops.adc_switching_energy_j = 0.0 if self.analog_output else float(e_out.sum())
         self._sample += n_b
         return out, ops
 
@@ -371,7 +407,8 @@ class AnalogMatrix:
                             block.adc_of, block.adcs, key=self._key, key_ref=self._key_ref,
                             key_c=self._key_c, sample0=sample0, plane=p,
                             n_planes=enc.n_planes, col0=block.col0, ref0=block.ref0, out=out,
-                            e_out=e_out, exact=not tc.quantize, assign=k == 0 and p == 0,
+                            e_out=e_out, exact=not tc.quantize or self.analog_output,
+                            assign=k == 0 and p == 0,
                             ident=ident, active=nz if skip else None)
 
     def matmul_series(self, x_seq, *, t_s: float | None = None,

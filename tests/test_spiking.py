@@ -1,0 +1,408 @@
+"""Spiking and graded subthreshold neurons on crossbars: LIF closed form, coding and decoding,
+surrogate gradients, conversion, the chip (ideal equals float, analog membranes, events,
+determinism), model files and bad input."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import cimsim
+from cimsim.hardware import HardwareConfig
+from cimsim.layers import LIF, Flatten, Linear, ReLU, SpikeEncoder, SubthresholdActivation
+from cimsim.nn.network import Network
+from cimsim.nn.snn_convert import (
+    convert_to_snn,
+    equivalent_ann,
+    scale_thresholds,
+    set_timesteps,
+)
+from cimsim.ppa.energy import components, energy_breakdown
+from cimsim.ppa.spiking import compare_with_ann, spikes_per_inference
+from device_models import rng
+from device_models.errors import InvalidParameterError, UnknownNameError
+from device_models.mosfet import ekv_params
+from device_models.neuron import lif_first_spike_time_s, lif_rate_hz
+
+
+def _w(o, i, tag):
+    return rng.standard_normal(rng.derive_key(7, tag), (o, i)) * math.sqrt(2.0 / i)
+
+
+def _small_snn(steps=8, tau=None, hidden=12, output="count"):
+    layers = [SpikeEncoder(steps, name="enc"), Flatten(name="flat"),
+              Linear(_w(hidden, 16, "a"), np.zeros(hidden), name="fc1"),
+              LIF(1.0, tau, "subtract", 0, steps, "spikes", name="lif1"),
+              Linear(_w(3, hidden, "b"), np.zeros(3), name="fc2"),
+              LIF(1.0, tau, "subtract", 0, steps, output, name="out")]
+    x = rng.uniform(rng.derive_key(3, "x"), (40, 1, 4, 4))
+    return Network(layers, (1, 4, 4), calibration=x), x
+
+
+# --- the LIF neuron ---------------------------------------------------------------------------
+
+
+def _isi(lif: LIF, current: float, steps: int) -> np.ndarray:
+    lif.timesteps = steps
+    s = lif.forward(np.full((steps, 1), current))[:, 0]
+    return np.diff(np.flatnonzero(s))
+
+
+@settings(max_examples=40, deadline=None)
+@given(ri_over_theta=st.floats(1.05, 20.0), tau_steps=st.floats(2.0, 200.0),
+       refractory=st.integers(0, 5))
+def test_lif_rate_matches_closed_form(ri_over_theta, tau_steps, refractory):
+    """Constant input: the discrete LIF (reset to zero) fires every r + ceil(t*) steps, with
+    t* = τ ln(RI/(RI − θ)) of the continuous neuron (RI = I/(1 − β)); so its rate is the
+    closed form 1/(t_ref + τ ln(RI/(RI − θ))) up to the step quantisation of the spike time."""
+    theta = 0.7
+    lif = LIF(theta, tau_steps, "zero", refractory, 1)
+    beta = lif.beta
+    current = ri_over_theta * theta * (1.0 - beta)         # per-step input: RI (1 − β)
+    t_star = float(lif_first_spike_time_s(ri_over_theta * theta, 1.0, tau_steps, theta))
+    if abs(t_star - round(t_star)) < 1e-6:
+        return                                              # a spike time on a step edge
+    isi = _isi(lif, current, 3000)
+    assert isi.size > 2
+    assert np.all(isi == refractory + math.ceil(t_star))
+    f_closed = float(lif_rate_hz(ri_over_theta * theta, 1.0, tau_steps, theta, refractory))
+    assert abs(1.0 / isi.mean() - f_closed) <= f_closed * f_closed * 1.0 + 1e-12
+
+
+def test_lif_rate_converges_to_closed_form_with_finer_steps():
+    """Fixed τ, I, θ in seconds; steps of dt → 0: the rate tends to the closed form."""
+    tau_s, theta, ri, t_ref = 1e-3, 1.0, 1.6, 2e-4
+    f = float(lif_rate_hz(ri, 1.0, tau_s, theta, t_ref))
+    errors = []
+    for dt in (1e-4, 1e-5, 1e-6):
+        lif = LIF(theta, tau_s / dt, "zero", round(t_ref / dt), 1)
+        isi = _isi(lif, ri * (1.0 - lif.beta), int(20 / (f * dt)))
+        errors.append(abs(1.0 / (isi.mean() * dt) - f) / f)
+    assert errors[0] > errors[1] > errors[2] and errors[2] < 2e-3
+
+
+def test_integrate_and_fire_subtract_reset_conserves_charge():
+    lif = LIF(1.0, None, "subtract", 0, 50, "count")
+    i = rng.uniform(rng.derive_key(1, "i"), (3 * 50, 4)) * 0.9
+    score = lif.forward(i)
+    total = i.reshape(3, 50, 4).sum(axis=1)
+    np.testing.assert_allclose(score, total, rtol=1e-12)
+
+
+def test_ttfs_ordering_larger_input_fires_earlier():
+    enc = SpikeEncoder(16, "ttfs", 8)
+    x = np.linspace(0.0, 1.0, 33)[None, :]
+    s = enc.encode(x)[0]                                    # (T, 33)
+    assert s.sum(axis=0)[0] == 0 and np.all(s.sum(axis=0)[1:] == 1)
+    first = s.argmax(axis=0)[1:]
+    assert np.all(np.diff(first) <= 0) and first[-1] == 0 and first[0] == 15
+    # LIF neurons: a larger constant current reaches threshold first (first-spike decoding)
+    lif = LIF(1.0, 8.0, "zero", 0, 16, "first_spike")
+    currents = np.array([0.15, 0.2, 0.4, 0.9])
+    score = lif.forward(np.tile(currents, (16, 1)))[0]
+    assert np.all(np.diff(score) > 0)
+
+
+@settings(max_examples=30, deadline=None)
+@given(x=st.lists(st.floats(0.0, 1.0), min_size=1, max_size=8), steps=st.integers(1, 40))
+def test_rate_encoder_counts(x, steps):
+    enc = SpikeEncoder(steps, "rate", 8)
+    s = enc.encode(np.array([x]))[0]
+    codes = np.rint(np.array(x) * 255).astype(np.int64)
+    assert np.all(np.isin(s, (0.0, 1.0)))
+    np.testing.assert_array_equal(s.sum(axis=0), (steps * codes) // 255)
+
+
+def test_count_and_first_spike_decoding():
+    lif = LIF(1.0, None, "subtract", 0, 4, "count")
+    cur = np.array([[0.6], [0.6], [0.6], [0.6]])          # fires at steps 1 and 3
+    assert lif.forward(cur)[0, 0] == pytest.approx(2.4)
+    lif.output = "first_spike"
+    assert lif.forward(cur)[0, 0] == pytest.approx(4 - 1 + 0.2)
+    assert lif.forward(np.full((4, 1), 0.1))[0, 0] == pytest.approx(0.4)   # never fires
+
+
+def test_surrogate_gradient_matches_bptt_closed_form():
+    """Sub-threshold membrane (no spikes): d(count + V_T/θ)/dI_t = Σ_{t'≥t} β^{t'−t}
+    (σ'(V_t') + [t' = T−1]/θ) with σ' the fast-sigmoid surrogate."""
+    steps, theta, k = 6, 2.0, 5.0
+    lif = LIF(theta, 4.0, "subtract", 0, steps, "count", surrogate_slope=k)
+    cur = rng.uniform(rng.derive_key(2, "c"), (steps, 3)) * 0.3
+    lif.forward(cur, train=True)
+    g = lif.backward(np.ones((1, 3)))
+    beta = lif.beta
+    v = np.zeros(3)
+    vs = []
+    for t in range(steps):
+        v = beta * v + cur[t]
+        vs.append(v.copy())
+    sig = [1.0 / (theta * (1.0 + k * np.abs(vv / theta - 1.0)) ** 2) for vv in vs]
+    want = np.zeros((steps, 3))
+    for t in range(steps):
+        for tp in range(t, steps):
+            want[t] += beta ** (tp - t) * (sig[tp] + (tp == steps - 1) / theta)
+    np.testing.assert_allclose(g, want, rtol=1e-12)
+
+
+def test_bptt_trains_a_spiking_network():
+    net, x = _small_snn(steps=6, tau=8.0)
+    y = (x.reshape(40, -1)[:, :8].sum(axis=1) > x.reshape(40, -1)[:, 8:].sum(axis=1)).astype(
+        np.int64)
+    hist = net.fit(x, y, epochs=25, lr=5e-3, batch_size=8, seed=1)
+    assert hist[-1] < 0.7 * hist[0]
+
+
+# --- graded subthreshold neuron ---------------------------------------------------------------
+
+
+def test_subthreshold_activation_transfer_curve():
+    act = SubthresholdActivation("ptm2006_65nm_nmos", gate_v_per_unit=0.05)
+    p = ekv_params("ptm2006_65nm_nmos", 300.0)
+    assert act.forward(np.array([[1.0]]))[0, 0] == pytest.approx(1.0)
+    # deep subthreshold: exponential with slope g / (n U_T) per unit input
+    x = np.array([[-20.0, -19.0]])
+    y = act.forward(x)[0]
+    assert math.log(y[1] / y[0]) == pytest.approx(0.05 / (p.n * p.ut_v), rel=1e-3)
+    # smooth and increasing; gradient equals the finite difference
+    xs = np.linspace(-4, 4, 41)[None, :]
+    ys = act.forward(xs, train=True)[0]
+    assert np.all(np.diff(ys) > 0)
+    g = act.backward(np.ones_like(xs))[0]
+    fd = (act.forward(xs + 1e-6)[0] - act.forward(xs - 1e-6)[0]) / 2e-6
+    np.testing.assert_allclose(g, fd, rtol=1e-5)
+
+
+def test_subthreshold_activation_on_chip_temperature_and_energy():
+    layers = [Flatten(name="f"), Linear(_w(6, 16, "g"), np.zeros(6), name="fc"),
+              SubthresholdActivation(gate_v_per_unit=0.05, name="graded"),
+              Linear(_w(3, 6, "h"), np.zeros(3), name="out")]
+    x = rng.uniform(rng.derive_key(4, "x"), (20, 1, 4, 4))
+    net = Network(layers, (1, 4, 4), calibration=x)
+    ideal = HardwareConfig.ideal()
+    net.compile(ideal)
+    np.testing.assert_allclose(net.run(x), net.forward(x), rtol=1e-9, atol=1e-12)
+    c = net.last_counts["graded"]
+    # energy: V_DD · I_D · t_read per evaluation, from the currents of the run
+    act = net.layers[2]
+    i1 = act._i1
+    pre = net.layers[1].forward(net.layers[0].forward(x))
+    vdd = 1.1   # ptm2006_65nm_nmos card
+    want = vdd * ideal.tile.t_read_s * float(np.abs(act.forward(pre) * i1).sum())
+    assert c.neuron_energy_j == pytest.approx(want, rel=1e-9)
+    assert net.report().breakdown_per_inference_j["analog_neuron"] == pytest.approx(want / 20)
+    hot = net.compile(ideal.replace(temperature_k=360.0)).run(x)
+    assert not np.allclose(hot, net.forward(x), rtol=1e-3)
+
+
+# --- conversion -------------------------------------------------------------------------------
+
+
+def test_conversion_with_threshold_balancing_tracks_the_ann():
+    d = cimsim.models.load_digits_split()
+    ann = cimsim.load_bundled("digits_mlp_relu")
+    acc_ann = ann.float_accuracy(d["x_test"], d["y_test"])
+    snn = convert_to_snn(ann, d["x_train"], timesteps=32)
+    assert snn.timesteps == 32 and snn.metadata["conversion"]["percentile"] == 99.9
+    assert snn.float_accuracy(d["x_test"], d["y_test"]) > acc_ann - 0.015
+    # its equivalent ANN is the source network up to per-layer scales: same decisions
+    eq = equivalent_ann(snn)
+    np.testing.assert_array_equal(eq.predict_float(d["x_test"]), ann.predict_float(d["x_test"]))
+    set_timesteps(snn, 4)
+    assert all(lay.timesteps == 4 for lay in snn.layers if hasattr(lay, "timesteps"))
+    scale_thresholds(snn, 2.0)
+    assert {lay.threshold for lay in snn.layers if isinstance(lay, LIF)} == {2.0}
+
+
+# --- on the chip ------------------------------------------------------------------------------
+
+
+def test_ideal_hardware_equals_float_snn():
+    net, x = _small_snn(steps=8, tau=6.0)
+    net.compile(HardwareConfig.ideal(), x)
+    np.testing.assert_allclose(net.run(x), net.forward(x), rtol=1e-9, atol=1e-12)
+    # the bundled model too (calibrated on the inputs it runs)
+    d = cimsim.models.load_digits_split()
+    snn = cimsim.load_bundled("digits_snn_lif")
+    xs = d["x_test"][:60]
+    snn.compile(HardwareConfig.ideal(), xs)
+    np.testing.assert_allclose(snn.run(xs), snn.forward(xs), rtol=1e-9, atol=1e-12)
+
+
+def test_spike_layers_get_a_one_bit_drive_and_count_spikes():
+    net, x = _small_snn(steps=8)
+    net.compile(HardwareConfig(), x)
+    assert net.timesteps == 8
+    assert net._analog["fc1"][0].hw.tile.input_bits == 1
+    assert net._analog["fc1"][0].encoder.n_planes == 1
+    ev = net.evaluate(x, np.zeros(len(x), dtype=np.int64))
+    sp = spikes_per_inference(ev, net)
+    enc_spikes = net.layers[0].forward(x).sum() / len(x)
+    assert sp["input"] == pytest.approx(enc_spikes)
+    assert sp["total"] == pytest.approx(sp["input"] + sp["neurons"])
+    assert ev.counts["fc1"].macs == len(x) * 8 * 16 * 12     # one GEMM per step
+
+
+def test_determinism_by_seed_and_batch_split():
+    net, x = _small_snn(steps=8, tau=5.0)
+    hw = HardwareConfig(seed=3).replace_path("neuron.membrane", "analog")
+    a = net.compile(hw, x).run(x, batch_size=40)
+    ca = net.last_counts
+    b = net.compile(hw, x).run(x, batch_size=7)
+    np.testing.assert_array_equal(a, b)
+    assert ca["out"].neuron_energy_j == pytest.approx(net.last_counts["out"].neuron_energy_j,
+                                                      rel=1e-12)
+    c = net.compile(hw.replace(seed=4), x).run(x)
+    assert not np.array_equal(a, c)
+
+
+def test_analog_membrane_without_leak_equals_digital():
+    """Within the rails (excitatory weights, under θ per step) an analog membrane without
+    leak integrates exactly as the digital one."""
+    net, x = _small_snn(steps=8)
+    for lay, scale in ((net.layers[2], 0.4), (net.layers[4], 0.3)):
+        lay.weight = np.abs(lay.weight) * scale / np.abs(lay.weight).sum(axis=1, keepdims=True)
+    ideal = HardwareConfig.ideal()
+    digital = net.compile(ideal, x).run(x)
+    analog = net.compile(ideal.replace_path("neuron.membrane", "analog")
+                         .replace_path("neuron.leak", "resistor"), x).run(x)
+    np.testing.assert_allclose(analog, digital, rtol=1e-6, atol=1e-6)
+    mem = net._plan[-1].membrane
+    assert mem is not None and mem.leak == "resistor"
+    counts = net.last_counts
+    assert counts["fc1"].adc_conversions == 0 and counts["out"].neuron_energy_j > 0
+
+
+def test_analog_leak_follows_temperature():
+    """The subthreshold leak is trimmed at 300 K: hotter, the neurons leak more and spike
+    less."""
+    net, x = _small_snn(steps=12, tau=6.0)
+    base = HardwareConfig.ideal().replace_path("neuron.membrane", "analog")
+    spikes = []
+    for t in (300.0, 420.0):
+        net.compile(base.replace(temperature_k=t), x).run(x)
+        spikes.append(net.last_counts["lif1"].spikes)
+    assert spikes[1] < spikes[0]
+
+
+def test_event_energy_proportional_to_spikes():
+    """Uniform inputs at rate 1/4 and 1/2: twice the input spikes drive twice the rows, and
+    the array-side energies (row drives, wire charging, cell reads) double exactly."""
+    layers = [SpikeEncoder(16, name="enc"), Flatten(name="flat"),
+              Linear(np.abs(_w(4, 16, "p")), None, name="fc"),
+              LIF(1e9, None, "subtract", 0, 16, "count", name="out")]
+    net = Network(layers, (1, 4, 4))
+    hw = HardwareConfig(read_noise=False, converter_noise=False)
+    comp = components(hw)
+    energies = []
+    for p in (0.25, 0.5):
+        x = np.full((5, 1, 4, 4), p)
+        net.compile(hw, np.full((5, 1, 4, 4), 1.0))
+        net.run(x)
+        c = net.last_counts["fc"]
+        e = energy_breakdown(c, comp)
+        energies.append((c.dac_conversions, e["dac"], e["wire_charging"], e["array_read"],
+                         net.last_counts["enc"].spikes))
+    a, b = energies
+    for u, v in zip(a, b, strict=True):
+        assert v == pytest.approx(2 * u, rel=1e-9)
+
+
+def test_compare_with_ann_side_by_side():
+    d = cimsim.models.load_digits_split()
+    snn = cimsim.load_bundled("digits_snn_lif")
+    ann = cimsim.load_bundled(snn.metadata["ann_model"])
+    res = compare_with_ann(snn, HardwareConfig(), d["x_test"][:40], d["y_test"][:40], ann=ann)
+    assert res.timesteps == snn.timesteps
+    assert res.snn["spikes_per_inference"] > 0 and 0 < res.snn["neuron_activity"] < 1
+    for row in (res.snn, res.ann):
+        assert row["energy_per_inference_j"] > 0 and row["latency_per_inference_s"] > 0
+        assert row["edp_js"] == pytest.approx(row["energy_per_inference_j"]
+                                              * row["latency_per_inference_s"])
+    assert "spikes / inference" in res.table()
+    assert res.to_dict()["ann_name"] == "digits_mlp_relu"
+
+
+# --- model files ------------------------------------------------------------------------------
+
+
+def test_spiking_layers_round_trip_through_model_files(tmp_path):
+    net, x = _small_snn(steps=5, tau=3.0)
+    net.layers.insert(3, SubthresholdActivation(gate_v_per_unit=0.08, name="graded"))
+    net = Network(net.layers, (1, 4, 4), calibration=x)
+    path = cimsim.save_model(net, tmp_path / "snn.npz", dtype=np.float64)
+    back = cimsim.load_model(path)
+    assert [lay.config() for lay in back.layers] == [lay.config() for lay in net.layers]
+    np.testing.assert_allclose(back.forward(x), net.forward(x), rtol=1e-12)
+
+
+def test_bundled_spiking_models():
+    names = cimsim.models.bundled_models()
+    for name in ("digits_snn_lif", "mnist_snn_lif"):
+        assert name in names
+        net = cimsim.load_bundled(name)
+        assert net.timesteps and net.metadata["ann_model"] in names
+        assert net.metadata["trained_by"] == "scripts/train_snn.py"
+
+
+# --- bad input --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("steps", [0, -3])
+def test_bad_timesteps(steps):
+    with pytest.raises(InvalidParameterError, match="'timesteps'"):
+        LIF(timesteps=steps)
+    with pytest.raises(InvalidParameterError, match="'timesteps'"):
+        SpikeEncoder(steps)
+
+
+@pytest.mark.parametrize("theta", [0.0, -1.0, float("nan")])
+def test_bad_threshold(theta):
+    with pytest.raises(InvalidParameterError, match="'threshold'"):
+        LIF(theta)
+
+
+def test_bad_spiking_input():
+    class HalfSpikes(SpikeEncoder):
+        def forward(self, x, *, train=False, matmul=None):
+            return 0.5 * super().forward(x)
+
+    layers = [HalfSpikes(4, name="enc"), Flatten(name="f"),
+              Linear(_w(3, 16, "q"), None, name="fc"), LIF(1.0, timesteps=4, output="count")]
+    net = Network(layers, (1, 4, 4))
+    x = np.full((2, 1, 4, 4), 0.5)
+    with pytest.raises(InvalidParameterError, match="binary spikes"):
+        net.compile(HardwareConfig(), x)
+    enc = SpikeEncoder(4)
+    with pytest.raises(InvalidParameterError, match="'x'"):
+        enc.forward(np.full((1, 3), 1.5))
+    with pytest.raises(InvalidParameterError, match="whole samples"):
+        LIF(1.0, timesteps=4).forward(np.zeros((6, 2)))
+    with pytest.raises(UnknownNameError, match="'reset'"):
+        LIF(reset="half")
+    with pytest.raises(UnknownNameError, match="'coding'"):
+        SpikeEncoder(4, "morse")
+    with pytest.raises(InvalidParameterError, match="'layers'"):
+        Network([SpikeEncoder(4), Flatten(), Linear(np.ones((2, 16))),
+                 LIF(timesteps=5, output="count")], (1, 4, 4))
+    lif = LIF(1.0, timesteps=2, output="first_spike")
+    lif.forward(np.zeros((2, 1)), train=True)
+    with pytest.raises(InvalidParameterError, match="first-spike"):
+        lif.backward(np.ones((1, 1)))
+    with pytest.raises(InvalidParameterError, match="spiking Network"):
+        equivalent_ann(Network([Flatten(), Linear(np.ones((2, 16)))], (1, 4, 4)))
+    with pytest.raises(InvalidParameterError, match="ReLU"):
+        convert_to_snn(Network([Flatten(), Linear(np.ones((2, 16))), Linear(np.ones((2, 2)))],
+                               (1, 4, 4)), np.zeros((1, 1, 4, 4)))
+
+
+def test_analog_membrane_needs_an_analog_layer_before_it():
+    net, x = _small_snn(steps=4)
+    hw = HardwareConfig().replace_path("neuron.membrane", "analog")
+    with pytest.raises(InvalidParameterError, match="analog Linear/Conv2d"):
+        net.compile(hw, x, placement={"digital": ("fc1",)})
+    relu_net = Network([Flatten(), Linear(np.ones((2, 16))), ReLU()], (1, 4, 4))
+    assert relu_net.timesteps is None
