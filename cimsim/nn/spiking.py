@@ -155,11 +155,12 @@ class SpikeEncoder(Layer):
 
     Inputs are quantised to ``bits`` (:func:`device_models.encoding.quantize_inputs`), then
 
-    * ``rate``: the regular rate code of :mod:`device_models.encoding` (``scheme="rate"``),
+    * ``rate``: the regular rate code of :func:`device_models.encoding.rate_spikes`,
       :math:`\lfloor T\,D/(2^N-1)\rfloor` spikes evenly spread over the T steps;
     * ``ttfs``: the time-to-first-spike code of :mod:`device_models.encoding`
-      (``scheme="ttfs"``, one spike at tick :math:`2^N-1-D` of :math:`2^N` ticks) sampled by
-      the step clock: the spike lands in step :math:`\lfloor (2^N-1-D)\,T/2^N\rfloor`, so a
+      (``scheme="ttfs"``, one spike at tick :math:`D_\mathrm{max}-D` of the
+      :math:`D_\mathrm{max} = 2^N-1` ticks of its window) sampled by the step clock: the
+      spike lands in step :math:`\lfloor (D_\mathrm{max}-D)\,T/D_\mathrm{max}\rfloor`, so a
       larger input fires earlier; zero never fires.
 
     Output ``(N·T, *F)`` binary (module docstring). The encoder is deterministic. On the chip
@@ -200,7 +201,7 @@ class SpikeEncoder(Layer):
         else:
             enc = encode(codes, "ttfs", bits=self.bits)
             ticks = np.rint(enc.t_start_s[0] / enc.t_clk_s).astype(np.int64)
-            step = (ticks * steps) // (top + 1)
+            step = (ticks * steps) // enc.n_clock_ticks
             fired = enc.v_rows_v[0] > 0
             spikes = (np.arange(steps).reshape((steps,) + (1,) * codes.ndim) == step) & fired
             spikes = spikes.astype(np.float64)

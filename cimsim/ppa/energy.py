@@ -598,8 +598,8 @@ def energy_breakdown(
         "kv_cache": (counts.kv_cache_read_bits + counts.kv_cache_write_bits)
         * comp.e_sram_bit_j,
         "analog_state": float(counts.analog_state_energy_j),
-        "digital": digital_macs * comp.e_digital_mac_j,
         "analog_neuron": float(counts.neuron_energy_j),
+        "digital": digital_macs * comp.e_digital_mac_j,
     }
     out.update(dict.fromkeys(DIGITAL_LINES, 0.0))
     for line, per_op in check_digital_ops(digital_ops, "energy_breakdown").items():
