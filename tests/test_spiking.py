@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import cimsim
 from cimsim.hardware import HardwareConfig
-from cimsim.layers import LIF, Flatten, Linear, ReLU, SpikeEncoder, SubthresholdActivation
+from cimsim.nn.layers import LIF, Flatten, Linear, ReLU, SpikeEncoder, SubthresholdActivation
 from cimsim.nn.network import Network
 from cimsim.nn.snn_convert import (
     convert_to_snn,
@@ -277,15 +277,26 @@ def test_analog_membrane_without_leak_equals_digital():
 
 
 def test_analog_leak_follows_temperature():
-    """The subthreshold leak is trimmed at 300 K: hotter, the neurons leak more and spike
-    less."""
+    """The chip's membranes: C sized so θ is the card's threshold voltage; the subthreshold
+    leak trimmed at 300 K to lose (1 − β) of the threshold charge per step; hotter, the same
+    gate bias leaks more (this strong a leak biases the transistor near threshold, where the
+    temperature moves the current less than deep in weak inversion, tests/test_neuron.py)."""
     net, x = _small_snn(steps=12, tau=6.0)
     base = HardwareConfig.ideal().replace_path("neuron.membrane", "analog")
-    spikes = []
+    leaks, trims = [], []
     for t in (300.0, 420.0):
         net.compile(base.replace(temperature_k=t), x).run(x)
-        spikes.append(net.last_counts["lif1"].spikes)
-    assert spikes[1] < spikes[0]
+        lif = net._plan[3]
+        mem = lif.membrane
+        comp = components(net.hardware)
+        t_step = comp.t_dac_settle_s + comp.t_read_s
+        trims.append((1 - math.exp(-1 / 6.0)) * mem.c_f * mem.v_threshold_v / t_step)
+        leaks.append(float(mem.leak_current_a(np.full((1, mem.size), mem.v_threshold_v))[0, 0]))
+        assert mem.c_f == pytest.approx(
+            lif.threshold * net._analog["fc1"][0].amps_per_unit * comp.t_read_s
+            / mem.v_threshold_v)
+    assert leaks[0] == pytest.approx(trims[0], rel=1e-6)
+    assert leaks[1] > 1.2 * leaks[0]
 
 
 def test_event_energy_proportional_to_spikes():
