@@ -29,8 +29,9 @@ from __future__ import annotations
 import numpy as np
 
 from ._checks import check_array, check_int, check_scalar, fail
+from ._jit import backend, jit, prange
 from .constants import T_REF_K
-from .mosfet import ekv_numpy, ekv_params, mosfet_small_signal
+from .mosfet import ekv_numpy, ekv_params, ekv_scalar, mosfet_small_signal
 
 __all__ = ["integrate_leak", "leak_conductance_s", "leak_gate_voltage_v"]
 
@@ -154,12 +155,24 @@ def integrate_leak(v_v, dt_s: float, c_f: float, v_gate_v, card,
     vg = np.broadcast_to(vg, np.broadcast_shapes(vg.shape, v.shape))
     v = np.array(np.broadcast_to(v, vg.shape), dtype=np.float64)
 
-    def rate(x):
-        i_d = ekv_numpy(vg, x, p.vt0_v, p.i_spec_a, p.n, p.ut_v, p.dibl_v_per_v,
-                        p.clm_per_v)[0]
-        return -i_d / c_f
+    vg = np.ascontiguousarray(vg, dtype=np.float64).ravel()
+    out = np.empty_like(vg)
+    args = (float(dt_s), float(c_f), int(n_sub), float(p.vt0_v), float(p.i_spec_a), float(p.n),
+            float(p.ut_v), float(p.dibl_v_per_v), float(p.clm_per_v))
+    if backend() == "numpy":
+        out[:] = _integrate_leak_np(v.ravel(), vg, *args)
+    else:
+        _integrate_leak_kernel(v.ravel(), vg, *args, out)
+    return out.reshape(v.shape)
 
-    h = dt_s / n_sub
+
+def _integrate_leak_np(v, vg, dt, c, n_sub, vt0, i_spec, n, ut, dibl, clm):
+    """NumPy reference of :func:`_integrate_leak_kernel` (same RK4 steps, same order)."""
+
+    def rate(x):
+        return -ekv_numpy(vg, x, vt0, i_spec, n, ut, dibl, clm)[0] / c
+
+    h = dt / n_sub
     for _ in range(n_sub):
         k1 = rate(v)
         k2 = rate(v + 0.5 * h * k1)
@@ -167,3 +180,23 @@ def integrate_leak(v_v, dt_s: float, c_f: float, v_gate_v, card,
         k4 = rate(v + h * k3)
         v = v + h / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
     return v
+
+
+@jit
+def _leak_rate(vg, x, c, vt0, i_spec, n, ut, dibl, clm):
+    return -ekv_scalar(vg, x, vt0, n, i_spec, ut, dibl, clm)[0] / c
+
+
+@jit(parallel=True)
+def _integrate_leak_kernel(v, vg, dt, c, n_sub, vt0, i_spec, n, ut, dibl, clm, out):
+    h = dt / n_sub
+    for i in prange(v.size):
+        x = v[i]
+        g = vg[i]
+        for _ in range(n_sub):
+            k1 = _leak_rate(g, x, c, vt0, i_spec, n, ut, dibl, clm)
+            k2 = _leak_rate(g, x + 0.5 * h * k1, c, vt0, i_spec, n, ut, dibl, clm)
+            k3 = _leak_rate(g, x + 0.5 * h * k2, c, vt0, i_spec, n, ut, dibl, clm)
+            k4 = _leak_rate(g, x + h * k3, c, vt0, i_spec, n, ut, dibl, clm)
+            x = x + h / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+        out[i] = x

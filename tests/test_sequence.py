@@ -215,6 +215,19 @@ def test_leaky_integrator_small_signal_and_saturation():
     assert np.all(leak_conductance_s(vg, card, 350.0) > g0 * 2)
 
 
+def test_leak_kernel_equals_numpy_reference():
+    from device_models._jit import use_backend
+    from device_models.integrator import integrate_leak, leak_gate_voltage_v
+
+    card = "mosis2001_tsmc180_nmos"
+    vg = leak_gate_voltage_v(np.array([1e-12, 3e-11, 1e-10]), card)
+    v0 = np.array([[0.3, -2e-3, 1e-4], [-0.1, 5e-2, 0.0]])
+    fast = integrate_leak(v0, 1e-3, 1e-13, vg, card, 320.0)
+    with use_backend("numpy"):
+        ref = integrate_leak(v0, 1e-3, 1e-13, vg, card, 320.0)
+    np.testing.assert_allclose(fast, ref, rtol=1e-12, atol=1e-15)
+
+
 def test_ssm_analog_integrator_matches_digital_at_nominal_temperature():
     layer = _ssm(p=3, complex_=False)
     layer.recurrence = "analog"

@@ -172,6 +172,53 @@ def test_onnx_recurrent_equals_onnxruntime(cell):
     np.testing.assert_allclose(net.forward(x.astype(np.float64)), ref, rtol=1e-4, atol=1e-5)
 
 
+def test_onnx_conv_pool_layernorm_residual_equal_onnxruntime():
+    pytest.importorskip("onnx", reason="onnx (optional extra) not installed")
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime (optional extra) not installed")
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(5)
+
+    def arr(name, *shape, s=0.5):
+        return numpy_helper.from_array((rng.normal(size=shape) * s).astype(np.float32), name)
+
+    image = helper.make_graph([
+        helper.make_node("Conv", ["x", "Wc", "bc"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["r"]),
+        helper.make_node("MaxPool", ["r"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Flatten", ["p"], ["f"], axis=1),
+        helper.make_node("Gemm", ["f", "Wg", "bg"], ["g"], transB=1),
+        helper.make_node("Softmax", ["g"], ["y"], axis=-1)], "img",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 1, 6, 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 4])],
+        [arr("Wc", 2, 1, 3, 3), arr("bc", 2), arr("Wg", 4, 18), arr("bg", 4)])
+    seq = helper.make_graph([
+        helper.make_node("LayerNormalization", ["x", "ga", "be"], ["ln"], axis=-1,
+                         epsilon=1e-5),
+        helper.make_node("MatMul", ["ln", "Wm"], ["mm"]),
+        helper.make_node("Add", ["mm", "bm"], ["lin"]),
+        helper.make_node("Tanh", ["lin"], ["t"]),
+        helper.make_node("Add", ["x", "t"], ["res"]),
+        helper.make_node("ReduceMean", ["res", "ax"], ["mean"], keepdims=0),
+        helper.make_node("Gemm", ["mean", "Wg", "bg"], ["y"], transB=1)], "seq",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 5, 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 3])],
+        [arr("ga", 6), arr("be", 6), arr("Wm", 6, 6), arr("bm", 6), arr("Wg", 3, 6),
+         arr("bg", 3), numpy_helper.from_array(np.array([1], np.int64), "ax")])
+    for graph, shape, kinds in (
+            (image, (1, 6, 6), ["Conv2d", "ReLU", "MaxPool2d", "Flatten", "Linear", "Softmax"]),
+            (seq, (5, 6), ["Residual", "SequencePool", "Linear"])):
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+        model.ir_version = 8
+        net = from_onnx(model, shape)
+        assert [lay.kind for lay in net.layers] == kinds
+        x = rng.normal(size=(3, *shape)).astype(np.float32)
+        sess = ort.InferenceSession(model.SerializeToString(),
+                                    providers=["CPUExecutionProvider"])
+        np.testing.assert_allclose(net.forward(x.astype(np.float64)),
+                                   sess.run(None, {"x": x})[0], rtol=1e-4, atol=1e-5)
+
+
 def test_onnx_unsupported_op_is_listed():
     onnx = pytest.importorskip("onnx", reason="onnx (optional extra) not installed")
     from onnx import TensorProto, helper, numpy_helper
