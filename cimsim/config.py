@@ -89,8 +89,10 @@ class Config:
         """Cross-field checks; subclasses override and call :meth:`_fail` on a violation."""
 
     def _fail(self, name: str, constraint: str, value: Any) -> typing.NoReturn:
+        got = repr(value)
+        got = got if len(got) <= 80 else got[:77] + "..."
         raise ConfigError(
-            f"The {name!r} field of {type(self).__name__} must be {constraint}. Got {value!r}."
+            f"The {name!r} field of {type(self).__name__} must be {constraint}. Got {got}."
         )
 
     def _check_field(self, f: dataclasses.Field, hint: Any, value: Any) -> Any:
@@ -116,7 +118,10 @@ class Config:
         elif hint is float:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 self._fail(f.name, f"a real number {_allowed(meta)}", value)
-            value = float(value)
+            try:
+                value = float(value)
+            except OverflowError:  # an int beyond the float range
+                self._fail(f.name, f"finite {_allowed(meta)}", value)
             if not math.isfinite(value):
                 self._fail(f.name, f"finite {_allowed(meta)}", value)
         elif hint is str:
@@ -178,10 +183,18 @@ class Config:
 
     def replace(self: C, **changes: Any) -> C:
         """Copy with top-level fields changed (validated); see :meth:`replace_path` for nested."""
+        known = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise ConfigError(
+                f"Unknown field(s) {unknown} for {type(self).__name__}. Fields: {sorted(known)}.")
         return dataclasses.replace(self, **changes)
 
     def replace_path(self: C, path: str, value: Any) -> C:
         """Copy with the field at dotted ``path`` (e.g. ``"tile.adc_bits"``) set to ``value``."""
+        if not isinstance(path, str):
+            raise ConfigError(f"The 'path' parameter of {type(self).__name__}.replace_path must "
+                              f"be a dotted field path such as 'tile.adc_bits'. Got {path!r}.")
         head, _, rest = path.partition(".")
         known = {f.name for f in dataclasses.fields(self)}
         if head not in known:

@@ -8,6 +8,7 @@ raises :class:`~device_models.errors.InvalidParameterError` (a ``ValueError``) o
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -19,10 +20,15 @@ __all__ = [
     "check_array",
     "check_choice",
     "check_int",
+    "check_labels",
     "check_scalar",
     "check_seed",
     "fail",
 ]
+
+
+#: NumPy's warning for a complex-to-real cast (numpy.exceptions since 1.25).
+_ComplexWarning = getattr(np, "exceptions", np).ComplexWarning
 
 
 def _describe(value: Any) -> str:
@@ -65,10 +71,15 @@ def check_array(
         inf (when ``finite``), negative (``nonneg``) or non-positive (``positive``) entries,
         or entries outside ``[lo, hi]``.
     """
+    want = np.dtype(dtype)
+    if want.kind != "c" and _is_complex(value):
+        fail(name, caller, "real (complex numbers are not accepted)", _complex_got(value))
     try:
-        arr = np.asarray(value, dtype=dtype)
-    except (TypeError, ValueError):
-        fail(name, caller, f"convertible to an array of {np.dtype(dtype).name}", value)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", _ComplexWarning)
+            arr = np.asarray(value, dtype=dtype)
+    except (TypeError, ValueError, OverflowError, _ComplexWarning):
+        fail(name, caller, f"convertible to an array of {want.name}", value)
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if arr.ndim not in allowed:
@@ -98,6 +109,28 @@ def check_array(
     return arr
 
 
+def _is_complex(value: Any) -> bool:
+    """True for complex numbers and arrays or lists of them (their imaginary parts would be
+    dropped silently by a float conversion)."""
+    if isinstance(value, (complex, np.complexfloating)):
+        return True
+    dt = getattr(value, "dtype", None)
+    if dt is not None:
+        return np.dtype(dt).kind == "c"
+    if isinstance(value, (list, tuple)):
+        try:
+            return np.asarray(value).dtype.kind == "c"
+        except (TypeError, ValueError, OverflowError):
+            return False
+    return False
+
+
+def _complex_got(value: Any) -> str:
+    if isinstance(value, (complex, np.complexfloating)):
+        return repr(complex(value))
+    return f"array of dtype {np.asarray(value).dtype}"
+
+
 def check_scalar(
     name: str,
     value: Any,
@@ -109,11 +142,12 @@ def check_scalar(
     hi_open: bool = False,
 ) -> float:
     """Return ``value`` as a finite float inside the given bounds, else raise."""
-    if isinstance(value, bool) or not np.isscalar(value) and np.ndim(value) != 0:
+    if isinstance(value, bool) or not np.isscalar(value) and np.ndim(value) != 0 \
+            or _is_complex(value):
         fail(name, caller, "a real number", value)
     try:
         x = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         fail(name, caller, "a real number", value)
     if not np.isfinite(x):
         fail(name, caller, "finite", value)
@@ -139,6 +173,22 @@ def check_int(
         hi_s = "inf" if hi is None else str(hi)
         fail(name, caller, f"an integer in [{lo_s}, {hi_s}]", value)
     return v
+
+
+def check_labels(name: str, value: Any, caller: str, n_classes: int) -> np.ndarray:
+    """Return class labels ``value`` as a 1-D int64 array of whole numbers in
+    ``[0, n_classes)``; floats with a fraction, NaN and out-of-range labels are refused (they
+    would otherwise be truncated, cast to INT_MIN or silently count as wrong)."""
+    arr = check_array(name, value, caller, ndim=1)
+    frac = arr != np.floor(arr)
+    if np.any(frac):
+        fail(name, caller, "whole numbers (class indices)",
+             f"array with {float(arr[frac][0])!r} at index {_first_bad(frac)}")
+    bad = (arr < 0) | (arr >= n_classes)
+    if np.any(bad):
+        fail(name, caller, f"class indices in [0, {n_classes - 1}]",
+             f"array with {float(arr[bad][0])!r} at index {_first_bad(bad)}")
+    return arr.astype(np.int64)
 
 
 def check_choice(name: str, value: Any, caller: str, choices: Iterable[str]) -> str:

@@ -850,7 +850,7 @@ class SarAdc:
         """
         who = "SarAdc.convert"
         arr = check_array("v", v, who)
-        base = check_int("offset", offset, who, lo=0)
+        base = rng.check_offset("offset", offset, who)
         flat = np.ascontiguousarray(arr.ravel())
         sig_s, off = self.sampling_sigma_v, self.comparator_offset_v
         levels = self._lookup_levels if self.comparator_noise_v == 0.0 else None

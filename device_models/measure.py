@@ -151,6 +151,7 @@ def _spectrum_metrics(x: np.ndarray, m: int) -> tuple[float, float, float, float
     others = p.copy()
     others[m] = 0.0
     tiny = np.finfo(float).tiny
+    ps = max(ps, tiny)  # no power at the test frequency: -inf dB would be a domain error
     sinad = 10.0 * math.log10(ps / max(pn_all, tiny))
     snr = 10.0 * math.log10(ps / max(pn, tiny))
     thd = 10.0 * math.log10(max(ph, tiny) / ps)
@@ -200,12 +201,29 @@ def measure_enob(adc, n_samples: int = 4096, *, n_cycles: int | None = None,
     fs = float(adc.full_scale_v)
     v = sine_stimulus(n, m, fs, frac)
     codes = np.asarray(adc.convert(v, offset=offset), dtype=np.float64)
+    _check_not_saturated(codes, adc, who, "test sine")
     sinad, snr, thd, sfdr, rel = _spectrum_metrics(codes, m)
     freqs = np.arange(rel.size) / n
     return EnobResult(
         enob=(sinad - 1.76) / 6.02, sinad_db=sinad, snr_db=snr, sfdr_db=sfdr, thd_db=thd,
         n_samples=n, n_cycles=m, amplitude_v=0.5 * fs * frac, freqs=freqs, power_dbfs=rel,
     )
+
+
+def _check_not_saturated(codes, adc, who: str, stimulus: str, n_codes: int | None = None) -> None:
+    """InvalidParameterError if the converter did not follow the stimulus at all: every sample
+    gave one code, or (histogram tests, ``n_codes`` given) no sample reached an inner code
+    (a saturated converter, e.g. an offset beyond full scale)."""
+    c = np.asarray(codes).ravel()
+    if c.size and n_codes is not None:
+        inner = np.count_nonzero((c >= 1) & (c <= n_codes - 2))
+    else:
+        inner = int(c.size and np.ptp(c) > 0)
+    if not inner:
+        got = f"every sample converted to code {int(c[0])}" if c.size and np.ptp(c) == 0 \
+            else "no sample converted to an inner code"
+        fail("adc", who, f"a converter that follows the {stimulus} (saturated: check its "
+             "offset and full scale)", f"{type(adc).__name__} with {got}")
 
 
 def enob_closed_form(bits: int, full_scale_v: float, sigma_v: float,
@@ -319,6 +337,7 @@ def measure_inl_dnl(adc, *, samples_per_code: int = 64, stimulus: str = "ramp",
         n_ramp = (n_codes + 2 * m) * spc
         v = -m * lsb + (np.arange(n_ramp) + 0.5) * (lsb / spc)
         codes = adc.convert(v, offset=offset)
+        _check_not_saturated(codes, adc, who, "ramp", n_codes)
         hist = np.bincount(np.asarray(codes).ravel(), minlength=n_codes).astype(np.float64)
         inner = hist[1:-1]
         dnl = inner / inner.mean() - 1.0
@@ -329,6 +348,7 @@ def measure_inl_dnl(adc, *, samples_per_code: int = 64, stimulus: str = "ramp",
         i = np.arange(n)
         v = np.clip(0.5 * fs + amp * np.sin(2.0 * np.pi * m * i / n), 0.0, fs)
         codes = adc.convert(v, offset=offset)
+        _check_not_saturated(codes, adc, who, "sine", n_codes)
         hist = np.bincount(np.asarray(codes).ravel(), minlength=n_codes).astype(np.float64)
         # Transition estimates from the cumulative histogram (Doernberg 1984, eq. 4).
         cum = np.cumsum(hist)[:-1] / n

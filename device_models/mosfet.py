@@ -66,7 +66,7 @@ from . import cards as _cards
 from . import rng
 from ._checks import check_array, check_scalar, check_seed, fail
 from ._jit import backend, jit, prange
-from .constants import T_REF_K, thermal_voltage_v
+from .constants import T_REF_K, V_TERMINAL_MAX_V, thermal_voltage_v
 
 __all__ = [
     "EkvParams",
@@ -338,9 +338,10 @@ def _resolve(card_or_params, temperature_k, caller, w_m=None, l_m=None):
 
 
 def _evaluate(caller, vgs, vds, card_or_params, temperature_k, w_m, l_m, dvt_v, beta_scale):
-    vgs = check_array("vgs", vgs, caller)
-    vds = check_array("vds", vds, caller)
-    dvt = check_array("dvt_v", dvt_v, caller)
+    vmax = V_TERMINAL_MAX_V
+    vgs = check_array("vgs", vgs, caller, lo=-vmax, hi=vmax)
+    vds = check_array("vds", vds, caller, lo=-vmax, hi=vmax)
+    dvt = check_array("dvt_v", dvt_v, caller, lo=-vmax, hi=vmax)
     beta = check_array("beta_scale", beta_scale, caller, positive=True)
     p, sign = _resolve(card_or_params, temperature_k, caller, w_m, l_m)
     try:

@@ -24,10 +24,12 @@ import math
 
 import numpy as np
 
-from ._checks import check_int, check_seed
+from ._checks import check_int, check_seed, fail
 from ._jit import backend, jit, prange
 
 __all__ = [
+    "MAX_OFFSET",
+    "check_offset",
     "derive_key",
     "hash_at",
     "hash_bits",
@@ -171,12 +173,25 @@ def normals_at(key: int, counters: np.ndarray) -> np.ndarray:
     return np.sqrt(-2.0 * np.log(u1)) * np.cos(_TWO_PI * u2)
 
 
+#: Largest stream position accepted as an offset [-]: with a batch of up to 2**40 elements
+#: and up to 64 draws each, every counter stays inside 64 bits (no wrap-around, which would
+#: repeat numbers silently).
+MAX_OFFSET = 1 << 58
+
+
+def check_offset(name: str, value, caller: str) -> int:
+    """``value`` as an int stream position in ``[0, MAX_OFFSET]``, else InvalidParameterError."""
+    return check_int(name, value, caller, lo=0, hi=MAX_OFFSET)
+
+
 def _draw(kind: str, key: int, shape, offset: int) -> np.ndarray:
     shape = (shape,) if np.isscalar(shape) else tuple(shape)
     n = 1
     for s in shape:
         n *= check_int("shape", s, kind, lo=0)
-    offset = check_int("offset", offset, kind, lo=0)
+    offset = check_offset("offset", offset, kind)
+    if n > MAX_OFFSET:
+        fail("shape", kind, f"at most {MAX_OFFSET} elements", shape)
     if backend() == "numpy":
         counters = np.arange(offset, offset + n, dtype=np.uint64)
         fn = _uniform_np if kind == "uniform" else normals_at

@@ -84,7 +84,7 @@ def test_quantize_weights_levels_and_zero():
     np.testing.assert_array_equal(q, [3, -3, 1])
     assert lsb == pytest.approx(1 / 3)
     q0, lsb0 = quantize_weights(np.zeros(4), 8)
-    assert np.all(q0 == 0) and lsb0 == 1.0
+    assert np.all(q0 == 0) and lsb0 == 0.0  # zero scale: an all-zero matrix outputs exactly 0
 
 
 def test_outputs_per_tile():

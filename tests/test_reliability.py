@@ -339,3 +339,287 @@ def test_case_23_card_of_the_wrong_kind_is_refused_at_construction():
         HardwareConfig(adc_card=cards.load(CARD))
     with pytest.raises(CimSimError, match="'tech_card' field"):
         HardwareConfig(tech_card="no_such_card")
+
+
+# --- 2. all-zero weights ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path,value", [(None, None), ("tile.input_encoding", "bit_serial"),
+                                        ("tile.weight_mapping", "offset"),
+                                        ("tile.bits_per_cell", 2)])
+def test_case_02_all_zero_weights_give_exact_zero(path, value):
+    from cimsim import AnalogMatrix
+
+    hw = HardwareConfig() if path is None else HardwareConfig().replace_path(path, value)
+    x = np.random.default_rng(0).uniform(0, 1, (8, 40))
+    am = AnalogMatrix(np.zeros((40, 6)), hw).calibrate(x)
+    y, _ = am.matmul(x)
+    assert np.array_equal(y, np.zeros_like(y))
+
+
+# --- 4 and 19. nonlinear solve past overflow; singular networks ------------------------------
+
+
+def test_case_04_nonlinear_solve_converges_or_raises_never_violates_kcl():
+    from cimsim.crossbar import ConvergenceError, solve_crossbar
+
+    from device_models import SinhIV
+
+    g = np.full((4, 4), 10e-6)
+    cell = SinhIV(v0_v=0.25)
+    for v in (5.0, 100.0, 1e5):  # V/v0 = 20, 400 (sinh ~ 1e173), 4e5 (overflow)
+        for method in ("exact", "newton", "fast"):
+            try:
+                sol = solve_crossbar(g, np.full((1, 4), v), r_wire_ohm=1.0, cell=cell,
+                                     method=method)
+            except ConvergenceError:
+                continue
+            i = sol.column_currents_a
+            assert np.all(np.isfinite(i))
+            # KCL at the ground end of each column wire: I = V(last row) / r_col, and no
+            # current can exceed the driver voltage over one wire segment
+            assert np.max(np.abs(i)) <= 4 * v / 1.0
+    sol = solve_crossbar(g, np.full((1, 4), 5.0), r_wire_ohm=1.0, cell=cell)
+    np.testing.assert_allclose(sol.column_currents_a, sol.v_col_nodes_v[:, -1, :] / 1.0,
+                               rtol=1e-6)
+
+
+def test_case_19_singular_network_is_a_clear_error():
+    from cimsim.crossbar import column_currents
+
+    from device_models.errors import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match="cell-to-wire conductance ratio"):
+        column_currents(np.full((4, 4), 1e300), np.full(4, 1e10), r_wire_ohm=1.0)
+    with pytest.raises(InvalidParameterError, match="currents stay finite"):
+        column_currents(np.full((4, 4), 1e300), np.full(4, 1e10))
+
+
+# --- 5. complex inputs --------------------------------------------------------------------------
+
+
+def test_case_05_complex_inputs_are_refused():
+    from cimsim.crossbar import column_currents
+
+    from cimsim import AnalogMatrix
+    from device_models import SarAdc, mosfet_current
+    from device_models.errors import InvalidParameterError
+
+    n = cards.load("mosis2001_tsmc180_nmos")
+    am = AnalogMatrix(np.ones((4, 4)), HardwareConfig()).calibrate(np.ones((2, 4)))
+    calls = [lambda: column_currents(np.full((4, 4), 1e-5), np.full(4, 0.2 + 0.1j)),
+             lambda: column_currents(np.full((4, 4), 1e-5 + 0j), np.full(4, 0.2)),
+             lambda: mosfet_current(1.0 + 0.5j, 1.0, n),
+             lambda: mosfet_current(1.0, [np.complex64(1.0)], n),
+             lambda: SarAdc(8).convert(np.array([0.5 + 0.0j])),
+             lambda: SarAdc(8, full_scale_v=complex(1.0, 0.0)),
+             lambda: am.matmul(np.ones((2, 4), dtype=complex)),
+             lambda: AnalogMatrix(np.ones((4, 4)) * (1 + 1j), HardwareConfig())]
+    for call in calls:
+        with pytest.raises(InvalidParameterError, match="real"):
+            call()
+
+
+# --- 6 and 18. saturated ADC ----------------------------------------------------------------------
+
+
+def test_case_06_18_saturated_adc_is_a_clear_error():
+    from device_models import SarAdc, measure_enob
+    from device_models.errors import InvalidParameterError
+    from device_models.measure import measure_inl_dnl
+
+    adc = SarAdc(8, comparator_offset_v=5.0)
+    for call in (lambda: measure_inl_dnl(adc), lambda: measure_inl_dnl(adc, stimulus="sine"),
+                 lambda: measure_enob(adc)):
+        with pytest.raises(InvalidParameterError, match="saturated"):
+            call()
+    ok = measure_inl_dnl(SarAdc(8, comparator_offset_v=0.5 / 256))  # half an LSB: fine
+    assert np.all(np.isfinite(ok.dnl_lsb))
+
+
+# --- 7. MOSFET at huge inputs ---------------------------------------------------------------------
+
+
+def test_case_07_mosfet_current_refuses_absurd_voltages_and_stays_finite_below():
+    from device_models import mosfet_current
+    from device_models.constants import V_TERMINAL_MAX_V
+    from device_models.errors import InvalidParameterError
+
+    n = cards.load("mosis2001_tsmc180_nmos")
+    for vgs, vds in ((1e300, 1e308), (1.0, 1e300), (-1e300, 1.0)):
+        with pytest.raises(InvalidParameterError, match="<= 1000|>= -1000"):
+            mosfet_current(vgs, vds, n)
+    v = np.array([-V_TERMINAL_MAX_V, 0.0, V_TERMINAL_MAX_V])
+    for t in (1.0, 300.0, 1000.0):
+        i = mosfet_current(v[:, None], v[None, :], n, temperature_k=t)
+        assert np.all(np.isfinite(i))
+
+
+# --- 9 and 21. calibration on nothing -------------------------------------------------------------
+
+
+def test_case_09_21_calibrate_refuses_zero_and_empty_inputs():
+    from cimsim import AnalogMatrix, load_bundled
+    from device_models.errors import InvalidParameterError
+
+    am = AnalogMatrix(np.ones((16, 4)), HardwareConfig())
+    with pytest.raises(InvalidParameterError, match="all-zero"):
+        am.calibrate(np.zeros((4, 16)))
+    with pytest.raises(InvalidParameterError, match="at least one"):
+        am.calibrate(np.zeros((0, 16)))
+    net = load_bundled("digits_cnn_relu")
+    with pytest.raises(InvalidParameterError, match="at least one input"):
+        net.compile(HardwareConfig.ideal(), np.zeros((0, 1, 8, 8)))
+
+
+# --- 10, 11, 21. labels, counts, empty batches ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def digits_net():
+    from cimsim.models import load_digits_split
+
+    from cimsim import load_bundled
+
+    net = load_bundled("digits_cnn_relu")
+    d = load_digits_split()
+    net.compile(HardwareConfig.ideal(), d["x_train"][:32])
+    return net, d
+
+
+def test_case_10_bad_labels_are_refused(digits_net):
+    from device_models.errors import InvalidParameterError
+
+    net, d = digits_net
+    x = d["x_test"][:8]
+    for y, why in ((d["y_test"][:8] + 0.5, "whole numbers"), (np.full(8, np.nan), "finite"),
+                   (np.full(8, 10), r"\[0, 9\]"), (np.full(8, -1), r"\[0, 9\]"),
+                   (d["y_test"][:7], "one label per input")):
+        for call in (net.evaluate, net.float_accuracy):
+            with pytest.raises(InvalidParameterError, match=why):
+                call(x, y)
+    # whole-number floats are labels
+    assert net.evaluate(x, d["y_test"][:8].astype(float)).n == 8
+
+
+def test_case_11_requested_counts_above_what_exists_are_refused(tmp_path, capsys):
+    big = {"sweep": {"job": "demo"}, "options": {"n_test": 10_000}}
+    with pytest.raises(ConfigError, match="n_test.*<= 359"):
+        sweep.SweepSpec.from_dict(big).points()
+    assert main(["demo", "--n", "0", "--no-volatility"]) == 2
+    assert "--n" in capsys.readouterr().err
+    assert main(["demo", "--n", "100000", "--no-volatility"]) == 2
+
+
+def test_case_21_empty_batches_are_refused(digits_net):
+    from device_models.errors import InvalidParameterError
+
+    net, _ = digits_net
+    with pytest.raises(InvalidParameterError, match="at least one input"):
+        net.evaluate(np.zeros((0, 1, 8, 8)), np.zeros(0, dtype=int))
+
+
+# --- 12. bit-identical across BLAS threads --------------------------------------------------------
+
+_BLAS_SCRIPT = """
+import sys
+import numpy as np
+from cimsim import AnalogMatrix, HardwareConfig
+from cimsim.crossbar import column_currents
+hw = HardwareConfig().replace_path("tile.r_wire_row_ohm", 1.0).replace_path(
+    "tile.r_wire_col_ohm", 1.0)
+w = np.random.default_rng(1).normal(size=(300, 40))
+x = np.random.default_rng(2).uniform(0, 1, (600, 300))
+y, _ = AnalogMatrix(w, hw).calibrate(x[:64]).matmul(x)
+g = np.random.default_rng(0).uniform(2e-6, 20e-6, (256, 128))
+i = column_currents(g, x[:, :256], r_wire_ohm=1.0)
+sys.stdout.write(np.concatenate([y.ravel(), i.ravel()]).tobytes().hex())
+"""
+
+
+def test_case_12_ir_drop_results_identical_for_any_thread_count():
+    import os
+    import subprocess
+    import sys
+
+    outs = []
+    for n in ("1", "2"):
+        env = dict(os.environ, OMP_NUM_THREADS=n, OPENBLAS_NUM_THREADS=n,
+                   MKL_NUM_THREADS=n, NUMBA_NUM_THREADS=n)
+        res = subprocess.run([sys.executable, "-c", _BLAS_SCRIPT], env=env, check=True,
+                             capture_output=True, text=True)
+        outs.append(res.stdout)
+    assert outs[0] == outs[1]
+
+
+# --- 17. devices on a non-MOSFET card -------------------------------------------------------------
+
+
+def test_case_17_devices_on_a_non_mosfet_card(capsys, tmp_path):
+    assert main(["devices", "--cards", "yao2020_taox_1t1r", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "kind 'mosfet'" in err and "yao2020_taox_1t1r (kind '1t1r')" in err
+
+
+# --- 20. truncated model files --------------------------------------------------------------------
+
+
+def test_case_20_truncated_or_damaged_model_files(tmp_path):
+    from cimsim import load_bundled, load_model, save_model
+    from device_models.errors import InvalidParameterError
+
+    net = load_bundled("digits_cnn_relu")
+    for suffix in (".npz", ".h5"):
+        data = save_model(net, tmp_path / f"m{suffix}").read_bytes()
+        for k, cut in enumerate((100, len(data) // 2, len(data) - 10)):
+            bad = tmp_path / f"cut{k}{suffix}"
+            bad.write_bytes(data[:cut])
+            with pytest.raises(InvalidParameterError, match="Model file"):
+                load_model(bad)
+    data = (tmp_path / "m.npz").read_bytes()
+    bad = bytearray(data)
+    bad[len(data) // 2: len(data) // 2 + 64] = b"x" * 64
+    (tmp_path / "flip.npz").write_bytes(bytes(bad))
+    with pytest.raises(InvalidParameterError, match="Model file"):
+        load_model(tmp_path / "flip.npz")
+
+
+# --- 22. counters ---------------------------------------------------------------------------------
+
+
+def test_case_22_stream_offsets_are_validated():
+    from cimsim import AnalogMatrix
+    from device_models import SarAdc, rng
+    from device_models.errors import InvalidParameterError
+
+    am = AnalogMatrix(np.ones((4, 4)), HardwareConfig()).calibrate(np.ones((2, 4)))
+    for bad in (2**70, 2**63, -1, 1.7, "3", None if False else np.nan):
+        with pytest.raises(InvalidParameterError, match="sample_offset"):
+            am.matmul(np.ones((2, 4)), sample_offset=bad)
+        with pytest.raises(InvalidParameterError, match="offset"):
+            SarAdc(8).convert(np.full(4, 0.5), offset=bad)
+        with pytest.raises(InvalidParameterError, match="offset"):
+            rng.uniform(1, 3, offset=bad)
+    y1, _ = am.matmul(np.ones((2, 4)), sample_offset=rng.MAX_OFFSET)
+    y2, _ = am.matmul(np.ones((2, 4)), sample_offset=np.int64(rng.MAX_OFFSET))
+    assert np.array_equal(y1, y2)
+
+
+# --- 23. config and model edge cases --------------------------------------------------------------
+
+
+def test_case_23_config_and_model_edge_cases():
+    from cimsim.nn.layers import ReLU
+    from cimsim.nn.network import Network
+    from device_models.errors import InvalidParameterError
+
+    hw = HardwareConfig()
+    with pytest.raises(ConfigError, match="'t_s' field of HardwareConfig must be finite"):
+        hw.replace_path("t_s", 10**400)
+    with pytest.raises(ConfigError, match="'path' parameter"):
+        hw.replace_path(5, 6)
+    with pytest.raises(ConfigError, match="Unknown field"):
+        hw.replace(no_such_field=1)
+    for shape in ("abc", [], [0], [1.5], None, [2, "x"]):
+        with pytest.raises(InvalidParameterError, match="input_shape"):
+            Network([ReLU(name="r")], shape)

@@ -58,6 +58,7 @@ import numpy as np
 from device_models._checks import check_array, check_choice, check_int, check_scalar, fail
 from device_models.errors import CimSimError
 
+from ..kernels.parallel import blas_single_thread, for_row_slices
 from ._mna import Network
 
 __all__ = [
@@ -76,6 +77,12 @@ _CHUNK_ELEMENTS = 1 << 24  # max node-voltage elements held per batch chunk
 R_WIRE_MIN_OHM = 1e-9
 """Smallest non-zero wire resistance per pitch accepted [ohm]: below it the wire-to-cell
 conductance ratio would exceed ~1e12 and the nodal matrix lose its accuracy; use 0 instead."""
+G_R_MAX = 1e12
+"""Largest cell-conductance × wire-resistance product accepted [-]: beyond it the nodal matrix
+(wire conductances 1/r beside cell conductances g) loses its accuracy or becomes singular in
+float64 (the counterpart of :data:`R_WIRE_MIN_OHM` for large conductances)."""
+_FAST_KCL_RTOL = 0.1  # method='fast' refuses a result violating KCL by more than this fraction
+_KCL_RTOL = 1e-6  # a tiny Newton step counts as converged only with KCL met to this fraction
 _FTOL = 1e-15  # Newton also stops when max |KCL residual| <= _FTOL x the node current scale
 _REUSE_CONTRACTION = 0.05  # reuse Newton factors while each step shrinks by this factor
 _CHORD_MAX = 60  # chord steps allowed before Newton in method="exact"
@@ -152,6 +159,34 @@ def _check_v(v_rows, rows: int, caller: str) -> tuple[np.ndarray, bool]:
     return (v[None, :], True) if v.ndim == 1 else (v, False)
 
 
+#: Rows of ``v`` per GEMM in :func:`_fixed_chunk_gemm` [-].
+_GEMM_ROWS = 256
+
+
+def _fixed_chunk_gemm(v: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """``v @ g`` in fixed chunks of :data:`_GEMM_ROWS` rows, each a single-threaded BLAS GEMM,
+    the chunks shared among the threads: every GEMM has the same shape whatever the thread
+    count, so the result is the same to the bit for any number of threads."""
+    out = np.empty((v.shape[0], g.shape[1]), dtype=np.result_type(v, g))
+
+    def job(b0, b1):
+        for c0 in range(b0, b1, _GEMM_ROWS):
+            c1 = min(c0 + _GEMM_ROWS, b1)
+            np.matmul(v[c0:c1], g, out=out[c0:c1])
+
+    with blas_single_thread(), np.errstate(over="ignore", invalid="ignore"):
+        for_row_slices(job, v.shape[0], align=_GEMM_ROWS)  # overflow: _check_finite_currents
+    return out
+
+
+def _check_finite_currents(out: np.ndarray, g: np.ndarray, v: np.ndarray, caller: str) -> None:
+    """InvalidParameterError if finite inputs gave non-finite currents (float64 overflow)."""
+    if not np.all(np.isfinite(out)):
+        fail("v_rows", caller, "small enough that the column currents stay finite in float64 "
+             f"(g_s up to {float(g.max())!r} S)", f"array with |v| up to "
+             f"{float(np.max(np.abs(v))) if v.size else 0.0!r}")
+
+
 class Crossbar:
     r"""One programmed crossbar array: caches its factorisation and :math:`G_{\mathrm{eff}}`.
 
@@ -182,6 +217,11 @@ class Crossbar:
         self.r_wire_row_ohm, self.r_wire_col_ohm = _resolve_r(
             r_wire_ohm, r_wire_row_ohm, r_wire_col_ohm, caller)
         self.cell = _check_cell(cell, caller)
+        r_max = max(self.r_wire_row_ohm, self.r_wire_col_ohm)
+        if r_max > 0.0 and float(g.max()) * r_max > G_R_MAX:
+            fail("g_s", caller, f"<= {G_R_MAX / r_max:.3g} S with wires of {r_max!r} ohm per "
+                 f"pitch (cell-to-wire conductance ratio at most {G_R_MAX:g})",
+                 f"array with {float(g.max())!r}")
         self._net = Network(g, self.r_wire_row_ohm, self.r_wire_col_ohm)
         self._g_eff = None
         self._g_eff32 = None
@@ -197,7 +237,8 @@ class Crossbar:
         for ohmic cells (read-only, computed once)."""
         if self._g_eff is None:
             had_factors = self._net._lu_linear is not None
-            ge = self._net.effective_conductance()
+            with blas_single_thread():  # the same G_eff bits for any BLAS thread count
+                ge = self._net.effective_conductance()
             if not had_factors:  # free the (large) sparse factors unless already in use
                 self._net._lu_linear = None
             ge.flags.writeable = False
@@ -218,11 +259,13 @@ class Crossbar:
             if v.dtype == np.float32:
                 if self._g_eff32 is None:
                     self._g_eff32 = self.g_eff_s.astype(np.float32)
-                out = v @ self._g_eff32
+                ge = self._g_eff32
             else:
-                out = v @ self.g_eff_s
+                ge = self.g_eff_s
+            out = _fixed_chunk_gemm(v, ge)
         else:
             out = self._solve(v, method, n_fast, xtol_v, max_iter, caller).column_currents_a
+        _check_finite_currents(out, self.g_s, v, caller)
         return out[0] if squeeze else out
 
     def solve(self, v_rows, *, method: str = "exact", n_fast: int = 3, xtol_v: float = 1e-12,
@@ -230,7 +273,9 @@ class Crossbar:
         """Node voltages and column currents for row voltages ``v_rows`` (batch, rows) [V]."""
         caller = "Crossbar.solve"
         v, _ = _check_v(v_rows, self.shape[0], caller)
-        return self._solve(v.astype(np.float64), method, n_fast, xtol_v, max_iter, caller)
+        sol = self._solve(v.astype(np.float64), method, n_fast, xtol_v, max_iter, caller)
+        _check_finite_currents(sol.column_currents_a, self.g_s, v, caller)
+        return sol
 
     # --------------------------------------------------------------- internals
     def _solve(self, v, method, n_fast, xtol_v, max_iter, caller) -> CrossbarSolution:
@@ -253,7 +298,20 @@ class Crossbar:
                 i_cell = self.g_s * (vr - vc)
                 parts.append((vr, vc, net.output_currents(vc, i_cell), 0))
             else:
-                parts.append(self._solve_nonlinear(vb, method, n_fast, xtol_v, max_iter))
+                # an exponential cell law may overflow on the way; non-finite iterates end in
+                # ConvergenceError, so NumPy's overflow warnings are not news to the caller
+                try:
+                    with np.errstate(over="ignore", invalid="ignore"):
+                        parts.append(self._solve_nonlinear(vb, method, n_fast, xtol_v,
+                                                           max_iter))
+                except RuntimeError as exc:  # SuperLU: a Jacobian singular in float64
+                    if isinstance(exc, ConvergenceError):
+                        raise
+                    raise ConvergenceError(
+                        f"Newton's method for the crossbar met a Jacobian that is singular in "
+                        f"float64 ({exc}; cell currents overflowed at |V| up to "
+                        f"{float(np.max(np.abs(vb))):.3g} V); reduce the wire resistance or "
+                        "the input voltage.") from None
         if len(parts) == 1:
             vr, vc, i, it = parts[0]
             return CrossbarSolution(np.array(vr), np.array(vc), i, it)
@@ -328,23 +386,38 @@ class Crossbar:
         prev = np.full(batch, np.inf)
         done = np.zeros(batch, dtype=bool)
         n_done = 0
+        abs_a = abs(a_wire)
         for _ in range(n_chord):
             n_done += 1
-            f, _, _, _, di = self._residual(x, v, a_wire, b_drv)
+            f, _, _, i_cell, di = self._residual(x, v, a_wire, b_drv)
             omega = self._relaxation(di, g0)
             dx = omega[None, :] * net.solve(lu0, f)
             x = x - dx
             if method != "exact":
                 continue
             step = np.max(np.abs(dx), axis=0)
-            # converged: tiny step while contracting (error <= step for ratio <= 1/2)
-            done |= (step <= xtol_v * scale) & (step <= _CHORD_CONTRACTION * prev)
+            # converged: tiny step while contracting (error <= step for ratio <= 1/2), with KCL
+            # met (a tiny step can also come from a tiny relaxation factor far from the root)
+            with np.errstate(over="ignore", invalid="ignore"):
+                i_flat = np.abs(i_cell.reshape(batch, -1))
+                f_scale = np.max(abs_a @ np.abs(x + dx), axis=0) + np.max(i_flat, axis=1)
+                kcl = np.max(np.abs(f), axis=0) <= _KCL_RTOL * f_scale
+            done |= (step <= xtol_v * scale) & (step <= _CHORD_CONTRACTION * prev) & kcl
             slow = step > _CHORD_CONTRACTION * prev
             prev = step
             if np.all(done | slow):
                 break
         if method == "fast":
             f, vr, vc, i_cell, _ = self._residual(x, v, a_wire, b_drv, False)
+            f_scale = np.max(abs_a @ np.abs(x), axis=0) + np.max(
+                np.abs(i_cell.reshape(batch, -1)), axis=1)
+            bad = ~(np.max(np.abs(f), axis=0) <= _FAST_KCL_RTOL * f_scale)
+            if np.any(bad):
+                raise ConvergenceError(
+                    f"method='fast' ({n_fast} chord steps) is far from the solution: KCL is "
+                    f"violated by more than {_FAST_KCL_RTOL:.0%} of the node currents for "
+                    f"{int(bad.sum())} of {batch} input vectors (|V| up to "
+                    f"{float(np.max(np.abs(v))):.3g} V); use method='exact'.")
             return vr, vc, net.output_currents(vc, i_cell), n_fast
         iters = 0
         for k in np.flatnonzero(~done):
@@ -361,8 +434,7 @@ class Crossbar:
         scale = max(float(np.max(np.abs(v))), 1e-300)
         f, _, _, i_cell, di = self._residual(x[:, None], v, a_wire, b_drv)
         fnorm = float(np.linalg.norm(f))
-        # KCL residual scale: the largest current magnitude meeting at a node [A]
-        f_scale = float(np.max(abs(a_wire) @ np.abs(x))) + float(np.max(np.abs(i_cell)))
+        abs_a = abs(a_wire)
         step = prev_step = np.inf
         lu = None
         for it in range(1, max_iter + 1):
@@ -374,7 +446,7 @@ class Crossbar:
             t = 1.0
             while True:
                 x_new = x + t * dx
-                f_new, _, _, _, di_new = self._residual(x_new[:, None], v, a_wire, b_drv)
+                f_new, _, _, i_new, di_new = self._residual(x_new[:, None], v, a_wire, b_drv)
                 fn_new = float(np.linalg.norm(f_new))
                 if fn_new <= (1.0 - 1e-4 * t) * fnorm or t < 1e-6 or fnorm == 0.0:
                     break
@@ -382,11 +454,15 @@ class Crossbar:
             prev_step, step = step, float(np.max(np.abs(t * dx))) if dx.size else 0.0
             if t < 1.0:
                 lu = None
-            x, f, fnorm, di = x_new, f_new, fn_new, di_new
-            if step <= xtol_v * scale or np.max(np.abs(f)) <= _FTOL * f_scale:
-                return x, it
+            x, f, fnorm, di, i_cell = x_new, f_new, fn_new, di_new, i_new
             if not np.isfinite(fnorm):
                 break
+            # KCL residual scale at this iterate: the largest current meeting at a node [A]
+            # (at the start it can be astronomically larger than at the solution)
+            f_scale = float(np.max(abs_a @ np.abs(x))) + float(np.max(np.abs(i_cell)))
+            if np.max(np.abs(f)) <= _FTOL * f_scale or (
+                    step <= xtol_v * scale and np.max(np.abs(f)) <= _KCL_RTOL * f_scale):
+                return x, it
         raise ConvergenceError(
             f"Newton's method for the crossbar did not converge in {max_iter} iterations "
             f"(last step {step:.3g} V, KCL residual {fnorm:.3g} A); reduce the wire resistance "

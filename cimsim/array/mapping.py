@@ -122,7 +122,9 @@ def quantize_weights(w, weight_bits: int, w_max: float | None = None):
     q : ndarray of int64
         Integer codes in ``[-n, n]``.
     w_lsb : float
-        Weight of one code step [-] (``w ≈ q · w_lsb``); 1.0 for an all-zero ``w``.
+        Weight of one code step [-] (``w ≈ q · w_lsb``); 0.0 for an all-zero ``w`` (every
+        code is 0 and the digital scale of the columns is 0: an all-zero matrix, e.g. a pruned
+        layer, outputs exactly 0, never its cells' noise scaled by an arbitrary weight).
     """
     caller = "quantize_weights"
     w = check_array("w", w, caller)
@@ -133,7 +135,7 @@ def quantize_weights(w, weight_bits: int, w_max: float | None = None):
     else:
         w_max = check_scalar("w_max", w_max, caller, lo=0.0)
     if w_max == 0.0:
-        return np.zeros(w.shape, dtype=np.int64), 1.0
+        return np.zeros(w.shape, dtype=np.int64), 0.0
     w_lsb = w_max / n
     q = np.clip(np.rint(w / w_lsb), -n, n).astype(np.int64)
     return q, w_lsb
@@ -313,8 +315,8 @@ def _map_unquantized(w: np.ndarray, g_min: float, g_max: float, mapping: str,
         w_max = float(np.max(np.abs(w))) if w.size else 0.0
     else:
         w_max = check_scalar("w_max", w_max, "map_weights", lo=0.0)
-    w_lsb = w_max if w_max > 0.0 else 1.0
-    q = np.clip(w / w_lsb, -1.0, 1.0)
+    w_lsb = w_max  # 0.0 for all-zero weights: q = 0 and a zero digital scale (exact 0 out)
+    q = np.clip(w / w_lsb, -1.0, 1.0) if w_lsb > 0.0 else np.zeros_like(w)
     rows, outs = q.shape
     out_index = np.arange(outs, dtype=np.int64)
     slice_index = np.zeros(outs, dtype=np.int64)

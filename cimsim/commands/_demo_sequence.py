@@ -38,7 +38,7 @@ def run_sequence(args: argparse.Namespace, net, t0: float) -> int:
     from cimsim.nn.seqdata import char_windows, load_smnist, load_tempest
     from cimsim.nn.ssm import DiagonalSSM
 
-    from .demo import hardware
+    from .demo import count, hardware
 
     t_s = args.t_s[0] if isinstance(args.t_s, (list, tuple)) else args.t_s
     recurrence = getattr(args, "ssm_recurrence", None)
@@ -51,7 +51,7 @@ def run_sequence(args: argparse.Namespace, net, t0: float) -> int:
     if net.input_shape == (28, 28):
         data = load_smnist()
         x, y = data["x_test"], data["y_test"]
-        n = len(y) if args.n is None else max(1, min(args.n, len(y)))
+        n = count(args.n, len(y), "held-out sequential-MNIST images")
         ev = net.evaluate(x[:n], y[:n], t_s=t_s, progress=True)
         float_acc, analog_acc, n_eval, unit = ev.float_accuracy, ev.analog_accuracy, ev.n, \
             "images"
@@ -59,7 +59,7 @@ def run_sequence(args: argparse.Namespace, net, t0: float) -> int:
     else:
         text = load_tempest()
         x, y = char_windows(text["test"], net.input_shape[0])
-        n = len(y) if args.n is None else max(1, min(args.n, len(y)))
+        n = count(args.n, len(y), "held-out text windows")
         x, y = x[:n], y[:n]
         lf = net.forward(x)
         la = net.run(x, t_s=t_s, progress=True)

@@ -122,6 +122,20 @@ def hardware(args: argparse.Namespace):
     return HardwareConfig.from_dict(data)
 
 
+def count(n: int | None, available: int, what: str) -> int:
+    """``--n`` checked against what exists: all of it when not given, else an error unless
+    ``1 <= n <= available`` (never clamped, so the count recorded is the count run)."""
+    if n is None:
+        return available
+    if not 1 <= n <= available:
+        from device_models.errors import InvalidParameterError
+
+        raise InvalidParameterError(
+            f"The '--n' option of cimsim demo must be in [1, {available}] (the {what}). "
+            f"Got {n}.")
+    return n
+
+
 def _volatility(net, data) -> list:
     """Fine-tune task for the score: 256 training images shifted one pixel right (a sensor
     misalignment), two epochs of Adam at lr 1e-3 (16 steps)."""
@@ -146,9 +160,9 @@ def run(args: argparse.Namespace) -> int:
             f"model. "
             f"Got {args.model!r} (input shape {net.input_shape}).")
     data = load_digits_split()
+    n = count(args.n, len(data["y_test"]), "held-out digits")
     hw = hardware(args)
     net.compile(hw)
-    n = len(data["y_test"]) if args.n is None else max(1, min(args.n, len(data["y_test"])))
     ev = net.evaluate(data["x_test"][:n], data["y_test"][:n], t_s=args.t_s, progress=True)
     rep = net.report(ev)
     vol = [] if args.no_volatility else _volatility(net, data)

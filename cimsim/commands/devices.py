@@ -152,6 +152,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     names = args.cards or mosfet_card_names()
+    for n in names:  # a clear error for a card of another kind (or an unknown name)
+        cards.load(n, kinds=("mosfet",), field="--cards", caller="cimsim devices")
     rows = [figures_of_merit(n) for n in names]
     pngs = plot_mosfet_figures(names, args.out)
     if args.json:

@@ -41,6 +41,8 @@ inconsistent layer shapes raise :class:`~device_models.errors.InvalidParameterEr
 from __future__ import annotations
 
 import json
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -140,8 +142,9 @@ def _read(path: Path) -> tuple[str, str, dict[str, np.ndarray], np.ndarray | Non
         try:
             with np.load(path, allow_pickle=False) as data:
                 content = {k: data[k] for k in data.files}
-        except (OSError, ValueError) as exc:
-            raise _bad(str(path), f"not a readable .npz archive ({exc}).") from None
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+            raise _bad(str(path), f"not a readable .npz archive (truncated or damaged? "
+                                  f"{exc}).") from None
         fmt = str(content.pop("__format__", ""))
         arch = content.pop("__architecture__", None)
         if arch is None:

@@ -25,7 +25,14 @@ from typing import Any
 import numpy as np
 
 from device_models import rng
-from device_models._checks import check_array, check_int, check_scalar, check_seed, fail
+from device_models._checks import (
+    check_array,
+    check_int,
+    check_labels,
+    check_scalar,
+    check_seed,
+    fail,
+)
 from device_models.errors import InvalidParameterError, UnknownNameError
 
 from ..config import Config, param
@@ -258,6 +265,13 @@ class _TileHook:
         _accumulate(self.rewrites.setdefault(name, {}), rewrites)
 
 
+def _check_shape(name: str, value: Any, caller: str) -> tuple[int, ...]:
+    """A shape: a non-empty sequence of integers >= 1 (not a string)."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or not len(value):
+        fail(name, caller, "a non-empty sequence of integers >= 1", value)
+    return tuple(check_int(name, s, caller, lo=1) for s in value)
+
+
 class Network:
     """A sequential network with a float reference and an analog (tiled) compilation.
 
@@ -280,7 +294,7 @@ class Network:
         self.layers = list(layers)
         if not self.layers or not all(isinstance(lay, Layer) for lay in self.layers):
             fail("layers", "Network", "a non-empty sequence of Layer objects", layers)
-        self.input_shape = tuple(int(s) for s in input_shape)
+        self.input_shape = _check_shape("input_shape", input_shape, "Network")
         self.name = name
         self.metadata = dict(metadata or {})
         counter: dict[str, int] = {}
@@ -321,11 +335,14 @@ class Network:
             shape = layer.output_shape(shape)
         return shape
 
-    def _check_x(self, x: Any, caller: str) -> np.ndarray:
-        x = check_array("x", x, caller)
-        if x.shape[1:] != self.input_shape:
-            fail("x", caller, f"of shape (N, {', '.join(map(str, self.input_shape))})",
+    def _check_x(self, x: Any, caller: str, name: str = "x", *,
+                 nonempty: bool = False) -> np.ndarray:
+        x = check_array(name, x, caller)
+        if x.shape[1:] != self.input_shape or x.ndim == 0:
+            fail(name, caller, f"of shape (N, {', '.join(map(str, self.input_shape))})",
                  f"array of shape {x.shape}")
+        if nonempty and x.shape[0] == 0:
+            fail(name, caller, "at least one input (N >= 1)", f"array of shape {x.shape}")
         return x
 
     @property
@@ -396,7 +413,7 @@ class Network:
         if x_cal is None:
             fail("x_cal", "Network.compile", "calibration inputs (the network has none stored)",
                  None)
-        x_cal = self._check_x(x_cal, "Network.compile")
+        x_cal = self._check_x(x_cal, "Network.compile", "x_cal", nonempty=True)
 
         self.hardware, self.placement = hardware, placement
         self._plan = fold_batchnorm(self.layers)
@@ -525,7 +542,7 @@ class Network:
         if not self.compiled:
             raise InvalidParameterError("Network.run needs a compiled network: call "
                                         "compile(hardware) first.")
-        x = self._check_x(x, "Network.run")
+        x = self._check_x(x, "Network.run", nonempty=True)
         if t_s is not None:
             t_s = check_scalar("t_s", t_s, "Network.run", lo=0.0)
         batch_size = check_int("batch_size", batch_size, "Network.run", lo=1)
@@ -557,8 +574,8 @@ class Network:
         return np.concatenate(outs)
 
     def _check_xy(self, x: Any, y: Any, caller: str) -> tuple[np.ndarray, np.ndarray]:
-        x = self._check_x(x, caller)
-        y = check_array("y", y, caller, ndim=1, dtype=np.int64)
+        x = self._check_x(x, caller, nonempty=True)
+        y = check_labels("y", y, caller, int(self.output_shape[-1]))
         if len(y) != len(x):
             fail("y", caller, f"of length {len(x)} (one label per input)",
                  f"array of shape {y.shape}")
@@ -638,8 +655,7 @@ class Network:
             Mean training loss of each epoch.
         """
         caller = "Network.fit"
-        x = self._check_x(x, caller)
-        y = check_array("y", y, caller, ndim=1, dtype=np.int64)
+        x, y = self._check_xy(x, y, caller)
         epochs = check_int("epochs", epochs, caller, lo=0)
         lr = check_scalar("lr", lr, caller, lo=0.0, lo_open=True)
         batch_size = check_int("batch_size", batch_size, caller, lo=1)
@@ -703,7 +719,7 @@ class Network:
         The network itself is not changed (fine-tuning runs on a copy).
         """
         caller = "Network.volatility"
-        x = self._check_x(x, caller)
+        x, y = self._check_xy(x, y, caller)
         weight_bits = check_int("weight_bits", weight_bits, caller, lo=2, hi=32)
         sigma = check_scalar("sigma", sigma, caller, lo=0.0, lo_open=True)
         seed = check_seed("seed", seed, caller)

@@ -152,12 +152,21 @@ class DemoOptions(Config):
         names = bundled_models()
         if self.model not in names:
             self._fail("model", f"one of {names}", self.model)
+        if self.n_test > _n_held_out():
+            self._fail("n_test", f"<= {_n_held_out()} (the held-out digits)", self.n_test)
         layers = _weighted_layer_names(self.model)
         for field in ("digital_layers", "analog_layers"):
             bad = [x for x in getattr(self, field) if x not in layers]
             if bad:
                 self._fail(field, f"a list of weighted layers of {self.model} {list(layers)}",
                            bad)
+
+
+@functools.cache
+def _n_held_out() -> int:
+    from ..nn.models import load_digits_split
+
+    return int(len(load_digits_split()["y_test"]))
 
 
 @functools.lru_cache(maxsize=16)

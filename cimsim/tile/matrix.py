@@ -193,7 +193,8 @@ class AnalogMatrix:
     def calibrate(self, x_cal, *, t_s: float | None = None) -> AnalogMatrix:
         """Set the input range and the column front-end and ADC ranges from calibration inputs.
 
-        The input full scale is ``max|x_cal|`` (signed codes if any input is negative). The
+        The input full scale is ``max|x_cal|`` (signed codes if any input is negative; an
+        empty or all-zero ``x_cal`` is refused, as it defines no range). The
         column front ends are calibrated by :func:`cimsim.tile.frontend.calibrate` on the
         noise-free column signals over calibration vectors and cycles at read time ``t_s``
         (default ``hw.t_s``).
@@ -205,8 +206,14 @@ class AnalogMatrix:
         """
         caller = "AnalogMatrix.calibrate"
         x = self._check_x(x_cal, caller)
+        if x.shape[0] == 0:
+            fail("x_cal", caller, "at least one calibration vector", f"array of shape {x.shape}")
+        x_max = float(np.max(np.abs(x)))
+        if not x_max > 0.0:
+            fail("x_cal", caller, "not all zero (the input full scale is max|x_cal|)",
+                 f"an all-zero array of shape {x.shape}")
         t_s = self.hw.t_s if t_s is None else check_scalar("t_s", t_s, caller, lo=0.0)
-        enc = InputEncoder(float(np.max(np.abs(x))), bool(np.any(x < 0)), self.hw)
+        enc = InputEncoder(x_max, bool(np.any(x < 0)), self.hw)
         codes = enc.codes(x)
         self._gain = []
         for r0, r1, block in self.blocks:
@@ -289,7 +296,8 @@ class AnalogMatrix:
             Read time after programming [s] (default ``hw.t_s``).
         sample_offset : int, optional
             Position of ``x[0]`` in this matrix's stream of vectors (selects the read-noise
-            numbers); default: continue after the previous call.
+            numbers), an integer in ``[0, device_models.rng.MAX_OFFSET]``; default: continue
+            after the previous call.
 
         Returns
         -------
@@ -318,7 +326,7 @@ class AnalogMatrix:
         x = self._check_x(x, caller, finite=not in_kernel)
         t_s = self.hw.t_s if t_s is None else check_scalar("t_s", t_s, caller, lo=0.0)
         if sample_offset is not None:
-            self._sample = int(sample_offset)
+            self._sample = rng.check_offset("sample_offset", sample_offset, caller)
         enc = self.encoder
         n_b = x.shape[0]
         x = np.ascontiguousarray(x)

@@ -475,7 +475,7 @@ def _check_kind(name: str, card: Card, caller: str, kinds: tuple[str, ...]) -> C
 
     if card.kind not in kinds:
         wanted = repr(kinds[0]) if len(kinds) == 1 else str(list(kinds))
-        fail(name, caller, f"a card of kind {wanted}", f"kind {card.kind!r}")
+        fail(name, caller, f"a card of kind {wanted}", f"{card.name} (kind {card.kind!r})")
     return card
 
 
