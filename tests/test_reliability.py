@@ -620,6 +620,6 @@ def test_case_23_config_and_model_edge_cases():
         hw.replace_path(5, 6)
     with pytest.raises(ConfigError, match="Unknown field"):
         hw.replace(no_such_field=1)
-    for shape in ("abc", [], [0], [1.5], None, [2, "x"]):
+    for shape in ("abc", [], [-1], [1.5], None, [2, "x"]):
         with pytest.raises(InvalidParameterError, match="input_shape"):
             Network([ReLU(name="r")], shape)

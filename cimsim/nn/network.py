@@ -266,10 +266,11 @@ class _TileHook:
 
 
 def _check_shape(name: str, value: Any, caller: str) -> tuple[int, ...]:
-    """A shape: a non-empty sequence of integers >= 1 (not a string)."""
+    """A shape: a non-empty sequence of integers >= 0 (not a string); the layers name the
+    sizes they cannot take (e.g. zero time steps)."""
     if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or not len(value):
-        fail(name, caller, "a non-empty sequence of integers >= 1", value)
-    return tuple(check_int(name, s, caller, lo=1) for s in value)
+        fail(name, caller, "a non-empty sequence of integers >= 0", value)
+    return tuple(check_int(name, s, caller, lo=0) for s in value)
 
 
 class Network:
