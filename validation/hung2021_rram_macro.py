@@ -1,7 +1,9 @@
 """Hung et al. 2021: how the 22 nm RRAM CIM macro's TOPS/W falls from binary to 8-bit precision.
 
 Published (abstract): 194.4 TOPS/W for binary and 15.6 TOPS/W for 8-bit-input 8-bit-weight dot
-products, a ratio of 12.46; latencies 5.2 ns and 15.2 ns. The target is the ratio (±20 %).
+products, a ratio of 12.46; latencies 5.2 ns and 15.2 ns. Compared: the two ratios and the four
+absolute numbers (targets in ``validation/targets.toml``). Every row is *calibrated*: the 8-bit
+architecture is chosen by the published latency ratio.
 
 Model
 -----
@@ -41,8 +43,9 @@ from cimsim.plotting import pyplot
 from cimsim.ppa.report import standard_tile_report
 from device_models import cards
 
-from ._base import Comparison, Reproduction
+from ._base import Reproduction, assumed_values
 from ._plots import save_figure
+from ._targets import target
 
 NAME = "hung2021_rram_macro"
 CITATION = (
@@ -52,14 +55,8 @@ CITATION = (
 )
 SLOW = False
 
-# Published (abstract): energy efficiency of binary and of 8b-input/8b-weight dot products.
-TOPS_W_BINARY = 194.4
-TOPS_W_8BIT = 15.6
-TOLERANCE = 0.20
-
-#: Comparisons that fail, with why; tests/test_validation.py expects them to fail (strictly),
-#: so a model change that fixes one is noticed. ``cimsim validate`` still reports FAIL.
-KNOWN_FAILURES: dict[str, str] = {}
+CARDS = ("hung2021_rram_cim_macro", "yao2020_taox_1t1r", "dennard_scaled_22nm",
+         "liu2010_sar_10b", "johns1997_cap_dac_8b", "shafiee2016_periphery")
 
 BINARY = dict(weight_bits=1, bits_per_cell=1, input_bits=1, input_encoding="bit_serial",
               adc_bits=1)
@@ -103,9 +100,11 @@ def _plot(out_dir: Path, res, chosen) -> Path:
     ratios = [res["binary"]["tops_per_w"] / res[n]["tops_per_w"] for n in names]
     colors = ["tab:orange" if n == chosen else "tab:gray" for n in names]
     ax.bar(range(len(names)), ratios, color=colors)
-    pub = TOPS_W_BINARY / TOPS_W_8BIT
+    tgt = target(NAME, "tops_w_ratio")
+    pub = tgt.published
     ax.axhline(pub, color="tab:blue", label=f"published {pub:.2f}")
-    ax.axhspan(pub * (1 - TOLERANCE), pub * (1 + TOLERANCE), color="tab:blue", alpha=0.15)
+    ax.axhspan(pub * (1 - tgt.tolerance), pub * (1 + tgt.tolerance), color="tab:blue",
+               alpha=0.15)
     ax.set_yscale("log")
     ax.set_xticks(range(len(names)), names, fontsize=8)
     ax.set_ylabel("TOPS/W binary / TOPS/W 8-bit")
@@ -126,27 +125,19 @@ def run(out_dir: Path | None = None) -> Reproduction:
         f"{lat_ratio[n]:.3g}" for n in CANDIDATES)
     others += (f"; binary mode with a 4-bit instead of a 1-bit read-out: ratio "
                f"{res['binary, 4-bit read-out']['tops_per_w'] / res[chosen]['tops_per_w']:.3g}")
+    arch = f"8-bit architecture '{chosen}' chosen by the published latency ratio"
     comparisons = [
-        Comparison(
-            quantity="TOPS/W ratio binary / 8-bit", published=TOPS_W_BINARY / TOPS_W_8BIT,
-            simulated=ratio, tolerance=TOLERANCE, unit="-",
-            source="Hung 2021, abstract (194.4 and 15.6 TOPS/W)",
-            why="The ratio cancels the absolute scale of components taken from other chips; "
-                "±20 % leaves room for circuit details that are not published.",
-            note=(f"architecture '{chosen}' chosen by the published latency ratio; absolute "
-                  f"cimsim values {res['binary']['tops_per_w']:.3g} and "
-                  f"{res[chosen]['tops_per_w']:.3g} TOPS/W. Sensitivity: {others}.")),
-        Comparison(
-            quantity="latency ratio 8-bit / binary", published=lat_pub,
-            simulated=lat_ratio[chosen], tolerance=TOLERANCE, unit="-",
-            source="Hung 2021, abstract (5.2 and 15.2 ns)",
-            why="Used to choose among the candidate architectures, so a consistency check, "
-                "not an independent test.",
-            note=f"cimsim latencies {res['binary']['latency_s'] * 1e9:.3g} and "
-                 f"{res[chosen]['latency_s'] * 1e9:.3g} ns per tile MVM."),
+        target(NAME, "tops_w_ratio").compare(ratio, note=f"{arch}. Sensitivity: {others}."),
+        target(NAME, "latency_ratio").compare(lat_ratio[chosen], note=arch + "."),
+        target(NAME, "latency_binary").compare(
+            res["binary"]["latency_s"] * 1e9, note="one 256x256 tile MVM, 1-bit read-out"),
+        target(NAME, "latency_8bit").compare(res[chosen]["latency_s"] * 1e9, note=arch + "."),
+        target(NAME, "tops_w_binary").compare(res["binary"]["tops_per_w"]),
+        target(NAME, "tops_w_8bit").compare(res[chosen]["tops_per_w"], note=arch + "."),
     ]
     figures = [_plot(out_dir, res, chosen)] if out_dir is not None else []
     return Reproduction(
         name=NAME, citation=CITATION, comparisons=comparisons, figures=figures,
         summary=("cimsim tiles at 22 nm: binary (1-bit input, weight and read-out) against the "
-                 f"8-bit candidate '{chosen}', whose latency ratio matches the paper's."))
+                 f"8-bit candidate '{chosen}', whose latency ratio matches the paper's."),
+        assumed=assumed_values(CARDS))

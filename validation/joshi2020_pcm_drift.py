@@ -24,15 +24,18 @@ GDC; the comparisons use the accuracies averaged over the chips (one chip's diff
 accuracies move by several tenths of a point with the noise realisation alone). Drift, read
 noise and the ADC ranges (calibrated at programming) are cimsim's; nothing is fitted.
 
-Comparisons: the paper's claim that compensation holds the accuracy over one day (its
-ResNet-32 hardware experiment: 93.75 % at 25 s, above 93.5 % after one day), and the small
-loss of a noise-trained network right after programming (93.87 % software → 93.75 %). Both
-are differences of accuracies, so they transfer from CIFAR-10 to MNIST only as a claim about
-the model's behaviour, not as a number the MNIST network must hit.
-
-Known gap: the paper's best one-day retention uses AdaBS (re-estimating batch-norm
-statistics); the MNIST CNN has no batch norm, so only GDC is modelled (the paper reports
->92.6 % after one day with GDC alone on ResNet-32).
+What the published numbers are, and what an MNIST substitute can show
+---------------------------------------------------------------------
+Every number compared here is the paper's ResNet-32 on CIFAR-10, measured with weights read
+from PCM hardware: 93.87 % software (Fig. 3c), 93.75 % 25 s after programming (Fig. 4),
+above 92.6 % after one day with global drift compensation alone and above 93.5 % with AdaBS
+(Figs. 4d, 5b). The simulation runs a five-layer CNN on MNIST, so its accuracies cannot be
+compared with these; what can be compared are *losses* the device physics causes (at
+programming, over one day with GDC), and even those only as a check that the PCM model
+behaves as the paper's claim says: a small MNIST CNN averages device noise over far fewer
+products per output than ResNet-32 and sits at a different point of its accuracy curve. The
+rows are therefore ``consistency`` rows (targets in ``validation/targets.toml``), not
+predictions.
 """
 
 from __future__ import annotations
@@ -45,16 +48,10 @@ import numpy as np
 from cimsim.hardware import HardwareConfig, TileConfig
 from cimsim.plotting import pyplot
 
-from ._base import Comparison, Reproduction
-from ._mnist import (
-    GlobalDriftCompensation,
-    binomial_se,
-    chip_accuracy,
-    held_out_accuracy,
-    load_network,
-    mnist,
-)
+from ._base import Reproduction, Sensitivity, assumed_values, difference_tolerance_pt
+from ._mnist import GlobalDriftCompensation, chip_accuracy, load_network, mnist
 from ._plots import save_figure
+from ._targets import target
 
 NAME = "joshi2020_pcm_drift"
 CITATION = (
@@ -65,36 +62,16 @@ CITATION = (
 )
 SLOW = True
 
-# Published (ResNet-32 on CIFAR-10, weights on PCM hardware) [%].
-PUBLISHED_T0 = 93.75  # accuracy 25 s after programming (Fig. 4)
-PUBLISHED_SOFTWARE = 93.87  # software accuracy of the noise-trained network (Fig. 3c)
-PUBLISHED_ONE_DAY = 93.5  # abstract: "above 93.5 % retained over a one-day period"
-SOURCE = "Joshi et al. 2020, abstract and Figs. 3c, 4, 5b (ResNet-32, CIFAR-10, PCM hardware)"
-
 MODEL = "joshi2020_mnist_cnn"
 SEED = 0
-N_CHIPS = 4  # chips (seeds SEED, SEED + 1, ...) averaged in the comparisons
+N_CHIPS = 5  # chips (seeds SEED, SEED + 1, ...) averaged in the comparisons
 T_FIRST_S = 25.0  # first inference after programming, as in the paper
 DAY_S = 86400.0
 YEAR_S = 365.25 * DAY_S
 TIMES_S = (1.0, T_FIRST_S, 3600.0, DAY_S, 30 * DAY_S, YEAR_S)
-TOL_DAY = 0.5
-TOL_T0 = 0.5
-
-KNOWN_FAILURES = {
-    "accuracy loss 25 s -> 1 day with drift compensation": (
-        "Model gap, not a fitted miss: the published few tenths of a point are the paper's "
-        "result with AdaBS (batch-norm statistics re-estimated over time), which this CNN "
-        "cannot use (it has no batch norm); with GDC alone the simulated chips lose 0.6-1.2 pt "
-        "over one day (0.9 pt on average over 4 chips). A single chip passed at the tolerance "
-        "edge with an earlier noise stream: one chip's value is not a stable basis."),
-    "accuracy loss at programming (software -> PCM at 25 s)": (
-        "Workload and training gap, not a fitted miss: the tiny MNIST CNN (C1 columns sum only "
-        "9 products, 936 convolution weights) averages the PCM programming and 1/f read noise "
-        "far less than ResNet-32, and it was trained without the paper's weight clipping at "
-        "2-2.5 σ_W, so its mapped weights use a small part of G_max where the relative noise is "
-        "largest; the four simulated chips lose 0.35-1.35 pt (0.75 pt on average)."),
-}
+CARDS = ("joshi2020_pcm", "liu2010_sar_10b", "johns1997_cap_dac_8b")
+#: Images of the paper's test set (CIFAR-10 test set) [-].
+N_TEST_PUBLISHED = 10_000
 
 
 def hardware(seed: int = SEED, **changes) -> HardwareConfig:
@@ -110,7 +87,7 @@ def accuracy_at(net, data, t_s: float, **changes) -> float:
 
 
 def accuracy_vs_time(net, data, times_s=TIMES_S, seed: int = SEED) -> dict:
-    """Analog accuracy at each read time, with and without GDC [fraction]."""
+    """Per-image correctness at each read time, with and without GDC."""
     net.compile(hardware(seed), net.calibration)
     gdc = GlobalDriftCompensation(net, net.calibration[:8], t_ref_s=T_FIRST_S)
     out = {"t_s": list(times_s), "raw": [], "gdc": []}
@@ -118,7 +95,7 @@ def accuracy_vs_time(net, data, times_s=TIMES_S, seed: int = SEED) -> dict:
         for key, on in (("raw", False), ("gdc", True)):
             gdc.enabled = on
             logits = net.run(data["x_test"], t_s=t)
-            out[key].append(held_out_accuracy(logits, data))
+            out[key].append(logits.argmax(axis=1) == data["y_test"])
     gdc.enabled = False
     return out
 
@@ -140,62 +117,73 @@ def _plot(out_dir: Path, res: dict, software: float) -> Path:
     return save_figure(fig, out_dir, NAME)
 
 
+def tolerance_rules(chips: list[dict], software_correct: np.ndarray) -> dict[str, float]:
+    """The tolerances :func:`validation._base.difference_tolerance_pt` gives for this run's
+    chips [points]."""
+    n = len(software_correct)
+    i0, iday = (chips[0]["t_s"].index(x) for x in (T_FIRST_S, DAY_S))
+    day = np.array([100 * (c["gdc"][i0].mean() - c["gdc"][iday].mean()) for c in chips])
+    t0 = np.array([100 * (software_correct.mean() - c["gdc"][i0].mean()) for c in chips])
+    q_day = float(np.mean([np.mean(c["gdc"][i0] != c["gdc"][iday]) for c in chips]))
+    q_t0 = float(np.mean([np.mean(c["gdc"][i0] != software_correct) for c in chips]))
+    k = len(chips)
+    return {"gdc_day_loss": difference_tolerance_pt(q_day, N_TEST_PUBLISHED, n,
+                                                    float(day.std(ddof=1)), k),
+            "programming_loss": difference_tolerance_pt(q_t0, N_TEST_PUBLISHED, n,
+                                                        float(t0.std(ddof=1)), k)}
+
+
 def run(out_dir: Path | None = None) -> Reproduction:
     t_start = time.perf_counter()
     data = mnist()
     net = load_network(MODEL)
     n = len(data["y_test"])
-    software = net.float_accuracy(data["x_test"], data["y_test"])
+    soft_ok = net.predict_float(data["x_test"]) == data["y_test"]
+    software = float(soft_ok.mean())
     chips = [accuracy_vs_time(net, data, seed=SEED + k) for k in range(N_CHIPS)]
-    res = {"t_s": chips[0]["t_s"],
-           **{key: list(np.mean([c[key] for c in chips], axis=0)) for key in ("raw", "gdc")}}
-    sens = {"no stuck-at faults": accuracy_at(net, data, T_FIRST_S, faults=False),
-            "no read noise": accuracy_at(net, data, T_FIRST_S, read_noise=False),
-            "no programming noise": accuracy_at(net, data, T_FIRST_S, programming_noise=False)}
+    acc = {key: np.array([[a.mean() for a in c[key]] for c in chips]) for key in ("raw", "gdc")}
+    res = {"t_s": chips[0]["t_s"], **{key: list(acc[key].mean(axis=0)) for key in acc}}
     i0, iday, iyear = (res["t_s"].index(x) for x in (T_FIRST_S, DAY_S, YEAR_S))
-    # Differences of accuracies on n images are multiples of 100/n points: round away the
-    # floating-point residue so that a loss exactly at the tolerance edge is judged as such.
-    loss_day = round(100 * (res["gdc"][i0] - res["gdc"][iday]), 6)
-    loss_t0 = round(100 * (software - res["gdc"][i0]), 6)
-    se = 100 * binomial_se(res["gdc"][i0], n)
-    per_chip_day = [100 * (c["gdc"][i0] - c["gdc"][iday]) for c in chips]
-    per_chip_t0 = [100 * (software - c["gdc"][i0]) for c in chips]
+    per_chip_day = 100 * (acc["gdc"][:, i0] - acc["gdc"][:, iday])
+    per_chip_t0 = 100 * (software - acc["gdc"][:, i0])
+    rules = tolerance_rules(chips, soft_ok)
+    base = chip_accuracy(net, hardware(SEED), data, t_s=T_FIRST_S)
+    sensitivities = [
+        Sensitivity(f"{what} off (chip {SEED})", "accuracy at 25 s (no compensation)",
+                    100 * base, 100 * accuracy_at(net, data, T_FIRST_S, **{flag: False}), "%")
+        for what, flag in (("joshi2020_pcm stuck-at faults (rates assumed)", "faults"),
+                           ("read noise", "read_noise"),
+                           ("programming noise", "programming_noise"))]
     table = "; ".join(f"{t:.3g} s: {100 * a:.2f} / {100 * b:.2f} %"
                       for t, a, b in zip(res["t_s"], res["raw"], res["gdc"], strict=True))
+
+    def rule(key: str) -> str:
+        return f"the tolerance rule gives {rules[key]:.2f} pt for this run"
+
     comparisons = [
-        Comparison(
-            quantity="accuracy loss 25 s -> 1 day with drift compensation",
-            published=PUBLISHED_T0 - PUBLISHED_ONE_DAY, simulated=loss_day,
-            tolerance=TOL_DAY, unit="pt", relative=False, source=SOURCE,
-            why="The paper's claim is a loss of a few tenths of a point over one day; ±0.5 pt "
-                "accepts losses up to 0.75 pt (or a small gain), wider than the noise of a "
-                f"difference of 2,000-image accuracies averaged over {N_CHIPS} chips.",
-            note=(f"mean of {N_CHIPS} chips (per chip: "
+        target(NAME, "gdc_day_loss").compare(
+            100 * (res["gdc"][i0] - res["gdc"][iday]),
+            note=(f"mean of {N_CHIPS} chips (per chip "
                   + ", ".join(f"{v:.2f}" for v in per_chip_day) + " pt); "
                   f"MNIST CNN with GDC: {100 * res['gdc'][i0]:.2f} % at 25 s, "
                   f"{100 * res['gdc'][iday]:.2f} % at 1 day, {100 * res['gdc'][iyear]:.2f} % at "
                   f"1 year (without GDC {100 * res['raw'][iday]:.2f} % and "
-                  f"{100 * res['raw'][iyear]:.2f} %); the paper's few-tenths value is with AdaBS "
-                  "(batch-norm re-calibration, not modelled: this CNN has no batch norm); with "
-                  "GDC alone its ResNet-32 kept >92.6 %, a loss of about 1.1 pt; accuracy "
-                  "(raw / GDC) per time: " + table)),
-        Comparison(
-            quantity="accuracy loss at programming (software -> PCM at 25 s)",
-            published=PUBLISHED_SOFTWARE - PUBLISHED_T0, simulated=loss_t0,
-            tolerance=TOL_T0, unit="pt", relative=False, source=SOURCE,
-            why="A noise-trained network should lose only about a tenth of a point when "
-                "programmed; ±0.5 pt covers the ±0.45 pt sampling noise of 2,000 test images.",
-            note=f"software {100 * software:.2f} %, PCM at 25 s {100 * res['gdc'][i0]:.2f} % "
-                 f"(mean of {N_CHIPS} chips, per chip "
-                 + ", ".join(f"{v:.2f}" for v in per_chip_t0)
-                 + f" pt; binomial s.e. of one chip {se:.2f} pt); at 25 s with one effect "
-                 "removed (chip 0): "
-                 + ", ".join(f"{k} {100 * v:.2f} %" for k, v in sens.items())
-                 + "; the paper also clipped weights at 2-2.5 σ_W in training (not done here), "
-                   "which raises the mapped weights' signal-to-noise ratio."),
+                  f"{100 * res['raw'][iyear]:.2f} %); accuracy (raw / GDC) per time: " + table
+                  + f"; {rule('gdc_day_loss')}.")),
+        target(NAME, "programming_loss").compare(
+            100 * (software - res["gdc"][i0]),
+            note=(f"software {100 * software:.2f} %, PCM at 25 s {100 * res['gdc'][i0]:.2f} % "
+                  f"(mean of {N_CHIPS} chips, per chip "
+                  + ", ".join(f"{v:.2f}" for v in per_chip_t0) + f" pt); {rule('programming_loss')}"
+                  "; the paper also clipped weights at 2-2.5 sigma_W in training (not done "
+                  "here), which raises the mapped weights' signal-to-noise ratio.")),
     ]
     figures = [_plot(out_dir, res, software)] if out_dir is not None else []
-    summary = (f"MNIST CNN (noise-trained, η_tr = 3.8 %) on 256×256 PCM tiles, accuracy from "
-               f"1 s to 1 year with and without global drift compensation; "
-               f"{time.perf_counter() - t_start:.0f} s.")
-    return Reproduction(NAME, CITATION, comparisons, figures, summary)
+    summary = (f"MNIST CNN (noise-trained, eta_tr = 3.8 %) on 256x256 PCM tiles, {N_CHIPS} "
+               f"chips, accuracy from 1 s to 1 year with and without global drift "
+               f"compensation, {n} test images; {time.perf_counter() - t_start:.0f} s. The "
+               "published numbers are ResNet-32 on CIFAR-10: every row is a consistency "
+               "check of the PCM model's behaviour, not a prediction.")
+    return Reproduction(NAME, CITATION, comparisons, figures, summary,
+                        sensitivities=sensitivities, assumed=assumed_values(CARDS),
+                        rules=rules)

@@ -40,8 +40,9 @@ from cimsim.plotting import pyplot
 from cimsim.ppa.latency import cycle_time_s
 from device_models import cards
 
-from ._base import Comparison, Reproduction
+from ._base import Reproduction, assumed_values
 from ._plots import save_figure
+from ._targets import target
 
 NAME = "legallo2023_hermes"
 CITATION = (
@@ -52,14 +53,10 @@ CITATION = (
 )
 SLOW = False
 
-# Published (abstract of Le Gallo et al. 2023): 8-bit input/output MVMs.
-PUBLISHED = {
-    # read phases: (TOPS, TOPS/W)
-    4: (16.1, 2.48),  # four-phase (high-precision) mode
-    1: (63.1, 9.76),  # one-phase (low-precision) mode
-}
-TOL_THROUGHPUT = 0.05
-TOL_EFFICIENCY = 0.25
+CARDS = ("legallo2023_hermes_chip", "khaddamaljameh2022_hermes_core")
+
+#: Read phases of each mode and the keys of its targets (validation/targets.toml).
+MODES = {4: ("throughput_4phase", "tops_w_4phase"), 1: ("throughput_1phase", "tops_w_1phase")}
 
 #: Assumed PWM time unit and fixed overheads, in main-clock periods (see module docstring).
 PWM_UNIT_CLOCKS = 1.0
@@ -119,32 +116,26 @@ def run(out_dir: Path | None = None) -> Reproduction:
     rows = []
     lo = {"dac_settle": 0.0, "adc_readout": 0.0, "ldpu": 0.0}
     hi = {"dac_settle": 4.0, "adc_readout": 3.0, "ldpu": 3.0}
-    for phases, (tops_pub, eff_pub) in PUBLISHED.items():
+    for phases, (key_tops, key_eff) in MODES.items():
         tops = throughput_tops(phases)
         eff = efficiency_tops_per_w(phases)
         t_lo, t_hi = throughput_tops(phases, overhead_clocks=hi), throughput_tops(
             phases, overhead_clocks=lo)
-        rows.append((phases, tops_pub, tops, eff_pub, eff))
-        mode = "four-phase" if phases == 4 else "one-phase"
-        comparisons.append(Comparison(
-            quantity=f"throughput, {mode} mode", published=tops_pub, simulated=tops,
-            tolerance=TOL_THROUGHPUT, unit="TOPS", source="Le Gallo 2023, abstract",
-            why="Throughput follows from the PWM window and clock alone; ±5 % covers the "
-                "unpublished read-out overhead of a few clock cycles.",
-            note=f"t_MVM = {mvm_time_s(phases) * 1e9:.1f} ns; 0-10 overhead clocks give "
-                 f"{t_lo:.1f}-{t_hi:.1f} TOPS."))
-        comparisons.append(Comparison(
-            quantity=f"energy efficiency, {mode} mode", published=eff_pub, simulated=eff,
-            tolerance=TOL_EFFICIENCY, unit="TOPS/W", source="Le Gallo 2023, abstract",
-            why="Core-level energy from the HERMES-core measurement scaled by busy time; chip-"
-                "level overheads (network, digital units) are not modelled, hence ±25 %.",
-            note=("close to circular: the 10.5 TOPS/W core measurement sets the scale"
-                  if phases == 1 else
-                  "tests the time-proportional energy model; an energy-per-conversion model "
-                  "would give the one-phase value here")))
+        tgt_tops, tgt_eff = target(NAME, key_tops), target(NAME, key_eff)
+        rows.append((phases, tgt_tops.published, tops, tgt_eff.published, eff))
+        comparisons.append(tgt_tops.compare(
+            tops, note=f"t_MVM = {mvm_time_s(phases) * 1e9:.1f} ns; 0-10 overhead clocks give "
+                       f"{t_lo:.1f}-{t_hi:.1f} TOPS."))
+        comparisons.append(tgt_eff.compare(
+            eff, note=("returns its input: the 10.5 TOPS/W core measurement at the one-phase "
+                       "timing" if phases == 1 else
+                       "the core measurement scaled by busy time; an energy-per-conversion "
+                       "model would give the one-phase value here")))
     figures = [_plot(out_dir, rows)] if out_dir is not None else []
     return Reproduction(
         name=NAME, citation=CITATION, comparisons=comparisons, figures=figures,
         summary=("Throughput from the PWM window (2^7 units of one 1 GHz clock per phase) plus "
                  "3 clocks of overhead; TOPS/W from the HERMES core's 10.5 TOPS/W with energy "
-                 "proportional to busy time."))
+                 "proportional to busy time. Neither uses cimsim's tile, ADC or energy models: "
+                 "all four rows are consistency checks."),
+        assumed=assumed_values(CARDS))

@@ -32,12 +32,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
+
 from cimsim.hardware import HardwareConfig, TileConfig
 from cimsim.plotting import pyplot
 
-from ._base import Comparison, Reproduction
-from ._mnist import binomial_se, chip_accuracy, load_network, mnist
+from ._base import Reproduction, Sensitivity, accuracy_tolerance_pt, assumed_values
+from ._mnist import chip_accuracy, load_network, mnist
 from ._plots import save_figure
+from ._targets import target
 
 NAME = "wan2022_neurram_mnist"
 CITATION = (
@@ -48,22 +51,13 @@ CITATION = (
 )
 SLOW = True
 
-PUBLISHED_MNIST = 99.0  # abstract and Fig. 1e: measured MNIST accuracy with 4-bit weights [%]
-SOURCE = "Wan et al. 2022, abstract and Fig. 1e (CNN on MNIST, 4-bit weights, measured on chip)"
-TOLERANCE = 1.0
-
-KNOWN_FAILURES = {
-    "MNIST accuracy, 4-bit weights on RRAM": (
-        "Model gap and missing data: the RRAM card's stuck-at rates (0.1 % + 0.1 %) are "
-        "assumptions, and a stuck-on cell turns a 4-bit weight into ±max (about 1.8 pt here); "
-        "the network layout and input precision of the paper's 7-layer CNN are not in the "
-        "accessible text (8-bit inputs: +0.65 pt); relaxation at 30 min costs the rest. The "
-        "chip in the paper matched its 4-bit software model, which this card does not."),
-}
-
 MODEL = "wan2022_mnist_cnn"
 T_READ_S = 1800.0
 INPUT_BITS = 4
+SEEDS = (0, 1, 2, 3, 4)
+CARDS = ("wan2022_hfox_rram", "liu2010_sar_10b", "johns1997_cap_dac_8b")
+#: Images of the paper's test set (MNIST test set) [-].
+N_TEST_PUBLISHED = 10_000
 
 
 def hardware(seed: int = 0, input_bits: int = INPUT_BITS, faults: bool = True) -> HardwareConfig:
@@ -91,8 +85,9 @@ def _plot(out_dir: Path, bars: list[tuple[str, float]]) -> Path:
     ax.bar(range(len(bars)), vals, color=colors)
     for i, v in enumerate(vals):
         ax.text(i, v + 0.05, f"{v:.2f}", ha="center", fontsize=8)
-    ax.axhspan(PUBLISHED_MNIST - TOLERANCE, PUBLISHED_MNIST + TOLERANCE, color="tab:green",
-               alpha=0.12, label="published ±1 pt")
+    tgt = target(NAME, "mnist_accuracy")
+    ax.axhspan(tgt.published - tgt.tolerance, tgt.published + tgt.tolerance, color="tab:green",
+               alpha=0.12, label=f"published ±{tgt.tolerance:g} pt")
     ax.set_xticks(range(len(bars)), labels, fontsize=7)
     ax.set_ylim(95, 100.5)
     ax.set_ylabel("MNIST accuracy [%]")
@@ -108,28 +103,32 @@ def run(out_dir: Path | None = None) -> Reproduction:
     n = len(data["y_test"])
     software = net.float_accuracy(data["x_test"], data["y_test"])
     soft4 = chip_accuracy(net, quantised_software(), data)
-    chip0 = chip_accuracy(net, hardware(0), data)
-    chip1 = chip_accuracy(net, hardware(1), data)
-    in8 = chip_accuracy(net, hardware(0, input_bits=8), data)
-    no_faults = chip_accuracy(net, hardware(0, faults=False), data)
-    se = 100 * binomial_se(chip0, n)
-    comparisons = [Comparison(
-        quantity="MNIST accuracy, 4-bit weights on RRAM", published=PUBLISHED_MNIST,
-        simulated=100 * chip0, tolerance=TOLERANCE, unit="%", relative=False, source=SOURCE,
-        why="±1 pt as set in the issue: it covers the smaller training set (8,000 vs 60,000 "
-            "images, a few tenths), the ±0.25 pt sampling noise of 2,000 test images and the "
-            "unpublished network layout.",
+    chips = np.array([chip_accuracy(net, hardware(s), data) for s in SEEDS])
+    rule = accuracy_tolerance_pt(float(chips.mean()), N_TEST_PUBLISHED, n,
+                                 100 * float(chips.std(ddof=1)), len(SEEDS))
+    in8 = chip_accuracy(net, hardware(SEEDS[0], input_bits=8), data)
+    no_faults = chip_accuracy(net, hardware(SEEDS[0], faults=False), data)
+    quantity = target(NAME, "mnist_accuracy").quantity
+    sensitivities = [
+        Sensitivity(f"input_bits {INPUT_BITS} -> 8 (assumed, chip 0)", quantity,
+                    100 * chips[0], 100 * in8, "%"),
+        Sensitivity("wan2022_hfox_rram stuck-at faults (assumed rates) off (chip 0)", quantity,
+                    100 * chips[0], 100 * no_faults, "%"),
+    ]
+    comparisons = [target(NAME, "mnist_accuracy").compare(
+        100 * chips.mean(),
         note=(f"float software {100 * software:.2f} %, 4-bit-weight software "
-              f"{100 * soft4:.2f} %; RRAM chip seed 0 {100 * chip0:.2f} % (s.e. {se:.2f} pt), "
-              f"seed 1 {100 * chip1:.2f} %, 8-bit inputs {100 * in8:.2f} %, without the card's "
-              f"assumed stuck-at faults {100 * no_faults:.2f} %; read at "
-              f"{T_READ_S:.0f} s after programming."))]
-    bars = [("published\n(NeuRRAM)", PUBLISHED_MNIST), ("float\nsoftware", 100 * software),
-            ("4-bit w\nsoftware", 100 * soft4), ("RRAM\nchip 0", 100 * chip0),
-            ("RRAM\nchip 1", 100 * chip1), ("chip 0\n8-bit inputs", 100 * in8),
+              f"{100 * soft4:.2f} %; RRAM chips " + ", ".join(f"{100 * c:.2f}" for c in chips)
+              + f" %, read at {T_READ_S:.0f} s after programming; the tolerance rule gives "
+              f"{rule:.2f} pt for this run ({len(SEEDS)} chips, {n} test images)."))]
+    bars = [("published\n(NeuRRAM)", target(NAME, "mnist_accuracy").published),
+            ("float\nsoftware", 100 * software), ("4-bit w\nsoftware", 100 * soft4),
+            ("RRAM chips\n(mean)", 100 * chips.mean()), ("chip 0\n8-bit inputs", 100 * in8),
             ("chip 0\nno faults", 100 * no_faults)]
     figures = [_plot(out_dir, bars)] if out_dir is not None else []
-    summary = (f"Seven-layer CNN, 4-bit differential weights on 256×256 HfOx RRAM cores, "
-               f"{INPUT_BITS}-bit bit-serial inputs, read {T_READ_S:.0f} s after programming; "
-               f"{time.perf_counter() - t0:.0f} s.")
-    return Reproduction(NAME, CITATION, comparisons, figures, summary)
+    summary = (f"Seven-layer CNN, 4-bit differential weights on 256x256 HfOx RRAM cores, "
+               f"{INPUT_BITS}-bit bit-serial inputs, read {T_READ_S:.0f} s after programming, "
+               f"{len(SEEDS)} chips, {n} test images; {time.perf_counter() - t0:.0f} s.")
+    return Reproduction(NAME, CITATION, comparisons, figures, summary,
+                        sensitivities=sensitivities, assumed=assumed_values(CARDS),
+                        rules={"mnist_accuracy": rule})
