@@ -59,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     diffs = []
     for name in args.names or validation.names():
         rep = validation.load(name).run()
+        for c in rep.comparisons:
+            print(f"{name}.{c.key}: published {c.published:g}, simulated {c.simulated:.6g}, "
+                  f"{c.status}", file=sys.stderr)
         diffs += compare(rep, golden)
         golden[name] = {c.key: c.simulated for c in rep.comparisons}
     if args.write:
