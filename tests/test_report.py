@@ -89,12 +89,14 @@ def test_hand_worked_256x256_tile_mvm():
         assert e[k] == pytest.approx(val, rel=1e-12), k
     t_cycle = 1e-9 + t_read_s + 8 * 10e-9 + 1e-9  # DAC + read + 8 ADC rounds + shift-add
     assert rep.latency_per_inference_s == pytest.approx(t_cycle, rel=1e-12)
-    assert rep.area_m2 == pytest.approx(a_tile, rel=1e-12)
+    # the tile and the chip's digital unit (64 lanes of make_components())
+    assert rep.area_m2 == pytest.approx(a_tile + 64 * 419e-12, rel=1e-12)
+    assert rep.layers["tile"].area_m2 == pytest.approx(a_tile, rel=1e-12)
     total = sum(by_hand.values())
     assert rep.energy_per_inference_j == pytest.approx(total, rel=1e-12)
     assert rep.tops_per_w == pytest.approx(2 * 256 * 128 / total / 1e12, rel=1e-12)
     assert rep.tops == pytest.approx(2 * 256 * 128 / t_cycle / 1e12, rel=1e-12)
-    assert rep.tops_per_mm2 == pytest.approx(rep.tops / (a_tile * 1e6), rel=1e-12)
+    assert rep.tops_per_mm2 == pytest.approx(rep.tops / (rep.area_m2 * 1e6), rel=1e-12)
     assert rep.edp_js == pytest.approx(total * t_cycle, rel=1e-12)
 
 
@@ -112,7 +114,8 @@ def test_additivity_network_layers_operations():
     assert rep.macs == sum(c.macs for c in counts.values()) + 150
     assert rep.latency_per_inference_s == pytest.approx(
         sum(lay.latency_per_inference_s for lay in rep.layers.values()), rel=1e-12)
-    assert rep.area_m2 == pytest.approx(sum(lay.area_m2 for lay in rep.layers.values()))
+    assert rep.area_m2 == pytest.approx(sum(lay.area_m2 for lay in rep.layers.values())
+                                        + rep.digital_area_m2)
     # A layer's counts split in two calls give the same report as the summed counts.
     half = {"fc1": counts["fc1"], "fc2": counts["fc2"]}
     rep2 = report_of({k: v + OpCounts() for k, v in half.items()})

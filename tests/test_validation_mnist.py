@@ -7,7 +7,7 @@ import pytest
 
 from cimsim.hardware import HardwareConfig, TileConfig
 from cimsim.nn.layers import Flatten, Linear
-from cimsim.nn.network import Network
+from cimsim.nn.network import Network, PlacementConfig
 from validation import joshi2020_pcm_drift, wan2022_neurram_mnist, yao2020_mnist_cnn
 from validation._mnist import GlobalDriftCompensation, load_network
 
@@ -31,8 +31,10 @@ def test_yao_network_occupies_seven_of_eight_2048_cell_arrays():
     # 936 convolution weights (Extended Data Fig. 7 of the paper).
     assert sum(lay.weight.size for lay in conv.weighted_layers) == 936
     x = net.calibration[:4]
-    net.compile(hw, x)
+    net.compile(hw, x, placement=PlacementConfig(pack_tiles=False))   # the paper's mapping
     assert net.n_tiles == 7
+    net.compile(hw, x)          # packed: blocks of small layers share arrays
+    assert net.n_tiles < 7
 
 
 def test_shipped_models_are_small_and_trained():

@@ -5,8 +5,10 @@ compiles it onto the default :class:`~cimsim.hardware.HardwareConfig` (Yao 2020 
 card, 8-bit ADCs, programming noise, read noise, faults, converter noise), calibrates the ADC
 ranges on the model's stored training-set calibration images, runs the 359-image held-out
 digits split (progress bar on stderr) and prints float and analog accuracy, the energy and
-latency per inference from :mod:`cimsim.ppa.report`, and the per-layer volatility scores. Needs no
-training and no download.
+latency per inference from :mod:`cimsim.ppa.report`, the physical tiles of the packed floorplan,
+the per-layer volatility scores and the accuracy/energy trade-off of the automatic hybrid
+placement (:meth:`cimsim.nn.network.PlacementConfig.from_budget` at the budgets of
+:data:`BUDGETS`). Needs no training and no download.
 """
 
 from __future__ import annotations
@@ -143,6 +145,36 @@ def _volatility(net, data) -> list:
     return net.volatility(x, data["y_train"][:256], epochs=2, lr=1e-3, seed=0)
 
 
+#: Digital-MAC budgets of the automatic hybrid placement the demo compares [-].
+BUDGETS = (0.0, 0.05, 0.25, 1.0)
+
+
+def _placement_tradeoff(net, hw, vol, x, y, t_s) -> list[dict]:
+    """Accuracy, energy and latency of the automatic placement
+    (:meth:`~cimsim.nn.network.PlacementConfig.from_budget`) at each of :data:`BUDGETS`; a
+    placement already measured at a smaller budget is not run again."""
+    from cimsim.nn.network import PlacementConfig
+
+    macs = {d["name"]: d["macs_per_sample"] for d in net.summary()}
+    total = sum(macs.values())
+    rows, seen = [], {}
+    for b in BUDGETS:
+        pl = PlacementConfig.from_budget(vol, macs, digital_mac_budget=b)
+        key = tuple(sorted(pl.digital))
+        if key not in seen:
+            net.compile(hw, placement=pl)
+            ev = net.evaluate(x, y, t_s=t_s)
+            rep = net.report(ev)
+            seen[key] = {"digital_layers": list(pl.digital),
+                         "digital_mac_share": sum(macs[n] for n in pl.digital) / total,
+                         "analog_accuracy": ev.analog_accuracy,
+                         "energy_per_inference_j": rep.energy_per_inference_j,
+                         "latency_per_inference_s": rep.latency_per_inference_s,
+                         "n_tiles_total": rep.n_tiles_total}
+        rows.append({"digital_mac_budget": b, **seen[key]})
+    return rows
+
+
 def run(args: argparse.Namespace) -> int:
     from cimsim.nn.models import load_bundled, load_digits_split
 
@@ -165,21 +197,24 @@ def run(args: argparse.Namespace) -> int:
     net.compile(hw)
     ev = net.evaluate(data["x_test"][:n], data["y_test"][:n], t_s=args.t_s, progress=True)
     rep = net.report(ev)
-    vol = [] if args.no_volatility else _volatility(net, data)
-    elapsed = time.perf_counter() - t0
     if args.plot:
         rep.plot(args.plot)
-
     layers = []
     for m in net.mapping:
         lr = rep.layers.get(m.name)
         layers.append({
             "name": m.name, "kind": m.kind, "placement": m.placement,
             "matrix_shapes": [list(s) for s in m.matrix_shapes], "n_tiles": m.n_tiles,
+            "physical_tiles": list(m.physical_tiles),
             "utilisation": m.utilisation, "macs_per_inference": m.macs_per_sample,
             "energy_per_inference_j": None if lr is None else lr.energy_per_inference_j,
             "latency_per_inference_s": None if lr is None else lr.latency_per_inference_s,
         })
+    mapping, utilisation = list(net.mapping), net.utilisation
+    vol = [] if args.no_volatility else _volatility(net, data)
+    tradeoff = (_placement_tradeoff(net, hw, vol, data["x_test"][:n], data["y_test"][:n],
+                                    args.t_s) if vol else [])
+    elapsed = time.perf_counter() - t0
     if args.json:
         out = {
             "model": args.model, "n_test": ev.n, "t_s": ev.t_s,
@@ -187,9 +222,12 @@ def run(args: argparse.Namespace) -> int:
             "energy_per_inference_j": rep.energy_per_inference_j,
             "latency_per_inference_s": rep.latency_per_inference_s,
             "energy_breakdown_per_inference_j": rep.breakdown_per_inference_j,
+            "n_tiles_total": rep.n_tiles_total,
+            "utilisation": utilisation,
             "metrics": rep.metrics(),
             "layers": layers,
             "volatility": [v.__dict__ for v in vol],
+            "placement_tradeoff": tradeoff,
             "hardware": hw.to_dict(),
             "elapsed_s": elapsed,
         }
@@ -208,22 +246,35 @@ def run(args: argparse.Namespace) -> int:
     print(f"  analog accuracy  {ev.analog_accuracy:.4f}")
     print(f"  energy / inference   {rep.energy_per_inference_j:.4g} J")
     print(f"  latency / inference  {rep.latency_per_inference_s:.4g} s")
+    print(f"  physical tiles       {rep.n_tiles_total} (packed; {utilisation:.1%} of their "
+          f"cells hold weights)")
     print()
-    print(f"{'layer':<8}{'placement':<10}{'matrix (in x out)':<20}{'tiles':>6}{'util':>7}"
-          f"{'MACs':>8}{'volatility':>12}{'reprogram':>11}")
+    print(f"{'layer':<8}{'placement':<10}{'matrix (in x out)':<20}{'blocks':>7}{'on tile':>8}"
+          f"{'util':>7}{'MACs':>8}{'volatility':>12}{'reprogram':>11}")
     vmap = {v.name: v for v in vol}
-    for m in net.mapping:
+    for m in mapping:
         shapes = " + ".join(f"{a}x{b}" for a, b in m.matrix_shapes)
         v = vmap.get(m.name)
         vs = f"{v.score:12.3g}{v.reprogram_fraction:11.1%}" if v else ""
-        print(f"{m.name:<8}{m.placement:<10}{shapes:<20}{m.n_tiles:>6d}{m.utilisation:>7.1%}"
-              f"{m.macs_per_sample:>8d}{vs}")
+        on = ",".join(str(t) for t in m.physical_tiles) or "-"
+        print(f"{m.name:<8}{m.placement:<10}{shapes:<20}{m.n_tiles:>7d}{on:>8}"
+              f"{m.utilisation:>7.1%}{m.macs_per_sample:>8d}{vs}")
     print()
     print(rep.table())
     if vol:
         print("volatility = relative weight change under a 2-epoch fine-tune (inputs shifted one "
               "pixel) x output sensitivity; reprogram = share of weights moving by > 1 LSB "
               "(cimsim.nn.network.VolatilityScore)")
+        print()
+        print("automatic hybrid placement (PlacementConfig.from_budget: the most volatile "
+              "layers digital, within a share of the MACs):")
+        print(f"{'budget':>8}  {'digital layers':<18}{'digital MACs':>13}{'accuracy':>10}"
+              f"{'energy':>12}{'latency':>12}{'tiles':>6}")
+        for r in tradeoff:
+            dl = ",".join(r["digital_layers"]) or "-"
+            print(f"{r['digital_mac_budget']:>8.0%}  {dl:<18}{r['digital_mac_share']:>13.1%}"
+                  f"{r['analog_accuracy']:>10.4f}{r['energy_per_inference_j'] * 1e9:>9.3g} nJ"
+                  f"{r['latency_per_inference_s'] * 1e6:>9.3g} µs{r['n_tiles_total']:>6d}")
     if args.plot:
         print(f"plot: {args.plot}")
     print(f"({elapsed:.1f} s)")

@@ -12,14 +12,17 @@ by side, and the per-layer :class:`~cimsim.ops.OpCounts` of every run feed the e
 
 Which weighted layers run analog and which digital is a :class:`PlacementConfig`;
 :meth:`Network.volatility` computes a per-layer score to guide that choice (defined in
-:class:`VolatilityScore`).
+:class:`VolatilityScore`), and :meth:`PlacementConfig.from_budget` makes it automatically (the
+most volatile layers digital, within a share of the MACs). The analog layers' weight blocks
+are placed on physical tiles by :func:`cimsim.array.packing.pack_blocks` (small layers share a
+tile unless ``PlacementConfig.pack_tiles`` is off); the result is :attr:`Network.floorplan`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -35,6 +38,7 @@ from device_models._checks import (
 )
 from device_models.errors import InvalidParameterError, UnknownNameError
 
+from ..array.packing import Block, Floorplan, pack_blocks
 from ..config import Config, param
 from ..hardware import HardwareConfig
 from ..ops import OpCounts
@@ -67,13 +71,16 @@ class PlacementConfig(Config):
 
     Layers named in ``analog`` or ``digital`` take that placement; the others take
     ``default``. Non-weighted layers (activations, pooling, residual adds, unfolded BatchNorm)
-    always run digitally.
+    always run digitally. With ``pack_tiles`` the weight blocks of small layers share physical
+    tiles, stacked along the word lines (:mod:`cimsim.array.packing`): the chip has fewer
+    tiles, and blocks sharing a tile are read one after another.
     """
 
     default: str = param("analog", choices=("analog", "digital"),
                          doc="Placement of weighted layers not listed below.")
     analog: tuple = param((), doc="Names of weighted layers forced onto analog tiles.")
     digital: tuple = param((), doc="Names of weighted layers kept digital (exact).")
+    pack_tiles: bool = param(True, doc="Small layers' blocks share physical tiles.")
 
     def validate(self) -> None:
         both = sorted(set(self.analog) & set(self.digital))
@@ -91,6 +98,46 @@ class PlacementConfig(Config):
         digital = tuple(s.name for s in scores if s.score > max_score
                         or s.reprogram_fraction > max_reprogram_fraction)
         return cls(default="analog", digital=digital)
+
+    @classmethod
+    def from_budget(cls, scores: Sequence[VolatilityScore], macs: Mapping[str, float], *,
+                    digital_mac_budget: float, pack_tiles: bool = True) -> PlacementConfig:
+        """Automatic hybrid placement: the most volatile layers go digital, within a budget.
+
+        Layers are taken in order of decreasing :class:`VolatilityScore` ``score``; each layer
+        with a positive score moves to the digital unit if its MACs fit in what is left of
+        ``digital_mac_budget`` × the network's MACs (a layer that does not fit is skipped and
+        the next, less volatile one tried). The rest stays analog. A budget of 0 is all
+        analog, 1 all digital.
+
+        Parameters
+        ----------
+        scores : sequence of VolatilityScore
+            From :meth:`Network.volatility`.
+        macs : Mapping[str, float]
+            MACs per inference of every weighted layer (``macs_per_sample`` of
+            :meth:`Network.summary`) [-].
+        digital_mac_budget : float
+            Largest share of the network's MACs run digitally, in [0, 1] [-].
+        pack_tiles : bool
+            As the field.
+        """
+        caller = "PlacementConfig.from_budget"
+        budget = check_scalar("digital_mac_budget", digital_mac_budget, caller, lo=0.0, hi=1.0)
+        if not isinstance(macs, Mapping):
+            fail("macs", caller, "a mapping of layer name to MACs", macs)
+        total = float(sum(macs.values()))
+        left = budget * total
+        digital = []
+        for sc in sorted(scores, key=lambda v: -v.score):
+            if sc.name not in macs:
+                fail("scores", caller, f"scores of the layers {sorted(macs)}", sc.name,
+                     exc=UnknownNameError)
+            m = float(macs[sc.name])
+            if sc.score > 0.0 and m <= left * (1.0 + 1e-12):
+                digital.append(sc.name)
+                left -= m
+        return cls(default="analog", digital=tuple(digital), pack_tiles=pack_tiles)
 
     def placement_of(self, name: str) -> str:
         if name in self.analog:
@@ -112,11 +159,14 @@ class LayerMapping:
     matrix_shapes : tuple of (int, int)
         ``(in, out)`` of each matrix (one per convolution group).
     n_tiles : int
-        Tiles used (0 for digital layers).
+        Weight blocks of the layer, one tile's worth each (0 for digital layers).
     utilisation : float
-        Fraction of the allocated tiles' cells holding weights (NaN for digital layers).
+        Fraction of the cells of the physical tiles holding the layer's blocks that hold its
+        weights (NaN for digital layers); with packing those tiles also hold other layers.
     macs_per_sample : int
         Multiply-accumulates of one inference through this layer.
+    physical_tiles : tuple of int
+        Physical tiles (of :attr:`Network.floorplan`) holding the layer's blocks.
     """
 
     name: str
@@ -126,6 +176,7 @@ class LayerMapping:
     n_tiles: int
     utilisation: float
     macs_per_sample: int
+    physical_tiles: tuple = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -314,6 +365,7 @@ class Network:
         self.hardware: HardwareConfig | None = None
         self.placement = PlacementConfig()
         self.mapping: list[LayerMapping] = []
+        self.floorplan: Floorplan | None = None
         self.program_counts: dict[str, OpCounts] = {}
         self.last_counts: dict[str, OpCounts] = {}
         self.last_digital_macs: dict[str, int] = {}
@@ -452,9 +504,23 @@ class Network:
                 prev = self._plan[idx - 1] if idx else None
                 attach(hardware, seed_tag=idx, in_shape=shapes[layer.name],
                        upstream=self._analog.get(prev.name) if prev is not None else None)
+        self._place(hardware, placement)
         # Calibrate layer by layer on inputs that went through the analog layers before it.
         self._execute(x_cal, t_s=None, calibrate=True)
         return self
+
+    def _place(self, hardware: HardwareConfig, placement: PlacementConfig) -> None:
+        """Floorplan of the analog layers' blocks (:func:`cimsim.array.packing.pack_blocks`);
+        each layer's mapping gets its physical tiles and the utilisation of those tiles."""
+        blocks = [Block(name, g, i, tile.rows_used, tile.n_phys)
+                  for name, ams in self._analog.items() for g, am in enumerate(ams)
+                  for i, tile in enumerate(am.tiles)]
+        self.floorplan = pack_blocks(blocks, hardware.tile.rows, hardware.tile.cols,
+                                     pack=placement.pack_tiles)
+        self.mapping = [
+            dataclasses.replace(m, utilisation=self.floorplan.layer_utilisation(m.name),
+                                physical_tiles=tuple(self.floorplan.tiles_of(m.name)))
+            if m.placement == "analog" else m for m in self.mapping]
 
     def _sample_shapes(self, layers: Sequence[Layer]) -> dict[str, tuple[int, ...]]:
         shapes: dict[str, tuple[int, ...]] = {}
@@ -485,7 +551,15 @@ class Network:
 
     @property
     def n_tiles(self) -> int:
+        """Physical tiles of the compiled chip (after packing) [-]."""
+        if self.floorplan is not None:
+            return self.floorplan.n_tiles
         return sum(m.n_tiles for m in self.mapping)
+
+    @property
+    def utilisation(self) -> float:
+        """Cells holding weights over all cells of the chip's physical tiles [-]."""
+        return self.floorplan.utilisation if self.floorplan is not None else float("nan")
 
     def wrap_analog_matrices(self, wrap: Callable[[Any], Any]) -> None:
         """Replace every compiled analog matrix ``m`` by ``wrap(m)``, in place.
@@ -770,7 +844,7 @@ class Network:
                   if k in counts or k in digital or k in ops}
         return build_report(counts, self.hardware, batch=n, n_tiles=tiles,
                             digital_macs=digital, digital_ops=ops,
-                            program_counts=self.program_counts)
+                            program_counts=self.program_counts, floorplan=self.floorplan)
 
     def summary(self) -> list[dict[str, Any]]:
         """One dict per weighted layer: mapping (after compile) or shapes and MACs."""

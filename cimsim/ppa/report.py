@@ -40,6 +40,7 @@ import numpy as np
 from device_models._checks import check_int, check_scalar, fail
 from device_models.errors import InvalidParameterError, StoreError
 
+from ..array.packing import Floorplan
 from ..hardware import HardwareConfig
 from ..ops import OpCounts
 from .energy import (
@@ -50,7 +51,7 @@ from .energy import (
     energy_breakdown,
     tile_area_m2,
 )
-from .latency import layer_time_s, pipeline_time_s
+from .latency import layer_time_parts_s, pipeline_time_s
 
 __all__ = [
     "LayerReport",
@@ -244,7 +245,11 @@ class Report(_Figures):
 
     ``leakage_j`` is the static energy of the whole chip (every physical tile's periphery and
     the digital unit, :mod:`cimsim.ppa.leakage`) over the batch time [J], a line of the
-    breakdown that belongs to no layer; ``n_tiles_total`` is the chip's physical tiles [-].
+    breakdown that belongs to no layer; ``n_tiles_total`` is the chip's physical tiles [-];
+    ``stage_time_s`` the per-inference time of the busiest resource (a physical tile with the
+    layers it hosts, or the digital unit), which paces a pipelined batch [s];
+    ``digital_area_m2`` the area of the chip's one digital unit [m^2] (the layers' areas are
+    their shares of the physical tiles).
     """
 
     layers: Mapping[str, LayerReport]
@@ -256,6 +261,8 @@ class Report(_Figures):
         default_factory=lambda: MappingProxyType({}))
     leakage_j: float = 0.0
     n_tiles_total: int = 0
+    stage_time_s: float | None = None
+    digital_area_m2: float = 0.0
     program_energy_j: float = 0.0
     program_pulses: int = 0
     w_energy: float = 0.5
@@ -299,7 +306,7 @@ class Report(_Figures):
     def batch_time_s(self) -> float:
         """Time for the batch with layers pipelined across tiles [s]."""
         return pipeline_time_s([lay.latency_per_inference_s for lay in self.layers.values()],
-                               self.batch)
+                               self.batch, self.stage_time_s)
 
     @property
     def _batch_time_s(self) -> float:
@@ -317,7 +324,8 @@ class Report(_Figures):
 
     @property
     def area_m2(self) -> float:
-        return float(sum(lay.area_m2 for lay in self.layers.values()))
+        """Chip area: the layers' shares of the physical tiles and the digital unit [m^2]."""
+        return float(sum(lay.area_m2 for lay in self.layers.values())) + self.digital_area_m2
 
     def _refs(self) -> tuple[float, float]:
         e_ref = self.energy_ref_j
@@ -364,6 +372,8 @@ class Report(_Figures):
             "program_pulses": self.program_pulses,
             "leakage_j": self.leakage_j,
             "n_tiles_total": self.n_tiles_total,
+            "stage_time_s": self.stage_time_s,
+            "digital_area_m2": self.digital_area_m2,
             "network": self.metrics(),
             "breakdown_j": self.energy_breakdown_j,
             "breakdown_per_inference_j": self.breakdown_per_inference_j,
@@ -410,6 +420,9 @@ class Report(_Figures):
                        leakage_j=float(data.get("leakage_j", 0.0)),
                        n_tiles_total=int(data.get("n_tiles_total", sum(
                            lay.n_tiles for lay in layers.values()))),
+                       stage_time_s=(None if data.get("stage_time_s") is None
+                                     else float(data["stage_time_s"])),
+                       digital_area_m2=float(data.get("digital_area_m2", 0.0)),
                        program_energy_j=float(data["program_energy_j"]),
                        program_pulses=int(data["program_pulses"]),
                        w_energy=float(data["w_energy"]), w_delay=float(data["w_delay"]),
@@ -582,6 +595,7 @@ def build_report(
     delay_ref_s: float | None = None,
     comp: Components | None = None,
     n_tiles_total: int | None = None,
+    floorplan: Floorplan | None = None,
 ) -> Report:
     """Energy, latency and area report of a network run.
 
@@ -616,9 +630,15 @@ def build_report(
         Resolved component numbers to use instead of resolving the cards of ``hw``
         (:func:`cimsim.ppa.energy.components`), e.g. with one value changed for a sensitivity study.
     n_tiles_total : int, optional
-        Physical tiles of the chip (default: the sum of ``n_tiles``); with the digital unit
-        they leak for the whole batch time:
+        Physical tiles of the chip (default: the floorplan's, or the sum of ``n_tiles``); with
+        the digital unit they leak for the whole batch time:
         :math:`E_{leak} = (N_{tiles} P_{tile} + P_{digital}) T_{batch}`.
+    floorplan : Floorplan, optional
+        Where the analog layers' blocks sit on physical tiles
+        (:func:`cimsim.array.packing.pack_blocks`): a layer's area is its share of the tiles
+        it uses, its array time is multiplied by its serialisation (its blocks sharing a
+        tile), and a tile hosting several layers paces the pipeline with the sum of their
+        array times. Default: every layer on tiles of its own (``n_tiles`` of them).
 
     Returns
     -------
@@ -643,8 +663,13 @@ def build_report(
         comp = components(hw)
     elif not isinstance(comp, Components):
         fail("comp", "build_report", "a Components (cimsim.ppa.energy.components)", comp)
+    if floorplan is not None and not isinstance(floorplan, Floorplan):
+        fail("floorplan", "build_report", "a Floorplan (cimsim.array.packing)", floorplan)
+    planned = set(floorplan.layers()) if floorplan is not None else set()
     a_tile = tile_area_m2(comp)
     layers = {}
+    array_s: dict[str, float] = {}    # per inference, serialisation included
+    digital_s = 0.0
     for name in names:
         counts = layer_counts.get(name, OpCounts())
         if not isinstance(counts, OpCounts):
@@ -657,10 +682,18 @@ def build_report(
         tiles = check_int(f"n_tiles[{name!r}]", tiles, "build_report", lo=0)
         ops = d_ops.get(name, {})
         parts = energy_breakdown(counts, comp, digital_macs=d_macs, digital_ops=ops)
-        time_s = layer_time_s(counts, comp, n_tiles=tiles, digital_macs=d_macs,
-                              digital_ops=ops)
+        arr, dig = layer_time_parts_s(counts, comp, n_tiles=tiles, digital_macs=d_macs,
+                                      digital_ops=ops)
+        if name in planned:
+            arr *= floorplan.serialisation(name)
+            share = floorplan.share(name)
+        else:
+            share = float(tiles)
+        array_s[name] = arr / batch
+        digital_s += dig / batch
+        time_s = arr + dig
         macs = int(counts.macs) + d_macs
-        area = tiles * a_tile + (comp.a_digital_m2 if d_macs else 0.0)
+        area = share * a_tile
         macs_inf = macs / batch
         layers[name] = LayerReport(
             name=name, energy_j=MappingProxyType(parts), macs=macs, digital_macs=d_macs,
@@ -679,13 +712,24 @@ def build_report(
             prog_e += float(pc.program_energy_j)
             prog_p += int(pc.program_pulses)
     if n_tiles_total is None:
-        n_tiles_total = sum(lay.n_tiles for lay in layers.values())
+        n_tiles_total = (floorplan.n_tiles if floorplan is not None
+                         else sum(lay.n_tiles for lay in layers.values()))
     n_tiles_total = check_int("n_tiles_total", n_tiles_total, "build_report", lo=0)
-    t_batch = pipeline_time_s([lay.latency_per_inference_s for lay in layers.values()], batch)
+    # Resources that pace the pipeline: each physical tile (the layers it hosts, one after
+    # another), layers on tiles of their own, and the digital unit (all digital work).
+    busy = [digital_s]
+    if floorplan is not None:
+        for t in range(floorplan.n_tiles):
+            busy.append(sum(array_s.get(n, 0.0) for n in planned if t in floorplan.tiles_of(n)))
+    busy += [a for n, a in array_s.items() if n not in planned]
+    stage = max(busy)
+    t_batch = pipeline_time_s([lay.latency_per_inference_s for lay in layers.values()], batch,
+                              stage)
     leak = (n_tiles_total * comp.p_leak_tile_w + comp.p_leak_digital_w) * t_batch
     return Report(layers=MappingProxyType(layers), batch=batch,
                   hardware=MappingProxyType(hw.to_dict()), cards=MappingProxyType(hw.cards()),
-                  leakage_j=float(leak), n_tiles_total=n_tiles_total, program_energy_j=prog_e,
+                  leakage_j=float(leak), n_tiles_total=n_tiles_total, stage_time_s=stage,
+                  digital_area_m2=comp.a_digital_m2, program_energy_j=prog_e,
                   program_pulses=prog_p, w_energy=float(w_energy), w_delay=float(w_delay),
                   energy_ref_j=energy_ref_j, delay_ref_s=delay_ref_s)
 
