@@ -23,6 +23,8 @@ References
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from device_models import encoding as enc_law
@@ -127,16 +129,21 @@ class InputEncoder:
             raise NonFiniteInput("The inputs hold NaN or inf.")
         return out
 
-    def encoded(self, codes) -> enc_law.EncodedInput:
+    def encoded(self, codes, prev=None) -> enc_law.EncodedInput:
         """The reference drive of quantised ``codes`` (batch, rows) by
         :func:`device_models.encoding.encode` (with this encoder's levels and window): what
-        the kernels of :meth:`drive` execute (tests)."""
+        the kernels of :meth:`drive` execute. Level crossing: the step from ``prev`` (default
+        0) to ``codes``, as the last step of the series ``[prev, codes]``."""
         c = np.asarray(codes, dtype=np.int64)
         if self.encoding == "level_crossing":
-            c = c[None]
-        return enc_law.encode(c, self.encoding, bits=self.bits, signed=self.signed,
-                              v_read_v=self.v_read_v,
-            t_read_s=self.t_read_s, levels_v=None if self.linear_levels else self.levels_v)
+            c = c[None] if prev is None else np.stack([np.asarray(prev, dtype=np.int64), c])
+        enc = enc_law.encode(c, self.encoding, bits=self.bits, signed=self.signed,
+                             v_read_v=self.v_read_v, t_read_s=self.t_read_s,
+                             levels_v=None if self.linear_levels else self.levels_v)
+        if prev is not None and self.encoding == "level_crossing":
+            enc = dataclasses.replace(enc, **{f: getattr(enc, f)[1:] for f in (
+                "v_rows_v", "t_on_s", "t_start_s", "events", "cycle_weights")}, n_cycles=1)
+        return enc
 
     def plane_volts_per_code(self, p: int) -> float:
         """Amplitude-equivalent row volts per unit input code of cycle ``p`` (the digital
@@ -158,12 +165,15 @@ class InputEncoder:
 
     def drive(self, codes: np.ndarray | None, p: int, dtype, *, r0: int = 0,
               r1: int | None = None, squares: bool = False, x: np.ndarray | None = None,
-              acc: np.ndarray | None = None, nz: np.ndarray | None = None):
+              acc: np.ndarray | None = None, nz: np.ndarray | None = None,
+              prev: np.ndarray | None = None):
         """Row voltages of cycle ``p`` for ``codes[:, r0:r1]``, with per-row sums.
 
         ``codes=None, x=inputs`` forms the codes of ``x`` on the fly (one pass fewer; the
         same numbers as ``drive(codes(x), ...)``). Runs on the calling thread. Inputs with
         NaN or inf raise :class:`NonFiniteInput` (the kernels notice them in passing).
+        Level crossing: ``prev`` (the codes of the previous step of a series) drives the
+        events from ``prev`` to ``codes`` instead of those from 0.
 
         Returns
         -------
@@ -179,6 +189,16 @@ class InputEncoder:
 
         ``nz`` (batch,) int32, if given, receives each vector's number of driven rows.
         """
+        if prev is not None:
+            if self.encoding != "level_crossing" or codes is None:
+                raise ValueError("prev is for the codes of a level-crossing series")
+            if backend() == "numpy":
+                codes = np.asarray(codes)
+                pr = np.asarray(prev)[:, r0:r1]
+            else:        # the kernels drive the change itself (integer codes, any sign)
+                codes, pr = np.ascontiguousarray(codes - prev), None
+        else:
+            pr = None
         src = x if codes is None else codes
         r1 = src.shape[1] if r1 is None else r1
         n_b, n_r = src.shape[0], r1 - r0
@@ -204,7 +224,7 @@ class InputEncoder:
         step = self.plane_volts_per_code(0)
         lo, hi = self._lo_hi
         if backend() == "numpy":
-            v, v2 = self._drive_reference(codes[:, r0:r1], int(p), dtype, squares, acc, nz)
+            v, v2 = self._drive_reference(codes[:, r0:r1], int(p), dtype, squares, acc, nz, pr)
             return v, v2, acc
         v = workspace("drive_v", (n_b, n_r), dtype)
         v2 = workspace("drive_v2", (n_b, n_r) if squares else (0, 0), dtype)
@@ -220,17 +240,19 @@ class InputEncoder:
                               squares, acc, nz)
         return v, v2, acc
 
-    def _drive_reference(self, codes, p, dtype, squares, acc, nz):
+    def _drive_reference(self, codes, p, dtype, squares, acc, nz, prev=None):
         """The NumPy reference of the drive kernels: :func:`device_models.encoding.encode`
         itself (the linear law ``c·V̄`` per unit code for unquantised codes), with the same
         per-chunk sums and driven-row counts."""
+        mag = np.abs(np.asarray(codes) - (0 if prev is None else prev)).astype(np.float64)
         if self.quantize:
-            ref = self.encoded(codes)
+            ref = self.encoded(codes, prev)
             v, on = ref.v_eq_v[p], ref.events[p] != 0
         else:
-            v = np.asarray(codes, dtype=np.float64) * self.plane_volts_per_code(p)
+            d = np.asarray(codes, dtype=np.float64) - (0.0 if prev is None else prev)
+            v = d * self.plane_volts_per_code(p)
             on = v != 0.0
-        for k, q in enumerate((v * v, on.astype(np.float64), np.abs(codes).astype(np.float64))):
+        for k, q in enumerate((v * v, on.astype(np.float64), mag)):
             acc[:, k] += _chunk_sums(q, acc.shape[0])
         nz[...] = np.count_nonzero(on, axis=1)
         v = v.astype(dtype)

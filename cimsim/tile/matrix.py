@@ -504,8 +504,8 @@ class AnalogMatrix:
         ops = OpCounts(**{k: n_b * n_steps * v for k, v in self._per_vector.items()})
         for s in range(n_steps):
             codes = enc.codes(x_seq[s])
-            delta = codes - prev
-            prev = codes
+            prev_codes, prev = prev, codes
+            delta = codes - prev_codes
             first = sample0 + s * n_b
             rows = np.arange(first, first + n_b, dtype=np.uint64)
             e_out = np.zeros(n_b)
@@ -514,8 +514,8 @@ class AnalogMatrix:
                 cells = array_read(block, t_s, enc, np.float64)
                 nz = np.empty(n_b, dtype=np.int32)
                 acc = np.zeros((-(-n_b // CHUNK), 3, r1 - r0))
-                v_delta = enc.drive(delta, 0, np.float64, r0=r0, r1=r1, acc=acc,
-                                    nz=nz)[0].copy()
+                v_delta = enc.drive(codes, 0, np.float64, r0=r0, r1=r1, acc=acc, nz=nz,
+                                    prev=prev_codes)[0].copy()
                 v_codes = enc.drive(codes, 0, np.float64, r0=r0, r1=r1)[0]
                 mean = cells.currents(v_codes, None, 0, x=None, codes=codes[:, r0:r1],
                                       noisy=False)[0].copy()
