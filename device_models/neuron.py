@@ -97,7 +97,7 @@ LEAKS = ("none", "resistor", "transistor")
 _LEAK_CODE = {"none": 0, "resistor": 1, "transistor": 2}
 
 #: RK4 sub-steps per phase (read window, rest of the step) of :func:`integrate_membrane` [-].
-MEMBRANE_SUBSTEPS = 16
+MEMBRANE_SUBSTEPS = 4
 
 #: Bisection steps of :func:`leak_gate_voltage_v` (the bracket of 2 V shrinks below 1e-15 V) [-].
 GATE_BISECTION_STEPS = 64

@@ -417,3 +417,44 @@ def test_analog_membrane_needs_an_analog_layer_before_it():
         net.compile(hw, x, placement={"digital": ("fc1",)})
     relu_net = Network([Flatten(), Linear(np.ones((2, 16))), ReLU()], (1, 4, 4))
     assert relu_net.timesteps is None
+
+
+# --- CLI and sweeps ---------------------------------------------------------------------------
+
+
+def test_demo_json_for_spiking_model(capsys):
+    import json
+
+    from cimsim.cli import main
+
+    assert main(["demo", "--model", "digits_snn_lif", "--json", "--n", "40"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["timesteps"] == 16 and out["spikes_per_inference"] > 0
+    for key in ("float_accuracy", "analog_accuracy", "energy_per_inference_j",
+                "latency_per_inference_s", "energy_breakdown_per_inference_j", "n_tiles_total"):
+        assert key in out
+    for key in ("tops_per_w", "edp_js", "eds", "edd"):
+        assert key in out["metrics"]
+    assert out["ann"]["model"] == "digits_mlp_relu" and out["ann"]["energy_per_inference_j"] > 0
+
+
+def test_spiking_sweep_job_and_example_spec(tmp_path):
+    from pathlib import Path
+
+    from cimsim.study import sweep
+    from cimsim.study.store import load
+
+    example = Path(__file__).parents[1] / "examples" / "snn_timesteps_threshold.toml"
+    spec = sweep.SweepSpec.from_toml(example)
+    assert spec.job == "spiking" and len(spec.points()) == 25
+    raw = {"sweep": {"job": "spiking"}, "options": {"n_test": 40},
+           "list": [{"options.timesteps": 4}, {"options.timesteps": 16},
+                    {"options.timesteps": 16, "options.threshold_scale": 2.0,
+                     "options.ann": True}]}
+    out = tmp_path / "snn.h5"
+    assert sweep.run_sweep(raw, out, workers=0, progress=False)["done"] == 3
+    m = load(out).metrics
+    assert list(m["timesteps"]) == [4, 16, 16]
+    assert m["energy_per_inference_j"][1] > m["energy_per_inference_j"][0]
+    assert m["spikes_per_inference"][2] < m["spikes_per_inference"][1]    # higher threshold
+    assert m["ann.energy_per_inference_j"][2] > 0

@@ -32,7 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                             "(default name cimsim_demo.png).")
     parser.add_argument("--model", default="digits_cnn_relu",
                         help="Bundled model (see cimsim.nn.models.bundled_models()): a digits "
-                             "model, or smnist_lstm, smnist_ssm, charlm_transformer.")
+                             "model, a spiking model (digits_snn_lif, mnist_snn_lif: beside "
+                             "its ANN on the same chip), or smnist_lstm, smnist_ssm, "
+                             "charlm_transformer.")
     parser.add_argument("--seed", type=int, default=0, help="Chip seed (programming, noise).")
     parser.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
                         dest="set_fields",
@@ -184,6 +186,10 @@ def run(args: argparse.Namespace) -> int:
 
     if is_sequence_model(net):          # smnist_lstm, smnist_ssm, charlm_transformer
         return run_sequence(args, net, t0)
+    from ._demo_spiking import is_spiking_model, run_spiking
+
+    if is_spiking_model(net):           # digits_snn_lif, mnist_snn_lif
+        return run_spiking(args, net, t0)
     if net.input_shape != (1, 8, 8):
         from device_models.errors import InvalidParameterError
 

@@ -23,7 +23,7 @@ from device_models._checks import fail
 from ..hardware import HardwareConfig
 from .report import Report, _eng
 
-__all__ = ["SpikingComparison", "compare_with_ann", "spikes_per_inference"]
+__all__ = ["SpikingComparison", "compare_with_ann", "neuron_steps", "spikes_per_inference"]
 
 
 def spikes_per_inference(evaluation, network=None) -> dict[str, float]:
@@ -56,7 +56,7 @@ def spikes_per_inference(evaluation, network=None) -> dict[str, float]:
     return out
 
 
-def _neuron_steps(network) -> int:
+def neuron_steps(network) -> int:
     """Neuron-steps of one inference: Σ over LIF layers of neurons × timesteps [-]."""
     from ..nn.spiking import LIF
 
@@ -65,7 +65,7 @@ def _neuron_steps(network) -> int:
                    for lay in network.layers if isinstance(lay, LIF)))
 
 
-def _row(ev, rep: Report, spikes: dict | None, neuron_steps: int) -> dict[str, Any]:
+def _row(ev, rep: Report, spikes: dict | None, n_steps: int) -> dict[str, Any]:
     m = rep.metrics()
     row = {
         "float_accuracy": ev.float_accuracy,
@@ -81,7 +81,7 @@ def _row(ev, rep: Report, spikes: dict | None, neuron_steps: int) -> dict[str, A
         row["spikes_per_inference"] = spikes["total"]
         row["input_spikes_per_inference"] = spikes["input"]
         row["neuron_spikes_per_inference"] = spikes["neurons"]
-        row["neuron_activity"] = spikes["neurons"] / neuron_steps if neuron_steps else 0.0
+        row["neuron_activity"] = spikes["neurons"] / n_steps if n_steps else 0.0
     return row
 
 
@@ -103,6 +103,10 @@ class SpikingComparison:
         Network names (spiking, ANN).
     n : int
         Inputs evaluated [-].
+    snn_report, ann_report : Report
+        The two reports (with the shared EDS/EDD reference).
+    snn_evaluation, ann_evaluation : Evaluation
+        The two evaluations.
     """
 
     timesteps: int
@@ -110,6 +114,10 @@ class SpikingComparison:
     ann: dict
     names: tuple
     n: int
+    snn_report: Report | None = dataclasses.field(default=None, repr=False)
+    ann_report: Report | None = dataclasses.field(default=None, repr=False)
+    snn_evaluation: Any = dataclasses.field(default=None, repr=False)
+    ann_evaluation: Any = dataclasses.field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"timesteps": self.timesteps, "n": self.n, "snn_name": self.names[0],
@@ -185,5 +193,6 @@ def compare_with_ann(snn, hw: HardwareConfig, x: np.ndarray, y: np.ndarray, *, a
     rep_a = dataclasses.replace(rep_a, energy_ref_j=e_ref, delay_ref_s=d_ref)
     spikes = spikes_per_inference(ev_s, snn)
     return SpikingComparison(
-        timesteps=int(snn.timesteps), snn=_row(ev_s, rep_s, spikes, _neuron_steps(snn)),
-        ann=_row(ev_a, rep_a, None, 0), names=(snn.name, ann.name), n=ev_s.n)
+        timesteps=int(snn.timesteps), snn=_row(ev_s, rep_s, spikes, neuron_steps(snn)),
+        ann=_row(ev_a, rep_a, None, 0), names=(snn.name, ann.name), n=ev_s.n,
+        snn_report=rep_s, ann_report=rep_a, snn_evaluation=ev_s, ann_evaluation=ev_a)

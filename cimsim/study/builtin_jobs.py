@@ -208,3 +208,83 @@ def demo_job(config: PointConfig) -> dict[str, float]:
     out["energy"] = {f"{k}_j": v for k, v in rep.breakdown_per_inference_j.items()}
     return out
 
+
+
+@dataclasses.dataclass(frozen=True)
+class SpikingOptions(Config):
+    """Options of the ``spiking`` job."""
+
+    model: str = param("digits_snn_lif", doc="Bundled spiking model (cimsim.nn.models).")
+    n_test: int = param(359, lo=1, doc="Held-out images evaluated (the first n_test) [-].")
+    timesteps: int = param(0, lo=0, hi=1 << 16,
+                           doc="Time steps per inference; 0 keeps the model's [-].")
+    threshold_scale: float = param(1.0, lo=0.0, lo_open=True,
+                                   doc="Factor on every LIF threshold of the model [-].")
+    ann: bool = param(False, doc="Also run the model's ANN on the same chip (ann.* metrics).")
+
+    def validate(self) -> None:
+        from ..nn.models import bundled_models
+
+        names = [n for n in bundled_models() if "snn" in n]
+        if self.model not in names:
+            self._fail("model", f"one of the bundled spiking models {names}", self.model)
+
+
+@register_job("spiking", options=SpikingOptions,
+              cards=tuple(sorted(set(CARD_FIELDS.values()))))
+def spiking_job(config: PointConfig) -> dict[str, Any]:
+    """A bundled spiking network on the point's chip at the options' time steps and threshold.
+
+    Sets ``timesteps`` of every spiking layer and scales every LIF threshold
+    (:mod:`cimsim.nn.snn_convert`), compiles onto ``config.hardware``, runs the first
+    ``n_test`` held-out images (digits or MNIST, by the model's input) and returns
+    ``float_accuracy``, ``analog_accuracy``, ``energy_per_inference_j``,
+    ``latency_per_inference_s``, ``spikes_per_inference`` (and ``input_spikes_per_inference``,
+    ``neuron_spikes_per_inference``, ``neuron_activity``), ``timesteps``, the report metrics,
+    the energy breakdown (``energy.<component>_j``) and, with ``ann``, the ANN's figures on the
+    same chip (``ann.*``, :func:`cimsim.ppa.spiking.compare_with_ann`).
+    """
+    from ..nn.models import load_bundled, load_digits_split, load_mnist
+    from ..nn.snn_convert import scale_thresholds, set_timesteps
+    from ..ppa.spiking import compare_with_ann, neuron_steps, spikes_per_inference
+
+    opts = config.options
+    net = load_bundled(opts.model)
+    if opts.timesteps:
+        set_timesteps(net, opts.timesteps)
+    scale_thresholds(net, opts.threshold_scale)
+    data = load_digits_split() if net.input_shape == (1, 8, 8) else load_mnist()
+    x, y = data["x_test"][: opts.n_test], data["y_test"][: opts.n_test]
+    if opts.ann:
+        ann_name = net.metadata.get("ann_model")
+        cmp = compare_with_ann(net, config.hardware, x, y,
+                               ann=load_bundled(ann_name) if ann_name else None)
+        ev, rep = cmp.snn_evaluation, cmp.snn_report
+        spikes = {"total": cmp.snn["spikes_per_inference"],
+                  "input": cmp.snn["input_spikes_per_inference"],
+                  "neurons": cmp.snn["neuron_spikes_per_inference"]}
+        activity = cmp.snn["neuron_activity"]
+    else:
+        net.compile(config.hardware)
+        ev = net.evaluate(x, y)
+        rep = net.report(ev)
+        spikes = spikes_per_inference(ev, net)
+        steps = neuron_steps(net)
+        activity = spikes["neurons"] / steps if steps else 0.0
+    out: dict[str, Any] = {
+        "float_accuracy": ev.float_accuracy,
+        "analog_accuracy": ev.analog_accuracy,
+        "energy_per_inference_j": rep.energy_per_inference_j,
+        "latency_per_inference_s": rep.latency_per_inference_s,
+        "timesteps": int(net.timesteps),
+        "spikes_per_inference": spikes["total"],
+        "input_spikes_per_inference": spikes["input"],
+        "neuron_spikes_per_inference": spikes["neurons"],
+        "neuron_activity": activity,
+    }
+    out.update({k: v for k, v in rep.metrics().items() if k not in out})
+    out["energy"] = {f"{k}_j": v for k, v in rep.breakdown_per_inference_j.items()}
+    if opts.ann:
+        out["ann"] = {k: v for k, v in cmp.ann.items()
+                      if k != "energy_breakdown_per_inference_j"}
+    return out
