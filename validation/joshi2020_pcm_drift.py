@@ -137,7 +137,6 @@ def run(out_dir: Path | None = None) -> Reproduction:
     t_start = time.perf_counter()
     data = mnist()
     net = load_network(MODEL)
-    n = len(data["y_test"])
     soft_ok = net.predict_float(data["x_test"]) == data["y_test"]
     software = float(soft_ok.mean())
     chips = [accuracy_vs_time(net, data, seed=SEED + k) for k in range(N_CHIPS)]
@@ -181,7 +180,7 @@ def run(out_dir: Path | None = None) -> Reproduction:
     figures = [_plot(out_dir, res, software)] if out_dir is not None else []
     summary = (f"MNIST CNN (noise-trained, eta_tr = 3.8 %) on 256x256 PCM tiles, {N_CHIPS} "
                f"chips, accuracy from 1 s to 1 year with and without global drift "
-               f"compensation, {n} test images; {time.perf_counter() - t_start:.0f} s. The "
+               f"compensation, {data['source']}; {time.perf_counter() - t_start:.0f} s. The "
                "published numbers are ResNet-32 on CIFAR-10: every row is a consistency "
                "check of the PCM model's behaviour, not a prediction.")
     return Reproduction(NAME, CITATION, comparisons, figures, summary,

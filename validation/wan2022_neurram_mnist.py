@@ -128,7 +128,7 @@ def run(out_dir: Path | None = None) -> Reproduction:
     figures = [_plot(out_dir, bars)] if out_dir is not None else []
     summary = (f"Seven-layer CNN, 4-bit differential weights on 256x256 HfOx RRAM cores, "
                f"{INPUT_BITS}-bit bit-serial inputs, read {T_READ_S:.0f} s after programming, "
-               f"{len(SEEDS)} chips, {n} test images; {time.perf_counter() - t0:.0f} s.")
+               f"{len(SEEDS)} chips, {data['source']}; {time.perf_counter() - t0:.0f} s.")
     return Reproduction(NAME, CITATION, comparisons, figures, summary,
                         sensitivities=sensitivities, assumed=assumed_values(CARDS),
                         rules={"mnist_accuracy": rule})

@@ -250,7 +250,7 @@ def run(out_dir: Path | None = None) -> Reproduction:
     figures = [_plot(out_dir, software, chips)] if out_dir is not None else []
     summary = (f"Five-layer mCNN on {chips[0]['n_tiles']} simulated 128x16 1T1R arrays "
                f"({len(SEEDS)} chips), 15-level weights, 8-bit bit-serial inputs, "
-               f"{n_test} test images; {time.perf_counter() - t0:.0f} s.")
+               f"{data['source']}; {time.perf_counter() - t0:.0f} s.")
     return Reproduction(NAME, CITATION, comparisons, figures, summary,
                         sensitivities=sensitivities, assumed=assumed_values(CARDS),
                         rules=rules)
