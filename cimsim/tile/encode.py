@@ -312,31 +312,29 @@ _codes_kernel = jit(_codes_py)
 def _vector_x_linear(xr, codes_per_x, lo, hi, step, vr, s_sq, s_on, s_mag):
     # ``x − x`` is 0 for finite inputs and NaN otherwise: a NaN or inf input makes the row's
     # Σ |c| NaN, which the caller checks (no separate pass over the inputs). Returns the
-    # number of driven rows.
-    n = 0.0
+    # number of driven rows (an integer sum: it keeps the loop vectorised without fastmath).
+    n = 0
     for i in range(vr.size):
         xv = xr[i]
         q = _code_of_x(xv, codes_per_x, lo, hi)
         vr[i] = q * step
-        on = np.float64(q != 0.0)
         s_sq[i] += q * q
-        s_on[i] += on
+        s_on[i] += np.float64(q != 0.0)
         s_mag[i] += abs(q) + (xv - xv)
-        n += on
+        n += np.int64(q != 0.0)
     return n
 
 
 @jit
 def _vector_codes(crow, step, vrow, s_sq, s_on, s_mag):
-    n = 0.0
+    n = 0
     for i in range(vrow.size):
         c = np.float64(crow[i])
         vrow[i] = c * step
-        on = np.float64(c != 0.0)
         s_sq[i] += c * c
-        s_on[i] += on
+        s_on[i] += np.float64(c != 0.0)
         s_mag[i] += abs(c)
-        n += on
+        n += np.int64(crow[i] != 0)
     return n
 
 
@@ -401,17 +399,16 @@ def _drive_int_py(codes, x, from_x, codes_per_x, lo, hi, bit_mode, step, v_read,
 
 @jit
 def _row_table(crow, table, quantized, step, vrow, v2row, squares, a_sq, a_on, a_mag):
-    n = 0.0
+    n = 0
     for i in range(vrow.size):
         c = np.float64(crow[i])
         m = abs(c)
         lvl = table[np.int64(m)] if quantized else m * step
         vrow[i] = lvl * (1.0 - 2.0 * np.float64(c < 0.0))
-        on = np.float64(lvl != 0.0)
         a_sq[i] += lvl * lvl
-        a_on[i] += on
+        a_on[i] += np.float64(lvl != 0.0)
         a_mag[i] += m
-        n += on
+        n += np.int64(lvl != 0.0)
     if squares:
         for i in range(vrow.size):
             v2row[i] = vrow[i] * vrow[i]
