@@ -52,8 +52,13 @@ Analog membranes (``"analog"``) are :class:`device_models.neuron.AnalogMembrane`
 preceding layer's column current, without an ADC, charges a capacitor during the read window
 (sized so that :math:`\theta` in weight units is the card's threshold voltage), a subthreshold
 transistor (EKV at ``temperature_k``) or a resistor discharges it, and a comparator with a
-mismatch offset fires; each reset leaves kT/C noise. Their energy is the current mirror's
-:math:`V_{DD}|I|t_\mathrm{read}` per step and the card's energy per spike. The graded neuron
+mismatch offset fires; each reset leaves kT/C noise. The rails clamp the membrane to
+:math:`[-V_\mathrm{rest}, V_{DD} - V_\mathrm{rest}]` (the float model is unbounded), and the
+transistor leak is nearly a constant current above a few :math:`U_T` (the float leak is
+proportional to :math:`V`): trimmed to the float leak at threshold, it leaks more below it.
+Their energy is the current mirror's :math:`V_{DD}|I|t_\mathrm{read}` per step (it copies the
+column current onto the capacitor), the card's energy per spike, and one bit written per neuron
+and step. The graded neuron
 :class:`SubthresholdActivation` is the transfer curve of a subthreshold transistor stage,
 evaluated at the chip's temperature with per-neuron mismatch and charged
 :math:`V_{DD} I_D t_\mathrm{read}` per evaluation.
@@ -533,7 +538,10 @@ class SubthresholdActivation(Layer):
     drive one stage per neuron at the chip's ``temperature_k`` — so :math:`U_T`,
     :math:`V_T(T)` and :math:`\mu(T)` move the curve — with Pelgrom mismatch per neuron
     (``converter_noise``), read out with the design normalisation :math:`I_1`. Each
-    evaluation draws :math:`V_{DD} I_D t_\mathrm{read}` from the supply.
+    evaluation draws :math:`V_{DD} I_D t_\mathrm{read}` from the supply (``analog_neuron``
+    energy). The stage acts on the pre-activation as the preceding layer delivers it (after
+    its column ADCs, when that layer is analog); the conversion of the stage's output current
+    for the next layer is not modelled separately.
 
     References
     ----------
