@@ -221,6 +221,23 @@ class HardwareConfig(Config):
     faults: bool = param(True, doc="Stuck-at faults at the card's rates.")
     drift: bool = param(True, doc="Drift / relaxation at t_s and temperature_k.")
     converter_noise: bool = param(True, doc="ADC/DAC mismatch, offset and noise per the cards.")
+    drift_compensation: str = param(
+        "none", choices=("none", "global", "column"),
+        doc="Drift compensation (cimsim.tile.compensation): none; 'global', a reference read "
+            "at programming and one digital scale per tile and read; 'column', a per-column "
+            "affine ADC recalibration (front-end gain and offset) against the reference read.")
+    drift_reference_t_s: float = param(
+        0.0, unit="s", lo=0.0,
+        doc="Time after programming of the reference read of the drift compensation [s].")
+    drift_recalibration_t_s: float | None = param(
+        None, unit="s", lo=0.0,
+        doc="'column' compensation: time of the one ADC recalibration [s]; None recalibrates "
+            "at every read time.")
+    refresh_threshold: float | None = param(
+        None, lo=0.0, lo_open=True,
+        doc="Refresh policy: reprogram a tile whenever its predicted rms conductance error "
+            "(after a global scale, relative to the window; device_models.memory."
+            "predicted_drift_error) reaches this value [-]; None never refreshes.")
     seed: int = param(0, lo=0, doc="Seed of every random stream of the chip.")
 
     def _check_field(self, f: dataclasses.Field, hint: Any, value: Any) -> Any:

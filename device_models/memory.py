@@ -88,6 +88,7 @@ __all__ = [
     "apply_faults",
     "cell_iv",
     "program",
+    "predicted_drift_error",
     "read_noise",
     "read_sigma_s",
 ]
@@ -178,6 +179,63 @@ def read_sigma_s(card, g_s, *, t_s: float = 0.0):
         return _pcm.read_sigma_pcm(card, g_s, t_s=t_s)
     check_scalar("t_s", t_s, caller, lo=0.0)
     return _rram.read_sigma_rram(card, g_s)
+
+
+def predicted_drift_error(card, g_s, *, t_s: float, temperature_k: float = T_REF_K) -> float:
+    r"""Expected rms conductance error ``t_s`` after programming, once a global (per-array)
+    drift scale is applied, relative to the window :math:`G_{max} - G_{min}` [-].
+
+    What a chip's controller can predict from the card's model and the programmed targets,
+    without reading the array (the refresh policy of :mod:`cimsim.tile.compensation`):
+
+    * RRAM / 1T1R: the relaxation random walk has zero mean, so no scale removes it:
+      :math:`\epsilon^2 = \langle\sigma_r^2(G, t)\rangle / \Delta G^2`
+      (:func:`device_models.rram.relaxation_sigma_s`);
+    * PCM: :math:`G(t) = G\,r^{-\nu}`, :math:`r = t_{eff}/t_0`, with
+      :math:`\nu \sim N(\mu_\nu, \sigma_\nu^2)`, so :math:`m_k = E[r^{-k\nu}] =
+      \exp(-k\mu_\nu L + k^2\sigma_\nu^2L^2/2)`, :math:`L = \ln r`; with the array scale
+      :math:`\alpha = \sum G / \sum G\,m_1`,
+      :math:`\epsilon^2 = \langle G^2(\alpha^2 m_2 - 2\alpha m_1 + 1)\rangle/\Delta G^2`.
+
+    Parameters
+    ----------
+    card : Card or str
+        Memory card.
+    g_s : array_like
+        Programmed conductances [S].
+    t_s : float
+        Time since programming [s].
+    temperature_k : float
+        Storage temperature [K] (Arrhenius acceleration).
+
+    Returns
+    -------
+    float
+        ε [-].
+
+    References
+    ----------
+    .. [1] V. Joshi et al., Nat. Commun. 11, 2473 (2020). doi:10.1038/s41467-020-16108-9
+    .. [2] W. Wan et al., Nature 608, 504 (2022). doi:10.1038/s41586-022-04992-8
+    """
+    caller = "predicted_drift_error"
+    card = _memory_card(card, caller)
+    g = check_array("g_s", g_s, caller, nonneg=True)
+    check_scalar("t_s", t_s, caller, lo=0.0)
+    span = card.g_max_s - card.g_min_s
+    if g.size == 0:
+        return 0.0
+    if card.kind != "pcm":
+        sig = _rram.relaxation_sigma_s(card, g, t_s=t_s, temperature_k=temperature_k)
+        return float(np.sqrt(np.mean(sig * sig)) / span)
+    mu, sd = _pcm.drift_exponent_stats(card, g)
+    lr = np.log(_pcm.drift_time_ratio(card, t_s, temperature_k))
+    m1 = np.exp(-mu * lr + 0.5 * (sd * lr) ** 2)
+    m2 = np.exp(-2.0 * mu * lr + 2.0 * (sd * lr) ** 2)
+    den = float(np.sum(g * m1))
+    alpha = float(np.sum(g)) / den if den > 0.0 else 1.0
+    err2 = g * g * np.maximum(alpha * alpha * m2 - 2.0 * alpha * m1 + 1.0, 0.0)
+    return float(np.sqrt(np.mean(err2)) / span)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -43,7 +43,9 @@ from .rram import arrhenius_factor
 __all__ = [
     "drift",
     "drift_compensation_scale",
+    "drift_exponent_stats",
     "drift_exponents",
+    "drift_time_ratio",
     "prog_sigma_pcm",
     "program_pcm",
     "read_sigma_pcm",
@@ -147,14 +149,39 @@ def drift_exponents(card, g_s, *, seed=0) -> np.ndarray:
     card = _card(card, caller)
     g = check_array("g_s", g_s, caller, nonneg=True)
     seed = check_seed("seed", seed, caller)
+    mu, sd = drift_exponent_stats(card, g)
+    z = rng.standard_normal(rng.derive_key(seed, "pcm_drift_nu"), g.shape)
+    return np.abs(mu + sd * z)
+
+
+def drift_exponent_stats(card, g_s) -> tuple[np.ndarray, np.ndarray]:
+    r"""Mean and device-to-device σ of the drift exponent at conductances ``g_s`` [-].
+
+    .. math:: \mu_\nu = \mathrm{clip}(a_0 + a_1 \ln x), \quad
+              \sigma_\nu = \mathrm{clip}(b_0 + b_1 \ln x), \quad x = G/G_{max}
+
+    References
+    ----------
+    .. [1] S. R. Nandakumar et al., IEEE ICECS 2019. doi:10.1109/ICECS46596.2019.8964852
+    """
+    caller = "drift_exponent_stats"
+    card = _card(card, caller)
+    g = check_array("g_s", g_s, caller, nonneg=True)
     lx = np.log(_x(card, g))
     a = card.nu_mean_coeffs
     b = card.nu_sigma_coeffs
     mu = np.clip(a[0] + (a[1] if len(a) > 1 else 0.0) * lx, card.nu_mean_min, card.nu_mean_max)
     sd = np.clip(b[0] + (b[1] if len(b) > 1 else 0.0) * lx, card.nu_sigma_min,
                  card.nu_sigma_max)
-    z = rng.standard_normal(rng.derive_key(seed, "pcm_drift_nu"), g.shape)
-    return np.abs(mu + sd * z)
+    return mu, sd
+
+
+def drift_time_ratio(card, t_s: float, temperature_k: float = T_REF_K) -> float:
+    """:math:`\\max(t_{eff}, t_0)/t_0` of the drift law at ``t_s`` and ``temperature_k`` [-]
+    (:math:`t_{eff}` Arrhenius-accelerated with the card's ``drift_ea_ev``)."""
+    card = _card(card, "drift_time_ratio")
+    t = _t_eff(card, t_s, temperature_k, "drift_time_ratio")
+    return max(t, card.t0_s) / card.t0_s
 
 
 def _t_eff(card, t_s, temperature_k, caller):
@@ -196,9 +223,8 @@ def drift(card, g_s, *, t_s, temperature_k: float = T_REF_K, seed=0) -> np.ndarr
     caller = "age"
     card = _card(card, caller)
     g = check_array("g_s", g_s, caller, nonneg=True)
-    t = _t_eff(card, t_s, temperature_k, caller)
+    ratio = drift_time_ratio(card, t_s, temperature_k)
     nu = drift_exponents(card, g, seed=seed)
-    ratio = max(t, card.t0_s) / card.t0_s
     return g * ratio ** (-nu)
 
 

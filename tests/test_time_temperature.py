@@ -162,3 +162,124 @@ def test_variance_gemm_forms_equal_the_sum_over_cells(each_backend, card, encodi
             got = op @ vm.own + vm.c_own
             want = (v * v) @ var + vm.k_shot * law(v) @ g + vm.c_own
             np.testing.assert_allclose(got, want, rtol=2e-7)
+
+
+# --- drift compensation and refresh ----------------------------------------------------------
+
+YEAR_S = 3.15e7
+
+
+def test_global_drift_compensation_improves_pcm_accuracy_at_one_year(digits):
+    """PCM conductances fall as t^-ν: at one year the uncompensated chip loses accuracy; a
+    reference read per tile and read restores the scale (Joshi et al. 2020)."""
+    x, y = load_digits_split()["x_test"][:200], load_digits_split()["y_test"][:200]
+    acc = {}
+    for mode in ("none", "global"):
+        net = _pcm_net(drift_compensation=mode)
+        acc[mode] = [e.analog_accuracy for e in net.evaluate(x, y, t_s=[20.0, YEAR_S])]
+    assert acc["none"][1] < acc["none"][0] - 0.05           # drift costs accuracy ...
+    assert acc["global"][1] > acc["none"][1] + 0.05         # ... and compensation wins it back
+    assert acc["global"][1] > acc["global"][0] - 0.05
+
+
+def test_compensation_reads_are_counted(digits):
+    """The reference read of every read time is charged to that evaluation (its DAC, array and
+    ADC operations on the reference vectors), the one at programming to the programming
+    energy."""
+    from cimsim.tile.compensation import REFERENCE_VECTORS
+
+    x, y = digits
+    plain, comp = _pcm_net(), _pcm_net(drift_compensation="global")
+    ev0, ev1 = plain.evaluate(x, y, t_s=1e4), comp.evaluate(x, y, t_s=1e4)
+    assert ev0.compensation_counts == {} and set(ev1.compensation_counts) == set(ev1.counts)
+    for name, c in ev1.compensation_counts.items():
+        am = comp._analog[name][0]
+        n_ref = am._x_ref.shape[0]
+        assert 0 < n_ref <= REFERENCE_VECTORS
+        assert c.macs == n_ref * am.in_features * am.out_features * len(comp._analog[name])
+        assert c.adc_conversions > 0 and c.cell_read_energy_j > 0
+    r0, r1 = plain.report(ev0), comp.report(ev1)
+    assert r1.energy_per_inference_j > r0.energy_per_inference_j
+    assert r1.program_energy_j > r0.program_energy_j      # the reference read at programming
+
+
+def test_compensation_factor_fits():
+    """global: one scale per tile, Σ|y_ref|/Σ|y|; column: the least-squares affine map."""
+    from cimsim.tile.compensation import affine_factors, global_factors
+
+    rng = np.random.default_rng(2)
+    ref = rng.normal(size=(64, 5))
+    f = global_factors(ref, 0.8 * ref, [2, 3])
+    np.testing.assert_allclose(f.digital, 1.25, rtol=1e-12)
+    f = global_factors(ref, np.concatenate([0.5 * ref[:, :2], 2.0 * ref[:, 2:]], 1), [2, 3])
+    np.testing.assert_allclose(f.digital, [2, 2, 0.5, 0.5, 0.5], rtol=1e-12)
+    a, b = np.array([1.3, 0.7, 1.0, 2.0, 1.1]), np.array([0.1, -0.2, 0.0, 0.3, 0.05])
+    f = affine_factors(ref, (ref - b) / a)
+    np.testing.assert_allclose(f.gain, a, rtol=1e-12)
+    np.testing.assert_allclose(f.offset, b, atol=1e-12)
+
+
+def test_column_recalibration_at_a_fixed_time(digits):
+    """'column' with a recalibration time fits once (charged to programming), and the reads
+    before and after use the same factors."""
+    x, y = digits
+    net = _pcm_net(drift_compensation="column", drift_recalibration_t_s=86400.0)
+    evs = net.evaluate(x, y, t_s=[86400.0, YEAR_S])
+    am = net._analog[next(iter(net._analog))][0]
+    assert list(am._factors) == [("recalibration",)]
+    assert all(e.compensation_counts == {} for e in evs)
+    assert evs[1].analog_accuracy > _pcm_net().evaluate(x, y, t_s=YEAR_S).analog_accuracy - 0.03
+
+
+def test_predicted_drift_error_matches_monte_carlo():
+    """PCM: the expected rms error after a global scale, from the lognormal moments of t^-ν,
+    equals the sampled one (ν per device, N(μ, σ²) far from the fold at 0)."""
+    from device_models import cards, memory
+    from device_models.pcm import drift, drift_exponents
+
+    card = cards.load("joshi2020_pcm")
+    g = np.linspace(0.3, 1.0, 40_000) * card.g_max_s
+    for t in (3600.0, YEAR_S):
+        gt = drift(card, g, t_s=t, seed=5)
+        alpha = g.sum() / gt.sum()
+        mc = np.sqrt(np.mean((alpha * gt - g) ** 2)) / (card.g_max_s - card.g_min_s)
+        assert memory.predicted_drift_error(card, g, t_s=t) == pytest.approx(mc, rel=0.03)
+    assert np.all(drift_exponents(card, g, seed=5) > 0)
+    rram = cards.load("wan2022_hfox_rram")
+    gr = np.linspace(rram.g_min_s, rram.g_max_s, 100)
+    from device_models.rram import relaxation_sigma_s
+
+    assert memory.predicted_drift_error(rram, gr, t_s=3600.0) == pytest.approx(
+        np.sqrt(np.mean(relaxation_sigma_s(rram, gr, t_s=3600.0) ** 2))
+        / (rram.g_max_s - rram.g_min_s), rel=1e-12)
+
+
+def test_refresh_reprograms_when_the_predicted_error_reaches_the_threshold(digits):
+    """Each tile is reprogrammed every τ (the first time its predicted error reaches the
+    threshold): at time t it has been refreshed floor(t/τ) times, each costing its programming
+    energy, and its cells are t mod τ old."""
+    from device_models import memory
+
+    x, y = digits
+    hw = HardwareConfig(device_card="wan2022_hfox_rram", refresh_threshold=0.03)
+    net = load_bundled("digits_cnn_relu")
+    net.compile(hw)
+    tile = next(iter(net._analog.values()))[0].tiles[0]
+    tau = tile.refresh_period_s
+    assert tau is not None and 10.0 < tau < 1e5
+    err = memory.predicted_drift_error(tile.card, tile.mapping.g_target_s, t_s=tau)
+    assert err == pytest.approx(0.03, rel=1e-6)
+    assert tile.epoch_at(2.5 * tau) == (2, pytest.approx(0.5 * tau))
+    ev = net.evaluate(x, y, t_s=2.5 * tau)
+    energy = sum(c.program_energy_j for c in ev.refresh_counts.values())
+    expected = sum(2 * t.program_energy_j for ams in net._analog.values() for am in ams
+                   for t in am.tiles if t.epoch_at(2.5 * tau)[0] == 2)
+    assert energy >= expected > 0
+    assert net.report(ev).program_energy_j > net.report(net.evaluate(x, y, t_s=1.0)) \
+        .program_energy_j
+    # the refreshed chip at one year reads like a young one; without refresh it has decayed
+    young = net.evaluate(x, y, t_s=0.5 * tau).analog_accuracy
+    old = net.evaluate(x, y, t_s=YEAR_S).analog_accuracy
+    stale = load_bundled("digits_cnn_relu").compile(
+        hw.replace(refresh_threshold=None)).evaluate(x, y, t_s=YEAR_S).analog_accuracy
+    assert old > stale and old >= young - 0.1

@@ -42,6 +42,7 @@ from ..array.packing import Block, Floorplan, pack_blocks
 from ..config import Config, param
 from ..hardware import HardwareConfig
 from ..ops import OpCounts
+from ..tile.compensation import MAX_READS, READ_STRIDE
 from .layers import (
     Conv2d,
     Layer,
@@ -186,7 +187,11 @@ class Evaluation:
     ``counts`` maps each analog layer name to the :class:`~cimsim.ops.OpCounts` of the whole
     evaluation (``n`` samples); ``digital_macs`` maps digital weighted layers to their MACs;
     ``digital_ops`` maps every layer with digital work to its operations (breakdown line →
-    operation → count, :meth:`cimsim.nn.layers.Layer.digital_ops`).
+    operation → count, :meth:`cimsim.nn.layers.Layer.digital_ops`). With drift compensation
+    ``compensation_counts`` maps analog layers to the counts of their reference reads for this
+    read (``HardwareConfig.drift_compensation``), and with a refresh policy
+    ``refresh_counts`` to the programming pulses and energy of the refreshes before ``t_s``;
+    :meth:`Network.report` charges both.
     """
 
     n: int
@@ -196,6 +201,8 @@ class Evaluation:
     digital_macs: dict
     t_s: float
     digital_ops: dict = dataclasses.field(default_factory=dict)
+    compensation_counts: dict = dataclasses.field(default_factory=dict)
+    refresh_counts: dict = dataclasses.field(default_factory=dict)
 
     @property
     def accuracy(self) -> float:
@@ -232,15 +239,6 @@ class VolatilityScore:
     sensitivity: float
     score: float
 
-
-#: Stream positions (input vectors) reserved for one read of the chip: read ``k`` of a time
-#: series takes its read-noise numbers from ``k·READ_STRIDE + sample``, far beyond any batch
-#: (2**40 vectors), so reads never share numbers [-].
-READ_STRIDE = 1 << 40
-
-#: Reads of one programmed chip that :meth:`Network.evaluate` and :meth:`Network.run` address
-#: (their stream positions stay below 2**56, with room for bit-planes) [-].
-MAX_READS = 1 << 16
 
 
 def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
@@ -507,6 +505,11 @@ class Network:
         self._place(hardware, placement)
         # Calibrate layer by layer on inputs that went through the analog layers before it.
         self._execute(x_cal, t_s=None, calibrate=True)
+        for name, ams in self._analog.items():     # with the reference reads at programming
+            prog = OpCounts()
+            for am in ams:
+                prog += am.program_counts
+            self.program_counts[name] = prog
         return self
 
     def _place(self, hardware: HardwareConfig, placement: PlacementConfig) -> None:
@@ -704,9 +707,21 @@ class Network:
         for k, t in enumerate(times):
             logits = self.run(x, t_s=float(t), batch_size=batch_size, progress=progress, read=k)
             analog_acc = float(np.mean(logits.argmax(axis=1) == y))
+            comp, refresh = {}, {}
+            for name, ams in self._analog.items():
+                if not all(hasattr(am, "compensation_counts") for am in ams):
+                    continue      # wrapped matrices (wrap_analog_matrices) keep their own
+                c, r = OpCounts(), OpCounts()
+                for am in ams:
+                    c += am.compensation_counts(float(t), k)
+                    r += am.refresh_counts(float(t))
+                if c != OpCounts():
+                    comp[name] = c
+                if r != OpCounts():
+                    refresh[name] = r
             out.append(Evaluation(len(x), float_acc, analog_acc, dict(self.last_counts),
                                   dict(self.last_digital_macs), float(t),
-                                  dict(self.last_digital_ops)))
+                                  dict(self.last_digital_ops), comp, refresh))
         return out if series else out[0]
 
     # -- training ----------------------------------------------------------------------------
@@ -828,9 +843,14 @@ class Network:
 
         if not self.compiled:
             raise InvalidParameterError("Network.report needs a compiled network that has run.")
+        program = dict(self.program_counts)
         if evaluation is not None:
             counts, digital, n = evaluation.counts, evaluation.digital_macs, evaluation.n
             ops = evaluation.digital_ops
+            # drift compensation's reference reads and the refreshes before this read
+            counts = dict(counts)
+            _accumulate(counts, evaluation.compensation_counts)
+            _accumulate(program, evaluation.refresh_counts)
         else:
             counts, digital, n = self.last_counts, self.last_digital_macs, self._last_n
             ops = self.last_digital_ops
@@ -843,8 +863,8 @@ class Network:
         counts = {k: counts.get(k, OpCounts()) for k in order
                   if k in counts or k in digital or k in ops}
         return build_report(counts, self.hardware, batch=n, n_tiles=tiles,
-                            digital_macs=digital, digital_ops=ops,
-                            program_counts=self.program_counts, floorplan=self.floorplan)
+                            digital_macs=digital, digital_ops=ops, program_counts=program,
+                            floorplan=self.floorplan)
 
     def summary(self) -> list[dict[str, Any]]:
         """One dict per weighted layer: mapping (after compile) or shapes and MACs."""

@@ -150,6 +150,14 @@ class AnalogMatrix:
         self._gain: list[np.ndarray] = []
         #: Column currents go to analog consumers (neuron membranes), not to the ADCs.
         self.analog_output = False
+        #: Drift compensation (cimsim.tile.compensation): reference vectors, their column
+        #: reads at programming (per block), the factors and the reference-read counts of each
+        #: read, and the energy of the reference read at programming [J].
+        self._x_ref: np.ndarray | None = None
+        self._ref_cols: list[np.ndarray] | None = None
+        self._factors: dict = {}
+        self._comp_counts: dict = {}
+        self._reference_energy_j = 0.0
 
     # --- properties ----------------------------------------------------------------------
 
@@ -165,9 +173,27 @@ class AnalogMatrix:
 
     @property
     def program_counts(self) -> OpCounts:
-        """Programming cost of all tiles (pulses, energy), separate from inference."""
+        """Programming cost of all tiles (pulses, energy), separate from inference; with drift
+        compensation it includes the energy of the reference read at programming."""
         return OpCounts(program_pulses=sum(t.program_pulses for t in self.tiles),
-                        program_energy_j=float(sum(t.program_energy_j for t in self.tiles)))
+                        program_energy_j=float(sum(t.program_energy_j for t in self.tiles))
+                        + self._reference_energy_j)
+
+    def refresh_counts(self, t_s: float) -> OpCounts:
+        """Programming pulses and energy of the tiles' refreshes before ``t_s`` [s]
+        (``hw.refresh_threshold``, :mod:`cimsim.tile.compensation`)."""
+        pulses, energy = 0, 0.0
+        for tile in self.tiles:
+            p, e = tile.refresh_counts(t_s)
+            pulses += p
+            energy += e
+        return OpCounts(program_pulses=pulses, program_energy_j=energy)
+
+    def compensation_counts(self, t_s: float, read: int = 0) -> OpCounts:
+        """Counts of the reference read that compensates read ``read`` at ``t_s`` (an empty
+        :class:`~cimsim.ops.OpCounts` without compensation or for a fixed-time recalibration,
+        whose one read is charged where it happens)."""
+        return self._comp_counts.get((float(t_s), int(read)), OpCounts())
 
     @property
     def weight_quantized(self) -> np.ndarray:
@@ -229,6 +255,9 @@ class AnalogMatrix:
             self._gain.append(np.concatenate(gains))
         self.encoder = enc
         self._per_vector = self._counts_per_vector()
+        self._factors, self._comp_counts = {}, {}
+        if self.hw.drift_compensation != "none":
+            self._reference_at_programming(x)
         return self
 
     def use_analog_output(self) -> AnalogMatrix:
@@ -261,6 +290,63 @@ class AnalogMatrix:
         enc = self.encoder
         volts_per_unit = enc.plane_volts_per_code(0) / enc.x_lsb
         return float(volts_per_unit / self.tiles[0].mapping.digital_weight[0])
+
+    # --- drift compensation ------------------------------------------------------------------
+
+    def _reference_at_programming(self, x_cal: np.ndarray) -> None:
+        """Pick the reference vectors among the calibration inputs and read them at
+        ``hw.drift_reference_t_s``; charge that read's energy to programming."""
+        from ..ppa.energy import components, energy_breakdown
+        from .compensation import (
+            PROGRAMMING_READ,
+            READ_STRIDE,
+            REFERENCE_OFFSET,
+            REFERENCE_VECTORS,
+        )
+
+        n = x_cal.shape[0]
+        rows = np.unique(np.linspace(0, n - 1, min(n, REFERENCE_VECTORS)).astype(np.int64))
+        self._x_ref = np.ascontiguousarray(x_cal[rows])
+        self._ref_cols, counts = self._execute(
+            self._x_ref, self.hw.drift_reference_t_s,
+            PROGRAMMING_READ * READ_STRIDE + REFERENCE_OFFSET, None, columns=True)
+        self._reference_energy_j = float(sum(energy_breakdown(counts,
+                                                              components(self.hw)).values()))
+
+    def _compensation(self, t_s: float, sample0: int) -> list | None:
+        """The compensation factors (per block) for a read at ``t_s`` starting at stream
+        position ``sample0`` (its read index ``sample0 // READ_STRIDE``), computed once."""
+        from . import compensation as comp
+
+        mode = self.hw.drift_compensation
+        if mode == "none":
+            return None
+        read = int(sample0 // comp.READ_STRIDE)
+        fixed = mode == "column" and self.hw.drift_recalibration_t_s is not None
+        key = ("recalibration",) if fixed else (float(t_s), read)
+        if key not in self._factors:
+            t_read = self.hw.drift_recalibration_t_s if fixed else t_s
+            read_at = comp.RECALIBRATION_READ if fixed else read
+            now, counts = self._execute(
+                self._x_ref, t_read, read_at * comp.READ_STRIDE + comp.REFERENCE_OFFSET, None,
+                columns=True)
+            factors = []
+            for ref, cur, (_r0, _r1, block) in zip(self._ref_cols, now, self.blocks,
+                                                  strict=True):
+                if mode == "global":
+                    factors.append(comp.global_factors(ref, cur,
+                                                       [t.n_signal for t in block.tiles]))
+                else:
+                    factors.append(comp.affine_factors(ref, cur))
+            self._factors[key] = factors
+            if fixed:     # the one recalibration read is charged to programming
+                from ..ppa.energy import components, energy_breakdown
+
+                self._reference_energy_j += float(sum(energy_breakdown(
+                    counts, components(self.hw)).values()))
+            else:
+                self._comp_counts[key] = counts
+        return self._factors[key]
 
     def _counts_per_vector(self) -> dict[str, int]:
         """The counts of one input vector that do not depend on its values (see the module
@@ -327,32 +413,49 @@ class AnalogMatrix:
         t_s = self.hw.t_s if t_s is None else check_scalar("t_s", t_s, caller, lo=0.0)
         if sample_offset is not None:
             self._sample = rng.check_offset("sample_offset", sample_offset, caller)
+        factors = self._compensation(t_s, self._sample)
+        try:
+            out, ops = self._execute(x, t_s, self._sample, factors)
+        except NonFiniteInput:
+            self._check_x(x_in, caller)     # raises, naming the first NaN / inf
+            raise
+        self._sample += x.shape[0]
+        return out, ops
+
+    def _execute(self, x, t_s: float, sample0: int, factors, *, columns: bool = False):
+        """Run vectors ``x`` (stream positions ``sample0 …``) on the tiles at ``t_s`` with the
+        compensation ``factors`` (None: none): the outputs (batch, out) and their counts, or
+        with ``columns`` per row block the digital value of every converted column
+        (batch, n_signal), before the columns are added into the outputs."""
         enc = self.encoder
         n_b = x.shape[0]
         x = np.ascontiguousarray(x)
         cells = [array_read(block, t_s, enc, self._dtype)   # built before threading
                  for _r0, _r1, block in self.blocks]
-        out = np.empty((n_b, self.out_features))     # the first read of each chunk assigns
+        if columns:
+            out = [np.empty((n_b, block.n_signal)) for _, _, block in self.blocks]
+        else:
+            out = np.empty((n_b, self.out_features))  # the first read of each chunk assigns
         e_out = np.empty(n_b)
         n_ch = -(-n_b // CHUNK)
         accs = [np.zeros((n_ch, 3, r1 - r0)) for r0, r1, _ in self.blocks]
         # per block and chunk: vector-cycles that drive a row, non-zero inputs (integers)
         reads = np.zeros((len(self.blocks), 2, n_ch), dtype=np.int64)
-        sample0 = self._sample
 
         def job(b0, b1):     # one thread's slice, b0 on a CHUNK boundary
             for c0 in range(b0, b1, CHUNK_VECTORS):
                 c1 = min(c0 + CHUNK_VECTORS, b1)
-                self._run(x[c0:c1], out[c0:c1], e_out[c0:c1],
+                part = ([o[c0:c1] for o in out] if columns else out[c0:c1])
+                self._run(x[c0:c1], part, e_out[c0:c1],
                           [a[c0 // CHUNK: -(-c1 // CHUNK)] for a in accs],
-                          reads[:, :, c0 // CHUNK], t_s, sample0 + c0)
+                          reads[:, :, c0 // CHUNK], t_s, sample0 + c0, factors, columns)
 
-        try:
-            with blas_single_thread():
-                for_row_slices(job, n_b, align=CHUNK)
-        except NonFiniteInput:
-            self._check_x(x_in, caller)     # raises, naming the first NaN / inf
-            raise
+        with blas_single_thread():
+            for_row_slices(job, n_b, align=CHUNK)
+        if factors is not None and not columns:
+            for (_r0, _r1, block), f in zip(self.blocks, factors, strict=True):
+                np.add.at(out.T, block.out_index, np.broadcast_to(f.offset[:, None],
+                                                                  (f.offset.size, n_b)))
         ops = OpCounts(**{k: n_b * v for k, v in self._per_vector.items()})
         skip = self.hw.tile.skip_zero_inputs
         for k, ((r0, r1, block), acc) in enumerate(zip(self.blocks, accs, strict=True)):
@@ -375,14 +478,15 @@ class AnalogMatrix:
                 nonzero = int(reads[k, 1].sum()) if enc.n_planes > 1 else driven
                 ops.sram_read_bits += nonzero * self.hw.tile.input_bits * n_t
         ops.adc_switching_energy_j = 0.0 if self.analog_output else float(e_out.sum())
-        self._sample += n_b
         return out, ops
 
-    def _run(self, x, out, e_out, accs, reads, t_s, sample0):
+    def _run(self, x, out, e_out, accs, reads, t_s, sample0, factors=None, columns=False):
         """Drive, GEMMs and read-out of a sub-batch (vectors ``sample0 …``) on the calling
-        thread: outputs into ``out``/``e_out``, row-drive sums into ``accs`` (per block), and
-        per block the vector-cycles that drive a row and the non-zero inputs into
-        ``reads`` (blocks × 2)."""
+        thread: outputs into ``out``/``e_out`` (with ``columns``, ``out`` is a list of per-block
+        column arrays), row-drive sums into ``accs`` (per block), and per block the
+        vector-cycles that drive a row and the non-zero inputs into ``reads`` (blocks × 2).
+        ``factors`` (per block, :class:`~cimsim.tile.compensation.Factors`) multiply each
+        column's front-end gain and its digital weight."""
         hw, tc, enc = self.hw, self.hw.tile, self.encoder
         n_b = x.shape[0]
         dtype = self._dtype
@@ -396,6 +500,13 @@ class AnalogMatrix:
                 zip(self.blocks, self._gain, accs, self._ident, strict=True)):
             cells = array_read(block, t_s, enc, dtype)     # array read: cell law × wires
             coef0 = np.concatenate([t.mapping.digital_weight for t in block.tiles]) / gain
+            if factors is not None:     # drift compensation: recalibrated gain, digital scale
+                gain = gain * factors[k].gain
+                coef0 = coef0 * factors[k].digital
+            if columns:
+                dest, index, first = out[k], np.arange(block.n_signal), True
+            else:
+                dest, index, first = out, block.out_index, k == 0
             xr = x[:, r0:r1]
             cr = None if codes is None else codes[:, r0:r1]
             if skip and codes is not None:
@@ -411,13 +522,13 @@ class AnalogMatrix:
                     per_cell_args=dict(seed=hw.seed, seed_tag=self.seed_tag, sample0=sample0,
                                        plane=p, n_planes=enc.n_planes))
                 coef = coef0 * (enc.x_lsb / enc.plane_volts_per_code(p))
-                analog_read(mean, var_own, var_ref, block.ref_idx, gain, coef, block.out_index,
+                analog_read(mean, var_own, var_ref, block.ref_idx, gain, coef, index,
                             block.adc_of, block.adcs, key=self._key, key_ref=self._key_ref,
                             key_c=self._key_c, sample0=sample0, plane=p,
-                            n_planes=enc.n_planes, col0=block.col0, ref0=block.ref0, out=out,
+                            n_planes=enc.n_planes, col0=block.col0, ref0=block.ref0, out=dest,
                             e_out=e_out, exact=not tc.quantize or self.analog_output,
-                            assign=k == 0 and p == 0,
-                            ident=ident, active=nz if skip else None)
+                            assign=first and p == 0, ident=ident or columns,
+                            active=nz if skip else None)
 
     def matmul_series(self, x_seq, *, t_s: float | None = None,
                       sample_offset: int | None = None, state: dict | None = None):

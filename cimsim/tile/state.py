@@ -119,6 +119,15 @@ class Tile:
         self.program_pulses = 0
         self.program_energy_j = 0.0
         self.g_programmed_s = self._program()
+        self._epochs: dict[int, np.ndarray] = {0: self.g_programmed_s}
+        #: Refresh period [s] (``hw.refresh_threshold``, :func:`cimsim.tile.compensation.
+        #: refresh_period_s` on the programmed targets), None without refresh.
+        self.refresh_period_s: float | None = None
+        if hw.refresh_threshold is not None and hw.drift:
+            from .compensation import refresh_period_s
+
+            self.refresh_period_s = refresh_period_s(
+                self.card, self.mapping.g_target_s, hw.refresh_threshold, hw.temperature_k)
         self.adcs = ColumnAdcs(hw, self.n_adcs, seed_tag, first_index=self.index * self.n_adcs)
         #: ADC (within the tile) converting each signal column: the mux group of its column.
         self.adc_of = (self.mapping.pos_col // t.adc_share).astype(np.int64)
@@ -128,22 +137,29 @@ class Tile:
 
     # --- device physics ------------------------------------------------------------------
 
-    def _key(self, what: str) -> int:
+    def _key(self, what: str, epoch: int = 0) -> int:
+        """Stream key of ``what`` for the tile's programming ``epoch`` (0: the first; epoch
+        ``n`` is the n-th refresh)."""
+        if epoch:
+            return rng.derive_key(self.hw.seed, what, self.seed_tag, self.index, "refresh",
+                                  epoch)
         return rng.derive_key(self.hw.seed, what, self.seed_tag, self.index)
 
-    def _program(self) -> np.ndarray:
+    def _program(self, epoch: int = 0) -> np.ndarray:
         """Program the mapped targets for the cell law (the verify read current at the read
-        voltage, :func:`cimsim.tile.cells.program_targets`) at ``hw.program_temperature_k``."""
+        voltage, :func:`cimsim.tile.cells.program_targets`) at ``hw.program_temperature_k``
+        (``epoch`` > 0: a refresh, with its own programming noise and the same stuck cells)."""
         hw = self.hw
         g, tol = program_targets(hw, self.card, self.mapping.g_target_s.copy())
         if hw.programming_noise:
             from device_models.memory import program
 
-            res = program(self.card, g, seed=self._key("program"), tolerance_s=tol,
+            res = program(self.card, g, seed=self._key("program", epoch), tolerance_s=tol,
                           temperature_k=hw.program_temperature_k)
             g = np.asarray(res.g_s, dtype=np.float64)
-            self.program_pulses = int(np.sum(res.pulses))
-            self.program_energy_j = float(np.sum(res.energy_j))
+            if epoch == 0:
+                self.program_pulses = int(np.sum(res.pulses))
+                self.program_energy_j = float(np.sum(res.energy_j))
         if hw.faults:
             from device_models.memory import apply_faults
 
@@ -154,6 +170,21 @@ class Tile:
         """Conductances [S] of the used cells at ``t_s`` [s] after programming."""
         return self.state(t_s)["g_s"]
 
+    def epoch_at(self, t_s: float) -> tuple[int, float]:
+        """Refreshes before time ``t_s`` after the first programming and the age of the
+        cells then [s] (``(0, t_s)`` without refresh; :mod:`cimsim.tile.compensation`)."""
+        tau = self.refresh_period_s
+        if tau is None or t_s < tau:
+            return 0, t_s
+        n = int(math.floor(t_s / tau))
+        return n, t_s - n * tau
+
+    def refresh_counts(self, t_s: float) -> tuple[int, float]:
+        """Programming pulses and energy [J] of the refreshes before ``t_s`` (each refresh
+        costs the tile's programming)."""
+        n = self.epoch_at(t_s)[0]
+        return n * self.program_pulses, n * self.program_energy_j
+
     def state(self, t_s: float) -> dict:
         """Read-time state at ``t_s`` (cached): conductances, signal matrices, noise variances."""
         t_s = check_scalar("t_s", t_s, "Tile.state", lo=0.0)
@@ -162,12 +193,16 @@ class Tile:
             return st
         hw = self.hw
         m = self.mapping
-        g = self.g_programmed_s
-        if hw.drift and t_s > 0.0:
+        epoch, age_s = self.epoch_at(t_s)
+        g = self._epochs.get(epoch)
+        if g is None:                                    # keep the first and the latest
+            g = self._program(epoch)
+            self._epochs = {0: self.g_programmed_s, epoch: g}
+        if hw.drift and age_s > 0.0:
             from device_models.memory import age
 
-            g = np.asarray(age(self.card, g, t_s=t_s, temperature_k=hw.temperature_k,
-                               seed=self._key("age")), dtype=np.float64)
+            g = np.asarray(age(self.card, g, t_s=age_s, temperature_k=hw.temperature_k,
+                               seed=self._key("age", epoch)), dtype=np.float64)
         factor = conductance_temperature_factor(self.card, hw.temperature_k,
                                                 hw.program_temperature_k)
         if factor != 1.0:
@@ -176,7 +211,7 @@ class Tile:
         if hw.read_noise:
             from device_models.memory import read_noise
 
-            rn = read_noise(self.card, g, t_int_s=hw.tile.t_read_s, t_s=t_s,
+            rn = read_noise(self.card, g, t_int_s=hw.tile.t_read_s, t_s=age_s,
                             temperature_k=hw.temperature_k)
             g = rn.g_mean_s    # the mean read conductance (a read is never negative)
         g_read = g
