@@ -416,3 +416,36 @@ def test_level_crossing_series_reads_the_law():
     ys, ops_s = m.matmul_series(x[None])
     np.testing.assert_allclose(ys[0], y, rtol=1e-9, atol=1e-12 * np.abs(y).max())
     assert ops_s.cell_read_energy_j == pytest.approx(ops.cell_read_energy_j, rel=1e-9)
+
+
+# --- command line ----------------------------------------------------------------------
+
+
+def test_demo_set_overrides_hardware_fields(capsys):
+    import json
+
+    from cimsim.cli import main
+
+    args = ["demo", "--json", "--n", "12", "--no-volatility", "--set", "tile.cell=1t1r",
+            "--set", "tile.v_gate_v=0.5", "--set", "temperature_k=350",
+            "--set", "read_noise=false"]
+    assert main(args) == 0
+    hw = json.loads(capsys.readouterr().out)["hardware"]
+    assert hw["tile"]["cell"] == "1t1r" and hw["tile"]["v_gate_v"] == 0.5
+    assert hw["temperature_k"] == 350.0 and hw["read_noise"] is False
+
+
+@pytest.mark.parametrize("item,message", [
+    ("tile.cel=1t1r", "Unknown field 'cel' in TileConfig"),
+    ("tile.v_gate_v=abc", "'abc' is not a number"),
+    ("temperature_k", "needs PATH=VALUE"),
+    ("tile.adc_bits=0", "'adc_bits' field of TileConfig must be in"),
+    ("read_noise=maybe", "not true or false"),
+    ("seed.x=1", "has no sub-field"),
+])
+def test_demo_set_rejects_bad_paths_and_values_in_one_line(capsys, item, message):
+    from cimsim.cli import main
+
+    assert main(["demo", "--n", "2", "--no-volatility", "--set", item]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
