@@ -168,7 +168,7 @@ def test_separable_law_is_exact_in_one_term():
     assert ex.rank == 1 and ex.bound <= 1e-14 * ex.scale
 
 
-def test_lookup_and_sign_split_kernels_equal_their_references(each_backend):
+def test_lookup_histogram_and_sign_split_kernels_equal_their_references(each_backend):
     rng = np.random.default_rng(2)
     tab = rng.normal(size=(3, 11))
     codes = rng.integers(-5, 6, (7, 9)).astype(np.int32)
@@ -182,6 +182,9 @@ def test_lookup_and_sign_split_kernels_equal_their_references(each_backend):
     k = np.minimum(np.floor(pos).astype(int), 9)
     ref = tab[:, k] * (1 - (pos - k)) + tab[:, k + 1] * (pos - k)
     np.testing.assert_allclose(out.reshape(7, 3, 9).transpose(1, 0, 2), ref, rtol=1e-14)
+    hist = cells._histogram(codes, -5, 11)
+    np.testing.assert_array_equal(hist, [np.bincount(codes[:, i] + 5, minlength=11)
+                                         for i in range(9)])
     v = rng.normal(size=(5, 6)).astype(np.float32)
     pm, pm2 = cells._split_signs(v, True)
     np.testing.assert_array_equal(pm[:, :6] + pm[:, 6:], v)

@@ -138,6 +138,9 @@ VARIANCE_RTOL = 1e-3
 G_NODES = 16
 #: Most Chebyshev nodes tried [-].
 G_NODES_MAX = 256
+#: Largest number of input codes for which the cells' read energy is summed through a per-row
+#: histogram of the codes (exact integers; wider inputs gather per vector) [-].
+ENERGY_TABLE_CODES = 4097
 #: Points of the uniform code grid on which unquantised inputs (``tile.quantize = False``)
 #: interpolate the expansion linearly [-].
 UNQUANTIZED_GRID = 4097
@@ -249,15 +252,18 @@ def program_targets(hw: HardwareConfig, card, g_target_s: np.ndarray):
     from device_models.iv import conductance_for_current
 
     v = hw.tile.v_read_v
-    g = conductance_for_current(law, g_target_s * v, v, g_max_s=card.g_max_s)
+    # quantised weights take few distinct targets: solve each once
+    targets, where = np.unique(np.asarray(g_target_s, dtype=np.float64), return_inverse=True)
+    g = conductance_for_current(law, targets * v, v, g_max_s=card.g_max_s)
     g = np.clip(g, card.g_min_s, card.g_max_s)      # rounding at the window's edges
+    shape = np.shape(g_target_s)
     if card.kind == "pcm":
-        return g, None
+        return g[where].reshape(shape), None
     _, didg = law.current_and_g_derivative(v, g)
     g_lo, g_hi = current_window(hw, card)
     tol_i = card.tolerance_frac * (g_hi - g_lo) * v
     tol = tol_i / np.maximum(np.abs(didg), 1e-3 * abs(v))
-    return g, tol
+    return g[where].reshape(shape), tol[where].reshape(shape)
 
 
 # --------------------------------------------------------------------------------------------
@@ -327,6 +333,10 @@ class Expansion:
     def coefficients(self, g: np.ndarray) -> np.ndarray:
         """:math:`a_r(g)` at conductances ``g`` [S] → (R, *g.shape)."""
         flat = np.asarray(g, dtype=np.float64).ravel()
+        if flat.size > 4096:             # exactly programmed arrays repeat a few values
+            uniq, where = np.unique(flat, return_inverse=True)
+            if uniq.size <= flat.size // 8:
+                return self.coefficients(uniq)[:, where].reshape((self.rank,) + np.shape(g))
         out = np.empty((self.rank, flat.size))
         w = _bary_weights(self.nodes.size)
         step = 1 << 15
@@ -427,6 +437,15 @@ def _split_signs_py(v, squares, pm, pm2):
                 pm2[b, n_r + i] = q * q
 
 
+def _histogram_py(codes, lo, counts):
+    """``counts[i, c − lo] += 1`` for every code ``c`` of row ``i`` (int64, exact)."""
+    n_b, n_r = codes.shape
+    for b in range(n_b):
+        for i in range(n_r):
+            counts[i, codes[b, i] - lo] += 1
+
+
+_histogram_kernel = jit(_histogram_py)
 _lookup_int_kernel = jit(_lookup_int_py)
 _lookup_float_kernel = jit(_lookup_float_py)
 _split_signs_kernel = jit(_split_signs_py)
@@ -451,6 +470,17 @@ def _lookup(codes: np.ndarray, grid, tab: np.ndarray, out: np.ndarray) -> np.nda
     else:
         _lookup_float_kernel(codes, float(lo), float(inv_h), tab, out)
     return out
+
+
+def _histogram(codes: np.ndarray, lo: int, n_codes: int) -> np.ndarray:
+    """Per row, how often each code occurs: (rows, n_codes) int64."""
+    n_r = codes.shape[1]
+    if backend() == "numpy":
+        flat = (np.arange(n_r)[None, :] * n_codes + (codes - lo)).ravel()
+        return np.bincount(flat, minlength=n_r * n_codes).reshape(n_r, n_codes)
+    counts = np.zeros((n_r, n_codes), dtype=np.int64)
+    _histogram_kernel(np.ascontiguousarray(codes, dtype=np.int32), int(lo), counts)
+    return counts
 
 
 def _split_signs(v: np.ndarray, squares: bool):
@@ -947,17 +977,27 @@ class ArrayRead:
             return float(sum(float(stats[0] @ st["rowsum_s"]) for st in self.states))
         enc = self.enc
         c = x if codes else enc.codes(x)
+        hist = None
+        if enc.quantize and 2 * enc.c_max + 1 <= ENERGY_TABLE_CODES:
+            lo = -enc.c_max if enc.signed else 0
+            hist = _histogram(c, lo, enc.c_max + 1 - lo)     # (rows, codes), exact
+            kc = np.arange(lo, enc.c_max + 1)
         if enc.encoding != "amplitude":
             amp = enc.v_read_v
             g_pos = self.row_current_a[0] / amp
             if len(self.row_current_a) == 1:
                 return float(stats[0] @ g_pos)
             g_neg = self.row_current_a[1] / -amp
-            mag = np.abs(np.asarray(c, dtype=np.int64 if enc.quantize else np.float64))
-            if enc.encoding == "bit_serial":
-                mag = np.bitwise_count(mag).astype(np.float64)   # planes a row is on
-            total = mag.sum(axis=0, dtype=np.float64)
-            pos = np.where(np.asarray(c) > 0, mag, 0).sum(axis=0, dtype=np.float64)
+            if hist is not None:
+                mag = np.abs(kc)
+                if enc.encoding == "bit_serial":
+                    mag = np.bitwise_count(mag)               # planes a row is on
+                total = (hist @ mag).astype(np.float64)
+                pos = (hist @ np.where(kc > 0, mag, 0)).astype(np.float64)
+            else:
+                a = np.abs(np.asarray(c, dtype=np.float64))
+                total = a.sum(axis=0)
+                pos = np.where(np.asarray(c) > 0, a, 0.0).sum(axis=0)
             share = np.divide(pos, total, out=np.zeros_like(total), where=total > 0)
             return float(stats[0] @ (share * g_pos + (1.0 - share) * g_neg))
         t = enc.t_read_s
@@ -969,6 +1009,8 @@ class ArrayRead:
                     e += float(vr[b] @ self.law.current(vr[b][:, None], g).sum(axis=1))
             return e * t
         w = self.mean_tab * (self.grid_volts * t)[None, :]     # (R, K): V·b_r(V)·t
+        if hist is not None:      # Σ_i Σ_k counts[i, k] · Σ_r row_coef[r, i]·w[r, k]
+            return float(np.sum(hist * (self.row_coef.T @ w)))
         lo, inv_h = self.grid
         if inv_h is None:
             idx = np.asarray(c, dtype=np.int64) - lo
