@@ -76,3 +76,52 @@ def bench_pwm_nonlinear(ctx: BenchContext) -> list[dict]:
                              input_encoding="pulse_width")
     return [_record(ctx, "pwm_nonlinear_tile_mvm", m, x, w, setup,
                     v_gate_v=V_GATE_MODERATE_V)]
+
+
+_R_WIRE_OHM = 1.0
+#: Vectors on which the exact Newton solve is timed and compared (it costs seconds each) [-].
+EXACT_VECTORS = 8
+
+
+@register("ir_drop_nonlinear_tile_mvm",
+          "256x256 weights on a 256x512 tile of sinh cells, 1 ohm wires: fast vs exact")
+def bench_ir_drop_nonlinear(ctx: BenchContext) -> list[dict]:
+    """Tile MVM with sinh cells (the card's v0) and 1 Ω of row and column wire per pitch.
+    ``ratio_vs_numpy_gemm``: the whole tile MVM with the fast method (line relaxation,
+    :mod:`cimsim.array._lines`); ``ratio_exact_vs_numpy_gemm``: the array read by the exact
+    Newton solve of :mod:`cimsim.array.crossbar` on :data:`EXACT_VECTORS` vectors (against the
+    GEMM of that many vectors); ``max_rel_error_vs_exact``: the largest difference of a
+    physical column current between the two, relative to the column's wire-free current
+    magnitude ``Σ_i |F(g_ij, v_i)|``, on the same vectors."""
+    from cimsim.tile import cells
+
+    n, batch = (32, 16) if ctx.quick else (256, 256)
+    m, x, w, setup = _matrix(ctx, 33, n, batch, cell="sinh", r_wire_row_ohm=_R_WIRE_OHM,
+                             r_wire_col_ohm=_R_WIRE_OHM)
+    rec = _record(ctx, "ir_drop_nonlinear_tile_mvm", m, x, w, setup, r_wire_ohm=_R_WIRE_OHM)
+    # the array read alone: fast against exact on the same row voltages
+    read = cells.array_read(m.blocks[0][2], m.hw.t_s, m.encoder, m._dtype)
+    tile, st = m.tiles[0], read.states[0]
+    xb = read._crossbar(tile, st)
+    nv = min(EXACT_VECTORS, batch)
+    codes = m.encoder.codes(x[:nv])
+    v = np.zeros((nv, m.hw.tile.rows))
+    v[:, :n] = read._cell_volts(None, None, codes)
+    t0 = time.perf_counter()
+    exact = xb.column_currents(v, method="exact")
+    t_exact = time.perf_counter() - t0
+    fast = xb.column_currents(v, method="lines", xtol_v=cells.LINES_XTOL)
+    info = dict(xb.lines_info)
+    scale = np.abs(tile.law.current(v[:, :, None], xb.g_s[None])).sum(axis=1)
+    t_gemm_nv = ctx.gemm_time(nv, n, n)
+    rec.update(
+        max_rel_error_vs_exact=float(np.max(np.abs(fast - exact) / scale)),
+        max_error_rel_full_scale=float(np.max(np.abs(fast - exact)) / np.max(np.abs(exact))),
+        exact_time_s=t_exact, exact_vectors=nv,
+        ratio_exact_vs_numpy_gemm=t_gemm_nv / t_exact,
+        sweeps=info["sweeps"], node_error_v=info["node_error_v"],
+        table_bound_a=info["table_bound_a"],
+        linear_cell_model_max_rel_error=float(np.max(np.abs(
+            v @ np.asarray(xb.g_s) - exact) / scale)),
+        v0_v=float(tile.law.v0_v), rows=n, cols=2 * n, batch=batch)
+    return [rec]

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cimsim.array.crossbar import column_currents
+from cimsim.array.expansion import expand
 from cimsim.hardware import HardwareConfig
 from cimsim.tile import cells
 from cimsim.tile.matrix import AnalogMatrix
@@ -153,7 +154,7 @@ def _card_with_tc(tmp_path, alpha):
 def test_expansion_error_stays_within_its_bound(vg):
     law = OneTOneRIV.from_card(CARD, v_gate_v=vg)
     volts = np.linspace(-0.2, 0.2, 255)
-    ex = cells.expand(lambda g, v: law.current(v, g), 1.8e-6, 2.2e-5, volts, cells.TABLE_RTOL)
+    ex = expand(lambda g, v: law.current(v, g), 1.8e-6, 2.2e-5, volts, cells.TABLE_RTOL)
     assert ex.bound <= cells.TABLE_RTOL * ex.scale
     g = np.random.default_rng(1).uniform(1.8e-6, 2.2e-5, 200)
     err = np.abs(ex.values(g) - law.current(volts[None, :], g[:, None]))
@@ -164,7 +165,7 @@ def test_expansion_error_stays_within_its_bound(vg):
 def test_separable_law_is_exact_in_one_term():
     law = SinhIV(0.4)
     volts = np.linspace(0.0, 0.2, 33)
-    ex = cells.expand(lambda g, v: law.current(v, g), 1e-6, 2e-5, volts, cells.TABLE_RTOL)
+    ex = expand(lambda g, v: law.current(v, g), 1e-6, 2e-5, volts, cells.TABLE_RTOL)
     assert ex.rank == 1 and ex.bound <= 1e-14 * ex.scale
 
 
@@ -452,3 +453,27 @@ def test_demo_set_rejects_bad_paths_and_values_in_one_line(capsys, item, message
     assert main(["demo", "--n", "2", "--no-volatility", "--set", item]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+def test_bench_smoke_runs_the_cell_records(capsys):
+    import importlib.util
+    import json
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "bench.py"
+    spec = importlib.util.spec_from_file_location("bench_smoke_cells", path)
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules["bench_smoke_cells"] = bench
+    spec.loader.exec_module(bench)
+    names = ["nonlinear_tile_mvm", "pwm_nonlinear_tile_mvm", "ir_drop_nonlinear_tile_mvm"]
+    argv = ["--quick", "--json", "--repeat", "1"] + [a for n in names for a in ("--only", n)]
+    assert bench.main(argv) == 0
+    records = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert set(records) == set(names)
+    assert records["nonlinear_tile_mvm"]["plan"] == "table"
+    assert records["pwm_nonlinear_tile_mvm"]["plan"] == "pulse"
+    ir = records["ir_drop_nonlinear_tile_mvm"]
+    assert ir["plan"] == "wires_fast"
+    assert ir["max_rel_error_vs_exact"] < 1e-3 < ir["linear_cell_model_max_rel_error"]
+    assert ir["ratio_exact_vs_numpy_gemm"] > 0

@@ -396,3 +396,43 @@ def test_edge_cases_empty_batch_and_zero_conductance():
     assert np.array_equal(cb.column_currents(zero, np.full(4, 0.1), 1.0), np.zeros(3))
     assert np.array_equal(cb.effective_conductance(zero, 1.0, 2.0), zero)
     assert cb.cell_voltages(g, [0.1, 0.2, 0.1, 0.0], 2.0).shape == (1, 4, 3)
+
+
+# --- line relaxation (method="lines") -------------------------------------------------------
+
+
+@pytest.mark.parametrize("r_row,r_col", [(1.0, 1.0), (5.0, 0.0), (0.0, 3.0), (20.0, 10.0)])
+@pytest.mark.parametrize("law", ["sinh", "1t1r"])
+def test_line_relaxation_matches_the_exact_solve(each_backend, r_row, r_col, law):
+    from device_models.one_t_one_r import OneTOneRIV
+
+    rng = np.random.default_rng(17)
+    g = rng.uniform(2e-6, 2e-5, (24, 40))
+    v = rng.uniform(-0.2, 0.2, (5, 24))
+    cell = SinhIV(0.3) if law == "sinh" else OneTOneRIV.from_card(
+        "yao2020_taox_1t1r", v_gate_v=0.6)
+    xb = cb.Crossbar(g, r_wire_row_ohm=r_row, r_wire_col_ohm=r_col, cell=cell)
+    exact = xb.column_currents(v, method="exact")
+    fast = xb.column_currents(v, method="lines", xtol_v=1e-7)
+    scale = np.abs(cell.current(v[:, :, None], g[None])).sum(axis=1)
+    assert np.max(np.abs(fast - exact) / scale) < 1e-5
+    assert xb.lines_info["table_bound_a"] < 1e-5 * np.max(np.abs(cell.current(0.4, g)))
+    assert xb.lines_info["sweeps"] >= 1
+
+
+def test_line_relaxation_kernel_equals_its_reference():
+    from device_models._jit import use_backend
+
+    rng = np.random.default_rng(18)
+    g = rng.uniform(2e-6, 2e-5, (16, 24))
+    v = rng.uniform(-0.2, 0.2, (20, 16))
+    out = {}
+    for name in ("numba", "numpy"):
+        with use_backend(name):
+            xb = cb.Crossbar(g, 2.0, cell=SinhIV(0.4))
+            out[name] = xb.column_currents(v, method="lines", xtol_v=1e-6)
+            sweeps = xb.lines_info["sweeps"]
+        out[name + "_sweeps"] = sweeps
+    assert out["numba_sweeps"] == out["numpy_sweeps"]
+    np.testing.assert_allclose(out["numba"], out["numpy"], rtol=1e-5,
+                               atol=1e-6 * np.abs(out["numpy"]).max())

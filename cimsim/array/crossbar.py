@@ -71,7 +71,10 @@ __all__ = [
     "solve_crossbar",
 ]
 
-_METHODS = ("exact", "newton", "fast")
+_METHODS = ("exact", "newton", "fast", "lines")
+#: Largest error of the expanded cell law of ``method="lines"`` (expansion and polynomial
+#: fit), relative to its largest current over the cells' voltage range [-].
+LINES_RTOL = 1e-6
 _CACHE_SIZE = 4
 _CHUNK_ELEMENTS = 1 << 24  # max node-voltage elements held per batch chunk
 R_WIRE_MIN_OHM = 1e-9
@@ -226,6 +229,10 @@ class Crossbar:
         self._g_eff = None
         self._g_eff32 = None
         self._ss = None
+        self._lines = None
+        #: Diagnostics of the last ``method="lines"`` call: sweeps, estimated node-voltage
+        #: error [V], error bound of the tabulated law per cell [A].
+        self.lines_info: dict = {}
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -263,10 +270,68 @@ class Crossbar:
             else:
                 ge = self.g_eff_s
             out = _fixed_chunk_gemm(v, ge)
+        elif method == "lines":
+            xtol_v = check_scalar("xtol_v", xtol_v, caller, lo=0.0, lo_open=True)
+            out = self._lines_currents(np.asarray(v, dtype=np.float64), xtol_v)
         else:
             out = self._solve(v, method, n_fast, xtol_v, max_iter, caller).column_currents_a
         _check_finite_currents(out, self.g_s, v, caller)
         return out[0] if squeeze else out
+
+    def _lines_solver(self, v_max: float):
+        """The line-relaxation solver for row voltages within ±``v_max`` (cached; rebuilt
+        for a wider range). Cell voltages of a passive array lie within ±2·v_max."""
+        cached = self._lines
+        if cached is not None and cached[0] >= v_max:
+            return cached[1]
+        from ._lines import LineSolver, fit_polynomials
+        from .expansion import expand
+
+        law, g = self.cell, self.g_s
+        vm = v_max if v_max > 0.0 else 1.0
+        vs = 2.0 * vm                      # cell voltages of a passive array: within ±2·v_max
+        if getattr(law, "is_separable", False):
+            coef = g[None]
+            poly, _ = fit_polynomials(lambda vv: law.drive(vv)[None], vs, LINES_RTOL)
+        else:
+            grid = vs * np.cos(np.pi * (np.arange(129) + 0.5) / 129)
+            ex = expand(lambda gg, vv: law.current(vv, gg), float(g.min()), float(g.max()),
+                        grid, LINES_RTOL)
+            coef = ex.coefficients(g)
+            norm2 = np.sum(ex.node_coef ** 2, axis=0)          # singular values squared
+
+            def basis(vv):      # b_r(V) = Σ_m a_r(g_m) F(g_m, V) / σ_r²: exact projection
+                f = law.current(np.atleast_1d(vv)[None, :], ex.nodes[:, None])
+                return (ex.node_coef.T @ f) / norm2[:, None]
+
+            poly, _ = fit_polynomials(basis, vs, LINES_RTOL)
+        # chord conductance: the mid-range of the cells' slope over ±v_max
+        probe = np.linspace(-vm, vm, 9)
+        slopes = np.stack([law.current_and_derivative(p, g)[1] for p in probe])
+        chord = 0.5 * (slopes.min(axis=0) + slopes.max(axis=0))
+        solver = LineSolver(g, self.r_wire_row_ohm, self.r_wire_col_ohm, coef, poly, vs, chord)
+        # measured error of the law as the solver evaluates it, on sampled cells and voltages
+        pick = np.unique(np.linspace(0, g.size - 1, 64).astype(np.int64))
+        gi = np.sort(g.ravel())[pick]
+        vv = np.linspace(-vs, vs, 801)
+        t = vv / vs
+        pv = np.stack([np.polyval(p.astype(np.float64), t) for p in poly])      # (K, n)
+        ci = coef.reshape(coef.shape[0], -1)[:, np.argsort(g.ravel())[pick]]   # (K, m)
+        model = ci.T @ pv
+        solver.table_bound_a = float(np.max(np.abs(model - law.current(vv[None, :],
+                                                                        gi[:, None]))))
+        self._lines = (vm, solver)
+        return solver
+
+    def _lines_currents(self, v: np.ndarray, xtol_v: float) -> np.ndarray:
+        scale = float(np.max(np.abs(v))) if v.size else 0.0
+        if scale == 0.0:
+            return np.zeros((v.shape[0], self.shape[1]))
+        solver = self._lines_solver(scale)
+        out, sweeps, err = solver.column_currents(v, xtol_v * scale)
+        self.lines_info = {"sweeps": sweeps, "node_error_v": err,
+                           "table_bound_a": solver.table_bound_a}
+        return out
 
     def solve(self, v_rows, *, method: str = "exact", n_fast: int = 3, xtol_v: float = 1e-12,
               max_iter: int = 50) -> CrossbarSolution:

@@ -59,19 +59,23 @@ How the sums are formed (``TileConfig.array_solver = "fast"``, the default):
   (sinh), or unsigned inputs, needs one of the two terms.
 * **Amplitude inputs**: the rows sit on the DAC levels :math:`L_k`. Separable laws
   (:math:`F = g\,h(V)`, sinh) are exactly one GEMM on :math:`h(L)`. Other laws (1T1R) are
-  expanded, :math:`F(g, L_k) \approx \sum_{r<R} a_r(g)\,b_r(L_k)`: the table of
-  :math:`F` on :data:`G_NODES` Chebyshev nodes in :math:`g` (over the programmed range) and
-  on every level is factorised by an SVD; :math:`b_r` is exact on the levels and
-  :math:`a_r(g)` is the barycentric Chebyshev interpolant of the left factor, evaluated once
-  per cell. Then the mean is ``R`` GEMMs, one concatenated product ``[b_0(v) … b_{R-1}(v)] @
-  [A_0; …]``. ``R`` is the smallest rank whose error, measured on the nodes and on a check
-  grid interleaved with them (the nodes are doubled until the check grid passes), is at most
-  :data:`TABLE_RTOL` of the largest cell current: every cell current is then within
+  expanded, :math:`F(g, L_k) \approx \sum_{r<R} a_r(g)\,b_r(L_k)`
+  (:func:`cimsim.array.expansion.expand`): the table of :math:`F` on Chebyshev nodes in
+  :math:`g` (over the programmed range) and on every level is factorised by an SVD;
+  :math:`b_r` is exact on the levels and :math:`a_r(g)` is the barycentric Chebyshev
+  interpolant of the left factor, evaluated once per cell. Then the mean is ``R`` GEMMs,
+  one concatenated product ``[b_0(v) … b_{R-1}(v)] @ [A_0; …]``. ``R`` is the smallest
+  rank whose error, measured on the nodes and on a check grid interleaved with them (the
+  nodes are doubled until the check grid passes), is at most :data:`TABLE_RTOL` of the
+  largest cell current: every cell current is then within
   ``bound_a`` (:attr:`ArrayRead.bound_a`) of the law, and a column sum of ``n`` rows within
   ``n·bound_a``. The variance uses the same expansion of :math:`(\partial F/\partial g)^2`
   at :data:`VARIANCE_RTOL`.
-* **Wires with nonlinear cells**: the chord iteration of :mod:`cimsim.array.crossbar`
-  (``method="fast"``) on each read (pulse widths: one solve per distinct pulse end).
+* **Wires with nonlinear cells**: the line relaxation of :mod:`cimsim.array._lines`
+  (:meth:`cimsim.array.crossbar.Crossbar.column_currents` with ``method="lines"``, to an
+  estimated node-voltage error of :data:`LINES_XTOL` of the largest row voltage) for the
+  mean, on each read (time-coded inputs: one solve per distinct switching time); the noise
+  variance and the energy as without wires.
 
 ``array_solver = "exact"`` is the reference: the law of every cell at every read (no table),
 and with wires the converged Newton solve of :func:`cimsim.array.crossbar.column_currents`
@@ -98,14 +102,13 @@ References
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
 from device_models._checks import fail
 from device_models._jit import backend, jit
 from device_models.errors import ConfigError
 
+from ..array.expansion import G_NODES, chebyshev_nodes, expand
 from ..hardware import HardwareConfig
 from ..kernels import bf16_gemm, int8_gemm
 from ..kernels.parallel import workspace
@@ -113,15 +116,12 @@ from . import variance as _variance
 
 __all__ = [
     "CELL_KINDS",
-    "G_NODES",
     "TABLE_RTOL",
     "VARIANCE_RTOL",
     "ArrayRead",
-    "Expansion",
     "array_read",
     "cell_kind",
     "current_window",
-    "expand",
     "program_targets",
     "read_law",
 ]
@@ -134,10 +134,9 @@ TABLE_RTOL = 1e-5
 #: Largest error of the expansion of (∂F/∂g)² (read-noise variance), relative to its
 #: largest value [-].
 VARIANCE_RTOL = 1e-3
-#: Chebyshev nodes in g of the first expansion attempt (doubled while the check grid fails).
-G_NODES = 16
-#: Most Chebyshev nodes tried [-].
-G_NODES_MAX = 256
+#: Tolerance of the line relaxation of wires with nonlinear cells: estimated node-voltage
+#: error relative to the largest row voltage [-] (:mod:`cimsim.array._lines`).
+LINES_XTOL = 2e-5
 #: Largest number of input codes for which the cells' read energy is summed through a per-row
 #: histogram of the codes (exact integers; wider inputs gather per vector) [-].
 ENERGY_TABLE_CODES = 4097
@@ -264,131 +263,6 @@ def program_targets(hw: HardwareConfig, card, g_target_s: np.ndarray):
     tol_i = card.tolerance_frac * (g_hi - g_lo) * v
     tol = tol_i / np.maximum(np.abs(didg), 1e-3 * abs(v))
     return g[where].reshape(shape), tol[where].reshape(shape)
-
-
-# --------------------------------------------------------------------------------------------
-# Separable expansion of a two-variable table
-# --------------------------------------------------------------------------------------------
-
-
-def _cheb_nodes(lo: float, hi: float, m: int) -> np.ndarray:
-    """Chebyshev points of the second kind on [lo, hi] (ascending)."""
-    if m == 1 or hi <= lo:
-        return np.array([0.5 * (lo + hi)])
-    x = -np.cos(np.pi * np.arange(m) / (m - 1))
-    return 0.5 * (lo + hi) + 0.5 * (hi - lo) * x
-
-
-def _bary_weights(m: int) -> np.ndarray:
-    w = (-1.0) ** np.arange(m)
-    if m > 1:
-        w[0] *= 0.5
-        w[-1] *= 0.5
-    return w
-
-
-def _bary_matrix(x: np.ndarray, nodes: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Rows of barycentric interpolation weights at points ``x`` (n,) → (n, M)."""
-    if nodes.size == 1:
-        return np.ones((x.size, 1))
-    d = x[:, None] - nodes[None, :]
-    exact = d == 0.0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        q = w[None, :] / d
-        q = q / q.sum(axis=1, keepdims=True)
-    hit = exact.any(axis=1)
-    if hit.any():
-        q[hit] = exact[hit].astype(np.float64)
-    return q
-
-
-@dataclasses.dataclass(frozen=True)
-class Expansion:
-    r"""A table :math:`f(g, V_k) \approx \sum_{r<R} a_r(g)\,b_r[k]` (see :func:`expand`).
-
-    Attributes
-    ----------
-    nodes : ndarray (M,)
-        Chebyshev nodes in g [S].
-    node_coef : ndarray (M, R)
-        :math:`a_r` at the nodes (units of f).
-    basis : ndarray (R, K)
-        :math:`b_r` on the K voltages [-].
-    bound : float
-        Largest error measured on the nodes and the check grid (units of f).
-    scale : float
-        Largest :math:`|f|` on the table (units of f).
-    """
-
-    nodes: np.ndarray
-    node_coef: np.ndarray
-    basis: np.ndarray
-    bound: float
-    scale: float
-
-    @property
-    def rank(self) -> int:
-        return self.basis.shape[0]
-
-    def coefficients(self, g: np.ndarray) -> np.ndarray:
-        """:math:`a_r(g)` at conductances ``g`` [S] → (R, *g.shape)."""
-        flat = np.asarray(g, dtype=np.float64).ravel()
-        if flat.size > 4096:             # exactly programmed arrays repeat a few values
-            uniq, where = np.unique(flat, return_inverse=True)
-            if uniq.size <= flat.size // 8:
-                return self.coefficients(uniq)[:, where].reshape((self.rank,) + np.shape(g))
-        out = np.empty((self.rank, flat.size))
-        w = _bary_weights(self.nodes.size)
-        step = 1 << 15
-        for s in range(0, flat.size, step):
-            out[:, s:s + step] = (_bary_matrix(flat[s:s + step], self.nodes, w)
-                                  @ self.node_coef).T
-        return out.reshape((self.rank,) + np.shape(g))
-
-    def values(self, g: np.ndarray) -> np.ndarray:
-        """The expansion at conductances ``g`` (n,) on all K voltages → (n, K)."""
-        return self.coefficients(np.asarray(g, dtype=np.float64)).T @ self.basis
-
-
-def expand(fn, g_lo: float, g_hi: float, volts: np.ndarray, rtol: float) -> Expansion:
-    r"""Separable expansion of ``fn(g, V)`` on ``g ∈ [g_lo, g_hi]`` and the voltages ``volts``.
-
-    ``fn(g[:, None], volts[None, :])`` tabulates the function on :math:`M` Chebyshev nodes;
-    the SVD :math:`T = U\Sigma V^\top` truncated to the smallest rank ``R`` whose largest
-    entry error is at most ``rtol/2`` of :math:`\max|T|` gives :math:`b_r = V_r` and
-    :math:`a_r(g_m) = U_{mr}\Sigma_r`. Between nodes :math:`a_r` is the barycentric
-    interpolant; the error of the whole expansion is measured again on the midpoints of
-    the nodes, and ``M`` doubles (to :data:`G_NODES_MAX`) until it is within ``rtol`` of
-    :math:`\max|T|`. The measured error (nodes and midpoints) is ``bound``.
-    """
-    volts = np.asarray(volts, dtype=np.float64)
-    m = G_NODES if g_hi > g_lo else 1
-    while True:
-        nodes = _cheb_nodes(g_lo, g_hi, m)
-        table = np.asarray(fn(nodes[:, None], volts[None, :]), dtype=np.float64)
-        scale = float(np.max(np.abs(table))) if table.size else 0.0
-        if scale == 0.0:
-            return Expansion(nodes, np.zeros((m, 1)), np.zeros((1, volts.size)), 0.0, 0.0)
-        u, s, vt = np.linalg.svd(table, full_matrices=False)
-        rank, err_nodes = s.size, 0.0
-        for r in range(1, s.size + 1):
-            approx = (u[:, :r] * s[:r]) @ vt[:r]
-            err_nodes = float(np.max(np.abs(table - approx)))
-            if err_nodes <= 0.5 * rtol * scale:
-                rank = r
-                break
-        coef = u[:, :rank] * s[:rank]
-        basis = vt[:rank]
-        exp = Expansion(nodes, coef, basis, err_nodes, scale)
-        if m == 1:
-            return exp
-        mids = 0.5 * (nodes[1:] + nodes[:-1])
-        check = np.asarray(fn(mids[:, None], volts[None, :]), dtype=np.float64)
-        err_mid = float(np.max(np.abs(check - exp.values(mids))))
-        bound = max(err_nodes, err_mid)
-        if err_mid <= rtol * scale or 2 * m > G_NODES_MAX:
-            return dataclasses.replace(exp, bound=bound)
-        m *= 2
 
 
 # --------------------------------------------------------------------------------------------
@@ -602,12 +476,16 @@ class ArrayRead:
         self.white = (_variance.build(self.states, self.noise_law, None, self.dtype,
                                       excess=False) if self.noisy else None)
         self._grid_setup()
-        if self.plan == "pulse":
+        #: The wire-free plan that gives the noise variance and the energy (wire drops are
+        #: neglected there, as for linear cells); the mean too unless the wires are solved.
+        self.base = (_plan(enc, self.law, False, "fast") if self.plan != "exact"
+                     else "exact")
+        if self.base == "pulse":
             self._pulse_setup(f32)
-        elif self.plan in ("separable", "table"):
+        elif self.base in ("separable", "table"):
             self._table_setup()
-        if self.plan in ("exact", "wires_fast"):
-            self._var_setup_table()      # variance through the law at the row voltage
+        else:
+            self._var_setup_table()      # exact: the law at the row voltage, every read
 
     # --- set-up ---------------------------------------------------------------------------
 
@@ -697,7 +575,7 @@ class ArrayRead:
         law = self.law
         volts = self.grid_volts
         cells = self._cells()
-        if self.plan == "separable":
+        if self.base == "separable":
             h = np.asarray(law.drive(volts), dtype=np.float64)
             self.mean_tab = h[None, :]
             coefs = [g[None] for g, _ in cells]
@@ -739,7 +617,7 @@ class ArrayRead:
         voltages of the unquantised code grid, over Chebyshev nodes of the conductance range
         (the current is smooth in V: the error is ``h²/8·max|∂²F/∂V²|``, measured here)."""
         g_lo, g_hi = self._g_range()
-        g = _cheb_nodes(g_lo, g_hi, G_NODES)[:, None]
+        g = chebyshev_nodes(g_lo, g_hi, G_NODES)[:, None]
         v = self.grid_volts
         mid = 0.5 * (v[1:] + v[:-1])
         f = self.law.current(v[None, :], g)
@@ -821,6 +699,17 @@ class ArrayRead:
             if codes is None:
                 codes = enc.codes(x, parallel=False)
             out = self._table_currents(codes, noisy, n_b, dt, empty)
+        elif self.plan == "wires_fast":
+            mean = self._solved_currents(v, x, codes, p, False, n_b, dt, empty)[0].copy()
+            if not noisy:
+                return mean, empty, empty
+            if self.base == "pulse":
+                _, var_own, var_ref = self._pulse_currents(v, p, True, n_b, dt, empty)
+            else:
+                if codes is None:
+                    codes = enc.codes(x, parallel=False)
+                _, var_own, var_ref = self._table_currents(codes, True, n_b, dt, empty)
+            out = (mean, var_own, var_ref)
         else:
             out = self._solved_currents(v, x, codes, p, noisy, n_b, dt, empty)
         if noisy:
@@ -903,8 +792,12 @@ class ArrayRead:
                 xb = self._crossbar(tile, st)
                 full = np.zeros((vr.shape[0], self.hw.tile.rows))
                 full[:, : vr.shape[1]] = vr
-                method = "exact" if self.plan == "exact" else "fast"
-                cur = xb.column_currents(full, method=method)[:, : tile.n_phys]
+                if self.plan == "exact":
+                    cur = xb.column_currents(full, method="exact")
+                else:
+                    cur = xb.column_currents(full, method="lines", xtol_v=LINES_XTOL)
+                    self.lines_info = xb.lines_info
+                cur = cur[:, : tile.n_phys]
             out.append(cur)
         return out
 
@@ -1001,7 +894,7 @@ class ArrayRead:
             share = np.divide(pos, total, out=np.zeros_like(total), where=total > 0)
             return float(stats[0] @ (share * g_pos + (1.0 - share) * g_neg))
         t = enc.t_read_s
-        if self.plan not in ("separable", "table"):       # exact plans: the law itself
+        if self.base not in ("separable", "table"):       # exact plan: the law itself
             vr = self._cell_volts(None, None, c)
             e = 0.0
             for g, _ in self._cells():
