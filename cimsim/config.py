@@ -4,7 +4,7 @@ A config class declares each field with :func:`param`, stating its unit, range o
 a one-line doc; construction checks every field and raises
 :class:`~device_models.errors.ConfigError` naming the field, the value and the allowed range.
 Configs round-trip through ``to_dict``/``from_dict`` and load from TOML, so the exact config
-can be stored beside every result::
+can be stored beside every result, and save to TOML (:meth:`Config.to_toml`)::
 
     @dataclasses.dataclass(frozen=True)
     class AdcConfig(Config):
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import math
 import sys
 import typing
@@ -22,6 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from device_models._html import html_table
 from device_models.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -181,6 +183,47 @@ class Config:
             raise ConfigError(f"{path}: malformed TOML: {exc}") from None
         return cls.from_dict(data)
 
+    def to_toml(self, path: str | Path | None = None) -> str:
+        """Write the dict form as TOML to ``path`` (if given) and return the text.
+
+        :meth:`from_toml` reads it back to an equal configuration: card values (a
+        :class:`~device_models.cards.Card` in a card field) are written with their full content
+        and hash, fields that are ``None`` are left out (they are ``None`` by default).
+
+        Raises
+        ------
+        ConfigError
+            If the text would not read back to this configuration (a ``None`` field whose
+            default is not ``None``), or ``path`` cannot be written.
+        """
+        text = _toml_text(self.to_dict())
+        if type(self).from_dict(tomllib.loads(text)) != self:
+            raise ConfigError(f"{type(self).__name__}.to_toml: the TOML form does not read back "
+                              "to the same configuration (a field set to None whose default is "
+                              "not None).")
+        if path is not None:
+            try:
+                Path(path).write_text(text, encoding="utf-8")
+            except OSError as exc:
+                raise ConfigError(f"{path}: cannot be written: {exc}") from None
+        return text
+
+    def _repr_html_(self) -> str:
+        """HTML table of the fields (value, unit, doc) for notebooks; nested configs nest."""
+        rows = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Config):
+                shown = value._repr_html_()
+            elif hasattr(value, "_repr_html_"):   # a card value: its name and changed fields
+                mod = f" (modified: {', '.join(value.modified)})" if value.modified else ""
+                shown = _escape(f"{value.name}{mod}")
+            else:
+                shown = _escape(_shown(value))
+            rows.append((f.name, shown, f.metadata.get("unit", ""), f.metadata.get("doc", "")))
+        return html_table(("field", "value", "unit", "doc"), rows, type(self).__name__,
+                          raw_columns=(1,))
+
     def replace(self: C, **changes: Any) -> C:
         """Copy with top-level fields changed (validated); see :meth:`replace_path` for nested."""
         known = {f.name for f in dataclasses.fields(self)}
@@ -216,3 +259,67 @@ class Config:
             (f.name, f.metadata.get("unit", ""), _allowed(f.metadata), f.metadata.get("doc", ""))
             for f in dataclasses.fields(cls)
         ]
+
+
+def _escape(text: str) -> str:
+    import html
+
+    return html.escape(text)
+
+
+def _shown(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def _toml_value(value: Any) -> str:
+    """One TOML value: a boolean, number, string, array or inline table."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)   # a JSON string is a TOML basic string
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        items = [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()
+                 if v is not None]
+        return "{ " + ", ".join(items) + " }" if items else "{}"
+    raise ConfigError(f"to_toml: no TOML form for {value!r} ({type(value).__name__}).")
+
+
+def _toml_key(key: str) -> str:
+    bare = key.replace("_", "").replace("-", "").isalnum() and key.isascii()
+    return key if bare else json.dumps(key)
+
+
+def _is_leaf(table: Mapping[str, Any]) -> bool:
+    """A table written inline (one line): no value in it is itself a table of tables."""
+    return all(not isinstance(v, Mapping) for v in table.values())
+
+
+def _toml_text(data: Mapping[str, Any], prefix: str = "") -> str:
+    """TOML text of a nested dict: scalars first, then one ``[table]`` per sub-dict; a dict of
+    scalars under a table of many (a card's ``values``) is written as inline tables."""
+    lines: list[str] = []
+    tables: list[tuple[str, Mapping[str, Any]]] = []
+    for key, value in data.items():
+        if value is None:
+            continue
+        if isinstance(value, Mapping) and not (prefix and _is_leaf(value) and
+                                               prefix.endswith(".values")):
+            tables.append((key, value))
+        else:
+            lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
+    text = "\n".join(lines)
+    for key, table in tables:
+        name = f"{prefix}.{_toml_key(key)}" if prefix else _toml_key(key)
+        body = _toml_text(table, name)
+        text += ("\n\n" if text else "") + f"[{name}]" + ("\n" + body if body else "")
+    return text + ("\n" if not prefix else "")

@@ -466,7 +466,64 @@ class Report(_Figures):
                 e.attrs["kinds"] = kinds
         return path
 
+    def to_dataframe(self):
+        """Per-layer figures as a pandas DataFrame (needs pandas: ``pip install
+        'cimsim[pandas]'``), one row per layer and one row ``"chip"``.
+
+        Columns: ``n_tiles``, ``macs`` (per inference), ``energy_per_inference_j``,
+        ``latency_per_inference_s`` [s], ``area_m2`` [m^2], ``tops_per_w``, then one column
+        ``energy_<line>_j`` per line of the energy breakdown (per inference [J]). The ``chip``
+        row holds what belongs to no layer: the leakage of the whole chip and the area of its
+        digital unit. The energy and area columns therefore sum to the report's
+        :attr:`energy_per_inference_j`, :attr:`breakdown_per_inference_j` and :attr:`area_m2`.
+        """
+        try:
+            import pandas as pd
+        except ImportError:  # pragma: no cover - depends on the environment
+            raise ImportError("Report.to_dataframe needs pandas (pip install 'cimsim[pandas]'); "
+                              "Report.to_dict() gives the same numbers without it.") from None
+        lines = list(self.energy_breakdown_j)
+        rows = []
+        for name, lay in self.layers.items():
+            row = {"layer": name, "n_tiles": float(lay.n_tiles),
+                   "macs": lay.macs / self.batch,
+                   "energy_per_inference_j": lay.energy_per_inference_j,
+                   "latency_per_inference_s": lay.latency_per_inference_s,
+                   "area_m2": lay.area_m2, "tops_per_w": lay.tops_per_w if lay.macs else math.nan}
+            row.update({f"energy_{k}_j": lay.energy_j.get(k, 0.0) / self.batch for k in lines})
+            rows.append(row)
+        chip = {"layer": "chip", "n_tiles": math.nan, "macs": 0.0,
+                "energy_per_inference_j": self.leakage_j / self.batch,
+                "latency_per_inference_s": math.nan, "area_m2": self.digital_area_m2,
+                "tops_per_w": math.nan}
+        chip.update({f"energy_{k}_j": 0.0 for k in lines})
+        chip["energy_leakage_j"] = self.leakage_j / self.batch
+        rows.append(chip)
+        return pd.DataFrame(rows).set_index("layer")
+
     # --- display ------------------------------------------------------------------------
+
+    def _repr_html_(self) -> str:
+        """HTML tables for notebooks: per layer (and the network), then energy by line."""
+        from device_models._html import html_table
+
+        rows = [(name, lay.n_tiles, lay.macs // self.batch,
+                 _eng(lay.energy_per_inference_j, "J"), _eng(lay.latency_per_inference_s, "s"),
+                 lay.area_m2 * 1e6, lay.tops_per_w if lay.macs else "-")
+                for name, lay in self.layers.items()]
+        rows.append(("(leakage)", "", "", _eng(self.leakage_j / self.batch, "J"), "", "", ""))
+        rows.append(("network", self.n_tiles_total, self.macs // self.batch,
+                     _eng(self.energy_per_inference_j, "J"),
+                     _eng(self.latency_per_inference_s, "s"), self.area_m2 * 1e6,
+                     self.tops_per_w))
+        head = html_table(("layer", "tiles", "MACs", "energy", "latency", "area [mm²]",
+                           "TOPS/W"), rows,
+                          f"Report: batch {self.batch}, per inference (1 MAC = 2 ops)")
+        total = self.energy_per_inference_j
+        lines = [(k, _eng(v, "J"), f"{v / total:.1%}" if total > 0 else "-")
+                 for k, v in self.breakdown_per_inference_j.items() if v > 0]
+        return head + html_table(("line", "energy", "share"), lines,
+                                 "energy per inference by line")
 
     def table(self) -> str:
         """A readable text table: per layer, per operation type, network totals."""

@@ -647,6 +647,49 @@ class SweepResults:
             ) from None
         return pd.DataFrame(self.to_arrays())
 
+    def to_xarray(self):
+        """The metrics as an ``xarray.Dataset`` labelled by the swept fields (needs xarray:
+        ``pip install 'cimsim[xarray]'``).
+
+        A grid sweep (every combination of the fields' values present once, as ``[grid]``
+        gives) has one dimension per swept field, in the spec's order, with the values as
+        coordinates: ``ds["analog_accuracy"].sel({"tile.adc_bits": 6})``. Any other sweep
+        (``[list]``, ``[random]``) has one dimension ``point`` with the swept fields as
+        coordinates along it. Every metric is a data variable (NaN where the point is not
+        done), as is ``status`` ('pending', 'done', 'failed'); the job, spec, creation time
+        and cimsim version are attributes.
+        """
+        try:
+            import xarray as xr
+        except ImportError:  # pragma: no cover - depends on the environment
+            raise ImportError("SweepResults.to_xarray needs xarray (pip install "
+                              "'cimsim[xarray]'); to_arrays() gives the columns without it."
+                              ) from None
+        n = self.status.size
+        names = list(self.fields)
+        values = {name: list(dict.fromkeys(self.fields[name].tolist())) for name in names}
+        shape = tuple(len(values[name]) for name in names)
+        columns = [self.fields[name].tolist() for name in names]
+        combos = set(zip(*columns, strict=True)) if names else set()
+        data = {"status": self.status_names, **self.metrics}
+        attrs = {"job": self.job, "spec_json": json.dumps(self.spec),
+                 "created_utc": self.created_utc, "cimsim_version": self.cimsim_version,
+                 "path": str(self.path)}
+        if names and math.prod(shape) == n and len(combos) == n:
+            pos = {name: {v: i for i, v in enumerate(values[name])} for name in names}
+            flat = np.ravel_multi_index(
+                [[pos[name][v] for v in self.fields[name].tolist()] for name in names], shape)
+            out = {}
+            for key, col in data.items():
+                grid = np.empty(shape, dtype=col.dtype).reshape(-1)
+                grid[flat] = col
+                out[key] = (names, grid.reshape(shape))
+            coords = {name: np.asarray(values[name]) for name in names}
+            return xr.Dataset(out, coords=coords, attrs=attrs)
+        coords = {"point": np.arange(n), **{name: ("point", self.fields[name]) for name in names}}
+        return xr.Dataset({key: ("point", col) for key, col in data.items()}, coords=coords,
+                          attrs=attrs)
+
 
 def _as_str_array(raw: np.ndarray) -> np.ndarray:
     return np.asarray([v.decode() if isinstance(v, (bytes, np.bytes_)) else str(v) for v in raw],

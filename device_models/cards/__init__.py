@@ -258,6 +258,15 @@ class Card:
     def __hash__(self) -> int:
         return hash((self.name, self.sha256))
 
+    def _repr_html_(self) -> str:
+        """HTML table for notebooks: the citation, then every field's value, unit and note."""
+        from .._html import html_table
+
+        mod = f"; modified: {', '.join(self.modified)}" if self.modified else ""
+        rows = [(k, v, self.units[k], self.notes.get(k, "")) for k, v in self.values.items()]
+        return html_table(("field", "value", "unit", "note"), rows,
+                          f"{self.name} ({self.kind}{mod}): {self.source}")
+
     def get(self, item: str, default: Any = None) -> Any:
         """Value of an optional field, or ``default`` when the card does not set it."""
         return self.values.get(item, default)
