@@ -267,6 +267,18 @@ def test_ideal_hardware_equals_float():
     np.testing.assert_allclose(lm.run(ids), lm.forward(ids), rtol=1e-9, atol=1e-11)
 
 
+def test_evaluate_with_a_label_per_token():
+    lm = Network([Embedding(_w(7, 8)), Residual([LayerNorm(np.ones(8), np.zeros(8)),
+                                                  _mha(8, 2)]), Linear(_w(7, 8))], (5,))
+    ids = R.integers(0, 7, (6, 5)).astype(float)
+    y = R.integers(0, 7, (6, 5))
+    lm.compile(HardwareConfig.ideal(), ids)
+    ev = lm.evaluate(ids, y)
+    assert ev.analog_accuracy == ev.float_accuracy == np.mean(lm.forward(ids).argmax(-1) == y)
+    with pytest.raises(InvalidParameterError, match=r"of shape \(6, 5\)"):
+        lm.evaluate(ids, y[:, 0])
+
+
 def test_recurrent_run_independent_of_batch_split():
     net = Network([_lstm(3, 6), SequencePool("last"), Linear(_w(2, 6))], (7, 3))
     x = _w(10, 7, 3, s=1.0)

@@ -417,7 +417,7 @@ class Network:
 
         x = self._check_x(x, "Network.predict_float")
         with blas_single_thread():  # small GEMMs: BLAS threads only contend
-            return np.concatenate([self.forward(x[i: i + batch_size]).argmax(axis=1)
+            return np.concatenate([self.forward(x[i: i + batch_size]).argmax(axis=-1)
                                    for i in range(0, len(x), batch_size)])
 
     def copy(self) -> Network:
@@ -653,10 +653,14 @@ class Network:
 
     def _check_xy(self, x: Any, y: Any, caller: str) -> tuple[np.ndarray, np.ndarray]:
         x = self._check_x(x, caller, nonempty=True)
-        y = check_labels("y", y, caller, int(self.output_shape[-1]))
-        if len(y) != len(x):
-            fail("y", caller, f"of length {len(x)} (one label per input)",
-                 f"array of shape {y.shape}")
+        # one label per input, or per output position (e.g. the next character of every token)
+        labels = (len(x), *self.output_shape[:-1])
+        if np.shape(y) != labels:
+            fail("y", caller, f"of shape {labels} (one label per "
+                 f"{'input' if len(labels) == 1 else 'output position'})",
+                 f"array of shape {np.shape(y)}")
+        y = check_labels("y", np.reshape(y, -1), caller,
+                         int(self.output_shape[-1])).reshape(labels)
         return x, y
 
     def _float_accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
@@ -706,7 +710,7 @@ class Network:
         out = []
         for k, t in enumerate(times):
             logits = self.run(x, t_s=float(t), batch_size=batch_size, progress=progress, read=k)
-            analog_acc = float(np.mean(logits.argmax(axis=1) == y))
+            analog_acc = float(np.mean(logits.argmax(axis=-1) == y))
             comp, refresh = {}, {}
             for name, ams in self._analog.items():
                 if not all(hasattr(am, "compensation_counts") for am in ams):
