@@ -141,13 +141,14 @@ def test_set_compliance_follows_gate_voltage():
     ok = program_write_verify(card, np.full(2000, 15e-6), 0.3e-6, seed=1)
     assert ok.converged.mean() > 0.97
     assert compliance("wan2022_hfox_rram") == (math.inf, math.inf)
-    # Near threshold V_T(T) dominates (hotter: more current); well above it the mobility
-    # does (hotter: less current) -- the compliance moves with temperature either way.
+    # Below the zero-temperature-coefficient point (about 0.45-0.5 V for this card, as for the
+    # BSIM3 card it follows) V_T(T) dominates (hotter: more current); well above it the
+    # mobility does (hotter: less current) -- the compliance moves with temperature either way.
     def hot_over_cold(vg):
         return (compliance(card, v_gate_set_v=vg, temperature_k=350.0)[0]
                 / compliance(card, v_gate_set_v=vg)[0])
 
-    assert hot_over_cold(0.5) > 1.0 > hot_over_cold(1.5)
+    assert hot_over_cold(0.4) > 1.0 > hot_over_cold(1.5)
 
 
 def test_bad_inputs():
