@@ -568,22 +568,26 @@ class Report(_Figures):
         return "\n".join(lines)
 
     def plot(self, path: str | Path) -> Path:
-        """Stacked-bar PNG of the per-inference energy breakdown of each layer."""
+        """Stacked-bar PNG of the per-inference energy breakdown of each layer (and of the
+        chip's leakage, which belongs to no layer)."""
         from ..plotting import pyplot, save_png
 
         plt = pyplot()
 
         path = Path(path)
         names = list(self.layers)
-        kinds = list(self.energy_breakdown_j)
+        per = {n: dict(self.layers[n].energy_j) for n in names}
+        if self.leakage_j > 0.0:
+            names.append("(leakage)")
+            per["(leakage)"] = {"leakage": self.leakage_j}
+        kinds = [k for k in self.energy_breakdown_j
+                 if any(per[n].get(k, 0.0) > 0.0 for n in names)]
         fig, ax = plt.subplots(figsize=(max(5.0, 1.2 * len(names) + 3), 4.2))
         bottom = np.zeros(len(names))
-        cmap = plt.get_cmap("tab10")
+        cmap = plt.get_cmap("tab20")
         for i, k in enumerate(kinds):
-            vals = np.array([self.layers[n].energy_j.get(k, 0.0) / self.batch for n in names])
-            if not np.any(vals > 0):
-                continue
-            ax.bar(names, vals, bottom=bottom, label=k, color=cmap(i % 10))
+            vals = np.array([per[n].get(k, 0.0) / self.batch for n in names])
+            ax.bar(names, vals, bottom=bottom, label=k, color=cmap(i % 20))
             bottom += vals
         ax.set_ylabel("energy per inference [J]")
         ax.set_title(f"Energy breakdown per layer\n(total {_eng(self.energy_per_inference_j, 'J')}"
