@@ -283,3 +283,51 @@ def test_refresh_reprograms_when_the_predicted_error_reaches_the_threshold(digit
     stale = load_bundled("digits_cnn_relu").compile(
         hw.replace(refresh_threshold=None)).evaluate(x, y, t_s=YEAR_S).analog_accuracy
     assert old > stale and old >= young - 0.1
+
+
+def test_demo_time_series(capsys):
+    """cimsim demo --t-s T1,T2,...: accuracy and energy against time from one programming (the
+    first entry is the single-time demo); bad lists are one-line errors."""
+    import json
+
+    from cimsim.cli import main
+
+    args = ["demo", "--json", "--n", "40", "--no-volatility", "--set",
+            "device_card=joshi2020_pcm"]
+    assert main([*args, "--t-s", "20,86400,31536000"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    series = out["time_series"]
+    assert [r["t_s"] for r in series] == [20.0, 86400.0, 31536000.0]
+    assert series[0]["analog_accuracy"] == out["analog_accuracy"]
+    assert all(r["energy_per_inference_j"] > 0 for r in series)
+    assert main([*args, "--t-s", "20"]) == 0
+    single = json.loads(capsys.readouterr().out)
+    assert single["analog_accuracy"] == out["analog_accuracy"] and single["time_series"] == []
+    assert main(["demo", "--n", "5", "--t-s", "1,-3"]) == 2
+    assert "--t-s" in capsys.readouterr().err
+
+
+def test_device_array_read_noise_and_plot_follow_temperature(tmp_path):
+    """The device_array job's read noise moves with temperature (thermal noise), and
+    cimsim plot draws several metrics in one figure (one panel each)."""
+    from cimsim.cli import main
+    from cimsim.study import sweep
+    from cimsim.study.store import load
+
+    spec = {"sweep": {"job": "device_array", "seed": 1},
+            "base": {"faults": False, "drift": False, "programming_noise": False},
+            "options": {"cells": 256},
+            "grid": {"temperature_k": [250.0, 400.0]}}
+    out = tmp_path / "t.h5"
+    sweep.run_sweep(spec, out, workers=0, progress=False)
+    res = load(out)
+    sig = res.column("read_sigma_rel_mean")
+    assert sig[1] > sig[0]
+    png = tmp_path / "t.png"
+    assert main(["plot", str(out), "--x", "temperature_k", "--y",
+                 "read_sigma_rel_mean,read_rms_error_rel", "--y", "level_error_rate",
+                 "--logy-for", "level_error_rate", "--out", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from matplotlib.image import imread
+
+    assert imread(png).shape[0] > 600             # three stacked panels

@@ -42,8 +42,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "--set tile.cell=1t1r --set tile.v_gate_v=0.4 "
                              "--set temperature_k=350 (repeatable; values are parsed by the "
                              "field's type: numbers, true/false, none, strings).")
-    parser.add_argument("--t-s", type=float, default=None, dest="t_s",
-                        help="Time since programming [s] (default: the hardware's t_s).")
+    parser.add_argument("--t-s", default=None, dest="t_s", metavar="T[,T...]",
+                        help="Time(s) since programming [s] (default: the hardware's t_s). "
+                             "A comma-separated list reads the one programmed chip at each "
+                             "time (Network.evaluate(t_s=[...])) and prints accuracy and "
+                             "energy against time (JSON: time_series).")
     parser.add_argument("--n", type=int, default=None, metavar="N",
                         help="Evaluate only the first N held-out images (quick checks).")
     parser.add_argument("--no-volatility", action="store_true",
@@ -126,6 +129,27 @@ def hardware(args: argparse.Namespace):
     return HardwareConfig.from_dict(data)
 
 
+def times(text: str | None) -> list[float]:
+    """``--t-s`` as a list of times [s] (empty: the hardware's ``t_s``); every entry a finite
+    number >= 0, else a one-line error naming it."""
+    if text is None:
+        return []
+    out = []
+    for item in str(text).split(","):
+        try:
+            t = float(item)
+        except ValueError:
+            t = float("nan")
+        if not (t >= 0.0 and np.isfinite(t)):
+            from device_models.errors import InvalidParameterError
+
+            raise InvalidParameterError(
+                f"The '--t-s' option of cimsim demo must be times >= 0 [s], separated by "
+                f"commas. Got {item.strip()!r} in {text!r}.")
+        out.append(t)
+    return out
+
+
 def count(n: int | None, available: int, what: str) -> int:
     """``--n`` checked against what exists: all of it when not given, else an error unless
     ``1 <= n <= available`` (never clamped, so the count recorded is the count run)."""
@@ -145,6 +169,14 @@ def _volatility(net, data) -> list:
     misalignment), two epochs of Adam at lr 1e-3 (16 steps)."""
     x = np.roll(data["x_train"][:256], 1, axis=3)
     return net.volatility(x, data["y_train"][:256], epochs=2, lr=1e-3, seed=0)
+
+
+def _duration(t_s: float) -> str:
+    """A time in the largest whole unit that fits (s, min, h, d, y)."""
+    for unit, size in (("y", 3.1536e7), ("d", 86400.0), ("h", 3600.0), ("min", 60.0)):
+        if t_s >= size:
+            return f"{t_s / size:.3g} {unit}"
+    return f"{t_s:.3g} s"
 
 
 #: Digital-MAC budgets of the automatic hybrid placement the demo compares [-].
@@ -181,13 +213,20 @@ def run(args: argparse.Namespace) -> int:
     from cimsim.nn.models import load_bundled, load_digits_split
 
     t0 = time.perf_counter()
+    t_list = times(args.t_s)
+    args.t_s = t_list[0] if t_list else None
     net = load_bundled(args.model)
     from ._demo_sequence import is_sequence_model, run_sequence
-
-    if is_sequence_model(net):          # smnist_lstm, smnist_ssm, charlm_transformer
-        return run_sequence(args, net, t0)
     from ._demo_spiking import is_spiking_model, run_spiking
 
+    if len(t_list) > 1 and (is_sequence_model(net) or is_spiking_model(net)):
+        from device_models.errors import InvalidParameterError
+
+        raise InvalidParameterError(
+            f"The '--t-s' option of cimsim demo takes one time for model {args.model!r} (a "
+            f"list of times is for the digits models). Got {len(t_list)} times.")
+    if is_sequence_model(net):          # smnist_lstm, smnist_ssm, charlm_transformer
+        return run_sequence(args, net, t0)
     if is_spiking_model(net):           # digits_snn_lif, mnist_snn_lif
         return run_spiking(args, net, t0)
     if net.input_shape != (1, 8, 8):
@@ -201,8 +240,19 @@ def run(args: argparse.Namespace) -> int:
     n = count(args.n, len(data["y_test"]), "held-out digits")
     hw = hardware(args)
     net.compile(hw)
-    ev = net.evaluate(data["x_test"][:n], data["y_test"][:n], t_s=args.t_s, progress=True)
+    evs = net.evaluate(data["x_test"][:n], data["y_test"][:n],
+                       t_s=t_list if len(t_list) > 1 else args.t_s, progress=True)
+    evs = evs if isinstance(evs, list) else [evs]
+    ev = evs[0]
     rep = net.report(ev)
+    series = []
+    for e in evs if len(evs) > 1 else []:
+        r = net.report(e)
+        series.append({"t_s": e.t_s, "analog_accuracy": e.analog_accuracy,
+                       "energy_per_inference_j": r.energy_per_inference_j,
+                       "latency_per_inference_s": r.latency_per_inference_s,
+                       "program_energy_j": r.program_energy_j,
+                       "energy_breakdown_per_inference_j": r.breakdown_per_inference_j})
     if args.plot:
         rep.plot(args.plot)
     layers = []
@@ -234,6 +284,7 @@ def run(args: argparse.Namespace) -> int:
             "layers": layers,
             "volatility": [v.__dict__ for v in vol],
             "placement_tradeoff": tradeoff,
+            "time_series": series,
             "hardware": hw.to_dict(),
             "elapsed_s": elapsed,
         }
@@ -265,6 +316,15 @@ def run(args: argparse.Namespace) -> int:
         on = ",".join(str(t) for t in m.physical_tiles) or "-"
         print(f"{m.name:<8}{m.placement:<10}{shapes:<20}{m.n_tiles:>7d}{on:>8}"
               f"{m.utilisation:>7.1%}{m.macs_per_sample:>8d}{vs}")
+    if series:
+        print()
+        print(f"the chip against time (programmed once; drift compensation "
+              f"{hw.drift_compensation!r}):")
+        print(f"{'t [s]':>12}{'t':>10}{'accuracy':>10}{'energy':>12}{'latency':>12}")
+        for r in series:
+            print(f"{r['t_s']:>12.4g}{_duration(r['t_s']):>10}{r['analog_accuracy']:>10.4f}"
+                  f"{r['energy_per_inference_j'] * 1e9:>9.4g} nJ"
+                  f"{r['latency_per_inference_s'] * 1e6:>9.4g} µs")
     print()
     print(rep.table())
     if vol:

@@ -81,15 +81,19 @@ def device_array_job(config: PointConfig) -> dict[str, float]:
     (drawn per cell from the point's seed). Programming (write-verify or the PCM noise model,
     if ``hardware.programming_noise``), stuck-at faults (``hardware.faults``) and relaxation or
     drift to ``hardware.t_s`` at ``hardware.temperature_k`` (``hardware.drift``) use
-    :mod:`device_models.memory`; one read adds Gaussian read noise of σ from
-    :func:`device_models.memory.read_sigma_s` (``hardware.read_noise``).
+    :mod:`device_models.memory`; one read (``hardware.read_noise``) at the tile's read voltage
+    ``tile.v_read_v`` and integration time ``tile.t_read_s``, at ``hardware.temperature_k``,
+    gives ``max(G + σ_ex·z, 0) + σ_w·z'``: the card's excess noise σ_ex and the thermal and
+    shot noise of the cell as a conductance, σ_w² = S_I·Δf / V² (both from
+    :func:`device_models.memory.read_noise`).
 
     Returns
     -------
     dict
         ``program_rms_error_rel`` and ``read_rms_error_rel``: rms of G − G_target after
         programming and of one read after ageing, relative to G_max − G_min [-];
-        ``read_sigma_rel_mean``: mean read-noise σ relative to G_max − G_min [-];
+        ``read_sigma_rel_mean``: mean read-noise σ, sqrt(σ_ex² + σ_w²), relative to
+        G_max − G_min [-];
         ``level_error_rate``: fraction of cells whose read is nearest a wrong level [-];
         ``pulses_per_cell`` [-], ``program_energy_per_cell_j`` [J],
         ``program_time_per_cell_s`` [s].
@@ -120,9 +124,16 @@ def device_array_job(config: PointConfig) -> dict[str, float]:
     if hw.drift:
         g = memory.age(card, g, t_s=hw.t_s, temperature_k=hw.temperature_k,
                        seed=rng.derive_key(hw.seed, "device_array", "age"))
-    sigma = memory.read_sigma_s(card, g, t_s=hw.t_s) if hw.read_noise else np.zeros(n)
-    z = rng.standard_normal(rng.derive_key(hw.seed, "device_array", "read"), (n,))
-    g_read = g + sigma * z
+    sigma, g_read = np.zeros(n), g
+    if hw.read_noise:
+        rn = memory.read_noise(card, g, t_int_s=hw.tile.t_read_s, t_s=hw.t_s,
+                               temperature_k=hw.temperature_k)
+        v = hw.tile.v_read_v
+        sigma_w = np.sqrt(rn.white_variance_a2(v)) / v
+        sigma = np.hypot(rn.sigma_s, sigma_w)
+        z = rng.standard_normal(rng.derive_key(hw.seed, "device_array", "read"), (n,))
+        z_w = rng.standard_normal(rng.derive_key(hw.seed, "device_array", "read_white"), (n,))
+        g_read = np.maximum(g + rn.sigma_s * z, 0.0) + sigma_w * z_w
     level_read = np.clip(np.rint((g_read - g_min) / span * (levels - 1)), 0, levels - 1)
     return {
         "program_rms_error_rel": float(np.sqrt(np.mean((g_programmed - g_target) ** 2)) / span),
