@@ -26,7 +26,7 @@ ALMOST_ZERO = 1e-300
 NEWTON_RTOL = 1e-12
 #: Upper bound on Newton iterations before a solver reports non-convergence [-].
 NEWTON_MAX_ITER = 100
-#: Largest |terminal voltage| the transistor model accepts [V]: far beyond any breakdown
+#: Largest terminal-voltage magnitude the transistor model accepts [V]: far beyond any breakdown
 #: voltage, so a larger value is an input error (and would overflow the model's exponentials
 #: and squares into inf or NaN).
 V_TERMINAL_MAX_V = 1e3

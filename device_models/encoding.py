@@ -177,7 +177,7 @@ class EncodedInput:
     c_max : int
         Largest code magnitude ``D_max`` [-].
     v_rows_v : numpy.ndarray
-        Row voltage while driven in each cycle, shape (n_cycles, *input_shape) [V].
+        Row voltage while driven in each cycle, shape ``(n_cycles, *input_shape)`` [V].
     t_on_s : numpy.ndarray
         Time each row is driven within its cycle, same shape [s].
     t_start_s : numpy.ndarray
@@ -197,7 +197,7 @@ class EncodedInput:
     v_read_v, t_read_s, t_clk_s : float
         Read voltage [V], read time per cycle [s] and pulse clock [s] it was built with.
     levels_v : numpy.ndarray or None
-        Amplitude level table for |code| = 0…c_max [V] (None: linear levels).
+        Amplitude level table for ``|code|`` = 0…c_max [V] (None: linear levels).
     """
 
     scheme: str
@@ -270,7 +270,7 @@ def encode(codes, scheme: str, *, bits: int, signed: bool = False, v_read_v: flo
         Pulse clock of the time-coded schemes [s]; default :func:`clock_s` (the window is
         then ``t_read_s``); given, the window is the scheme's ticks × ``t_clk_s``.
     levels_v : array_like, optional
-        Amplitude levels for |code| = 0…D_max (a DAC's transfer table) [V]; level 0 must be
+        Amplitude levels for ``|code|`` = 0…D_max (a DAC's transfer table) [V]; level 0 must be
         0 (an undriven row). Default: linear, ``V_read·k/D_max``.
 
     Returns
@@ -381,7 +381,7 @@ def rate_spikes(codes, c_max: int, steps: int, seed: int | None = None) -> np.nd
 
     Returns
     -------
-    ndarray, shape (steps, *codes.shape)
+    ndarray, shape ``(steps, *codes.shape)``
         Spikes, 0.0 or 1.0.
     """
     who = "rate_spikes"

@@ -177,7 +177,7 @@ def calibrate_range(signal, method: str = "percentile", percentile: float = 99.9
     signal : array_like
         Calibration column signals (currents [A], charges or voltages), any shape.
     method : {"minmax", "percentile"}
-        ``"minmax"``: max |signal|; ``"percentile"``: the given percentile of |signal|.
+        ``"minmax"``: ``max |signal|``; ``"percentile"``: the given percentile of ``|signal|``.
     percentile : float
         Percentile for ``"percentile"`` [%], in [50, 100].
     axis : int or tuple of int, optional

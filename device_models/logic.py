@@ -88,7 +88,7 @@ def _sign(card) -> float:
 
 
 def off_current_a(mosfet_card, vdd_v: float, temperature_k: float, w_m: float) -> float:
-    """Subthreshold current of one off transistor, |I_D(V_GS = 0, V_DS = V_DD)| [A].
+    """Subthreshold current of one off transistor, ``|I_D(V_GS = 0, V_DS = V_DD)|`` [A].
 
     Parameters
     ----------

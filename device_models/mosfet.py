@@ -82,7 +82,7 @@ __all__ = [
     "subthreshold_swing",
 ]
 
-#: Below |V_DS|/(2·U_T) = SMALL_VDS_UT the kernel forms softplus(x_f) − softplus(x_r) as
+#: Below ``|V_DS|/(2·U_T) = SMALL_VDS_UT`` the kernel forms softplus(x_f) − softplus(x_r) as
 #: log1p(σ(x_r)·expm1(V_DS/2U_T)) instead of by subtraction (no cancellation; above it the
 #: plain difference loses at most a factor 1/(1 − e^−1) of relative precision) [-].
 SMALL_VDS_UT = 1.0
@@ -471,7 +471,7 @@ def mosfet_current(
 
 
 def gm_over_id(vgs, vds, card_or_params, temperature_k: float = T_REF_K, *, w_m=None, l_m=None):
-    r"""Transconductance efficiency g_m/|I_D| [1/V].
+    r"""Transconductance efficiency ``g_m/|I_D|`` [1/V].
 
     Tends to 1/(n·U_T) in weak inversion and to 2/(V_GS − V_T) in strong-inversion
     saturation. Undefined (NaN) where I_D = 0, i.e. at V_DS = 0.
@@ -490,7 +490,7 @@ def gm_over_id(vgs, vds, card_or_params, temperature_k: float = T_REF_K, *, w_m=
     Returns
     -------
     ndarray
-        g_m/|I_D| [1/V].
+        ``g_m/|I_D|`` [1/V].
 
     References
     ----------

@@ -305,7 +305,7 @@ def x_coth_x(x):
     Returns
     -------
     ndarray
-        :math:`x\coth x` [-], >= max(1, |x|).
+        :math:`x\coth x` [-], ``>= max(1, |x|)``.
     """
     a = np.abs(np.asarray(x, dtype=np.float64))
     small = a < 1e-3

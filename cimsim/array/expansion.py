@@ -94,7 +94,7 @@ class Expansion:
         return self.basis.shape[0]
 
     def coefficients(self, g: np.ndarray) -> np.ndarray:
-        """:math:`a_r(g)` at conductances ``g`` [S] → (R, *g.shape)."""
+        """:math:`a_r(g)` at conductances ``g`` [S] → ``(R, *g.shape)``."""
         flat = np.asarray(g, dtype=np.float64).ravel()
         if flat.size > 4096:             # exactly programmed arrays repeat a few values
             uniq, where = np.unique(flat, return_inverse=True)

@@ -43,7 +43,7 @@ def mosfet_card_names() -> list[str]:
 
 
 def vgs_at_current(card, i_target_a: float, vds_v: float, temperature_k: float = 300.0) -> float:
-    """V_GS [V] at which the model's |I_D| equals ``i_target_a`` [A] at ``vds_v`` [V]."""
+    """V_GS [V] at which the model's ``|I_D|`` equals ``i_target_a`` [A] at ``vds_v`` [V]."""
     sign = -1.0 if card.polarity == "p" else 1.0
 
     def f(v):

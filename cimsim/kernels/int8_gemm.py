@@ -45,7 +45,7 @@ __all__ = ["SplitMatrix", "kernel_available", "matmul", "split"]
 
 #: Digits of the split and their base [-].
 N_DIGITS, BASE = 3, 128
-#: Largest |code| of a row drive the kernel takes (unsigned bytes) [-].
+#: Largest ``|code|`` of a row drive the kernel takes (unsigned bytes) [-].
 CODE_MAX = 255
 #: Rows of ``K`` that keep ``|n @ D|`` within int32 [-].
 K_MAX = (2 ** 31 - 1) // (CODE_MAX * 127)

@@ -252,7 +252,9 @@ class MultiHeadAttention(SequenceWeighted):
 
 
 class LayerNorm(SequenceLayer):
-    """Layer normalisation over the last axis (PyTorch ``nn.LayerNorm(d)``), digital::
+    """Layer normalisation over the last axis (PyTorch ``nn.LayerNorm(d)``), digital.
+
+    It computes::
 
         y = (x - mean(x)) / sqrt(var(x) + eps) * weight + bias
     """

@@ -26,7 +26,7 @@ parameter arrays — float, one per ``<layer name>/<parameter>``, in PyTorch lay
   ``BatchNorm``: ``gamma``, ``beta``, ``running_mean``, ``running_var``, each (num_features,);
   sequence layers: their ``param_names`` in the layouts of their docstrings (PyTorch's).
 
-calibration inputs (optional) — ``__calibration__``, shape (N, *input_shape): training-set
+calibration inputs (optional) — ``__calibration__``, shape ``(N, *input_shape)``: training-set
 inputs used by :meth:`cimsim.nn.network.Network.compile` to set the ADC ranges.
 
 In ``.npz`` the architecture is the 0-d string array ``__architecture__`` and the format tag

@@ -433,7 +433,7 @@ class Network:
         ----------
         hardware : HardwareConfig
             The chip (cards, tile geometry, non-idealities, ``seed``, ``t_s``).
-        x_cal : ndarray, shape (N, *input_shape), optional
+        x_cal : ndarray, shape ``(N, *input_shape)``, optional
             Calibration inputs (training data, not the test split); default the network's
             ``calibration`` array.
         placement : PlacementConfig or dict, optional
@@ -599,7 +599,7 @@ class Network:
 
         Parameters
         ----------
-        x : ndarray, shape (N, *input_shape)
+        x : ndarray, shape ``(N, *input_shape)``
         t_s : float, optional
             Time since programming [s] (drift / relaxation); default ``hardware.t_s``.
         batch_size : int

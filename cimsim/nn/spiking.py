@@ -193,7 +193,7 @@ class SpikeEncoder(Layer):
         return cls(get("timesteps", 16), get("coding", "rate"), get("bits", 8), name=name)
 
     def encode(self, x: np.ndarray) -> np.ndarray:
-        """Spikes of ``x`` (N, *F) as (N, T, *F)."""
+        """Spikes of ``x`` ``(N, *F)`` as ``(N, T, *F)``."""
         caller = f"SpikeEncoder {self.name!r}"
         x = check_array("x", x, caller, lo=0.0, hi=1.0)
         if x.ndim < 2:

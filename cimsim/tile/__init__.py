@@ -6,7 +6,7 @@
    array of :mod:`.state`, with the read-noise variance of :mod:`.variance`;
 3. :mod:`.frontend` — the column front end (charge integrator or TIA of
    :mod:`device_models.frontend`) and its range calibration;
-5. :mod:`.readout` — read noise, SAR ADCs (:mod:`device_models.adc`) and shift-add;
+4. :mod:`.readout` — read noise, SAR ADCs (:mod:`device_models.adc`) and shift-add;
 
 and :mod:`.matrix`, the weight matrix spread over tiles (:class:`~.matrix.AnalogMatrix`), which
 runs the stages.

@@ -66,7 +66,7 @@ from ..kernels.parallel import workspace
 __all__ = ["LAW_POINTS", "DriveLaw", "VarianceMatrices", "add_white", "build", "drive_law",
            "operand", "variances"]
 
-#: Grid points of the tabulated drive law w(|v|) on [0, v_max] [-].
+#: Grid points of the tabulated drive law ``w(|v|)`` on [0, v_max] [-].
 LAW_POINTS = 4097
 
 #: Relative tolerance within which every cell's excess variance is taken as one multiple of its
@@ -81,11 +81,11 @@ class DriveLaw:
     Attributes
     ----------
     kind : str
-        ``"amplitude"`` (w = ψ(q|v|/2kT) − 1) or ``"duty"`` (w = (ψ(qV/2kT) − 1)|v|/V).
+        ``"amplitude"`` (``w = ψ(q|v|/2kT) − 1``) or ``"duty"`` (``w = (ψ(qV/2kT) − 1)|v|/V``).
     v_read_v : float
         Full-scale row voltage V [V].
     v_max_v : float
-        Largest |v| the table covers [V] (larger drives use the last entry).
+        Largest ``|v|`` the table covers [V] (larger drives use the last entry).
     temperature_k : float
         Temperature [K].
     """
@@ -144,7 +144,7 @@ class VarianceMatrices:
     table : ndarray or None
         The operand's tabulated w (times ``k_shot`` for ``"shared"``) of the amplitude law.
     slope : float
-        dw/d|v| of a linear (duty) law, same scaling [1/V]; -1 for a tabulated law.
+        ``dw/d|v|`` of a linear (duty) law, same scaling [1/V]; -1 for a tabulated law.
     """
 
     mode: str
