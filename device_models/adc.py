@@ -398,9 +398,9 @@ def comparator_energy_j(noise_v, vdd_v, gm_over_id_per_v, temperature_k=T_REF_K,
 
     .. math::
 
-        \sigma_v^2 = rac{4kT\gamma}{(g_m/I_D)\,C\,\Delta V}
+        \sigma_v^2 = \frac{4kT\gamma}{(g_m/I_D)\,C\,\Delta V}
         \quad\Rightarrow\quad
-        C = rac{4kT\gamma}{(g_m/I_D)\,\Delta V\,\sigma_v^2}, \qquad
+        C = \frac{4kT\gamma}{(g_m/I_D)\,\Delta V\,\sigma_v^2}, \qquad
         E = C\,V_{DD}\,(V_{DD} + \Delta V)
 
     (per decision one output node is discharged to ground and recharged, the other drops by
