@@ -23,6 +23,7 @@ E = P_core · t_MVM, with P_core from the single-core measurement (10.5 TOPS/W a
 timing). Hence TOPS/W(p) = 10.5 · t_MVM(1)/t_MVM(p).
 
 Assumptions (not found in accessible text) and their effect:
+
 * PWM unit = one 1 GHz clock period (1 ns); overheads = 1 clock each. Sensitivity: 0–10 clocks
   of total overhead move the one-phase throughput between 65.5 and 60.8 TOPS (−4 % … +4 %).
 * The 10.5 TOPS/W core figure is taken at the one-phase timing; so the one-phase TOPS/W

@@ -4,9 +4,9 @@ The graph is walked in order and mapped onto a chain of cimsim layers, tracking 
 value sits in the chain and the axis layout of sequences (batch-first ``NTF`` or the ONNX
 recurrent operators' time-first ``TNF``):
 
-=========================  ==================================================================
+==========================  ==================================================================
 ONNX                        cimsim
-=========================  ==================================================================
+==========================  ==================================================================
 Gemm, MatMul (+ Add bias)   :class:`Linear` (MatMul by a constant matrix; a following Add of a
                             constant vector becomes its bias)
 Conv (2-D)                  :class:`Conv2d` (symmetric pads, no dilation)
@@ -27,7 +27,7 @@ Shape, Constant, Gather /   shape arithmetic feeding the recurrent operators' in
 Unsqueeze / Concat on       (their zero state is what the layers use)
 constants, ConstantOfShape
 Identity, Dropout           dropped
-=========================  ==================================================================
+==========================  ==================================================================
 
 Every node that cannot be mapped is listed, with its index, name and operator, in one
 :class:`~device_models.errors.UnknownNameError`.

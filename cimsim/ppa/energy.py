@@ -4,26 +4,26 @@ Nothing here assumes an energy per MAC. Each operation type has its own physical
 the run (the array's Σ V·I·t, the SAR ADC's switching energy of the codes actually produced)
 and by the component cards named in :class:`~cimsim.hardware.HardwareConfig`:
 
-=================  ===============================================================  ============
-operation          model                                                            from
-=================  ===============================================================  ============
-array_read         Σ V·I·t over the cells read (``OpCounts.cell_read_energy_j``)    run
-wire_charging      C_row·Σ V_row², C_row = cols · pitch · c_wire                   run + cards
-dac                conversions · mean E_DAC (device_models.dac model)               DAC card
-integrator         column read-outs · E_int                                         periphery
-adc                Σ E_switch(code) + conversions · (E_comp + E_logic)             run + ADC
-shift_add          adds · E_add(accumulator bits)                                   tech card
-sram               (read + write bits) · E_SRAM(8 kB, 64 b)/64                     tech card
-interconnect       output bits · hops · tile pitch · α · c_wire · V_DD²            tech + periph
-kv_cache           attention K/V cache (read + write bits) · E_SRAM(8 kB, 64 b)/64  run + tech
-analog_state       charge drawn by analog state capacitors (leaky integrators)      run
-digital            MACs · (E_mult(b_w) + E_add(acc bits))                           tech card
-analog_neuron      Σ analog neuron energies (``OpCounts.neuron_energy_j``)          run + neuron
-bias, activation,  Σ_ops count · (m_op·E_mult(b) + a_op·E_add(b)), b = digital word   tech + periph
-pooling, residual, (:data:`DIGITAL_OPS`: each operation as m multiplies and a adds)
-batch_norm,
-softmax, ...
-=================  ===============================================================  ============
+================  =================================================================  =============
+operation         model                                                              from
+================  =================================================================  =============
+array_read        Σ V·I·t over the cells read (``OpCounts.cell_read_energy_j``)      run
+wire_charging     C_row·Σ V_row², C_row = cols · pitch · c_wire                      run + cards
+dac               conversions · mean E_DAC (device_models.dac model)                 DAC card
+integrator        column read-outs · E_int                                           periphery
+adc               Σ E_switch(code) + conversions · (E_comp + E_logic)                run + ADC
+shift_add         adds · E_add(accumulator bits)                                     tech card
+sram              (read + write bits) · E_SRAM(8 kB, 64 b)/64                        tech card
+interconnect      output bits · hops · tile pitch · α · c_wire · V_DD²               tech + periph
+kv_cache          attention K/V cache (read + write bits) · E_SRAM(8 kB, 64 b)/64    run + tech
+analog_state      charge drawn by analog state capacitors (leaky integrators)        run
+digital           MACs · (E_mult(b_w) + E_add(acc bits))                             tech card
+analog_neuron     Σ analog neuron energies (``OpCounts.neuron_energy_j``)            run + neuron
+bias ... softmax  Σ_ops count · (m_op·E_mult(b) + a_op·E_add(b)), b = digital word   tech + periph
+                  (:data:`DIGITAL_OPS`: each operation as m multiplies and a adds),
+                  one line each: bias, activation, pooling, residual, batch_norm,
+                  softmax
+================  =================================================================  =============
 
 Programming (write-verify) energy is kept apart (:attr:`OpCounts.program_energy_j`).
 
