@@ -1,4 +1,4 @@
-"""Leaky integrator: a capacitor discharged through a subthreshold transistor.
+"""Leaky integrators for state-space recurrences: a capacitor discharged through a transistor.
 
 The state is the voltage ``v`` [V] of a capacitor ``C`` [F] measured from a reference node. A
 transistor (gate at ``v_gate_v``, bulk and source at the reference) connects the capacitor to
@@ -17,6 +17,14 @@ For ``|v| ≪ U_T`` the transistor is a linear conductance ``g_0`` and the capac
 ``n·U_T`` of gate voltage. For ``|v| ≫ U_T`` the current saturates and the decay becomes
 linear in time (the integrator's large-signal nonlinearity).
 
+The circuit is the analog membrane of :mod:`device_models.neuron` without a comparator:
+:func:`leak_integrators` builds an :class:`~device_models.neuron.AnalogMembrane` whose
+transistors each have their own gate bias (one decay rate per state), and
+:func:`~device_models.neuron.integrate_membrane` integrates it (one RK4 kernel for both).
+This module sizes the gates: :func:`leak_conductance_s` and :func:`leak_gate_voltage_v`
+(the gate bias for a small-signal conductance, where the neuron's own sizing targets a current
+at threshold).
+
 References
 ----------
 .. [1] Enz, Krummenacher & Vittoz (1995), doi:10.1007/BF01239381 (EKV model).
@@ -28,12 +36,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import check_array, check_int, check_scalar, fail
-from ._jit import backend, jit, prange
+from ._checks import check_array, check_scalar, fail
 from .constants import T_REF_K
-from .mosfet import ekv_numpy, ekv_params, ekv_scalar, mosfet_small_signal
+from .mosfet import ekv_params, mosfet_small_signal
 
-__all__ = ["integrate_leak", "leak_conductance_s", "leak_gate_voltage_v"]
+__all__ = ["leak_conductance_s", "leak_gate_voltage_v", "leak_integrators"]
 
 
 def leak_conductance_s(v_gate_v, card, temperature_k: float = T_REF_K, *, w_m=None,
@@ -107,96 +114,51 @@ def leak_gate_voltage_v(g_target_s, card, temperature_k: float = T_REF_K, *, w_m
     return 0.5 * (lo + hi)
 
 
-def integrate_leak(v_v, dt_s: float, c_f: float, v_gate_v, card,
-                   temperature_k: float = T_REF_K, *, w_m=None, l_m=None,
-                   n_sub: int | None = None) -> np.ndarray:
-    """Capacitor voltage after leaking for ``dt_s`` through the transistor [V].
+def leak_integrators(v_gate_v, card, c_f: float, temperature_k: float = T_REF_K, *,
+                     vdd_v: float = 1.0, w_m=None, l_m=None):
+    """Leaky integrators with per-element gate biases, as an analog membrane population.
 
-    Integrates ``C dv/dt = -I_D(V_G, v; T)`` with ``n_sub`` classical Runge-Kutta (RK4)
-    steps (default: enough that each step is at most a quarter of the fastest small-signal
-    time constant ``C/g_0``, at least 4); ``I_D`` is the EKV current (source and bulk at the
-    reference node, so a negative ``v`` leaks back with the source and drain roles swapped).
+    The EKV current depends on the gate only through ``V_G − V_T0``, so the gate bias of
+    element ``j`` enters as a threshold shift ``ΔV_T,j = −V_G,j`` of a transistor whose gate sits
+    at the reference; no comparator (threshold at infinity), rails at ``±vdd_v``.
 
     Parameters
     ----------
-    v_v : array_like
-        Capacitor voltages above the reference [V].
-    dt_s : float
-        Leak time [s].
+    v_gate_v : array_like, shape (P,)
+        Gate biases above the reference node [V].
+    card : Card or str
+        MOSFET card of the leak transistors (NMOS).
     c_f : float
-        Capacitance [F].
-    v_gate_v : array_like
-        Gate voltages [V], broadcast with ``v_v``.
-    card, temperature_k, w_m, l_m
-        As :func:`leak_conductance_s`.
-    n_sub : int, optional
-        RK4 sub-steps [-].
+        Capacitance of each integrator [F].
+    temperature_k : float
+        Operating temperature [K].
+    vdd_v : float
+        Supply: the rails are ``±vdd_v`` [V].
+    w_m, l_m : float, optional
+        Channel width and length [m]; default the card's.
 
     Returns
     -------
-    ndarray
-        Voltages after ``dt_s`` [V], shape of the broadcast.
+    AnalogMembrane
+        Integrate with :func:`device_models.neuron.integrate_membrane`.
 
     References
     ----------
     Enz, Krummenacher & Vittoz (1995), doi:10.1007/BF01239381.
     """
-    caller = "integrate_leak"
-    v = check_array("v_v", v_v, caller)
-    vg = check_array("v_gate_v", v_gate_v, caller)
-    dt_s = check_scalar("dt_s", dt_s, caller, lo=0.0)
-    c_f = check_scalar("c_f", c_f, caller, lo=0.0, lo_open=True)
-    if n_sub is None:
-        g0 = float(np.max(leak_conductance_s(vg, card, temperature_k, w_m=w_m, l_m=l_m)))
-        n_sub = int(min(max(4, np.ceil(4.0 * g0 * dt_s / c_f)), 10_000))
-    n_sub = check_int("n_sub", n_sub, caller, lo=1)
-    p = ekv_params(card, check_scalar("temperature_k", temperature_k, caller, lo=0.0,
-                                      lo_open=True), w_m, l_m)
-    vg = np.broadcast_to(vg, np.broadcast_shapes(vg.shape, v.shape))
-    v = np.array(np.broadcast_to(v, vg.shape), dtype=np.float64)
+    import math
 
-    vg = np.ascontiguousarray(vg, dtype=np.float64).ravel()
-    out = np.empty_like(vg)
-    args = (float(dt_s), float(c_f), int(n_sub), float(p.vt0_v), float(p.i_spec_a), float(p.n),
-            float(p.ut_v), float(p.dibl_v_per_v), float(p.clm_per_v))
-    if backend() == "numpy":
-        out[:] = _integrate_leak_np(v.ravel(), vg, *args)
-    else:
-        _integrate_leak_kernel(v.ravel(), vg, *args, out)
-    return out.reshape(v.shape)
+    from .constants import K_B_J_PER_K
+    from .neuron import AnalogMembrane
 
-
-def _integrate_leak_np(v, vg, dt, c, n_sub, vt0, i_spec, n, ut, dibl, clm):
-    """NumPy reference of :func:`_integrate_leak_kernel` (same RK4 steps, same order)."""
-
-    def rate(x):
-        return -ekv_numpy(vg, x, vt0, i_spec, n, ut, dibl, clm)[0] / c
-
-    h = dt / n_sub
-    for _ in range(n_sub):
-        k1 = rate(v)
-        k2 = rate(v + 0.5 * h * k1)
-        k3 = rate(v + 0.5 * h * k2)
-        k4 = rate(v + h * k3)
-        v = v + h / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
-    return v
-
-
-@jit
-def _leak_rate(vg, x, c, vt0, i_spec, n, ut, dibl, clm):
-    return -ekv_scalar(vg, x, vt0, n, i_spec, ut, dibl, clm)[0] / c
-
-
-@jit(parallel=True)
-def _integrate_leak_kernel(v, vg, dt, c, n_sub, vt0, i_spec, n, ut, dibl, clm, out):
-    h = dt / n_sub
-    for i in prange(v.size):
-        x = v[i]
-        g = vg[i]
-        for _ in range(n_sub):
-            k1 = _leak_rate(g, x, c, vt0, i_spec, n, ut, dibl, clm)
-            k2 = _leak_rate(g, x + 0.5 * h * k1, c, vt0, i_spec, n, ut, dibl, clm)
-            k3 = _leak_rate(g, x + 0.5 * h * k2, c, vt0, i_spec, n, ut, dibl, clm)
-            k4 = _leak_rate(g, x + h * k3, c, vt0, i_spec, n, ut, dibl, clm)
-            x = x + h / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
-        out[i] = x
+    caller = "leak_integrators"
+    vg = check_array("v_gate_v", v_gate_v, caller, ndim=1)
+    c = check_scalar("c_f", c_f, caller, lo=0.0, lo_open=True)
+    t = check_scalar("temperature_k", temperature_k, caller, lo=0.0, lo_open=True)
+    vdd = check_scalar("vdd_v", vdd_v, caller, lo=0.0, lo_open=True)
+    p = ekv_params(card, t, w_m, l_m)
+    return AnalogMembrane(
+        c_f=c, v_threshold_v=math.inf, v_lo_v=-vdd, v_hi_v=vdd, leak="transistor",
+        r_leak_ohm=math.inf, v_gate_v=0.0, transistor=p, dvt_v=-vg.copy(),
+        beta_scale=np.ones_like(vg), comparator_offset_v=np.zeros_like(vg),
+        reset_sigma_v=math.sqrt(K_B_J_PER_K * t / c), vdd_v=vdd, e_spike_j=0.0)

@@ -198,34 +198,25 @@ def test_ssm_impulse_response_closed_form(complex_):
 
 
 def test_leaky_integrator_small_signal_and_saturation():
-    from device_models.integrator import integrate_leak, leak_conductance_s, leak_gate_voltage_v
+    from device_models.integrator import leak_conductance_s, leak_gate_voltage_v, leak_integrators
+    from device_models.neuron import integrate_membrane
 
     card = "mosis2001_tsmc180_nmos"
     g0 = np.array([1e-11, 1e-10])
     vg = leak_gate_voltage_v(g0, card)
     np.testing.assert_allclose(leak_conductance_s(vg, card), g0, rtol=1e-6)
     c_f, dt = 1e-13, 1e-3
-    v0 = np.array([1e-4, -1e-4])          # |v| << U_T: linear leak
-    v = integrate_leak(v0, dt, c_f, vg, card, n_sub=8)
-    np.testing.assert_allclose(v, v0 * np.exp(-g0 * dt / c_f), rtol=2e-3)
+    mem = leak_integrators(vg, card, c_f)
+
+    def leak(v0):
+        return integrate_membrane(v0, np.zeros_like(v0), mem, 0.0, dt, substeps=16)
+
+    v0 = np.array([1e-4, -1e-4])          # |v| << U_T: linear leak, v0·exp(-g0·t/C)
+    np.testing.assert_allclose(leak(v0), v0 * np.exp(-g0 * dt / c_f), rtol=2e-3)
     # |v| >> U_T: the subthreshold current saturates, the decay is slower than exponential
-    big = integrate_leak(np.array([0.3, 0.3]), dt, c_f, vg, card, n_sub=8)
-    assert np.all(big > 0.3 * np.exp(-g0 * dt / c_f))
+    assert np.all(leak(np.array([0.3, 0.3])) > 0.3 * np.exp(-g0 * dt / c_f))
     # a hotter chip leaks more at the same gate bias (U_T, V_T(T), mobility)
     assert np.all(leak_conductance_s(vg, card, 350.0) > g0 * 2)
-
-
-def test_leak_kernel_equals_numpy_reference():
-    from device_models._jit import use_backend
-    from device_models.integrator import integrate_leak, leak_gate_voltage_v
-
-    card = "mosis2001_tsmc180_nmos"
-    vg = leak_gate_voltage_v(np.array([1e-12, 3e-11, 1e-10]), card)
-    v0 = np.array([[0.3, -2e-3, 1e-4], [-0.1, 5e-2, 0.0]])
-    fast = integrate_leak(v0, 1e-3, 1e-13, vg, card, 320.0)
-    with use_backend("numpy"):
-        ref = integrate_leak(v0, 1e-3, 1e-13, vg, card, 320.0)
-    np.testing.assert_allclose(fast, ref, rtol=1e-12, atol=1e-15)
 
 
 def test_ssm_analog_integrator_matches_digital_at_nominal_temperature():

@@ -201,32 +201,38 @@ class DiagonalSSM(SequenceWeighted):
                     seed: int | None = None, first: int = 0) -> np.ndarray:
         """The recurrence on leaky integrators.
 
-        Each step lets the capacitor leak for ``dt_s`` through its transistor at
-        ``temperature_k`` (:func:`device_models.integrator.integrate_leak`), adds the leak's
-        thermal noise, and charges it by ``u_t · v_per_unit``; the state is read back as
-        ``v / v_per_unit``. The noise is the exact discretisation of the RC node's
-        Ornstein-Uhlenbeck process: variance ``kT/C · (1 − e^{−2 g_0 Δt / C})`` per step
-        (stationary ``kT/C``, :func:`device_models.noise.ktc_rms`); ``seed`` None leaves it
-        out. Stream: ``(seed, "ssm_ktc", name, t)`` at element ``(first + n)·P + p``.
+        Each step charges the capacitor by ``u_t · v_per_unit`` (its state is read then, as
+        ``v / v_per_unit``), then lets it leak for ``dt_s`` through its transistor at
+        ``temperature_k`` (:func:`device_models.integrator.leak_integrators` with
+        :func:`device_models.neuron.integrate_membrane`, RK4 sub-steps of at most a quarter
+        of the fastest small-signal time constant) and adds the leak's thermal noise: the
+        exact discretisation of the RC node's Ornstein-Uhlenbeck process, variance
+        ``kT/C · (1 − e^{−2 g_0 Δt / C})`` per step (stationary ``kT/C``,
+        :func:`device_models.noise.ktc_rms`); ``seed`` None leaves it out. Stream:
+        ``(seed, "ssm_ktc", name, t)`` at element ``(first + n)·P + p``.
 
         References
         ----------
         Sarpeshkar, Delbrück & Mead (1993), doi:10.1109/101.261888 (kT/C noise).
         """
         from device_models import rng
-        from device_models.integrator import integrate_leak, leak_conductance_s
+        from device_models.integrator import leak_conductance_s, leak_integrators
+        from device_models.neuron import integrate_membrane
         from device_models.noise import ktc_rms
 
         vg = self.integrator_gates_v(card)
         c, dt, k = self.integrator_c_f, self.integrator_dt_s, self.integrator_v_per_unit
         g0 = leak_conductance_s(vg, card, temperature_k)
+        sub = int(min(max(4, np.ceil(4.0 * float(np.max(g0)) * dt / c)), 1 << 16))
+        mem = leak_integrators(vg, card, c, temperature_k)
         sigma = float(ktc_rms(c, temperature_k)) * np.sqrt(-np.expm1(-2.0 * g0 * dt / c))
         n, p = u.shape[0], self.state_size
         v = np.zeros((n, p))
         s = np.empty_like(u)
+        zero = np.zeros((n, p))
         for t in range(u.shape[1]):
             if t:
-                v = integrate_leak(v, dt, c, vg, card, temperature_k)
+                v = integrate_membrane(v, zero, mem, 0.0, dt, substeps=sub)
                 if seed is not None:
                     key = rng.derive_key(seed, "ssm_ktc", self.name, t)
                     v = v + sigma * rng.standard_normal(key, (n, p), offset=first * p)
