@@ -10,6 +10,9 @@ product, and the set-up time):
   :mod:`cimsim.kernels.int8_gemm`, :mod:`cimsim.kernels.bf16_gemm`);
 * ``standard_tile_mvm_converter_noise``: the same with the ADC card's capacitor mismatch,
   comparator offset and noise, and kT/C (SAR binary search per conversion);
+* ``default_tile_mvm``: 512×512 weights on ``HardwareConfig()`` as shipped (its tile geometry,
+  converter noise, DAC card levels, drift and faults) with linear cells (``tile.cell =
+  "linear"``), batch 1024;
 * ``bitserial_tile_mvm``: 8 bit-planes of non-negative 8-bit inputs, one ADC conversion per
   plane;
 * ``ir_drop_linear_tile_mvm``: the standard tile with exact IR drop (row and column wires of
@@ -79,6 +82,26 @@ def bench_standard(ctx: BenchContext) -> list[dict]:
 def bench_standard_converter_noise(ctx: BenchContext) -> list[dict]:
     m, x, w, setup, shape = _setup(ctx, 22, converter_noise=True)
     return [_run(ctx, "standard_tile_mvm_converter_noise", m, x, w, setup, shape)]
+
+
+@register("default_tile_mvm",
+          "512x512 weights on HardwareConfig() as shipped with linear cells, batch 1024")
+def bench_default(ctx: BenchContext) -> list[dict]:
+    from cimsim.hardware import HardwareConfig
+    from cimsim.tile.matrix import AnalogMatrix
+
+    n = 32 if ctx.quick else 512
+    batch = 16 if ctx.quick else 1024
+    rng = ctx.rng(25)
+    w = rng.standard_normal((n, n)) / np.sqrt(n)
+    x = rng.standard_normal((batch, n))
+    hw = HardwareConfig().replace_path("tile.cell", "linear")
+    t0 = time.perf_counter()
+    m = AnalogMatrix(w, hw, name="bench")
+    m.calibrate(x)
+    setup = time.perf_counter() - t0
+    return [_run(ctx, "default_tile_mvm", m, x, w, setup, (batch, n, n),
+                 tile_rows=hw.tile.rows, tile_cols=hw.tile.cols)]
 
 
 @register("bitserial_tile_mvm", "standard tile, 8 bit-planes of 8-bit inputs, 1 ADC each")
