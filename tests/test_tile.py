@@ -321,6 +321,73 @@ def test_kernel_matches_numpy_reference(each_backend, encoding, mapping, convert
     assert ops.cell_reads == ref[1].cell_reads
 
 
+@pytest.mark.parametrize("mapping", ["differential", "offset"])
+@pytest.mark.parametrize("sigma_c_lsb", [None, 0.0, 0.02, 0.2])
+def test_sar_lookup_kernel_equals_decision_by_decision_search(mapping, sigma_c_lsb):
+    """The SAR read-out by look-up of the noise-free code (readout._read_sar_kernel) gives
+    the same codes, bit for bit, as the search decision by decision (the general kernel and
+    its NumPy reference), with the card's comparator noise (None), none, a small one and one
+    too wide for the look-up (0.2 LSB: the general kernel runs); sparse vectors skipped."""
+    from cimsim.tile import readout
+    from device_models._jit import use_backend
+
+    w, x = _data(40, 30, 300, seed=4)
+    x[::7] = 0.0                                   # vectors that drive no row
+    hw = _hw(HardwareConfig(), rows=32, cols=32, adc_bits=8, weight_mapping=mapping)
+    m = AnalogMatrix(w, hw).calibrate(x)
+    if sigma_c_lsb is not None:
+        for _, _, block in m.blocks:
+            block.adcs.sig_c[:] = sigma_c_lsb
+    looked_up = readout._sar_columns(m.blocks[0][2].adcs, m.blocks[0][2].adc_of) is not None
+    assert looked_up == (sigma_c_lsb != 0.2)
+    y_fast, o_fast = m.matmul(x, sample_offset=0)
+    general = readout._sar_columns
+    readout._sar_columns = lambda *a: None
+    try:
+        y_gen, o_gen = m.matmul(x, sample_offset=0)
+    finally:
+        readout._sar_columns = general
+    with use_backend("numpy"):
+        y_np, o_np = m.matmul(x, sample_offset=0)
+    np.testing.assert_array_equal(y_fast, y_gen)
+    np.testing.assert_array_equal(y_fast, y_np)
+    for o in (o_gen, o_np):
+        assert o_fast.adc_switching_energy_j == pytest.approx(o.adc_switching_energy_j,
+                                                              rel=1e-12)
+        assert o_fast.adc_conversions == o.adc_conversions
+
+
+@given(st.integers(0, 2**31 - 1), st.floats(0.0, 0.05))
+@settings(max_examples=25, deadline=None)
+def test_sar_decision_levels_count_the_noise_free_code(seed, mismatch):
+    """decision_levels: a noise-free SAR search over increasing levels returns the number of
+    levels at or below its input (every ADC of a random mismatch), and the narrowest code
+    is the smallest level spacing."""
+    from cimsim.tile.readout import decision_levels
+    from device_models.adc import SarAdc
+
+    adcs = [SarAdc(6, unit_cap_mismatch=mismatch, seed=seed + a) for a in range(3)]
+    tabs = [a.decision_tables() for a in adcs]
+    t0 = np.array([t[0] for t in tabs])
+    up, dn, trial = (np.stack([t[i] for t in tabs]) for i in (1, 2, 3))
+    levels, min_width = decision_levels(t0, up, dn, trial)
+    xs = np.random.default_rng(seed).uniform(-0.1, 1.1, 200)
+    for a in range(3):
+        lv = levels[a, 1:-1]
+        for xv in xs:
+            acc, code = t0[a], 0
+            for k in range(5, -1, -1):
+                hi = xv >= acc + trial[a, k]
+                code |= int(hi) << k
+                acc += up[a, k] if hi else dn[a, k]
+            if np.all(np.diff(lv) > 0):
+                assert code == np.count_nonzero(lv <= xv)
+        if np.all(np.diff(lv) > 0):
+            assert min_width[a] == np.min(np.diff(lv))
+        else:
+            assert min_width[a] == -np.inf
+
+
 def test_read_noise_normal_stream(each_backend):
     """The float32 ziggurat stream of the read path: normal (KS, moments, both tails, the
     exactly sampled tail beyond r), counter-based (a block equals the same draws taken at

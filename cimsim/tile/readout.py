@@ -21,9 +21,12 @@ Normal numbers come from :mod:`device_models.ziggurat` streams, keyed by the vec
 for reference columns, ``(col0 + j)·N + s`` for comparator decision ``s``), so a result is a
 pure function of the seed and the vector's position: thread count and batch split do not
 change it. The common case (ideal ADCs, no reference columns) runs a specialised kernel in
-the GEMMs' precision (float32 for ADCs up to 12 bits) in vectorised passes; everything else
-runs the general kernel in float64. Each kernel has a NumPy reference with the same
-arithmetic.
+the GEMMs' precision (float32 for ADCs up to 12 bits) in vectorised passes. SAR ADCs whose
+codes are all wider than the comparator-noise window (:data:`COMPARATOR_SKIP_SIGMAS` σ) run
+the look-up kernel: the noise-free code by look-up in the ADC's decision levels, and the
+comparator noise of the only two decisions that can come near the input; the same codes as
+the search decision by decision, which the general kernel (everything else, float64) runs.
+Each kernel has a NumPy reference with the same arithmetic.
 
 References
 ----------
@@ -83,6 +86,8 @@ class ColumnAdcs:
         self.offset = np.zeros(n)
         self.sig_s = np.zeros(n)
         self.sig_c = np.zeros(n)
+        self.levels = np.zeros((n, 0))
+        self.min_width = np.zeros(n)
         if self.sar:
             self.e_row = np.arange(n, dtype=np.int64)
             tables = []
@@ -100,6 +105,8 @@ class ColumnAdcs:
                 self.sig_c[a] = adc.comparator_noise_v / lsb
                 if bits <= MISMATCH_ENERGY_MAX_BITS:
                     tables.append(adc.code_energy_j)
+            self.levels, self.min_width = decision_levels(self.t0, self.up, self.dn,
+                                                          self.trial)
             if tables:
                 self.e_table = np.ascontiguousarray(np.stack(tables))
             else:   # fine ADCs: the nominal table (mismatch moves energy by ~σ_u relative)
@@ -117,7 +124,8 @@ class ColumnAdcs:
         out.full_scale_v = parts[0].full_scale_v
         out.lsb_v = parts[0].lsb_v
         out.conversion_time_s = parts[0].conversion_time_s
-        for name in ("t0", "up", "dn", "trial", "offset", "sig_s", "sig_c"):
+        for name in ("t0", "up", "dn", "trial", "offset", "sig_s", "sig_c", "levels",
+                     "min_width"):
             setattr(out, name, np.ascontiguousarray(np.concatenate([getattr(p, name)
                                                                     for p in parts])))
         if out.sar and out.bits <= MISMATCH_ENERGY_MAX_BITS:     # one table per ADC
@@ -127,6 +135,41 @@ class ColumnAdcs:
             out.e_table = parts[0].e_table
             out.e_row = np.zeros(out.t0.size, dtype=np.int64)
         return out
+
+
+def decision_levels(t0, up, dn, trial) -> tuple[np.ndarray, np.ndarray]:
+    """The noise-free transition levels of SAR ADCs and their narrowest code [LSB].
+
+    Row ``a`` is ``[-inf, E_1, …, E_{M-1}, +inf]`` (``M = 2**N``), ``E_c`` the threshold of the
+    decision on the lowest set bit of code ``c`` with the higher bits of ``c`` decided,
+    accumulated in the order of the binary search (``t0``, then ``up`` or ``dn`` per decided
+    bit, then ``trial``) so that a comparison with ``E_c`` agrees bitwise with the search's.
+    Where the levels increase, the noise-free code of an input ``x`` is the number of levels
+    at or below it. The second array holds each ADC's narrowest code ``min(E_{c+1} − E_c)``
+    (−inf where the levels do not increase: the search is then not a look-up).
+    """
+    n, bits = up.shape
+    m = 1 << bits
+    codes = np.arange(1, m, dtype=np.int64)
+    low = np.zeros(codes.size, dtype=np.int64)       # lowest set bit of each code
+    rem = codes.copy()
+    while np.any((rem & 1) == 0):
+        z = (rem & 1) == 0
+        low[z] += 1
+        rem[z] >>= 1
+    acc = np.repeat(np.asarray(t0, dtype=np.float64)[:, None], codes.size, axis=1)
+    for k in range(bits - 1, -1, -1):
+        above = k > low
+        bit = ((codes >> k) & 1).astype(bool)
+        step = np.where(bit[None, :], up[:, k:k + 1], dn[:, k:k + 1])
+        acc = np.where(above[None, :], acc + step, acc)
+    levels = np.empty((n, m + 1))
+    levels[:, 0] = -np.inf
+    levels[:, m] = np.inf
+    levels[:, 1:m] = acc + trial[:, low]
+    width = np.diff(levels[:, 1:m], axis=1)
+    min_width = width.min(axis=1) if width.shape[1] else np.full(n, np.inf)
+    return levels, np.where(np.all(width > 0.0, axis=1), min_width, -np.inf)
 
 
 #: Above this resolution every ADC shares the nominal switching-energy table (a per-ADC
@@ -264,6 +307,285 @@ _analog_read_kernel = jit(_analog_read_py)
 
 
 # --------------------------------------------------------------------------------------------
+# SAR kernel: look-up of the noise-free code, comparator noise at the two nearest decisions
+# --------------------------------------------------------------------------------------------
+#
+# The same numbers as the general kernel, found another way. Without comparator noise a SAR
+# search over increasing decision levels E_1 < … < E_{M-1} (:func:`decision_levels`) returns
+# the number of levels at or below its input x, and every decision of the search compares x
+# with one level: the decision on bit k of code c with E_{(c >> k) << k | 1 << k}. If every
+# code of the ADC is at least ``lim`` = COMPARATOR_SKIP_SIGMAS·σ_c wide, then along the
+# noise-free path to code c (E_c <= x < E_{c+1}) only two decisions can come within ``lim`` of
+# x and so draw comparator noise: the one at E_c (the lowest set bit of c) and the one at
+# E_{c+1} (the lowest set bit of c+1); every other level of the path is another code's edge,
+# at least one code width away. One of the two is the last decision (bit 0). If the earlier
+# one agrees with the noise-free decision, the path is unchanged and the last can still move
+# the code by one; if it flips, every later decision compares x with a level at least one
+# code width beyond E_c (or E_{c+1}) and none draws noise: the search ends at c − 1 (or
+# c + 1). So: find c by look-up, draw the noise of the two decisions with the counters the
+# search would use, and combine. A draw outside its ziggurat core (~0.2 %) re-runs that
+# column's search exactly as the general kernel does.
+
+
+@jit
+def _sar_inputs(mrow, vrow, noisy, shot, gain, s2, off, z, h0, x):
+    """ADC input less the comparator offset [LSB], the general kernel's arithmetic."""
+    for j in range(x.size):
+        g = gain[j]
+        u = h0 + np.float64(mrow[j]) * g
+        if shot:
+            var = s2[j]
+            if noisy:
+                var += max(np.float64(vrow[j]), 0.0) * (g * g)
+            u += math.sqrt(var) * np.float64(z[j])
+        x[j] = u
+
+
+@jit
+def _sar_refs(vref, gain, ref_idx, zr, x):
+    """Reference-column noise taken off the ADC inputs (offset mapping)."""
+    for j in range(x.size):
+        r = ref_idx[j]
+        if r >= 0:
+            x[j] -= math.sqrt(max(np.float64(vref[r]), 0.0)) * gain[j] * np.float64(zr[r])
+
+
+@jit
+def _sar_offset(off, x):
+    for j in range(x.size):
+        x[j] = x[j] - off[j]
+
+
+@jit
+def _sar_guess(x, e1, inv_w, c_top, lbase, k):
+    """First guess of each column's noise-free code (from its ADC's mean code width), as an
+    index into the flat level table."""
+    for j in range(x.size):
+        q = np.floor((x[j] - e1[j]) * inv_w[j]) + 1.0
+        q = q if q > 0.0 else 0.0
+        q = q if q < c_top else c_top
+        k[j] = lbase[j] + np.int64(q)
+
+
+@jit
+def _gather_pair(table, k, lo, hi):
+    """``lo = table[k]``, ``hi = table[k + 1]`` (a loop of loads of its own: the arithmetic
+    around it then vectorises)."""
+    for j in range(k.size):
+        i = k[j]
+        lo[j] = table[i]
+        hi[j] = table[i + 1]
+
+
+@jit
+def _sar_step(x, lo, hi, k):
+    """One correction of the code index towards the interval holding ``x``."""
+    for j in range(x.size):
+        k[j] = k[j] - np.int64(x[j] < lo[j]) + np.int64(x[j] >= hi[j])
+
+
+@jit
+def _sar_check(x, lo, hi, k, lbase, c):
+    """Codes from the indices; returns the number of columns off their interval."""
+    bad = 0
+    for j in range(x.size):
+        c[j] = np.int32(k[j] - lbase[j])
+        bad += np.int64(x[j] < lo[j]) + np.int64(x[j] >= hi[j])
+    return bad
+
+
+@jit
+def _sar_fix(x, levels, lbase, m, c, lo, hi):
+    """Exact code of the columns a guess and one correction left off their interval
+    (bisection)."""
+    for j in range(x.size):
+        xv = x[j]
+        k = lbase[j] + np.int64(c[j])
+        if xv >= levels[k] and xv < levels[k + 1]:
+            continue
+        a, b = 0, m - 1                      # code in [a, b]: levels[a] <= x < levels[b+1]
+        while a < b:
+            mid = (a + b + 1) // 2
+            if xv >= levels[lbase[j] + mid]:
+                a = mid
+            else:
+                b = mid - 1
+        c[j] = np.int32(a)
+        lo[j] = levels[lbase[j] + a]
+        hi[j] = levels[lbase[j] + a + 1]
+
+
+@jit(inline="always")
+def _ctz32(c):
+    """Trailing zero bits of a positive int32 (branch-free, vectorisable); 0 for c = 0."""
+    t = c & -c
+    return (np.int32((t & np.int32(0x55555555)) == 0)
+            + 2 * np.int32((t & np.int32(0x33333333)) == 0)
+            + 4 * np.int32((t & np.int32(0x0F0F0F0F)) == 0)
+            + 8 * np.int32((t & np.int32(0x00FF00FF)) == 0)
+            + 16 * np.int32((t & np.int32(0x0000FFFF)) == 0)) * np.int32(t != 0)
+
+
+@jit
+def _sar_counters(c, col0, bits, i_lo, i_hi):
+    """Stream columns of the two near decisions of each conversion, ``(col0 + j)·N + s``, with
+    ``s = N − 1 − ctz(c)`` (the decision at E_c) and ``N − 1 − ctz(c + 1)`` (at E_{c+1})."""
+    nb = np.int64(bits)
+    for j in range(c.size):
+        base = (np.int64(col0) + j) * nb + (nb - 1)
+        i_lo[j] = np.uint32(base - _ctz32(c[j]))
+        i_hi[j] = np.uint32(base - _ctz32(c[j] + np.int32(1)))
+
+
+@jit
+def _hash_cols(rlo, rhi, cols, hb):
+    """``hb[j]`` = the 32 draw bits at stream column ``cols[j]`` of a row."""
+    for j in range(cols.size):
+        hb[j] = zig._bits32(rlo, rhi, cols[j])
+
+
+@jit
+def _cores(hb, z, ok):
+    """Ziggurat core values of draw bits ``hb`` and whether each lies in its core."""
+    for j in range(hb.size):
+        v, inside = zig._core(hb[j])
+        z[j] = v
+        ok[j] = np.uint8(inside)
+
+
+@jit
+def _sar_decide(x, c, lo, hi, lim, sc, z_lo, ok_lo, z_hi, ok_hi, code, slow):
+    """Codes after the two near decisions (see the section comment): ``slow[j] = 1`` where a
+    draw of a near decision lies outside its ziggurat core. Returns the number of such
+    columns."""
+    n_slow = 0
+    for j in range(x.size):
+        xv = x[j]
+        cj = c[j]
+        near_lo = np.int32((xv - lo[j]) < lim[j])
+        near_hi = np.int32((hi[j] - xv) < lim[j])
+        up_lo = np.int32((xv + sc[j] * np.float64(z_lo[j])) >= lo[j])
+        up_hi = np.int32((xv + sc[j] * np.float64(z_hi[j])) >= hi[j])
+        odd = cj & np.int32(1)
+        down = near_lo * (1 - up_lo)        # the decision at E_c says 0
+        rise = near_hi * up_hi              # the decision at E_{c+1} says 1
+        # odd c: the decision at E_{c+1} comes first (a 1 there ends at c+1), E_c is the
+        # last; even c: the decision at E_c comes first (a 0 there ends at c-1), E_{c+1} last
+        code[j] = cj + odd * (rise - (1 - rise) * down) + (1 - odd) * ((1 - down) * rise - down)
+        rej = near_lo * (1 - np.int32(ok_lo[j])) + near_hi * (1 - np.int32(ok_hi[j]))
+        sl = np.uint8(rej > 0)
+        slow[j] = sl
+        n_slow += np.int64(sl)
+    return n_slow
+
+
+@jit
+def _sar_column(xv, t0, up, dn, trial, lim, sc, rb_c, key_c_slow, row, col, bits):
+    """The SAR search of one conversion, decision by decision (the general kernel's)."""
+    dac = t0
+    code = 0
+    for s in range(bits):
+        k = bits - 1 - s
+        t = dac + trial[k]
+        x_cmp = xv
+        if abs(xv - t) < lim:
+            x_cmp += sc * np.float64(zig.normal32(rb_c, key_c_slow, row, col * bits + s))
+        hi = x_cmp >= t
+        code |= np.int64(hi) << k
+        dac += up[k] if hi else dn[k]
+    return code
+
+
+@jit
+def _code_energy_rows(codes, e_flat, ebase):
+    """Σ e_flat[ebase[j] + codes[j]] [J] in four partial sums."""
+    e0 = e1 = e2 = e3 = 0.0
+    n = codes.size
+    n4 = n - n % 4
+    for j in range(0, n4, 4):
+        e0 += e_flat[ebase[j] + codes[j]]
+        e1 += e_flat[ebase[j + 1] + codes[j + 1]]
+        e2 += e_flat[ebase[j + 2] + codes[j + 2]]
+        e3 += e_flat[ebase[j + 3] + codes[j + 3]]
+    for j in range(n4, n):
+        e0 += e_flat[ebase[j] + codes[j]]
+    return (e0 + e1) + (e2 + e3)
+
+
+def _read_sar_py(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, half, shot,
+                 s2, off, sc, lim, levels, lbase, e1, inv_w, t0, up, dn, trial, e_flat, ebase,
+                 keys, sample0, plane, n_planes, col0, ref0, ident, assign, out, e_out, active,
+                 skip):
+    """SAR ADCs whose codes are all at least ``lim`` wide (see the section comment): per
+    vector, passes over the columns (read noise, ADC input, look-up, the two near decisions,
+    energy, shift-add), then the rare columns whose search must run decision by decision."""
+    n_b, n_s = mean.shape
+    bits = up.shape[1]
+    m = 1 << bits
+    noisy = var_own.shape[1] == n_s
+    n_ref = var_ref.shape[1]
+    has_ref = noisy and n_ref > 0
+    h0 = half + 0.5
+    c_top = float(m - 1)
+    hb = np.empty(max(n_s, n_ref), dtype=np.uint32)
+    rj = np.empty(max(n_s, n_ref), dtype=np.uint8)
+    z = np.empty(n_s, dtype=np.float32)
+    zr = np.empty(n_ref, dtype=np.float32)
+    x = np.empty(n_s)
+    lo = np.empty(n_s)
+    hi = np.empty(n_s)
+    c = np.empty(n_s, dtype=np.int32)
+    code = np.empty(n_s, dtype=np.int32)
+    slow = np.empty(n_s, dtype=np.uint8)
+    k = np.empty(n_s, dtype=np.int64)
+    i_lo = np.empty(n_s, dtype=np.uint32)
+    i_hi = np.empty(n_s, dtype=np.uint32)
+    z_lo = np.empty(n_s, dtype=np.float32)
+    z_hi = np.empty(n_s, dtype=np.float32)
+    ok_lo = np.empty(n_s, dtype=np.uint8)
+    ok_hi = np.empty(n_s, dtype=np.uint8)
+    dummy = np.zeros(1, dtype=var_own.dtype)
+    for b in range(n_b):
+        if skip and active[b] == 0:
+            if assign and ident:
+                out[b, :] = 0.0
+                e_out[b] = 0.0
+            continue
+        row = np.uint64((sample0 + b) * n_planes + plane)
+        if shot:
+            zig.fill_row_normals(keys[0], keys[1], row, col0, hb, rj, z)
+        _sar_inputs(mean[b], var_own[b] if noisy else dummy, noisy, shot, gain, s2, off, z, h0,
+                    x)
+        if has_ref:
+            zig.fill_row_normals(keys[2], keys[3], row, ref0, hb, rj, zr)
+            _sar_refs(var_ref[b], gain, ref_idx, zr, x)
+        _sar_offset(off, x)
+        _sar_guess(x, e1, inv_w, c_top, lbase, k)
+        _gather_pair(levels, k, lo, hi)
+        _sar_step(x, lo, hi, k)
+        _gather_pair(levels, k, lo, hi)
+        if _sar_check(x, lo, hi, k, lbase, c) > 0:
+            _sar_fix(x, levels, lbase, m, c, lo, hi)
+        rb_c = rng.hash_at(keys[4], row)
+        rlo = np.uint32(rb_c & np.uint64(0xFFFFFFFF))
+        rhi = np.uint32(rb_c >> np.uint64(32))
+        _sar_counters(c, col0, bits, i_lo, i_hi)
+        _hash_cols(rlo, rhi, i_lo, hb)
+        _cores(hb[:n_s], z_lo, ok_lo)
+        _hash_cols(rlo, rhi, i_hi, hb)
+        _cores(hb[:n_s], z_hi, ok_hi)
+        if _sar_decide(x, c, lo, hi, lim, sc, z_lo, ok_lo, z_hi, ok_hi, code, slow) > 0:
+            for j in range(n_s):
+                if slow[j]:
+                    a = adc_of[j]
+                    code[j] = np.int32(_sar_column(x[j], t0[a], up[a], dn[a], trial[a], lim[j],
+                                                   sc[j], rb_c, keys[5], row, col0 + j, bits))
+        e = _code_energy_rows(code, e_flat, ebase)
+        e_out[b] = e if (assign and ident) else e_out[b] + e
+        _shift_add(code, coef, half, out_index, ident, assign, out[b])
+
+
+# --------------------------------------------------------------------------------------------
 # Specialised kernel (ideal ADCs, no reference columns): the GEMMs' precision, vector passes
 # --------------------------------------------------------------------------------------------
 
@@ -352,6 +674,7 @@ def _read_plain_py(mean, var_own, gain, gain2, h0, code_max, coef, out_index, id
 
 
 _read_plain_kernel = jit(_read_plain_py)
+_read_sar_kernel = jit(_read_sar_py)
 
 
 # --------------------------------------------------------------------------------------------
@@ -432,6 +755,45 @@ def _analog_read_numpy(mean, var_own, var_ref, ref_idx, gain, coef, out_index, a
     np.add.at(out.T, out_index, (val * coef[None, :] * on[:, None]).T)
 
 
+def _sar_columns(adcs: ColumnAdcs, adc_of: np.ndarray) -> dict | None:
+    """Per-column arrays of :func:`_read_sar_py` for the columns' ADCs, or None when some
+    ADC's codes are not all wider than its comparator-noise window (or its levels do not
+    increase): the general kernel then runs."""
+    bits = adcs.bits
+    m = 1 << bits
+    any_sig_c = bool(np.any(adcs.sig_c > 0.0))
+    lim_a = COMPARATOR_SKIP_SIGMAS * adcs.sig_c if any_sig_c else np.full(adcs.sig_c.size, -1.0)
+    if adcs.levels.shape[1] != m + 1 or not np.all(adcs.min_width >= lim_a):
+        return None
+    key = (id(adc_of), adc_of.size, hash(adcs.sig_c.tobytes()), hash(adcs.sig_s.tobytes()),
+           hash(adcs.offset.tobytes()))
+    cache = adcs.__dict__.setdefault("_sar_cols", {})
+    got = cache.get(key)
+    if got is not None and got["adc_of"] is adc_of:
+        return got
+    lv = adcs.levels
+    width = lv[:, m - 1] - lv[:, 1]
+    inv_w = np.where(width > 0.0, (m - 2) / np.where(width > 0.0, width, 1.0), 1.0)
+    cols = {
+        "adc_of": adc_of,
+        "shot": bool(np.any(adcs.sig_s > 0.0)),
+        "s2": np.ascontiguousarray((adcs.sig_s * adcs.sig_s)[adc_of]),
+        "off": np.ascontiguousarray(adcs.offset[adc_of]),
+        "sc": np.ascontiguousarray(adcs.sig_c[adc_of]),
+        "lim": np.ascontiguousarray(lim_a[adc_of]),
+        "levels": np.ascontiguousarray(lv).ravel(),
+        "lbase": np.ascontiguousarray(adc_of * (m + 1), dtype=np.int64),
+        "e1": np.ascontiguousarray(lv[adc_of, 1] if m > 1 else np.zeros(adc_of.size)),
+        "inv_w": np.ascontiguousarray(inv_w[adc_of]),
+        "e_flat": np.ascontiguousarray(adcs.e_table).ravel(),
+        "ebase": np.ascontiguousarray(adcs.e_row[adc_of] * adcs.e_table.shape[1],
+                                      dtype=np.int64),
+    }
+    cache.clear()          # one column set per ADC set (a block's)
+    cache[key] = cols
+    return cols
+
+
 # --------------------------------------------------------------------------------------------
 # Public entry
 # --------------------------------------------------------------------------------------------
@@ -491,7 +853,10 @@ def analog_read(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, 
     if ident is None:
         ident = out_index.size == out.shape[1] and bool(
             np.array_equal(out_index, np.arange(out_index.size)))
-    if assign and not (plain and ident and backend() != "numpy"):
+    cols = (_sar_columns(adcs, adc_of) if adcs.sar and not exact and backend() != "numpy"
+            else None)
+    fast = backend() != "numpy" and (plain or cols is not None)
+    if assign and not (fast and ident):
         out[...] = 0.0
         e_out[...] = 0.0
         assign = False
@@ -520,6 +885,15 @@ def analog_read(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, 
         return
     keys = np.array([key, zig.slow_key(key), key_ref, zig.slow_key(key_ref), key_c,
                      zig.slow_key(key_c)], dtype=np.uint64)
+    if cols is not None:
+        _read_sar_kernel(mean, var_own, var_ref, ref_idx, np.ascontiguousarray(gain,
+                         dtype=np.float64), coef, out_index, adc_of, half, cols["shot"],
+                         cols["s2"], cols["off"], cols["sc"], cols["lim"], cols["levels"],
+                         cols["lbase"], cols["e1"], cols["inv_w"], adcs.t0, adcs.up, adcs.dn,
+                         adcs.trial, cols["e_flat"], cols["ebase"], keys, int(sample0),
+                         int(plane), int(n_planes), int(col0), int(ref0), bool(ident),
+                         bool(assign), out, e_out, active, skip)
+        return
     _analog_read_kernel(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, half,
                         bool(adcs.sar), bool(exact), adcs.t0, adcs.up, adcs.dn, adcs.trial,
                         adcs.offset, adcs.sig_s, adcs.sig_c, adcs.e_table, adcs.e_row, keys,
