@@ -326,7 +326,7 @@ def test_device_array_read_noise_and_plot_follow_temperature(tmp_path):
     png = tmp_path / "t.png"
     assert main(["plot", str(out), "--x", "temperature_k", "--y",
                  "read_sigma_rel_mean,read_rms_error_rel", "--y", "level_error_rate",
-                 "--logy-for", "level_error_rate", "--out", str(png)]) == 0
+                 "--logy-for", "read_sigma_rel_mean", "--out", str(png)]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     from matplotlib.image import imread
 
