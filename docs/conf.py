@@ -11,6 +11,7 @@ scripts of ``examples/`` in their ``--quick`` mode (sphinx-gallery). Set
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -65,8 +66,25 @@ _PNG_DIR = tempfile.mkdtemp(prefix="cimsim-gallery-")
 
 
 def _gallery_argv(gallery_conf, script_vars):
-    """The scripts save their PNGs to a scratch folder; the figures shown are scraped."""
+    """Each script runs with ``--quick`` (unless full) and writes its PNG to a scratch folder."""
     return (["--quick"] if _GALLERY == "quick" else []) + ["--out", _PNG_DIR]
+
+
+_SHOWN: set[Path] = set()
+
+
+def _png_scraper(block, block_vars, gallery_conf):
+    """Show the PNGs a script wrote (the examples write theirs with cimsim.plotting.save_png,
+    which closes the figure, so matplotlib's own scraper would find none)."""
+    from sphinx_gallery.scrapers import figure_rst
+
+    new = sorted(p for p in Path(_PNG_DIR).glob("*.png") if p not in _SHOWN)
+    names = []
+    for png, target in zip(new, block_vars["image_path_iterator"], strict=False):
+        shutil.copyfile(png, target)
+        names.append(target)
+        _SHOWN.add(png)
+    return figure_rst(names, gallery_conf["src_dir"])
 
 
 sphinx_gallery_conf = {
@@ -80,7 +98,7 @@ sphinx_gallery_conf = {
     "download_all_examples": False,
     "remove_config_comments": True,
     "matplotlib_animations": False,
-    "image_scrapers": ("matplotlib",),
+    "image_scrapers": (_png_scraper,),
     "min_reported_time": 1.0,
     "capture_repr": (),
 }
