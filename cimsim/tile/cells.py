@@ -29,9 +29,11 @@ law): exactly :math:`V\sigma_g` and :math:`v_0\sinh(V/v_0)\sigma_g` for the line
 laws, to first order in :math:`\sigma_g/g` for 1T1R, where the transistor's share of the
 series pair attenuates it. Independent cells add variances (the identity of
 :mod:`cimsim.tile.state`). Beside it every cell carries white noise
-(:mod:`cimsim.tile.variance`): thermal noise 4kTGΔf (one constant per column) and shot noise,
-exact for linear cells and taken on the small-signal conductance G (current G·V) for the
-other laws.
+(:mod:`cimsim.tile.variance`): thermal noise :math:`4k_BT\,G_0\Delta f` on the cell's zero-bias
+conductance :math:`G_0 = \mathrm{d}F/\mathrm{d}V(0)` (one constant per column) and shot noise
+on the read current per volt at the full read voltage, :math:`|F(g, V_{read})|/V_{read}`
+(exact at a pulse, and for linear cells; a transistor-limited 1T1R cell carries, and so
+shot-noises, far less than :math:`gV`).
 
 **Temperature.** The read law takes ``hw.temperature_k`` (U_T, V_T, mobility of the access
 transistor); the conductances themselves scale by
@@ -472,8 +474,8 @@ class ArrayRead:
             self.mats = block.matrices(t_s, self.dtype, v_unit=self.v_unit, law=self.noise_law)
             return
         #: White read noise of the cells beside the excess noise the plan forms through the
-        #: law: thermal (per column) and shot noise on the small-signal conductance G.
-        self.white = (_variance.build(self.states, self.noise_law, None, self.dtype,
+        #: law: thermal (per column) and shot noise on the law's conductances.
+        self.white = (_variance.build(self._white_states(), self.noise_law, None, self.dtype,
                                       excess=False) if self.noisy else None)
         self._grid_setup()
         #: The wire-free plan that gives the noise variance and the energy (wire drops are
@@ -488,6 +490,38 @@ class ArrayRead:
             self._var_setup_table()      # exact: the law at the row voltage, every read
 
     # --- set-up ---------------------------------------------------------------------------
+
+    def _white_states(self) -> list[dict]:
+        r"""The tiles' white-noise terms with the law's conductances in place of ``g``: shot
+        noise on the read current per volt at the full read voltage,
+        :math:`|F(g, \pm V_{read})|/V_{read}` (averaged over the two polarities for signed
+        inputs), so that it is :math:`2qF` at a pulse; thermal noise on the zero-bias
+        conductance :math:`\mathrm{d}F/\mathrm{d}V(0)` of the cell (the tile's unused rows
+        as cells at ``g_min``)."""
+        v = self.enc.v_read_v
+        sides = (v, -v) if self.enc.signed else (v,)
+        out = []
+        for tile, st in zip(self.tiles, self.states, strict=True):
+            g = st["g_cell_s"]
+            shot = np.mean([np.abs(self.law.current(s_, g)) / v for s_ in sides], axis=0)
+            g0 = self.law.current_and_derivative(0.0, g)[1]
+            g0_min = float(self.law.current_and_derivative(0.0, tile.card.g_min_s)[1])
+            m = tile.mapping
+            unused = (self.hw.tile.rows - tile.rows_used) * g0_min
+            k_th = st["k_thermal_a2_per_s"]
+            eff = dict(st)
+            for name, cols in (("own", (m.pos_col,) + ((m.neg_col,) if m.mapping ==
+                                                         "differential" else ())),
+                               ("ref", () if m.mapping == "differential" else (m.ref_cols,))):
+                width = m.n_signal if name == "own" else m.ref_cols.size
+                gs, g0s = np.zeros((tile.rows_used, width)), np.zeros((tile.rows_used, width))
+                for c in cols:
+                    gs += shot[:, c]
+                    g0s += g0[:, c]
+                eff[f"g_{name}_s"] = gs
+                eff[f"c_{name}_a2"] = k_th * (g0s.sum(axis=0) + len(cols) * unused)
+            out.append(eff)
+        return out
 
     def _grid_setup(self) -> None:
         """Codes and the voltages the cells see on the code grid (amplitude inputs)."""
