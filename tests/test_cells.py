@@ -391,9 +391,12 @@ def test_read_noise_maps_through_the_law():
     h = tile.law.drive(v)
     mp = tile.mapping
     expected = (h * h) @ (st_["var_s2"][:, mp.pos_col] + st_["var_s2"][:, mp.neg_col])
-    # plus the white noise of every cell (cimsim.tile.variance): shot noise on G, thermal
+    # plus the white noise of every cell (cimsim.tile.variance): thermal on dF/dV(0) = g,
+    # shot noise on the read current per volt at V_read, g·h(V_read)/V_read
     white = read.white
-    expected += white.k_shot * read.noise_law(v) @ st_["g_own_s"] + white.c_own
+    vr = m.encoder.v_read_v
+    secant = float(tile.law.drive(vr)) / vr
+    expected += white.k_shot * read.noise_law(v) @ (secant * st_["g_own_s"]) + white.c_own
     np.testing.assert_allclose(var_own, expected, rtol=1e-6)   # unquantised grid
 
 
@@ -479,3 +482,19 @@ def test_bench_smoke_runs_the_cell_records(capsys):
     assert ir["plan"] == "wires_fast"
     assert ir["max_rel_error_vs_exact"] < 1e-3 < ir["linear_cell_model_max_rel_error"]
     assert ir["ratio_exact_vs_numpy_gemm"] > 0
+
+
+def test_white_noise_follows_the_law_current():
+    """Shot noise of a transistor-limited 1T1R cell is on the current it carries, far below
+    g·V; in strong inversion the two agree within the series drop."""
+    w, x = _data(12, 4, 6, seed=19, signed=False)
+    ratio = {}
+    for vg in (1.8, 0.45):
+        hw = _hw(HardwareConfig.ideal(read_noise=True), cell="1t1r", v_gate_v=vg,
+                 v_gate_verify_v=1.8, rows=16, cols=8)
+        m = AnalogMatrix(w, hw).calibrate(x)
+        read = cells.array_read(m.blocks[0][2], 0.0, m.encoder, np.float64)
+        law_states = read._white_states()
+        ratio[vg] = float(np.sum(law_states[0]["g_own_s"]) / np.sum(read.states[0]["g_own_s"]))
+    assert 0.9 < ratio[1.8] < 1.1
+    assert ratio[0.45] < 0.2
