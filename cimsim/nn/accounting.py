@@ -2,9 +2,9 @@
 
 :func:`sequence_account` splits the energy of a :class:`~cimsim.ppa.report.Report` into what
 the tiles spend (array, converters, shift-add, buffers, interconnect), the digital operations
-(:data:`cimsim.ppa.energy.DIGITAL_OPS` lines and digitally placed MACs), the attention KV cache
-and the analog state capacitors, per token and per sequence, and adds what only a sequence
-model has:
+(:data:`cimsim.ppa.energy.DIGITAL_OPS` lines and digitally placed MACs), the attention KV cache,
+the analog state capacitors and the static (leakage) energy of the periphery, per token and per
+sequence, and adds what only a sequence model has:
 
 * ``kv_cache_bytes`` — the attention KV cache of one sequence at its last token, at the tile's
   input resolution (:meth:`~cimsim.nn.attention.MultiHeadAttention.kv_cache`; attention with
@@ -53,7 +53,8 @@ def sequence_account(net, report, tokens: int) -> dict[str, Any]:
     dict
         ``energy_per_token_j``, ``latency_per_token_s``, ``energy_per_sequence_j``,
         ``latency_per_sequence_s``, ``energy_split_per_token_j`` (``tiles``, ``digital``,
-        ``kv_cache``, ``analog_state``, ``tile_writes``), ``kv_cache_bytes``, ``time_share``
+        ``kv_cache``, ``analog_state``, ``leakage``, ``tile_writes``), ``kv_cache_bytes``,
+        ``time_share``
         (layer → [-]), ``rewrites`` (layer → dict; empty unless scores run on tiles).
     """
     per = report.breakdown_per_inference_j
@@ -74,7 +75,8 @@ def sequence_account(net, report, tokens: int) -> dict[str, Any]:
             * t_pulse,
         }
     split = {"tiles": sum(per.get(k, 0.0) for k in TILE_KINDS),
-             "kv_cache": per.get("kv_cache", 0.0), "analog_state": per.get("analog_state", 0.0)}
+             "kv_cache": per.get("kv_cache", 0.0), "analog_state": per.get("analog_state", 0.0),
+             "leakage": per.get("leakage", 0.0)}
     split["digital"] = report.energy_per_inference_j - sum(split.values())
     split["tile_writes"] = sum(r["program_energy_per_sequence_j"] for r in rewrites.values())
     e_seq = report.energy_per_inference_j + split["tile_writes"]

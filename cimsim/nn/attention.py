@@ -42,16 +42,16 @@ import numpy as np
 from device_models._checks import check_array, check_int, check_scalar, fail
 
 from ..ops import OpCounts
+from .layers import Softmax
 from .sequence import SequenceLayer, SequenceWeighted, check_sample_shape, check_sequence
 
-__all__ = ["Embedding", "LayerNorm", "MultiHeadAttention", "PositionalEncoding", "softmax"]
+__all__ = ["Embedding", "LayerNorm", "MultiHeadAttention", "PositionalEncoding"]
 
 
-def softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Numerically stable softmax (−∞ entries give 0)."""
-    m = np.max(z, axis=axis, keepdims=True)
-    e = np.exp(z - m)
-    return e / e.sum(axis=axis, keepdims=True)
+def _masked_softmax(s: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis of the allowed scores (masked entries get 0); the
+    :class:`~cimsim.nn.layers.Softmax` layer's evaluation on ``where(allowed, s, −∞)``."""
+    return Softmax().forward(np.where(allowed, s, -np.inf))
 
 
 class MultiHeadAttention(SequenceWeighted):
@@ -160,7 +160,7 @@ class MultiHeadAttention(SequenceWeighted):
             o = self._tile_attention(q, k, v, matmul)
         else:
             s = np.matmul(q, k.transpose(0, 1, 3, 2)) / math.sqrt(self.head_dim)
-            a = softmax(np.where(self.mask(t, s), s, -np.inf))
+            a = _masked_softmax(s, self.mask(t, s))
             o = np.matmul(a, v)                                      # (N, H, T, dh)
         o = o.transpose(0, 2, 1, 3).reshape(n * t, d)
         y = self._mm(matmul, 1, o)
@@ -190,7 +190,7 @@ class MultiHeadAttention(SequenceWeighted):
                 km = AnalogMatrix(k[i, j].T * scale, hw, name=f"{tag}/K", seed_tag=tag + "/K")
                 km.calibrate(q[i, j], t_s=0.0)
                 s, c1 = km.matmul(q[i, j], t_s=0.0, sample_offset=0)
-                a = softmax(np.where(self.mask(t, s), s, -np.inf))
+                a = _masked_softmax(s, self.mask(t, s))
                 vm = AnalogMatrix(v[i, j], hw, name=f"{tag}/V", seed_tag=tag + "/V")
                 vm.calibrate(a, t_s=0.0)
                 out[i, j], c2 = vm.matmul(a, t_s=0.0, sample_offset=0)
