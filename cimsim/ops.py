@@ -22,12 +22,19 @@ class OpCounts:
     macs : int
         Logical multiply-accumulates performed (rows used × cols used × vectors) [-].
     cycles : int
-        Array read cycles (one per input vector per bit-plane / pulse window) [-].
+        Array read cycles, summed over tiles: one per input vector per bit-plane / pulse
+        window; for event-driven spike inputs (:class:`cimsim.tile.matrix.AnalogMatrix`
+        ``spike_input``) only the cycles in which some row of the matrix has an event [-].
     dac_conversions : int
-        Row-driver events, counted from the run's own inputs: one per row and cycle that the
-        input drives (a DAC conversion, a pulse, a spike; one per event for level-crossing
-        inputs); with ``TileConfig.skip_zero_inputs`` (the default) a zero input costs none,
-        without it every used row converts in every cycle [-].
+        Row-driver events that are DAC conversions: multi-level ``amplitude`` inputs, one per
+        row and cycle that the input drives, counted from the run's own inputs; with
+        ``TileConfig.skip_zero_inputs`` (the default) a zero input costs none, without it
+        every used row converts in every cycle [-].
+    row_pulses : int
+        Row-driver events that are binary pulses of one amplitude, with no DAC: spikes,
+        bit-serial planes, pulse-width and TTFS pulses, level-crossing events, one-bit
+        ``amplitude`` inputs (same counting rules) [-]. ``dac_conversions + row_pulses`` is
+        every driver event (:attr:`row_drive_events`).
     cell_reads : int
         Cell reads (cells with a non-zero row drive, per cycle) [-].
     cell_read_energy_j : float
@@ -44,7 +51,7 @@ class OpCounts:
         the actual output codes [J].
     adc_rounds : int
         Sequential ADC conversion rounds (conversions per ADC, i.e. ``adc_share`` per cycle),
-        which set the tile latency [-].
+        which set the tile latency; like ``cycles``, event-driven for spike inputs [-].
     shift_adds : int
         Digital shift-and-add / accumulate operations on partial sums [-].
     sram_read_bits, sram_write_bits : int
@@ -56,7 +63,6 @@ class OpCounts:
     analog_state_energy_j : float
         Energy drawn to charge analog state capacitors (leaky-integrator recurrences,
         :class:`cimsim.nn.ssm.DiagonalSSM`) [J].
-        Input/output buffer traffic [bit].
     spikes : int
         Spikes emitted (spiking layers: encoders and LIF neurons) [-].
     neuron_energy_j : float
@@ -71,6 +77,7 @@ class OpCounts:
     macs: int = 0
     cycles: int = 0
     dac_conversions: int = 0
+    row_pulses: int = 0
     cell_reads: int = 0
     cell_read_energy_j: float = 0.0
     row_drive_v2: float = 0.0
@@ -100,6 +107,11 @@ class OpCounts:
         for f in dataclasses.fields(self):
             setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
         return self
+
+    @property
+    def row_drive_events(self) -> int:
+        """Every row-driver event: DAC conversions and binary pulses [-]."""
+        return self.dac_conversions + self.row_pulses
 
     def to_dict(self) -> dict[str, Any]:
         """Field name → value (plain Python numbers)."""

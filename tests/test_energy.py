@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from cimsim.hardware import HardwareConfig
 from cimsim.ops import OpCounts
 from cimsim.ppa.energy import (
     ENERGY_KINDS,
@@ -41,7 +42,8 @@ def make_components(**changes) -> Components:
     """A fully specified component set (numbers chosen for hand arithmetic)."""
     base = dict(
         vdd_v=0.9, c_wire_f_per_m=2e-10, cell_pitch_m=100e-9, cell_area_m2=1e-14,
-        e_dac_j=50e-15, a_dac_m2=1e-11, e_integrator_j=1e-15, a_integrator_m2=4e-14,
+        e_dac_j=50e-15, e_pulse_driver_j=2e-15, a_dac_m2=1e-11, e_integrator_j=1e-15,
+        a_integrator_m2=4e-14,
         e_comparator_j=20e-15, e_adc_logic_j=100e-15, t_adc_conversion_s=10e-9,
         a_adc_m2=1e-9, e_shift_add_j=0.05e-12, a_shift_add_m2=80e-12, accumulator_bits=16,
         e_sram_bit_j=10e-12 / 64, a_sram_bit_m2=0.346e-12, buffer_bits_per_tile=65536.0,
@@ -98,7 +100,7 @@ def test_scaled_tech_follows_cv2_rule(name):
 
 def test_energy_breakdown_hand_worked():
     comp = make_components()
-    c = OpCounts(macs=1000, cycles=2, dac_conversions=10, cell_reads=100,
+    c = OpCounts(macs=1000, cycles=2, dac_conversions=10, row_pulses=6, cell_reads=100,
                  cell_read_energy_j=3e-12, row_drive_v2=0.5, adc_conversions=20,
                  adc_switching_energy_j=2e-12, adc_rounds=16, shift_adds=40,
                  sram_read_bits=640, sram_write_bits=128)
@@ -107,6 +109,7 @@ def test_energy_breakdown_hand_worked():
     assert e["array_read"] == 3e-12
     assert e["wire_charging"] == pytest.approx(0.5 * 256 * 100e-9 * 2e-10, rel=1e-12)
     assert e["dac"] == pytest.approx(10 * 50e-15, rel=1e-12)
+    assert e["row_driver"] == pytest.approx(6 * 2e-15, rel=1e-12)
     assert e["integrator"] == pytest.approx(20 * 1e-15, rel=1e-12)
     assert e["adc"] == pytest.approx(2e-12 + 20 * (20e-15 + 100e-15), rel=1e-12)
     assert e["shift_add"] == pytest.approx(40 * 0.05e-12, rel=1e-12)
@@ -175,3 +178,39 @@ def test_legallo_timing_model_by_hand():
     assert lg.mvm_time_s(4.0) == pytest.approx((1 + 512 + 1 + 1) * 1e-9, rel=1e-12)
     assert lg.throughput_tops(1.0) == pytest.approx(64 * 2 * 65536 / 131e-9 / 1e12, rel=1e-12)
     assert lg.efficiency_tops_per_w(4.0) == pytest.approx(10.5 * 131 / 515, rel=1e-12)
+
+
+@pytest.mark.parametrize("encoding,bits,field", [
+    ("amplitude", 8, "dac_conversions"), ("amplitude", 1, "row_pulses"),
+    ("bit_serial", 8, "row_pulses"), ("pulse_width", 8, "row_pulses"),
+    ("ttfs", 8, "row_pulses"), ("level_crossing", 8, "row_pulses")])
+def test_row_drives_priced_by_what_drives_the_row(encoding, bits, field):
+    """Multi-level amplitude inputs are DAC conversions (the DAC model's mean energy); binary
+    pulses (one-bit inputs, bit planes, pulse-width, TTFS and level-crossing pulses) have no
+    DAC: each costs the pulse driver's gates at the tech card's gate energy. Both charge the
+    row wire, C_row·V² per event."""
+    from cimsim.tile.matrix import AnalogMatrix
+    from device_models import logic
+
+    hw = HardwareConfig(read_noise=False, converter_noise=False)
+    hw = hw.replace(tile=hw.tile.replace(rows=32, cols=16, input_encoding=encoding,
+                                         input_bits=bits))
+    w = np.random.default_rng(1).normal(size=(20, 4))
+    x = np.random.default_rng(2).random((6, 20))
+    m = AnalogMatrix(w, hw).calibrate(x)
+    _, ops = m.matmul(x)
+    other = "row_pulses" if field == "dac_conversions" else "dac_conversions"
+    n = getattr(ops, field)
+    assert n > 0 and getattr(ops, other) == 0 and ops.row_drive_events == n
+    from cimsim.ppa.energy import components
+
+    comp = components(hw)
+    e = energy_breakdown(ops, comp)
+    g_pulse = cards.load(hw.periphery_card).pulse_driver_gates
+    assert comp.e_pulse_driver_j == pytest.approx(g_pulse * logic.gate_energy_j(hw.tech_card))
+    if field == "dac_conversions":
+        assert e["dac"] == pytest.approx(n * comp.e_dac_j) and e["row_driver"] == 0.0
+    else:
+        assert e["row_driver"] == pytest.approx(n * comp.e_pulse_driver_j) and e["dac"] == 0.0
+        assert comp.e_pulse_driver_j < comp.e_dac_j      # a switch driver, not a converter
+    assert e["wire_charging"] == pytest.approx(ops.row_drive_v2 * comp.c_row_f)

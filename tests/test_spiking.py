@@ -315,11 +315,56 @@ def test_event_energy_proportional_to_spikes():
         net.run(x)
         c = net.last_counts["fc"]
         e = energy_breakdown(c, comp)
-        energies.append((c.dac_conversions, e["dac"], e["wire_charging"], e["array_read"],
+        assert c.dac_conversions == 0 and e["dac"] == 0.0      # spikes are pulses, no DAC
+        energies.append((c.row_pulses, e["row_driver"], e["wire_charging"], e["array_read"],
                          net.last_counts["enc"].spikes))
     a, b = energies
     for u, v in zip(a, b, strict=True):
         assert v == pytest.approx(2 * u, rel=1e-9)
+
+
+def test_event_driven_latency_follows_the_active_steps():
+    """A read cycle only in the steps that carry a spike: uniform inputs at rates 1/4 and 1/2
+    (the regular code puts every row's spikes in the same 4 and 8 of 16 steps) give array
+    time in proportion to the active steps; no spike at all leaves only the fixed costs, the
+    encoder's and neurons' per-step updates on the digital unit. A leaking analog membrane
+    keeps the step clock (every step lasts a cycle, events or not)."""
+    steps = 16
+    layers = [SpikeEncoder(steps, name="enc"), Flatten(name="flat"),
+              Linear(np.abs(_w(4, 16, "p")), None, name="fc"),
+              LIF(1e9, None, "subtract", 0, steps, "count", name="out")]
+    net = Network(layers, (1, 4, 4))
+    hw = HardwareConfig(read_noise=False, converter_noise=False)
+    net.compile(hw, np.full((5, 1, 4, 4), 1.0))
+    assert all(m.event_driven for m in net._analog["fc"])
+    lat, fc, cycles = [], [], []
+    for p, active in ((0.0, 0), (0.25, 4), (0.5, 8)):
+        net.run(np.full((5, 1, 4, 4), p))
+        rep = net.report()
+        lat.append(rep.latency_per_inference_s)
+        fc.append(rep.layers["fc"].latency_per_inference_s)
+        c = net.last_counts["fc"]
+        assert c.cycles == 5 * active * net.mapping[0].n_tiles
+        cycles.append(c.cycles)
+    assert fc[0] == 0.0 and fc[1] > 0.0
+    assert fc[2] == pytest.approx(2.0 * fc[1], rel=1e-12)
+    fixed = sum(lay.latency_per_inference_s for name, lay in rep.layers.items() if name != "fc")
+    assert fixed > 0.0 and lat[0] == pytest.approx(fixed, rel=1e-12)
+    assert lat[2] - lat[0] == pytest.approx(2.0 * (lat[1] - lat[0]), rel=1e-12)
+    # the clocked reference: every step a cycle
+    comp = components(hw)
+    t_cycle = comp.t_dac_settle_s + comp.t_read_s + comp.t_shift_add_s
+    assert fc[2] == pytest.approx(8 * t_cycle + 8 * net._analog["fc"][0]._max_rounds
+                                  * comp.t_adc_conversion_s, rel=1e-12)
+    # an analog membrane that leaks decays per step period: the steps keep their clock
+    leaky = [SpikeEncoder(steps, name="enc"), Flatten(name="flat"),
+             Linear(np.abs(_w(4, 16, "p")), None, name="fc"),
+             LIF(2.0, 8.0, "subtract", 0, steps, "count", name="out")]
+    net = Network(leaky, (1, 4, 4))
+    net.compile(hw.replace_path("neuron.membrane", "analog"), np.full((5, 1, 4, 4), 1.0))
+    assert not net._analog["fc"][0].event_driven
+    net.run(np.full((5, 1, 4, 4), 0.25))
+    assert net.last_counts["fc"].cycles == 5 * steps * net.mapping[0].n_tiles
 
 
 def test_compare_with_ann_side_by_side():

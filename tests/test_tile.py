@@ -125,7 +125,7 @@ def test_exact_ideal_equals_float_product(each_backend, mapping, encoding):
     # crossing: |code| events, here a fraction of one per row), one ADC per signal column
     assert ops.adc_conversions == 40 * sum(t.n_signal for t in m.tiles) == 40 * 70 * 3
     if encoding != "level_crossing":
-        assert ops.dac_conversions == 40 * sum(t.rows_used for t in m.tiles)
+        assert ops.row_drive_events == 40 * sum(t.rows_used for t in m.tiles)
     assert ops.adc_switching_energy_j > 0.0 and ops.cell_read_energy_j > 0.0
 
 
@@ -807,17 +807,19 @@ def test_no_event_no_energy(encoding):
     m = AnalogMatrix(w, hw).calibrate(x)
     y, ops = m.matmul(np.zeros((3, 40)))
     np.testing.assert_array_equal(y, 0.0)
-    for name in ("dac_conversions", "cell_reads", "cell_read_energy_j", "row_drive_v2",
+    for name in ("dac_conversions", "row_pulses", "cell_reads", "cell_read_energy_j",
+                 "row_drive_v2",
                  "adc_conversions", "adc_switching_energy_j", "shift_adds", "sram_read_bits"):
         assert getattr(ops, name) == 0, name
     parts = energy_breakdown(ops, components(hw))
-    for name in ("array_read", "wire_charging", "dac", "integrator", "adc", "shift_add"):
+    for name in ("array_read", "wire_charging", "dac", "row_driver", "integrator", "adc",
+                 "shift_add"):
         assert parts[name] == 0.0, name
     # one non-zero input: a handful of events, all in the first row block
     x1 = np.zeros((1, 40))
     x1[0, 3] = x[0, 3]
     _, one = m.matmul(x1)
-    assert 0 < one.dac_conversions <= m.encoder.c_max * len(m.blocks[0][2].tiles)
+    assert 0 < one.row_drive_events <= m.encoder.c_max * len(m.blocks[0][2].tiles)
     assert one.adc_conversions == m.encoder.n_planes * m.blocks[0][2].n_signal or (
         encoding == "bit_serial" and one.adc_conversions < m.encoder.n_planes
         * m.blocks[0][2].n_signal)
@@ -913,9 +915,10 @@ def test_level_crossing_series_equals_static_reads_and_counts_only_changes():
     changes = np.abs(np.diff(codes, axis=0, prepend=0)).sum(axis=(1, 2))
     n_row_tiles = [len(b.tiles) for _, _, b in m.blocks]
     assert len(set(n_row_tiles)) == 1
-    assert ops.dac_conversions == changes.sum() * n_row_tiles[0]     # one per event
+    assert ops.row_pulses == changes.sum() * n_row_tiles[0]     # one pulse per event
+    assert ops.dac_conversions == 0
     _, static = m.matmul(x.reshape(-1, 40))
-    assert ops.dac_conversions < 0.5 * static.dac_conversions       # slow signal: few events
+    assert ops.row_pulses < 0.5 * static.row_pulses       # slow signal: few events
     # a constant series: events at the first step only, the result held, one conversion
     const = np.repeat(x[:1], 5, axis=0)
     m2 = AnalogMatrix(w, _hw(HardwareConfig(converter_noise=True), input_encoding=
@@ -927,8 +930,8 @@ def test_level_crossing_series_equals_static_reads_and_counts_only_changes():
     st: dict = {}
     parts = [m2.matmul_series(const[k:k + 1], state=st, sample_offset=k * 6) for k in range(5)]
     np.testing.assert_array_equal(np.concatenate([p[0] for p in parts]), yc)
-    assert sum(p[1].dac_conversions for p in parts) == oc.dac_conversions
-    assert oc.dac_conversions == o1.dac_conversions
+    assert sum(p[1].row_pulses for p in parts) == oc.row_pulses
+    assert oc.row_pulses == o1.row_pulses
     assert oc.adc_conversions == o1.adc_conversions
     assert oc.cell_read_energy_j == pytest.approx(o1.cell_read_energy_j)
 

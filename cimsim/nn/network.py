@@ -477,10 +477,13 @@ class Network:
             mats = layer.matrices()
             macs = self._macs_per_sample(layer, shapes[layer.name])
             if where == "analog":
-                # spikes drive the rows as binary pulses: a 1-bit row drive, one cycle
-                hw_l = spike_drive(hardware) if layer.name in self._binary else hardware
+                # spikes drive the rows as binary pulses: a 1-bit row drive, one cycle,
+                # read only in the steps that carry a spike
+                spikes = layer.name in self._binary
+                hw_l = spike_drive(hardware) if spikes else hardware
                 ams = [AnalogMatrix(np.ascontiguousarray(m), hw_l,
-                                    name=f"{layer.name}[{g}]", seed_tag=1000 * idx + g)
+                                    name=f"{layer.name}[{g}]", seed_tag=1000 * idx + g,
+                                    spike_input=spikes)
                        for g, m in enumerate(mats)]
                 self._analog[layer.name] = ams
                 prog = OpCounts()

@@ -427,8 +427,9 @@ class LIF(Layer):
             fail("hw", f"LIF {self.name!r} (analog membrane)", "an LIF layer directly after "
                  "an analog Linear/Conv2d layer (its column currents charge the membranes)",
                  "no analog layer before it")
+        # a leaking membrane decays per step period: every step keeps its clock period
         for m in upstream:
-            m.use_analog_output()
+            m.use_analog_output(step_clock=self.tau_steps is not None)
         size = int(np.prod(in_shape)) if in_shape else 1
         self._pending = (list(upstream), seed_tag, size)
 

@@ -9,7 +9,8 @@ operation         model                                                         
 ================  =================================================================  =============
 array_read        Σ V·I·t over the cells read (``OpCounts.cell_read_energy_j``)      run
 wire_charging     C_row·Σ V_row², C_row = cols · pitch · c_wire                      run + cards
-dac               conversions · mean E_DAC (device_models.dac model)                 DAC card
+dac               DAC conversions · mean E_DAC (device_models.dac model)             DAC card
+row_driver        binary pulses · g_pulse · E_gate (the pulse driver's switching)    tech + periph
 integrator        column read-outs · E_int                                           periphery
 adc               Σ E_switch(code) + conversions · (E_comp + E_logic)                run + ADC
 shift_add         adds · E_add(accumulator bits)                                     tech card
@@ -26,6 +27,15 @@ bias ... softmax  Σ_ops count · (m_op·E_mult(b) + a_op·E_add(b)), b = digita
 ================  =================================================================  =============
 
 Programming (write-verify) energy is kept apart (:attr:`OpCounts.program_energy_j`).
+
+Row drives are priced by what drives the row. A multi-level ``amplitude`` input is a DAC
+conversion (``OpCounts.dac_conversions``, the DAC model's mean energy per conversion). A
+binary pulse of one amplitude (a spike, a bit-serial plane, a pulse-width or TTFS pulse, a
+level-crossing event, a one-bit input; ``OpCounts.row_pulses``) has no DAC: a switch connects
+the row to the read rail, and the pulse costs the switch driver's own gates,
+``pulse_driver_gates`` NAND2 equivalents of the periphery card at the tech card's gate energy
+(:func:`device_models.logic.gate_energy_j`). Both charge the row wire, :math:`C_{row}V^2`
+per event (``wire_charging``).
 
 The digital operations between the analog products (bias adds, activations, pooling,
 residual adds, unfolded batch norm, softmax) are declared by each layer
@@ -79,7 +89,7 @@ DIGITAL_LINES = ("bias", "activation", "pooling", "residual", "batch_norm", "sof
 
 #: Operation types of the inference energy breakdown, in display order.
 ENERGY_KINDS = (
-    "array_read", "wire_charging", "dac", "integrator", "adc", "shift_add", "sram",
+    "array_read", "wire_charging", "dac", "row_driver", "integrator", "adc", "shift_add", "sram",
     "interconnect", "kv_cache", "analog_state", "analog_neuron", "digital", *DIGITAL_LINES,
 )
 
@@ -256,7 +266,8 @@ class Components:
     Built by :func:`components` from the cards named in a :class:`HardwareConfig`; every field
     carries its unit in its name. ``e_comparator_j`` and ``e_adc_logic_j`` are per conversion
     (at the tile's ADC resolution, :meth:`device_models.adc.SarAdc.from_card`); ``e_dac_j`` is
-    the DAC model's mean energy per conversion. ``e_word_add_j`` and ``e_word_mult_j`` are one
+    the DAC model's mean energy per conversion; ``e_pulse_driver_j`` the switching energy of
+    the driver of one binary row pulse (no DAC). ``e_word_add_j`` and ``e_word_mult_j`` are one
     add and one multiply at ``digital_word_bits``, the width of the digital operations
     (:data:`DIGITAL_OPS`). At ``temperature_k`` the timings are the cards' divided by the
     speed factors ``logic_speed`` (row drivers, shift-add, digital unit) and ``adc_speed``
@@ -269,6 +280,7 @@ class Components:
     cell_pitch_m: float
     cell_area_m2: float
     e_dac_j: float
+    e_pulse_driver_j: float
     a_dac_m2: float
     e_integrator_j: float
     a_integrator_m2: float
@@ -415,12 +427,17 @@ def components(hw: HardwareConfig) -> Components:
     n_dig = leakage.digital_unit_off_devices(lanes=per.digital_macs_per_cycle,
                                              weight_bits=w_bits)
     p_off = logic.leakage_power_w(1.0, mos, tech.vdd_v, t_k, w_leak)
+    if per.get("pulse_driver_gates") is None:
+        raise CardError(f"periphery card {per.name!r} needs pulse_driver_gates for the energy "
+                        "of binary row pulses")
+    e_pulse = per.pulse_driver_gates * logic.gate_energy_j(hw.tech_card)
     return Components(
         vdd_v=tech.vdd_v,
         c_wire_f_per_m=tech.c_wire_f_per_m,
         cell_pitch_m=math.sqrt(cell_area_m2),
         cell_area_m2=cell_area_m2,
         e_dac_j=e_dac,
+        e_pulse_driver_j=e_pulse,
         a_dac_m2=a_dac,
         e_integrator_j=per.e_integrator_j,
         a_integrator_m2=per.a_integrator_m2,
@@ -552,6 +569,7 @@ def energy_breakdown(
     .. math::
 
         E_{wire} = C_{row} \\sum V_{row}^2, \\quad
+        E_{drive} = N_{DAC} \\bar E_{DAC} + N_{pulse}\\, g_{pulse} E_{gate}, \\quad
         E_{ADC} = \\sum_{codes} E_{sw} + N_{conv}(E_{comp} + E_{logic}), \\quad
         E_{ic} = N_{out\\,bits} · h · \\sqrt{A_{tile}} · α · c_{wire} · V_{DD}^2
 
@@ -588,6 +606,7 @@ def energy_breakdown(
         "array_read": float(counts.cell_read_energy_j),
         "wire_charging": float(counts.row_drive_v2) * comp.c_row_f,
         "dac": counts.dac_conversions * comp.e_dac_j,
+        "row_driver": counts.row_pulses * comp.e_pulse_driver_j,
         "integrator": counts.adc_conversions * comp.e_integrator_j,
         "adc": float(counts.adc_switching_energy_j)
         + counts.adc_conversions * (comp.e_comparator_j + comp.e_adc_logic_j),

@@ -11,11 +11,15 @@ Counting conventions (per call, summed over tiles unless stated; the per-event l
 input encoding are :mod:`device_models.encoding`'s):
 
 * ``macs`` = batch × in_features × out_features (logical);
-* ``cycles`` = Σ_tiles batch × cycles per vector (bit-planes for bit-serial, else 1);
-* ``dac_conversions`` = Σ_tiles row-driver events: with ``tile.skip_zero_inputs`` (default)
-  one per row and cycle with a non-zero drive (a DAC conversion, a pulse, a spike; for
-  ``level_crossing`` one per event, ``|code|`` for a static vector), so zero inputs cost
-  none; without it every used row converts in every cycle;
+* ``cycles`` = Σ_tiles batch × cycles per vector (bit-planes for bit-serial, else 1); for
+  event-driven spike inputs (``spike_input``, below) only the vector-cycles in which some
+  row of the matrix has a spike, times the tiles;
+* ``dac_conversions`` (multi-level ``amplitude`` drives) or ``row_pulses`` (binary pulses of
+  one amplitude: spikes, bit-serial planes, pulse-width, TTFS and level-crossing pulses,
+  one-bit inputs) = Σ_tiles row-driver events: with ``tile.skip_zero_inputs`` (default)
+  one per row and cycle with a non-zero drive (for ``level_crossing`` one per event,
+  ``|code|`` for a static vector), so zero inputs cost none; without it every used row
+  converts in every cycle;
 * ``cell_reads`` = Σ_tiles Σ_cycles (rows with non-zero drive) × used physical columns
   (including reference columns);
 * ``cell_read_energy_j`` = Σ V_row·I_cell·t_on over cycles and cells, from the actual drive
@@ -26,11 +30,23 @@ input encoding are :mod:`device_models.encoding`'s):
   reads that drive no row when ``skip_zero_inputs`` (the tile skips them);
   ``adc_switching_energy_j`` from the ADC model summed over the actual output codes;
 * ``adc_rounds`` = the critical path: batch × cycles per vector × max over tiles of the
-  sequential conversions per ADC per cycle (tiles of one matrix convert in parallel);
+  sequential conversions per ADC per cycle (tiles of one matrix convert in parallel); for
+  event-driven spike inputs only over the vector-cycles with a spike;
 * ``shift_adds`` = one shift-and-accumulate per digitised value (per ADC conversion);
 * ``sram_read_bits`` = Σ_tiles input_bits × inputs read (each tile reads its inputs; with
   ``skip_zero_inputs`` only the non-zero ones, the zeros being skipped by a zero flag);
   ``sram_write_bits`` = batch × out_features × accumulator width.
+
+Spike inputs (``spike_input=True``, set by :meth:`cimsim.nn.network.Network.compile` for the
+layers after a spiking layer) are events: each spike drives its row as a binary pulse, and
+with ``skip_zero_inputs`` the read is event-driven in time as well as in energy: a
+vector-cycle (a time step) in which no row of any of the matrix's tiles has a spike is not a
+read cycle at all (no settling, read window, conversion or shift-add), so the matrix's array
+time follows the steps that carry events. Its tiles read in parallel, so a step in which any
+of them has an event costs all of them one cycle of time (the critical path) while only the
+tiles with an event convert. A consumer that needs the step clock regardless (an analog
+membrane with a leak, whose decay is calibrated per step period) keeps the matrix clocked
+(:meth:`use_analog_output` with ``step_clock``).
 """
 
 from __future__ import annotations
@@ -80,6 +96,8 @@ class AnalogMatrix:
         Label (reports).
     seed_tag : int or str
         Separates the random streams of matrices sharing ``hw.seed``.
+    spike_input : bool
+        The inputs are binary spikes (module docstring): row pulses, event-driven reads.
 
     Notes
     -----
@@ -90,7 +108,8 @@ class AnalogMatrix:
     ``matmul(x[k:])`` (see ``sample_offset``).
     """
 
-    def __init__(self, weight, hw: HardwareConfig, *, name: str = "", seed_tag=0):
+    def __init__(self, weight, hw: HardwareConfig, *, name: str = "", seed_tag=0,
+                 spike_input: bool = False):
         caller = "AnalogMatrix"
         if not isinstance(hw, HardwareConfig):
             fail("hw", caller, "a HardwareConfig", hw)
@@ -150,6 +169,9 @@ class AnalogMatrix:
         self._gain: list[np.ndarray] = []
         #: Column currents go to analog consumers (neuron membranes), not to the ADCs.
         self.analog_output = False
+        #: The inputs are spikes: binary row pulses, read only in cycles with an event.
+        self.spike_input = bool(spike_input)
+        self._step_clock = False
         #: Drift compensation (cimsim.tile.compensation): reference vectors, their column
         #: reads at programming (per block), the factors and the reference-read counts of each
         #: read, and the energy of the reference read at programming [J].
@@ -260,8 +282,12 @@ class AnalogMatrix:
             self._reference_at_programming(x)
         return self
 
-    def use_analog_output(self) -> AnalogMatrix:
+    def use_analog_output(self, *, step_clock: bool = False) -> AnalogMatrix:
         """Hand the column currents to analog circuits (neuron membranes) instead of the ADCs.
+
+        ``step_clock``: the consumer needs every time step to last a read cycle, with or
+        without events (an analog membrane whose leak is calibrated per step), so spike
+        inputs are not skipped in time (their energy stays event-driven).
 
         :meth:`matmul` then returns the analog column signal in weight units, the read noise
         included and clipped to the calibrated range, without quantisation; it counts no ADC
@@ -275,9 +301,25 @@ class AnalogMatrix:
                  "(bits_per_cell large enough for weight_bits)",
                  f"weight_bits={tc.weight_bits}, bits_per_cell={tc.bits_per_cell}")
         self.analog_output = True
+        self._step_clock = bool(step_clock)
         if self.encoder is not None:
             self._per_vector = self._counts_per_vector()
         return self
+
+    @property
+    def event_driven(self) -> bool:
+        """Whether a vector-cycle without any driven row costs no read cycle in time: spike
+        inputs with ``skip_zero_inputs``, unless a consumer keeps the step clock."""
+        return self.spike_input and self.hw.tile.skip_zero_inputs and not self._step_clock
+
+    @property
+    def _drive_count(self) -> str:
+        """The OpCounts field of this matrix's row-driver events: ``"dac_conversions"`` for
+        multi-level amplitude drives, ``"row_pulses"`` for binary pulses."""
+        enc = self.encoder
+        pulses = (self.spike_input or enc.encoding != "amplitude"
+                  or (enc.quantize and enc.c_max <= 1))
+        return "row_pulses" if pulses else "dac_conversions"
 
     @property
     def amps_per_unit(self) -> float:
@@ -348,6 +390,11 @@ class AnalogMatrix:
                 self._comp_counts[key] = counts
         return self._factors[key]
 
+    @property
+    def _max_rounds(self) -> int:
+        """Sequential conversions per ADC in one cycle, the largest over the tiles [-]."""
+        return max(t.adc_rounds_per_cycle for t in self.tiles)
+
     def _counts_per_vector(self) -> dict[str, int]:
         """The counts of one input vector that do not depend on its values (see the module
         docstring), for the calibrated encoder."""
@@ -356,15 +403,15 @@ class AnalogMatrix:
         signal = sum(t.n_signal for t in self.tiles)       # converted columns
         fixed = {
             "macs": self.in_features * self.out_features,
-            "cycles": planes * self.n_tiles,
-            "adc_rounds": planes * max(t.adc_rounds_per_cycle for t in self.tiles),
             "sram_write_bits": self.out_features * self.accumulator_bits,
         }
+        if not self.event_driven:       # else counted per vector-cycle with an event
+            fixed.update(cycles=planes * self.n_tiles, adc_rounds=planes * self._max_rounds)
         if not self.hw.tile.skip_zero_inputs:      # every row and column, every cycle
             fixed.update(adc_conversions=planes * signal, shift_adds=planes * signal,
                          sram_read_bits=rows * self.hw.tile.input_bits)
             if self.encoder.encoding != "level_crossing":
-                fixed["dac_conversions"] = planes * rows
+                fixed[self._drive_count] = planes * rows
         if self.analog_output:     # the column currents go to analog consumers
             fixed.update(adc_conversions=0, shift_adds=0, adc_rounds=0, sram_write_bits=0)
         return fixed
@@ -441,6 +488,8 @@ class AnalogMatrix:
         accs = [np.zeros((n_ch, 3, r1 - r0)) for r0, r1, _ in self.blocks]
         # per block and chunk: vector-cycles that drive a row, non-zero inputs (integers)
         reads = np.zeros((len(self.blocks), 2, n_ch), dtype=np.int64)
+        # per chunk: vector-cycles in which a row of any block is driven (event-driven reads)
+        steps = np.zeros(n_ch, dtype=np.int64) if self.event_driven else None
 
         def job(b0, b1):     # one thread's slice, b0 on a CHUNK boundary
             for c0 in range(b0, b1, CHUNK_VECTORS):
@@ -448,7 +497,8 @@ class AnalogMatrix:
                 part = ([o[c0:c1] for o in out] if columns else out[c0:c1])
                 self._run(x[c0:c1], part, e_out[c0:c1],
                           [a[c0 // CHUNK: -(-c1 // CHUNK)] for a in accs],
-                          reads[:, :, c0 // CHUNK], t_s, sample0 + c0, factors, columns)
+                          reads[:, :, c0 // CHUNK], t_s, sample0 + c0, factors, columns,
+                          None if steps is None else steps[c0 // CHUNK: c0 // CHUNK + 1])
 
         with blas_single_thread():
             for_row_slices(job, n_b, align=CHUNK)
@@ -457,7 +507,12 @@ class AnalogMatrix:
                 np.add.at(out.T, block.out_index, np.broadcast_to(f.offset[:, None],
                                                                   (f.offset.size, n_b)))
         ops = OpCounts(**{k: n_b * v for k, v in self._per_vector.items()})
+        if steps is not None:     # event-driven: only the vector-cycles with a spike
+            active = int(steps.sum())
+            ops.cycles = active * self.n_tiles
+            ops.adc_rounds = 0 if self.analog_output else active * self._max_rounds
         skip = self.hw.tile.skip_zero_inputs
+        drive = self._drive_count
         for k, ((r0, r1, block), acc) in enumerate(zip(self.blocks, accs, strict=True)):
             stats = enc.row_stats(acc)
             driven = int(round(float(stats[2].sum())))
@@ -469,7 +524,7 @@ class AnalogMatrix:
                 ops.row_drive_v2 += v2
                 ops.cell_reads += driven * tile.n_phys
             if skip or enc.encoding == "level_crossing":
-                ops.dac_conversions += events * n_t
+                setattr(ops, drive, getattr(ops, drive) + events * n_t)
             if skip:
                 if not self.analog_output:
                     active = int(reads[k, 0].sum())
@@ -480,13 +535,15 @@ class AnalogMatrix:
         ops.adc_switching_energy_j = 0.0 if self.analog_output else float(e_out.sum())
         return out, ops
 
-    def _run(self, x, out, e_out, accs, reads, t_s, sample0, factors=None, columns=False):
+    def _run(self, x, out, e_out, accs, reads, t_s, sample0, factors=None, columns=False,
+             steps=None):
         """Drive, GEMMs and read-out of a sub-batch (vectors ``sample0 …``) on the calling
         thread: outputs into ``out``/``e_out`` (with ``columns``, ``out`` is a list of per-block
         column arrays), row-drive sums into ``accs`` (per block), and per block the
         vector-cycles that drive a row and the non-zero inputs into ``reads`` (blocks × 2).
         ``factors`` (per block, :class:`~cimsim.tile.compensation.Factors`) multiply each
-        column's front-end gain and its digital weight."""
+        column's front-end gain and its digital weight. ``steps`` (one-element view), if
+        given, receives the vector-cycles in which a row of any block is driven."""
         hw, tc, enc = self.hw, self.hw.tile, self.encoder
         n_b = x.shape[0]
         dtype = self._dtype
@@ -496,6 +553,8 @@ class AnalogMatrix:
         skip = tc.skip_zero_inputs
         per_cell = noisy and tc.read_noise_model == "per_cell"
         nz = workspace("nz", (n_b,), np.int32)
+        if steps is not None:
+            anyrow = np.zeros((enc.n_planes, n_b), dtype=bool)
         for k, ((r0, r1, block), gain, acc, ident) in enumerate(
                 zip(self.blocks, self._gain, accs, self._ident, strict=True)):
             cells = array_read(block, t_s, enc, dtype)     # array read: cell law × wires
@@ -517,6 +576,8 @@ class AnalogMatrix:
                                      nz=nz)
                 if skip:
                     reads[k, 0] += np.count_nonzero(nz)
+                if steps is not None:
+                    anyrow[p] |= nz != 0
                 mean, var_own, var_ref = cells.currents(
                     v, v2, p, x=xr, codes=cr, noisy=noisy, per_cell=per_cell,
                     per_cell_args=dict(seed=hw.seed, seed_tag=self.seed_tag, sample0=sample0,
@@ -529,6 +590,8 @@ class AnalogMatrix:
                             e_out=e_out, exact=not tc.quantize or self.analog_output,
                             assign=first and p == 0, ident=ident or columns,
                             active=nz if skip else None)
+        if steps is not None:
+            steps[0] += np.count_nonzero(anyrow)
 
     def matmul_series(self, x_seq, *, t_s: float | None = None,
                       sample_offset: int | None = None, state: dict | None = None):
@@ -661,7 +724,8 @@ class AnalogMatrix:
                 for tile in block.tiles:
                     ops.row_drive_v2 += float(stats[1].sum())
                     ops.cell_reads += int(round(float(stats[2].sum()))) * tile.n_phys
-                ops.dac_conversions += int(round(float(stats[3].sum()))) * n_t
+                drive = self._drive_count
+                setattr(ops, drive, getattr(ops, drive) + int(round(float(stats[3].sum()))) * n_t)
                 if skip:
                     n_conv = int(np.count_nonzero(conv))
                     ops.adc_conversions += n_conv * block.n_signal
