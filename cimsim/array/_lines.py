@@ -111,9 +111,9 @@ def _sweeps_py(v, inv_vs, poly, coef, gc, g_row, g_col, inv_r, cp_r, inv_c, cp_c
                max_sweeps, u, w, nl, yc, yr, out, info):
     """Relax one group (see the module docstring). ``v`` (GROUP, R) row drives [V]; ``poly``
     (K, deg+1) float32 monomials in ``t = V·inv_vs``, highest first; ``coef`` (K, R, C),
-    ``gc``, ``inv_*``, ``cp_*`` (R, C) float32; ``u, w`` (R, C, GROUP) float32 start and result;
-    ``nl, yc`` (R, C, GROUP) and ``yr`` (C, GROUP) float32 work arrays (``nl`` holds the law's rest
-    ``n`` at the start); ``out`` (C, GROUP) float64 column currents; ``info`` (sweeps, error).
+    ``gc``, ``inv_*``, ``cp_*`` (R, C) float32; ``u, w`` (R, C, GROUP) float32 node voltages
+    (set here to the ideal-wire start); ``nl, yc`` (R, C, GROUP) and ``yr`` (C, GROUP)
+    float32 work arrays; ``out`` (C, GROUP) float64 column currents; ``info`` (sweeps, error).
     The loops over the group are innermost, of fixed length and branch-free (vector
     instructions); a short last group is padded with idle vectors."""
     n_r = v.shape[1]
@@ -129,6 +129,29 @@ def _sweeps_py(v, inv_vs, poly, coef, gc, g_row, g_col, inv_r, cp_r, inv_c, cp_c
     vi = np.empty(GROUP, dtype=np.float32)
     dmax = np.zeros(GROUP, dtype=np.float32)
     carry = np.empty(GROUP, dtype=np.float32)
+    # start: ideal wires (every cell at its row voltage), and the law's rest there
+    for i in range(n_r):
+        for b in range(GROUP):
+            vi[b] = f32(v[b, i])
+            t[b] = vi[b] * s
+        for j in range(n_c):
+            for b in range(GROUP):
+                f[b] = 0.0
+            for k in range(n_k):
+                a = coef[k, i, j]
+                for b in range(GROUP):
+                    pp[b] = poly[k, 0]
+                for q in range(1, n_p):
+                    pk = poly[k, q]
+                    for b in range(GROUP):
+                        pp[b] = pp[b] * t[b] + pk
+                for b in range(GROUP):
+                    f[b] += a * pp[b]
+            c = gc[i, j]
+            for b in range(GROUP):
+                u[i, j, b] = vi[b]
+                w[i, j, b] = 0.0
+                nl[i, j, b] = f[b] - c * vi[b]
     prev = np.inf
     est = np.inf
     sweeps = 0
@@ -261,6 +284,9 @@ def _sweeps_numpy(v, inv_vs, poly, coef, gc, g_row, g_col, inv_r, cp_r, inv_c, c
             f += coef[k][:, :, None] * p
         return f
 
+    u[...] = v.T.astype(np.float32)[:, None, :]
+    w[...] = 0.0
+    nl[...] = law(u) - c3 * u
     prev, est, sweeps = np.inf, np.inf, 0
     for _ in range(max_sweeps):
         sweeps += 1
@@ -368,19 +394,17 @@ class LineSolver:
         fn = _sweeps_numpy if backend() == "numpy" else _sweeps_kernel
         info = np.zeros(2)
         f32 = np.float32
+        u = np.empty((n_r, n_c, GROUP), dtype=f32)
+        w = np.empty((n_r, n_c, GROUP), dtype=f32)
+        nl = np.empty((n_r, n_c, GROUP), dtype=f32)
+        yc = np.empty((n_r, n_c, GROUP), dtype=f32)
+        yr = np.empty((n_c, GROUP), dtype=f32)
+        ob = np.empty((n_c, GROUP))
+        vb = np.zeros((GROUP, n_r))
         for b0 in range(0, n_b, GROUP):
             nb = min(GROUP, n_b - b0)
-            vb = np.zeros((GROUP, n_r))                 # a short group: idle vectors at 0 V
             vb[:nb] = v[b0:b0 + nb]
-            # start: ideal wires (every cell at its row voltage), the law's rest there
-            u = np.ascontiguousarray(np.broadcast_to(vb.T[:, None, :].astype(f32),
-                                                     (n_r, n_c, GROUP)))
-            w = np.zeros((n_r, n_c, GROUP), dtype=f32)
-            nl = np.empty((n_r, n_c, GROUP), dtype=f32)
-            self._rest(u, nl)
-            yc = np.empty((n_r, n_c, GROUP), dtype=f32)
-            yr = np.empty((n_c, GROUP), dtype=f32)
-            ob = np.empty((n_c, GROUP))
+            vb[nb:] = 0.0                               # a short group: idle vectors at 0 V
             fn(vb, self.inv_vs, self.poly, self.coef, self.gc, self.g_row, self.g_col,
                self.inv_r, self.cp_r, self.inv_c, self.cp_c, float(tol_v), MAX_SWEEPS, u, w,
                nl, yc, yr, ob, info)
@@ -388,14 +412,3 @@ class LineSolver:
             sweeps = max(sweeps, int(info[0]))
             err = max(err, float(info[1]))
         return out, sweeps, err
-
-    def _rest(self, vc: np.ndarray, nl: np.ndarray) -> None:
-        """``nl = F(vc) − c·vc`` (float32) for cell voltages ``vc`` (R, C, nb)."""
-        t = vc * np.float32(self.inv_vs)
-        f = np.zeros_like(vc)
-        for k in range(self.poly.shape[0]):
-            p = np.full_like(vc, self.poly[k, 0])
-            for q in range(1, self.poly.shape[1]):
-                p = p * t + self.poly[k, q]
-            f += self.coef[k][:, :, None] * p
-        nl[...] = f - self.gc[:, :, None] * vc
