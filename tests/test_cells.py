@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from cimsim.array.crossbar import column_currents
 from cimsim.array.expansion import expand
 from cimsim.hardware import HardwareConfig
-from cimsim.tile import cells
+from cimsim.tile import cells, laws
 from cimsim.tile.matrix import AnalogMatrix
 from device_models import SinhIV, cards
 from device_models.errors import ConfigError
@@ -221,10 +221,10 @@ def test_programming_targets_the_verify_current():
     mapped onto the window of read currents the card's conductance window gives."""
     hw = _hw(cell="1t1r", rows=8, cols=8)
     card = cards.load(CARD)
-    g_lo, g_hi = cells.current_window(hw, card)
+    g_lo, g_hi = laws.current_window(hw, card)
     g_t = np.linspace(g_lo, g_hi, 9)
-    g, tol = cells.program_targets(hw, card, g_t)
-    law = cells.verify_law(hw, card)
+    g, tol = laws.program_targets(hw, card, g_t)
+    law = laws.verify_law(hw, card)
     assert np.all((g >= card.g_min_s) & (g <= card.g_max_s))
     np.testing.assert_allclose(g[[0, -1]], [card.g_min_s, card.g_max_s], rtol=1e-9)
     np.testing.assert_allclose(law.current(hw.tile.v_read_v, g), g_t * hw.tile.v_read_v,
@@ -273,7 +273,7 @@ def test_subthreshold_chip_computes_at_its_programming_temperature_only(tmp_path
             ref = x @ m.weight_quantized
             err[vg, t] = np.max(np.abs(m.matmul(x)[0] - ref)) / np.max(np.abs(ref))
             if vg == 0.45:
-                g_lo, g_hi = cells.current_window(hw, cards.load(card))
+                g_lo, g_hi = laws.current_window(hw, cards.load(card))
                 assert g_hi < 0.5 * cards.load(card).g_max_s       # transistor-limited
     assert err[0.45, 300.0] < 1e-3 and err[1.8, 300.0] < 1e-3
     assert err[0.45, 320.0] > 0.2

@@ -40,13 +40,14 @@ transistor); the conductances themselves scale by
 :func:`device_models.iv.conductance_temperature_factor` from the programming temperature
 ``hw.program_temperature_k`` to the read temperature (the card's ``g_tc_per_k``).
 
-**Programming for the law.** Write-verify verifies the cell's read current at the tile's full
-read voltage ``V_read`` under the card's verify conditions (gate ``v_gate_read_v``, the
-programming temperature): :func:`program_targets` programs each cell to
-:math:`g^\ast` with :math:`F_\mathrm{verify}(g^\ast, V_\mathrm{read}) = g_t V_\mathrm{read}`
-for the mapped target :math:`g_t` (:func:`device_models.iv.conductance_for_current`), so a
-chip read as verified computes ``x @ W`` exactly at full-scale drive and in the small-signal
-limit :math:`V_\mathrm{read} \ll v_0`.
+**Programming for the law** (:mod:`cimsim.tile.laws`). Write-verify verifies the cell's read
+current at the tile's full read voltage ``V_read`` under the verify conditions (gate
+``tile.v_gate_verify_v``, default the read gate; the programming temperature):
+:func:`cimsim.tile.laws.program_targets` programs each cell to :math:`g^\ast` with
+:math:`F_\mathrm{verify}(g^\ast, V_\mathrm{read}) = g_t V_\mathrm{read}` for the mapped
+target :math:`g_t` (:func:`device_models.iv.conductance_for_current`), so a chip read as
+verified computes ``x @ W`` exactly at full-scale drive and in the small-signal limit
+:math:`V_\mathrm{read} \ll v_0`.
 
 How the sums are formed (``TileConfig.array_solver = "fast"``, the default):
 
@@ -108,28 +109,20 @@ import numpy as np
 
 from device_models._checks import fail
 from device_models._jit import backend, jit
-from device_models.errors import ConfigError
 
 from ..array.expansion import G_NODES, chebyshev_nodes, expand
-from ..hardware import HardwareConfig
 from ..kernels import bf16_gemm, int8_gemm
 from ..kernels.parallel import workspace
 from . import variance as _variance
 
 __all__ = [
-    "CELL_KINDS",
+    "LINES_XTOL",
     "TABLE_RTOL",
     "VARIANCE_RTOL",
     "ArrayRead",
     "array_read",
-    "cell_kind",
-    "current_window",
-    "program_targets",
-    "read_law",
 ]
 
-#: Cell laws a tile resolves ``TileConfig.cell`` to.
-CELL_KINDS = ("linear", "sinh", "1t1r")
 #: Largest error of the amplitude-input expansion of the cell current, relative to the
 #: largest cell current on the table [-].
 TABLE_RTOL = 1e-5
@@ -145,126 +138,6 @@ ENERGY_TABLE_CODES = 4097
 #: Points of the uniform code grid on which unquantised inputs (``tile.quantize = False``)
 #: interpolate the expansion linearly [-].
 UNQUANTIZED_GRID = 4097
-
-
-# --------------------------------------------------------------------------------------------
-# Laws, programming targets
-# --------------------------------------------------------------------------------------------
-
-
-def cell_kind(hw: HardwareConfig, card) -> str:
-    """The cell law a tile of ``hw`` uses with memory card ``card`` (resolves ``"auto"``).
-
-    Raises :class:`~device_models.errors.ConfigError` naming ``tile.cell`` or
-    ``tile.v_gate_v`` for a law that does not fit the card, or a gate voltage above the access
-    transistor's ``vdd_v``.
-    """
-    t = hw.tile
-    kind = t.cell
-    if kind == "auto":
-        kind = "1t1r" if card.kind == "1t1r" else "sinh"
-    gates = [(n, getattr(t, n)) for n in ("v_gate_v", "v_gate_verify_v")
-             if getattr(t, n) is not None]
-    if kind == "1t1r":
-        if card.kind != "1t1r":
-            raise ConfigError(
-                f"The 'tile.cell' field of HardwareConfig must be used with a 1t1r device card "
-                f"(card {card.name!r} is of kind {card.kind!r}). Got {t.cell!r}.")
-        if gates:
-            from device_models import cards
-
-            vdd = cards.load(card.mosfet_card).get("vdd_v", None)
-            for name, value in gates:
-                if vdd is not None and value > vdd:
-                    raise ConfigError(
-                        f"The 'tile.{name}' field of HardwareConfig must be in [0, {vdd!r}] V "
-                        f"(vdd_v of the access transistor card {card.mosfet_card!r}). "
-                        f"Got {value!r}.")
-    elif gates:
-        name, value = gates[0]
-        raise ConfigError(
-            f"The 'tile.{name}' field of HardwareConfig must be None for {kind!r} cells on "
-            f"card {card.name!r} (no access transistor). Got {value!r}.")
-    return kind
-
-
-def read_law(hw: HardwareConfig, card):
-    """The tile's cell law at read: None for linear cells, else a
-    :class:`device_models.iv.CellIV` at ``hw.temperature_k`` (1T1R gate ``tile.v_gate_v``)."""
-    from device_models.iv import SinhIV
-    from device_models.memory import cell_iv
-
-    kind = cell_kind(hw, card)
-    if kind == "linear":
-        return None
-    if kind == "sinh":
-        return SinhIV(card.v0_v)
-    return cell_iv(card, v_gate_v=hw.tile.v_gate_v, temperature_k=hw.temperature_k)
-
-
-def verify_law(hw: HardwareConfig, card):
-    """The cell law under the verify conditions: gate ``tile.v_gate_verify_v`` (default the
-    read gate ``tile.v_gate_v``, itself defaulting to the card's ``v_gate_read_v``) at
-    ``hw.program_temperature_k``; None for linear cells."""
-    from device_models.iv import SinhIV
-    from device_models.memory import cell_iv
-
-    kind = cell_kind(hw, card)
-    if kind == "linear":
-        return None
-    if kind == "sinh":
-        return SinhIV(card.v0_v)
-    t = hw.tile
-    gate = t.v_gate_verify_v if t.v_gate_verify_v is not None else t.v_gate_v
-    return cell_iv(card, v_gate_v=gate, temperature_k=hw.program_temperature_k)
-
-
-def current_window(hw: HardwareConfig, card) -> tuple[float, float]:
-    r"""The window of verify read currents per volt the weights are mapped onto [S].
-
-    :math:`[F(g_{min}, V_\mathrm{read}),\ F(g_{max}, V_\mathrm{read})]/V_\mathrm{read}`
-    under the verify conditions (:func:`verify_law`): every mapped target current is then
-    reachable inside the card's programming window. Linear cells: ``(g_min_s, g_max_s)``.
-    """
-    law = verify_law(hw, card)
-    if law is None:
-        return float(card.g_min_s), float(card.g_max_s)
-    v = hw.tile.v_read_v
-    i = law.current(v, np.array([card.g_min_s, card.g_max_s]))
-    return float(i[0] / v), float(i[1] / v)
-
-
-def program_targets(hw: HardwareConfig, card, g_target_s: np.ndarray):
-    r"""Conductances to program so that each cell's verify read current at ``tile.v_read_v``
-    is ``g_target·v_read`` [S], and the write-verify tolerance [S] (None: the card default).
-
-    For a law :math:`F` under verify conditions, :math:`g^\ast` solves
-    :math:`F(g^\ast, V_\mathrm{read}) = g_t V_\mathrm{read}`
-    (:func:`device_models.iv.conductance_for_current`; the targets lie in
-    :func:`current_window`, so :math:`g^\ast` lies in the card's ``[g_min_s, g_max_s]``).
-    The acceptance half-width of the verify current, the card's fraction of the window of
-    verify currents, ``δI = tolerance_frac·(I_max − I_min)`` [A], becomes
-    :math:`\delta g = \delta I / (\partial F/\partial g)` at :math:`g^\ast` (RRAM and 1T1R
-    cards; PCM programming has no tolerance). Linear cells: the targets unchanged.
-    """
-    law = verify_law(hw, card)
-    if law is None:
-        return g_target_s, None
-    from device_models.iv import conductance_for_current
-
-    v = hw.tile.v_read_v
-    # quantised weights take few distinct targets: solve each once
-    targets, where = np.unique(np.asarray(g_target_s, dtype=np.float64), return_inverse=True)
-    g = conductance_for_current(law, targets * v, v, g_max_s=card.g_max_s)
-    g = np.clip(g, card.g_min_s, card.g_max_s)      # rounding at the window's edges
-    shape = np.shape(g_target_s)
-    if card.kind == "pcm":
-        return g[where].reshape(shape), None
-    _, didg = law.current_and_g_derivative(v, g)
-    g_lo, g_hi = current_window(hw, card)
-    tol_i = card.tolerance_frac * (g_hi - g_lo) * v
-    tol = tol_i / np.maximum(np.abs(didg), 1e-3 * abs(v))
-    return g[where].reshape(shape), tol[where].reshape(shape)
 
 
 # --------------------------------------------------------------------------------------------

@@ -58,7 +58,7 @@ from ..array.mapping import WeightMapping, map_weights
 from ..hardware import HardwareConfig
 from ..kernels import int8_gemm
 from . import variance as _variance
-from .cells import current_window, program_targets, read_law
+from .laws import current_window, program_targets, read_law
 from .readout import ColumnAdcs
 
 __all__ = ["RowBlock", "Tile"]
@@ -103,7 +103,7 @@ class Tile:
         self.index = int(index)
         self.seed_tag = seed_tag
         self.card = _device(hw.device_card)
-        #: Cell law at read (None: linear cells), :func:`cimsim.tile.cells.read_law`.
+        #: Cell law at read (None: linear cells), :func:`cimsim.tile.laws.read_law`.
         self.law = read_law(hw, self.card)
         g_lo, g_hi = current_window(hw, self.card)   # verify current per volt [S]
         self.mapping: WeightMapping = map_weights(
@@ -147,7 +147,7 @@ class Tile:
 
     def _program(self, epoch: int = 0) -> np.ndarray:
         """Program the mapped targets for the cell law (the verify read current at the read
-        voltage, :func:`cimsim.tile.cells.program_targets`) at ``hw.program_temperature_k``
+        voltage, :func:`cimsim.tile.laws.program_targets`) at ``hw.program_temperature_k``
         (``epoch`` > 0: a refresh, with its own programming noise and the same stuck cells)."""
         hw = self.hw
         g, tol = program_targets(hw, self.card, self.mapping.g_target_s.copy())
