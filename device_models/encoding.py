@@ -49,7 +49,9 @@ input layer of rate-coded spiking networks, Diehl et al. 2015 [7]_). The regular
 at step :math:`s` iff :math:`\lfloor (s+1)D/D_\mathrm{max}\rfloor - \lfloor
 sD/D_\mathrm{max}\rfloor = 1` (the count is :math:`\lfloor S D/D_\mathrm{max}\rfloor`, spikes
 evenly spread); the stochastic code spikes with probability :math:`p` per step (Bernoulli,
-from a counter-based stream). Each spike drives its row in that step as the one-bit
+from a counter-based stream), the discrete-time form of a Poisson spike train of rate
+:math:`p` per step (Gerstner et al. 2014, ch. 7 [8]_): the count over S steps is binomial,
+mean :math:`Sp`, variance :math:`Sp(1-p)`. Each spike drives its row in that step as the one-bit
 ``amplitude`` scheme does; a TTFS spike train is the ``ttfs`` event time sampled by the step
 clock.
 
@@ -75,11 +77,14 @@ References
 .. [5] B. Rueckauer, S.-C. Liu, "Conversion of analog to spiking neural networks using sparse
    temporal coding", ISCAS 2018, doi:10.1109/ISCAS.2018.8351295 (activations carried by the
    time to first spike).
-.. [6] E. D. Adrian, Y. Zotterman, "The impulses produced by sensory nerve endings. Part 2",
-   J. Physiol. 61(2), 151–171 (1926), doi:10.1113/jphysiol.1926.sp002281.
+.. [6] E. D. Adrian, Y. Zotterman, "The impulses produced by sensory nerve endings. Part II.
+   The response of a single end-organ", J. Physiol. 61(2), 151–171 (1926),
+   doi:10.1113/jphysiol.1926.sp002281.
 .. [7] P. U. Diehl, D. Neil, J. Binas, M. Cook, S.-C. Liu, M. Pfeiffer, "Fast-classifying,
    high-accuracy spiking deep networks through weight and threshold balancing", IJCNN 2015,
    doi:10.1109/IJCNN.2015.7280696.
+.. [8] W. Gerstner, W. M. Kistler, R. Naud, L. Paninski, *Neuronal Dynamics*, Cambridge
+   University Press (2014), ch. 7 (Poisson spike trains), doi:10.1017/CBO9781107447615.
 """
 
 from __future__ import annotations
@@ -362,27 +367,37 @@ def decode(enc: EncodedInput) -> np.ndarray:
     return np.cumsum(sign * enc.events, axis=0).astype(np.int64)
 
 
-def rate_spikes(codes, c_max: int, steps: int, seed: int | None = None) -> np.ndarray:
+def rate_spikes(codes, c_max: int, steps: int, seed: int | None = None, *,
+                sample0: int = 0) -> np.ndarray:
     """Binary spike trains of the rate code of unsigned ``codes`` (module docstring).
 
     Parameters
     ----------
     codes : array_like of int
-        Codes in [0, c_max], any shape.
+        Codes in [0, c_max], any shape; with ``seed``, axis 0 indexes samples.
     c_max : int
         Largest code ``D_max`` [-].
     steps : int
         Time steps S [-].
     seed : int, optional
         None: the regular code (integer arithmetic; the count is exactly
-        ``(S·D) // D_max``). Else Bernoulli spikes, ``u < D/D_max`` with ``u`` uniform from
-        the counter-based stream of ``seed`` at counter ``s·size + i`` (element ``i`` in C
-        order).
+        ``(S·D) // D_max``). Else Bernoulli spikes (the discrete Poisson train),
+        ``u < D/D_max`` with ``u`` uniform from the counter-based stream of ``seed``: element
+        ``j`` (C order, of the M elements of one sample) of sample ``n`` at step ``s`` draws
+        at counter ``((sample0 + n)·S + s)·M + j``, so a sample's train depends only on the
+        seed, its position ``sample0 + n`` and its codes, not on how a batch is split.
+    sample0 : int
+        Stream position of sample ``codes[0]`` (stochastic code only) [-].
 
     Returns
     -------
     ndarray, shape ``(steps, *codes.shape)``
         Spikes, 0.0 or 1.0.
+
+    References
+    ----------
+    .. [1] Adrian & Zotterman (1926), doi:10.1113/jphysiol.1926.sp002281 (rate code).
+    .. [2] Gerstner et al. (2014), doi:10.1017/CBO9781107447615, ch. 7 (Poisson trains).
     """
     who = "rate_spikes"
     top = check_int("c_max", c_max, who, lo=1)
@@ -395,7 +410,14 @@ def rate_spikes(codes, c_max: int, steps: int, seed: int | None = None) -> np.nd
     from ._checks import check_seed
 
     key = rng.derive_key(check_seed("seed", seed, who), "rate_code")
-    return (rng.uniform(key, (s_n, *d.shape)) < d / top).astype(np.float64)
+    first = rng.check_offset("sample0", sample0, who)
+    n = d.shape[0] if d.ndim else 1
+    per = s_n * (d.size // n if n else 0)            # counters per sample: S·M
+    if (first + n) * per > rng.MAX_OFFSET:
+        fail("sample0", who, f"at most 2**58 / {per} - {n} (the stream's length)", sample0)
+    u = rng.uniform(key, (n, s_n, per // s_n), offset=first * per)    # sample-major
+    u = np.moveaxis(u, 1, 0).reshape((s_n, *d.shape))
+    return (u < d / top).astype(np.float64)
 
 
 def drive_totals(scheme: str, sum_v2, n_driven, sum_abs, *, c_max: int, signed: bool = False,

@@ -117,6 +117,56 @@ def test_rate_encoder_counts(x, steps):
     np.testing.assert_array_equal(s.sum(axis=0), (steps * codes) // 255)
 
 
+def test_poisson_rate_code_statistics_and_streams():
+    """The stochastic rate code: a Bernoulli spike with p = D/D_max per step, so the count of
+    T steps is binomial (mean T·p, variance T·p(1 − p)); the trains are a function of the
+    seed and the sample's position only (any batch split), another seed draws others."""
+    from device_models.encoding import rate_spikes
+
+    codes = np.array([0, 13, 64, 128, 200, 255])
+    p = codes / 255.0
+    steps, n = 64, 400
+    batch = np.tile(codes, (n, 1))
+    s = rate_spikes(batch, 255, steps, seed=5)
+    assert s.shape == (steps, n, codes.size) and np.all(np.isin(s, (0.0, 1.0)))
+    counts = s.sum(axis=0)                                   # (n, 6)
+    mean, var = counts.mean(axis=0), counts.var(axis=0)
+    se = np.sqrt(steps * p * (1 - p) / n)
+    assert np.all(np.abs(mean - steps * p) <= 5 * se + 1e-12)
+    inner = (p > 0) & (p < 1)
+    np.testing.assert_allclose(var[inner], steps * p[inner] * (1 - p[inner]), rtol=0.25)
+    assert counts[:, 0].max() == 0 and counts[:, -1].min() == steps
+    # positions, not batches: two halves at their positions equal the whole
+    halves = np.concatenate([rate_spikes(batch[:150], 255, steps, seed=5),
+                             rate_spikes(batch[150:], 255, steps, seed=5, sample0=150)], axis=1)
+    np.testing.assert_array_equal(halves, s)
+    assert not np.array_equal(rate_spikes(batch, 255, steps, seed=6), s)
+    with pytest.raises(InvalidParameterError, match="'sample0'"):
+        rate_spikes(batch, 255, steps, seed=5, sample0=-1)
+
+
+def test_poisson_encoder_on_the_chip_uses_the_chip_seed():
+    layers = [SpikeEncoder(8, "poisson", seed=11, name="enc"), Flatten(name="flat"),
+              Linear(_w(6, 16, "a"), np.zeros(6), name="fc1"),
+              LIF(1.0, 6.0, "subtract", 0, 8, "count", name="out")]
+    x = rng.uniform(rng.derive_key(3, "x"), (30, 1, 4, 4))
+    net = Network(layers, (1, 4, 4), calibration=x)
+    assert net.layers[0].config()["seed"] == 11
+    # float: positions within the run, any batch split
+    np.testing.assert_array_equal(net.predict_float(x, batch_size=7),
+                                  net.predict_float(x, batch_size=30))
+    ideal = HardwareConfig.ideal(seed=11)
+    a = net.compile(ideal, x).run(x, batch_size=30)
+    np.testing.assert_allclose(a, net.forward(x), rtol=1e-9, atol=1e-12)   # chip seed = 11
+    np.testing.assert_array_equal(net.compile(ideal, x).run(x, batch_size=7), a)
+    other = net.compile(HardwareConfig.ideal(seed=12), x).run(x)
+    assert not np.array_equal(other, a)
+    # a second read of the same chip draws fresh trains
+    net.compile(ideal, x)
+    r0, r1 = net.evaluate(x, np.zeros(len(x), dtype=np.int64), t_s=[0.0, 0.0])
+    assert r0.counts["enc"].spikes != r1.counts["enc"].spikes
+
+
 def test_count_and_first_spike_decoding():
     lif = LIF(1.0, None, "subtract", 0, 4, "count")
     cur = np.array([[0.6], [0.6], [0.6], [0.6]])          # fires at steps 1 and 3

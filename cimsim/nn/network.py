@@ -400,11 +400,16 @@ class Network:
     def weighted_layers(self) -> list[WeightedLayer]:
         return [lay for lay in iter_layers(self.layers) if isinstance(lay, WeightedLayer)]
 
-    def forward(self, x: np.ndarray, *, train: bool = False) -> np.ndarray:
-        """Float software reference (the original layers, BatchNorm unfolded)."""
+    def forward(self, x: np.ndarray, *, train: bool = False, first: int = 0) -> np.ndarray:
+        """Float software reference (the original layers, BatchNorm unfolded); ``first`` is
+        the stream position of ``x[0]`` for layers that draw per sample (a stochastic spike
+        encoder, ``takes_position``)."""
         y = self._check_x(x, "Network.forward")
         for layer in self.layers:
-            y = layer.forward(y, train=train)
+            if getattr(layer, "takes_position", False):
+                y = layer.forward(y, train=train, first=first)
+            else:
+                y = layer.forward(y, train=train)
         return y
 
     def backward(self, grad: np.ndarray) -> None:
@@ -417,7 +422,7 @@ class Network:
 
         x = self._check_x(x, "Network.predict_float")
         with blas_single_thread():  # small GEMMs: BLAS threads only contend
-            return np.concatenate([self.forward(x[i: i + batch_size]).argmax(axis=-1)
+            return np.concatenate([self.forward(x[i: i + batch_size], first=i).argmax(axis=-1)
                                    for i in range(0, len(x), batch_size)])
 
     def copy(self) -> Network:
@@ -786,7 +791,9 @@ class Network:
                         eps_w = rng.standard_normal(
                             rng.derive_key(seed, "weight_noise", step, j), w.shape)
                         lay.weight = w + weight_noise * np.abs(w).max() * eps_w
-                loss, grad = softmax_cross_entropy(self.forward(x[idx], train=True), y[idx])
+                # stochastic layers draw fresh numbers for every batch of every epoch
+                out = self.forward(x[idx], train=True, first=(epoch * len(x) + i) % (1 << 40))
+                loss, grad = softmax_cross_entropy(out, y[idx])
                 self.backward(grad)
                 for lay, w in zip(self.weighted_layers, clean, strict=False):
                     lay.weight = w

@@ -108,7 +108,7 @@ __all__ = [
 ]
 
 #: Input codings of :class:`SpikeEncoder`.
-CODINGS = ("rate", "ttfs")
+CODINGS = ("rate", "poisson", "ttfs")
 #: Reset modes of :class:`LIF`.
 RESETS = ("zero", "subtract")
 #: Outputs of :class:`LIF`: spikes per step, or decoded per sample.
@@ -162,38 +162,74 @@ class SpikeEncoder(Layer):
 
     * ``rate``: the regular rate code of :func:`device_models.encoding.rate_spikes`,
       :math:`\lfloor T\,D/(2^N-1)\rfloor` spikes evenly spread over the T steps;
+    * ``poisson``: the stochastic rate code of :func:`device_models.encoding.rate_spikes`,
+      a spike with probability :math:`p = D/(2^N-1)` in each step (Bernoulli, the discrete
+      Poisson train; binomial count, mean :math:`Tp`), from the counter-based stream of a
+      seed at the sample's position: ``seed`` in float runs, the chip's
+      ``HardwareConfig.seed`` on the chip, so the same seed gives the same trains for any
+      batch split, and a chip whose seed equals ``seed`` sees the float network's trains
+      (read 0; later reads of the chip draw afresh);
     * ``ttfs``: the time-to-first-spike code of :mod:`device_models.encoding`
       (``scheme="ttfs"``, one spike at tick :math:`D_\mathrm{max}-D` of the
       :math:`D_\mathrm{max} = 2^N-1` ticks of its window) sampled by the step clock: the
       spike lands in step :math:`\lfloor (D_\mathrm{max}-D)\,T/D_\mathrm{max}\rfloor`, so a
       larger input fires earlier; zero never fires.
 
-    Output ``(N·T, *F)`` binary (module docstring). The encoder is deterministic. On the chip
-    every input costs one add and one comparison per step (an accumulator and a comparator
-    per input; digital operations, line ``"encoder"``).
+    Output ``(N·T, *F)`` binary (module docstring). The ``rate`` and ``ttfs`` codes are
+    deterministic. On the chip every input costs one add and one comparison per step (an
+    accumulator and a comparator per input; for ``poisson`` one pseudo-random word, an LFSR
+    step priced as one add, and the comparison; digital operations, line ``"encoder"``).
+
+    References
+    ----------
+    .. [1] E. D. Adrian, Y. Zotterman, J. Physiol. 61(2), 151–171 (1926),
+       doi:10.1113/jphysiol.1926.sp002281 (rate code).
+    .. [2] P. U. Diehl et al., IJCNN 2015, doi:10.1109/IJCNN.2015.7280696 (Poisson input
+       trains of converted networks).
+    .. [3] S. Thorpe, A. Delorme, R. Van Rullen, Neural Networks 14(6–7), 715–725 (2001),
+       doi:10.1016/S0893-6080(01)00083-1 (time to first spike).
     """
 
     kind = "SpikeEncoder"
     emits_binary = True
+    #: :meth:`forward` takes the stream position of its first sample (``first``).
+    takes_position = True
 
     def __init__(self, timesteps: int = 16, coding: str = "rate", bits: int = 8,
-                 name: str = "") -> None:
+                 name: str = "", seed: int = 0) -> None:
         super().__init__(name)
         caller = f"SpikeEncoder {name!r}"
         self.timesteps = check_int("timesteps", timesteps, caller, lo=1, hi=1 << 16)
         self.coding = check_choice("coding", coding, caller, CODINGS)
         self.bits = check_int("bits", bits, caller, lo=1, hi=16)
+        self.seed = check_int("seed", seed, caller, lo=0, hi=(1 << 63) - 1)
+        self._chip_seed: int | None = None
 
     def config(self) -> dict[str, Any]:
-        return {"timesteps": self.timesteps, "coding": self.coding, "bits": self.bits}
+        out = {"timesteps": self.timesteps, "coding": self.coding, "bits": self.bits}
+        if self.coding == "poisson":
+            out["seed"] = self.seed
+        return out
 
     @classmethod
     def from_spec(cls, get, arr, name: str) -> SpikeEncoder:
         """Rebuild from a model-file entry (:mod:`cimsim.nn.model_files`)."""
-        return cls(get("timesteps", 16), get("coding", "rate"), get("bits", 8), name=name)
+        return cls(get("timesteps", 16), get("coding", "rate"), get("bits", 8), name=name,
+                   seed=get("seed", 0))
 
-    def encode(self, x: np.ndarray) -> np.ndarray:
-        """Spikes of ``x`` ``(N, *F)`` as ``(N, T, *F)``."""
+    def copy(self) -> SpikeEncoder:
+        new = super().copy()
+        new._chip_seed = None
+        return new
+
+    def attach_hardware(self, hw, *, seed_tag: int, upstream=None, in_shape=()) -> None:
+        """On chip ``hw`` the stochastic code draws from the chip's seed."""
+        self._chip_seed = int(hw.seed)
+
+    def encode(self, x: np.ndarray, *, seed: int | None = None,
+               first: int = 0) -> np.ndarray:
+        """Spikes of ``x`` ``(N, *F)`` as ``(N, T, *F)``; ``poisson`` draws from ``seed``
+        (default the layer's) with ``x[0]`` at stream position ``first``."""
         caller = f"SpikeEncoder {self.name!r}"
         x = check_array("x", x, caller, lo=0.0, hi=1.0)
         if x.ndim < 2:
@@ -203,6 +239,9 @@ class SpikeEncoder(Layer):
         steps = self.timesteps
         if self.coding == "rate":
             spikes = rate_spikes(codes, top, steps)            # (T, N, *F)
+        elif self.coding == "poisson":
+            spikes = rate_spikes(codes, top, steps, self.seed if seed is None else seed,
+                                 sample0=first)
         else:
             enc = encode(codes, "ttfs", bits=self.bits)
             ticks = np.rint(enc.t_start_s[0] / enc.t_clk_s).astype(np.int64)
@@ -212,8 +251,16 @@ class SpikeEncoder(Layer):
             spikes = spikes.astype(np.float64)
         return np.moveaxis(spikes, 0, 1)
 
-    def forward(self, x, *, train=False, matmul=None):
-        s = self.encode(x)
+    def forward(self, x, *, train=False, matmul=None, first: int = 0):
+        """Spikes ``(N·T, *F)`` of ``x``; ``first`` is the stream position of ``x[0]`` in a
+        float run (on the chip: the tile hook's sample position, and the chip's seed with
+        the read, so every read of the chip draws its own trains)."""
+        seed = None
+        if _on_chip(matmul) and self._chip_seed is not None:
+            first = matmul.first
+            seed = (rng.derive_key(self._chip_seed, "spike_encoder_read", matmul.offset)
+                    if matmul.offset else self._chip_seed)
+        s = self.encode(x, seed=seed, first=first)
         if train:
             self._cache = s.shape
         _add_counts(matmul, self.name, spikes=int(s.sum()))
