@@ -50,12 +50,15 @@ t0 = time.perf_counter()
 m = AnalogMatrix(w, hw)
 t1 = time.perf_counter()
 after_build = rss("VmRSS")
+peak_build = rss("VmHWM")
 m.calibrate(x)
 t2 = time.perf_counter()
+peak_cal = rss("VmHWM")
 y, _ = m.matmul(x)
 t3 = time.perf_counter()
 peak = rss("VmHWM")
 out = dict(n=n, batch=batch, base_rss=base, after_build_rss=after_build, peak_rss=peak,
+           peak_build_rss=peak_build, peak_calibrate_rss=peak_cal, after_matmul_rss=rss("VmRSS"),
            peak_reset=reset, construct_s=t1 - t0, calibrate_s=t2 - t1, matmul_s=t3 - t2,
            n_tiles=m.n_tiles)
 del m, y
@@ -82,7 +85,9 @@ def measure(n: int, batch: int = 1024) -> dict:
     weights = n * n
     res["peak_bytes"] = res["peak_rss"] - res["base_rss"]
     res["peak_bytes_per_weight"] = res["peak_bytes"] / weights
-    res["construct_bytes_per_weight"] = (res["after_build_rss"] - res["base_rss"]) / weights
+    for what in ("after_build", "peak_build", "peak_calibrate", "after_matmul"):
+        res[f"{what}_bytes_per_weight"] = (res[f"{what}_rss"] - res["base_rss"]) / weights
+    res["construct_bytes_per_weight"] = res["after_build_bytes_per_weight"]
     return res
 
 
@@ -99,6 +104,9 @@ def bench_matrix_memory(ctx: BenchContext) -> list[dict]:
                      construct_bytes_per_weight=r["construct_bytes_per_weight"],
                      peak_bytes=r["peak_bytes"], construct_s=r["construct_s"],
                      calibrate_s=r["calibrate_s"], matmul_s=r["matmul_s"],
+                     peak_build_bytes_per_weight=r["peak_build_bytes_per_weight"],
+                     peak_calibrate_bytes_per_weight=r["peak_calibrate_bytes_per_weight"],
+                     after_matmul_bytes_per_weight=r["after_matmul_bytes_per_weight"],
                      peak_reset=r["peak_reset"])
     return [rec]
 

@@ -164,10 +164,12 @@ def slice_codes(codes, bits_per_cell: int, count: int) -> np.ndarray:
 class WeightMapping:
     """Target conductances of one crossbar and how its columns recombine into outputs.
 
+    Only the weight codes ``q`` are stored (as a chip stores its weights); the code of every
+    cell (:attr:`cell_codes`, its slice code or the reference code) and the target
+    conductances (:attr:`g_target_s`) are formed from them on each use.
+
     Attributes
     ----------
-    g_target_s : ndarray, shape (rows, n_phys)
-        Target conductance of every used cell [S].
     pos_col, neg_col : ndarray of int64, shape (n_signal,)
         Physical column of the positive side and of the subtracted side (the pair's ``G−``
         column, or the reference column) of each signal column.
@@ -188,11 +190,15 @@ class WeightMapping:
         ``"differential"`` or ``"offset"``.
     n_slices : int
         Slices per weight [-].
-    q : ndarray of int64 (float64 if unquantised), shape (rows, outputs)
-        Quantised weight codes (the ideal product is ``x @ q · w_lsb``).
+    q : ndarray of int (int8 to int32 by ``weight_bits``; float64 if unquantised)
+        Quantised weight codes, shape (rows, outputs) (the ideal product is
+        ``x @ q · w_lsb``).
+    weight_bits, bits_per_cell : int
+        Resolution of ``q`` and bits per cell [bit] (unused if unquantised).
+    quantized : bool
+        Whether ``q`` holds integer codes (False: ``w / w_max``, ``quantize=False``).
     """
 
-    g_target_s: np.ndarray
     pos_col: np.ndarray
     neg_col: np.ndarray
     out_index: np.ndarray
@@ -205,6 +211,9 @@ class WeightMapping:
     mapping: str
     n_slices: int
     q: np.ndarray
+    weight_bits: int = 8
+    bits_per_cell: int = 8
+    quantized: bool = True
 
     @property
     def n_signal(self) -> int:
@@ -214,7 +223,35 @@ class WeightMapping:
     @property
     def n_phys(self) -> int:
         """Physical columns used, including reference columns [-]."""
-        return int(self.g_target_s.shape[1])
+        return int(self.pos_col.size + (self.neg_col.size if self.mapping == "differential"
+                                        else self.ref_cols.size))
+
+    @property
+    def cell_codes(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(codes, step)``: the code of every used cell (rows, n_phys) (uint8 or uint16;
+        float64 if unquantised) [-] and the conductance per code step of each physical
+        column (n_phys,) [S]."""
+        if not self.quantized:
+            return _unquantized_codes(self.q, self.mapping, self.g_max_s - self.g_min_s)
+        return _cell_codes(self.q, self.mapping, self.weight_bits, self.bits_per_cell,
+                           self.g_min_s, self.g_max_s)
+
+    @property
+    def g_target_s(self) -> np.ndarray:
+        """Target conductance of every used cell, ``G_min + code · step`` [S] (rows, n_phys)
+        (formed on each use)."""
+        codes, step = self.cell_codes
+        return self.g_min_s + codes.astype(np.float64) * step[None, :]
+
+
+def _small_uint(codes: np.ndarray, top: int) -> np.ndarray:
+    """Non-negative integer codes up to ``top`` in the smallest unsigned dtype."""
+    return codes.astype(np.uint8 if top <= 0xFF else np.uint16 if top <= 0xFFFF else np.uint32)
+
+
+def _small_int(q: np.ndarray, top: int) -> np.ndarray:
+    """Signed integer codes within ``±top`` in the smallest signed dtype."""
+    return q.astype(np.int8 if top <= 0x7F else np.int16 if top <= 0x7FFF else np.int32)
 
 
 def map_weights(w, g_min_s: float, g_max_s: float, *, weight_bits: int = 8,
@@ -275,37 +312,74 @@ def map_weights(w, g_min_s: float, g_max_s: float, *, weight_bits: int = 8,
     slice_index = np.tile(np.arange(k_n, dtype=np.int64), outs)
     digital_weight = signif[slice_index] * w_lsb / step[slice_index]
     if mapping == "differential":
-        mag = slice_codes(np.abs(q), bpc, k_n)                # (k, rows, outs)
-        pos = np.where(q > 0, mag, 0)
-        neg = np.where(q < 0, mag, 0)
-        g = np.empty((rows, 2 * n_sig))
-        for k in range(k_n):
-            g[:, 2 * k::2 * k_n] = g_min + pos[k] * step[k]
-            g[:, 2 * k + 1::2 * k_n] = g_min + neg[k] * step[k]
         pos_col = 2 * np.arange(n_sig, dtype=np.int64)
         neg_col = pos_col + 1
         ref_cols = np.zeros(0, dtype=np.int64)
     else:
         refc = _ref_codes(wb, bpc)
-        u = slice_codes(q + 2 ** (wb - 1), bpc, k_n)            # (k, rows, outs)
         distinct = sorted(set(refc.tolist()))
-        g = np.empty((rows, n_sig + len(distinct)))
-        for k in range(k_n):
-            g[:, k:n_sig:k_n] = g_min + u[k] * step[k]
         ref_cols = n_sig + np.arange(len(distinct), dtype=np.int64)
-        # Only the top slice of the offset 2**(bits-1) is non-zero, so a reference code is
-        # never shared by slices of different conductance step (code 0 is G_min for all).
         ref_of_slice = np.array([ref_cols[distinct.index(int(c))] for c in refc], dtype=np.int64)
-        for r, code in enumerate(distinct):
-            k_top = max(k for k in range(k_n) if refc[k] == code)
-            g[:, n_sig + r] = g_min + code * step[k_top]
         pos_col = np.arange(n_sig, dtype=np.int64)
         neg_col = ref_of_slice[slice_index]
     return WeightMapping(
-        g_target_s=g, pos_col=pos_col, neg_col=neg_col, out_index=out_index,
+        pos_col=pos_col, neg_col=neg_col, out_index=out_index,
         slice_index=slice_index, digital_weight=digital_weight, ref_cols=ref_cols,
-        w_lsb=float(w_lsb), g_min_s=g_min, g_max_s=g_max, mapping=mapping, n_slices=k_n, q=q,
+        w_lsb=float(w_lsb), g_min_s=g_min, g_max_s=g_max, mapping=mapping, n_slices=k_n,
+        q=_small_int(q, _n_mag(wb)), weight_bits=wb, bits_per_cell=bpc,
     )
+
+
+def _cell_codes(q: np.ndarray, mapping: str, wb: int, bpc: int, g_min: float,
+                g_max: float) -> tuple[np.ndarray, np.ndarray]:
+    """Cell codes and column steps of quantised weight codes (:attr:`WeightMapping.cell_codes`)."""
+    rows, outs = q.shape
+    k_n = n_slices(wb, bpc, mapping)
+    smax = _slice_max(wb, bpc, mapping)
+    step = (g_max - g_min) / smax.astype(np.float64)           # [S] per slice code
+    n_sig = outs * k_n
+    top = int(smax.max()) if mapping == "differential" else 2 ** bpc - 1
+    dtype = _small_uint(np.zeros(0), top).dtype
+    q = q.astype(np.int64)
+    if mapping == "differential":
+        mag = slice_codes(np.abs(q), bpc, k_n)                # (k, rows, outs)
+        codes = np.zeros((rows, 2 * n_sig), dtype=dtype)
+        col_step = np.empty(2 * n_sig)
+        for k in range(k_n):
+            codes[:, 2 * k::2 * k_n] = np.where(q > 0, mag[k], 0)
+            codes[:, 2 * k + 1::2 * k_n] = np.where(q < 0, mag[k], 0)
+            col_step[2 * k::2 * k_n] = step[k]
+            col_step[2 * k + 1::2 * k_n] = step[k]
+        return codes, col_step
+    refc = _ref_codes(wb, bpc)
+    u = slice_codes(q + 2 ** (wb - 1), bpc, k_n)            # (k, rows, outs)
+    distinct = sorted(set(refc.tolist()))
+    codes = np.zeros((rows, n_sig + len(distinct)), dtype=dtype)
+    col_step = np.empty(n_sig + len(distinct))
+    for k in range(k_n):
+        codes[:, k:n_sig:k_n] = u[k]
+        col_step[k:n_sig:k_n] = step[k]
+    # Only the top slice of the offset 2**(bits-1) is non-zero, so a reference code is
+    # never shared by slices of different conductance step (code 0 is G_min for all).
+    for r, code in enumerate(distinct):
+        k_top = max(k for k in range(k_n) if refc[k] == code)
+        codes[:, n_sig + r] = code
+        col_step[n_sig + r] = step[k_top]
+    return codes, col_step
+
+
+def _unquantized_codes(q: np.ndarray, mapping: str, dg: float) -> tuple[np.ndarray, np.ndarray]:
+    """Cell codes (float) and column steps of unquantised weights (``q = w / w_max``)."""
+    rows, outs = q.shape
+    if mapping == "differential":
+        codes = np.empty((rows, 2 * outs))
+        codes[:, 0::2] = np.maximum(q, 0.0)
+        codes[:, 1::2] = np.maximum(-q, 0.0)
+        return codes, np.full(2 * outs, dg)
+    codes = np.empty((rows, outs + 1))
+    codes[:, :outs] = q + 1.0
+    codes[:, outs] = 1.0
+    return codes, np.full(outs + 1, dg / 2.0)
 
 
 def _map_unquantized(w: np.ndarray, g_min: float, g_max: float, mapping: str,
@@ -317,28 +391,22 @@ def _map_unquantized(w: np.ndarray, g_min: float, g_max: float, mapping: str,
         w_max = check_scalar("w_max", w_max, "map_weights", lo=0.0)
     w_lsb = w_max  # 0.0 for all-zero weights: q = 0 and a zero digital scale (exact 0 out)
     q = np.clip(w / w_lsb, -1.0, 1.0) if w_lsb > 0.0 else np.zeros_like(w)
-    rows, outs = q.shape
+    outs = q.shape[1]
     out_index = np.arange(outs, dtype=np.int64)
     slice_index = np.zeros(outs, dtype=np.int64)
     dg = g_max - g_min
     if mapping == "differential":
-        g = np.empty((rows, 2 * outs))
-        g[:, 0::2] = g_min + np.maximum(q, 0.0) * dg
-        g[:, 1::2] = g_min + np.maximum(-q, 0.0) * dg
         pos_col = 2 * np.arange(outs, dtype=np.int64)
         neg_col = pos_col + 1
         ref_cols = np.zeros(0, dtype=np.int64)
         step = dg
     else:
         step = dg / 2.0
-        g = np.empty((rows, outs + 1))
-        g[:, :outs] = g_min + (q + 1.0) * step
-        g[:, outs] = g_min + step
         pos_col = np.arange(outs, dtype=np.int64)
         ref_cols = np.array([outs], dtype=np.int64)
         neg_col = np.full(outs, outs, dtype=np.int64)
     return WeightMapping(
-        g_target_s=g, pos_col=pos_col, neg_col=neg_col, out_index=out_index,
-        slice_index=slice_index, digital_weight=np.full(outs, w_lsb / step), ref_cols=ref_cols,
-        w_lsb=float(w_lsb), g_min_s=g_min, g_max_s=g_max, mapping=mapping, n_slices=1, q=q,
+        pos_col=pos_col, neg_col=neg_col, out_index=out_index, slice_index=slice_index,
+        digital_weight=np.full(outs, w_lsb / step), ref_cols=ref_cols, w_lsb=float(w_lsb),
+        g_min_s=g_min, g_max_s=g_max, mapping=mapping, n_slices=1, q=q, quantized=False,
     )

@@ -62,17 +62,28 @@ class PackedMatrix:
         Shape of the original matrix [-].
     exp : int
         ``e`` of the scale ``2^e`` applied to ``B`` (and ``2^-e`` to ``A``) [-].
-    rounded : ndarray, shape (k, n), float32
-        ``bf16(B·2^e)`` as float32 (the BLAS path).
     panels : ndarray, shape (ceil(n/32), ceil(k/2), 32, 2), uint16
-        The same values as bfloat16 bit patterns, zero-padded, in the kernel's layout.
+        ``bf16(B·2^e)`` as bfloat16 bit patterns, zero-padded, in the kernel's layout.
+    rounded : ndarray, shape (k, n), float32
+        The same values as float32 (the BLAS path), unpacked from the panels on first use
+        (only the panels are kept otherwise: half the memory).
     """
 
     k: int
     n: int
     exp: int
-    rounded: np.ndarray
     panels: np.ndarray
+
+    @property
+    def rounded(self) -> np.ndarray:
+        got = self.__dict__.get("_rounded")
+        if got is None:
+            p = self.panels
+            bits = p.transpose(1, 3, 0, 2).reshape(2 * p.shape[1], NR * p.shape[0])
+            got = np.ascontiguousarray(
+                (bits[:self.k, :self.n].astype(np.uint32) << np.uint32(16)).view(np.float32))
+            object.__setattr__(self, "_rounded", got)
+        return got
 
 
 def round_bf16(x) -> np.ndarray:
@@ -93,7 +104,7 @@ def pack(b) -> PackedMatrix:
     bits[:k, :n] = rounded.view(np.uint32) >> np.uint32(16)
     panels = np.ascontiguousarray(
         bits.reshape(bits.shape[0] // 2, 2, bits.shape[1] // NR, NR).transpose(2, 0, 3, 1))
-    return PackedMatrix(k, n, exp, rounded, panels)
+    return PackedMatrix(k, n, exp, panels)
 
 
 def matmul(a: np.ndarray, b: PackedMatrix, out: np.ndarray) -> np.ndarray:

@@ -41,7 +41,7 @@ from . import _llvm
 from ._llvm import MR, NR
 from .parallel import workspace
 
-__all__ = ["SplitMatrix", "kernel_available", "matmul", "split"]
+__all__ = ["SplitMatrix", "kernel_available", "matmul", "rounded", "split"]
 
 #: Digits of the split and their base [-].
 N_DIGITS, BASE = 3, 128
@@ -61,21 +61,29 @@ class SplitMatrix:
         Shape [-].
     unit_s : float
         ``u``, the value of one unit of the leading digit [S].
-    rounded : ndarray (k, n), float32
-        ``Ŝ``, the matrix the digits represent [S] (the BLAS path).
     panels : ndarray (3, ceil(n/32), ceil(k/4), 32, 4), int8
         The digits in the kernel's layout, zero-padded.
     offset_sums : ndarray (2, 3, 32·ceil(n/32)), int32
         ``128·Σ_i D⁽ˢ⁾_ij`` (taken off the products of codes offset by 128), and zeros (codes
         without offset).
+    rounded : ndarray (k, n), float32
+        ``Ŝ``, the matrix the digits represent [S] (the BLAS path), formed from the digits on
+        first use (only the digits are kept otherwise).
     """
 
     k: int
     n: int
     unit_s: float
-    rounded: np.ndarray
     panels: np.ndarray
     offset_sums: np.ndarray
+
+    @property
+    def rounded(self) -> np.ndarray:
+        got = self.__dict__.get("_rounded")
+        if got is None:
+            got = _rounded(self.digits, self.unit_s)
+            object.__setattr__(self, "_rounded", got)
+        return got
 
     def __post_init__(self):
         # the kernel's pointers: digit panels, then offset sums (signed) and zeros (unsigned)
@@ -106,7 +114,6 @@ def split(s) -> SplitMatrix:
         di = np.rint(q)
         digits[d] = di
         q = (q - di) * BASE
-    value = sum(digits[d].astype(np.float64) * BASE ** -d for d in range(N_DIGITS))
     kq, njb = -(-k // 4), -(-n // NR)
     padded = np.zeros((N_DIGITS, 4 * kq, NR * njb), dtype=np.int8)
     padded[:, :k, :n] = digits
@@ -114,7 +121,19 @@ def split(s) -> SplitMatrix:
         padded.reshape(N_DIGITS, kq, 4, njb, NR).transpose(0, 3, 1, 4, 2))
     sums = np.zeros((2, N_DIGITS, NR * njb), dtype=np.int32)
     sums[0] = padded.astype(np.int32).sum(axis=1) * 128
-    return SplitMatrix(k, n, unit, (unit * value).astype(np.float32), panels, sums)
+    return SplitMatrix(k, n, unit, panels, sums)
+
+
+def rounded(s) -> np.ndarray:
+    """``Ŝ`` of a ``(k, n)`` signal matrix ``S`` [S] (float32): the matrix its base-128 digits
+    represent (:func:`split`), without keeping the digits."""
+    m = split(s)
+    return _rounded(m.digits, m.unit_s)
+
+
+def _rounded(digits: np.ndarray, unit: float) -> np.ndarray:
+    value = sum(digits[d].astype(np.float64) * BASE ** -d for d in range(N_DIGITS))
+    return np.ascontiguousarray((unit * value).astype(np.float32))
 
 
 def matmul(v: np.ndarray, step_v: float, signed: bool, m: SplitMatrix,

@@ -274,13 +274,20 @@ def variance_gemm(v2: np.ndarray, mat, out: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
-def array_read(block, t_s: float, enc, dtype) -> ArrayRead:
+def array_read(block, t_s: float, enc, dtype, *, cache: bool = True,
+               noise: bool = True) -> ArrayRead:
     """The array-read stage of a :class:`~cimsim.tile.state.RowBlock` at read time ``t_s`` for
-    the calibrated input encoder ``enc`` in ``dtype`` (cached on the block: one at a time)."""
+    the calibrated input encoder ``enc`` in ``dtype`` (cached on the block: one at a time).
+
+    ``cache=False`` builds a one-off read (a calibration) that the block does not keep, with
+    the read-noise matrices only if ``noise``."""
     key = (float(t_s), id(enc), np.dtype(dtype).str)
     cached = getattr(block, "_array_read", None)
     if cached is not None and cached[0] == key and cached[1].enc is enc:
         return cached[1]
+    if not cache:
+        return ArrayRead(block, float(t_s), enc, dtype, cache=False, noise=noise)
+    block._array_read = None           # the previous read goes before the next is built
     read = ArrayRead(block, float(t_s), enc, dtype)
     block._array_read = (key, read)
     return read
@@ -316,7 +323,8 @@ class ArrayRead:
         non-odd law with signed inputs).
     """
 
-    def __init__(self, block, t_s: float, enc, dtype):
+    def __init__(self, block, t_s: float, enc, dtype, *, cache: bool = True,
+                 noise: bool = True):
         self.block = block
         self.t_s = t_s
         self.enc = enc
@@ -326,8 +334,7 @@ class ArrayRead:
         hw = tiles[0].hw
         self.hw = hw
         self.law = tiles[0].law
-        self.states = [t.state(t_s) for t in tiles]
-        self.noisy = hw.read_noise
+        self.noisy = hw.read_noise and noise
         self.n_signal = block.n_signal
         self.n_refs = block.n_refs
         self.rows = tiles[0].rows_used
@@ -344,8 +351,12 @@ class ArrayRead:
                                               float(np.max(np.abs(enc.levels_v))),
                                               hw.temperature_k) if self.noisy else None)
         if self.plan == "linear":
-            self.mats = block.matrices(t_s, self.dtype, v_unit=self.v_unit, law=self.noise_law)
+            self.mats = block.matrices(t_s, self.dtype, v_unit=self.v_unit, law=self.noise_law,
+                                       integer_drive=enc.int_step_v(0) is not None,
+                                       noise=self.noisy, cache=cache)
             return
+        #: Read-time states of the tiles (the other plans form their matrices from them).
+        self.states = [t.state(t_s) for t in tiles]
         #: White read noise of the cells beside the excess noise the plan forms through the
         #: law: thermal (per column) and shot noise on the law's conductances.
         self.white = (_variance.build(self._white_states(), self.noise_law, None, self.dtype,
@@ -774,7 +785,7 @@ class ArrayRead:
         laws: exact), or the law itself for the exact plans.
         """
         if self.plan == "linear":
-            return float(sum(float(stats[0] @ st["rowsum_s"]) for st in self.states))
+            return float(sum(float(stats[0] @ r) for r in self.mats["rowsum"]))
         enc = self.enc
         c = x if codes else enc.codes(x)
         hist = None

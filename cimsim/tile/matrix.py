@@ -68,7 +68,7 @@ from . import frontend
 from .cells import array_read
 from .encode import CHUNK, InputEncoder, NonFiniteInput
 from .readout import analog_read
-from .state import RowBlock, Tile
+from .state import RowBlock, Tile, work_dtype
 
 __all__ = ["AnalogMatrix"]
 
@@ -77,9 +77,6 @@ __all__ = ["AnalogMatrix"]
 CHUNK_VECTORS = 1024
 
 
-#: ADC resolution above which the GEMMs run in float64 (float32 keeps ~24 bits, which a
-#: 13-bit or finer ADC and fine inputs could resolve) [bit].
-FLOAT32_MAX_BITS = 12
 
 
 class AnalogMatrix:
@@ -163,9 +160,7 @@ class AnalogMatrix:
             np.array_equal(b.out_index, np.arange(self.out_features))) for _, _, b in self.blocks]
         bits = t.adc_bits
         self._half = float(2 ** (bits - 1))
-        exact = not t.quantize     # unquantised ideal converters: the float64 product
-        self._dtype = (np.float64 if exact or max(bits, t.input_bits) > FLOAT32_MAX_BITS
-                       else np.float32)
+        self._dtype = work_dtype(hw)
         self._gain: list[np.ndarray] = []
         #: Column currents go to analog consumers (neuron membranes), not to the ADCs.
         self.analog_output = False
@@ -265,11 +260,14 @@ class AnalogMatrix:
         codes = enc.codes(x)
         self._gain = []
         for r0, r1, block in self.blocks:
-            read = array_read(block, t_s, enc, np.float64)
-            cur = np.concatenate(
-                [read.currents(enc.drive(codes, p, np.float64, r0=r0, r1=r1)[0], None, p,
-                               x=x[:, r0:r1], codes=codes[:, r0:r1], noisy=False)[0].copy()
-                 for p in range(enc.n_planes)])
+            read = array_read(block, t_s, enc, np.float64, cache=False, noise=False)
+            cur = []
+            for p in range(enc.n_planes):
+                c = read.currents(enc.drive(codes, p, np.float64, r0=r0, r1=r1)[0], None, p,
+                                  x=x[:, r0:r1], codes=codes[:, r0:r1], noisy=False)[0]
+                cur.append(c if enc.n_planes == 1 else c.copy())   # c: a scratch array
+            cur = cur[0] if enc.n_planes == 1 else np.concatenate(cur)
+            del read
             gains, c = [], 0
             for tile in block.tiles:
                 gains.append(frontend.calibrate(tile, cur[:, c:c + tile.n_signal]))

@@ -136,6 +136,23 @@ class ColumnAdcs:
             out.e_row = np.zeros(out.t0.size, dtype=np.int64)
         return out
 
+    def view(self, lo: int, hi: int) -> ColumnAdcs:
+        """ADCs ``lo … hi − 1`` of this set, their tables views of this set's (no copy)."""
+        out = object.__new__(type(self))
+        out.bits, out.sar = self.bits, self.sar
+        out.full_scale_v, out.lsb_v = self.full_scale_v, self.lsb_v
+        out.conversion_time_s = self.conversion_time_s
+        for name in ("t0", "up", "dn", "trial", "offset", "sig_s", "sig_c", "levels",
+                     "min_width"):
+            setattr(out, name, getattr(self, name)[lo:hi])
+        if self.sar and self.bits <= MISMATCH_ENERGY_MAX_BITS:     # one table per ADC
+            out.e_table = self.e_table[lo:hi]
+            out.e_row = np.arange(hi - lo, dtype=np.int64)
+        else:
+            out.e_table = self.e_table
+            out.e_row = np.zeros(hi - lo, dtype=np.int64)
+        return out
+
 
 def decision_levels(t0, up, dn, trial) -> tuple[np.ndarray, np.ndarray]:
     """The noise-free transition levels of SAR ADCs and their narrowest code [LSB].

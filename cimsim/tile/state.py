@@ -61,7 +61,23 @@ from . import variance as _variance
 from .laws import current_window, program_targets, read_law
 from .readout import ColumnAdcs
 
-__all__ = ["RowBlock", "Tile"]
+__all__ = ["FLOAT32_MAX_BITS", "RowBlock", "Tile", "work_dtype"]
+
+
+#: ADC resolution above which the GEMMs run in float64 (float32 keeps ~24 bits, which a
+#: 13-bit or finer ADC and fine inputs could resolve) [bit].
+FLOAT32_MAX_BITS = 12
+
+
+def work_dtype(hw: HardwareConfig) -> type:
+    """The precision a chip is read in: float32 for quantised converters of up to
+    :data:`FLOAT32_MAX_BITS` bits (ADCs and inputs), float64 otherwise (finer converters, and
+    unquantised ideal ones, whose output is the float64 product). Programmed conductances
+    are stored in it."""
+    t = hw.tile
+    if not t.quantize or max(t.adc_bits, t.input_bits) > FLOAT32_MAX_BITS:
+        return np.float64
+    return np.float32
 
 
 def _device(name: str):
@@ -118,6 +134,7 @@ class Tile:
         self.outputs = weight.shape[1]
         self.program_pulses = 0
         self.program_energy_j = 0.0
+        #: Programmed conductances [S], in the chip's :func:`work_dtype` (see :meth:`_program`).
         self.g_programmed_s = self._program()
         self._epochs: dict[int, np.ndarray] = {0: self.g_programmed_s}
         #: Refresh period [s] (``hw.refresh_threshold``, :func:`cimsim.tile.compensation.
@@ -148,7 +165,12 @@ class Tile:
     def _program(self, epoch: int = 0) -> np.ndarray:
         """Program the mapped targets for the cell law (the verify read current at the read
         voltage, :func:`cimsim.tile.laws.program_targets`) at ``hw.program_temperature_k``
-        (``epoch`` > 0: a refresh, with its own programming noise and the same stuck cells)."""
+        (``epoch`` > 0: a refresh, with its own programming noise and the same stuck cells).
+
+        Kept in the chip's :func:`work_dtype`: float32 where the reads run in float32 (a
+        relative 6e-8 of each conductance, 1e5 times below the write-verify tolerance and as
+        fine as the float32 signal GEMM's own rounding), float64 otherwise; every read-time
+        model takes them as float64."""
         hw = self.hw
         g, tol = program_targets(hw, self.card, self.mapping.g_target_s.copy())
         if hw.programming_noise:
@@ -164,7 +186,7 @@ class Tile:
             from device_models.memory import apply_faults
 
             g = np.asarray(apply_faults(self.card, g, seed=self._key("faults")), dtype=np.float64)
-        return g
+        return np.asarray(g, dtype=work_dtype(hw))
 
     def conductances(self, t_s: float) -> np.ndarray:
         """Conductances [S] of the used cells at ``t_s`` [s] after programming."""
@@ -198,6 +220,7 @@ class Tile:
         if g is None:                                    # keep the first and the latest
             g = self._program(epoch)
             self._epochs = {0: self.g_programmed_s, epoch: g}
+        g = g.astype(np.float64)
         if hw.drift and age_s > 0.0:
             from device_models.memory import age
 
@@ -229,8 +252,13 @@ class Tile:
               "rowsum_s": g.sum(axis=1)}
         if rn is not None:
             st.update(self._noise_state(rn))
-        self._states = {t_s: st}   # keep one read time: memory stays one array per tile
+        self._states = {t_s: st}   # keep one read time (RowBlock.matrices releases it)
         return st
+
+    def release_state(self) -> None:
+        """Forget the cached read-time state (its arrays are several times the programmed
+        conductances; a :class:`RowBlock` keeps the matrices it builds from them)."""
+        self._states = {}
 
     def _noise_state(self, rn) -> dict:
         """Read-noise terms per signal / reference column (see :mod:`cimsim.tile.variance`)."""
@@ -305,6 +333,11 @@ class Tile:
         return self.rows_used * self.n_phys / (t.rows * t.cols)
 
 
+#: Read-time state entries a row block's matrices are built from.
+_BLOCK_KEYS = ("signal_s", "rowsum_s", "var_own_s2", "var_ref_s2", "g_own_s", "g_ref_s",
+               "c_own_a2", "c_ref_a2", "k_shot_a2_per_s")
+
+
 class RowBlock:
     """Tiles that read the same input rows, executed together (concatenated matrices).
 
@@ -342,30 +375,56 @@ class RowBlock:
         self.ref_idx = np.concatenate(ref_idx).astype(np.int64)
         self.adc_of = np.concatenate(adc_of).astype(np.int64)
         self.adcs = ColumnAdcs.concatenate([t.adcs for t in tiles])
+        a0 = 0
+        for t in tiles:            # the tiles' ADCs become views of the block's (one copy)
+            n = t.adcs.t0.size
+            t.adcs = self.adcs.view(a0, a0 + n)
+            a0 += n
         self._cache_key = None
         self._mats: dict = {}
 
     def matrices(self, t_s: float, dtype, *, v_unit: float | None = None,
-                 law: _variance.DriveLaw | None = None) -> dict:
+                 law: _variance.DriveLaw | None = None, integer_drive: bool = True,
+                 noise: bool = True, cache: bool = True) -> dict:
         """Concatenated signal and read-noise matrices at ``t_s`` (cached per read time).
 
-        ``"signal"``: in float32 the :class:`~cimsim.kernels.int8_gemm.SplitMatrix` of the
-        integer signal GEMM. ``"variance"`` (with read noise): the
+        ``"signal"``: in float32 for row drives in integer steps (``integer_drive``) the
+        :class:`~cimsim.kernels.int8_gemm.SplitMatrix` of the integer signal GEMM where its
+        kernel runs, else the float32 matrix its digits represent
+        (:func:`~cimsim.kernels.int8_gemm.rounded`, the same numbers on the BLAS path).
+        ``"variance"`` (with read noise and ``noise``): the
         :class:`~cimsim.tile.variance.VarianceMatrices` for the encoding's drive ``law``; with
         ``v_unit`` [V] (binary row drives: every row at 0 or ``v_unit``, so ``v² = v_unit·v``)
-        they are taken with ``v`` itself, with no squares array.
+        they are taken with ``v`` itself, with no squares array. ``"rowsum"``: per tile,
+        ``Σ_j G_ij`` of each row [S] (the cells' read energy). The tiles' read-time states
+        are released once the matrices are built; ``cache=False`` keeps no copy here either
+        (a one-off read such as a calibration).
         """
-        key = (t_s, np.dtype(dtype).str, v_unit, law)
+        key = (t_s, np.dtype(dtype).str, v_unit, law, bool(integer_drive), bool(noise))
         if self._cache_key == key:
             return self._mats
-        states = [t.state(t_s) for t in self.tiles]
+        if cache:                      # the previous read time's matrices go first
+            self._cache_key, self._mats = None, {}
+        states = []
+        for t in self.tiles:     # one tile's full read-time state at a time
+            st = t.state(t_s)
+            states.append({k: st[k] for k in _BLOCK_KEYS if k in st})
+            t.release_state()
         signal = np.concatenate([s["signal_s"] for s in states], axis=1)
         f32 = np.dtype(dtype) == np.float32
-        mats = {"signal": int8_gemm.split(signal) if f32
-                else np.ascontiguousarray(signal, dtype=dtype)}
-        if "var_own_s2" in states[0]:
+        if not f32:
+            mat = np.ascontiguousarray(signal, dtype=dtype)
+        elif integer_drive and int8_gemm.kernel_available():
+            mat = int8_gemm.split(signal)
+        else:
+            mat = int8_gemm.rounded(signal)
+        del signal
+        mats = {"signal": mat, "rowsum": [s["rowsum_s"] for s in states]}
+        if noise and "var_own_s2" in states[0]:
             mats["variance"] = _variance.build(states, law, v_unit, dtype)
-        self._cache_key, self._mats = key, mats
+        del states
+        if cache:
+            self._cache_key, self._mats = key, mats
         return mats
 
     def per_cell_currents(self, v, t_s: float, *, seed: int, seed_tag, sample0: int,
