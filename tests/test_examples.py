@@ -11,7 +11,9 @@ import pytest
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 SCRIPTS = sorted(EXAMPLES.glob("[0-9][0-9]_*.py"))
 #: Scripts whose quick run takes more than a few seconds of CPU: run with the slow checks.
-SLOW = set()
+SLOW: set[str] = set()
+#: Optional packages a script needs (the test is skipped without them).
+NEEDS = {"10_your_own_model": "torch"}
 
 
 def _module(path: Path):
@@ -37,6 +39,8 @@ def test_example_docstring_says_what_it_shows(path):
 @pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if p.stem in SLOW
                                   else p for p in SCRIPTS], ids=[p.stem for p in SCRIPTS])
 def test_example_runs_quick_and_writes_its_png(path, tmp_path):
+    if path.stem in NEEDS:
+        pytest.importorskip(NEEDS[path.stem])
     png = _module(path).main(["--quick", "--out", str(tmp_path)])
     assert png == tmp_path / f"{path.stem}.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
