@@ -1,4 +1,5 @@
-"""Train the bundled spiking networks and the ANN partner of the MNIST one (pure NumPy).
+"""Train the bundled spiking and graded-neuron networks and the ANN partner of the MNIST one
+(pure NumPy).
 
 Models:
 
@@ -8,6 +9,12 @@ Models:
   :mod:`cimsim.nn.spiking`). Its ANN partner on the same tiles is the bundled
   ``digits_mlp_relu`` (the same 64-64-10 shapes, trained as an ANN by
   ``scripts/train_reference.py``).
+* ``digits_mlp_graded`` — 64-64-10 network whose hidden neurons are graded subthreshold
+  transistor stages (:class:`cimsim.nn.graded.SubthresholdActivation`, 65 nm NMOS card,
+  g = 0.1 V per unit, gate bias 0.3 V below V_T0: the stages run in weak inversion for almost
+  every input), trained with the EKV transfer curve in the loop (backpropagation through
+  g·g_m/I_1, Adam). Its first layer has no bias (on the chip its column currents drive the
+  stages' gates directly). ANN partner: ``digits_mlp_relu``.
 * ``mnist_mlp_relu`` — ReLU MLP 784-128-10 on the bundled 10 000-image MNIST subset (8 000
   train / 2 000 held out).
 * ``mnist_snn_lif`` — ``mnist_mlp_relu`` converted to a rate-coded spiking network with
@@ -34,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cimsim.nn.layers import LIF, Flatten, Linear, ReLU, SpikeEncoder
+from cimsim.nn.layers import LIF, Flatten, Linear, ReLU, SpikeEncoder, SubthresholdActivation
 from cimsim.nn.models import load_digits_split, load_mnist, load_model, save_model
 from cimsim.nn.network import Network
 from cimsim.nn.snn_convert import convert_to_snn
@@ -79,6 +86,23 @@ def digits_snn_lif(out_dir: Path) -> Network:
     return _finish(net, d["x_test"], d["y_test"], out_dir / "digits_snn_lif.npz", meta)
 
 
+def digits_mlp_graded(out_dir: Path) -> Network:
+    d = load_digits_split()
+    g, off = 0.1, -0.3
+    layers = [Flatten(name="flatten"), Linear(_he(64, 64, "graded.fc1"), None, name="fc1"),
+              SubthresholdActivation("ptm2006_65nm_nmos", g, off, 0.3, 300.0, name="graded"),
+              Linear(_he(10, 64, "graded.fc2"), np.zeros(10), name="fc2")]
+    net = Network(layers, (1, 8, 8), name="digits_mlp_graded", calibration=d["x_train"][:64])
+    epochs, lr = 30, 2e-3
+    hist = net.fit(d["x_train"], d["y_train"], epochs=epochs, lr=lr, batch_size=32, seed=SEED)
+    meta = {"dataset": "digits", "activation": "subthreshold transistor stage (EKV, "
+            "ptm2006_65nm_nmos, g = 0.1 V/unit, gate offset -0.3 V, V_DS = 0.3 V, 300 K)",
+            "method": "backpropagation with the transfer curve in the loop", "epochs": epochs,
+            "lr": lr, "batch_size": 32, "optimizer": "adam", "final_loss": hist[-1],
+            "ann_model": "digits_mlp_relu"}
+    return _finish(net, d["x_test"], d["y_test"], out_dir / "digits_mlp_graded.npz", meta)
+
+
 def mnist_mlp_relu(out_dir: Path) -> Network:
     d = load_mnist()
     layers = [Flatten(name="flatten"), Linear(_he(128, 784, "mnist.fc1"), np.zeros(128),
@@ -113,7 +137,8 @@ def mnist_snn_lif(out_dir: Path) -> Network:
     return _finish(snn, d["x_test"], d["y_test"], out_dir / "mnist_snn_lif.npz", meta)
 
 
-MODELS = {"digits_snn_lif": digits_snn_lif, "mnist_mlp_relu": mnist_mlp_relu,
+MODELS = {"digits_snn_lif": digits_snn_lif, "digits_mlp_graded": digits_mlp_graded,
+          "mnist_mlp_relu": mnist_mlp_relu,
           "mnist_snn_lif": mnist_snn_lif}
 
 

@@ -226,6 +226,73 @@ def test_subthreshold_activation_transfer_curve():
     np.testing.assert_allclose(g, fd, rtol=1e-5)
 
 
+def test_subthreshold_activation_closed_form_exponential_and_smooth():
+    """The stage's curve is the EKV interpolation, ln²(1 + e^xf) − ln²(1 + e^xr) with
+    x_f = (V_G − V_T0 + ηV_DS)/(2nU_T), x_r = x_f − V_DS/(2U_T), over its value at input 1;
+    d ln y/dx falls smoothly from g/(nU_T) (exponential below threshold) towards the
+    square law's 2g/(V_G − V_T0 + ηV_DS) above it, with no kink."""
+    g, off, vds = 0.05, -0.1, 1.0                  # V_DS holds saturation up to x = 10
+    act = SubthresholdActivation("ptm2006_65nm_nmos", gate_v_per_unit=g, gate_offset_v=off,
+                                 v_ds_v=vds)
+    p = ekv_params("ptm2006_65nm_nmos", 300.0)
+
+    def closed(x):
+        xf = (off + g * x + p.dibl_v_per_v * vds) / (2 * p.n * p.ut_v)
+        xr = xf - vds / (2 * p.ut_v)
+        return np.log1p(np.exp(xf)) ** 2 - np.log1p(np.exp(xr)) ** 2
+
+    xs = np.linspace(-30.0, 10.0, 401)
+    y = act.forward(xs[None, :])[0]
+    np.testing.assert_allclose(y, closed(xs) / closed(1.0), rtol=1e-10)
+    assert act.i1_a == pytest.approx(p.i_spec_a * (1 + p.clm_per_v * vds) * closed(1.0),
+                                     rel=1e-10)
+    slope = np.gradient(np.log(y), xs)
+    assert slope[0] == pytest.approx(g / (p.n * p.ut_v), rel=1e-3)      # exponential
+    assert np.all(np.diff(slope) < 0)                                    # smooth, no kink
+    v_on = off + g * xs[-1] + p.dibl_v_per_v * vds
+    assert slope[-1] == pytest.approx(2 * g / v_on, rel=0.03)            # square law
+    assert np.max(np.abs(np.diff(slope, 2))) < 1e-3 * slope[0]
+
+
+def test_graded_stage_on_the_chip_takes_the_column_current():
+    """On the default chip the Linear layer before the stage converts nothing: its column
+    currents drive the stages, whose outputs the column ADCs convert once (the conversions,
+    their switching energy from the codes, one buffer word each, ADC rounds); quantised
+    ideal converters give the float curve to half an LSB of the calibrated range. A
+    bit-sliced layer before it keeps its ADCs and drives the stages through row DACs."""
+    layers = [Flatten(name="f"), Linear(_w(6, 16, "g"), None, name="fc"),
+              SubthresholdActivation(gate_v_per_unit=0.05, gate_offset_v=-0.05,
+                                     name="graded")]
+    x = rng.uniform(rng.derive_key(4, "x"), (20, 1, 4, 4))
+    net = Network(layers, (1, 4, 4), calibration=x)
+    hw = HardwareConfig.ideal()
+    hw = hw.replace(tile=hw.tile.replace(quantize=True, adc_bits=8, input_bits=8,
+                                         weight_bits=8, bits_per_cell=8))
+    y = net.compile(hw).run(x)
+    stage = net._plan[2]
+    assert stage.analog_input
+    ref = net.forward(x)
+    lsb = stage._chip.y_fs / 255
+    assert stage._chip.y_fs == pytest.approx(ref.max(), rel=0.05)
+    assert np.max(np.abs(y - ref)) <= 0.5 * lsb + 0.02 * ref.max()
+    np.testing.assert_allclose(np.rint(y / lsb), y / lsb, atol=1e-9)     # on the code grid
+    c, up = net.last_counts["graded"], net.last_counts["fc"]
+    assert up.adc_conversions == 0 and up.shift_adds == 0 and up.sram_write_bits == 0
+    assert c.adc_conversions == 20 * 6 and c.dac_conversions == 0
+    assert c.sram_write_bits == 20 * 6 * 8 and c.adc_rounds == 20 * 6    # 6 stages, share 8
+    codes = np.rint(y / lsb).astype(np.int64)
+    adc = stage._chip.adcs[0]
+    assert c.adc_switching_energy_j == pytest.approx(float(adc.code_energy_j[codes].sum()))
+    e = net.report().breakdown_per_inference_j
+    assert e["adc"] > 0 and e["integrator"] > 0 and e["analog_neuron"] > 0
+    # sliced weights: the pre-activation is converted, the stage's gate set by a row DAC
+    sliced = hw.replace(tile=hw.tile.replace(bits_per_cell=4))
+    net.compile(sliced).run(x)
+    assert not net._plan[2].analog_input
+    assert net.last_counts["fc"].adc_conversions > 0
+    assert net.last_counts["graded"].dac_conversions == 20 * 6
+
+
 def test_subthreshold_activation_on_chip_temperature_and_energy():
     layers = [Flatten(name="f"), Linear(_w(6, 16, "g"), np.zeros(6), name="fc"),
               SubthresholdActivation(gate_v_per_unit=0.05, name="graded"),
@@ -452,6 +519,14 @@ def test_bundled_spiking_models():
         net = cimsim.load_bundled(name)
         assert net.timesteps and net.metadata["ann_model"] in names
         assert net.metadata["trained_by"] == "scripts/train_snn.py"
+    graded = cimsim.load_bundled("digits_mlp_graded")
+    assert graded.metadata["ann_model"] == "digits_mlp_relu"
+    assert any(isinstance(lay, SubthresholdActivation) for lay in graded.layers)
+    d = cimsim.models.load_digits_split()
+    xs = d["x_test"][:40]
+    graded.compile(HardwareConfig.ideal(), xs)
+    assert graded._plan[2].analog_input
+    np.testing.assert_allclose(graded.run(xs), graded.forward(xs), rtol=1e-9, atol=1e-9)
 
 
 # --- bad input --------------------------------------------------------------------------------

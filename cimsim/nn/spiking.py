@@ -58,10 +58,9 @@ transistor leak is nearly a constant current above a few :math:`U_T` (the float 
 proportional to :math:`V`): trimmed to the float leak at threshold, it leaks more below it.
 Their energy is the current mirror's :math:`V_{DD}|I|t_\mathrm{read}` per step (it copies the
 column current onto the capacitor), the card's energy per spike, and one bit written per neuron
-and step. The graded neuron
-:class:`SubthresholdActivation` is the transfer curve of a subthreshold transistor stage,
-evaluated at the chip's temperature with per-neuron mismatch and charged
-:math:`V_{DD} I_D t_\mathrm{read}` per evaluation.
+and step. The graded neuron :class:`SubthresholdActivation` (:mod:`cimsim.nn.graded`) is the
+transfer curve of a subthreshold transistor stage driven by the column current of the layer
+before it, its output converted once by the column ADC.
 
 References
 ----------
@@ -91,6 +90,7 @@ from device_models.encoding import encode, quantize_inputs, rate_spikes
 from device_models.errors import InvalidParameterError
 
 from ..ops import OpCounts
+from .graded import SubthresholdActivation
 from .layers import Flatten, Layer, MaxPool2d, WeightedLayer
 
 __all__ = [
@@ -557,128 +557,6 @@ def _neuron_card(hw):
 
     return cards.load(hw.neuron_card, kinds=("neuron",), field="neuron_card",
                       caller="HardwareConfig")
-
-
-# --------------------------------------------------------------------------------------------
-# Graded subthreshold neuron
-# --------------------------------------------------------------------------------------------
-
-
-class SubthresholdActivation(Layer):
-    r"""Graded (non-spiking) neuron: the transfer curve of a subthreshold transistor stage.
-
-    The input sets the gate voltage of a transistor in saturation and the drain current is the
-    activation, normalised to 1 at input 1:
-
-    .. math::
-
-        y = \frac{I_D(V_{T0} + V_\mathrm{off} + g\,x,\ V_{DS})}{I_D(V_{T0} + V_\mathrm{off}
-        + g,\ V_{DS})}
-
-    with :math:`I_D` the EKV model (:func:`device_models.mosfet_current`) of ``card`` at
-    ``temperature_k`` (the design temperature), :math:`g` = ``gate_v_per_unit`` and
-    :math:`V_\mathrm{off}` = ``gate_offset_v``: exponential below threshold
-    (:math:`y \propto e^{g x/(nU_T)}`), smooth through moderate inversion and quadratic above.
-    The derivative is :math:`g\,g_m/I_1` (trainable through :meth:`Network.fit
-    <cimsim.nn.network.Network.fit>`).
-
-    On the chip the same gate voltages (generated from the design-temperature :math:`V_{T0}`)
-    drive one stage per neuron at the chip's ``temperature_k`` — so :math:`U_T`,
-    :math:`V_T(T)` and :math:`\mu(T)` move the curve — with Pelgrom mismatch per neuron
-    (``converter_noise``), read out with the design normalisation :math:`I_1`. Each
-    evaluation draws :math:`V_{DD} I_D t_\mathrm{read}` from the supply (``analog_neuron``
-    energy). The stage acts on the pre-activation as the preceding layer delivers it (after
-    its column ADCs, when that layer is analog); the conversion of the stage's output current
-    for the next layer is not modelled separately.
-
-    References
-    ----------
-    .. [1] C. C. Enz, F. Krummenacher, E. A. Vittoz, Analog Integrated Circuits and Signal
-       Processing 8, 83–114 (1995), doi:10.1007/BF01239381.
-    .. [2] G. Indiveri et al., Frontiers in Neuroscience 5, 73 (2011),
-       doi:10.3389/fnins.2011.00073.
-    """
-
-    kind = "SubthresholdActivation"
-
-    def __init__(self, card: str = "ptm2006_65nm_nmos", gate_v_per_unit: float = 0.1,
-                 gate_offset_v: float = 0.0, v_ds_v: float = 0.3, temperature_k: float = 300.0,
-                 name: str = "") -> None:
-        from device_models import cards
-
-        super().__init__(name)
-        caller = f"SubthresholdActivation {name!r}"
-        self.card = cards.load(card, kinds=("mosfet",), field="card", caller=caller).name
-        self.gate_v_per_unit = check_scalar("gate_v_per_unit", gate_v_per_unit, caller,
-                                            lo=0.0, lo_open=True, hi=2.0)
-        self.gate_offset_v = check_scalar("gate_offset_v", gate_offset_v, caller, lo=-1.5,
-                                          hi=1.5)
-        self.v_ds_v = check_scalar("v_ds_v", v_ds_v, caller, lo=0.0, lo_open=True, hi=5.0)
-        self.temperature_k = check_scalar("temperature_k", temperature_k, caller, lo=0.0,
-                                          lo_open=True, hi=1000.0)
-        self._chip = None
-        self._i1 = float(self._current(np.ones(1), self.temperature_k)[0][0])
-
-    def config(self) -> dict[str, Any]:
-        return {"card": self.card, "gate_v_per_unit": self.gate_v_per_unit,
-                "gate_offset_v": self.gate_offset_v, "v_ds_v": self.v_ds_v,
-                "temperature_k": self.temperature_k}
-
-    @classmethod
-    def from_spec(cls, get, arr, name: str) -> SubthresholdActivation:
-        """Rebuild from a model-file entry (:mod:`cimsim.nn.model_files`)."""
-        return cls(get("card", "ptm2006_65nm_nmos"), get("gate_v_per_unit", 0.1),
-                   get("gate_offset_v", 0.0), get("v_ds_v", 0.3), get("temperature_k", 300.0),
-                   name=name)
-
-    def copy(self) -> SubthresholdActivation:
-        new = super().copy()
-        new._chip = None
-        return new
-
-    def _gate_v(self, x):
-        from device_models.mosfet import ekv_params
-
-        vt0 = ekv_params(self.card, self.temperature_k).vt0_v
-        return vt0 + self.gate_offset_v + self.gate_v_per_unit * x
-
-    def _current(self, x, temperature_k, dvt=0.0, beta=1.0):
-        from device_models.mosfet import mosfet_small_signal
-
-        i_d, gm, _ = mosfet_small_signal(self._gate_v(x), self.v_ds_v, self.card,
-                                         temperature_k, dvt_v=dvt, beta_scale=beta)
-        return i_d, gm
-
-    def forward(self, x, *, train=False, matmul=None):
-        x = check_array("x", x, f"SubthresholdActivation {self.name!r}")
-        if not train and self._chip is not None and _on_chip(matmul):
-            t_k, dvt, beta, t_read, vdd = self._chip
-            flat = x.reshape(x.shape[0], -1)
-            i_d, _ = self._current(flat, t_k, dvt, beta)
-            matmul.add_counts(self.name, OpCounts(
-                neuron_energy_j=vdd * t_read * float(np.abs(i_d).sum())))
-            return (i_d / self._i1).reshape(x.shape)
-        i_d, gm = self._current(x, self.temperature_k)
-        if train:
-            self._cache = gm * self.gate_v_per_unit / self._i1
-        return i_d / self._i1
-
-    def backward(self, grad):
-        return grad * self._cache
-
-    def attach_hardware(self, hw, *, seed_tag: int, upstream=None, in_shape=()) -> None:
-        """Per-neuron stages of chip ``hw``: its temperature, Pelgrom mismatch, read time."""
-        from device_models import cards
-        from device_models.mosfet import sample_mismatch
-
-        size = int(np.prod(in_shape)) if in_shape else 1
-        if hw.converter_noise:
-            mm = sample_mismatch(self.card, (size,), seed=rng.derive_key(
-                hw.seed, "subthreshold_activation", seed_tag))
-            dvt, beta = mm.dvt_v, mm.beta_scale
-        else:
-            dvt, beta = np.zeros(size), np.ones(size)
-        self._chip = (hw.temperature_k, dvt, beta, hw.tile.t_read_s, cards.load(self.card).vdd_v)
 
 
 # --------------------------------------------------------------------------------------------
