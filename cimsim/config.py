@@ -17,6 +17,7 @@ import dataclasses
 import functools
 import json
 import math
+import os
 import sys
 import typing
 from collections.abc import Mapping
@@ -176,11 +177,16 @@ class Config:
     @classmethod
     def from_toml(cls: type[C], path: str | Path) -> C:
         """Load from a TOML file holding the dict form."""
+        if not isinstance(path, (str, os.PathLike)):
+            raise ConfigError(f"The 'path' parameter of {cls.__name__}.from_toml must be a "
+                              f"path. Got {path!r}.")
         try:
             with open(path, "rb") as fh:
                 data = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as exc:
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: malformed TOML: {exc}") from None
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read the configuration: {exc}") from None
         return cls.from_dict(data)
 
     def to_toml(self, path: str | Path | None = None) -> str:

@@ -272,7 +272,7 @@ class HardwareConfig(Config):
     def card(self, field: str = "device_card") -> Card:
         """The card of card field ``field`` (``"device_card"``, ``"adc_card"``...), loaded and
         checked against the kinds the field accepts (:data:`CARD_KINDS`)."""
-        if field not in CARD_KINDS:
+        if not isinstance(field, str) or field not in CARD_KINDS:
             raise ConfigError(f"The 'field' parameter of HardwareConfig.card must be one of "
                               f"{list(CARD_KINDS)}. Got {field!r}.")
         return self._card(field, getattr(self, field))

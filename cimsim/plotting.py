@@ -27,10 +27,13 @@ def save_png(fig, path: str | Path, *, dpi: int = 120, **savefig_kw) -> Path:
     Extra keywords go to ``Figure.savefig`` (e.g. ``bbox_inches="tight"``). Returns the path.
     """
     import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
+    from device_models._checks import check_instance, check_path
     from device_models.errors import StoreError
 
-    path = Path(path)
+    check_instance("fig", fig, "save_png", Figure, "a matplotlib Figure")
+    path = check_path("path", path, "save_png")
     fig.tight_layout()
     try:
         fig.savefig(path, dpi=dpi, **savefig_kw)

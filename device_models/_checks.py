@@ -19,9 +19,12 @@ from .errors import InvalidParameterError, UnknownNameError
 __all__ = [
     "check_array",
     "check_choice",
+    "check_instance",
     "check_int",
     "check_labels",
+    "check_path",
     "check_scalar",
+    "check_shape",
     "check_seed",
     "fail",
 ]
@@ -142,8 +145,9 @@ def check_scalar(
     hi_open: bool = False,
 ) -> float:
     """Return ``value`` as a finite float inside the given bounds, else raise."""
-    if isinstance(value, bool) or not np.isscalar(value) and np.ndim(value) != 0 \
-            or _is_complex(value):
+    if isinstance(value, (bool, np.bool_, str, bytes)) or _is_complex(value) \
+            or not isinstance(value, (int, float, np.number, np.ndarray)) \
+            or isinstance(value, np.ndarray) and value.ndim != 0:
         fail(name, caller, "a real number", value)
     try:
         x = float(value)
@@ -191,12 +195,56 @@ def check_labels(name: str, value: Any, caller: str, n_classes: int) -> np.ndarr
     return arr.astype(np.int64)
 
 
-def check_choice(name: str, value: Any, caller: str, choices: Iterable[str]) -> str:
-    """Return ``value`` if it is one of ``choices``; else raise listing the valid names."""
+def check_choice(name: str, value: Any, caller: str, choices: Iterable[str], *,
+                 exc=UnknownNameError) -> str:
+    """Return ``value`` if it is one of ``choices``; else raise ``exc`` listing the valid
+    names."""
     options = list(choices)
-    if value not in options:
-        fail(name, caller, f"one of {options}", value, exc=UnknownNameError)
+    try:
+        known = isinstance(value, (str, int, float, type(None))) and value in options
+    except (TypeError, ValueError):
+        known = False
+    if not known:
+        fail(name, caller, f"one of {options}", value, exc=exc)
     return value
+
+
+def check_instance(name: str, value: Any, caller: str, types: type | tuple[type, ...],
+                   what: str | None = None) -> Any:
+    """Return ``value`` if it is an instance of ``types``; else raise naming ``what`` (default:
+    the type names)."""
+    if not isinstance(value, types):
+        tt = types if isinstance(types, tuple) else (types,)
+        want = what or " or ".join(f"a {t.__name__}" for t in tt)
+        fail(name, caller, want, f"a {type(value).__name__}" if not isinstance(
+            value, (int, float, str)) else value)
+    return value
+
+
+def check_path(name: str, value: Any, caller: str):
+    """Return ``value`` as a :class:`pathlib.Path` if it is a str or os.PathLike."""
+    import os
+    from pathlib import Path
+
+    if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+        fail(name, caller, "a path (str or os.PathLike)", value)
+    return Path(value)
+
+
+def check_shape(name: str, value: Any, caller: str, *, max_size: int = 1 << 40) -> tuple:
+    """Return ``value`` (an int or a sequence of ints >= 0) as a shape tuple, refusing more
+    than ``max_size`` elements in all."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        value = (value,)
+    if not isinstance(value, (tuple, list)):
+        fail(name, caller, "an int or a sequence of ints >= 0", value)
+    shape = tuple(check_int(name, s, caller, lo=0) for s in value)
+    size = 1
+    for s in shape:
+        size *= s
+    if size > max_size:
+        fail(name, caller, f"at most {max_size} elements", shape)
+    return shape
 
 
 def check_seed(name: str, value: Any, caller: str) -> int:

@@ -58,9 +58,10 @@ def backend() -> str:
 def use_backend(name: str) -> Iterator[None]:
     """Run a block with the given backend (``"numba"`` or ``"numpy"``), then restore."""
     if name not in _BACKENDS:
-        raise ValueError(
-            f"The 'name' parameter of use_backend must be one of {list(_BACKENDS)}. Got {name!r}."
-        )
+        from ._checks import fail  # _checks does not import this module back at load time
+        from .errors import UnknownNameError
+
+        fail("name", "use_backend", f"one of {list(_BACKENDS)}", name, exc=UnknownNameError)
     old = _state["backend"]
     _state["backend"] = name
     try:

@@ -125,6 +125,10 @@ def code_max(bits: int, signed: bool = False) -> int:
     """Largest code magnitude ``D_max``: ``2**bits − 1``, or ``2**(bits−1) − 1`` signed
     (at least 1) [-]."""
     n = check_int("bits", bits, "code_max", lo=1, hi=30)
+    if not isinstance(signed, (bool, np.bool_)):
+        from ._checks import fail
+
+        fail("signed", "code_max", "True or False", signed)
     return max((1 << (n - 1)) - 1, 1) if signed else (1 << n) - 1
 
 

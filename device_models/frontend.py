@@ -47,13 +47,17 @@ __all__ = [
 
 def _gain(name, value, caller):
     """A positive scalar (float) or per-column array of a circuit parameter."""
-    if np.ndim(value) == 0:
+    if not _is_array(value):
         return check_scalar(name, value, caller, lo=0.0, lo_open=True)
     return check_array(name, value, caller, ndim=1, positive=True)
 
 
+def _is_array(value) -> bool:
+    return isinstance(value, (list, tuple)) or isinstance(value, np.ndarray) and value.ndim > 0
+
+
 def _offset(value, caller):
-    if np.ndim(value) == 0:
+    if not _is_array(value):
         return check_scalar("v_offset_v", value, caller)
     return check_array("v_offset_v", value, caller, ndim=1)
 
@@ -195,6 +199,12 @@ def calibrate_range(signal, method: str = "percentile", percentile: float = 99.9
     check_choice("method", method, who, ("minmax", "percentile"))
     p = check_scalar("percentile", percentile, who, lo=50.0, hi=100.0)
     s = np.abs(check_array("signal", signal, who))
+    if axis is not None:
+        axes = axis if isinstance(axis, tuple) else (axis,)
+        if not all(isinstance(a, (int, np.integer)) and not isinstance(a, bool)
+                   and -s.ndim <= a < s.ndim for a in axes) or len(set(axes)) != len(axes):
+            fail("axis", who, f"None, or an axis (or tuple of distinct axes) of the "
+                 f"{s.ndim}-dimensional signal", axis)
     if s.size == 0:
         fail("signal", who, "non-empty", "an empty array")
     r = np.max(s, axis=axis) if method == "minmax" else np.percentile(s, p, axis=axis)

@@ -95,8 +95,8 @@ def leak_gate_voltage_v(g_target_s, card, temperature_k: float = T_REF_K, *, w_m
     """
     caller = "leak_gate_voltage_v"
     g = check_array("g_target_s", g_target_s, caller, positive=True)
-    lo = np.full(g.shape, float(v_lo_v))
-    hi = np.full(g.shape, float(v_hi_v))
+    lo = np.full(g.shape, check_scalar("v_lo_v", v_lo_v, caller))
+    hi = np.full(g.shape, check_scalar("v_hi_v", v_hi_v, caller))
     g_lo = leak_conductance_s(lo, card, temperature_k, w_m=w_m, l_m=l_m)
     g_hi = leak_conductance_s(hi, card, temperature_k, w_m=w_m, l_m=l_m)
     bad = (g < g_lo) | (g > g_hi)

@@ -202,6 +202,9 @@ def conductance_for_current(law, i_a, v_v, *, g_max_s: float) -> np.ndarray:
        target read current at the read voltage).
     """
     caller = "conductance_for_current"
+    if not callable(getattr(law, "current_and_g_derivative", None)) or isinstance(law, type):
+        fail("law", caller, "a cell law with current_and_g_derivative() (device_models.CellIV)",
+             law)
     v = check_scalar("v_v", v_v, caller)
     if v == 0.0:
         fail("v_v", caller, "non-zero", v_v)
@@ -278,5 +281,8 @@ def conductance_temperature_factor(card, temperature_k: float,
     caller = "conductance_temperature_factor"
     t = check_scalar("temperature_k", temperature_k, caller, lo=0.0, lo_open=True)
     t0 = check_scalar("reference_k", reference_k, caller, lo=0.0, lo_open=True)
+    from . import cards
+
+    card = cards.load(card, kinds=("rram", "1t1r", "pcm"), field="card", caller=caller)
     alpha = float(card.get("g_tc_per_k", 0.0))
     return float(np.exp(alpha * (t - t0)))

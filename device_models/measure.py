@@ -66,6 +66,23 @@ def _is_prime(n: int) -> bool:
     return all(n % p for p in range(2, int(math.isqrt(n)) + 1))
 
 
+#: Longest test record accepted [-] (a stimulus of 2**24 float64 samples is 128 MiB).
+MAX_SAMPLES = 1 << 24
+
+
+def _check_converter(adc, who: str) -> None:
+    """InvalidParameterError unless ``adc`` is a converter: ``bits`` (int >= 1),
+    ``full_scale_v`` (> 0) and a callable ``convert``."""
+    ok = callable(getattr(adc, "convert", None)) and not isinstance(adc, type)
+    try:
+        ok = ok and int(adc.bits) >= 1 and float(adc.full_scale_v) > 0.0
+    except (AttributeError, TypeError, ValueError):
+        ok = False
+    if not ok:
+        fail("adc", who, "a converter with bits, full_scale_v and convert(v, offset=...) "
+             "(e.g. device_models.SarAdc)", adc)
+
+
 def coherent_cycles(n_samples: int, fraction: float = 0.1) -> int:
     """Largest prime number of cycles at or below ``fraction * n_samples`` (at least 3).
 
@@ -81,7 +98,7 @@ def coherent_cycles(n_samples: int, fraction: float = 0.1) -> int:
     int
         Prime M, coprime with power-of-two record lengths.
     """
-    n = check_int("n_samples", n_samples, "coherent_cycles", lo=8)
+    n = check_int("n_samples", n_samples, "coherent_cycles", lo=8, hi=MAX_SAMPLES)
     f = check_scalar("fraction", fraction, "coherent_cycles", lo=0.0, hi=0.5, lo_open=True,
                      hi_open=True)
     m = max(int(f * n), 3)
@@ -93,6 +110,12 @@ def coherent_cycles(n_samples: int, fraction: float = 0.1) -> int:
 def sine_stimulus(n_samples: int, n_cycles: int, full_scale_v: float,
                   amplitude_fraction: float = 0.999) -> np.ndarray:
     """Coherent sine centred at mid-scale: FS/2·(1 + a·sin(2π M i / N_s)) [V]."""
+    who = "sine_stimulus"
+    n_samples = check_int("n_samples", n_samples, who, lo=1, hi=MAX_SAMPLES)
+    n_cycles = check_int("n_cycles", n_cycles, who, lo=0)
+    full_scale_v = check_scalar("full_scale_v", full_scale_v, who, lo=0.0, lo_open=True)
+    amplitude_fraction = check_scalar("amplitude_fraction", amplitude_fraction, who, lo=0.0,
+                                      hi=1.0)
     i = np.arange(n_samples)
     a = 0.5 * full_scale_v * amplitude_fraction
     return 0.5 * full_scale_v + a * np.sin(2.0 * np.pi * n_cycles * i / n_samples)
@@ -189,7 +212,8 @@ def measure_enob(adc, n_samples: int = 4096, *, n_cycles: int | None = None,
     .. [1] IEEE Std 1241-2010, doi:10.1109/IEEESTD.2011.5692956 (coherent sampling, SINAD, ENOB).
     """
     who = "measure_enob"
-    n = check_int("n_samples", n_samples, who, lo=64, hi=1 << 24)
+    _check_converter(adc, who)
+    n = check_int("n_samples", n_samples, who, lo=64, hi=MAX_SAMPLES)
     if n & (n - 1):
         fail("n_samples", who, "a power of two", n_samples)
     m = coherent_cycles(n) if n_cycles is None else check_int("n_cycles", n_cycles, who, lo=1,
@@ -321,9 +345,13 @@ def measure_inl_dnl(adc, *, samples_per_code: int = 64, stimulus: str = "ramp",
        doi:10.1109/JSSC.1984.1052232 (sine histogram).
     """
     who = "measure_inl_dnl"
+    _check_converter(adc, who)
     spc = check_int("samples_per_code", samples_per_code, who, lo=4, hi=1 << 16)
     check_choice("stimulus", stimulus, who, ("ramp", "sine"))
     bits = int(adc.bits)
+    if (1 << min(bits, 63)) * spc > MAX_SAMPLES:
+        fail("samples_per_code", who, f"at most {MAX_SAMPLES} samples in all (2**bits x "
+             f"samples_per_code, {bits} bits)", samples_per_code)
     if bits < 2:
         fail("adc", who, "a converter of at least 2 bits", f"{bits} bits")
     n_codes = 1 << bits

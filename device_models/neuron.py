@@ -75,7 +75,7 @@ import math
 import numpy as np
 
 from . import cards, rng
-from ._checks import check_array, check_choice, check_int, check_scalar, fail
+from ._checks import check_array, check_choice, check_instance, check_int, check_scalar, fail
 from ._jit import backend, jit, prange
 from .constants import K_B_J_PER_K
 from .mosfet import EkvParams, ekv_numpy, ekv_params, ekv_scalar, mismatch_sigma
@@ -327,6 +327,7 @@ def leak_gate_voltage_v(i_target_a: float, v_ds_v: float, params: EkvParams) -> 
     who = "leak_gate_voltage_v"
     target = check_scalar("i_target_a", i_target_a, who, lo=0.0, lo_open=True)
     vds = check_scalar("v_ds_v", v_ds_v, who, lo=0.0, lo_open=True)
+    check_instance("params", params, who, EkvParams)
     lo, hi = params.vt0_v - 1.0, params.vt0_v + 1.0
     args = (params.vt0_v, params.n, params.i_spec_a, params.ut_v, params.dibl_v_per_v,
             params.clm_per_v)

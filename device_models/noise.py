@@ -56,7 +56,7 @@ import numpy as np
 
 from . import cards as _cards
 from . import rng
-from ._checks import check_array, check_choice, check_scalar, check_seed, fail
+from ._checks import check_array, check_choice, check_scalar, check_seed, check_shape, fail
 from .constants import K_B_J_PER_K, Q_E_C, T_REF_K
 
 __all__ = [
@@ -108,7 +108,7 @@ def _draw(rms: np.ndarray, shape, seed, tag: str, caller: str) -> np.ndarray:
     if shape is None:
         out_shape = rms.shape
     else:
-        out_shape = (shape,) if np.isscalar(shape) else tuple(shape)
+        out_shape = check_shape("shape", shape, caller)
         try:
             np.broadcast_to(rms, out_shape)
         except ValueError:
@@ -307,7 +307,7 @@ def x_coth_x(x):
     ndarray
         :math:`x\coth x` [-], ``>= max(1, |x|)``.
     """
-    a = np.abs(np.asarray(x, dtype=np.float64))
+    a = np.abs(check_array("x", x, "x_coth_x"))
     small = a < 1e-3
     m = np.expm1(-2.0 * np.where(small, 1.0, a))     # e^{-2|x|} - 1, exact near 0
     a2 = a * a

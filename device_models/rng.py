@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from ._checks import check_int, check_seed, fail
+from ._checks import check_int, check_seed, check_shape
 from ._jit import backend, jit, prange
 
 __all__ = [
@@ -185,13 +185,12 @@ def check_offset(name: str, value, caller: str) -> int:
 
 
 def _draw(kind: str, key: int, shape, offset: int) -> np.ndarray:
-    shape = (shape,) if np.isscalar(shape) else tuple(shape)
+    key = check_int("key", key, kind, lo=0, hi=_MASK)
+    shape = check_shape("shape", shape, kind, max_size=MAX_OFFSET)
     n = 1
     for s in shape:
-        n *= check_int("shape", s, kind, lo=0)
+        n *= s
     offset = check_offset("offset", offset, kind)
-    if n > MAX_OFFSET:
-        fail("shape", kind, f"at most {MAX_OFFSET} elements", shape)
     if backend() == "numpy":
         counters = np.arange(offset, offset + n, dtype=np.uint64)
         fn = _uniform_np if kind == "uniform" else normals_at

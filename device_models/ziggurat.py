@@ -221,7 +221,7 @@ def _slow_key(key: int) -> int:
 
 def slow_key(key: int) -> int:
     """Key of the slow-path stream that belongs to stream ``key``."""
-    return _slow_key(int(key))
+    return _slow_key(check_int("key", key, "slow_key", lo=0, hi=(1 << 64) - 1))
 
 
 # --- NumPy reference ------------------------------------------------------------------------
@@ -304,6 +304,7 @@ def row_normals(key: int, rows, n_cols: int, col0: int = 0) -> np.ndarray:
         Element ``[r, j]`` depends only on ``(key, rows[r], col0 + j)``.
     """
     caller = "row_normals"
+    key = check_int("key", key, caller, lo=0, hi=(1 << 64) - 1)
     n_cols = check_int("n_cols", n_cols, caller, lo=0)
     col0 = check_int("col0", col0, caller, lo=0, hi=MAX_COLS - max(n_cols, 1))
     rows = np.atleast_1d(np.asarray(rows))

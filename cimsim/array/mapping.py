@@ -64,9 +64,20 @@ def _stored_bits(weight_bits: int, mapping: str) -> int:
     return max(weight_bits, 2)
 
 
+def _check_slicing(weight_bits, bits_per_cell, mapping, quantize, caller) -> tuple[int, int]:
+    wb = check_int("weight_bits", weight_bits, caller, lo=1, hi=32)
+    bpc = check_int("bits_per_cell", bits_per_cell, caller, lo=1, hi=32)
+    check_choice("mapping", mapping, caller, ("differential", "offset"))
+    if not isinstance(quantize, (bool, np.bool_)):
+        fail("quantize", caller, "True or False", quantize)
+    return wb, bpc
+
+
 def n_slices(weight_bits: int, bits_per_cell: int, mapping: str = "differential",
              quantize: bool = True) -> int:
     """Number of cell columns (slices) one weight is split over [-] (1 when unquantised)."""
+    weight_bits, bits_per_cell = _check_slicing(weight_bits, bits_per_cell, mapping, quantize,
+                                                "n_slices")
     if not quantize:
         return 1
     return math.ceil(_stored_bits(weight_bits, mapping) / bits_per_cell)
@@ -95,6 +106,8 @@ def _ref_codes(weight_bits: int, bits_per_cell: int) -> np.ndarray:
 def outputs_per_tile(cols: int, weight_bits: int, bits_per_cell: int,
                      mapping: str = "differential", quantize: bool = True) -> int:
     """How many weight columns (outputs) fit in ``cols`` physical columns [-]."""
+    cols = check_int("cols", cols, "outputs_per_tile", lo=0)
+    _check_slicing(weight_bits, bits_per_cell, mapping, quantize, "outputs_per_tile")
     k = n_slices(weight_bits, bits_per_cell, mapping, quantize)
     if mapping == "differential":
         return cols // (2 * k)

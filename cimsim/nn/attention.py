@@ -39,7 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from device_models._checks import check_array, check_int, check_scalar, fail
+from device_models._checks import check_array, check_choice, check_int, check_scalar, fail
+from device_models.errors import InvalidParameterError
 
 from ..ops import OpCounts
 from .layers import Softmax
@@ -105,8 +106,8 @@ class MultiHeadAttention(SequenceWeighted):
             fail("num_heads", caller, f"a divisor of d={d}", num_heads)
         self.causal = bool(causal)
         self.top_k = None if top_k is None else check_int("top_k", top_k, caller, lo=1)
-        if scores not in ("digital", "tiles"):
-            fail("scores", caller, "one of ['digital', 'tiles']", scores)
+        check_choice("scores", scores, caller, ("digital", "tiles"),
+                     exc=InvalidParameterError)
         self.scores = scores
         self.bias = None
 

@@ -35,7 +35,7 @@ def bundled_models() -> list[str]:
 def load_bundled(name: str) -> Network:
     """Load a bundled reference network by name (see :func:`bundled_models`)."""
     names = bundled_models()
-    if name not in names:
+    if not isinstance(name, str) or name not in names:
         raise UnknownNameError(f"Unknown bundled model {name!r}. Bundled: {names}.")
     with resources.as_file(_data_file(f"{name}.npz")) as p:
         return load_model(p)

@@ -36,7 +36,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.special import erf, expit
 
-from device_models._checks import check_array, check_int, check_scalar, fail
+from device_models._checks import check_array, check_choice, check_int, check_scalar, fail
 from device_models.errors import InvalidParameterError
 
 __all__ = [
@@ -718,8 +718,8 @@ class GELU(_Activation):
 
     def __init__(self, approximate: str = "none", name: str = "") -> None:
         super().__init__(name)
-        if approximate not in ("none", "tanh"):
-            fail("approximate", f"GELU {name!r}", "one of ['none', 'tanh']", approximate)
+        check_choice("approximate", approximate, f"GELU {name!r}", ("none", "tanh"),
+                     exc=InvalidParameterError)
         self.approximate = approximate
 
     def config(self):
@@ -801,9 +801,7 @@ class Residual(Layer):
 
     def __init__(self, body: Sequence[Layer], name: str = "") -> None:
         super().__init__(name)
-        self.body = list(body)
-        if not self.body or not all(isinstance(b, Layer) for b in self.body):
-            fail("body", f"Residual {name!r}", "a non-empty list of layers", body)
+        self.body = check_layers("body", body, f"Residual {name!r}")
 
     def output_shape(self, input_shape):
         shape = tuple(input_shape)
@@ -897,6 +895,14 @@ def iter_layers(layers: Sequence[Layer]):
             yield from iter_layers(layer.body)
 
 
+def check_layers(name: str, value, caller: str) -> list[Layer]:
+    """``value`` as a non-empty list of :class:`Layer` objects, else InvalidParameterError."""
+    if not isinstance(value, (list, tuple)) or not value or \
+            not all(isinstance(b, Layer) for b in value):
+        fail(name, caller, "a non-empty list of Layer objects", value)
+    return list(value)
+
+
 def fold_batchnorm(layers: Sequence[Layer]) -> list[Layer]:
     """Copy of ``layers`` with each BatchNorm that directly follows a Linear/Conv2d folded in.
 
@@ -906,7 +912,7 @@ def fold_batchnorm(layers: Sequence[Layer]) -> list[Layer]:
     a digital per-channel affine layer. Residual bodies are folded recursively.
     """
     out: list[Layer] = []
-    for layer in layers:
+    for layer in check_layers("layers", layers, "fold_batchnorm"):
         if isinstance(layer, BatchNorm) and out and isinstance(out[-1], (Linear, Conv2d)) \
                 and out[-1].n_out == layer.num_features:
             prev = out[-1]

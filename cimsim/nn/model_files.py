@@ -48,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from device_models._checks import check_instance, check_path
 from device_models.errors import InvalidParameterError, UnknownNameError
 
 from .layers import (
@@ -94,7 +95,8 @@ def _arrays(net: Network) -> dict[str, np.ndarray]:
     for layer in iter_layers(net.layers):
         if "/" in layer.name:
             raise InvalidParameterError(
-                f"Layer name {layer.name!r} contains '/', which model files reserve.")
+                f"The 'net' parameter of save_model must have layer names without '/' (model "
+                f"files reserve it). Got layer {layer.name!r}.")
         for k, v in layer.params().items():
             out[f"{layer.name}/{k}"] = np.asarray(v)
     return out
@@ -106,7 +108,8 @@ def save_model(net: Network, path: str | Path, *, dtype=np.float32,
 
     ``dtype`` is the storage type of the parameter arrays (float32 halves the size).
     """
-    path = Path(path)
+    path = check_path("path", path, "save_model")
+    check_instance("net", net, "save_model", Network)
     arch = json.dumps(_architecture(net))
     arrays = {k: v.astype(dtype) for k, v in _arrays(net).items()}
     cal = net.calibration if include_calibration else None
@@ -287,7 +290,7 @@ def _network_from(fmt: str, arch_text: str, arrays: dict[str, np.ndarray],
 
 def load_model(path: str | Path) -> Network:
     """Read a network written by :func:`save_model` (``.npz`` or HDF5), checking everything."""
-    path = Path(path)
+    path = check_path("path", path, "load_model")
     if not path.exists():
         raise InvalidParameterError(
             f"The 'path' parameter of load_model must be an existing file. Got {str(path)!r}.")

@@ -30,6 +30,7 @@ import numpy as np
 from device_models import rng
 from device_models._checks import (
     check_array,
+    check_instance,
     check_int,
     check_labels,
     check_scalar,
@@ -49,6 +50,7 @@ from .layers import (
     Residual,
     WeightedLayer,
     add_ops,
+    check_layers,
     fold_batchnorm,
     iter_layers,
     run_digital_ops,
@@ -243,6 +245,15 @@ class VolatilityScore:
 
 def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
     """Mean cross-entropy of integer ``labels`` under ``softmax(logits)`` and its gradient."""
+    caller = "softmax_cross_entropy"
+    logits = check_array("logits", logits, caller, ndim=2)
+    if logits.shape[0] == 0 or logits.shape[1] == 0:
+        fail("logits", caller, "of shape (N, classes) with N, classes >= 1",
+             f"array of shape {logits.shape}")
+    labels = check_labels("labels", labels, caller, logits.shape[1])
+    if labels.shape[0] != logits.shape[0]:
+        fail("labels", caller, f"of length {logits.shape[0]} (one per row of logits)",
+             f"array of shape {labels.shape}")
     z = logits - logits.max(axis=1, keepdims=True)
     logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
     n = logits.shape[0]
@@ -341,9 +352,7 @@ class Network:
 
     def __init__(self, layers: Sequence[Layer], input_shape: Sequence[int], *, name: str = "",
                  calibration: np.ndarray | None = None, metadata: dict | None = None) -> None:
-        self.layers = list(layers)
-        if not self.layers or not all(isinstance(lay, Layer) for lay in self.layers):
-            fail("layers", "Network", "a non-empty sequence of Layer objects", layers)
+        self.layers = check_layers("layers", layers, "Network")
         self.input_shape = _check_shape("input_shape", input_shape, "Network")
         self.name = name
         self.metadata = dict(metadata or {})
@@ -405,15 +414,23 @@ class Network:
         the stream position of ``x[0]`` for layers that draw per sample (a stochastic spike
         encoder, ``takes_position``)."""
         y = self._check_x(x, "Network.forward")
+        if not isinstance(train, (bool, np.bool_)):
+            fail("train", "Network.forward", "True or False", train)
+        first = rng.check_offset("first", first, "Network.forward")
         for layer in self.layers:
             if getattr(layer, "takes_position", False):
                 y = layer.forward(y, train=train, first=first)
             else:
                 y = layer.forward(y, train=train)
+        self._trained_forward = bool(train)
         return y
 
     def backward(self, grad: np.ndarray) -> None:
         """Back-propagate ``d loss / d output`` of the last ``forward(train=True)``."""
+        if not getattr(self, "_trained_forward", False):
+            fail("grad", "Network.backward", "given after forward(x, train=True)",
+                 "a call without one")
+        grad = check_array("grad", grad, "Network.backward")
         for layer in reversed(self.layers):
             grad = layer.backward(grad)
 
@@ -421,6 +438,7 @@ class Network:
         from ..kernels.parallel import blas_single_thread
 
         x = self._check_x(x, "Network.predict_float")
+        batch_size = check_int("batch_size", batch_size, "Network.predict_float", lo=1)
         with blas_single_thread():  # small GEMMs: BLAS threads only contend
             return np.concatenate([self.forward(x[i: i + batch_size], first=i).argmax(axis=-1)
                                    for i in range(0, len(x), batch_size)])
@@ -579,6 +597,8 @@ class Network:
         like :class:`~cimsim.tile.matrix.AnalogMatrix`, e.g. a digital post-processing stage around
         ``m``; the next :meth:`compile` builds fresh matrices again.
         """
+        if not callable(wrap):
+            fail("wrap", "Network.wrap_analog_matrices", "a callable wrap(m)", wrap)
         for name, mats in self._analog.items():
             self._analog[name] = [wrap(m) for m in mats]
 
@@ -626,8 +646,8 @@ class Network:
         digital operations of every layer in ``last_digital_ops``).
         """
         if not self.compiled:
-            raise InvalidParameterError("Network.run needs a compiled network: call "
-                                        "compile(hardware) first.")
+            raise InvalidParameterError("Network.run must be called on a compiled network "
+                                        "(call compile(hardware) first). Got an uncompiled one.")
         x = self._check_x(x, "Network.run", nonempty=True)
         if t_s is not None:
             t_s = check_scalar("t_s", t_s, "Network.run", lo=0.0)
@@ -856,9 +876,11 @@ class Network:
         from ..ppa.report import build_report
 
         if not self.compiled:
-            raise InvalidParameterError("Network.report needs a compiled network that has run.")
+            raise InvalidParameterError("Network.report must be called on a compiled network "
+                                        "that has run. Got an uncompiled one.")
         program = dict(self.program_counts)
         if evaluation is not None:
+            check_instance("evaluation", evaluation, "Network.report", Evaluation)
             counts, digital, n = evaluation.counts, evaluation.digital_macs, evaluation.n
             ops = evaluation.digital_ops
             # drift compensation's reference reads and the refreshes before this read
@@ -869,8 +891,8 @@ class Network:
             counts, digital, n = self.last_counts, self.last_digital_macs, self._last_n
             ops = self.last_digital_ops
         if n == 0:
-            raise InvalidParameterError("Network.report: nothing has run yet; call run() or "
-                                        "evaluate() first.")
+            raise InvalidParameterError("Network.report must be called after run() or "
+                                        "evaluate(). Got a network that has not run.")
         tiles = {m.name: m.n_tiles for m in self.mapping if m.placement == "analog"}
         # every layer with work, in network order (digital-only layers with empty counts)
         order = [lay.name for lay in iter_layers(self._plan)]

@@ -13,7 +13,7 @@ from importlib import resources
 
 import numpy as np
 
-from device_models._checks import check_int
+from device_models._checks import check_array, check_int, fail
 
 __all__ = ["char_windows", "load_smnist", "load_tempest"]
 
@@ -68,7 +68,10 @@ def char_windows(ids: np.ndarray, length: int, *, stride: int | None = None
     """
     length = check_int("length", length, "char_windows", lo=1)
     stride = length if stride is None else check_int("stride", stride, "char_windows", lo=1)
-    ids = np.asarray(ids, dtype=np.int64)
+    ids = check_array("ids", ids, "char_windows", ndim=1)
+    if np.any(ids != np.floor(ids)) or np.any(ids < 0):
+        fail("ids", "char_windows", "non-negative integer character ids", "array with others")
+    ids = ids.astype(np.int64)
     starts = np.arange(0, len(ids) - length - 1 + 1, stride)
     idx = starts[:, None] + np.arange(length)
     return ids[idx].astype(np.float64), ids[idx + 1]

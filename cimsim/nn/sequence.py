@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from device_models._checks import check_array, fail
+from device_models._checks import check_array, check_choice, fail
 from device_models.errors import InvalidParameterError
 
 from .layers import Layer, WeightedLayer
@@ -137,8 +137,8 @@ class SequencePool(SequenceLayer):
 
     def __init__(self, mode: str = "last", name: str = "") -> None:
         super().__init__(name)
-        if mode not in ("last", "mean"):
-            fail("mode", f"SequencePool {name!r}", "one of ['last', 'mean']", mode)
+        check_choice("mode", mode, f"SequencePool {name!r}", ("last", "mean"),
+                     exc=InvalidParameterError)
         self.mode = mode
 
     def config(self):

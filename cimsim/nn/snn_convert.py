@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from device_models._checks import check_choice, check_int, check_scalar, fail
+from device_models._checks import check_choice, check_instance, check_int, check_scalar, fail
 
 from .layers import (
     Conv2d,
@@ -173,6 +173,7 @@ def equivalent_ann(snn: Network, *, name: str | None = None) -> Network:
 
 def set_timesteps(net: Network, timesteps: int) -> Network:
     """Set ``timesteps`` of every spiking layer of ``net`` (in place; returns ``net``)."""
+    check_instance("net", net, "set_timesteps", Network)
     timesteps = check_int("timesteps", timesteps, "set_timesteps", lo=1, hi=1 << 16)
     for layer in net.layers:
         if isinstance(layer, (SpikeEncoder, LIF)):
@@ -183,6 +184,7 @@ def set_timesteps(net: Network, timesteps: int) -> Network:
 
 def scale_thresholds(net: Network, factor: float) -> Network:
     """Multiply the threshold of every LIF layer of ``net`` by ``factor`` (in place)."""
+    check_instance("net", net, "scale_thresholds", Network)
     factor = check_scalar("factor", factor, "scale_thresholds", lo=0.0, lo_open=True)
     for layer in net.layers:
         if isinstance(layer, LIF):

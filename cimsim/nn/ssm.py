@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from device_models._checks import check_array, check_scalar, fail
+from device_models._checks import check_array, check_choice, check_scalar, fail
 from device_models.errors import InvalidParameterError
 
 from ..ops import OpCounts
@@ -112,8 +112,8 @@ class DiagonalSSM(SequenceWeighted):
         if self.bias is not None and self.bias.shape != (self.weight_out.shape[0],):
             fail("bias", caller, f"of shape ({self.weight_out.shape[0]},)",
                  f"array of shape {self.bias.shape}")
-        if recurrence not in ("digital", "analog"):
-            fail("recurrence", caller, "one of ['digital', 'analog']", recurrence)
+        check_choice("recurrence", recurrence, caller, ("digital", "analog"),
+                     exc=InvalidParameterError)
         if recurrence == "analog" and self.angle is not None:
             fail("recurrence", caller, "'digital' for a complex recurrence (an RC integrator "
                  "has a real decay)", recurrence)

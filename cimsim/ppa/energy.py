@@ -58,8 +58,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from device_models import cards, logic
-from device_models._checks import check_int, check_scalar, fail
-from device_models.errors import CardError
+from device_models._checks import check_choice, check_int, check_scalar, fail
+from device_models.errors import CardError, InvalidParameterError
 
 from ..hardware import HardwareConfig
 from ..ops import OpCounts
@@ -235,16 +235,18 @@ def op_energy_j(tech, op: str, bits: int) -> float:
     Horowitz, ISSCC 2014, doi:10.1109/ISSCC.2014.6757323.
     """
     bits = check_int("bits", bits, "op_energy_j", lo=1, hi=128)
-    if op not in ("add", "mult"):
-        fail("op", "op_energy_j", "one of ['add', 'mult']", op)
+    check_choice("op", op, "op_energy_j", ("add", "mult"),
+                 exc=InvalidParameterError)
+    tech = cards.load(tech, kinds=("tech",), field="tech", caller="op_energy_j")
     return _power_law(tech.get(f"e_{op}_int8_j"), tech.get(f"e_{op}_int32_j"), bits)
 
 
 def op_area_m2(tech, op: str, bits: int) -> float:
     """Area of one integer ``op`` unit of ``bits`` width (power law through 8/32-bit) [m^2]."""
     bits = check_int("bits", bits, "op_area_m2", lo=1, hi=128)
-    if op not in ("add", "mult"):
-        fail("op", "op_area_m2", "one of ['add', 'mult']", op)
+    check_choice("op", op, "op_area_m2", ("add", "mult"),
+                 exc=InvalidParameterError)
+    tech = cards.load(tech, kinds=("tech",), field="tech", caller="op_area_m2")
     a8, a32 = tech.get(f"a_{op}_int8_m2"), tech.get(f"a_{op}_int32_m2")
     if a8 is None or a32 is None:
         raise CardError(f"tech card {tech.name!r} has no areas for {op!r} units")

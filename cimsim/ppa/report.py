@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from device_models._checks import check_int, check_scalar, fail
+from device_models._checks import check_int, check_path, check_scalar, fail
 from device_models.errors import InvalidParameterError, StoreError
 
 from ..array.packing import Floorplan
@@ -623,17 +623,17 @@ def load_report(path: str | Path) -> Report:
     """
     import h5py
 
-    path = Path(path)
+    path = check_path("path", path, "load_report")
     try:
         with h5py.File(path, "r") as fh:
             if fh.attrs.get("format") != _FORMAT or "report_json" not in fh.attrs:
                 raise StoreError(f"{path}: not a cimsim report (no '{_FORMAT}' format attr)")
             data = json.loads(fh.attrs["report_json"])
-    except OSError as exc:
+    except (OSError, RuntimeError, KeyError) as exc:
         if isinstance(exc, StoreError):
             raise
         raise StoreError(f"{path}: cannot be read as HDF5: {exc}") from None
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, TypeError, UnicodeDecodeError) as exc:
         raise StoreError(f"{path}: malformed report_json: {exc}") from None
     try:
         return Report.from_dict(data)

@@ -60,7 +60,8 @@ def register_job(
     def deco(f: Callable) -> Callable:
         bad = [c for c in cards if c not in CARD_FIELDS.values()]
         if bad:
-            raise UnknownNameError(f"Unknown card field(s) {bad}; use {sorted(CARD_FIELDS)}.")
+            raise UnknownNameError(f"The 'cards' parameter of register_job must list card fields "
+                                   f"of {sorted(set(CARD_FIELDS.values()))}. Got {bad}.")
         _JOBS[name] = Job(name, f, options, tuple(cards), doc or (f.__doc__ or "").strip()
                           .split("\n")[0])
         return f
@@ -86,6 +87,9 @@ def get_job(ref: str) -> Job:
     or be a :class:`Job` itself.
     """
     _builtin()
+    if not isinstance(ref, str):
+        raise UnknownNameError(f"The 'ref' parameter of get_job must be a job name or "
+                               f"'package.module:function'. Got {ref!r}.")
     if ref in _JOBS:
         return _JOBS[ref]
     if ":" in ref:
@@ -97,7 +101,8 @@ def get_job(ref: str) -> Job:
         if isinstance(obj, Job):
             return obj
         if not callable(obj):
-            raise UnknownNameError(f"Sweep job {ref!r} is not callable.")
+            raise UnknownNameError(f"The 'ref' parameter of get_job must name a callable job. "
+                                   f"Got {ref!r}, a {type(obj).__name__}.")
         return Job(ref, obj, getattr(obj, "options", None), tuple(getattr(obj, "cards", ())))
     raise UnknownNameError(
         f"Unknown sweep job {ref!r}. Known jobs: {jobs()} (or give 'package.module:function')."

@@ -61,7 +61,8 @@ class PointConfig:
         replaced values."""
         field = CARD_FIELDS.get(field, field)
         if field not in CARD_FIELDS.values():
-            raise UnknownNameError(f"Unknown card field {field!r}; use {sorted(CARD_FIELDS)}.")
+            raise UnknownNameError(f"The 'field' parameter of PointConfig.card must be one of "
+                                   f"{sorted(CARD_FIELDS)}. Got {field!r}.")
         return self.hardware.card(field)
 
     def to_dict(self) -> dict[str, Any]:

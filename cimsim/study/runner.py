@@ -64,6 +64,11 @@ def execute_point(point: Mapping[str, Any], attempt: int = 1) -> dict[str, Any]:
 
     Never raises for a failing job: the traceback is returned as the point's error.
     """
+    if not isinstance(point, Mapping) or not isinstance(point.get("index"), int) \
+            or isinstance(point.get("index"), bool):
+        fail("point", "execute_point", "a point dict (PointConfig.to_dict()) with an integer "
+             "'index'", point)
+    attempt = check_int("attempt", attempt, "execute_point", lo=1)
     t0 = time.perf_counter()
     out: dict[str, Any] = {"index": int(point["index"]), "attempts": attempt,
                            "host": socket.gethostname(), "pid": os.getpid()}

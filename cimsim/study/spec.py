@@ -93,7 +93,7 @@ class SweepSpec:
         try:
             with open(path, "rb") as fh:
                 data = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as exc:
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: malformed TOML: {exc}") from None
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read the sweep spec: {exc}") from None

@@ -51,6 +51,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from device_models._checks import check_path
 from device_models.errors import StoreError
 
 from .._version import __version__
@@ -235,7 +236,11 @@ def _read_header(fh: h5py.File, path: Path) -> dict[str, Any]:
     except (KeyError, OSError, RuntimeError, ValueError, TypeError) as exc:
         raise StoreError(f"{path}: damaged cimsim sweep file ({exc}).") from None
     for key in ("spec", "cards"):
-        if spec_sha256(header[f"{key}_json"]) != header[f"{key}_sha256"]:
+        try:
+            ok = spec_sha256(header[f"{key}_json"]) == header[f"{key}_sha256"]
+        except UnicodeError:
+            ok = False
+        if not ok:
             raise StoreError(f"{path}: damaged cimsim sweep file (attribute {key}_json does not "
                              f"match its SHA-256).")
     if not isinstance(header["fields"], list) or header["total"] < 0:
@@ -270,7 +275,7 @@ class SweepStore:
     @classmethod
     def open(cls, path: str | os.PathLike) -> SweepStore:
         """Open an existing sweep file; StoreError if missing, foreign, truncated or damaged."""
-        path = Path(path)
+        path = check_path("path", path, "SweepStore.open")
         _check_readable(path)
         with _open_h5(path) as fh:
             header = _read_header(fh, path)
@@ -704,7 +709,7 @@ def load(path: str | os.PathLike) -> SweepResults:
     StoreError
         If the file is missing, not HDF5, truncated, or not a cimsim sweep.
     """
-    path = Path(path)
+    path = check_path("path", path, "load")
     _check_readable(path)
     with _open_h5(path) as fh:
         header = _read_header(fh, path)

@@ -28,6 +28,7 @@ import dataclasses
 import numpy as np
 
 from device_models import encoding as enc_law
+from device_models._checks import fail
 from device_models._jit import backend, jit
 from device_models.errors import InvalidParameterError
 
@@ -206,11 +207,13 @@ class InputEncoder:
         if acc is None:
             acc = np.zeros((n_ch, 3, n_r))
         elif acc.shape != (n_ch, 3, n_r):
-            raise ValueError(f"acc must have shape {(n_ch, 3, n_r)}, not {acc.shape}")
+            fail("acc", "InputEncoder.drive", f"of shape {(n_ch, 3, n_r)}",
+                 f"array of shape {acc.shape}")
         if nz is None:
             nz = workspace("drive_nz", (n_b,), np.int32)
         elif nz.shape != (n_b,) or nz.dtype != np.int32:
-            raise ValueError(f"nz must be int32 of shape {(n_b,)}")
+            fail("nz", "InputEncoder.drive", f"an int32 array of shape {(n_b,)}",
+                 f"array of shape {nz.shape} and dtype {nz.dtype}")
         from_x = codes is None
         if self.encoding == "bit_serial":
             mode = _BIT

@@ -133,15 +133,21 @@ def _read_toml(path: Path) -> dict:
     try:
         with open(path, "rb") as fh:
             return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise CardError(f"{path}: malformed TOML: {exc}") from None
     except OSError as exc:
         raise CardError(f"{path}: cannot be read: {exc}") from None
 
 
-@functools.cache
 def kind_spec(kind: str) -> Mapping[str, FieldSpec]:
     """Return the field specifications of ``kind`` (from ``cards/kinds/<kind>.toml``)."""
+    if not isinstance(kind, str) or kind not in kinds():
+        raise UnknownNameError(f"Unknown card kind {kind!r}. Known kinds: {kinds()}.")
+    return _kind_spec(kind)
+
+
+@functools.cache
+def _kind_spec(kind: str) -> Mapping[str, FieldSpec]:
     path = _KINDS_DIR / f"{kind}.toml"
     if not path.is_file():
         raise UnknownNameError(f"Unknown card kind {kind!r}. Known kinds: {kinds()}.")
@@ -269,6 +275,9 @@ class Card:
 
     def get(self, item: str, default: Any = None) -> Any:
         """Value of an optional field, or ``default`` when the card does not set it."""
+        if not isinstance(item, str):
+            raise CardError(f"The 'item' parameter of Card.get must be a field name (str). "
+                            f"Got {item!r}.")
         return self.values.get(item, default)
 
     @functools.cached_property
@@ -452,6 +461,11 @@ def load(
         If the card's kind is not one of ``kinds``, or ``name`` is neither a card, a str nor
         a path.
     """
+    if kinds is not None and (not isinstance(kinds, (tuple, list)) or not kinds
+                              or not all(isinstance(k, str) for k in kinds)):
+        from .._checks import fail
+
+        fail("kinds", "cards.load", "None or a non-empty tuple of card kinds", kinds)
     card = _load(name, field, caller)
     return card if kinds is None else _check_kind(field, card, caller, kinds)
 
@@ -493,7 +507,11 @@ def check_memory_card(name: str, value: Any, caller: str, kinds: tuple[str, ...]
     ``kinds`` and its conductance window is non-empty (``g_min_s < g_max_s``); else raise."""
     from .._checks import fail
 
-    value = load(value, kinds=kinds, field=name, caller=caller)
+    value = load(value, kinds=tuple(kinds) if isinstance(kinds, list) else kinds, field=name,
+                 caller=caller)
+    if value.get("g_min_s") is None or value.get("g_max_s") is None:
+        fail(name, caller, "a memory card (with g_min_s and g_max_s)",
+             f"{value.name} (kind {value.kind!r})")
     if not value.g_min_s < value.g_max_s:
         fail(name, caller, "a card with g_min_s < g_max_s",
              f"g_min_s={value.g_min_s!r}, g_max_s={value.g_max_s!r}")
