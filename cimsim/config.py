@@ -202,6 +202,9 @@ class Config:
             If the text would not read back to this configuration (a ``None`` field whose
             default is not ``None``), or ``path`` cannot be written.
         """
+        if path is not None and not isinstance(path, (str, os.PathLike)):
+            raise ConfigError(f"The 'path' parameter of {type(self).__name__}.to_toml must be a "
+                              f"path or None. Got {path!r}.")
         text = _toml_text(self.to_dict())
         if type(self).from_dict(tomllib.loads(text)) != self:
             raise ConfigError(f"{type(self).__name__}.to_toml: the TOML form does not read back "

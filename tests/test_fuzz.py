@@ -85,8 +85,23 @@ def _files(tmp: Path) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
-def files(tmp_path_factory):
+def master_files(tmp_path_factory):
     return _files(tmp_path_factory.mktemp("fuzzfiles"))
+
+
+@pytest.fixture
+def files(master_files, tmp_path):
+    """Copies of the fuzz files for one test (a function given a path may write to it)."""
+    own = tmp_path / "files"
+    own.mkdir()
+    out = {}
+    for name, path in master_files.items():
+        if path.is_file():
+            shutil.copy(path, own / path.name)
+        elif path.is_dir():
+            (own / path.name).mkdir(exist_ok=True)
+        out[name] = own / path.name
+    return out
 
 
 _BAD_SCALARS = [np.nan, np.inf, -np.inf, 1e308, -1e308, 5e-324, 0, -1, 2**63, 2**70, 10**400,
@@ -252,7 +267,9 @@ def _check_call(qual: str, fn, args: tuple, kwargs: dict) -> None:
         pytest.fail(f"{qual} hung (> {CALL_LIMIT_S} s) on {_show(args, kwargs)}")
     except Exception as exc:
         pytest.fail(f"{qual} raised {type(exc).__name__}: {str(exc)[:300]} on "
-                    f"{_show(args, kwargs)}")
+                    f"{_show(args, kwargs)} (a public callable must answer any input with a "
+                    "result or a CimSimError: validate its arguments, or list it in KNOWN in "
+                    "tests/fuzz_registry.py with the reason)")
     if qual not in reg.NAN_OK and all(_finite_input(a) for a in (*args, *kwargs.values())):
         assert not _nan_in(result), f"{qual} returned NaN for finite inputs {_show(args, kwargs)}"
 

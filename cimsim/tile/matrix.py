@@ -57,7 +57,7 @@ import numpy as np
 
 from device_models import rng
 from device_models import ziggurat as zig
-from device_models._checks import check_array, check_scalar, fail
+from device_models._checks import check_array, check_int, check_scalar, fail
 from device_models._jit import backend
 
 from ..array.mapping import n_slices, outputs_per_tile
@@ -210,7 +210,9 @@ class AnalogMatrix:
         """Counts of the reference read that compensates read ``read`` at ``t_s`` (an empty
         :class:`~cimsim.ops.OpCounts` without compensation or for a fixed-time recalibration,
         whose one read is charged where it happens)."""
-        return self._comp_counts.get((float(t_s), int(read)), OpCounts())
+        caller = "AnalogMatrix.compensation_counts"
+        key = (check_scalar("t_s", t_s, caller, lo=0.0), check_int("read", read, caller, lo=0))
+        return self._comp_counts.get(key, OpCounts())
 
     @property
     def weight_quantized(self) -> np.ndarray:
