@@ -18,6 +18,7 @@ from .errors import InvalidParameterError, UnknownNameError
 
 __all__ = [
     "check_array",
+    "check_bool",
     "check_choice",
     "check_instance",
     "check_int",
@@ -177,6 +178,13 @@ def check_int(
         hi_s = "inf" if hi is None else str(hi)
         fail(name, caller, f"an integer in [{lo_s}, {hi_s}]", value)
     return v
+
+
+def check_bool(name: str, value: Any, caller: str) -> bool:
+    """Return ``value`` if it is True or False (a NumPy bool too), else raise."""
+    if not isinstance(value, (bool, np.bool_)):
+        fail(name, caller, "True or False", value)
+    return bool(value)
 
 
 def check_labels(name: str, value: Any, caller: str, n_classes: int) -> np.ndarray:

@@ -57,7 +57,7 @@ import numpy as np
 
 from device_models import rng
 from device_models import ziggurat as zig
-from device_models._checks import check_array, check_int, check_scalar, fail
+from device_models._checks import check_array, check_bool, check_int, check_scalar, fail
 from device_models._jit import backend
 
 from ..array.mapping import n_slices, outputs_per_tile
@@ -296,6 +296,7 @@ class AnalogMatrix:
         weight) so every output is one physical current.
         """
         tc = self.hw.tile
+        step_clock = check_bool("step_clock", step_clock, "AnalogMatrix.use_analog_output")
         if n_slices(tc.weight_bits, tc.bits_per_cell, tc.weight_mapping, tc.quantize) > 1:
             fail("hw", "AnalogMatrix.use_analog_output", "a tile with unsliced weights "
                  "(bits_per_cell large enough for weight_bits)",
