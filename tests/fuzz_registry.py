@@ -60,6 +60,15 @@ EXEMPT: dict[str, str] = {
     "device_models.rng.normals_at": "NumPy reference of the normal kernel (hot path)",
 }
 
+#: Modules whose public callables are stages of a pipeline that validates upstream (the tile
+#: wing behind AnalogMatrix, the GEMM kernels): fuzzed, and a failure there is expected (not
+#: strict: new functions of these modules need no entry). Listed in the suite's output (-rX/-rx).
+INTERNAL_PREFIXES: tuple[str, ...] = (
+    "cimsim.kernels.", "cimsim.tile.cells.", "cimsim.tile.compensation.", "cimsim.tile.encode.",
+    "cimsim.tile.frontend.", "cimsim.tile.laws.", "cimsim.tile.readout.", "cimsim.tile.state.",
+    "cimsim.tile.variance.",
+)
+
 #: Public callables that do not yet validate arbitrary input (stages of the tile pipeline, the
 #: GEMM kernels, energy-account helpers exported in their modules' ``__all__``): the generic
 #: fuzz still runs them and is expected to fail (strict), so a fix shows as XPASS and the entry
@@ -67,32 +76,18 @@ EXEMPT: dict[str, str] = {
 #: validate before calling them.
 KNOWN: dict[str, str] = {q: "validates only what the tile pipeline / energy account passes"
                          for q in (
-    "cimsim.kernels.bf16_gemm.matmul", "cimsim.kernels.bf16_gemm.round_bf16",
-    "cimsim.kernels.int8_gemm.SplitMatrix", "cimsim.kernels.int8_gemm.matmul",
-    "cimsim.kernels.int8_gemm.split",
-    "cimsim.nn.accounting.sequence_account",
-    "cimsim.nn.layers.add_ops", "cimsim.nn.layers.im2col", "cimsim.nn.layers.run_digital_ops",
-    "cimsim.nn.layers.scale_ops", "cimsim.nn.layers.softmax_ops",
-    "cimsim.nn.spiking.binary_input_layers", "cimsim.nn.spiking.check_spikes",
-    "cimsim.nn.spiking.network_timesteps", "cimsim.nn.spiking.spike_drive",
-    "cimsim.ppa.energy.breakdown_total", "cimsim.ppa.energy.digital_op_cycles",
-    "cimsim.ppa.energy.digital_op_energy_j", "cimsim.ppa.energy.tile_area_m2",
-    "cimsim.ppa.latency.pipeline_time_s", "cimsim.ppa.latency.tile_cycle_time_s",
-    "cimsim.ppa.leakage.digital_unit_off_devices", "cimsim.ppa.leakage.tech_mosfet",
-    "cimsim.ppa.leakage.tile_off_devices", "cimsim.ppa.spiking.spikes_per_inference",
-    "cimsim.study.store.SweepStore",
-    "cimsim.tile.cells.ArrayRead", "cimsim.tile.cells.array_read", "cimsim.tile.cells.cell_kind",
-    "cimsim.tile.cells.current_window", "cimsim.array.expansion.expand",
-    "cimsim.array.expansion.chebyshev_nodes", "cimsim.nn.mnist.read_zarr_uint8",
-    "cimsim.ppa.spiking.neuron_steps", "cimsim.tile.compensation.affine_factors",
-    "cimsim.tile.compensation.global_factors",
-    "cimsim.tile.cells.program_targets", "cimsim.tile.cells.read_law",
-    "cimsim.tile.encode.InputEncoder", "cimsim.tile.frontend.calibrate",
-    "cimsim.tile.frontend.gain_lsb_per_a", "cimsim.tile.readout.ColumnAdcs",
-    "cimsim.tile.readout.analog_read", "cimsim.tile.state.RowBlock",
-    "cimsim.tile.variance.add_white", "cimsim.tile.variance.build",
-    "cimsim.tile.variance.drive_law", "cimsim.tile.variance.operand",
-    "cimsim.tile.variance.variances",
+    "cimsim.nn.accounting.sequence_account", "cimsim.nn.layers.add_ops",
+    "cimsim.nn.layers.im2col", "cimsim.nn.layers.run_digital_ops", "cimsim.nn.layers.scale_ops",
+    "cimsim.nn.layers.softmax_ops", "cimsim.nn.spiking.binary_input_layers",
+    "cimsim.nn.spiking.check_spikes", "cimsim.nn.spiking.network_timesteps",
+    "cimsim.nn.spiking.spike_drive", "cimsim.ppa.energy.breakdown_total",
+    "cimsim.ppa.energy.digital_op_cycles", "cimsim.ppa.energy.digital_op_energy_j",
+    "cimsim.ppa.energy.tile_area_m2", "cimsim.ppa.latency.pipeline_time_s",
+    "cimsim.ppa.latency.tile_cycle_time_s", "cimsim.ppa.leakage.digital_unit_off_devices",
+    "cimsim.ppa.leakage.tech_mosfet", "cimsim.ppa.leakage.tile_off_devices",
+    "cimsim.ppa.spiking.spikes_per_inference", "cimsim.study.store.SweepStore",
+    "cimsim.array.expansion.expand", "cimsim.array.expansion.chebyshev_nodes",
+    "cimsim.nn.mnist.read_zarr_uint8", "cimsim.ppa.spiking.neuron_steps",
 )}
 
 #: Callables documented to return NaN for some finite inputs.
