@@ -26,8 +26,8 @@ __all__ = ["CARD_KINDS", "HardwareConfig", "NeuronConfig", "TileConfig"]
 #: Card fields of :class:`HardwareConfig` → the card kinds each accepts.
 CARD_KINDS: dict[str, tuple[str, ...]] = {
     "device_card": ("rram", "1t1r", "pcm"),
-    "adc_card": ("adc",),
-    "dac_card": ("dac",),
+    "adc_card": ("adc", "sense_amp", "cco_adc"),
+    "dac_card": ("dac", "pulse_driver"),
     "tech_card": ("tech",),
     "periphery_card": ("periphery",),
     "neuron_card": ("neuron",),
@@ -60,6 +60,15 @@ class TileConfig(Config):
                             doc="Full-scale row read voltage [V].")
     t_read_s: float = param(10e-9, unit="s", lo=0.0, lo_open=True,
                             doc="Read / integration time of one array cycle [s].")
+    read_phases: int = param(
+        1, lo=1, hi=16,
+        doc="Read phases per array cycle: the devices of each weight are read in this many "
+            "sequential windows of t_read_s, a share of them in each (the four-phase read "
+            "mode of Le Gallo et al. 2023); every driven row pulses in every phase and the "
+            "read-out integrates over all of them, so the cycle's window and the count "
+            "window of a CCO read-out are read_phases·t_read_s, while each cell conducts "
+            "for one phase.",
+    )
     skip_zero_inputs: bool = param(
         True,
         doc="Zero inputs need no DAC conversion, row drive or input-buffer read, and a tile "
@@ -67,9 +76,18 @@ class TileConfig(Config):
             "False converts every row and column in every cycle.",
     )
     front_end: str = param(
-        "integrator", choices=("integrator", "tia"),
+        "integrator", choices=("integrator", "tia", "mirror"),
         doc="Column front end (device_models.frontend): charge integrator over the cycle "
-            "window, or TIA (voltage-coded inputs only).",
+            "window, TIA (voltage-coded inputs only), or a calibrated current mirror feeding a "
+            "current-input read-out (adc_card of kind 'sense_amp' or 'cco_adc').",
+    )
+    stacking: str = param(
+        "digital", choices=("digital", "mirror", "parallel"),
+        doc="How a bit-sliced weight's slices reach the read-out (cimsim.array.mapping): each "
+            "digitised and shift-added, or merged in the analog domain before one read-out "
+            "per output by current stacking, the 2**(b·k) weights realised by sized current "
+            "mirrors ('mirror') or by 2**(b·k) parallel columns ('parallel'); stacking needs "
+            "the 'mirror' front end and the differential mapping.",
     )
     adc_bits: int = param(8, lo=1, hi=20, doc="Column ADC resolution [bit].")
     adc_share: int = param(8, lo=1, hi=8192, doc="Columns multiplexed onto one ADC [-].")
@@ -155,6 +173,16 @@ class TileConfig(Config):
             if self.input_encoding == "bit_serial":
                 self._fail("input_encoding", "not 'bit_serial' when quantize is False (bit "
                            "planes need digital input codes)", self.input_encoding)
+        if self.stacking != "digital":
+            if self.front_end != "mirror":
+                self._fail("front_end", f"'mirror' when stacking is {self.stacking!r} (the "
+                           "slices' currents are merged by current mirrors)", self.front_end)
+            if self.weight_mapping != "differential":
+                self._fail("weight_mapping", "'differential' with current stacking",
+                           self.weight_mapping)
+            if not self.quantize:
+                self._fail("stacking", "'digital' when quantize is False (unquantised weights "
+                           "are not bit-sliced)", self.stacking)
         if self.front_end == "tia" and self.input_encoding in TIME_CODED:
             self._fail("front_end", f"'integrator' for {self.input_encoding!r} inputs (a TIA "
                        "samples the current at one instant; a time-coded value needs the "
@@ -301,9 +329,29 @@ class HardwareConfig(Config):
                 self._fail(f"tile.{name}", f"used with a 1t1r device card (device_card "
                            f"{self.device_card!r} is of kind {kind!r}: no access transistor)",
                            getattr(t, name))
+        self._check_periphery_kinds()
         if self.converter_noise and not self.tile.quantize:
             self._fail("converter_noise", "False when tile.quantize is False (unquantised "
                        "converters are ideal)", self.converter_noise)
+
+    def _check_periphery_kinds(self) -> None:
+        """The front end must match the read-out's input (voltage: integrator or TIA;
+        current: mirror), and a pulse driver drives time-coded or bit-serial rows."""
+        t = self.tile
+        adc = self.card("adc_card")
+        current = adc.kind in ("sense_amp", "cco_adc")
+        if current and t.front_end != "mirror":
+            self._fail("tile.front_end", f"'mirror' for a current-input read-out (adc_card "
+                       f"{adc.name!r} of kind {adc.kind!r})", t.front_end)
+        if not current and t.front_end == "mirror":
+            self._fail("tile.front_end", f"'integrator' or 'tia' for a voltage-input read-out "
+                       f"(adc_card {adc.name!r} of kind {adc.kind!r}); 'mirror' needs a "
+                       "'sense_amp' or 'cco_adc' card", t.front_end)
+        dac = self.card("dac_card")
+        if dac.kind == "pulse_driver" and t.input_encoding not in ("pulse_width",
+                                                                    "bit_serial"):
+            self._fail("tile.input_encoding", f"'pulse_width' or 'bit_serial' with a pulse "
+                       f"driver (dac_card {dac.name!r})", t.input_encoding)
 
     @classmethod
     def ideal(cls, **changes) -> HardwareConfig:

@@ -746,6 +746,54 @@ class SarAdc:
         """One conversion: (N + 1) clock cycles, one to sample and one per bit [s]."""
         return (self.bits + 1) / self.f_clk_hz
 
+    # The read-out interface shared with the current-input converters
+    # (:mod:`device_models.converters`): input unit volts.
+
+    #: The converter digitises a voltage.
+    input_kind = "voltage"
+
+    @property
+    def full_scale(self) -> float:
+        """Input range full_scale_v [V]."""
+        return self.full_scale_v
+
+    @property
+    def lsb(self) -> float:
+        """Ideal code width lsb_v [V]."""
+        return self.lsb_v
+
+    @property
+    def offset(self) -> float:
+        """Comparator offset [V]."""
+        return self.comparator_offset_v
+
+    @property
+    def sampling_sigma(self) -> float:
+        """rms sampling noise [V]."""
+        return self.sampling_sigma_v
+
+    @property
+    def decision_noise(self) -> float:
+        """rms comparator noise per decision [V]."""
+        return self.comparator_noise_v
+
+    @property
+    def time_after_window_s(self) -> float:
+        """A SAR samples the integrated column at the end of the read window and then
+        converts: its whole conversion time follows the window [s]."""
+        return self.conversion_time_s
+
+    @staticmethod
+    def leak_gates(card, bits: int) -> float:
+        """NAND2 equivalents of one converter at ``bits`` (comparator + logic), for leakage."""
+        from .errors import CardError
+
+        g_comp, g_bit = card.get("comparator_gates"), card.get("logic_gates_per_bit")
+        if g_comp is None or g_bit is None:
+            raise CardError(f"ADC card {card.name!r} needs comparator_gates and "
+                            "logic_gates_per_bit for the leakage model")
+        return float(g_comp) + float(g_bit) * bits
+
     @functools.cached_property
     def code_energy_j(self) -> np.ndarray:
         """CDAC switching energy of each output code [J], shape (2**bits,) (read-only)."""

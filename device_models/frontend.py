@@ -7,7 +7,11 @@ Two read-out circuits map a column current :math:`I` [A] to a voltage the ADC di
 * charge integrator (switched-capacitor, reset before each read):
   :math:`V = V_\mathrm{os} + I\,t_\mathrm{int}/C_\mathrm{int}`;
 
-each clipped to the amplifier's output swing :math:`[V_\mathrm{min}, V_\mathrm{max}]`. A signed
+each clipped to the amplifier's output swing :math:`[V_\mathrm{min}, V_\mathrm{max}]`; and,
+for read-outs that take a current (current-mode sense amplifiers, CCO ADCs), a calibrated
+current mirror :math:`I_\mathrm{out} = I_\mathrm{os} + r\,I`, clipped to
+:math:`[0, I_\mathrm{max}]` (:class:`CurrentMirror`; its ratio error and noise are those of
+:mod:`device_models.current_mirror`). A signed
 column signal (differential weights, :math:`I^+ - I^-`) is centred by an offset at mid-range.
 
 Range calibration picks the gain so that a calibration set of column signals fills the ADC
@@ -39,6 +43,7 @@ from ._checks import check_array, check_choice, check_scalar, fail
 
 __all__ = [
     "ChargeIntegrator",
+    "CurrentMirror",
     "Tia",
     "calibrate_range",
     "gain_for_range",
@@ -156,6 +161,50 @@ class ChargeIntegrator:
         r, off = gain_for_range(i_max_a, full_scale_v, signed=signed)
         t = check_scalar("t_int_s", t_int_s, "ChargeIntegrator.for_range", lo=0.0, lo_open=True)
         return cls(c_int_f=t / r, t_int_s=t, v_offset_v=off, v_min_v=0.0, v_max_v=full_scale_v)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class CurrentMirror:
+    """Calibrated current mirror: I_out = clip(i_offset_a + ratio·I, 0, i_max_a).
+
+    Feeds a current-input read-out with the column current scaled onto its range; a signed
+    column signal is centred by the offset current at mid-range.
+
+    Parameters
+    ----------
+    ratio : float or ndarray
+        Current gain r, scalar or one per column [-].
+    i_offset_a : float or ndarray
+        Output at zero input (mid-range for signed column signals) [A].
+    i_max_a : float
+        Largest output, the read-out's full scale [A].
+    """
+
+    ratio: float
+    i_offset_a: float = 0.0
+    i_max_a: float = 1.0
+
+    def __post_init__(self):
+        object.__setattr__(self, "ratio", _gain("ratio", self.ratio, "CurrentMirror"))
+        object.__setattr__(self, "i_offset_a", _offset(self.i_offset_a, "CurrentMirror"))
+        check_scalar("i_max_a", self.i_max_a, "CurrentMirror", lo=0.0, lo_open=True)
+
+    def output_a(self, i_a) -> np.ndarray:
+        """Output current for column currents ``i_a`` [A] (any shape) [A]."""
+        i = check_array("i_a", i_a, "CurrentMirror.output_a")
+        return np.clip(self.i_offset_a + self.ratio * i, 0.0, self.i_max_a)
+
+    @property
+    def gain(self):
+        """Current gain r [-] (scalar or per column)."""
+        return self.ratio
+
+    @classmethod
+    def for_range(cls, i_max_a, full_scale_a: float, *, signed: bool = False) -> CurrentMirror:
+        """Mirror mapping [0, i_max] (or ±i_max if ``signed``) onto [0, full_scale_a];
+        ``i_max_a`` scalar or one per column [A]."""
+        r, off = gain_for_range(i_max_a, full_scale_a, signed=signed)
+        return cls(ratio=r, i_offset_a=off, i_max_a=full_scale_a)
 
 
 def gain_for_range(i_max_a, full_scale_v: float, *, signed: bool = False) -> tuple:

@@ -20,6 +20,8 @@ PHYSICS_MODULES = [
     "device_models.programming", "device_models.one_t_one_r", "device_models.pcm",
     "device_models.adc", "device_models.dac", "device_models.encoding",
     "device_models.frontend", "device_models.measure", "device_models.rng",
+    "device_models.current_mirror", "device_models.sense_amp", "device_models.cco_adc",
+    "device_models.pulse_driver",
     "device_models.ziggurat",
     "cimsim.array.crossbar", "cimsim.array.mapping", "cimsim.tile.state", "cimsim.tile.encode",
     "cimsim.tile.readout", "cimsim.tile.frontend",

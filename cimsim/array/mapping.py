@@ -18,6 +18,14 @@ four steps:
 4. **Map linearly**: slice code ``s`` with largest possible value ``s_max`` goes to
    ``G = G_min + s · (G_max − G_min) / s_max`` [S].
 
+5. **Merge the slices** (``stacking``, optional): instead of digitising every slice, the
+   slices' column currents are weighted ``2**(b·k)`` and summed in the analog domain before
+   one read-out per output (current stacking, :mod:`device_models.current_mirror`):
+   ``"mirror"`` copies slice k with ratio ``r_k = 2**(b(k − K + 1))`` (sized mirrors),
+   ``"parallel"`` stores slice k on ``2**(b·k)`` columns wired together. The mapping's signal
+   columns are then the outputs; ``merge`` (cell-level signal columns × outputs) holds the
+   weights of the sum.
+
 The column current of signal column ``j`` (slice ``k`` of output ``o``) for row voltages ``v``
 [V] is ``I_j = v @ (G[:, pos_j] − G[:, neg_j])`` [A] and the weight product is recovered
 digitally as ``y_o = Σ_k 2**(b·k) · I_(o,k) / (step_k · v_lsb) · x_lsb · w_lsb``.
@@ -42,6 +50,7 @@ import numpy as np
 from device_models._checks import check_array, check_choice, check_int, check_scalar, fail
 
 __all__ = [
+    "STACKINGS",
     "WeightMapping",
     "map_weights",
     "n_slices",
@@ -51,6 +60,11 @@ __all__ = [
 ]
 
 _MAPPINGS = ("differential", "offset")
+
+#: How the slices of a weight reach the read-out: ``"digital"`` (each slice digitised, the
+#: results shifted and added), or merged in the analog domain by current stacking with
+#: ``"mirror"`` (sized mirrors) or ``"parallel"`` (parallel columns) weighting.
+STACKINGS = ("digital", "mirror", "parallel")
 
 
 def _n_mag(weight_bits: int) -> int:
@@ -103,12 +117,30 @@ def _ref_codes(weight_bits: int, bits_per_cell: int) -> np.ndarray:
                     dtype=np.int64)
 
 
+def _slice_copies(weight_bits: int, bits_per_cell: int, stacking: str) -> np.ndarray:
+    """Columns each slice occupies per side: 1, or ``2**(b·k)`` relative to the least
+    significant slice for ``"parallel"`` stacking (integer multiples of its digital weight)."""
+    k_n = n_slices(weight_bits, bits_per_cell, "differential")
+    if stacking != "parallel":
+        return np.ones(k_n, dtype=np.int64)
+    smax = _slice_max(weight_bits, bits_per_cell, "differential").astype(np.float64)
+    rel = 2.0 ** (bits_per_cell * np.arange(k_n)) * smax / smax[0]
+    copies = np.rint(rel).astype(np.int64)
+    if not np.allclose(copies, rel):
+        fail("bits_per_cell", "map_weights", "a slicing whose slice weights are integer "
+             "multiples of the least significant one (parallel stacking)", bits_per_cell)
+    return copies
+
+
 def outputs_per_tile(cols: int, weight_bits: int, bits_per_cell: int,
-                     mapping: str = "differential", quantize: bool = True) -> int:
+                     mapping: str = "differential", quantize: bool = True,
+                     stacking: str = "digital") -> int:
     """How many weight columns (outputs) fit in ``cols`` physical columns [-]."""
     cols = check_int("cols", cols, "outputs_per_tile", lo=0)
     _check_slicing(weight_bits, bits_per_cell, mapping, quantize, "outputs_per_tile")
     k = n_slices(weight_bits, bits_per_cell, mapping, quantize)
+    if stacking == "parallel" and quantize:
+        return cols // (2 * int(_slice_copies(weight_bits, bits_per_cell, stacking).sum()))
     if mapping == "differential":
         return cols // (2 * k)
     n_ref = len(set(_ref_codes(weight_bits, bits_per_cell).tolist())) if quantize else 1
@@ -210,6 +242,18 @@ class WeightMapping:
         Resolution of ``q`` and bits per cell [bit] (unused if unquantised).
     quantized : bool
         Whether ``q`` holds integer codes (False: ``w / w_max``, ``quantize=False``).
+    stacking : str
+        One of :data:`STACKINGS`.
+    merge : ndarray (n_cell_signal, n_signal) or None
+        Current stacking: weight of each cell-level signal column (a slice of an output, or
+        one of its parallel copies) in the merged signal column it joins (the copy ratio
+        ``r_k``); None without stacking.
+    cell_pos_col, cell_neg_col : ndarray of int64 or None
+        Current stacking: the physical ``G+`` and ``G−`` columns of every cell-level signal
+        column; ``pos_col``/``neg_col`` then name each output's most significant pair (where
+        its read-out sits).
+    col_source : ndarray of int64 or None
+        Parallel stacking: the column of the sliced mapping each physical column repeats.
     """
 
     pos_col: np.ndarray
@@ -227,6 +271,47 @@ class WeightMapping:
     weight_bits: int = 8
     bits_per_cell: int = 8
     quantized: bool = True
+    stacking: str = "digital"
+    merge: np.ndarray | None = None
+    cell_pos_col: np.ndarray | None = None
+    cell_neg_col: np.ndarray | None = None
+    col_source: np.ndarray | None = None
+
+    @property
+    def cells_pos(self) -> np.ndarray:
+        """Physical ``G+`` (or data) column of every cell-level signal column."""
+        return self.pos_col if self.cell_pos_col is None else self.cell_pos_col
+
+    @property
+    def cells_neg(self) -> np.ndarray:
+        """Physical subtracted column of every cell-level signal column."""
+        return self.neg_col if self.cell_neg_col is None else self.cell_neg_col
+
+    @property
+    def cols_per_signal(self) -> int:
+        """Physical columns that feed one converted signal column [-]."""
+        if self.merge is not None:
+            return 2 * (self.cells_pos.size // max(self.n_signal, 1))
+        return 2 if self.mapping == "differential" else 1
+
+    def signal_columns(self, x: np.ndarray, merge: np.ndarray | None = None) -> np.ndarray:
+        """Signal columns of per-physical-column values ``x`` (..., n_phys):
+        ``x[..., pos] − x[..., neg]``, summed with the stacking weights (``merge``, default
+        the mapping's) into one column per output when stacked."""
+        sig = x[..., self.cells_pos] - x[..., self.cells_neg]
+        m = self.merge if merge is None else merge
+        return sig if m is None else sig @ m
+
+    def own_columns(self, x: np.ndarray, merge: np.ndarray | None = None) -> np.ndarray:
+        """Variance-like sum of per-physical-column values ``x`` over each signal column's own
+        columns (``G+`` and ``G−`` of a pair, or the data column), weighted by the squared
+        stacking weights when stacked (independent noises add in quadrature)."""
+        if self.mapping == "differential":
+            own = x[..., self.cells_pos] + x[..., self.cells_neg]
+        else:
+            own = x[..., self.cells_pos]
+        m = self.merge if merge is None else merge
+        return own if m is None else own @ (m * m)
 
     @property
     def n_signal(self) -> int:
@@ -236,6 +321,8 @@ class WeightMapping:
     @property
     def n_phys(self) -> int:
         """Physical columns used, including reference columns [-]."""
+        if self.cell_pos_col is not None:          # stacked: every cell-level pair
+            return int(self.cell_pos_col.size + self.cell_neg_col.size)
         return int(self.pos_col.size + (self.neg_col.size if self.mapping == "differential"
                                         else self.ref_cols.size))
 
@@ -246,8 +333,11 @@ class WeightMapping:
         column (n_phys,) [S]."""
         if not self.quantized:
             return _unquantized_codes(self.q, self.mapping, self.g_max_s - self.g_min_s)
-        return _cell_codes(self.q, self.mapping, self.weight_bits, self.bits_per_cell,
-                           self.g_min_s, self.g_max_s)
+        codes, step = _cell_codes(self.q, self.mapping, self.weight_bits, self.bits_per_cell,
+                                  self.g_min_s, self.g_max_s)
+        if self.col_source is not None:              # parallel stacking: repeated columns
+            return codes[:, self.col_source], step[self.col_source]
+        return codes, step
 
     @property
     def g_target_s(self) -> np.ndarray:
@@ -269,7 +359,8 @@ def _small_int(q: np.ndarray, top: int) -> np.ndarray:
 
 def map_weights(w, g_min_s: float, g_max_s: float, *, weight_bits: int = 8,
                 bits_per_cell: int = 8, mapping: str = "differential",
-                w_max: float | None = None, quantize: bool = True) -> WeightMapping:
+                w_max: float | None = None, quantize: bool = True,
+                stacking: str = "digital") -> WeightMapping:
     r"""Map a signed weight block onto crossbar conductances.
 
     .. math:: G = G_\mathrm{min} + s_k \, \frac{G_\mathrm{max} - G_\mathrm{min}}{s_{k,\max}}
@@ -294,6 +385,9 @@ def map_weights(w, g_min_s: float, g_max_s: float, *, weight_bits: int = 8,
         ``G± = G_min + max(±q, 0)·(G_max − G_min)``, offset ``G = G_min + (q + 1)·(G_max −
         G_min)/2`` against a reference column at mid-range. ``weight_bits`` and
         ``bits_per_cell`` are then ignored.
+    stacking : {"digital", "mirror", "parallel"}
+        How an output's slices reach its read-out (:data:`STACKINGS`, module docstring);
+        current stacking needs the differential mapping and quantised weights.
 
     Returns
     -------
@@ -312,6 +406,10 @@ def map_weights(w, g_min_s: float, g_max_s: float, *, weight_bits: int = 8,
     mapping = check_choice("mapping", mapping, caller, _MAPPINGS)
     wb = check_int("weight_bits", weight_bits, caller, lo=1, hi=32)
     bpc = check_int("bits_per_cell", bits_per_cell, caller, lo=1, hi=32)
+    stacking = check_choice("stacking", stacking, caller, STACKINGS)
+    if stacking != "digital" and (mapping != "differential" or not quantize):
+        fail("stacking", caller, "'digital' unless the mapping is differential and quantised",
+             stacking)
     if not quantize:
         return _map_unquantized(w, g_min, g_max, mapping, w_max)
     q, w_lsb = quantize_weights(w, wb, w_max)
@@ -335,12 +433,61 @@ def map_weights(w, g_min_s: float, g_max_s: float, *, weight_bits: int = 8,
         ref_of_slice = np.array([ref_cols[distinct.index(int(c))] for c in refc], dtype=np.int64)
         pos_col = np.arange(n_sig, dtype=np.int64)
         neg_col = ref_of_slice[slice_index]
-    return WeightMapping(
+    sliced = WeightMapping(
         pos_col=pos_col, neg_col=neg_col, out_index=out_index,
         slice_index=slice_index, digital_weight=digital_weight, ref_cols=ref_cols,
         w_lsb=float(w_lsb), g_min_s=g_min, g_max_s=g_max, mapping=mapping, n_slices=k_n,
         q=_small_int(q, _n_mag(wb)), weight_bits=wb, bits_per_cell=bpc,
     )
+    if stacking == "digital":
+        return sliced
+    return _stack(sliced, stacking)
+
+
+def _stack(m: WeightMapping, stacking: str) -> WeightMapping:
+    r"""Merge the slices of every output of the sliced differential mapping ``m``.
+
+    ``"mirror"``: the physical columns stay; cell-level signal column j (slice k of output o)
+    joins output o with the ratio :math:`r_k = d_k / d_{K-1}` of its digital weight to the
+    most significant slice's, and the output's digital weight is :math:`d_{K-1}`.
+    ``"parallel"``: slice k's pair is repeated :math:`d_k/d_0` times (integer), every copy
+    joins with weight 1, and the output's digital weight is :math:`d_0`.
+    """
+    k_n = m.n_slices
+    outs = m.q.shape[1]
+    d = m.digital_weight[:k_n]                       # the same pattern for every output
+    source = None
+    if stacking == "mirror":
+        cell_pos, cell_neg = m.pos_col, m.neg_col
+        weights = np.tile(d / d[-1], outs)
+        out_of = m.out_index
+        top = np.arange(outs) * k_n + (k_n - 1)
+        pos_col, neg_col = cell_pos[top], cell_neg[top]
+        dw = np.full(outs, d[-1])
+    else:
+        copies = _slice_copies(m.weight_bits, m.bits_per_cell, stacking)
+        src, out_of = [], []
+        for o in range(outs):
+            for k in range(k_n):
+                j = o * k_n + k
+                for _ in range(int(copies[k])):
+                    src += [m.pos_col[j], m.neg_col[j]]
+                    out_of.append(o)
+        source = np.asarray(src, dtype=np.int64)
+        out_of = np.asarray(out_of, dtype=np.int64)
+        cell_pos = 2 * np.arange(out_of.size, dtype=np.int64)
+        cell_neg = cell_pos + 1
+        weights = np.ones(cell_pos.size)
+        last = np.r_[np.flatnonzero(np.diff(out_of)), out_of.size - 1]
+        pos_col, neg_col = cell_pos[last], cell_neg[last]
+        dw = np.full(outs, d[0])
+    merge = np.zeros((cell_pos.size, outs))
+    merge[np.arange(cell_pos.size), out_of] = weights
+    return dataclasses.replace(
+        m, pos_col=pos_col, neg_col=neg_col, out_index=np.arange(outs, dtype=np.int64),
+        slice_index=np.zeros(outs, dtype=np.int64), digital_weight=dw, stacking=stacking,
+        merge=merge, cell_pos_col=np.asarray(cell_pos, dtype=np.int64),
+        cell_neg_col=np.asarray(cell_neg, dtype=np.int64), col_source=source)
 
 
 def _cell_codes(q: np.ndarray, mapping: str, wb: int, bpc: int, g_min: float,

@@ -10,7 +10,8 @@ operation         model                                                         
 array_read        Σ V·I·t over the cells read (``OpCounts.cell_read_energy_j``)      run
 wire_charging     C_row·Σ V_row², C_row = cols · pitch · c_wire                      run + cards
 dac               DAC conversions · mean E_DAC (device_models.dac model)             DAC card
-row_driver        binary pulses · g_pulse · E_gate (the pulse driver's switching)    tech + periph
+row_driver        binary pulses · g_pulse · E_gate (the pulse driver's switching),   tech + periph
+                  or · mean E_pulse of a ``pulse_driver`` card's model               or driver
 integrator        column read-outs · E_int                                           periphery
 adc               Σ E_switch(code) + conversions · (E_comp + E_logic)                run + ADC
 shift_add         adds · E_add(accumulator bits)                                     tech card
@@ -274,7 +275,12 @@ class Components:
     (:data:`DIGITAL_OPS`). At ``temperature_k`` the timings are the cards' divided by the
     speed factors ``logic_speed`` (row drivers, shift-add, digital unit) and ``adc_speed``
     (SAR clock), and ``p_leak_tile_w`` / ``p_leak_digital_w`` are the static power of one
-    tile's periphery and of the digital unit (:mod:`cimsim.ppa.leakage`).
+    tile's periphery and of the digital unit (:mod:`cimsim.ppa.leakage`). ``t_read_s`` is the
+    cycle's whole read window, ``tile.read_phases`` windows of ``tile.t_read_s``, in each of
+    which a driven row is driven again (``drive_phases``: ``e_dac_j`` and ``e_pulse_driver_j``
+    cover all of a row's drives, wire charging is multiplied by it). With a ``pulse_driver``
+    card as ``dac_card``, ``e_pulse_driver_j`` is that driver model's mean energy per pulse
+    instead of the periphery card's ``pulse_driver_gates``.
     """
 
     vdd_v: float
@@ -316,6 +322,7 @@ class Components:
     adc_speed: float
     p_leak_tile_w: float
     p_leak_digital_w: float
+    drive_phases: int = 1
 
     @property
     def n_adcs_per_tile(self) -> int:
@@ -328,41 +335,52 @@ class Components:
         return self.cols * self.cell_pitch_m * self.c_wire_f_per_m
 
 
-def _adc_numbers(card_name: str, bits: int) -> tuple[float, float, float, float]:
-    """(E_comparator, E_logic per conversion [J], t_conv [s], area [m^2]) of the SAR ADC.
+def _adc_numbers(card_name, bits: int, window_s: float) -> tuple[float, float, float, float]:
+    """(E_comparator, E_logic per conversion [J], t_conv [s], area [m^2]) of the read-out.
 
-    Taken from :meth:`device_models.adc.SarAdc.from_card` at the tile's resolution, so the
-    converter model's own rules apply (comparator and logic energy ∝ decisions, N + 1 clocks
-    per conversion); the conversion time at the card's reference temperature.
+    Taken from the read-out model of the card's kind (:func:`device_models.converters.
+    build_converter`) at the tile's resolution and read window, so the converter model's own
+    rules apply (SAR: comparator and logic energy ∝ decisions, N + 1 clocks per conversion;
+    sense amplifier: latches and logic; CCO: counter read-out). ``t_conv`` is the part of a
+    conversion that follows the read window (a current-mode read-out senses inside it), at
+    the card's reference temperature.
     """
-    from device_models.adc import SarAdc
+    from device_models.converters import build_converter
 
-    adc = SarAdc.from_card(card_name, bits=bits)
+    adc = build_converter(card_name, bits, window_s=window_s)
     if adc.area_m2 is None:
-        raise CardError(f"ADC card {card_name!r} has no area_m2, needed by the area model")
-    return (float(adc.e_comparator_j), float(adc.e_logic_j), float(adc.conversion_time_s),
+        raise CardError(f"ADC card {getattr(card_name, 'name', card_name)!r} has no area_m2, "
+                        "needed by the area model")
+    return (float(adc.e_comparator_j), float(adc.e_logic_j), float(adc.time_after_window_s),
             float(adc.area_m2))
 
 
 def _adc_gates(card, bits: int) -> float:
-    """NAND2-equivalent size of one SAR ADC at ``bits`` (comparator + logic), for leakage."""
-    g_comp, g_bit = card.get("comparator_gates"), card.get("logic_gates_per_bit")
-    if g_comp is None or g_bit is None:
-        raise CardError(f"ADC card {card.name!r} needs comparator_gates and "
-                        "logic_gates_per_bit for the leakage model")
-    return float(g_comp) + float(g_bit) * bits
+    """NAND2-equivalent size of one read-out at ``bits``, for leakage (its model's count)."""
+    from device_models.converters import CONVERTER_KINDS
+
+    return CONVERTER_KINDS[card.kind].leak_gates(card, bits)
 
 
-def _dac_numbers(card, bits: int, v_ref_v: float) -> tuple[float, float, float]:
-    """(energy per conversion [J], settling time [s], area [m^2]) of the row DAC card.
+def _dac_numbers(card, bits: int, v_ref_v: float,
+                 encoding: str = "amplitude") -> tuple[float, float, float]:
+    """(energy per conversion [J], settling time [s], area [m^2]) of the row driver card.
 
-    The energy is the converter model's mean over codes
+    The energy is the driver model's mean per conversion: a DAC's mean over codes
     (:attr:`device_models.dac.Dac.mean_energy_j`) at the tile's input resolution, with the
-    tile's read voltage as reference.
+    tile's read voltage as reference; a pulse driver's mean per pulse over its non-zero pulse
+    widths (:attr:`device_models.pulse_driver.PulseDriver.mean_energy_j`; one-tick pulses for
+    bit-serial inputs), which prices the tile's binary row pulses.
     """
-    from device_models.dac import Dac
+    from device_models.converters import build_driver
 
-    e = float(Dac.from_card(card, bits=bits, v_ref_v=v_ref_v).mean_energy_j)
+    if card.kind == "pulse_driver":
+        drv = build_driver(card, 1 if encoding == "bit_serial" else 0, v_ref_v=v_ref_v)
+        if drv.area_m2 is None:
+            raise CardError(f"driver card {card.name!r} lacks area_m2, needed by the area "
+                            "model")
+        return float(drv.mean_energy_j), float(drv.t_settle_s), float(drv.area_m2)
+    e = float(build_driver(card, bits, v_ref_v=v_ref_v).mean_energy_j)
     t = card.get("t_settle_s")
     a = card.get("area_m2")
     if t is None or a is None:
@@ -393,8 +411,14 @@ def components(hw: HardwareConfig) -> Components:
     dac = cards.load(hw.dac_card)
     f_m = dev.get("node_m", per.array_node_m)
     cell_area_m2 = dev.get("cell_area_f2", per.cell_area_f2) * f_m**2
-    e_comp, e_logic, t_conv, a_adc = _adc_numbers(hw.adc_card, tile.adc_bits)
-    e_dac, t_settle, a_dac = _dac_numbers(dac, tile.input_bits, tile.v_read_v)
+    window = tile.t_read_s * tile.read_phases
+    e_comp, e_logic, t_conv, a_adc = _adc_numbers(hw.adc_card, tile.adc_bits, window)
+    e_dac, t_settle, a_dac = _dac_numbers(dac, tile.input_bits, tile.v_read_v,
+                                          tile.input_encoding)
+    # a current-input read-out takes the column current through its mirror: no integrator
+    # (the mirror's output current is the read-out's input, priced by its energy per code)
+    e_int, a_int = ((0.0, 0.0) if tile.front_end == "mirror"
+                    else (per.e_integrator_j, per.a_integrator_m2))
     # Accumulator: ADC code, shifted by the input bit-planes (bit-serial) and weight slices.
     acc = tile.adc_bits
     if tile.input_encoding == "bit_serial":
@@ -409,7 +433,8 @@ def components(hw: HardwareConfig) -> Components:
     t_k = hw.temperature_k
     mos, w_leak = leakage.tech_mosfet(tech)
     speed = logic.drive_speed_factor(mos, tech.vdd_v, t_k)
-    adc_card = cards.load(hw.adc_card, kinds=("adc",), field="adc_card", caller="components")
+    adc_card = cards.load(hw.adc_card, kinds=("adc", "sense_amp", "cco_adc"),
+                          field="adc_card", caller="components")
     if adc_card.get("mosfet_card") is not None:
         # the converter's supply: its DAC reference (rail-to-rail CDAC switching)
         adc_speed = logic.drive_speed_factor(adc_card.mosfet_card, adc_card.v_ref_v, t_k)
@@ -429,10 +454,18 @@ def components(hw: HardwareConfig) -> Components:
     n_dig = leakage.digital_unit_off_devices(lanes=per.digital_macs_per_cycle,
                                              weight_bits=w_bits)
     p_off = logic.leakage_power_w(1.0, mos, tech.vdd_v, t_k, w_leak)
-    if per.get("pulse_driver_gates") is None:
-        raise CardError(f"periphery card {per.name!r} needs pulse_driver_gates for the energy "
-                        "of binary row pulses")
-    e_pulse = per.pulse_driver_gates * logic.gate_energy_j(hw.tech_card)
+    if dac.kind == "pulse_driver":
+        # the driver card's own model prices a pulse (down-counter and buffer); it makes no
+        # multi-level conversion
+        e_pulse, e_dac = e_dac, 0.0
+    else:
+        if per.get("pulse_driver_gates") is None:
+            raise CardError(f"periphery card {per.name!r} needs pulse_driver_gates for the "
+                            "energy of binary row pulses")
+        e_pulse = per.pulse_driver_gates * logic.gate_energy_j(hw.tech_card)
+    # a driven row is driven again in every read phase
+    e_dac *= tile.read_phases
+    e_pulse *= tile.read_phases
     return Components(
         vdd_v=tech.vdd_v,
         c_wire_f_per_m=tech.c_wire_f_per_m,
@@ -441,8 +474,8 @@ def components(hw: HardwareConfig) -> Components:
         e_dac_j=e_dac,
         e_pulse_driver_j=e_pulse,
         a_dac_m2=a_dac,
-        e_integrator_j=per.e_integrator_j,
-        a_integrator_m2=per.a_integrator_m2,
+        e_integrator_j=e_int,
+        a_integrator_m2=a_int,
         e_comparator_j=e_comp,
         e_adc_logic_j=e_logic,
         t_adc_conversion_s=t_conv / adc_speed,
@@ -459,7 +492,8 @@ def components(hw: HardwareConfig) -> Components:
         wire_activity=per.wire_activity,
         interconnect_hops_tiles=per.interconnect_hops_tiles,
         t_dac_settle_s=t_settle / speed,
-        t_read_s=tile.t_read_s,
+        t_read_s=window,
+        drive_phases=tile.read_phases,
         t_shift_add_s=per.t_shift_add_s / speed,
         rows=tile.rows,
         cols=tile.cols,
@@ -606,7 +640,7 @@ def energy_breakdown(
     e_bit_mm = comp.wire_activity * comp.c_wire_f_per_m * comp.vdd_v**2  # [J/(bit·m)]
     out = {
         "array_read": float(counts.cell_read_energy_j),
-        "wire_charging": float(counts.row_drive_v2) * comp.c_row_f,
+        "wire_charging": float(counts.row_drive_v2) * comp.c_row_f * comp.drive_phases,
         "dac": counts.dac_conversions * comp.e_dac_j,
         "row_driver": counts.row_pulses * comp.e_pulse_driver_j,
         "integrator": counts.adc_conversions * comp.e_integrator_j,

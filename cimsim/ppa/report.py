@@ -827,7 +827,8 @@ def standard_tile_report(hw: HardwareConfig | None = None, *, batch: int = 64,
     seed = check_int("seed", seed, "standard_tile_report", lo=0)
     rows = hw.tile.rows
     t = hw.tile
-    cols = outputs_per_tile(t.cols, t.weight_bits, t.bits_per_cell, t.weight_mapping)
+    cols = outputs_per_tile(t.cols, t.weight_bits, t.bits_per_cell, t.weight_mapping,
+                            stacking=t.stacking)
     w = rng.standard_normal(rng.derive_key(seed, "report.tile.w", 0), (rows, cols))
     x_cal = rng.uniform(rng.derive_key(seed, "report.tile.xcal", 0), (256, rows))
     x = rng.uniform(rng.derive_key(seed, "report.tile.x", 0), (batch, rows))

@@ -394,16 +394,12 @@ class ArrayRead:
             unused = (self.hw.tile.rows - tile.rows_used) * g0_min
             k_th = st["k_thermal_a2_per_s"]
             eff = dict(st)
-            for name, cols in (("own", (m.pos_col,) + ((m.neg_col,) if m.mapping ==
-                                                         "differential" else ())),
-                               ("ref", () if m.mapping == "differential" else (m.ref_cols,))):
-                width = m.n_signal if name == "own" else m.ref_cols.size
-                gs, g0s = np.zeros((tile.rows_used, width)), np.zeros((tile.rows_used, width))
-                for c in cols:
-                    gs += shot[:, c]
-                    g0s += g0[:, c]
-                eff[f"g_{name}_s"] = gs
-                eff[f"c_{name}_a2"] = k_th * (g0s.sum(axis=0) + len(cols) * unused)
+            n_own = m.own_columns(np.ones((1, m.n_phys)), tile.merge)[0]
+            eff["g_own_s"] = m.own_columns(shot, tile.merge)
+            eff["c_own_a2"] = (k_th * (m.own_columns(g0, tile.merge).sum(axis=0)
+                                       + n_own * unused) + st.get("c_mirror_a2", 0.0))
+            eff["g_ref_s"] = shot[:, m.ref_cols]
+            eff["c_ref_a2"] = k_th * (g0[:, m.ref_cols].sum(axis=0) + unused)
             out.append(eff)
         return out
 
@@ -432,19 +428,15 @@ class ArrayRead:
 
     def _signal_of(self, per_tile) -> np.ndarray:
         """Concatenated signal matrix ``X[:, pos] − X[:, neg]`` from per-tile cell arrays."""
-        return np.concatenate([x[:, t.mapping.pos_col] - x[:, t.mapping.neg_col]
+        return np.concatenate([t.mapping.signal_columns(x, t.merge)
                                for t, x in zip(self.tiles, per_tile, strict=True)], axis=1)
 
     def _var_of(self, per_tile) -> tuple[np.ndarray, np.ndarray]:
         own, ref = [], []
         for t, x in zip(self.tiles, per_tile, strict=True):
             m = t.mapping
-            if m.mapping == "differential":
-                own.append(x[:, m.pos_col] + x[:, m.neg_col])
-                ref.append(np.zeros((x.shape[0], 0)))
-            else:
-                own.append(x[:, m.pos_col])
-                ref.append(x[:, m.ref_cols])
+            own.append(m.own_columns(x, t.merge))
+            ref.append(x[:, m.ref_cols])
         return np.concatenate(own, axis=1), np.concatenate(ref, axis=1)
 
     def _pack(self, signal, var_own, var_ref, f32: bool) -> dict:
@@ -750,7 +742,7 @@ class ArrayRead:
         else:
             cols = self._column_currents(vr)
         mean = np.ascontiguousarray(np.concatenate(
-            [c[:, t.mapping.pos_col] - c[:, t.mapping.neg_col]
+            [t.mapping.signal_columns(c, t.merge)
              for t, c in zip(self.tiles, cols, strict=True)], axis=1), dtype=dt)
         if not noisy:
             return mean, empty, empty

@@ -8,6 +8,11 @@ samples the current at one instant and cannot read a value carried in time), the
 .. math:: V = \frac{V_\mathrm{FS}}{2} + \frac{t_\mathrm{read}}{C_\mathrm{int}}\,\bar I
           \quad\text{or}\quad V = \frac{V_\mathrm{FS}}{2} + R_f\,I \quad [V]
 
+or, for a read-out that takes a current (``"mirror"``: a current-mode sense amplifier or a
+CCO ADC, :mod:`device_models.converters`), a calibrated current mirror
+:math:`I_\mathrm{out} = I_\mathrm{FS}/2 + r\,I` onto the read-out's range
+:math:`[0, I_\mathrm{FS}]` (:class:`device_models.frontend.CurrentMirror`).
+
 (:math:`\bar I` the mean column current over the window, the integrated charge over
 :math:`t_\mathrm{read}`; a signed column signal centred at mid-range). Calibration sets the
 gain so that the calibration signals fill the ADC range: the full-scale current
@@ -18,7 +23,8 @@ gain so that the calibration signals fill the ADC range: the full-scale current
 column with no calibration signal gets the current of one fully driven cell,
 :math:`V_\mathrm{read}(G_\mathrm{max} - G_\mathrm{min})`. The read-out
 (:mod:`cimsim.tile.readout`) applies the gain in ADC LSBs per ampere,
-:math:`R/\mathrm{LSB} = 2^{N-1}/I_\mathrm{fs}`.
+:math:`R/\mathrm{LSB} = r/I_\mathrm{LSB} = 2^{N-1}/I_\mathrm{fs}` (the same for every
+front end).
 
 References
 ----------
@@ -34,7 +40,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from device_models.frontend import ChargeIntegrator, Tia, calibrate_range
+from device_models.frontend import ChargeIntegrator, CurrentMirror, Tia, calibrate_range
 
 __all__ = ["calibrate", "gain_lsb_per_a"]
 
@@ -65,16 +71,21 @@ def calibrate(tile, signal_a: np.ndarray) -> np.ndarray:
     i_fs = calibrate_range(signal_a, tc.adc_calibration, tc.adc_percentile, axis=axis,
                            floor=floor)
     i_fs = np.ascontiguousarray(np.broadcast_to(i_fs, (tile.n_signal,)), dtype=np.float64)
-    fs = tile.adcs.full_scale_v
+    fs = tile.adcs.full_scale
     if tc.front_end == "tia":
         circuit = Tia.for_range(i_fs, fs, signed=True)
+    elif tc.front_end == "mirror":
+        circuit = CurrentMirror.for_range(i_fs, fs, signed=True)
     else:
         circuit = ChargeIntegrator.for_range(i_fs, fs, tc.t_read_s, signed=True)
     tile.i_fs_a = i_fs
     tile.front_end = circuit
-    return gain_lsb_per_a(circuit, tile.adcs.lsb_v)
+    return gain_lsb_per_a(circuit, tile.adcs.lsb)
 
 
-def gain_lsb_per_a(circuit, lsb_v: float) -> np.ndarray:
-    """Gain of a front-end circuit in ADC LSBs per ampere, ``R / LSB`` [1/A]."""
-    return np.asarray(circuit.gain_ohm, dtype=np.float64) / float(lsb_v)
+def gain_lsb_per_a(circuit, lsb: float) -> np.ndarray:
+    """Gain of a front-end circuit in read-out LSBs per ampere of column current [1/A]:
+    transimpedance over the LSB in volts, or a mirror's current gain over the LSB in
+    amperes."""
+    g = circuit.gain if isinstance(circuit, CurrentMirror) else circuit.gain_ohm
+    return np.asarray(g, dtype=np.float64) / float(lsb)

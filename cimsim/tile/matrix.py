@@ -119,7 +119,7 @@ class AnalogMatrix:
         self.in_features, self.out_features = w.shape
         t = hw.tile
         per_tile = outputs_per_tile(t.cols, t.weight_bits, t.bits_per_cell, t.weight_mapping,
-                                    t.quantize)
+                                    t.quantize, t.stacking)
         if per_tile < 1:
             k = n_slices(t.weight_bits, t.bits_per_cell, t.weight_mapping, t.quantize)
             fail("hw", caller, f"a tile with room for one output ({k} slices, "

@@ -57,27 +57,33 @@ __all__ = [
 
 
 class ColumnAdcs:
-    """The SAR ADCs of a set of tiles, flattened for the fused read kernel.
+    """The column read-outs of a set of tiles, flattened for the fused read kernel.
 
-    Each tile has ``ceil(cols / adc_share)`` ADCs, ADC ``a`` serving physical columns
-    ``a·adc_share … (a+1)·adc_share − 1`` through the mux. With ``converter_noise`` every ADC
-    is a :class:`device_models.adc.SarAdc` built from ``hw.adc_card`` with its own seed (its
-    own capacitor mismatch, comparator offset and noise, kT/C sampling noise at
-    ``temperature_k``), and conversions run the SAR binary search with those decision
-    levels; without it the ADCs are ideal (``code = floor(v / LSB)``) and share the card's
-    nominal switching-energy table.
+    Each tile has ``ceil(cols / adc_share)`` read-outs, read-out ``a`` serving physical
+    columns ``a·adc_share … (a+1)·adc_share − 1`` through the mux. The read-out is the model
+    of ``hw.adc_card``'s kind (:mod:`device_models.converters`): a SAR ADC
+    (:class:`~device_models.adc.SarAdc`, voltage input), a current-mode sense-amplifier
+    read-out (:class:`~device_models.sense_amp.CurrentSenseAmp`) or a CCO ADC
+    (:class:`~device_models.cco_adc.CcoAdc`), current input; each is a binary search over
+    its decision levels. With ``converter_noise`` every read-out is built with its own seed
+    (its own mismatch, offset and noise at ``temperature_k``) and conversions run that search;
+    without it the read-outs are ideal (``code = floor(x / LSB)``) and share the card's
+    nominal energy table. ``full_scale`` and ``lsb`` are in the read-out's input unit (volts
+    or amperes, ``input_kind``).
     """
 
     def __init__(self, hw: HardwareConfig, n_adcs: int, seed_tag=0, first_index: int = 0):
-        from device_models.adc import SarAdc
+        from device_models.converters import build_converter
 
         bits = hw.tile.adc_bits
+        window = hw.tile.t_read_s * hw.tile.read_phases
         self.bits = bits
         self.sar = bool(hw.converter_noise)
-        nominal = _nominal_adc(hw.adc_card, bits, hw.temperature_k)
-        self.full_scale_v = nominal.full_scale_v
+        nominal = _nominal_adc(hw.adc_card, bits, hw.temperature_k, window)
+        self.input_kind = nominal.input_kind
+        self.full_scale = self.full_scale_v = nominal.full_scale
         self.conversion_time_s = nominal.conversion_time_s
-        self.lsb_v = lsb = nominal.lsb_v
+        self.lsb = self.lsb_v = lsb = nominal.lsb
         n = max(int(n_adcs), 1)
         self.t0 = np.zeros(n)
         self.up = np.zeros((n, bits))
@@ -92,17 +98,17 @@ class ColumnAdcs:
             self.e_row = np.arange(n, dtype=np.int64)
             tables = []
             for a in range(n):
-                adc = SarAdc.from_card(
-                    hw.adc_card, bits=bits, temperature_k=hw.temperature_k,
+                adc = build_converter(
+                    hw.adc_card, bits, window_s=window, temperature_k=hw.temperature_k,
                     seed=rng.derive_key(hw.seed, "column_adc", seed_tag, first_index + a))
                 t0, up, dn, trial = adc.decision_tables()
                 self.t0[a] = t0 / lsb
                 self.up[a] = up / lsb
                 self.dn[a] = dn / lsb
                 self.trial[a] = trial / lsb
-                self.offset[a] = adc.comparator_offset_v / lsb
-                self.sig_s[a] = adc.sampling_sigma_v / lsb
-                self.sig_c[a] = adc.comparator_noise_v / lsb
+                self.offset[a] = adc.offset / lsb
+                self.sig_s[a] = adc.sampling_sigma / lsb
+                self.sig_c[a] = adc.decision_noise / lsb
                 if bits <= MISMATCH_ENERGY_MAX_BITS:
                     tables.append(adc.code_energy_j)
             self.levels, self.min_width = decision_levels(self.t0, self.up, self.dn,
@@ -121,8 +127,9 @@ class ColumnAdcs:
         """One flat set of ADCs from several tiles' sets (same hardware config)."""
         out = object.__new__(cls)
         out.bits, out.sar = parts[0].bits, parts[0].sar
-        out.full_scale_v = parts[0].full_scale_v
-        out.lsb_v = parts[0].lsb_v
+        out.input_kind = parts[0].input_kind
+        out.full_scale = out.full_scale_v = parts[0].full_scale
+        out.lsb = out.lsb_v = parts[0].lsb
         out.conversion_time_s = parts[0].conversion_time_s
         for name in ("t0", "up", "dn", "trial", "offset", "sig_s", "sig_c", "levels",
                      "min_width"):
@@ -202,15 +209,14 @@ COMPARATOR_SKIP_SIGMAS = 10.0
 _NOMINAL: dict = {}
 
 
-def _nominal_adc(card: str, bits: int, temperature_k: float):
-    """The card's ADC without mismatch or noise (energy table, timing), cached."""
-    from device_models.adc import SarAdc
+def _nominal_adc(card: str, bits: int, temperature_k: float, window_s: float):
+    """The card's read-out without mismatch or noise (energy table, timing), cached."""
+    from device_models.converters import build_converter
 
-    key = (card, bits, temperature_k)
+    key = (card, bits, temperature_k, window_s)
     if key not in _NOMINAL:
-        _NOMINAL[key] = SarAdc.from_card(
-            card, bits=bits, temperature_k=temperature_k, comparator_noise_v=0.0,
-            comparator_offset_v=0.0, unit_cap_mismatch=0.0, ktc_noise=False)
+        _NOMINAL[key] = build_converter(card, bits, window_s=window_s,
+                                        temperature_k=temperature_k, ideal=True)
         _NOMINAL[key].code_energy_j  # noqa: B018 - build the table once
     return _NOMINAL[key]
 

@@ -125,7 +125,7 @@ class Tile:
         self.mapping: WeightMapping = map_weights(
             weight, g_lo, g_hi, weight_bits=t.weight_bits,
             bits_per_cell=t.bits_per_cell, mapping=t.weight_mapping, w_max=w_max,
-            quantize=t.quantize)
+            quantize=t.quantize, stacking=t.stacking)
         if self.mapping.n_phys > t.cols:
             fail("weight", caller,
                  f"at most {t.cols} physical columns once mapped ({self.mapping.n_phys} needed)",
@@ -145,12 +145,73 @@ class Tile:
 
             self.refresh_period_s = refresh_period_s(
                 self.card, self.mapping.g_target_s, hw.refresh_threshold, hw.temperature_k)
+        #: Current stacking: the weights of the analog sum of each output's slices, with
+        #: the mirrors' static ratio errors (None without stacking; :meth:`_stacking`).
+        self.merge: np.ndarray | None = self._stacking()
         self.adcs = ColumnAdcs(hw, self.n_adcs, seed_tag, first_index=self.index * self.n_adcs)
+        self._check_sensing_window()
         #: ADC (within the tile) converting each signal column: the mux group of its column.
         self.adc_of = (self.mapping.pos_col // t.adc_share).astype(np.int64)
         self._states: dict[float, dict] = {}
         self.i_fs_a: np.ndarray | None = None   # calibrated full-scale current per signal col
         self.front_end = None       # column front-end circuit (cimsim.tile.frontend.calibrate)
+
+    # --- current stacking and the mirror front end ----------------------------------------
+
+    def _mirror_params(self) -> tuple[float, float, float] | None:
+        """(g_m/I_D [1/V], A_VT [V·m], unit area [m^2]) of the column mirrors, from the
+        read-out card (a ``sense_amp`` card's devices), or None (ideal mirrors)."""
+        if self.hw.tile.front_end != "mirror":
+            return None
+        from device_models import cards
+
+        c = cards.load(self.hw.adc_card)
+        if c.get("copy_unit_area_m2") is None or c.get("gm_over_id_per_v") is None:
+            return None
+        return float(c.gm_over_id_per_v), float(c.a_vt_v_m), float(c.copy_unit_area_m2)
+
+    def _stacking(self) -> np.ndarray | None:
+        r"""The stacking weights of the programmed chip: the mapping's ratios
+        :math:`r_k`, each mirror off by its static ratio error
+        :math:`\epsilon \sim N(0, \sigma_r/r)` (:func:`device_models.current_mirror.
+        ratio_sigma`, drawn per chip with ``converter_noise`` for ``"mirror"`` stacking;
+        parallel columns have exact ratios)."""
+        m = self.mapping
+        if m.merge is None:
+            return None
+        merge = m.merge.copy()
+        par = self._mirror_params()
+        if m.stacking == "mirror" and self.hw.converter_noise and par is not None:
+            from device_models.current_mirror import ratio_sigma
+
+            ratio = merge.sum(axis=1)                    # each cell-level column's r_k
+            rel = ratio_sigma(ratio, *par)
+            z = rng.standard_normal(self._key("mirror_ratio"), ratio.size)
+            merge *= (1.0 + rel * z)[:, None]
+        return merge
+
+    def _check_sensing_window(self) -> None:
+        """A current-input read-out reads while the rows are driven: a sense amplifier's
+        sequential conversions must fit the read window, and a CCO ADC, which counts its
+        column's current during the window, cannot be shared by signal columns."""
+        t = self.hw.tile
+        if t.front_end != "mirror":
+            return
+        from device_models.converters import build_converter
+
+        conv = build_converter(self.hw.adc_card, t.adc_bits,
+                               window_s=t.t_read_s * t.read_phases, ideal=True)
+        rounds = self.adc_rounds_per_cycle
+        if conv.time_after_window_s == 0.0 and t.t_read_s * t.read_phases < rounds * (
+                conv.conversion_time_s * (1.0 - 1e-9)):
+            fail("hw", "Tile", f"tile.t_read_s >= {rounds * conv.conversion_time_s:.4g} s "
+                 f"(the sense amplifier's {rounds} conversion(s) of "
+                 f"{conv.conversion_time_s:.4g} s each happen while the rows are driven)",
+                 f"tile.t_read_s = {t.t_read_s!r}")
+        if conv.time_after_window_s > 0.0 and rounds > 1:
+            fail("hw", "Tile", "one CCO read-out per signal column (tile.adc_share at most "
+                 f"{self.mapping.cols_per_signal}: each oscillator counts its column's "
+                 "current during the read window)", f"tile.adc_share = {t.adc_share}")
 
     # --- device physics ------------------------------------------------------------------
 
@@ -248,7 +309,7 @@ class Tile:
             g_eff = effective_conductance(full, r_row_ohm, r_col_ohm)
             g_read = np.asarray(g_eff)[: self.rows_used, : m.n_phys]
         st = {"g_s": g_dev, "g_read_s": g_read,
-              "signal_s": g_read[:, m.pos_col] - g_read[:, m.neg_col],
+              "signal_s": m.signal_columns(g_read, self.merge),
               "rowsum_s": g.sum(axis=1)}
         if rn is not None:
             st.update(self._noise_state(rn))
@@ -266,23 +327,44 @@ class Tile:
         var, g = rn.var_s2, rn.g_s
         k_th = 4.0 * K_B_J_PER_K * self.hw.temperature_k * rn.bandwidth_hz   # 4kTΔf [A²/S]
         unused = (self.hw.tile.rows - self.rows_used) * m.g_min_s            # per column [S]
-        if m.mapping == "differential":
-            own, ref = (m.pos_col, m.neg_col), ()
-        else:
-            own, ref = (m.pos_col,), (m.ref_cols,)
         st = {"var_s2": var, "sigma_s": rn.sigma_s, "g_cell_s": g, "k_thermal_a2_per_s": k_th,
               "k_shot_a2_per_s": rn.fano * k_th, "g_unused_s": unused}
-        for name, cols in (("own", own), ("ref", ref)):
-            width = m.n_signal if name == "own" else m.ref_cols.size
-            v2 = np.zeros((self.rows_used, width))
-            gs = np.zeros((self.rows_used, width))
-            for c in cols:
-                v2 += var[:, c]
-                gs += g[:, c]
-            st[f"var_{name}_s2"] = v2
-            st[f"g_{name}_s"] = gs
-            st[f"c_{name}_a2"] = k_th * (gs.sum(axis=0) + len(cols) * unused)
+        # own columns: a pair's two columns (or a data column), weighted by the squared
+        # stacking weights when the slices are merged
+        st["var_own_s2"] = m.own_columns(var, self.merge)
+        gs = m.own_columns(g, self.merge)
+        st["g_own_s"] = gs
+        n_own = m.own_columns(np.ones((1, m.n_phys)), self.merge)[0]
+        st["c_mirror_a2"] = self._mirror_noise_a2(g, rn.bandwidth_hz)
+        st["c_own_a2"] = k_th * (gs.sum(axis=0) + n_own * unused) + st["c_mirror_a2"]
+        refs = m.ref_cols
+        st["var_ref_s2"] = var[:, refs]
+        st["g_ref_s"] = g[:, refs]
+        st["c_ref_a2"] = k_th * (g[:, refs].sum(axis=0) + unused)
         return st
+
+    def _mirror_noise_a2(self, g: np.ndarray, bandwidth_hz: float) -> np.ndarray | float:
+        """Current noise variance the column mirrors add to each signal column [A²]:
+        :func:`device_models.current_mirror.noise_psd_a2_per_hz` of every cell-level column
+        (both sides of a pair, each at its fully driven current ``V_read·Σ_i G_i``, an upper
+        bound) over the read bandwidth, summed into its signal column; 0 without mirrors."""
+        par = self._mirror_params()
+        if par is None:
+            return 0.0
+        from device_models.current_mirror import noise_psd_a2_per_hz
+
+        m = self.mapping
+        ratio = (m.merge.sum(axis=1) if m.merge is not None
+                 else np.ones(m.cells_pos.size))
+        v = self.hw.tile.v_read_v
+        i_pos = v * g[:, m.cells_pos].sum(axis=0)
+        i_neg = v * g[:, m.cells_neg].sum(axis=0)
+        t = self.hw.temperature_k
+        s = (noise_psd_a2_per_hz(ratio, i_pos, par[0], t)
+             + noise_psd_a2_per_hz(ratio, i_neg, par[0], t)) * bandwidth_hz
+        if m.merge is None:
+            return s
+        return s @ (m.merge != 0.0).astype(np.float64)
 
     def wire_resistances_ohm(self) -> tuple[float, float]:
         r"""Row- and column-wire resistance per cell pitch at ``hw.temperature_k`` [ohm].
@@ -322,7 +404,7 @@ class Tile:
     @property
     def adc_rounds_per_cycle(self) -> int:
         """Sequential conversions per ADC per array cycle [-]."""
-        per_signal = 2 if self.mapping.mapping == "differential" else 1
+        per_signal = self.mapping.cols_per_signal
         cols_per_adc = math.ceil(self.n_signal * per_signal / self.n_adcs)
         return max(1, math.ceil(cols_per_adc / per_signal))
 
@@ -452,6 +534,10 @@ class RowBlock:
             n_cell, n_phys = g.size, g.shape[1]
             k_th, k_sh = st["k_thermal_a2_per_s"], st["k_shot_a2_per_s"]
             sd_unused = np.sqrt(k_th * st["g_unused_s"])
+            mirror = tile._mirror_noise_a2(g, st["k_thermal_a2_per_s"] / (
+                4.0 * K_B_J_PER_K * tile.hw.temperature_k))
+            sd_mirror = None if np.isscalar(mirror) else np.sqrt(mirror)
+            key_m = rng.derive_key(seed, "mirror_noise_cell", seed_tag, tile.index)
             cur = np.empty((v.shape[0], m.n_signal))
             for b in range(v.shape[0]):
                 off = ((sample0 + b) * n_planes + plane) * n_cell
@@ -460,10 +546,13 @@ class RowBlock:
                 w = 0.0 if law is None else law(vb)[:, None]
                 white = np.sqrt(k_th * g + k_sh * w * g) * rng.standard_normal(
                     key_w, g.shape, offset=off)
-                cur[b] = vb @ (gn[:, m.pos_col] - gn[:, m.neg_col])
-                cur[b] += white[:, m.pos_col].sum(axis=0) - white[:, m.neg_col].sum(axis=0)
+                cur[b] = m.signal_columns(vb @ gn, tile.merge)
+                cur[b] += m.signal_columns(white.sum(axis=0), tile.merge)
                 u = sd_unused * rng.standard_normal(
                     key_u, n_phys, offset=((sample0 + b) * n_planes + plane) * n_phys)
-                cur[b] += u[m.pos_col] - u[m.neg_col]
+                cur[b] += m.signal_columns(u, tile.merge)
+                if sd_mirror is not None:
+                    cur[b] += sd_mirror * rng.standard_normal(
+                        key_m, m.n_signal, offset=(sample0 + b) * n_planes + plane)
             cols.append(cur)
         return np.concatenate(cols, axis=1)
