@@ -147,7 +147,9 @@ class ColumnAdcs:
         """ADCs ``lo … hi − 1`` of this set, their tables views of this set's (no copy)."""
         out = object.__new__(type(self))
         out.bits, out.sar = self.bits, self.sar
-        out.full_scale_v, out.lsb_v = self.full_scale_v, self.lsb_v
+        out.input_kind = self.input_kind
+        out.full_scale = out.full_scale_v = self.full_scale
+        out.lsb = out.lsb_v = self.lsb
         out.conversion_time_s = self.conversion_time_s
         for name in ("t0", "up", "dn", "trial", "offset", "sig_s", "sig_c", "levels",
                      "min_width"):
