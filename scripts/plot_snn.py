@@ -5,8 +5,9 @@ time steps, runs the held-out images on the default chip with digital and with a
 membranes (:func:`cimsim.ppa.spiking.compare_with_ann`, the ANN named in the model's
 metadata beside it) and writes
 
-* ``snn_vs_ann.png``: accuracy (float and chip) and energy per inference against time steps,
-  with the ANN on the same chip as a horizontal line;
+* ``snn_vs_ann.png``: accuracy (float and chip), energy and latency per inference against
+  time steps, with the ANN on the same chip as a horizontal line (the spiking latency is
+  event-driven: a tile reads only in the steps that carry a spike);
 * ``snn_vs_ann.md``: the same numbers as a table (accuracy, spikes per inference, energy,
   latency, EDP), and the ANN's.
 
@@ -77,15 +78,18 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     results = [_run(m, args.steps, args.n) for m in args.models]
     plt = pyplot()
-    fig, axes = plt.subplots(2, len(results), figsize=(5.2 * len(results), 7.2), squeeze=False)
+    fig, axes = plt.subplots(3, len(results), figsize=(5.2 * len(results), 10.2),
+                             squeeze=False)
     for j, r in enumerate(results):
-        ax_a, ax_e = axes[0, j], axes[1, j]
+        ax_a, ax_e, ax_t = axes[0, j], axes[1, j], axes[2, j]
         for membrane, style in (("digital", "o-"), ("analog", "s-")):
             rows = [row for row in r["rows"] if row["membrane"] == membrane]
             t = [row["timesteps"] for row in rows]
             ax_a.plot(t, [row["chip_accuracy"] for row in rows], style,
                       label=f"SNN on chip, {membrane} membranes")
             ax_e.plot(t, [row["energy_per_inference_j"] for row in rows], style,
+                      label=f"SNN, {membrane} membranes")
+            ax_t.plot(t, [row["latency_per_inference_s"] for row in rows], style,
                       label=f"SNN, {membrane} membranes")
         rows = [row for row in r["rows"] if row["membrane"] == "digital"]
         ax_a.plot([row["timesteps"] for row in rows], [row["float_accuracy"] for row in rows],
@@ -94,9 +98,12 @@ def main(argv: list[str] | None = None) -> int:
                      label=f"ANN on chip ({r['ann_model']})")
         ax_e.axhline(r["ann"]["energy_per_inference_j"], color="tab:red", ls="--",
                      label=f"ANN ({r['ann_model']})")
+        ax_t.axhline(r["ann"]["latency_per_inference_s"], color="tab:red", ls="--",
+                     label=f"ANN ({r['ann_model']})")
         ax_a.set_title(f"{r['model']}: accuracy ({r['n']} held-out)", fontsize=10)
         ax_e.set_title(f"{r['model']}: energy per inference", fontsize=10)
-        for ax in (ax_a, ax_e):
+        ax_t.set_title(f"{r['model']}: latency per inference", fontsize=10)
+        for ax in (ax_a, ax_e, ax_t):
             ax.set_xscale("log", base=2)
             ax.set_xlabel("time steps")
             ax.grid(True, alpha=0.3)
@@ -104,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         ax_a.set_ylabel("accuracy")
         ax_e.set_ylabel("energy per inference [J]")
         ax_e.set_yscale("log")
+        ax_t.set_ylabel("latency per inference [s]")
+        ax_t.set_yscale("log")
     print(save_png(fig, out / "snn_vs_ann.png", dpi=120))
     table = "\n\n".join(_table(r) for r in results) + "\n"
     (out / "snn_vs_ann.md").write_text(table, encoding="utf-8")

@@ -62,6 +62,16 @@ and step. The graded neuron :class:`SubthresholdActivation` (:mod:`cimsim.nn.gra
 transfer curve of a subthreshold transistor stage driven by the column current of the layer
 before it, its output converted once by the column ADC.
 
+Events and time. A weighted layer fed by spikes drives each spike as a binary row pulse (no
+DAC; ``OpCounts.row_pulses``) and reads event-driven (:mod:`cimsim.tile.matrix`): a time step
+in which no row of its tiles has a spike costs no read cycle, no conversion and no time, so
+its array time is (steps with a spike) × the cycle time. The neurons' updates set the floor:
+a digital membrane updates every neuron in every step (its adds, compares and leak
+multiplies run on the digital unit and add their time whether or not a spike arrived), and an
+analog membrane with a leak keeps the step clock (its decay is trimmed per step period, so
+every step lasts a read cycle; without a leak its idle steps are skipped as well). With no
+spike at all, a spiking network's latency is the encoder's and the neurons' per-step work.
+
 References
 ----------
 .. [1] E. O. Neftci, H. Mostafa, F. Zenke, "Surrogate gradient learning in spiking neural
