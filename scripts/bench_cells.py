@@ -110,7 +110,7 @@ def bench_ir_drop_nonlinear(ctx: BenchContext) -> list[dict]:
     t0 = time.perf_counter()
     exact = xb.column_currents(v, method="exact")
     t_exact = time.perf_counter() - t0
-    fast = xb.column_currents(v, method="lines", xtol_v=cells.LINES_XTOL)
+    fast = xb.column_currents(v, method="lines", rtol=cells.LINES_RTOL)
     info = dict(xb.lines_info)
     scale = np.abs(tile.law.current(v[:, :, None], xb.g_s[None])).sum(axis=1)
     t_gemm_nv = ctx.gemm_time(nv, n, n)
@@ -119,7 +119,7 @@ def bench_ir_drop_nonlinear(ctx: BenchContext) -> list[dict]:
         max_error_rel_full_scale=float(np.max(np.abs(fast - exact)) / np.max(np.abs(exact))),
         exact_time_s=t_exact, exact_vectors=nv,
         ratio_exact_vs_numpy_gemm=t_gemm_nv / t_exact,
-        sweeps=info["sweeps"], node_error_v=info["node_error_v"],
+        passes=info["passes"], rel_error_est=info["rel_error_est"],
         table_bound_a=info["table_bound_a"],
         linear_cell_model_max_rel_error=float(np.max(np.abs(
             v @ np.asarray(xb.g_s) - exact) / scale)),

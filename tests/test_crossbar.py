@@ -413,11 +413,99 @@ def test_line_relaxation_matches_the_exact_solve(each_backend, r_row, r_col, law
         "yao2020_taox_1t1r", v_gate_v=0.6)
     xb = cb.Crossbar(g, r_wire_row_ohm=r_row, r_wire_col_ohm=r_col, cell=cell)
     exact = xb.column_currents(v, method="exact")
-    fast = xb.column_currents(v, method="lines", xtol_v=1e-7)
+    fast = xb.column_currents(v, method="lines", rtol=1e-7)
     scale = np.abs(cell.current(v[:, :, None], g[None])).sum(axis=1)
     assert np.max(np.abs(fast - exact) / scale) < 1e-5
     assert xb.lines_info["table_bound_a"] < 1e-5 * np.max(np.abs(cell.current(0.4, g)))
-    assert xb.lines_info["sweeps"] >= 1
+    assert xb.lines_info["passes"] >= 2
+
+
+# Configurations of the tolerance test: (rows, cols, r_row, r_col, law, v_lo, seed), from
+# weak to strong coupling (r·g·n² up to ~3 with cells up to 50 µS), both wires, either alone,
+# sinh cells of several v0, 1T1R cells in moderate and strong inversion, unsigned and signed
+# drives. The two strongest configurations contract irregularly from pass to pass.
+_LINES_CASES = [
+    (24, 40, 1.0, 1.0, ("sinh", 0.3), -0.2, 1),
+    (33, 31, 40.5, 45.0, ("sinh", 0.18), 0.0, 2),
+    (39, 31, 0.0, 31.9, ("1t1r", 0.6), 0.0, 3),
+    (25, 36, 48.7, 35.4, ("sinh", 0.25), -0.3, 4),
+    (32, 26, 10.0, 11.1, ("1t1r", 1.0), -0.3, 5),
+    (14, 17, 0.0, 47.7, ("sinh", 0.5), 0.0, 6),
+    (28, 32, 26.0, 0.0, ("1t1r", 0.5), -0.3, 7),
+]
+
+
+@pytest.mark.parametrize("case", _LINES_CASES)
+@pytest.mark.parametrize("rtol", [1e-3, 1e-4])
+def test_line_relaxation_error_within_its_tolerance(case, rtol):
+    """The stated bound of method='lines': every column current within ``rtol`` of the exact
+    solve, relative to the column's current magnitude with ideal wires, and the reported
+    estimate (the last change) at most ``rtol``."""
+    from device_models.one_t_one_r import OneTOneRIV
+
+    rows, cols, r_row, r_col, (kind, p), v_lo, seed = case
+    rng = np.random.default_rng(seed)
+    g = rng.uniform(1e-6, 5e-5, (rows, cols))
+    v = rng.uniform(v_lo, 0.3, (6, rows))
+    cell = SinhIV(p) if kind == "sinh" else OneTOneRIV.from_card("yao2020_taox_1t1r",
+                                                                 v_gate_v=p)
+    xb = cb.Crossbar(g, r_wire_row_ohm=r_row, r_wire_col_ohm=r_col, cell=cell)
+    exact = xb.column_currents(v, method="exact")
+    fast = xb.column_currents(v, method="lines", rtol=rtol)
+    scale = np.abs(cell.current(v[:, :, None], g[None])).sum(axis=1)
+    assert np.max(np.abs(fast - exact) / scale) <= rtol
+    assert xb.lines_info["rel_error_est"] <= rtol
+
+
+def test_line_relaxation_refuses_when_not_converged(monkeypatch):
+    from cimsim.array import _lines
+
+    monkeypatch.setattr(_lines, "MAX_PASSES", 2)
+    rng = np.random.default_rng(3)
+    xb = cb.Crossbar(rng.uniform(1e-6, 5e-5, (20, 30)), 40.0, cell=SinhIV(0.2))
+    with pytest.raises(cb.ConvergenceError, match="did not converge in 2 passes.*'exact'"):
+        xb.column_currents(rng.uniform(0.0, 0.3, (3, 20)), method="lines", rtol=1e-9)
+
+
+@pytest.mark.parametrize("first", [True, False])
+@pytest.mark.parametrize("rowwire", [True, False])
+@pytest.mark.parametrize("store", [True, False])
+def test_line_relaxation_pass_kernel_equals_its_reference(first, rowwire, store):
+    """One pass of the compiled kernel against the NumPy reference, every variant, for 1T1R
+    cells (an expansion of several terms) from a perturbed state."""
+    from cimsim.array import _lines
+    from device_models.one_t_one_r import OneTOneRIV
+
+    rng = np.random.default_rng(21)
+    n_r, n_c, G = 9, 13, _lines.GROUP
+    f32 = np.float32
+    g = rng.uniform(2e-6, 2e-5, (n_r, n_c))
+    cell = OneTOneRIV.from_card("yao2020_taox_1t1r", v_gate_v=0.6)
+    xb = cb.Crossbar(g, r_wire_row_ohm=0.5 if rowwire else 0.0, r_wire_col_ohm=0.7, cell=cell)
+    sol = xb._lines_solver(0.3)
+    fn = _lines._kernel(sol.poly.shape[0], sol.poly.shape[1], first, rowwire, store)
+    if fn is None:
+        pytest.skip("the line-relaxation kernel did not compile here")
+    assert sol.poly.shape[0] >= 2
+    v = rng.uniform(-0.3, 0.3, (G, n_r))
+    cur = cell.current(v.T[:, None, :], g[:, :, None]) * rng.uniform(0.9, 1.0, (n_r, n_c, G))
+    state = dict(st=cur.astype(f32), tt=cur.sum(axis=1).astype(f32),
+                 wk=np.zeros((n_c, 2, G), f32),
+                 bt=(0.7 * np.tensordot(n_r - np.arange(n_r), cur, axes=1)).astype(f32),
+                 ra=np.zeros((n_c, G), f32), rq=np.zeros((n_c, G), f32),
+                 rn=np.zeros((n_c, G), f32))
+    ins = (np.ascontiguousarray(v.T, dtype=f32), sol.poly, sol.coef, sol.csum, sol.gc, sol.gcu,
+           sol.irp, sol.cpr)
+    scal = (sol.g_row, sol.r_row, sol.r_col)
+    ref = {n: a.copy() for n, a in state.items()}
+    _lines._pass_numpy(first, rowwire, store, *ins, *ref.values(), *scal)
+    got = {n: a.copy() for n, a in state.items()}
+    fn(n_r, n_c, *(a.ctypes.data for a in (*ins, *got.values())), *scal)
+    for name in ("st", "tt", "ra", "rq", "rn"):
+        np.testing.assert_allclose(got[name], ref[name], rtol=1e-4,
+                                   atol=1e-5 * np.abs(ref[name]).max(), err_msg=name)
+    if not store:
+        assert np.array_equal(got["st"], state["st"]) and np.array_equal(got["tt"], state["tt"])
 
 
 def test_line_relaxation_kernel_equals_its_reference():
@@ -430,9 +518,9 @@ def test_line_relaxation_kernel_equals_its_reference():
     for name in ("numba", "numpy"):
         with use_backend(name):
             xb = cb.Crossbar(g, 2.0, cell=SinhIV(0.4))
-            out[name] = xb.column_currents(v, method="lines", xtol_v=1e-6)
-            sweeps = xb.lines_info["sweeps"]
-        out[name + "_sweeps"] = sweeps
-    assert out["numba_sweeps"] == out["numpy_sweeps"]
+            out[name] = xb.column_currents(v, method="lines", rtol=1e-6)
+            passes = xb.lines_info["passes"]
+        out[name + "_passes"] = passes
+    assert out["numba_passes"] == out["numpy_passes"]
     np.testing.assert_allclose(out["numba"], out["numpy"], rtol=1e-5,
                                atol=1e-6 * np.abs(out["numpy"]).max())

@@ -4,39 +4,57 @@ r"""Line relaxation of a crossbar with nonlinear cells (private engine of
 The network of :mod:`cimsim.array.crossbar`: row wire ``i`` is a chain of nodes
 :math:`U_{ij}` driven at its column-0 end through one segment ``r_row``; column wire ``j`` a
 chain of nodes :math:`W_{ij}` held at 0 V below its last row through one segment ``r_col``;
-cell :math:`(i, j)` carries :math:`F(g_{ij}, U_{ij} - W_{ij})` from the row to the column
-node. Each row wire, with the column-node voltages held fixed, is a tridiagonal system, and so
-is each column wire with the row-node voltages fixed. The cells are split into a chord
-conductance :math:`c_{ij}` and the rest, :math:`F(g, V) = c\,V + n(V)`, and one *sweep*
-solves all row wires and then all column wires exactly, with the rest :math:`n` taken at the
-voltages the previous sweep left:
+cell :math:`(i, j)` carries :math:`I_{ij} = F(g_{ij}, U_{ij} - W_{ij})` from the row to the
+column node. Given the cell currents, both wires are known in closed form: a segment carries
+the currents of the cells beyond it, so
+
+.. math::
+
+    U_{ij} = v_i - r_{row}\sum_l I_{il}\,(\min(j, l) + 1), \qquad
+    W_{ij} = r_{col}\sum_l I_{lj}\,(n_r - \max(i, l)) \quad [V].
+
+**The state is the cell currents** (one float32 per cell and input vector). One *pass* visits
+the rows from the top (row 0) down. At row ``i`` the column voltages are taken from the new
+currents of the rows above and the previous currents of row ``i`` and below (Gauss-Seidel
+over the rows: :math:`W_{ij} = r_{col}[(n_r - i)A_j + B_j - Q_j]` with the running sums
+:math:`A_j = \sum_{l<i} I^{new}_{lj}`, :math:`Q_j = \sum_{l<i}(n_r - l)I^{old}_{lj}` and the
+previous pass's total :math:`B_j = \sum_l (n_r - l)I^{old}_{lj}`), and the row wire is solved
+exactly with the cells split into a chord conductance :math:`c_{ij}` and the rest,
+:math:`F(g, V) = cV + n(V)`:
 
 .. math::
 
     \Bigl(\tfrac{2}{r_{row}} + c_{ij}\Bigr) U_{ij} - \tfrac{U_{i,j-1} + U_{i,j+1}}{r_{row}}
-        = c_{ij} W_{ij} - n_{ij} \;(+ v_i/r_{row} \text{ at } j = 0), \\
-    \Bigl(\tfrac{2}{r_{col}} + c_{ij}\Bigr) W_{ij} - \tfrac{W_{i-1,j} + W_{i+1,j}}{r_{col}}
-        = c_{ij} U_{ij} + n_{ij}
+        = c_{ij} W_{ij} - n_{ij} \;(+ v_i/r_{row} \text{ at } j = 0)
 
-(one segment fewer at the open far end of a row and the open top of a column). This is a
-block Gauss-Seidel iteration over the two wire families combined with a chord iteration on
-the cells; every step solves an M-matrix system, and it contracts at a rate set by how
-strongly the two wire families couple through the cells (:math:`r g n^2`) and by the spread
-of :math:`\mathrm{d}F/\mathrm{d}V` about :math:`c` (the mid-range of each cell's slope over
-the read voltages). The factors of every line are computed once per array; a sweep is two
-passes over the array (rows and the downward elimination of the columns; the upward
-substitution of the columns and the cell law), with no sparse factorisation. The iteration
-stops when the estimated remaining error of the node voltages,
-:math:`\Delta_k\,\rho/(1-\rho)` with :math:`\Delta_k` the largest change of sweep :math:`k`
-and :math:`\rho = \Delta_k/\Delta_{k-1}`, is below the tolerance.
+(one segment fewer at the open far end), one tridiagonal (Thomas) solve with factors computed
+once per array, the rest :math:`n` taken at the row voltages the previous currents give
+(:math:`U` above, from two running sums along the row) and the new currents
+:math:`I = c(U - W) + n`. Without row resistance the row voltages are the drives and the new
+currents the law itself. A pass reads and writes the state once; its two loops along the row
+run on 16 input vectors at a time as vector instructions (an LLVM IR kernel with unaliased
+operands, :mod:`cimsim.kernels._llvm`; the NumPy reference :func:`_pass_numpy` is the same
+arithmetic). The first pass starts from the currents of ideal wires,
+:math:`F(g_{ij}, v_i)`, whose weighted column totals :math:`B` come from one matrix product.
+
+**Stopping rule and error estimate.** The column currents of pass :math:`k` are
+:math:`A^{(k)}` (the running sum after the last row). With
+:math:`\Delta_k = \max_{j} |A^{(k)}_j - A^{(k-1)}_j| / s_j` relative to the column's current
+magnitude with ideal wires, :math:`s_j = \sum_i |F(g_{ij}, v_i)|`, and the observed
+contraction :math:`\rho = \Delta_k / \Delta_{k-1}`, the remaining error of the column currents
+is estimated as :math:`\Delta_k\,\rho/(1-\rho)` (a geometric series), and the passes stop when
+that estimate is at most ``rtol`` (at least two passes; :attr:`LineSolver.last_info` keeps the
+estimate). A contraction :math:`\rho \ge 1` after :data:`MAX_PASSES` passes raises
+:class:`~cimsim.array.crossbar.ConvergenceError`. The contraction per pass is set by how
+strongly the column wires couple the rows through the cells (:math:`r_{col}\,g\,n_r^2`) and by
+the spread of :math:`\mathrm{d}F/\mathrm{d}V` about :math:`c`: about 0.03 for 256 × 512 sinh
+cells (up to 20 µS) with 1 Ω per pitch, where two passes leave ~1e-4. Column currents are
+summed in float32 (rounding at most :math:`n_r\,2^{-24}` of :math:`s_j`).
 
 The cell law enters as a separable expansion :math:`F(g, V) = \sum_r a_r(g)\,P_r(V)`
 (:mod:`cimsim.array.expansion`; a separable law is one term) whose voltage functions
 :math:`P_r` are polynomials in :math:`V/V_s` fitted on the cells' voltage range
-:math:`\pm V_s`; the fit's measured error adds to the iteration's. The sweeps run in float32
-on groups of :data:`GROUP` input vectors, the vectors innermost, so that one pass over the
-array's parameters serves the whole group and the inner loops are vector instructions; the
-column currents are summed in float64.
+:math:`\pm V_s`; the fit's measured error adds to the iteration's.
 
 References
 ----------
@@ -49,16 +67,26 @@ References
 
 from __future__ import annotations
 
+import ctypes
+import threading
+
 import numpy as np
 
-from device_models._jit import backend, jit
+from device_models._jit import backend
 
-__all__ = ["GROUP", "MAX_SWEEPS", "LineSolver", "fit_polynomials"]
+from ..kernels import _llvm
+from ..kernels.parallel import workspace
 
-#: Input vectors relaxed together (innermost dimension of the sweep arrays) [-].
+__all__ = ["CONTRACTION", "GROUP", "MAX_PASSES", "LineSolver", "fit_polynomials",
+           "kernel_available"]
+
+#: Input vectors relaxed together (the vector lanes of the kernel) [-].
 GROUP = 16
-#: Sweeps allowed per group [-].
-MAX_SWEEPS = 200
+#: Passes allowed per group [-].
+MAX_PASSES = 100
+#: Largest ratio of consecutive changes with which a pass may be the last: the error of a
+#: pass is then taken as its change (the rest of a geometric series of ratio 1/2) [-].
+CONTRACTION = 0.5
 #: Largest polynomial degree tried for the voltage functions of the law [-].
 MAX_DEGREE = 40
 
@@ -103,236 +131,325 @@ def fit_polynomials(basis_fn, v_scale: float, rtol: float) -> tuple[np.ndarray, 
 
 
 # --------------------------------------------------------------------------------------------
-# Kernel
+# One pass: NumPy reference
 # --------------------------------------------------------------------------------------------
 
 
-def _sweeps_py(v, inv_vs, poly, coef, gc, g_row, g_col, inv_r, cp_r, inv_c, cp_c, tol,
-               max_sweeps, u, w, nl, yc, yr, out, info):
-    """Relax one group (see the module docstring). ``v`` (GROUP, R) row drives [V]; ``poly``
-    (K, deg+1) float32 monomials in ``t = V·inv_vs``, highest first; ``coef`` (K, R, C),
-    ``gc``, ``inv_*``, ``cp_*`` (R, C) float32; ``u, w`` (R, C, GROUP) float32 node voltages
-    (set here to the ideal-wire start); ``nl, yc`` (R, C, GROUP) and ``yr`` (C, GROUP)
-    float32 work arrays; ``out`` (C, GROUP) float64 column currents; ``info`` (sweeps, error).
-    The loops over the group are innermost, of fixed length and branch-free (vector
-    instructions); a short last group is padded with idle vectors."""
-    n_r = v.shape[1]
-    n_c = gc.shape[1]
-    n_k, n_p = poly.shape
-    f32 = np.float32
-    gr = f32(g_row)
-    gcol = f32(g_col)
-    s = f32(inv_vs)
-    f = np.empty(GROUP, dtype=np.float32)
-    t = np.empty(GROUP, dtype=np.float32)
-    pp = np.empty(GROUP, dtype=np.float32)
-    vi = np.empty(GROUP, dtype=np.float32)
-    dmax = np.zeros(GROUP, dtype=np.float32)
-    carry = np.empty(GROUP, dtype=np.float32)
-    # start: ideal wires (every cell at its row voltage), and the law's rest there
-    for i in range(n_r):
-        for b in range(GROUP):
-            vi[b] = f32(v[b, i])
-            t[b] = vi[b] * s
-        for j in range(n_c):
-            for b in range(GROUP):
-                f[b] = 0.0
-            for k in range(n_k):
-                a = coef[k, i, j]
-                for b in range(GROUP):
-                    pp[b] = poly[k, 0]
-                for q in range(1, n_p):
-                    pk = poly[k, q]
-                    for b in range(GROUP):
-                        pp[b] = pp[b] * t[b] + pk
-                for b in range(GROUP):
-                    f[b] += a * pp[b]
-            c = gc[i, j]
-            for b in range(GROUP):
-                u[i, j, b] = vi[b]
-                w[i, j, b] = 0.0
-                nl[i, j, b] = f[b] - c * vi[b]
-    prev = np.inf
-    est = np.inf
-    sweeps = 0
-    last = n_c - 1
-    for _ in range(max_sweeps):
-        sweeps += 1
-        dmax[:] = 0.0
-        # pass 1 (top to bottom): each row wire, then the column elimination of that row
-        for i in range(n_r):
-            if g_row > 0.0:
-                for b in range(GROUP):
-                    vi[b] = gr * f32(v[b, i])
-                c = gc[i, 0]
-                ir = inv_r[i, 0]
-                for b in range(GROUP):          # (the carried value in a separate array:
-                    x = (c * w[i, 0, b] - nl[i, 0, b] + vi[b]) * ir    # no aliasing to
-                    yr[0, b] = x                                        # prove)
-                    carry[b] = x
-                for j in range(1, n_c):
-                    c = gc[i, j]
-                    ir = inv_r[i, j]
-                    for b in range(GROUP):
-                        x = (c * w[i, j, b] - nl[i, j, b] + gr * carry[b]) * ir
-                        yr[j, b] = x
-                        carry[b] = x
-                for b in range(GROUP):
-                    x = yr[last, b]
-                    d = abs(x - u[i, last, b])
-                    dmax[b] = d if d > dmax[b] else dmax[b]
-                    u[i, last, b] = x
-                    carry[b] = x
-                for j in range(n_c - 2, -1, -1):
-                    cp = cp_r[i, j]
-                    for b in range(GROUP):
-                        x = yr[j, b] - cp * carry[b]
-                        d = abs(x - u[i, j, b])
-                        dmax[b] = d if d > dmax[b] else dmax[b]
-                        u[i, j, b] = x
-                        carry[b] = x
-            if g_col > 0.0:
-                if i == 0:
-                    for j in range(n_c):
-                        c = gc[0, j]
-                        ic = inv_c[0, j]
-                        for b in range(GROUP):
-                            yc[0, j, b] = (c * u[0, j, b] + nl[0, j, b]) * ic
-                else:
-                    for j in range(n_c):
-                        c = gc[i, j]
-                        ic = inv_c[i, j]
-                        for b in range(GROUP):
-                            yc[i, j, b] = (c * u[i, j, b] + nl[i, j, b]
-                                           + gcol * yc[i - 1, j, b]) * ic
-        # pass 2 (bottom to top): column substitution, then the law at the new voltages
-        for j in range(n_c):
-            for b in range(GROUP):
-                out[j, b] = 0.0
-        for i in range(n_r - 1, -1, -1):
-            for j in range(n_c):
-                if g_col > 0.0:
-                    if i == n_r - 1:
-                        for b in range(GROUP):
-                            x = yc[i, j, b]
-                            d = abs(x - w[i, j, b])
-                            dmax[b] = d if d > dmax[b] else dmax[b]
-                            w[i, j, b] = x
-                    else:
-                        cp = cp_c[i, j]
-                        for b in range(GROUP):
-                            x = yc[i, j, b] - cp * w[i + 1, j, b]
-                            d = abs(x - w[i, j, b])
-                            dmax[b] = d if d > dmax[b] else dmax[b]
-                            w[i, j, b] = x
-                for b in range(GROUP):
-                    t[b] = (u[i, j, b] - w[i, j, b]) * s
-                    f[b] = 0.0
-                for k in range(n_k):
-                    a = coef[k, i, j]
-                    for b in range(GROUP):
-                        pp[b] = poly[k, 0]
-                    for q in range(1, n_p):
-                        pk = poly[k, q]
-                        for b in range(GROUP):
-                            pp[b] = pp[b] * t[b] + pk
-                    for b in range(GROUP):
-                        f[b] += a * pp[b]
-                c = gc[i, j]
-                for b in range(GROUP):
-                    nl[i, j, b] = f[b] - c * (u[i, j, b] - w[i, j, b])
-                    out[j, b] += f[b]
-        delta = 0.0
-        for b in range(GROUP):
-            delta = max(delta, float(dmax[b]))
-        if g_row == 0.0 and g_col == 0.0:
-            est = 0.0
-            break
-        rho = delta / prev if prev > 0.0 else 0.0
-        prev = delta
-        if delta == 0.0:
-            est = 0.0
-            break
-        if rho < 1.0:
-            est = delta * rho / (1.0 - rho)
-            if est <= tol and sweeps > 1:
-                break
-    info[0] = sweeps
-    info[1] = est
+def _horner(poly_k: np.ndarray, x: np.ndarray) -> np.ndarray:
+    h = np.full_like(x, poly_k[0])
+    for q in range(1, poly_k.size):
+        h = h * x + poly_k[q]
+    return h
 
 
-#: FMA contraction and no NaN/inf special cases let the group loops vectorise (no
-#: reassociation: every sum keeps its order, so results do not depend on the batch split).
-_sweeps_kernel = jit(_sweeps_py, fastmath={"contract", "nnan", "ninf"})
+def _pass_numpy(first, rowwire, store, vt, poly, coef, csum, gc, gcu, irp, cpr, st, tt, wk,
+                bt, ra, rq, rn, gr, rrow, rcol):
+    r"""One downward pass over the rows (module docstring), float32, on ``GROUP`` lanes.
 
-
-def _sweeps_numpy(v, inv_vs, poly, coef, gc, g_row, g_col, inv_r, cp_r, inv_c, cp_c, tol,
-                  max_sweeps, u, w, nl, yc, yr, out, info):
-    """NumPy reference of :func:`_sweeps_kernel`: the same sweeps in the same precision,
-    vectorised over the lines and the group."""
+    ``vt`` (n_r, G) row drives [V]; ``poly`` (K, P) monomials in V, highest first; ``coef``
+    (K, n_r, n_c) per-cell coefficients [A]; ``csum`` (K, n_r) their row sums; ``gc`` (n_r,
+    n_c) the chord [S]; ``gcu = gc·r_row``, ``irp = g_row/m_j`` and ``cpr = −g_row/m_j`` the
+    Thomas factors of the row wires scaled by ``g_row`` (the recurrences carry ``g_row·y`` and
+    ``g_row·U``); ``st`` (n_r, n_c, G) the cell currents [A] (read unless ``first``; written
+    if ``store``) and ``tt`` (n_r, G) their row sums; ``wk`` (n_c, 2, G) row work; ``bt``
+    (n_c, G) the previous currents' column totals :math:`r_{col}\sum_l (n_r - l) I_l` [V];
+    ``ra``, ``rq``, ``rn`` (n_c, G), zeroed: on return the new column currents [A],
+    :math:`r_{col}\sum_l (n_r - l)I^{old}_l` and the next pass's ``bt`` [V]. Scalars
+    ``gr = 1/r_row`` [S], ``rrow``, ``rcol`` [ohm] (0: ideal wire)."""
     f32 = np.float32
     n_r, n_c = gc.shape
-    c3 = gc[:, :, None]
+    n_k = poly.shape[0]
+    gr, rrow, rcol = f32(gr), f32(rrow), f32(rcol)
+    for i in range(n_r):
+        mrc = f32(n_r - i) * rcol
+        vrow = vt[i]
+        if first:
+            pv = [_horner(poly[k], vrow) for k in range(n_k)]
+            total = _terms([csum[k, i] for k in range(n_k)], pv)
+            old = _terms([coef[k, i][:, None] for k in range(n_k)], [p[None, :] for p in pv])
+        else:
+            total = tt[i]
+            old = st[i].copy()
+        w = mrc * ra + (bt - rq)
+        if rowwire:
+            v1 = np.empty_like(old)
+            srun = rrow * total
+            drop = np.zeros_like(total)
+            for j in range(n_c):
+                drop = drop + srun
+                v1[j] = vrow - drop
+                srun = srun - rrow * old[j]
+        else:
+            v1 = np.broadcast_to(vrow, old.shape)
+        vc = v1 - w
+        f = _terms([coef[k, i][:, None] for k in range(n_k)],
+                   [_horner(poly[k], vc) for k in range(n_k)])
+        if rowwire:
+            z = f - gc[i][:, None] * v1
+            y = gr * vrow
+            for j in range(n_c):
+                y = (y - z[j]) * irp[i, j]
+                wk[j, 0], wk[j, 1] = z[j], y
+            u = np.zeros_like(vrow)
+            new = np.empty_like(old)
+            acc = np.zeros_like(vrow)
+            for j in range(n_c - 1, -1, -1):
+                u = wk[j, 1] - cpr[i, j] * u
+                new[j] = gcu[i, j] * u + wk[j, 0]
+                acc = acc + new[j]
+        else:
+            new = f
+            acc = np.zeros_like(vrow)
+            for j in range(n_c):
+                acc = acc + new[j]
+        if store:
+            st[i] = new
+            tt[i] = acc
+        ra += new
+        rq += mrc * old
+        rn += mrc * new
 
-    def law(vc):
-        t = vc * f32(inv_vs)
-        f = np.zeros_like(vc)
-        for k in range(poly.shape[0]):
-            p = np.full_like(vc, poly[k, 0])
-            for q in range(1, poly.shape[1]):
-                p = p * t + poly[k, q]
-            f += coef[k][:, :, None] * p
-        return f
 
-    u[...] = v.T.astype(np.float32)[:, None, :]
-    w[...] = 0.0
-    nl[...] = law(u) - c3 * u
-    prev, est, sweeps = np.inf, np.inf, 0
-    for _ in range(max_sweeps):
-        sweeps += 1
-        delta = 0.0
-        if g_row > 0.0:
-            d = c3 * w - nl
-            d[:, 0, :] += f32(g_row) * v.T.astype(np.float32)
-            y = np.empty_like(u)
-            y[:, 0] = d[:, 0] * inv_r[:, 0, None]
-            for j in range(1, n_c):
-                y[:, j] = (d[:, j] + f32(g_row) * y[:, j - 1]) * inv_r[:, j, None]
-            new = np.empty_like(u)
-            new[:, -1] = y[:, -1]
-            for j in range(n_c - 2, -1, -1):
-                new[:, j] = y[:, j] - cp_r[:, j, None] * new[:, j + 1]
-            delta = max(delta, float(np.max(np.abs(new - u))))
-            u[...] = new
-        if g_col > 0.0:
-            d = c3 * u + nl
-            yc[0] = d[0] * inv_c[0][:, None]
-            for i in range(1, n_r):
-                yc[i] = (d[i] + f32(g_col) * yc[i - 1]) * inv_c[i][:, None]
-            new = np.empty_like(w)
-            new[-1] = yc[-1]
-            for i in range(n_r - 2, -1, -1):
-                new[i] = yc[i] - cp_c[i][:, None] * new[i + 1]
-            delta = max(delta, float(np.max(np.abs(new - w))))
-            w[...] = new
-        vc = u - w
-        f = law(vc)
-        nl[...] = f - c3 * vc
-        out[...] = f.astype(np.float64).sum(axis=0)
-        if g_row == 0.0 and g_col == 0.0:
-            est = 0.0
-            break
-        rho = delta / prev if prev > 0.0 else 0.0
-        prev = delta
-        if delta == 0.0:
-            est = 0.0
-            break
-        if rho < 1.0:
-            est = delta * rho / (1.0 - rho)
-            if est <= tol and sweeps > 1:
-                break
-    info[0] = sweeps
-    info[1] = est
+def _terms(a: list, b: list) -> np.ndarray:
+    """``Σ_k a_k·b_k`` accumulated in the kernel's order (float32)."""
+    acc = a[0] * b[0]
+    for ak, bk in zip(a[1:], b[1:], strict=True):
+        acc = ak * bk + acc
+    return acc
+
+
+# --------------------------------------------------------------------------------------------
+# One pass: LLVM IR kernel
+# --------------------------------------------------------------------------------------------
+
+_V = f"<{GROUP} x float>"
+_PTRS = ("vt", "poly", "coef", "csum", "gc", "gcu", "irp", "cpr", "st", "tt", "wk", "bt", "ra",
+         "rq", "rn")
+_ARGS = ["i64 %n_r", "i64 %n_c"] + [f"ptr noalias %{p}" for p in _PTRS] + [
+    "float %gr", "float %rrow", "float %rcol"]
+_ARGTYPES = [ctypes.c_int64] * 2 + [ctypes.c_void_p] * len(_PTRS) + [ctypes.c_float] * 3
+
+
+class _Ir:
+    """A small emitter of vector IR lines (``<GROUP x float>`` values)."""
+
+    def __init__(self):
+        self.lines: list[str] = []
+        self.n = 0
+
+    def __call__(self, line: str) -> None:
+        self.lines.append(line)
+
+    def tmp(self) -> str:
+        self.n += 1
+        return f"%x{self.n}"
+
+    def op(self, code: str, a: str, b: str) -> str:
+        r = self.tmp()
+        self(f"  {r} = {code} {_V} {a}, {b}")
+        return r
+
+    def fma(self, a: str, b: str, c: str) -> str:
+        r = self.tmp()
+        self(f"  {r} = call {_V} @llvm.fma.v{GROUP}f32({_V} {a}, {_V} {b}, {_V} {c})")
+        return r
+
+    def neg(self, a: str) -> str:
+        r = self.tmp()
+        self(f"  {r} = fneg {_V} {a}")
+        return r
+
+    def splat(self, scalar: str) -> str:
+        r = self.tmp()
+        self(f"  {r}i = insertelement {_V} poison, float {scalar}, i64 0")
+        self(f"  {r} = shufflevector {_V} {r}i, {_V} poison, <{GROUP} x i32> zeroinitializer")
+        return r
+
+    def gep(self, base: str, index: str) -> str:
+        r = self.tmp()
+        self(f"  {r} = getelementptr float, ptr %{base}, i64 {index}")
+        return r
+
+    def load(self, base: str, index: str) -> str:
+        p = self.gep(base, index)
+        r = self.tmp()
+        self(f"  {r} = load {_V}, ptr {p}, align 4")
+        return r
+
+    def store(self, value: str, base: str, index: str) -> None:
+        p = self.gep(base, index)
+        self(f"  store {_V} {value}, ptr {p}, align 4")
+
+    def scalar(self, base: str, index: str) -> str:
+        """Broadcast of the float ``base[index]``."""
+        p = self.gep(base, index)
+        r = self.tmp()
+        self(f"  {r} = load float, ptr {p}")
+        return self.splat(r)
+
+    def i64(self, expr: str) -> str:
+        r = self.tmp()
+        self(f"  {r} = {expr}")
+        return r
+
+
+def _pass_ir(n_k: int, n_p: int, first: bool, rowwire: bool, store: bool) -> str:
+    """IR of ``@relax`` for ``n_k`` law terms of ``n_p`` polynomial coefficients: the pass of
+    :func:`_pass_numpy` (the same arguments as pointers; the flags fixed)."""
+    e = _Ir()
+    G = GROUP
+    e(f"declare {_V} @llvm.fma.v{G}f32({_V}, {_V}, {_V})")
+    e(f"define void @relax({', '.join(_ARGS)}) {{")
+    e("entry:")
+    pk = [[e.scalar("poly", str(k * n_p + q)) for q in range(n_p)] for k in range(n_k)]
+    gr, rrow = e.splat("%gr"), e.splat("%rrow")
+    nrrow = e.neg(rrow)
+    ncr = e.i64("mul i64 %n_r, %n_c")
+    e("  br label %row")
+
+    def horner(k, x):
+        h = pk[k][0]
+        for q in range(1, n_p):
+            h = e.fma(h, x, pk[k][q])
+        return h
+
+    def terms(pairs):
+        acc = None
+        for a, b in pairs:
+            acc = e.op("fmul", a, b) if acc is None else e.fma(a, b, acc)
+        return acc
+
+    def coef_at(k, cell):
+        return e.scalar("coef", e.i64(f"add i64 {e.i64(f'mul i64 {ncr}, {k}')}, {cell}"))
+
+    def old_current(cell, cell16):
+        if not first:
+            return e.load("st", cell16)
+        return terms((coef_at(k, cell), pv[k]) for k in range(n_k))
+
+    def update_sums(j16, old, new):
+        e.store(e.op("fadd", e.load("ra", j16), new), "ra", j16)
+        e.store(e.fma(mrc, old, e.load("rq", j16)), "rq", j16)
+        e.store(e.fma(mrc, new, e.load("rn", j16)), "rn", j16)
+
+    # ---- row loop (downward)
+    e("row:")
+    e("  %i = phi i64 [0, %entry], [%inext, %rowend]")
+    mf = e.tmp()
+    e(f"  {mf} = uitofp i64 {e.i64('sub i64 %n_r, %i')} to float")
+    mrc_s = e.tmp()
+    e(f"  {mrc_s} = fmul float {mf}, %rcol")
+    mrc = e.splat(mrc_s)
+    i16 = e.i64(f"mul i64 %i, {G}")
+    vrow = e.load("vt", i16)
+    rowoff = e.i64("mul i64 %i, %n_c")
+    if first:
+        pv = [horner(k, vrow) for k in range(n_k)]
+        cs = [e.scalar("csum", e.i64(f"add i64 {e.i64(f'mul i64 %n_r, {k}')}, %i"))
+              for k in range(n_k)]
+        total = terms(zip(cs, pv, strict=True))
+    else:
+        total = e.load("tt", i16)
+    if rowwire:
+        s0 = e.op("fmul", rrow, total)
+        y0 = e.op("fmul", gr, vrow)
+    e("  br label %asc")
+
+    # ---- ascending: row voltages from the previous currents, column voltages, law, forward
+    e("asc:")
+    e("  %j = phi i64 [0, %row], [%jnext, %asc]")
+    if rowwire:
+        e(f"  %srun = phi {_V} [{s0}, %row], [%srunn, %asc]")
+        e(f"  %drop = phi {_V} [zeroinitializer, %row], [%dropn, %asc]")
+        e(f"  %y = phi {_V} [{y0}, %row], [%yn, %asc]")
+    else:
+        e(f"  %tacc = phi {_V} [zeroinitializer, %row], [%taccn, %asc]")
+    cell = e.i64(f"add i64 {rowoff}, %j")
+    cell16 = e.i64(f"mul i64 {cell}, {G}")
+    j16 = e.i64(f"mul i64 %j, {G}")
+    old = old_current(cell, cell16)
+    ra_j = e.load("ra", j16)
+    rq_j = e.load("rq", j16)
+    w = e.fma(mrc, ra_j, e.op("fsub", e.load("bt", j16), rq_j))
+    if rowwire:
+        e(f"  %dropn = fadd {_V} %drop, %srun")
+        v1 = e.op("fsub", vrow, "%dropn")
+        e(f"  %srunn = call {_V} @llvm.fma.v{G}f32({_V} {nrrow}, {_V} {old}, {_V} %srun)")
+    else:
+        v1 = vrow
+    vc = e.op("fsub", v1, w)
+    f = terms((coef_at(k, cell), horner(k, vc)) for k in range(n_k))
+    if rowwire:
+        c = e.scalar("gc", cell)
+        z = e.fma(e.neg(c), v1, f)
+        e(f"  %yn = fmul {_V} {e.op('fsub', '%y', z)}, {e.scalar('irp', cell)}")
+        q0 = e.i64(f"mul i64 %j, {2 * G}")
+        e.store(z, "wk", q0)
+        e.store("%yn", "wk", e.i64(f"add i64 {q0}, {G}"))
+    else:
+        if store:
+            e.store(f, "st", cell16)
+        e(f"  %taccn = fadd {_V} %tacc, {f}")
+        e.store(e.op("fadd", ra_j, f), "ra", j16)
+        e.store(e.fma(mrc, old, rq_j), "rq", j16)
+        e.store(e.fma(mrc, f, e.load("rn", j16)), "rn", j16)
+    e("  %jnext = add i64 %j, 1")
+    e("  %amore = icmp ult i64 %jnext, %n_c")
+    e(f"  br i1 %amore, label %asc, label %{'desc_in' if rowwire else 'rowend'}")
+    if rowwire:
+        # ---- descending: back substitution, new currents, running sums
+        e("desc_in:")
+        e("  %jlast = sub i64 %n_c, 1")
+        e("  br label %desc")
+        e("desc:")
+        e("  %k = phi i64 [%jlast, %desc_in], [%knext, %desc]")
+        e(f"  %u = phi {_V} [zeroinitializer, %desc_in], [%un, %desc]")
+        e(f"  %tacc = phi {_V} [zeroinitializer, %desc_in], [%taccn, %desc]")
+        cl = e.i64(f"add i64 {rowoff}, %k")
+        cl16 = e.i64(f"mul i64 {cl}, {G}")
+        k16 = e.i64(f"mul i64 %k, {G}")
+        q0 = e.i64(f"mul i64 %k, {2 * G}")
+        z = e.load("wk", q0)
+        y = e.load("wk", e.i64(f"add i64 {q0}, {G}"))
+        e(f"  %un = fsub {_V} {y}, {e.op('fmul', e.scalar('cpr', cl), '%u')}")
+        new = e.fma(e.scalar("gcu", cl), "%un", z)
+        old = old_current(cl, cl16)
+        if store:
+            e.store(new, "st", cl16)
+        e(f"  %taccn = fadd {_V} %tacc, {new}")
+        update_sums(k16, old, new)
+        e("  %knext = sub i64 %k, 1")
+        e("  %dmore = icmp sgt i64 %k, 0")
+        e("  br i1 %dmore, label %desc, label %rowend")
+    e("rowend:")
+    if store:
+        e(f"  %tfin = phi {_V} [%taccn, %{'desc' if rowwire else 'asc'}]")
+        e.store("%tfin", "tt", i16)
+    e("  %inext = add i64 %i, 1")
+    e("  %rmore = icmp ult i64 %inext, %n_r")
+    e("  br i1 %rmore, label %row, label %exit")
+    e("exit:")
+    e("  ret void")
+    e("}")
+    return "\n".join(e.lines)
+
+
+_KERNELS: dict = {}
+_KERNELS_LOCK = threading.Lock()
+
+
+def _kernel(n_k: int, n_p: int, first: bool, rowwire: bool, store: bool):
+    """The compiled pass for these shapes and flags (once per process), or None."""
+    key = (n_k, n_p, bool(first), bool(rowwire), bool(store))
+    with _KERNELS_LOCK:
+        state = _KERNELS.setdefault(key, {})
+    return _llvm.compiled_function(state, lambda: _pass_ir(*key), "relax", _ARGTYPES, (),
+                                   "the line-relaxation kernel", "the NumPy reference")
+
+
+def kernel_available() -> bool:
+    """Whether the line-relaxation passes run on the compiled kernel here."""
+    return backend() == "numba" and _kernel(1, 4, False, True, True) is not None
 
 
 # --------------------------------------------------------------------------------------------
@@ -363,52 +480,129 @@ class LineSolver:
         self.shape = g_s.shape
         n_r, n_c = g_s.shape
         f32 = np.float32
+        self.r_row = float(r_row_ohm)
+        self.r_col = float(r_col_ohm)
         self.g_row = 1.0 / r_row_ohm if r_row_ohm > 0.0 else 0.0
-        self.g_col = 1.0 / r_col_ohm if r_col_ohm > 0.0 else 0.0
+        k = coef.shape[0]
         self.coef = np.ascontiguousarray(coef, dtype=f32)
-        self.poly = np.ascontiguousarray(poly, dtype=f32)
+        # the polynomials in V itself: coefficient q of degree P-1-q times (1/V_s)^(P-1-q)
+        poly = np.asarray(poly, dtype=np.float64)
+        deg = poly.shape[1] - 1
+        self.poly_t = poly
         self.inv_vs = 1.0 / float(v_scale)
+        self.poly = np.ascontiguousarray(poly * self.inv_vs ** np.arange(deg, -1, -1), dtype=f32)
+        self.csum = np.ascontiguousarray(self.coef.sum(axis=2, dtype=np.float64), dtype=f32)
+        # the coefficients beside their (n_r - l)-weighted copy: the ideal column currents and
+        # the first pass's column totals in one product
+        w = (n_r - np.arange(n_r, dtype=np.float64))[:, None]
+        flat = np.asarray(coef, dtype=np.float64).reshape(k * n_r, n_c)
+        self._coef_tw = np.ascontiguousarray(np.concatenate([flat, flat * np.tile(w, (k, 1))],
+                                                            axis=1), dtype=f32)
         gc = np.asarray(chord_s, dtype=np.float64)
         self.gc = np.ascontiguousarray(gc, dtype=f32)
         zeros = np.zeros((n_r, n_c), dtype=f32)
-        self.inv_r = self.cp_r = self.inv_c = self.cp_c = zeros
+        self.gcu = self.irp = self.cpr = zeros
         if self.g_row > 0.0:
             diag = 2.0 * self.g_row + gc
             diag[:, -1] -= self.g_row                     # open far end of each row
             inv, cp = _tridiag_factors(diag, -self.g_row)
-            self.inv_r, self.cp_r = inv.astype(f32), cp.astype(f32)
-        if self.g_col > 0.0:
-            diag = (2.0 * self.g_col + gc).T.copy()
-            diag[:, 0] -= self.g_col                      # open top of each column
-            inv, cp = _tridiag_factors(diag, -self.g_col)
-            self.inv_c = np.ascontiguousarray(inv.T, dtype=f32)
-            self.cp_c = np.ascontiguousarray(cp.T, dtype=f32)
+            self.irp = (self.g_row * inv).astype(f32)
+            self.cpr = cp.astype(f32)
+            self.gcu = (gc * self.r_row).astype(f32)
+        #: Diagnostics of the last :meth:`column_currents` call.
+        self.last_info: dict = {}
 
-    def column_currents(self, v: np.ndarray, tol_v: float) -> tuple[np.ndarray, int, float]:
-        """Column currents [A] (batch, cols) for row voltages ``v`` (batch, rows) [V], the
-        most sweeps any group took and the largest estimated node-voltage error [V]."""
+    def _basis(self, v: np.ndarray) -> np.ndarray:
+        """``P_k(v/V_s)`` for row voltages ``v`` (batch, rows): (batch, K·rows), float32."""
+        t = v * self.inv_vs
+        return np.concatenate([np.polyval(p, t) for p in self.poly_t], axis=1).astype(
+            np.float32)
+
+    def column_currents(self, v: np.ndarray, rtol: float) -> tuple[np.ndarray, int, float]:
+        """Column currents [A] (batch, cols) for row voltages ``v`` (batch, rows) [V], the most
+        passes any group took and the largest estimated error of a column current relative to
+        the column's current magnitude with ideal wires (module docstring).
+
+        Raises ``RuntimeError`` (named by the crossbar) when a group does not converge within
+        :data:`MAX_PASSES`."""
         n_b = v.shape[0]
         n_r, n_c = self.shape
         out = np.empty((n_b, n_c))
-        sweeps, err = 0, 0.0
-        fn = _sweeps_numpy if backend() == "numpy" else _sweeps_kernel
-        info = np.zeros(2)
+        basis = self._basis(v)
+        # Σ_i F(g_ij, v_i), r_col Σ_i (n_r − i) F(g_ij, v_i) [V] and Σ_i |F(g_ij, v_i)| (a
+        # passive cell's current has the sign of its voltage)
+        both = (basis @ self._coef_tw).astype(np.float64)
+        ideal, totals = both[:, :n_c], both[:, n_c:] * self.r_col
+        signs = np.tile(np.sign(v), self.poly.shape[0]).astype(np.float32)
+        scale = ((basis * signs) @ self._coef_tw[:, :n_c]).astype(np.float64)
+        if self.g_row == 0.0 and self.r_col == 0.0:
+            self.last_info = {"passes": 0, "rel_error_est": 0.0}
+            return ideal, 0, 0.0
         f32 = np.float32
-        u = np.empty((n_r, n_c, GROUP), dtype=f32)
-        w = np.empty((n_r, n_c, GROUP), dtype=f32)
-        nl = np.empty((n_r, n_c, GROUP), dtype=f32)
-        yc = np.empty((n_r, n_c, GROUP), dtype=f32)
-        yr = np.empty((n_c, GROUP), dtype=f32)
-        ob = np.empty((n_c, GROUP))
-        vb = np.zeros((GROUP, n_r))
-        for b0 in range(0, n_b, GROUP):
-            nb = min(GROUP, n_b - b0)
-            vb[:nb] = v[b0:b0 + nb]
-            vb[nb:] = 0.0                               # a short group: idle vectors at 0 V
-            fn(vb, self.inv_vs, self.poly, self.coef, self.gc, self.g_row, self.g_col,
-               self.inv_r, self.cp_r, self.inv_c, self.cp_c, float(tol_v), MAX_SWEEPS, u, w,
-               nl, yc, yr, ob, info)
-            out[b0:b0 + nb] = ob[:, :nb].T
-            sweeps = max(sweeps, int(info[0]))
-            err = max(err, float(info[1]))
-        return out, sweeps, err
+        G = GROUP
+        st = workspace("lines_state", (n_r, n_c, G), f32)
+        tt = workspace("lines_rowsum", (n_r, G), f32)
+        wk = workspace("lines_row", (n_c, 2, G), f32)
+        sums = workspace("lines_sums", (4, n_c, G), f32)     # bt, A, Q, next bt
+        vt = workspace("lines_drive", (n_r, G), f32)
+        passes, worst = 0, 0.0
+        for b0 in range(0, n_b, G):
+            nb = min(G, n_b - b0)
+            vt[...] = 0.0                              # a short group: idle lanes at 0 V
+            vt[:, :nb] = v[b0:b0 + nb].T
+            bt = sums[0]
+            bt[...] = 0.0
+            bt[:, :nb] = totals[b0:b0 + nb].T
+            res = self._relax_group(vt, st, tt, wk, sums, ideal[b0:b0 + nb].T,
+                                    scale[b0:b0 + nb].T, nb, rtol)
+            out[b0:b0 + nb] = res[0].T
+            passes = max(passes, res[1])
+            worst = max(worst, res[2])
+        self.last_info = {"passes": passes, "rel_error_est": worst}
+        return out, passes, worst
+
+    def _relax_group(self, vt, st, tt, wk, sums, prev, sc, nb, rtol):
+        """Passes over one group until the last change is at most ``rtol`` and at most half
+        the one before (module docstring): (currents (cols, nb), passes, last change). A pass
+        predicted to be the last (the previous contraction applied to the previous change is
+        below ``rtol / 2``) runs without writing the state, and again with it if it was not."""
+        bt, ra, rq, rn = sums
+        live = sc > 0.0
+        deltas: list[float] = []
+        for p in range(MAX_PASSES):
+            final_guess = (p >= 2 and deltas[-1] < deltas[-2]
+                           and deltas[-1] ** 2 / deltas[-2] <= 0.5 * rtol)
+            for store in ((False, True) if final_guess else (True,)):
+                ra[...] = 0.0
+                rq[...] = 0.0
+                rn[...] = 0.0
+                self._pass(p == 0, store, vt, st, tt, wk, bt, ra, rq, rn)
+                cur = ra[:, :nb].astype(np.float64)
+                delta = float(np.max(np.abs(cur - prev)[live] / sc[live], initial=0.0))
+                done = delta == 0.0 or (p >= 1 and delta <= rtol
+                                        and delta <= CONTRACTION * deltas[-1])
+                if done or store:
+                    break
+            if done:
+                return cur, p + 1, delta
+            deltas.append(delta)
+            prev = cur
+            bt[...] = rn
+        self.last_info = {"passes": MAX_PASSES, "rel_error_est": deltas[-1]}
+        raise RuntimeError(f"line relaxation did not converge in {MAX_PASSES} passes "
+                           f"(last changes {[float(f'{d:.3g}') for d in deltas[-3:]]} of the "
+                           f"column currents, relative)")
+
+    def _pass(self, first, store, vt, st, tt, wk, bt, ra, rq, rn) -> None:
+        rowwire = self.g_row > 0.0
+        args = (vt, self.poly, self.coef, self.csum, self.gc, self.gcu, self.irp, self.cpr, st,
+                tt, wk, bt, ra, rq, rn)
+        scal = (self.g_row, self.r_row, self.r_col)
+        fn = None
+        if backend() == "numba":
+            fn = _kernel(self.poly.shape[0], self.poly.shape[1], first, rowwire, store)
+        if fn is None:
+            _pass_numpy(first, rowwire, store, *args, *scal)
+            return
+        n_r, n_c = self.shape
+        fn(n_r, n_c, *(a.ctypes.data for a in args), *scal)

@@ -34,6 +34,11 @@ Solvers
   - ``method="fast"``: the documented approximation, exactly ``n_fast`` chord steps. A few
     steps suffice for read voltages below ~v0 (error ~1e-4 after 3 steps for sinh cells at
     V/v0 = 0.8); strongly nonlinear operation needs ``"exact"``.
+  - ``method="lines"``: the line relaxation of :mod:`cimsim.array._lines` (the cell currents
+    as the state, Gauss-Seidel over the rows with exact chord solves of the row wires, 16
+    input vectors per vector instruction), which the tiles use: passes until the estimated
+    error of every column current is at most ``rtol`` of the column's current magnitude
+    with ideal wires; :attr:`Crossbar.lines_info` keeps the passes and the estimate.
 
   ``scripts/bench.py`` prints its error against the exact solve.
 
@@ -75,6 +80,9 @@ _METHODS = ("exact", "newton", "fast", "lines")
 #: Largest error of the expanded cell law of ``method="lines"`` (expansion and polynomial
 #: fit), relative to its largest current over the cells' voltage range [-].
 LINES_RTOL = 1e-6
+#: Default tolerance of ``method="lines"``: estimated error of every column current relative
+#: to the column's current magnitude with ideal wires, Σ_i |F(g_ij, v_i)| [-].
+LINES_RTOL_DEFAULT = 1e-4
 _CACHE_SIZE = 4
 _CHUNK_ELEMENTS = 1 << 24  # max node-voltage elements held per batch chunk
 R_WIRE_MIN_OHM = 1e-9
@@ -230,8 +238,9 @@ class Crossbar:
         self._g_eff32 = None
         self._ss = None
         self._lines = None
-        #: Diagnostics of the last ``method="lines"`` call: sweeps, estimated node-voltage
-        #: error [V], error bound of the tabulated law per cell [A].
+        #: Diagnostics of the last ``method="lines"`` call: passes, estimated error of the
+        #: column currents relative to their magnitude with ideal wires, error bound of the
+        #: expanded law per cell [A].
         self.lines_info: dict = {}
 
     @property
@@ -254,11 +263,13 @@ class Crossbar:
 
     # --------------------------------------------------------------- public API
     def column_currents(self, v_rows, *, method: str = "exact", n_fast: int = 3,
-                        xtol_v: float = 1e-12, max_iter: int = 50) -> np.ndarray:
+                        xtol_v: float = 1e-12, max_iter: int = 50,
+                        rtol: float = LINES_RTOL_DEFAULT) -> np.ndarray:
         """Column currents [A], shape (batch, cols) (or (cols,) for 1-D ``v_rows`` [V]).
 
         Ohmic cells: ``v_rows @ g_eff_s`` (float32 GEMM when ``v_rows`` is float32).
-        Nonlinear cells: see :func:`solve_crossbar` for ``method``, ``n_fast``, ``xtol_v``.
+        Nonlinear cells: see :func:`column_currents` for ``method``, ``n_fast``, ``xtol_v``,
+        ``rtol``.
         """
         caller = "Crossbar.column_currents"
         v, squeeze = _check_v(v_rows, self.shape[0], caller)
@@ -271,8 +282,8 @@ class Crossbar:
                 ge = self.g_eff_s
             out = _fixed_chunk_gemm(v, ge)
         elif method == "lines":
-            xtol_v = check_scalar("xtol_v", xtol_v, caller, lo=0.0, lo_open=True)
-            out = self._lines_currents(np.asarray(v, dtype=np.float64), xtol_v)
+            rtol = check_scalar("rtol", rtol, caller, lo=0.0, lo_open=True)
+            out = self._lines_currents(np.asarray(v, dtype=np.float64), rtol)
         else:
             out = self._solve(v, method, n_fast, xtol_v, max_iter, caller).column_currents_a
         _check_finite_currents(out, self.g_s, v, caller)
@@ -323,13 +334,17 @@ class Crossbar:
         self._lines = (vm, solver)
         return solver
 
-    def _lines_currents(self, v: np.ndarray, xtol_v: float) -> np.ndarray:
+    def _lines_currents(self, v: np.ndarray, rtol: float) -> np.ndarray:
         scale = float(np.max(np.abs(v))) if v.size else 0.0
         if scale == 0.0:
             return np.zeros((v.shape[0], self.shape[1]))
         solver = self._lines_solver(scale)
-        out, sweeps, err = solver.column_currents(v, xtol_v * scale)
-        self.lines_info = {"sweeps": sweeps, "node_error_v": err,
+        try:
+            out, passes, err = solver.column_currents(v, rtol)
+        except RuntimeError as exc:
+            raise ConvergenceError(f"Crossbar.column_currents(method='lines'): {exc}; "
+                                   "use method='exact'") from None
+        self.lines_info = {"passes": passes, "rel_error_est": err,
                            "table_bound_a": solver.table_bound_a}
         return out
 
@@ -593,7 +608,8 @@ def effective_conductance(g_s, r_wire_row_ohm=0.0, r_wire_col_ohm=0.0) -> np.nda
 
 def column_currents(g_s, v_rows, r_wire_ohm=0.0, *, r_wire_row_ohm=None, r_wire_col_ohm=None,
                     cell=None, method: str = "exact", n_fast: int = 3,
-                    xtol_v: float = 1e-12, max_iter: int = 50) -> np.ndarray:
+                    xtol_v: float = 1e-12, max_iter: int = 50,
+                    rtol: float = LINES_RTOL_DEFAULT) -> np.ndarray:
     r"""Column currents of a crossbar with wire resistance and (optionally) nonlinear cells.
 
     .. math:: I_j\,[\mathrm{A}] = \frac{V^{\mathrm{col}}_{\mathrm{rows}-1,\,j}}{r_{col}}
@@ -615,16 +631,21 @@ def column_currents(g_s, v_rows, r_wire_ohm=0.0, *, r_wire_row_ohm=None, r_wire_
         Separate row / column wire resistance per cell pitch [ohm]; override ``r_wire_ohm``.
     cell : CellIV or None
         Cell law, e.g. ``device_models.SinhIV(v0_v=0.25)``; ``None`` means ohmic.
-    method : {"exact", "newton", "fast"}
+    method : {"exact", "newton", "fast", "lines"}
         Nonlinear cells only: converged solve (chord steps, then damped Newton where needed),
-        per-vector damped Newton, or ``n_fast`` relaxed chord steps from the small-signal
-        solution (see the module docstring).
+        per-vector damped Newton, ``n_fast`` relaxed chord steps from the small-signal
+        solution, or the line relaxation to the estimated tolerance ``rtol`` (see the module
+        docstring).
     n_fast : int
         Chord steps of the fast approximation [-].
     xtol_v : float
         Convergence when the largest node-voltage step is below ``xtol_v · max|v_rows|`` [-].
     max_iter : int
         Newton iterations allowed per input vector before :class:`ConvergenceError`.
+    rtol : float
+        ``method="lines"``: passes stop when the estimated error of every column current is
+        at most ``rtol`` of the column's current magnitude with ideal wires,
+        :math:`\sum_i |F(g_{ij}, v_i)|` [-].
 
     Returns
     -------
@@ -645,7 +666,7 @@ def column_currents(g_s, v_rows, r_wire_ohm=0.0, *, r_wire_row_ohm=None, r_wire_
     rr, rc = _resolve_r(r_wire_ohm, r_wire_row_ohm, r_wire_col_ohm, caller)
     xb = _crossbar_for(g_s, rr, rc, cell, caller)
     return xb.column_currents(v_rows, method=method, n_fast=n_fast, xtol_v=xtol_v,
-                              max_iter=max_iter)
+                              max_iter=max_iter, rtol=rtol)
 
 
 def solve_crossbar(g_s, v_rows, r_wire_ohm=0.0, *, r_wire_row_ohm=None, r_wire_col_ohm=None,

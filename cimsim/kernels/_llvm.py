@@ -45,8 +45,8 @@ import numpy as np
 
 from .parallel import workspace
 
-__all__ = ["FORCE_BLAS_ENV", "LLVM_MIN", "MR", "NR", "check_operands", "compiled_gemm",
-           "force_blas", "gemm_ir", "output_blocks"]
+__all__ = ["FORCE_BLAS_ENV", "LLVM_MIN", "MR", "NR", "check_operands", "compiled_function",
+           "compiled_gemm", "force_blas", "gemm_ir", "output_blocks"]
 
 #: Register block: rows of ``A`` × columns of ``B`` [-].
 MR, NR = 8, 32
@@ -180,24 +180,38 @@ def compiled_gemm(state: dict, ir: Callable[[], str], extras: list[tuple[str, st
     keeps the function and the execution engine that owns its machine code."""
     if force_blas():
         return None
+    args = [ctypes.c_int64] * 3 + [ctypes.c_void_p, ctypes.c_int64] * 2 + [
+        ctypes.c_void_p, ctypes.c_int64] + [_C_TYPES[t] for t, _, _ in extras]
+    return compiled_function(state, ir, "gemm", args, features,
+                             "the AVX-512 GEMM kernel", "BLAS")
+
+
+def compiled_function(state: dict, ir: Callable[[], str], name: str, argtypes: list,
+                      features: tuple[str, ...], what: str, instead: str):
+    """The function ``name`` of the IR module ``ir()`` compiled for the host core, as a
+    ctypes function taking ``argtypes`` (it releases the GIL while it runs), or None where the
+    core lacks one of ``features``, llvmlite's LLVM predates :data:`LLVM_MIN` or compiling
+    fails (a :class:`RuntimeWarning` names ``what`` and the path used ``instead``). Compiled
+    once per ``state`` under a lock; ``state`` keeps the function and the execution engine
+    that owns its machine code."""
     if "fn" not in state:
         with _LOCK:
             if "fn" not in state:
-                state["fn"] = _compile(state, ir, extras, features)
+                state["fn"] = _compile(state, ir, name, argtypes, features, what, instead)
     return state["fn"]
 
 
-def _compile(state, ir, extras, features):
+def _compile(state, ir, name, argtypes, features, what, instead):
     try:
-        return _build(state, ir, extras, features)
-    except Exception as exc:   # any failure: BLAS instead of a broken kernel
+        return _build(state, ir, name, argtypes, features)
+    except Exception as exc:   # any failure: the caller's other path, not a broken kernel
         state.pop("engine", None)
-        warnings.warn(f"cimsim: the AVX-512 GEMM kernel did not compile ({type(exc).__name__}: "
-                      f"{exc}); using BLAS instead", RuntimeWarning, stacklevel=3)
+        warnings.warn(f"cimsim: {what} did not compile ({type(exc).__name__}: {exc}); using "
+                      f"{instead} instead", RuntimeWarning, stacklevel=4)
         return None
 
 
-def _build(state, ir, extras, features):
+def _build(state, ir, name, argtypes, features):
     import llvmlite.binding as llvm
 
     llvm.initialize_native_target()
@@ -212,6 +226,4 @@ def _build(state, ir, extras, features):
     engine = llvm.create_mcjit_compiler(mod, tm)
     engine.finalize_object()
     state["engine"] = engine
-    args = [ctypes.c_int64] * 3 + [ctypes.c_void_p, ctypes.c_int64] * 2 + [
-        ctypes.c_void_p, ctypes.c_int64] + [_C_TYPES[t] for t, _, _ in extras]
-    return ctypes.CFUNCTYPE(None, *args)(engine.get_function_address("gemm"))
+    return ctypes.CFUNCTYPE(None, *argtypes)(engine.get_function_address(name))

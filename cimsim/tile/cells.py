@@ -76,9 +76,9 @@ How the sums are formed (``TileConfig.array_solver = "fast"``, the default):
   at :data:`VARIANCE_RTOL`.
 * **Wires with nonlinear cells**: the line relaxation of :mod:`cimsim.array._lines`
   (:meth:`cimsim.array.crossbar.Crossbar.column_currents` with ``method="lines"``, to an
-  estimated node-voltage error of :data:`LINES_XTOL` of the largest row voltage) for the
-  mean, on each read (time-coded inputs: one solve per distinct switching time); the noise
-  variance and the energy as without wires.
+  estimated error of every column current of :data:`LINES_RTOL` of the column's current
+  magnitude with ideal wires) for the mean, on each read (time-coded inputs: one solve per
+  distinct switching time); the noise variance and the energy as without wires.
 
 ``array_solver = "exact"`` is the reference: the law of every cell at every read (no table),
 and with wires the converged Newton solve of :func:`cimsim.array.crossbar.column_currents`
@@ -116,7 +116,7 @@ from ..kernels.parallel import workspace
 from . import variance as _variance
 
 __all__ = [
-    "LINES_XTOL",
+    "LINES_RTOL",
     "TABLE_RTOL",
     "VARIANCE_RTOL",
     "ArrayRead",
@@ -129,9 +129,11 @@ TABLE_RTOL = 1e-5
 #: Largest error of the expansion of (∂F/∂g)² (read-noise variance), relative to its
 #: largest value [-].
 VARIANCE_RTOL = 1e-3
-#: Tolerance of the line relaxation of wires with nonlinear cells: estimated node-voltage
-#: error relative to the largest row voltage [-] (:mod:`cimsim.array._lines`).
-LINES_XTOL = 2e-5
+#: Tolerance of the line relaxation of wires with nonlinear cells: estimated error of every
+#: column current relative to the column's current magnitude with ideal wires,
+#: Σ_i |F(g_ij, v_i)| [-] (:mod:`cimsim.array._lines`); a fortieth of the step of an 8-bit
+#: ADC whose range is that magnitude.
+LINES_RTOL = 2e-4
 #: Largest number of input codes for which the cells' read energy is summed through a per-row
 #: histogram of the codes (exact integers; wider inputs gather per vector) [-].
 ENERGY_TABLE_CODES = 4097
@@ -705,7 +707,7 @@ class ArrayRead:
                 if self.plan == "exact":
                     cur = xb.column_currents(full, method="exact")
                 else:
-                    cur = xb.column_currents(full, method="lines", xtol_v=LINES_XTOL)
+                    cur = xb.column_currents(full, method="lines", rtol=LINES_RTOL)
                     self.lines_info = xb.lines_info
                 cur = cur[:, : tile.n_phys]
             out.append(cur)
