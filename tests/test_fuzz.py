@@ -23,7 +23,7 @@ import fuzz_registry as reg
 import h5py
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -39,8 +39,9 @@ MEMORY_HEADROOM = 4 << 30
 #: The default run is derandomized (the same examples every run, so the KNOWN list below is
 #: stable); the slow run draws afresh.
 _SETTINGS = dict(deadline=None, derandomize=True, database=None,
-                 suppress_health_check=list(HealthCheck))
-_SLOW_SETTINGS = dict(_SETTINGS, derandomize=False)
+                 suppress_health_check=list(HealthCheck),
+                 phases=[Phase.explicit, Phase.reuse, Phase.generate])  # no shrinking
+_SLOW_SETTINGS = dict(_SETTINGS, derandomize=False, phases=list(Phase))
 
 
 # --------------------------------------------------------------------------------------------
