@@ -788,6 +788,8 @@ class SarAdc:
         """NAND2 equivalents of one converter at ``bits`` (comparator + logic), for leakage."""
         from .errors import CardError
 
+        card = cards.load(card, kinds=("adc",), field="card", caller="SarAdc.leak_gates")
+        bits = check_int("bits", bits, "SarAdc.leak_gates", lo=1, hi=32)
         g_comp, g_bit = card.get("comparator_gates"), card.get("logic_gates_per_bit")
         if g_comp is None or g_bit is None:
             raise CardError(f"ADC card {card.name!r} needs comparator_gates and "
