@@ -216,7 +216,8 @@ class SubthresholdActivation(Layer):
                                      seed=rng.derive_key(hw.seed, "graded_adc", seed_tag, a))
                     for a in range(n_adc)]
         else:
-            adcs = [_nominal_adc(hw.adc_card, tc.adc_bits, hw.temperature_k)] * n_adc
+            adcs = [_nominal_adc(hw.adc_card, tc.adc_bits, hw.temperature_k,
+                                 tc.t_read_s * tc.read_phases)] * n_adc
         self._chip = _Chip(hw.temperature_k, dvt, beta, tc.t_read_s, cards.load(self.card).vdd_v,
                            analog, conv, adcs, share, bool(tc.quantize), int(tc.adc_bits))
 
