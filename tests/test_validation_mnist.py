@@ -6,10 +6,17 @@ import numpy as np
 import pytest
 
 from cimsim.hardware import HardwareConfig, TileConfig
-from cimsim.nn.layers import Flatten, Linear
+from cimsim.nn.layers import BatchNorm, Flatten, Linear, QuantReLU
+from cimsim.nn.models import load_model, save_model
 from cimsim.nn.network import Network, PlacementConfig
 from validation import joshi2020_pcm_drift, wan2022_neurram_mnist, yao2020_mnist_cnn
-from validation._mnist import GlobalDriftCompensation, load_network
+from validation._mnist import (
+    AdaptiveBatchStatistics,
+    ColumnCalibration,
+    GlobalDriftCompensation,
+    load_network,
+    matrix_weights,
+)
 
 
 def _tiny_net() -> Network:
@@ -75,5 +82,93 @@ def test_reproduction_metadata():
     for mod in (yao2020_mnist_cnn, joshi2020_pcm_drift, wan2022_neurram_mnist):
         assert mod.SLOW
         assert "doi:10.1038/" in mod.CITATION
-    assert wan2022_neurram_mnist.hardware().tile.weight_bits == 4
+    assert wan2022_neurram_mnist.hardware().tile.input_bits == 3
+    assert not wan2022_neurram_mnist.hardware().faults  # unformed and leaky rows are skipped
     assert yao2020_mnist_cnn.hardware().tile.input_encoding == "bit_serial"
+
+
+def test_wan_network_is_the_released_one():
+    net = load_network(wan2022_neurram_mnist.MODEL)
+    convs = [lay for lay in net.weighted_layers if lay.kind == "Conv2d"]
+    assert [c.out_channels for c in convs] == [8, 8, 16, 16, 32, 32]
+    assert all(c.kernel_size == (3, 3) and c.padding == (1, 1) for c in convs)
+    dense = net.weighted_layers[-1]
+    assert dense.weight.shape == (10, 512)
+    q = [lay for lay in net.layers if isinstance(lay, QuantReLU)]
+    assert len(q) == 6 and all(a.bits == 3 and a.max_value == 3.0 for a in q)
+    assert net.metadata["weight_noise"] == pytest.approx(0.15)
+    # 3-bit inputs: the stored calibration images sit on the 8-level grid.
+    np.testing.assert_allclose(net.calibration * 7, np.round(net.calibration * 7), atol=1e-12)
+
+
+def test_wan_clipping_saturates_the_top_five_percent():
+    net = load_network(wan2022_neurram_mnist.MODEL)
+    clip = wan2022_neurram_mnist.clipped(net)
+    for a, b in zip(net.weighted_layers, clip.weighted_layers, strict=True):
+        w_max = np.percentile(np.abs(a.weight), 95)
+        assert np.abs(b.weight).max() == pytest.approx(w_max)
+        assert np.mean(np.abs(a.weight) > w_max) == pytest.approx(0.05, abs=0.02)
+
+
+def test_quant_relu_levels_straight_through_gradient_and_file_round_trip(tmp_path):
+    q = QuantReLU(3.0, 3, name="q")
+    x = np.array([[-1.0, 0.1, 0.3, 1.0, 2.9, 3.0, 5.0]])
+    y = q.forward(x, train=True)
+    np.testing.assert_allclose(y * 7 / 3, np.round(y * 7 / 3), atol=1e-12)
+    np.testing.assert_allclose(y, [[0.0, 0.0, 3 / 7, 6 / 7, 3.0, 3.0, 3.0]])
+    np.testing.assert_array_equal(q.backward(np.ones_like(x)), [[0, 1, 1, 1, 1, 0, 0]])
+    net = Network([Flatten(name="f"), Linear(np.eye(7), np.zeros(7), name="l"), q], (7,))
+    save_model(net, tmp_path / "q.npz")
+    back = load_model(tmp_path / "q.npz")
+    np.testing.assert_array_equal(back.predict_float(x), net.predict_float(x))
+    with pytest.raises(ValueError, match="bits"):
+        QuantReLU(3.0, 0)
+
+
+def _drift_only_pcm_chip() -> HardwareConfig:
+    tile = TileConfig(rows=32, cols=64, weight_bits=8, bits_per_cell=8, input_bits=8,
+                      adc_bits=12)
+    return HardwareConfig(device_card="joshi2020_pcm", tile=tile, programming_noise=False,
+                          read_noise=False, faults=False, converter_noise=False)
+
+
+def test_column_calibration_removes_gain_and_offset_errors():
+    net = _tiny_net()
+    net.compile(_drift_only_pcm_chip(), net.calibration)
+    x = net.calibration
+    ideal = x @ net.layers[1].weight.T + net.layers[1].bias
+    raw = net.run(x, t_s=1e6)
+    ColumnCalibration(net, x, t_s=1e6)
+    fixed = net.run(x, t_s=1e6)
+    err_raw = np.linalg.norm(raw - ideal)
+    err_fixed = np.linalg.norm(fixed - ideal)
+    assert err_raw > 0.1 * np.linalg.norm(ideal)  # drift shrinks the outputs
+    assert err_fixed < 0.2 * err_raw
+    assert set(matrix_weights(net)) == {"fc[0]"}
+
+
+def test_adabs_restores_the_batch_norm_statistics_at_the_read_time():
+    rng = np.random.default_rng(1)
+    w = rng.normal(size=(6, 32))
+    x = rng.uniform(0, 1, size=(64, 32))
+    h = x @ w.T
+    bn = BatchNorm(np.full(6, 2.0), np.full(6, 0.5), h.mean(axis=0), h.var(axis=0), name="bn")
+    net = Network([Flatten(name="flat"), Linear(w, np.zeros(6), name="fc"), bn], (32,),
+                  calibration=x)
+    net.compile(_drift_only_pcm_chip(), x)
+    drifted = net.run(x, t_s=1e6)
+    assert np.max(np.abs(drifted.mean(axis=0) - 0.5)) > 0.5  # drift moved the statistics
+    ada = AdaptiveBatchStatistics(net, x)
+    ada.recalibrate(1e6)
+    ada.enabled = True
+    out = net.run(x, t_s=1e6)
+    np.testing.assert_allclose(out.mean(axis=0), 0.5, atol=1e-9)
+    np.testing.assert_allclose(out.std(axis=0), 2.0, rtol=1e-4)
+    with pytest.raises(ValueError, match="batch-norm"):
+        AdaptiveBatchStatistics(_compiled_tiny(), x)
+
+
+def _compiled_tiny() -> Network:
+    net = _tiny_net()
+    net.compile(_drift_only_pcm_chip(), net.calibration)
+    return net

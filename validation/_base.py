@@ -48,7 +48,7 @@ __all__ = ["KINDS", "Comparison", "Reproduction", "Sensitivity", "accuracy_toler
 #: The kinds of comparison, in report order.
 KINDS = ("prediction", "calibrated", "consistency")
 
-_ASSUMED = re.compile(r"assum|not verified|not published|not found", re.IGNORECASE)
+_ASSUMED = re.compile(r"assum", re.IGNORECASE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,9 +189,8 @@ class Reproduction:
 
 
 def assumed_values(card_names) -> list[str]:
-    """``card.field`` of every value marked assumed (or not verified / not published / not
-    found) in its note, over the named cards; what a reproduction's result depends on beyond
-    published data."""
+    """``card.field`` of every value whose note marks it assumed, over the named cards: what
+    a reproduction's result may depend on beyond published and derived data."""
     from device_models import cards
 
     out = []

@@ -60,8 +60,13 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.names or validation.names():
         rep = validation.load(name).run()
         for c in rep.comparisons:
-            print(f"{name}.{c.key}: published {c.published:g}, simulated {c.simulated:.6g}, "
+            print(f"{name}.{c.key}: published {c.published:g}, simulated {c.simulated!r}, "
                   f"{c.status}", file=sys.stderr)
+        for key, rule in rep.rules.items():
+            print(f"{name}.{key}: tolerance rule {rule:.3f}", file=sys.stderr)
+        for sens in rep.sensitivities:
+            print(f"{name}: sensitivity {sens.assumption} | {sens.quantity}: "
+                  f"{sens.baseline:.3f} -> {sens.changed:.3f} {sens.unit}", file=sys.stderr)
         diffs += compare(rep, golden)
         golden[name] = {c.key: c.simulated for c in rep.comparisons}
     if args.write:

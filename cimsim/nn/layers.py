@@ -57,6 +57,7 @@ __all__ = [
     "MaxPool2d",
     "MultiHeadAttention",
     "PositionalEncoding",
+    "QuantReLU",
     "ReLU",
     "Residual",
     "SequencePool",
@@ -664,6 +665,56 @@ class ReLU(_Activation):
         return (x > 0).astype(np.float64)
 
 
+class QuantReLU(_Activation):
+    r"""ReLU clipped at ``max_value`` and quantised to ``bits`` uniform levels (activation
+    quantisation for low-precision inputs of the next analog layer):
+
+    .. math:: y = \frac{m}{2^b - 1}\,\mathrm{round}\!\left(\frac{(2^b - 1)\,
+              \min(\max(x, 0), m)}{m}\right)
+
+    The backward pass is the straight-through estimator of the clipped ReLU (gradient 1 on
+    0 < x < m, else 0), as in quantisation-aware training.
+
+    Parameters
+    ----------
+    max_value : float
+        Clipping level m, the largest output [same unit as x].
+    bits : int
+        Output resolution b: 2**b levels from 0 to m [bit].
+
+    References
+    ----------
+    .. [1] B. Jacob et al., "Quantization and training of neural networks for efficient
+       integer-arithmetic-only inference", CVPR 2018, doi:10.1109/CVPR.2018.00286.
+    .. [2] Y. Bengio, N. Léonard, A. Courville, "Estimating or propagating gradients through
+       stochastic neurons for conditional computation", arXiv:1308.3432 (2013).
+    """
+
+    kind = "QuantReLU"
+    digital_op = "relu"
+
+    def __init__(self, max_value: float, bits: int, name: str = "") -> None:
+        super().__init__(name)
+        caller = f"QuantReLU {name!r}"
+        self.max_value = check_scalar("max_value", max_value, caller, lo=0.0, lo_open=True)
+        self.bits = check_int("bits", bits, caller, lo=1, hi=16)
+
+    def config(self):
+        return {"max_value": self.max_value, "bits": self.bits}
+
+    @classmethod
+    def from_spec(cls, get, arr, name):
+        return cls(float(get("max_value")), int(get("bits")), name=name)
+
+    def _f(self, x):
+        steps = 2.0**self.bits - 1.0
+        return np.round(np.clip(x, 0.0, self.max_value) * (steps / self.max_value)) * (
+            self.max_value / steps)
+
+    def _df(self, x):
+        return ((x > 0) & (x < self.max_value)).astype(np.float64)
+
+
 class Swish(_Activation):
     """Swish / SiLU, ``x * sigmoid(beta * x)`` (``beta = 1`` is PyTorch ``nn.SiLU``)."""
 
@@ -836,8 +887,8 @@ class Residual(Layer):
 
 LAYER_TYPES: dict[str, type[Layer]] = {
     cls.kind: cls
-    for cls in (Linear, Conv2d, MaxPool2d, AvgPool2d, Flatten, BatchNorm, ReLU, Swish, Softplus,
-                GELU, Tanh, Sigmoid, Softmax, Residual)
+    for cls in (Linear, Conv2d, MaxPool2d, AvgPool2d, Flatten, BatchNorm, ReLU, QuantReLU, Swish,
+                Softplus, GELU, Tanh, Sigmoid, Softmax, Residual)
 }
 
 
