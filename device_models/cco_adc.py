@@ -236,6 +236,8 @@ class CcoAdc(SearchConverter):
         each, and the counter's flip-flops), for leakage [-]."""
         from .logic import GATES_FLIP_FLOP
 
+        card = cards.load(card, kinds=("cco_adc",), field="card", caller="CcoAdc.leak_gates")
+        bits = check_int("bits", bits, "CcoAdc.leak_gates", lo=1, hi=16)
         return 0.5 * float(card.n_stages) + GATES_FLIP_FLOP * bits
 
     def __repr__(self) -> str:

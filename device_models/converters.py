@@ -14,7 +14,7 @@ noise, energy per code and per conversion, time).
 from __future__ import annotations
 
 from . import cards
-from ._checks import check_scalar
+from ._checks import check_int, check_scalar
 from .adc import SarAdc
 from .cco_adc import CcoAdc
 from .constants import T_REF_K
@@ -60,6 +60,7 @@ def build_converter(card, bits: int, *, window_s: float | None = None,
     """
     c = cards.load(card, kinds=tuple(CONVERTER_KINDS), field="adc_card",
                    caller="build_converter")
+    bits = check_int("bits", bits, "build_converter", lo=1, hi=20 if c.kind == "adc" else 16)
     if c.kind == "adc":
         extra = (dict(comparator_noise_v=0.0, comparator_offset_v=0.0, unit_cap_mismatch=0.0,
                       ktc_noise=False) if ideal else {})
@@ -78,6 +79,8 @@ def build_driver(card, bits: int, *, v_ref_v: float):
     """One row driver of ``card``: a DAC of ``bits`` at reference ``v_ref_v`` [V], or a pulse
     driver (its own counter width; ``bits`` = 1 gives one-tick bit-serial pulses)."""
     c = cards.load(card, kinds=tuple(DRIVER_KINDS), field="dac_card", caller="build_driver")
+    bits = check_int("bits", bits, "build_driver", lo=0, hi=20)
+    v_ref_v = check_scalar("v_ref_v", v_ref_v, "build_driver", lo=0.0, lo_open=True)
     if c.kind == "dac":
         return Dac.from_card(c, bits=bits, v_ref_v=v_ref_v)
     return PulseDriver.from_card(c, bits=1 if bits == 1 else None)

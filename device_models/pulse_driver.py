@@ -124,6 +124,9 @@ class PulseDriver:
         """NAND2 equivalents of one driver (counter + buffer input), for leakage [-]."""
         from .logic import GATES_FLIP_FLOP
 
+        card = cards.load(card, kinds=("pulse_driver",), field="card",
+                          caller="PulseDriver.leak_gates")
+        bits = check_int("bits", bits, "PulseDriver.leak_gates", lo=1, hi=16)
         return GATES_FLIP_FLOP * bits + float(card.driver_gates)
 
     def __repr__(self) -> str:

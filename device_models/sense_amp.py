@@ -290,6 +290,9 @@ class CurrentSenseAmp(SearchConverter):
     @staticmethod
     def leak_gates(card, bits: int) -> float:
         """NAND2 equivalents of one read-out at ``bits`` (latch + logic), for leakage [-]."""
+        card = cards.load(card, kinds=("sense_amp",), field="card",
+                          caller="CurrentSenseAmp.leak_gates")
+        bits = check_int("bits", bits, "CurrentSenseAmp.leak_gates", lo=1, hi=16)
         return float(card.comparator_gates) + float(card.logic_gates_per_bit) * bits
 
     def __repr__(self) -> str:

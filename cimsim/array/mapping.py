@@ -298,20 +298,32 @@ class WeightMapping:
         """Signal columns of per-physical-column values ``x`` (..., n_phys):
         ``x[..., pos] − x[..., neg]``, summed with the stacking weights (``merge``, default
         the mapping's) into one column per output when stacked."""
+        x, m = self._columns_args(x, merge, "WeightMapping.signal_columns")
         sig = x[..., self.cells_pos] - x[..., self.cells_neg]
-        m = self.merge if merge is None else merge
         return sig if m is None else sig @ m
 
     def own_columns(self, x: np.ndarray, merge: np.ndarray | None = None) -> np.ndarray:
         """Variance-like sum of per-physical-column values ``x`` over each signal column's own
         columns (``G+`` and ``G−`` of a pair, or the data column), weighted by the squared
         stacking weights when stacked (independent noises add in quadrature)."""
+        x, m = self._columns_args(x, merge, "WeightMapping.own_columns")
         if self.mapping == "differential":
             own = x[..., self.cells_pos] + x[..., self.cells_neg]
         else:
             own = x[..., self.cells_pos]
-        m = self.merge if merge is None else merge
         return own if m is None else own @ (m * m)
+
+    def _columns_args(self, x, merge, caller: str):
+        """``x`` (..., n_phys) and the stacking weights, checked."""
+        x = check_array("x", x, caller, finite=False)
+        if x.ndim < 1 or x.shape[-1] != self.n_phys:
+            fail("x", caller, f"an array whose last axis has n_phys = {self.n_phys} entries",
+                 f"array of shape {x.shape}")
+        m = self.merge if merge is None else check_array("merge", merge, caller, ndim=2)
+        if m is not None and m.shape != (self.cells_pos.size, self.n_signal):
+            fail("merge", caller, f"of shape {(self.cells_pos.size, self.n_signal)}",
+                 f"array of shape {m.shape}")
+        return x, m
 
     @property
     def n_signal(self) -> int:
