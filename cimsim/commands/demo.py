@@ -14,6 +14,7 @@ placement (:meth:`cimsim.nn.network.PlacementConfig.from_budget` at the budgets 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
 
@@ -51,6 +52,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Evaluate only the first N held-out images (quick checks).")
     parser.add_argument("--no-volatility", action="store_true",
                         help="Skip the per-layer volatility scores.")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="Evaluate on the workers of this Dask scheduler "
+                             "(tcp://host:8786; Network.evaluate(client=...)): each worker "
+                             "rebuilds the chip from the seed and runs a shard of the images; "
+                             "the same numbers as a local run (digits models).")
     parser.add_argument("--ssm-recurrence", choices=("digital", "analog"), default=None,
                         help="State-space models: run the recurrence digitally or on analog "
                              "leaky integrators (default: as stored in the model).")
@@ -183,6 +189,26 @@ def _duration(t_s: float) -> str:
 BUDGETS = (0.0, 0.05, 0.25, 1.0)
 
 
+@contextlib.contextmanager
+def _cluster(scheduler: str | None):
+    """A Dask client of the scheduler at ``scheduler`` (None: no client, a local run)."""
+    if scheduler is None:
+        yield None
+        return
+    from cimsim.study.runner import ClusterError, _dask_client
+
+    try:
+        ctx = _dask_client(None, scheduler, None)
+        client, _label = ctx.__enter__()
+    except ClusterError as exc:
+        raise ClusterError(str(exc).replace("or run with --workers N",
+                                            "or run without --scheduler")) from None
+    try:
+        yield client
+    finally:
+        ctx.__exit__(None, None, None)
+
+
 def _placement_tradeoff(net, hw, vol, x, y, t_s) -> list[dict]:
     """Accuracy, energy and latency of the automatic placement
     (:meth:`~cimsim.nn.network.PlacementConfig.from_budget`) at each of :data:`BUDGETS`; a
@@ -219,6 +245,12 @@ def run(args: argparse.Namespace) -> int:
     from ._demo_sequence import is_sequence_model, run_sequence
     from ._demo_spiking import is_spiking_model, run_spiking
 
+    if args.scheduler is not None and (is_sequence_model(net) or is_spiking_model(net)):
+        from device_models.errors import InvalidParameterError
+
+        raise InvalidParameterError(
+            f"The '--scheduler' option of cimsim demo is for the digits models. Got model "
+            f"{args.model!r}.")
     if len(t_list) > 1 and (is_sequence_model(net) or is_spiking_model(net)):
         from device_models.errors import InvalidParameterError
 
@@ -240,8 +272,10 @@ def run(args: argparse.Namespace) -> int:
     n = count(args.n, len(data["y_test"]), "held-out digits")
     hw = hardware(args)
     net.compile(hw)
-    evs = net.evaluate(data["x_test"][:n], data["y_test"][:n],
-                       t_s=t_list if len(t_list) > 1 else args.t_s, progress=True)
+    with _cluster(args.scheduler) as client:
+        evs = net.evaluate(data["x_test"][:n], data["y_test"][:n],
+                           t_s=t_list if len(t_list) > 1 else args.t_s, progress=True,
+                           client=client)
     evs = evs if isinstance(evs, list) else [evs]
     ev = evs[0]
     rep = net.report(ev)
@@ -286,6 +320,7 @@ def run(args: argparse.Namespace) -> int:
             "placement_tradeoff": tradeoff,
             "time_series": series,
             "hardware": hw.to_dict(),
+            "scheduler": args.scheduler,
             "elapsed_s": elapsed,
         }
         if args.plot:
@@ -298,7 +333,8 @@ def run(args: argparse.Namespace) -> int:
           f"({t.rows}x{t.cols}, {t.weight_mapping}, {t.weight_bits}-bit weights, "
           f"{t.input_bits}-bit {t.input_encoding} inputs, {t.adc_bits}-bit ADCs), "
           f"T = {hw.temperature_k:g} K, t = {ev.t_s:g} s, seed {hw.seed}")
-    print(f"held-out digits: {ev.n} images")
+    where = f" (evaluated on the workers of {args.scheduler})" if args.scheduler else ""
+    print(f"held-out digits: {ev.n} images{where}")
     print(f"  float accuracy   {ev.float_accuracy:.4f}")
     print(f"  analog accuracy  {ev.analog_accuracy:.4f}")
     print(f"  energy / inference   {rep.energy_per_inference_j:.4g} J")

@@ -387,6 +387,8 @@ class Network:
         self.timesteps = network_timesteps(self.layers)
         self._last_n = 0
         self._analog: dict[str, list[Any]] = {}
+        self._compile_inputs: tuple | None = None
+        self._wrapped = False
 
     # -- shapes and the float reference ------------------------------------------------------
     def _infer_shapes(self) -> tuple[int, ...]:
@@ -490,6 +492,9 @@ class Network:
         x_cal = self._check_x(x_cal, "Network.compile", "x_cal", nonempty=True)
 
         self.hardware, self.placement = hardware, placement
+        #: What the chip was built from (a worker rebuilds it from these, bit for bit).
+        self._compile_inputs = (hardware, x_cal, placement)
+        self._wrapped = False
         self._plan = fold_batchnorm(self.layers)
         self._analog, self.mapping, self.program_counts = {}, [], {}
         shapes = self._sample_shapes(self._plan)
@@ -601,6 +606,7 @@ class Network:
             fail("wrap", "Network.wrap_analog_matrices", "a callable wrap(m)", wrap)
         for name, mats in self._analog.items():
             self._analog[name] = [wrap(m) for m in mats]
+        self._wrapped = True
 
     def _execute(self, x: np.ndarray, *, t_s: float | None, calibrate: bool = False,
                  first: int = 0, read: int = 0, ops_out: dict | None = None):
@@ -653,30 +659,52 @@ class Network:
             t_s = check_scalar("t_s", t_s, "Network.run", lo=0.0)
         batch_size = check_int("batch_size", batch_size, "Network.run", lo=1)
         read = check_int("read", read, "Network.run", lo=0, hi=MAX_READS - 1)
+        return self._combine_chunks(self._run_chunks(x, t_s, batch_size, read,
+                                                     progress=progress), len(x))
+
+    def _run_chunks(self, x: np.ndarray, t_s: float | None, batch_size: int, read: int, *,
+                    first: int = 0, progress: bool = False) -> list[tuple]:
+        """Run ``x`` (samples ``first …`` of read ``read``) in chunks of ``batch_size``; per
+        chunk ``(outputs, counts, digital MACs, digital ops, tile rewrites)``, in order."""
+        chunks = []
+        bar = _progress(progress, len(x), f"{self.name or 'network'} on tiles")
+        for i in range(0, len(x), batch_size):
+            ops: dict[str, dict[str, dict[str, float]]] = {}
+            y, counts, dig = self._execute(x[i: i + batch_size], t_s=t_s, first=first + i,
+                                           read=read, ops_out=ops)
+            rewrites: dict[str, dict] = {}
+            for k, r in self._pass_rewrites.items():
+                _accumulate(rewrites.setdefault(k, {}), r)
+            chunks.append((y, counts, dig, ops, rewrites))
+            if bar is not None:
+                bar.update(len(y))
+        if bar is not None:
+            bar.close()
+        return chunks
+
+    def _combine_chunks(self, chunks: list[tuple], n: int) -> np.ndarray:
+        """Outputs of :meth:`_run_chunks` chunks (in sample order) and their counts, summed in
+        that order into ``last_counts``, ``last_digital_macs``, ``last_digital_ops`` and
+        ``last_rewrites`` (so chunks run anywhere give the numbers of one run)."""
         outs = []
         total: dict[str, OpCounts] = {}
         digital: dict[str, int] = {}
         ops: dict[str, dict[str, dict[str, float]]] = {}
         rewrites: dict[str, dict] = {}
-        bar = _progress(progress, len(x), f"{self.name or 'network'} on tiles")
-        for i in range(0, len(x), batch_size):
-            y, counts, dig = self._execute(x[i: i + batch_size], t_s=t_s, first=i, read=read,
-                                           ops_out=ops)
+        for y, counts, dig, ops_c, rew in chunks:
             outs.append(y)
             for k, c in counts.items():
                 total[k] = total[k] + c if k in total else c
             for k, m in dig.items():
                 digital[k] = digital.get(k, 0) + m
-            for k, r in self._pass_rewrites.items():
+            for name, o in ops_c.items():
+                add_ops(ops.setdefault(name, {}), o)
+            for k, r in rew.items():
                 _accumulate(rewrites.setdefault(k, {}), r)
-            if bar is not None:
-                bar.update(len(y))
-        if bar is not None:
-            bar.close()
         self.last_counts, self.last_digital_macs = total, digital
         self.last_digital_ops = {k: v for k, v in ops.items() if v}
         self.last_rewrites = rewrites
-        self._last_n = len(x)
+        self._last_n = n
         return np.concatenate(outs)
 
     def _check_xy(self, x: Any, y: Any, caller: str) -> tuple[np.ndarray, np.ndarray]:
@@ -701,7 +729,7 @@ class Network:
 
     def evaluate(self, x: np.ndarray, y: np.ndarray, *,
                  t_s: float | Sequence[float] | None = None, batch_size: int = 512,
-                 progress: bool = False) -> Evaluation | list[Evaluation]:
+                 progress: bool = False, client=None) -> Evaluation | list[Evaluation]:
         """Classification accuracy of the compiled network and of the float reference.
 
         Parameters
@@ -718,6 +746,13 @@ class Network:
             ``evaluate(x, y, t_s=t_s[0])``.
         batch_size, progress
             As in :meth:`run`.
+        client : distributed.Client, optional
+            Shard the batch over the Dask cluster's workers
+            (:func:`cimsim.nn.distributed.run_reads`): each worker rebuilds the programmed chip
+            from the compile inputs and the seed (counter-based streams: bit for bit the
+            same chip) and runs its shard at its sample positions; the driver adds the shards'
+            counts in sample order, so the result, counts and energies included, is that of
+            the local run.
 
         Returns
         -------
@@ -735,26 +770,45 @@ class Network:
             times = np.array([self.hardware.t_s if t_s is None else
                               check_scalar("t_s", t_s, caller, lo=0.0)])
         float_acc = self._float_accuracy(x, y)
+        batch_size = check_int("batch_size", batch_size, caller, lo=1)
+        if client is not None:
+            from .distributed import run_reads
+
+            if not self.compiled:
+                raise InvalidParameterError("Network.evaluate needs a compiled network: call "
+                                            "compile(hardware) first.")
+            reads = run_reads(self, x, [float(t) for t in times], batch_size, client)
         out = []
         for k, t in enumerate(times):
-            logits = self.run(x, t_s=float(t), batch_size=batch_size, progress=progress, read=k)
+            if client is None:
+                logits = self.run(x, t_s=float(t), batch_size=batch_size, progress=progress,
+                                  read=k)
+                comp, refresh = self._read_counts(float(t), k)
+            else:
+                chunks, comp, refresh = reads[k]
+                logits = self._combine_chunks(chunks, len(x))
             analog_acc = float(np.mean(logits.argmax(axis=-1) == y))
-            comp, refresh = {}, {}
-            for name, ams in self._analog.items():
-                if not all(hasattr(am, "compensation_counts") for am in ams):
-                    continue      # wrapped matrices (wrap_analog_matrices) keep their own
-                c, r = OpCounts(), OpCounts()
-                for am in ams:
-                    c += am.compensation_counts(float(t), k)
-                    r += am.refresh_counts(float(t))
-                if c != OpCounts():
-                    comp[name] = c
-                if r != OpCounts():
-                    refresh[name] = r
             out.append(Evaluation(len(x), float_acc, analog_acc, dict(self.last_counts),
                                   dict(self.last_digital_macs), float(t),
                                   dict(self.last_digital_ops), comp, refresh))
         return out if series else out[0]
+
+    def _read_counts(self, t_s: float, read: int) -> tuple[dict, dict]:
+        """Per analog layer: the counts of the reference read compensating read ``read`` at
+        ``t_s`` and of the refreshes before ``t_s`` (layers with none are left out)."""
+        comp, refresh = {}, {}
+        for name, ams in self._analog.items():
+            if not all(hasattr(am, "compensation_counts") for am in ams):
+                continue      # wrapped matrices (wrap_analog_matrices) keep their own
+            c, r = OpCounts(), OpCounts()
+            for am in ams:
+                c += am.compensation_counts(t_s, read)
+                r += am.refresh_counts(t_s)
+            if c != OpCounts():
+                comp[name] = c
+            if r != OpCounts():
+                refresh[name] = r
+        return comp, refresh
 
     # -- training ----------------------------------------------------------------------------
     def fit(self, x: np.ndarray, y: np.ndarray, *, epochs: int = 10, lr: float = 1e-3,
