@@ -16,7 +16,7 @@ from device_models.errors import CimSimError
 
 def test_shards_start_on_chunk_boundaries_and_cover_the_batch():
     for n, bs, k in [(300, 64, 4), (64, 64, 3), (1, 8, 2), (1000, 7, 6), (10, 100, 4)]:
-        b = distributed.shard_bounds(n, bs, k)
+        b = distributed._shard_bounds(n, bs, k)
         assert b[0][0] == 0 and b[-1][1] == n and len(b) <= k
         assert all(a % bs == 0 for a, _ in b)
         assert all(b[i][1] == b[i + 1][0] for i in range(len(b) - 1))

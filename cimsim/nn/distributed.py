@@ -22,9 +22,9 @@ import pickle
 
 import numpy as np
 
-from device_models._checks import fail
+from device_models._checks import check_int, check_scalar, fail
 
-__all__ = ["run_reads", "shard_bounds"]
+__all__ = ["run_reads"]
 
 #: Shards per worker (a worker that finishes early takes another) [-].
 SHARDS_PER_WORKER = 2
@@ -34,7 +34,7 @@ SHARDS_PER_WORKER = 2
 _COMPILED: dict[str, object] = {}
 
 
-def shard_bounds(n: int, batch_size: int, n_shards: int) -> list[tuple[int, int]]:
+def _shard_bounds(n: int, batch_size: int, n_shards: int) -> list[tuple[int, int]]:
     """``[(start, stop), …]`` covering ``range(n)`` in at most ``n_shards`` shards, each starting
     on a multiple of ``batch_size`` (so its chunks are the local run's chunks)."""
     chunks = max(1, math.ceil(n / batch_size))
@@ -97,19 +97,25 @@ def run_reads(net, x: np.ndarray, times: list[float], batch_size: int, client) -
         Per read: the chunks of :meth:`Network._run_chunks` over all samples in order, and
         the per-layer counts of :meth:`Network._read_counts`.
     """
-    try:
-        from distributed import Client
-    except ImportError:                               # pragma: no cover - core dependency
-        Client = ()
+    from distributed import Client
+
+    from .network import Network
+
+    caller = "run_reads"
     if not isinstance(client, Client):
-        fail("client", "Network.evaluate", "a distributed.Client (or None)", client)
+        fail("client", caller, "a distributed.Client (or None)", client)
+    if not isinstance(net, Network):
+        fail("net", caller, "a compiled Network", net)
+    x = net._check_x(x, caller, nonempty=True)
+    batch_size = check_int("batch_size", batch_size, caller, lo=1)
+    times = [check_scalar("t_s", t, caller, lo=0.0) for t in times]
     if net._compile_inputs is None or net._wrapped:
-        fail("client", "Network.evaluate", "a network compiled by Network.compile and not "
-             "wrapped (workers rebuild the chip from its compile inputs)", client)
+        fail("net", caller, "a network compiled by Network.compile and not wrapped (workers "
+             "rebuild the chip from its compile inputs)", net)
     payload = _payload(net)
     token = hashlib.sha256(payload).hexdigest()
     n_workers = max(1, len(client.scheduler_info().get("workers", {})))
-    bounds = shard_bounds(len(x), batch_size, SHARDS_PER_WORKER * n_workers)
+    bounds = _shard_bounds(len(x), batch_size, SHARDS_PER_WORKER * n_workers)
     payload_f = client.scatter(payload, broadcast=True)
     futures = [[client.submit(_run_shard, token, payload_f, x[a:b], a, t, k, batch_size,
                               pure=False) for a, b in bounds]
