@@ -279,7 +279,9 @@ def test_graded_stage_on_the_chip_takes_the_column_current():
     c, up = net.last_counts["graded"], net.last_counts["fc"]
     assert up.adc_conversions == 0 and up.shift_adds == 0 and up.sram_write_bits == 0
     assert c.adc_conversions == 20 * 6 and c.dac_conversions == 0
-    assert c.sram_write_bits == 20 * 6 * 8 and c.adc_rounds == 20 * 6    # 6 stages, share 8
+    # the tile's own ADCs convert the stages, as many per ADC as it converts outputs
+    per_adc = net._analog["fc"][0].adc_rounds_per_cycle
+    assert c.sram_write_bits == 20 * 6 * 8 and c.adc_rounds == 20 * per_adc == 20
     codes = np.rint(y / lsb).astype(np.int64)
     adc = stage._chip.adcs[0]
     assert c.adc_switching_energy_j == pytest.approx(float(adc.code_energy_j[codes].sum()))
@@ -291,6 +293,7 @@ def test_graded_stage_on_the_chip_takes_the_column_current():
     assert not net._plan[2].analog_input
     assert net.last_counts["fc"].adc_conversions > 0
     assert net.last_counts["graded"].dac_conversions == 20 * 6
+    assert net.last_counts["graded"].adc_rounds == 20 * 6     # one bank ADC for 6 stages
 
 
 def test_subthreshold_activation_on_chip_temperature_and_energy():
@@ -471,7 +474,7 @@ def test_event_driven_latency_follows_the_active_steps():
     # the clocked reference: every step a cycle
     comp = components(hw)
     t_cycle = comp.t_dac_settle_s + comp.t_read_s + comp.t_shift_add_s
-    assert fc[2] == pytest.approx(8 * t_cycle + 8 * net._analog["fc"][0]._max_rounds
+    assert fc[2] == pytest.approx(8 * t_cycle + 8 * net._analog["fc"][0].adc_rounds_per_cycle
                                   * comp.t_adc_conversion_s, rel=1e-12)
     # an analog membrane that leaks decays per step period: the steps keep their clock
     leaky = [SpikeEncoder(steps, name="enc"), Flatten(name="flat"),

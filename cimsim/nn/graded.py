@@ -32,14 +32,16 @@ On the chip (:meth:`SubthresholdActivation.attach_hardware`)
   :math:`V_{T0}`, so :math:`U_T`, :math:`V_T(T)` and :math:`\mu(T)` move the curve. It draws
   :math:`V_{DD} I_D t_\mathrm{read}` per evaluation (``analog_neuron`` energy).
 * **Output.** The drain current charges the sampling capacitor of the column ADC over the
-  read window, and the SAR ADC of the card converts it once (``adc_share`` stages per ADC,
-  its range calibrated to the largest output over the calibration inputs,
-  :math:`y = \mathrm{code}\cdot y_{fs}/(2^N - 1)` with the code rounded to nearest): the
-  digital result drives the next layer's rows like any activation. Per evaluation one
-  integrator (the gate's hold) and one conversion (switching energy of the code from the ADC
-  model, comparator and logic from the card), one word written to the output buffer; the
-  conversions are ADC rounds of the layer's latency. An unquantised (ideal) chip keeps the
-  stage's output exact.
+  read window (or enters a current-input read-out), and the read-out of ``adc_card``
+  (:mod:`device_models.converters`) converts it once: the tile's column read-outs, as many
+  stages per read-out as the tile converts outputs per read-out in a cycle (with a digital
+  input, a bank of ``adc_share`` stages per read-out), the range calibrated to the largest
+  output over the calibration inputs, :math:`y = \mathrm{code}\cdot y_{fs}/(2^N - 1)` with
+  the code rounded to nearest. The digital result drives the next layer's rows like any
+  activation. Per evaluation one integrator (the gate's hold) and one conversion (energy of
+  the code from the read-out model, comparator and logic from the card), one word written
+  to the output buffer; the conversions are ADC rounds of the layer's latency. An
+  unquantised (ideal) chip keeps the stage's output exact.
 
 References
 ----------
@@ -81,7 +83,7 @@ class _Chip:
     vdd_v: float
     analog_input: bool         # gate from the column integrator (else from a row DAC)
     conv: bool                 # stages per channel of a (N, C, H, W) input
-    adcs: list                 # one SarAdc per group of adc_share stages
+    adcs: list                 # one SarAdc per group of ``share`` stages
     share: int
     quantize: bool
     bits: int
@@ -188,7 +190,7 @@ class SubthresholdActivation(Layer):
         upstream analog matrices hand their column currents over when their weights are
         unsliced, else the gates are driven from the digital pre-activation."""
         from device_models import cards
-        from device_models.adc import SarAdc
+        from device_models.converters import build_converter
         from device_models.mosfet import sample_mismatch
 
         from ..array.mapping import n_slices
@@ -205,15 +207,18 @@ class SubthresholdActivation(Layer):
             dvt, beta = np.zeros(size), np.ones(size)
         analog = bool(upstream) and n_slices(tc.weight_bits, tc.bits_per_cell,
                                              tc.weight_mapping, tc.quantize) == 1
-        if analog:
+        if analog:    # the tile's own column ADCs convert the stages, spread as its outputs
             for m in upstream:
                 m.use_analog_output()
-        share = int(tc.adc_share)
+            share = max(m.adc_rounds_per_cycle for m in upstream)
+        else:         # a bank of ADCs, each muxed over adc_share stages
+            share = int(tc.adc_share)
         n_adc = -(-size // share)
         if hw.converter_noise and tc.quantize:
-            adcs = [SarAdc.from_card(hw.adc_card, bits=tc.adc_bits,
-                                     temperature_k=hw.temperature_k,
-                                     seed=rng.derive_key(hw.seed, "graded_adc", seed_tag, a))
+            window = tc.t_read_s * tc.read_phases
+            adcs = [build_converter(hw.adc_card, tc.adc_bits, window_s=window,
+                                    temperature_k=hw.temperature_k,
+                                    seed=rng.derive_key(hw.seed, "graded_adc", seed_tag, a))
                     for a in range(n_adc)]
         else:
             adcs = [_nominal_adc(hw.adc_card, tc.adc_bits, hw.temperature_k,
@@ -250,7 +255,7 @@ class SubthresholdActivation(Layer):
         for a, adc in enumerate(chip.adcs):
             c0, c1 = a * chip.share, min((a + 1) * chip.share, y.shape[1])
             u = y[:, c0:c1] / lsb_y
-            codes = adc.convert((u + 0.5) * adc.lsb_v,
+            codes = adc.convert((u + 0.5) * adc.lsb,
                                 offset=matmul.offset + r0 * (c1 - c0))
             e_sw += float(adc.code_energy_j[codes].sum())
             y_out[:, c0:c1] = codes * lsb_y if chip.quantize else y[:, c0:c1]

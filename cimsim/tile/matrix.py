@@ -392,7 +392,7 @@ class AnalogMatrix:
         return self._factors[key]
 
     @property
-    def _max_rounds(self) -> int:
+    def adc_rounds_per_cycle(self) -> int:
         """Sequential conversions per ADC in one cycle, the largest over the tiles [-]."""
         return max(t.adc_rounds_per_cycle for t in self.tiles)
 
@@ -407,7 +407,8 @@ class AnalogMatrix:
             "sram_write_bits": self.out_features * self.accumulator_bits,
         }
         if not self.event_driven:       # else counted per vector-cycle with an event
-            fixed.update(cycles=planes * self.n_tiles, adc_rounds=planes * self._max_rounds)
+            fixed.update(cycles=planes * self.n_tiles,
+                         adc_rounds=planes * self.adc_rounds_per_cycle)
         if not self.hw.tile.skip_zero_inputs:      # every row and column, every cycle
             fixed.update(adc_conversions=planes * signal, shift_adds=planes * signal,
                          sram_read_bits=rows * self.hw.tile.input_bits)
@@ -511,7 +512,7 @@ class AnalogMatrix:
         if steps is not None:     # event-driven: only the vector-cycles with a spike
             active = int(steps.sum())
             ops.cycles = active * self.n_tiles
-            ops.adc_rounds = 0 if self.analog_output else active * self._max_rounds
+            ops.adc_rounds = 0 if self.analog_output else active * self.adc_rounds_per_cycle
         skip = self.hw.tile.skip_zero_inputs
         drive = self._drive_count
         for k, ((r0, r1, block), acc) in enumerate(zip(self.blocks, accs, strict=True)):
