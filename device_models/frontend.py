@@ -14,6 +14,20 @@ current mirror :math:`I_\mathrm{out} = I_\mathrm{os} + r\,I`, clipped to
 :mod:`device_models.current_mirror`). A signed
 column signal (differential weights, :math:`I^+ - I^-`) is centred by an offset at mid-range.
 
+Each circuit's own noise, referred to its input current (``input_noise_a2``, variance over a
+read [A²]) at the temperature :math:`T`, adds to the column's read noise:
+
+* integrator: the reset switch leaves the kT/C noise :math:`\sqrt{k_B T/C_\mathrm{int}}` on
+  the capacitor at the start of every integration (no correlated double sampling), which is
+  the output error of a current :math:`C_\mathrm{int}/t_\mathrm{int}` times as large:
+  :math:`\sigma_I^2 = k_B T\,C_\mathrm{int}/t_\mathrm{int}^2`
+  (:func:`device_models.noise.ktc_rms`) [3]_;
+* TIA: the Johnson noise of its feedback resistor over the read's noise bandwidth
+  :math:`\Delta f`, :math:`\sigma_I^2 = 4 k_B T \Delta f / R_f`
+  (:func:`device_models.noise.johnson_psd`) [1]_;
+* current mirror: none here (the mirror's noise depends on the currents it copies,
+  :func:`device_models.current_mirror.noise_psd_a2_per_hz`; the tile adds it with the cells').
+
 Range calibration picks the gain so that a calibration set of column signals fills the ADC
 range: ``"minmax"`` maps the largest magnitude to full scale; ``"percentile"`` maps the
 p-th percentile of the magnitudes, clipping the rare larger values in exchange for a finer
@@ -31,6 +45,9 @@ References
 .. [2] M. Le Gallo et al., "A 64-core mixed-signal in-memory compute chip based on
    phase-change memory for deep neural network inference", Nature Electronics 6, 680–693
    (2023), doi:10.1038/s41928-023-01010-1 (per-column ADC range calibration).
+.. [3] R. Sarpeshkar, T. Delbrück, C. A. Mead, "White noise in MOS transistors and
+   resistors", IEEE Circuits and Devices Magazine 9(6), 23–29 (1993),
+   doi:10.1109/101.261888 (kT/C noise of a reset capacitor).
 """
 
 from __future__ import annotations
@@ -103,6 +120,28 @@ class Tia:
         """Transimpedance r_f [ohm] (scalar or per column)."""
         return self.r_f_ohm
 
+    def input_noise_a2(self, temperature_k: float, bandwidth_hz: float) -> np.ndarray:
+        r"""Johnson noise of the feedback resistor referred to the input current over the
+        noise bandwidth, :math:`4 k_B T \Delta f / R_f` [A²] (one per column).
+
+        Parameters
+        ----------
+        temperature_k : float
+            Temperature of the resistor [K].
+        bandwidth_hz : float
+            Noise bandwidth Δf of the read [Hz].
+
+        References
+        ----------
+        Nyquist (1928), doi:10.1103/PhysRev.32.110.
+        """
+        from .noise import johnson_psd
+
+        who = "Tia.input_noise_a2"
+        t = check_scalar("temperature_k", temperature_k, who, lo=0.0, lo_open=True)
+        bw = check_scalar("bandwidth_hz", bandwidth_hz, who, lo=0.0, lo_open=True)
+        return johnson_psd(1.0 / np.asarray(self.r_f_ohm, dtype=np.float64), t) * bw
+
     @classmethod
     def for_range(cls, i_max_a, full_scale_v: float, *, signed: bool = False) -> Tia:
         """TIA mapping [0, i_max] (or [−i_max, i_max] if ``signed``) onto [0, FS]; ``i_max_a``
@@ -147,6 +186,37 @@ class ChargeIntegrator:
     def gain_ohm(self):
         """Equivalent transimpedance t_int/C_int [ohm] (scalar or per column)."""
         return self.t_int_s / self.c_int_f
+
+    def reset_noise_v(self, temperature_k: float) -> np.ndarray:
+        r"""rms kT/C noise the reset leaves on the capacitor, :math:`\sqrt{k_B T/C_\mathrm{int}}`
+        [V] (one per column; :func:`device_models.noise.ktc_rms`).
+
+        References
+        ----------
+        Sarpeshkar, Delbrück & Mead (1993), doi:10.1109/101.261888.
+        """
+        from .noise import ktc_rms
+
+        t = check_scalar("temperature_k", temperature_k, "ChargeIntegrator.reset_noise_v",
+                         lo=0.0, lo_open=True)
+        return ktc_rms(self.c_int_f, t)
+
+    def input_noise_a2(self, temperature_k: float, bandwidth_hz: float | None = None
+                       ) -> np.ndarray:
+        r"""The reset's kT/C noise referred to the mean input current over the window,
+        :math:`(C_\mathrm{int}/t_\mathrm{int})^2\,k_B T/C_\mathrm{int}
+        = k_B T\,C_\mathrm{int}/t_\mathrm{int}^2` [A²] (one per column; the whole spectrum,
+        so ``bandwidth_hz`` is not used).
+
+        References
+        ----------
+        Sarpeshkar, Delbrück & Mead (1993), doi:10.1109/101.261888.
+        """
+        if bandwidth_hz is not None:
+            check_scalar("bandwidth_hz", bandwidth_hz, "ChargeIntegrator.input_noise_a2",
+                         lo=0.0, lo_open=True)
+        v = self.reset_noise_v(temperature_k)
+        return (v * (np.asarray(self.c_int_f, dtype=np.float64) / self.t_int_s)) ** 2
 
     def output_v(self, i_a) -> np.ndarray:
         """Output voltage after integrating ``i_a`` [A] for t_int [V]."""
@@ -198,6 +268,14 @@ class CurrentMirror:
     def gain(self):
         """Current gain r [-] (scalar or per column)."""
         return self.ratio
+
+    def input_noise_a2(self, temperature_k: float, bandwidth_hz: float | None = None
+                       ) -> np.ndarray:
+        """Zeros [A²] (one per column): the mirror's noise depends on the currents it copies,
+        and the tile adds it with the cells' (module docstring)."""
+        check_scalar("temperature_k", temperature_k, "CurrentMirror.input_noise_a2", lo=0.0,
+                     lo_open=True)
+        return np.zeros(np.shape(self.ratio))
 
     @classmethod
     def for_range(cls, i_max_a, full_scale_a: float, *, signed: bool = False) -> CurrentMirror:

@@ -235,6 +235,26 @@ def test_ssm_analog_integrator_matches_digital_at_nominal_temperature():
     assert 0 < np.max(np.abs(noisy - analog)) < 1.0          # kT/C of 1 pF: 64 uV = 0.06 unit
 
 
+@pytest.mark.parametrize("temperature_k", [250.0, 400.0])
+def test_ssm_analog_integrator_noise_is_kT_over_C(temperature_k):
+    """Zero input: the integrator holds only its leak's thermal noise, an Ornstein-Uhlenbeck
+    process whose variance after t steps is (kT/C)(1 − e^{−2 g_0 t Δt / C}) at the chip's
+    temperature (µV states: the subthreshold leak is linear)."""
+    from device_models.constants import K_B_J_PER_K
+    from device_models.integrator import leak_conductance_s
+
+    card = "mosis2001_tsmc180_nmos"
+    layer = _ssm(p=3, complex_=False)
+    layer.recurrence = "analog"
+    n, steps = 6000, 6
+    s = layer.analog_scan(np.zeros((n, steps, 3)), card, temperature_k, seed=5)
+    c, dt, k = layer.integrator_c_f, layer.integrator_dt_s, layer.integrator_v_per_unit
+    g0 = leak_conductance_s(layer.integrator_gates_v(card), card, temperature_k)
+    for t in (1, steps - 1):
+        want = K_B_J_PER_K * temperature_k / c * -np.expm1(-2.0 * g0 * t * dt / c) / k ** 2
+        np.testing.assert_allclose(s[:, t].var(axis=0), want, rtol=0.07)
+
+
 # --- networks on tiles ---------------------------------------------------------------------------
 
 

@@ -415,6 +415,9 @@ def test_analog_leak_follows_temperature():
         assert mem.c_f == pytest.approx(
             lif.threshold * net._analog["fc1"][0].amps_per_unit * comp.t_read_s
             / mem.v_threshold_v)
+        # each reset leaves kT/C on the membrane at the chip's temperature
+        assert mem.reset_sigma_v == pytest.approx(math.sqrt(1.380649e-23 * t / mem.c_f),
+                                                  rel=1e-12)
     assert leaks[0] == pytest.approx(trims[0], rel=1e-6)
     assert leaks[1] > 1.2 * leaks[0]
 

@@ -86,7 +86,8 @@ def test_tile_read_noise_follows_4kTG_and_2qI(temperature_k):
     """Noise-only chip (ideal converters, exact targets, no excess noise): the variance of the
     column reads is 4kT·ΣG·Δf with (nearly) undriven rows (thermal: every cell of the column, the
     unused rows at G_min included) and Δf·Σ S_I(G, V) ≈ 2q·ΣI·Δf with every row at
-    V = 0.16 V (shot noise dominates above kT/q), Δf = 1/(2·t_read)."""
+    V = 0.16 V (shot noise dominates above kT/q), Δf = 1/(2·t_read); each beside the column
+    integrator's reset noise kT·C_int/t_read² (kT/C on C_int, referred to the current)."""
     from cimsim.tile.matrix import AnalogMatrix
     from device_models.constants import K_B_J_PER_K, Q_E_C
     from device_models.noise import conductor_psd
@@ -109,14 +110,18 @@ def test_tile_read_noise_follows_4kTG_and_2qI(temperature_k):
     y0, _ = m.matmul(x0, sample_offset=0)
     g_col = g[:, mp.pos_col].sum(0) + g[:, mp.neg_col].sum(0) + 2 * unused
     thermal = 4 * K_B_J_PER_K * temperature_k * g_col * bw
-    np.testing.assert_allclose(y0.var(axis=0) / y_per_a ** 2, thermal, rtol=0.06)
+    c_int = tile.front_end.c_int_f
+    ktc = K_B_J_PER_K * temperature_k * c_int / hw.tile.t_read_s ** 2
+    np.testing.assert_allclose(m._fe_var[0], ktc, rtol=1e-12)
+    assert np.all(ktc > 0.1 * thermal)      # the reset noise is a visible part of the read
+    np.testing.assert_allclose(y0.var(axis=0) / y_per_a ** 2, thermal + ktc, rtol=0.06)
     # every row at 0.8 V_read: S_I(G, V) of the driven cells, thermal of the unused rows
     v = 0.8 * hw.tile.v_read_v
     y1, _ = m.matmul(np.ones((n, rows)), sample_offset=n)
     s_drv = (conductor_psd(g[:, mp.pos_col], v, temperature_k).sum(0)
              + conductor_psd(g[:, mp.neg_col], v, temperature_k).sum(0))
     expected = (s_drv + 4 * K_B_J_PER_K * temperature_k * 2 * unused) * bw
-    measured = y1.var(axis=0) / y_per_a ** 2
+    measured = y1.var(axis=0) / y_per_a ** 2 - ktc
     np.testing.assert_allclose(measured, expected, rtol=0.06)
     i_abs = v * (g[:, mp.pos_col].sum(0) + g[:, mp.neg_col].sum(0))
     shot = 2 * Q_E_C * i_abs * bw
@@ -331,3 +336,62 @@ def test_device_array_read_noise_and_plot_follow_temperature(tmp_path):
     from matplotlib.image import imread
 
     assert imread(png).shape[0] > 600             # three stacked panels
+
+
+@pytest.mark.parametrize("mode", ["global", "column"])
+def test_drift_compensation_applies_to_level_crossing_series(mode):
+    """A level-crossing series is compensated as static reads are: noise-free, every step of
+    a drifted PCM matrix read one year after programming equals matmul of that step (the same
+    factors), and compensation brings the series closer to x @ W than no compensation."""
+    from cimsim.tile.matrix import AnalogMatrix
+
+    rng = np.random.default_rng(7)
+    w = rng.normal(size=(24, 5))
+    x = np.cumsum(rng.normal(scale=0.3, size=(6, 8, 24)), axis=0) + 1.0
+    year = 3.1536e7
+    ys = {}
+    for m_ in ("none", mode):
+        hw = HardwareConfig(device_card="joshi2020_pcm", read_noise=False,
+                            converter_noise=False, faults=False, drift_compensation=m_)
+        hw = hw.replace(tile=hw.tile.replace(rows=32, cols=16, input_encoding="level_crossing"))
+        m = AnalogMatrix(w, hw).calibrate(x.reshape(-1, 24))
+        y, _ = m.matmul_series(x, t_s=year, sample_offset=0)
+        for s in range(x.shape[0]):
+            np.testing.assert_allclose(y[s], m.matmul(x[s], t_s=year, sample_offset=s * 8)[0],
+                                       rtol=1e-9, atol=1e-9 * np.max(np.abs(y)))
+        ys[m_] = y
+    ref = x @ w
+    err = {k: np.sqrt(np.mean((v - ref) ** 2)) for k, v in ys.items()}
+    assert err[mode] < 0.5 * err["none"]
+
+
+@pytest.mark.parametrize("front_end", ["integrator", "tia"])
+def test_front_end_noise_follows_temperature(front_end):
+    """The column front end's own noise at temperature_k, referred to the column current: the
+    integrator's reset kT/C, k_B·T·C_int/t_read², or the TIA's 4k_B·T·Δf/R_f; the per-cell
+    reference draws it too (same column variance as the variance path)."""
+    from cimsim.tile.matrix import AnalogMatrix
+    from device_models.constants import K_B_J_PER_K
+
+    w = np.random.default_rng(1).uniform(0.2, 1, (12, 3))
+    for t_k in (250.0, 400.0):
+        hw = HardwareConfig.ideal(read_noise=True, device_card=_white_only_card(),
+                                  temperature_k=t_k)
+        hw = hw.replace(tile=hw.tile.replace(rows=16, cols=8, adc_share=1, front_end=front_end))
+        m = AnalogMatrix(w, hw).calibrate(np.full((4, 12), 1.25))
+        fe = m.tiles[0].front_end
+        t_read = hw.tile.t_read_s
+        if front_end == "integrator":
+            want = K_B_J_PER_K * t_k * fe.c_int_f / t_read ** 2
+        else:
+            want = 4 * K_B_J_PER_K * t_k * (0.5 / t_read) / fe.r_f_ohm
+        np.testing.assert_allclose(m._fe_var[0], want, rtol=1e-12)
+        # the same circuit at twice the temperature: twice the variance
+        np.testing.assert_allclose(fe.input_noise_a2(2 * t_k, 0.5 / t_read), 2 * want,
+                                   rtol=1e-12)
+        x = np.full((3000, 12), 0.5)
+        y_var = m.matmul(x, sample_offset=0)[0].var(axis=0)
+        cell = AnalogMatrix(w, hw.replace_path("tile.read_noise_model", "per_cell")).calibrate(
+            np.full((4, 12), 1.25))
+        y_cell = cell.matmul(x, sample_offset=0)[0].var(axis=0)
+        np.testing.assert_allclose(y_cell, y_var, rtol=0.12)

@@ -21,8 +21,22 @@ gain so that the calibration signals fill the ADC range: the full-scale current
 ``adc_range``), and :math:`C_\mathrm{int}` (or :math:`R_f`) maps :math:`\pm I_\mathrm{fs}` onto
 :math:`[0, V_\mathrm{FS}]` (:meth:`device_models.frontend.ChargeIntegrator.for_range`). A
 column with no calibration signal gets the current of one fully driven cell,
-:math:`V_\mathrm{read}(G_\mathrm{max} - G_\mathrm{min})`. The read-out
-(:mod:`cimsim.tile.readout`) applies the gain in ADC LSBs per ampere,
+:math:`V_\mathrm{read}(G_\mathrm{max} - G_\mathrm{min})`.
+
+The circuit's own noise at ``temperature_k`` (:func:`noise_a2`: the integrator's reset
+kT/C, the TIA's feedback-resistor Johnson noise over the read bandwidth
+:math:`\Delta f = 1/(2t_\mathrm{read})`, the tile's bandwidth of the cells' white noise)
+joins the column's read noise (``read_noise``), in current units:
+
+.. math:: \sigma^2_{fe} = k_B T\,C_\mathrm{int}/t_\mathrm{read}^2
+          \quad\text{or}\quad \sigma^2_{fe} = 4 k_B T\,\Delta f/R_f \quad [A^2]
+
+(no correlated double sampling; a level-crossing series does not reset its integrators
+between steps, so its reset noise is drawn once per series; a matrix whose column currents go
+to analog consumers, :meth:`~cimsim.tile.matrix.AnalogMatrix.use_analog_output`, hands them
+over without this front end).
+
+The read-out (:mod:`cimsim.tile.readout`) applies the gain in ADC LSBs per ampere,
 :math:`R/\mathrm{LSB} = r/I_\mathrm{LSB} = 2^{N-1}/I_\mathrm{fs}` (the same for every
 front end).
 
@@ -42,7 +56,7 @@ import numpy as np
 
 from device_models.frontend import ChargeIntegrator, CurrentMirror, Tia, calibrate_range
 
-__all__ = ["calibrate", "gain_lsb_per_a"]
+__all__ = ["calibrate", "gain_lsb_per_a", "noise_a2"]
 
 
 def calibrate(tile, signal_a: np.ndarray) -> np.ndarray:
@@ -89,3 +103,11 @@ def gain_lsb_per_a(circuit, lsb: float) -> np.ndarray:
     amperes."""
     g = circuit.gain if isinstance(circuit, CurrentMirror) else circuit.gain_ohm
     return np.asarray(g, dtype=np.float64) / float(lsb)
+
+
+def noise_a2(tile) -> np.ndarray:
+    """The calibrated front end's own noise of ``tile`` per signal column, referred to the
+    column current at ``hw.temperature_k`` (module docstring) [A²], shape (n_signal,)."""
+    hw = tile.hw
+    var = tile.front_end.input_noise_a2(hw.temperature_k, 0.5 / hw.tile.t_read_s)
+    return np.ascontiguousarray(np.broadcast_to(var, (tile.n_signal,)), dtype=np.float64)

@@ -155,6 +155,7 @@ class AnalogMatrix:
         self._key = rng.derive_key(hw.seed, "read_noise", seed_tag)
         self._key_ref = rng.derive_key(hw.seed, "read_noise_ref", seed_tag)
         self._key_c = rng.derive_key(hw.seed, "comparator_noise", seed_tag)
+        self._key_fe = rng.derive_key(hw.seed, "front_end_noise", seed_tag)
         #: Per row block: its outputs are all of the matrix's, in order (plain shift-add).
         self._ident = [b.out_index.size == self.out_features and bool(
             np.array_equal(b.out_index, np.arange(self.out_features))) for _, _, b in self.blocks]
@@ -162,6 +163,8 @@ class AnalogMatrix:
         self._half = float(2 ** (bits - 1))
         self._dtype = work_dtype(hw)
         self._gain: list[np.ndarray] = []
+        #: Per row block the front ends' own noise per signal column [A²] (read noise on).
+        self._fe_var: list[np.ndarray] = []
         #: Column currents go to analog consumers (neuron membranes), not to the ADCs.
         self.analog_output = False
         #: The inputs are spikes: binary row pulses, read only in cycles with an event.
@@ -260,7 +263,7 @@ class AnalogMatrix:
         t_s = self.hw.t_s if t_s is None else check_scalar("t_s", t_s, caller, lo=0.0)
         enc = InputEncoder(x_max, bool(np.any(x < 0)), self.hw)
         codes = enc.codes(x)
-        self._gain = []
+        self._gain, self._fe_var = [], []
         for r0, r1, block in self.blocks:
             read = array_read(block, t_s, enc, np.float64, cache=False, noise=False)
             cur = []
@@ -275,6 +278,7 @@ class AnalogMatrix:
                 gains.append(frontend.calibrate(tile, cur[:, c:c + tile.n_signal]))
                 c += tile.n_signal
             self._gain.append(np.concatenate(gains))
+            self._fe_var.append(np.concatenate([frontend.noise_a2(t) for t in block.tiles]))
         self.encoder = enc
         self._per_vector = self._counts_per_vector()
         self._factors, self._comp_counts = {}, {}
@@ -390,6 +394,16 @@ class AnalogMatrix:
             else:
                 self._comp_counts[key] = counts
         return self._factors[key]
+
+    def _front_end_var(self, k: int, factors) -> np.ndarray | None:
+        """The front ends' own noise of row block ``k`` per signal column [A²]
+        (:func:`cimsim.tile.frontend.noise_a2`), None without read noise or for analog
+        consumers. A recalibrated gain ``a`` (per-column compensation) is a capacitor
+        ``C_int/a``: its kT/C noise referred to the current is ``1/a`` times as large."""
+        if not self.hw.read_noise or self.analog_output or not self._fe_var:
+            return None
+        var = self._fe_var[k]
+        return var if factors is None else var / factors[k].gain
 
     @property
     def adc_rounds_per_cycle(self) -> int:
@@ -561,6 +575,7 @@ class AnalogMatrix:
                 zip(self.blocks, self._gain, accs, self._ident, strict=True)):
             cells = array_read(block, t_s, enc, dtype)     # array read: cell law × wires
             coef0 = np.concatenate([t.mapping.digital_weight for t in block.tiles]) / gain
+            fe_var = self._front_end_var(k, factors)
             if factors is not None:     # drift compensation: recalibrated gain, digital scale
                 gain = gain * factors[k].gain
                 coef0 = coef0 * factors[k].digital
@@ -584,6 +599,15 @@ class AnalogMatrix:
                     v, v2, p, x=xr, codes=cr, noisy=noisy, per_cell=per_cell,
                     per_cell_args=dict(seed=hw.seed, seed_tag=self.seed_tag, sample0=sample0,
                                        plane=p, n_planes=enc.n_planes))
+                if fe_var is not None:     # the front end's own noise (reset kT/C, R_f)
+                    if per_cell:
+                        rows = (np.arange(sample0, sample0 + n_b, dtype=np.uint64)
+                                * np.uint64(enc.n_planes) + np.uint64(p))
+                        cols = np.arange(block.col0, block.col0 + block.n_signal)
+                        mean = mean + np.sqrt(fe_var).astype(mean.dtype) * zig.normals_np(
+                            self._key_fe, zig.slow_key(self._key_fe), rows, cols)
+                    else:
+                        var_own += fe_var.astype(var_own.dtype)
                 coef = coef0 * (enc.x_lsb / enc.plane_volts_per_code(p))
                 analog_read(mean, var_own, var_ref, block.ref_idx, gain, coef, index,
                             block.adc_of, block.adcs, key=self._key, key_ref=self._key_ref,
@@ -605,8 +629,11 @@ class AnalogMatrix:
         steps, so they hold the charge of every event so far, ``Σ_{s'≤s} ΔD_{s'} = D_s``: the
         ADC reads the current value at every step while energy is spent only on changes. The
         read noise of the events accumulates on the held charge (each step's events add
-        ``(ΔD_s·V̄)² @ σ²`` of variance, drawn once and carried on). A tile whose rows see no
-        event in a step does not convert (``skip_zero_inputs``): its previous result stands.
+        ``(ΔD_s·V̄)² @ σ²`` of variance, drawn once and carried on, beside the integrators'
+        reset noise, drawn once when a series starts). A tile whose rows see no event in a
+        step does not convert (``skip_zero_inputs``): its previous result stands. Drift
+        compensation (``hw.drift_compensation``) applies as in :meth:`matmul`: the factors of
+        the read at ``t_s`` that starts at the series' first stream position.
         Other encodings read every step afresh (the same numbers as :meth:`matmul` called
         step after step).
 
@@ -662,6 +689,7 @@ class AnalogMatrix:
         n_steps, n_b = x_seq.shape[:2]
         skip = tc.skip_zero_inputs
         sample0 = self._sample
+        factors = self._compensation(t_s, sample0)
         key = rng.derive_key(hw.seed, "level_crossing_noise", self.seed_tag)
         key_ref = rng.derive_key(hw.seed, "level_crossing_noise_ref", self.seed_tag)
         y = np.zeros((n_steps, n_b, self.out_features))
@@ -671,6 +699,13 @@ class AnalogMatrix:
                 results=np.zeros((len(self.blocks), n_b, self.out_features)),
                 held=[np.zeros((n_b, b.n_signal)) for _, _, b in self.blocks],   # noise [A]
                 held_ref=[np.zeros((n_b, b.n_refs)) for _, _, b in self.blocks])
+            rows = np.arange(sample0, sample0 + n_b, dtype=np.uint64)
+            for k, (_r0, _r1, block) in enumerate(self.blocks):   # the integrators' reset
+                fe_var = self._front_end_var(k, factors)
+                if fe_var is not None:
+                    cols = np.arange(block.col0, block.col0 + block.n_signal)
+                    state["held"][k] += np.sqrt(fe_var) * zig.normals_np(
+                        self._key_fe, zig.slow_key(self._key_fe), rows, cols)
         if state["codes"].shape != (n_b, self.in_features):
             fail("state", "AnalogMatrix.matmul_series", f"a series of batch {n_b}",
                  f"one of batch {state['codes'].shape[0]}")
@@ -710,6 +745,9 @@ class AnalogMatrix:
                     mean[:, has] -= held_ref[k][:, block.ref_idx[has]]
                 coef = (np.concatenate([t.mapping.digital_weight for t in block.tiles]) / gain
                         * (enc.x_lsb / enc.plane_volts_per_code(0)))
+                if factors is not None:   # drift compensation: recalibrated gain, digital scale
+                    gain = gain * factors[k].gain
+                    coef = coef * factors[k].digital
                 part = np.zeros((n_b, self.out_features))
                 analog_read(np.ascontiguousarray(mean), empty, empty, block.ref_idx, gain, coef,
                             block.out_index, block.adc_of, block.adcs, key=self._key,
@@ -717,6 +755,9 @@ class AnalogMatrix:
                             n_planes=1, col0=block.col0, ref0=block.ref0, out=part,
                             e_out=e_out, exact=not tc.quantize, ident=self._ident[k],
                             active=nz if skip else None)
+                if factors is not None:
+                    np.add.at(part.T, block.out_index, np.broadcast_to(
+                        factors[k].offset[:, None], (factors[k].offset.size, n_b)))
                 # no event in this step: the integrators hold, the previous result stands
                 conv = nz != 0 if skip else np.ones(n_b, dtype=bool)
                 contrib[k][conv] = part[conv]
