@@ -6,6 +6,7 @@ mechanism for modified cards) come first.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from pathlib import Path
@@ -259,17 +260,42 @@ def test_case_14_unreachable_scheduler_fails_fast_and_creates_no_file(tmp_path, 
                                                                       capsys):
     pytest.importorskip("distributed")
     import socket
+    import threading
+    import time
 
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    monkeypatch.setattr(runner, "_CONNECT_TIMEOUT_S", 1.0)
     outdir = tmp_path / "out"
     outdir.mkdir()
     out = outdir / "s.h5"
-    with pytest.raises(ClusterError, match="cannot reach the Dask scheduler"):
+    with socket.socket() as s:  # a port nobody listens on: refused at once, no retry loop
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    # refused is reported as refused (the client alone would retry until its timeout)
+    with pytest.raises(ClusterError, match="cannot reach the Dask scheduler.*refused"):
         sweep.run_sweep(SPEC, out, scheduler=f"tcp://127.0.0.1:{port}", progress=False)
     assert list(outdir.iterdir()) == []  # no .h5, no lock file
+    # a server that answers, but not in the Dask protocol (an HTTP proxy: its first bytes
+    # read as a frame length of 3.5e18 bytes)
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+
+    def garbage():
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = srv.accept()
+                with conn:
+                    conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n" + b"\0" * 64)
+                    time.sleep(0.2)
+
+    threading.Thread(target=garbage, daemon=True).start()
+    monkeypatch.setattr(runner, "_CONNECT_TIMEOUT_S", 2.0)
+    try:
+        with pytest.raises(ClusterError, match="does not answer as a Dask scheduler"):
+            sweep.run_sweep(SPEC, out, scheduler=f"tcp://127.0.0.1:{srv.getsockname()[1]}",
+                            progress=False)
+    finally:
+        srv.close()
+    assert list(outdir.iterdir()) == []
     spec = tmp_path / "s.toml"
     spec.write_text('[sweep]\njob = "device_array"\n')
     assert main(["sweep", str(spec), "--out", str(out), "--scheduler", "nonsense://x"]) == 2
@@ -526,18 +552,27 @@ import sys
 import numpy as np
 from cimsim import AnalogMatrix, HardwareConfig
 from cimsim.crossbar import column_currents
+from device_models import SinhIV
 hw = HardwareConfig().replace_path("tile.r_wire_row_ohm", 1.0).replace_path(
     "tile.r_wire_col_ohm", 1.0)
 w = np.random.default_rng(1).normal(size=(300, 40))
 x = np.random.default_rng(2).uniform(0, 1, (600, 300))
 y, _ = AnalogMatrix(w, hw).calibrate(x[:64]).matmul(x)
+y_sinh, _ = AnalogMatrix(w, hw.replace_path("tile.cell", "sinh")).calibrate(x[:16]).matmul(
+    x[:200])
 g = np.random.default_rng(0).uniform(2e-6, 20e-6, (256, 128))
 i = column_currents(g, x[:, :256], r_wire_ohm=1.0)
-sys.stdout.write(np.concatenate([y.ravel(), i.ravel()]).tobytes().hex())
+sinh = SinhIV(v0_v=0.25)
+i_nl = [column_currents(g[:128, :64], 0.3 * x[:8, :128], r_wire_ohm=1.0, cell=sinh, method=m)
+        for m in ("exact", "lines")]
+parts = [y, y_sinh, i, *i_nl]
+sys.stdout.write(np.concatenate([p.ravel() for p in parts]).tobytes().hex())
 """
 
 
 def test_case_12_ir_drop_results_identical_for_any_thread_count():
+    """Linear and sinh cells with wire resistance (tile IR-drop read, the Newton solve and the
+    line relaxation): the same bytes with one and two BLAS / OpenMP / Numba threads."""
     import os
     import subprocess
     import sys

@@ -401,6 +401,32 @@ def _nothing_pending(path: Path) -> bool:
 _CONNECT_TIMEOUT_S = 10.0
 
 
+def _unreachable(scheduler: str, exc: BaseException) -> ClusterError:
+    if isinstance(exc, (OSError, TimeoutError, ValueError)):
+        what = f"cannot reach the Dask scheduler at {scheduler!r}"
+    else:  # a server answered, but not as a Dask scheduler
+        what = f"the server at {scheduler!r} does not answer as a Dask scheduler"
+    return ClusterError(
+        f"{what} ({type(exc).__name__}: {str(exc)[:200]}; waited at most "
+        f"{_CONNECT_TIMEOUT_S:g} s); start it, check the address (e.g. tcp://host:8786), or "
+        "run with --workers N.")
+
+
+def _probe_scheduler(scheduler: str) -> None:
+    """ClusterError at once if a TCP scheduler address refuses connections or does not
+    resolve (the Dask client would retry until its timeout)."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        scheme, loc = parse_address(scheduler)
+        if scheme not in ("tcp", "tls"):
+            return  # other transports: the client's own connect decides
+        host, port = parse_host_port(loc)
+        socket.create_connection((host, port), timeout=_CONNECT_TIMEOUT_S).close()
+    except Exception as exc:  # a malformed address, refused, unresolved
+        raise _unreachable(scheduler, exc) from None
+
+
 @contextlib.contextmanager
 def _executor(client, scheduler, workers):
     """Yield ``(client or None, executor name)``: None runs in-process."""
@@ -424,14 +450,11 @@ def _dask_client(client, scheduler, workers):
     from distributed import Client, LocalCluster
 
     if scheduler is not None:
+        _probe_scheduler(scheduler)
         try:
             cl = Client(scheduler, timeout=f"{_CONNECT_TIMEOUT_S}s")
-        except (OSError, TimeoutError, ValueError, TypeError) as exc:
-            raise ClusterError(
-                f"cannot reach the Dask scheduler at {scheduler!r} within "
-                f"{_CONNECT_TIMEOUT_S:g} s ({type(exc).__name__}: {exc}); start it, check the "
-                "address (e.g. tcp://host:8786), or run with --workers N."
-            ) from None
+        except Exception as exc:  # whatever answers there is no scheduler
+            raise _unreachable(scheduler, exc) from None
         with cl:
             yield cl, f"dask:{scheduler}"
         return
