@@ -21,9 +21,10 @@ The circuit is the analog membrane of :mod:`device_models.neuron` without a comp
 :func:`leak_integrators` builds an :class:`~device_models.neuron.AnalogMembrane` whose
 transistors each have their own gate bias (one decay rate per state), and
 :func:`~device_models.neuron.integrate_membrane` integrates it (one RK4 kernel for both).
-This module sizes the gates: :func:`leak_conductance_s` and :func:`leak_gate_voltage_v`
-(the gate bias for a small-signal conductance, where the neuron's own sizing targets a current
-at threshold).
+This module sizes the gates: :func:`leak_conductance_s` and its inverse
+:func:`leak_gate_for_conductance_v` (the gate bias for a small-signal conductance at
+``V_DS = 0``; a neuron's leak is sized for a current at its threshold voltage instead,
+:func:`device_models.neuron.leak_gate_for_current_v`).
 
 References
 ----------
@@ -40,7 +41,7 @@ from ._checks import check_array, check_scalar, fail
 from .constants import T_REF_K
 from .mosfet import ekv_params, mosfet_small_signal
 
-__all__ = ["leak_conductance_s", "leak_gate_voltage_v", "leak_integrators"]
+__all__ = ["leak_conductance_s", "leak_gate_for_conductance_v", "leak_integrators"]
 
 
 def leak_conductance_s(v_gate_v, card, temperature_k: float = T_REF_K, *, w_m=None,
@@ -72,8 +73,9 @@ def leak_conductance_s(v_gate_v, card, temperature_k: float = T_REF_K, *, w_m=No
                                l_m=l_m)[2]
 
 
-def leak_gate_voltage_v(g_target_s, card, temperature_k: float = T_REF_K, *, w_m=None,
-                        l_m=None, v_lo_v: float = -1.0, v_hi_v: float = 3.0) -> np.ndarray:
+def leak_gate_for_conductance_v(g_target_s, card, temperature_k: float = T_REF_K, *,
+                                w_m=None, l_m=None, v_lo_v: float = -1.0,
+                                v_hi_v: float = 3.0) -> np.ndarray:
     """Gate voltage that sets the leak conductance ``g_0`` to ``g_target_s`` [V].
 
     ``g_0(V_G)`` rises monotonically; the root is found by bisection in
@@ -93,7 +95,7 @@ def leak_gate_voltage_v(g_target_s, card, temperature_k: float = T_REF_K, *, w_m
     ndarray
         Gate voltages [V], shape of ``g_target_s``.
     """
-    caller = "leak_gate_voltage_v"
+    caller = "leak_gate_for_conductance_v"
     g = check_array("g_target_s", g_target_s, caller, positive=True)
     lo = np.full(g.shape, check_scalar("v_lo_v", v_lo_v, caller))
     hi = np.full(g.shape, check_scalar("v_hi_v", v_hi_v, caller))

@@ -85,7 +85,7 @@ __all__ = [
     "AnalogMembrane",
     "analog_membrane",
     "integrate_membrane",
-    "leak_gate_voltage_v",
+    "leak_gate_for_current_v",
     "lif_first_spike_time_s",
     "lif_rate_hz",
     "rc_membrane_v",
@@ -99,7 +99,8 @@ _LEAK_CODE = {"none": 0, "resistor": 1, "transistor": 2}
 #: RK4 sub-steps per phase (read window, rest of the step) of :func:`integrate_membrane` [-].
 MEMBRANE_SUBSTEPS = 4
 
-#: Bisection steps of :func:`leak_gate_voltage_v` (the bracket of 2 V shrinks below 1e-15 V) [-].
+#: Bisection steps of :func:`leak_gate_for_current_v` (the 2 V bracket shrinks below 1e-15 V)
+#: [-].
 GATE_BISECTION_STEPS = 64
 
 
@@ -305,7 +306,7 @@ def _membrane_numpy(v, i_in, t_on, t_off, n_sub, c, mode, r_ohm, vg, vt0, ispec,
     return v
 
 
-def leak_gate_voltage_v(i_target_a: float, v_ds_v: float, params: EkvParams) -> float:
+def leak_gate_for_current_v(i_target_a: float, v_ds_v: float, params: EkvParams) -> float:
     """Gate bias at which the leak transistor conducts ``i_target_a`` at ``v_ds_v`` [V].
 
     Inverts :math:`I_D(V_G, V_{DS})` of the EKV model (monotonic in :math:`V_G`) by bisection
@@ -324,7 +325,7 @@ def leak_gate_voltage_v(i_target_a: float, v_ds_v: float, params: EkvParams) -> 
     ----------
     .. [1] Enz, Krummenacher & Vittoz (1995), doi:10.1007/BF01239381.
     """
-    who = "leak_gate_voltage_v"
+    who = "leak_gate_for_current_v"
     target = check_scalar("i_target_a", i_target_a, who, lo=0.0, lo_open=True)
     vds = check_scalar("v_ds_v", v_ds_v, who, lo=0.0, lo_open=True)
     check_instance("params", params, who, EkvParams)
@@ -498,8 +499,8 @@ def analog_membrane(card, size: int, *, c_f: float, temperature_k: float, leak: 
 
     The transistor leak's gate bias is set once, at the card's calibration temperature
     ``t_cal_k``, so that the leak current at threshold is ``leak_current_a``
-    (:func:`leak_gate_voltage_v`; gate at rest, i.e. off, when it is 0); at any other operating
-    temperature the same bias gives the EKV current of that temperature: :math:`U_T`,
+    (:func:`leak_gate_for_current_v`; gate at rest, i.e. off, when it is 0); at any other
+    operating temperature the same bias gives the EKV current of that temperature: :math:`U_T`,
     :math:`V_{T0}(T)` and :math:`\mu(T)` all move. Mismatch of the leak transistor and of the
     comparator pair is drawn per neuron from ``seed`` (Pelgrom, with the areas on the card).
 
@@ -551,7 +552,7 @@ def analog_membrane(card, size: int, *, c_f: float, temperature_k: float, leak: 
     v_th = card.v_threshold_v
     v_gate = 0.0
     if leak == "transistor" and i_leak > 0.0:
-        v_gate = leak_gate_voltage_v(i_leak, v_th, ekv_params(mos, card.t_cal_k, w, length))
+        v_gate = leak_gate_for_current_v(i_leak, v_th, ekv_params(mos, card.t_cal_k, w, length))
     if mismatch:
         s_vt, s_beta = mismatch_sigma(mos, w, length)
         s_cmp = math.sqrt(2.0) * mismatch_sigma(mos, card.comparator_w_m,

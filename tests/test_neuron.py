@@ -20,7 +20,7 @@ from device_models.neuron import (
     AnalogMembrane,
     analog_membrane,
     integrate_membrane,
-    leak_gate_voltage_v,
+    leak_gate_for_current_v,
     lif_first_spike_time_s,
     lif_rate_hz,
     rc_membrane_v,
@@ -155,10 +155,10 @@ def test_kernel_equals_numpy_reference():
 def test_leak_gate_voltage_inverts_ekv():
     p = ekv_params("ptm2006_65nm_nmos", 300.0, 0.2e-6, 1e-6)
     for target in (1e-12, 1e-9, 1e-7):
-        vg = leak_gate_voltage_v(target, 0.3, p)
+        vg = leak_gate_for_current_v(target, 0.3, p)
         assert float(mosfet_current(vg, 0.3, p)) == pytest.approx(target, rel=1e-9)
     with pytest.raises(InvalidParameterError, match="'i_target_a'"):
-        leak_gate_voltage_v(1.0, 0.3, p)
+        leak_gate_for_current_v(1.0, 0.3, p)
 
 
 def test_leak_moves_with_temperature_and_gate_bias():

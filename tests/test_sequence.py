@@ -198,12 +198,16 @@ def test_ssm_impulse_response_closed_form(complex_):
 
 
 def test_leaky_integrator_small_signal_and_saturation():
-    from device_models.integrator import leak_conductance_s, leak_gate_voltage_v, leak_integrators
+    from device_models.integrator import (
+        leak_conductance_s,
+        leak_gate_for_conductance_v,
+        leak_integrators,
+    )
     from device_models.neuron import integrate_membrane
 
     card = "mosis2001_tsmc180_nmos"
     g0 = np.array([1e-11, 1e-10])
-    vg = leak_gate_voltage_v(g0, card)
+    vg = leak_gate_for_conductance_v(g0, card)
     np.testing.assert_allclose(leak_conductance_s(vg, card), g0, rtol=1e-6)
     c_f, dt = 1e-13, 1e-3
     mem = leak_integrators(vg, card, c_f)

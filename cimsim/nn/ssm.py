@@ -192,10 +192,10 @@ class DiagonalSSM(SequenceWeighted):
 
     def integrator_gates_v(self, card: str) -> np.ndarray:
         """Gate voltages of the leak transistors that give λ at the nominal temperature [V]."""
-        from device_models.integrator import leak_gate_voltage_v
+        from device_models.integrator import leak_gate_for_conductance_v
 
         g0 = self.integrator_c_f * np.exp(self.log_rate) / self.integrator_dt_s
-        return leak_gate_voltage_v(g0, card, self.integrator_t_nominal_k)
+        return leak_gate_for_conductance_v(g0, card, self.integrator_t_nominal_k)
 
     def analog_scan(self, u: np.ndarray, card: str, temperature_k: float, *,
                     seed: int | None = None, first: int = 0) -> np.ndarray:
