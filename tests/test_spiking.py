@@ -423,27 +423,34 @@ def test_analog_leak_follows_temperature():
 
 
 def test_event_energy_proportional_to_spikes():
-    """Uniform inputs at rate 1/4 and 1/2: twice the input spikes drive twice the rows, and
-    the array-side energies (row drives, wire charging, cell reads) double exactly."""
+    """Uniform inputs at rate 1/4 and 1/2: twice the input spikes drive twice the rows in
+    twice the steps, and every energy line of the layer (row drives, wire charging, cell
+    reads, conversions, shift-adds, result words, interconnect) doubles exactly; with no
+    spike the layer costs nothing (only events cost)."""
     layers = [SpikeEncoder(16, name="enc"), Flatten(name="flat"),
               Linear(np.abs(_w(4, 16, "p")), None, name="fc"),
               LIF(1e9, None, "subtract", 0, 16, "count", name="out")]
     net = Network(layers, (1, 4, 4))
     hw = HardwareConfig(read_noise=False, converter_noise=False)
     comp = components(hw)
-    energies = []
-    for p in (0.25, 0.5):
-        x = np.full((5, 1, 4, 4), p)
-        net.compile(hw, np.full((5, 1, 4, 4), 1.0))
-        net.run(x)
+    net.compile(hw, np.full((5, 1, 4, 4), 1.0))
+    m = net._analog["fc"][0]
+    lines = []
+    for p, active in ((0.0, 0), (0.25, 4), (0.5, 8)):
+        net.run(np.full((5, 1, 4, 4), p))
         c = net.last_counts["fc"]
         e = energy_breakdown(c, comp)
         assert c.dac_conversions == 0 and e["dac"] == 0.0      # spikes are pulses, no DAC
-        energies.append((c.row_pulses, e["row_driver"], e["wire_charging"], e["array_read"],
-                         net.last_counts["enc"].spikes))
-    a, b = energies
-    for u, v in zip(a, b, strict=True):
-        assert v == pytest.approx(2 * u, rel=1e-9)
+        assert c.sram_write_bits == 5 * active * m.out_features * m.accumulator_bits
+        assert c.row_pulses == 5 * active * 16
+        lines.append((e, c.row_pulses, net.last_counts["enc"].spikes))
+    assert sum(lines[0][0].values()) == 0.0 and lines[0][1] == 0
+    (ea, pa, sa), (eb, pb, sb) = lines[1:]
+    assert pb == 2 * pa and sb == 2 * sa
+    assert {k for k, v in ea.items() if v} >= {"row_driver", "wire_charging", "array_read",
+                                                "adc", "shift_add", "sram"}
+    for k in ea:
+        assert eb[k] == pytest.approx(2 * ea[k], rel=1e-9), k
 
 
 def test_event_driven_latency_follows_the_active_steps():
@@ -468,6 +475,7 @@ def test_event_driven_latency_follows_the_active_steps():
         fc.append(rep.layers["fc"].latency_per_inference_s)
         c = net.last_counts["fc"]
         assert c.cycles == 5 * active * net.mapping[0].n_tiles
+        assert c.adc_rounds == 5 * active * net._analog["fc"][0].adc_rounds_per_cycle
         cycles.append(c.cycles)
     assert fc[0] == 0.0 and fc[1] > 0.0
     assert fc[2] == pytest.approx(2.0 * fc[1], rel=1e-12)

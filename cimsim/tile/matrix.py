@@ -35,14 +35,16 @@ input encoding are :mod:`device_models.encoding`'s):
 * ``shift_adds`` = one shift-and-accumulate per digitised value (per ADC conversion);
 * ``sram_read_bits`` = Σ_tiles input_bits × inputs read (each tile reads its inputs; with
   ``skip_zero_inputs`` only the non-zero ones, the zeros being skipped by a zero flag);
-  ``sram_write_bits`` = batch × out_features × accumulator width.
+  ``sram_write_bits`` = batch × out_features × accumulator width (event-driven spike
+  inputs: only the vectors with a spike write a result; the others are flagged zero).
 
 Spike inputs (``spike_input=True``, set by :meth:`cimsim.nn.network.Network.compile` for the
 layers after a spiking layer) are events: each spike drives its row as a binary pulse, and
 with ``skip_zero_inputs`` the read is event-driven in time as well as in energy: a
 vector-cycle (a time step) in which no row of any of the matrix's tiles has a spike is not a
-read cycle at all (no settling, read window, conversion or shift-add), so the matrix's array
-time follows the steps that carry events. Its tiles read in parallel, so a step in which any
+read cycle at all (no settling, read window, conversion, shift-add or result written: the
+step's result is flagged zero, as a skipped input is), so the matrix's array time and
+energy follow the steps that carry events. Its tiles read in parallel, so a step in which any
 of them has an event costs all of them one cycle of time (the critical path) while only the
 tiles with an event convert. A consumer that needs the step clock regardless (an analog
 membrane with a leak, whose decay is calibrated per step period) keeps the matrix clocked
@@ -416,13 +418,11 @@ class AnalogMatrix:
         planes = self.encoder.n_planes
         rows = sum(t.rows_used for t in self.tiles)        # driven rows, over all tiles
         signal = sum(t.n_signal for t in self.tiles)       # converted columns
-        fixed = {
-            "macs": self.in_features * self.out_features,
-            "sram_write_bits": self.out_features * self.accumulator_bits,
-        }
-        if not self.event_driven:       # else counted per vector-cycle with an event
+        fixed = {"macs": self.in_features * self.out_features}
+        if not self.event_driven:       # else counted per vector (-cycle) with an event
             fixed.update(cycles=planes * self.n_tiles,
-                         adc_rounds=planes * self.adc_rounds_per_cycle)
+                         adc_rounds=planes * self.adc_rounds_per_cycle,
+                         sram_write_bits=self.out_features * self.accumulator_bits)
         if not self.hw.tile.skip_zero_inputs:      # every row and column, every cycle
             fixed.update(adc_conversions=planes * signal, shift_adds=planes * signal,
                          sram_read_bits=rows * self.hw.tile.input_bits)
@@ -504,8 +504,9 @@ class AnalogMatrix:
         accs = [np.zeros((n_ch, 3, r1 - r0)) for r0, r1, _ in self.blocks]
         # per block and chunk: vector-cycles that drive a row, non-zero inputs (integers)
         reads = np.zeros((len(self.blocks), 2, n_ch), dtype=np.int64)
-        # per chunk: vector-cycles in which a row of any block is driven (event-driven reads)
-        steps = np.zeros(n_ch, dtype=np.int64) if self.event_driven else None
+        # per chunk: vector-cycles and vectors in which a row of any block is driven
+        # (event-driven reads)
+        steps = np.zeros((n_ch, 2), dtype=np.int64) if self.event_driven else None
 
         def job(b0, b1):     # one thread's slice, b0 on a CHUNK boundary
             for c0 in range(b0, b1, CHUNK_VECTORS):
@@ -524,9 +525,11 @@ class AnalogMatrix:
                                                                   (f.offset.size, n_b)))
         ops = OpCounts(**{k: n_b * v for k, v in self._per_vector.items()})
         if steps is not None:     # event-driven: only the vector-cycles with a spike
-            active = int(steps.sum())
+            active, vectors = (int(v) for v in steps.sum(axis=0))
             ops.cycles = active * self.n_tiles
-            ops.adc_rounds = 0 if self.analog_output else active * self.adc_rounds_per_cycle
+            if not self.analog_output:
+                ops.adc_rounds = active * self.adc_rounds_per_cycle
+                ops.sram_write_bits = vectors * self.out_features * self.accumulator_bits
         skip = self.hw.tile.skip_zero_inputs
         drive = self._drive_count
         for k, ((r0, r1, block), acc) in enumerate(zip(self.blocks, accs, strict=True)):
@@ -559,7 +562,8 @@ class AnalogMatrix:
         vector-cycles that drive a row and the non-zero inputs into ``reads`` (blocks × 2).
         ``factors`` (per block, :class:`~cimsim.tile.compensation.Factors`) multiply each
         column's front-end gain and its digital weight. ``steps`` (one-element view), if
-        given, receives the vector-cycles in which a row of any block is driven."""
+        given, receives the vector-cycles and the vectors in which a row of any block is
+        driven."""
         hw, tc, enc = self.hw, self.hw.tile, self.encoder
         n_b = x.shape[0]
         dtype = self._dtype
@@ -617,7 +621,8 @@ class AnalogMatrix:
                             assign=first and p == 0, ident=ident or columns,
                             active=nz if skip else None)
         if steps is not None:
-            steps[0] += np.count_nonzero(anyrow)
+            steps[0, 0] += np.count_nonzero(anyrow)
+            steps[0, 1] += np.count_nonzero(anyrow.any(axis=0))
 
     def matmul_series(self, x_seq, *, t_s: float | None = None,
                       sample_offset: int | None = None, state: dict | None = None):
