@@ -5,9 +5,9 @@ time steps, runs the held-out images on the default chip with digital and with a
 membranes (:func:`cimsim.ppa.spiking.compare_with_ann`, the ANN named in the model's
 metadata beside it) and writes
 
-* ``snn_vs_ann.png``: accuracy (float and chip), energy and latency per inference against
-  time steps, with the ANN on the same chip as a horizontal line (the spiking latency is
-  event-driven: a tile reads only in the steps that carry a spike);
+* ``snn_vs_ann.png``: accuracy (float and chip), spikes, energy and latency per inference
+  against time steps, with the ANN on the same chip as a horizontal line (the spiking energy
+  and latency are event-driven: a tile reads only in the steps that carry a spike);
 * ``snn_vs_ann.md``: the same numbers as a table (accuracy, spikes per inference, energy,
   latency, EDP), and the ANN's.
 
@@ -51,18 +51,21 @@ def _run(model: str, steps: list[int], n: int | None) -> dict:
 def _table(r: dict) -> str:
     lines = [f"### {r['model']} ({r['n']} held-out images; trained at {r['trained_steps']} "
              f"steps) vs {r['ann_model']} on the same chip", "",
-             "| membrane | steps | float acc. | chip acc. | spikes / inf. | neuron activity | "
-             "energy / inf. | latency / inf. | EDP [J·s] |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| membrane | steps | float acc. | chip acc. | spikes / inf. (input + neurons) | "
+             "neuron activity | energy / inf. | energy / ANN's | latency / inf. | EDP [J·s] |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    a = r["ann"]
     for row in r["rows"]:
         lines.append(
             f"| {row['membrane']} | {row['timesteps']} | {row['float_accuracy']:.4f} | "
-            f"{row['chip_accuracy']:.4f} | {row['spikes_per_inference']:.0f} | "
+            f"{row['chip_accuracy']:.4f} | {row['spikes_per_inference']:.0f} "
+            f"({row['input_spikes_per_inference']:.0f} + "
+            f"{row['neuron_spikes_per_inference']:.0f}) | "
             f"{row['neuron_activity']:.1%} | {row['energy_per_inference_j'] * 1e12:.0f} pJ | "
+            f"{row['energy_per_inference_j'] / a['energy_per_inference_j']:.2f}x | "
             f"{row['latency_per_inference_s'] * 1e9:.0f} ns | {row['edp_js']:.3g} |")
-    a = r["ann"]
     lines.append(f"| ANN | - | {a['float_accuracy']:.4f} | {a['chip_accuracy']:.4f} | - | - | "
-                 f"{a['energy_per_inference_j'] * 1e12:.0f} pJ | "
+                 f"{a['energy_per_inference_j'] * 1e12:.0f} pJ | 1 | "
                  f"{a['latency_per_inference_s'] * 1e9:.0f} ns | {a['edp_js']:.3g} |")
     return "\n".join(lines)
 
@@ -78,20 +81,25 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     results = [_run(m, args.steps, args.n) for m in args.models]
     plt = pyplot()
-    fig, axes = plt.subplots(3, len(results), figsize=(5.2 * len(results), 10.2),
+    fig, axes = plt.subplots(4, len(results), figsize=(5.2 * len(results), 13.2),
                              squeeze=False)
     for j, r in enumerate(results):
-        ax_a, ax_e, ax_t = axes[0, j], axes[1, j], axes[2, j]
+        ax_a, ax_s, ax_e, ax_t = axes[0, j], axes[1, j], axes[2, j], axes[3, j]
         for membrane, style in (("digital", "o-"), ("analog", "s-")):
             rows = [row for row in r["rows"] if row["membrane"] == membrane]
             t = [row["timesteps"] for row in rows]
             ax_a.plot(t, [row["chip_accuracy"] for row in rows], style,
                       label=f"SNN on chip, {membrane} membranes")
+            ax_s.plot(t, [row["neuron_spikes_per_inference"] for row in rows], style,
+                      label=f"neuron spikes, {membrane} membranes")
             ax_e.plot(t, [row["energy_per_inference_j"] for row in rows], style,
                       label=f"SNN, {membrane} membranes")
             ax_t.plot(t, [row["latency_per_inference_s"] for row in rows], style,
                       label=f"SNN, {membrane} membranes")
         rows = [row for row in r["rows"] if row["membrane"] == "digital"]
+        ax_s.plot([row["timesteps"] for row in rows],
+                  [row["input_spikes_per_inference"] for row in rows], "k:",
+                  label="input spikes (encoder)")
         ax_a.plot([row["timesteps"] for row in rows], [row["float_accuracy"] for row in rows],
                   "k:", label="SNN float")
         ax_a.axhline(r["ann"]["chip_accuracy"], color="tab:red", ls="--",
@@ -101,14 +109,17 @@ def main(argv: list[str] | None = None) -> int:
         ax_t.axhline(r["ann"]["latency_per_inference_s"], color="tab:red", ls="--",
                      label=f"ANN ({r['ann_model']})")
         ax_a.set_title(f"{r['model']}: accuracy ({r['n']} held-out)", fontsize=10)
+        ax_s.set_title(f"{r['model']}: spikes per inference", fontsize=10)
         ax_e.set_title(f"{r['model']}: energy per inference", fontsize=10)
         ax_t.set_title(f"{r['model']}: latency per inference", fontsize=10)
-        for ax in (ax_a, ax_e, ax_t):
+        for ax in (ax_a, ax_s, ax_e, ax_t):
             ax.set_xscale("log", base=2)
             ax.set_xlabel("time steps")
             ax.grid(True, alpha=0.3)
             ax.legend(fontsize=7)
         ax_a.set_ylabel("accuracy")
+        ax_s.set_ylabel("spikes per inference")
+        ax_s.set_yscale("log")
         ax_e.set_ylabel("energy per inference [J]")
         ax_e.set_yscale("log")
         ax_t.set_ylabel("latency per inference [s]")

@@ -642,3 +642,30 @@ def test_spiking_sweep_job_and_example_spec(tmp_path):
     assert m["energy_per_inference_j"][1] > m["energy_per_inference_j"][0]
     assert m["spikes_per_inference"][2] < m["spikes_per_inference"][1]    # higher threshold
     assert m["ann.energy_per_inference_j"][2] > 0
+
+
+def test_plot_snn_script_writes_the_closing_table_and_png(tmp_path):
+    """scripts/plot_snn.py: one PNG and a table whose rows are compare_with_ann's figures."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "plot_snn.py"
+    spec = importlib.util.spec_from_file_location("plot_snn", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main(["--out", str(tmp_path), "--steps", "2", "8", "--models",
+                     "digits_snn_lif", "--n", "24"]) == 0
+    assert (tmp_path / "snn_vs_ann.png").stat().st_size > 20_000
+    table = (tmp_path / "snn_vs_ann.md").read_text(encoding="utf-8")
+    rows = [line for line in table.splitlines() if line.startswith(("| digital", "| analog"))]
+    assert len(rows) == 4 and "| ANN |" in table
+    d = cimsim.models.load_digits_split()
+    snn = cimsim.load_bundled("digits_snn_lif")
+    set_timesteps(snn, 8)
+    res = compare_with_ann(snn, HardwareConfig(), d["x_test"][:24], d["y_test"][:24],
+                           ann=cimsim.load_bundled("digits_mlp_relu"))
+    cells = [c.strip() for c in rows[1].split("|")[1:-1]]
+    assert cells[:2] == ["digital", "8"]
+    assert cells[3] == f"{res.snn['chip_accuracy']:.4f}"
+    assert cells[4].startswith(f"{res.snn['spikes_per_inference']:.0f} ")
+    assert cells[6] == f"{res.snn['energy_per_inference_j'] * 1e12:.0f} pJ"
