@@ -187,10 +187,22 @@ def test_lookup_histogram_and_sign_split_kernels_equal_their_references(each_bac
     np.testing.assert_array_equal(hist, [np.bincount(codes[:, i] + 5, minlength=11)
                                          for i in range(9)])
     v = rng.normal(size=(5, 6)).astype(np.float32)
-    pm, pm2 = cells._split_signs(v, True)
+    pm = cells._split_signs(v)
     np.testing.assert_array_equal(pm[:, :6] + pm[:, 6:], v)
     assert np.all(pm[:, :6] >= 0) and np.all(pm[:, 6:] <= 0)
-    np.testing.assert_array_equal(pm2, pm * pm)
+    w = rng.normal(size=(5, 2))
+    phi = cells._pulse_operands(v, w).reshape(5, 2, 6)
+    x = v.astype(np.float64)
+    u = [np.maximum(x, 0) ** 2, np.minimum(x, 0) ** 2, np.abs(x), np.maximum(x, 0),
+         -np.minimum(x, 0)]
+    for r in range(2):
+        np.testing.assert_allclose(phi[:, r], sum(w[k, r] * u[k] for k in range(5)),
+                                   rtol=1e-6, atol=1e-6)
+    for bits in (False, True):
+        total, pos = cells._pulse_on_time(codes, bits)
+        mag = np.bitwise_count(np.abs(codes)) if bits else np.abs(codes)
+        np.testing.assert_array_equal(total, mag.sum(axis=0))
+        np.testing.assert_array_equal(pos, np.where(codes > 0, mag, 0).sum(axis=0))
 
 
 # --- small-signal limits and regions ----------------------------------------------------
@@ -376,6 +388,45 @@ def test_pulse_width_with_wires_switches_rows_off_in_time():
                                             r_wire_col_ohm=1e-6))
     y1 = AnalogMatrix(w, wired).calibrate(x).matmul(x)[0]
     np.testing.assert_allclose(y1, y0, rtol=1e-6, atol=1e-9 * np.abs(y0).max())
+
+
+def _pulse_variances(encoding, cell, vg, signed, solver):
+    """Read-noise variances of one bit plane / pulse cycle of a noisy 1-tile matrix."""
+    w, x = _data(16, 4, 7, seed=14, signed=signed)
+    base = HardwareConfig.ideal(read_noise=True)
+    hw = _hw(base, quantize=True, input_bits=6, cell=cell, v_gate_v=vg, rows=16, cols=10,
+             input_encoding=encoding, weight_mapping="offset", array_solver=solver)
+    m = AnalogMatrix(w, hw).calibrate(x)
+    read = cells.array_read(m.blocks[0][2], 0.0, m.encoder, np.float64, cache=False)
+    codes = m.encoder.codes(x)
+    v = m.encoder.drive(codes, 2, np.float64)[0].copy()
+    _, var_own, var_ref = read.currents(v, v * v, 0, x=x, codes=codes)
+    tile = m.tiles[0]
+    n_own = tile.mapping.own_columns(np.ones((tile.rows_used, tile.mapping.n_phys)),
+                                     tile.merge).sum(axis=0)       # cells per column
+    return read, var_own.copy(), var_ref.copy(), n_own, tile.rows_used
+
+
+@pytest.mark.parametrize("encoding", ["pulse_width", "bit_serial"])
+@pytest.mark.parametrize("cell,vg,signed", [("sinh", None, True), ("1t1r", 0.5, True),
+                                            ("1t1r", 0.5, False)])
+def test_pulse_read_noise_equals_the_exact_plan(encoding, cell, vg, signed, monkeypatch):
+    """The pulse plan's variance GEMM (excess noise through the law, shot and thermal noise
+    folded in) equals the exact plan's per-read law; with the tolerance raised, its reduced
+    rank stays within the stated per-cell bound."""
+    exact = _pulse_variances(encoding, cell, vg, signed, "exact")
+    read, own, ref, _, _ = _pulse_variances(encoding, cell, vg, signed, "fast")
+    assert read.plan == "pulse" and ref.shape[1] == 1
+    np.testing.assert_allclose(own, exact[1], rtol=1e-9)
+    np.testing.assert_allclose(ref, exact[2], rtol=1e-9)
+    monkeypatch.setattr(cells, "VARIANCE_RTOL", 0.05)
+    read, own, ref, n_own, rows = _pulse_variances(encoding, cell, vg, signed, "fast")
+    if cell == "1t1r" and signed and encoding == "pulse_width":     # three terms, rank 2
+        assert read.var_rank == 2 and read.var_bound_a2 > 0.0
+        assert np.max(np.abs(own - exact[1])) > 1e-6 * np.max(exact[1])
+    assert np.all(np.abs(own - exact[1]) <= n_own * read.var_bound_a2 + 1e-12 * exact[1])
+    assert np.all(np.abs(ref - exact[2]) <= rows * read.var_bound_a2 + 1e-12 * exact[2])
+    assert np.all(own > 0.0) and np.all(ref > 0.0)
 
 
 def test_read_noise_maps_through_the_law():

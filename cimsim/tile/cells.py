@@ -172,20 +172,16 @@ def _lookup_float_py(codes, lo, inv_h, tab, out):
                 out[b, base + i] = tab[r, k] * (1.0 - w) + tab[r, k + 1] * w
 
 
-def _split_signs_py(v, squares, pm, pm2):
-    """``pm = [max(v, 0) | min(v, 0)]`` and, with ``squares``, their squares."""
+def _split_signs_py(v, pm):
+    """``pm = [max(v, 0) | min(v, 0)]``."""
     n_b, n_r = v.shape
     zero = v.dtype.type(0.0)
     for b in range(n_b):
         for i in range(n_r):
             x = v[b, i]
             p = x if x > zero else zero
-            q = x - p
             pm[b, i] = p
-            pm[b, n_r + i] = q
-            if squares:
-                pm2[b, i] = p * p
-                pm2[b, n_r + i] = q * q
+            pm[b, n_r + i] = x - p
 
 
 def _histogram_py(codes, lo, counts):
@@ -196,7 +192,44 @@ def _histogram_py(codes, lo, counts):
             counts[i, codes[b, i] - lo] += 1
 
 
+def _pulse_operands_py(v, w, phi):
+    """``phi[b, r·n + i] = Σ_k w[k, r]·u_k(v[b, i])`` with the drive functions
+    ``u = (max(v, 0)², min(v, 0)², |v|, max(v, 0), −min(v, 0))`` (float64 weights, the
+    operand in ``phi``'s dtype): the read-noise operand of the pulse plan."""
+    n_b, n = v.shape
+    for r in range(w.shape[1]):
+        w0, w1, w2, w3, w4 = w[0, r], w[1, r], w[2, r], w[3, r], w[4, r]
+        base = r * n
+        for b in range(n_b):
+            for i in range(n):
+                x = np.float64(v[b, i])
+                p = x if x > 0.0 else 0.0
+                q = x - p
+                phi[b, base + i] = w0 * p * p + w1 * q * q + w2 * (p - q) + w3 * p - w4 * q
+
+
+def _pulse_on_time_py(codes, bits, total, pos):
+    """Per row: on-time units of the drives, ``Σ_b |c|`` (``bits``: the set bits of
+    ``|c|``, the bit-planes a row is on) into ``total`` and those of positive codes into
+    ``pos`` (int64, exact)."""
+    n_b, n_r = codes.shape
+    for b in range(n_b):
+        for i in range(n_r):
+            c = codes[b, i]
+            a = c if c > 0 else -c
+            if bits:
+                k = 0
+                while a:
+                    k += a & 1
+                    a >>= 1
+                a = k
+            total[i] += a
+            pos[i] += a if c > 0 else 0
+
+
 _histogram_kernel = jit(_histogram_py)
+_pulse_operands_kernel = jit(_pulse_operands_py)
+_pulse_on_time_kernel = jit(_pulse_on_time_py)
 _lookup_int_kernel = jit(_lookup_int_py)
 _lookup_float_kernel = jit(_lookup_float_py)
 _split_signs_kernel = jit(_split_signs_py)
@@ -234,18 +267,69 @@ def _histogram(codes: np.ndarray, lo: int, n_codes: int) -> np.ndarray:
     return counts
 
 
-def _split_signs(v: np.ndarray, squares: bool):
+def _cone_basis(x: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray]:
+    """A non-negative rank-``rank`` (1 or 2) factorisation ``x ≈ c @ q.T`` of a non-negative
+    matrix (rows: cells, columns: terms), ``q`` (terms, rank) and ``c`` (rows, rank) both
+    >= 0: rank 1 is the leading singular vector; rank 2 the two extreme rays of the rows
+    projected on the leading singular plane (every projected row is a non-negative
+    combination of them), each clipped at zero, and the rows' least-squares coordinates in
+    that basis, clipped at zero. The caller measures the error of the result."""
+    _, _, vt = np.linalg.svd(x, full_matrices=False)
+    v1 = vt[0] * np.sign(np.sum(vt[0]))         # the Perron vector of a non-negative matrix
+    if rank == 1:
+        q = np.maximum(v1, 0.0)[:, None]
+    else:
+        v2 = vt[1]
+        ang = np.arctan2(x @ v2, x @ v1)
+        q = np.stack([np.cos(a) * v1 + np.sin(a) * v2 for a in (ang.min(), ang.max())], axis=1)
+        q = np.maximum(q, 0.0)
+    q = q / np.maximum(np.linalg.norm(q, axis=0), np.finfo(float).tiny)
+    c = np.linalg.lstsq(q, x.T, rcond=None)[0].T
+    return q, np.maximum(c, 0.0)
+
+
+def _pulse_operands(v: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """The read-noise operand of the pulse plan (:func:`_pulse_operands_py`): a per-thread
+    scratch array (batch, R·rows) of ``v``'s dtype."""
+    n_b, n = v.shape
+    phi = workspace("cells_phi", (n_b, w.shape[1] * n), v.dtype)
+    if backend() == "numpy":
+        x = v.astype(np.float64)
+        p = np.maximum(x, 0.0)
+        q = x - p
+        u = (p * p, q * q, p - q, p, -q)
+        for r in range(w.shape[1]):
+            phi[:, r * n:(r + 1) * n] = sum(w[k, r] * u[k] for k in range(5))
+        return phi
+    _pulse_operands_kernel(v, np.ascontiguousarray(w, dtype=np.float64), phi)
+    return phi
+
+
+def _pulse_on_time(codes: np.ndarray, bits: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: total and positive on-time units (:func:`_pulse_on_time_py`), float64."""
+    n_r = codes.shape[1]
+    if backend() == "numpy":
+        a = np.abs(np.asarray(codes, dtype=np.int64))
+        if bits:
+            a = np.bitwise_count(a)
+        return (a.sum(axis=0).astype(np.float64),
+                np.where(np.asarray(codes) > 0, a, 0).sum(axis=0).astype(np.float64))
+    total = np.zeros(n_r, dtype=np.int64)
+    pos = np.zeros(n_r, dtype=np.int64)
+    _pulse_on_time_kernel(np.ascontiguousarray(codes, dtype=np.int32), bool(bits), total, pos)
+    return total.astype(np.float64), pos.astype(np.float64)
+
+
+def _split_signs(v: np.ndarray) -> np.ndarray:
+    """``[max(v, 0) | min(v, 0)]``: a per-thread scratch array (batch, 2·rows)."""
     n_b, n_r = v.shape
     pm = workspace("cells_pm", (n_b, 2 * n_r), v.dtype)
-    pm2 = workspace("cells_pm2", (n_b, 2 * n_r) if squares else (0, 0), v.dtype)
     if backend() == "numpy":
         p = np.maximum(v, 0)
         pm[:, :n_r], pm[:, n_r:] = p, v - p
-        if squares:
-            pm2[...] = pm * pm
-        return pm, pm2
-    _split_signs_kernel(v, squares, pm, pm2)
-    return pm, pm2
+        return pm
+    _split_signs_kernel(v, pm)
+    return pm
 
 
 # --------------------------------------------------------------------------------------------
@@ -323,6 +407,9 @@ class ArrayRead:
     rank : int
         Terms of the expansion (1 for separable laws and linear cells, 2 for pulses on a
         non-odd law with signed inputs).
+    var_rank, var_bound_a2 : int, float
+        Pulse plan with read noise: operands of the variance GEMM and the largest error of
+        one cell's variance [A²] (:meth:`_pulse_variance`; 0 at full rank).
     """
 
     def __init__(self, block, t_s: float, enc, dtype, *, cache: bool = True,
@@ -345,6 +432,7 @@ class ArrayRead:
         self.plan = _plan(enc, self.law, self.wires, hw.tile.array_solver)
         self.bound_a = 0.0
         self.rank = 1
+        self.var_rank, self.var_bound_a2 = 0, 0.0
         f32 = self.dtype == np.float32
         self.v_unit = (enc.v_read_v if enc.encoding == "bit_serial" and not enc.signed
                        else None)
@@ -361,19 +449,23 @@ class ArrayRead:
         self.states = [t.state(t_s) for t in tiles]
         #: White read noise of the cells beside the excess noise the plan forms through the
         #: law: thermal (per column) and shot noise on the law's conductances.
-        self.white = (_variance.build(self._white_states(), self.noise_law, None, self.dtype,
+        self._white_eff = self._white_states() if self.noisy else None
+        self.white = (_variance.build(self._white_eff, self.noise_law, None, self.dtype,
                                       excess=False) if self.noisy else None)
         self._grid_setup()
         #: The wire-free plan that gives the noise variance and the energy (wire drops are
         #: neglected there, as for linear cells); the mean too unless the wires are solved.
         self.base = (_plan(enc, self.law, False, "fast") if self.plan != "exact"
                      else "exact")
+        #: Whether the plan's variances include the white noise (the pulse plan folds it).
+        self.white_folded = self.base == "pulse"
         if self.base == "pulse":
             self._pulse_setup(f32)
         elif self.base in ("separable", "table"):
             self._table_setup()
         else:
             self._var_setup_table()      # exact: the law at the row voltage, every read
+        self._white_eff = None
 
     # --- set-up ---------------------------------------------------------------------------
 
@@ -471,16 +563,78 @@ class ArrayRead:
                 var_own.append(o)
                 var_ref.append(r)
         self.row_current_a = row_i           # per side: Σ_j F(g_ij, ±V) per row [A]
-        if len(sides) == 2 and np.array_equal(sig[0], sig[1]) and (
-                not self.noisy or np.array_equal(var_own[0], var_own[1])):
-            sig, var_own, var_ref = sig[:1], var_own[:1], var_ref[:1]   # odd law
+        if len(sides) == 2 and np.array_equal(sig[0], sig[1]):
+            sig = sig[:1]                                               # odd law
         self.split = len(sig) == 2
         self.rank = len(sig)
-        scale = 1.0 if self.v_unit is None else float(self.v_unit)
-        self.mats = self._pack(
-            np.concatenate(sig, axis=0),
-            scale * np.concatenate(var_own, axis=0) if self.noisy else None,
-            scale * np.concatenate(var_ref, axis=0) if self.noisy else None, f32)
+        var = self._pulse_variance(var_own, var_ref) if self.noisy else (None, None)
+        self.mats = self._pack(np.concatenate(sig, axis=0), *var, f32)
+
+    def _pulse_variance(self, var_own: list, var_ref: list) -> tuple[np.ndarray, np.ndarray]:
+        r"""The pulse plan's read-noise matrices, the cells' white noise folded in.
+
+        Per cell the variance of a read is a sum of terms in the drive ``v`` (signal-equivalent
+        amplitude, ``|v| ≤ V``): :math:`v_+^2\Sigma_+ + v_-^2\Sigma_- + K|v|G_{shot}` (the
+        excess noise through the law on each polarity, shot noise on the time-averaged law
+        current; binary drives, ``v ∈ {0, ±V}``, have :math:`v_\pm^2 = V|v_\pm|`). With the
+        terms' cell matrices scaled to full drive, :math:`X` (cells × terms), the variance is
+        :math:`u(v)^\top X` with the drive functions :math:`u` scaled to at most 1. The
+        smallest rank ``R`` of :math:`X \approx C Q^\top` (:func:`_cone_basis`; ``Q`` the
+        identity and ``C = X`` at full rank, exact) whose error, bounded per cell and polarity
+        by :math:`\sum_k |E_k|` over the polarity's terms (every :math:`|u_k| \le 1`), is at
+        most :data:`VARIANCE_RTOL` of the largest cell variance at full drive, gives ``R``
+        operands :math:`u(v)^\top Q_r` (one pass, :func:`_pulse_operands`) and one GEMM of
+        ``R·rows`` against :math:`[C_1; …]`. ``Q`` and the coordinates are kept
+        non-negative (:func:`_cone_basis`), so no variance can come out negative. Sets
+        ``var_rank`` and ``var_bound_a2`` (the measured bound of one cell's variance [A²]: a
+        column of ``n`` cells is within ``n·var_bound_a2``); the thermal constants are added
+        per read."""
+        v = float(self.enc.v_read_v)
+        binary = self.enc.encoding == "bit_serial"
+        signed = len(var_own) == 2
+        white = self.white
+        slope = (white.k_shot * float(self.noise_law(v)) / v
+                 if white is not None and white.mode != "none" else 0.0)
+        eff = self._white_eff
+        shot_own = slope * np.concatenate([e["g_own_s"] for e in eff], axis=1)
+        shot_ref = slope * np.concatenate([e["g_ref_s"] for e in eff], axis=1)
+        # terms (cells matrices at full drive, scaled) and their drive functions u_k (index
+        # into _pulse_operands' functions) with the scale that brings u_k to at most 1
+        terms = []
+        for side, (o, r) in enumerate(zip(var_own, var_ref, strict=True)):
+            if binary:       # v² = V|v|: the excess and shot terms share the operand |v_±|
+                terms.append((v * (v * o + shot_own), v * (v * r + shot_ref), 3 + side, v))
+            else:
+                terms.append((v * v * o, v * v * r, side, v * v))
+        if not binary:
+            terms.append((v * shot_own, v * shot_ref, 2, v))
+        k = len(terms)
+        x = np.concatenate([np.stack([t[0].ravel() for t in terms], axis=1),
+                            np.stack([t[1].ravel() for t in terms], axis=1)])
+        # polarities: the terms a drive of each sign excites
+        pols = [[0] + ([k - 1] if not binary else [])]
+        if signed:
+            pols.append([1] + ([k - 1] if not binary else []))
+        top = max(float(np.max(x[:, pol].sum(axis=1))) for pol in pols) if x.size else 0.0
+        q, coords, bound = np.eye(k), x, 0.0
+        for rank in range(1, k if top > 0.0 else 0):
+            qr, cr = _cone_basis(x, rank)
+            err = np.abs(x - cr @ qr.T)
+            b = max(float(np.max(err[:, pol].sum(axis=1))) for pol in pols) / top
+            if b <= VARIANCE_RTOL:
+                q, coords, bound = qr, cr, b
+                break
+        self.var_rank = q.shape[1]
+        self.var_bound_a2 = bound * top
+        w = np.zeros((5, self.var_rank))
+        for j, t in enumerate(terms):
+            w[t[2]] = q[j] / t[3]
+        self.var_w = w
+        n_own = terms[0][0].size
+        shape_own, shape_ref = terms[0][0].shape, terms[0][1].shape
+        own = [coords[:n_own, r].reshape(shape_own) for r in range(self.var_rank)]
+        ref = [coords[n_own:, r].reshape(shape_ref) for r in range(self.var_rank)]
+        return np.concatenate(own, axis=0), np.concatenate(ref, axis=0)
 
     def _table_setup(self) -> None:
         """Amplitude inputs: the mean (and variance) as Σ_r b_r(code) @ A_r."""
@@ -624,24 +778,27 @@ class ArrayRead:
             out = (mean, var_own, var_ref)
         else:
             out = self._solved_currents(v, x, codes, p, noisy, n_b, dt, empty)
-        if noisy:
+        if noisy and not self.white_folded:
             _variance.add_white(np.ascontiguousarray(v, dtype=out[1].dtype), self.white,
                                 out[1], out[2])
         return out
 
     def _pulse_currents(self, v, p, noisy, n_b, dt, empty):
+        """The pulse plan: ``[v₊ | v₋] @ [S₊; S₋]`` (one term for an odd law or unsigned
+        drives) and the variance GEMM of :meth:`_pulse_variance` with the thermal constants."""
         enc, mats = self.enc, self.mats
-        if self.split:
-            a, a2 = _split_signs(v, noisy)
-        else:
-            a, a2 = v, (v if self.v_unit is not None else v * v if noisy else None)
+        a = _split_signs(v) if self.split else v
         mean = signal_gemm(a, mats["signal"], enc.int_step_v(p), enc.signed,
                            workspace("mean", (n_b, self.n_signal), dt))
         if not noisy:
             return mean, empty, empty
-        var_own = variance_gemm(a2, mats["var_own"], workspace("var", (n_b, self.n_signal), dt))
-        var_ref = (variance_gemm(a2, mats["var_ref"], np.empty((n_b, self.n_refs), dt))
-                   if self.n_refs else empty)
+        phi = _pulse_operands(v, self.var_w)
+        var_own = variance_gemm(phi, mats["var_own"], workspace("var", (n_b, self.n_signal), dt))
+        var_own += self.white.c_own.astype(dt, copy=False)
+        var_ref = empty
+        if self.n_refs:
+            var_ref = variance_gemm(phi, mats["var_ref"], np.empty((n_b, self.n_refs), dt))
+            var_ref += self.white.c_ref.astype(dt, copy=False)
         return mean, var_own, var_ref
 
     def _table_currents(self, codes, noisy, n_b, dt, empty):
@@ -781,30 +938,26 @@ class ArrayRead:
         if self.plan == "linear":
             return float(sum(float(stats[0] @ r) for r in self.mats["rowsum"]))
         enc = self.enc
-        c = x if codes else enc.codes(x)
-        hist = None
-        if enc.quantize and 2 * enc.c_max + 1 <= ENERGY_TABLE_CODES:
-            lo = -enc.c_max if enc.signed else 0
-            hist = _histogram(c, lo, enc.c_max + 1 - lo)     # (rows, codes), exact
-            kc = np.arange(lo, enc.c_max + 1)
         if enc.encoding != "amplitude":
             amp = enc.v_read_v
             g_pos = self.row_current_a[0] / amp
             if len(self.row_current_a) == 1:
                 return float(stats[0] @ g_pos)
             g_neg = self.row_current_a[1] / -amp
-            if hist is not None:
-                mag = np.abs(kc)
-                if enc.encoding == "bit_serial":
-                    mag = np.bitwise_count(mag)               # planes a row is on
-                total = (hist @ mag).astype(np.float64)
-                pos = (hist @ np.where(kc > 0, mag, 0)).astype(np.float64)
+            c = x if codes else enc.codes(x)
+            if enc.quantize:         # on-time units per row, exact integers
+                total, pos = _pulse_on_time(c, enc.encoding == "bit_serial")
             else:
                 a = np.abs(np.asarray(c, dtype=np.float64))
                 total = a.sum(axis=0)
                 pos = np.where(np.asarray(c) > 0, a, 0.0).sum(axis=0)
             share = np.divide(pos, total, out=np.zeros_like(total), where=total > 0)
             return float(stats[0] @ (share * g_pos + (1.0 - share) * g_neg))
+        c = x if codes else enc.codes(x)
+        hist = None
+        if enc.quantize and 2 * enc.c_max + 1 <= ENERGY_TABLE_CODES:
+            lo = -enc.c_max if enc.signed else 0
+            hist = _histogram(c, lo, enc.c_max + 1 - lo)     # (rows, codes), exact
         t = enc.t_read_s
         if self.base not in ("separable", "table"):       # exact plan: the law itself
             vr = self._cell_volts(None, None, c)
