@@ -41,10 +41,12 @@ arithmetic). The first pass starts from the currents of ideal wires,
 :math:`A^{(k)}` (the running sum after the last row). With
 :math:`\Delta_k = \max_{j} |A^{(k)}_j - A^{(k-1)}_j| / s_j` relative to the column's current
 magnitude with ideal wires, :math:`s_j = \sum_i |F(g_{ij}, v_i)|`, and the observed
-contraction :math:`\rho = \Delta_k / \Delta_{k-1}`, the remaining error of the column currents
-is estimated as :math:`\Delta_k\,\rho/(1-\rho)` (a geometric series), and the passes stop when
-that estimate is at most ``rtol`` (at least two passes; :attr:`LineSolver.last_info` keeps the
-estimate). A contraction :math:`\rho \ge 1` after :data:`MAX_PASSES` passes raises
+contraction :math:`\rho`, the largest ratio :math:`\Delta_k / \Delta_{k-1}` seen so far, the
+remaining error of the column currents is estimated as :math:`\Delta_k\,\rho/(1-\rho)` (a
+geometric series), and the passes stop when that estimate is at most ``rtol`` (at least two
+passes, and only while :math:`\rho \le` :data:`CONTRACTION`, where the estimate is at most
+the last change; :func:`remaining_error`; :attr:`LineSolver.last_info` keeps the estimate).
+A contraction :math:`\rho \ge 1` after :data:`MAX_PASSES` passes raises
 :class:`~cimsim.array.crossbar.ConvergenceError`. The contraction per pass is set by how
 strongly the column wires couple the rows through the cells (:math:`r_{col}\,g\,n_r^2`) and by
 the spread of :math:`\mathrm{d}F/\mathrm{d}V` about :math:`c`: about 0.03 for 256 × 512 sinh
@@ -78,17 +80,28 @@ from ..kernels import _llvm
 from ..kernels.parallel import workspace
 
 __all__ = ["CONTRACTION", "GROUP", "MAX_PASSES", "LineSolver", "fit_polynomials",
-           "kernel_available"]
+           "kernel_available", "remaining_error"]
 
 #: Input vectors relaxed together (the vector lanes of the kernel) [-].
 GROUP = 16
 #: Passes allowed per group [-].
 MAX_PASSES = 100
-#: Largest ratio of consecutive changes with which a pass may be the last: the error of a
-#: pass is then taken as its change (the rest of a geometric series of ratio 1/2) [-].
+#: Largest ratio of consecutive changes from which the remaining error is extrapolated
+#: (:func:`remaining_error`; the estimate is then at most the last change) [-].
 CONTRACTION = 0.5
 #: Largest polynomial degree tried for the voltage functions of the law [-].
 MAX_DEGREE = 40
+
+
+def remaining_error(delta: float, rho: float) -> float:
+    r"""Estimated error left after a pass whose change is ``delta`` (relative) when the passes
+    contract by ``rho`` (the largest ratio of consecutive changes seen): the rest of the
+    geometric series, :math:`\Delta_k\rho/(1-\rho)` (at most ``delta``), or inf when
+    ``rho`` exceeds :data:`CONTRACTION` (the contraction is not regular enough to
+    extrapolate) [-]."""
+    if rho > CONTRACTION:
+        return np.inf
+    return delta * rho / (1.0 - rho)
 
 
 def _tridiag_factors(diag: np.ndarray, off: float) -> tuple[np.ndarray, np.ndarray]:
@@ -562,16 +575,17 @@ class LineSolver:
         return out, passes, worst
 
     def _relax_group(self, vt, st, tt, wk, sums, prev, sc, nb, rtol):
-        """Passes over one group until the last change is at most ``rtol`` and at most half
-        the one before (module docstring): (currents (cols, nb), passes, last change). A pass
-        predicted to be the last (the previous contraction applied to the previous change is
-        below ``rtol / 2``) runs without writing the state, and again with it if it was not."""
+        """Passes over one group until the estimated remaining error is at most ``rtol``
+        (:func:`remaining_error`; module docstring): (currents (cols, nb), passes, estimate).
+        A pass predicted to be the last (the previous contraction applied once more gives an
+        estimate below ``rtol / 2``) runs without writing the state, and again with it if it
+        was not."""
         bt, ra, rq, rn = sums
         live = sc > 0.0
         deltas: list[float] = []
+        rho = 0.0                           # the largest ratio of consecutive changes
         for p in range(MAX_PASSES):
-            final_guess = (p >= 2 and deltas[-1] < deltas[-2]
-                           and deltas[-1] ** 2 / deltas[-2] <= 0.5 * rtol)
+            final_guess = p >= 2 and remaining_error(rho * deltas[-1], rho) <= 0.5 * rtol
             for store in ((False, True) if final_guess else (True,)):
                 ra[...] = 0.0
                 rq[...] = 0.0
@@ -579,12 +593,16 @@ class LineSolver:
                 self._pass(p == 0, store, vt, st, tt, wk, bt, ra, rq, rn)
                 cur = ra[:, :nb].astype(np.float64)
                 delta = float(np.max(np.abs(cur - prev)[live] / sc[live], initial=0.0))
-                done = delta == 0.0 or (p >= 1 and delta <= rtol
-                                        and delta <= CONTRACTION * deltas[-1])
+                ratio = (delta / deltas[-1] if deltas[-1] > 0.0 else np.inf) if p else np.inf
+                est = (0.0 if delta == 0.0 else
+                       remaining_error(delta, max(rho, ratio)) if p else np.inf)
+                done = est <= rtol
                 if done or store:
                     break
             if done:
-                return cur, p + 1, delta
+                return cur, p + 1, est
+            if p:
+                rho = max(rho, ratio)
             deltas.append(delta)
             prev = cur
             bt[...] = rn
