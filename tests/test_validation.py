@@ -30,6 +30,7 @@ from validation._base import (
     assumed_values,
     binomial_se_pt,
     difference_tolerance_pt,
+    tally,
 )
 
 #: How far a registered accuracy tolerance may sit from its rule's value for the current run
@@ -161,6 +162,32 @@ def test_target_file_errors_name_the_entry(tmp_path, change, match):
     assert "[r.a]" in str(err.value)
 
 
+def test_paper_field_defaults_to_the_reproduction(tmp_path):
+    t = _targets.load_targets(_write(tmp_path, _GOOD))["r"]["a"]
+    assert t.compare(1.0).paper == "r"
+    t = _targets.load_targets(_write(tmp_path, _GOOD + 'paper = "Doe et al. 2020"\n'))["r"]["a"]
+    assert t.compare(1.0).paper == "Doe et al. 2020"
+    with pytest.raises(ConfigError, match="'paper'"):
+        _targets.load_targets(_write(tmp_path, _GOOD + 'paper = " "\n'))
+
+
+def test_tally_counts_kinds_and_papers_with_passing_predictions():
+    def row(kind, simulated, paper="", known=None):
+        return Comparison("q" + str(simulated) + paper + kind, 10.0, simulated, 0.1, kind=kind,
+                          calibrated_from=("x",) if kind == "calibrated" else (),
+                          known_range=known, known_why="gap" if known else "", paper=paper)
+
+    a = Reproduction("a", "c", [row("prediction", 10.0, "P1"), row("prediction", 10.2, "P2"),
+                                row("prediction", 20.0, "P3", known=(15.0, 25.0))])
+    b = Reproduction("b", "c", [row("prediction", 10.5), row("calibrated", 10.0),
+                                row("consistency", 30.0)])
+    t = tally([a, b])
+    assert t.by_kind == {"prediction": (4, 3, 1, 0), "calibrated": (1, 1, 0, 0),
+                         "consistency": (1, 0, 0, 1)}
+    assert t.prediction_papers == ("P1", "P2", "b") and t.passing_predictions == 3
+    assert t.headline().startswith("passing predictions: 3 of 4 prediction rows, from 3 papers")
+
+
 def test_unknown_target_lists_the_keys():
     with pytest.raises(UnknownNameError, match="Targets:"):
         _targets.target("device_level", "nope")
@@ -207,7 +234,7 @@ def test_validate_cli_json_lines(tmp_path, capsys):
     assert lines
     for rec in lines:
         assert {"name", "published", "simulated", "tolerance", "passed", "kind", "known",
-                "status"} <= set(rec)
+                "status", "paper"} <= set(rec)
         assert rec["kind"] in KINDS and isinstance(rec["known"], bool)
     assert code == (0 if all(r["status"] != "FAIL" for r in lines) else 1)
     report = (tmp_path / "report.md").read_text()

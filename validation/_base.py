@@ -41,9 +41,9 @@ import math
 import re
 from pathlib import Path
 
-__all__ = ["KINDS", "Comparison", "Reproduction", "Sensitivity", "accuracy_tolerance_pt",
-           "difference_tolerance_pt",
-           "assumed_values", "binomial_se_pt"]
+__all__ = ["KINDS", "Comparison", "Reproduction", "Sensitivity", "Tally",
+           "accuracy_tolerance_pt", "assumed_values", "binomial_se_pt",
+           "difference_tolerance_pt", "tally"]
 
 #: The kinds of comparison, in report order.
 KINDS = ("prediction", "calibrated", "consistency")
@@ -78,6 +78,9 @@ class Comparison:
         For a declared known failure: the range the simulated value is expected in.
     known_why : str
         Why it is a known failure.
+    paper : str
+        The compared paper (several papers may share a reproduction; the report counts the
+        papers with a passing prediction). Empty: the reproduction's.
     note : str
         Run-time detail (per-chip values, sensitivity).
     """
@@ -96,6 +99,7 @@ class Comparison:
     calibrated_from: tuple[str, ...] = ()
     known_range: tuple[float, float] | None = None
     known_why: str = ""
+    paper: str = ""
 
     @property
     def deviation(self) -> float:
@@ -186,6 +190,48 @@ class Reproduction:
     def ok(self) -> bool:
         """No comparison is an unknown failure or a known failure outside its range."""
         return all(c.ok for c in self.comparisons)
+
+
+@dataclasses.dataclass(frozen=True)
+class Tally:
+    """Counts over the rows of a validation run (the headline of its report).
+
+    Attributes
+    ----------
+    by_kind : dict
+        kind -> (rows, PASS, FAIL (known), FAIL), for every kind of :data:`KINDS`.
+    prediction_papers : tuple of str
+        The papers with at least one passing prediction, sorted.
+    """
+
+    by_kind: dict[str, tuple[int, int, int, int]]
+    prediction_papers: tuple[str, ...]
+
+    @property
+    def passing_predictions(self) -> int:
+        """Number of passing prediction rows."""
+        return self.by_kind["prediction"][1]
+
+    def headline(self) -> str:
+        """One line: passing predictions and their papers (what the README headline counts)."""
+        n_rows = self.by_kind["prediction"][0]
+        return (f"passing predictions: {self.passing_predictions} of {n_rows} prediction rows, "
+                f"from {len(self.prediction_papers)} papers"
+                + (f" ({'; '.join(self.prediction_papers)})" if self.prediction_papers else ""))
+
+
+def tally(results) -> Tally:
+    """The counts of a run's :class:`Reproduction` results (see :class:`Tally`)."""
+    rows = [c for r in results for c in r.comparisons]
+    by_kind = {}
+    for kind in KINDS:
+        cs = [c for c in rows if c.kind == kind]
+        by_kind[kind] = (len(cs), sum(c.status == "PASS" for c in cs),
+                         sum(c.status == "FAIL (known)" for c in cs),
+                         sum(c.status == "FAIL" for c in cs))
+    papers = sorted({c.paper or r.name for r in results for c in r.comparisons
+                     if c.kind == "prediction" and c.passed})
+    return Tally(by_kind, tuple(papers))
 
 
 def assumed_values(card_names) -> list[str]:

@@ -13,6 +13,9 @@ One table per compared number, ``[<reproduction>.<key>]``::
     kind = "prediction"
     calibrated_from = []                          # required (non-empty) for "calibrated"
     known = { range = [93.0, 94.5], why = "..." }   # only for a declared known failure
+    paper = "Yao et al. 2020"                     # optional: the compared paper, for the
+                                                  # count of papers with passing predictions
+                                                  # (default: the reproduction's name)
 
 A target is registered before the comparison it governs is run, and a tolerance is changed
 only in a commit of its own that says why. :func:`target` is the only way a module builds a
@@ -44,7 +47,7 @@ TARGETS_PATH = Path(__file__).with_name("targets.toml")
 
 _FIELDS = {"quantity": str, "published": float, "unit": str, "locator": str,
            "tolerance": float, "relative": bool, "why": str, "kind": str,
-           "calibrated_from": list, "known": dict}
+           "calibrated_from": list, "known": dict, "paper": str}
 _REQUIRED = ("quantity", "published", "unit", "locator", "tolerance", "relative", "why", "kind")
 
 
@@ -65,6 +68,7 @@ class Target:
     calibrated_from: tuple[str, ...] = ()
     known_range: tuple[float, float] | None = None
     known_why: str = ""
+    paper: str = ""
 
     def compare(self, simulated: float, note: str = "") -> Comparison:
         """The comparison of ``simulated`` against this target."""
@@ -73,7 +77,7 @@ class Target:
             tolerance=self.tolerance, unit=self.unit, relative=self.relative,
             source=self.locator, why=self.why, note=note, key=self.key, kind=self.kind,
             calibrated_from=self.calibrated_from, known_range=self.known_range,
-            known_why=self.known_why)
+            known_why=self.known_why, paper=self.paper or self.reproduction)
 
 
 def _bad(where: str, msg: str) -> ConfigError:
@@ -115,9 +119,12 @@ def _target(repro: str, key: str, raw: dict) -> Target:
             raise _bad(where, "'known' must be { range = [lo, hi] (lo < hi), why = \"...\" }. "
                               f"Got {known!r}.")
         known_range, known_why = (float(rng[0]), float(rng[1])), str(known["why"])
+    paper = raw.get("paper", repro).strip()
+    if not paper:
+        raise _bad(where, "'paper' must not be empty (leave it out to use the reproduction)")
     return Target(repro, key, raw["quantity"], pub, raw["unit"], raw["locator"], tol,
                   bool(raw["relative"]), raw["why"], raw["kind"], calibrated_from,
-                  known_range, known_why)
+                  known_range, known_why, paper)
 
 
 @functools.lru_cache(maxsize=4)

@@ -28,20 +28,14 @@ def _fmt(value: float, unit: str = "") -> str:
 
 
 def _markdown(results, elapsed) -> str:
-    from validation._base import KINDS
+    from validation._base import tally
 
-    rows = [c for r in results for c in r.comparisons]
+    counts = tally(results)
     lines = ["# cimsim validation report", ""]
     lines += ["| kind | compared | pass | FAIL (known) | FAIL |", "|---|---|---|---|---|"]
-    for kind in KINDS:
-        cs = [c for c in rows if c.kind == kind]
-        lines.append(f"| {kind} | {len(cs)} | {sum(c.status == 'PASS' for c in cs)} | "
-                     f"{sum(c.status == 'FAIL (known)' for c in cs)} | "
-                     f"{sum(c.status == 'FAIL' for c in cs)} |")
-    papers = {r.name for r in results for c in r.comparisons
-              if c.kind == "prediction" and c.passed}
-    lines += ["", f"Passing predictions: {sum(c.kind == 'prediction' and c.passed for c in rows)}"
-              f" from {len(papers)} reproductions.", ""]
+    for kind, (n, ok, known, bad) in counts.by_kind.items():
+        lines.append(f"| {kind} | {n} | {ok} | {known} | {bad} |")
+    lines += ["", counts.headline()[0].upper() + counts.headline()[1:] + ".", ""]
     for rep, secs in zip(results, elapsed, strict=True):
         verdict = "PASS" if rep.passed else ("FAIL (known only)" if rep.ok else "FAIL")
         lines += [f"## {rep.name} — {verdict} ({secs:.1f} s)", "", rep.citation, ""]
@@ -111,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
                     "kind": c.kind, "calibrated_from": list(c.calibrated_from),
                     "known": c.known,
                     "known_range": list(c.known_range) if c.known else None,
-                    "status": c.status, "source": c.source, "note": c.note,
+                    "status": c.status, "paper": c.paper or rep.name, "source": c.source,
+                    "note": c.note,
                 }))
     else:
         w = max((len(f"{r.name}: {c.quantity}") for r in results for c in r.comparisons),
@@ -123,5 +118,11 @@ def run(args: argparse.Namespace) -> int:
                 label = f"{rep.name}: {c.quantity}"
                 print(f"{label:<{w}}  {c.kind:<11}  {c.published:>11.4g}  {c.simulated:>11.4g}  "
                       f"{c.tolerance_text():>13}  {c.status}")
+        from validation._base import tally
+
+        counts = tally(results)
+        print("; ".join(f"{kind}: {n} rows, {ok} PASS, {known} FAIL (known), {bad} FAIL"
+                        for kind, (n, ok, known, bad) in counts.by_kind.items()))
+        print(counts.headline())
         print(f"report: {report}")
     return 0 if all(r.ok for r in results) else 1
