@@ -13,6 +13,7 @@ from .errors import (
     ClusterError,
     ConfigError,
     InvalidParameterError,
+    MissingDependencyError,
     StoreError,
     UnknownNameError,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "Dac",
     "EkvParams",
     "InvalidParameterError",
+    "MissingDependencyError",
     "LinearIV",
     "OneTOneRIV",
     "ProgramResult",

@@ -12,6 +12,7 @@ __all__ = [
     "ClusterError",
     "ConfigError",
     "InvalidParameterError",
+    "MissingDependencyError",
     "StoreError",
     "UnknownNameError",
 ]
@@ -35,6 +36,11 @@ class CardError(CimSimError, ValueError):
 
 class UnknownNameError(CimSimError, ValueError):
     """A name (card, model, layer, encoding...) is not one of the known names."""
+
+
+class MissingDependencyError(CimSimError, ImportError):
+    """An optional package (or data set) a function needs is not installed; the message says
+    what to install."""
 
 
 class StoreError(CimSimError, OSError):

@@ -658,3 +658,36 @@ def test_case_23_config_and_model_edge_cases():
     for shape in ("abc", [], [-1], [1.5], None, [2, "x"]):
         with pytest.raises(InvalidParameterError, match="input_shape"):
             Network([ReLU(name="r")], shape)
+
+
+# --- one error family: no bare builtin exceptions from the project --------------------------------
+
+
+def test_missing_optional_packages_raise_missing_dependency_error(monkeypatch, tmp_path):
+    import sys
+
+    from device_models.errors import MissingDependencyError
+
+    out = tmp_path / "s.h5"
+    sweep.run_sweep({"sweep": {"job": "device_array"}, "options": {"cells": 16},
+                     "grid": {"t_s": [1.0, 2.0]}}, out, workers=0, progress=False)
+    res = load(out)
+    for mod in ("pandas", "xarray"):
+        monkeypatch.setitem(sys.modules, mod, None)  # import fails as if not installed
+    with pytest.raises(MissingDependencyError, match="needs pandas"):
+        res.to_dataframe()
+    with pytest.raises(MissingDependencyError, match=r"pip install 'cimsim\[xarray\]'"):
+        res.to_xarray()
+    assert issubclass(MissingDependencyError, ImportError)  # except ImportError still works
+
+
+def test_a_job_returning_bad_metrics_fails_its_point_with_a_project_error(monkeypatch):
+    from cimsim.study import jobs
+
+    point = sweep.SweepSpec.from_dict({"sweep": {"job": "device_array"}}).points()[0].to_dict()
+    for result, why in ((["x"], "mapping of metric names"), ({"m": "x"}, "'metric m'")):
+        monkeypatch.setitem(jobs._JOBS, "device_array", jobs._JOBS["device_array"].__class__(
+            "device_array", lambda cfg, r=result: r, None, (), ""))
+        res = runner.execute_point(point)
+        assert res["status"] == 2 and "InvalidParameterError" in res["error"], res["error"]
+        assert why in res["error"]

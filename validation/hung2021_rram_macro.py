@@ -42,6 +42,7 @@ from cimsim.hardware import HardwareConfig, TileConfig
 from cimsim.plotting import pyplot
 from cimsim.ppa.report import standard_tile_report
 from device_models import cards
+from device_models.errors import CardError
 
 from ._base import Reproduction, assumed_values
 from ._plots import save_figure
@@ -74,7 +75,8 @@ def _hw(tile: dict) -> HardwareConfig:
     macro = cards.load("hung2021_rram_cim_macro")
     tech = "dennard_scaled_22nm"
     if abs(cards.load(tech).node_m - macro.node_m) > 1e-12:  # pragma: no cover - card guard
-        raise ValueError("tech card node differs from the macro's node")
+        raise CardError(f"card {tech!r}: node_m {cards.load(tech).node_m!r} differs from the "
+                        f"macro's node_m {macro.node_m!r}")
     return HardwareConfig(
         tech_card=tech, tile=TileConfig(rows=256, cols=256, **tile),
         programming_noise=False, read_noise=False, faults=False, drift=False,

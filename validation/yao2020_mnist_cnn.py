@@ -64,6 +64,7 @@ from cimsim.nn.network import Network
 from cimsim.plotting import pyplot
 from cimsim.tile.matrix import AnalogMatrix
 from device_models import cards
+from device_models._checks import fail
 
 from ._base import (
     Reproduction,
@@ -119,7 +120,8 @@ def _split(net: Network) -> tuple[Network, Linear]:
                    name=f"{net.name}_conv")
     fc = net.layers[idx + 1]
     if len(net.layers) != idx + 2 or not isinstance(fc, Linear):
-        raise ValueError(f"{net.name}: expected the FC layer right after Flatten")
+        fail("net", "yao2020_mnist_cnn", "a network ending in Flatten then one Linear layer",
+             net.name)
     return conv, fc.copy()
 
 

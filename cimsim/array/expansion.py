@@ -26,6 +26,8 @@ import dataclasses
 
 import numpy as np
 
+from device_models._checks import check_array, check_int, check_scalar, fail
+
 __all__ = ["G_NODES", "G_NODES_MAX", "Expansion", "chebyshev_nodes", "expand"]
 
 #: Chebyshev nodes in g of the first expansion attempt (doubled while the check grid fails).
@@ -36,6 +38,9 @@ G_NODES_MAX = 256
 
 def chebyshev_nodes(lo: float, hi: float, m: int) -> np.ndarray:
     """Chebyshev points of the second kind on [lo, hi] (ascending)."""
+    lo = check_scalar("lo", lo, "chebyshev_nodes")
+    hi = check_scalar("hi", hi, "chebyshev_nodes")
+    m = check_int("m", m, "chebyshev_nodes", lo=1, hi=1 << 20)
     if m == 1 or hi <= lo:
         return np.array([0.5 * (lo + hi)])
     x = -np.cos(np.pi * np.arange(m) / (m - 1))
@@ -124,7 +129,13 @@ def expand(fn, g_lo: float, g_hi: float, volts: np.ndarray, rtol: float) -> Expa
     the nodes, and ``M`` doubles (to :data:`G_NODES_MAX`) until it is within ``rtol`` of
     :math:`\max|T|`. The measured error (nodes and midpoints) is ``bound``.
     """
-    volts = np.asarray(volts, dtype=np.float64)
+    caller = "expand"
+    if not callable(fn):
+        fail("fn", caller, "a callable fn(g, V)", fn)
+    g_lo = check_scalar("g_lo", g_lo, caller)
+    g_hi = check_scalar("g_hi", g_hi, caller, lo=g_lo)
+    volts = check_array("volts", volts, caller, ndim=1)
+    rtol = check_scalar("rtol", rtol, caller, lo=0.0, lo_open=True)
     m = G_NODES if g_hi > g_lo else 1
     while True:
         nodes = chebyshev_nodes(g_lo, g_hi, m)

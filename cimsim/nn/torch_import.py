@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from device_models.errors import InvalidParameterError, UnknownNameError
+from device_models.errors import (
+    InvalidParameterError,
+    MissingDependencyError,
+    UnknownNameError,
+)
 
 from .layers import (
     GELU,
@@ -152,7 +156,7 @@ def from_torch(module, input_shape, *, name: str = "") -> Network:
     try:
         import torch.nn as nn
     except ImportError:  # pragma: no cover - exercised only without torch
-        raise InvalidParameterError(
+        raise MissingDependencyError(
             "from_torch needs PyTorch: pip install 'cimsim[torch]'.") from None
     if not isinstance(module, nn.Module):
         raise InvalidParameterError(

@@ -572,7 +572,7 @@ def digital_op_energy_j(comp: Components, op: str) -> float:
     doi:10.1007/978-1-4899-7983-4 (range reduction, polynomial approximation, Newton–Raphson).
     Horowitz, ISSCC 2014, doi:10.1109/ISSCC.2014.6757323 (add and multiply energies).
     """
-    if op not in DIGITAL_OPS:
+    if not isinstance(op, str) or op not in DIGITAL_OPS:
         fail("op", "digital_op_energy_j", f"one of {sorted(DIGITAL_OPS)}", op)
     m, a = DIGITAL_OPS[op]
     return m * comp.e_word_mult_j + a * comp.e_word_add_j
@@ -585,7 +585,7 @@ def digital_op_cycles(op: str) -> int:
     each per clock, with many independent elements in flight (throughput, not the latency of
     one dependency chain).
     """
-    if op not in DIGITAL_OPS:
+    if not isinstance(op, str) or op not in DIGITAL_OPS:
         fail("op", "digital_op_cycles", f"one of {sorted(DIGITAL_OPS)}", op)
     return max(DIGITAL_OPS[op])
 

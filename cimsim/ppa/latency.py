@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from device_models._checks import check_int, check_scalar, fail
+from device_models._checks import check_array, check_int, check_scalar, fail
 
 from ..ops import OpCounts
 from .energy import Components, digital_ops_cycles
@@ -146,7 +146,8 @@ def pipeline_time_s(per_inference_s: Sequence[float], batch: int,
     resource).
     """
     batch = check_int("batch", batch, "pipeline_time_s", lo=1)
-    ts = [float(t) for t in per_inference_s]
+    ts = [float(t) for t in check_array("per_inference_s", per_inference_s,
+                                        "pipeline_time_s", nonneg=True, ndim=1)]
     if not ts:
         return 0.0
     stage = max(ts) if stage_s is None else check_scalar("stage_s", stage_s,

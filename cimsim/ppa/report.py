@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from device_models._checks import check_int, check_path, check_scalar, fail
-from device_models.errors import InvalidParameterError, StoreError
+from device_models.errors import InvalidParameterError, MissingDependencyError, StoreError
 
 from ..array.packing import Floorplan
 from ..hardware import HardwareConfig
@@ -480,8 +480,9 @@ class Report(_Figures):
         try:
             import pandas as pd
         except ImportError:  # pragma: no cover - depends on the environment
-            raise ImportError("Report.to_dataframe needs pandas (pip install 'cimsim[pandas]'); "
-                              "Report.to_dict() gives the same numbers without it.") from None
+            raise MissingDependencyError(
+                "Report.to_dataframe needs pandas (pip install 'cimsim[pandas]'); "
+                "Report.to_dict() gives the same numbers without it.") from None
         lines = list(self.energy_breakdown_j)
         rows = []
         for name, lay in self.layers.items():

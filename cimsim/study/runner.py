@@ -54,7 +54,7 @@ def _flatten(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
         if isinstance(value, (bool, np.bool_)):
             value = float(value)
         if not isinstance(value, (int, float, np.integer, np.floating)):
-            raise TypeError(f"metric {name!r} must be a real scalar. Got {value!r}.")
+            fail(f"metric {name}", "the sweep job", "a real scalar", value)
         out[name] = float(value)
     return out
 
@@ -84,8 +84,8 @@ def execute_point(point: Mapping[str, Any], attempt: int = 1) -> dict[str, Any]:
                     f"({sha[:12]}): the worker sees another version of the card.")
         metrics = get_job(config.job).func(config)
         if not isinstance(metrics, Mapping):
-            raise TypeError(f"job {config.job!r} must return a mapping of metrics. "
-                            f"Got {type(metrics).__name__}.")
+            fail("result", f"job {config.job!r}", "a mapping of metric names to numbers",
+                 metrics)
         out["metrics"] = _flatten(metrics)
         out["status"] = DONE
     except Exception:  # a failing point is recorded, the sweep goes on

@@ -52,7 +52,7 @@ import h5py
 import numpy as np
 
 from device_models._checks import check_path
-from device_models.errors import StoreError
+from device_models.errors import MissingDependencyError, StoreError
 
 from .._version import __version__
 
@@ -647,7 +647,7 @@ class SweepResults:
         try:
             import pandas as pd
         except ImportError:  # pragma: no cover - depends on the environment
-            raise ImportError(
+            raise MissingDependencyError(
                 "SweepResults.to_dataframe needs pandas; use to_arrays() without it."
             ) from None
         return pd.DataFrame(self.to_arrays())
@@ -667,9 +667,9 @@ class SweepResults:
         try:
             import xarray as xr
         except ImportError:  # pragma: no cover - depends on the environment
-            raise ImportError("SweepResults.to_xarray needs xarray (pip install "
-                              "'cimsim[xarray]'); to_arrays() gives the columns without it."
-                              ) from None
+            raise MissingDependencyError(
+                "SweepResults.to_xarray needs xarray (pip install 'cimsim[xarray]'); "
+                "to_arrays() gives the columns without it.") from None
         n = self.status.size
         names = list(self.fields)
         values = {name: list(dict.fromkeys(self.fields[name].tolist())) for name in names}

@@ -192,7 +192,8 @@ class InputEncoder:
         """
         if prev is not None:
             if self.encoding != "level_crossing" or codes is None:
-                raise ValueError("prev is for the codes of a level-crossing series")
+                fail("prev", "InputEncoder.drive", "None unless the encoding is "
+                     "'level_crossing' and codes are given", prev)
             if backend() == "numpy":
                 codes = np.asarray(codes)
                 pr = np.asarray(prev)[:, r0:r1]
