@@ -16,12 +16,10 @@ Ordering and factorisation: the unknowns of both wires are ordered by geometric 
 dissection of the ``rows × cols`` grid (a separator is one column of row-wire nodes or one row
 of column-wire nodes), with the *boundary* nodes — the row nodes next to the drivers and the
 column nodes next to ground — numbered last. SuperLU then factorises with that ordering and no
-pivoting (the matrix is a symmetric, diagonally dominant M-matrix), and the trailing block of
-the factors gives the Schur complement :math:`S` of the network onto its boundary, so that the
-whole transfer matrix follows from one dense ``(rows+cols)``-sized inverse:
-
-.. math:: G_{\\mathrm{eff}}[i, j] = \\frac{1}{r_{row} r_{col}} (S^{-1})[\\mathrm{in}_i,
-          \\mathrm{out}_j].
+pivoting (the matrix is a symmetric, diagonally dominant M-matrix); the factors serve the
+solves of the nonlinear methods. The transfer matrix :math:`G_{\\mathrm{eff}}` of ohmic cells
+with both wires resistive comes from :mod:`cimsim.array._geff` (dense Schur complements of
+rectangles merged up the same dissection, no sparse factorisation).
 
 References
 ----------
@@ -183,7 +181,7 @@ class Network:
         self.n = self.n_row + self.n_col
         self._lu_linear = None
         self._order = None
-        self._build_wire()
+        self._base_data = None      # the sparse structure, built on first use (G_eff needs none)
 
     # ------------------------------------------------------------------ structure
     def _build_wire(self) -> None:
@@ -242,6 +240,8 @@ class Network:
 
     def matrix(self, gcell_s: np.ndarray) -> sp.csc_matrix:
         """KCL matrix (or Newton Jacobian) with cell conductances ``gcell_s`` (rows*cols,) [S]."""
+        if self._base_data is None:
+            self._build_wire()
         data = self._base_data.copy()
         if self._stamp_pos is not None:
             for k in range(self._stamp_pos.shape[0]):  # positions are distinct within a stamp
@@ -334,14 +334,7 @@ class Network:
                 b[(rows - 1) * cols + np.arange(cols)] = 1.0 / self.r_col_ohm
             x = self.solve(self.lu_linear, b)
             return g * x.reshape(rows, cols)
-        factor = self.lu_linear
-        lu = factor.lu
-        n = self.n
-        nb = rows + cols
-        if not factor.unpivoted:
-            raise RuntimeError("SuperLU pivoted a diagonally dominant M-matrix")  # pragma: no cover
-        lower = lu.L[:, n - nb:][n - nb:].toarray()
-        upper = lu.U[:, n - nb:][n - nb:].toarray()
-        s_inv = np.linalg.inv(lower @ upper)
-        # boundary order: row nodes (i, 0) for i = 0..rows-1, then column nodes (rows-1, j)
-        return s_inv[:rows, rows:] / (self.r_row_ohm * self.r_col_ohm)
+        # both wires: the Schur complement onto the terminals by nested dissection (_geff)
+        from ._geff import effective_conductance
+
+        return effective_conductance(g, self.r_row_ohm, self.r_col_ohm)

@@ -11,9 +11,9 @@ Solvers
 -------
 * Linear cells (``cell=None``): the network is linear, so :math:`I = V\,G_{\mathrm{eff}}`
   exactly. :func:`effective_conductance` computes :math:`G_{\mathrm{eff}}` once per
-  programmed array from one sparse factorisation of the whole ``2·rows·cols``-node network
-  (modified nodal analysis, nested-dissection order, Schur complement onto the driver and
-  ground nodes; see :mod:`cimsim.array._mna`). Every later batch is one GEMM.
+  programmed array as the driver-to-ground block of the network's admittance matrix onto its
+  ``rows + cols`` terminals, formed by merging the Schur complements of rectangles of the
+  grid (nested dissection; see :mod:`cimsim.array._geff`). Every later batch is one GEMM.
 * Nonlinear cells (``cell=device_models.SinhIV(...)`` or any law with the
   :class:`device_models.CellIV` protocol). All methods start from the small-signal solution
   and take relaxed chord steps :math:`x \leftarrow x - \omega A_0^{-1} F(x)` that reuse the one
@@ -580,8 +580,10 @@ def effective_conductance(g_s, r_wire_row_ohm=0.0, r_wire_col_ohm=0.0) -> np.nda
     .. math:: I_j\,[\mathrm{A}] = \sum_i V_i\,[\mathrm{V}]\; G_{\mathrm{eff}}[i, j]\,[\mathrm{S}]
 
     for the network of the module docstring (driver at column 0, virtual ground below the last
-    row). Computed from one nested-dissection sparse LU of the ``2·rows·cols``-node MNA matrix
-    and the Schur complement onto its ``rows + cols`` driver/ground nodes.
+    row). With both wires resistive, :math:`G_{\mathrm{eff}} = -Y[\mathrm{in}, \mathrm{out}]`
+    with :math:`Y` the Schur complement of the nodal matrix onto the ``rows + cols`` driver and
+    ground terminals, merged up from the cells by nested dissection
+    (:mod:`cimsim.array._geff`); with one wire ideal, one solve of the independent chains.
 
     Parameters
     ----------
