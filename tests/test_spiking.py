@@ -296,6 +296,37 @@ def test_graded_stage_on_the_chip_takes_the_column_current():
     assert net.last_counts["graded"].adc_rounds == 20 * 6     # one bank ADC for 6 stages
 
 
+@pytest.mark.parametrize("temperature_k", [250.0, 400.0])
+def test_graded_gate_carries_the_integrator_kT_over_C(temperature_k):
+    """The column integrator holding a stage's gate leaves k_B·T/C_int on it at every reset,
+    C_int = A·t_read/g: in pre-activation units σ² = k_B·T/(A·t_read·g), drawn per evaluation
+    (only with read noise)."""
+    from types import SimpleNamespace
+
+    layers = [Flatten(name="f"), Linear(_w(6, 16, "g"), None, name="fc"),
+              SubthresholdActivation(gate_v_per_unit=0.05, gate_offset_v=-0.05,
+                                     name="graded")]
+    x = rng.uniform(rng.derive_key(4, "x"), (20, 1, 4, 4))
+    net = Network(layers, (1, 4, 4), calibration=x)
+    hw = HardwareConfig.ideal(read_noise=True, temperature_k=temperature_k)
+    hw = hw.replace(tile=hw.tile.replace(quantize=True, adc_bits=8, input_bits=8,
+                                         weight_bits=8, bits_per_cell=8))
+    net.compile(hw)
+    stage = net._plan[2]
+    amps = net._analog["fc"][0].amps_per_unit
+    t_read, g = hw.tile.t_read_s, stage.gate_v_per_unit
+    want = math.sqrt(1.380649e-23 * temperature_k / (amps * t_read * g))
+    np.testing.assert_allclose(stage.reset_noise_per_unit(), want, rtol=1e-12)
+    seen = []
+    current = stage._current
+    stage._current = lambda rows, *a: (seen.append(rows), current(rows, *a))[1]
+    stage._chip_forward(np.full((20000, 6), 0.3), SimpleNamespace(first=0, offset=0))
+    np.testing.assert_allclose(seen[0].std(axis=0), want, rtol=0.03)
+    np.testing.assert_allclose(seen[0].mean(axis=0), 0.3, atol=4 * want / math.sqrt(20000))
+    quiet = Network(layers, (1, 4, 4), calibration=x).compile(hw.replace(read_noise=False))
+    assert quiet._plan[2].reset_noise_per_unit() is None
+
+
 def test_subthreshold_activation_on_chip_temperature_and_energy():
     layers = [Flatten(name="f"), Linear(_w(6, 16, "g"), np.zeros(6), name="fc"),
               SubthresholdActivation(gate_v_per_unit=0.05, name="graded"),

@@ -23,7 +23,12 @@ On the chip (:meth:`SubthresholdActivation.attach_hardware`)
   :math:`V = Q/C_\mathrm{int}` over the read window, and that voltage, level-shifted by the
   stage's bias :math:`V_{T0} + V_\mathrm{off}` (plus the layer's bias as a static gate offset
   of each stage), is the stage's gate voltage, :math:`C_\mathrm{int}` sized so one unit of the
-  pre-activation is :math:`g` volts. The read noise of the column comes with it; no ADC, no
+  pre-activation is :math:`g` volts. The read noise of the column comes with it, and the
+  reset of the integrator leaves its kT/C noise on the gate (with ``read_noise``, at the
+  chip's ``temperature_k``): :math:`\sigma_V^2 = k_B T/C_\mathrm{int}` with
+  :math:`C_\mathrm{int} = A\,t_\mathrm{read}/g` (:math:`A` the column current per unit of
+  the pre-activation), so :math:`\sigma_x^2 = k_B T/(A\,t_\mathrm{read}\,g)` per
+  evaluation in units of the pre-activation (:func:`device_models.noise.ktc_rms`). No ADC, no
   shift-add. Otherwise (a digital or bit-sliced layer before it) the digital pre-activation
   sets the gate through a row DAC (one conversion per neuron).
 * **Stage.** One transistor per neuron (one per output channel of a convolution, shared by
@@ -88,6 +93,8 @@ class _Chip:
     quantize: bool
     bits: int
     y_fs: float | None = None  # calibrated ADC range [-]
+    upstream: tuple = ()       # the analog matrices whose column integrators hold the gates
+    noise_key: int | None = None   # stream of the integrators' reset noise (None: no noise)
 
 
 class SubthresholdActivation(Layer):
@@ -224,7 +231,28 @@ class SubthresholdActivation(Layer):
             adcs = [_nominal_adc(hw.adc_card, tc.adc_bits, hw.temperature_k,
                                  tc.t_read_s * tc.read_phases)] * n_adc
         self._chip = _Chip(hw.temperature_k, dvt, beta, tc.t_read_s, cards.load(self.card).vdd_v,
-                           analog, conv, adcs, share, bool(tc.quantize), int(tc.adc_bits))
+                           analog, conv, adcs, share, bool(tc.quantize), int(tc.adc_bits),
+                           upstream=tuple(upstream) if analog else (),
+                           noise_key=(rng.derive_key(hw.seed, "graded_reset", seed_tag)
+                                      if analog and hw.read_noise else None))
+
+    def reset_noise_per_unit(self) -> np.ndarray | None:
+        """rms kT/C noise of the column integrators on the gates, in units of the
+        pre-activation, one per stage (module docstring; None without analog input or read
+        noise, or before the upstream matrices are calibrated) [-]."""
+        from device_models.noise import ktc_rms
+
+        chip = self._chip
+        if chip is None or chip.noise_key is None or any(m.encoder is None
+                                                         for m in chip.upstream):
+            return None
+        size = chip.dvt_v.size
+        amps = np.concatenate([np.full(m.out_features, m.amps_per_unit)
+                               for m in chip.upstream])
+        if amps.size != size:       # one current scale for every stage
+            amps = np.full(size, float(np.max(amps)))
+        c_int = amps * chip.t_read_s / self.gate_v_per_unit
+        return ktc_rms(c_int, chip.temperature_k) / self.gate_v_per_unit
 
     @property
     def analog_input(self) -> bool | None:
@@ -242,6 +270,11 @@ class SubthresholdActivation(Layer):
         else:
             rows = x.reshape(x.shape[0], -1)
         per_sample = rows.shape[0] // max(x.shape[0], 1)
+        r0 = (matmul.first * per_sample)
+        sigma = self.reset_noise_per_unit()
+        if sigma is not None:         # the integrators' reset noise on the gates
+            rows = rows + sigma * rng.standard_normal(
+                chip.noise_key, rows.shape, offset=matmul.offset + r0 * rows.shape[1])
         i_d, _ = self._current(rows, chip.temperature_k, chip.dvt_v, chip.beta_scale)
         y = i_d / self._i1
         if chip.y_fs is None:        # the calibration pass: the range of the converters
@@ -251,7 +284,6 @@ class SubthresholdActivation(Layer):
         lsb_y = chip.y_fs / n_codes
         e_sw = 0.0
         y_out = np.empty_like(y)
-        r0 = (matmul.first * per_sample)
         for a, adc in enumerate(chip.adcs):
             c0, c1 = a * chip.share, min((a + 1) * chip.share, y.shape[1])
             u = y[:, c0:c1] / lsb_y
