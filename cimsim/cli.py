@@ -47,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code = args._run(args)
     except (CimSimError, OSError) as exc:  # OSError: a file or folder the OS refuses
+        if not isinstance(exc, CimSimError) and exc.filename is not None and exc.strerror:
+            exc = f"{exc.filename}: cannot be used ({exc.strerror})"
         print(f"cimsim {args.command}: error: {exc}", file=sys.stderr)
         return 2
     return int(code or 0)

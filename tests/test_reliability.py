@@ -324,6 +324,9 @@ def test_case_15_unwritable_out_is_a_one_line_error(tmp_path, capsys):
                  "--out", str(blocker / "p.png")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot write the figure" in err
+    assert main(["devices", "--out", str(blocker / "sub")]) == 2  # a folder the OS refuses
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "sub: cannot be used (Not a directory)" in err
 
 
 # --- 16. corrupted header -------------------------------------------------------------------
@@ -496,6 +499,14 @@ def test_case_09_21_calibrate_refuses_zero_and_empty_inputs():
     net = load_bundled("digits_cnn_relu")
     with pytest.raises(InvalidParameterError, match="at least one input"):
         net.compile(HardwareConfig.ideal(), np.zeros((0, 1, 8, 8)))
+    # a subnormal full scale has no LSB (was ZeroDivisionError; weights read back as 0)
+    with pytest.raises(InvalidParameterError, match=r"max\|x_cal\| >= "):
+        am.calibrate(np.full((2, 16), 5e-324))
+    with pytest.raises(InvalidParameterError, match=r"max\|weight\| >= "):
+        AnalogMatrix(np.full((16, 4), 5e-324), HardwareConfig())
+    tiny = AnalogMatrix(np.full((16, 4), 1e-280), HardwareConfig.ideal())  # tiny but normal
+    y, _ = tiny.calibrate(np.ones((2, 16))).matmul(np.ones((2, 16)))
+    np.testing.assert_allclose(y, 16e-280, rtol=0.02)
 
 
 # --- 10, 11, 21. labels, counts, empty batches ----------------------------------------------------
@@ -532,6 +543,12 @@ def test_case_11_requested_counts_above_what_exists_are_refused(tmp_path, capsys
     big = {"sweep": {"job": "demo"}, "options": {"n_test": 10_000}}
     with pytest.raises(ConfigError, match="n_test.*<= 359"):
         sweep.SweepSpec.from_dict(big).points()
+    for model, n in (("digits_snn_lif", 359), ("mnist_snn_lif", 2000)):
+        spec = {"sweep": {"job": "spiking"}, "options": {"model": model, "n_test": n + 1}}
+        with pytest.raises(ConfigError, match=rf"n_test.*<= {n} \(the .* test images"):
+            sweep.SweepSpec.from_dict(spec).points()
+        spec["options"]["n_test"] = n
+        assert sweep.SweepSpec.from_dict(spec).points()[0].options.n_test == n
     assert main(["demo", "--n", "0", "--no-volatility"]) == 2
     assert "--n" in capsys.readouterr().err
     assert main(["demo", "--n", "100000", "--no-volatility"]) == 2

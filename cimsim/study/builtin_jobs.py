@@ -180,6 +180,16 @@ def _n_held_out() -> int:
     return int(len(load_digits_split()["y_test"]))
 
 
+@functools.cache
+def _n_test_images(model: str) -> tuple[int, str]:
+    """Test images the spiking job has for ``model`` (digits or MNIST, by its input)."""
+    from ..nn.models import load_bundled, load_digits_split, load_mnist
+
+    if load_bundled(model).input_shape == (1, 8, 8):
+        return int(len(load_digits_split()["y_test"])), "held-out digits"
+    return int(len(load_mnist()["y_test"])), "bundled MNIST"
+
+
 @functools.lru_cache(maxsize=16)
 def _weighted_layer_names(model: str) -> tuple[str, ...]:
     from ..nn.models import load_bundled
@@ -239,6 +249,10 @@ class SpikingOptions(Config):
         names = [n for n in bundled_models() if "snn" in n]
         if self.model not in names:
             self._fail("model", f"one of the bundled spiking models {names}", self.model)
+        n, which = _n_test_images(self.model)
+        if self.n_test > n:
+            self._fail("n_test", f"<= {n} (the {which} test images of {self.model})",
+                       self.n_test)
 
 
 @register_job("spiking", options=SpikingOptions,

@@ -78,6 +78,10 @@ __all__ = ["AnalogMatrix"]
 #: row drive, squares, mean and variance, ``CHUNK_VECTORS × rows`` each) [-].
 CHUNK_VECTORS = 1024
 
+#: Smallest non-zero full scale of weights or inputs, max|w| or max|x_cal|: 2^64 times the
+#: smallest normal float64, so that an LSB (full scale / 2^bits) stays a normal number [-].
+SCALE_MIN = float(np.finfo(np.float64).tiny) * 2.0**64
+
 
 
 
@@ -128,6 +132,9 @@ class AnalogMatrix:
                  f"{t.weight_mapping} mapping)", f"tile.cols = {t.cols}")
         self.outputs_per_tile = per_tile
         self.w_max = float(np.max(np.abs(w)))
+        if 0.0 < self.w_max < SCALE_MIN:
+            fail("weight", caller, f"all zero or with max|weight| >= {SCALE_MIN:.3g} (a "
+                 "smaller scale has no normal-float LSB)", f"max|weight| = {self.w_max!r}")
         self.tiles: list[Tile] = []
         self.blocks: list[tuple[int, int, RowBlock]] = []
         col0 = ref0 = 0
@@ -262,6 +269,9 @@ class AnalogMatrix:
         if not x_max > 0.0:
             fail("x_cal", caller, "not all zero (the input full scale is max|x_cal|)",
                  f"an all-zero array of shape {x.shape}")
+        if x_max < SCALE_MIN:
+            fail("x_cal", caller, f"of full scale max|x_cal| >= {SCALE_MIN:.3g} (a smaller "
+                 "scale has no normal-float LSB)", f"max|x_cal| = {x_max!r}")
         t_s = self.hw.t_s if t_s is None else check_scalar("t_s", t_s, caller, lo=0.0)
         enc = InputEncoder(x_max, bool(np.any(x < 0)), self.hw)
         codes = enc.codes(x)
