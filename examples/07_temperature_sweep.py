@@ -35,7 +35,10 @@ from cimsim.cli import main as cimsim_cli
 from cimsim.plotting import pyplot, save_png
 from cimsim.study.sweep import load
 
-SPEC = Path(__file__).resolve().parent / "temperature_sweep.toml"
+try:
+    SPEC = Path(__file__).resolve().parent / "temperature_sweep.toml"
+except NameError:   # executed by the docs' gallery, from the examples folder
+    SPEC = Path("temperature_sweep.toml").resolve()
 
 if sys.version_info >= (3, 11):
     import tomllib
