@@ -1,4 +1,4 @@
-r"""Pulse-width row driver: a code becomes a word-line pulse of |D| clock ticks.
+r"""Pulse-width row driver: a code becomes a word-line pulse of :math:`|D|` clock ticks.
 
 Each row holds an N-bit down-counter. A conversion loads the code magnitude :math:`|D|`
 (N flip-flops written), raises the row's driver, counts down one step per clock tick of
@@ -51,7 +51,7 @@ class PulseDriver:
     bits : int
         Magnitude bits N of the down-counter [bit].
     t_clk_s : float
-        Clock tick: the pulse lasts |D| ticks [s].
+        Clock tick: the pulse lasts :math:`|D|` ticks [s].
     e_flip_flop_j : float
         Energy of one flip-flop toggle or write [J].
     e_driver_j : float
@@ -96,7 +96,7 @@ class PulseDriver:
 
     @functools.cached_property
     def code_energy_j(self) -> np.ndarray:
-        """Energy of a pulse of each magnitude |D| = 0 … 2**N − 1 [J] (0 for no pulse)."""
+        """Energy of a pulse of each magnitude :math:`|D|` = 0 … 2**N − 1 [J] (0 for no pulse)."""
         d = np.arange(self.n_codes, dtype=np.int64)
         toggles = np.zeros(d.size)
         for j in range(self.bits):
@@ -113,7 +113,7 @@ class PulseDriver:
         return float(self.code_energy_j[1:].mean())
 
     def energy_j(self, codes) -> float:
-        """Total energy of the pulses of signed ``codes`` (|D| < 2**N) [J]."""
+        """Total energy of the pulses of signed ``codes`` (:math:`|D| < 2^N`) [J]."""
         c = np.abs(check_array("codes", codes, "PulseDriver.energy_j", dtype=np.int64,
                                lo=-(self.n_codes - 1), hi=self.n_codes - 1))
         hist = np.bincount(c.ravel(), minlength=self.n_codes)

@@ -81,7 +81,7 @@ _METHODS = ("exact", "newton", "fast", "lines")
 #: fit), relative to its largest current over the cells' voltage range [-].
 LINES_RTOL = 1e-6
 #: Default tolerance of ``method="lines"``: estimated error of every column current relative
-#: to the column's current magnitude with ideal wires, Σ_i |F(g_ij, v_i)| [-].
+#: to the column's current magnitude with ideal wires, ``Σ_i |F(g_ij, v_i)|`` [-].
 LINES_RTOL_DEFAULT = 1e-4
 _CACHE_SIZE = 4
 _CHUNK_ELEMENTS = 1 << 24  # max node-voltage elements held per batch chunk

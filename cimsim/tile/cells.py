@@ -131,7 +131,7 @@ TABLE_RTOL = 1e-5
 VARIANCE_RTOL = 1e-3
 #: Tolerance of the line relaxation of wires with nonlinear cells: estimated error of every
 #: column current relative to the column's current magnitude with ideal wires,
-#: Σ_i |F(g_ij, v_i)| [-] (:mod:`cimsim.array._lines`); a fortieth of the step of an 8-bit
+#: ``Σ_i |F(g_ij, v_i)|`` [-] (:mod:`cimsim.array._lines`); a fortieth of the step of an 8-bit
 #: ADC whose range is that magnitude.
 LINES_RTOL = 2e-4
 #: Largest number of input codes for which the cells' read energy is summed through a per-row
