@@ -14,17 +14,17 @@ for the layers and the weight mapping). This reproduction follows it:
   (``activation_quant(3, 3)``, :class:`cimsim.nn.layers.QuantReLU`). On the chip the inputs
   are applied bit-serially with ``input_bits = 3`` (the code's ``input_num_bits = 3``); the
   tiles' input range is calibrated to the activations' 3-bit grid.
-* **Weight-noise training**: Gaussian noise of 15 % of max|W| per layer added to the weights
+* **Weight-noise training**: Gaussian noise of 15 % of ``max|W|`` per layer added to the weights
   in every training step (``noise_train``, checkpoint ``wnoise0.15``), Adam at 1e-3, batches
   of 128 (fewer epochs than the authors' 50; ``scripts/train_validation_models.py``).
 * **Conductance window and tolerance**: ``g_max = 4e-5``, ``g_min = 1e-6``, ``g_tol = 1e-6``
   S (the card ``wan2022_hfox_rram``: 1-40 µS, write-verify acceptance 1 µS), at most 50
   write-verify iterations (``iteration_limit=50``).
 * **Weight clipping**: ``weight_mapping(W, g_max, scheme='sign', w_max_percentile=95)`` scales
-  each layer so that the 95th percentile of |W| maps to G_max, positive weights on one row of
+  each layer so that the 95th percentile of ``|W|`` maps to G_max, positive weights on one row of
   a differential pair and negative ones on the other; larger weights saturate. Here each
-  layer's weights are clipped at their 95th percentile of |W| before mapping, so the tile's
-  max|W| -> G_max mapping is that scale (``weight_mapping="differential"``).
+  layer's weights are clipped at their 95th percentile of ``|W|`` before mapping, so the tile's
+  ``max|W|`` -> G_max mapping is that scale (``weight_mapping="differential"``).
 * **Unformed or leaky rows are skipped**: the code maps each layer only onto rows of a core
   that are neither unformed nor leaky (``die_info[...]['unformed']``, ``['leaky']``), so no
   used cell is stuck: the chips here have no stuck-at faults (``faults=False``); a sensitivity
@@ -102,7 +102,7 @@ def quantise_inputs(x: np.ndarray, bits: int = INPUT_BITS) -> np.ndarray:
 
 def clipped(net: Network, percentile: float = W_MAX_PERCENTILE) -> Network:
     """Copy of ``net`` with each weighted layer's weights clipped at the ``percentile`` of
-    |W| (the code's ``w_max_percentile``)."""
+    ``|W|`` (the code's ``w_max_percentile``)."""
     out = net.copy()
     for lay in out.layers:
         if isinstance(lay, WeightedLayer):
