@@ -18,6 +18,7 @@ from .errors import InvalidParameterError, UnknownNameError
 
 __all__ = [
     "check_array",
+    "check_binary",
     "check_bool",
     "check_choice",
     "check_instance",
@@ -185,6 +186,21 @@ def check_bool(name: str, value: Any, caller: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         fail(name, caller, "True or False", value)
     return bool(value)
+
+
+def check_binary(name: str, value: Any, caller: str, *,
+                 what: str = "binary values (every entry 0 or 1)") -> np.ndarray:
+    """Return ``value`` (an ndarray; real arrays are not copied) if every entry is 0 or 1,
+    else raise naming the first other entry and its index (``what`` describes the allowed
+    values)."""
+    if not (isinstance(value, np.ndarray) and value.dtype.kind in "biuf"):
+        value = check_array(name, value, caller, finite=False)
+    bad = (value != 0) & (value != 1)
+    if np.any(bad):
+        first = value[np.unravel_index(int(np.argmax(bad)), value.shape)]
+        fail(name, caller, what, f"array with {first.item()!r} at index {_first_bad(bad)}"
+             if value.ndim else value.item())
+    return value
 
 
 def check_labels(name: str, value: Any, caller: str, n_classes: int) -> np.ndarray:

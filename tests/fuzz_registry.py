@@ -117,7 +117,6 @@ KNOWN: dict[str, str] = {
     "cimsim.ppa.spiking.neuron_steps": _SPIKING,
     "cimsim.ppa.spiking.spikes_per_inference": _SPIKING,
     "cimsim.nn.spiking.binary_input_layers": _SPIKING,
-    "cimsim.nn.spiking.check_spikes": _SPIKING,
     "cimsim.nn.spiking.network_timesteps": _SPIKING,
     "cimsim.nn.spiking.spike_drive": _SPIKING,
     "cimsim.study.store.SweepStore": "constructor from a header dict that SweepStore.open / "

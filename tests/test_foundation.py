@@ -77,6 +77,15 @@ def test_checks_name_the_argument():
         check_scalar("t", 0.0, "f", lo=0.0, lo_open=True)
     with pytest.raises(InvalidParameterError, match=r"'bits' parameter of f"):
         check_int("bits", 2.5, "f")
+    from device_models._checks import check_binary
+
+    x = np.array([[0.0, 1.0], [1.0, 0.0]], dtype=np.float32)
+    assert check_binary("s", x, "f") is x                     # no copy of a real array
+    with pytest.raises(InvalidParameterError, match=r"'s' parameter of f .* 2\.0 at index "
+                                                    r"\(1, 0\)"):
+        check_binary("s", [[0, 1], [2, 0]], "f")
+    with pytest.raises(InvalidParameterError, match="nan at index"):
+        check_binary("s", [1.0, np.nan], "f")
 
 
 # --- configs --------------------------------------------------------------------------------

@@ -602,6 +602,16 @@ def test_bad_spiking_input():
     x = np.full((2, 1, 4, 4), 0.5)
     with pytest.raises(InvalidParameterError, match="binary spikes"):
         net.compile(HardwareConfig(), x)
+    # a matrix built for spike input takes nothing else, called directly too
+    from cimsim.tile.matrix import AnalogMatrix
+
+    am = AnalogMatrix(_w(3, 16, "q").T.copy(), HardwareConfig(), spike_input=True)
+    am.calibrate(np.ones((2, 16)))
+    am.matmul(np.eye(16)[:3])
+    bad = np.eye(16)[:3]
+    bad[1, 5] = 0.5
+    with pytest.raises(InvalidParameterError, match=r"binary spikes.*0\.5 at index \(1, 5\)"):
+        am.matmul(bad)
     enc = SpikeEncoder(4)
     with pytest.raises(InvalidParameterError, match="'x'"):
         enc.forward(np.full((1, 3), 1.5))

@@ -56,7 +56,7 @@ from .layers import (
     run_digital_ops,
 )
 from .sequence import STEP_STRIDE
-from .spiking import binary_input_layers, check_spikes, network_timesteps, spike_drive
+from .spiking import binary_input_layers, network_timesteps, spike_drive
 
 __all__ = [
     "Evaluation",
@@ -299,8 +299,6 @@ class _TileHook:
             self.digital[layer.name] = self.digital.get(layer.name, 0) + patches.shape[0] * w.size
             return patches @ w
         am = ams[g]
-        if layer.name in self.net._binary:     # a spike input drives a 1-bit row drive
-            check_spikes(patches, f"{layer.kind} {layer.name!r}")
         if self.calibrating and id(am) not in self._calibrated:
             am.calibrate(patches)
             self._calibrated.add(id(am))

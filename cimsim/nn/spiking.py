@@ -95,7 +95,14 @@ from typing import Any
 import numpy as np
 
 from device_models import rng
-from device_models._checks import check_array, check_choice, check_int, check_scalar, fail
+from device_models._checks import (
+    check_array,
+    check_binary,
+    check_choice,
+    check_int,
+    check_scalar,
+    fail,
+)
 from device_models.encoding import encode, quantize_inputs, rate_spikes
 from device_models.errors import InvalidParameterError
 
@@ -121,6 +128,8 @@ __all__ = [
 CODINGS = ("rate", "poisson", "ttfs")
 #: Reset modes of :class:`LIF`.
 RESETS = ("zero", "subtract")
+#: What a spike tensor holds (error messages).
+SPIKES = "binary spikes (every entry 0 or 1)"
 #: Outputs of :class:`LIF`: spikes per step, or decoded per sample.
 OUTPUTS = ("spikes", "count", "first_spike")
 
@@ -132,12 +141,7 @@ _RESIDUE_MAX = 1.0 - 2.0 ** -20
 def check_spikes(x: np.ndarray, caller: str, name: str = "x") -> np.ndarray:
     """Return ``x`` if every entry is 0 or 1 (a spike tensor), else raise naming the first
     other value."""
-    bad = (x != 0.0) & (x != 1.0)
-    if np.any(bad):
-        idx = tuple(int(i) for i in np.argwhere(bad)[0])
-        fail(name, caller, "binary spikes (every entry 0 or 1)",
-             f"array with {x[idx]!r} at index {idx}")
-    return x
+    return check_binary(name, x, caller, what=SPIKES)
 
 
 def _on_chip(matmul) -> bool:

@@ -59,7 +59,14 @@ import numpy as np
 
 from device_models import rng
 from device_models import ziggurat as zig
-from device_models._checks import check_array, check_bool, check_int, check_scalar, fail
+from device_models._checks import (
+    check_array,
+    check_binary,
+    check_bool,
+    check_int,
+    check_scalar,
+    fail,
+)
 from device_models._jit import backend
 
 from ..array.mapping import n_slices, outputs_per_tile
@@ -100,7 +107,8 @@ class AnalogMatrix:
     seed_tag : int or str
         Separates the random streams of matrices sharing ``hw.seed``.
     spike_input : bool
-        The inputs are binary spikes (module docstring): row pulses, event-driven reads.
+        The inputs are binary spikes (module docstring): row pulses, event-driven reads;
+        :meth:`matmul` raises for any other input value.
 
     Notes
     -----
@@ -483,6 +491,9 @@ class AnalogMatrix:
         in_kernel = backend() == "numba" and self.hw.tile.quantize
         x_in = x
         x = self._check_x(x, caller, finite=not in_kernel)
+        if self.spike_input:    # a spike drives its row as one pulse: 0 or 1 only
+            check_binary("x", x, f"{caller} (spike input{', ' + self.name if self.name else ''})",
+                         what="binary spikes (every entry 0 or 1)")
         t_s = self.hw.t_s if t_s is None else check_scalar("t_s", t_s, caller, lo=0.0)
         if sample_offset is not None:
             self._sample = rng.check_offset("sample_offset", sample_offset, caller)
