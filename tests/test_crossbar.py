@@ -552,8 +552,7 @@ def test_line_relaxation_pass_kernel_equals_its_reference(first, rowwire, store)
     state = dict(st=cur.astype(f32), tt=cur.sum(axis=1).astype(f32),
                  wk=np.zeros((n_c, 2, G), f32),
                  bt=(0.7 * np.tensordot(n_r - np.arange(n_r), cur, axes=1)).astype(f32),
-                 ra=np.zeros((n_c, G), f32), rq=np.zeros((n_c, G), f32),
-                 rn=np.zeros((n_c, G), f32))
+                 ra=np.zeros((n_c, G), f32), rn=np.zeros((n_c, G), f32))
     ins = (np.ascontiguousarray(v.T, dtype=f32), sol.poly, sol.coef, sol.csum, sol.gc, sol.gcu,
            sol.irp, sol.cpr)
     scal = (sol.g_row, sol.r_row, sol.r_col)
@@ -561,9 +560,12 @@ def test_line_relaxation_pass_kernel_equals_its_reference(first, rowwire, store)
     _lines._pass_numpy(first, rowwire, store, *ins, *ref.values(), *scal)
     got = {n: a.copy() for n, a in state.items()}
     fn(n_r, n_c, *(a.ctypes.data for a in (*ins, *got.values())), *scal)
-    for name in ("st", "tt", "ra", "rq", "rn"):
-        np.testing.assert_allclose(got[name], ref[name], rtol=1e-4,
-                                   atol=1e-5 * np.abs(ref[name]).max(), err_msg=name)
+    for name in ("st", "tt", "bt", "ra", "rn"):
+        top = max(np.abs(ref[name]).max(), np.abs(state[name]).max())    # bt: consumed
+        atol = 1e-5 * top
+        if name == "tt" and rowwire:     # g_row (v − U_0): to the rounding of g_row·v
+            atol = max(atol, 4.0 * np.finfo(f32).eps * sol.g_row * np.abs(v).max())
+        np.testing.assert_allclose(got[name], ref[name], rtol=1e-4, atol=atol, err_msg=name)
     if not store:
         assert np.array_equal(got["st"], state["st"]) and np.array_equal(got["tt"], state["tt"])
 

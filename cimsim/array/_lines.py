@@ -18,7 +18,8 @@ the rows from the top (row 0) down. At row ``i`` the column voltages are taken f
 currents of the rows above and the previous currents of row ``i`` and below (Gauss-Seidel
 over the rows: :math:`W_{ij} = r_{col}[(n_r - i)A_j + B_j - Q_j]` with the running sums
 :math:`A_j = \sum_{l<i} I^{new}_{lj}`, :math:`Q_j = \sum_{l<i}(n_r - l)I^{old}_{lj}` and the
-previous pass's total :math:`B_j = \sum_l (n_r - l)I^{old}_{lj}`), and the row wire is solved
+previous pass's total :math:`B_j = \sum_l (n_r - l)I^{old}_{lj}`, one running array
+:math:`B_j - Q_j` in the kernel), and the row wire is solved
 exactly with the cells split into a chord conductance :math:`c_{ij}` and the rest,
 :math:`F(g, V) = cV + n(V)`:
 
@@ -30,12 +31,14 @@ exactly with the cells split into a chord conductance :math:`c_{ij}` and the res
 (one segment fewer at the open far end), one tridiagonal (Thomas) solve with factors computed
 once per array, the rest :math:`n` taken at the row voltages the previous currents give
 (:math:`U` above, from two running sums along the row) and the new currents
-:math:`I = c(U - W) + n`. Without row resistance the row voltages are the drives and the new
-currents the law itself. A pass reads and writes the state once; its two loops along the row
-run on 16 input vectors at a time as vector instructions (an LLVM IR kernel with unaliased
-operands, :mod:`cimsim.kernels._llvm`; the NumPy reference :func:`_pass_numpy` is the same
-arithmetic). The first pass starts from the currents of ideal wires,
-:math:`F(g_{ij}, v_i)`, whose weighted column totals :math:`B` come from one matrix product.
+:math:`I = c(U - W) + n`; the row's total current, for the next pass, is the current of its
+first segment, :math:`(v_i - U_{i0})/r_{row}`. Without row resistance the row voltages are
+the drives and the new currents the law itself. A pass reads and writes the state once; its
+two loops along the row run on 16 input vectors at a time as vector instructions (an LLVM
+IR kernel with unaliased operands, :mod:`cimsim.kernels._llvm`; the NumPy reference
+:func:`_pass_numpy` is the same arithmetic). The first pass starts from the currents of ideal
+wires, :math:`F(g_{ij}, v_i)`, whose weighted column totals :math:`B` come from one matrix
+product.
 
 **Stopping rule and error estimate.** The column currents of pass :math:`k` are
 :math:`A^{(k)}` (the running sum after the last row). With
@@ -156,7 +159,7 @@ def _horner(poly_k: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 
 def _pass_numpy(first, rowwire, store, vt, poly, coef, csum, gc, gcu, irp, cpr, st, tt, wk,
-                bt, ra, rq, rn, gr, rrow, rcol):
+                bt, ra, rn, gr, rrow, rcol):
     r"""One downward pass over the rows (module docstring), float32, on ``GROUP`` lanes.
 
     ``vt`` (n_r, G) row drives [V]; ``poly`` (K, P) monomials in V, highest first; ``coef``
@@ -165,9 +168,10 @@ def _pass_numpy(first, rowwire, store, vt, poly, coef, csum, gc, gcu, irp, cpr, 
     Thomas factors of the row wires scaled by ``g_row`` (the recurrences carry ``g_row·y`` and
     ``g_row·U``); ``st`` (n_r, n_c, G) the cell currents [A] (read unless ``first``; written
     if ``store``) and ``tt`` (n_r, G) their row sums; ``wk`` (n_c, 2, G) row work; ``bt``
-    (n_c, G) the previous currents' column totals :math:`r_{col}\sum_l (n_r - l) I_l` [V];
-    ``ra``, ``rq``, ``rn`` (n_c, G), zeroed: on return the new column currents [A],
-    :math:`r_{col}\sum_l (n_r - l)I^{old}_l` and the next pass's ``bt`` [V]. Scalars
+    (n_c, G) the previous currents' column totals :math:`r_{col}\sum_l (n_r - l) I_l` [V],
+    consumed: at row ``i`` it holds :math:`B_j - Q_j`, the rows ``l >= i`` of the sum;
+    ``ra``, ``rn`` (n_c, G), zeroed: on return the new column currents [A] and the next
+    pass's ``bt`` [V]. Scalars
     ``gr = 1/r_row`` [S], ``rrow``, ``rcol`` [ohm] (0: ideal wire)."""
     f32 = np.float32
     n_r, n_c = gc.shape
@@ -183,14 +187,15 @@ def _pass_numpy(first, rowwire, store, vt, poly, coef, csum, gc, gcu, irp, cpr, 
         else:
             total = tt[i]
             old = st[i].copy()
-        w = mrc * ra + (bt - rq)
+        w = mrc * ra + bt
+        bt -= mrc * old
         if rowwire:
             v1 = np.empty_like(old)
             srun = rrow * total
-            drop = np.zeros_like(total)
+            vj = vrow
             for j in range(n_c):
-                drop = drop + srun
-                v1[j] = vrow - drop
+                vj = vj - srun
+                v1[j] = vj
                 srun = srun - rrow * old[j]
         else:
             v1 = np.broadcast_to(vrow, old.shape)
@@ -205,11 +210,10 @@ def _pass_numpy(first, rowwire, store, vt, poly, coef, csum, gc, gcu, irp, cpr, 
                 wk[j, 0], wk[j, 1] = z[j], y
             u = np.zeros_like(vrow)
             new = np.empty_like(old)
-            acc = np.zeros_like(vrow)
             for j in range(n_c - 1, -1, -1):
                 u = wk[j, 1] - cpr[i, j] * u
                 new[j] = gcu[i, j] * u + wk[j, 0]
-                acc = acc + new[j]
+            acc = gr * vrow - u      # the row current through its first segment
         else:
             new = f
             acc = np.zeros_like(vrow)
@@ -219,7 +223,6 @@ def _pass_numpy(first, rowwire, store, vt, poly, coef, csum, gc, gcu, irp, cpr, 
             st[i] = new
             tt[i] = acc
         ra += new
-        rq += mrc * old
         rn += mrc * new
 
 
@@ -237,7 +240,7 @@ def _terms(a: list, b: list) -> np.ndarray:
 
 _V = f"<{GROUP} x float>"
 _PTRS = ("vt", "poly", "coef", "csum", "gc", "gcu", "irp", "cpr", "st", "tt", "wk", "bt", "ra",
-         "rq", "rn")
+         "rn")
 _ARGS = ["i64 %n_r", "i64 %n_c"] + [f"ptr noalias %{p}" for p in _PTRS] + [
     "float %gr", "float %rrow", "float %rcol"]
 _ARGTYPES = [ctypes.c_int64] * 2 + [ctypes.c_void_p] * len(_PTRS) + [ctypes.c_float] * 3
@@ -340,9 +343,8 @@ def _pass_ir(n_k: int, n_p: int, first: bool, rowwire: bool, store: bool) -> str
             return e.load("st", cell16)
         return terms((coef_at(k, cell), pv[k]) for k in range(n_k))
 
-    def update_sums(j16, old, new):
+    def update_sums(j16, new):
         e.store(e.op("fadd", e.load("ra", j16), new), "ra", j16)
-        e.store(e.fma(mrc, old, e.load("rq", j16)), "rq", j16)
         e.store(e.fma(mrc, new, e.load("rn", j16)), "rn", j16)
 
     # ---- row loop (downward)
@@ -353,6 +355,7 @@ def _pass_ir(n_k: int, n_p: int, first: bool, rowwire: bool, store: bool) -> str
     mrc_s = e.tmp()
     e(f"  {mrc_s} = fmul float {mf}, %rcol")
     mrc = e.splat(mrc_s)
+    nmrc = e.neg(mrc)
     i16 = e.i64(f"mul i64 %i, {G}")
     vrow = e.load("vt", i16)
     rowoff = e.i64("mul i64 %i, %n_c")
@@ -373,7 +376,7 @@ def _pass_ir(n_k: int, n_p: int, first: bool, rowwire: bool, store: bool) -> str
     e("  %j = phi i64 [0, %row], [%jnext, %asc]")
     if rowwire:
         e(f"  %srun = phi {_V} [{s0}, %row], [%srunn, %asc]")
-        e(f"  %drop = phi {_V} [zeroinitializer, %row], [%dropn, %asc]")
+        e(f"  %v1p = phi {_V} [{vrow}, %row], [%v1, %asc]")
         e(f"  %y = phi {_V} [{y0}, %row], [%yn, %asc]")
     else:
         e(f"  %tacc = phi {_V} [zeroinitializer, %row], [%taccn, %asc]")
@@ -382,11 +385,12 @@ def _pass_ir(n_k: int, n_p: int, first: bool, rowwire: bool, store: bool) -> str
     j16 = e.i64(f"mul i64 %j, {G}")
     old = old_current(cell, cell16)
     ra_j = e.load("ra", j16)
-    rq_j = e.load("rq", j16)
-    w = e.fma(mrc, ra_j, e.op("fsub", e.load("bt", j16), rq_j))
+    bt_j = e.load("bt", j16)
+    w = e.fma(mrc, ra_j, bt_j)
+    e.store(e.fma(nmrc, old, bt_j), "bt", j16)        # B − Q: the rows below this one
     if rowwire:
-        e(f"  %dropn = fadd {_V} %drop, %srun")
-        v1 = e.op("fsub", vrow, "%dropn")
+        e(f"  %v1 = fsub {_V} %v1p, %srun")        # the row voltage: one drop further
+        v1 = "%v1"
         e(f"  %srunn = call {_V} @llvm.fma.v{G}f32({_V} {nrrow}, {_V} {old}, {_V} %srun)")
     else:
         v1 = vrow
@@ -404,7 +408,6 @@ def _pass_ir(n_k: int, n_p: int, first: bool, rowwire: bool, store: bool) -> str
             e.store(f, "st", cell16)
         e(f"  %taccn = fadd {_V} %tacc, {f}")
         e.store(e.op("fadd", ra_j, f), "ra", j16)
-        e.store(e.fma(mrc, old, rq_j), "rq", j16)
         e.store(e.fma(mrc, f, e.load("rn", j16)), "rn", j16)
     e("  %jnext = add i64 %j, 1")
     e("  %amore = icmp ult i64 %jnext, %n_c")
@@ -417,27 +420,29 @@ def _pass_ir(n_k: int, n_p: int, first: bool, rowwire: bool, store: bool) -> str
         e("desc:")
         e("  %k = phi i64 [%jlast, %desc_in], [%knext, %desc]")
         e(f"  %u = phi {_V} [zeroinitializer, %desc_in], [%un, %desc]")
-        e(f"  %tacc = phi {_V} [zeroinitializer, %desc_in], [%taccn, %desc]")
         cl = e.i64(f"add i64 {rowoff}, %k")
         cl16 = e.i64(f"mul i64 {cl}, {G}")
         k16 = e.i64(f"mul i64 %k, {G}")
         q0 = e.i64(f"mul i64 %k, {2 * G}")
         z = e.load("wk", q0)
         y = e.load("wk", e.i64(f"add i64 {q0}, {G}"))
-        e(f"  %un = fsub {_V} {y}, {e.op('fmul', e.scalar('cpr', cl), '%u')}")
+        e(f"  %un = call {_V} @llvm.fma.v{G}f32({_V} {e.neg(e.scalar('cpr', cl))}, {_V} %u, "
+          f"{_V} {y})")
         new = e.fma(e.scalar("gcu", cl), "%un", z)
-        old = old_current(cl, cl16)
         if store:
             e.store(new, "st", cl16)
-        e(f"  %taccn = fadd {_V} %tacc, {new}")
-        update_sums(k16, old, new)
+        update_sums(k16, new)
         e("  %knext = sub i64 %k, 1")
         e("  %dmore = icmp sgt i64 %k, 0")
         e("  br i1 %dmore, label %desc, label %rowend")
     e("rowend:")
     if store:
-        e(f"  %tfin = phi {_V} [%taccn, %{'desc' if rowwire else 'asc'}]")
-        e.store("%tfin", "tt", i16)
+        if rowwire:     # the row's current through its first segment: g_row (v − U_0)
+            e(f"  %ufin = phi {_V} [%un, %desc]")
+            e.store(e.op("fsub", y0, "%ufin"), "tt", i16)
+        else:
+            e(f"  %tfin = phi {_V} [%taccn, %asc]")
+            e.store("%tfin", "tt", i16)
     e("  %inext = add i64 %i, 1")
     e("  %rmore = icmp ult i64 %inext, %n_r")
     e("  br i1 %rmore, label %row, label %exit")
@@ -556,7 +561,7 @@ class LineSolver:
         st = workspace("lines_state", (n_r, n_c, G), f32)
         tt = workspace("lines_rowsum", (n_r, G), f32)
         wk = workspace("lines_row", (n_c, 2, G), f32)
-        sums = workspace("lines_sums", (4, n_c, G), f32)     # bt, A, Q, next bt
+        sums = workspace("lines_sums", (4, n_c, G), f32)     # bt, A, next bt, spare bt
         vt = workspace("lines_drive", (n_r, G), f32)
         passes, worst = 0, 0.0
         for b0 in range(0, n_b, G):
@@ -580,17 +585,20 @@ class LineSolver:
         A pass predicted to be the last (the previous contraction applied once more gives an
         estimate below ``rtol / 2``) runs without writing the state, and again with it if it
         was not."""
-        bt, ra, rq, rn = sums
+        bt, ra, rn, spare = sums
         live = sc > 0.0
         deltas: list[float] = []
         rho = 0.0                           # the largest ratio of consecutive changes
         for p in range(MAX_PASSES):
             final_guess = p >= 2 and remaining_error(rho * deltas[-1], rho) <= 0.5 * rtol
+            if final_guess:
+                spare[...] = bt                  # the pass consumes bt; kept for a rerun
             for store in ((False, True) if final_guess else (True,)):
+                if store and final_guess:
+                    bt[...] = spare
                 ra[...] = 0.0
-                rq[...] = 0.0
                 rn[...] = 0.0
-                self._pass(p == 0, store, vt, st, tt, wk, bt, ra, rq, rn)
+                self._pass(p == 0, store, vt, st, tt, wk, bt, ra, rn)
                 cur = ra[:, :nb].astype(np.float64)
                 delta = float(np.max(np.abs(cur - prev)[live] / sc[live], initial=0.0))
                 ratio = (delta / deltas[-1] if deltas[-1] > 0.0 else np.inf) if p else np.inf
@@ -611,10 +619,10 @@ class LineSolver:
                            f"(last changes {[float(f'{d:.3g}') for d in deltas[-3:]]} of the "
                            f"column currents, relative)")
 
-    def _pass(self, first, store, vt, st, tt, wk, bt, ra, rq, rn) -> None:
+    def _pass(self, first, store, vt, st, tt, wk, bt, ra, rn) -> None:
         rowwire = self.g_row > 0.0
         args = (vt, self.poly, self.coef, self.csum, self.gc, self.gcu, self.irp, self.cpr, st,
-                tt, wk, bt, ra, rq, rn)
+                tt, wk, bt, ra, rn)
         scal = (self.g_row, self.r_row, self.r_col)
         fn = None
         if backend() == "numba":
