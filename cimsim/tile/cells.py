@@ -129,6 +129,10 @@ TABLE_RTOL = 1e-5
 #: Largest error of the expansion of (∂F/∂g)² (read-noise variance), relative to its
 #: largest value [-].
 VARIANCE_RTOL = 1e-3
+#: Fits tried per rank for the pulse plan's read-noise variance (:meth:`ArrayRead.
+#: _pulse_variance`), each reweighting the cells by their errors (Lawson's iteration towards
+#: the smallest largest error) [-].
+VARIANCE_FIT_STEPS = 12
 #: Tolerance of the line relaxation of wires with nonlinear cells: estimated error of every
 #: column current relative to the column's current magnitude with ideal wires,
 #: ``Σ_i |F(g_ij, v_i)|`` [-] (:mod:`cimsim.array._lines`); a fortieth of the step of an 8-bit
@@ -267,19 +271,22 @@ def _histogram(codes: np.ndarray, lo: int, n_codes: int) -> np.ndarray:
     return counts
 
 
-def _cone_basis(x: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray]:
+def _cone_basis(x: np.ndarray, rank: int,
+                weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """A non-negative rank-``rank`` (1 or 2) factorisation ``x ≈ c @ q.T`` of a non-negative
     matrix (rows: cells, columns: terms), ``q`` (terms, rank) and ``c`` (rows, rank) both
-    >= 0: rank 1 is the leading singular vector; rank 2 the two extreme rays of the rows
-    projected on the leading singular plane (every projected row is a non-negative
-    combination of them), each clipped at zero, and the rows' least-squares coordinates in
-    that basis, clipped at zero. The caller measures the error of the result."""
-    _, _, vt = np.linalg.svd(x, full_matrices=False)
-    v1 = vt[0] * np.sign(np.sum(vt[0]))         # the Perron vector of a non-negative matrix
+    >= 0: rank 1 is the leading right singular vector of the rows weighted by ``weights``
+    (default: all 1); rank 2 the two extreme rays of the rows projected on the leading
+    singular plane (every projected row is a non-negative combination of them), each
+    clipped at zero, and the rows' least-squares coordinates in that basis, clipped at
+    zero. The caller measures the error of the result."""
+    gram = (x if weights is None else x * weights[:, None]).T @ x     # Σ w_i x_i x_iᵀ
+    vecs = np.linalg.eigh(gram)[1][:, ::-1]      # right singular vectors, largest first
+    v1 = vecs[:, 0] * np.sign(np.sum(vecs[:, 0]))     # the Perron vector (non-negative x)
     if rank == 1:
         q = np.maximum(v1, 0.0)[:, None]
     else:
-        v2 = vt[1]
+        v2 = vecs[:, 1]
         ang = np.arctan2(x @ v2, x @ v1)
         q = np.stack([np.cos(a) * v1 + np.sin(a) * v2 for a in (ang.min(), ang.max())], axis=1)
         q = np.maximum(q, 0.0)
@@ -583,8 +590,9 @@ class ArrayRead:
         identity and ``C = X`` at full rank, exact) whose error, bounded per cell and polarity
         by :math:`\sum_k |E_k|` over the polarity's terms (every :math:`|u_k| \le 1`), is at
         most :data:`VARIANCE_RTOL` of the largest cell variance at full drive, gives ``R``
-        operands :math:`u(v)^\top Q_r` (one pass, :func:`_pulse_operands`) and one GEMM of
-        ``R·rows`` against :math:`[C_1; …]`. ``Q`` and the coordinates are kept
+        operands :math:`u(v)^\top Q_r` (one pass, :func:`_pulse_operands`; each rank fitted
+        up to :data:`VARIANCE_FIT_STEPS` times, the cells reweighted by their errors) and one
+        GEMM of ``R·rows`` against :math:`[C_1; …]`. ``Q`` and the coordinates are kept
         non-negative (:func:`_cone_basis`), so no variance can come out negative. Sets
         ``var_rank`` and ``var_bound_a2`` (the measured bound of one cell's variance [A²]: a
         column of ``n`` cells is within ``n·var_bound_a2``); the thermal constants are added
@@ -618,9 +626,16 @@ class ArrayRead:
         top = max(float(np.max(x[:, pol].sum(axis=1))) for pol in pols) if x.size else 0.0
         q, coords, bound = np.eye(k), x, 0.0
         for rank in range(1, k if top > 0.0 else 0):
-            qr, cr = _cone_basis(x, rank)
-            err = np.abs(x - cr @ qr.T)
-            b = max(float(np.max(err[:, pol].sum(axis=1))) for pol in pols) / top
+            weights = None
+            for _ in range(VARIANCE_FIT_STEPS):      # Lawson: reweight by the cells' errors
+                qr, cr = _cone_basis(x, rank, weights)
+                err = np.abs(x - cr @ qr.T)
+                per = np.max([err[:, pol].sum(axis=1) for pol in pols], axis=0)
+                b = float(np.max(per)) / top
+                if b <= VARIANCE_RTOL:
+                    break
+                weights = per if weights is None else weights * per
+                weights = weights / np.max(weights)
             if b <= VARIANCE_RTOL:
                 q, coords, bound = qr, cr, b
                 break
