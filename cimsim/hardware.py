@@ -266,7 +266,7 @@ class HardwareConfig(Config):
         doc="Refresh policy: reprogram a tile whenever its predicted rms conductance error "
             "(after a global scale, relative to the window; device_models.memory."
             "predicted_drift_error) reaches this value [-]; None never refreshes.")
-    seed: int = param(0, lo=0, doc="Seed of every random stream of the chip.")
+    seed: int = param(0, lo=0, hi=2**64 - 1, doc="Seed of every random stream of the chip.")
 
     def _check_field(self, f: dataclasses.Field, hint: Any, value: Any) -> Any:
         if f.name not in CARD_KINDS:

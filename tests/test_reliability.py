@@ -652,6 +652,12 @@ def test_case_22_stream_offsets_are_validated():
             SarAdc(8).convert(np.full(4, 0.5), offset=bad)
         with pytest.raises(InvalidParameterError, match="offset"):
             rng.uniform(1, 3, offset=bad)
+    # seeds: refused where they are given, not deep in the stream that first uses them
+    with pytest.raises(ConfigError, match="'seed' field of HardwareConfig"):
+        HardwareConfig(seed=2**70)
+    with pytest.raises(ConfigError, match=r"'sweep.seed' must be an integer in \[0, 2\*\*64\)"):
+        sweep.SweepSpec.from_dict({"sweep": {"job": "device_array", "seed": 2**70}})
+    assert HardwareConfig(seed=2**64 - 1).seed == 2**64 - 1
     y1, _ = am.matmul(np.ones((2, 4)), sample_offset=rng.MAX_OFFSET)
     y2, _ = am.matmul(np.ones((2, 4)), sample_offset=np.int64(rng.MAX_OFFSET))
     assert np.array_equal(y1, y2)

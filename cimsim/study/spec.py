@@ -129,8 +129,9 @@ class SweepSpec:
             raise ConfigError(f"sweep spec: unknown key(s) {bad} in [sweep]. "
                               f"Known: {sorted(_SWEEP_KEYS)}.")
         seed = sweep.get("seed", 0)
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ConfigError(f"sweep spec: 'sweep.seed' must be an integer >= 0. Got {seed!r}.")
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
+            raise ConfigError(f"sweep spec: 'sweep.seed' must be an integer in [0, 2**64). "
+                              f"Got {seed!r}.")
         seeding = sweep.get("seeding", "shared")
         if seeding not in ("shared", "per_point"):
             raise ConfigError(
