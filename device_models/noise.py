@@ -354,7 +354,8 @@ def conductor_psd(g_s, v_v, temperature_k=T_REF_K, *, fano=1.0):
     f = check_scalar("fano", fano, caller, lo=0.0, hi=1.0)
     _broadcast(caller, g_s=g, v_v=v, temperature_k=t)
     x = Q_E_C * v / (2.0 * K_B_J_PER_K * t)
-    return johnson_psd(g, t) * ((1.0 - f) + f * x_coth_x(x))
+    # G last: 4kT·G alone underflows for G near the smallest doubles while 2qGV does not
+    return johnson_psd(1.0, t) * ((1.0 - f) + f * x_coth_x(x)) * g
 
 
 def conductor_rms(g_s, v_v, bandwidth_hz, temperature_k=T_REF_K, *, fano=1.0):
