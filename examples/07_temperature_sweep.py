@@ -92,6 +92,7 @@ def main(argv: list[str] | None = None) -> Path:
     ax_a.axvline(300.0, color="0.6", ls=":", label="programmed at 300 K")
     ax_a.set(xlabel="temperature [K]", ylabel="accuracy [%]",
              title=f"digits CNN on 1T1R chips ({acc.shape[1]} chip(s) per point)")
+    ax_a.set_ylim(top=min(ax_a.get_ylim()[1], 100.5))   # no accuracy above 100 %
     ax_a.legend(fontsize=8)
     ax_e.plot(t_k, 1e9 * (energy - leak).mean(1), "o-", label="everything but leakage")
     ax_e.plot(t_k, 1e9 * leak.mean(1), "s-", label="leakage")
