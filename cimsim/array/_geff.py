@@ -43,6 +43,7 @@ References
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 import scipy.linalg.lapack as lapack
@@ -191,6 +192,10 @@ def _merge_one(sa, sb, pos_a, pos_b, n_keep, n_all) -> np.ndarray:
     return s
 
 
+def _merge_into(out, t, sa, sb, pos_a, pos_b, n_keep, n_all) -> None:
+    out[t] = _merge_one(sa, sb, pos_a, pos_b, n_keep, n_all)
+
+
 def _merge_root(sa, sb, pos_a, pos_b, n_keep, n_all, n_in) -> np.ndarray:
     """The last merge: only the block ``Y[in, out]`` = ``M_io − W_iᵀ W_o``."""
     m = _assemble(sa, sb, pos_a, pos_b, n_all)
@@ -198,26 +203,21 @@ def _merge_root(sa, sb, pos_a, pos_b, n_keep, n_all, n_in) -> np.ndarray:
     return m[:n_in, n_in:n_keep] - w[:, :n_in].T @ w[:, n_in:]
 
 
-def _merge_many(sa, ia, sb, ib, pos_a, pos_b, n_keep, n_all) -> np.ndarray:
-    """Large merges of one pattern, side by side on the kernel threads (single-threaded BLAS
-    each, so every rectangle's bits are independent of the thread count)."""
+def _run_side_by_side(tasks) -> None:
+    """Run the callables ``tasks`` (large merges, largest first) on the kernel threads, each
+    on single-threaded BLAS, so every rectangle's bits are independent of the thread count."""
     from concurrent.futures import ThreadPoolExecutor
 
     from ..kernels.parallel import n_threads
 
-    out = np.empty((ia.size, n_keep, n_keep))
-
-    def one(t):
-        out[t] = _merge_one(sa[ia[t]], sb[ib[t]], pos_a, pos_b, n_keep, n_all)
-
-    n = min(n_threads(), ia.size)
+    n = min(n_threads(), len(tasks))
     if n <= 1:
-        for t in range(ia.size):
-            one(t)
-    else:
-        with ThreadPoolExecutor(max_workers=n) as pool:
-            list(pool.map(one, range(ia.size)))
-    return out
+        for task in tasks:
+            task()
+        return
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        for f in [pool.submit(task) for task in tasks]:
+            f.result()
 
 
 def _merge_batch_numpy(sa, ia, sb, ib, pos_a, pos_b, n_keep, n_all, out):
@@ -362,6 +362,7 @@ def terminal_admittance(g_s: np.ndarray, r_row_ohm: float, r_col_ohm: float) -> 
     for shape, (corners, y) in _leaves(g, g_row, g_col).items():
         store(shape, corners, y)
     for level in reversed(levels):
+        merged, tasks = [], []
         for shape, corners in level.items():
             if shape.h == 1 and shape.w == 1:
                 continue
@@ -371,15 +372,18 @@ def terminal_admittance(g_s: np.ndarray, r_row_ohm: float, r_col_ohm: float) -> 
                                              dtype=np.int64))
             if shape == root:
                 return _merge_root(sa[ia[0]], sb[ib[0]], pos_a, pos_b, n_keep, n_all, rows)
+            out = np.empty((len(corners), n_keep, n_keep))
             if backend() == "numpy":
-                out = np.empty((len(corners), n_keep, n_keep))
                 _merge_batch_numpy(sa, ia, sb, ib, pos_a, pos_b, n_keep, n_all, out)
-            elif n_all >= BLAS_NODES:
-                out = _merge_many(sa, ia, sb, ib, pos_a, pos_b, n_keep, n_all)
+            elif n_all >= BLAS_NODES:     # the level's large merges run side by side below
+                tasks += [(n_all, functools.partial(_merge_into, out, t, sa[ia[t]], sb[ib[t]],
+                                                    pos_a, pos_b, n_keep, n_all))
+                          for t in range(len(corners))]
             else:
-                out = np.empty((len(corners), n_keep, n_keep))
                 _merge_batch_kernel(sa, ia, sb, ib, pos_a, pos_b, n_keep, n_all, out)
-            del sa, sb
+            merged.append((shape, a, b, corners, out))
+        _run_side_by_side([task for _, task in sorted(tasks, key=lambda nt: -nt[0])])
+        for shape, a, b, corners, out in merged:
             for child in (a, b):                   # consumed: drop a shape used up
                 done[child][2] += len(corners)
                 if done[child][2] >= uses[child]:
