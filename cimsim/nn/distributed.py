@@ -116,7 +116,9 @@ def run_reads(net, x: np.ndarray, times: list[float], batch_size: int, client) -
     token = hashlib.sha256(payload).hexdigest()
     n_workers = max(1, len(client.scheduler_info().get("workers", {})))
     bounds = _shard_bounds(len(x), batch_size, SHARDS_PER_WORKER * n_workers)
-    payload_f = client.scatter(payload, broadcast=True)
+    # a key of its own (hash=False): a second evaluation of the same chip scattering the same
+    # bytes under their content key can race the release of the first one's and lose them
+    payload_f = client.scatter(payload, broadcast=True, hash=False)
     futures = [[client.submit(_run_shard, token, payload_f, x[a:b], a, t, k, batch_size,
                               pure=False) for a, b in bounds]
                for k, t in enumerate(times)]
