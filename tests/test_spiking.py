@@ -484,6 +484,19 @@ def test_event_energy_proportional_to_spikes():
         assert eb[k] == pytest.approx(2 * ea[k], rel=1e-9), k
 
 
+@pytest.mark.parametrize("membrane", ["digital", "analog"])
+def test_neurons_write_one_bit_per_spike(membrane):
+    """The spike buffer holds events: a spiking layer writes one bit per spike, a decoding
+    layer one ceil(log2(T+1))-bit word per neuron and sample."""
+    net, x = _small_snn(steps=8)
+    net.compile(HardwareConfig().replace_path("neuron.membrane", membrane), x)
+    net.run(x)
+    hid, out = net.last_counts["lif1"], net.last_counts["out"]
+    assert 0 < hid.spikes < len(x) * 8 * 12
+    assert hid.sram_write_bits == hid.spikes
+    assert out.sram_write_bits == len(x) * 3 * 4
+
+
 def test_event_driven_latency_follows_the_active_steps():
     """A read cycle only in the steps that carry a spike: uniform inputs at rates 1/4 and 1/2
     (the regular code puts every row's spikes in the same 4 and 8 of 16 steps) give array

@@ -57,8 +57,11 @@ mismatch offset fires; each reset leaves kT/C noise. The rails clamp the membran
 transistor leak is nearly a constant current above a few :math:`U_T` (the float leak is
 proportional to :math:`V`): trimmed to the float leak at threshold, it leaks more below it.
 Their energy is the current mirror's :math:`V_{DD}|I|t_\mathrm{read}` per step (it copies the
-column current onto the capacitor), the card's energy per spike, and one bit written per neuron
-and step. The graded neuron :class:`SubthresholdActivation` (:mod:`cimsim.nn.graded`) is the
+column current onto the capacitor) and the card's energy per spike. Either membrane writes
+its output to the buffer the next layer reads as events: one bit per spike (the zeros are
+flagged, as the next layer's skipped inputs are), or, decoded, one
+:math:`\lceil\log_2(T+1)\rceil`-bit word per neuron and sample. The graded neuron
+:class:`SubthresholdActivation` (:mod:`cimsim.nn.graded`) is the
 transfer curve of a subthreshold transistor stage driven by the column current of the layer
 before it, its output converted once by the column ADC.
 
@@ -428,8 +431,17 @@ class LIF(Layer):
         spikes, v_end, v_first, first, saved = self._run(cur, train)
         if train:
             self._cache = (saved, v_end)
-        _add_counts(matmul, self.name, spikes=int(spikes.sum()))
+        n_spikes = int(spikes.sum())
+        _add_counts(matmul, self.name, spikes=n_spikes,
+                    sram_write_bits=self._write_bits(n_spikes, v_end.size))
         return self._decode(spikes, v_end, v_first, first)
+
+    def _write_bits(self, n_spikes: int, n_neurons: int) -> int:
+        """Bits written to the output buffer: one per spike, or a decoded word of
+        ⌈log2(T+1)⌉ bits per neuron and sample (``n_neurons`` = samples × neurons)."""
+        if self.output == "spikes":
+            return n_spikes
+        return n_neurons * max(1, math.ceil(math.log2(self.timesteps + 1)))
 
     def backward(self, grad):
         """BPTT with the fast-sigmoid surrogate; the reset is not differentiated."""
@@ -558,7 +570,7 @@ class LIF(Layer):
             ref = np.where(s, self.refractory_steps, np.maximum(ref - 1, 0))
         n_spikes = int(spikes.sum())
         counts = OpCounts(spikes=n_spikes, neuron_energy_j=e_mirror + n_spikes * mem.e_spike_j,
-                          sram_write_bits=int(spikes.size))
+                          sram_write_bits=self._write_bits(n_spikes, v.size))
         feat = x.shape[1:]
         scale = self.threshold / v_th
         out = self._decode(spikes.reshape(n, steps, *feat), (v * scale).reshape(n, *feat),
