@@ -14,7 +14,7 @@ noise, energy per code and per conversion, time).
 from __future__ import annotations
 
 from . import cards
-from ._checks import check_int, check_scalar
+from ._checks import check_bool, check_int, check_scalar
 from .adc import SarAdc
 from .cco_adc import CcoAdc
 from .constants import T_REF_K
@@ -61,6 +61,7 @@ def build_converter(card, bits: int, *, window_s: float | None = None,
     c = cards.load(card, kinds=tuple(CONVERTER_KINDS), field="adc_card",
                    caller="build_converter")
     bits = check_int("bits", bits, "build_converter", lo=1, hi=20 if c.kind == "adc" else 16)
+    ideal = check_bool("ideal", ideal, "build_converter")
     if c.kind == "adc":
         extra = (dict(comparator_noise_v=0.0, comparator_offset_v=0.0, unit_cap_mismatch=0.0,
                       ktc_noise=False) if ideal else {})

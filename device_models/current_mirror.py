@@ -64,7 +64,7 @@ import math
 
 import numpy as np
 
-from ._checks import check_array, check_choice, check_int, check_scalar
+from ._checks import check_array, check_choice, check_int, check_scalar, fail
 from .constants import K_B_J_PER_K
 
 __all__ = [
@@ -115,6 +115,8 @@ def mirror_units(ratios) -> tuple[int, np.ndarray]:
         Units of each output device [-].
     """
     r = check_array("ratios", ratios, "mirror_units", ndim=1, positive=True)
+    if r.size == 0:
+        fail("ratios", "mirror_units", "at least one copy ratio", ratios)
     n_in = int(math.ceil(1.0 / float(r.min()) - 1e-9))
     return n_in, r * n_in
 
@@ -196,6 +198,10 @@ def supply_energy_j(ratio, charge_c, vdd_v: float):
     r = check_array("ratio", ratio, caller, nonneg=True)
     q = np.abs(check_array("charge_c", charge_c, caller))
     v = check_scalar("vdd_v", vdd_v, caller, lo=0.0, lo_open=True)
+    try:
+        np.broadcast_shapes(r.shape, q.shape)
+    except ValueError:
+        fail("charge_c", caller, f"an array broadcastable with ratio of shape {r.shape}", q)
     return v * r * q
 
 

@@ -56,7 +56,7 @@ import dataclasses
 
 import numpy as np
 
-from ._checks import check_array, check_choice, check_scalar, fail
+from ._checks import check_array, check_bool, check_choice, check_scalar, fail
 
 __all__ = [
     "ChargeIntegrator",
@@ -294,7 +294,7 @@ def gain_for_range(i_max_a, full_scale_v: float, *, signed: bool = False) -> tup
     """
     i_max = _gain("i_max_a", i_max_a, "gain_for_range")
     fs = check_scalar("full_scale_v", full_scale_v, "gain_for_range", lo=0.0, lo_open=True)
-    if signed:
+    if check_bool("signed", signed, "gain_for_range"):
         return fs / (2.0 * i_max), 0.5 * fs
     return fs / i_max, 0.0
 

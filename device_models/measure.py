@@ -283,7 +283,9 @@ def enob_closed_form(bits: int, full_scale_v: float, sigma_v: float,
     n = check_int("bits", bits, "enob_closed_form", lo=1, hi=32)
     fs = check_scalar("full_scale_v", full_scale_v, "enob_closed_form", lo=0.0, lo_open=True)
     s = check_scalar("sigma_v", sigma_v, "enob_closed_form", lo=0.0)
-    a = 0.5 * fs * amplitude_fraction
+    frac = check_scalar("amplitude_fraction", amplitude_fraction, "enob_closed_form",
+                        lo=0.0, lo_open=True, hi=1.0)
+    a = 0.5 * fs * frac
     lsb = fs / 2**n
     snr = (a * a / 2.0) / (lsb * lsb / 12.0 + s * s)
     return (10.0 * math.log10(snr) - 1.76) / 6.02

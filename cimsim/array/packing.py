@@ -32,7 +32,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from device_models._checks import check_int, fail
+from device_models._checks import check_bool, check_int, fail
 
 __all__ = ["Block", "Floorplan", "pack_blocks"]
 
@@ -154,7 +154,14 @@ def pack_blocks(blocks: Sequence[Block], rows: int, cols: int, *,
     caller = "pack_blocks"
     rows = check_int("rows", rows, caller, lo=1)
     cols = check_int("cols", cols, caller, lo=1)
-    blocks = tuple(blocks)
+    pack = check_bool("pack", pack, caller)
+    try:
+        seq = None if isinstance(blocks, (str, bytes)) else tuple(blocks)
+    except TypeError:                   # not iterable
+        seq = None
+    if seq is None:
+        fail("blocks", caller, "a sequence of Block", blocks)
+    blocks = seq
     for b in blocks:
         if not isinstance(b, Block):
             fail("blocks", caller, "a sequence of Block", b)

@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from device_models._checks import check_instance, check_path
+from device_models._checks import check_bool, check_instance, check_path, fail
 from device_models.errors import InvalidParameterError, UnknownNameError
 
 from .layers import (
@@ -110,6 +110,15 @@ def save_model(net: Network, path: str | Path, *, dtype=np.float32,
     """
     path = check_path("path", path, "save_model")
     check_instance("net", net, "save_model", Network)
+    include_calibration = check_bool("include_calibration", include_calibration, "save_model")
+    try:
+        store = np.dtype(dtype)
+    except (TypeError, ValueError):
+        store = None
+    if store is None or store.kind != "f":
+        fail("dtype", "save_model", "a floating-point dtype (float16, float32, float64)",
+             dtype)
+    dtype = store
     arch = json.dumps(_architecture(net))
     arrays = {k: v.astype(dtype) for k, v in _arrays(net).items()}
     cal = net.calibration if include_calibration else None

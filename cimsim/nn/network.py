@@ -326,7 +326,11 @@ class _TileHook:
 def _check_shape(name: str, value: Any, caller: str) -> tuple[int, ...]:
     """A shape: a non-empty sequence of integers >= 0 (not a string); the layers name the
     sizes they cannot take (e.g. zero time steps)."""
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or not len(value):
+    try:
+        ok = not isinstance(value, (str, bytes)) and np.ndim(value) == 1 and len(value) > 0
+    except (TypeError, ValueError):     # ragged or unsized
+        ok = False
+    if not ok:
         fail(name, caller, "a non-empty sequence of integers >= 0", value)
     return tuple(check_int(name, s, caller, lo=0) for s in value)
 
@@ -352,7 +356,9 @@ class Network:
                  calibration: np.ndarray | None = None, metadata: dict | None = None) -> None:
         self.layers = check_layers("layers", layers, "Network")
         self.input_shape = _check_shape("input_shape", input_shape, "Network")
-        self.name = name
+        self.name = check_instance("name", name, "Network", str)
+        if metadata is not None:
+            check_instance("metadata", metadata, "Network", dict)
         self.metadata = dict(metadata or {})
         counter: dict[str, int] = {}
         seen: set[str] = set()

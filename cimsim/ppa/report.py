@@ -94,9 +94,12 @@ def energy_delay_distance(energy_j: float, delay_s: float, *, energy_ref_j: floa
     ----------
     Roberts et al., ISC 2017, doi:10.1007/978-3-319-58667-0_22.
     """
-    for name, v in (("energy_ref_j", energy_ref_j), ("delay_ref_s", delay_ref_s)):
-        check_scalar(name, v, "energy_delay_distance", lo=0.0, lo_open=True)
-    return math.hypot(energy_j / energy_ref_j, delay_s / delay_ref_s)
+    caller = "energy_delay_distance"
+    e = check_scalar("energy_j", energy_j, caller, lo=0.0)
+    d = check_scalar("delay_s", delay_s, caller, lo=0.0)
+    e_ref = check_scalar("energy_ref_j", energy_ref_j, caller, lo=0.0, lo_open=True)
+    d_ref = check_scalar("delay_ref_s", delay_ref_s, caller, lo=0.0, lo_open=True)
+    return math.hypot(e / e_ref, d / d_ref)
 
 
 class _Figures:
