@@ -449,6 +449,7 @@ def _flicker_area(card, w_m, l_m, caller):
         fail("card", caller, "a MOSFET card or card name", card)
     w = card.w_m if w_m is None else check_array("w_m", w_m, caller, positive=True)
     length = card.l_m if l_m is None else check_array("l_m", l_m, caller, positive=True)
+    _broadcast(caller, w_m=np.asarray(w), l_m=np.asarray(length))
     return card.kf_v2_f / (card.cox_f_per_m2 * np.asarray(w) * np.asarray(length))
 
 

@@ -273,7 +273,9 @@ def drift_compensation_scale(reference, measured) -> float:
     if ref.shape != mea.shape:
         fail("measured", caller, f"an array of the reference's shape {ref.shape}",
              f"array of shape {mea.shape}")
-    den = float(np.abs(mea).sum())
+    # both sums in units of the largest magnitude, so huge finite inputs cannot overflow
+    scale = max(float(np.abs(ref).max(initial=0.0)), float(np.abs(mea).max(initial=0.0)))
+    den = float((np.abs(mea) / scale).sum()) if scale > 0.0 else 0.0
     if den <= 0.0:
         fail("measured", caller, "not all zero", "all-zero array")
-    return float(np.abs(ref).sum()) / den
+    return float((np.abs(ref) / scale).sum()) / den

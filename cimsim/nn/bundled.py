@@ -6,6 +6,7 @@ from importlib import resources
 
 import numpy as np
 
+from device_models._checks import fail
 from device_models.errors import UnknownNameError
 
 from .model_files import load_model
@@ -36,7 +37,8 @@ def load_bundled(name: str) -> Network:
     """Load a bundled reference network by name (see :func:`bundled_models`)."""
     names = bundled_models()
     if not isinstance(name, str) or name not in names:
-        raise UnknownNameError(f"Unknown bundled model {name!r}. Bundled: {names}.")
+        fail("name", "load_bundled", f"a bundled model ({', '.join(names)})", name,
+             exc=UnknownNameError)
     with resources.as_file(_data_file(f"{name}.npz")) as p:
         return load_model(p)
 

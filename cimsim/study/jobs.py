@@ -11,6 +11,7 @@ import importlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from device_models._checks import fail
 from device_models.errors import UnknownNameError
 
 from ..config import Config
@@ -88,8 +89,8 @@ def get_job(ref: str) -> Job:
     """
     _builtin()
     if not isinstance(ref, str):
-        raise UnknownNameError(f"The 'ref' parameter of get_job must be a job name or "
-                               f"'package.module:function'. Got {ref!r}.")
+        fail("ref", "get_job", "a job name or 'package.module:function'", ref,
+             exc=UnknownNameError)
     if ref in _JOBS:
         return _JOBS[ref]
     if ":" in ref:

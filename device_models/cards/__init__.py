@@ -141,8 +141,11 @@ def _read_toml(path: Path) -> dict:
 
 def kind_spec(kind: str) -> Mapping[str, FieldSpec]:
     """Return the field specifications of ``kind`` (from ``cards/kinds/<kind>.toml``)."""
+    from .._checks import fail
+
     if not isinstance(kind, str) or kind not in kinds():
-        raise UnknownNameError(f"Unknown card kind {kind!r}. Known kinds: {kinds()}.")
+        fail("kind", "kind_spec", f"a card kind ({', '.join(kinds())})", kind,
+             exc=UnknownNameError)
     return _kind_spec(kind)
 
 
