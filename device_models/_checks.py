@@ -46,6 +46,7 @@ def _describe(value: Any) -> str:
 def fail(name: str, caller: str, constraint: str, got: Any, *, exc=InvalidParameterError):
     """Raise ``exc`` with the project's message shape; ``got`` is shown with ``repr``."""
     shown = got if isinstance(got, str) and got.startswith("array") else _describe(got)
+    caller = str(caller)
     if len(caller) > 80:                # a caller naming a bad value, e.g. a layer name
         caller = caller[:77] + "..."
     raise exc(f"The {name!r} parameter of {caller} must be {constraint}. Got {shown}.")
