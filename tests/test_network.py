@@ -269,7 +269,7 @@ def test_bundled_models_and_data():
             acc = np.mean(net.predict_float(data["x_test"]) == data["y_test"])
             assert acc == pytest.approx(net.metadata["float_test_accuracy"], abs=1e-2)
             assert acc > 0.9
-    with pytest.raises(UnknownNameError, match="Bundled"):
+    with pytest.raises(UnknownNameError, match="bundled models"):
         load_bundled("resnet50")
 
 

@@ -37,7 +37,7 @@ def load_bundled(name: str) -> Network:
     """Load a bundled reference network by name (see :func:`bundled_models`)."""
     names = bundled_models()
     if not isinstance(name, str) or name not in names:
-        fail("name", "load_bundled", f"a bundled model ({', '.join(names)})", name,
+        fail("name", "load_bundled", f"one of the bundled models ({', '.join(names)})", name,
              exc=UnknownNameError)
     with resources.as_file(_data_file(f"{name}.npz")) as p:
         return load_model(p)
