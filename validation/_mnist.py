@@ -66,7 +66,25 @@ def chip_accuracy(net: Network, hw, data: dict[str, np.ndarray], *,
     return held_out_accuracy(net.run(data["x_test"], t_s=t_s), data)
 
 
-class _Compensated:
+class _MatrixWrapper:
+    """An AnalogMatrix seen through a correction of its outputs: the network asks the wrapper
+    for ``hw``, ``name`` and ``calibrate`` as it would the matrix, and ``matmul`` corrects."""
+
+    matrix = None
+
+    @property
+    def hw(self):
+        return self.matrix.hw
+
+    @property
+    def name(self):
+        return self.matrix.name
+
+    def calibrate(self, x_cal, **kw):
+        return self.matrix.calibrate(x_cal, **kw)
+
+
+class _Compensated(_MatrixWrapper):
     """An AnalogMatrix whose outputs are multiplied by the global drift-compensation factor."""
 
     #: Sample position of the reference reads in the read-noise stream (far from the data's).
@@ -87,17 +105,6 @@ class _Compensated:
         if t_s not in self._alpha:
             self._alpha[t_s] = drift_compensation_scale(self.y_ref, self._read(t_s))
         return self._alpha[t_s]
-
-    @property
-    def hw(self):
-        return self.matrix.hw
-
-    @property
-    def name(self):
-        return self.matrix.name
-
-    def calibrate(self, x_cal, **kw):
-        return self.matrix.calibrate(x_cal, **kw)
 
     def matmul(self, x, *, t_s=None, sample_offset=None):
         if self.x_ref is None:  # recording pass: the reference input is this layer's input
@@ -160,7 +167,7 @@ def matrix_weights(net: Network) -> dict[str, np.ndarray]:
     return out
 
 
-class _ColumnCalibrated:
+class _ColumnCalibrated(_MatrixWrapper):
     """An AnalogMatrix whose column outputs are corrected by a gain and an offset fitted once
     against the ideal product on the calibration pass."""
 
@@ -173,17 +180,6 @@ class _ColumnCalibrated:
         self.owner = owner
         self.gain = None
         self.offset = None
-
-    @property
-    def hw(self):
-        return self.matrix.hw
-
-    @property
-    def name(self):
-        return self.matrix.name
-
-    def calibrate(self, x_cal, **kw):
-        return self.matrix.calibrate(x_cal, **kw)
 
     def matmul(self, x, *, t_s=None, sample_offset=None):
         if self.gain is None:  # calibration pass: fit each column against the ideal product
@@ -233,7 +229,7 @@ class ColumnCalibration:
         net.run(x_cal, t_s=t_s)
 
 
-class _BatchStatistics:
+class _BatchStatistics(_MatrixWrapper):
     """An AnalogMatrix followed by a batch norm whose statistics are re-estimated at each read
     time on the calibration images (AdaBS)."""
 
@@ -247,17 +243,6 @@ class _BatchStatistics:
         self.gamma, self.beta, self.eps = bn["gamma"], bn["beta"], bn["eps"]
         self.conv_bias = bn["conv_bias"]
         self.stats: dict[float, tuple[np.ndarray, np.ndarray]] = {}
-
-    @property
-    def hw(self):
-        return self.matrix.hw
-
-    @property
-    def name(self):
-        return self.matrix.name
-
-    def calibrate(self, x_cal, **kw):
-        return self.matrix.calibrate(x_cal, **kw)
 
     def matmul(self, x, *, t_s=None, sample_offset=None):
         t = self.matrix.hw.t_s if t_s is None else float(t_s)
