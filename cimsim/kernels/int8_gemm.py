@@ -99,24 +99,42 @@ class SplitMatrix:
         return full[:, :self.k, :self.n]
 
 
-def split(s) -> SplitMatrix:
-    """Split a finite ``(k, n)`` signal matrix ``S`` [S] into base-128 digits."""
+def _check_rows(s, caller: str) -> np.ndarray:
     s = np.asarray(s, dtype=np.float64)
-    k, n = s.shape
-    if k > K_MAX:
-        fail("s", "int8_gemm.split", f"at most {K_MAX} rows (exact int32 sums)",
+    if s.shape[0] > K_MAX:
+        fail("s", caller, f"at most {K_MAX} rows (exact int32 sums)",
              f"array of shape {s.shape}")
+    return s
+
+
+def _digit_planes(s: np.ndarray):
+    """``unit`` and an iterator over the float64 digits ``D⁽ᵈ⁾`` of ``S = unit·Σ_d D⁽ᵈ⁾·128⁻ᵈ``
+    (``q₀ = S/unit``, ``D⁽ᵈ⁾ = rint(q_d)``, ``q_{d+1} = (q_d − D⁽ᵈ⁾)·128``), each yielded in
+    one scratch array that the next step overwrites (two arrays of ``S``'s size in all; the
+    consumer may change it)."""
     top = float(np.max(np.abs(s))) if s.size else 0.0
     unit = top / 127.0 if top > 0.0 else 1.0
-    q = s / unit
-    digits = np.empty((N_DIGITS, k, n), dtype=np.int8)
-    for d in range(N_DIGITS):
-        di = np.rint(q)
-        digits[d] = di
-        q = (q - di) * BASE
+
+    def planes():
+        q = s / unit
+        di = np.empty_like(q)
+        for _ in range(N_DIGITS):
+            np.rint(q, out=di)
+            np.subtract(q, di, out=q)
+            np.multiply(q, BASE, out=q)
+            yield di
+    return unit, planes()
+
+
+def split(s) -> SplitMatrix:
+    """Split a finite ``(k, n)`` signal matrix ``S`` [S] into base-128 digits."""
+    s = _check_rows(s, "int8_gemm.split")
+    k, n = s.shape
+    unit, planes = _digit_planes(s)
     kq, njb = -(-k // 4), -(-n // NR)
     padded = np.zeros((N_DIGITS, 4 * kq, NR * njb), dtype=np.int8)
-    padded[:, :k, :n] = digits
+    for d, di in enumerate(planes):
+        padded[d, :k, :n] = di
     panels = np.ascontiguousarray(
         padded.reshape(N_DIGITS, kq, 4, njb, NR).transpose(0, 3, 1, 4, 2))
     sums = np.zeros((2, N_DIGITS, NR * njb), dtype=np.int32)
@@ -126,9 +144,16 @@ def split(s) -> SplitMatrix:
 
 def rounded(s) -> np.ndarray:
     """``Ŝ`` of a ``(k, n)`` signal matrix ``S`` [S] (float32): the matrix its base-128 digits
-    represent (:func:`split`), without keeping the digits."""
-    m = split(s)
-    return _rounded(m.digits, m.unit_s)
+    represent (:func:`split`), without forming the digits' panels (the same numbers as
+    ``split(s).rounded``)."""
+    s = _check_rows(s, "int8_gemm.rounded")
+    unit, planes = _digit_planes(s)
+    value = np.zeros(s.shape)
+    for d, di in enumerate(planes):
+        np.multiply(di, BASE ** -d, out=di)
+        value += di
+    value *= unit
+    return np.ascontiguousarray(value.astype(np.float32))
 
 
 def _rounded(digits: np.ndarray, unit: float) -> np.ndarray:

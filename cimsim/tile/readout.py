@@ -96,7 +96,8 @@ class ColumnAdcs:
         self.min_width = np.zeros(n)
         if self.sar:
             self.e_row = np.arange(n, dtype=np.int64)
-            tables = []
+            tables = (np.empty((n, 1 << bits), dtype=ENERGY_TABLE_DTYPE)
+                      if bits <= MISMATCH_ENERGY_MAX_BITS else None)
             for a in range(n):
                 adc = build_converter(
                     hw.adc_card, bits, window_s=window, temperature_k=hw.temperature_k,
@@ -109,12 +110,12 @@ class ColumnAdcs:
                 self.offset[a] = adc.offset / lsb
                 self.sig_s[a] = adc.sampling_sigma / lsb
                 self.sig_c[a] = adc.decision_noise / lsb
-                if bits <= MISMATCH_ENERGY_MAX_BITS:
-                    tables.append(adc.code_energy_j)
+                if tables is not None:
+                    tables[a] = adc.code_energy_j
             self.levels, self.min_width = decision_levels(self.t0, self.up, self.dn,
                                                           self.trial)
-            if tables:
-                self.e_table = np.ascontiguousarray(np.stack(tables))
+            if tables is not None:
+                self.e_table = tables
             else:   # fine ADCs: the nominal table (mismatch moves energy by ~σ_u relative)
                 self.e_row = np.zeros(n, dtype=np.int64)
                 self.e_table = np.ascontiguousarray(nominal.code_energy_j[None, :])
@@ -201,6 +202,12 @@ def decision_levels(t0, up, dn, trial) -> tuple[np.ndarray, np.ndarray]:
 #: Above this resolution every ADC shares the nominal switching-energy table (a per-ADC
 #: table of 2**bits entries would dominate memory and set-up time) [bit].
 MISMATCH_ENERGY_MAX_BITS = 12
+
+#: Storage of the per-ADC switching-energy tables [J per code]: float32 (a relative 6e-8 of
+#: each code's energy, far below the capacitor-mismatch spread the tables resolve; at one
+#: table of 2**bits entries per ADC they are as large as the decision levels). The sums over
+#: conversions run in float64.
+ENERGY_TABLE_DTYPE = np.float32
 
 #: Comparator decisions whose input is farther than this many σ of comparator noise from
 #: the threshold are taken without drawing the noise: the flip probability there is below

@@ -492,7 +492,8 @@ class RowBlock:
             st = t.state(t_s)
             states.append({k: st[k] for k in _BLOCK_KEYS if k in st})
             t.release_state()
-        signal = np.concatenate([s["signal_s"] for s in states], axis=1)
+        # each part goes once it is concatenated (the block's transient stays one copy)
+        signal = np.concatenate([s.pop("signal_s") for s in states], axis=1)
         f32 = np.dtype(dtype) == np.float32
         if not f32:
             mat = np.ascontiguousarray(signal, dtype=dtype)
@@ -503,7 +504,7 @@ class RowBlock:
         del signal
         mats = {"signal": mat, "rowsum": [s["rowsum_s"] for s in states]}
         if noise and "var_own_s2" in states[0]:
-            mats["variance"] = _variance.build(states, law, v_unit, dtype)
+            mats["variance"] = _variance.build(states, law, v_unit, dtype, consume=True)
         del states
         if cache:
             self._cache_key, self._mats = key, mats

@@ -180,7 +180,7 @@ def _common_kappa(var: list[np.ndarray], g: list[np.ndarray]) -> float | None:
 
 
 def build(states: list[dict], law: DriveLaw | None, v_unit: float | None,
-          dtype, *, excess: bool = True) -> VarianceMatrices:
+          dtype, *, excess: bool = True, consume: bool = False) -> VarianceMatrices:
     """Read-noise matrices of a row block from its tiles' read-time states.
 
     Parameters
@@ -196,11 +196,15 @@ def build(states: list[dict], law: DriveLaw | None, v_unit: float | None,
     excess : bool
         Include the excess (v² σ²) term; False gives the white terms alone (cell laws whose
         excess term the array read forms itself, :mod:`cimsim.tile.cells`).
+    consume : bool
+        Take the per-tile arrays out of ``states`` as they are concatenated (the caller's
+        dicts are emptied of them; the tiles' parts and the block's copy are not all kept at
+        once).
     """
     f32 = np.dtype(dtype) == np.float32
 
     def cat(name):
-        return np.concatenate([s[name] for s in states], axis=1)
+        return np.concatenate([s.pop(name) if consume else s[name] for s in states], axis=1)
 
     var_own, var_ref = cat("var_own_s2"), cat("var_ref_s2")
     if not excess:
@@ -227,6 +231,7 @@ def build(states: list[dict], law: DriveLaw | None, v_unit: float | None,
             mode = "concat"
             own = np.concatenate([var_own, k_shot * g_own])
             ref = np.concatenate([var_ref, k_shot * g_ref])
+    del var_own, var_ref, g_own, g_ref      # own/ref hold what the packing needs
     if f32:
         own, ref = bf16_gemm.pack(own), bf16_gemm.pack(ref)
     else:
