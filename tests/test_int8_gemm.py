@@ -51,6 +51,17 @@ def test_split_digits_and_error():
     assert not ig.split(np.zeros((3, 4))).digits.any()
 
 
+def test_rounded_is_the_split_matrix_value_bitwise():
+    # rounded() forms Ŝ without the digit panels: the same float32 numbers as split().rounded
+    s = np.random.default_rng(4).standard_normal((37, 29)) * 1e-5
+    s[0, :3] = (0.0, -0.0, -1e-30)
+    r = ig.rounded(s)
+    assert r.dtype == np.float32
+    assert r.tobytes() == ig.split(s).rounded.tobytes()
+    with pytest.raises(ValueError, match="int32"):
+        ig.rounded(np.zeros((ig.K_MAX + 1, 1)))
+
+
 def test_split_refuses_rows_beyond_int32_sums():
     with pytest.raises(ValueError, match="int32"):
         ig.split(np.zeros((ig.K_MAX + 1, 1)))
