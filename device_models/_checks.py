@@ -258,13 +258,18 @@ def check_path(name: str, value: Any, caller: str):
     return Path(value)
 
 
-def check_shape(name: str, value: Any, caller: str, *, max_size: int = 1 << 40) -> tuple:
-    """Return ``value`` (an int or a sequence of ints >= 0) as a shape tuple, refusing more
-    than ``max_size`` elements in all."""
+def check_shape(name: str, value: Any, caller: str, *, max_size: int = 1 << 40,
+                nonempty: bool = False) -> tuple:
+    """Return ``value`` (an int, a sequence of ints >= 0 or a 1-D integer array) as a shape
+    tuple, refusing more than ``max_size`` elements in all and, with ``nonempty``, the empty
+    shape ``()``."""
     if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
         value = (value,)
-    if not isinstance(value, (tuple, list)):
-        fail(name, caller, "an int or a sequence of ints >= 0", value)
+    if isinstance(value, np.ndarray) and value.ndim == 1:
+        value = value.tolist()
+    if not isinstance(value, (tuple, list)) or (nonempty and len(value) == 0):
+        fail(name, caller, "an int or a " + ("non-empty " if nonempty else "")
+             + "sequence of ints >= 0", value)
     shape = tuple(check_int(name, s, caller, lo=0) for s in value)
     size = 1
     for s in shape:

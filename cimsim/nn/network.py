@@ -35,6 +35,7 @@ from device_models._checks import (
     check_labels,
     check_scalar,
     check_seed,
+    check_shape,
     fail,
 )
 from device_models.errors import InvalidParameterError, UnknownNameError
@@ -323,18 +324,6 @@ class _TileHook:
         _accumulate(self.rewrites.setdefault(name, {}), rewrites)
 
 
-def _check_shape(name: str, value: Any, caller: str) -> tuple[int, ...]:
-    """A shape: a non-empty sequence of integers >= 0 (not a string); the layers name the
-    sizes they cannot take (e.g. zero time steps)."""
-    try:
-        ok = not isinstance(value, (str, bytes)) and np.ndim(value) == 1 and len(value) > 0
-    except (TypeError, ValueError):     # ragged or unsized
-        ok = False
-    if not ok:
-        fail(name, caller, "a non-empty sequence of integers >= 0", value)
-    return tuple(check_int(name, s, caller, lo=0) for s in value)
-
-
 class Network:
     """A sequential network with a float reference and an analog (tiled) compilation.
 
@@ -355,7 +344,7 @@ class Network:
     def __init__(self, layers: Sequence[Layer], input_shape: Sequence[int], *, name: str = "",
                  calibration: np.ndarray | None = None, metadata: dict | None = None) -> None:
         self.layers = check_layers("layers", layers, "Network")
-        self.input_shape = _check_shape("input_shape", input_shape, "Network")
+        self.input_shape = check_shape("input_shape", input_shape, "Network", nonempty=True)
         self.name = check_instance("name", name, "Network", str)
         if metadata is not None:
             check_instance("metadata", metadata, "Network", dict)
