@@ -1,0 +1,151 @@
+"""Published SAR ADC chips from their circuits: ENOB and energy per conversion.
+
+Two converters whose abstracts publish the circuit parameters the SAR model takes, each an
+``adc`` card built from the abstract alone:
+
+* ``harpe2011_sar_8b`` (Harpe et al. 2011): 8 bit, custom 0.5 fF unit capacitors, 1 V supply,
+  90 nm, 10.24 MS/s; measured ENOB 7.77 bit and 26.3 µW (2.57 pJ per conversion).
+* ``zhang2012_sar_10b`` (Zhang, Bhide & Alvandpour 2012): 10 bit, 1.0 V analog supply,
+  0.13 µm, 1 kS/s; measured ENOB 9.1 bit.
+
+What the abstracts do not give (capacitor mismatch, comparator noise, the switching procedure,
+Zhang's unit capacitance) is assumed by the rules of the ``liu2010_sar_10b`` card (comparator
+noise 0.2 LSB rms; 1 % mismatch per 2 fF unit, scaled by the area law; the nearest bundled
+MOSFET card), never from the compared results, so every row is a *prediction*.
+
+Model
+-----
+Each converter is :meth:`device_models.SarAdc.from_card` (differential binary-weighted CDAC
+with per-unit mismatch σ_u/√m, kT/C noise of the sampling arrays 2kT/C_side, comparator noise
+per decision). ENOB is :func:`device_models.measure_enob` (coherent sine of 4096 samples,
+SINAD → ENOB = (SINAD − 1.76)/6.02), averaged over :data:`N_INSTANCES` instances (mismatch
+draws and noise streams, seeds 0 … 4); the energy is the converter's component models (CDAC
+switching energy averaged over the codes, comparator sized for its noise, SAR logic from gate
+energies): :attr:`~device_models.SarAdc.energy_per_conversion_j`.
+
+The quantisation noise alone (LSB²/12) gives N − 0.0 bit; comparator noise σ_c adds at most
+σ_c² (it only matters near a decision), so the assumed 0.2 LSB costs up to
+½·log2(1 + 12·0.04) = 0.28 bit; mismatch adds its INL/DNL power. The sensitivity rows show
+how each assumed value moves the result.
+
+Not compared: Zhang's energy (its switching procedure, 0.4 V logic supply and leakage, a
+quarter of its 53 nW, are outside the converter energy model); dynamic errors at the measured
+input frequency (settling, jitter) are not modelled for either chip.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from cimsim.plotting import pyplot
+from device_models import SarAdc, cards, measure_enob
+
+from ._base import Reproduction, Sensitivity, assumed_values
+from ._plots import save_figure
+from ._targets import target
+
+NAME = "sar_adc_chips"
+CITATION = (
+    "P. J. A. Harpe et al., \"A 26 uW 8 bit 10 MS/s asynchronous SAR ADC for low energy "
+    "radios\", IEEE J. Solid-State Circuits (2011); D. Zhang, A. Bhide, A. Alvandpour, "
+    "\"A 53-nW 9.1-ENOB 1-kS/s SAR ADC in 0.13-um CMOS for medical implant devices\", IEEE J. "
+    "Solid-State Circuits 47(7), 1585-1593 (2012)."
+)
+SLOW = False
+
+HARPE, ZHANG = "harpe2011_sar_8b", "zhang2012_sar_10b"
+CARDS = (HARPE, ZHANG, "ptm2006_65nm_nmos", "mosis2001_tsmc180_nmos", "horowitz2014_45nm")
+
+#: Converter instances (seeds 0 … N-1: mismatch draw and noise streams) averaged per ENOB.
+N_INSTANCES = 5
+
+
+def enob(card, **overrides) -> tuple[float, float]:
+    """Mean and standard deviation of the ENOB of :data:`N_INSTANCES` instances of ``card``
+    [bit] (``overrides`` replace :class:`~device_models.SarAdc` arguments)."""
+    vals = [measure_enob(SarAdc.from_card(card, seed=s, **overrides)).enob
+            for s in range(N_INSTANCES)]
+    return float(np.mean(vals)), float(np.std(vals, ddof=1))
+
+
+def _noise_lsb(card) -> float:
+    c = cards.load(card)
+    return c.comparator_noise_v / (c.v_ref_v / 2**c.bits)
+
+
+def run(out_dir: Path | None = None) -> Reproduction:
+    harpe, zhang = cards.load(HARPE), cards.load(ZHANG)
+    h_enob, h_sd = enob(harpe)
+    z_enob, z_sd = enob(zhang)
+    adc = SarAdc.from_card(harpe, seed=0)
+    e_sw, e_cmp, e_log = adc.mean_switching_energy_j, adc.e_comparator_j, adc.e_logic_j
+    comparisons = [
+        target(NAME, "harpe2011_enob").compare(
+            h_enob, note=f"mean of {N_INSTANCES} instances (sd {h_sd:.3f} bit); kT/C "
+                         f"{adc.ktc_sigma_v / adc.lsb_v:.3f} LSB rms, comparator "
+                         f"{_noise_lsb(harpe):.2f} LSB rms (assumed)"),
+        target(NAME, "harpe2011_energy").compare(
+            adc.energy_per_conversion_j * 1e12,
+            note=f"CDAC switching {e_sw * 1e12:.3f} pJ, comparator {e_cmp * 1e12:.3f} pJ, "
+                 f"logic {e_log * 1e12:.3f} pJ"),
+        target(NAME, "zhang2012_enob").compare(
+            z_enob, note=f"mean of {N_INSTANCES} instances (sd {z_sd:.3f} bit); comparator "
+                         f"{_noise_lsb(zhang):.2f} LSB rms (assumed)"),
+    ]
+    q_h = target(NAME, "harpe2011_enob").quantity
+    q_e = target(NAME, "harpe2011_energy").quantity
+    q_z = target(NAME, "zhang2012_enob").quantity
+    sens = []
+    for card, base, q in ((harpe, h_enob, q_h), (zhang, z_enob, q_z)):
+        for scale in (0.5, 2.0):
+            alt = card.replace(comparator_noise_v=card.comparator_noise_v * scale)
+            sens.append(Sensitivity(
+                f"{card.name}.comparator_noise_v {card.comparator_noise_v * 1e3:g} -> "
+                f"{alt.comparator_noise_v * 1e3:g} mV", q, base, enob(alt)[0], "bit"))
+        alt = card.replace(unit_cap_mismatch=card.unit_cap_mismatch * 2.0)
+        sens.append(Sensitivity(
+            f"{card.name}.unit_cap_mismatch {card.unit_cap_mismatch:g} -> "
+            f"{alt.unit_cap_mismatch:g}", q, base, enob(alt)[0], "bit"))
+    alt = zhang.replace(unit_cap_f=0.5e-15)
+    sens.append(Sensitivity(f"{ZHANG}.unit_cap_f 2 -> 0.5 fF", q_z, z_enob, enob(alt)[0], "bit"))
+    mono = SarAdc.from_card(harpe.replace(switching="monotonic"), seed=0)
+    sens.append(Sensitivity(f"{HARPE}.switching conventional -> monotonic", q_e,
+                            adc.energy_per_conversion_j * 1e12,
+                            mono.energy_per_conversion_j * 1e12, "pJ"))
+    for scale in (0.5, 2.0):
+        alt = harpe.replace(logic_gates_per_bit=harpe.logic_gates_per_bit * scale)
+        sens.append(Sensitivity(
+            f"{HARPE}.logic_gates_per_bit {harpe.logic_gates_per_bit:g} -> "
+            f"{alt.logic_gates_per_bit:g}", q_e, adc.energy_per_conversion_j * 1e12,
+            SarAdc.from_card(alt, seed=0).energy_per_conversion_j * 1e12, "pJ"))
+    figures = [_figure(Path(out_dir), harpe, zhang)] if out_dir is not None else []
+    return Reproduction(
+        name=NAME, citation=CITATION, comparisons=comparisons, figures=figures,
+        summary=("Two published SAR ADCs as cimsim converters built from their abstracts' "
+                 "circuit parameters (resolution, unit capacitor, supply); mismatch and "
+                 "comparator noise assumed by the liu2010_sar_10b card's rules; all rows are "
+                 "predictions. Zhang's energy is not compared (its switching procedure, 0.4 V "
+                 "logic and 25 % leakage are outside the converter energy model)."),
+        sensitivities=sens, assumed=assumed_values(CARDS))
+
+
+def _figure(out_dir: Path, harpe, zhang) -> Path:
+    """ENOB against the assumed comparator noise [LSB rms], published ENOB as lines."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    lsb_noise = np.array([0.05, 0.1, 0.2, 0.3, 0.4, 0.6])
+    for card, color in ((harpe, "C0"), (zhang, "C1")):
+        lsb = card.v_ref_v / 2**card.bits
+        vals = [enob(card.replace(comparator_noise_v=x * lsb))[0] for x in lsb_noise]
+        ax.plot(lsb_noise, vals, "o-", color=color, label=f"{card.name} (simulated)")
+        ax.axhline(card.enob_published, color=color, ls="--",
+                   label=f"published {card.enob_published:g} bit")
+        ax.axvline(_noise_lsb(card), color=color, ls=":", lw=0.8)
+    ax.set_xlabel("comparator noise [LSB rms] (card value dotted)")
+    ax.set_ylabel("ENOB [bit]")
+    ax.set_title("Published SAR ADCs: ENOB against the assumed comparator noise", fontsize=9)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7)
+    return save_figure(fig, out_dir, NAME)
