@@ -101,6 +101,53 @@ def test_wan_network_is_the_released_one():
     np.testing.assert_allclose(net.calibration * 7, np.round(net.calibration * 7), atol=1e-12)
 
 
+def _training_script():
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "train_validation_models.py"
+    spec = importlib.util.spec_from_file_location("train_validation_models_t", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_wan_torch_twin_computes_the_cimsim_network():
+    """The PyTorch model the Wan network is trained in computes, at inference, what the
+    converted cimsim network computes (clipping levels, pooling, flatten order included); in
+    training it injects fresh weight noise and passes straight-through gradients."""
+    torch = pytest.importorskip("torch")
+    mod = _training_script()
+    torch.manual_seed(0)
+    model = mod._wan_torch_model(torch).double()
+    with torch.no_grad():
+        for i, m in enumerate(m for m in model if hasattr(m, "relux")):
+            m.relux.fill_(2.0 + 0.3 * i)
+            # biases too, so that every layer's activations reach the clipping level
+        for m in model:
+            if hasattr(m, "bias") and m.bias is not None:
+                m.bias.uniform_(0.0, 0.5)
+    net = mod._wan_from_torch(model)
+    assert [lay.max_value for lay in net.layers if isinstance(lay, QuantReLU)] == \
+        pytest.approx([2.0 + 0.3 * i for i in range(6)])
+    x = load_network(wan2022_neurram_mnist.MODEL).calibration[:8]
+    model.eval()
+    with torch.no_grad():
+        y_torch = model(torch.tensor(x)).numpy()
+    np.testing.assert_allclose(net.forward(x), y_torch, rtol=1e-9, atol=1e-9)
+    model.train()
+    with torch.no_grad():
+        a, b = model(torch.tensor(x)).numpy(), model(torch.tensor(x)).numpy()
+    assert not np.allclose(a, y_torch) and not np.allclose(a, b)   # fresh noise each step
+    q = model[1]
+    v = torch.tensor([-1.0, 0.5, 1.0, 1.9, 2.5, 4.0], dtype=torch.float64, requires_grad=True)
+    q(v).sum().backward()
+    np.testing.assert_array_equal(v.grad.numpy(), [0, 1, 1, 1, 0, 0])   # clip level 2.0
+    assert float(q.relux.grad) == 2.0          # the two inputs above the clipping level
+
+
 def test_wan_clipping_saturates_the_top_five_percent():
     net = load_network(wan2022_neurram_mnist.MODEL)
     clip = wan2022_neurram_mnist.clipped(net)
