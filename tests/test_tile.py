@@ -663,6 +663,67 @@ def test_row_slices_cover_every_row_once_and_fused_drive_is_the_same():
     np.testing.assert_array_equal(fst, st)
 
 
+@pytest.mark.parametrize("converter_noise", [False, True])      # linear levels, DAC card
+@pytest.mark.parametrize("signed", [False, True])
+def test_drive_code_table_and_fused_codes(each_backend, converter_noise, signed):
+    """Codes formed inside the drive pass (linear levels and DAC-card levels) give the drive
+    of ``codes(x)``, and a code table hands back ``table[code − lo]`` in place of ``v²``, on
+    both backends; the numbers are the same on the two backends."""
+    from cimsim.tile.encode import InputEncoder
+
+    x = np.random.default_rng(2).normal(size=(150, 40))
+    if not signed:
+        x = np.abs(x)
+    hw = HardwareConfig(converter_noise=converter_noise)
+    enc = InputEncoder(float(np.max(np.abs(x))), signed, hw)
+    assert enc.linear_levels is not converter_noise
+    codes = enc.codes(x)
+    lo = -enc.c_max if signed else 0
+    table = np.random.default_rng(3).normal(size=enc.code_count).astype(np.float32)
+    v, v2, st = (a.copy() for a in enc.drive(codes, 0, np.float32, r0=5, r1=33,
+                                             squares=True))
+    np.testing.assert_array_equal(v2, v * v)
+    np.testing.assert_array_equal(v[:, :4], enc.code_volts(np.float32)[codes[:, 5:9] - lo])
+    for src in (dict(codes=codes), dict(codes=None, x=x)):
+        nz = np.empty(150, dtype=np.int32)
+        fv, ft, fst = (a.copy() for a in enc.drive(
+            src.pop("codes"), 0, np.float32, r0=5, r1=33, code_table=table, nz=nz, **src))
+        np.testing.assert_array_equal(fv, v)
+        np.testing.assert_array_equal(ft, table[codes[:, 5:33] - lo])
+        np.testing.assert_array_equal(fst, st)
+        np.testing.assert_array_equal(nz, np.count_nonzero(codes[:, 5:33], axis=1))
+    with pytest.raises(InvalidParameterError, match="code_table"):
+        enc.drive(codes, 0, np.float32, code_table=table[:-1])
+
+
+@pytest.mark.parametrize("converter_noise", [False, True])
+def test_read_noise_operand_by_code_table_is_the_operand_pass(each_backend, converter_noise):
+    """The 'shared' read-noise operand looked up per input code (the row drive's code table)
+    is bit for bit the operand pass over the row voltages, so the variances and the read
+    are unchanged."""
+    from cimsim.tile import variance
+
+    w, x = _data(70, 20, 130, seed=8)
+    m = AnalogMatrix(w, HardwareConfig(converter_noise=converter_noise).replace_path(
+        "tile.cell", "linear")).calibrate(x)
+    enc = m.encoder
+    read = cells.array_read(m.blocks[0][2], m.hw.t_s, enc, m._dtype)
+    table = read.operand_table(False)
+    assert read.mats["variance"].mode == "shared" and table is not None
+    assert read.operand_table(True) is None         # per-cell noise: no operand
+    r0, r1 = m.blocks[0][0], m.blocks[0][1]
+    v, op, _ = (a.copy() for a in enc.drive(None, 0, m._dtype, r0=r0, r1=r1, x=x,
+                                             code_table=table))
+    vm = read.mats["variance"]
+    np.testing.assert_array_equal(op, variance.operand(v, vm))
+    got = variance.variances(v, None, vm, read.n_signal, read.n_refs, binary=False, op=op)
+    ref = variance.variances(v, None, vm, read.n_signal, read.n_refs, binary=False)
+    for a, b in zip(got, ref, strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(InvalidParameterError, match="'shared'"):
+        variance.variances(v, None, vm, read.n_signal, read.n_refs, binary=False, op=op[1:])
+
+
 @pytest.mark.parametrize("bits", [8, 16])
 @pytest.mark.parametrize("signed", [False, True])
 @pytest.mark.parametrize("encoding", ["amplitude", "bit_serial", "level_crossing"])

@@ -722,9 +722,25 @@ class ArrayRead:
         return (self.plan == "linear" and self.noisy and not per_cell
                 and self.v_unit is None and self.mats["variance"].mode == "none")
 
+    def operand_table(self, per_cell: bool) -> np.ndarray | None:
+        """The read-noise GEMM's operand per input code (quantised amplitude inputs, linear
+        cells, ``"shared"`` variance form; :func:`cimsim.tile.variance.operand_table` on the
+        codes' row voltages), for the row drive to look up in place of a pass over its
+        voltages (:meth:`~cimsim.tile.encode.InputEncoder.drive`'s ``code_table``); None
+        where the operand is formed otherwise."""
+        enc = self.enc
+        if (self.plan != "linear" or not self.noisy or per_cell or self.v_unit is not None
+                or enc.encoding != "amplitude" or not enc.quantize):
+            return None
+        got = self.__dict__.get("_operand_table", False)
+        if got is False:
+            got = _variance.operand_table(self.mats["variance"], enc.code_volts(self.dtype))
+            self._operand_table = got
+        return got
+
     def currents(self, v: np.ndarray, v2: np.ndarray, p: int, *, x: np.ndarray,
                  codes: np.ndarray | None, per_cell: bool = False, per_cell_args=None,
-                 noisy: bool | None = None):
+                 noisy: bool | None = None, operand: bool = False):
         """Signal currents and variances of cycle ``p`` for row drive ``v`` (batch, rows).
 
         Parameters
@@ -744,6 +760,8 @@ class ArrayRead:
             variance identity).
         noisy : bool, optional
             Read noise (default: the hardware's ``read_noise``).
+        operand : bool
+            ``v2`` holds the read-noise GEMM's operand, looked up in :meth:`operand_table`.
 
         Returns
         -------
@@ -769,7 +787,8 @@ class ArrayRead:
             if not noisy:
                 return mean, empty, empty
             var_own, var_ref = _variance.variances(v, v2, mats["variance"], self.n_signal,
-                                                   self.n_refs, binary=self.v_unit is not None)
+                                                   self.n_refs, binary=self.v_unit is not None,
+                                                   op=v2 if operand else None)
             return mean, var_own, var_ref
         if per_cell:
             fail("tile.read_noise_model", "ArrayRead.currents", "'variance' for nonlinear "

@@ -111,6 +111,21 @@ class InputEncoder:
     def _lo_hi(self) -> tuple[float, float]:
         return float(-self.c_max if self.signed else 0), float(self.c_max)
 
+    @property
+    def code_count(self) -> int:
+        """Number of input codes, ``c_max − lo + 1`` [-] (quantised inputs)."""
+        lo, hi = self._lo_hi
+        return int(hi - lo) + 1
+
+    def code_volts(self, dtype) -> np.ndarray:
+        """The row voltage [V] of every quantised amplitude code ``lo … c_max`` in ``dtype``,
+        as the drive kernels give it (``sign(c)·L(|c|)``)."""
+        lo, hi = self._lo_hi
+        c = np.arange(int(lo), int(hi) + 1)
+        if self.linear_levels:
+            return (c.astype(np.float64) * self.plane_volts_per_code(0)).astype(dtype)
+        return (self.levels_v[np.abs(c)] * np.where(c < 0, -1.0, 1.0)).astype(dtype)
+
     def codes(self, x: np.ndarray, *, parallel: bool = True) -> np.ndarray:
         """Input codes (int32; float64 unquantised) of ``x`` (clipped to the calibrated range)."""
         lo, hi = self._lo_hi
@@ -167,7 +182,7 @@ class InputEncoder:
     def drive(self, codes: np.ndarray | None, p: int, dtype, *, r0: int = 0,
               r1: int | None = None, squares: bool = False, x: np.ndarray | None = None,
               acc: np.ndarray | None = None, nz: np.ndarray | None = None,
-              prev: np.ndarray | None = None):
+              prev: np.ndarray | None = None, code_table: np.ndarray | None = None):
         """Row voltages of cycle ``p`` for ``codes[:, r0:r1]``, with per-row sums.
 
         ``codes=None, x=inputs`` forms the codes of ``x`` on the fly (one pass fewer; the
@@ -175,6 +190,10 @@ class InputEncoder:
         NaN or inf raise :class:`NonFiniteInput` (the kernels notice them in passing).
         Level crossing: ``prev`` (the codes of the previous step of a series) drives the
         events from ``prev`` to ``codes`` instead of those from 0.
+        ``code_table`` (amplitude inputs, quantised): a value per input code, indexed by
+        ``code − lo`` (``lo = −c_max`` for signed codes, else 0), of ``dtype``; the second
+        array returned is then ``code_table[code − lo]`` instead of ``v²`` (any function of
+        the row voltage, e.g. the read-noise GEMM's operand, tabulated once per code).
 
         Returns
         -------
@@ -190,6 +209,14 @@ class InputEncoder:
 
         ``nz`` (batch,) int32, if given, receives each vector's number of driven rows.
         """
+        if code_table is not None:
+            if self.encoding != "amplitude" or not self.quantize or prev is not None:
+                fail("code_table", "InputEncoder.drive", "None unless the inputs are "
+                     "quantised amplitude codes", "a table")
+            if code_table.shape != (self.code_count,) or code_table.dtype != np.dtype(dtype):
+                fail("code_table", "InputEncoder.drive", f"a {np.dtype(dtype)} array of shape "
+                     f"({self.code_count},)", f"array of shape {code_table.shape} and dtype "
+                     f"{code_table.dtype}")
         if prev is not None:
             if self.encoding != "level_crossing" or codes is None:
                 fail("prev", "InputEncoder.drive", "None unless the encoding is "
@@ -222,26 +249,33 @@ class InputEncoder:
             mode = _LINEAR
         else:
             mode = _TABLE
-        if not self.quantize or mode != _LINEAR or backend() == "numpy":
-            if from_x:       # the fused pass serves quantised linear levels only
+        if not self.quantize or mode == _BIT or backend() == "numpy":
+            if from_x:       # the fused pass serves quantised amplitude levels only
                 codes, from_x = self.codes(x, parallel=False), False
         step = self.plane_volts_per_code(0)
         lo, hi = self._lo_hi
         if backend() == "numpy":
             v, v2 = self._drive_reference(codes[:, r0:r1], int(p), dtype, squares, acc, nz, pr)
+            if code_table is not None:
+                v2 = code_table[np.asarray(codes[:, r0:r1], dtype=np.int64) - int(lo)]
             return v, v2, acc
+        second = squares or code_table is not None
         v = workspace("drive_v", (n_b, n_r), dtype)
-        v2 = workspace("drive_v2", (n_b, n_r) if squares else (0, 0), dtype)
+        v2 = workspace("drive_v2", (n_b, n_r) if second else (0, 0), dtype)
+        xs = np.ascontiguousarray(x, dtype=np.float64) if from_x else np.zeros((1, 1))
+        cs = np.zeros((1, 1), dtype=np.int32) if from_x else codes
         if self.quantize and mode != _TABLE:
-            xs = np.ascontiguousarray(x, dtype=np.float64) if from_x else np.zeros((1, 1))
-            cs = np.zeros((1, 1), dtype=np.int32) if from_x else codes
             _drive_int_kernel(cs, xs, from_x, self.codes_per_x, lo, hi, mode == _BIT, step,
                               self.v_read_v, int(p), r0, r1, v, v2, squares, acc, nz)
-            if from_x and not np.isfinite(acc[:, 2].sum()):
-                raise NonFiniteInput("The inputs hold NaN or inf.")
+            if code_table is not None:
+                _code_table_kernel(v, 1.0 / step, lo, code_table, v2)
         else:
-            _drive_f64_kernel(codes, self.levels_v, self.quantize, step, r0, r1, v, v2,
-                              squares, acc, nz)
+            tab2 = _NO_TABLE.astype(dtype) if code_table is None else code_table
+            _drive_f64_kernel(cs, xs, from_x, self.codes_per_x, lo, hi, self.levels_v,
+                              self.quantize, step, r0, r1, v, v2, squares, tab2,
+                              code_table is not None, acc, nz)
+        if from_x and not np.isfinite(acc[:, 2].sum()):
+            raise NonFiniteInput("The inputs hold NaN or inf.")
         return v, v2, acc
 
     def _drive_reference(self, codes, p, dtype, squares, acc, nz, prev=None):
@@ -402,35 +436,82 @@ def _drive_int_py(codes, x, from_x, codes_per_x, lo, hi, bit_mode, step, v_read,
 
 
 @jit
-def _row_table(crow, table, quantized, step, vrow, v2row, squares, a_sq, a_on, a_mag):
+def _row_table(crow, xr, from_x, codes_per_x, lo, hi, table, quantized, step, vrow, v2row,
+               squares, tab2, second, a_sq, a_on, a_mag, cbuf):
     n = 0
-    for i in range(vrow.size):
-        c = np.float64(crow[i])
-        m = abs(c)
-        lvl = table[np.int64(m)] if quantized else m * step
-        vrow[i] = lvl * (1.0 - 2.0 * np.float64(c < 0.0))
-        a_sq[i] += lvl * lvl
-        a_on[i] += np.float64(lvl != 0.0)
-        a_mag[i] += m
-        n += np.int64(lvl != 0.0)
-    if squares:
+    if not quantized:           # float codes: v = c·step
+        for i in range(vrow.size):
+            c = np.float64(crow[i])
+            m = abs(c)
+            lvl = m * step
+            vrow[i] = lvl * (1.0 - 2.0 * np.float64(c < 0.0))
+            a_sq[i] += lvl * lvl
+            a_on[i] += np.float64(lvl != 0.0)
+            a_mag[i] += m
+            n += np.int64(lvl != 0.0)
+    else:
+        # the integer codes (from_x: formed here; ``x − x`` makes Σ |c| NaN for a NaN or inf
+        # input, as in _vector_x_linear), then the look-ups, each a pass of its own
+        if from_x:
+            for i in range(vrow.size):
+                xv = xr[i]
+                c = _code_of_x(xv, codes_per_x, lo, hi)
+                cbuf[i] = np.int32(c)
+                a_mag[i] += abs(c) + (xv - xv)
+        else:
+            for i in range(vrow.size):
+                ci = np.int32(crow[i])
+                cbuf[i] = ci
+                a_mag[i] += abs(np.float64(ci))
+        for i in range(vrow.size):
+            ci = cbuf[i]
+            lvl = table[abs(ci)]
+            vrow[i] = lvl * (1.0 - 2.0 * np.float64(ci < 0))
+            a_sq[i] += lvl * lvl
+            on = lvl != 0.0
+            a_on[i] += np.float64(on)
+            n += np.int64(on)
+        if second:
+            off = np.int32(lo)
+            for i in range(vrow.size):
+                v2row[i] = tab2[cbuf[i] - off]
+    if squares and not second:
         for i in range(vrow.size):
             v2row[i] = vrow[i] * vrow[i]
     return n
 
 
-def _drive_f64_py(codes, table, quantized, step, r0, r1, v, v2, squares, acc, nz):
-    """DAC level tables (quantised codes) or unquantised float codes (``v = c·step``)."""
+def _drive_f64_py(codes, x, from_x, codes_per_x, lo, hi, table, quantized, step, r0, r1, v,
+                  v2, squares, tab2, second, acc, nz):
+    """DAC level tables (quantised codes, or inputs ``x`` coded here) or unquantised float
+    codes (``v = c·step``); ``second``: ``v2 = tab2[code − lo]`` (else ``v²`` if
+    ``squares``)."""
     n_b = v.shape[0]
+    cbuf = np.empty(r1 - r0, dtype=np.int32)
     for ch in range(acc.shape[0]):
         for b in range(ch * CHUNK, min((ch + 1) * CHUNK, n_b)):
-            nz[b] = np.int32(_row_table(codes[b, r0:r1], table, quantized, step, v[b],
-                                        v2[b] if squares else v[b], squares, acc[ch, 0],
-                                        acc[ch, 1], acc[ch, 2]))
+            crow = codes[0, :0] if from_x else codes[b, r0:r1]
+            xr = x[b, r0:r1] if from_x else x[0, :0]
+            nz[b] = np.int32(_row_table(crow, xr, from_x, codes_per_x, lo, hi, table,
+                                        quantized, step, v[b],
+                                        v2[b] if (squares or second) else v[b], squares, tab2,
+                                        second, acc[ch, 0], acc[ch, 1], acc[ch, 2], cbuf))
 
+
+def _code_table_py(v, per_step, lo, tab2, out):
+    """``out = tab2[rint(v / step) − lo]`` for linear levels (``v`` on the code grid)."""
+    n_b, n_r = v.shape
+    for b in range(n_b):
+        for i in range(n_r):
+            out[b, i] = tab2[np.int64(np.rint(np.float64(v[b, i]) * per_step) - lo)]
+
+
+#: Placeholder second table of the drive kernel (none given).
+_NO_TABLE = np.zeros(1)
 
 _drive_int_kernel = jit(_drive_int_py)
 _drive_f64_kernel = jit(_drive_f64_py)
+_code_table_kernel = jit(_code_table_py)
 
 
 def _chunk_sums(q: np.ndarray, n_ch: int) -> np.ndarray:

@@ -612,10 +612,11 @@ class AnalogMatrix:
             cr = None if codes is None else codes[:, r0:r1]
             if skip and codes is not None:
                 reads[k, 1] += np.count_nonzero(cr)
+            table = cells.operand_table(per_cell) if noisy else None
             for p in range(enc.n_planes):
                 v, v2, _ = enc.drive(codes, p, dtype, r0=r0, r1=r1,
                                      squares=noisy and cells.squares(per_cell), x=x, acc=acc,
-                                     nz=nz)
+                                     nz=nz, code_table=table)
                 if skip:
                     reads[k, 0] += np.count_nonzero(nz)
                 if steps is not None:
@@ -623,7 +624,8 @@ class AnalogMatrix:
                 mean, var_own, var_ref = cells.currents(
                     v, v2, p, x=xr, codes=cr, noisy=noisy, per_cell=per_cell,
                     per_cell_args=dict(seed=hw.seed, seed_tag=self.seed_tag, sample0=sample0,
-                                       plane=p, n_planes=enc.n_planes))
+                                       plane=p, n_planes=enc.n_planes),
+                    operand=table is not None)
                 if fe_var is not None:     # the front end's own noise (reset kT/C, R_f)
                     if per_cell:
                         rows = (np.arange(sample0, sample0 + n_b, dtype=np.uint64)

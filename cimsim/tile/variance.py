@@ -56,6 +56,7 @@ import dataclasses
 
 import numpy as np
 
+from device_models._checks import fail
 from device_models._jit import backend, jit
 from device_models.constants import K_B_J_PER_K, Q_E_C
 from device_models.noise import x_coth_x
@@ -64,7 +65,7 @@ from ..kernels import bf16_gemm
 from ..kernels.parallel import workspace
 
 __all__ = ["LAW_POINTS", "DriveLaw", "VarianceMatrices", "add_white", "build", "drive_law",
-           "operand", "variances"]
+           "operand", "operand_table", "variances"]
 
 #: Grid points of the tabulated drive law ``w(|v|)`` on [0, v_max] [-].
 LAW_POINTS = 4097
@@ -322,13 +323,28 @@ def _gemm(op: np.ndarray, mat, out: np.ndarray) -> np.ndarray:
     return np.matmul(op, mat.astype(op.dtype, copy=False), out=out)
 
 
+def operand_table(vm: VarianceMatrices, volts: np.ndarray) -> np.ndarray | None:
+    """The ``"shared"`` operand ``κv² + w(v)`` of each of a few row voltages ``volts`` (1-D,
+    e.g. one per input code), by :func:`operand` itself (so a look-up in it gives the numbers
+    :func:`operand` gives for those voltages), or None for the other modes."""
+    if vm.mode != "shared":
+        return None
+    return operand(np.ascontiguousarray(volts)[None, :], vm)[0].copy()
+
+
 def variances(v: np.ndarray, v2: np.ndarray | None, vm: VarianceMatrices, n_signal: int,
-              n_refs: int, *, binary: bool) -> tuple[np.ndarray, np.ndarray]:
+              n_refs: int, *, binary: bool,
+              op: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Read-noise variances [A²] of the signal and reference columns for row voltages ``v``
     (``v2 = v²`` when the mode is ``"none"`` and the rows are not binary): the one variance
-    GEMM in the block's form plus the per-column thermal constants."""
+    GEMM in the block's form plus the per-column thermal constants. ``op``: the operand of
+    the ``"shared"`` mode already formed (by a look-up in :func:`operand_table`)."""
     n_b, dt = v.shape[0], v.dtype
-    if vm.mode in ("shared", "concat"):
+    if op is not None:
+        if vm.mode != "shared" or op.shape != v.shape:
+            fail("op", "variances", f"None unless the mode is 'shared' (is {vm.mode!r}) and "
+                 f"of v's shape {v.shape}", f"array of shape {op.shape}")
+    elif vm.mode in ("shared", "concat"):
         op = operand(v, vm)
     else:
         op = v if binary else v2
