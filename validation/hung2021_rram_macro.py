@@ -31,7 +31,11 @@ inputs), with the macro's circuits as the abstract describes them:
   logic, driver gates) by constant-field scaling of Horowitz's 45 nm table
   (``dennard_scaled_22nm``); the sense amplifier's capacitances and latch time constant
   proportional to the node, its matching coefficient to the oxide thickness (card notes); one
-  1 GHz control clock to load a row and one to shift-add.
+  1 GHz control clock to load a row and one to shift-add;
+* periphery card ``hung2021_periphery_22nm``: each bit line held at the read voltage by the
+  read-out's clamp, which draws the cells' current from the read-out's assumed 0.8 V supply
+  (:mod:`cimsim.ppa.periphery`, sensitivity row); the clock of the rows' input shift
+  registers and word-line counters, the output registers and accumulators.
 
 Known gaps: the macro's AMIC input modulation, input shaping (IN-S), reference and bias
 generation, and its 4 Mb organisation (word-line and bit-line lengths, multiplexing) are not
@@ -65,8 +69,9 @@ CITATION = (
 SLOW = False
 
 SA_CARD = "hung2021_current_sa_22nm"
+PERIPHERY = "hung2021_periphery_22nm"
 CARDS = ("hung2021_rram_cim_macro", SA_CARD, "hung2021_wl_driver_22nm", "yao2020_taox_1t1r",
-         "dennard_scaled_22nm", "shafiee2016_periphery")
+         "dennard_scaled_22nm", "hung2021_periphery_22nm")
 
 ROWS = COLS = 256
 #: Input vectors of each simulated run.
@@ -78,7 +83,7 @@ MODES = {"binary": dict(weight_bits=1, input_bits=1, adc_bits=1),
          "8-bit": dict(weight_bits=8, input_bits=8, adc_bits=8)}
 
 
-def macro_hw(mode: str, *, sa_card=SA_CARD) -> HardwareConfig:
+def macro_hw(mode: str, *, sa_card=SA_CARD, periphery_card=PERIPHERY) -> HardwareConfig:
     """The macro in ``mode`` (:data:`MODES`) as a cimsim chip (module docstring)."""
     m = MODES[mode]
     stacking = "mirror" if m["weight_bits"] > 1 else "digital"
@@ -88,6 +93,7 @@ def macro_hw(mode: str, *, sa_card=SA_CARD) -> HardwareConfig:
         return HardwareConfig(
             device_card="yao2020_taox_1t1r", adc_card=sa_card,
             dac_card="hung2021_wl_driver_22nm", tech_card="dennard_scaled_22nm",
+            periphery_card=periphery_card,
             tile=TileConfig(rows=ROWS, cols=COLS, weight_bits=m["weight_bits"],
                             bits_per_cell=1, input_encoding="bit_serial",
                             input_bits=m["input_bits"], t_read_s=t_read_s, front_end="mirror",
@@ -102,11 +108,11 @@ def macro_hw(mode: str, *, sa_card=SA_CARD) -> HardwareConfig:
     return hw(sa.settling_time_s(c_bitline) + sa.conversion_time_s)
 
 
-def evaluate(*, sa_card=SA_CARD) -> dict[str, dict]:
+def evaluate(*, sa_card=SA_CARD, periphery_card=PERIPHERY) -> dict[str, dict]:
     """TOPS/W, latency [s], read window [s] and energy by component [J] of each mode."""
     out = {}
     for mode in MODES:
-        hw = macro_hw(mode, sa_card=sa_card)
+        hw = macro_hw(mode, sa_card=sa_card, periphery_card=periphery_card)
         rep = standard_tile_report(hw, batch=BATCH)
         out[mode] = {"tops_per_w": rep.tops_per_w, "latency_s": rep.latency_per_inference_s,
                      "t_read_s": hw.tile.t_read_s, "energy_j": rep.energy_per_inference_j,
@@ -170,6 +176,14 @@ def run(out_dir: Path | None = None) -> Reproduction:
             sensitivities.append(Sensitivity(
                 f"{SA_CARD}.{field} x{scale:g}", target(NAME, key).quantity,
                 res[mode]["latency_s"] * 1e9, alt[mode]["latency_s"] * 1e9, "ns"))
+    per = cards.load(PERIPHERY)
+    v_read = macro_hw("8-bit").tile.v_read_v
+    alt = evaluate(periphery_card=per.replace(read_supply_v=v_read))
+    for mode, key in (("binary", "tops_w_binary"), ("8-bit", "tops_w_8bit")):
+        sensitivities.append(Sensitivity(
+            f"{PERIPHERY}.read_supply_v {per.read_supply_v:g} -> {v_read:g} V (no clamp drop)",
+            target(NAME, key).quantity, res[mode]["tops_per_w"], alt[mode]["tops_per_w"],
+            "TOPS/W"))
     figures = [_plot(out_dir, res)] if out_dir is not None else []
     return Reproduction(
         name=NAME, citation=CITATION, comparisons=comparisons, figures=figures,

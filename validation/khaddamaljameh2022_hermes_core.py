@@ -23,16 +23,24 @@ N(0, 1) weights and post-ReLU inputs), built from the core's circuits:
   into one CCO ADC per weight column (``khaddamaljameh2022_cco_adc``: 8 bits, 300 ps/LSB,
   counting over the window, counter read-out in one clock), 256 per core;
 * digital: 14 nm energies (``dennard_scaled_14nm``, constant-field scaling of Horowitz's
-  45 nm table), the default periphery card for buffers, shift-add and interconnect.
+  45 nm table); periphery card ``khaddamaljameh2022_hermes_periphery``: the local digital
+  unit's affine scaling of every ADC output (one multiply and add of the 16-bit word), the
+  read rail derived from the 0.8 V core supply (assumed linear regulation: the supply
+  delivers 0.8 V times the cells' charge), buffers, shift-add and interconnect as the
+  default card;
+* clock (:mod:`cimsim.ppa.periphery`): the rows' PWM down-counters clocked at 1 GHz through
+  the whole window, the output registers and accumulators, and the clock spines.
 
 Latency is the tile's cycle (:func:`cimsim.ppa.latency.cycle_time_s`: driver settling, the
 window, the counter read-out, one shift-add clock); energy is the run's breakdown
-(:func:`cimsim.ppa.energy.energy_breakdown`: cells' V·I·t, CCO ring and counter per count,
-pulse drivers, buffers, leakage); area is :func:`cimsim.ppa.energy.tile_area_m2`.
+(:func:`cimsim.ppa.energy.energy_breakdown`: cells' V·I·t and the read supply's drop, CCO
+ring and counter per count, pulse drivers, clock, output scaling, buffers, leakage); area is
+:func:`cimsim.ppa.energy.tile_area_m2`.
 
 Assumed values the results depend on (sensitivity rows in the report): the CCO's full-scale
 current (100 µA: the ADC's energy per count is V_DD·I_FS·T_c/2^N, so the ADC energy scales
-with it), the PCM read voltage (0.2 V), one clock each for driver settling and counter
+with it), the PCM read voltage (0.2 V) and the read rail's regulation from the core supply
+(sensitivity row), one clock each for driver settling and counter
 read-out, and the cell and ADC areas of the cards.
 """
 
@@ -58,14 +66,17 @@ CITATION = (
 SLOW = False
 
 CARDS = ("khaddamaljameh2022_hermes_core", "khaddamaljameh2022_cco_adc",
-         "khaddamaljameh2022_pwm_driver", "joshi2020_pcm", "dennard_scaled_14nm",
-         "shafiee2016_periphery")
+         "khaddamaljameh2022_pwm_driver", "khaddamaljameh2022_hermes_periphery",
+         "joshi2020_pcm", "dennard_scaled_14nm")
 
 #: Input vectors of each simulated run.
 BATCH = 16
 
 
-def core_hw(read_phases: int = 1, *, adc_card=None) -> HardwareConfig:
+PERIPHERY = "khaddamaljameh2022_hermes_periphery"
+
+
+def core_hw(read_phases: int = 1, *, adc_card=None, periphery_card=None) -> HardwareConfig:
     """The HERMES core as a cimsim chip (module docstring): ``read_phases`` windows of 128 ns
     per MVM (1: the core's mode; 4: the four-phase mode of the 64-core chip)."""
     core = cards.load("khaddamaljameh2022_hermes_core")
@@ -73,6 +84,7 @@ def core_hw(read_phases: int = 1, *, adc_card=None) -> HardwareConfig:
     window = 2**drv.bits * drv.t_clk_s  # 2^7 ticks of one 1 GHz clock: 128 ns
     return HardwareConfig(
         device_card="joshi2020_pcm", tech_card="dennard_scaled_14nm",
+        periphery_card=PERIPHERY if periphery_card is None else periphery_card,
         adc_card="khaddamaljameh2022_cco_adc" if adc_card is None else adc_card,
         dac_card="khaddamaljameh2022_pwm_driver",
         tile=TileConfig(rows=core.rows, cols=2 * core.cols, weight_bits=8, bits_per_cell=8,
@@ -83,9 +95,10 @@ def core_hw(read_phases: int = 1, *, adc_card=None) -> HardwareConfig:
         converter_noise=False)
 
 
-def evaluate(read_phases: int = 1, *, adc_card=None) -> dict[str, float]:
+def evaluate(read_phases: int = 1, *, adc_card=None, periphery_card=None) -> dict[str, float]:
     """Latency [s], TOPS/W, TOPS/mm² and energy by component [J] of one core MVM."""
-    rep = standard_tile_report(core_hw(read_phases, adc_card=adc_card), batch=BATCH)
+    rep = standard_tile_report(core_hw(read_phases, adc_card=adc_card,
+                                       periphery_card=periphery_card), batch=BATCH)
     parts = {k: v for k, v in rep.breakdown_per_inference_j.items() if v}
     return {"latency_s": rep.latency_per_inference_s, "tops_per_w": rep.tops_per_w,
             "tops_per_mm2": rep.tops_per_mm2, "energy_j": rep.energy_per_inference_j,
@@ -135,6 +148,13 @@ def run(out_dir: Path | None = None) -> Reproduction:
             f"{cco.name}.full_scale_a {cco.full_scale_a * 1e6:g} -> "
             f"{card.full_scale_a * 1e6:g} uA", target(NAME, "tops_w").quantity,
             res["tops_per_w"], alt["tops_per_w"], "TOPS/W"))
+    per = cards.load(PERIPHERY)
+    v_read = core_hw().tile.v_read_v
+    alt = evaluate(1, periphery_card=per.replace(read_supply_v=v_read))
+    sensitivities.append(Sensitivity(
+        f"{PERIPHERY}.read_supply_v {per.read_supply_v:g} -> {v_read:g} V (the read rail a "
+        "supply of its own)", target(NAME, "tops_w").quantity, res["tops_per_w"],
+        alt["tops_per_w"], "TOPS/W"))
     figures = [_plot(out_dir, res)] if out_dir is not None else []
     return Reproduction(
         name=NAME, citation=CITATION, comparisons=comparisons, figures=figures,

@@ -20,8 +20,9 @@ row pulsing in each and every device conducting in one; the CCO ADC counts over 
           \\qquad \\mathrm{TOPS/W} = \\frac{2 · 256 · 256}{E_\\mathrm{MVM}}
 
 with t_MVM the tile cycle (driver settling, p·128 ns, counter read-out, one clock) and
-E_MVM the run's energy breakdown of one core (the chip's network and digital processing units
-are not modelled, so the chip's TOPS/W is a core's).
+E_MVM the run's energy breakdown of one core, its periphery included (read supply, the PWM
+counters' clock through every window, the local digital unit's output scaling; the chip's
+network and digital processing units are not modelled, so the chip's TOPS/W is a core's).
 
 Assumed values the results depend on: one 1 GHz clock per PWM tick and one each for driver
 settling and counter read-out (throughput), the CCO's full-scale current and the PCM read

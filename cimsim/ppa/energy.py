@@ -8,12 +8,19 @@ and by the component cards named in :class:`~cimsim.hardware.HardwareConfig`:
 operation         model                                                              from
 ================  =================================================================  =============
 array_read        Σ V·I·t over the cells read (``OpCounts.cell_read_energy_j``)      run
+read_supply       (V_sup/V_read − 1)·E_cells: the read rail's regulator or clamp     run + periph
+                  drop at the cells' current (:mod:`cimsim.ppa.periphery`)
 wire_charging     C_row·Σ V_row², C_row = cols · pitch · c_wire                      run + cards
 dac               DAC conversions · mean E_DAC (device_models.dac model)             DAC card
 row_driver        binary pulses · g_pulse · E_gate (the pulse driver's switching),   tech + periph
                   or · mean E_pulse of a ``pulse_driver`` card's model               or driver
+clock             flip-flops clocked per period · g_clk E_gate + spine c_wire L V²:  tech + periph
+                  row input registers or pulse-width counters (every tick of the     + driver
+                  window), output registers, accumulators (:mod:`cimsim.ppa.periphery`)
 integrator        column read-outs · E_int                                           periphery
 adc               Σ E_switch(code) + conversions · (E_comp + E_logic)                run + ADC
+output_scaling    conversions · k · (E_mult(b) + E_add(b)): digital gain/offset      tech + periph
+                  correction of each code, b = digital word
 shift_add         adds · E_add(accumulator bits)                                     tech card
 sram              (read + write bits) · E_SRAM(8 kB, 64 b)/64                        tech card
 interconnect      output bits · hops · tile pitch · α · c_wire · V_DD²               tech + periph
@@ -64,7 +71,7 @@ from device_models.errors import CardError, InvalidParameterError
 
 from ..hardware import HardwareConfig
 from ..ops import OpCounts
-from . import leakage
+from . import leakage, periphery
 
 __all__ = [
     "DIGITAL_LINES",
@@ -90,7 +97,8 @@ DIGITAL_LINES = ("bias", "activation", "pooling", "residual", "batch_norm", "sof
 
 #: Operation types of the inference energy breakdown, in display order.
 ENERGY_KINDS = (
-    "array_read", "wire_charging", "dac", "row_driver", "integrator", "adc", "shift_add", "sram",
+    "array_read", "read_supply", "wire_charging", "dac", "row_driver", "clock", "integrator", "adc",
+    "output_scaling", "shift_add", "sram",
     "interconnect", "kv_cache", "analog_state", "analog_neuron", "digital", *DIGITAL_LINES,
 )
 
@@ -281,6 +289,14 @@ class Components:
     cover all of a row's drives, wire charging is multiplied by it). With a ``pulse_driver``
     card as ``dac_card``, ``e_pulse_driver_j`` is that driver model's mean energy per pulse
     instead of the periphery card's ``pulse_driver_gates``.
+
+    Periphery (:mod:`cimsim.ppa.periphery`): ``read_supply_factor`` is
+    :math:`V_{sup}/V_{read} - 1` (0 without the periphery card's ``read_supply_v``);
+    ``e_clock_cycle_j`` the clock energy of one array cycle (row input registers or the
+    pulse-width counters ticking through the window, and the clock spines),
+    ``e_clock_conversion_j`` and ``e_clock_shift_add_j`` those of the output register of one
+    conversion and of the accumulator of one shift-add; ``e_output_scaling_j`` the digital
+    gain and offset correction of one conversion.
     """
 
     vdd_v: float
@@ -323,6 +339,11 @@ class Components:
     p_leak_tile_w: float
     p_leak_digital_w: float
     drive_phases: int = 1
+    read_supply_factor: float = 0.0
+    e_clock_cycle_j: float = 0.0
+    e_clock_conversion_j: float = 0.0
+    e_clock_shift_add_j: float = 0.0
+    e_output_scaling_j: float = 0.0
 
     @property
     def n_adcs_per_tile(self) -> int:
@@ -466,10 +487,30 @@ def components(hw: HardwareConfig) -> Components:
     # a driven row is driven again in every read phase
     e_dac *= tile.read_phases
     e_pulse *= tile.read_phases
+    # periphery: clocked registers and counters, the read supply, digital output scaling
+    pitch_m = math.sqrt(cell_area_m2)
+    e_ff_clk = periphery.GATES_FLIP_FLOP_CLOCK * logic.gate_energy_j(tech)
+    c_rows = tile.rows * pitch_m * tech.c_wire_f_per_m
+    c_cols = tile.cols * pitch_m * tech.c_wire_f_per_m
+    e_cycle = periphery.clock_energy_j(1, 0.0, e_ff_clk, c_cols, tech.vdd_v)
+    if dac.kind == "pulse_driver":
+        # the row's down-counter holds the code and runs through the whole window
+        ticks = periphery.clock_ticks(window, dac.t_clk_s)
+        e_cycle += periphery.clock_energy_j(ticks, tile.rows * dac.bits, e_ff_clk, c_rows,
+                                            tech.vdd_v)
+        reg_bits = tile.input_bits if tile.input_encoding == "bit_serial" else 0
+    else:
+        e_cycle += periphery.clock_energy_j(1, 0.0, e_ff_clk, c_rows, tech.vdd_v)
+        reg_bits = tile.input_bits
+    # row input registers: the code of a multi-level drive, the word a bit-serial drive shifts
+    e_cycle += periphery.clock_energy_j(1, tile.rows * reg_bits, e_ff_clk)
+    word_mult, word_add = op_energy_j(tech, "mult", word), op_energy_j(tech, "add", word)
+    e_scale = periphery.output_scaling_energy_j(1, per.get("output_scaling_ops", 0.0),
+                                                word_mult, word_add)
     return Components(
         vdd_v=tech.vdd_v,
         c_wire_f_per_m=tech.c_wire_f_per_m,
-        cell_pitch_m=math.sqrt(cell_area_m2),
+        cell_pitch_m=pitch_m,
         cell_area_m2=cell_area_m2,
         e_dac_j=e_dac,
         e_pulse_driver_j=e_pulse,
@@ -500,13 +541,19 @@ def components(hw: HardwareConfig) -> Components:
         adc_share=tile.adc_share,
         adc_bits=tile.adc_bits,
         digital_word_bits=word,
-        e_word_add_j=op_energy_j(tech, "add", word),
-        e_word_mult_j=op_energy_j(tech, "mult", word),
+        e_word_add_j=word_add,
+        e_word_mult_j=word_mult,
         temperature_k=t_k,
         logic_speed=speed,
         adc_speed=adc_speed,
         p_leak_tile_w=n_tile * p_off,
         p_leak_digital_w=n_dig * p_off,
+        read_supply_factor=periphery.read_supply_factor(tile.v_read_v,
+                                                        per.get("read_supply_v")),
+        e_clock_cycle_j=e_cycle,
+        e_clock_conversion_j=tile.adc_bits * e_ff_clk,
+        e_clock_shift_add_j=acc * e_ff_clk,
+        e_output_scaling_j=e_scale,
     )
 
 
@@ -609,6 +656,11 @@ def energy_breakdown(
         E_{ADC} = \\sum_{codes} E_{sw} + N_{conv}(E_{comp} + E_{logic}), \\quad
         E_{ic} = N_{out\\,bits} · h · \\sqrt{A_{tile}} · α · c_{wire} · V_{DD}^2
 
+    and the periphery lines of :mod:`cimsim.ppa.periphery`:
+    :math:`E_{sup} = (V_{sup}/V_{read} - 1) E_{cells}`,
+    :math:`E_{clk} = N_{cyc} E_{clk,cyc} + N_{conv} b_{ADC} E_{ff,clk}
+    + N_{add} b_{acc} E_{ff,clk}` and :math:`E_{scale} = N_{conv} k (E_{mult} + E_{add})`
+
     Parameters
     ----------
     counts : OpCounts
@@ -640,12 +692,17 @@ def energy_breakdown(
     e_bit_mm = comp.wire_activity * comp.c_wire_f_per_m * comp.vdd_v**2  # [J/(bit·m)]
     out = {
         "array_read": float(counts.cell_read_energy_j),
+        "read_supply": float(counts.cell_read_energy_j) * comp.read_supply_factor,
         "wire_charging": float(counts.row_drive_v2) * comp.c_row_f * comp.drive_phases,
         "dac": counts.dac_conversions * comp.e_dac_j,
         "row_driver": counts.row_pulses * comp.e_pulse_driver_j,
+        "clock": counts.cycles * comp.e_clock_cycle_j
+        + counts.adc_conversions * comp.e_clock_conversion_j
+        + counts.shift_adds * comp.e_clock_shift_add_j,
         "integrator": counts.adc_conversions * comp.e_integrator_j,
         "adc": float(counts.adc_switching_energy_j)
         + counts.adc_conversions * (comp.e_comparator_j + comp.e_adc_logic_j),
+        "output_scaling": counts.adc_conversions * comp.e_output_scaling_j,
         "shift_add": counts.shift_adds * comp.e_shift_add_j,
         "sram": (counts.sram_read_bits + counts.sram_write_bits) * comp.e_sram_bit_j,
         "interconnect": counts.sram_write_bits * comp.interconnect_hops_tiles * tile_pitch_m
