@@ -377,6 +377,40 @@ def test_pulses_read_the_law_at_the_pulse_amplitude(encoding, cell, vg):
     assert read.plan == "pulse" and read.rank == (1 if cell == "sinh" else 2)
 
 
+@pytest.mark.parametrize("encoding", ["pulse_width", "bit_serial"])
+def test_two_polarity_pulse_signal_within_its_split_bound(encoding, each_backend):
+    """float32 tiles, 1T1R (a law that is not odd), signed drives: the signal matrix
+    [S₊; S₋] is split into POLARITY_DIGITS digits, and the noise-free currents stay within
+    POLARITY_SPLIT_RTOL·max|S|·Σ|v| (plus float32 rounding) of the law's exact sum, beyond
+    what three digits would give (the bound is the one in use)."""
+    w, x = _data(40, 12, 33, seed=21)
+    base = HardwareConfig(read_noise=False, drift=False, converter_noise=False)
+    hw = _hw(base, cell="1t1r", v_gate_v=0.56, rows=48, cols=32, input_bits=8,
+             input_encoding=encoding)
+    m = AnalogMatrix(w, hw).calibrate(x)
+    read = cells.array_read(m.blocks[0][2], m.hw.t_s, m.encoder, np.float32)
+    assert read.plan == "pulse" and read.rank == 2
+    sig = read.mats["signal"]
+    assert sig.n_digits == cells.POLARITY_DIGITS == 2
+    enc, tile = m.encoder, m.tiles[0]
+    codes = enc.codes(x)
+    g = read.states[0]["g_s"]
+    s_pm = [tile.mapping.signal_columns(tile.law.current(a, g) / a, tile.merge)
+            for a in (enc.v_read_v, -enc.v_read_v)]
+    top = max(np.max(np.abs(s_)) for s_ in s_pm)
+    worst = 0.0
+    for p in range(enc.n_planes):
+        v = enc.drive(codes, p, np.float32)[0].copy()
+        mean = read.currents(v, None, p, x=x, codes=codes, noisy=False)[0].astype(float)
+        v64 = v.astype(np.float64)
+        exact = np.maximum(v64, 0.0) @ s_pm[0] + np.minimum(v64, 0.0) @ s_pm[1]
+        scale = top * np.abs(v64).sum(axis=1, keepdims=True)
+        assert np.all(np.abs(mean - exact) <= (cells.POLARITY_SPLIT_RTOL + 8 * 2.0 ** -24)
+                      * scale)
+        worst = max(worst, float(np.max(np.abs(mean - exact) / np.maximum(scale, 1e-300))))
+    assert worst > 1.0 / (2 * 127 * 128 ** 2)
+
+
 def test_pulse_width_with_wires_switches_rows_off_in_time():
     """Tiny wires: the time-sliced solve equals the wire-free pulse read."""
     w, x = _data(10, 3, 4, seed=11)

@@ -51,6 +51,33 @@ def test_split_digits_and_error():
     assert not ig.split(np.zeros((3, 4))).digits.any()
 
 
+def test_two_digit_split_digits_error_and_kernel():
+    """Two digits of base 254: every digit within ±127, each entry within u/(2·254), the
+    kernel bitwise equal to the NumPy reference, the product within its bound."""
+    rng = np.random.default_rng(6)
+    s = rng.standard_normal((130, 45)) * 1e-5
+    m = ig.split(s, 2)
+    assert m.n_digits == 2 and m.base == 254 and m.digits.shape == (2, 130, 45)
+    assert np.abs(m.digits[0]).max() == 127 and np.abs(m.digits[1]).max() <= 127
+    value = (m.digits[0] + m.digits[1] / 254.0) * m.unit_s
+    err = np.max(np.abs(value - s)) / np.max(np.abs(s))
+    assert SPLIT_REL < err <= 1.0 / (2 * 127 * 254) * (1 + 1e-9)
+    np.testing.assert_allclose(m.rounded, value, rtol=2.0 ** -24)
+    np.testing.assert_array_equal(m.offset_sums[0, :, :45],
+                                  128 * m.digits.astype(np.int32).sum(axis=1))
+    with pytest.raises(ValueError, match="digits"):
+        ig.split(s, 4)
+    for signed in (False, True):
+        v, step = _drive(21, 130, signed, seed=7)
+        ref = _run(v, step, signed, m, "numpy")
+        if ig.kernel_available():
+            np.testing.assert_array_equal(_run(v, step, signed, m, "numba"), ref)
+        exact = v.astype(np.float64) @ s
+        bound = (1.0 / (2 * 127 * 254) + 8 * 2.0 ** -24) * np.max(np.abs(s)) * np.abs(
+            v).astype(np.float64).sum(axis=1, keepdims=True)
+        assert np.all(np.abs(ref - exact) <= bound)
+
+
 def test_rounded_is_the_split_matrix_value_bitwise():
     # rounded() forms Ŝ without the digit panels: the same float32 numbers as split().rounded
     s = np.random.default_rng(4).standard_normal((37, 29)) * 1e-5

@@ -19,6 +19,11 @@ summed in float32 from the smallest digit up. The error against the exact ``v @ 
 ``2.4·10⁻⁷·max|S|·Σ|v|`` from the split plus the float32 rounding of three terms: comparable
 to a float32 GEMM's own rounding of a few-hundred-row sum, and far below an ADC step.
 
+``split(S, digits=2)`` takes two digits of base 254 instead (``D⁽¹⁾`` in [−127, 127]):
+``|S − Ŝ| ≤ u/(2·254) ≈ 1.55·10⁻⁵·max|S|`` per cell for two thirds of the integer work, for
+matrices whose depth is already doubled (the two drive polarities of a nonlinear cell law,
+:mod:`cimsim.tile.cells`).
+
 On cores with AVX-512 VNNI (``vpdpbusd``: 64 byte products per instruction, four times the
 float32 FMA rate) the three products run on the kernel of :mod:`cimsim.kernels._llvm` (unsigned
 codes times signed digits; signed codes are offset by 128 and the offset's column sums taken
@@ -45,6 +50,9 @@ __all__ = ["SplitMatrix", "kernel_available", "matmul", "rounded", "split"]
 
 #: Digits of the split and their base [-].
 N_DIGITS, BASE = 3, 128
+#: Base of each digit count :func:`split` offers: three digits of base 128 (the default), or
+#: two of base 254 (every digit within ±127) [-].
+BASES = {3: BASE, 2: 254}
 #: Largest ``|code|`` of a row drive the kernel takes (unsigned bytes) [-].
 CODE_MAX = 255
 #: Rows of ``K`` that keep ``|n @ D|`` within int32 [-].
@@ -53,7 +61,7 @@ K_MAX = (2 ** 31 - 1) // (CODE_MAX * 127)
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class SplitMatrix:
-    """A signal matrix split into base-128 digits (:func:`split`).
+    """A signal matrix split into digits (:func:`split`).
 
     Attributes
     ----------
@@ -61,9 +69,9 @@ class SplitMatrix:
         Shape [-].
     unit_s : float
         ``u``, the value of one unit of the leading digit [S].
-    panels : ndarray (3, ceil(n/32), ceil(k/4), 32, 4), int8
+    panels : ndarray (digits, ceil(n/32), ceil(k/4), 32, 4), int8
         The digits in the kernel's layout, zero-padded.
-    offset_sums : ndarray (2, 3, 32·ceil(n/32)), int32
+    offset_sums : ndarray (2, digits, 32·ceil(n/32)), int32
         ``128·Σ_i D⁽ˢ⁾_ij`` (taken off the products of codes offset by 128), and zeros (codes
         without offset).
     rounded : ndarray (k, n), float32
@@ -76,12 +84,19 @@ class SplitMatrix:
     unit_s: float
     panels: np.ndarray
     offset_sums: np.ndarray
+    #: Base of the digits [-] (:data:`BASES`).
+    base: int = BASE
+
+    @property
+    def n_digits(self) -> int:
+        """Digits of the split [-]."""
+        return int(self.panels.shape[0])
 
     @property
     def rounded(self) -> np.ndarray:
         got = self.__dict__.get("_rounded")
         if got is None:
-            got = _rounded(self.digits, self.unit_s)
+            got = _rounded(self.digits, self.unit_s, self.base)
             object.__setattr__(self, "_rounded", got)
         return got
 
@@ -93,9 +108,9 @@ class SplitMatrix:
 
     @property
     def digits(self) -> np.ndarray:
-        """``D⁽⁰⁾, D⁽¹⁾, D⁽²⁾``, (3, k, n) int8 (a view of the panels, unpadded)."""
+        """``D⁽⁰⁾, D⁽¹⁾, …``, (digits, k, n) int8 (a view of the panels, unpadded)."""
         p = self.panels
-        full = p.transpose(0, 2, 4, 1, 3).reshape(N_DIGITS, 4 * p.shape[2], NR * p.shape[1])
+        full = p.transpose(0, 2, 4, 1, 3).reshape(p.shape[0], 4 * p.shape[2], NR * p.shape[1])
         return full[:, :self.k, :self.n]
 
 
@@ -107,9 +122,16 @@ def _check_rows(s, caller: str) -> np.ndarray:
     return s
 
 
-def _digit_planes(s: np.ndarray):
-    """``unit`` and an iterator over the float64 digits ``D⁽ᵈ⁾`` of ``S = unit·Σ_d D⁽ᵈ⁾·128⁻ᵈ``
-    (``q₀ = S/unit``, ``D⁽ᵈ⁾ = rint(q_d)``, ``q_{d+1} = (q_d − D⁽ᵈ⁾)·128``), each yielded in
+def _base(digits: int, caller: str) -> int:
+    if digits not in BASES:
+        fail("digits", caller, f"one of {sorted(BASES)}", digits)
+    return BASES[digits]
+
+
+def _digit_planes(s: np.ndarray, digits: int = N_DIGITS, base: int = BASE):
+    """``unit`` and an iterator over the float64 digits ``D⁽ᵈ⁾`` of ``S = unit·Σ_d D⁽ᵈ⁾·B⁻ᵈ``
+    (``q₀ = S/unit``, ``D⁽ᵈ⁾ = rint(q_d)``, ``q_{d+1} = (q_d − D⁽ᵈ⁾)·B``, ``B = base``,
+    ``digits`` of them), each yielded in
     one scratch array that the next step overwrites (two arrays of ``S``'s size in all; the
     consumer may change it)."""
     top = float(np.max(np.abs(s))) if s.size else 0.0
@@ -118,28 +140,31 @@ def _digit_planes(s: np.ndarray):
     def planes():
         q = s / unit
         di = np.empty_like(q)
-        for _ in range(N_DIGITS):
+        for _ in range(digits):
             np.rint(q, out=di)
             np.subtract(q, di, out=q)
-            np.multiply(q, BASE, out=q)
+            np.multiply(q, base, out=q)
             yield di
     return unit, planes()
 
 
-def split(s) -> SplitMatrix:
-    """Split a finite ``(k, n)`` signal matrix ``S`` [S] into base-128 digits."""
+def split(s, digits: int = N_DIGITS) -> SplitMatrix:
+    """Split a finite ``(k, n)`` signal matrix ``S`` [S] into ``digits`` signed digits: three
+    of base 128 (the default; ``|S − Ŝ| ≤ u/(2·128²)`` per entry) or two of base 254
+    (``|S − Ŝ| ≤ u/(2·254)``, two thirds of the integer work), ``u = max|S|/127``."""
+    base = _base(digits, "int8_gemm.split")
     s = _check_rows(s, "int8_gemm.split")
     k, n = s.shape
-    unit, planes = _digit_planes(s)
+    unit, planes = _digit_planes(s, digits, base)
     kq, njb = -(-k // 4), -(-n // NR)
-    padded = np.zeros((N_DIGITS, 4 * kq, NR * njb), dtype=np.int8)
+    padded = np.zeros((digits, 4 * kq, NR * njb), dtype=np.int8)
     for d, di in enumerate(planes):
         padded[d, :k, :n] = di
     panels = np.ascontiguousarray(
-        padded.reshape(N_DIGITS, kq, 4, njb, NR).transpose(0, 3, 1, 4, 2))
-    sums = np.zeros((2, N_DIGITS, NR * njb), dtype=np.int32)
+        padded.reshape(digits, kq, 4, njb, NR).transpose(0, 3, 1, 4, 2))
+    sums = np.zeros((2, digits, NR * njb), dtype=np.int32)
     sums[0] = padded.astype(np.int32).sum(axis=1) * 128
-    return SplitMatrix(k, n, unit, panels, sums)
+    return SplitMatrix(k, n, unit, panels, sums, base)
 
 
 def rounded(s) -> np.ndarray:
@@ -156,8 +181,8 @@ def rounded(s) -> np.ndarray:
     return np.ascontiguousarray(value.astype(np.float32))
 
 
-def _rounded(digits: np.ndarray, unit: float) -> np.ndarray:
-    value = sum(digits[d].astype(np.float64) * BASE ** -d for d in range(N_DIGITS))
+def _rounded(digits: np.ndarray, unit: float, base: int = BASE) -> np.ndarray:
+    value = sum(digits[d].astype(np.float64) * base ** -d for d in range(digits.shape[0]))
     return np.ascontiguousarray((unit * value).astype(np.float32))
 
 
@@ -201,7 +226,8 @@ def matmul(v: np.ndarray, step_v: float, signed: bool, m: SplitMatrix,
     jit_on = backend() == "numba"
     fn = _kernel() if jit_on else None
     unit_a = float(step_v) * m.unit_s          # A per unit of the leading digit
-    scales = [unit_a * float(BASE) ** -d for d in range(N_DIGITS)]   # float32 in the kernel
+    n_dig = m.n_digits
+    scales = [unit_a * float(m.base) ** -d for d in range(n_dig)]   # float32 in the kernel
     off = 128 if signed else 0
     if not jit_on:
         if np.any(_off_grid(v, step_v, off)):
@@ -209,7 +235,7 @@ def matmul(v: np.ndarray, step_v: float, signed: bool, m: SplitMatrix,
         codes = np.rint(v / step_v) + off
         acc = np.zeros(out.shape, dtype=np.float32)
         digits = m.digits
-        for d in range(N_DIGITS - 1, -1, -1):      # integer sums, exact in float64
+        for d in range(n_dig - 1, -1, -1):      # integer sums, exact in float64
             r = (codes @ digits[d].astype(np.float64)).astype(np.int64)
             if signed:
                 r = r - m.offset_sums[0, d, :m.n]
@@ -226,10 +252,10 @@ def matmul(v: np.ndarray, step_v: float, signed: bool, m: SplitMatrix,
         _refuse_off_grid(v, step_v, off)
     c = _llvm.output_blocks(out, nib, njb)
     pa, pc, ptrs = apk.ctypes.data, c.ctypes.data, m._ptrs
-    sums0 = N_DIGITS * (1 if signed else 2)
-    for d in range(N_DIGITS - 1, -1, -1):     # smallest digit first; the first pass assigns
+    sums0 = n_dig * (1 if signed else 2)
+    for d in range(n_dig - 1, -1, -1):     # smallest digit first; the first pass assigns
         fn(nib, njb, kq, pa, 4 * MR * kq, ptrs[d], 4 * NR * kq, pc, njb * NR,
-           ptrs[sums0 + d], scales[d], d == N_DIGITS - 1)
+           ptrs[sums0 + d], scales[d], d == n_dig - 1)
     if c is not out:
         out[...] = c[:n_b, :m.n]
     return out

@@ -59,7 +59,12 @@ How the sums are formed (``TileConfig.array_solver = "fast"``, the default):
   widths), so the charge is exactly ``v⁺ @ S⁺ + v⁻ @ S⁻`` with :math:`S^\pm =
   F(G, \pm V_\mathrm{read})/(\pm V_\mathrm{read})` evaluated once per programmed state and
   ``v`` the signal-equivalent drive: the GEMMs (and kernels) of linear cells. An odd law
-  (sinh), or unsigned inputs, needs one of the two terms.
+  (sinh), or unsigned inputs, needs one of the two terms. Both terms (signed drives on a
+  law that is not odd, 1T1R: the transistor's source changes sides with the polarity, so
+  :math:`S^+ \ne S^-`) are one product of twice the depth, whose integer split has two
+  digits instead of three (:data:`POLARITY_DIGITS`): each :math:`S^\pm` within
+  :data:`POLARITY_SPLIT_RTOL` (1.55e-5) of :math:`\max|S|`, a column sum within that
+  times :math:`\max|S|\sum_i|v_i|`, far below an ADC step and the programming spread.
 * **Amplitude inputs**: the rows sit on the DAC levels :math:`L_k`. Separable laws
   (:math:`F = g\,h(V)`, sinh) are exactly one GEMM on :math:`h(L)`. Other laws (1T1R) are
   expanded, :math:`F(g, L_k) \approx \sum_{r<R} a_r(g)\,b_r(L_k)`
@@ -117,6 +122,8 @@ from . import variance as _variance
 
 __all__ = [
     "LINES_RTOL",
+    "POLARITY_DIGITS",
+    "POLARITY_SPLIT_RTOL",
     "TABLE_RTOL",
     "VARIANCE_RTOL",
     "ArrayRead",
@@ -129,6 +136,16 @@ TABLE_RTOL = 1e-5
 #: Largest error of the expansion of (∂F/∂g)² (read-noise variance), relative to its
 #: largest value [-].
 VARIANCE_RTOL = 1e-3
+#: Digits of the integer split (:func:`cimsim.kernels.int8_gemm.split`) of the pulse plan's
+#: two-polarity signal matrix ``[S₊; S₋]`` (a law that is not odd, signed drives): two of
+#: base 254, so that each cell's ``S±`` is represented within
+#: :data:`POLARITY_SPLIT_RTOL` of ``max|S|`` and the doubled depth costs 4/3 of the integer
+#: work of one polarity's three digits, not twice it [-].
+POLARITY_DIGITS = 2
+#: Largest error of one entry of the pulse plan's two-polarity signal matrix on the integer
+#: path, relative to the largest entry: half a unit of the second base-254 digit,
+#: ``1/(2·127·254)`` [-].
+POLARITY_SPLIT_RTOL = 1.0 / (2 * 127 * 254)
 #: Fits tried per rank for the pulse plan's read-noise variance (:meth:`ArrayRead.
 #: _pulse_variance`), each reweighting the cells by their errors (Lawson's iteration towards
 #: the smallest largest error) [-].
@@ -540,8 +557,9 @@ class ArrayRead:
             ref.append(x[:, m.ref_cols])
         return np.concatenate(own, axis=1), np.concatenate(ref, axis=1)
 
-    def _pack(self, signal, var_own, var_ref, f32: bool) -> dict:
-        mats = {"signal": int8_gemm.split(signal) if f32 and signal.shape[0] <= int8_gemm.K_MAX
+    def _pack(self, signal, var_own, var_ref, f32: bool, digits: int) -> dict:
+        mats = {"signal": int8_gemm.split(signal, digits)
+                if f32 and signal.shape[0] <= int8_gemm.K_MAX
                 else np.ascontiguousarray(signal, dtype=self.dtype)}
         if var_own is not None:
             for name, var in (("var_own", var_own), ("var_ref", var_ref)):
@@ -575,7 +593,8 @@ class ArrayRead:
         self.split = len(sig) == 2
         self.rank = len(sig)
         var = self._pulse_variance(var_own, var_ref) if self.noisy else (None, None)
-        self.mats = self._pack(np.concatenate(sig, axis=0), *var, f32)
+        self.mats = self._pack(np.concatenate(sig, axis=0), *var, f32,
+                               POLARITY_DIGITS if self.split else int8_gemm.N_DIGITS)
 
     def _pulse_variance(self, var_own: list, var_ref: list) -> tuple[np.ndarray, np.ndarray]:
         r"""The pulse plan's read-noise matrices, the cells' white noise folded in.
