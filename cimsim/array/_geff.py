@@ -27,9 +27,11 @@ the shared ports (a dense Cholesky step on that block, :math:`S = M_{kk} - W^\to
 :math:`W = L^{-1} M_{ek}`, :math:`L L^\top = M_{ee}`). The work is that of a
 nested-dissection factorisation of the grid, :math:`O((\mathrm{rows}\cdot
 \mathrm{cols})^{3/2})`; at the root only the block :math:`Y[\mathrm{in}, \mathrm{out}]` is
-formed. Small merges of one pattern run batched in a Numba kernel (one rectangle per thread);
-large ones on single-threaded LAPACK/BLAS, several side by side, so the result has the same
-bits for any thread count.
+formed. Rectangles of at most :data:`BLOCK_CELLS` cells are computed from their cells up in
+one pass of a Numba kernel (one rectangle per thread, its merge tree in private scratch, no
+level-by-level arrays of tiny complements); middle-sized merges of one pattern run batched in
+a Numba kernel (one rectangle per thread); large ones on single-threaded LAPACK/BLAS, several
+side by side, so the result has the same bits for any thread count.
 
 References
 ----------
@@ -55,6 +57,14 @@ __all__ = ["effective_conductance", "terminal_admittance"]
 #: Assembled size [nodes] from which a merge runs on LAPACK/BLAS (one rectangle per thread)
 #: instead of the batched Numba kernel.
 BLAS_NODES = 160
+
+#: Rectangles of at most this many cells are computed from their cells up in one pass, one
+#: rectangle per thread (:func:`_block_py`), with no level-by-level arrays below them.
+BLOCK_CELLS = 64
+
+
+def _is_block(shape) -> bool:
+    return shape.h * shape.w <= BLOCK_CELLS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,16 +120,61 @@ def _pattern(shape: _Shape):
     return kind, a, b, off, pos_a, pos_b, len(keep), len(keep) + len(shared)
 
 
+def _schur_py(m, n_keep, n_all, w):
+    r"""In place, the lower triangle of ``m[:n_keep, :n_keep]`` becomes the complement
+    :math:`S = M_{kk} - W^\top W`, :math:`W = L^{-1} M_{sk}`, :math:`L L^\top = M_{ss}`, of
+    the symmetric ``m[:n_all, :n_all]`` (lower triangle read) onto its first ``n_keep``
+    indices (``w``: scratch of at least ``(n_all - n_keep, n_keep)``). The update runs one
+    kept row at a time, so that row stays in cache for every eliminated index."""
+    e = n_all - n_keep
+    for p in range(e):                    # Cholesky of M_ss in place (lower triangle)
+        a = n_keep + p
+        for q in range(p):
+            b = n_keep + q
+            acc = m[a, b]
+            for r in range(q):
+                acc -= m[a, n_keep + r] * m[b, n_keep + r]
+            m[a, b] = acc / m[b, b]
+        acc = m[a, a]
+        for r in range(p):
+            acc -= m[a, n_keep + r] * m[a, n_keep + r]
+        m[a, a] = np.sqrt(acc)
+    for p in range(e):                    # W = L⁻¹ M_sk, row by row
+        a = n_keep + p
+        for j in range(n_keep):
+            w[p, j] = m[a, j]
+        for q in range(p):
+            lv = m[a, n_keep + q]
+            for j in range(n_keep):
+                w[p, j] -= lv * w[q, j]
+        inv = 1.0 / m[a, a]
+        for j in range(n_keep):
+            w[p, j] *= inv
+    e4 = e - e % 4                        # (no row views: each costs a reference count)
+    for i in range(n_keep):               # S = M_kk − WᵀW, lower triangle, 4 p at a time
+        for p in range(0, e4, 4):
+            f0, f1, f2, f3 = w[p, i], w[p + 1, i], w[p + 2, i], w[p + 3, i]
+            for j in range(i + 1):
+                m[i, j] -= (f0 * w[p, j] + f1 * w[p + 1, j]) + (f2 * w[p + 2, j]
+                                                                 + f3 * w[p + 3, j])
+        for p in range(e4, e):
+            f = w[p, i]
+            for j in range(i + 1):
+                m[i, j] -= f * w[p, j]
+
+
+_schur_kernel = jit(_schur_py)
+
+
 def _merge_batch_py(sa, ia, sb, ib, pos_a, pos_b, n_keep, n_all, out):
     """Merge the pairs of complements ``sa[ia[t]]``, ``sb[ib[t]]`` (contiguous chunks of
-    rectangles per thread): assemble, eliminate the shared ports ``n_all − 1 … n_keep`` by
-    symmetric Gaussian elimination on the lower triangle, write the kept block (both
-    triangles)."""
+    rectangles per thread): assemble, eliminate the shared ports ``n_keep … n_all − 1``
+    (:func:`_schur_py`), write the kept block (both triangles)."""
     n = ia.size
     n_chunks = min(n, 256)
     for c in prange(n_chunks):
         m = np.empty((n_all, n_all))
-        row = np.empty(n_all)
+        w = np.empty((n_all - n_keep, n_keep))
         for t in range(c * n // n_chunks, (c + 1) * n // n_chunks):
             m[:] = 0.0
             for p in range(pos_a.size):
@@ -128,15 +183,7 @@ def _merge_batch_py(sa, ia, sb, ib, pos_a, pos_b, n_keep, n_all, out):
             for p in range(pos_b.size):
                 for q in range(pos_b.size):
                     m[pos_b[p], pos_b[q]] += sb[ib[t], p, q]
-            for e in range(n_all - 1, n_keep - 1, -1):
-                inv = 1.0 / m[e, e]
-                for j in range(e):
-                    row[j] = m[e, j]
-                for i in range(e):
-                    f = row[i] * inv
-                    mi = m[i]
-                    for j in range(i + 1):
-                        mi[j] -= f * row[j]
+            _schur_kernel(m, n_keep, n_all, w)
             for i in range(n_keep):
                 for j in range(i + 1):
                     out[t, i, j] = m[i, j]
@@ -226,50 +273,200 @@ def _merge_batch_numpy(sa, ia, sb, ib, pos_a, pos_b, n_keep, n_all, out):
         out[t] = _merge_one(sa[ia[t]], sb[ib[t]], pos_a, pos_b, n_keep, n_all)
 
 
-def _leaves(g: np.ndarray, g_row: float, g_col: float) -> dict:
-    r"""Every cell as a 1×1 rectangle: the complement onto its ports (left, right, top,
-    bottom, those present) of its row node ``u`` (half segments of ``2 g_row`` to the left
-    and right ports; a whole segment to the driver in column 0) and column node ``v`` (``2
-    g_col`` to the top and bottom ports; a whole segment to ground in the last row), joined
-    by the cell ``g``. With port conductances ``c_p`` on inner node ``n(p)``:
+def _leaf_ports(shape: _Shape) -> np.ndarray:
+    """Inner node of each port of a 1×1 rectangle, in canonical order (0: the row node, 1:
+    the column node): left, right (unless open), top (unless open), bottom."""
+    node = [0] + ([] if shape.open_right else [0]) + ([] if shape.open_top else [1]) + [1]
+    return np.array(node, dtype=np.int64)
+
+
+@functools.lru_cache(maxsize=64)
+def _block_program(shape: _Shape):
+    """The whole merge tree of ``shape`` down to its cells, flattened for
+    :func:`_block_py`: every cell (local row, column, first port's slot, port nodes) and
+    every merge in post-order (slots of the two halves and of the result, positions of each
+    half's ports, kept and assembled sizes). A slot is an offset into one scratch buffer
+    holding each complement as a dense (n, n) block; the last merge's slot is the result."""
+    leaves, merges, size = [], [], [0]
+
+    def alloc(n):
+        size[0] += n * n
+        return size[0] - n * n
+
+    def walk(sh, oi, oj):
+        if sh.h == 1 and sh.w == 1:
+            node = _leaf_ports(sh)
+            slot = alloc(node.size)
+            leaves.append((oi, oj, slot, node))
+            return slot
+        kind, a, b, off, pos_a, pos_b, n_keep, n_all = _pattern(sh)
+        sa = walk(a, oi, oj)
+        sb = walk(b, oi, oj + off) if kind == "v" else walk(b, oi + off, oj)
+        slot = alloc(n_keep)
+        merges.append((sa, sb, slot, pos_a, pos_b, n_keep, n_all))
+        return slot
+
+    walk(shape, 0, 0)
+    leaf_ij = np.array([[i, j] for i, j, _, _ in leaves], dtype=np.int64).reshape(-1, 2)
+    leaf_slot = np.array([s for _, _, s, _ in leaves], dtype=np.int64)
+    leaf_node = np.full((len(leaves), 4), -1, dtype=np.int64)
+    for t, (_, _, _, node) in enumerate(leaves):
+        leaf_node[t, :node.size] = node
+    n_m = len(merges)
+    mg = np.zeros((n_m, 7), dtype=np.int64)     # slot a, slot b, slot out, pos offset a, b
+    pos = []                                    # (offset b + len b), n_keep, n_all
+    at = 0
+    for k, (sa, sb, so, pa, pb, n_keep, n_all) in enumerate(merges):
+        mg[k] = (sa, sb, so, at, at + pa.size, n_keep, n_all)
+        pos += [pa, pb]
+        at += pa.size + pb.size
+    pos_all = np.concatenate(pos) if pos else np.zeros(0, dtype=np.int64)
+    pos_end = np.append(mg[1:, 3], at) if n_m else np.zeros(0, dtype=np.int64)
+    n_max = int(mg[:, 6].max()) if n_m else 1
+    return leaf_ij, leaf_slot, leaf_node, mg, pos_all, pos_end, size[0], n_max
+
+
+def _block_py(g, g_row, g_col, corners, leaf_ij, leaf_slot, leaf_node, mg, pos_all, pos_end,
+              n_scratch, n_max, out):
+    r"""Complements ``out`` (n, k, k) of the rectangles at ``corners`` (n, 2), all of one
+    shape, each computed from its cells up in one pass (one rectangle per thread, its whole
+    merge tree in a private scratch buffer): the cells' closed-form complements
+    (:func:`_leaf_numpy`), then the merges of the flattened tree (:func:`_block_program`) by
+    elimination of the shared ports (:func:`_schur_py`)."""
+    rows = g.shape[0]
+    n = corners.shape[0]
+    n_leaf = leaf_ij.shape[0]
+    n_merge = mg.shape[0]
+    for t in prange(n):
+        buf = np.empty(n_scratch)
+        m = np.empty((n_max, n_max))
+        w = np.empty((n_max, n_max))
+        c = np.empty(4)
+        for lf in range(n_leaf):
+            gi = corners[t, 0] + leaf_ij[lf, 0]
+            gj = corners[t, 1] + leaf_ij[lf, 1]
+            gc = g[gi, gj]
+            n_p = 0
+            du = gc
+            dv = gc
+            for p in range(4):
+                nd = leaf_node[lf, p]
+                if nd < 0:
+                    break
+                if nd == 0:          # left (a whole segment to the driver) or right
+                    c[p] = g_row if (p == 0 and gj == 0) else 2.0 * g_row
+                    du += c[p]
+                else:                # top or bottom (a whole segment to ground)
+                    last = p + 1 == 4 or leaf_node[lf, p + 1] < 0
+                    c[p] = g_col if (last and gi == rows - 1) else 2.0 * g_col
+                    dv += c[p]
+                n_p += 1
+            det = du * dv - gc * gc
+            s0 = leaf_slot[lf]
+            for p in range(n_p):
+                for q in range(n_p):
+                    np_, nq = leaf_node[lf, p], leaf_node[lf, q]
+                    if np_ != nq:
+                        k = gc / det
+                    elif np_ == 0:
+                        k = dv / det
+                    else:
+                        k = du / det
+                    buf[s0 + p * n_p + q] = -c[p] * c[q] * k
+                buf[s0 + p * n_p + p] += c[p]
+        for km in range(n_merge):
+            sa, sb, so = mg[km, 0], mg[km, 1], mg[km, 2]
+            oa, ob = mg[km, 3], mg[km, 4]
+            n_keep, n_all = mg[km, 5], mg[km, 6]
+            na = ob - oa
+            nb = pos_end[km] - ob
+            for i in range(n_all):        # lower triangles only (all are symmetric)
+                for j in range(i + 1):
+                    m[i, j] = 0.0
+            for p in range(na):
+                ip = pos_all[oa + p]
+                for q in range(p + 1):
+                    iq = pos_all[oa + q]
+                    if ip >= iq:
+                        m[ip, iq] += buf[sa + p * na + q]
+                    else:
+                        m[iq, ip] += buf[sa + p * na + q]
+            for p in range(nb):
+                ip = pos_all[ob + p]
+                for q in range(p + 1):
+                    iq = pos_all[ob + q]
+                    if ip >= iq:
+                        m[ip, iq] += buf[sb + p * nb + q]
+                    else:
+                        m[iq, ip] += buf[sb + p * nb + q]
+            _schur_kernel(m, n_keep, n_all, w)
+            if km == n_merge - 1:
+                for i in range(n_keep):
+                    for j in range(i + 1):
+                        out[t, i, j] = m[i, j]
+                        out[t, j, i] = m[i, j]
+            else:
+                for i in range(n_keep):
+                    for j in range(i + 1):
+                        buf[so + i * n_keep + j] = m[i, j]
+        if n_merge == 0:                 # a single cell
+            n_p = out.shape[1]
+            for i in range(n_p):
+                for j in range(n_p):
+                    out[t, i, j] = buf[i * n_p + j]
+
+
+_block_kernel = jit(_block_py, parallel=True)
+
+
+def _blocks(g: np.ndarray, g_row: float, g_col: float, shape: _Shape,
+            corners: np.ndarray) -> np.ndarray:
+    """Complements (n, k, k) of the rectangles of ``shape`` at ``corners``: the fused kernel
+    (:func:`_block_py`), or with the NumPy backend the cells' complements merged level by
+    level (:func:`_leaf_numpy`, :func:`_merge_one`)."""
+    k = len(shape.ports())
+    out = np.empty((len(corners), k, k))
+    if backend() != "numpy":
+        prog = _block_program(shape)
+        _block_kernel(g, g_row, g_col, corners, *prog, out)
+        return out
+    for t, (ci, cj) in enumerate(corners):
+        out[t] = _block_numpy(g, g_row, g_col, shape, int(ci), int(cj))
+    return out
+
+
+def _block_numpy(g, g_row, g_col, shape, ci, cj) -> np.ndarray:
+    """Reference of one rectangle's complement: recursive halves, cells by
+    :func:`_leaf_numpy`, merges on LAPACK (:func:`_merge_one`)."""
+    if shape.h == 1 and shape.w == 1:
+        node = _leaf_ports(shape)
+        rows = g.shape[0]
+        c = np.where(node == 0, 2.0 * g_row, 2.0 * g_col)
+        if cj == 0:
+            c[0] = g_row
+        if ci == rows - 1:
+            c[-1] = g_col
+        y = np.empty((1, node.size, node.size))
+        _leaf_numpy(np.array([g[ci, cj]]), c[None, :], node, y)
+        return y[0]
+    kind, a, b, off, pos_a, pos_b, n_keep, n_all = _pattern(shape)
+    sa = _block_numpy(g, g_row, g_col, a, ci, cj)
+    sb = (_block_numpy(g, g_row, g_col, b, ci, cj + off) if kind == "v"
+          else _block_numpy(g, g_row, g_col, b, ci + off, cj))
+    return _merge_one(sa, sb, pos_a, pos_b, n_keep, n_all)
+
+
+def _leaf_numpy(gc, c, node, y):
+    r"""Complements ``y`` (n, m, m) of single cells ``gc`` (n,) [S] onto their ports: the
+    row node ``u`` joins the left and right ports (half segments of ``2 g_row``; a whole
+    segment ``g_row`` to the driver in column 0), the column node ``v`` the top and bottom
+    ports (``2 g_col``; ``g_col`` to ground in the last row), the cell joins ``u`` and ``v``.
+    With port conductances ``c_p`` (n, m) on inner nodes ``node`` (m,) (0: ``u``, 1: ``v``):
 
     .. math:: Y_{pq} = c_p \delta_{pq} - c_p c_q (K^{-1})_{n(p) n(q)}, \quad
               K = \begin{pmatrix} d_u & -g \\ -g & d_v \end{pmatrix},
 
-    :math:`d_u = \sum_{n(p) = u} c_p + g`, :math:`d_v = \sum_{n(p) = v} c_p + g`.
-    Returns ``{shape: (corners (n, 2), complements (n, m, m))}``."""
-    rows, cols = g.shape
-    out = {}
-    for top in (True, False):
-        for right in (True, False):
-            ii = np.arange(rows)[(np.arange(rows) == 0) == top]
-            jj = np.arange(cols)[(np.arange(cols) == cols - 1) == right]
-            if ii.size == 0 or jj.size == 0:
-                continue
-            ci, cj = (a.ravel() for a in np.meshgrid(ii, jj, indexing="ij"))
-            gc = g[ci, cj]
-            c_left = np.where(cj == 0, g_row, 2.0 * g_row)
-            c_bottom = np.where(ci == rows - 1, g_col, 2.0 * g_col)
-            cs, node = [c_left], [0]
-            if not right:
-                cs.append(np.full(ci.size, 2.0 * g_row))
-                node.append(0)
-            if not top:
-                cs.append(np.full(ci.size, 2.0 * g_col))
-                node.append(1)
-            cs.append(c_bottom)
-            node.append(1)
-            c = np.stack(cs, axis=1)                               # (n, m)
-            node = np.array(node, dtype=np.int64)
-            y = np.empty((ci.size, node.size, node.size))
-            (_leaf_numpy if backend() == "numpy" else _leaf_kernel)(gc, c, node, y)
-            out[_Shape(1, 1, right, top)] = (np.stack([ci, cj], axis=1).astype(np.int64), y)
-    return out
-
-
-def _leaf_numpy(gc, c, node, y):
-    """Leaf complements ``y`` (n, m, m) of cells ``gc`` (n,) with port conductances ``c``
-    (n, m) on inner nodes ``node`` (m,) (0: row node, 1: column node)."""
+    :math:`d_u = \sum_{n(p) = u} c_p + g`, :math:`d_v = \sum_{n(p) = v} c_p + g`."""
     d = np.stack([c[:, node == 0].sum(axis=1) + gc, c[:, node == 1].sum(axis=1) + gc], axis=1)
     det = d[:, 0] * d[:, 1] - gc * gc
     kinv = np.empty((gc.size, 2, 2))
@@ -280,33 +477,6 @@ def _leaf_numpy(gc, c, node, y):
     y[:, np.arange(node.size), np.arange(node.size)] += c
 
 
-def _leaf_py(gc, c, node, y):
-    """Kernel of :func:`_leaf_numpy`."""
-    m = node.size
-    for t in prange(gc.size):
-        du = gc[t]
-        dv = gc[t]
-        for p in range(m):
-            if node[p] == 0:
-                du += c[t, p]
-            else:
-                dv += c[t, p]
-        det = du * dv - gc[t] * gc[t]
-        for p in range(m):
-            for q in range(m):
-                if node[p] != node[q]:
-                    k = gc[t] / det
-                elif node[p] == 0:
-                    k = dv / det
-                else:
-                    k = du / det
-                y[t, p, q] = -c[t, p] * c[t, q] * k
-            y[t, p, p] += c[t, p]
-
-
-_leaf_kernel = jit(_leaf_py, parallel=True)
-
-
 def terminal_admittance(g_s: np.ndarray, r_row_ohm: float, r_col_ohm: float) -> np.ndarray:
     """Block ``Y[in, out]`` (rows, cols) [S] of the admittance matrix of the crossbar onto its
     driver and ground terminals (both wire resistances > 0)."""
@@ -314,15 +484,15 @@ def terminal_admittance(g_s: np.ndarray, r_row_ohm: float, r_col_ohm: float) -> 
     rows, cols = g.shape
     g_row, g_col = 1.0 / float(r_row_ohm), 1.0 / float(r_col_ohm)
     root = _Shape(rows, cols, True, True)
-    if rows == 1 and cols == 1:
-        y = _leaves(g, g_row, g_col)[root][1][0]
-        return y[:1, 1:]
+    if _is_block(root):
+        y = _blocks(g, g_row, g_col, root, np.zeros((1, 2), dtype=np.int64))[0]
+        return y[:rows, rows:]
     # the rectangles of every level, top-down: shape -> corners (n, 2)
     levels = [{root: np.zeros((1, 2), dtype=np.int64)}]
     while True:
         nxt: dict[_Shape, list] = {}
         for shape, corners in levels[-1].items():
-            if shape.h == 1 and shape.w == 1:
+            if _is_block(shape):
                 continue
             kind, a, b, off = _split(shape)
             shift = np.array([0, off] if kind == "v" else [off, 0], dtype=np.int64)
@@ -335,7 +505,7 @@ def terminal_admittance(g_s: np.ndarray, r_row_ohm: float, r_col_ohm: float) -> 
     uses: dict[_Shape, int] = {}
     for level in levels:
         for shape, corners in level.items():
-            if shape.h == 1 and shape.w == 1:
+            if _is_block(shape):
                 continue
             _, a, b, _ = _split(shape)
             uses[a] = uses.get(a, 0) + len(corners)
@@ -359,12 +529,18 @@ def terminal_admittance(g_s: np.ndarray, r_row_ohm: float, r_col_ohm: float) -> 
         lut, arr, _ = done[shape]
         return arr, lut[corners[:, 0] * cols + corners[:, 1]]
 
-    for shape, (corners, y) in _leaves(g, g_row, g_col).items():
-        store(shape, corners, y)
+    blocks: dict[_Shape, list] = {}
+    for level in levels:
+        for shape, corners in level.items():
+            if _is_block(shape):
+                blocks.setdefault(shape, []).append(corners)
+    for shape, parts in blocks.items():
+        corners = np.concatenate(parts)
+        store(shape, corners, _blocks(g, g_row, g_col, shape, corners))
     for level in reversed(levels):
         merged, tasks = [], []
         for shape, corners in level.items():
-            if shape.h == 1 and shape.w == 1:
+            if _is_block(shape):
                 continue
             kind, a, b, off, pos_a, pos_b, n_keep, n_all = _pattern(shape)
             sa, ia = fetch(a, corners)
