@@ -60,7 +60,7 @@ BLAS_NODES = 160
 
 #: Rectangles of at most this many cells are computed from their cells up in one pass, one
 #: rectangle per thread (:func:`_block_py`), with no level-by-level arrays below them.
-BLOCK_CELLS = 64
+BLOCK_CELLS = 256
 
 
 def _is_block(shape) -> bool:
