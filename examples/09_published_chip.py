@@ -18,7 +18,10 @@ What to look at:
 * **Right**: where the energy of one MVM goes in each mode: the buffers dominate the binary
   mode, whose one-bit sense decisions take tens of picoseconds at the read-out's assumed
   full-scale current; the published macro spends far more per binary MVM in circuits the
-  model does not hold (its rows are declared known failures with these numbers).
+  model does not hold (its rows are declared known failures with these numbers). In the
+  8-bit mode the bit-line clamps' drop from the read-out's supply (``read_supply``, three
+  times the cells' own ``array_read`` at 0.8 V over 0.2 V) is the largest line, then the
+  buffers, the cells and the read-outs; that mode's TOPS/W is within its tolerance.
 """
 
 from __future__ import annotations
