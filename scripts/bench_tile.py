@@ -14,7 +14,8 @@ product, and the set-up time):
   converter noise, DAC card levels, drift and faults) with linear cells (``tile.cell =
   "linear"``), batch 1024;
 * ``bitserial_tile_mvm``: 8 bit-planes of non-negative 8-bit inputs, one ADC conversion per
-  plane;
+  plane (both sums of a plane by the table look-up of :mod:`cimsim.kernels.lut_gemm`,
+  ``signal_gemm = variance_gemm = "lut_avx512f"``);
 * ``ir_drop_linear_tile_mvm``: the standard tile with exact IR drop (row and column wires of
   1 Ω per cell), after the one-off ``G_eff`` (reported as ``geff_setup_gemm_equivalents``).
 """
@@ -57,16 +58,18 @@ def _run(ctx: BenchContext, name: str, m, x, w, setup, shape, **extra) -> dict:
     t, t_gemm = ctx.time_pair(lambda: m.matmul(x), shape)
     y, _ = m.matmul(x, sample_offset=0)
     ref = x @ w
-    from cimsim.kernels import bf16_gemm, int8_gemm
+    from cimsim.kernels import bf16_gemm, int8_gemm, lut_gemm
 
+    signal = ("avx512_vnni" if int8_gemm.kernel_available()
+              and m.encoder.int_step_v(0) is not None else "blas_float32")
+    variance = "avx512_bf16" if bf16_gemm.kernel_available() else "blas_float32"
+    if "lut" in m.blocks[0][2]._mats:      # bit-planes: both sums by one table look-up
+        signal = variance = ("lut_avx512f" if lut_gemm.kernel_available()
+                             else "lut_blas_float64")
     rec = ctx.record(name, t, shape, t_gemm, n_tiles=m.n_tiles, setup_s=setup,
                      rel_rms_error_vs_float=float(np.sqrt(np.mean((y - ref) ** 2)
                                                           / np.mean(ref ** 2))),
-                     signal_gemm=("avx512_vnni" if int8_gemm.kernel_available()
-                                  and m.encoder.int_step_v(0) is not None
-                                  else "blas_float32"),
-                     variance_gemm=("avx512_bf16" if bf16_gemm.kernel_available()
-                                    else "blas_float32"), **extra)
+                     signal_gemm=signal, variance_gemm=variance, **extra)
     return rec
 
 

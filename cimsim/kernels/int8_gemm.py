@@ -46,7 +46,7 @@ from . import _llvm
 from ._llvm import MR, NR
 from .parallel import workspace
 
-__all__ = ["SplitMatrix", "kernel_available", "matmul", "rounded", "split"]
+__all__ = ["SplitMatrix", "integer_matrix", "kernel_available", "matmul", "rounded", "split"]
 
 #: Digits of the split and their base [-].
 N_DIGITS, BASE = 3, 128
@@ -179,6 +179,19 @@ def rounded(s) -> np.ndarray:
         value += di
     value *= unit
     return np.ascontiguousarray(value.astype(np.float32))
+
+
+def integer_matrix(s) -> tuple[float, np.ndarray]:
+    """The split of a ``(k, n)`` signal matrix ``S`` [S] as one integer matrix: ``T = 128²·D⁽⁰⁾ +
+    128·D⁽¹⁾ + D⁽²⁾`` (int64, ``|T| ≤ 127·128² + 64·128 + 64``) and the value of one unit of
+    ``T``, ``u / 128²`` [S]: ``Ŝ = (u/128²)·T`` exactly, the matrix :func:`split` represents
+    (for the look-up GEMM of bit-planes, :mod:`cimsim.kernels.lut_gemm`)."""
+    s = _check_rows(s, "int8_gemm.integer_matrix")
+    unit, planes = _digit_planes(s)
+    t = np.zeros(s.shape, dtype=np.int64)
+    for d, di in enumerate(planes):
+        t += di.astype(np.int64) * BASE ** (N_DIGITS - 1 - d)
+    return unit / BASE ** (N_DIGITS - 1), t
 
 
 def _rounded(digits: np.ndarray, unit: float, base: int = BASE) -> np.ndarray:

@@ -116,7 +116,7 @@ from device_models._checks import fail
 from device_models._jit import backend, jit
 
 from ..array.expansion import G_NODES, chebyshev_nodes, expand
-from ..kernels import bf16_gemm, int8_gemm
+from ..kernels import bf16_gemm, int8_gemm, lut_gemm
 from ..kernels.parallel import workspace
 from . import variance as _variance
 
@@ -801,6 +801,13 @@ class ArrayRead:
                 mean = self.block.per_cell_currents(v, self.t_s, law=self.noise_law,
                                                     **per_cell_args)
                 return mean, empty, empty
+            if "lut" in mats:      # a bit-plane: both sums by one table look-up
+                sums = lut_gemm.matmul(v, self.v_unit, mats["lut"])
+                if not noisy:
+                    return sums[0], empty, empty
+                var_own = sums[1]
+                var_own += mats["variance"].c_own
+                return sums[0], var_own, np.zeros((n_b, 0), dtype=var_own.dtype)
             mean = signal_gemm(v, mats["signal"], enc.int_step_v(p), enc.signed,
                                workspace("mean", (n_b, self.n_signal), dt))
             if not noisy:

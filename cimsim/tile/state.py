@@ -56,7 +56,7 @@ from device_models.iv import conductance_temperature_factor
 
 from ..array.mapping import WeightMapping, map_weights
 from ..hardware import HardwareConfig
-from ..kernels import int8_gemm
+from ..kernels import int8_gemm, lut_gemm
 from . import variance as _variance
 from .laws import current_window, program_targets, read_law
 from .readout import ColumnAdcs
@@ -474,6 +474,11 @@ class RowBlock:
         :class:`~cimsim.kernels.int8_gemm.SplitMatrix` of the integer signal GEMM where its
         kernel runs, else the float32 matrix its digits represent
         (:func:`~cimsim.kernels.int8_gemm.rounded`, the same numbers on the BLAS path).
+        ``"lut"`` instead of ``"signal"`` for bit-planes in float32 (``v_unit`` given, no
+        reference columns): the :class:`~cimsim.kernels.lut_gemm.LutMatrix` of the split's
+        integers and, with read noise, of the variance GEMM's matrix in fixed point (22 bits
+        for 512 rows; the variance then holds only the thermal constants), one table look-up
+        for both sums of a bit-plane (:mod:`cimsim.kernels.lut_gemm`).
         ``"variance"`` (with read noise and ``noise``): the
         :class:`~cimsim.tile.variance.VarianceMatrices` for the encoding's drive ``law``; with
         ``v_unit`` [V] (binary row drives: every row at 0 or ``v_unit``, so ``v² = v_unit·v``)
@@ -495,17 +500,34 @@ class RowBlock:
         # each part goes once it is concatenated (the block's transient stays one copy)
         signal = np.concatenate([s.pop("signal_s") for s in states], axis=1)
         f32 = np.dtype(dtype) == np.float32
-        if not f32:
-            mat = np.ascontiguousarray(signal, dtype=dtype)
+        noisy = noise and "var_own_s2" in states[0]
+        lut = None
+        if f32 and v_unit is not None and integer_drive and self.n_refs == 0:
+            unit_s, t_int = int8_gemm.integer_matrix(signal)
+            if lut_gemm.fits(t_int.shape[0], float(np.max(np.abs(t_int), initial=0))):
+                lut = ([t_int], [unit_s])
+        if lut is not None:
+            mats = {}
+        elif not f32:
+            mats = {"signal": np.ascontiguousarray(signal, dtype=dtype)}
         elif integer_drive and int8_gemm.kernel_available():
-            mat = int8_gemm.split(signal)
+            mats = {"signal": int8_gemm.split(signal)}
         else:
-            mat = int8_gemm.rounded(signal)
+            mats = {"signal": int8_gemm.rounded(signal)}
         del signal
-        mats = {"signal": mat, "rowsum": [s["rowsum_s"] for s in states]}
-        if noise and "var_own_s2" in states[0]:
-            mats["variance"] = _variance.build(states, law, v_unit, dtype, consume=True)
+        mats["rowsum"] = [s["rowsum_s"] for s in states]
+        if noisy:
+            vm = _variance.build(states, law, v_unit, dtype, consume=True, dense=lut is not None)
+            if lut is not None:      # the variance GEMM joins the signal's look-up tables
+                unit_v, q = lut_gemm.fixed_point(vm.own)
+                lut[0].append(q)
+                lut[1].append(unit_v)
+                vm.own = vm.ref = None
+            mats["variance"] = vm
         del states
+        if lut is not None:
+            mats["lut"] = lut_gemm.pack(*lut)
+            del lut
         if cache:
             self._cache_key, self._mats = key, mats
         return mats

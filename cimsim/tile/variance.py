@@ -181,7 +181,8 @@ def _common_kappa(var: list[np.ndarray], g: list[np.ndarray]) -> float | None:
 
 
 def build(states: list[dict], law: DriveLaw | None, v_unit: float | None,
-          dtype, *, excess: bool = True, consume: bool = False) -> VarianceMatrices:
+          dtype, *, excess: bool = True, consume: bool = False,
+          dense: bool = False) -> VarianceMatrices:
     """Read-noise matrices of a row block from its tiles' read-time states.
 
     Parameters
@@ -201,6 +202,10 @@ def build(states: list[dict], law: DriveLaw | None, v_unit: float | None,
         Take the per-tile arrays out of ``states`` as they are concatenated (the caller's
         dicts are emptied of them; the tiles' parts and the block's copy are not all kept at
         once).
+    dense : bool
+        Keep ``own`` and ``ref`` as float64 arrays (not packed), for a caller that forms its
+        own GEMM operand from them (the bit-plane look-up tables of
+        :meth:`cimsim.tile.state.RowBlock.matrices`).
     """
     f32 = np.dtype(dtype) == np.float32
 
@@ -233,11 +238,12 @@ def build(states: list[dict], law: DriveLaw | None, v_unit: float | None,
             own = np.concatenate([var_own, k_shot * g_own])
             ref = np.concatenate([var_ref, k_shot * g_ref])
     del var_own, var_ref, g_own, g_ref      # own/ref hold what the packing needs
-    if f32:
+    if f32 and not dense:
         own, ref = bf16_gemm.pack(own), bf16_gemm.pack(ref)
     else:
-        own = np.ascontiguousarray(own, dtype=dtype)
-        ref = np.ascontiguousarray(ref, dtype=dtype)
+        keep = np.float64 if dense else dtype
+        own = np.ascontiguousarray(own, dtype=keep)
+        ref = np.ascontiguousarray(ref, dtype=keep)
     table, slope = None, -1.0
     if mode in ("shared", "concat"):
         scale = k_shot if mode == "shared" else 1.0

@@ -1,0 +1,127 @@
+"""The look-up GEMM of bit-planes (cimsim.kernels.lut_gemm): exact integer sums on every path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cimsim.kernels import int8_gemm, lut_gemm
+from device_models._jit import use_backend
+from device_models.errors import InvalidParameterError
+
+
+def _exact(bits: np.ndarray, q: np.ndarray, scale: float) -> np.ndarray:
+    """b @ Q in Python integers (object arrays), times the scale, rounded once to float32."""
+    r = bits.astype(object) @ q.astype(object)
+    return np.array([[float(x) * scale for x in row] for row in r]).astype(np.float32)
+
+
+@settings(max_examples=25, deadline=None)
+@given(k=st.integers(1, 70), n=st.integers(1, 45), n_b=st.integers(0, 40),
+       density=st.floats(0.0, 1.0), seed=st.integers(0, 2 ** 16))
+def test_kernel_and_reference_give_the_exact_sums(k, n, n_b, density, seed):
+    rng = np.random.default_rng(seed)
+    top = lut_gemm._I32 // k
+    q1 = rng.integers(-top, top + 1, (k, n))
+    q2 = rng.integers(0, top + 1, (k, n))
+    lut = lut_gemm.pack([q1, q2], [1e-7, 3e-12])
+    v_unit = 0.2
+    bits = rng.random((n_b, k)) < density
+    v = np.where(bits, np.float32(v_unit), np.float32(0.0)).astype(np.float32)
+    u = float(np.float32(v_unit))
+    want = [_exact(bits, q1, u * 1e-7), _exact(bits, q2, u * 3e-12)]
+    for name in ("numba", "numpy"):
+        with use_backend(name):
+            got = lut_gemm.matmul(v, v_unit, lut).copy()
+        assert got.shape == (2, n_b, n)
+        for m in range(2):
+            np.testing.assert_array_equal(got[m], want[m].reshape(n_b, n))
+
+
+def test_integers_read_back_from_the_tables():
+    rng = np.random.default_rng(3)
+    q = rng.integers(-1000, 1000, (37, 19))
+    lut = lut_gemm.pack([q], [1.0])
+    np.testing.assert_array_equal(lut.integers(0), q)
+    assert lut.tables.shape == (1, -(-19 // lut_gemm.J), -(-37 // 4), lut_gemm.J, 16)
+
+
+def test_fixed_point_keeps_sums_in_int32_within_half_a_unit():
+    rng = np.random.default_rng(4)
+    b = rng.random((512, 64)) * 3e-9
+    unit, q = lut_gemm.fixed_point(b)
+    assert np.max(np.abs(b - unit * q)) <= 0.5 * unit * (1 + 1e-12)
+    assert lut_gemm.fits(512, np.max(np.abs(q)))
+    assert not lut_gemm.fits(513, np.max(np.abs(q)))
+    assert np.max(q) >= 2 ** 22 - 1          # 22 bits for 512 rows
+    with pytest.raises(InvalidParameterError, match="int32"):
+        lut_gemm.pack([np.full((600, 2), 2 ** 22)], [1.0])
+
+
+def test_integer_matrix_is_the_split():
+    """T/128² times the split's unit is the matrix the three base-128 digits represent."""
+    rng = np.random.default_rng(5)
+    s = rng.standard_normal((50, 30)) * 1e-5
+    unit, t = int8_gemm.integer_matrix(s)
+    np.testing.assert_array_equal((unit * t).astype(np.float32), int8_gemm.rounded(s))
+    assert np.max(np.abs(t)) <= 127 * 128 ** 2 + 64 * 128 + 64
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+@pytest.mark.parametrize("bad", [0.1, np.nan, np.inf])
+def test_refuses_rows_off_the_bit_plane(backend, bad):
+    lut = lut_gemm.pack([np.ones((8, 3), dtype=np.int64)], [1.0])
+    v = np.zeros((5, 8), dtype=np.float32)
+    v[3, 6] = bad
+    with use_backend(backend), pytest.raises(InvalidParameterError, match=r"at \(3, 6\)"):
+        lut_gemm.matmul(v, 0.2, lut)
+    with pytest.raises(InvalidParameterError, match="shape"):
+        lut_gemm.matmul(np.zeros((5, 7), dtype=np.float32), 0.2, lut)
+
+
+def test_forced_blas_runs_the_reference_with_the_same_numbers(monkeypatch):
+    rng = np.random.default_rng(6)
+    lut = lut_gemm.pack([rng.integers(-99, 99, (40, 33))], [2e-6])
+    v = np.where(rng.random((21, 40)) < 0.5, np.float32(0.3), np.float32(0)).astype(np.float32)
+    fast = lut_gemm.matmul(v, 0.3, lut).copy()
+    monkeypatch.setenv("CIMSIM_FORCE_BLAS", "1")
+    assert not lut_gemm.kernel_available()
+    np.testing.assert_array_equal(lut_gemm.matmul(v, 0.3, lut), fast)
+
+
+def test_bit_plane_reads_of_a_tile_match_the_float64_read():
+    """A bit-serial tile in float32 takes both sums of a plane from the tables: the mean within
+    the split's error of the float64 read (2.4e-7·max|S| per driven cell, plus one float32
+    rounding) and the read-noise variance within the fixed point's error (half a unit of
+    max/q_max per driven cell)."""
+    from cimsim.hardware import HardwareConfig
+    from cimsim.tile import cells
+    from cimsim.tile.matrix import AnalogMatrix
+
+    rng = np.random.default_rng(7)
+    w = rng.standard_normal((48, 20)) / 7
+    x = np.abs(rng.standard_normal((64, 48)))
+    hw = HardwareConfig(converter_noise=False)
+    hw = hw.replace(tile=hw.tile.replace(rows=48, cols=40, input_encoding="bit_serial"))
+    m = AnalogMatrix(w, hw).calibrate(x)
+    block = m.blocks[0][2]
+    enc = m.encoder
+    read32 = cells.array_read(block, hw.t_s, enc, np.float32)
+    assert "lut" in read32.mats and "signal" not in read32.mats
+    read64 = cells.ArrayRead(block, hw.t_s, enc, np.float64, cache=False)
+    s64 = read64.mats["signal"]
+    top = float(np.max(np.abs(s64)))
+    codes = enc.codes(x)
+    for p in range(enc.n_planes):
+        v32 = enc.drive(codes, p, np.float32, r0=0, r1=48)[0].copy()
+        mean, var, ref = read32.currents(v32, None, p, x=x, codes=codes)
+        mean, var = mean.copy(), var.copy()
+        v64 = v32.astype(np.float64)
+        mean64, var64, _ = read64.currents(v64, None, p, x=x, codes=codes)
+        n_on = (v64 != 0).sum(axis=1, keepdims=True)
+        tol = 2.5e-7 * top * n_on * enc.v_read_v + 1.2e-7 * np.abs(mean64)
+        assert np.all(np.abs(mean - mean64) <= tol)
+        assert ref.shape == (64, 0)
+        np.testing.assert_allclose(var, var64, rtol=2e-6)
