@@ -131,3 +131,24 @@ def test_periphery_lines_reach_the_report():
     for line in ("read_supply", "clock", "output_scaling"):
         assert parts[line] > 0.0, line
     assert parts["read_supply"] == pytest.approx(3.0 * parts["array_read"], rel=1e-12)
+
+
+def test_bit_serial_rows_shift_their_input_word_and_tick_their_counter_through_the_window():
+    from validation.hung2021_rram_macro import macro_hw
+
+    hw = macro_hw("8-bit")
+    comp = components(hw)
+    drv = cards.load(hw.dac_card)
+    tech = load_tech(hw.tech_card)
+    e_ff = periphery.GATES_FLIP_FLOP_CLOCK * logic.gate_energy_j(tech)
+    t = hw.tile
+    c_rows = t.rows * comp.cell_pitch_m * tech.c_wire_f_per_m
+    c_cols = t.cols * comp.cell_pitch_m * tech.c_wire_f_per_m
+    # a 1.25 ns window (settling and eight decisions) spans two 1 ns ticks
+    assert 1.0 < comp.t_read_s / drv.t_clk_s < 2.0
+    want = (2 * (t.rows * drv.bits * e_ff + c_rows * tech.vdd_v**2)  # the counters, 2 ticks
+            + t.rows * t.input_bits * e_ff                            # input shift registers
+            + c_cols * tech.vdd_v**2)
+    assert comp.e_clock_cycle_j == pytest.approx(want, rel=1e-12)
+    assert comp.read_supply_factor == pytest.approx(cards.load(hw.periphery_card).read_supply_v
+                                                    / t.v_read_v - 1.0, rel=1e-12)
