@@ -101,6 +101,7 @@ KNOWN: dict[str, str] = {
     "cimsim.tile.variance.build": _TILE,
     "cimsim.tile.variance.drive_law": _TILE,
     "cimsim.tile.variance.operand": _TILE,
+    "cimsim.tile.variance.operand_table": _TILE,
     "cimsim.tile.variance.variances": _TILE,
     "cimsim.nn.layers.add_ops": _ACCOUNT,
     "cimsim.nn.layers.scale_ops": _ACCOUNT,
