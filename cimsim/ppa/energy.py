@@ -16,7 +16,8 @@ row_driver        binary pulses · g_pulse · E_gate (the pulse driver's switchi
                   or · mean E_pulse of a ``pulse_driver`` card's model               or driver
 clock             flip-flops clocked per period · g_clk E_gate + spine c_wire L V²:  tech + periph
                   row input registers or pulse-width counters (every tick of the     + driver
-                  window), output registers, accumulators (:mod:`cimsim.ppa.periphery`)
+                  window), output registers, accumulators
+                  (:mod:`cimsim.ppa.periphery`)
 integrator        column read-outs · E_int                                           periphery
 adc               Σ E_switch(code) + conversions · (E_comp + E_logic)                run + ADC
 output_scaling    conversions · k · (E_mult(b) + E_add(b)): digital gain/offset      tech + periph
