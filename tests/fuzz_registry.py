@@ -77,6 +77,7 @@ KNOWN: dict[str, str] = {
     "cimsim.kernels.bf16_gemm.matmul": _GEMM,
     "cimsim.kernels.bf16_gemm.round_bf16": _GEMM,
     "cimsim.kernels.int8_gemm.SplitMatrix": _GEMM,
+    "cimsim.kernels.int8_gemm.integer_matrix": _GEMM,
     "cimsim.kernels.int8_gemm.matmul": _GEMM,
     "cimsim.kernels.int8_gemm.rounded": _GEMM,
     "cimsim.kernels.int8_gemm.split": _GEMM,
