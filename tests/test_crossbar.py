@@ -276,6 +276,31 @@ def test_geff_any_block_size_equals_sparse_solves(monkeypatch, block_cells):
     assert np.max(np.abs(ge - ref)) <= 1e-10 * np.max(np.abs(ref))
 
 
+def test_geff_panel_merges_equal_sparse_solves_on_any_thread_count(monkeypatch):
+    """Large merges split into panels of kept ports (tasks side by side; the driver and
+    ground terminals' blocks with themselves skipped): G_eff against the sparse solves, and
+    the same bits on 1 and 2 threads."""
+    import numba
+
+    from cimsim.array import _geff
+
+    monkeypatch.setattr(_geff, "PANEL", 8)
+    monkeypatch.setattr(_geff, "BLAS_NODES", 40)
+    monkeypatch.setattr(_geff, "BLOCK_CELLS", 16)
+    g, _ = _rand(19, 29, 43, g_hi=2e-2)
+    ref = _geff_by_sparse_solves(g, 1.5, 1.0)
+    old = numba.get_num_threads()
+    try:
+        out = []
+        for n in (1, 2):
+            numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+            out.append(_geff.effective_conductance(g, 1.5, 1.0))
+    finally:
+        numba.set_num_threads(old)
+    assert np.array_equal(out[0], out[1])
+    assert np.max(np.abs(out[0] - ref)) <= 1e-10 * np.max(np.abs(ref))
+
+
 def test_geff_block_kernel_equals_its_reference():
     """The fused block kernel against its NumPy reference (cells in closed form, merges on
     LAPACK) for every port pattern, at the driver and ground edges and inside (1e-12)."""

@@ -31,7 +31,10 @@ formed. Rectangles of at most :data:`BLOCK_CELLS` cells are computed from their 
 one pass of a Numba kernel (one rectangle per thread, its merge tree in private scratch, no
 level-by-level arrays of tiny complements); middle-sized merges of one pattern run batched in
 a Numba kernel (one rectangle per thread); large ones on single-threaded LAPACK/BLAS, several
-side by side, so the result has the same bits for any thread count.
+side by side, the largest cut into fixed panels of kept ports (:class:`_PanelMerge`), so the
+result has the same bits for any thread count. Driver and ground terminals are never
+eliminated, so their blocks with themselves (``Y[in, in]``, ``Y[out, out]``) are never
+formed in the large merges.
 
 References
 ----------
@@ -57,6 +60,10 @@ __all__ = ["effective_conductance", "terminal_admittance"]
 #: Assembled size [nodes] from which a merge runs on LAPACK/BLAS (one rectangle per thread)
 #: instead of the batched Numba kernel.
 BLAS_NODES = 160
+
+#: Kept ports from which a LAPACK/BLAS merge is split into panels of this many ports (its
+#: triangular solve and update run as several tasks side by side).
+PANEL = 256
 
 #: Rectangles of at most this many cells are computed from their cells up in one pass, one
 #: rectangle per thread (:func:`_block_py`), with no level-by-level arrays below them.
@@ -241,6 +248,87 @@ def _merge_one(sa, sb, pos_a, pos_b, n_keep, n_all) -> np.ndarray:
 
 def _merge_into(out, t, sa, sb, pos_a, pos_b, n_keep, n_all) -> None:
     out[t] = _merge_one(sa, sb, pos_a, pos_b, n_keep, n_all)
+
+
+class _PanelMerge:
+    """One large merge in three phases, each a list of tasks for :func:`_run_side_by_side`:
+    :meth:`factor` (assemble, Cholesky ``L Lᵀ = M_ee``), :meth:`solve` (``Wᵀ = (L⁻¹
+    M_ek)ᵀ``, one panel of :data:`PANEL` kept ports per task) and :meth:`update` (``S =
+    M_kk − WᵀW`` one row panel per task, the lower triangle mirrored). The panels are fixed
+    by the sizes alone, so the bits do not depend on the thread count. ``terminal`` lists
+    the kept-port ranges that are driver or ground terminals: their blocks with themselves
+    are never read again (a terminal is never eliminated; the root keeps only ``Y[in,
+    out]``) and are left at zero. With ``n_in`` set it is the root merge and forms only
+    ``Y[in, out]`` (``in`` = the first ``n_in`` kept ports) into ``out``."""
+
+    def __init__(self, out, sa, sb, pos_a, pos_b, n_keep, n_all, terminal=(), n_in=None):
+        self.out, self.sa, self.sb = out, sa, sb
+        self.pos_a, self.pos_b, self.n_keep, self.n_all = pos_a, pos_b, n_keep, n_all
+        self.terminal, self.n_in = terminal, n_in
+        self.m = self.low = self.wt = None
+        k = n_keep
+        self.col_panels = [(r, min(r + PANEL, k)) for r in range(0, k, PANEL)]
+        if n_in is not None:
+            self.row_panels = [(r, min(r + PANEL, n_in), n_in, k) for r in range(0, n_in, PANEL)]
+            return
+        # row panels inside each block of ports; a terminal block skips its own columns
+        bounds = sorted({0, k} | {b for rng in terminal for b in rng})
+        self.row_panels = []
+        for b0, b1 in zip(bounds[:-1], bounds[1:], strict=True):
+            term = (b0, b1) in terminal
+            for r in range(b0, b1, PANEL):
+                r1 = min(r + PANEL, b1)
+                self.row_panels.append((r, r1, 0, b0 if term else r1))
+
+    def factor(self) -> None:
+        self.m = m = _assemble(self.sa, self.sb, self.pos_a, self.pos_b, self.n_all)
+        self.sa = self.sb = None
+        k = self.n_keep
+        low, info = lapack.dpotrf(np.ascontiguousarray(m[k:, k:]).T, lower=1, clean=1,
+                                  overwrite_a=1)
+        if info != 0:               # pragma: no cover - an SPD network matrix
+            raise RuntimeError(f"dpotrf failed ({info}) on a symmetric positive definite block")
+        self.low = low
+        self.wt = np.empty((k, self.n_all - k))
+        for b0, b1 in self.terminal:
+            self.out[b0:b1, b0:b1] = 0.0
+
+    def solve(self, c0: int, c1: int) -> None:
+        k = self.n_keep
+        w, info = lapack.dtrtrs(self.low, np.ascontiguousarray(self.m[c0:c1, k:]).T, lower=1,
+                                overwrite_b=1)
+        if info != 0:               # pragma: no cover
+            raise RuntimeError(f"dtrtrs failed ({info})")
+        self.wt[c0:c1] = w.T
+
+    def update(self, r0: int, r1: int, c0: int, c1: int) -> None:
+        m, wt, out = self.m, self.wt, self.out
+        if self.n_in is not None:                 # root: Y[in, out] rows r0:r1
+            out[r0:r1] = m[r0:r1, c0:c1] - wt[r0:r1] @ wt[c0:c1].T
+            return
+        if c1 == 0:                               # a terminal block at the start
+            return
+        s = m[r0:r1, :c1] - wt[r0:r1] @ wt[:c1].T
+        lo = min(r0, c1)
+        out[r0:r1, :lo] = s[:, :lo]
+        out[:lo, r0:r1] = s[:, :lo].T
+        if c1 > r0:                               # the diagonal block, mirrored from below
+            d = np.tril(s[:, r0:r1])
+            out[r0:r1, r0:r1] = d + np.tril(d, -1).T
+
+    def release(self) -> None:
+        self.m = self.low = self.wt = None
+
+
+def _run_panel_merges(merges) -> None:
+    """The three phases of the ``merges`` (:class:`_PanelMerge`), each phase's tasks side by
+    side."""
+    _run_side_by_side([mg.factor for mg in merges])
+    _run_side_by_side([functools.partial(mg.solve, c0, c1)
+                       for mg in merges for c0, c1 in mg.col_panels])
+    _run_side_by_side([functools.partial(mg.update, *p) for mg in merges for p in mg.row_panels])
+    for mg in merges:
+        mg.release()
 
 
 def _merge_root(sa, sb, pos_a, pos_b, n_keep, n_all, n_in) -> np.ndarray:
@@ -538,7 +626,7 @@ def terminal_admittance(g_s: np.ndarray, r_row_ohm: float, r_col_ohm: float) -> 
         corners = np.concatenate(parts)
         store(shape, corners, _blocks(g, g_row, g_col, shape, corners))
     for level in reversed(levels):
-        merged, tasks = [], []
+        merged, tasks, panel_merges = [], [], []
         for shape, corners in level.items():
             if _is_block(shape):
                 continue
@@ -546,11 +634,23 @@ def terminal_admittance(g_s: np.ndarray, r_row_ohm: float, r_col_ohm: float) -> 
             sa, ia = fetch(a, corners)
             sb, ib = fetch(b, corners + np.array([0, off] if kind == "v" else [off, 0],
                                              dtype=np.int64))
+            panels = backend() != "numpy" and n_keep >= 2 * PANEL
             if shape == root:
-                return _merge_root(sa[ia[0]], sb[ib[0]], pos_a, pos_b, n_keep, n_all, rows)
+                if not panels:
+                    return _merge_root(sa[ia[0]], sb[ib[0]], pos_a, pos_b, n_keep, n_all, rows)
+                y = np.empty((rows, n_keep - rows))
+                _run_panel_merges([_PanelMerge(y, sa[ia[0]], sb[ib[0]], pos_a, pos_b, n_keep,
+                                               n_all, n_in=rows)])
+                return y
             out = np.empty((len(corners), n_keep, n_keep))
             if backend() == "numpy":
                 _merge_batch_numpy(sa, ia, sb, ib, pos_a, pos_b, n_keep, n_all, out)
+            elif panels:                  # split into panels, run with the level's tasks
+                for t, (ci, cj) in enumerate(corners):
+                    term = ([(0, shape.h)] if cj == 0 else []) + (
+                        [(n_keep - shape.w, n_keep)] if ci + shape.h == rows else [])
+                    panel_merges.append(_PanelMerge(out[t], sa[ia[t]], sb[ib[t]], pos_a, pos_b,
+                                                    n_keep, n_all, tuple(term)))
             elif n_all >= BLAS_NODES:     # the level's large merges run side by side below
                 tasks += [(n_all, functools.partial(_merge_into, out, t, sa[ia[t]], sb[ib[t]],
                                                     pos_a, pos_b, n_keep, n_all))
@@ -559,6 +659,7 @@ def terminal_admittance(g_s: np.ndarray, r_row_ohm: float, r_col_ohm: float) -> 
                 _merge_batch_kernel(sa, ia, sb, ib, pos_a, pos_b, n_keep, n_all, out)
             merged.append((shape, a, b, corners, out))
         _run_side_by_side([task for _, task in sorted(tasks, key=lambda nt: -nt[0])])
+        _run_panel_merges(panel_merges)
         for shape, a, b, corners, out in merged:
             for child in (a, b):                   # consumed: drop a shape used up
                 done[child][2] += len(corners)
