@@ -131,3 +131,27 @@ def test_shapes_checked_and_force_blas(monkeypatch):
     monkeypatch.setenv("CIMSIM_FORCE_BLAS", "1")
     assert not bg.kernel_available()
     np.testing.assert_array_equal(_run(a, packed, "numba"), ref)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (13, 7, 40), (64, 300, 33)])
+def test_filled_operand_equals_the_packed_operand(shape, monkeypatch):
+    """matmul_filled with a fill that packs A itself gives matmul's numbers bitwise on every
+    path; where the kernel does not run it takes the operand instead of the fill."""
+    m, k, n = shape
+    a, b = _operands(m, k, n, seed=sum(shape))
+    packed = bg.pack(b)
+
+    def fill(scale, apk):
+        bg._pack_a_kernel(a, scale, apk)
+
+    for which in ("numba", "numpy"):
+        out = np.full((m, n), np.nan, dtype=np.float32)
+        with use_backend(which):
+            got = bg.matmul_filled(m, fill, lambda: a, packed, out)
+        np.testing.assert_array_equal(got, _run(a, packed, which))
+    monkeypatch.setitem(bg._STATE, "fn", None)           # BLAS: the operand, never the fill
+    out = np.empty((m, n), dtype=np.float32)
+    got = bg.matmul_filled(m, None, lambda: a, packed, out)
+    np.testing.assert_array_equal(got, _run(a, packed, "numba"))
+    plain = bg.matmul_filled(m, None, lambda: a, b.astype(np.float32), out.copy())
+    np.testing.assert_array_equal(plain, a @ b.astype(np.float32))

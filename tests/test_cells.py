@@ -198,6 +198,25 @@ def test_lookup_histogram_and_sign_split_kernels_equal_their_references(each_bac
     for r in range(2):
         np.testing.assert_allclose(phi[:, r], sum(w[k, r] * u[k] for k in range(5)),
                                    rtol=1e-6, atol=1e-6)
+    # the read-noise operand packed for the bfloat16 kernel in one pass: bitwise the packing
+    # of the two-step operand, padding included, and the same GEMM on every path
+    from cimsim.kernels import bf16_gemm
+
+    for n_b, n in ((5, 6), (13, 7)):
+        vv = rng.normal(size=(n_b, n)).astype(np.float32)
+        ww = np.abs(rng.normal(size=(5, 2)))
+        kp = -(-2 * n // 2)
+        got = np.full((-(-n_b // 8), kp, 8, 2), 7, dtype=np.uint16)
+        ref = np.full_like(got, 7)
+        scale = np.float32(2.0 ** 5)
+        cells._pulse_operands_fill_kernel(vv, ww, scale, got)
+        bf16_gemm._pack_a_kernel(cells._pulse_operands(vv, ww).copy(), scale, ref)
+        np.testing.assert_array_equal(got, ref)
+        mat = bf16_gemm.pack(np.abs(rng.normal(size=(2 * n, 3))))
+        np.testing.assert_array_equal(
+            cells._pulse_variance_gemm(vv, ww, mat, np.empty((n_b, 3), np.float32)),
+            cells.variance_gemm(cells._pulse_operands(vv, ww).copy(), mat,
+                                np.empty((n_b, 3), np.float32)))
     for bits in (False, True):
         total, pos = cells._pulse_on_time(codes, bits)
         mag = np.bitwise_count(np.abs(codes)) if bits else np.abs(codes)

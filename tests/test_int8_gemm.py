@@ -78,6 +78,30 @@ def test_two_digit_split_digits_error_and_kernel():
         assert np.all(np.abs(ref - exact) <= bound)
 
 
+@pytest.mark.parametrize("shape", [(1, 1, 1), (13, 5, 40), (64, 300, 33)])
+@pytest.mark.parametrize("which", ["numba", "numpy"])
+def test_split_signs_equals_the_split_operand(shape, which):
+    """split_signs packs [max(v, 0) | min(v, 0)] straight from v: bitwise the product of the
+    explicit split array (two and three digits); off-grid drives and an odd depth refused."""
+    n_b, k, n = shape
+    v, step = _drive(n_b, k, True, seed=sum(shape))
+    p = np.maximum(v, 0)
+    pm = np.concatenate([p, v - p], axis=1)
+    for digits in (2, 3):
+        m = ig.split(np.random.default_rng(n).standard_normal((2 * k, n)) * 1e-5, digits)
+        out = np.full((n_b, n), np.nan, dtype=np.float32)
+        with use_backend(which):
+            got = ig.matmul(v, step, True, m, out, split_signs=True)
+        np.testing.assert_array_equal(got, _run(pm, step, True, m, which))
+    bad = v.copy()
+    bad[0, 0] = 0.5 * step
+    with use_backend(which), pytest.raises(ValueError, match="integer multiples"):
+        ig.matmul(bad, step, True, m, out, split_signs=True)
+    odd = ig.split(np.ones((2 * k + 1, n)))
+    with pytest.raises(ValueError, match="even number of rows"):
+        ig.matmul(v, step, True, odd, out, split_signs=True)
+
+
 def test_rounded_is_the_split_matrix_value_bitwise():
     # rounded() forms Ŝ without the digit panels: the same float32 numbers as split().rounded
     s = np.random.default_rng(4).standard_normal((37, 29)) * 1e-5

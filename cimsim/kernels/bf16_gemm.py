@@ -38,14 +38,15 @@ import dataclasses
 
 import numpy as np
 
-from device_models._checks import check_array
+from device_models._checks import check_array, fail
 from device_models._jit import backend, jit
 
 from . import _llvm
 from ._llvm import MR, NR
 from .parallel import workspace
 
-__all__ = ["PackedMatrix", "kernel_available", "matmul", "pack", "round_bf16"]
+__all__ = ["PackedMatrix", "kernel_available", "matmul", "matmul_filled", "pack",
+           "round_bf16"]
 
 #: Row pairs of ``K`` per pass over a packed panel of ``B`` (256 pairs = 32 KiB of ``B``,
 #: one core's L1 data cache) [-].
@@ -145,10 +146,40 @@ def matmul(a: np.ndarray, b: PackedMatrix, out: np.ndarray) -> np.ndarray:
         a_r = workspace("bf16_a32", a.shape, np.float32)
         _round_kernel(a, scale, a_r.view(np.uint32))
         return np.matmul(a_r, b.rounded, out=out)
-    nib, kp = -(-m // MR), b.panels.shape[1]
-    njb = b.panels.shape[0]
-    apk = workspace("bf16_a", (nib, kp, MR, 2), np.uint16)
+    apk = workspace("bf16_a", (-(-m // MR), b.panels.shape[1], MR, 2), np.uint16)
     _pack_a_kernel(a, scale, apk)
+    return _product(fn, apk, m, b, out)
+
+
+def matmul_filled(m: int, fill, operand, b, out: np.ndarray) -> np.ndarray:
+    """:func:`matmul` of an operand ``A`` (m, b.k) that ``fill(scale, apk)`` writes straight
+    into the kernel's packed layout, so that an operand formed in one pass over its inputs
+    is not stored first: ``apk[i // 8, k // 2, i % 8, k % 2]`` = bfloat16 bits of
+    ``A[i, k]·scale`` (nearest, ties to even, as :func:`_pack_a_kernel`), every entry
+    written, the padding zero. Where the kernel does not run (NumPy backend, BLAS, a plain
+    matrix ``b``) it is ``matmul(operand(), b, out)`` (BLAS for a plain ``b``): the
+    reference that a ``fill`` equals bitwise.
+    """
+    if not (isinstance(b, PackedMatrix) and backend() == "numba" and _kernel() is not None):
+        a = operand()
+        return matmul(a, b, out) if isinstance(b, PackedMatrix) else np.matmul(a, b, out=out)
+    if not isinstance(out, np.ndarray) or out.shape != (m, b.n):
+        fail("out", "bf16_gemm.matmul_filled", f"an array of shape {(m, b.n)}",
+             getattr(out, "shape", out))
+    if m == 0 or b.n == 0:
+        return out
+    if b.k == 0:
+        out[...] = 0.0
+        return out
+    apk = workspace("bf16_a", (-(-m // MR), b.panels.shape[1], MR, 2), np.uint16)
+    fill(np.float32(np.ldexp(1.0, -b.exp)), apk)
+    return _product(_kernel(), apk, m, b, out)
+
+
+def _product(fn, apk: np.ndarray, m: int, b: PackedMatrix, out: np.ndarray) -> np.ndarray:
+    """The kernel's ``out = A @ B`` for the packed ``A`` (``m`` rows) in ``apk``."""
+    nib, kp = apk.shape[0], apk.shape[1]
+    njb = b.panels.shape[0]
     c = _llvm.output_blocks(out, nib, njb)
     pa, pb = apk.ctypes.data, b.panels.ctypes.data
     for p0 in range(0, kp, KC):      # 4 bytes per row pair of A and per column pair of B

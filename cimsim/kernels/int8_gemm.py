@@ -200,7 +200,7 @@ def _rounded(digits: np.ndarray, unit: float, base: int = BASE) -> np.ndarray:
 
 
 def matmul(v: np.ndarray, step_v: float, signed: bool, m: SplitMatrix,
-           out: np.ndarray) -> np.ndarray:
+           out: np.ndarray, *, split_signs: bool = False) -> np.ndarray:
     """``out = μ = Δv · n @ Ŝ`` for row voltages ``v = n·Δv`` (see the module docstring).
 
     Parameters
@@ -216,6 +216,10 @@ def matmul(v: np.ndarray, step_v: float, signed: bool, m: SplitMatrix,
         The signal matrix [S].
     out : ndarray (batch, n), float32
         Receives the currents [A].
+    split_signs : bool
+        Take ``[max(v, 0) | min(v, 0)]`` (batch, 2k) as the left operand, ``m`` of ``2k``
+        rows (one row block per polarity): the kernel packs the two halves' codes straight
+        from ``v``, the same integers as packing the split array (so the same numbers).
 
     Returns
     -------
@@ -229,7 +233,16 @@ def matmul(v: np.ndarray, step_v: float, signed: bool, m: SplitMatrix,
         integer grid (not finite, not a multiple of ``step_v``, or beyond the code range), on
         every path.
     """
-    _llvm.check_operands("int8_gemm.matmul", v, "v", m.k, out, m.n)
+    if split_signs:
+        if m.k % 2:
+            fail("m", "int8_gemm.matmul", "a matrix of an even number of rows (split_signs)",
+                 f"matrix of shape {(m.k, m.n)}")
+        _llvm.check_operands("int8_gemm.matmul", v, "v", m.k // 2, out, m.n)
+        if backend() != "numba" or _kernel() is None:    # the reference: the split array
+            p = np.maximum(v, 0)
+            return matmul(np.concatenate([p, v - p], axis=1), step_v, signed, m, out)
+    else:
+        _llvm.check_operands("int8_gemm.matmul", v, "v", m.k, out, m.n)
     n_b = v.shape[0]
     if n_b == 0 or m.n == 0:
         return out
@@ -261,7 +274,8 @@ def matmul(v: np.ndarray, step_v: float, signed: bool, m: SplitMatrix,
         return np.matmul(v, m.rounded, out=out)
     nib, njb, kq = -(-n_b // MR), m.panels.shape[1], m.panels.shape[2]
     apk = workspace("int8_a", (nib, kq, MR, 4), np.uint8)
-    if _pack_codes_kernel(v, 1.0 / float(step_v), off, apk):
+    pack = _pack_split_codes_kernel if split_signs else _pack_codes_kernel
+    if pack(v, 1.0 / float(step_v), off, apk):
         _refuse_off_grid(v, step_v, off)
     c = _llvm.output_blocks(out, nib, njb)
     pa, pc, ptrs = apk.ctypes.data, c.ctypes.data, m._ptrs
@@ -316,6 +330,32 @@ def _pack_codes_kernel(v, per_step, off, apk):
             bad += np.int64(not _grid_ok(t, q))
             row[c] = np.int32(q)
         for c in range(k):
+            apk[ib, c >> 2, i, c & 3] = np.uint8(row[c])
+    return bad
+
+
+@jit
+def _pack_split_codes_kernel(v, per_step, off, apk):
+    """:func:`_pack_codes_kernel` of ``[max(v, 0) | min(v, 0)]`` (batch, 2k) read from ``v``
+    (batch, k): column ``c`` of the positive half and ``k + c`` of the negative half, the
+    half that is not driven at the offset itself (a zero drive). Returns the entries of
+    ``v`` off the grid."""
+    n_b, k = v.shape
+    apk[...] = 0
+    row = np.empty(2 * k, dtype=np.int32)
+    bad = 0
+    zero = np.int32(off)
+    for r in range(n_b):
+        ib, i = r // MR, r % MR
+        for c in range(k):        # codes and the grid check, in a pass the compiler vectorises
+            x = v[r, c]
+            t = x * per_step + off
+            q = np.rint(t)
+            bad += np.int64(not _grid_ok(t, q))
+            pos = x > 0
+            row[c] = np.int32(q) if pos else zero
+            row[k + c] = zero if pos else np.int32(q)
+        for c in range(2 * k):
             apk[ib, c >> 2, i, c & 3] = np.uint8(row[c])
     return bad
 

@@ -117,6 +117,7 @@ from device_models._jit import backend, jit
 
 from ..array.expansion import G_NODES, chebyshev_nodes, expand
 from ..kernels import bf16_gemm, int8_gemm, lut_gemm
+from ..kernels.bf16_gemm import _bf16_high
 from ..kernels.parallel import workspace
 from . import variance as _variance
 
@@ -229,6 +230,34 @@ def _pulse_operands_py(v, w, phi):
                 phi[b, base + i] = w0 * p * p + w1 * q * q + w2 * (p - q) + w3 * p - w4 * q
 
 
+def _pulse_operands_fill_py(v, w, scale, apk):
+    """:func:`_pulse_operands_py` written straight into the packed operand of
+    :func:`cimsim.kernels.bf16_gemm.matmul_filled`: ``apk[b // 8, k // 2, b % 8, k % 2]``
+    = bfloat16 bits of ``phi[b, k]·scale`` (``phi`` rounded to ``v``'s dtype first, as the
+    two-step path stores it), every entry written, the padding zero."""
+    n_b, n = v.shape
+    nib, kp = apk.shape[0], apk.shape[1]
+    row = np.zeros(2 * kp, dtype=np.float32)
+    bits = row.view(np.uint32)
+    for b in range(nib * 8):
+        ib, i8 = b // 8, b % 8
+        if b < n_b:
+            for r in range(w.shape[1]):
+                w0, w1, w2, w3, w4 = w[0, r], w[1, r], w[2, r], w[3, r], w[4, r]
+                base = r * n
+                for i in range(n):
+                    x = np.float64(v[b, i])
+                    p = x if x > 0.0 else 0.0
+                    q = x - p
+                    phi = v.dtype.type(w0 * p * p + w1 * q * q + w2 * (p - q) + w3 * p
+                                       - w4 * q)
+                    row[base + i] = np.float32(phi * scale)
+        else:
+            row[:] = 0.0
+        for k in range(2 * kp):
+            apk[ib, k >> 1, i8, k & 1] = np.uint16(_bf16_high(bits[k]))
+
+
 def _pulse_on_time_py(codes, bits, total, pos):
     """Per row: on-time units of the drives, ``Σ_b |c|`` (``bits``: the set bits of
     ``|c|``, the bit-planes a row is on) into ``total`` and those of positive codes into
@@ -250,6 +279,7 @@ def _pulse_on_time_py(codes, bits, total, pos):
 
 _histogram_kernel = jit(_histogram_py)
 _pulse_operands_kernel = jit(_pulse_operands_py)
+_pulse_operands_fill_kernel = jit(_pulse_operands_fill_py)
 _pulse_on_time_kernel = jit(_pulse_on_time_py)
 _lookup_int_kernel = jit(_lookup_int_py)
 _lookup_float_kernel = jit(_lookup_float_py)
@@ -329,6 +359,17 @@ def _pulse_operands(v: np.ndarray, w: np.ndarray) -> np.ndarray:
     return phi
 
 
+def _pulse_variance_gemm(v: np.ndarray, w: np.ndarray, mat, out: np.ndarray) -> np.ndarray:
+    """``out = φ(v) @ mat`` with the pulse plan's read-noise operand ``φ``
+    (:func:`_pulse_operands`): on the bfloat16 kernel ``φ`` is formed inside the operand's
+    packing (:func:`_pulse_operands_fill_py`: one pass, no ``φ`` array), elsewhere in the
+    two steps (the reference; bitwise the same)."""
+    w64 = np.ascontiguousarray(w, dtype=np.float64)
+    return bf16_gemm.matmul_filled(
+        v.shape[0], lambda scale, apk: _pulse_operands_fill_kernel(v, w64, scale, apk),
+        lambda: _pulse_operands(v, w), mat, out)
+
+
 def _pulse_on_time(codes: np.ndarray, bits: bool) -> tuple[np.ndarray, np.ndarray]:
     """Per row: total and positive on-time units (:func:`_pulse_on_time_py`), float64."""
     n_r = codes.shape[1]
@@ -362,14 +403,16 @@ def _split_signs(v: np.ndarray) -> np.ndarray:
 
 
 def signal_gemm(v: np.ndarray, mat, step_v: float | None, signed: bool,
-                out: np.ndarray) -> np.ndarray:
+                out: np.ndarray, *, split_signs: bool = False) -> np.ndarray:
     """``out = v @ S``: integer arithmetic for a split (float32-mode) matrix and row drives in
-    integer steps ``step_v`` [V], else BLAS."""
+    integer steps ``step_v`` [V], else BLAS. ``split_signs``: the operand is
+    ``[max(v, 0) | min(v, 0)]`` (the pulse plan's two polarities), which the integer path
+    packs straight from ``v``."""
     if isinstance(mat, int8_gemm.SplitMatrix):
         if step_v is not None:
-            return int8_gemm.matmul(v, step_v, signed, mat, out)
+            return int8_gemm.matmul(v, step_v, signed, mat, out, split_signs=split_signs)
         mat = mat.rounded
-    return np.matmul(v, mat, out=out)
+    return np.matmul(_split_signs(v) if split_signs else v, mat, out=out)
 
 
 def variance_gemm(v2: np.ndarray, mat, out: np.ndarray) -> np.ndarray:
@@ -847,17 +890,18 @@ class ArrayRead:
         """The pulse plan: ``[v₊ | v₋] @ [S₊; S₋]`` (one term for an odd law or unsigned
         drives) and the variance GEMM of :meth:`_pulse_variance` with the thermal constants."""
         enc, mats = self.enc, self.mats
-        a = _split_signs(v) if self.split else v
-        mean = signal_gemm(a, mats["signal"], enc.int_step_v(p), enc.signed,
-                           workspace("mean", (n_b, self.n_signal), dt))
+        mean = signal_gemm(v, mats["signal"], enc.int_step_v(p), enc.signed,
+                           workspace("mean", (n_b, self.n_signal), dt),
+                           split_signs=self.split)
         if not noisy:
             return mean, empty, empty
-        phi = _pulse_operands(v, self.var_w)
-        var_own = variance_gemm(phi, mats["var_own"], workspace("var", (n_b, self.n_signal), dt))
+        var_own = _pulse_variance_gemm(v, self.var_w, mats["var_own"],
+                                       workspace("var", (n_b, self.n_signal), dt))
         var_own += self.white.c_own.astype(dt, copy=False)
         var_ref = empty
         if self.n_refs:
-            var_ref = variance_gemm(phi, mats["var_ref"], np.empty((n_b, self.n_refs), dt))
+            var_ref = _pulse_variance_gemm(v, self.var_w, mats["var_ref"],
+                                           np.empty((n_b, self.n_refs), dt))
             var_ref += self.white.c_ref.astype(dt, copy=False)
         return mean, var_own, var_ref
 
