@@ -120,7 +120,7 @@ class AnalogMatrix:
     """
 
     def __init__(self, weight, hw: HardwareConfig, *, name: str = "", seed_tag=0,
-                 spike_input: bool = False):
+                 spike_input: bool = False, _shard: tuple[int, int, float] | None = None):
         caller = "AnalogMatrix"
         if not isinstance(hw, HardwareConfig):
             fail("hw", caller, "a HardwareConfig", hw)
@@ -131,6 +131,12 @@ class AnalogMatrix:
         self.name = str(name)
         self.seed_tag = seed_tag
         self.in_features, self.out_features = w.shape
+        # a shard (cimsim.tile.distributed): ``weight`` holds rows row0 … of a matrix of
+        # in_features rows and full scale w_max; only its row blocks' tiles are built, with
+        # the tile indices and stream columns they have in the whole matrix
+        row0 = 0
+        if _shard is not None:
+            self.in_features, row0, w_max = int(_shard[0]), int(_shard[1]), float(_shard[2])
         t = hw.tile
         per_tile = outputs_per_tile(t.cols, t.weight_bits, t.bits_per_cell, t.weight_mapping,
                                     t.quantize, t.stacking)
@@ -139,29 +145,39 @@ class AnalogMatrix:
             fail("hw", caller, f"a tile with room for one output ({k} slices, "
                  f"{t.weight_mapping} mapping)", f"tile.cols = {t.cols}")
         self.outputs_per_tile = per_tile
-        self.w_max = float(np.max(np.abs(w)))
+        self.w_max = float(np.max(np.abs(w))) if _shard is None else w_max
         if 0.0 < self.w_max < SCALE_MIN:
             fail("weight", caller, f"all zero or with max|weight| >= {SCALE_MIN:.3g} (a "
                  "smaller scale has no normal-float LSB)", f"max|weight| = {self.w_max!r}")
         self.tiles: list[Tile] = []
         self.blocks: list[tuple[int, int, RowBlock]] = []
         col0 = ref0 = 0
-        idx = 0
-        for r0 in range(0, self.in_features, t.rows):
+        k0 = row0 // t.rows        # first row block (a shard's), its first tile's index
+        idx = k0 * -(-self.out_features // per_tile)
+        for r0 in range(row0, row0 + w.shape[0], t.rows):
             r1 = min(r0 + t.rows, self.in_features)
             row_tiles, offsets = [], []
             for c0 in range(0, self.out_features, per_tile):
                 c1 = min(c0 + per_tile, self.out_features)
-                tile = Tile(w[r0:r1, c0:c1], hw, w_max=self.w_max or None, index=idx,
-                            seed_tag=seed_tag)
+                tile = Tile(w[r0 - row0:r1 - row0, c0:c1], hw, w_max=self.w_max or None,
+                            index=idx, seed_tag=seed_tag)
                 idx += 1
                 row_tiles.append(tile)
                 offsets.append(c0)
+            if _shard is not None and r0 == row0:
+                # every row block has the same columns (the tiles' columns do not depend on
+                # their rows): the blocks before this one hold k0 times its columns
+                col0 = k0 * sum(tl.n_signal for tl in row_tiles)
+                ref0 = k0 * sum(tl.mapping.ref_cols.size for tl in row_tiles)
             block = RowBlock(row_tiles, offsets, col0, ref0)
             col0 += block.n_signal
             ref0 += block.n_refs
             self.tiles.extend(row_tiles)
             self.blocks.append((r0, r1, block))
+        if _shard is not None:     # the whole matrix's stream columns
+            n_blocks = -(-self.in_features // t.rows)
+            col0 = n_blocks * self.blocks[0][2].n_signal
+            ref0 = n_blocks * self.blocks[0][2].n_refs
         if (col0 + ref0) * t.adc_bits >= zig.MAX_COLS:
             fail("weight", caller, f"mapped onto fewer than {zig.MAX_COLS // t.adc_bits} "
                  "converted columns (random-stream columns)", f"array of shape {w.shape}")
@@ -430,16 +446,26 @@ class AnalogMatrix:
         """Sequential conversions per ADC in one cycle, the largest over the tiles [-]."""
         return max(t.adc_rounds_per_cycle for t in self.tiles)
 
-    def _counts_per_vector(self) -> dict[str, int]:
+    def _geometry(self) -> dict[str, int]:
+        """What the per-vector counts need of the tiles: driven rows and converted columns
+        summed over the tiles, their number and the largest sequential conversions per ADC
+        (a sharded matrix adds its shards', :mod:`cimsim.tile.distributed`)."""
+        return {"rows": sum(t.rows_used for t in self.tiles),
+                "signal": sum(t.n_signal for t in self.tiles),
+                "n_tiles": self.n_tiles, "adc_rounds": self.adc_rounds_per_cycle}
+
+    def _counts_per_vector(self, geometry: dict[str, int] | None = None) -> dict[str, int]:
         """The counts of one input vector that do not depend on its values (see the module
-        docstring), for the calibrated encoder."""
+        docstring), for the calibrated encoder and the tiles' ``geometry`` (default this
+        matrix's, :meth:`_geometry`)."""
         planes = self.encoder.n_planes
-        rows = sum(t.rows_used for t in self.tiles)        # driven rows, over all tiles
-        signal = sum(t.n_signal for t in self.tiles)       # converted columns
+        geo = self._geometry() if geometry is None else geometry
+        rows = geo["rows"]            # driven rows, over all tiles
+        signal = geo["signal"]        # converted columns
         fixed = {"macs": self.in_features * self.out_features}
         if not self.event_driven:       # else counted per vector (-cycle) with an event
-            fixed.update(cycles=planes * self.n_tiles,
-                         adc_rounds=planes * self.adc_rounds_per_cycle,
+            fixed.update(cycles=planes * geo["n_tiles"],
+                         adc_rounds=planes * geo["adc_rounds"],
                          sram_write_bits=self.out_features * self.accumulator_bits)
         if not self.hw.tile.skip_zero_inputs:      # every row and column, every cycle
             fixed.update(adc_conversions=planes * signal, shift_adds=planes * signal,
@@ -506,11 +532,19 @@ class AnalogMatrix:
         self._sample += x.shape[0]
         return out, ops
 
-    def _execute(self, x, t_s: float, sample0: int, factors, *, columns: bool = False):
+    def _execute(self, x, t_s: float, sample0: int, factors, *, columns: bool = False,
+                 carry: tuple | None = None):
         """Run vectors ``x`` (stream positions ``sample0 …``) on the tiles at ``t_s`` with the
         compensation ``factors`` (None: none): the outputs (batch, out) and their counts, or
         with ``columns`` per row block the digital value of every converted column
-        (batch, n_signal), before the columns are added into the outputs."""
+        (batch, n_signal), before the columns are added into the outputs.
+
+        ``carry = (out, e_out, ops)``: the accumulators and counts left by the row blocks
+        before this matrix's (a shard, :mod:`cimsim.tile.distributed`); its blocks add into
+        them in order, as the next blocks of one matrix would; ``(None, None, None)`` starts
+        them (the first shard). With ``carry`` it returns ``(out, e_out, ops)``.
+        """
+        chained = carry is not None and carry[0] is not None
         enc = self.encoder
         n_b = x.shape[0]
         x = np.ascontiguousarray(x)
@@ -518,9 +552,12 @@ class AnalogMatrix:
                  for _r0, _r1, block in self.blocks]
         if columns:
             out = [np.empty((n_b, block.n_signal)) for _, _, block in self.blocks]
+        elif chained:
+            out, e_out = np.array(carry[0]), np.array(carry[1])   # writable copies
         else:
             out = np.empty((n_b, self.out_features))  # the first read of each chunk assigns
-        e_out = np.empty(n_b)
+        if not chained:
+            e_out = np.empty(n_b)
         n_ch = -(-n_b // CHUNK)
         accs = [np.zeros((n_ch, 3, r1 - r0)) for r0, r1, _ in self.blocks]
         # per block and chunk: vector-cycles that drive a row, non-zero inputs (integers)
@@ -536,7 +573,8 @@ class AnalogMatrix:
                 self._run(x[c0:c1], part, e_out[c0:c1],
                           [a[c0 // CHUNK: -(-c1 // CHUNK)] for a in accs],
                           reads[:, :, c0 // CHUNK], t_s, sample0 + c0, factors, columns,
-                          None if steps is None else steps[c0 // CHUNK: c0 // CHUNK + 1])
+                          None if steps is None else steps[c0 // CHUNK: c0 // CHUNK + 1],
+                          carried=chained)
 
         with blas_single_thread():
             for_row_slices(job, n_b, align=CHUNK)
@@ -544,7 +582,8 @@ class AnalogMatrix:
             for (_r0, _r1, block), f in zip(self.blocks, factors, strict=True):
                 np.add.at(out.T, block.out_index, np.broadcast_to(f.offset[:, None],
                                                                   (f.offset.size, n_b)))
-        ops = OpCounts(**{k: n_b * v for k, v in self._per_vector.items()})
+        ops = (OpCounts(**vars(carry[2])) if chained
+               else OpCounts(**{k: n_b * v for k, v in self._per_vector.items()}))
         if steps is not None:     # event-driven: only the vector-cycles with a spike
             active, vectors = (int(v) for v in steps.sum(axis=0))
             ops.cycles = active * self.n_tiles
@@ -573,10 +612,10 @@ class AnalogMatrix:
                 nonzero = int(reads[k, 1].sum()) if enc.n_planes > 1 else driven
                 ops.sram_read_bits += nonzero * self.hw.tile.input_bits * n_t
         ops.adc_switching_energy_j = 0.0 if self.analog_output else float(e_out.sum())
-        return out, ops
+        return (out, ops) if carry is None else (out, e_out, ops)
 
     def _run(self, x, out, e_out, accs, reads, t_s, sample0, factors=None, columns=False,
-             steps=None):
+             steps=None, carried=False):
         """Drive, GEMMs and read-out of a sub-batch (vectors ``sample0 …``) on the calling
         thread: outputs into ``out``/``e_out`` (with ``columns``, ``out`` is a list of per-block
         column arrays), row-drive sums into ``accs`` (per block), and per block the
@@ -584,7 +623,7 @@ class AnalogMatrix:
         ``factors`` (per block, :class:`~cimsim.tile.compensation.Factors`) multiply each
         column's front-end gain and its digital weight. ``steps`` (one-element view), if
         given, receives the vector-cycles and the vectors in which a row of any block is
-        driven."""
+        driven. ``carried``: ``out`` and ``e_out`` hold earlier row blocks' sums (add to them)."""
         hw, tc, enc = self.hw, self.hw.tile, self.encoder
         n_b = x.shape[0]
         dtype = self._dtype
@@ -607,7 +646,7 @@ class AnalogMatrix:
             if columns:
                 dest, index, first = out[k], np.arange(block.n_signal), True
             else:
-                dest, index, first = out, block.out_index, k == 0
+                dest, index, first = out, block.out_index, k == 0 and not carried
             xr = x[:, r0:r1]
             cr = None if codes is None else codes[:, r0:r1]
             if skip and codes is not None:
@@ -826,7 +865,8 @@ class AnalogMatrix:
         k = n_slices(tc.weight_bits, tc.bits_per_cell, tc.weight_mapping, tc.quantize)
         planes = self.encoder.n_planes if self.encoder is not None else 1
         return (tc.adc_bits + tc.bits_per_cell * (k - 1) + (planes - 1)
-                + math.ceil(math.log2(len(self.blocks))) + (1 if k > 1 or planes > 1 else 0))
+                + math.ceil(math.log2(-(-self.in_features // tc.rows)))
+                + (1 if k > 1 or planes > 1 else 0))
 
     def __repr__(self) -> str:
         return (f"AnalogMatrix(name={self.name!r}, shape=({self.in_features}, "
