@@ -576,6 +576,72 @@ def test_line_relaxation_error_within_its_tolerance(case, rtol):
     assert xb.lines_info["rel_error_est"] <= rtol
 
 
+@pytest.mark.parametrize("case", _LINES_CASES)
+def test_line_relaxation_one_pass_estimate_bounds_its_error(case):
+    """A group that stops after one pass (the prior contraction, module docstring of
+    cimsim.array._lines) reports an estimate at least its measured error against the exact
+    solve."""
+    from device_models.one_t_one_r import OneTOneRIV
+
+    rows, cols, r_row, r_col, (kind, p), v_lo, seed = case
+    rng = np.random.default_rng(seed + 100)
+    g = rng.uniform(1e-6, 5e-5, (rows, cols))
+    v = rng.uniform(v_lo, 0.3, (4, rows))
+    cell = SinhIV(p) if kind == "sinh" else OneTOneRIV.from_card("yao2020_taox_1t1r",
+                                                                 v_gate_v=p)
+    xb = cb.Crossbar(g, r_wire_row_ohm=r_row, r_wire_col_ohm=r_col, cell=cell)
+    exact = xb.column_currents(v, method="exact")
+    scale = np.abs(cell.current(v[:, :, None], g[None])).sum(axis=1)
+    for rtol in (3e-2, 1e-2, 3e-3):
+        fast = xb.column_currents(v, method="lines", rtol=rtol)
+        err = np.max(np.abs(fast - exact) / scale)
+        assert 0.0 < xb.lines_info["rho_prior"] < 1.0
+        assert err <= max(rtol, xb.lines_info["rel_error_est"]) if xb.lines_info[
+            "passes"] > 1 else err <= xb.lines_info["rel_error_est"] <= rtol
+
+
+def test_line_relaxation_stops_after_one_pass_on_weak_coupling():
+    rng = np.random.default_rng(5)
+    g = rng.uniform(1e-6, 2e-5, (32, 48))
+    v = rng.uniform(-0.2, 0.2, (20, 32))
+    xb = cb.Crossbar(g, r_wire_ohm=1.0, cell=SinhIV(0.5))
+    exact = xb.column_currents(v, method="exact")
+    fast = xb.column_currents(v, method="lines", rtol=1e-3)
+    scale = np.abs(SinhIV(0.5).current(v[:, :, None], g[None])).sum(axis=1)
+    assert xb.lines_info["passes"] == 1
+    assert np.max(np.abs(fast - exact) / scale) <= xb.lines_info["rel_error_est"] <= 1e-3
+
+
+@pytest.mark.parametrize("r_row,r_col", [(2.0, 1.0), (0.0, 3.0), (4.0, 0.0)])
+def test_line_relaxation_linear_reference(each_backend, r_row, r_col):
+    """The linear reference of method='lines': its passes are linear in the drives (k passes
+    on any drives give v·M_k, M_k formed from rows driven alone), and they converge to the
+    exact linear network, v·G_eff, so the corrections G_eff − M_k vanish."""
+    from cimsim.array import _lines
+
+    rng = np.random.default_rng(8)
+    n_r, n_c, G = 20, 28, _lines.GROUP
+    g = rng.uniform(2e-6, 4e-5, (n_r, n_c))
+    xb = cb.Crossbar(g, r_wire_row_ohm=r_row, r_wire_col_ohm=r_col, cell=SinhIV(0.3))
+    sol = xb._lines_solver(0.25)
+    lin, f32 = sol._lin, np.float32
+    v = rng.uniform(-0.25, 0.25, (G, n_r))
+    vt = np.ascontiguousarray(v.T, dtype=f32)
+    st, tt = np.zeros((n_r, n_c, G), f32), np.zeros((n_r, G), f32)
+    wk = np.zeros((n_c, 2, G), f32)
+    bt = np.ascontiguousarray(lin._start(v)[1].T, dtype=f32)
+    ge = np.asarray(xb.g_eff_s)
+    top = np.abs(v).max() * np.abs(ge).sum(axis=0).max()
+    for k in range(1, 7):
+        ra, rn = np.zeros((n_c, G), f32), np.zeros((n_c, G), f32)
+        lin._pass(k == 1, True, vt, st, tt, wk, bt, ra, rn)
+        bt = rn
+        np.testing.assert_allclose(ra.T, v @ (ge - sol._correction(k)), rtol=0,
+                                   atol=1e-5 * top)
+    assert np.abs(sol._correction(12)).max() < 1e-4 * np.abs(ge).max()
+    np.testing.assert_array_equal(sol._correction(0), ge - g)
+
+
 def test_line_relaxation_refuses_when_not_converged(monkeypatch):
     from cimsim.array import _lines
 

@@ -40,21 +40,50 @@ IR kernel with unaliased operands, :mod:`cimsim.kernels._llvm`; the NumPy refere
 wires, :math:`F(g_{ij}, v_i)`, whose weighted column totals :math:`B` come from one matrix
 product.
 
-**Stopping rule and error estimate.** The column currents of pass :math:`k` are
-:math:`A^{(k)}` (the running sum after the last row). With
-:math:`\Delta_k = \max_{j} |A^{(k)}_j - A^{(k-1)}_j| / s_j` relative to the column's current
-magnitude with ideal wires, :math:`s_j = \sum_i |F(g_{ij}, v_i)|`, and the observed
-contraction :math:`\rho`, the largest ratio :math:`\Delta_k / \Delta_{k-1}` seen so far, the
-remaining error of the column currents is estimated as :math:`\Delta_k\,\rho/(1-\rho)` (a
-geometric series), and the passes stop when that estimate is at most ``rtol`` (at least two
-passes, and only while :math:`\rho \le` :data:`CONTRACTION`, where the estimate is at most
-the last change; :func:`remaining_error`; :attr:`LineSolver.last_info` keeps the estimate).
-A contraction :math:`\rho \ge 1` after :data:`MAX_PASSES` passes raises
+**Linear reference.** The same passes on the *linear* network, every cell at its
+small-signal conductance :math:`g^{lin}_{ij} = \partial F/\partial V|_0` (``g`` for sinh
+cells), are a map linear in the drives: :math:`k` passes from ideal wires give
+:math:`v M_k` (:math:`M_0 = g^{lin}`), while that network's exact column currents are
+:math:`v G_{eff}` (:mod:`cimsim.array._geff`). Both matrices are formed once per solver
+(:math:`M_k` from the passes on each row driven alone), and the column currents reported
+after :math:`k` passes are
+
+.. math::
+
+    C_k = A^{(k)} + v\,(G_{eff} - M_k) \quad [A],
+
+the nonlinear passes corrected by the linear passes' known error. The error of
+:math:`C_k` is the difference of the two networks' errors after :math:`k` passes, which
+differ only through the cells' nonlinearity (:math:`F - g^{lin}V` and the spread of
+:math:`\partial F/\partial V` about :math:`g^{lin}`): for 256 × 512 sinh cells (up to 20 µS,
+:math:`v_0` = 0.5 V, drives up to 0.2 V) with 1 Ω per pitch, one pass leaves 1.3e-4 of the
+column current magnitude where the plain pass leaves 3.3e-3 (two corrected passes: 4e-6).
+
+**Stopping rule and error estimate.** With
+:math:`\Delta_k = \max_{j} |C_k - C_{k-1}|_j / s_j` relative to the column's current
+magnitude with ideal wires, :math:`s_j = \sum_i |F(g_{ij}, v_i)|`, and the contraction
+:math:`\rho`, the largest ratio :math:`\Delta_k / \Delta_{k-1}` seen so far, the remaining
+error of the column currents is estimated as :math:`\Delta_k\,\rho/(1-\rho)` (a geometric
+series), and the passes stop when that estimate is at most ``rtol`` (only while
+:math:`\rho \le` :data:`CONTRACTION`, where the estimate is at most the last change;
+:func:`remaining_error`; :attr:`LineSolver.last_info` keeps the estimate). A solver with a
+linear reference starts :math:`\rho` at a prior: :data:`PRIOR_MARGIN` times the largest
+ratio of :data:`PROBE_PASSES` passes on :data:`GROUP` probe drives uniform in
+:math:`\pm v_{max}` (a fixed seed; once per solver), so a group may stop after one pass
+(0.14 on the array above, whose groups then stop after one pass with an estimate of
+2-5e-4 against a measured error of 1-2e-4); without one, at least two passes run. A
+contraction :math:`\rho \ge 1` after :data:`MAX_PASSES` passes raises
 :class:`~cimsim.array.crossbar.ConvergenceError`. The contraction per pass is set by how
-strongly the column wires couple the rows through the cells (:math:`r_{col}\,g\,n_r^2`) and by
-the spread of :math:`\mathrm{d}F/\mathrm{d}V` about :math:`c`: about 0.03 for 256 × 512 sinh
-cells (up to 20 µS) with 1 Ω per pitch, where two passes leave ~1e-4. Column currents are
-summed in float32 (rounding at most :math:`n_r\,2^{-24}` of :math:`s_j`).
+strongly the column wires couple the rows through the cells (:math:`r_{col}\,g\,n_r^2`) and
+by the spread of :math:`\mathrm{d}F/\mathrm{d}V` about :math:`c`: about 0.03 for the plain
+passes on the array above. Column currents are summed in float32 (rounding at most
+:math:`n_r\,2^{-24}` of :math:`s_j`).
+
+**Cost.** A pass costs about 1 ms per group of 16 input vectors on 256 × 512 cells (one
+core); a pass that is not followed by another writes no state (the first pass then reads
+none either). The tile MVM of ``ir_drop_nonlinear_tile_mvm`` (batch 256) runs one pass per
+group (two on the rare group whose estimate exceeds the tile's tolerance) where the plain
+passes needed two, each writing the state.
 
 The cell law enters as a separable expansion :math:`F(g, V) = \sum_r a_r(g)\,P_r(V)`
 (:mod:`cimsim.array.expansion`; a separable law is one term) whose voltage functions
@@ -94,6 +123,16 @@ MAX_PASSES = 100
 CONTRACTION = 0.5
 #: Largest polynomial degree tried for the voltage functions of the law [-].
 MAX_DEGREE = 40
+#: Passes of the probe that sets the prior contraction of a solver with a linear reference
+#: (:meth:`LineSolver._calibrate`) [-].
+PROBE_PASSES = 3
+#: Seed of the probe drives [-].
+PROBE_SEED = 20261204
+#: Factor on the probe's largest ratio of consecutive changes: the prior contraction (the
+#: probe drives are not the group's) [-].
+PRIOR_MARGIN = 1.25
+#: Pass counts whose linear-reference corrections are computed together [-].
+LINEAR_PASSES = 3
 
 
 def remaining_error(delta: float, rho: float) -> float:
@@ -454,6 +493,8 @@ def _pass_ir(n_k: int, n_p: int, first: bool, rowwire: bool, store: bool) -> str
 
 _KERNELS: dict = {}
 _KERNELS_LOCK = threading.Lock()
+#: Guards the solvers' one-time linear-reference set-up (shared by the tile's threads).
+_SOLVER_LOCK = threading.RLock()
 
 
 def _kernel(n_k: int, n_p: int, first: bool, rowwire: bool, store: bool):
@@ -494,7 +535,8 @@ class LineSolver:
         Chord conductance of every cell [S].
     """
 
-    def __init__(self, g_s, r_row_ohm, r_col_ohm, coef, poly, v_scale, chord_s):
+    def __init__(self, g_s, r_row_ohm, r_col_ohm, coef, poly, v_scale, chord_s, *,
+                 g_lin_s=None, g_eff_s=None):
         self.shape = g_s.shape
         n_r, n_c = g_s.shape
         f32 = np.float32
@@ -529,12 +571,98 @@ class LineSolver:
             self.gcu = (gc * self.r_row).astype(f32)
         #: Diagnostics of the last :meth:`column_currents` call.
         self.last_info: dict = {}
+        # the linear reference network (module docstring): cells of conductance g_lin, its
+        # exact column map G_eff and, per pass count k, G_eff − M_k
+        self._lin = None
+        self._k_mats: dict[int, np.ndarray] = {}
+        self._kk = None
+        self.rho_prior: float | None = None
+        if g_lin_s is not None and (self.g_row > 0.0 or self.r_col > 0.0):
+            self._lin = LineSolver(g_s, r_row_ohm, r_col_ohm, np.asarray(g_lin_s)[None],
+                                   np.array([[float(v_scale), 0.0]]), v_scale, chord_s)
+            self._g_lin = np.asarray(g_lin_s, dtype=np.float64)
+            self._g_eff = np.asarray(g_eff_s, dtype=np.float64)
+            self._k_mats[0] = self._g_eff - self._g_lin
 
     def _basis(self, v: np.ndarray) -> np.ndarray:
         """``P_k(v/V_s)`` for row voltages ``v`` (batch, rows): (batch, K·rows), float32."""
         t = v * self.inv_vs
         return np.concatenate([np.polyval(p, t) for p in self.poly_t], axis=1).astype(
             np.float32)
+
+    def _start(self, v: np.ndarray):
+        """For row voltages ``v`` (batch, rows) [V]: the column currents with ideal wires
+        :math:`\\sum_i F(g_{ij}, v_i)` [A], the first pass's column totals
+        :math:`r_{col}\\sum_i (n_r - i) F(g_{ij}, v_i)` [V] and the column magnitudes
+        :math:`\\sum_i |F(g_{ij}, v_i)|` [A] (a passive cell's current has the sign of its
+        voltage), float64, from two matrix products."""
+        n_c = self.shape[1]
+        basis = self._basis(v)
+        both = (basis @ self._coef_tw).astype(np.float64)
+        signs = np.tile(np.sign(v), self.poly.shape[0]).astype(np.float32)
+        scale = ((basis * signs) @ self._coef_tw[:, :n_c]).astype(np.float64)
+        return both[:, :n_c], both[:, n_c:] * self.r_col, scale
+
+    def _correction(self, k: int) -> np.ndarray:
+        """``G_eff − M_k`` (rows, cols) [S]: the error of ``k`` passes on the linear reference
+        network (``M_0``: its ideal wires), computed once."""
+        mats = self._k_mats
+        if k not in mats:
+            with _SOLVER_LOCK:
+                if k not in mats:
+                    self._linear_response(max(k, LINEAR_PASSES))
+        return mats[k]
+
+    def _linear_response(self, k_max: int) -> None:
+        """``M_k`` for ``k = 1 … k_max``: ``k`` passes of the linear reference network from
+        ideal wires on each row driven alone (its pass map is linear in the drives), stored
+        as ``G_eff − M_k``."""
+        lin = self._lin
+        n_r, n_c = self.shape
+        G, f32 = GROUP, np.float32
+        v_u = 0.5 / lin.inv_vs                       # the drive: v_max [V]
+        st = np.zeros((n_r, n_c, G), f32)
+        tt = np.zeros((n_r, G), f32)
+        wk = np.zeros((n_c, 2, G), f32)
+        bt, ra, rn = (np.zeros((n_c, G), f32) for _ in range(3))
+        vt = np.zeros((n_r, G), f32)
+        resp = np.zeros((k_max, n_r, n_c))
+        for i0 in range(0, n_r, G):
+            nb = min(G, n_r - i0)
+            drive = np.zeros((nb, n_r))
+            drive[np.arange(nb), i0 + np.arange(nb)] = v_u
+            vt[...] = 0.0
+            vt[:, :nb] = drive.T
+            bt[...] = 0.0
+            bt[:, :nb] = lin._start(drive)[1].T
+            for p in range(k_max):
+                ra[...] = 0.0
+                rn[...] = 0.0
+                lin._pass(p == 0, p + 1 < k_max, vt, st, tt, wk, bt, ra, rn)
+                resp[p, i0:i0 + nb] = ra[:, :nb].T / v_u
+                bt[...] = rn
+        for p in range(k_max):
+            self._k_mats.setdefault(p + 1, self._g_eff - resp[p])
+
+    def _calibrate(self) -> float:
+        """The prior contraction of the corrected passes (module docstring): the largest ratio
+        of consecutive changes in :data:`PROBE_PASSES` passes on :data:`GROUP` probe drives
+        uniform in ±v_max (a fixed seed), computed once per solver."""
+        with _SOLVER_LOCK:
+            if self.rho_prior is None:
+                n_r, n_c = self.shape
+                G, f32 = GROUP, np.float32
+                v = np.random.default_rng(PROBE_SEED).uniform(-1.0, 1.0, (G, n_r)) * (
+                    0.5 / self.inv_vs)
+                ideal, totals, scale = self._start(v)
+                sums = np.zeros((4, n_c, G), f32)
+                sums[0] = totals.T
+                res = self._relax_group(
+                    np.ascontiguousarray(v.T, dtype=f32), np.zeros((n_r, n_c, G), f32),
+                    np.zeros((n_r, G), f32), np.zeros((n_c, 2, G), f32), sums, v, ideal.T,
+                    scale.T, G, np.inf, min_passes=PROBE_PASSES, prior=0.0)
+                self.rho_prior = PRIOR_MARGIN * float(res[3])
+        return self.rho_prior
 
     def column_currents(self, v: np.ndarray, rtol: float) -> tuple[np.ndarray, int, float]:
         """Column currents [A] (batch, cols) for row voltages ``v`` (batch, rows) [V], the most
@@ -546,16 +674,17 @@ class LineSolver:
         n_b = v.shape[0]
         n_r, n_c = self.shape
         out = np.empty((n_b, n_c))
-        basis = self._basis(v)
-        # Σ_i F(g_ij, v_i), r_col Σ_i (n_r − i) F(g_ij, v_i) [V] and Σ_i |F(g_ij, v_i)| (a
-        # passive cell's current has the sign of its voltage)
-        both = (basis @ self._coef_tw).astype(np.float64)
-        ideal, totals = both[:, :n_c], both[:, n_c:] * self.r_col
-        signs = np.tile(np.sign(v), self.poly.shape[0]).astype(np.float32)
-        scale = ((basis * signs) @ self._coef_tw[:, :n_c]).astype(np.float64)
+        ideal, totals, scale = self._start(v)
         if self.g_row == 0.0 and self.r_col == 0.0:
             self.last_info = {"passes": 0, "rel_error_est": 0.0}
             return ideal, 0, 0.0
+        prior = corr = None
+        if self._lin is not None:
+            prior = self._calibrate()
+            if self._kk is None:     # [G_eff − M_0 | G_eff − M_1], float32: one product
+                self._kk = np.concatenate([self._correction(0), self._correction(1)],
+                                          axis=1).astype(np.float32)
+            corr = (v.astype(np.float32) @ self._kk).astype(np.float64)
         f32 = np.float32
         G = GROUP
         st = workspace("lines_state", (n_r, n_c, G), f32)
@@ -563,7 +692,7 @@ class LineSolver:
         wk = workspace("lines_row", (n_c, 2, G), f32)
         sums = workspace("lines_sums", (4, n_c, G), f32)     # bt, A, next bt, spare bt
         vt = workspace("lines_drive", (n_r, G), f32)
-        passes, worst = 0, 0.0
+        passes, worst, last = 0, 0.0, 0
         for b0 in range(0, n_b, G):
             nb = min(G, n_b - b0)
             vt[...] = 0.0                              # a short group: idle lanes at 0 V
@@ -571,26 +700,44 @@ class LineSolver:
             bt = sums[0]
             bt[...] = 0.0
             bt[:, :nb] = totals[b0:b0 + nb].T
-            res = self._relax_group(vt, st, tt, wk, sums, ideal[b0:b0 + nb].T,
-                                    scale[b0:b0 + nb].T, nb, rtol)
+            res = self._relax_group(vt, st, tt, wk, sums, v[b0:b0 + nb], ideal[b0:b0 + nb].T,
+                                    scale[b0:b0 + nb].T, nb, rtol, prior=prior,
+                                    one_pass_guess=last == 1,
+                                    corr=None if corr is None else corr[b0:b0 + nb].T)
             out[b0:b0 + nb] = res[0].T
+            last = res[1]
             passes = max(passes, res[1])
             worst = max(worst, res[2])
         self.last_info = {"passes": passes, "rel_error_est": worst}
         return out, passes, worst
 
-    def _relax_group(self, vt, st, tt, wk, sums, prev, sc, nb, rtol):
+    def _relax_group(self, vt, st, tt, wk, sums, v, prev, sc, nb, rtol, *, min_passes=1,
+                     prior=None, one_pass_guess=False, corr=None):
         """Passes over one group until the estimated remaining error is at most ``rtol``
-        (:func:`remaining_error`; module docstring): (currents (cols, nb), passes, estimate).
-        A pass predicted to be the last (the previous contraction applied once more gives an
-        estimate below ``rtol / 2``) runs without writing the state, and again with it if it
-        was not."""
+        (:func:`remaining_error`; module docstring): (currents (cols, nb), passes, estimate,
+        largest ratio of consecutive changes). ``v`` (nb, rows) are the group's drives [V]
+        (the linear reference's correction, when the solver has one); ``prior`` the prior
+        contraction (None: at least two passes). A pass predicted to be the last (the
+        contraction applied once more gives an estimate below ``rtol / 2``; the first pass
+        when ``one_pass_guess``) runs without writing the state, and again with it if it was
+        not. ``corr`` (2·cols, nb): the drives times ``G_eff − M_0`` and ``G_eff − M_1``, if
+        already formed."""
         bt, ra, rn, spare = sums
         live = sc > 0.0
+        lin = self._lin is not None
+        n_c = self.shape[1]
+        if lin:
+            if corr is None:
+                corr = np.concatenate([(v @ self._correction(k)).T for k in (0, 1)])
+            prev = prev + corr[:n_c]
         deltas: list[float] = []
-        rho = 0.0                           # the largest ratio of consecutive changes
+        rho = 0.0 if prior is None else prior      # the largest ratio of consecutive changes
         for p in range(MAX_PASSES):
-            final_guess = p >= 2 and remaining_error(rho * deltas[-1], rho) <= 0.5 * rtol
+            if p == 0:
+                final_guess = prior is not None and one_pass_guess and min_passes <= 1
+            else:
+                final_guess = ((p >= 2 or prior is not None) and p + 1 >= min_passes
+                               and remaining_error(rho * deltas[-1], rho) <= 0.5 * rtol)
             if final_guess:
                 spare[...] = bt                  # the pass consumes bt; kept for a rerun
             for store in ((False, True) if final_guess else (True,)):
@@ -600,17 +747,19 @@ class LineSolver:
                 rn[...] = 0.0
                 self._pass(p == 0, store, vt, st, tt, wk, bt, ra, rn)
                 cur = ra[:, :nb].astype(np.float64)
+                if lin:
+                    cur += corr[n_c:] if p == 0 else (v @ self._correction(p + 1)).T
                 delta = float(np.max(np.abs(cur - prev)[live] / sc[live], initial=0.0))
-                ratio = (delta / deltas[-1] if deltas[-1] > 0.0 else np.inf) if p else np.inf
+                ratio = (delta / deltas[-1] if deltas[-1] > 0.0 else np.inf) if p else 0.0
+                known = p > 0 or prior is not None
                 est = (0.0 if delta == 0.0 else
-                       remaining_error(delta, max(rho, ratio)) if p else np.inf)
-                done = est <= rtol
+                       remaining_error(delta, max(rho, ratio)) if known else np.inf)
+                done = est <= rtol and p + 1 >= min_passes
                 if done or store:
                     break
+            rho = max(rho, ratio)
             if done:
-                return cur, p + 1, est
-            if p:
-                rho = max(rho, ratio)
+                return cur, p + 1, est, rho
             deltas.append(delta)
             prev = cur
             bt[...] = rn

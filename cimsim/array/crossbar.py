@@ -36,9 +36,12 @@ Solvers
     V/v0 = 0.8); strongly nonlinear operation needs ``"exact"``.
   - ``method="lines"``: the line relaxation of :mod:`cimsim.array._lines` (the cell currents
     as the state, Gauss-Seidel over the rows with exact chord solves of the row wires, 16
-    input vectors per vector instruction), which the tiles use: passes until the estimated
-    error of every column current is at most ``rtol`` of the column's current magnitude
-    with ideal wires; :attr:`Crossbar.lines_info` keeps the passes and the estimate.
+    input vectors per vector instruction), which the tiles use: the passes' column currents
+    corrected by the known error of the same passes on the linear network of the cells'
+    small-signal conductances (its exact :math:`G_{\mathrm{eff}}`, built once per array),
+    until the estimated error of every column current is at most ``rtol`` of the column's
+    current magnitude with ideal wires; :attr:`Crossbar.lines_info` keeps the passes and the
+    estimate.
 
   ``scripts/bench.py`` prints its error against the exact solve.
 
@@ -320,7 +323,18 @@ class Crossbar:
         probe = np.linspace(-vm, vm, 9)
         slopes = np.stack([law.current_and_derivative(p, g)[1] for p in probe])
         chord = 0.5 * (slopes.min(axis=0) + slopes.max(axis=0))
-        solver = LineSolver(g, self.r_wire_row_ohm, self.r_wire_col_ohm, coef, poly, vs, chord)
+        # the linear reference network: every cell at its small-signal conductance at 0 V
+        g_lin = law.current_and_derivative(np.zeros_like(g), g)[1]
+        if max(self.r_wire_row_ohm, self.r_wire_col_ohm) == 0.0:
+            g_lin = g_eff = None
+        elif np.array_equal(g_lin, g):
+            g_eff = self.g_eff_s
+        else:
+            with blas_single_thread():
+                g_eff = Network(g_lin, self.r_wire_row_ohm,
+                                self.r_wire_col_ohm).effective_conductance()
+        solver = LineSolver(g, self.r_wire_row_ohm, self.r_wire_col_ohm, coef, poly, vs, chord,
+                            g_lin_s=g_lin, g_eff_s=g_eff)
         # measured error of the law as the solver evaluates it, on sampled cells and voltages
         pick = np.unique(np.linspace(0, g.size - 1, 64).astype(np.int64))
         gi = np.sort(g.ravel())[pick]
@@ -345,7 +359,8 @@ class Crossbar:
             raise ConvergenceError(f"Crossbar.column_currents(method='lines'): {exc}; "
                                    "use method='exact'") from None
         self.lines_info = {"passes": passes, "rel_error_est": err,
-                           "table_bound_a": solver.table_bound_a}
+                           "table_bound_a": solver.table_bound_a,
+                           "rho_prior": solver.rho_prior}
         return out
 
     def solve(self, v_rows, *, method: str = "exact", n_fast: int = 3, xtol_v: float = 1e-12,

@@ -153,9 +153,9 @@ POLARITY_SPLIT_RTOL = 1.0 / (2 * 127 * 254)
 VARIANCE_FIT_STEPS = 12
 #: Tolerance of the line relaxation of wires with nonlinear cells: estimated error of every
 #: column current relative to the column's current magnitude with ideal wires,
-#: ``Σ_i |F(g_ij, v_i)|`` [-] (:mod:`cimsim.array._lines`); a fortieth of the step of an 8-bit
-#: ADC whose range is that magnitude.
-LINES_RTOL = 2e-4
+#: ``Σ_i |F(g_ij, v_i)|`` [-] (:mod:`cimsim.array._lines`); a sixteenth of the step of an
+#: 8-bit ADC whose range is that magnitude (±), about a fifth of its rms quantisation error.
+LINES_RTOL = 5e-4
 #: Largest number of input codes for which the cells' read energy is summed through a per-row
 #: histogram of the codes (exact integers; wider inputs gather per vector) [-].
 ENERGY_TABLE_CODES = 4097
