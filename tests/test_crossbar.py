@@ -655,9 +655,11 @@ def test_line_relaxation_refuses_when_not_converged(monkeypatch):
 @pytest.mark.parametrize("first", [True, False])
 @pytest.mark.parametrize("rowwire", [True, False])
 @pytest.mark.parametrize("store", [True, False])
-def test_line_relaxation_pass_kernel_equals_its_reference(first, rowwire, store):
+@pytest.mark.parametrize("law", ["1t1r", "sinh"])
+def test_line_relaxation_pass_kernel_equals_its_reference(first, rowwire, store, law):
     """One pass of the compiled kernel against the NumPy reference, every variant, for 1T1R
-    cells (an expansion of several terms) from a perturbed state."""
+    cells (an expansion of several terms) and sinh cells (one odd polynomial) from a
+    perturbed state."""
     from cimsim.array import _lines
     from device_models.one_t_one_r import OneTOneRIV
 
@@ -665,13 +667,14 @@ def test_line_relaxation_pass_kernel_equals_its_reference(first, rowwire, store)
     n_r, n_c, G = 9, 13, _lines.GROUP
     f32 = np.float32
     g = rng.uniform(2e-6, 2e-5, (n_r, n_c))
-    cell = OneTOneRIV.from_card("yao2020_taox_1t1r", v_gate_v=0.6)
+    cell = (OneTOneRIV.from_card("yao2020_taox_1t1r", v_gate_v=0.6) if law == "1t1r" else
+            SinhIV(0.3))
     xb = cb.Crossbar(g, r_wire_row_ohm=0.5 if rowwire else 0.0, r_wire_col_ohm=0.7, cell=cell)
     sol = xb._lines_solver(0.3)
-    fn = _lines._kernel(sol.poly.shape[0], sol.poly.shape[1], first, rowwire, store)
+    fn = _lines._kernel(sol.poly.shape[0], sol.poly.shape[1], first, rowwire, store, sol.odd)
     if fn is None:
         pytest.skip("the line-relaxation kernel did not compile here")
-    assert sol.poly.shape[0] >= 2
+    assert sol.poly.shape[0] >= 2 if law == "1t1r" else sol.odd
     v = rng.uniform(-0.3, 0.3, (G, n_r))
     cur = cell.current(v.T[:, None, :], g[:, :, None]) * rng.uniform(0.9, 1.0, (n_r, n_c, G))
     state = dict(st=cur.astype(f32), tt=cur.sum(axis=1).astype(f32),
@@ -682,7 +685,7 @@ def test_line_relaxation_pass_kernel_equals_its_reference(first, rowwire, store)
            sol.irp, sol.cpr)
     scal = (sol.g_row, sol.r_row, sol.r_col)
     ref = {n: a.copy() for n, a in state.items()}
-    _lines._pass_numpy(first, rowwire, store, *ins, *ref.values(), *scal)
+    _lines._pass_numpy(first, rowwire, store, *ins, *ref.values(), *scal, odd=sol.odd)
     got = {n: a.copy() for n, a in state.items()}
     fn(n_r, n_c, *(a.ctypes.data for a in (*ins, *got.values())), *scal)
     for name in ("st", "tt", "bt", "ra", "rn"):

@@ -79,16 +79,18 @@ by the spread of :math:`\mathrm{d}F/\mathrm{d}V` about :math:`c`: about 0.03 for
 passes on the array above. Column currents are summed in float32 (rounding at most
 :math:`n_r\,2^{-24}` of :math:`s_j`).
 
-**Cost.** A pass costs about 1 ms per group of 16 input vectors on 256 × 512 cells (one
-core); a pass that is not followed by another writes no state (the first pass then reads
-none either). The tile MVM of ``ir_drop_nonlinear_tile_mvm`` (batch 256) runs one pass per
-group (two on the rare group whose estimate exceeds the tile's tolerance) where the plain
-passes needed two, each writing the state.
+**Cost.** On 256 × 512 cells a pass costs about 0.8 ms per group of 16 input vectors (one
+core) when it is the first and writes no state, 1.3-1.7 ms when it reads or writes the
+state (8 MB per group): a pass predicted to be the last writes none (the first pass then
+reads none either; a group whose first pass falls short runs it again, storing). The tile
+MVM of ``ir_drop_nonlinear_tile_mvm`` (batch 256) runs one pass on all but about one group
+in sixteen (two on that one) where the plain passes needed two, each writing the state.
 
 The cell law enters as a separable expansion :math:`F(g, V) = \sum_r a_r(g)\,P_r(V)`
 (:mod:`cimsim.array.expansion`; a separable law is one term) whose voltage functions
 :math:`P_r` are polynomials in :math:`V/V_s` fitted on the cells' voltage range
-:math:`\pm V_s`; the fit's measured error adds to the iteration's.
+:math:`\pm V_s`; the fit's measured error adds to the iteration's (an odd law, sinh, has odd
+polynomials, evaluated as :math:`V\,Q(V^2)`).
 
 References
 ----------
@@ -190,15 +192,22 @@ def fit_polynomials(basis_fn, v_scale: float, rtol: float) -> tuple[np.ndarray, 
 # --------------------------------------------------------------------------------------------
 
 
-def _horner(poly_k: np.ndarray, x: np.ndarray) -> np.ndarray:
+def _horner(poly_k: np.ndarray, x: np.ndarray, odd: bool = False) -> np.ndarray:
+    """``poly_k`` (highest first) at ``x``; ``odd``: an odd polynomial (every other
+    coefficient zero), evaluated as ``x·Q(x²)``."""
     h = np.full_like(x, poly_k[0])
+    if odd:
+        x2 = x * x
+        for q in range(2, poly_k.size, 2):
+            h = h * x2 + poly_k[q]
+        return h * x
     for q in range(1, poly_k.size):
         h = h * x + poly_k[q]
     return h
 
 
 def _pass_numpy(first, rowwire, store, vt, poly, coef, csum, gc, gcu, irp, cpr, st, tt, wk,
-                bt, ra, rn, gr, rrow, rcol):
+                bt, ra, rn, gr, rrow, rcol, odd=False):
     r"""One downward pass over the rows (module docstring), float32, on ``GROUP`` lanes.
 
     ``vt`` (n_r, G) row drives [V]; ``poly`` (K, P) monomials in V, highest first; ``coef``
@@ -220,7 +229,7 @@ def _pass_numpy(first, rowwire, store, vt, poly, coef, csum, gc, gcu, irp, cpr, 
         mrc = f32(n_r - i) * rcol
         vrow = vt[i]
         if first:
-            pv = [_horner(poly[k], vrow) for k in range(n_k)]
+            pv = [_horner(poly[k], vrow, odd) for k in range(n_k)]
             total = _terms([csum[k, i] for k in range(n_k)], pv)
             old = _terms([coef[k, i][:, None] for k in range(n_k)], [p[None, :] for p in pv])
         else:
@@ -240,7 +249,7 @@ def _pass_numpy(first, rowwire, store, vt, poly, coef, csum, gc, gcu, irp, cpr, 
             v1 = np.broadcast_to(vrow, old.shape)
         vc = v1 - w
         f = _terms([coef[k, i][:, None] for k in range(n_k)],
-                   [_horner(poly[k], vc) for k in range(n_k)])
+                   [_horner(poly[k], vc, odd) for k in range(n_k)])
         if rowwire:
             z = f - gc[i][:, None] * v1
             y = gr * vrow
@@ -348,9 +357,11 @@ class _Ir:
         return r
 
 
-def _pass_ir(n_k: int, n_p: int, first: bool, rowwire: bool, store: bool) -> str:
-    """IR of ``@relax`` for ``n_k`` law terms of ``n_p`` polynomial coefficients: the pass of
-    :func:`_pass_numpy` (the same arguments as pointers; the flags fixed)."""
+def _pass_ir(n_k: int, n_p: int, first: bool, rowwire: bool, store: bool,
+             odd: bool = False) -> str:
+    """IR of ``@relax`` for ``n_k`` law terms of ``n_p`` polynomial coefficients (``odd``:
+    odd polynomials, :func:`_horner`): the pass of :func:`_pass_numpy` (the same arguments as
+    pointers; the flags fixed)."""
     e = _Ir()
     G = GROUP
     e(f"declare {_V} @llvm.fma.v{G}f32({_V}, {_V}, {_V})")
@@ -364,6 +375,11 @@ def _pass_ir(n_k: int, n_p: int, first: bool, rowwire: bool, store: bool) -> str
 
     def horner(k, x):
         h = pk[k][0]
+        if odd:
+            x2 = e.op("fmul", x, x)
+            for q in range(2, n_p, 2):
+                h = e.fma(h, x2, pk[k][q])
+            return e.op("fmul", h, x)
         for q in range(1, n_p):
             h = e.fma(h, x, pk[k][q])
         return h
@@ -497,9 +513,9 @@ _KERNELS_LOCK = threading.Lock()
 _SOLVER_LOCK = threading.RLock()
 
 
-def _kernel(n_k: int, n_p: int, first: bool, rowwire: bool, store: bool):
+def _kernel(n_k: int, n_p: int, first: bool, rowwire: bool, store: bool, odd: bool = False):
     """The compiled pass for these shapes and flags (once per process), or None."""
-    key = (n_k, n_p, bool(first), bool(rowwire), bool(store))
+    key = (n_k, n_p, bool(first), bool(rowwire), bool(store), bool(odd))
     with _KERNELS_LOCK:
         state = _KERNELS.setdefault(key, {})
     return _llvm.compiled_function(state, lambda: _pass_ir(*key), "relax", _ARGTYPES, (),
@@ -551,6 +567,9 @@ class LineSolver:
         self.poly_t = poly
         self.inv_vs = 1.0 / float(v_scale)
         self.poly = np.ascontiguousarray(poly * self.inv_vs ** np.arange(deg, -1, -1), dtype=f32)
+        #: Odd voltage functions (every coefficient of even degree zero; an odd polynomial
+        #: has an odd degree): evaluated as ``V·Q(V²)``.
+        self.odd = bool(deg % 2 == 1 and not np.any(poly[:, 1::2]))
         self.csum = np.ascontiguousarray(self.coef.sum(axis=2, dtype=np.float64), dtype=f32)
         # the coefficients beside their (n_r - l)-weighted copy: the ideal column currents and
         # the first pass's column totals in one product
@@ -576,6 +595,7 @@ class LineSolver:
         self._lin = None
         self._k_mats: dict[int, np.ndarray] = {}
         self._kk = None
+        self._fixed_ptrs = None
         self.rho_prior: float | None = None
         if g_lin_s is not None and (self.g_row > 0.0 or self.r_col > 0.0):
             self._lin = LineSolver(g_s, r_row_ohm, r_col_ohm, np.asarray(g_lin_s)[None],
@@ -692,7 +712,7 @@ class LineSolver:
         wk = workspace("lines_row", (n_c, 2, G), f32)
         sums = workspace("lines_sums", (4, n_c, G), f32)     # bt, A, next bt, spare bt
         vt = workspace("lines_drive", (n_r, G), f32)
-        passes, worst, last = 0, 0.0, 0
+        passes, worst, last = 0, 0.0, 1
         for b0 in range(0, n_b, G):
             nb = min(G, n_b - b0)
             vt[...] = 0.0                              # a short group: idle lanes at 0 V
@@ -724,6 +744,7 @@ class LineSolver:
         already formed."""
         bt, ra, rn, spare = sums
         live = sc > 0.0
+        inv_sc = np.divide(1.0, sc, out=np.zeros_like(sc), where=live)   # 0: no current
         lin = self._lin is not None
         n_c = self.shape[1]
         if lin:
@@ -749,7 +770,7 @@ class LineSolver:
                 cur = ra[:, :nb].astype(np.float64)
                 if lin:
                     cur += corr[n_c:] if p == 0 else (v @ self._correction(p + 1)).T
-                delta = float(np.max(np.abs(cur - prev)[live] / sc[live], initial=0.0))
+                delta = float(np.max(np.abs(cur - prev) * inv_sc, initial=0.0))
                 ratio = (delta / deltas[-1] if deltas[-1] > 0.0 else np.inf) if p else 0.0
                 known = p > 0 or prior is not None
                 est = (0.0 if delta == 0.0 else
@@ -775,9 +796,13 @@ class LineSolver:
         scal = (self.g_row, self.r_row, self.r_col)
         fn = None
         if backend() == "numba":
-            fn = _kernel(self.poly.shape[0], self.poly.shape[1], first, rowwire, store)
+            fn = _kernel(self.poly.shape[0], self.poly.shape[1], first, rowwire, store,
+                         self.odd)
         if fn is None:
-            _pass_numpy(first, rowwire, store, *args, *scal)
+            _pass_numpy(first, rowwire, store, *args, *scal, odd=self.odd)
             return
+        if self._fixed_ptrs is None:     # the solver's own arrays: addresses taken once
+            self._fixed_ptrs = tuple(a.ctypes.data for a in args[1:8])
         n_r, n_c = self.shape
-        fn(n_r, n_c, *(a.ctypes.data for a in args), *scal)
+        fn(n_r, n_c, vt.ctypes.data, *self._fixed_ptrs, *(a.ctypes.data for a in args[8:]),
+           *scal)
