@@ -10,13 +10,16 @@ for the layers and the weight mapping). This reproduction follows it:
   512→10 layer; seven weighted layers, as in the checkpoint
   ``mnist_cnn_7layer_input_3bit_wnoise0.15``.
 * **3-bit inputs and activations**: images quantised to 8 levels of [0, 1]
-  (``quantize_unsigned(x, 3, 1.0)``); activations ReLU-clipped at 3 and quantised to 3 bits
-  (``activation_quant(3, 3)``, :class:`cimsim.nn.layers.QuantReLU`). On the chip the inputs
+  (``quantize_unsigned(x, 3, 1.0)``); activations ReLU-clipped and quantised to 3 bits
+  (``activation_quant(3, 3)``: the clipping level is trained from 3;
+  :class:`cimsim.nn.layers.QuantReLU` holds the trained levels). On the chip the inputs
   are applied bit-serially with ``input_bits = 3`` (the code's ``input_num_bits = 3``); the
   tiles' input range is calibrated to the activations' 3-bit grid.
 * **Weight-noise training**: Gaussian noise of 15 % of ``max|W|`` per layer added to the weights
-  in every training step (``noise_train``, checkpoint ``wnoise0.15``), Adam at 1e-3, batches
-  of 128 (fewer epochs than the authors' 50; ``scripts/train_validation_models.py``).
+  and biases in every training step (``noise_train``, checkpoint ``wnoise0.15``), Adam at 1e-3,
+  batches of 128, 50 epochs on 50,000 images, the epoch with the best accuracy on the 10,000
+  held-out ones kept, as in ``mnist_training.ipynb`` (``scripts/train_validation_models.py``,
+  in PyTorch, converted to the cimsim layers).
 * **Conductance window and tolerance**: ``g_max = 4e-5``, ``g_min = 1e-6``, ``g_tol = 1e-6``
   S (the card ``wan2022_hfox_rram``: 1-40 µS, write-verify acceptance 1 µS), at most 50
   write-verify iterations (``iteration_limit=50``).
