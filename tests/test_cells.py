@@ -516,6 +516,22 @@ def test_cell_read_energy_is_v_times_the_law_current():
     assert ops.cell_read_energy_j == pytest.approx(expected, rel=1e-6)
 
 
+@pytest.mark.parametrize("encoding", ["pulse_width", "bit_serial"])
+def test_on_time_from_inputs_equals_that_of_the_codes(encoding, each_backend):
+    """The pulse energy's per-row on-time, formed from the inputs in one pass on the row-slice
+    threads, equals that of the stored codes (exact integers)."""
+    w, x = _data(9, 3, 300, seed=16)
+    hw = _hw(cell="1t1r", v_gate_v=0.55, rows=12, cols=8, input_encoding=encoding,
+             quantize=True, input_bits=6)
+    m = AnalogMatrix(w, hw).calibrate(x)
+    enc = m.encoder
+    got = cells._pulse_on_time_of_x(enc, x)
+    ref = cells._pulse_on_time(enc.codes(x), encoding == "bit_serial")
+    for g, r in zip(got, ref, strict=True):
+        np.testing.assert_array_equal(g, r)
+    assert got[1].sum() > 0 and np.all(got[1] <= got[0])
+
+
 def test_level_crossing_series_reads_the_law():
     """A series of one step equals the static read; events of a nonlinear law cost the
     law's energy."""

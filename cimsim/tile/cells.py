@@ -118,8 +118,9 @@ from device_models._jit import backend, jit
 from ..array.expansion import G_NODES, chebyshev_nodes, expand
 from ..kernels import bf16_gemm, int8_gemm, lut_gemm
 from ..kernels.bf16_gemm import _bf16_high
-from ..kernels.parallel import workspace
+from ..kernels.parallel import for_row_slices, workspace
 from . import variance as _variance
+from .encode import _code_of_x
 
 __all__ = [
     "LINES_RTOL",
@@ -192,6 +193,24 @@ def _lookup_float_py(codes, lo, inv_h, tab, out):
                 k = 0 if k < 0 else (k_max if k > k_max else k)
                 w = pos - k
                 out[b, base + i] = tab[r, k] * (1.0 - w) + tab[r, k + 1] * w
+
+
+def _pulse_on_time_x_py(x, codes_per_x, lo, hi, bits, total, pos):
+    """:func:`_pulse_on_time_py` of the input codes of ``x`` (those of
+    :meth:`~cimsim.tile.encode.InputEncoder.codes`), formed in passing."""
+    n_b, n_r = x.shape
+    for b in range(n_b):
+        for i in range(n_r):
+            c = np.int64(_code_of_x(x[b, i], codes_per_x, lo, hi))
+            a = c if c > 0 else -c
+            if bits:
+                k = 0
+                while a:
+                    k += a & 1
+                    a >>= 1
+                a = k
+            total[i] += a
+            pos[i] += a if c > 0 else 0
 
 
 def _split_signs_py(v, pm):
@@ -281,6 +300,7 @@ _histogram_kernel = jit(_histogram_py)
 _pulse_operands_kernel = jit(_pulse_operands_py)
 _pulse_operands_fill_kernel = jit(_pulse_operands_fill_py)
 _pulse_on_time_kernel = jit(_pulse_on_time_py)
+_pulse_on_time_x_kernel = jit(_pulse_on_time_x_py)
 _lookup_int_kernel = jit(_lookup_int_py)
 _lookup_float_kernel = jit(_lookup_float_py)
 _split_signs_kernel = jit(_split_signs_py)
@@ -368,6 +388,29 @@ def _pulse_variance_gemm(v: np.ndarray, w: np.ndarray, mat, out: np.ndarray) -> 
     return bf16_gemm.matmul_filled(
         v.shape[0], lambda scale, apk: _pulse_operands_fill_kernel(v, w64, scale, apk),
         lambda: _pulse_operands(v, w), mat, out)
+
+
+def _pulse_on_time_of_x(enc, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_pulse_on_time` of ``enc.codes(x)`` (quantised codes): the codes formed in the
+    same pass, on the row-slice threads, without storing them (per-slice integer sums, so
+    the same numbers for any thread count)."""
+    bits = enc.encoding == "bit_serial"
+    if backend() == "numpy":
+        return _pulse_on_time(enc.codes(x), bits)
+    x = np.asarray(x, dtype=np.float64)
+    lo, hi = enc._lo_hi
+    n_r = x.shape[1]
+    parts = []
+
+    def rows(b0, b1):
+        t, p = np.zeros(n_r, dtype=np.int64), np.zeros(n_r, dtype=np.int64)
+        _pulse_on_time_x_kernel(x[b0:b1], enc.codes_per_x, lo, hi, bool(bits), t, p)
+        parts.append((t, p))
+
+    for_row_slices(rows, x.shape[0])
+    total = np.sum([t for t, _ in parts], axis=0, dtype=np.int64)
+    pos = np.sum([p for _, p in parts], axis=0, dtype=np.int64)
+    return total.astype(np.float64), pos.astype(np.float64)
 
 
 def _pulse_on_time(codes: np.ndarray, bits: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -1048,10 +1091,12 @@ class ArrayRead:
             if len(self.row_current_a) == 1:
                 return float(stats[0] @ g_pos)
             g_neg = self.row_current_a[1] / -amp
-            c = x if codes else enc.codes(x)
-            if enc.quantize:         # on-time units per row, exact integers
-                total, pos = _pulse_on_time(c, enc.encoding == "bit_serial")
+            if enc.quantize and not codes:      # on-time units per row, exact integers
+                total, pos = _pulse_on_time_of_x(enc, x)
+            elif enc.quantize:
+                total, pos = _pulse_on_time(x, enc.encoding == "bit_serial")
             else:
+                c = x if codes else enc.codes(x)
                 a = np.abs(np.asarray(c, dtype=np.float64))
                 total = a.sum(axis=0)
                 pos = np.where(np.asarray(c) > 0, a, 0.0).sum(axis=0)
