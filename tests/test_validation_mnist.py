@@ -13,7 +13,6 @@ from validation import joshi2020_pcm_drift, wan2022_neurram_mnist, yao2020_mnist
 from validation._mnist import (
     AdaptiveBatchStatistics,
     ColumnCalibration,
-    GlobalDriftCompensation,
     load_network,
     matrix_weights,
 )
@@ -56,17 +55,17 @@ def test_shipped_models_are_small_and_trained():
 
 
 def test_gdc_is_identity_at_reference_time_and_undoes_uniform_drift():
+    """Joshi's GDC is the chip's own global compensation with the reference read at 25 s."""
     net = _tiny_net()
     tile = TileConfig(rows=32, cols=64, weight_bits=8, bits_per_cell=8, input_bits=8,
                       adc_bits=12)
     hw = HardwareConfig(device_card="joshi2020_pcm", tile=tile, programming_noise=False,
                         read_noise=False, faults=False, converter_noise=False)
-    net.compile(hw, net.calibration)
     x = net.calibration
+    net.compile(hw, x)
     y_ref = net.run(x, t_s=25.0)
     y_late_raw = net.run(x, t_s=1e6)
-    gdc = GlobalDriftCompensation(net, x[:4], t_ref_s=25.0)
-    gdc.enabled = True
+    net.compile(hw.replace(drift_compensation="global", drift_reference_t_s=25.0), x)
     y_ref_gdc = net.run(x, t_s=25.0)
     y_late_gdc = net.run(x, t_s=1e6)
     np.testing.assert_allclose(y_ref_gdc, y_ref, rtol=1e-12, atol=1e-12)
@@ -74,8 +73,8 @@ def test_gdc_is_identity_at_reference_time_and_undoes_uniform_drift():
     err_gdc = np.linalg.norm(y_late_gdc - y_ref)
     assert err_raw > 0.1 * np.linalg.norm(y_ref)  # drift shrinks the outputs
     assert err_gdc < 0.5 * err_raw  # one global factor removes most of it
-    gdc.enabled = False
-    np.testing.assert_allclose(net.run(x, t_s=1e6), y_late_raw)
+    assert joshi2020_pcm_drift.hardware(0, drift_compensation="global").drift_compensation \
+        == "global"
 
 
 def test_reproduction_metadata():
