@@ -90,13 +90,6 @@ def _run(token: str, s: int, x: np.ndarray, carry, t_s: float, sample0: int):
                                         carry=(None, None, None) if carry is None else carry)
 
 
-def _peak_rss_bytes() -> int:
-    """Peak resident memory of this process [B] (Linux ``ru_maxrss`` is in KiB)."""
-    import resource
-
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
-
-
 def _drop(token: str) -> int:
     """Worker task: forget the shards of ``token``; how many there were."""
     keys = [k for k in _SHARDS if k[0] == token]
