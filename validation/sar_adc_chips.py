@@ -1,15 +1,17 @@
 """Published SAR ADC chips from their circuits: ENOB and energy per conversion.
 
-Two converters whose abstracts publish the circuit parameters the SAR model takes, each an
+Three converters whose abstracts publish circuit parameters the SAR model takes, each an
 ``adc`` card built from the abstract alone:
 
 * ``harpe2011_sar_8b`` (Harpe et al. 2011): 8 bit, custom 0.5 fF unit capacitors, 1 V supply,
   90 nm, 10.24 MS/s; measured ENOB 7.77 bit and 26.3 µW (2.57 pJ per conversion).
 * ``zhang2012_sar_10b`` (Zhang, Bhide & Alvandpour 2012): 10 bit, 1.0 V analog supply,
   0.13 µm, 1 kS/s; measured ENOB 9.1 bit.
+* ``brenna2014_sar_10b`` (Brenna, Bonfanti & Lacaita 2014): 10 bit, monotonic switching,
+  0.5 V supply, 0.13 µm, 200 kS/s; measured ENOB 8.45 bit and 420 nW (2.1 pJ per conversion).
 
-What the abstracts do not give (capacitor mismatch, comparator noise, the switching procedure,
-Zhang's unit capacitance) is assumed by the rules of the ``liu2010_sar_10b`` card (comparator
+What the abstracts do not give (capacitor mismatch, comparator noise, Harpe's and Zhang's
+switching procedure, Zhang's and Brenna's unit capacitance) is assumed by the rules of the ``liu2010_sar_10b`` card (comparator
 noise 0.2 LSB rms; 1 % mismatch per 2 fF unit, scaled by the area law; the nearest bundled
 MOSFET card), never from the compared results, so every row is a *prediction*.
 
@@ -55,8 +57,9 @@ CITATION = (
 )
 SLOW = False
 
-HARPE, ZHANG = "harpe2011_sar_8b", "zhang2012_sar_10b"
-CARDS = (HARPE, ZHANG, "ptm2006_65nm_nmos", "mosis2001_tsmc180_nmos", "horowitz2014_45nm")
+HARPE, ZHANG, BRENNA = "harpe2011_sar_8b", "zhang2012_sar_10b", "brenna2014_sar_10b"
+CARDS = (HARPE, ZHANG, BRENNA, "ptm2006_65nm_nmos", "mosis2001_tsmc180_nmos",
+         "horowitz2014_45nm")
 
 #: Converter instances (seeds 0 … N-1: mismatch draw and noise streams) averaged per ENOB.
 N_INSTANCES = 5
@@ -76,11 +79,12 @@ def _noise_lsb(card) -> float:
 
 
 def run(out_dir: Path | None = None) -> Reproduction:
-    harpe, zhang = cards.load(HARPE), cards.load(ZHANG)
+    harpe, zhang, brenna = cards.load(HARPE), cards.load(ZHANG), cards.load(BRENNA)
     h_enob, h_sd = enob(harpe)
     z_enob, z_sd = enob(zhang)
+    b_enob, b_sd = enob(brenna)
     adc = SarAdc.from_card(harpe, seed=0)
-    e_sw, e_cmp, e_log = adc.mean_switching_energy_j, adc.e_comparator_j, adc.e_logic_j
+    b_adc = SarAdc.from_card(brenna, seed=0)
     comparisons = [
         target(NAME, "harpe2011_enob").compare(
             h_enob, note=f"mean of {N_INSTANCES} instances (sd {h_sd:.3f} bit); kT/C "
@@ -88,17 +92,24 @@ def run(out_dir: Path | None = None) -> Reproduction:
                          f"{_noise_lsb(harpe):.2f} LSB rms (assumed)"),
         target(NAME, "harpe2011_energy").compare(
             adc.energy_per_conversion_j * 1e12,
-            note=f"CDAC switching {e_sw * 1e12:.3f} pJ, comparator {e_cmp * 1e12:.3f} pJ, "
-                 f"logic {e_log * 1e12:.3f} pJ"),
+            note=_energy_note(adc)),
         target(NAME, "zhang2012_enob").compare(
             z_enob, note=f"mean of {N_INSTANCES} instances (sd {z_sd:.3f} bit); comparator "
                          f"{_noise_lsb(zhang):.2f} LSB rms (assumed)"),
+        target(NAME, "brenna2014_enob").compare(
+            b_enob, note=f"mean of {N_INSTANCES} instances (sd {b_sd:.3f} bit); kT/C "
+                         f"{b_adc.ktc_sigma_v / b_adc.lsb_v:.3f} LSB rms, comparator "
+                         f"{_noise_lsb(brenna):.2f} LSB rms (assumed)"),
+        target(NAME, "brenna2014_energy").compare(
+            b_adc.energy_per_conversion_j * 1e12, note=_energy_note(b_adc)),
     ]
     q_h = target(NAME, "harpe2011_enob").quantity
     q_e = target(NAME, "harpe2011_energy").quantity
     q_z = target(NAME, "zhang2012_enob").quantity
+    q_b = target(NAME, "brenna2014_enob").quantity
+    q_be = target(NAME, "brenna2014_energy").quantity
     sens = []
-    for card, base, q in ((harpe, h_enob, q_h), (zhang, z_enob, q_z)):
+    for card, base, q in ((harpe, h_enob, q_h), (zhang, z_enob, q_z), (brenna, b_enob, q_b)):
         for scale in (0.5, 2.0):
             alt = card.replace(comparator_noise_v=card.comparator_noise_v * scale)
             sens.append(Sensitivity(
@@ -114,29 +125,41 @@ def run(out_dir: Path | None = None) -> Reproduction:
     sens.append(Sensitivity(f"{HARPE}.switching conventional -> monotonic", q_e,
                             adc.energy_per_conversion_j * 1e12,
                             mono.energy_per_conversion_j * 1e12, "pJ"))
-    for scale in (0.5, 2.0):
-        alt = harpe.replace(logic_gates_per_bit=harpe.logic_gates_per_bit * scale)
-        sens.append(Sensitivity(
-            f"{HARPE}.logic_gates_per_bit {harpe.logic_gates_per_bit:g} -> "
-            f"{alt.logic_gates_per_bit:g}", q_e, adc.energy_per_conversion_j * 1e12,
-            SarAdc.from_card(alt, seed=0).energy_per_conversion_j * 1e12, "pJ"))
-    figures = [_figure(Path(out_dir), harpe, zhang)] if out_dir is not None else []
+    for card, conv, q in ((harpe, adc, q_e), (brenna, b_adc, q_be)):
+        for scale in (0.5, 2.0):
+            alt = card.replace(logic_gates_per_bit=card.logic_gates_per_bit * scale)
+            sens.append(Sensitivity(
+                f"{card.name}.logic_gates_per_bit {card.logic_gates_per_bit:g} -> "
+                f"{alt.logic_gates_per_bit:g}", q, conv.energy_per_conversion_j * 1e12,
+                SarAdc.from_card(alt, seed=0).energy_per_conversion_j * 1e12, "pJ"))
+    alt = brenna.replace(unit_cap_f=brenna.unit_cap_f * 2.0)
+    sens.append(Sensitivity(f"{BRENNA}.unit_cap_f 2 -> 4 fF", q_be,
+                            b_adc.energy_per_conversion_j * 1e12,
+                            SarAdc.from_card(alt, seed=0).energy_per_conversion_j * 1e12, "pJ"))
+    figures = ([_figure(Path(out_dir), harpe, zhang, brenna)] if out_dir is not None
+               else [])
     return Reproduction(
         name=NAME, citation=CITATION, comparisons=comparisons, figures=figures,
-        summary=("Two published SAR ADCs as cimsim converters built from their abstracts' "
-                 "circuit parameters (resolution, unit capacitor, supply); mismatch and "
+        summary=("Three published SAR ADCs as cimsim converters built from their abstracts' "
+                 "circuit parameters (resolution, switching, unit capacitor, supply); mismatch and "
                  "comparator noise assumed by the liu2010_sar_10b card's rules; all rows are "
                  "predictions. Zhang's energy is not compared (its switching procedure, 0.4 V "
                  "logic and 25 % leakage are outside the converter energy model)."),
         sensitivities=sens, assumed=assumed_values(CARDS))
 
 
-def _figure(out_dir: Path, harpe, zhang) -> Path:
+def _energy_note(adc) -> str:
+    return (f"CDAC switching {adc.mean_switching_energy_j * 1e12:.3f} pJ, comparator "
+            f"{adc.e_comparator_j * 1e12:.3f} pJ, logic {adc.e_logic_j * 1e12:.3f} pJ")
+
+
+def _figure(out_dir: Path, *chips) -> Path:
     """ENOB against the assumed comparator noise [LSB rms], published ENOB as lines."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     lsb_noise = np.array([0.05, 0.1, 0.2, 0.3, 0.4, 0.6])
-    for card, color in ((harpe, "C0"), (zhang, "C1")):
+    for i, card in enumerate(chips):
+        color = f"C{i}"
         lsb = card.v_ref_v / 2**card.bits
         vals = [enob(card.replace(comparator_noise_v=x * lsb))[0] for x in lsb_noise]
         ax.plot(lsb_noise, vals, "o-", color=color, label=f"{card.name} (simulated)")
