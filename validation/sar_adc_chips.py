@@ -157,7 +157,7 @@ def _figure(out_dir: Path, *chips) -> Path:
     """ENOB against the assumed comparator noise [LSB rms], published ENOB as lines."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    lsb_noise = np.array([0.05, 0.1, 0.2, 0.3, 0.4, 0.6])
+    lsb_noise = np.array([0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0])
     for i, card in enumerate(chips):
         color = f"C{i}"
         lsb = card.v_ref_v / 2**card.bits
