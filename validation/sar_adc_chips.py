@@ -11,9 +11,10 @@ Three converters whose abstracts publish circuit parameters the SAR model takes,
   0.5 V supply, 0.13 µm, 200 kS/s; measured ENOB 8.45 bit and 420 nW (2.1 pJ per conversion).
 
 What the abstracts do not give (capacitor mismatch, comparator noise, Harpe's and Zhang's
-switching procedure, Zhang's and Brenna's unit capacitance) is assumed by the rules of the ``liu2010_sar_10b`` card (comparator
-noise 0.2 LSB rms; 1 % mismatch per 2 fF unit, scaled by the area law; the nearest bundled
-MOSFET card), never from the compared results, so every row is a *prediction*.
+switching procedure, Zhang's and Brenna's unit capacitance) is assumed by the rules of the
+``liu2010_sar_10b`` card (comparator noise 0.2 LSB rms; 1 % mismatch per 2 fF unit, scaled by
+the area law; the nearest bundled MOSFET card), never from the compared results, so every row
+is a *prediction*.
 
 Model
 -----
