@@ -174,7 +174,8 @@ def matmul(v: np.ndarray, unit_v: float, lut: LutMatrix) -> np.ndarray:
     step = 16 * VB
     nb_pad = -(-max(n_b, 1) // step) * step
     idx = workspace("lut_idx", (n_g, nb_pad), np.uint8)
-    if _nibbles_kernel(v, unit, idx):
+    bits = workspace("lut_bits", (n_b, GROUP * n_g), np.uint8)
+    if _nibbles_kernel(v, unit, idx, bits):
         _refuse(v, unit)
     n_pad = J * n_jb
     out = workspace("lut_out", (lut.n_mats, nb_pad, n_pad), np.float32)
@@ -192,24 +193,32 @@ def _refuse(v: np.ndarray, unit) -> None:
          f"array with {float(v[bad])!r} V at {bad}")
 
 
-def _nibbles_py(v, unit, idx):
-    """``idx[g, b] = Σ_q [v[b, 4g+q] = unit]·2^q`` (zero-padded vectors and groups);
-    returns the number of entries other than 0 and ``unit`` (NaN included)."""
+def _nibbles_py(v, unit, idx, bits):
+    """``idx[g, b] = Σ_q [v[b, 4g+q] = unit]·2^q`` (zero-padded vectors and groups), in
+    passes the compiler vectorises: the bits as bytes (``bits``, (batch, 4·groups) uint8
+    scratch), then per group the four bytes read as one little-endian word ``x`` whose bits
+    0, 8, 16, 24 are gathered into bits 24…27 by ``x·0x01020408`` (their products land on
+    distinct bits, so no carry). Returns the number of entries other than 0 and ``unit``
+    (NaN included)."""
     n_b, k = v.shape
     n_g, nb_pad = idx.shape
-    idx[:, n_b:] = 0
     bad = 0
     for b in range(n_b):
-        for g in range(n_g):
-            e = 0
-            for q in range(GROUP):
-                c = GROUP * g + q
-                if c < k:
-                    x = v[b, c]
-                    on = x == unit
-                    bad += np.int64(not (on or x == 0))
-                    e |= np.int64(on) << q
-            idx[g, b] = np.uint8(e)
+        row = bits[b]
+        for c in range(k):
+            x = v[b, c]
+            on = x == unit
+            bad += np.int64(not on and x != 0)
+            row[c] = np.uint8(on)
+        for c in range(k, GROUP * n_g):
+            row[c] = 0
+    words = bits.view(np.uint32)
+    for g in range(n_g):
+        out = idx[g]
+        for b in range(n_b):
+            out[b] = np.uint8((words[b, g] * np.uint32(0x01020408)) >> np.uint32(24))
+        for b in range(n_b, nb_pad):
+            out[b] = 0
     return bad
 
 
