@@ -80,7 +80,6 @@ KNOWN: dict[str, str] = {
     "cimsim.kernels.int8_gemm.SplitMatrix": _GEMM,
     "cimsim.kernels.int8_gemm.integer_matrix": _GEMM,
     "cimsim.kernels.lut_gemm.LutMatrix": _GEMM,
-    "cimsim.kernels.lut_gemm.fits": _GEMM,
     "cimsim.kernels.lut_gemm.fixed_point": _GEMM,
     "cimsim.kernels.lut_gemm.matmul": _GEMM,
     "cimsim.kernels.lut_gemm.pack": _GEMM,

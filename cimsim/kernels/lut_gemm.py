@@ -48,7 +48,7 @@ import dataclasses
 
 import numpy as np
 
-from device_models._checks import fail
+from device_models._checks import check_int, check_scalar, fail
 from device_models._jit import backend, jit
 
 from . import _llvm
@@ -114,7 +114,9 @@ class LutMatrix:
 
 def fits(k: int, top: float) -> bool:
     """Whether ``k`` rows of integers up to ``|top|`` keep every sum within int32."""
-    return k * float(top) <= _I32
+    k = check_int("k", k, "lut_gemm.fits", lo=0)
+    top = check_scalar("top", top, "lut_gemm.fits", lo=0.0)
+    return k * top <= _I32
 
 
 def fixed_point(b: np.ndarray, *, narrow: bool = False) -> tuple[float, np.ndarray]:
