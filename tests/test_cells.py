@@ -452,7 +452,8 @@ def _pulse_variances(encoding, cell, vg, signed, solver):
     m = AnalogMatrix(w, hw).calibrate(x)
     read = cells.array_read(m.blocks[0][2], 0.0, m.encoder, np.float64, cache=False)
     codes = m.encoder.codes(x)
-    v = m.encoder.drive(codes, 2, np.float64)[0].copy()
+    p = 2 if encoding == "bit_serial" else 0       # a pulse-width read is one cycle
+    v = m.encoder.drive(codes, p, np.float64)[0].copy()
     _, var_own, var_ref = read.currents(v, v * v, 0, x=x, codes=codes)
     tile = m.tiles[0]
     n_own = tile.mapping.own_columns(np.ones((tile.rows_used, tile.mapping.n_phys)),

@@ -209,6 +209,8 @@ class InputEncoder:
 
         ``nz`` (batch,) int32, if given, receives each vector's number of driven rows.
         """
+        if not 0 <= p < self.n_planes:
+            fail("p", "InputEncoder.drive", f"a cycle index in [0, {self.n_planes})", p)
         if code_table is not None:
             if self.encoding != "amplitude" or not self.quantize or prev is not None:
                 fail("code_table", "InputEncoder.drive", "None unless the inputs are "
