@@ -340,12 +340,19 @@ def test_killed_worker_points_are_retried_exactly_once(tmp_path, jobmod):
         pids = client.run(os.getpid)
 
         def on_point(record):
-            if killed:
+            # kill a worker whose log shows a point started and not ended (a key the scheduler
+            # lists as processing may not have started on the worker yet)
+            if killed or not log.exists():
                 return
-            busy = [a for a, keys in client.processing().items() if keys]
-            if busy:
-                killed.append(pids[busy[0]])
-                os.kill(pids[busy[0]], signal.SIGKILL)
+            lines = [ln.split() for ln in log.read_text().splitlines()]
+            lines = [ln for ln in lines if len(ln) == 3]        # a line being written
+            busy = {p for p in pids.values()
+                    if sum(ln[0] == "start" and int(ln[2]) == p for ln in lines)
+                    > sum(ln[0] == "end" and int(ln[2]) == p for ln in lines)}
+            running = [p for p in pids.values() if p in busy]
+            if running:
+                killed.append(running[0])
+                os.kill(running[0], signal.SIGKILL)
 
         s = sweep.run_sweep(spec, out, client=client, progress=False, on_point=on_point)
     assert killed
@@ -388,10 +395,10 @@ def test_point_that_always_kills_its_worker_is_recorded_failed(tmp_path, jobmod)
 
 @pytest.mark.slow
 def test_points_killed_together_are_not_charged_and_run_alone(tmp_path, jobmod):
-    """One worker of 2 threads holds 2 points: the poison point (no delay) dies while an
-    innocent one sleeps beside it. Neither is charged for that shared death; rerun alone, the
-    innocent finishes once with 1 attempt and the poison point is charged only for deaths on
-    its own."""
+    """One worker of 2 threads holds 2 points: the poison point (after 0.1 s, time for its
+    neighbour to start) dies while an innocent one sleeps beside it (0.6 s). Neither is charged
+    for that shared death; rerun alone, the innocent finishes once with 1 attempt and the
+    poison point is charged only for deaths on its own."""
     import dask
     from distributed import Client, LocalCluster
 
@@ -399,7 +406,7 @@ def test_points_killed_together_are_not_charged_and_run_alone(tmp_path, jobmod):
     n = 5
     spec = {"sweep": {"job": jobmod, "seeding": "per_point"},
             "options": {"die": [1], "log": str(log)},
-            "list": [{"tile.adc_bits": 4 + i, "options.delay_s": 0.0 if i == 1 else 0.3}
+            "list": [{"tile.adc_bits": 4 + i, "options.delay_s": 0.1 if i == 1 else 0.6}
                      for i in range(n)]}
     out = tmp_path / "shared.h5"
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
