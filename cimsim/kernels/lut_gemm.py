@@ -280,6 +280,26 @@ def _kernel():
     return None if None in fns else fns
 
 
+def _group_lookup(n_cols: int, perm: str) -> list[str]:
+    """IR of one group of four rows: load the group's ``n_cols`` tables of 16 patterns, then
+    for each of the :data:`VB` blocks of 16 vectors look up their patterns (``perm``) and add
+    them to the running sums ``%s{u}_{c}`` as ``%n{u}_{c}``."""
+    s = [f"  %go = mul i64 %g, {n_cols * 64}", "  %tg = getelementptr i8, ptr %tj, i64 %go",
+         "  %ir = mul i64 %g, %nb", "  %ib = add i64 %ir, %b"]
+    for c in range(n_cols):
+        s += [f"  %tq{c} = getelementptr i8, ptr %tg, i64 {64 * c}",
+              f"  %t{c} = load <16 x i32>, ptr %tq{c}, align 4"]
+    for u in range(VB):
+        s += [f"  %iu{u} = add i64 %ib, {16 * u}",
+              f"  %iq{u} = getelementptr i8, ptr %idx, i64 %iu{u}",
+              f"  %ix{u} = load <16 x i8>, ptr %iq{u}, align 1",
+              f"  %iz{u} = zext <16 x i8> %ix{u} to <16 x i32>"]
+        for c in range(n_cols):
+            s += [f"  %e{u}_{c} = call <16 x i32> {perm}(<16 x i32> %t{c}, <16 x i32> %iz{u})",
+                  f"  %n{u}_{c} = add <16 x i32> %s{u}_{c}, %e{u}_{c}"]
+    return s
+
+
 def _ir() -> str:
     """``lut(nb, ng, njb, idx, tab, out, ldo, scale)``: for each block of ``J`` columns and
     each block of ``16·VB`` vectors, over the groups ``g``: one register per column holds the
@@ -302,19 +322,7 @@ def _ir() -> str:
          "gl:", "  %g = phi i64 [0, %bl], [%gn, %gl]"]
     s += [f"  %s{u}_{c} = phi <16 x i32> [zeroinitializer, %bl], [%n{u}_{c}, %gl]"
           for u, c in blk]
-    s += [f"  %go = mul i64 %g, {J * 64}", "  %tg = getelementptr i8, ptr %tj, i64 %go",
-          "  %ir = mul i64 %g, %nb", "  %ib = add i64 %ir, %b"]
-    for c in range(J):
-        s += [f"  %tq{c} = getelementptr i8, ptr %tg, i64 {64 * c}",
-              f"  %t{c} = load <16 x i32>, ptr %tq{c}, align 4"]
-    for u in range(VB):
-        s += [f"  %iu{u} = add i64 %ib, {16 * u}",
-              f"  %iq{u} = getelementptr i8, ptr %idx, i64 %iu{u}",
-              f"  %ix{u} = load <16 x i8>, ptr %iq{u}, align 1",
-              f"  %iz{u} = zext <16 x i8> %ix{u} to <16 x i32>"]
-        for c in range(J):
-            s += [f"  %e{u}_{c} = call <16 x i32> {perm}(<16 x i32> %t{c}, <16 x i32> %iz{u})",
-                  f"  %n{u}_{c} = add <16 x i32> %s{u}_{c}, %e{u}_{c}"]
+    s += _group_lookup(J, perm)
     s += ["  %gn = add i64 %g, 1", "  %gmore = icmp ult i64 %gn, %ng",
           "  br i1 %gmore, label %gl, label %gdone", "gdone:"]
     for u, c in blk:
@@ -396,19 +404,7 @@ def _ir_narrow() -> str:
           "gl:", "  %g = phi i64 [%g0, %cl], [%gn, %gl]"]
     s += [f"  %s{u}_{c} = phi <16 x i32> [zeroinitializer, %cl], [%n{u}_{c}, %gl]"
           for u, c in blk]
-    s += [f"  %go = mul i64 %g, {JN * 64}", "  %tg = getelementptr i8, ptr %tj, i64 %go",
-          "  %ir = mul i64 %g, %nb", "  %ib = add i64 %ir, %b"]
-    for c in range(JN):
-        s += [f"  %tq{c} = getelementptr i8, ptr %tg, i64 {64 * c}",
-              f"  %t{c} = load <16 x i32>, ptr %tq{c}, align 4"]
-    for u in range(VB):
-        s += [f"  %iu{u} = add i64 %ib, {16 * u}",
-              f"  %iq{u} = getelementptr i8, ptr %idx, i64 %iu{u}",
-              f"  %ix{u} = load <16 x i8>, ptr %iq{u}, align 1",
-              f"  %iz{u} = zext <16 x i8> %ix{u} to <16 x i32>"]
-        for c in range(JN):
-            s += [f"  %e{u}_{c} = call <16 x i32> {perm}(<16 x i32> %t{c}, <16 x i32> %iz{u})",
-                  f"  %n{u}_{c} = add <16 x i32> %s{u}_{c}, %e{u}_{c}"]
+    s += _group_lookup(JN, perm)
     s += ["  %gn = add i64 %g, 1", "  %gmore = icmp ult i64 %gn, %g1",
           "  br i1 %gmore, label %gl, label %gdone", "gdone:"]
     for u, c in blk:
