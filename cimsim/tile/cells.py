@@ -195,22 +195,29 @@ def _lookup_float_py(codes, lo, inv_h, tab, out):
                 out[b, base + i] = tab[r, k] * (1.0 - w) + tab[r, k + 1] * w
 
 
+@jit(inline="always")
+def _add_on_time(c, bits, i, total, pos):
+    """Add the on-time units of code ``c`` on row ``i`` (``|c|``, or with ``bits`` its set
+    bits) to ``total[i]``, and to ``pos[i]`` when ``c > 0``."""
+    a = c if c > 0 else -c
+    if bits:
+        k = 0
+        while a:
+            k += a & 1
+            a >>= 1
+        a = k
+    total[i] += a
+    pos[i] += a if c > 0 else 0
+
+
 def _pulse_on_time_x_py(x, codes_per_x, lo, hi, bits, total, pos):
     """:func:`_pulse_on_time_py` of the input codes of ``x`` (those of
     :meth:`~cimsim.tile.encode.InputEncoder.codes`), formed in passing."""
     n_b, n_r = x.shape
     for b in range(n_b):
         for i in range(n_r):
-            c = np.int64(_code_of_x(x[b, i], codes_per_x, lo, hi))
-            a = c if c > 0 else -c
-            if bits:
-                k = 0
-                while a:
-                    k += a & 1
-                    a >>= 1
-                a = k
-            total[i] += a
-            pos[i] += a if c > 0 else 0
+            _add_on_time(np.int64(_code_of_x(x[b, i], codes_per_x, lo, hi)), bits, i,
+                         total, pos)
 
 
 def _split_signs_py(v, pm):
@@ -284,16 +291,7 @@ def _pulse_on_time_py(codes, bits, total, pos):
     n_b, n_r = codes.shape
     for b in range(n_b):
         for i in range(n_r):
-            c = codes[b, i]
-            a = c if c > 0 else -c
-            if bits:
-                k = 0
-                while a:
-                    k += a & 1
-                    a >>= 1
-                a = k
-            total[i] += a
-            pos[i] += a if c > 0 else 0
+            _add_on_time(codes[b, i], bits, i, total, pos)
 
 
 _histogram_kernel = jit(_histogram_py)
