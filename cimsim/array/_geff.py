@@ -414,6 +414,20 @@ def _block_program(shape: _Shape):
     return leaf_ij, leaf_slot, leaf_node, mg, pos_all, pos_end, size[0], n_max
 
 
+@jit(inline="always")
+def _add_lower(m, buf, s0, n, pos_all, o0):
+    """Add the lower triangle of the symmetric ``n × n`` block at ``buf[s0:]`` (row-major) into
+    the lower triangle of ``m`` at the positions ``pos_all[o0:o0 + n]``."""
+    for p in range(n):
+        ip = pos_all[o0 + p]
+        for q in range(p + 1):
+            iq = pos_all[o0 + q]
+            if ip >= iq:
+                m[ip, iq] += buf[s0 + p * n + q]
+            else:
+                m[iq, ip] += buf[s0 + p * n + q]
+
+
 def _block_py(g, g_row, g_col, corners, leaf_ij, leaf_slot, leaf_node, mg, pos_all, pos_end,
               n_scratch, n_max, out):
     r"""Complements ``out`` (n, k, k) of the rectangles at ``corners`` (n, 2), all of one
@@ -471,22 +485,8 @@ def _block_py(g, g_row, g_col, corners, leaf_ij, leaf_slot, leaf_node, mg, pos_a
             for i in range(n_all):        # lower triangles only (all are symmetric)
                 for j in range(i + 1):
                     m[i, j] = 0.0
-            for p in range(na):
-                ip = pos_all[oa + p]
-                for q in range(p + 1):
-                    iq = pos_all[oa + q]
-                    if ip >= iq:
-                        m[ip, iq] += buf[sa + p * na + q]
-                    else:
-                        m[iq, ip] += buf[sa + p * na + q]
-            for p in range(nb):
-                ip = pos_all[ob + p]
-                for q in range(p + 1):
-                    iq = pos_all[ob + q]
-                    if ip >= iq:
-                        m[ip, iq] += buf[sb + p * nb + q]
-                    else:
-                        m[iq, ip] += buf[sb + p * nb + q]
+            _add_lower(m, buf, sa, na, pos_all, oa)
+            _add_lower(m, buf, sb, nb, pos_all, ob)
             _schur_kernel(m, n_keep, n_all, w)
             if km == n_merge - 1:
                 for i in range(n_keep):
