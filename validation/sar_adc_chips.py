@@ -1,6 +1,6 @@
 """Published SAR ADC chips from their circuits: ENOB and energy per conversion.
 
-Three converters whose abstracts publish circuit parameters the SAR model takes, each an
+Five converters whose abstracts publish circuit parameters the SAR model takes, each an
 ``adc`` card built from the abstract alone:
 
 * ``harpe2011_sar_8b`` (Harpe et al. 2011): 8 bit, custom 0.5 fF unit capacitors, 1 V supply,
@@ -9,9 +9,13 @@ Three converters whose abstracts publish circuit parameters the SAR model takes,
   0.13 µm, 1 kS/s; measured ENOB 9.1 bit.
 * ``brenna2014_sar_10b`` (Brenna, Bonfanti & Lacaita 2014): 10 bit, monotonic switching,
   0.5 V supply, 0.13 µm, 200 kS/s; measured ENOB 8.45 bit and 420 nW (2.1 pJ per conversion).
+* ``hong2007_sar_8b`` (Hong & Lee 2007): 8 bit, 0.9 V supply, 0.18 µm, 200 kS/s; measured
+  peak SNDR 47.4 dB (ENOB 7.58 bit) and 2.47 µW (12.35 pJ per conversion).
+* ``verma2007_sar_12b`` (Verma & Chandrakasan 2007): 12 bit, 1 V supply, 0.18 µm, 100 kS/s;
+  measured Nyquist SNDR 65 dB (ENOB 10.55 bit).
 
-What the abstracts do not give (capacitor mismatch, comparator noise, Harpe's and Zhang's
-switching procedure, Zhang's and Brenna's unit capacitance) is assumed by the rules of the
+What the abstracts do not give (capacitor mismatch, comparator noise, the switching procedure
+of all but Brenna's, the unit capacitance of all but Harpe's) is assumed by the rules of the
 ``liu2010_sar_10b`` card (comparator noise 0.2 LSB rms; 1 % mismatch per 2 fF unit, scaled by
 the area law; the nearest bundled MOSFET card), never from the compared results, so every row
 is a *prediction*.
@@ -31,9 +35,14 @@ The quantisation noise alone (LSB²/12) gives N − 0.0 bit; comparator noise σ
 ½·log2(1 + 12·0.04) = 0.28 bit; mismatch adds its INL/DNL power. The sensitivity rows show
 how each assumed value moves the result.
 
+The 8-bit ENOB rows (Harpe, Hong) are quantisation-dominated: an ideal 8-bit converter
+(8.0 bit) would pass them too; the 10- and 12-bit rows are not (an ideal converter misses
+Verma's 10.55 bit by 1.45 bit).
+
 Not compared: Zhang's energy (its switching procedure, 0.4 V logic supply and leakage, a
-quarter of its 53 nW, are outside the converter energy model); dynamic errors at the measured
-input frequency (settling, jitter) are not modelled for either chip.
+quarter of its 53 nW, are outside the converter energy model) and Verma's (its 25 µW include
+a preamplifier's static bias and the reference generation, outside the model too); dynamic
+errors at the measured input frequency (settling, jitter) are not modelled for any chip.
 """
 
 from __future__ import annotations
@@ -54,12 +63,19 @@ CITATION = (
     "P. J. A. Harpe et al., \"A 26 uW 8 bit 10 MS/s asynchronous SAR ADC for low energy "
     "radios\", IEEE J. Solid-State Circuits (2011); D. Zhang, A. Bhide, A. Alvandpour, "
     "\"A 53-nW 9.1-ENOB 1-kS/s SAR ADC in 0.13-um CMOS for medical implant devices\", IEEE J. "
-    "Solid-State Circuits 47(7), 1585-1593 (2012)."
+    "Solid-State Circuits 47(7), 1585-1593 (2012); S. Brenna, A. Bonfanti, A. L. Lacaita, "
+    "\"A 6-fJ/conversion-step 200-kSps asynchronous SAR ADC with attenuation capacitor in "
+    "130-nm CMOS\", Analog Integr. Circ. Sig. Process. (2014); H.-C. Hong, G.-M. Lee, \"A "
+    "65-fJ/conversion-step 0.9-V 200-kS/s rail-to-rail 8-bit successive approximation ADC\", "
+    "IEEE J. Solid-State Circuits 42(10), 2161 (2007); N. Verma, A. P. Chandrakasan, \"An "
+    "ultra low energy 12-bit rate-resolution scalable SAR ADC for wireless sensor nodes\", "
+    "IEEE J. Solid-State Circuits 42(6), 1196 (2007)."
 )
 SLOW = False
 
 HARPE, ZHANG, BRENNA = "harpe2011_sar_8b", "zhang2012_sar_10b", "brenna2014_sar_10b"
-CARDS = (HARPE, ZHANG, BRENNA, "ptm2006_65nm_nmos", "mosis2001_tsmc180_nmos",
+HONG, VERMA = "hong2007_sar_8b", "verma2007_sar_12b"
+CARDS = (HARPE, ZHANG, BRENNA, HONG, VERMA, "ptm2006_65nm_nmos", "mosis2001_tsmc180_nmos",
          "horowitz2014_45nm")
 
 #: Converter instances (seeds 0 … N-1: mismatch draw and noise streams) averaged per ENOB.
@@ -81,11 +97,16 @@ def _noise_lsb(card) -> float:
 
 def run(out_dir: Path | None = None) -> Reproduction:
     harpe, zhang, brenna = cards.load(HARPE), cards.load(ZHANG), cards.load(BRENNA)
+    hong, verma = cards.load(HONG), cards.load(VERMA)
     h_enob, h_sd = enob(harpe)
     z_enob, z_sd = enob(zhang)
     b_enob, b_sd = enob(brenna)
+    g_enob, g_sd = enob(hong)
+    v_enob, v_sd = enob(verma)
     adc = SarAdc.from_card(harpe, seed=0)
     b_adc = SarAdc.from_card(brenna, seed=0)
+    g_adc = SarAdc.from_card(hong, seed=0)
+    v_adc = SarAdc.from_card(verma, seed=0)
     comparisons = [
         target(NAME, "harpe2011_enob").compare(
             h_enob, note=f"mean of {N_INSTANCES} instances (sd {h_sd:.3f} bit); kT/C "
@@ -103,14 +124,29 @@ def run(out_dir: Path | None = None) -> Reproduction:
                          f"{_noise_lsb(brenna):.2f} LSB rms (assumed)"),
         target(NAME, "brenna2014_energy").compare(
             b_adc.energy_per_conversion_j * 1e12, note=_energy_note(b_adc)),
+        target(NAME, "hong2007_enob").compare(
+            g_enob, note=f"mean of {N_INSTANCES} instances (sd {g_sd:.3f} bit); kT/C "
+                         f"{g_adc.ktc_sigma_v / g_adc.lsb_v:.3f} LSB rms, comparator "
+                         f"{_noise_lsb(hong):.2f} LSB rms (assumed); an ideal 8-bit "
+                         f"converter gives 8.0 bit"),
+        target(NAME, "hong2007_energy").compare(
+            g_adc.energy_per_conversion_j * 1e12, note=_energy_note(g_adc)),
+        target(NAME, "verma2007_enob").compare(
+            v_enob, note=f"mean of {N_INSTANCES} instances (sd {v_sd:.3f} bit); kT/C "
+                         f"{v_adc.ktc_sigma_v / v_adc.lsb_v:.3f} LSB rms, comparator "
+                         f"{_noise_lsb(verma):.2f} LSB rms (assumed)"),
     ]
     q_h = target(NAME, "harpe2011_enob").quantity
     q_e = target(NAME, "harpe2011_energy").quantity
     q_z = target(NAME, "zhang2012_enob").quantity
     q_b = target(NAME, "brenna2014_enob").quantity
     q_be = target(NAME, "brenna2014_energy").quantity
+    q_g = target(NAME, "hong2007_enob").quantity
+    q_ge = target(NAME, "hong2007_energy").quantity
+    q_v = target(NAME, "verma2007_enob").quantity
     sens = []
-    for card, base, q in ((harpe, h_enob, q_h), (zhang, z_enob, q_z), (brenna, b_enob, q_b)):
+    for card, base, q in ((harpe, h_enob, q_h), (zhang, z_enob, q_z), (brenna, b_enob, q_b),
+                          (hong, g_enob, q_g), (verma, v_enob, q_v)):
         for scale in (0.5, 2.0):
             alt = card.replace(comparator_noise_v=card.comparator_noise_v * scale)
             sens.append(Sensitivity(
@@ -126,7 +162,20 @@ def run(out_dir: Path | None = None) -> Reproduction:
     sens.append(Sensitivity(f"{HARPE}.switching conventional -> monotonic", q_e,
                             adc.energy_per_conversion_j * 1e12,
                             mono.energy_per_conversion_j * 1e12, "pJ"))
-    for card, conv, q in ((harpe, adc, q_e), (brenna, b_adc, q_be)):
+    alt = verma.replace(unit_cap_f=verma.unit_cap_f * 4.0)
+    sens.append(Sensitivity(f"{VERMA}.unit_cap_f 2 -> 8 fF (mismatch by the area law: 1 -> "
+                            f"0.5 %)", q_v, v_enob,
+                            enob(alt.replace(unit_cap_mismatch=verma.unit_cap_mismatch / 2))[0],
+                            "bit"))
+    mono = SarAdc.from_card(hong.replace(switching="monotonic"), seed=0)
+    sens.append(Sensitivity(f"{HONG}.switching conventional -> monotonic", q_ge,
+                            g_adc.energy_per_conversion_j * 1e12,
+                            mono.energy_per_conversion_j * 1e12, "pJ"))
+    alt = hong.replace(unit_cap_f=hong.unit_cap_f * 2.0)
+    sens.append(Sensitivity(f"{HONG}.unit_cap_f 2 -> 4 fF", q_ge,
+                            g_adc.energy_per_conversion_j * 1e12,
+                            SarAdc.from_card(alt, seed=0).energy_per_conversion_j * 1e12, "pJ"))
+    for card, conv, q in ((harpe, adc, q_e), (brenna, b_adc, q_be), (hong, g_adc, q_ge)):
         for scale in (0.5, 2.0):
             alt = card.replace(logic_gates_per_bit=card.logic_gates_per_bit * scale)
             sens.append(Sensitivity(
@@ -137,15 +186,18 @@ def run(out_dir: Path | None = None) -> Reproduction:
     sens.append(Sensitivity(f"{BRENNA}.unit_cap_f 2 -> 4 fF", q_be,
                             b_adc.energy_per_conversion_j * 1e12,
                             SarAdc.from_card(alt, seed=0).energy_per_conversion_j * 1e12, "pJ"))
-    figures = ([_figure(Path(out_dir), harpe, zhang, brenna)] if out_dir is not None
-               else [])
+    figures = ([_figure(Path(out_dir), harpe, zhang, brenna, hong, verma)]
+               if out_dir is not None else [])
     return Reproduction(
         name=NAME, citation=CITATION, comparisons=comparisons, figures=figures,
-        summary=("Three published SAR ADCs as cimsim converters built from their abstracts' "
+        summary=("Five published SAR ADCs as cimsim converters built from their abstracts' "
                  "circuit parameters (resolution, switching, unit capacitor, supply); mismatch and "
                  "comparator noise assumed by the liu2010_sar_10b card's rules; all rows are "
-                 "predictions. Zhang's energy is not compared (its switching procedure, 0.4 V "
-                 "logic and 25 % leakage are outside the converter energy model)."),
+                 "predictions. The 8-bit ENOB rows (Harpe, Hong) are quantisation-dominated: an "
+                 "ideal converter would pass them too. Zhang's energy is not compared (its "
+                 "switching procedure, 0.4 V logic and 25 % leakage are outside the converter "
+                 "energy model), nor Verma's (a preamplifier's static bias and the reference "
+                 "generation are in its 25 uW)."),
         sensitivities=sens, assumed=assumed_values(CARDS))
 
 
@@ -157,7 +209,7 @@ def _energy_note(adc) -> str:
 def _figure(out_dir: Path, *chips) -> Path:
     """ENOB against the assumed comparator noise [LSB rms], published ENOB as lines."""
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    fig, ax = plt.subplots(figsize=(7.5, 3.8))
     lsb_noise = np.array([0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0])
     for i, card in enumerate(chips):
         color = f"C{i}"
@@ -165,11 +217,11 @@ def _figure(out_dir: Path, *chips) -> Path:
         vals = [enob(card.replace(comparator_noise_v=x * lsb))[0] for x in lsb_noise]
         ax.plot(lsb_noise, vals, "o-", color=color, label=f"{card.name} (simulated)")
         ax.axhline(card.enob_published, color=color, ls="--",
-                   label=f"published {card.enob_published:g} bit")
+                   label=f"published {card.enob_published:.2f} bit")
         ax.axvline(_noise_lsb(card), color=color, ls=":", lw=0.8)
     ax.set_xlabel("comparator noise [LSB rms] (card value dotted)")
     ax.set_ylabel("ENOB [bit]")
     ax.set_title("Published SAR ADCs: ENOB against the assumed comparator noise", fontsize=9)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return save_figure(fig, out_dir, NAME)
