@@ -90,6 +90,7 @@ KNOWN: dict[str, str] = {
     "cimsim.tile.cells.array_read": _TILE,
     "cimsim.tile.compensation.affine_factors": _TILE,
     "cimsim.tile.compensation.global_factors": _TILE,
+    "cimsim.tile.compensation.reference_plan": _TILE,
     "cimsim.tile.encode.InputEncoder": _TILE,
     "cimsim.tile.frontend.calibrate": _TILE,
     "cimsim.tile.frontend.gain_lsb_per_a": _TILE,

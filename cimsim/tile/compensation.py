@@ -69,6 +69,7 @@ __all__ = [
     "Factors",
     "affine_factors",
     "global_factors",
+    "reference_plan",
     "refresh_period_s",
 ]
 
@@ -106,6 +107,18 @@ class Factors:
     gain: np.ndarray
     digital: np.ndarray
     offset: np.ndarray
+
+
+def reference_plan(hw, t_s: float, sample0: int) -> tuple[tuple, float, int]:
+    """The reference read that compensates a read of ``hw``'s chip at ``t_s`` [s] starting at
+    stream position ``sample0``: its key (``(t_s, read)``, read ``sample0 // READ_STRIDE``,
+    or ``("recalibration",)`` for the one fixed-time recalibration of ``"column"``), the
+    time it reads at [s] and the stream position of its first reference vector."""
+    read = int(sample0 // READ_STRIDE)
+    if hw.drift_compensation == "column" and hw.drift_recalibration_t_s is not None:
+        return (("recalibration",), float(hw.drift_recalibration_t_s),
+                RECALIBRATION_READ * READ_STRIDE + REFERENCE_OFFSET)
+    return (float(t_s), read), float(t_s), read * READ_STRIDE + REFERENCE_OFFSET
 
 
 def global_factors(ref: np.ndarray, now: np.ndarray, tile_sizes: list[int]) -> Factors:

@@ -69,7 +69,7 @@ from device_models._checks import (
 )
 from device_models._jit import backend
 
-from ..array.mapping import n_slices, outputs_per_tile
+from ..array.mapping import map_weights, n_slices, outputs_per_tile
 from ..hardware import HardwareConfig
 from ..kernels.parallel import blas_single_thread, for_row_slices, workspace
 from ..ops import OpCounts
@@ -89,6 +89,23 @@ CHUNK_VECTORS = 1024
 #: smallest normal float64, so that an LSB (full scale / 2^bits) stays a normal number [-].
 SCALE_MIN = float(np.finfo(np.float64).tiny) * 2.0**64
 
+
+def _read_energy_j(counts: OpCounts, hw: HardwareConfig) -> float:
+    """Energy of a reference read of drift compensation with ``counts`` on ``hw`` [J]
+    (:func:`cimsim.ppa.energy.energy_breakdown` summed)."""
+    from ..ppa.energy import components, energy_breakdown
+
+    return float(sum(energy_breakdown(counts, components(hw)).values()))
+
+
+def _tile_columns(hw: HardwareConfig, outputs: int) -> tuple[int, int]:
+    """Signal and reference columns of a tile of ``hw`` holding ``outputs`` outputs (they do
+    not depend on the weights' values)."""
+    t = hw.tile
+    m = map_weights(np.zeros((1, outputs)), 0.0, 1.0, weight_bits=t.weight_bits,
+                    bits_per_cell=t.bits_per_cell, mapping=t.weight_mapping, w_max=1.0,
+                    quantize=t.quantize, stacking=t.stacking)
+    return m.n_signal, int(m.ref_cols.size)
 
 
 
@@ -120,7 +137,7 @@ class AnalogMatrix:
     """
 
     def __init__(self, weight, hw: HardwareConfig, *, name: str = "", seed_tag=0,
-                 spike_input: bool = False, _shard: tuple[int, int, float] | None = None):
+                 spike_input: bool = False, _shard: tuple | None = None):
         caller = "AnalogMatrix"
         if not isinstance(hw, HardwareConfig):
             fail("hw", caller, "a HardwareConfig", hw)
@@ -131,12 +148,17 @@ class AnalogMatrix:
         self.name = str(name)
         self.seed_tag = seed_tag
         self.in_features, self.out_features = w.shape
-        # a shard (cimsim.tile.distributed): ``weight`` holds rows row0 … of a matrix of
-        # in_features rows and full scale w_max; only its row blocks' tiles are built, with
-        # the tile indices and stream columns they have in the whole matrix
-        row0 = 0
+        # a shard (cimsim.tile.distributed): ``weight`` holds rows row0 … and columns out0 … of
+        # a matrix of in_features × out_total and full scale w_max; only those tiles are
+        # built, with the tile indices and stream columns they have in the whole matrix
+        row0 = out0 = 0
+        #: Outputs of the whole matrix (a column shard's per-vector counts are the whole's).
+        self._out_total = self.out_features
         if _shard is not None:
             self.in_features, row0, w_max = int(_shard[0]), int(_shard[1]), float(_shard[2])
+            if len(_shard) > 3:
+                self._out_total, out0 = int(_shard[3]), int(_shard[4])
+        self._sharded = _shard is not None
         t = hw.tile
         per_tile = outputs_per_tile(t.cols, t.weight_bits, t.bits_per_cell, t.weight_mapping,
                                     t.quantize, t.stacking)
@@ -152,10 +174,24 @@ class AnalogMatrix:
         self.tiles: list[Tile] = []
         self.blocks: list[tuple[int, int, RowBlock]] = []
         col0 = ref0 = 0
-        k0 = row0 // t.rows        # first row block (a shard's), its first tile's index
-        idx = k0 * -(-self.out_features // per_tile)
+        n_tc = -(-self._out_total // per_tile)      # tile columns of the whole matrix
+        if _shard is not None:
+            # every row block has the same columns (a tile's columns do not depend on its
+            # rows): per tile column of the whole matrix, its signal and reference columns
+            cols = [_tile_columns(hw, min(per_tile, self._out_total - c0))
+                    for c0 in range(0, self._out_total, per_tile)]
+            j0 = out0 // per_tile
+            sig_block = sum(c[0] for c in cols)
+            ref_block = sum(c[1] for c in cols)
+            sig_before = sum(c[0] for c in cols[:j0])
+            ref_before = sum(c[1] for c in cols[:j0])
         for r0 in range(row0, row0 + w.shape[0], t.rows):
             r1 = min(r0 + t.rows, self.in_features)
+            k = r0 // t.rows
+            idx = k * n_tc + out0 // per_tile     # the first tile's index in the whole
+            if _shard is not None:
+                col0 = k * sig_block + sig_before
+                ref0 = k * ref_block + ref_before
             row_tiles, offsets = [], []
             for c0 in range(0, self.out_features, per_tile):
                 c1 = min(c0 + per_tile, self.out_features)
@@ -164,11 +200,6 @@ class AnalogMatrix:
                 idx += 1
                 row_tiles.append(tile)
                 offsets.append(c0)
-            if _shard is not None and r0 == row0:
-                # every row block has the same columns (the tiles' columns do not depend on
-                # their rows): the blocks before this one hold k0 times its columns
-                col0 = k0 * sum(tl.n_signal for tl in row_tiles)
-                ref0 = k0 * sum(tl.mapping.ref_cols.size for tl in row_tiles)
             block = RowBlock(row_tiles, offsets, col0, ref0)
             col0 += block.n_signal
             ref0 += block.n_refs
@@ -176,8 +207,7 @@ class AnalogMatrix:
             self.blocks.append((r0, r1, block))
         if _shard is not None:     # the whole matrix's stream columns
             n_blocks = -(-self.in_features // t.rows)
-            col0 = n_blocks * self.blocks[0][2].n_signal
-            ref0 = n_blocks * self.blocks[0][2].n_refs
+            col0, ref0 = n_blocks * sig_block, n_blocks * ref_block
         if (col0 + ref0) * t.adc_bits >= zig.MAX_COLS:
             fail("weight", caller, f"mapped onto fewer than {zig.MAX_COLS // t.adc_bits} "
                  "converted columns (random-stream columns)", f"array of shape {w.shape}")
@@ -318,8 +348,8 @@ class AnalogMatrix:
         self.encoder = enc
         self._per_vector = self._counts_per_vector()
         self._factors, self._comp_counts = {}, {}
-        if self.hw.drift_compensation != "none":
-            self._reference_at_programming(x)
+        if self.hw.drift_compensation != "none" and not self._sharded:
+            self._reference_at_programming(x)     # a sharded matrix chains its shards'
         return self
 
     def use_analog_output(self, *, step_clock: bool = False) -> AnalogMatrix:
@@ -376,10 +406,11 @@ class AnalogMatrix:
 
     # --- drift compensation ------------------------------------------------------------------
 
-    def _reference_at_programming(self, x_cal: np.ndarray) -> None:
+    def _reference_at_programming(self, x_cal: np.ndarray, carry: tuple | None = None):
         """Pick the reference vectors among the calibration inputs and read them at
-        ``hw.drift_reference_t_s``; charge that read's energy to programming."""
-        from ..ppa.energy import components, energy_breakdown
+        ``hw.drift_reference_t_s``; charge that read's energy to programming. A shard
+        (``carry``, as :meth:`_execute`'s) continues the counts of the shards before it and
+        returns ``(None, e_out, ops)`` (the sharded matrix charges the energy)."""
         from .compensation import (
             PROGRAMMING_READ,
             READ_STRIDE,
@@ -390,43 +421,45 @@ class AnalogMatrix:
         n = x_cal.shape[0]
         rows = np.unique(np.linspace(0, n - 1, min(n, REFERENCE_VECTORS)).astype(np.int64))
         self._x_ref = np.ascontiguousarray(x_cal[rows])
-        self._ref_cols, counts = self._execute(
+        self._ref_cols, *counts = self._execute(
             self._x_ref, self.hw.drift_reference_t_s,
-            PROGRAMMING_READ * READ_STRIDE + REFERENCE_OFFSET, None, columns=True)
-        self._reference_energy_j = float(sum(energy_breakdown(counts,
-                                                              components(self.hw)).values()))
+            PROGRAMMING_READ * READ_STRIDE + REFERENCE_OFFSET, None, columns=True, carry=carry)
+        if carry is not None:
+            return (None, *counts)
+        self._reference_energy_j = _read_energy_j(counts[0], self.hw)
+        return None
+
+    def _reference_read(self, t_s: float, sample0: int, carry: tuple | None = None):
+        """The reference read that compensates a read at ``t_s`` starting at stream position
+        ``sample0`` (:func:`cimsim.tile.compensation.reference_plan`): its cache key, the
+        factors per block and its counts (with ``carry``, as :meth:`_execute`'s, the
+        continued ``(None, e_out, ops)`` of a shard)."""
+        from . import compensation as comp
+
+        key, t_read, position = comp.reference_plan(self.hw, t_s, sample0)
+        now, *counts = self._execute(self._x_ref, t_read, position, None, columns=True,
+                                     carry=carry)
+        factors = []
+        for ref, cur, (_r0, _r1, block) in zip(self._ref_cols, now, self.blocks, strict=True):
+            if self.hw.drift_compensation == "global":
+                factors.append(comp.global_factors(ref, cur, [t.n_signal for t in block.tiles]))
+            else:
+                factors.append(comp.affine_factors(ref, cur))
+        self._factors[key] = factors
+        return key, factors, (counts[0] if carry is None else (None, *counts))
 
     def _compensation(self, t_s: float, sample0: int) -> list | None:
         """The compensation factors (per block) for a read at ``t_s`` starting at stream
         position ``sample0`` (its read index ``sample0 // READ_STRIDE``), computed once."""
         from . import compensation as comp
 
-        mode = self.hw.drift_compensation
-        if mode == "none":
+        if self.hw.drift_compensation == "none":
             return None
-        read = int(sample0 // comp.READ_STRIDE)
-        fixed = mode == "column" and self.hw.drift_recalibration_t_s is not None
-        key = ("recalibration",) if fixed else (float(t_s), read)
+        key = comp.reference_plan(self.hw, t_s, sample0)[0]
         if key not in self._factors:
-            t_read = self.hw.drift_recalibration_t_s if fixed else t_s
-            read_at = comp.RECALIBRATION_READ if fixed else read
-            now, counts = self._execute(
-                self._x_ref, t_read, read_at * comp.READ_STRIDE + comp.REFERENCE_OFFSET, None,
-                columns=True)
-            factors = []
-            for ref, cur, (_r0, _r1, block) in zip(self._ref_cols, now, self.blocks,
-                                                  strict=True):
-                if mode == "global":
-                    factors.append(comp.global_factors(ref, cur,
-                                                       [t.n_signal for t in block.tiles]))
-                else:
-                    factors.append(comp.affine_factors(ref, cur))
-            self._factors[key] = factors
-            if fixed:     # the one recalibration read is charged to programming
-                from ..ppa.energy import components, energy_breakdown
-
-                self._reference_energy_j += float(sum(energy_breakdown(
-                    counts, components(self.hw)).values()))
+            _key, _factors, counts = self._reference_read(t_s, sample0)
+            if key[0] == "recalibration":     # the one recalibration read: programming
+                self._reference_energy_j += _read_energy_j(counts, self.hw)
             else:
                 self._comp_counts[key] = counts
         return self._factors[key]
@@ -462,11 +495,11 @@ class AnalogMatrix:
         geo = self._geometry() if geometry is None else geometry
         rows = geo["rows"]            # driven rows, over all tiles
         signal = geo["signal"]        # converted columns
-        fixed = {"macs": self.in_features * self.out_features}
+        fixed = {"macs": self.in_features * self._out_total}
         if not self.event_driven:       # else counted per vector (-cycle) with an event
             fixed.update(cycles=planes * geo["n_tiles"],
                          adc_rounds=planes * geo["adc_rounds"],
-                         sram_write_bits=self.out_features * self.accumulator_bits)
+                         sram_write_bits=self._out_total * self.accumulator_bits)
         if not self.hw.tile.skip_zero_inputs:      # every row and column, every cycle
             fixed.update(adc_conversions=planes * signal, shift_adds=planes * signal,
                          sram_read_bits=rows * self.hw.tile.input_bits)
@@ -542,22 +575,23 @@ class AnalogMatrix:
         ``carry = (out, e_out, ops)``: the accumulators and counts left by the row blocks
         before this matrix's (a shard, :mod:`cimsim.tile.distributed`); its blocks add into
         them in order, as the next blocks of one matrix would; ``(None, None, None)`` starts
-        them (the first shard). With ``carry`` it returns ``(out, e_out, ops)``.
+        them (the first shard). With ``carry`` it returns ``(out, e_out, ops)`` and leaves the
+        compensation offsets to the caller (added after the last shard's blocks, as after a
+        local matrix's); with ``columns`` only ``e_out`` and ``ops`` are carried.
         """
-        chained = carry is not None and carry[0] is not None
+        chained = carry is not None and carry[2] is not None
         enc = self.encoder
         n_b = x.shape[0]
         x = np.ascontiguousarray(x)
         cells = [array_read(block, t_s, enc, self._dtype)   # built before threading
                  for _r0, _r1, block in self.blocks]
-        if columns:
-            out = [np.empty((n_b, block.n_signal)) for _, _, block in self.blocks]
+        if columns:    # the first block's first read assigns e_out (and its columns)
+            out = [np.zeros((n_b, block.n_signal)) for _, _, block in self.blocks]
         elif chained:
-            out, e_out = np.array(carry[0]), np.array(carry[1])   # writable copies
+            out = np.array(carry[0])     # a writable copy
         else:
             out = np.empty((n_b, self.out_features))  # the first read of each chunk assigns
-        if not chained:
-            e_out = np.empty(n_b)
+        e_out = np.array(carry[1]) if chained else np.empty(n_b)
         n_ch = -(-n_b // CHUNK)
         accs = [np.zeros((n_ch, 3, r1 - r0)) for r0, r1, _ in self.blocks]
         # per block and chunk: vector-cycles that drive a row, non-zero inputs (integers)
@@ -578,7 +612,7 @@ class AnalogMatrix:
 
         with blas_single_thread():
             for_row_slices(job, n_b, align=CHUNK)
-        if factors is not None and not columns:
+        if factors is not None and not columns and carry is None:
             for (_r0, _r1, block), f in zip(self.blocks, factors, strict=True):
                 np.add.at(out.T, block.out_index, np.broadcast_to(f.offset[:, None],
                                                                   (f.offset.size, n_b)))
@@ -643,10 +677,9 @@ class AnalogMatrix:
             if factors is not None:     # drift compensation: recalibrated gain, digital scale
                 gain = gain * factors[k].gain
                 coef0 = coef0 * factors[k].digital
-            if columns:
-                dest, index, first = out[k], np.arange(block.n_signal), True
-            else:
-                dest, index, first = out, block.out_index, k == 0 and not carried
+            dest, index = ((out[k], np.arange(block.n_signal)) if columns
+                           else (out, block.out_index))
+            first = k == 0 and not carried     # assigns out (columns: out[0]) and e_out
             xr = x[:, r0:r1]
             cr = None if codes is None else codes[:, r0:r1]
             if skip and codes is not None:
