@@ -41,7 +41,7 @@ Verma's 10.55 bit by 1.45 bit).
 
 Not compared: Zhang's energy (its switching procedure, 0.4 V logic supply and leakage, a
 quarter of its 53 nW, are outside the converter energy model) and Verma's (its 25 µW include
-a preamplifier's static bias and the reference generation, outside the model too); dynamic
+a preamplifier ahead of the latch and the reference generation, outside the model too); dynamic
 errors at the measured input frequency (settling, jitter) are not modelled for any chip.
 """
 
@@ -196,7 +196,7 @@ def run(out_dir: Path | None = None) -> Reproduction:
                  "predictions. The 8-bit ENOB rows (Harpe, Hong) are quantisation-dominated: an "
                  "ideal converter would pass them too. Zhang's energy is not compared (its "
                  "switching procedure, 0.4 V logic and 25 % leakage are outside the converter "
-                 "energy model), nor Verma's (a preamplifier's static bias and the reference "
+                 "energy model), nor Verma's (a preamplifier ahead of the latch and the reference "
                  "generation are in its 25 uW)."),
         sensitivities=sens, assumed=assumed_values(CARDS))
 
