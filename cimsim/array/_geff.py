@@ -55,6 +55,8 @@ import scipy.linalg.lapack as lapack
 
 from device_models._jit import backend, jit, prange
 
+from ..kernels.blas import chol_lower, gemm_nt_sub, syrk_lower_sub, trsm_lower_right
+
 __all__ = ["effective_conductance", "terminal_admittance"]
 
 #: Assembled size [nodes] from which a merge runs on LAPACK/BLAS (one rectangle per thread)
@@ -64,6 +66,10 @@ BLAS_NODES = 160
 #: Kept ports from which a LAPACK/BLAS merge is split into panels of this many ports (its
 #: triangular solve and update run as several tasks side by side).
 PANEL = 256
+
+#: A level with at most this many LAPACK/BLAS merges cuts each into panels of
+#: :data:`PANEL` kept ports (tasks side by side); more run one rectangle per thread.
+PANEL_MERGES = 4
 
 #: Rectangles of at most this many cells are computed from their cells up in one pass, one
 #: rectangle per thread (:func:`_block_py`), with no level-by-level arrays below them.
@@ -173,23 +179,32 @@ def _schur_py(m, n_keep, n_all, w):
 _schur_kernel = jit(_schur_py)
 
 
+@jit(inline="always")
+def _add_lower_2d(m, s, pos):
+    """Add the lower triangle of the symmetric block ``s`` into the lower triangle of ``m`` at
+    the positions ``pos``."""
+    for p in range(pos.size):
+        ip = pos[p]
+        for q in range(p + 1):
+            iq = pos[q]
+            if ip >= iq:
+                m[ip, iq] += s[p, q]
+            else:
+                m[iq, ip] += s[p, q]
+
+
 def _merge_batch_py(sa, ia, sb, ib, pos_a, pos_b, n_keep, n_all, out):
     """Merge the pairs of complements ``sa[ia[t]]``, ``sb[ib[t]]`` (contiguous chunks of
-    rectangles per thread): assemble, eliminate the shared ports ``n_keep … n_all − 1``
-    (:func:`_schur_py`), write the kept block (both triangles)."""
+    rectangles per thread; their lower triangles are read): assemble, eliminate the shared
+    ports ``n_keep … n_all − 1`` (:func:`_schur_py`), write the kept block (both
+    triangles)."""
     n = ia.size
     n_chunks = min(n, 256)
     for c in prange(n_chunks):
         m = np.empty((n_all, n_all))
         w = np.empty((n_all - n_keep, n_keep))
         for t in range(c * n // n_chunks, (c + 1) * n // n_chunks):
-            m[:] = 0.0
-            for p in range(pos_a.size):
-                for q in range(pos_a.size):
-                    m[pos_a[p], pos_a[q]] += sa[ia[t], p, q]
-            for p in range(pos_b.size):
-                for q in range(pos_b.size):
-                    m[pos_b[p], pos_b[q]] += sb[ib[t], p, q]
+            _assemble_lower_kernel(sa[ia[t]], sb[ib[t]], pos_a, pos_b, m)
             _schur_kernel(m, n_keep, n_all, w)
             for i in range(n_keep):
                 for j in range(i + 1):
@@ -200,26 +215,30 @@ def _merge_batch_py(sa, ia, sb, ib, pos_a, pos_b, n_keep, n_all, out):
 _merge_batch_kernel = jit(_merge_batch_py, parallel=True)
 
 
-def _assemble_py(sa, sb, pos_a, pos_b, m):
-    """``m`` (zeroed) += the complements ``sa``, ``sb`` at their positions."""
-    for p in range(pos_a.size):
-        for q in range(pos_a.size):
-            m[pos_a[p], pos_a[q]] += sa[p, q]
-    for p in range(pos_b.size):
-        for q in range(pos_b.size):
-            m[pos_b[p], pos_b[q]] += sb[p, q]
+@jit(inline="always")
+def _zero_lower(m):
+    for i in range(m.shape[0]):
+        for j in range(i + 1):
+            m[i, j] = 0.0
 
 
-_assemble_kernel = jit(_assemble_py)
+def _assemble_lower_py(sa, sb, pos_a, pos_b, m):
+    """The lower triangle of ``m`` := the lower triangles of the complements ``sa``, ``sb``
+    added at their positions (the upper triangle is not touched)."""
+    _zero_lower(m)
+    _add_lower_2d(m, sa, pos_a)
+    _add_lower_2d(m, sb, pos_b)
+
+
+_assemble_lower_kernel = jit(_assemble_lower_py)
 
 
 def _assemble(sa, sb, pos_a, pos_b, n_all) -> np.ndarray:
+    """NumPy reference assembly: ``M`` (n_all, n_all) with both complements (both
+    triangles) added at their positions."""
     m = np.zeros((n_all, n_all))
-    if backend() == "numpy":
-        m[np.ix_(pos_a, pos_a)] += sa
-        m[np.ix_(pos_b, pos_b)] += sb
-    else:
-        _assemble_kernel(sa, sb, pos_a, pos_b, m)
+    m[np.ix_(pos_a, pos_a)] += sa
+    m[np.ix_(pos_b, pos_b)] += sb
     return m
 
 
@@ -238,7 +257,7 @@ def _eliminate(m: np.ndarray, n_keep: int) -> np.ndarray:
 
 
 def _merge_one(sa, sb, pos_a, pos_b, n_keep, n_all) -> np.ndarray:
-    """One merge on LAPACK/BLAS: ``S = M_kk − WᵀW`` (symmetric)."""
+    """NumPy reference of one merge on LAPACK/BLAS: ``S = M_kk − WᵀW`` (symmetric)."""
     m = _assemble(sa, sb, pos_a, pos_b, n_all)
     wt = _eliminate(m, n_keep).T          # (k, e), C-ordered
     s = wt @ wt.T                         # NumPy runs Wᵀ·W as a symmetric rank-k update
@@ -246,30 +265,98 @@ def _merge_one(sa, sb, pos_a, pos_b, n_keep, n_all) -> np.ndarray:
     return s
 
 
-def _merge_into(out, t, sa, sb, pos_a, pos_b, n_keep, n_all) -> None:
-    out[t] = _merge_one(sa, sb, pos_a, pos_b, n_keep, n_all)
+@jit(inline="always")
+def _eliminate_in_place(m, n_keep, e):
+    r"""In place on the lower triangle of ``m`` (n_all, n_all): Cholesky ``L Lᵀ = M_ee`` of
+    the shared block, ``W = L⁻¹ M_ek`` over ``M_ek``, ``M_kk −= WᵀW`` (LAPACK/BLAS on the
+    blocks, :mod:`cimsim.kernels.blas`). A failed Cholesky (never for the SPD network
+    matrix) leaves NaN."""
+    if chol_lower(m, n_keep, e) != 0:     # pragma: no cover
+        m[:, :] = np.nan
+        return
+    trsm_lower_right(m, n_keep, e, 0, n_keep)
+    syrk_lower_sub(m, n_keep, e, 0, n_keep, n_keep)
+
+
+def _merge_in_py(sa, sb, pos_a, pos_b, n_keep, n_all, buf, out):
+    """One merge on single-threaded BLAS in place, in the scratch ``buf`` (flat, at least
+    ``n_all²``): assemble the lower triangles, eliminate (:func:`_eliminate_in_place`), the
+    kept block's lower triangle into ``out`` (its upper triangle is not written)."""
+    m = buf[:n_all * n_all].reshape((n_all, n_all))     # the upper triangle is never read
+    _assemble_lower_kernel(sa, sb, pos_a, pos_b, m)
+    _eliminate_in_place(m, n_keep, n_all - n_keep)
+    for i in range(n_keep):
+        for j in range(i + 1):
+            out[i, j] = m[i, j]
+
+
+_merge_in_kernel = jit(_merge_in_py)
+
+
+def _merge_blas_py(sa, ia, sb, ib, pos_a, pos_b, n_keep, n_all, n_chunks, out):
+    """The merges of :func:`_merge_batch_py` on BLAS (:func:`_merge_in_py`), contiguous
+    chunks of rectangles per thread, one scratch matrix per chunk."""
+    n = ia.size
+    n_chunks = min(n, n_chunks)
+    for c in prange(n_chunks):
+        buf = np.empty(n_all * n_all)
+        for t in range(c * n // n_chunks, (c + 1) * n // n_chunks):
+            _merge_in_kernel(sa[ia[t]], sb[ib[t]], pos_a, pos_b, n_keep, n_all, buf, out[t])
+
+
+_merge_blas_kernel = jit(_merge_blas_py, parallel=True)
+
+
+class _Buffers:
+    """Flat float64 scratch matrices of ``size`` elements, reused by the merges of one
+    ``G_eff`` (a fresh large array costs a page fault per 4 KiB on first touch)."""
+
+    def __init__(self, size: int):
+        import threading
+
+        self.size, self.free, self.lock = size, [], threading.Lock()
+
+    def get(self) -> np.ndarray:
+        with self.lock:
+            return self.free.pop() if self.free else np.empty(self.size)
+
+    def put(self, buf: np.ndarray) -> None:
+        with self.lock:
+            self.free.append(buf)
+
+
+def _merge_task(bufs: _Buffers, sa, sb, pos_a, pos_b, n_keep, n_all, out) -> None:
+    buf = bufs.get()
+    try:
+        _merge_in_kernel(sa, sb, pos_a, pos_b, n_keep, n_all, buf, out)
+    finally:
+        bufs.put(buf)
 
 
 class _PanelMerge:
-    """One large merge in three phases, each a list of tasks for :func:`_run_side_by_side`:
-    :meth:`factor` (assemble, Cholesky ``L Lᵀ = M_ee``), :meth:`solve` (``Wᵀ = (L⁻¹
-    M_ek)ᵀ``, one panel of :data:`PANEL` kept ports per task) and :meth:`update` (``S =
-    M_kk − WᵀW`` one row panel per task, the lower triangle mirrored). The panels are fixed
-    by the sizes alone, so the bits do not depend on the thread count. ``terminal`` lists
-    the kept-port ranges that are driver or ground terminals: their blocks with themselves
-    are never read again (a terminal is never eliminated; the root keeps only ``Y[in,
-    out]``) and are left at zero. With ``n_in`` set it is the root merge and forms only
-    ``Y[in, out]`` (``in`` = the first ``n_in`` kept ports) into ``out``."""
+    """One large merge in three phases, each a list of tasks for :func:`_run_side_by_side`,
+    in place on one assembled matrix (lower triangle, :mod:`cimsim.kernels.blas`):
+    :meth:`factor` (assemble, Cholesky ``L Lᵀ = M_ee``), :meth:`solve` (``W = L⁻¹ M_ek``,
+    one panel of :data:`PANEL` kept ports per task) and :meth:`update` (``S = M_kk − WᵀW``
+    one row panel per task, copied to ``out``; only the lower triangle of ``out`` is
+    written). The panels are fixed by the sizes alone, so the bits do not depend on the
+    thread count. ``terminal`` lists the kept-port ranges that are driver or ground
+    terminals: their blocks with themselves are never read again (a terminal is never
+    eliminated; the root keeps only ``Y[in, out]``) and are left at zero. With ``n_in`` set
+    it is the root merge and forms only ``Y[in, out]`` (``in`` = the first ``n_in`` kept
+    ports) into ``out`` (n_in, n_keep − n_in)."""
 
-    def __init__(self, out, sa, sb, pos_a, pos_b, n_keep, n_all, terminal=(), n_in=None):
+    def __init__(self, bufs, out, sa, sb, pos_a, pos_b, n_keep, n_all, terminal=(),
+                 n_in=None):
+        self.bufs, self.buf = bufs, None
         self.out, self.sa, self.sb = out, sa, sb
         self.pos_a, self.pos_b, self.n_keep, self.n_all = pos_a, pos_b, n_keep, n_all
         self.terminal, self.n_in = terminal, n_in
-        self.m = self.low = self.wt = None
+        self.m = None
         k = n_keep
         self.col_panels = [(r, min(r + PANEL, k)) for r in range(0, k, PANEL)]
-        if n_in is not None:
-            self.row_panels = [(r, min(r + PANEL, n_in), n_in, k) for r in range(0, n_in, PANEL)]
+        if n_in is not None:      # root: panels of output ports
+            self.row_panels = [(r, min(r + PANEL, k), 0, n_in) for r in range(n_in, k, PANEL)]
             return
         # row panels inside each block of ports; a terminal block skips its own columns
         bounds = sorted({0, k} | {b for rng in terminal for b in rng})
@@ -281,43 +368,34 @@ class _PanelMerge:
                 self.row_panels.append((r, r1, 0, b0 if term else r1))
 
     def factor(self) -> None:
-        self.m = m = _assemble(self.sa, self.sb, self.pos_a, self.pos_b, self.n_all)
+        self.buf = self.bufs.get()                 # the upper triangle is never read
+        self.m = m = self.buf[:self.n_all ** 2].reshape(self.n_all, self.n_all)
+        _assemble_lower_kernel(self.sa, self.sb, self.pos_a, self.pos_b, m)
         self.sa = self.sb = None
-        k = self.n_keep
-        low, info = lapack.dpotrf(np.ascontiguousarray(m[k:, k:]).T, lower=1, clean=1,
-                                  overwrite_a=1)
+        info = chol_lower(m, self.n_keep, self.n_all - self.n_keep)
         if info != 0:               # pragma: no cover - an SPD network matrix
             raise RuntimeError(f"dpotrf failed ({info}) on a symmetric positive definite block")
-        self.low = low
-        self.wt = np.empty((k, self.n_all - k))
         for b0, b1 in self.terminal:
             self.out[b0:b1, b0:b1] = 0.0
 
     def solve(self, c0: int, c1: int) -> None:
-        k = self.n_keep
-        w, info = lapack.dtrtrs(self.low, np.ascontiguousarray(self.m[c0:c1, k:]).T, lower=1,
-                                overwrite_b=1)
-        if info != 0:               # pragma: no cover
-            raise RuntimeError(f"dtrtrs failed ({info})")
-        self.wt[c0:c1] = w.T
+        trsm_lower_right(self.m, self.n_keep, self.n_all - self.n_keep, c0, c1)
 
     def update(self, r0: int, r1: int, c0: int, c1: int) -> None:
-        m, wt, out = self.m, self.wt, self.out
-        if self.n_in is not None:                 # root: Y[in, out] rows r0:r1
-            out[r0:r1] = m[r0:r1, c0:c1] - wt[r0:r1] @ wt[c0:c1].T
+        m, out, k, e = self.m, self.out, self.n_keep, self.n_all - self.n_keep
+        if self.n_in is not None:                 # root: Y[in, out] for outputs r0:r1
+            gemm_nt_sub(m, k, e, c0, c1, r0, r1)
+            out[:, r0 - c1:r1 - c1] = m[r0:r1, c0:c1].T
             return
-        if c1 == 0:                               # a terminal block at the start
-            return
-        s = m[r0:r1, :c1] - wt[r0:r1] @ wt[:c1].T
-        lo = min(r0, c1)
-        out[r0:r1, :lo] = s[:, :lo]
-        out[:lo, r0:r1] = s[:, :lo].T
-        if c1 > r0:                               # the diagonal block, mirrored from below
-            d = np.tril(s[:, r0:r1])
-            out[r0:r1, r0:r1] = d + np.tril(d, -1).T
+        syrk_lower_sub(m, k, e, r0, r1, c1)
+        if c1 > 0:
+            out[r0:r1, :c1] = m[r0:r1, :c1]
 
     def release(self) -> None:
-        self.m = self.low = self.wt = None
+        self.m = None
+        if self.buf is not None:
+            self.bufs.put(self.buf)
+            self.buf = None
 
 
 def _run_panel_merges(merges) -> None:
@@ -568,6 +646,8 @@ def _leaf_numpy(gc, c, node, y):
 def terminal_admittance(g_s: np.ndarray, r_row_ohm: float, r_col_ohm: float) -> np.ndarray:
     """Block ``Y[in, out]`` (rows, cols) [S] of the admittance matrix of the crossbar onto its
     driver and ground terminals (both wire resistances > 0)."""
+    from ..kernels.parallel import n_threads
+
     g = np.ascontiguousarray(g_s, dtype=np.float64)
     rows, cols = g.shape
     g_row, g_col = 1.0 / float(r_row_ohm), 1.0 / float(r_col_ohm)
@@ -625,8 +705,18 @@ def terminal_admittance(g_s: np.ndarray, r_row_ohm: float, r_col_ohm: float) -> 
     for shape, parts in blocks.items():
         corners = np.concatenate(parts)
         store(shape, corners, _blocks(g, g_row, g_col, shape, corners))
-    for level in reversed(levels):
+    numpy = backend() == "numpy"
+    bufs = _Buffers(max(_pattern(shape)[7] for level in levels for shape in level
+                        if not _is_block(shape)) ** 2)
+    # the complements of a level are read only by the level above: two arenas, one for the
+    # odd and one for the even levels, so each level writes into memory already touched
+    sizes = [sum(len(c) * _pattern(sh)[6] ** 2 for sh, c in level.items() if not _is_block(sh))
+             for level in levels]
+    arenas = [np.empty(max(sizes[d::2], default=0)) for d in (0, 1)]
+    for depth in range(len(levels) - 1, -1, -1):
+        level, arena, used = levels[depth], arenas[depth % 2], 0
         merged, tasks, panel_merges = [], [], []
+        todo = []
         for shape, corners in level.items():
             if _is_block(shape):
                 continue
@@ -634,29 +724,37 @@ def terminal_admittance(g_s: np.ndarray, r_row_ohm: float, r_col_ohm: float) -> 
             sa, ia = fetch(a, corners)
             sb, ib = fetch(b, corners + np.array([0, off] if kind == "v" else [off, 0],
                                              dtype=np.int64))
-            panels = backend() != "numpy" and n_keep >= 2 * PANEL
+            todo.append((shape, a, b, corners, sa, ia, sb, ib, pos_a, pos_b, n_keep, n_all))
+        # few large merges: each cut into panels (tasks side by side); decided by the sizes
+        # alone, so the bits do not depend on the thread count
+        n_large = sum(len(it[3]) for it in todo if it[11] >= BLAS_NODES)
+        for shape, a, b, corners, sa, ia, sb, ib, pos_a, pos_b, n_keep, n_all in todo:
             if shape == root:
-                if not panels:
+                if numpy:
                     return _merge_root(sa[ia[0]], sb[ib[0]], pos_a, pos_b, n_keep, n_all, rows)
                 y = np.empty((rows, n_keep - rows))
-                _run_panel_merges([_PanelMerge(y, sa[ia[0]], sb[ib[0]], pos_a, pos_b, n_keep,
-                                               n_all, n_in=rows)])
+                _run_panel_merges([_PanelMerge(bufs, y, sa[ia[0]], sb[ib[0]], pos_a, pos_b,
+                                               n_keep, n_all, n_in=rows)])
                 return y
-            out = np.empty((len(corners), n_keep, n_keep))
-            if backend() == "numpy":
+            out = arena[used:used + len(corners) * n_keep ** 2].reshape(-1, n_keep, n_keep)
+            used += out.size
+            if numpy:
                 _merge_batch_numpy(sa, ia, sb, ib, pos_a, pos_b, n_keep, n_all, out)
-            elif panels:                  # split into panels, run with the level's tasks
+            elif n_all < BLAS_NODES:
+                _merge_batch_kernel(sa, ia, sb, ib, pos_a, pos_b, n_keep, n_all, out)
+            elif n_large <= PANEL_MERGES:
                 for t, (ci, cj) in enumerate(corners):
                     term = ([(0, shape.h)] if cj == 0 else []) + (
                         [(n_keep - shape.w, n_keep)] if ci + shape.h == rows else [])
-                    panel_merges.append(_PanelMerge(out[t], sa[ia[t]], sb[ib[t]], pos_a, pos_b,
-                                                    n_keep, n_all, tuple(term)))
-            elif n_all >= BLAS_NODES:     # the level's large merges run side by side below
-                tasks += [(n_all, functools.partial(_merge_into, out, t, sa[ia[t]], sb[ib[t]],
-                                                    pos_a, pos_b, n_keep, n_all))
-                          for t in range(len(corners))]
-            else:
-                _merge_batch_kernel(sa, ia, sb, ib, pos_a, pos_b, n_keep, n_all, out)
+                    panel_merges.append(_PanelMerge(bufs, out[t], sa[ia[t]], sb[ib[t]], pos_a,
+                                                    pos_b, n_keep, n_all, tuple(term)))
+            elif len(corners) >= 4 * n_threads():
+                _merge_blas_kernel(sa, ia, sb, ib, pos_a, pos_b, n_keep, n_all,
+                                   2 * n_threads(), out)
+            else:                          # a few of this pattern: side by side below
+                tasks += [(n_all, functools.partial(
+                    _merge_task, bufs, sa[ia[t]], sb[ib[t]], pos_a, pos_b, n_keep, n_all,
+                    out[t])) for t in range(len(corners))]
             merged.append((shape, a, b, corners, out))
         _run_side_by_side([task for _, task in sorted(tasks, key=lambda nt: -nt[0])])
         _run_panel_merges(panel_merges)
