@@ -24,6 +24,7 @@ References
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 
@@ -106,6 +107,12 @@ class InputEncoder:
             self.levels_v[0] = 0.0
         else:
             self.levels_v = codes * self.plane_volts_per_code(0)
+
+    @functools.cached_property
+    def _signed_levels(self) -> np.ndarray:
+        """The level [V] of every code ``lo … c_max``, ``sign(c)·L(|c|)`` in float64 (the
+        drive kernel's table; exact: a sign flip)."""
+        return self.code_volts(np.float64)
 
     @property
     def _lo_hi(self) -> tuple[float, float]:
@@ -273,7 +280,7 @@ class InputEncoder:
                 _code_table_kernel(v, 1.0 / step, lo, code_table, v2)
         else:
             tab2 = _NO_TABLE.astype(dtype) if code_table is None else code_table
-            _drive_f64_kernel(cs, xs, from_x, self.codes_per_x, lo, hi, self.levels_v,
+            _drive_f64_kernel(cs, xs, from_x, self.codes_per_x, lo, hi, self._signed_levels,
                               self.quantize, step, r0, r1, v, v2, squares, tab2,
                               code_table is not None, acc, nz)
         if from_x and not np.isfinite(acc[:, 2].sum()):
@@ -439,7 +446,7 @@ def _drive_int_py(codes, x, from_x, codes_per_x, lo, hi, bit_mode, step, v_read,
 
 @jit
 def _row_table(crow, xr, from_x, codes_per_x, lo, hi, table, quantized, step, vrow, v2row,
-               squares, tab2, second, a_sq, a_on, a_mag, cbuf):
+               squares, tab2, second, a_sq, a_on, a_mag, cbuf, lvbuf):
     n = 0
     if not quantized:           # float codes: v = c·step
         for i in range(vrow.size):
@@ -465,18 +472,24 @@ def _row_table(crow, xr, from_x, codes_per_x, lo, hi, table, quantized, step, vr
                 ci = np.int32(crow[i])
                 cbuf[i] = ci
                 a_mag[i] += abs(np.float64(ci))
+        # the look-ups by code in a loop of scalar loads (the tables are arguments: LLVM
+        # keeps the loads scalar, faster here than vector gathers), then the sums
+        off = np.int32(lo)
+        if second:
+            for i in range(vrow.size):
+                k = cbuf[i] - off
+                lvbuf[i] = table[k]
+                v2row[i] = tab2[k]
+        else:
+            for i in range(vrow.size):
+                lvbuf[i] = table[cbuf[i] - off]
         for i in range(vrow.size):
-            ci = cbuf[i]
-            lvl = table[abs(ci)]
-            vrow[i] = lvl * (1.0 - 2.0 * np.float64(ci < 0))
+            lvl = lvbuf[i]
+            vrow[i] = lvl
             a_sq[i] += lvl * lvl
             on = lvl != 0.0
             a_on[i] += np.float64(on)
             n += np.int64(on)
-        if second:
-            off = np.int32(lo)
-            for i in range(vrow.size):
-                v2row[i] = tab2[cbuf[i] - off]
     if squares and not second:
         for i in range(vrow.size):
             v2row[i] = vrow[i] * vrow[i]
@@ -485,11 +498,12 @@ def _row_table(crow, xr, from_x, codes_per_x, lo, hi, table, quantized, step, vr
 
 def _drive_f64_py(codes, x, from_x, codes_per_x, lo, hi, table, quantized, step, r0, r1, v,
                   v2, squares, tab2, second, acc, nz):
-    """DAC level tables (quantised codes, or inputs ``x`` coded here) or unquantised float
-    codes (``v = c·step``); ``second``: ``v2 = tab2[code − lo]`` (else ``v²`` if
-    ``squares``)."""
+    """DAC level tables (quantised codes, or inputs ``x`` coded here; ``v = table[code −
+    lo]``, the signed levels of :meth:`InputEncoder.code_volts`) or unquantised float codes
+    (``v = c·step``); ``second``: ``v2 = tab2[code − lo]`` (else ``v²`` if ``squares``)."""
     n_b = v.shape[0]
     cbuf = np.empty(r1 - r0, dtype=np.int32)
+    lvbuf = np.empty(r1 - r0)
     for ch in range(acc.shape[0]):
         for b in range(ch * CHUNK, min((ch + 1) * CHUNK, n_b)):
             crow = codes[0, :0] if from_x else codes[b, r0:r1]
@@ -497,7 +511,8 @@ def _drive_f64_py(codes, x, from_x, codes_per_x, lo, hi, table, quantized, step,
             nz[b] = np.int32(_row_table(crow, xr, from_x, codes_per_x, lo, hi, table,
                                         quantized, step, v[b],
                                         v2[b] if (squares or second) else v[b], squares, tab2,
-                                        second, acc[ch, 0], acc[ch, 1], acc[ch, 2], cbuf))
+                                        second, acc[ch, 0], acc[ch, 1], acc[ch, 2], cbuf,
+                                        lvbuf))
 
 
 def _code_table_py(v, per_step, lo, tab2, out):

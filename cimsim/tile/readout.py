@@ -459,54 +459,52 @@ def _ctz32(c):
 
 
 @jit
-def _sar_counters(c, col0, bits, i_lo, i_hi):
-    """Stream columns of the two near decisions of each conversion, ``(col0 + j)·N + s``, with
-    ``s = N − 1 − ctz(c)`` (the decision at E_c) and ``N − 1 − ctz(c + 1)`` (at E_{c+1})."""
-    nb = np.int64(bits)
+def _sar_draw_bits(c, col0, bits, rlo, rhi, p2, hb_lo, hb_hi):
+    """Draw bits of the two near decisions of each conversion, at stream columns
+    ``(col0 + j)·N + s`` with ``s = N − 1 − ctz(c)`` (the decision at E_c) and
+    ``N − 1 − ctz(c + 1)`` (at E_{c+1}), in a row whose hash is ``(rhi, rlo)``. One of ``c``,
+    ``c + 1`` is odd (no trailing zero), so one ctz per conversion, that of the even one
+    ``e``: the exponent of the float32 ``e & −e`` (a power of two, exact; 0 for ``e = 0``),
+    read through the scratch ``p2`` (float32)."""
     for j in range(c.size):
-        base = (np.int64(col0) + j) * nb + (nb - 1)
-        i_lo[j] = np.uint32(base - _ctz32(c[j]))
-        i_hi[j] = np.uint32(base - _ctz32(c[j] + np.int32(1)))
+        e = c[j] + (c[j] & np.int32(1))
+        p2[j] = np.float32(e & -e)
+    ex = p2.view(np.uint32)
+    nb = np.uint32(bits)      # uint32 arithmetic: the counters modulo 2**32, as the hash
+    base0 = np.uint32(np.int64(col0) * np.int64(bits) + np.int64(bits - 1))
+    for j in range(c.size):
+        odd = np.uint32(c[j] & np.int32(1))
+        t = max(np.int32(ex[j] >> np.uint32(23)) - np.int32(127), np.int32(0))
+        t = np.uint32(t)
+        base = base0 + np.uint32(j) * nb
+        hb_lo[j] = zig._bits32(rlo, rhi, base - t * (np.uint32(1) - odd))
+        hb_hi[j] = zig._bits32(rlo, rhi, base - t * odd)
 
 
 @jit
-def _hash_cols(rlo, rhi, cols, hb):
-    """``hb[j]`` = the 32 draw bits at stream column ``cols[j]`` of a row."""
-    for j in range(cols.size):
-        hb[j] = zig._bits32(rlo, rhi, cols[j])
-
-
-@jit
-def _cores(hb, z, ok):
-    """Ziggurat core values of draw bits ``hb`` and whether each lies in its core."""
-    for j in range(hb.size):
-        v, inside = zig._core(hb[j])
-        z[j] = v
-        ok[j] = np.uint8(inside)
-
-
-@jit
-def _sar_decide(x, c, lo, hi, lim, sc, z_lo, ok_lo, z_hi, ok_hi, code, slow):
-    """Codes after the two near decisions (see the section comment): ``slow[j] = 1`` where a
+def _sar_decide(x, c, lo, hi, lim, sc, hb_lo, ent_lo, hb_hi, ent_hi, code, slow):
+    """Codes after the two near decisions (see the section comment), from their draw bits
+    and layer words (:func:`device_models.ziggurat._layer_words`): ``slow[j] = 1`` where a
     draw of a near decision lies outside its ziggurat core. Returns the number of such
     columns."""
+    e_lo = ent_lo.view(np.float32)
+    e_hi = ent_hi.view(np.float32)
     n_slow = 0
     for j in range(x.size):
+        z_lo, ok_lo = zig._core_of_word(hb_lo[j], e_lo, j)
+        z_hi, ok_hi = zig._core_of_word(hb_hi[j], e_hi, j)
         xv = x[j]
-        cj = c[j]
         near_lo = np.int32((xv - lo[j]) < lim[j])
         near_hi = np.int32((hi[j] - xv) < lim[j])
-        up_lo = np.int32((xv + sc[j] * np.float64(z_lo[j])) >= lo[j])
-        up_hi = np.int32((xv + sc[j] * np.float64(z_hi[j])) >= hi[j])
-        odd = cj & np.int32(1)
-        down = near_lo * (1 - up_lo)        # the decision at E_c says 0
-        rise = near_hi * up_hi              # the decision at E_{c+1} says 1
+        down = near_lo & (np.int32(1) - np.int32((xv + sc[j] * np.float64(z_lo)) >= lo[j]))
+        rise = near_hi & np.int32((xv + sc[j] * np.float64(z_hi)) >= hi[j])
         # odd c: the decision at E_{c+1} comes first (a 1 there ends at c+1), E_c is the
-        # last; even c: the decision at E_c comes first (a 0 there ends at c-1), E_{c+1} last
-        code[j] = cj + odd * (rise - (1 - rise) * down) + (1 - odd) * ((1 - down) * rise - down)
-        rej = near_lo * (1 - np.int32(ok_lo[j])) + near_hi * (1 - np.int32(ok_hi[j]))
-        sl = np.uint8(rej > 0)
-        slow[j] = sl
+        # last; even c: the decision at E_c comes first (a 0 there ends at c-1), E_{c+1} last;
+        # so c + rise - down, and where both flip c+1 (odd c) or c-1 (even c)
+        cj = c[j]
+        code[j] = cj + rise - down + (rise & down) * (2 * (cj & np.int32(1)) - np.int32(1))
+        sl = (near_lo & np.int32(not ok_lo)) | (near_hi & np.int32(not ok_hi))
+        slow[j] = np.uint8(sl)
         n_slow += np.int64(sl)
     return n_slow
 
@@ -547,7 +545,7 @@ def _code_energy_rows(codes, e_flat, ebase):
 def _read_sar_py(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, half, shot,
                  s2, off, sc, lim, levels, lbase, e1, inv_w, t0, up, dn, trial, e_flat, ebase,
                  keys, sample0, plane, n_planes, col0, ref0, ident, assign, out, e_out, active,
-                 skip):
+                 skip, words):
     """SAR ADCs whose codes are all at least ``lim`` wide (see the section comment): per
     vector, passes over the columns (read noise, ADC input, look-up, the two near decisions,
     energy, shift-add), then the rare columns whose search must run decision by decision."""
@@ -560,7 +558,7 @@ def _read_sar_py(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of,
     h0 = half + 0.5
     c_top = float(m - 1)
     hb = np.empty(max(n_s, n_ref), dtype=np.uint32)
-    rj = np.empty(max(n_s, n_ref), dtype=np.uint8)
+    ent = np.empty(max(n_s, n_ref), dtype=np.uint64)
     z = np.empty(n_s, dtype=np.float32)
     zr = np.empty(n_ref, dtype=np.float32)
     x = np.empty(n_s)
@@ -570,12 +568,11 @@ def _read_sar_py(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of,
     code = np.empty(n_s, dtype=np.int32)
     slow = np.empty(n_s, dtype=np.uint8)
     k = np.empty(n_s, dtype=np.int64)
-    i_lo = np.empty(n_s, dtype=np.uint32)
-    i_hi = np.empty(n_s, dtype=np.uint32)
-    z_lo = np.empty(n_s, dtype=np.float32)
-    z_hi = np.empty(n_s, dtype=np.float32)
-    ok_lo = np.empty(n_s, dtype=np.uint8)
-    ok_hi = np.empty(n_s, dtype=np.uint8)
+    hb_lo = np.empty(n_s, dtype=np.uint32)
+    hb_hi = np.empty(n_s, dtype=np.uint32)
+    ent_lo = np.empty(n_s, dtype=np.uint64)
+    ent_hi = np.empty(n_s, dtype=np.uint64)
+    p2 = np.empty(n_s, dtype=np.float32)
     dummy = np.zeros(1, dtype=var_own.dtype)
     for b in range(n_b):
         if skip and active[b] == 0:
@@ -585,11 +582,11 @@ def _read_sar_py(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of,
             continue
         row = np.uint64((sample0 + b) * n_planes + plane)
         if shot:
-            zig.fill_row_normals(keys[0], keys[1], row, col0, hb, rj, z)
+            zig.fill_row_normals(keys[0], keys[1], row, col0, hb, ent, z, words)
         _sar_inputs(mean[b], var_own[b] if noisy else dummy, noisy, shot, gain, s2, off, z, h0,
                     x)
         if has_ref:
-            zig.fill_row_normals(keys[2], keys[3], row, ref0, hb, rj, zr)
+            zig.fill_row_normals(keys[2], keys[3], row, ref0, hb, ent, zr, words)
             _sar_refs(var_ref[b], gain, ref_idx, zr, x)
         _sar_offset(off, x)
         _sar_guess(x, e1, inv_w, c_top, lbase, k)
@@ -601,12 +598,10 @@ def _read_sar_py(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of,
         rb_c = rng.hash_at(keys[4], row)
         rlo = np.uint32(rb_c & np.uint64(0xFFFFFFFF))
         rhi = np.uint32(rb_c >> np.uint64(32))
-        _sar_counters(c, col0, bits, i_lo, i_hi)
-        _hash_cols(rlo, rhi, i_lo, hb)
-        _cores(hb[:n_s], z_lo, ok_lo)
-        _hash_cols(rlo, rhi, i_hi, hb)
-        _cores(hb[:n_s], z_hi, ok_hi)
-        if _sar_decide(x, c, lo, hi, lim, sc, z_lo, ok_lo, z_hi, ok_hi, code, slow) > 0:
+        _sar_draw_bits(c, col0, bits, rlo, rhi, p2, hb_lo, hb_hi)
+        zig._layer_words(hb_lo, words, ent_lo)
+        zig._layer_words(hb_hi, words, ent_hi)
+        if _sar_decide(x, c, lo, hi, lim, sc, hb_lo, ent_lo, hb_hi, ent_hi, code, slow) > 0:
             for j in range(n_s):
                 if slow[j]:
                     a = adc_of[j]
@@ -675,7 +670,7 @@ def _shift_add(codes, coef, half, out_index, ident, assign, orow):
 
 def _read_plain_py(mean, var_own, gain, gain2, h0, code_max, coef, out_index, ident, assign,
                    e_table, half, key, key_slow, sample0, plane, n_planes, col0, out, e_out,
-                   active, skip):
+                   active, skip, words):
     """Ideal ADCs, no reference columns: per vector, the row's normal numbers
     (:func:`device_models.ziggurat.fill_row_normals`), then noise + front end + ADC in the
     dtype of ``mean`` (``gain``, ``gain2 = gain·gain``, ``h0 = half + 1/2`` and ``code_max``
@@ -685,7 +680,7 @@ def _read_plain_py(mean, var_own, gain, gain2, h0, code_max, coef, out_index, id
     n_b, n_s = mean.shape
     noisy = var_own.shape[1] == n_s
     hb = np.empty(n_s, dtype=np.uint32)
-    rj = np.empty(n_s, dtype=np.uint8)
+    ent = np.empty(n_s, dtype=np.uint64)
     z = np.empty(n_s, dtype=np.float32)
     codes = np.empty(n_s, dtype=np.int32)
     for b in range(n_b):
@@ -696,7 +691,7 @@ def _read_plain_py(mean, var_own, gain, gain2, h0, code_max, coef, out_index, id
             continue
         if noisy:
             row = np.uint64((sample0 + b) * n_planes + plane)
-            zig.fill_row_normals(key, key_slow, row, col0, hb, rj, z)
+            zig.fill_row_normals(key, key_slow, row, col0, hb, ent, z, words)
             _codes_noisy(mean[b], var_own[b], gain, gain2, z, h0, code_max, codes)
         else:
             _codes_clean(mean[b], gain, h0, code_max, codes)
@@ -913,7 +908,7 @@ def analog_read(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, 
         _read_plain_kernel(mean, var_own, g, g * g, dt(half + 0.5), dt(adcs.e_table.shape[1] - 1),
                            coef, out_index, ident, assign, adcs.e_table[0], half, np.uint64(key),
                            np.uint64(zig.slow_key(key)), int(sample0), int(plane),
-                           int(n_planes), int(col0), out, e_out, active, skip)
+                           int(n_planes), int(col0), out, e_out, active, skip, zig._CORE64)
         return
     keys = np.array([key, zig.slow_key(key), key_ref, zig.slow_key(key_ref), key_c,
                      zig.slow_key(key_c)], dtype=np.uint64)
@@ -924,7 +919,7 @@ def analog_read(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, 
                          cols["lbase"], cols["e1"], cols["inv_w"], adcs.t0, adcs.up, adcs.dn,
                          adcs.trial, cols["e_flat"], cols["ebase"], keys, int(sample0),
                          int(plane), int(n_planes), int(col0), int(ref0), bool(ident),
-                         bool(assign), out, e_out, active, skip)
+                         bool(assign), out, e_out, active, skip, zig._CORE64)
         return
     _analog_read_kernel(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, half,
                         bool(adcs.sar), bool(exact), adcs.t0, adcs.up, adcs.dn, adcs.trial,
