@@ -20,13 +20,15 @@ checked when the tables are built. A *narrow* matrix (entries in [0, :data:`NARR
 10 bits: a read-noise variance, whose GEMM needs only a noise amplitude's precision) packs
 two columns into each int32 table entry (16 bits each), so one look-up serves two columns;
 its packed sums are split into two int32 sums every :data:`CHUNK_G` groups, before a half
-can exceed 16 bits. Several matrices (the signal and the read-noise variance
-of a tile) share the patterns: each vector's 4-bit pattern of each group is formed once per
-call. The result is the exact product rounded once, so every path gives the same numbers:
-the kernel (LLVM IR compiled by :mod:`cimsim.kernels._llvm` for cores with AVX-512F) keeps
-the 16 entries of one column and group in a register and looks up 16 vectors' patterns in one
-``vpermd``, adding them to int32 sums of :data:`J` columns × :data:`VB` blocks of 16 vectors
-held in registers, then transposes the block into the rows of the output; elsewhere (the
+can exceed 16 bits. Several matrices (the signal and the read-noise variance of a tile) share
+the patterns: each vector's 4-bit pattern of each group is formed once per call. The result
+is the exact product rounded once, so every path gives the same numbers: the kernels (LLVM
+IR compiled by :mod:`cimsim.kernels._llvm` for cores with AVX-512F) keep the 16 entries of
+one column and group in a register and look up 16 vectors' patterns in one ``vpermd``,
+adding them to int32 sums of a block of columns × blocks of 16 vectors held in registers,
+over panels of groups whose tables stay in the L1 cache (the sums kept in a scratch between
+panels); a last pass converts the sums and transposes blocks of 16 vectors × :data:`CB`
+columns into the rows of the output, one 64-byte row segment per vector. Elsewhere (the
 NumPy backend, ``CIMSIM_FORCE_BLAS=1``, a core without AVX-512F or a kernel that does not
 compile) the reference takes ``b @ Q`` as a float64 BLAS GEMM (integer sums below 2^31,
 exact in float64) times the same scale.
@@ -54,8 +56,8 @@ from device_models._jit import backend, jit
 from . import _llvm
 from .parallel import workspace
 
-__all__ = ["CHUNK_G", "GROUP", "J", "JN", "NARROW_MAX", "VB", "LutMatrix", "fits", "fixed_point",
-           "kernel_available", "matmul", "pack"]
+__all__ = ["CB", "CHUNK_G", "GROUP", "J", "JN", "NARROW_MAX", "PANEL", "VB", "LutMatrix", "fits",
+           "fixed_point", "kernel_available", "matmul", "pack"]
 
 #: Rows per look-up (16 patterns per group) [-].
 GROUP = 4
@@ -70,6 +72,12 @@ JN = 4
 NARROW_MAX = 1023
 #: Groups per chunk of the narrow kernel's packed sums [-].
 CHUNK_G = 16
+#: Groups per panel of the kernels (a multiple of :data:`CHUNK_G`): the tables of a block of
+#: columns and a panel (32·J·64 B = 16 KiB) stay in the L1 cache while every block of
+#: vectors passes [-].
+PANEL = 32
+#: Columns (and vectors) per block of the finishing transpose: one 64-byte row per vector [-].
+CB = 16
 #: Largest |sum| the int32 sums may reach [-].
 _I32 = 2 ** 31 - 1
 
@@ -89,7 +97,7 @@ class LutMatrix:
         table entry).
     tables : tuple of ndarray
         ``L`` of each matrix, int32, zero-padded to ``ceil(k/4)`` groups and a multiple of
-        ``2·JN = J`` columns: (n/J, groups, J, 16), or narrow (n/(2·JN), groups, JN, 16) with
+        :data:`CB` columns: (n/J, groups, J, 16), or narrow (n/(2·JN), groups, JN, 16) with
         column ``c`` of a block in the low and ``JN + c`` in the high 16 bits.
     """
 
@@ -146,7 +154,7 @@ def pack(ints: list[np.ndarray], units: list[float],
             fail("ints", "lut_gemm.pack", f"integer matrices of shape {(k, n)} whose sums of "
                  f"{k} rows stay within int32 (narrow ones within [0, {NARROW_MAX}])",
                  f"array of shape {q.shape}")
-    n_g, n_pad = -(-k // GROUP), -(-n // J) * J
+    n_g, n_pad = -(-k // GROUP), -(-n // CB) * CB
     tables = []
     for q, nar in zip(ints, narrow, strict=True):
         pad = np.zeros((GROUP * n_g, n_pad), dtype=np.int32)
@@ -189,7 +197,6 @@ def matmul(v: np.ndarray, unit_v: float, lut: LutMatrix) -> np.ndarray:
     if not isinstance(v, np.ndarray) or v.ndim != 2 or v.shape[1] != lut.k:
         fail("v", caller, f"a 2-D array of shape (batch, {lut.k})", getattr(v, "shape", v))
     n_b = v.shape[0]
-    n_g = lut.tables[0].shape[1]
     unit = v.dtype.type(unit_v)
     scales = [float(unit) * u for u in lut.units]
     fn = _kernel() if backend() == "numba" else None
@@ -204,16 +211,19 @@ def matmul(v: np.ndarray, unit_v: float, lut: LutMatrix) -> np.ndarray:
         return out
     step = 16 * VB
     nb_pad = -(-max(n_b, 1) // step) * step
+    n_g = lut.tables[0].shape[1]
     idx = workspace("lut_idx", (n_g, nb_pad), np.uint8)
     bits = workspace("lut_bits", (n_b, GROUP * n_g), np.uint8)
     if _nibbles_kernel(v, unit, idx, bits):
         _refuse(v, unit)
-    n_pad = J * lut.tables[0].shape[0] * (2 if lut.narrow[0] else 1)
+    n_pad = -(-lut.n // CB) * CB
     out = workspace("lut_out", (lut.n_mats, nb_pad, n_pad), np.float32)
+    acc = workspace("lut_acc", (n_pad * nb_pad,), np.int32)    # sums, lanes = vectors
     for m in range(lut.n_mats):
         tab = lut.tables[m]
         fn[lut.narrow[m]](nb_pad, n_g, tab.shape[0], idx.ctypes.data, tab.ctypes.data,
-                          out[m].ctypes.data, n_pad, scales[m])
+                          acc.ctypes.data)
+        fn[2](nb_pad // 16, n_pad // CB, acc.ctypes.data, out[m].ctypes.data, n_pad, scales[m])
     if n_b == nb_pad and lut.n == n_pad:
         return out
     return np.ascontiguousarray(out[:, :n_b, :lut.n])
@@ -259,7 +269,7 @@ _nibbles_kernel = jit(_nibbles_py)
 
 # --- the kernel ----------------------------------------------------------------------------
 
-_STATES: tuple = ({}, {})
+_STATES: tuple = ({}, {}, {})
 
 
 def kernel_available() -> bool:
@@ -268,15 +278,18 @@ def kernel_available() -> bool:
 
 
 def _kernel():
-    """The compiled ``lut`` and ``lutn`` (ctypes; wide, narrow), or None (the reference path) where
-    ``CIMSIM_FORCE_BLAS`` is set, the core lacks AVX-512F or the IR does not compile."""
+    """The compiled ``lut``, ``lutn`` and ``lutf`` (ctypes; wide, narrow, finish), or None (the
+    reference path) where ``CIMSIM_FORCE_BLAS`` is set, the core lacks AVX-512F or the IR does
+    not compile."""
     if _llvm.force_blas():
         return None
-    args = [ctypes.c_int64] * 3 + [ctypes.c_void_p] * 3 + [ctypes.c_int64, ctypes.c_double]
-    fns = tuple(_llvm.compiled_function(st, ir, name, args, ("avx512f",),
+    args = [ctypes.c_int64] * 3 + [ctypes.c_void_p] * 3
+    fin = [ctypes.c_int64] * 2 + [ctypes.c_void_p] * 2 + [ctypes.c_int64, ctypes.c_double]
+    fns = tuple(_llvm.compiled_function(st, ir, name, a, ("avx512f",),
                                         "the look-up GEMM kernel", "the float64 reference")
-                for st, ir, name in ((_STATES[0], _ir, "lut"),
-                                     (_STATES[1], _ir_narrow, "lutn")))
+                for st, ir, name, a in ((_STATES[0], _ir, "lut", args),
+                                        (_STATES[1], _ir_narrow, "lutn", args),
+                                        (_STATES[2], _ir_finish, "lutf", fin)))
     return None if None in fns else fns
 
 
@@ -300,128 +313,178 @@ def _group_lookup(n_cols: int, perm: str) -> list[str]:
     return s
 
 
-def _ir() -> str:
-    """``lut(nb, ng, njb, idx, tab, out, ldo, scale)``: for each block of ``J`` columns and
-    each block of ``16·VB`` vectors, over the groups ``g``: one register per column holds the
-    column's 16 patterns of group ``g`` and one per 16 vectors their patterns, ``vpermd``
-    looks up each vector's entry of each column and adds it to int32 sums (lanes = vectors);
-    at the end ``f32(f64(R)·scale)`` is transposed into ``out[b, j]`` (row stride ``ldo``)."""
-    perm = "@llvm.x86.avx512.permvar.si.512"
-    blk = [(u, c) for u in range(VB) for c in range(J)]
-    s = [f"declare <16 x i32> {perm}(<16 x i32>, <16 x i32>)",
-         "define void @lut(i64 %nb, i64 %ng, i64 %njb, ptr noalias %idx, ptr noalias %tab, "
-         "ptr noalias %out, i64 %ldo, double %scale) {", "entry:",
-         "  %sci = insertelement <16 x double> poison, double %scale, i64 0",
-         "  %scv = shufflevector <16 x double> %sci, <16 x double> poison, "
-         "<16 x i32> zeroinitializer",
-         f"  %gstride = mul i64 %ng, {J * 64}", "  br label %jl",
-         "jl:", "  %jb = phi i64 [0, %entry], [%jbn, %bdone]",
+def _panel_loops(width: int, entries: int, step: int, panel: int,
+                 sums: list[tuple[str, int]], body: list[str]) -> list[str]:
+    """IR of the loops around a kernel's group loop: blocks ``%jb`` of ``width`` columns
+    (tables ``%tj``, ``entries`` table registers per group), panels ``[%p0, %p1)`` of
+    ``panel`` groups, blocks ``%b`` of ``step`` vectors. Each sum (``sums``: its name and its
+    byte offset from ``%ab``, the block's place in ``%acc``; <16 x i32> values, ``%a…`` at the
+    start of a panel, ``%x…`` defined by ``body`` at its end) starts at zero in the first
+    panel and is stored in ``%acc`` after each: ``acc`` holds int32 blocks of :data:`CB`
+    columns × 16 vectors, (n/CB, nb/16, CB, 16)."""
+    s = [f"  %gstride = mul i64 %ng, {entries * 64}", "  br label %jl",
+         "jl:", "  %jb = phi i64 [0, %entry], [%jbn, %pdone]",
          "  %to = mul i64 %jb, %gstride", "  %tj = getelementptr i8, ptr %tab, i64 %to",
-         f"  %col = mul i64 %jb, {J}", "  br label %bl",
-         "bl:", "  %b = phi i64 [0, %jl], [%bn, %gdone]", "  br label %gl",
-         "gl:", "  %g = phi i64 [0, %bl], [%gn, %gl]"]
-    s += [f"  %s{u}_{c} = phi <16 x i32> [zeroinitializer, %bl], [%n{u}_{c}, %gl]"
-          for u, c in blk]
-    s += _group_lookup(J, perm)
-    s += ["  %gn = add i64 %g, 1", "  %gmore = icmp ult i64 %gn, %ng",
-          "  br i1 %gmore, label %gl, label %gdone", "gdone:"]
-    for u, c in blk:
-        s += [f"  %f{u}_{c} = sitofp <16 x i32> %n{u}_{c} to <16 x double>",
-              f"  %y{u}_{c} = fmul <16 x double> %f{u}_{c}, %scv",
-              f"  %h{u}_{c} = fptrunc <16 x double> %y{u}_{c} to <16 x float>"]
-    for u in range(VB):
-        s += _store_rows(u, [f"%h{u}_{c}" for c in range(J)])
-    s += [f"  %bn = add i64 %b, {16 * VB}", "  %bmore = icmp ult i64 %bn, %nb",
+         f"  %cbk = udiv i64 %jb, {CB // width}", f"  %cin = urem i64 %jb, {CB // width}",
+         "  %cbo = mul i64 %cbk, %nb", f"  %cbb = mul i64 %cbo, {CB * 4}",
+         f"  %cio = mul i64 %cin, {width * 64}", "  %cb0 = add i64 %cbb, %cio",
+         "  br label %pl",
+         "pl:", "  %p0 = phi i64 [0, %jl], [%p1, %bdone]",
+         f"  %p1a = add i64 %p0, {panel}", "  %p1lt = icmp ult i64 %p1a, %ng",
+         "  %p1 = select i1 %p1lt, i64 %p1a, i64 %ng", "  %first = icmp eq i64 %p0, 0",
+         "  br label %bl",
+         "bl:", "  %b = phi i64 [0, %pl], [%bn, %bdone0]",
+         f"  %bo = mul i64 %b, {CB * 4}", "  %ao = add i64 %cb0, %bo",
+         "  %ab = getelementptr i8, ptr %acc, i64 %ao"]
+    for a, off in sums:
+        s += [f"  %aq{a} = getelementptr i8, ptr %ab, i64 {off}",
+              f"  %al{a} = load <16 x i32>, ptr %aq{a}, align 4",
+              f"  %a{a} = select i1 %first, <16 x i32> zeroinitializer, <16 x i32> %al{a}"]
+    s += body
+    s += [f"  store <16 x i32> %x{a}, ptr %aq{a}, align 4" for a, _ in sums]
+    s += ["  br label %bdone0",
+          "bdone0:", f"  %bn = add i64 %b, {step}", "  %bmore = icmp ult i64 %bn, %nb",
           "  br i1 %bmore, label %bl, label %bdone",
-          "bdone:", "  %jbn = add i64 %jb, 1", "  %jmore = icmp ult i64 %jbn, %njb",
+          "bdone:", "  %pmore = icmp ult i64 %p1, %ng", "  br i1 %pmore, label %pl, label %pdone",
+          "pdone:", "  %jbn = add i64 %jb, 1", "  %jmore = icmp ult i64 %jbn, %njb",
           "  br i1 %jmore, label %jl, label %exit", "exit:", "  ret void", "}"]
-    return "\n".join(s)
-
-
-
-def _store_rows(u: int, vecs: list[str]) -> list[str]:
-    """IR storing the float vectors ``vecs`` (one per column, lanes = the 16 vectors of block
-    ``u``) side by side into the vectors' rows of ``out`` from column ``%col`` on."""
-    s = []
-    n = len(vecs)
-    prev, width = vecs[0], 16
-    for c in range(1, n):       # concatenate the column vectors (widths 16·(c+1))
-        a = f"%cat{u}_{c}"
-        if width == 16:
-            s += [f"  {a} = shufflevector <16 x float> {prev}, <16 x float> {vecs[c]}, "
-                  f"<32 x i32> <{', '.join(f'i32 {x}' for x in range(32))}>"]
-        else:
-            wid = f"%wd{u}_{c}"
-            s += [f"  {wid} = shufflevector <16 x float> {vecs[c]}, <16 x float> poison, "
-                  f"<{width} x i32> <"
-                  + ", ".join(f"i32 {x}" if x < 16 else "i32 poison" for x in range(width))
-                  + ">",
-                  f"  {a} = shufflevector <{width} x float> {prev}, <{width} x float> {wid}, "
-                  f"<{width + 16} x i32> <"
-                  + ", ".join(f"i32 {x}" for x in range(width + 16)) + ">"]
-        prev, width = a, width + 16
-    for lane in range(16):
-        mask = ", ".join(f"i32 {16 * c + lane}" for c in range(n))
-        s += [f"  %r{u}_{lane} = shufflevector <{width} x float> {prev}, "
-              f"<{width} x float> poison, <{n} x i32> <{mask}>",
-              f"  %rb{u}_{lane} = add i64 %b, {16 * u + lane}",
-              f"  %ro{u}_{lane} = mul i64 %rb{u}_{lane}, %ldo",
-              f"  %rc{u}_{lane} = add i64 %ro{u}_{lane}, %col",
-              f"  %rp{u}_{lane} = getelementptr float, ptr %out, i64 %rc{u}_{lane}",
-              f"  store <{n} x float> %r{u}_{lane}, ptr %rp{u}_{lane}, align 4"]
     return s
 
 
+_HEAD = ("(i64 %nb, i64 %ng, i64 %njb, ptr noalias %idx, ptr noalias %tab, ptr noalias %acc) {")
+
+
+def _ir() -> str:
+    """``lut(nb, ng, njb, idx, tab, acc)``: for each block of ``J`` columns, panel of
+    :data:`PANEL` groups and block of ``16·VB`` vectors, over the groups ``g``: one register
+    per column holds the column's 16 patterns of group ``g`` and one per 16 vectors their
+    patterns, ``vpermd`` looks up each vector's entry of each column and adds it to int32
+    sums (lanes = vectors), kept in ``acc`` (blocks of :data:`CB` columns × 16 vectors, see
+    :func:`_ir_finish`)."""
+    perm = "@llvm.x86.avx512.permvar.si.512"
+    blk = [(u, c) for u in range(VB) for c in range(J)]
+    s = [f"declare <16 x i32> {perm}(<16 x i32>, <16 x i32>)", "define void @lut" + _HEAD,
+         "entry:"]
+    body = ["  br label %gl", "gl:", "  %g = phi i64 [%p0, %bl], [%gn, %gl]"]
+    body += [f"  %s{u}_{c} = phi <16 x i32> [%a{u}_{c}, %bl], [%n{u}_{c}, %gl]"
+             for u, c in blk]
+    body += _group_lookup(J, perm)
+    body += ["  %gn = add i64 %g, 1", "  %gmore = icmp ult i64 %gn, %p1",
+             "  br i1 %gmore, label %gl, label %gdone", "gdone:"]
+    body += [f"  %x{u}_{c} = add <16 x i32> %n{u}_{c}, zeroinitializer" for u, c in blk]
+    # lane block b/16 + u, column c of the CB-block: ((b/16 + u)·CB + c)·64 from %cb0
+    s += _panel_loops(J, J, 16 * VB, PANEL,
+                      [(f"{u}_{c}", 64 * (CB * u + c)) for u, c in blk], body)
+    return "\n".join(s)
+
+
 def _ir_narrow() -> str:
-    """``lutn(nb, ng, njb, idx, tab, out, ldo, scale)`` for a narrow matrix: each int32 table
-    entry holds two columns' entries (column ``c`` in bits 0-15, column ``JN + c`` in bits
-    16-31 of a block of ``2J`` columns), so one ``vpermd`` looks up two columns; the packed
-    sums run over chunks of :data:`CHUNK_G` groups (a half never exceeds 16 bits), then are
-    split into two int32 sums per column pair."""
+    """``lutn(nb, ng, njb, idx, tab, acc)`` for a narrow matrix: each int32 table entry holds
+    two columns' entries (column ``c`` in bits 0-15, column ``JN + c`` in bits 16-31 of a
+    block of ``J`` columns), so one ``vpermd`` looks up two columns; the packed sums run over
+    chunks of :data:`CHUNK_G` groups (a half never exceeds 16 bits), then are split into two
+    int32 sums per column pair, kept in ``acc`` as those of :func:`_ir`."""
     perm = "@llvm.x86.avx512.permvar.si.512"
     blk = [(u, c) for u in range(VB) for c in range(JN)]
     wide = [(u, c, h) for u in range(VB) for c in range(JN) for h in range(2)]
-    s = [f"declare <16 x i32> {perm}(<16 x i32>, <16 x i32>)",
-         "define void @lutn(i64 %nb, i64 %ng, i64 %njb, ptr noalias %idx, ptr noalias %tab, "
-         "ptr noalias %out, i64 %ldo, double %scale) {", "entry:",
-         "  %sci = insertelement <16 x double> poison, double %scale, i64 0",
-         "  %scv = shufflevector <16 x double> %sci, <16 x double> poison, "
-         "<16 x i32> zeroinitializer",
+    s = [f"declare <16 x i32> {perm}(<16 x i32>, <16 x i32>)", "define void @lutn" + _HEAD,
+         "entry:",
          "  %mi = insertelement <16 x i32> poison, i32 65535, i64 0",
          "  %mask = shufflevector <16 x i32> %mi, <16 x i32> poison, <16 x i32> zeroinitializer",
          "  %shi = insertelement <16 x i32> poison, i32 16, i64 0",
-         "  %sh = shufflevector <16 x i32> %shi, <16 x i32> poison, <16 x i32> zeroinitializer",
-         f"  %gstride = mul i64 %ng, {JN * 64}", "  br label %jl",
-         "jl:", "  %jb = phi i64 [0, %entry], [%jbn, %bdone]",
-         "  %to = mul i64 %jb, %gstride", "  %tj = getelementptr i8, ptr %tab, i64 %to",
-         f"  %col = mul i64 %jb, {2 * JN}", "  br label %bl",
-         "bl:", "  %b = phi i64 [0, %jl], [%bn, %cdone]", "  br label %cl",
-         "cl:", "  %g0 = phi i64 [0, %bl], [%g1, %gdone]"]
-    s += [f"  %w{u}_{c}_{h} = phi <16 x i32> [zeroinitializer, %bl], [%x{u}_{c}_{h}, %gdone]"
-          for u, c, h in wide]
-    s += [f"  %g1a = add i64 %g0, {CHUNK_G}", "  %g1lt = icmp ult i64 %g1a, %ng",
-          "  %g1 = select i1 %g1lt, i64 %g1a, i64 %ng", "  br label %gl",
-          "gl:", "  %g = phi i64 [%g0, %cl], [%gn, %gl]"]
-    s += [f"  %s{u}_{c} = phi <16 x i32> [zeroinitializer, %cl], [%n{u}_{c}, %gl]"
-          for u, c in blk]
-    s += _group_lookup(JN, perm)
-    s += ["  %gn = add i64 %g, 1", "  %gmore = icmp ult i64 %gn, %g1",
-          "  br i1 %gmore, label %gl, label %gdone", "gdone:"]
+         "  %sh = shufflevector <16 x i32> %shi, <16 x i32> poison, <16 x i32> zeroinitializer"]
+    body = ["  br label %cl", "cl:", "  %g0 = phi i64 [%p0, %bl], [%g1, %gdone]"]
+    body += [f"  %w{u}_{c}_{h} = phi <16 x i32> [%a{u}_{c}_{h}, %bl], [%x{u}_{c}_{h}, %gdone]"
+             for u, c, h in wide]
+    body += [f"  %g1a = add i64 %g0, {CHUNK_G}", "  %g1lt = icmp ult i64 %g1a, %p1",
+             "  %g1 = select i1 %g1lt, i64 %g1a, i64 %p1", "  br label %gl",
+             "gl:", "  %g = phi i64 [%g0, %cl], [%gn, %gl]"]
+    body += [f"  %s{u}_{c} = phi <16 x i32> [zeroinitializer, %cl], [%n{u}_{c}, %gl]"
+             for u, c in blk]
+    body += _group_lookup(JN, perm)
+    body += ["  %gn = add i64 %g, 1", "  %gmore = icmp ult i64 %gn, %g1",
+             "  br i1 %gmore, label %gl, label %gdone", "gdone:"]
     for u, c in blk:
-        s += [f"  %lo{u}_{c} = and <16 x i32> %n{u}_{c}, %mask",
-              f"  %hi{u}_{c} = lshr <16 x i32> %n{u}_{c}, %sh",
-              f"  %x{u}_{c}_0 = add <16 x i32> %w{u}_{c}_0, %lo{u}_{c}",
-              f"  %x{u}_{c}_1 = add <16 x i32> %w{u}_{c}_1, %hi{u}_{c}"]
-    s += ["  %cmore = icmp ult i64 %g1, %ng", "  br i1 %cmore, label %cl, label %cdone",
-          "cdone:"]
-    for u, c, h in wide:
-        s += [f"  %f{u}_{c}_{h} = sitofp <16 x i32> %x{u}_{c}_{h} to <16 x double>",
-              f"  %y{u}_{c}_{h} = fmul <16 x double> %f{u}_{c}_{h}, %scv",
-              f"  %h{u}_{c}_{h} = fptrunc <16 x double> %y{u}_{c}_{h} to <16 x float>"]
-    for u in range(VB):
-        s += _store_rows(u, [f"%h{u}_{c}_{h}" for h in range(2) for c in range(JN)])
-    s += [f"  %bn = add i64 %b, {16 * VB}", "  %bmore = icmp ult i64 %bn, %nb",
-          "  br i1 %bmore, label %bl, label %bdone",
-          "bdone:", "  %jbn = add i64 %jb, 1", "  %jmore = icmp ult i64 %jbn, %njb",
-          "  br i1 %jmore, label %jl, label %exit", "exit:", "  ret void", "}"]
+        body += [f"  %lo{u}_{c} = and <16 x i32> %n{u}_{c}, %mask",
+                 f"  %hi{u}_{c} = lshr <16 x i32> %n{u}_{c}, %sh",
+                 f"  %x{u}_{c}_0 = add <16 x i32> %w{u}_{c}_0, %lo{u}_{c}",
+                 f"  %x{u}_{c}_1 = add <16 x i32> %w{u}_{c}_1, %hi{u}_{c}"]
+    body += ["  %cmore = icmp ult i64 %g1, %p1", "  br i1 %cmore, label %cl, label %cdone",
+             "cdone:"]
+    # lane block b/16 + u, column h·JN + c of the J-block
+    s += _panel_loops(J, JN, 16 * VB, PANEL,
+                      [(f"{u}_{c}_{h}", 64 * (CB * u + h * JN + c)) for u, c, h in wide],
+                      body)
+    return "\n".join(s)
+
+
+def _mask(idx) -> str:
+    return "<" + ", ".join(f"i32 {i}" for i in idx) + ">"
+
+
+def _lanes(a: int, b: int, c: int, d: int) -> str:
+    """Mask of the 128-bit lanes ``a, b`` of the first and ``c, d`` of the second vector."""
+    return _mask([4 * q + x for q in (a, b) for x in range(4)]
+                 + [16 + 4 * q + x for q in (c, d) for x in range(4)])
+
+
+def _ir_finish() -> str:
+    """``lutf(nlb, ncb, acc, out, ldo, scale)``: for each block of :data:`CB` columns and
+    each block of 16 vectors in ``acc`` (int32, (ncb, nlb, CB, 16): lanes = vectors),
+    ``f32(f64(R)·scale)`` transposed (in-lane unpacks of 32 and 64 bits, then two shuffles of
+    128-bit lanes) into 16 rows of 16 floats, each stored as one 64-byte row segment of
+    ``out`` (row stride ``ldo``). Whole row segments keep the stores of a block from
+    evicting each other in the L1 cache (rows of 2 KiB, as 512 columns, share two sets)."""
+    lo32 = [4 * q + x for q in range(4) for x in (0, 16, 1, 17)]
+    hi32 = [4 * q + x for q in range(4) for x in (2, 18, 3, 19)]
+    lo64 = [4 * q + x for q in range(4) for x in (0, 1, 16, 17)]
+    hi64 = [4 * q + x for q in range(4) for x in (2, 3, 18, 19)]
+    s = ["define void @lutf(i64 %nlb, i64 %ncb, ptr noalias %acc, ptr noalias %out, i64 %ldo, "
+         "double %scale) {", "entry:",
+         "  %sci = insertelement <16 x double> poison, double %scale, i64 0",
+         "  %scv = shufflevector <16 x double> %sci, <16 x double> poison, "
+         "<16 x i32> zeroinitializer",
+         "  br label %cl",
+         "cl:", "  %cb = phi i64 [0, %entry], [%cbn, %ldone]",
+         f"  %col = mul i64 %cb, {CB}", "  %cbo = mul i64 %cb, %nlb", "  br label %ll",
+         "ll:", "  %l = phi i64 [0, %cl], [%ln, %ll]",
+         "  %lo = add i64 %cbo, %l", f"  %lb = mul i64 %lo, {CB * 64}",
+         "  %ap = getelementptr i8, ptr %acc, i64 %lb", "  %row0 = shl i64 %l, 4"]
+    for c in range(CB):
+        s += [f"  %q{c} = getelementptr i8, ptr %ap, i64 {64 * c}",
+              f"  %i{c} = load <16 x i32>, ptr %q{c}, align 4",
+              f"  %f{c} = sitofp <16 x i32> %i{c} to <16 x double>",
+              f"  %y{c} = fmul <16 x double> %f{c}, %scv",
+              f"  %h{c} = fptrunc <16 x double> %y{c} to <16 x float>"]
+    sh = []
+    for k in range(CB // 2):      # lane q: columns 2k, 2k+1 of vectors 4q, 4q+1 / 4q+2, 4q+3
+        for nm, m in (("a", lo32), ("b", hi32)):
+            s.append(f"  %{nm}{k} = shufflevector <16 x float> %h{2 * k}, "
+                     f"<16 x float> %h{2 * k + 1}, <16 x i32> {_mask(m)}")
+    for m4 in range(CB // 4):     # r{m}_{r}: lane q holds vector 4q + r, columns 4m … 4m+3
+        for r, (src, msk) in enumerate((("a", lo64), ("a", hi64), ("b", lo64), ("b", hi64))):
+            s.append(f"  %r{m4}_{r} = shufflevector <16 x float> %{src}{2 * m4}, "
+                     f"<16 x float> %{src}{2 * m4 + 1}, <16 x i32> {_mask(msk)}")
+    for r in range(4):            # 4×4 transpose of 128-bit lanes: vector 4q + r in one row
+        s += [f"  %A{r} = shufflevector <16 x float> %r0_{r}, <16 x float> %r1_{r}, "
+              f"<16 x i32> {_lanes(0, 2, 0, 2)}",
+              f"  %B{r} = shufflevector <16 x float> %r0_{r}, <16 x float> %r1_{r}, "
+              f"<16 x i32> {_lanes(1, 3, 1, 3)}",
+              f"  %C{r} = shufflevector <16 x float> %r2_{r}, <16 x float> %r3_{r}, "
+              f"<16 x i32> {_lanes(0, 2, 0, 2)}",
+              f"  %D{r} = shufflevector <16 x float> %r2_{r}, <16 x float> %r3_{r}, "
+              f"<16 x i32> {_lanes(1, 3, 1, 3)}"]
+        for q, (x, y, a, b) in enumerate((("A", "C", 0, 2), ("B", "D", 0, 2),
+                                          ("A", "C", 1, 3), ("B", "D", 1, 3))):
+            sh.append((4 * q + r, f"  %v{4 * q + r} = shufflevector <16 x float> %{x}{r}, "
+                       f"<16 x float> %{y}{r}, <16 x i32> {_lanes(a, b, a, b)}"))
+    for i, line in sorted(sh):
+        s += [line, f"  %rr{i} = add i64 %row0, {i}", f"  %ro{i} = mul i64 %rr{i}, %ldo",
+              f"  %rc{i} = add i64 %ro{i}, %col",
+              f"  %rp{i} = getelementptr float, ptr %out, i64 %rc{i}",
+              f"  store <16 x float> %v{i}, ptr %rp{i}, align 4"]
+    s += ["  %ln = add i64 %l, 1", "  %lmore = icmp ult i64 %ln, %nlb",
+          "  br i1 %lmore, label %ll, label %ldone",
+          "ldone:", "  %cbn = add i64 %cb, 1", "  %cmore = icmp ult i64 %cbn, %ncb",
+          "  br i1 %cmore, label %cl, label %exit", "exit:", "  ret void", "}"]
     return "\n".join(s)
