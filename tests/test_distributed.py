@@ -87,8 +87,13 @@ def test_demo_on_a_scheduler_prints_the_local_numbers(capsys):
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                       dashboard_address=None, silence_logs=logging.ERROR) as cluster:
         assert main(args + ["--scheduler", cluster.scheduler_address]) == 0
-    remote = json.loads(capsys.readouterr().out)
+        remote = json.loads(capsys.readouterr().out)
+        # the chip's matrices sharded over the workers instead of the images
+        assert main(args + ["--scheduler", cluster.scheduler_address, "--shard"]) == 0
+        sharded = json.loads(capsys.readouterr().out)
     assert remote["scheduler"] == cluster.scheduler_address and local["scheduler"] is None
+    assert sharded["sharded_matrices"] and not remote["sharded_matrices"]
     for key in ("analog_accuracy", "energy_per_inference_j", "latency_per_inference_s",
                 "energy_breakdown_per_inference_j"):
-        assert remote[key] == local[key]
+        assert remote[key] == local[key] == sharded[key]
+    assert main(["demo", "--shard", "--n", "4"]) == 2          # --shard needs --scheduler

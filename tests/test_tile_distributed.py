@@ -200,3 +200,64 @@ def test_drift_compensation_over_shards_is_the_local_one(client, tile_changes, h
                             exact=exact)
         assert_counts_equal(m.program_counts, local.program_counts, exact=exact)
         assert m.refresh_counts(86400.0) == local.refresh_counts(86400.0)
+
+
+def _digits(n=48):
+    from cimsim.nn.models import load_digits_split
+
+    d = load_digits_split()
+    return d["x_test"][:n], d["y_test"][:n]
+
+
+def test_a_network_with_sharded_layers_gives_the_local_numbers(client):
+    """The digits CNN on 32-row tiles (conv2: 3 row blocks, fc: 2) with its layers sharded
+    over two worker processes, on a PCM chip with global drift compensation read at two
+    times: logits, accuracy, every count, compensation and programming counts and the
+    report's energy are the local network's."""
+    import cimsim
+
+    hw = HardwareConfig(tile=TileConfig(rows=32, cols=64), device_card="joshi2020_pcm",
+                        drift_compensation="global")
+    x, y = _digits()
+    times = [20.0, 86400.0]
+    local = cimsim.load_bundled("digits_cnn_relu").compile(hw)
+    ev_local = local.evaluate(x, y, t_s=times, batch_size=32)
+    net = cimsim.load_bundled("digits_cnn_relu")
+    net.compile(hw, client=client, shard={"conv2": (2, 1), "fc": (2, 1)})
+    try:
+        assert net.sharded and type(net._analog["conv2"][0]).__name__ == "ShardedMatrix"
+        assert net.program_counts == local.program_counts
+        assert net.n_tiles == local.n_tiles and net.mapping == local.mapping
+        ev = net.evaluate(x, y, t_s=times, batch_size=32)
+        assert ev == ev_local
+        assert net.report(ev[1]).energy_per_inference_j == \
+            local.report(ev_local[1]).energy_per_inference_j
+        with pytest.raises(CimSimError, match="compile\\(client=...\\)"):
+            net.evaluate(x, y, client=client)          # batch sharding: a local chip only
+    finally:
+        net.close_shards()
+    assert not net.sharded and not net.compiled
+
+
+def test_network_shard_options_are_checked(client):
+    import cimsim
+
+    net = cimsim.load_bundled("digits_cnn_relu")
+    hw = HardwareConfig(tile=TileConfig(rows=32, cols=64))
+    with pytest.raises(CimSimError, match="'shard' parameter of Network.compile"):
+        net.compile(hw, shard=["fc"])                  # no client
+    with pytest.raises(CimSimError, match="'client' parameter of Network.compile"):
+        net.compile(hw, client="tcp://127.0.0.1:1")
+    with pytest.raises(CimSimError, match="'shard'.*nope"):
+        net.compile(hw, client=client, shard=["nope"])
+    with pytest.raises(CimSimError, match="'shard'"):
+        net.compile(hw, client=client, shard={"fc": 2})
+    x, _ = _digits(8)
+    local = cimsim.load_bundled("digits_cnn_relu").compile(hw).run(x)
+    net.compile(hw, client=client)       # by default every analog layer, rows over workers
+    try:
+        assert all(type(m).__name__ == "ShardedMatrix" for ms in net._analog.values()
+                   for m in ms)
+        np.testing.assert_array_equal(net.run(x), local)
+    finally:
+        net.close_shards()

@@ -57,6 +57,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(tcp://host:8786; Network.evaluate(client=...)): each worker "
                              "rebuilds the chip from the seed and runs a shard of the images; "
                              "the same numbers as a local run (digits models).")
+    parser.add_argument("--shard", action="store_true",
+                        help="With --scheduler: shard the chip's matrices over the workers "
+                             "instead of the images (Network.compile(client=...): each worker "
+                             "holds only its tiles, partial sums pass from shard to shard); "
+                             "the same numbers as a local run.")
     parser.add_argument("--ssm-recurrence", choices=("digital", "analog"), default=None,
                         help="State-space models: run the recurrence digitally or on analog "
                              "leaky integrators (default: as stored in the model).")
@@ -268,14 +273,25 @@ def run(args: argparse.Namespace) -> int:
             f"The 'model' parameter of cimsim demo must be a bundled digits or sequence "
             f"model. "
             f"Got {args.model!r} (input shape {net.input_shape}).")
+    if args.shard and args.scheduler is None:
+        from device_models.errors import InvalidParameterError
+
+        raise InvalidParameterError("The '--shard' option of cimsim demo needs --scheduler "
+                                    "ADDRESS (the workers to shard the matrices over).")
     data = load_digits_split()
     n = count(args.n, len(data["y_test"]), "held-out digits")
     hw = hardware(args)
-    net.compile(hw)
+    if not args.shard:
+        net.compile(hw)
     with _cluster(args.scheduler) as client:
+        if args.shard:        # the matrices on the workers, the images on the driver
+            net.compile(hw, client=client)
         evs = net.evaluate(data["x_test"][:n], data["y_test"][:n],
                            t_s=t_list if len(t_list) > 1 else args.t_s, progress=True,
-                           client=client)
+                           client=None if args.shard else client)
+        if args.shard:        # the same chip, local again, for the rest of the demo
+            net.close_shards()
+            net.compile(hw)
     evs = evs if isinstance(evs, list) else [evs]
     ev = evs[0]
     rep = net.report(ev)
@@ -321,6 +337,7 @@ def run(args: argparse.Namespace) -> int:
             "time_series": series,
             "hardware": hw.to_dict(),
             "scheduler": args.scheduler,
+            "sharded_matrices": bool(args.shard),
             "elapsed_s": elapsed,
         }
         if args.plot:
@@ -333,7 +350,8 @@ def run(args: argparse.Namespace) -> int:
           f"({t.rows}x{t.cols}, {t.weight_mapping}, {t.weight_bits}-bit weights, "
           f"{t.input_bits}-bit {t.input_encoding} inputs, {t.adc_bits}-bit ADCs), "
           f"T = {hw.temperature_k:g} K, t = {ev.t_s:g} s, seed {hw.seed}")
-    where = f" (evaluated on the workers of {args.scheduler})" if args.scheduler else ""
+    where = (f" (matrices sharded over the workers of {args.scheduler})" if args.shard
+             else f" (evaluated on the workers of {args.scheduler})" if args.scheduler else "")
     print(f"held-out digits: {ev.n} images{where}")
     print(f"  float accuracy   {ev.float_accuracy:.4f}")
     print(f"  analog accuracy  {ev.analog_accuracy:.4f}")

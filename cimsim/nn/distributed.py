@@ -112,6 +112,10 @@ def run_reads(net, x: np.ndarray, times: list[float], batch_size: int, client) -
     if net._compile_inputs is None or net._wrapped:
         fail("net", caller, "a network compiled by Network.compile and not wrapped (workers "
              "rebuild the chip from its compile inputs)", net)
+    if net.sharded:
+        fail("net", caller, "a network whose matrices are local (one compiled with "
+             "compile(client=...) runs its sharded matrices on the workers already: evaluate "
+             "it without client=)", net)
     payload = _payload(net)
     token = hashlib.sha256(payload).hexdigest()
     n_workers = max(1, len(client.scheduler_info().get("workers", {})))

@@ -444,7 +444,8 @@ class Network:
 
     # -- compilation -------------------------------------------------------------------------
     def compile(self, hardware: HardwareConfig, x_cal: np.ndarray | None = None, *,
-                placement: PlacementConfig | dict | None = None) -> Network:
+                placement: PlacementConfig | dict | None = None, client=None,
+                shard: Sequence[str] | Mapping[str, tuple[int, int]] | None = None) -> Network:
         """Map the analog layers onto tiles, program them and calibrate the ADC ranges.
 
         Parameters
@@ -456,6 +457,20 @@ class Network:
             ``calibration`` array.
         placement : PlacementConfig or dict, optional
             Analog/digital placement of the weighted layers (default: all analog).
+        client : distributed.Client, optional
+            Build the matrices of the layers in ``shard`` as
+            :class:`~cimsim.tile.distributed.ShardedMatrix` on the cluster's workers: each
+            worker holds only its pieces' tiles, the partial sums pass from row shard to row
+            shard as on a chip, and every call of such a matrix runs on the workers (one
+            chunk per call: the numbers of the local matrix). For a chip too large for the
+            driver; :meth:`evaluate` with ``client=`` (batch sharding, every worker holding
+            the whole chip) is the faster way for a chip that fits one machine.
+        shard : sequence of str or mapping, optional
+            With ``client``: the analog layers to shard (default every analog layer whose
+            matrices can be: not driven by spikes and not feeding neuron circuits), or a
+            mapping layer name → ``(n_shards, col_shards)`` (row shards and column groups,
+            :class:`~cimsim.tile.distributed.ShardedMatrix`; default one row shard per
+            worker, at most one per row block, and no column groups).
 
         Returns
         -------
@@ -483,6 +498,8 @@ class Network:
             fail("x_cal", "Network.compile", "calibration inputs (the network has none stored)",
                  None)
         x_cal = self._check_x(x_cal, "Network.compile", "x_cal", nonempty=True)
+        shards = self._shard_plan(placement, client, shard)
+        self.close_shards()
 
         self.hardware, self.placement = hardware, placement
         #: What the chip was built from (a worker rebuilds it from these, bit for bit).
@@ -502,10 +519,19 @@ class Network:
                 # read only in the steps that carry a spike
                 spikes = layer.name in self._binary
                 hw_l = spike_drive(hardware) if spikes else hardware
-                ams = [AnalogMatrix(np.ascontiguousarray(m), hw_l,
-                                    name=f"{layer.name}[{g}]", seed_tag=1000 * idx + g,
-                                    spike_input=spikes)
-                       for g, m in enumerate(mats)]
+                if layer.name in shards:
+                    from ..tile.distributed import ShardedMatrix
+
+                    n_sh, n_col = shards[layer.name]
+                    ams = [ShardedMatrix(np.ascontiguousarray(m), hw_l, client=client,
+                                         n_shards=n_sh, col_shards=n_col, batch_size=None,
+                                         name=f"{layer.name}[{g}]", seed_tag=1000 * idx + g)
+                           for g, m in enumerate(mats)]
+                else:
+                    ams = [AnalogMatrix(np.ascontiguousarray(m), hw_l,
+                                        name=f"{layer.name}[{g}]", seed_tag=1000 * idx + g,
+                                        spike_input=spikes)
+                           for g, m in enumerate(mats)]
                 self._analog[layer.name] = ams
                 prog = OpCounts()
                 for am in ams:
@@ -535,6 +561,63 @@ class Network:
                 prog += am.program_counts
             self.program_counts[name] = prog
         return self
+
+    def _shard_plan(self, placement: PlacementConfig, client, shard) -> dict[str, tuple]:
+        """Layer name → ``(n_shards, col_shards)`` (None: the default) of the layers whose
+        matrices :meth:`compile` shards over ``client`` (checked)."""
+        caller = "Network.compile"
+        if client is None:
+            if shard is not None:
+                fail("shard", caller, "None without a client (client=)", shard)
+            return {}
+        from distributed import Client
+
+        if not isinstance(client, Client):
+            fail("client", caller, "a distributed.Client (or None)", client)
+        plan = fold_batchnorm(self.layers)
+        feeds_neurons = {plan[i - 1].name for i in range(1, len(plan))
+                         if getattr(plan[i], "attach_hardware", None) is not None}
+        spikes = binary_input_layers(plan)
+        eligible = [lay.name for lay in iter_layers(plan) if isinstance(lay, WeightedLayer)
+                    and placement.placement_of(lay.name) == "analog"
+                    and lay.name not in feeds_neurons and lay.name not in spikes]
+        if shard is None:
+            return dict.fromkeys(eligible, (None, None))
+        if isinstance(shard, str) or not isinstance(shard, (Sequence, Mapping)):
+            fail("shard", caller, "a sequence of layer names or a mapping name -> (n_shards, "
+                 "col_shards)", shard)
+        out = {}
+        for name in shard:
+            if name not in eligible:
+                fail("shard", caller, f"naming analog layers that can be sharded {eligible} "
+                     "(not driven by spikes, not feeding neurons)", name,
+                     exc=UnknownNameError)
+            split = shard[name] if isinstance(shard, Mapping) else (None, None)
+            if (not isinstance(split, (tuple, list)) or len(split) != 2
+                    or not all(v is None or isinstance(v, (int, np.integer)) for v in split)):
+                fail("shard", caller, "(n_shards, col_shards) pairs of integers or None",
+                     f"{name!r}: {split!r}")
+            out[name] = tuple(split)
+        return out
+
+    @property
+    def sharded(self) -> bool:
+        """Whether some analog matrices live on Dask workers (:meth:`compile` ``client=``)."""
+        from ..tile.distributed import ShardedMatrix
+
+        return any(isinstance(m, ShardedMatrix) for ms in self._analog.values() for m in ms)
+
+    def close_shards(self) -> None:
+        """Free the workers' tiles of the sharded matrices (:meth:`compile` ``client=``); the
+        network needs compiling again before it runs."""
+        from ..tile.distributed import ShardedMatrix
+
+        for ms in self._analog.values():
+            for m in ms:
+                if isinstance(m, ShardedMatrix):
+                    m.close()
+        if self.sharded:
+            self._analog, self.hardware = {}, None
 
     def _place(self, hardware: HardwareConfig, placement: PlacementConfig) -> None:
         """Floorplan of the analog layers' blocks (:func:`cimsim.array.packing.pack_blocks`);
@@ -745,7 +828,8 @@ class Network:
             from the compile inputs and the seed (counter-based streams: bit for bit the
             same chip) and runs its shard at its sample positions; the driver adds the shards'
             counts in sample order, so the result, counts and energies included, is that of
-            the local run.
+            the local run. For a chip that fits one machine; a network whose matrices
+            are sharded (:meth:`compile` with ``client=``) evaluates without it.
 
         Returns
         -------
