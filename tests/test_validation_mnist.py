@@ -9,7 +9,12 @@ from cimsim.hardware import HardwareConfig, TileConfig
 from cimsim.nn.layers import BatchNorm, Flatten, Linear, QuantReLU
 from cimsim.nn.models import load_model, save_model
 from cimsim.nn.network import Network, PlacementConfig
-from validation import joshi2020_pcm_drift, wan2022_neurram_mnist, yao2020_mnist_cnn
+from validation import (
+    joshi2020_pcm_drift,
+    narayanan2021_pcm_mlp,
+    wan2022_neurram_mnist,
+    yao2020_mnist_cnn,
+)
 from validation._mnist import (
     AdaptiveBatchStatistics,
     ColumnCalibration,
@@ -226,3 +231,33 @@ def _compiled_tiny() -> Network:
     net = _tiny_net()
     net.compile(_drift_only_pcm_chip(), net.calibration)
     return net
+
+
+def test_narayanan_device_sigma_reproduces_the_measured_weight_error():
+    """sigma_d = (sqrt(pi)/2) eps G_max: with both devices of a pair away from zero (no
+    clipping) the mean absolute weight error is eps (Monte Carlo, 200,000 pairs)."""
+    from device_models.memory import program
+
+    eps = 0.03
+    card = narayanan2021_pcm_mlp.device_card(eps)
+    sigma = narayanan2021_pcm_mlp.programming_sigma_s(eps, card.g_max_s)
+    assert sigma == pytest.approx(0.5 * np.sqrt(np.pi) * eps * card.g_max_s, rel=1e-12)
+    assert card.prog_noise_coeffs_s == (sigma,)
+    t = np.full(200_000, 0.5 * card.g_max_s)
+    err = np.abs(program(card, t, seed=1).g_s - program(card, t, seed=2).g_s) / card.g_max_s
+    assert err.mean() == pytest.approx(eps, rel=0.02)
+    # zero targets (the idle side of each pair) can only err upwards: the realised error of a
+    # network's weights lies below eps and grows with it
+    net = load_network(narayanan2021_pcm_mlp.MODEL)
+    low = narayanan2021_pcm_mlp.realized_weight_error(net, eps)
+    assert 0.6 * eps < low < eps
+    assert narayanan2021_pcm_mlp.realized_weight_error(net, 2 * eps) > 1.5 * low
+
+
+def test_narayanan_chip_follows_its_card():
+    hw = narayanan2021_pcm_mlp.hardware()
+    assert (hw.tile.rows, hw.tile.cols) == (512, 512)
+    assert hw.tile.input_encoding == "pulse_width" and hw.tile.weight_mapping == "differential"
+    assert hw.t_s == hw.card().t0_s and not hw.faults
+    assert narayanan2021_pcm_mlp.SLOW
+    assert "doi:10.1109/TED.2021.3115993" in narayanan2021_pcm_mlp.CITATION
