@@ -355,8 +355,9 @@ _analog_read_kernel = jit(_analog_read_py)
 # the code by one; if it flips, every later decision compares x with a level at least one
 # code width beyond E_c (or E_{c+1}) and none draws noise: the search ends at c − 1 (or
 # c + 1). So: find c by look-up, draw the noise of the two decisions with the counters the
-# search would use, and combine. A draw outside its ziggurat core (~0.2 %) re-runs that
-# column's search exactly as the general kernel does.
+# search would use, and combine (the argument holds for any draw). The few conversions with
+# a near draw outside its ziggurat core (~0.2 % of draws) combine the same two decisions
+# after finishing that draw exactly, as the general kernel's normal32 does.
 
 
 @jit
@@ -481,49 +482,65 @@ def _sar_draw_bits(c, col0, bits, rlo, rhi, p2, hb_lo, hb_hi):
         hb_hi[j] = zig._bits32(rlo, rhi, base - t * odd)
 
 
+@jit(inline="always")
+def _near_code(cj, xv, lo, hi, lim, sc, z_lo, z_hi):
+    """Code of a conversion after the two near decisions (see the section comment), for
+    comparator draws ``z_lo`` (the decision at E_c = ``lo``) and ``z_hi`` (at E_{c+1} =
+    ``hi``), and whether each decision is near (draws its noise)."""
+    near_lo = np.int32((xv - lo) < lim)
+    near_hi = np.int32((hi - xv) < lim)
+    down = near_lo & (np.int32(1) - np.int32((xv + sc * np.float64(z_lo)) >= lo))  # a 0 at E_c
+    rise = near_hi & np.int32((xv + sc * np.float64(z_hi)) >= hi)    # a 1 at E_{c+1}
+    # odd c: the decision at E_{c+1} comes first (a 1 there ends at c+1), E_c is the last;
+    # even c: the decision at E_c comes first (a 0 there ends at c-1), E_{c+1} is the last;
+    # so c + rise - down, and where both flip, c+1 (odd c) or c-1 (even c)
+    code = cj + rise - down + (rise & down) * (2 * (cj & np.int32(1)) - np.int32(1))
+    return code, near_lo, near_hi
+
+
 @jit
 def _sar_decide(x, c, lo, hi, lim, sc, hb_lo, ent_lo, hb_hi, ent_hi, code, slow):
-    """Codes after the two near decisions (see the section comment), from their draw bits
-    and layer words (:func:`device_models.ziggurat._layer_words`): ``slow[j] = 1`` where a
-    draw of a near decision lies outside its ziggurat core. Returns the number of such
-    columns."""
+    """Codes after the two near decisions, from their draw bits and layer words
+    (:func:`device_models.ziggurat._layer_words`): ``slow[j] = 1`` where a draw of a near
+    decision lies outside its ziggurat core (its code is then redone by :func:`_sar_exact`).
+    Returns the first and the last such column (``last < 0``: none)."""
     e_lo = ent_lo.view(np.float32)
     e_hi = ent_hi.view(np.float32)
-    n_slow = 0
+    n = np.int64(x.size)
+    first = n                # min/max reductions: the loop stays vectorised
+    last = np.int64(-1)
     for j in range(x.size):
         z_lo, ok_lo = zig._core_of_word(hb_lo[j], e_lo, j)
         z_hi, ok_hi = zig._core_of_word(hb_hi[j], e_hi, j)
-        xv = x[j]
-        near_lo = np.int32((xv - lo[j]) < lim[j])
-        near_hi = np.int32((hi[j] - xv) < lim[j])
-        down = near_lo & (np.int32(1) - np.int32((xv + sc[j] * np.float64(z_lo)) >= lo[j]))
-        rise = near_hi & np.int32((xv + sc[j] * np.float64(z_hi)) >= hi[j])
-        # odd c: the decision at E_{c+1} comes first (a 1 there ends at c+1), E_c is the
-        # last; even c: the decision at E_c comes first (a 0 there ends at c-1), E_{c+1} last;
-        # so c + rise - down, and where both flip c+1 (odd c) or c-1 (even c)
-        cj = c[j]
-        code[j] = cj + rise - down + (rise & down) * (2 * (cj & np.int32(1)) - np.int32(1))
+        cj, near_lo, near_hi = _near_code(c[j], x[j], lo[j], hi[j], lim[j], sc[j], z_lo, z_hi)
+        code[j] = cj
         sl = (near_lo & np.int32(not ok_lo)) | (near_hi & np.int32(not ok_hi))
         slow[j] = np.uint8(sl)
-        n_slow += np.int64(sl)
-    return n_slow
+        fast = np.int64(1 - sl)
+        first = min(first, j + n * fast)
+        last = max(last, j - (n + 1) * fast)
+    return first, last
+
+
+@jit(inline="always")
+def _exact_draw(h, slow_row, counter):
+    """The normal of draw bits ``h`` at stream column ``counter``, finished exactly outside
+    its core (what :func:`device_models.ziggurat.normal32` returns there)."""
+    z, ok = zig._core(h)
+    return z if ok else zig._slow(h, slow_row, counter)
 
 
 @jit
-def _sar_column(xv, t0, up, dn, trial, lim, sc, rb_c, key_c_slow, row, col, bits):
-    """The SAR search of one conversion, decision by decision (the general kernel's)."""
-    dac = t0
-    code = 0
-    for s in range(bits):
-        k = bits - 1 - s
-        t = dac + trial[k]
-        x_cmp = xv
-        if abs(xv - t) < lim:
-            x_cmp += sc * np.float64(zig.normal32(rb_c, key_c_slow, row, col * bits + s))
-        hi = x_cmp >= t
-        code |= np.int64(hi) << k
-        dac += up[k] if hi else dn[k]
-    return code
+def _sar_exact(xv, cj, lo, hi, lim, sc, h_lo, h_hi, slow_row, col, bits):
+    """Code of a conversion with a near draw outside its ziggurat core: the same two
+    decisions with the draws finished exactly (the two-decision argument of the section
+    comment holds for any draw: a flipped first decision leaves every later one at least a
+    code width, ``>= lim``, away)."""
+    nb = np.int64(bits)
+    base = col * nb + (nb - 1)
+    z_lo = _exact_draw(h_lo, slow_row, base - np.int64(_ctz32(cj)))
+    z_hi = _exact_draw(h_hi, slow_row, base - np.int64(_ctz32(cj + np.int32(1))))
+    return _near_code(cj, xv, lo, hi, lim, sc, z_lo, z_hi)[0]
 
 
 @jit
@@ -542,15 +559,13 @@ def _code_energy_rows(codes, e_flat, ebase):
     return (e0 + e1) + (e2 + e3)
 
 
-def _read_sar_py(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, half, shot,
-                 s2, off, sc, lim, levels, lbase, e1, inv_w, t0, up, dn, trial, e_flat, ebase,
-                 keys, sample0, plane, n_planes, col0, ref0, ident, assign, out, e_out, active,
-                 skip, words):
+def _read_sar_py(mean, var_own, var_ref, ref_idx, gain, coef, out_index, bits, half, shot,
+                 s2, off, sc, lim, levels, lbase, e1, inv_w, e_flat, ebase, keys, sample0,
+                 plane, n_planes, col0, ref0, ident, assign, out, e_out, active, skip, words):
     """SAR ADCs whose codes are all at least ``lim`` wide (see the section comment): per
-    vector, passes over the columns (read noise, ADC input, look-up, the two near decisions,
-    energy, shift-add), then the rare columns whose search must run decision by decision."""
+    vector, passes over the columns (read noise, ADC input, look-up, the two near decisions),
+    the rare columns with a near draw outside its ziggurat core, then energy and shift-add."""
     n_b, n_s = mean.shape
-    bits = up.shape[1]
     m = 1 << bits
     noisy = var_own.shape[1] == n_s
     n_ref = var_ref.shape[1]
@@ -601,12 +616,14 @@ def _read_sar_py(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of,
         _sar_draw_bits(c, col0, bits, rlo, rhi, p2, hb_lo, hb_hi)
         zig._layer_words(hb_lo, words, ent_lo)
         zig._layer_words(hb_hi, words, ent_hi)
-        if _sar_decide(x, c, lo, hi, lim, sc, hb_lo, ent_lo, hb_hi, ent_hi, code, slow) > 0:
-            for j in range(n_s):
+        first, last = _sar_decide(x, c, lo, hi, lim, sc, hb_lo, ent_lo, hb_hi, ent_hi, code,
+                                  slow)
+        if last >= 0:
+            slow_row = rng.hash_at(keys[5], row)
+            for j in range(first, last + 1):
                 if slow[j]:
-                    a = adc_of[j]
-                    code[j] = np.int32(_sar_column(x[j], t0[a], up[a], dn[a], trial[a], lim[j],
-                                                   sc[j], rb_c, keys[5], row, col0 + j, bits))
+                    code[j] = _sar_exact(x[j], c[j], lo[j], hi[j], lim[j], sc[j], hb_lo[j],
+                                         hb_hi[j], slow_row, np.int64(col0) + j, bits)
         e = _code_energy_rows(code, e_flat, ebase)
         e_out[b] = e if (assign and ident) else e_out[b] + e
         _shift_add(code, coef, half, out_index, ident, assign, out[b])
@@ -914,12 +931,12 @@ def analog_read(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, 
                      zig.slow_key(key_c)], dtype=np.uint64)
     if cols is not None:
         _read_sar_kernel(mean, var_own, var_ref, ref_idx, np.ascontiguousarray(gain,
-                         dtype=np.float64), coef, out_index, adc_of, half, cols["shot"],
+                         dtype=np.float64), coef, out_index, int(adcs.bits), half, cols["shot"],
                          cols["s2"], cols["off"], cols["sc"], cols["lim"], cols["levels"],
-                         cols["lbase"], cols["e1"], cols["inv_w"], adcs.t0, adcs.up, adcs.dn,
-                         adcs.trial, cols["e_flat"], cols["ebase"], keys, int(sample0),
-                         int(plane), int(n_planes), int(col0), int(ref0), bool(ident),
-                         bool(assign), out, e_out, active, skip, zig._CORE64)
+                         cols["lbase"], cols["e1"], cols["inv_w"], cols["e_flat"],
+                         cols["ebase"], keys, int(sample0), int(plane), int(n_planes),
+                         int(col0), int(ref0), bool(ident), bool(assign), out, e_out, active,
+                         skip, zig._CORE64)
         return
     _analog_read_kernel(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, half,
                         bool(adcs.sar), bool(exact), adcs.t0, adcs.up, adcs.dn, adcs.trial,
