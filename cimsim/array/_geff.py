@@ -69,7 +69,7 @@ PANEL = 256
 
 #: A level with at most this many LAPACK/BLAS merges cuts each into panels of
 #: :data:`PANEL` kept ports (tasks side by side); more run one rectangle per thread.
-PANEL_MERGES = 4
+PANEL_MERGES = 2
 
 #: Rectangles of at most this many cells are computed from their cells up in one pass, one
 #: rectangle per thread (:func:`_block_py`), with no level-by-level arrays below them.
@@ -113,6 +113,7 @@ def _split(shape: _Shape) -> tuple[str, _Shape, _Shape, int]:
             _Shape(shape.h - ha, shape.w, shape.open_right, False), ha)
 
 
+@functools.lru_cache(maxsize=1024)
 def _pattern(shape: _Shape):
     """The merge of the two halves of ``shape``: positions of each half's ports in the
     assembled matrix (the ports of ``shape`` first, in its canonical order, then the shared
@@ -180,24 +181,41 @@ _schur_kernel = jit(_schur_py)
 
 
 @jit(inline="always")
-def _add_lower_2d(m, s, pos):
-    """Add the lower triangle of the symmetric block ``s`` into the lower triangle of ``m`` at
-    the positions ``pos``."""
+def _add_packed(m, s, pos):
+    """Add the symmetric block ``s``, its lower triangle packed by rows (:func:`_packed`),
+    into the lower triangle of ``m`` at the positions ``pos``."""
+    o = 0
     for p in range(pos.size):
         ip = pos[p]
         for q in range(p + 1):
             iq = pos[q]
             if ip >= iq:
-                m[ip, iq] += s[p, q]
+                m[ip, iq] += s[o]
             else:
-                m[iq, ip] += s[p, q]
+                m[iq, ip] += s[o]
+            o += 1
+
+
+@jit(inline="always")
+def _to_packed(m, n, out):
+    """The lower triangle of ``m[:n, :n]``, packed by rows, into ``out``."""
+    o = 0
+    for i in range(n):
+        for j in range(i + 1):
+            out[o] = m[i, j]
+            o += 1
+
+
+def _packed(k: int) -> int:
+    """Entries of a symmetric ``k × k`` complement stored on the Numba path: its lower
+    triangle packed by rows, ``(i, j)`` (``j <= i``) at ``i (i + 1) / 2 + j``."""
+    return k * (k + 1) // 2
 
 
 def _merge_batch_py(sa, ia, sb, ib, pos_a, pos_b, n_keep, n_all, out):
-    """Merge the pairs of complements ``sa[ia[t]]``, ``sb[ib[t]]`` (contiguous chunks of
-    rectangles per thread; their lower triangles are read): assemble, eliminate the shared
-    ports ``n_keep … n_all − 1`` (:func:`_schur_py`), write the kept block (both
-    triangles)."""
+    """Merge the pairs of complements ``sa[ia[t]]``, ``sb[ib[t]]`` (packed, :func:`_packed`;
+    contiguous chunks of rectangles per thread): assemble, eliminate the shared ports
+    ``n_keep … n_all − 1`` (:func:`_schur_py`), write the kept block packed."""
     n = ia.size
     n_chunks = min(n, 256)
     for c in prange(n_chunks):
@@ -206,10 +224,7 @@ def _merge_batch_py(sa, ia, sb, ib, pos_a, pos_b, n_keep, n_all, out):
         for t in range(c * n // n_chunks, (c + 1) * n // n_chunks):
             _assemble_lower_kernel(sa[ia[t]], sb[ib[t]], pos_a, pos_b, m)
             _schur_kernel(m, n_keep, n_all, w)
-            for i in range(n_keep):
-                for j in range(i + 1):
-                    out[t, i, j] = m[i, j]
-                    out[t, j, i] = m[i, j]
+            _to_packed(m, n_keep, out[t])
 
 
 _merge_batch_kernel = jit(_merge_batch_py, parallel=True)
@@ -223,11 +238,11 @@ def _zero_lower(m):
 
 
 def _assemble_lower_py(sa, sb, pos_a, pos_b, m):
-    """The lower triangle of ``m`` := the lower triangles of the complements ``sa``, ``sb``
-    added at their positions (the upper triangle is not touched)."""
+    """The lower triangle of ``m`` := the packed complements ``sa``, ``sb`` added at their
+    positions (the upper triangle is not touched)."""
     _zero_lower(m)
-    _add_lower_2d(m, sa, pos_a)
-    _add_lower_2d(m, sb, pos_b)
+    _add_packed(m, sa, pos_a)
+    _add_packed(m, sb, pos_b)
 
 
 _assemble_lower_kernel = jit(_assemble_lower_py)
@@ -280,14 +295,12 @@ def _eliminate_in_place(m, n_keep, e):
 
 def _merge_in_py(sa, sb, pos_a, pos_b, n_keep, n_all, buf, out):
     """One merge on single-threaded BLAS in place, in the scratch ``buf`` (flat, at least
-    ``n_all²``): assemble the lower triangles, eliminate (:func:`_eliminate_in_place`), the
-    kept block's lower triangle into ``out`` (its upper triangle is not written)."""
+    ``n_all²``): assemble the packed complements, eliminate (:func:`_eliminate_in_place`),
+    the kept block packed into ``out``."""
     m = buf[:n_all * n_all].reshape((n_all, n_all))     # the upper triangle is never read
     _assemble_lower_kernel(sa, sb, pos_a, pos_b, m)
     _eliminate_in_place(m, n_keep, n_all - n_keep)
-    for i in range(n_keep):
-        for j in range(i + 1):
-            out[i, j] = m[i, j]
+    _to_packed(m, n_keep, out)
 
 
 _merge_in_kernel = jit(_merge_in_py)
@@ -333,18 +346,29 @@ def _merge_task(bufs: _Buffers, sa, sb, pos_a, pos_b, n_keep, n_all, out) -> Non
         bufs.put(buf)
 
 
+def _rows_to_packed_py(m, r0, r1, c1, out):
+    """Rows ``r0:r1`` of the lower triangle of ``m`` into the packed ``out``: columns below
+    ``c1`` copied, the rest (a terminal block with itself, never read) zero."""
+    for i in range(r0, r1):
+        o = i * (i + 1) // 2
+        for j in range(i + 1):
+            out[o + j] = m[i, j] if j < c1 else 0.0
+
+
+_rows_to_packed_kernel = jit(_rows_to_packed_py)
+
+
 class _PanelMerge:
     """One large merge in three phases, each a list of tasks for :func:`_run_side_by_side`,
     in place on one assembled matrix (lower triangle, :mod:`cimsim.kernels.blas`):
     :meth:`factor` (assemble, Cholesky ``L Lᵀ = M_ee``), :meth:`solve` (``W = L⁻¹ M_ek``,
     one panel of :data:`PANEL` kept ports per task) and :meth:`update` (``S = M_kk − WᵀW``
-    one row panel per task, copied to ``out``; only the lower triangle of ``out`` is
-    written). The panels are fixed by the sizes alone, so the bits do not depend on the
-    thread count. ``terminal`` lists the kept-port ranges that are driver or ground
-    terminals: their blocks with themselves are never read again (a terminal is never
-    eliminated; the root keeps only ``Y[in, out]``) and are left at zero. With ``n_in`` set
-    it is the root merge and forms only ``Y[in, out]`` (``in`` = the first ``n_in`` kept
-    ports) into ``out`` (n_in, n_keep − n_in)."""
+    one row panel per task, copied to ``out``, packed by rows). The panels are fixed by the
+    sizes alone, so the bits do not depend on the thread count. ``terminal`` lists the kept-port
+    ranges that are driver or ground terminals: their blocks with themselves are never read
+    again (a terminal is never eliminated; the root keeps only ``Y[in, out]``) and are left at
+    zero. With ``n_in`` set it is the root merge and forms only ``Y[in, out]`` (``in`` = the
+    first ``n_in`` kept ports) into ``out`` (n_in, n_keep − n_in)."""
 
     def __init__(self, bufs, out, sa, sb, pos_a, pos_b, n_keep, n_all, terminal=(),
                  n_in=None):
@@ -375,8 +399,6 @@ class _PanelMerge:
         info = chol_lower(m, self.n_keep, self.n_all - self.n_keep)
         if info != 0:               # pragma: no cover - an SPD network matrix
             raise RuntimeError(f"dpotrf failed ({info}) on a symmetric positive definite block")
-        for b0, b1 in self.terminal:
-            self.out[b0:b1, b0:b1] = 0.0
 
     def solve(self, c0: int, c1: int) -> None:
         trsm_lower_right(self.m, self.n_keep, self.n_all - self.n_keep, c0, c1)
@@ -388,8 +410,7 @@ class _PanelMerge:
             out[:, r0 - c1:r1 - c1] = m[r0:r1, c0:c1].T
             return
         syrk_lower_sub(m, k, e, r0, r1, c1)
-        if c1 > 0:
-            out[r0:r1, :c1] = m[r0:r1, :c1]
+        _rows_to_packed_kernel(m, r0, r1, c1, out)
 
     def release(self) -> None:
         self.m = None
@@ -567,35 +588,44 @@ def _block_py(g, g_row, g_col, corners, leaf_ij, leaf_slot, leaf_node, mg, pos_a
             _add_lower(m, buf, sb, nb, pos_all, ob)
             _schur_kernel(m, n_keep, n_all, w)
             if km == n_merge - 1:
-                for i in range(n_keep):
-                    for j in range(i + 1):
-                        out[t, i, j] = m[i, j]
-                        out[t, j, i] = m[i, j]
+                _to_packed(m, n_keep, out[t])
             else:
                 for i in range(n_keep):
                     for j in range(i + 1):
                         buf[so + i * n_keep + j] = m[i, j]
         if n_merge == 0:                 # a single cell
-            n_p = out.shape[1]
+            n_p = 0
+            for p in range(4):
+                if leaf_node[0, p] >= 0:
+                    n_p += 1
+            o = 0
             for i in range(n_p):
-                for j in range(n_p):
-                    out[t, i, j] = buf[i * n_p + j]
+                for j in range(i + 1):
+                    out[t, o] = buf[i * n_p + j]
+                    o += 1
 
 
 _block_kernel = jit(_block_py, parallel=True)
 
 
 def _blocks(g: np.ndarray, g_row: float, g_col: float, shape: _Shape,
-            corners: np.ndarray) -> np.ndarray:
+            corners: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Complements (n, k, k) of the rectangles of ``shape`` at ``corners``: the fused kernel
     (:func:`_block_py`), or with the NumPy backend the cells' complements merged level by
-    level (:func:`_leaf_numpy`, :func:`_merge_one`)."""
+    level (:func:`_leaf_numpy`, :func:`_merge_one`). Given ``out``, into it: packed (n,
+    k (k + 1) / 2) on the Numba path (:func:`_packed`), (n, k, k) on the NumPy path."""
     k = len(shape.ports())
-    out = np.empty((len(corners), k, k))
     if backend() != "numpy":
-        prog = _block_program(shape)
-        _block_kernel(g, g_row, g_col, corners, *prog, out)
-        return out
+        packed = np.empty((len(corners), _packed(k))) if out is None else out
+        _block_kernel(g, g_row, g_col, corners, *_block_program(shape), packed)
+        if out is not None:
+            return out
+        full = np.zeros((len(corners), k, k))
+        ii, jj = np.tril_indices(k)
+        full[:, ii, jj] = packed
+        return full + np.tril(full, -1).transpose(0, 2, 1)
+    if out is None:
+        out = np.empty((len(corners), k, k))
     for t, (ci, cj) in enumerate(corners):
         out[t] = _block_numpy(g, g_row, g_col, shape, int(ci), int(cj))
     return out
@@ -669,66 +699,55 @@ def terminal_admittance(g_s: np.ndarray, r_row_ohm: float, r_col_ohm: float) -> 
         if not nxt:
             break
         levels.append({k: np.concatenate(v) for k, v in nxt.items()})
-    # how many rectangles of each shape the merges consume (dropped once all are)
-    uses: dict[_Shape, int] = {}
-    for level in levels:
-        for shape, corners in level.items():
-            if _is_block(shape):
-                continue
-            _, a, b, _ = _split(shape)
-            uses[a] = uses.get(a, 0) + len(corners)
-            uses[b] = uses.get(b, 0) + len(corners)
-    # per shape: a look-up corner code (i·cols + j) -> index (written where used only), the
-    # stacked complements, rectangles used
-    done: dict[_Shape, list] = {}
+    # per (shape, depth): a look-up corner code (i·cols + j) -> index (written where used
+    # only) and the stacked complements; the rectangles of a depth are all consumed by the
+    # merges of the depth above
+    done: dict[tuple[_Shape, int], tuple[np.ndarray, np.ndarray]] = {}
 
-    def store(shape, corners, arr):
-        codes = corners[:, 0] * cols + corners[:, 1]
-        if shape in done:                          # the same shape at another level
-            lut, old, used = done[shape]
-            lut[codes] = old.shape[0] + np.arange(len(codes))
-            done[shape] = [lut, np.concatenate([old, arr]), used]
-        else:
-            lut = np.empty(rows * cols, dtype=np.int64)
-            lut[codes] = np.arange(len(codes))
-            done[shape] = [lut, arr, 0]
+    def store(shape, depth, corners, arr):
+        lut = np.empty(rows * cols, dtype=np.int64)
+        lut[corners[:, 0] * cols + corners[:, 1]] = np.arange(len(corners))
+        done[shape, depth] = (lut, arr)
 
-    def fetch(shape, corners):
-        lut, arr, _ = done[shape]
+    def fetch(shape, depth, corners):
+        lut, arr = done[shape, depth]
         return arr, lut[corners[:, 0] * cols + corners[:, 1]]
 
-    blocks: dict[_Shape, list] = {}
-    for level in levels:
-        for shape, corners in level.items():
-            if _is_block(shape):
-                blocks.setdefault(shape, []).append(corners)
-    for shape, parts in blocks.items():
-        corners = np.concatenate(parts)
-        store(shape, corners, _blocks(g, g_row, g_col, shape, corners))
     numpy = backend() == "numpy"
     bufs = _Buffers(max(_pattern(shape)[7] for level in levels for shape in level
                         if not _is_block(shape)) ** 2)
-    # the complements of a level are read only by the level above: two arenas, one for the
-    # odd and one for the even levels, so each level writes into memory already touched
-    sizes = [sum(len(c) * _pattern(sh)[6] ** 2 for sh, c in level.items() if not _is_block(sh))
-             for level in levels]
+    # the complements of a level (merged, or blocks from their cells) are read only by the
+    # level above: two arenas, one for the odd and one for the even levels, so each level
+    # writes into memory that the level below it has already touched
+    def entries(k: int) -> int:       # stored entries of a k-port complement
+        return k * k if numpy else _packed(k)
+
+    sizes = [sum(len(c) * entries(len(sh.ports()) if _is_block(sh) else _pattern(sh)[6])
+                 for sh, c in level.items()) for level in levels]
     arenas = [np.empty(max(sizes[d::2], default=0)) for d in (0, 1)]
     for depth in range(len(levels) - 1, -1, -1):
         level, arena, used = levels[depth], arenas[depth % 2], 0
+        for shape, corners in level.items():
+            if _is_block(shape):
+                k = len(shape.ports())
+                out = arena[used:used + len(corners) * entries(k)].reshape(
+                    (-1, k, k) if numpy else (-1, entries(k)))
+                used += out.size
+                store(shape, depth, corners, _blocks(g, g_row, g_col, shape, corners, out))
         merged, tasks, panel_merges = [], [], []
         todo = []
         for shape, corners in level.items():
             if _is_block(shape):
                 continue
             kind, a, b, off, pos_a, pos_b, n_keep, n_all = _pattern(shape)
-            sa, ia = fetch(a, corners)
-            sb, ib = fetch(b, corners + np.array([0, off] if kind == "v" else [off, 0],
-                                             dtype=np.int64))
-            todo.append((shape, a, b, corners, sa, ia, sb, ib, pos_a, pos_b, n_keep, n_all))
+            sa, ia = fetch(a, depth + 1, corners)
+            sb, ib = fetch(b, depth + 1, corners + np.array([0, off] if kind == "v"
+                                                            else [off, 0], dtype=np.int64))
+            todo.append((shape, corners, sa, ia, sb, ib, pos_a, pos_b, n_keep, n_all))
         # few large merges: each cut into panels (tasks side by side); decided by the sizes
         # alone, so the bits do not depend on the thread count
-        n_large = sum(len(it[3]) for it in todo if it[11] >= BLAS_NODES)
-        for shape, a, b, corners, sa, ia, sb, ib, pos_a, pos_b, n_keep, n_all in todo:
+        n_large = sum(len(it[1]) for it in todo if it[9] >= BLAS_NODES)
+        for shape, corners, sa, ia, sb, ib, pos_a, pos_b, n_keep, n_all in todo:
             if shape == root:
                 if numpy:
                     return _merge_root(sa[ia[0]], sb[ib[0]], pos_a, pos_b, n_keep, n_all, rows)
@@ -736,7 +755,8 @@ def terminal_admittance(g_s: np.ndarray, r_row_ohm: float, r_col_ohm: float) -> 
                 _run_panel_merges([_PanelMerge(bufs, y, sa[ia[0]], sb[ib[0]], pos_a, pos_b,
                                                n_keep, n_all, n_in=rows)])
                 return y
-            out = arena[used:used + len(corners) * n_keep ** 2].reshape(-1, n_keep, n_keep)
+            out = arena[used:used + len(corners) * entries(n_keep)].reshape(
+                (-1, n_keep, n_keep) if numpy else (-1, entries(n_keep)))
             used += out.size
             if numpy:
                 _merge_batch_numpy(sa, ia, sb, ib, pos_a, pos_b, n_keep, n_all, out)
@@ -755,15 +775,13 @@ def terminal_admittance(g_s: np.ndarray, r_row_ohm: float, r_col_ohm: float) -> 
                 tasks += [(n_all, functools.partial(
                     _merge_task, bufs, sa[ia[t]], sb[ib[t]], pos_a, pos_b, n_keep, n_all,
                     out[t])) for t in range(len(corners))]
-            merged.append((shape, a, b, corners, out))
+            merged.append((shape, corners, out))
         _run_side_by_side([task for _, task in sorted(tasks, key=lambda nt: -nt[0])])
         _run_panel_merges(panel_merges)
-        for shape, a, b, corners, out in merged:
-            for child in (a, b):                   # consumed: drop a shape used up
-                done[child][2] += len(corners)
-                if done[child][2] >= uses[child]:
-                    del done[child]
-            store(shape, corners, out)
+        for key in [key for key in done if key[1] == depth + 1]:
+            del done[key]                          # consumed
+        for shape, corners, out in merged:
+            store(shape, depth, corners, out)
     raise AssertionError("the root merge returns")  # pragma: no cover
 
 
