@@ -40,22 +40,34 @@ def test_kernel_and_reference_give_the_exact_sums(k, n, n_b, density, seed):
             np.testing.assert_array_equal(got[m], want[m].reshape(n_b, n))
 
 
-@pytest.mark.parametrize("k, n, n_b", [(300, 37, 70), (4 * lut_gemm.PANEL, 16, 32),
-                                       (4 * lut_gemm.PANEL + 1, 17, 33)])
-def test_sums_over_several_panels_and_column_blocks(k, n, n_b):
+@pytest.mark.parametrize("k, n, n_b, density", [
+    (300, 37, 70, 0.6), (4 * lut_gemm.PANEL, 16, 32, 0.6), (4 * lut_gemm.PANEL + 1, 17, 33, 0.6),
+    (300, 150, 21, 0.05), (300, 37, 70, 0.0)])
+def test_sums_over_several_panels_and_column_blocks(k, n, n_b, density):
     """Rows over several panels of groups (the last one partial, the narrow chunks too),
-    columns over several transpose blocks and vectors over several register blocks."""
+    columns over several transpose blocks and vectors over several register blocks; at a low
+    density the rows added up one by one, over several column blocks."""
     rng = np.random.default_rng(k + n)
     top = lut_gemm._I32 // k
     q1 = rng.integers(-top, top + 1, (k, n))
     q2 = rng.integers(0, lut_gemm.NARROW_MAX + 1, (k, n))
     lut = lut_gemm.pack([q1, q2], [1e-7, 3e-12], narrow=[False, True])
-    bits = rng.random((n_b, k)) < 0.6
+    bits = rng.random((n_b, k)) < density
     v = np.where(bits, np.float32(0.2), np.float32(0.0)).astype(np.float32)
     u = float(np.float32(0.2))
     got = lut_gemm.matmul(v, 0.2, lut)
+    assert got.shape == (2, n_b, n)
     np.testing.assert_array_equal(got[0], _exact(bits, q1, u * 1e-7))
     np.testing.assert_array_equal(got[1], _exact(bits, q2, u * 3e-12))
+
+
+def _from_tables(lut, m):
+    """Q read back from the tables' one-bit patterns (packed columns split if narrow)."""
+    t = lut.tables[m][:, :, :, [1, 2, 4, 8]].astype(np.int64)     # (jb, g, c, q)
+    if lut.narrow[m]:
+        t = np.concatenate([t & 0xFFFF, t >> 16], axis=2)
+    q = t.transpose(1, 3, 0, 2).reshape(4 * t.shape[1], t.shape[2] * t.shape[0])
+    return q[:lut.k, :lut.n]
 
 
 def test_integers_read_back_from_the_tables():
@@ -63,12 +75,15 @@ def test_integers_read_back_from_the_tables():
     q = rng.integers(-1000, 1000, (37, 19))
     lut = lut_gemm.pack([q], [1.0])
     np.testing.assert_array_equal(lut.integers(0), q)
+    np.testing.assert_array_equal(_from_tables(lut, 0), q)
     n_pad = -(-19 // lut_gemm.CB) * lut_gemm.CB
     assert lut.tables[0].shape == (n_pad // lut_gemm.J, -(-37 // 4), lut_gemm.J, 16)
     qn = rng.integers(0, lut_gemm.NARROW_MAX + 1, (37, 19))
     lut = lut_gemm.pack([q + 1000, qn], [1.0, 1.0], narrow=[False, True])
     np.testing.assert_array_equal(lut.integers(1), qn)
     np.testing.assert_array_equal(lut.integers(0), q + 1000)
+    np.testing.assert_array_equal(_from_tables(lut, 1), qn)
+    np.testing.assert_array_equal(_from_tables(lut, 0), q + 1000)
     assert lut.tables[1].shape == (n_pad // lut_gemm.J, -(-37 // 4), lut_gemm.JN, 16)
     for bad in (-1, lut_gemm.NARROW_MAX + 1):
         with pytest.raises(InvalidParameterError, match="narrow"):

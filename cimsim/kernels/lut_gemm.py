@@ -31,7 +31,9 @@ panels); a last pass converts the sums and transposes blocks of 16 vectors × :d
 columns into the rows of the output, one 64-byte row segment per vector. Elsewhere (the
 NumPy backend, ``CIMSIM_FORCE_BLAS=1``, a core without AVX-512F or a kernel that does not
 compile) the reference takes ``b @ Q`` as a float64 BLAS GEMM (integer sums below 2^31,
-exact in float64) times the same scale.
+exact in float64) times the same scale. A plane with few driven rows (at most
+:data:`SPARSE_DENSITY` of a call's rows, as the high planes of small inputs) is summed row by
+row instead: each vector's driven rows of ``Q`` added up in int32, the same exact sums.
 
 References
 ----------
@@ -56,8 +58,9 @@ from device_models._jit import backend, jit
 from . import _llvm
 from .parallel import workspace
 
-__all__ = ["CB", "CHUNK_G", "GROUP", "J", "JN", "NARROW_MAX", "PANEL", "VB", "LutMatrix", "fits",
-           "fixed_point", "kernel_available", "matmul", "pack"]
+__all__ = ["CB", "CHUNK_G", "GROUP", "J", "JN", "NARROW_MAX", "PANEL", "SPARSE_COLS",
+           "SPARSE_DENSITY", "VB", "LutMatrix", "fits", "fixed_point", "kernel_available", "matmul",
+           "pack"]
 
 #: Rows per look-up (16 patterns per group) [-].
 GROUP = 4
@@ -78,6 +81,12 @@ CHUNK_G = 16
 PANEL = 32
 #: Columns (and vectors) per block of the finishing transpose: one 64-byte row per vector [-].
 CB = 16
+#: Largest fraction of driven rows (over a call's vectors) at which a bit-plane's sums are
+#: taken row by row (the integer rows of the driven rows added up) instead of by look-up:
+#: the same exact sums; the two cost the same near a tenth (512 x 512, AVX-512) [-].
+SPARSE_DENSITY = 1 / 16
+#: Columns per block of the row-by-row sums (eight registers of int32 sums per vector) [-].
+SPARSE_COLS = 128
 #: Largest |sum| the int32 sums may reach [-].
 _I32 = 2 ** 31 - 1
 
@@ -95,6 +104,9 @@ class LutMatrix:
     narrow : tuple of bool
         Whether matrix ``m`` is narrow (entries in [0, :data:`NARROW_MAX`], two columns per
         table entry).
+    rows : tuple of ndarray
+        ``Q`` of each matrix, row-major and zero-padded to a multiple of :data:`SPARSE_COLS`
+        columns, int32 (int16 if narrow): the rows the sparse path adds up.
     tables : tuple of ndarray
         ``L`` of each matrix, int32, zero-padded to ``ceil(k/4)`` groups and a multiple of
         :data:`CB` columns: (n/J, groups, J, 16), or narrow (n/(2·JN), groups, JN, 16) with
@@ -105,6 +117,7 @@ class LutMatrix:
     n: int
     units: tuple
     narrow: tuple
+    rows: tuple
     tables: tuple
 
     @property
@@ -112,12 +125,8 @@ class LutMatrix:
         return len(self.units)
 
     def integers(self, m: int) -> np.ndarray:
-        """``Q_m`` (k, n) as float64 (exact), read back from the tables' one-bit patterns."""
-        t = self.tables[m][:, :, :, [1, 2, 4, 8]].astype(np.int64)     # (jb, g, c, q)
-        if self.narrow[m]:
-            t = np.concatenate([t & 0xFFFF, t >> 16], axis=2)
-        q = t.transpose(1, 3, 0, 2).reshape(GROUP * t.shape[1], t.shape[2] * t.shape[0])
-        return q[:self.k, :self.n].astype(np.float64)
+        """``Q_m`` (k, n) as float64 (exact)."""
+        return self.rows[m][:, :self.n].astype(np.float64)
 
 
 def fits(k: int, top: float) -> bool:
@@ -155,10 +164,14 @@ def pack(ints: list[np.ndarray], units: list[float],
                  f"{k} rows stay within int32 (narrow ones within [0, {NARROW_MAX}])",
                  f"array of shape {q.shape}")
     n_g, n_pad = -(-k // GROUP), -(-n // CB) * CB
-    tables = []
+    tables, rows_q = [], []
     for q, nar in zip(ints, narrow, strict=True):
         pad = np.zeros((GROUP * n_g, n_pad), dtype=np.int32)
         pad[:k, :n] = q
+        row = np.zeros((k, -(-n // SPARSE_COLS) * SPARSE_COLS),
+                       dtype=np.int16 if nar else np.int32)
+        row[:, :n] = q
+        rows_q.append(row)
         rows = pad.reshape(n_g, GROUP, n_pad // J, J).transpose(2, 0, 3, 1)   # (jb, g, c, q)
         tab = np.zeros(rows.shape[:3] + (16,), dtype=np.int32)
         for e in range(1, 16):
@@ -167,7 +180,8 @@ def pack(ints: list[np.ndarray], units: list[float],
         if nar:         # columns c and JN + c of a block share an entry
             tab = tab[:, :, :JN] | (tab[:, :, JN:] << 16)
         tables.append(np.ascontiguousarray(tab))
-    return LutMatrix(k, n, tuple(float(u) for u in units), tuple(narrow), tuple(tables))
+    return LutMatrix(k, n, tuple(float(u) for u in units), tuple(narrow), tuple(rows_q),
+                     tuple(tables))
 
 
 def matmul(v: np.ndarray, unit_v: float, lut: LutMatrix) -> np.ndarray:
@@ -212,10 +226,23 @@ def matmul(v: np.ndarray, unit_v: float, lut: LutMatrix) -> np.ndarray:
     step = 16 * VB
     nb_pad = -(-max(n_b, 1) // step) * step
     n_g = lut.tables[0].shape[1]
-    idx = workspace("lut_idx", (n_g, nb_pad), np.uint8)
     bits = workspace("lut_bits", (n_b, GROUP * n_g), np.uint8)
-    if _nibbles_kernel(v, unit, idx, bits):
+    bad, n_on = _bits_kernel(v, unit, bits)
+    if bad:
         _refuse(v, unit)
+    if 0 < n_b and n_on <= SPARSE_DENSITY * n_b * lut.k:    # few driven rows: add them up
+        ptr = workspace("lut_ptr", (n_b + 1,), np.int64)
+        rows = workspace("lut_rows", (n_on,), np.int32)
+        _set_rows_kernel(bits, lut.k, ptr, rows)
+        n_sp = lut.rows[0].shape[1]
+        out = workspace("lut_out", (lut.n_mats, n_b, n_sp), np.float32)
+        for m in range(lut.n_mats):
+            fn[3 + lut.narrow[m]](n_b, ptr.ctypes.data, rows.ctypes.data,
+                                  lut.rows[m].ctypes.data, n_sp // SPARSE_COLS,
+                                  out[m].ctypes.data, scales[m])
+        return out if lut.n == out.shape[2] else np.ascontiguousarray(out[:, :, :lut.n])
+    idx = workspace("lut_idx", (n_g, nb_pad), np.uint8)
+    _patterns_kernel(bits, idx)
     n_pad = -(-lut.n // CB) * CB
     out = workspace("lut_out", (lut.n_mats, nb_pad, n_pad), np.float32)
     acc = workspace("lut_acc", (n_pad * nb_pad,), np.int32)    # sums, lanes = vectors
@@ -235,25 +262,32 @@ def _refuse(v: np.ndarray, unit) -> None:
          f"array with {float(v[bad])!r} V at {bad}")
 
 
-def _nibbles_py(v, unit, idx, bits):
-    """``idx[g, b] = Σ_q [v[b, 4g+q] = unit]·2^q`` (zero-padded vectors and groups), in
-    passes the compiler vectorises: the bits as bytes (``bits``, (batch, 4·groups) uint8
-    scratch), then per group the four bytes read as one little-endian word ``x`` whose bits
-    0, 8, 16, 24 are gathered into bits 24…27 by ``x·0x01020408`` (their products land on
-    distinct bits, so no carry). Returns the number of entries other than 0 and ``unit``
-    (NaN included)."""
+def _bits_py(v, unit, bits):
+    """``bits[b, c] = [v[b, c] = unit]`` (uint8, zero-padded to whole groups); returns the
+    number of entries other than 0 and ``unit`` (NaN included) and the number of ones."""
     n_b, k = v.shape
-    n_g, nb_pad = idx.shape
     bad = 0
+    n_on = 0
     for b in range(n_b):
         row = bits[b]
         for c in range(k):
             x = v[b, c]
             on = x == unit
             bad += np.int64(not on and x != 0)
+            n_on += np.int64(on)
             row[c] = np.uint8(on)
-        for c in range(k, GROUP * n_g):
+        for c in range(k, bits.shape[1]):
             row[c] = 0
+    return bad, n_on
+
+
+def _patterns_py(bits, idx):
+    """``idx[g, b] = Σ_q bits[b, 4g+q]·2^q`` (zero-padded vectors), in a pass the compiler
+    vectorises: per group the four bytes read as one little-endian word ``x`` whose bits 0,
+    8, 16, 24 are gathered into bits 24…27 by ``x·0x01020408`` (their products land on
+    distinct bits, so no carry)."""
+    n_b = bits.shape[0]
+    n_g, nb_pad = idx.shape
     words = bits.view(np.uint32)
     for g in range(n_g):
         out = idx[g]
@@ -261,15 +295,29 @@ def _nibbles_py(v, unit, idx, bits):
             out[b] = np.uint8((words[b, g] * np.uint32(0x01020408)) >> np.uint32(24))
         for b in range(n_b, nb_pad):
             out[b] = 0
-    return bad
 
 
-_nibbles_kernel = jit(_nibbles_py)
+def _set_rows_py(bits, k, ptr, rows):
+    """The driven rows of each vector: ``rows[ptr[b]:ptr[b+1]]`` (ascending)."""
+    i = 0
+    for b in range(bits.shape[0]):
+        ptr[b] = i
+        for c in range(k):
+            if bits[b, c]:
+                rows[i] = c
+                i += 1
+    ptr[bits.shape[0]] = i
+
+
+_bits_kernel = jit(_bits_py)
+_patterns_kernel = jit(_patterns_py)
+_set_rows_kernel = jit(_set_rows_py)
+
 
 
 # --- the kernel ----------------------------------------------------------------------------
 
-_STATES: tuple = ({}, {}, {})
+_STATES: tuple = ({}, {}, {}, {}, {})
 
 
 def kernel_available() -> bool:
@@ -278,18 +326,23 @@ def kernel_available() -> bool:
 
 
 def _kernel():
-    """The compiled ``lut``, ``lutn`` and ``lutf`` (ctypes; wide, narrow, finish), or None (the
+    """The compiled ``lut``, ``lutn``, ``lutf``, ``lsp`` and ``lspn`` (ctypes; wide, narrow,
+    finish, sparse wide and narrow), or None (the
     reference path) where ``CIMSIM_FORCE_BLAS`` is set, the core lacks AVX-512F or the IR does
     not compile."""
     if _llvm.force_blas():
         return None
     args = [ctypes.c_int64] * 3 + [ctypes.c_void_p] * 3
     fin = [ctypes.c_int64] * 2 + [ctypes.c_void_p] * 2 + [ctypes.c_int64, ctypes.c_double]
+    sps = [ctypes.c_int64] + [ctypes.c_void_p] * 3 + [ctypes.c_int64, ctypes.c_void_p,
+                                                       ctypes.c_double]
     fns = tuple(_llvm.compiled_function(st, ir, name, a, ("avx512f",),
                                         "the look-up GEMM kernel", "the float64 reference")
                 for st, ir, name, a in ((_STATES[0], _ir, "lut", args),
                                         (_STATES[1], _ir_narrow, "lutn", args),
-                                        (_STATES[2], _ir_finish, "lutf", fin)))
+                                        (_STATES[2], _ir_finish, "lutf", fin),
+                                        (_STATES[3], _ir_sparse, "lsp", sps),
+                                        (_STATES[4], _ir_sparse_narrow, "lspn", sps)))
     return None if None in fns else fns
 
 
@@ -488,3 +541,59 @@ def _ir_finish() -> str:
           "ldone:", "  %cbn = add i64 %cb, 1", "  %cmore = icmp ult i64 %cbn, %ncb",
           "  br i1 %cmore, label %cl, label %exit", "exit:", "  ret void", "}"]
     return "\n".join(s)
+
+
+def _ir_sparse(narrow: bool = False) -> str:
+    """``lsp(nb, ptr, rows, q, ncb, out, scale)`` (``lspn`` for int16 rows): for each block of
+    :data:`SPARSE_COLS` columns and each vector ``b``, the rows ``q[r]`` (``ncb·SPARSE_COLS``
+    columns) of its driven rows ``r = rows[ptr[b]:ptr[b+1]]`` added up in eight registers of
+    int32 sums, then ``f32(f64(R)·scale)`` stored into ``out[b]`` (row length as ``q``'s)."""
+    nv = SPARSE_COLS // 16
+    ety, size = ("i16", 2) if narrow else ("i32", 4)
+    name = "lspn" if narrow else "lsp"
+    s = [f"define void @{name}(i64 %nb, ptr noalias %ptr, ptr noalias %rows, ptr noalias %q, "
+         "i64 %ncb, ptr noalias %out, double %scale) {", "entry:",
+         "  %sci = insertelement <16 x double> poison, double %scale, i64 0",
+         "  %scv = shufflevector <16 x double> %sci, <16 x double> poison, "
+         "<16 x i32> zeroinitializer",
+         f"  %ldq = mul i64 %ncb, {SPARSE_COLS}", "  br label %cl",
+         "cl:", "  %cb = phi i64 [0, %entry], [%cbn, %bdone]",
+         f"  %col = mul i64 %cb, {SPARSE_COLS}", "  br label %bl",
+         "bl:", "  %b = phi i64 [0, %cl], [%bn, %fin]",
+         "  %pp0 = getelementptr i64, ptr %ptr, i64 %b", "  %i0 = load i64, ptr %pp0, align 8",
+         "  %b1 = add i64 %b, 1", "  %pp1 = getelementptr i64, ptr %ptr, i64 %b1",
+         "  %i1 = load i64, ptr %pp1, align 8", "  %any = icmp ult i64 %i0, %i1",
+         "  br i1 %any, label %rl, label %fin",
+         "rl:", "  %i = phi i64 [%i0, %bl], [%in, %rl]"]
+    s += [f"  %s{k} = phi <16 x i32> [zeroinitializer, %bl], [%n{k}, %rl]" for k in range(nv)]
+    s += ["  %rp = getelementptr i32, ptr %rows, i64 %i", "  %r32 = load i32, ptr %rp, align 4",
+          "  %r = sext i32 %r32 to i64", "  %ro = mul i64 %r, %ldq", "  %qo = add i64 %ro, %col",
+          f"  %qp = getelementptr {ety}, ptr %q, i64 %qo"]
+    for k in range(nv):
+        s += [f"  %qk{k} = getelementptr i8, ptr %qp, i64 {16 * size * k}",
+              f"  %v{k} = load <16 x {ety}>, ptr %qk{k}, align {size}"]
+        if narrow:
+            s += [f"  %w{k} = sext <16 x i16> %v{k} to <16 x i32>",
+                  f"  %n{k} = add <16 x i32> %s{k}, %w{k}"]
+        else:
+            s += [f"  %n{k} = add <16 x i32> %s{k}, %v{k}"]
+    s += ["  %in = add i64 %i, 1", "  %more = icmp ult i64 %in, %i1",
+          "  br i1 %more, label %rl, label %fin", "fin:"]
+    s += [f"  %t{k} = phi <16 x i32> [zeroinitializer, %bl], [%n{k}, %rl]" for k in range(nv)]
+    s += ["  %orow = mul i64 %b, %ldq", "  %oo = add i64 %orow, %col",
+          "  %op = getelementptr float, ptr %out, i64 %oo"]
+    for k in range(nv):
+        s += [f"  %f{k} = sitofp <16 x i32> %t{k} to <16 x double>",
+              f"  %y{k} = fmul <16 x double> %f{k}, %scv",
+              f"  %h{k} = fptrunc <16 x double> %y{k} to <16 x float>",
+              f"  %ok{k} = getelementptr float, ptr %op, i64 {16 * k}",
+              f"  store <16 x float> %h{k}, ptr %ok{k}, align 4"]
+    s += ["  %bn = add i64 %b, 1", "  %bmore = icmp ult i64 %bn, %nb",
+          "  br i1 %bmore, label %bl, label %bdone",
+          "bdone:", "  %cbn = add i64 %cb, 1", "  %cmore = icmp ult i64 %cbn, %ncb",
+          "  br i1 %cmore, label %cl, label %exit", "exit:", "  ret void", "}"]
+    return "\n".join(s)
+
+
+def _ir_sparse_narrow() -> str:
+    return _ir_sparse(narrow=True)
