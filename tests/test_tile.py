@@ -724,6 +724,26 @@ def test_read_noise_operand_by_code_table_is_the_operand_pass(each_backend, conv
         variance.variances(v, None, vm, read.n_signal, read.n_refs, binary=False, op=op[1:])
 
 
+@pytest.mark.parametrize(("dv", "dc"), [(np.float32, np.float64), (np.float32, np.float32),
+                                       (np.float64, np.float64)])
+def test_per_column_add_kernel_is_numpy_add(dv, dc):
+    """variance._add_columns (the per-column constants added to the variances: the thermal
+    terms and the front end's noise) gives NumPy's ``var += c`` bit for bit, the mixed
+    float32 + float64 case included (the sum in float64, one rounding to float32)."""
+    from cimsim.tile import variance
+
+    g = np.random.default_rng(5)
+    var = (g.random((70, 33)) * 10.0 ** g.integers(-22, -8, (70, 33))).astype(dv)
+    c = (g.random(33) * 10.0 ** g.integers(-22, -8, 33)).astype(dc)
+    ref = var.copy()
+    ref += c
+    got = var.copy()
+    variance._add_columns(got, c)
+    np.testing.assert_array_equal(got, ref)
+    variance._add_columns_py(var, c)      # the kernel's Python form, the same loop
+    np.testing.assert_array_equal(var, ref)
+
+
 @pytest.mark.parametrize("bits", [8, 16])
 @pytest.mark.parametrize("signed", [False, True])
 @pytest.mark.parametrize("encoding", ["amplitude", "bit_serial", "level_crossing"])

@@ -78,6 +78,7 @@ from .cells import array_read
 from .encode import CHUNK, InputEncoder, NonFiniteInput
 from .readout import analog_read
 from .state import RowBlock, Tile, work_dtype
+from .variance import _add_columns
 
 __all__ = ["AnalogMatrix"]
 
@@ -706,7 +707,7 @@ class AnalogMatrix:
                         mean = mean + np.sqrt(fe_var).astype(mean.dtype) * zig.normals_np(
                             self._key_fe, zig.slow_key(self._key_fe), rows, cols)
                     else:
-                        var_own += fe_var.astype(var_own.dtype)
+                        _add_columns(var_own, fe_var.astype(var_own.dtype))
                 coef = coef0 * (enc.x_lsb / enc.plane_volts_per_code(p))
                 analog_read(mean, var_own, var_ref, block.ref_idx, gain, coef, index,
                             block.adc_of, block.adcs, key=self._key, key_ref=self._key_ref,
