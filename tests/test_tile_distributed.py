@@ -261,3 +261,29 @@ def test_network_shard_options_are_checked(client):
         np.testing.assert_array_equal(net.run(x), local)
     finally:
         net.close_shards()
+
+
+@pytest.mark.slow
+def test_bench_sharded_matrix_record_quick(capsys):
+    """``scripts/bench.py --only sharded_matrix --quick``: three records, the 2-row-shard one
+    bit for bit the 1-worker one, speed-ups and memory per worker from their own timings."""
+    import importlib.util
+    import json
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "bench.py"
+    spec = importlib.util.spec_from_file_location("bench_shard_smoke", path)
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules["bench_shard_smoke"] = bench
+    spec.loader.exec_module(bench)
+    assert bench.main(["--quick", "--json", "--only", "sharded_matrix", "--repeat", "1"]) == 0
+    records = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    one, two = records["sharded_matrix_1_worker"], records["sharded_matrix_2_workers"]
+    assert set(records) == {"sharded_matrix_1_worker", "sharded_matrix_2_workers",
+                            "sharded_matrix_2_workers_columns"}
+    assert two["results_identical"] and two["n_shards"] == 2 and two["workers"] == 2
+    assert two["speedup_vs_1_worker"] == pytest.approx(one["time_s"] / two["time_s"])
+    for r in records.values():
+        assert r["peak_worker_bytes_per_weight"] > 0.0
+        assert r["peak_total_bytes_per_weight"] >= r["peak_worker_bytes_per_weight"]
