@@ -1,11 +1,11 @@
-"""The in-place LAPACK/BLAS block operations of cimsim.kernels.blas against NumPy."""
+"""The in-place LAPACK/BLAS block operations of cimsim.kernels._blas against NumPy."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from cimsim.kernels import blas
+from cimsim.kernels import _blas as blas
 
 
 def _spd(n: int, seed: int) -> np.ndarray:

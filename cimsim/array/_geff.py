@@ -55,7 +55,7 @@ import scipy.linalg.lapack as lapack
 
 from device_models._jit import backend, jit, prange
 
-from ..kernels.blas import chol_lower, gemm_nt_sub, syrk_lower_sub, trsm_lower_right
+from ..kernels._blas import chol_lower, gemm_nt_sub, syrk_lower_sub, trsm_lower_right
 
 __all__ = ["effective_conductance", "terminal_admittance"]
 
@@ -284,7 +284,7 @@ def _merge_one(sa, sb, pos_a, pos_b, n_keep, n_all) -> np.ndarray:
 def _eliminate_in_place(m, n_keep, e):
     r"""In place on the lower triangle of ``m`` (n_all, n_all): Cholesky ``L Lᵀ = M_ee`` of
     the shared block, ``W = L⁻¹ M_ek`` over ``M_ek``, ``M_kk −= WᵀW`` (LAPACK/BLAS on the
-    blocks, :mod:`cimsim.kernels.blas`). A failed Cholesky (never for the SPD network
+    blocks, :mod:`cimsim.kernels._blas`). A failed Cholesky (never for the SPD network
     matrix) leaves NaN."""
     if chol_lower(m, n_keep, e) != 0:     # pragma: no cover
         m[:, :] = np.nan
@@ -360,7 +360,7 @@ _rows_to_packed_kernel = jit(_rows_to_packed_py)
 
 class _PanelMerge:
     """One large merge in three phases, each a list of tasks for :func:`_run_side_by_side`,
-    in place on one assembled matrix (lower triangle, :mod:`cimsim.kernels.blas`):
+    in place on one assembled matrix (lower triangle, :mod:`cimsim.kernels._blas`):
     :meth:`factor` (assemble, Cholesky ``L Lᵀ = M_ee``), :meth:`solve` (``W = L⁻¹ M_ek``,
     one panel of :data:`PANEL` kept ports per task) and :meth:`update` (``S = M_kk − WᵀW``
     one row panel per task, copied to ``out``, packed by rows). The panels are fixed by the
@@ -440,18 +440,9 @@ def _merge_root(sa, sb, pos_a, pos_b, n_keep, n_all, n_in) -> np.ndarray:
 def _run_side_by_side(tasks) -> None:
     """Run the callables ``tasks`` (large merges, largest first) on the kernel threads, each
     on single-threaded BLAS, so every rectangle's bits are independent of the thread count."""
-    from concurrent.futures import ThreadPoolExecutor
+    from ..kernels.parallel import side_by_side
 
-    from ..kernels.parallel import n_threads
-
-    n = min(n_threads(), len(tasks))
-    if n <= 1:
-        for task in tasks:
-            task()
-        return
-    with ThreadPoolExecutor(max_workers=n) as pool:
-        for f in [pool.submit(task) for task in tasks]:
-            f.result()
+    side_by_side(tasks)
 
 
 def _merge_batch_numpy(sa, ia, sb, ib, pos_a, pos_b, n_keep, n_all, out):

@@ -16,7 +16,7 @@ import threading
 
 import numpy as np
 
-__all__ = ["blas_single_thread", "for_row_slices", "n_threads", "workspace"]
+__all__ = ["blas_single_thread", "for_row_slices", "n_threads", "side_by_side", "workspace"]
 
 
 _SCRATCH = threading.local()
@@ -57,15 +57,48 @@ _MAX_VIEWS = 256
 _POOL: dict = {}
 
 
-def _row_pool(n: int):
-    """The row-slice thread pool of this process (rebuilt after a fork or a thread-count
-    change: a forked child inherits the pool object but not its threads)."""
+def _row_pool(n: int, name: str = "rows"):
+    """The thread pool ``name`` of this process (rebuilt after a fork or a thread-count
+    change: a forked child inherits the pool object but not its threads). ``"rows"`` serves
+    :func:`for_row_slices`, ``"tasks"`` :func:`side_by_side` (two pools, so neither waits on
+    work queued behind its own)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    if _POOL.get("n") != n or _POOL.get("pid") != os.getpid():
-        _POOL["n"], _POOL["pid"] = n, os.getpid()
-        _POOL["pool"] = ThreadPoolExecutor(max_workers=n, thread_name_prefix="cimsim-rows")
-    return _POOL["pool"]
+    key = "pool_" + name
+    if _POOL.get(key + "_n") != n or _POOL.get(key + "_pid") != os.getpid():
+        _POOL[key + "_n"], _POOL[key + "_pid"] = n, os.getpid()
+        _POOL[key] = ThreadPoolExecutor(max_workers=n, thread_name_prefix="cimsim-" + name)
+    return _POOL[key]
+
+
+def side_by_side(tasks) -> None:
+    """Run the callables ``tasks`` on :func:`n_threads` threads (the calling thread and
+    pool threads that live as long as the process), taking them in the given order from a
+    shared queue. Each task should release the GIL (Numba kernels, BLAS); the threads' BLAS
+    is whatever the caller set (e.g. :class:`blas_single_thread`)."""
+    tasks = list(tasks)
+    n = min(n_threads(), len(tasks))
+    if n <= 1:
+        for task in tasks:
+            task()
+        return
+    queue = iter(tasks)
+    lock = threading.Lock()
+
+    def worker():
+        while True:
+            with lock:
+                task = next(queue, None)
+            if task is None:
+                return
+            task()
+
+    futures = [_row_pool(n - 1, "tasks").submit(worker) for _ in range(n - 1)]
+    try:
+        worker()
+    finally:
+        for f in futures:
+            f.result()
 
 
 def n_threads() -> int:

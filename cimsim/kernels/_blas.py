@@ -16,7 +16,8 @@ triangle. BLAS runs on the caller's thread: callers that want the same bits for 
 count hold :class:`cimsim.kernels.parallel.blas_single_thread`.
 
 Every function here is a pure wrapper (no arithmetic of its own); its result is tested against
-NumPy (:mod:`tests.test_kernels_blas`).
+NumPy (``tests/test_kernels_blas.py``). The functions write through raw addresses without
+bounds checks: callers pass blocks that lie inside ``m`` (a private module for that reason).
 
 References
 ----------
