@@ -890,7 +890,7 @@ class ArrayRead:
                 if not noisy:
                     return sums[0], empty, empty
                 var_own = sums[1]
-                var_own += mats["variance"].c_own
+                _variance._add_columns(var_own, mats["variance"].c_own)
                 return sums[0], var_own, np.zeros((n_b, 0), dtype=var_own.dtype)
             mean = signal_gemm(v, mats["signal"], enc.int_step_v(p), enc.signed,
                                workspace("mean", (n_b, self.n_signal), dt))
