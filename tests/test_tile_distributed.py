@@ -256,8 +256,13 @@ def test_network_shard_options_are_checked(client):
     local = cimsim.load_bundled("digits_cnn_relu").compile(hw).run(x)
     net.compile(hw, client=client)       # by default every analog layer, rows over workers
     try:
-        assert all(type(m).__name__ == "ShardedMatrix" for ms in net._analog.values()
-                   for m in ms)
+        ms = [m for ms in net._analog.values() for m in ms]
+        assert all(type(m).__name__ == "ShardedMatrix" for m in ms)
+        # conv1 one piece (9 rows), conv2 and fc two row shards each: the pieces go round
+        # the workers, matrix after matrix
+        addrs = [a for m in ms for a in m.workers]
+        assert len(set(addrs)) == 2
+        assert all(a != b for a, b in zip(addrs[:-1], addrs[1:], strict=True))
         np.testing.assert_array_equal(net.run(x), local)
     finally:
         net.close_shards()

@@ -509,6 +509,7 @@ class Network:
         self._analog, self.mapping, self.program_counts = {}, [], {}
         shapes = self._sample_shapes(self._plan)
         self._binary = binary_input_layers(self._plan)
+        pieces = 0      # of the sharded matrices so far
         for idx, layer in enumerate(w for w in iter_layers(self._plan)
                                     if isinstance(w, WeightedLayer)):
             where = placement.placement_of(layer.name)
@@ -523,10 +524,13 @@ class Network:
                     from ..tile.distributed import ShardedMatrix
 
                     n_sh, n_col = shards[layer.name]
-                    ams = [ShardedMatrix(np.ascontiguousarray(m), hw_l, client=client,
-                                         n_shards=n_sh, col_shards=n_col, batch_size=None,
-                                         name=f"{layer.name}[{g}]", seed_tag=1000 * idx + g)
-                           for g, m in enumerate(mats)]
+                    ams = []
+                    for g, m in enumerate(mats):     # the matrices spread over the workers
+                        ams.append(ShardedMatrix(
+                            np.ascontiguousarray(m), hw_l, client=client, n_shards=n_sh,
+                            col_shards=n_col, batch_size=None, first_worker=pieces,
+                            name=f"{layer.name}[{g}]", seed_tag=1000 * idx + g))
+                        pieces += len(ams[-1].workers)
                 else:
                     ams = [AnalogMatrix(np.ascontiguousarray(m), hw_l,
                                         name=f"{layer.name}[{g}]", seed_tag=1000 * idx + g,

@@ -184,8 +184,8 @@ class ShardedMatrix:
     hw : HardwareConfig
         The chip.
     client : distributed.Client
-        The cluster; piece ``g·n_shards + s`` (row shard ``s`` of column group ``g``) lives on
-        the worker of that index modulo the number of workers (by address).
+        The cluster; piece ``p = g·n_shards + s`` (row shard ``s`` of column group ``g``)
+        lives on worker ``(p + first_worker) mod n_workers`` (workers sorted by address).
     n_shards : int, optional
         Contiguous runs of row blocks, ``1 … ⌈in_features / tile.rows⌉`` (default: one per
         worker, at most one per row block).
@@ -195,6 +195,8 @@ class ShardedMatrix:
     batch_size : int or None
         Default of :meth:`matmul`'s ``batch_size`` (None: every call one chunk, the numbers
         of one local ``matmul`` call).
+    first_worker : int
+        Worker of piece 0 (several matrices spread over the workers, e.g. a network's).
     name : str
         Label.
     seed_tag : int or str
@@ -209,7 +211,7 @@ class ShardedMatrix:
 
     def __init__(self, weight, hw: HardwareConfig, *, client, n_shards: int | None = None,
                  col_shards: int | None = None, batch_size: int | None = CHUNK_VECTORS,
-                 name: str = "", seed_tag=0):
+                 first_worker: int = 0, name: str = "", seed_tag=0):
         from distributed import Client
 
         caller = "ShardedMatrix"
@@ -238,6 +240,7 @@ class ShardedMatrix:
                                lo=1, hi=n_tc)
         if batch_size is not None:
             batch_size = check_int("batch_size", batch_size, caller, lo=1)
+        first_worker = check_int("first_worker", first_worker, caller, lo=0)
         self.hw, self.name, self.seed_tag = hw, str(name), seed_tag
         self.batch_size = batch_size
         self.in_features, self.out_features = w.shape
@@ -246,7 +249,7 @@ class ShardedMatrix:
         self.col_groups = [(j0 * per_tile, min(j1 * per_tile, w.shape[1]))
                            for j0, j1 in _shard_blocks(n_tc, col_shards)]
         n_pieces = n_shards * col_shards
-        self.workers = [workers[p % len(workers)] for p in range(n_pieces)]
+        self.workers = [workers[(p + first_worker) % len(workers)] for p in range(n_pieces)]
         self._client = client
         self._token = uuid.uuid4().hex
         w_max = float(np.max(np.abs(w)))
