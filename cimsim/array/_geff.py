@@ -29,12 +29,17 @@ nested-dissection factorisation of the grid, :math:`O((\mathrm{rows}\cdot
 \mathrm{cols})^{3/2})`; at the root only the block :math:`Y[\mathrm{in}, \mathrm{out}]` is
 formed. Rectangles of at most :data:`BLOCK_CELLS` cells are computed from their cells up in
 one pass of a Numba kernel (one rectangle per thread, its merge tree in private scratch, no
-level-by-level arrays of tiny complements); middle-sized merges of one pattern run batched in
-a Numba kernel (one rectangle per thread); large ones on single-threaded LAPACK/BLAS, several
-side by side, the largest cut into fixed panels of kept ports (:class:`_PanelMerge`), so the
-result has the same bits for any thread count. Driver and ground terminals are never
-eliminated, so their blocks with themselves (``Y[in, in]``, ``Y[out, out]``) are never
-formed in the large merges.
+level-by-level arrays of tiny complements); small merges of one pattern run batched in a
+Numba kernel (one rectangle per thread); larger ones call LAPACK/BLAS (single-threaded) on the
+blocks of the assembled matrix in place (:mod:`cimsim.kernels._blas`: Cholesky, triangular
+solve, symmetric rank-k update, lower triangles only), many of one pattern in one parallel
+kernel, a few side by side, and a level's few largest cut into fixed panels of kept ports
+(:class:`_PanelMerge`); which path a merge takes depends on the sizes alone, so the result
+has the same bits for any thread count. Driver and ground terminals are never eliminated, so
+their blocks with themselves (``Y[in, in]``, ``Y[out, out]``) are never formed in the
+panelled merges. On the Numba path a complement is stored as its lower triangle packed by
+rows, and each level's complements go into one of two arenas (odd and even levels: a level
+is read only by the level above), so a level writes into memory already touched below it.
 
 References
 ----------
