@@ -44,9 +44,11 @@ to rounding. Row shards alone (``col_shards = 1``) keep every number bit for bit
 Each worker builds only its piece's tiles (from its rows and columns of the weight, the
 matrix's full scale ``max|W|`` and the tile indices of the whole matrix: the counter-based
 streams of programming, mismatch and read noise, keyed by seed, matrix, tile and sample, make
-them the local matrix's tiles), and calibrates them on the whole calibration set (the input
-range is ``max|x_cal|`` over all rows; each block's front-end gains depend only on its own
-rows), so the driver never holds a tile (it keeps a :class:`TileSummary` of each).
+them the local matrix's tiles), and calibrates them on its rows of the calibration set with
+the whole set's input range ``max|x_cal|`` (each block's front-end gains depend only on its
+own rows), so the driver never holds a tile (it keeps a :class:`TileSummary` of each). A row
+shard receives only its rows of every input chunk (``x[:, r_s … r_{s+1})``), its column
+groups share them.
 
 Drift compensation (``HardwareConfig.drift_compensation``) works as on one chip: the
 reference read at programming and the reference read of every read time are reads of the
@@ -71,7 +73,7 @@ from ..array.mapping import outputs_per_tile
 from ..hardware import HardwareConfig
 from ..ops import OpCounts
 from .compensation import reference_plan
-from .matrix import CHUNK_VECTORS, _read_energy_j
+from .matrix import CHUNK_VECTORS, _read_energy_j, input_range
 
 __all__ = ["ShardedMatrix", "TileSummary"]
 
@@ -116,11 +118,13 @@ def _build(token: str, p: int, part: np.ndarray, hw, shard: tuple, name: str, se
     return m._geometry(), tiles
 
 
-def _calibrate(token: str, p: int, x_cal: np.ndarray, t_s, geometry: dict[str, int] | None):
-    """Worker task: calibrate piece ``p``; give it the whole matrix's per-vector counts
-    (``geometry``), or none (a column group after the first: counted once, by the first)."""
+def _calibrate(token: str, p: int, x_cal: np.ndarray, t_s, x_range: tuple[float, bool],
+               geometry: dict[str, int] | None):
+    """Worker task: calibrate piece ``p`` on its rows of the calibration set with the whole
+    set's input range; give it the whole matrix's per-vector counts (``geometry``), or none
+    (a column group after the first: counted once, by the first)."""
     m = _SHARDS[(token, p)]
-    m.calibrate(x_cal, t_s=t_s)
+    m._calibrate(x_cal, m.hw.t_s if t_s is None else t_s, *x_range)
     m._per_vector = {} if geometry is None else m._counts_per_vector(geometry)
 
 
@@ -333,17 +337,29 @@ class ShardedMatrix:
                  f"array of shape {x.shape}")
         return x
 
-    def _chains(self, task, *args, after=None) -> list:
-        """Per column group, the future of ``task(token, p, *args, carry)`` run over its row
-        shards in order (each continuing the previous one's carry); all the futures, by
-        piece."""
+    def _rows(self, s: int) -> tuple[int, int]:
+        """Input rows ``[r0, r1)`` of row shard ``s``."""
+        (k0, k1), rows = self.shard_blocks[s], self.hw.tile.rows
+        return k0 * rows, min(k1 * rows, self.in_features)
+
+    def _row_parts(self, x: np.ndarray) -> list:
+        """Per row shard, the future of its rows of ``x`` (each shard reads only its own)."""
+        return [self._client.scatter(np.ascontiguousarray(x[:, slice(*self._rows(s))]),
+                                     hash=False) for s in range(self.n_shards)]
+
+    def _chains(self, task, *args, parts=None) -> list:
+        """Per column group, the future of ``task(token, p, [part,] *args, carry)`` run over
+        its row shards in order (each continuing the previous one's carry; ``part``: the row
+        shard's entry of ``parts``); all the futures, by piece."""
         futures = [None] * len(self.workers)
         for g in range(len(self.col_groups)):
             carry = None
             for s in range(self.n_shards):
                 p = g * self.n_shards + s
+                head = () if parts is None else (parts[s],)
                 carry = futures[p] = self._client.submit(
-                    task, self._token, p, *args, carry, workers=[self.workers[p]], pure=False)
+                    task, self._token, p, *head, *args, carry, workers=[self.workers[p]],
+                    pure=False)
         return futures
 
     def _chain_counts(self, futures) -> OpCounts:
@@ -354,7 +370,7 @@ class ShardedMatrix:
         return ops
 
     def calibrate(self, x_cal, *, t_s: float | None = None) -> ShardedMatrix:
-        """Calibrate every piece on the whole ``x_cal`` (the same input range and column
+        """Calibrate every piece on its rows of ``x_cal`` (the same input range and column
         ranges as :meth:`AnalogMatrix.calibrate <cimsim.tile.matrix.AnalogMatrix.calibrate>`,
         and with drift compensation the reference read at programming, its counts carried
         from shard to shard); returns ``self``."""
@@ -362,16 +378,17 @@ class ShardedMatrix:
         x = self._x(x_cal, "x_cal", caller)
         if t_s is not None:
             t_s = check_scalar("t_s", t_s, caller, lo=0.0)
+        x_range = input_range(x, caller)
         client = self._client
-        xf = client.scatter(x, broadcast=True, hash=False)
+        parts = self._row_parts(x)
         client.gather([
-            client.submit(_calibrate, self._token, p, xf, t_s,
+            client.submit(_calibrate, self._token, p, parts[p % self.n_shards], t_s, x_range,
                           self.geometry if p == 0 else None, workers=[addr], pure=False)
             for p, addr in enumerate(self.workers)])
         self._reference_energy_j = 0.0
         self._comp_counts, self._comp_done = {}, {}
         if self.hw.drift_compensation != "none":
-            counts = self._chain_counts(self._chains(_reference_at_programming, xf))
+            counts = self._chain_counts(self._chains(_reference_at_programming, parts=parts))
             self._reference_energy_j = _read_energy_j(counts, self.hw)
         self._calibrated = True
         return self
@@ -431,13 +448,13 @@ class ShardedMatrix:
         ready = self._compensation(t_s, self._sample)
         finals = []
         for a in range(0, n, batch_size):     # every chunk pipelines through the row shards
-            xf = client.scatter(np.ascontiguousarray(x[a:a + batch_size]), hash=False)
+            parts = self._row_parts(x[a:a + batch_size])
             ends = []
             for g in range(len(self.col_groups)):
                 carry = None
                 for s in range(self.n_shards):
                     p = g * self.n_shards + s
-                    carry = client.submit(_run, self._token, p, xf, carry, t_s,
+                    carry = client.submit(_run, self._token, p, parts[s], carry, t_s,
                                           self._sample + a, s == self.n_shards - 1,
                                           None if ready is None else ready[p],
                                           workers=[self.workers[p]], pure=False)

@@ -91,6 +91,21 @@ CHUNK_VECTORS = 1024
 SCALE_MIN = float(np.finfo(np.float64).tiny) * 2.0**64
 
 
+def input_range(x: np.ndarray, caller: str) -> tuple[float, bool]:
+    """The input full scale ``max|x|`` of calibration inputs ``x`` (batch, rows) and whether
+    any is negative (signed codes); refuses an empty, all-zero or too small set."""
+    if x.shape[0] == 0:
+        fail("x_cal", caller, "at least one calibration vector", f"array of shape {x.shape}")
+    x_max = float(np.max(np.abs(x)))
+    if not x_max > 0.0:
+        fail("x_cal", caller, "not all zero (the input full scale is max|x_cal|)",
+             f"an all-zero array of shape {x.shape}")
+    if x_max < SCALE_MIN:
+        fail("x_cal", caller, f"of full scale max|x_cal| >= {SCALE_MIN:.3g} (a smaller "
+             "scale has no normal-float LSB)", f"max|x_cal| = {x_max!r}")
+    return x_max, bool(np.any(x < 0))
+
+
 def _read_energy_j(counts: OpCounts, hw: HardwareConfig) -> float:
     """Energy of a reference read of drift compensation with ``counts`` on ``hw`` [J]
     (:func:`cimsim.ppa.energy.energy_breakdown` summed)."""
@@ -205,7 +220,8 @@ class AnalogMatrix:
             col0 += block.n_signal
             ref0 += block.n_refs
             self.tiles.extend(row_tiles)
-            self.blocks.append((r0, r1, block))
+            # a shard reads only its rows of the inputs: its blocks' rows count from row0
+            self.blocks.append((r0 - row0, r1 - row0, block))
         if _shard is not None:     # the whole matrix's stream columns
             n_blocks = -(-self.in_features // t.rows)
             col0, ref0 = n_blocks * sig_block, n_blocks * ref_block
@@ -318,17 +334,14 @@ class AnalogMatrix:
         """
         caller = "AnalogMatrix.calibrate"
         x = self._check_x(x_cal, caller)
-        if x.shape[0] == 0:
-            fail("x_cal", caller, "at least one calibration vector", f"array of shape {x.shape}")
-        x_max = float(np.max(np.abs(x)))
-        if not x_max > 0.0:
-            fail("x_cal", caller, "not all zero (the input full scale is max|x_cal|)",
-                 f"an all-zero array of shape {x.shape}")
-        if x_max < SCALE_MIN:
-            fail("x_cal", caller, f"of full scale max|x_cal| >= {SCALE_MIN:.3g} (a smaller "
-                 "scale has no normal-float LSB)", f"max|x_cal| = {x_max!r}")
+        x_max, signed = input_range(x, caller)
         t_s = self.hw.t_s if t_s is None else check_scalar("t_s", t_s, caller, lo=0.0)
-        enc = InputEncoder(x_max, bool(np.any(x < 0)), self.hw)
+        return self._calibrate(x, t_s, x_max, signed)
+
+    def _calibrate(self, x: np.ndarray, t_s: float, x_max: float, signed: bool) -> AnalogMatrix:
+        """:meth:`calibrate` on checked inputs ``x`` (a shard: its rows of the calibration
+        set) with the input range of the whole set, ``max|x_cal|`` and its sign."""
+        enc = InputEncoder(x_max, signed, self.hw)
         codes = enc.codes(x)
         self._gain, self._fe_var = [], []
         for r0, r1, block in self.blocks:
