@@ -45,6 +45,8 @@ EXEMPT: dict[str, str] = {
     "cimsim.study.store.writer_lock": "a lock file beside any path: covered by test_sweep",
     "cimsim.kernels.parallel.for_row_slices": "calls its argument on threads (infrastructure)",
     "cimsim.kernels.parallel.side_by_side": "calls its arguments on threads (infrastructure)",
+    "cimsim.kernels.parallel.fresh_scratch": "uninitialised scratch of any requested size "
+                                             "(infrastructure, like workspace)",
     "cimsim.kernels.parallel.workspace": "per-thread scratch of any requested size "
                                          "(infrastructure, never returned to callers)",
     "cimsim.kernels.parallel.blas_single_thread": "a context manager without arguments",

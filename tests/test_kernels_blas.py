@@ -1,4 +1,5 @@
-"""The in-place LAPACK/BLAS block operations of cimsim.kernels._blas against NumPy."""
+"""The in-place LAPACK/BLAS block operations of cimsim.kernels._blas against NumPy, and the
+scratch and task helpers of cimsim.kernels.parallel that the G_eff merges use."""
 
 from __future__ import annotations
 
@@ -60,3 +61,19 @@ def test_cholesky_reports_a_matrix_that_is_not_positive_definite():
     m = np.eye(4)
     m[3, 3] = -1.0
     assert blas.chol_lower(m, 0, 4) == 4
+
+
+def test_fresh_scratch_and_side_by_side():
+    """fresh_scratch gives a float64 array of the size asked for and leaves NumPy's huge-page
+    setting as it was; side_by_side runs every task exactly once."""
+    from numpy._core.multiarray import _get_madvise_hugepage
+
+    from cimsim.kernels.parallel import fresh_scratch, side_by_side
+
+    before = _get_madvise_hugepage()
+    a = fresh_scratch(1 << 20)
+    assert a.dtype == np.float64 and a.shape == (1 << 20,)
+    assert _get_madvise_hugepage() == before
+    done: list[int] = []
+    side_by_side([lambda i=i: done.append(i) for i in range(7)])
+    assert sorted(done) == list(range(7))

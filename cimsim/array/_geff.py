@@ -335,8 +335,10 @@ class _Buffers:
         self.size, self.free, self.lock = size, [], threading.Lock()
 
     def get(self) -> np.ndarray:
+        from ..kernels.parallel import fresh_scratch
+
         with self.lock:
-            return self.free.pop() if self.free else np.empty(self.size)
+            return self.free.pop() if self.free else fresh_scratch(self.size)
 
     def put(self, buf: np.ndarray) -> None:
         with self.lock:
@@ -672,7 +674,7 @@ def _leaf_numpy(gc, c, node, y):
 def terminal_admittance(g_s: np.ndarray, r_row_ohm: float, r_col_ohm: float) -> np.ndarray:
     """Block ``Y[in, out]`` (rows, cols) [S] of the admittance matrix of the crossbar onto its
     driver and ground terminals (both wire resistances > 0)."""
-    from ..kernels.parallel import n_threads
+    from ..kernels.parallel import fresh_scratch, n_threads
 
     g = np.ascontiguousarray(g_s, dtype=np.float64)
     rows, cols = g.shape
@@ -720,7 +722,7 @@ def terminal_admittance(g_s: np.ndarray, r_row_ohm: float, r_col_ohm: float) -> 
 
     sizes = [sum(len(c) * entries(len(sh.ports()) if _is_block(sh) else _pattern(sh)[6])
                  for sh, c in level.items()) for level in levels]
-    arenas = [np.empty(max(sizes[d::2], default=0)) for d in (0, 1)]
+    arenas = [fresh_scratch(max(sizes[d::2], default=0)) for d in (0, 1)]
     for depth in range(len(levels) - 1, -1, -1):
         level, arena, used = levels[depth], arenas[depth % 2], 0
         for shape, corners in level.items():

@@ -16,7 +16,8 @@ import threading
 
 import numpy as np
 
-__all__ = ["blas_single_thread", "for_row_slices", "n_threads", "side_by_side", "workspace"]
+__all__ = ["blas_single_thread", "for_row_slices", "fresh_scratch", "n_threads", "side_by_side",
+           "workspace"]
 
 
 _SCRATCH = threading.local()
@@ -48,6 +49,29 @@ def workspace(name: str, shape: tuple, dtype) -> np.ndarray:
             del bufs[k]
     bufs[(name, shape, dtype)] = view
     return view
+
+
+def fresh_scratch(size: int) -> np.ndarray:
+    """A new float64 array of ``size`` elements allocated without NumPy's advice to back it
+    with transparent huge pages (NumPy gives it to arrays of 4 MiB or more on Linux).
+
+    For large scratch written once, whose cost is its first touch: a huge-page fault zeroes
+    2 MiB at once and may have to compact memory first, which on the 2-core benchmark
+    machine made the first touch of an ``G_eff``'s scratch take from 0.1 to 0.6 s of system
+    time from run to run (4 KiB pages: 0.07–0.09 s)."""
+    try:
+        from numpy._core.multiarray import _set_madvise_hugepage
+    except ImportError:                                  # pragma: no cover - other NumPy
+        return np.empty(size)
+    with _ALLOC_LOCK:
+        old = _set_madvise_hugepage(False)
+        try:
+            return np.empty(size)
+        finally:
+            _set_madvise_hugepage(old)
+
+
+_ALLOC_LOCK = threading.Lock()
 
 
 #: Cached views per thread before :func:`workspace` forgets them (bases are kept) [-].
