@@ -261,12 +261,19 @@ def bench_nonlinear(ctx: BenchContext) -> list[dict]:
 
 # ------------------------------------------------------------------------- driver
 def _load_plugins() -> None:
-    sys.modules.setdefault("bench", sys.modules[__name__])
+    """Import every ``scripts/bench_*.py``; each registers its benches into this module's
+    REGISTRY (a plugin imported earlier by another copy of this module, e.g. a test's, is
+    imported again so that it registers here too)."""
+    sys.modules["bench"] = sys.modules[__name__]
     if str(_HERE) not in sys.path:
         sys.path.insert(0, str(_HERE))
     for path in sorted(_HERE.glob("bench_*.py")):
         try:
-            importlib.import_module(path.stem)
+            plugin = sys.modules.get(path.stem)
+            if plugin is None:
+                importlib.import_module(path.stem)
+            elif getattr(plugin, "register", None) is not register:
+                importlib.reload(plugin)
         except Exception as exc:  # a broken plugin must not hide the other benches
             print(f"[bench] warning: could not load {path.name}: {exc!r}", file=sys.stderr)
 

@@ -50,7 +50,7 @@ import math
 import numpy as np
 
 from device_models import rng
-from device_models._checks import check_array, check_scalar, fail
+from device_models._checks import check_array, check_int, check_scalar, fail
 from device_models.constants import K_B_J_PER_K
 from device_models.iv import conductance_temperature_factor
 
@@ -116,7 +116,7 @@ class Tile:
             fail("weight", caller, f"at most tile.rows = {t.rows} rows",
                  f"array of shape {weight.shape}")
         self.hw = hw
-        self.index = int(index)
+        self.index = check_int("index", index, caller, lo=0)
         self.seed_tag = seed_tag
         self.card = _device(hw.device_card)
         #: Cell law at read (None: linear cells), :func:`cimsim.tile.laws.read_law`.
