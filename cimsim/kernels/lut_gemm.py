@@ -481,6 +481,20 @@ def _lanes(a: int, b: int, c: int, d: int) -> str:
                  + [16 + 4 * q + x for q in (c, d) for x in range(4)])
 
 
+#: IR lines that broadcast the kernel's ``double %scale`` argument into ``%scv``.
+_SPLAT_SCALE = ("  %sci = insertelement <16 x double> poison, double %scale, i64 0",
+                "  %scv = shufflevector <16 x double> %sci, <16 x double> poison, "
+                "<16 x i32> zeroinitializer")
+
+
+def _to_f32(src: str, k: int) -> list[str]:
+    """IR lines ``%h{k} = f32(f64(src)·scale)`` of 16 int32 sums ``src``: the one rounding of
+    an exact sum to the float output, shared by the table path and the sparse path."""
+    return [f"  %f{k} = sitofp <16 x i32> {src} to <16 x double>",
+            f"  %y{k} = fmul <16 x double> %f{k}, %scv",
+            f"  %h{k} = fptrunc <16 x double> %y{k} to <16 x float>"]
+
+
 def _ir_finish() -> str:
     """``lutf(nlb, ncb, acc, out, ldo, scale)``: for each block of :data:`CB` columns and
     each block of 16 vectors in ``acc`` (int32, (ncb, nlb, CB, 16): lanes = vectors),
@@ -494,9 +508,7 @@ def _ir_finish() -> str:
     hi64 = [4 * q + x for q in range(4) for x in (2, 3, 18, 19)]
     s = ["define void @lutf(i64 %nlb, i64 %ncb, ptr noalias %acc, ptr noalias %out, i64 %ldo, "
          "double %scale) {", "entry:",
-         "  %sci = insertelement <16 x double> poison, double %scale, i64 0",
-         "  %scv = shufflevector <16 x double> %sci, <16 x double> poison, "
-         "<16 x i32> zeroinitializer",
+         *_SPLAT_SCALE,
          "  br label %cl",
          "cl:", "  %cb = phi i64 [0, %entry], [%cbn, %ldone]",
          f"  %col = mul i64 %cb, {CB}", "  %cbo = mul i64 %cb, %nlb", "  br label %ll",
@@ -505,10 +517,7 @@ def _ir_finish() -> str:
          "  %ap = getelementptr i8, ptr %acc, i64 %lb", "  %row0 = shl i64 %l, 4"]
     for c in range(CB):
         s += [f"  %q{c} = getelementptr i8, ptr %ap, i64 {64 * c}",
-              f"  %i{c} = load <16 x i32>, ptr %q{c}, align 4",
-              f"  %f{c} = sitofp <16 x i32> %i{c} to <16 x double>",
-              f"  %y{c} = fmul <16 x double> %f{c}, %scv",
-              f"  %h{c} = fptrunc <16 x double> %y{c} to <16 x float>"]
+              f"  %i{c} = load <16 x i32>, ptr %q{c}, align 4", *_to_f32(f"%i{c}", c)]
     sh = []
     for k in range(CB // 2):      # lane q: columns 2k, 2k+1 of vectors 4q, 4q+1 / 4q+2, 4q+3
         for nm, m in (("a", lo32), ("b", hi32)):
@@ -553,9 +562,7 @@ def _ir_sparse(narrow: bool = False) -> str:
     name = "lspn" if narrow else "lsp"
     s = [f"define void @{name}(i64 %nb, ptr noalias %ptr, ptr noalias %rows, ptr noalias %q, "
          "i64 %ncb, ptr noalias %out, double %scale) {", "entry:",
-         "  %sci = insertelement <16 x double> poison, double %scale, i64 0",
-         "  %scv = shufflevector <16 x double> %sci, <16 x double> poison, "
-         "<16 x i32> zeroinitializer",
+         *_SPLAT_SCALE,
          f"  %ldq = mul i64 %ncb, {SPARSE_COLS}", "  br label %cl",
          "cl:", "  %cb = phi i64 [0, %entry], [%cbn, %bdone]",
          f"  %col = mul i64 %cb, {SPARSE_COLS}", "  br label %bl",
@@ -583,9 +590,7 @@ def _ir_sparse(narrow: bool = False) -> str:
     s += ["  %orow = mul i64 %b, %ldq", "  %oo = add i64 %orow, %col",
           "  %op = getelementptr float, ptr %out, i64 %oo"]
     for k in range(nv):
-        s += [f"  %f{k} = sitofp <16 x i32> %t{k} to <16 x double>",
-              f"  %y{k} = fmul <16 x double> %f{k}, %scv",
-              f"  %h{k} = fptrunc <16 x double> %y{k} to <16 x float>",
+        s += [*_to_f32(f"%t{k}", k),
               f"  %ok{k} = getelementptr float, ptr %op, i64 {16 * k}",
               f"  store <16 x float> %h{k}, ptr %ok{k}, align 4"]
     s += ["  %bn = add i64 %b, 1", "  %bmore = icmp ult i64 %bn, %nb",
