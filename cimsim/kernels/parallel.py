@@ -95,6 +95,29 @@ def _row_pool(n: int, name: str = "rows"):
     return _POOL[key]
 
 
+def _drain(items, run, n: int, pool: str) -> None:
+    """``run(item)`` for every item (none of them None), on the calling thread and ``n − 1``
+    threads of the pool ``pool`` (:func:`_row_pool`), each taking the next item from one
+    shared queue until none is left; an exception in any thread is raised here."""
+    queue = iter(items)
+    lock = threading.Lock()
+
+    def worker():
+        while True:
+            with lock:
+                item = next(queue, None)
+            if item is None:
+                return
+            run(item)
+
+    futures = [_row_pool(n - 1, pool).submit(worker) for _ in range(n - 1)]
+    try:
+        worker()
+    finally:
+        for f in futures:
+            f.result()
+
+
 def side_by_side(tasks) -> None:
     """Run the callables ``tasks`` on :func:`n_threads` threads (the calling thread and
     pool threads that live as long as the process), taking them in the given order from a
@@ -106,23 +129,7 @@ def side_by_side(tasks) -> None:
         for task in tasks:
             task()
         return
-    queue = iter(tasks)
-    lock = threading.Lock()
-
-    def worker():
-        while True:
-            with lock:
-                task = next(queue, None)
-            if task is None:
-                return
-            task()
-
-    futures = [_row_pool(n - 1, "tasks").submit(worker) for _ in range(n - 1)]
-    try:
-        worker()
-    finally:
-        for f in futures:
-            f.result()
+    _drain(tasks, lambda task: task(), n, "tasks")
 
 
 def n_threads() -> int:
@@ -148,23 +155,7 @@ def for_row_slices(fn, n_rows: int, *, parallel: bool = True, align: int = 64,
     if n == 1 or n_rows <= per or per == 0:
         fn(0, n_rows)
         return
-    starts = iter(range(0, n_rows, per))
-    lock = threading.Lock()
-
-    def worker():
-        while True:
-            with lock:
-                b0 = next(starts, None)
-            if b0 is None:
-                return
-            fn(b0, min(b0 + per, n_rows))
-
-    futures = [_row_pool(n - 1).submit(worker) for _ in range(n - 1)]
-    try:
-        worker()
-    finally:
-        for f in futures:
-            f.result()
+    _drain(range(0, n_rows, per), lambda b0: fn(b0, min(b0 + per, n_rows)), n, "rows")
 
 
 #: Slices per thread of :func:`for_row_slices` (dynamic load balance) [-].
