@@ -109,32 +109,23 @@ def run(out_dir: Path | None = None) -> Reproduction:
     v_adc = SarAdc.from_card(verma, seed=0)
     comparisons = [
         target(NAME, "harpe2011_enob").compare(
-            h_enob, note=f"mean of {N_INSTANCES} instances (sd {h_sd:.3f} bit); kT/C "
-                         f"{adc.ktc_sigma_v / adc.lsb_v:.3f} LSB rms, comparator "
-                         f"{_noise_lsb(harpe):.2f} LSB rms (assumed)"),
+            h_enob, note=_enob_note(h_sd, harpe, adc)),
         target(NAME, "harpe2011_energy").compare(
             adc.energy_per_conversion_j * 1e12,
             note=_energy_note(adc)),
         target(NAME, "zhang2012_enob").compare(
-            z_enob, note=f"mean of {N_INSTANCES} instances (sd {z_sd:.3f} bit); comparator "
-                         f"{_noise_lsb(zhang):.2f} LSB rms (assumed)"),
+            z_enob, note=_enob_note(z_sd, zhang)),
         target(NAME, "brenna2014_enob").compare(
-            b_enob, note=f"mean of {N_INSTANCES} instances (sd {b_sd:.3f} bit); kT/C "
-                         f"{b_adc.ktc_sigma_v / b_adc.lsb_v:.3f} LSB rms, comparator "
-                         f"{_noise_lsb(brenna):.2f} LSB rms (assumed)"),
+            b_enob, note=_enob_note(b_sd, brenna, b_adc)),
         target(NAME, "brenna2014_energy").compare(
             b_adc.energy_per_conversion_j * 1e12, note=_energy_note(b_adc)),
         target(NAME, "hong2007_enob").compare(
-            g_enob, note=f"mean of {N_INSTANCES} instances (sd {g_sd:.3f} bit); kT/C "
-                         f"{g_adc.ktc_sigma_v / g_adc.lsb_v:.3f} LSB rms, comparator "
-                         f"{_noise_lsb(hong):.2f} LSB rms (assumed); an ideal 8-bit "
-                         f"converter gives 8.0 bit"),
+            g_enob, note=_enob_note(g_sd, hong, g_adc)
+            + "; an ideal 8-bit converter gives 8.0 bit"),
         target(NAME, "hong2007_energy").compare(
             g_adc.energy_per_conversion_j * 1e12, note=_energy_note(g_adc)),
         target(NAME, "verma2007_enob").compare(
-            v_enob, note=f"mean of {N_INSTANCES} instances (sd {v_sd:.3f} bit); kT/C "
-                         f"{v_adc.ktc_sigma_v / v_adc.lsb_v:.3f} LSB rms, comparator "
-                         f"{_noise_lsb(verma):.2f} LSB rms (assumed)"),
+            v_enob, note=_enob_note(v_sd, verma, v_adc)),
     ]
     q_h = target(NAME, "harpe2011_enob").quantity
     q_e = target(NAME, "harpe2011_energy").quantity
@@ -199,6 +190,14 @@ def run(out_dir: Path | None = None) -> Reproduction:
                  "energy model), nor Verma's (a preamplifier ahead of the latch and the reference "
                  "generation are in its 25 uW)."),
         sensitivities=sens, assumed=assumed_values(CARDS))
+
+
+def _enob_note(sd: float, card, adc=None) -> str:
+    """The note of an ENOB row: the instances' spread, the kT/C noise of ``adc`` (if given)
+    and the card's assumed comparator noise, in LSB rms."""
+    ktc = "" if adc is None else f"kT/C {adc.ktc_sigma_v / adc.lsb_v:.3f} LSB rms, "
+    return (f"mean of {N_INSTANCES} instances (sd {sd:.3f} bit); {ktc}comparator "
+            f"{_noise_lsb(card):.2f} LSB rms (assumed)")
 
 
 def _energy_note(adc) -> str:
