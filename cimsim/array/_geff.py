@@ -81,6 +81,11 @@ PANEL_MERGES = 2
 BLOCK_CELLS = 256
 
 
+#: Ports from which a complement is added into an assembled matrix run by run
+#: (:func:`_add_block`) rather than entry by entry.
+RUN_PORTS = 64
+
+
 def _is_block(shape) -> bool:
     return shape.h * shape.w <= BLOCK_CELLS
 
@@ -186,11 +191,56 @@ _schur_kernel = jit(_schur_py)
 
 
 @jit(inline="always")
+def _run_starts(pos, o0, n):
+    """Starts of the runs of consecutive positions in ``pos[o0:o0 + n]`` (local indices),
+    followed by ``n``: an array of ``n_runs + 1`` (its unused tail is not read) and
+    ``n_runs``."""
+    rs = np.empty(n + 1, dtype=np.int64)
+    nr = 0
+    for p in range(n):
+        if p == 0 or pos[o0 + p] != pos[o0 + p - 1] + 1:
+            rs[nr] = p
+            nr += 1
+    rs[nr] = n
+    return rs, nr
+
+
+@jit(inline="always")
+def _add_block(m, s, pos, o0, n, s0, dense):
+    """Add the symmetric ``n × n`` block whose lower triangle is in ``s`` (row ``p`` from
+    ``s[s0 + p n]`` if ``dense``, else packed by rows, from ``s[s0 + p (p + 1) / 2]``) into
+    the lower triangle of ``m`` at the positions ``pos[o0:o0 + n]``. The positions come in
+    runs of consecutive indices, so row ``p``'s part in a run lands in one contiguous piece
+    of a row of ``m`` (a vector add) where it lies left of the diagonal, else in a piece of a
+    column. Each entry of ``m`` receives at most one entry of ``s``: the order changes no
+    bits."""
+    rs, nr = _run_starts(pos, o0, n)
+    for rp in range(nr):
+        for p in range(rs[rp], rs[rp + 1]):
+            ip = pos[o0 + p]
+            o = s0 + (p * n if dense else p * (p + 1) // 2)
+            for rq in range(rp + 1):
+                q0 = rs[rq]
+                q1 = rs[rq + 1] if rq < rp else p + 1
+                g0 = pos[o0 + q0] - q0            # position of q is g0 + q in this run
+                split = min(max(ip + 1 - g0, q0), q1)
+                for q in range(q0, split):        # left of the diagonal: along row ip
+                    m[ip, g0 + q] += s[o + q]
+                for q in range(split, q1):        # right of it: down column ip
+                    m[g0 + q, ip] += s[o + q]
+
+
+@jit(inline="always")
 def _add_packed(m, s, pos):
     """Add the symmetric block ``s``, its lower triangle packed by rows (:func:`_packed`),
-    into the lower triangle of ``m`` at the positions ``pos``."""
+    into the lower triangle of ``m`` at the positions ``pos`` (:func:`_add_block` from
+    :data:`RUN_PORTS` ports, where its vector adds pay for finding the runs)."""
+    n = pos.size
+    if n >= RUN_PORTS:
+        _add_block(m, s, pos, 0, n, 0, False)
+        return
     o = 0
-    for p in range(pos.size):
+    for p in range(n):
         ip = pos[p]
         for q in range(p + 1):
             iq = pos[q]
@@ -211,6 +261,19 @@ def _to_packed(m, n, out):
             o += 1
 
 
+@jit(inline="always")
+def _ld(n):
+    """Row stride [entries] of an assembled ``n × n`` matrix: ``n`` rounded up to whole
+    64-byte lines plus, if needed, one line, so a row spans an odd number of lines. With a
+    power-of-two stride (n = 512, 1024, 2048 ...) the rows of a column all fall into the same
+    few cache sets, and walking down a column (a block added below the diagonal, BLAS on
+    blocks) misses the cache at every row."""
+    ld = (n + 7) // 8 * 8
+    if (ld // 8) % 2 == 0:
+        ld += 8
+    return ld
+
+
 def _packed(k: int) -> int:
     """Entries of a symmetric ``k × k`` complement stored on the Numba path: its lower
     triangle packed by rows, ``(i, j)`` (``j <= i``) at ``i (i + 1) / 2 + j``."""
@@ -224,7 +287,7 @@ def _merge_batch_py(sa, ia, sb, ib, pos_a, pos_b, n_keep, n_all, out):
     n = ia.size
     n_chunks = min(n, 256)
     for c in prange(n_chunks):
-        m = np.empty((n_all, n_all))
+        m = np.empty((n_all, _ld(n_all)))
         w = np.empty((n_all - n_keep, n_keep))
         for t in range(c * n // n_chunks, (c + 1) * n // n_chunks):
             _assemble_lower_kernel(sa[ia[t]], sb[ib[t]], pos_a, pos_b, m)
@@ -302,7 +365,8 @@ def _merge_in_py(sa, sb, pos_a, pos_b, n_keep, n_all, buf, out):
     """One merge on single-threaded BLAS in place, in the scratch ``buf`` (flat, at least
     ``n_all²``): assemble the packed complements, eliminate (:func:`_eliminate_in_place`),
     the kept block packed into ``out``."""
-    m = buf[:n_all * n_all].reshape((n_all, n_all))     # the upper triangle is never read
+    ld = _ld(n_all)                                     # the upper triangle is never read
+    m = buf[:n_all * ld].reshape((n_all, ld))
     _assemble_lower_kernel(sa, sb, pos_a, pos_b, m)
     _eliminate_in_place(m, n_keep, n_all - n_keep)
     _to_packed(m, n_keep, out)
@@ -317,7 +381,7 @@ def _merge_blas_py(sa, ia, sb, ib, pos_a, pos_b, n_keep, n_all, n_chunks, out):
     n = ia.size
     n_chunks = min(n, n_chunks)
     for c in prange(n_chunks):
-        buf = np.empty(n_all * n_all)
+        buf = np.empty(n_all * _ld(n_all))
         for t in range(c * n // n_chunks, (c + 1) * n // n_chunks):
             _merge_in_kernel(sa[ia[t]], sb[ib[t]], pos_a, pos_b, n_keep, n_all, buf, out[t])
 
@@ -400,7 +464,8 @@ class _PanelMerge:
 
     def factor(self) -> None:
         self.buf = self.bufs.get()                 # the upper triangle is never read
-        self.m = m = self.buf[:self.n_all ** 2].reshape(self.n_all, self.n_all)
+        ld = _ld(self.n_all)
+        self.m = m = self.buf[:self.n_all * ld].reshape(self.n_all, ld)
         _assemble_lower_kernel(self.sa, self.sb, self.pos_a, self.pos_b, m)
         self.sa = self.sb = None
         info = chol_lower(m, self.n_keep, self.n_all - self.n_keep)
@@ -712,8 +777,9 @@ def terminal_admittance(g_s: np.ndarray, r_row_ohm: float, r_col_ohm: float) -> 
         return arr, lut[corners[:, 0] * cols + corners[:, 1]]
 
     numpy = backend() == "numpy"
-    bufs = _Buffers(max(_pattern(shape)[7] for level in levels for shape in level
-                        if not _is_block(shape)) ** 2)
+    n_big = max(_pattern(shape)[7] for level in levels for shape in level
+                if not _is_block(shape))
+    bufs = _Buffers(n_big * _ld(n_big))
     # the complements of a level (merged, or blocks from their cells) are read only by the
     # level above: two arenas, one for the odd and one for the even levels, so each level
     # writes into memory that the level below it has already touched
