@@ -41,7 +41,8 @@ def test_kernel_and_reference_give_the_exact_sums(k, n, n_b, density, seed):
 
 
 @pytest.mark.parametrize("k, n, n_b, density", [
-    (300, 37, 70, 0.6), (4 * lut_gemm.PANEL, 16, 32, 0.6), (4 * lut_gemm.PANEL + 1, 17, 33, 0.6),
+    (300, 37, 70, 0.6), (lut_gemm.GROUP * lut_gemm.PANEL, 16, 32, 0.6),
+    (2 * lut_gemm.GROUP * lut_gemm.PANEL + 1, 17, 133, 0.6),
     (300, 150, 21, 0.05), (300, 37, 70, 0.0)])
 def test_sums_over_several_panels_and_column_blocks(k, n, n_b, density):
     """Rows over several panels of groups (the last one partial, the narrow chunks too),
@@ -61,12 +62,30 @@ def test_sums_over_several_panels_and_column_blocks(k, n, n_b, density):
     np.testing.assert_array_equal(got[1], _exact(bits, q2, u * 3e-12))
 
 
+def test_largest_entries_every_row_driven():
+    """Every entry at its largest (int32 sums at the limit; a narrow matrix's packed halves at
+    their largest over each panel) and every row driven: still the exact sums."""
+    k, n, n_b = 2 * lut_gemm.GROUP * lut_gemm.PANEL + 3, 40, 70
+    q1 = np.full((k, n), lut_gemm._I32 // k)
+    q1[:, 1::2] *= -1
+    q2 = np.full((k, n), lut_gemm.NARROW_MAX)
+    lut = lut_gemm.pack([q1, q2], [1e-7, 3e-12], narrow=[False, True])
+    bits = np.ones((n_b, k), dtype=bool)
+    bits[5] = False
+    v = np.where(bits, np.float32(0.2), np.float32(0.0)).astype(np.float32)
+    u = float(np.float32(0.2))
+    got = lut_gemm.matmul(v, 0.2, lut)
+    np.testing.assert_array_equal(got[0], _exact(bits, q1, u * 1e-7))
+    np.testing.assert_array_equal(got[1], _exact(bits, q2, u * 3e-12))
+
+
 def _from_tables(lut, m):
     """Q read back from the tables' one-bit patterns (packed columns split if narrow)."""
-    t = lut.tables[m][:, :, :, [1, 2, 4, 8]].astype(np.int64)     # (jb, g, c, q)
+    one = [2 ** q for q in range(lut_gemm.GROUP)]
+    t = lut.tables[m][:, :, :, one].astype(np.int64)     # (jb, g, c, q)
     if lut.narrow[m]:
         t = np.concatenate([t & 0xFFFF, t >> 16], axis=2)
-    q = t.transpose(1, 3, 0, 2).reshape(4 * t.shape[1], t.shape[2] * t.shape[0])
+    q = t.transpose(1, 3, 0, 2).reshape(lut_gemm.GROUP * t.shape[1], t.shape[2] * t.shape[0])
     return q[:lut.k, :lut.n]
 
 
@@ -77,14 +96,16 @@ def test_integers_read_back_from_the_tables():
     np.testing.assert_array_equal(lut.integers(0), q)
     np.testing.assert_array_equal(_from_tables(lut, 0), q)
     n_pad = -(-19 // lut_gemm.CB) * lut_gemm.CB
-    assert lut.tables[0].shape == (n_pad // lut_gemm.J, -(-37 // 4), lut_gemm.J, 16)
+    n_g = -(-37 // lut_gemm.GROUP)
+    assert lut.tables[0].shape == (n_pad // lut_gemm.J, n_g, lut_gemm.J, lut_gemm.PATTERNS)
     qn = rng.integers(0, lut_gemm.NARROW_MAX + 1, (37, 19))
     lut = lut_gemm.pack([q + 1000, qn], [1.0, 1.0], narrow=[False, True])
     np.testing.assert_array_equal(lut.integers(1), qn)
     np.testing.assert_array_equal(lut.integers(0), q + 1000)
     np.testing.assert_array_equal(_from_tables(lut, 1), qn)
     np.testing.assert_array_equal(_from_tables(lut, 0), q + 1000)
-    assert lut.tables[1].shape == (n_pad // lut_gemm.J, -(-37 // 4), lut_gemm.JN, 16)
+    assert lut.tables[1].shape == (n_pad // (2 * lut_gemm.JN), n_g, lut_gemm.JN,
+                                   lut_gemm.PATTERNS)
     for bad in (-1, lut_gemm.NARROW_MAX + 1):
         with pytest.raises(InvalidParameterError, match="narrow"):
             lut_gemm.pack([np.full((4, 2), bad)], [1.0], narrow=[True])
@@ -171,3 +192,36 @@ def test_bit_plane_reads_of_a_tile_match_the_float64_read():
         assert np.all(np.abs(var - var64) <= 0.5 * unit_v * enc.v_read_v * n_on * (1 + 1e-6)
                       + 1e-6 * var64)
         assert np.all(np.abs(var - var64) <= 4e-3 * var64)   # the bf16 GEMM bound it replaces
+
+
+def test_pattern_passes_equal_their_python_references():
+    """The jitted bit, pattern and row passes give what their Python references give (the
+    patterns interleaved by blocks of 64 vectors, zero for the padding vectors)."""
+    rng = np.random.default_rng(8)
+    n_b, k = 70, 23
+    n_g = -(-k // lut_gemm.GROUP)
+    v = np.where(rng.random((n_b, k)) < 0.4, np.float32(0.2), np.float32(0)).astype(np.float32)
+    unit = np.float32(0.2)
+    outs = []
+    for bits_fn, pat_fn, rows_fn in ((lut_gemm._bits_kernel, lut_gemm._patterns_kernel,
+                                      lut_gemm._set_rows_kernel),
+                                     (lut_gemm._bits_py, lut_gemm._patterns_py,
+                                      lut_gemm._set_rows_py)):
+        bits = np.full((n_b, lut_gemm.GROUP * n_g), 7, dtype=np.uint8)
+        counts = bits_fn(v, unit, bits)
+        idx = np.full((n_g, 128), 99, dtype=np.uint8)
+        pat_fn(bits, idx)
+        ptr = np.zeros(n_b + 1, dtype=np.int64)
+        rows = np.zeros(int(counts[1]), dtype=np.int32)
+        rows_fn(bits, k, ptr, rows)
+        outs.append((tuple(int(c) for c in counts), bits, idx, ptr, rows))
+    assert outs[0][0] == outs[1][0] == (0, int(np.count_nonzero(v)))
+    for a, b in zip(outs[0][1:], outs[1][1:], strict=True):
+        np.testing.assert_array_equal(a, b)
+    idx = outs[0][2]
+    b = np.arange(128)
+    at = b - b % 64 + 4 * (b % 16) + (b % 64) // 16
+    weights = 2 ** np.arange(lut_gemm.GROUP)
+    want = np.zeros((n_g, 128), dtype=np.int64)
+    want[:, :n_b] = (outs[0][1].reshape(n_b, n_g, lut_gemm.GROUP) @ weights).T
+    np.testing.assert_array_equal(idx[:, at], want)

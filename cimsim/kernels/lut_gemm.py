@@ -5,35 +5,37 @@ column sums it needs are ``V·b @ M`` with ``b`` a 0/1 matrix. For matrices held
 ``M ≈ unit·Q`` (``Q`` int, see :func:`fixed_point`; the signal matrix as the integer form of
 its base-128 split, :func:`cimsim.kernels.int8_gemm.integer_matrix`), the method of the four
 Russians [1]_ [2]_ takes the product without a multiplication: the rows are taken in groups
-of :data:`GROUP` = 4 and, for each group ``g`` and each of the 16 patterns ``e`` of four bits,
+of :data:`GROUP` = 5 and, for each group ``g`` and each of the 32 patterns ``e`` of five bits,
 the table
 
-.. math:: L_{g,e,j} = \sum_{q=0}^{3} e_q\, Q_{4g+q,\,j}
+.. math:: L_{g,e,j} = \sum_{q=0}^{4} e_q\, Q_{5g+q,\,j}
 
 is formed once (int32). A vector's sum is then one table row per group,
 
 .. math:: R_j = \sum_g L_{g,\,e_g(b),\,j} = (b\,Q)_j \quad \text{exactly (int32)}, \qquad
           y_j = \mathrm{f32}\bigl(\mathrm{f64}(R_j)\cdot V\,\mathrm{unit}\bigr),
 
-a quarter of the additions of ``b @ Q`` and no multiplication; ``|R| ≤ k·max|Q| < 2^31`` is
-checked when the tables are built. A *narrow* matrix (entries in [0, :data:`NARROW_MAX`],
-10 bits: a read-noise variance, whose GEMM needs only a noise amplitude's precision) packs
-two columns into each int32 table entry (16 bits each), so one look-up serves two columns;
-its packed sums are split into two int32 sums every :data:`CHUNK_G` groups, before a half
-can exceed 16 bits. Several matrices (the signal and the read-noise variance of a tile) share
-the patterns: each vector's 4-bit pattern of each group is formed once per call. The result
-is the exact product rounded once, so every path gives the same numbers: the kernels (LLVM
-IR compiled by :mod:`cimsim.kernels._llvm` for cores with AVX-512F) keep the 16 entries of
-one column and group in a register and look up 16 vectors' patterns in one ``vpermd``,
-adding them to int32 sums of a block of columns × blocks of 16 vectors held in registers,
-over panels of groups whose tables stay in the L1 cache (the sums kept in a scratch between
-panels); a last pass converts the sums and transposes blocks of 16 vectors × :data:`CB`
-columns into the rows of the output, one 64-byte row segment per vector. Elsewhere (the
-NumPy backend, ``CIMSIM_FORCE_BLAS=1``, a core without AVX-512F or a kernel that does not
-compile) the reference takes ``b @ Q`` as a float64 BLAS GEMM (integer sums below 2^31,
-exact in float64) times the same scale. A plane with few driven rows (at most
-:data:`SPARSE_DENSITY` of a call's rows, as the high planes of small inputs) is summed row by
-row instead: each vector's driven rows of ``Q`` added up in int32, the same exact sums.
+a fifth of the additions of ``b @ Q`` and no multiplication; ``|R| ≤ k·max|Q| < 2^31`` is
+checked when the tables are built. A *narrow* matrix (entries in [0, :data:`NARROW_MAX`], 10
+bits: a read-noise variance, whose GEMM needs only a noise amplitude's precision) packs two
+columns into each int32 table entry (16 bits each), so one look-up serves two columns; its
+packed sums are split into two int32 sums every :data:`CHUNK_G` groups, before a half can
+exceed 16 bits. Several matrices (the signal and the read-noise variance of a tile) share the
+patterns: each vector's 5-bit pattern of each group is formed once per call. The result is the
+exact product rounded once, so every path gives the same numbers: the kernels (LLVM IR
+compiled by :mod:`cimsim.kernels._llvm` for cores with AVX-512F) keep the 32 entries of one
+column and group in two registers and look up 16 vectors' patterns in one two-table permute
+(``vpermi2d``, which reads the low five bits of each index, so four blocks of 16 vectors'
+patterns come in one 64-byte load, a byte each), adding them to int32 sums of a block of
+columns × blocks of 16 vectors held in registers, over panels of groups whose tables stay in
+the L1 cache (the sums kept in a scratch between panels); a last pass converts the sums and
+transposes blocks of 16 vectors × :data:`CB` columns into the rows of the output, one 64-byte
+row segment per vector. Elsewhere (the NumPy backend, ``CIMSIM_FORCE_BLAS=1``, a core without
+AVX-512F or a kernel that does not compile) the reference takes ``b @ Q`` as a float64 BLAS
+GEMM (integer sums below 2^31, exact in float64) times the same scale. A plane with few driven
+rows (at most :data:`SPARSE_DENSITY` of a call's rows, as the high planes of small inputs) is
+summed row by row instead: each vector's driven rows of ``Q`` added up in int32, the same
+exact sums.
 
 References
 ----------
@@ -56,28 +58,31 @@ from device_models._checks import check_int, check_scalar, fail
 from device_models._jit import backend, jit
 
 from . import _llvm
-from .parallel import workspace
+from .parallel import aligned_empty, workspace
 
-__all__ = ["CB", "CHUNK_G", "GROUP", "J", "JN", "NARROW_MAX", "PANEL", "SPARSE_COLS",
+__all__ = ["CB", "CHUNK_G", "GROUP", "J", "JN", "NARROW_MAX", "PANEL", "PATTERNS", "SPARSE_COLS",
            "SPARSE_DENSITY", "VB", "LutMatrix", "fits", "fixed_point", "kernel_available", "matmul",
            "pack"]
 
-#: Rows per look-up (16 patterns per group) [-].
-GROUP = 4
-#: Columns per block of the kernel (one table of 16 patterns per column in a register) [-].
-J = 8
-#: Blocks of 16 vectors per register block of the kernel [-].
-VB = 2
+#: Rows per look-up (32 patterns per group) [-].
+GROUP = 5
+#: Patterns per group, ``2**GROUP``: a table of one column and group fills two registers [-].
+PATTERNS = 2 ** GROUP
+#: Columns per block of the kernel (one table of 32 patterns per column in two registers) [-].
+J = 4
+#: Blocks of 16 vectors per register block of the kernels (one 64-byte load of patterns,
+#: one byte per block) [-].
+VB = 4
 #: Column pairs per block of the narrow kernel (two columns per int32 entry) [-].
 JN = 4
-#: Largest entry of a narrow matrix (non-negative): its table entries (sums of 4) over
-#: :data:`CHUNK_G` groups stay within 16 bits, 4·16·1023 = 65472 [-].
+#: Largest entry of a narrow matrix (non-negative): its table entries (sums of 5) over
+#: :data:`CHUNK_G` groups stay within 16 bits, 5·12·1023 = 61380 [-].
 NARROW_MAX = 1023
-#: Groups per chunk of the narrow kernel's packed sums [-].
-CHUNK_G = 16
-#: Groups per panel of the kernels (a multiple of :data:`CHUNK_G`): the tables of a block of
-#: columns and a panel (32·J·64 B = 16 KiB) stay in the L1 cache while every block of
-#: vectors passes [-].
+#: Groups per panel of the narrow kernel, whose packed sums are split into two int32 sums at
+#: the end of each panel [-].
+CHUNK_G = 12
+#: Groups per panel of the wide kernel: the tables of a block of columns and a panel
+#: (32·J·128 B = 16 KiB) stay in the L1 cache while every block of vectors passes [-].
 PANEL = 32
 #: Columns (and vectors) per block of the finishing transpose: one 64-byte row per vector [-].
 CB = 16
@@ -108,8 +113,8 @@ class LutMatrix:
         ``Q`` of each matrix, row-major and zero-padded to a multiple of :data:`SPARSE_COLS`
         columns, int32 (int16 if narrow): the rows the sparse path adds up.
     tables : tuple of ndarray
-        ``L`` of each matrix, int32, zero-padded to ``ceil(k/4)`` groups and a multiple of
-        :data:`CB` columns: (n/J, groups, J, 16), or narrow (n/(2·JN), groups, JN, 16) with
+        ``L`` of each matrix, int32, zero-padded to ``ceil(k/5)`` groups and a multiple of
+        :data:`CB` columns: (n/J, groups, J, 32), or narrow (n/(2·JN), groups, JN, 32) with
         column ``c`` of a block in the low and ``JN + c`` in the high 16 bits.
     """
 
@@ -172,14 +177,16 @@ def pack(ints: list[np.ndarray], units: list[float],
                        dtype=np.int16 if nar else np.int32)
         row[:, :n] = q
         rows_q.append(row)
-        rows = pad.reshape(n_g, GROUP, n_pad // J, J).transpose(2, 0, 3, 1)   # (jb, g, c, q)
-        tab = np.zeros(rows.shape[:3] + (16,), dtype=np.int32)
-        for e in range(1, 16):
+        width = 2 * JN if nar else J
+        rows = pad.reshape(n_g, GROUP, n_pad // width, width).transpose(2, 0, 3, 1)
+        tab = np.zeros(rows.shape[:3] + (PATTERNS,), dtype=np.int32)    # (jb, g, c, e)
+        for e in range(1, PATTERNS):
             low = e & -e                                   # lowest set bit: e = low + rest
             tab[..., e] = tab[..., e ^ low] + rows[..., low.bit_length() - 1]
         if nar:         # columns c and JN + c of a block share an entry
             tab = tab[:, :, :JN] | (tab[:, :, JN:] << 16)
-        tables.append(np.ascontiguousarray(tab))
+        tables.append(aligned_empty(tab.shape, np.int32))     # 64-byte loads of whole lines
+        tables[-1][...] = tab
     return LutMatrix(k, n, tuple(float(u) for u in units), tuple(narrow), tuple(rows_q),
                      tuple(tables))
 
@@ -282,19 +289,23 @@ def _bits_py(v, unit, bits):
 
 
 def _patterns_py(bits, idx):
-    """``idx[g, b] = Σ_q bits[b, 4g+q]·2^q`` (zero-padded vectors), in a pass the compiler
-    vectorises: per group the four bytes read as one little-endian word ``x`` whose bits 0,
-    8, 16, 24 are gathered into bits 24…27 by ``x·0x01020408`` (their products land on
-    distinct bits, so no carry)."""
+    """The pattern ``Σ_q bits[b, 5g+q]·2^q`` of each group ``g`` and vector ``b`` (zero-padded
+    vectors) into ``idx[g]``, interleaved by blocks of 64 vectors: vector ``64a + 16u + i`` at
+    byte ``64a + 4i + u`` (byte ``u`` of lane ``i`` of the kernels' 64-byte loads)."""
     n_b = bits.shape[0]
     n_g, nb_pad = idx.shape
-    words = bits.view(np.uint32)
-    for g in range(n_g):
-        out = idx[g]
-        for b in range(n_b):
-            out[b] = np.uint8((words[b, g] * np.uint32(0x01020408)) >> np.uint32(24))
-        for b in range(n_b, nb_pad):
-            out[b] = 0
+    for b in range(nb_pad):
+        r = b & 63
+        at = b - r + 4 * (r & 15) + (r >> 4)
+        if b < n_b:
+            row = bits[b]
+            for g in range(n_g):
+                c = GROUP * g
+                idx[g, at] = (row[c] | (row[c + 1] << 1) | (row[c + 2] << 2)
+                              | (row[c + 3] << 3) | (row[c + 4] << 4))
+        else:
+            for g in range(n_g):
+                idx[g, at] = 0
 
 
 def _set_rows_py(bits, k, ptr, rows):
@@ -346,36 +357,59 @@ def _kernel():
     return None if None in fns else fns
 
 
-def _group_lookup(n_cols: int, perm: str) -> list[str]:
-    """IR of one group of four rows: load the group's ``n_cols`` tables of 16 patterns, then
-    for each of the :data:`VB` blocks of 16 vectors look up their patterns (``perm``) and add
-    them to the running sums ``%s{u}_{c}`` as ``%n{u}_{c}``."""
-    s = [f"  %go = mul i64 %g, {n_cols * 64}", "  %tg = getelementptr i8, ptr %tj, i64 %go",
-         "  %ir = mul i64 %g, %nb", "  %ib = add i64 %ir, %b"]
+#: The two-table permute: lane ``i`` takes entry ``idx[i] mod 32`` of the 32 entries of its
+#: first (0-15) and third (16-31) operands (``vpermi2d``).
+_PERM = "@llvm.x86.avx512.vpermi2var.d.512"
+_PREFETCH = "declare void @llvm.prefetch.p0(ptr, i32, i32, i32)"
+
+
+def _splat(x: int) -> str:
+    """The constant <16 x i32> of ``x`` in every lane."""
+    return "<" + ", ".join([f"i32 {x}"] * 16) + ">"
+
+
+def _group_lookup(n_cols: int, panel: int) -> list[str]:
+    """IR of one group of five rows: load the group's ``n_cols`` tables of 32 patterns (two
+    registers each), then for each of the :data:`VB` = 4 blocks of 16 vectors look up their
+    patterns (``vpermi2d``; block ``u``'s in byte ``u`` of the lanes of one 64-byte load, see
+    :func:`_patterns_py`) and add them to the running sums ``%s{u}_{c}`` as ``%n{u}_{c}``.
+    One cache line of the tables ``panel`` groups on (the next panel's, or the next block
+    of columns') is prefetched, line ``(b/64) mod 8`` of the group's ``2·n_cols`` lines: the
+    tables come from memory once per call while the present panel's are looked up."""
+    lines = 2 * n_cols
+    s = [f"  %go = mul i64 %g, {n_cols * 128}", "  %tg = getelementptr i8, ptr %tj, i64 %go",
+         "  %ir = mul i64 %g, %nb", "  %ib = add i64 %ir, %b",
+         "  %pfb = lshr i64 %b, 6", f"  %pfl = urem i64 %pfb, {lines}",
+         "  %pfo = shl i64 %pfl, 6", f"  %pfo2 = add i64 %pfo, {panel * n_cols * 128}",
+         "  %pfa = getelementptr i8, ptr %tg, i64 %pfo2",
+         "  call void @llvm.prefetch.p0(ptr %pfa, i32 0, i32 3, i32 1)"]
     for c in range(n_cols):
-        s += [f"  %tq{c} = getelementptr i8, ptr %tg, i64 {64 * c}",
-              f"  %t{c} = load <16 x i32>, ptr %tq{c}, align 4"]
+        for h in range(2):
+            s += [f"  %tq{c}_{h} = getelementptr i8, ptr %tg, i64 {128 * c + 64 * h}",
+                  f"  %t{c}_{h} = load <16 x i32>, ptr %tq{c}_{h}, align 4"]
+    s += ["  %iq = getelementptr i8, ptr %idx, i64 %ib",
+          "  %iz0 = load <16 x i32>, ptr %iq, align 4"]
     for u in range(VB):
-        s += [f"  %iu{u} = add i64 %ib, {16 * u}",
-              f"  %iq{u} = getelementptr i8, ptr %idx, i64 %iu{u}",
-              f"  %ix{u} = load <16 x i8>, ptr %iq{u}, align 1",
-              f"  %iz{u} = zext <16 x i8> %ix{u} to <16 x i32>"]
+        if u:        # byte u of each lane: the permute reads the low five bits
+            s += [f"  %iz{u} = lshr <16 x i32> %iz0, {_splat(8 * u)}"]
         for c in range(n_cols):
-            s += [f"  %e{u}_{c} = call <16 x i32> {perm}(<16 x i32> %t{c}, <16 x i32> %iz{u})",
+            s += [f"  %e{u}_{c} = call <16 x i32> {_PERM}(<16 x i32> %t{c}_0, <16 x i32> %iz{u}, "
+                  f"<16 x i32> %t{c}_1)",
                   f"  %n{u}_{c} = add <16 x i32> %s{u}_{c}, %e{u}_{c}"]
     return s
 
 
 def _panel_loops(width: int, entries: int, step: int, panel: int,
                  sums: list[tuple[str, int]], body: list[str]) -> list[str]:
-    """IR of the loops around a kernel's group loop: blocks ``%jb`` of ``width`` columns
-    (tables ``%tj``, ``entries`` table registers per group), panels ``[%p0, %p1)`` of
+    """IR of the loops around a kernel's group loop ``body``: blocks ``%jb`` of ``width`` columns
+    (tables ``%tj``, ``entries`` tables of 32 patterns per group), panels ``[%p0, %p1)`` of
     ``panel`` groups, blocks ``%b`` of ``step`` vectors. Each sum (``sums``: its name and its
     byte offset from ``%ab``, the block's place in ``%acc``; <16 x i32> values, ``%a…`` at the
     start of a panel, ``%x…`` defined by ``body`` at its end) starts at zero in the first
-    panel and is stored in ``%acc`` after each: ``acc`` holds int32 blocks of :data:`CB`
-    columns × 16 vectors, (n/CB, nb/16, CB, 16)."""
-    s = [f"  %gstride = mul i64 %ng, {entries * 64}", "  br label %jl",
+    panel and is stored in ``%acc`` after each (a body that keeps its sums in ``acc`` itself
+    passes no ``sums``; ``%first`` says whether the panel is the first): ``acc`` holds int32
+    blocks of :data:`CB` columns × 16 vectors, (n/CB, nb/16, CB, 16)."""
+    s = [f"  %gstride = mul i64 %ng, {entries * 128}", "  br label %jl",
          "jl:", "  %jb = phi i64 [0, %entry], [%jbn, %pdone]",
          "  %to = mul i64 %jb, %gstride", "  %tj = getelementptr i8, ptr %tab, i64 %to",
          f"  %cbk = udiv i64 %jb, {CB // width}", f"  %cin = urem i64 %jb, {CB // width}",
@@ -385,6 +419,9 @@ def _panel_loops(width: int, entries: int, step: int, panel: int,
          "pl:", "  %p0 = phi i64 [0, %jl], [%p1, %bdone]",
          f"  %p1a = add i64 %p0, {panel}", "  %p1lt = icmp ult i64 %p1a, %ng",
          "  %p1 = select i1 %p1lt, i64 %p1a, i64 %ng", "  %first = icmp eq i64 %p0, 0",
+         "  %keep1 = select i1 %first, i32 0, i32 -1",     # the sums start at zero in panel 0
+         "  %keepi = insertelement <16 x i32> poison, i32 %keep1, i64 0",
+         "  %keep = shufflevector <16 x i32> %keepi, <16 x i32> poison, <16 x i32> zeroinitializer",
          "  br label %bl",
          "bl:", "  %b = phi i64 [0, %pl], [%bn, %bdone0]",
          f"  %bo = mul i64 %b, {CB * 4}", "  %ao = add i64 %cb0, %bo",
@@ -392,7 +429,7 @@ def _panel_loops(width: int, entries: int, step: int, panel: int,
     for a, off in sums:
         s += [f"  %aq{a} = getelementptr i8, ptr %ab, i64 {off}",
               f"  %al{a} = load <16 x i32>, ptr %aq{a}, align 4",
-              f"  %a{a} = select i1 %first, <16 x i32> zeroinitializer, <16 x i32> %al{a}"]
+              f"  %a{a} = and <16 x i32> %al{a}, %keep"]
     s += body
     s += [f"  store <16 x i32> %x{a}, ptr %aq{a}, align 4" for a, _ in sums]
     s += ["  br label %bdone0",
@@ -409,19 +446,18 @@ _HEAD = ("(i64 %nb, i64 %ng, i64 %njb, ptr noalias %idx, ptr noalias %tab, ptr n
 
 def _ir() -> str:
     """``lut(nb, ng, njb, idx, tab, acc)``: for each block of ``J`` columns, panel of
-    :data:`PANEL` groups and block of ``16·VB`` vectors, over the groups ``g``: one register
-    per column holds the column's 16 patterns of group ``g`` and one per 16 vectors their
-    patterns, ``vpermd`` looks up each vector's entry of each column and adds it to int32
+    :data:`PANEL` groups and block of ``16·VB`` vectors, over the groups ``g``: two registers
+    per column hold the column's 32 patterns of group ``g`` and one per 16 vectors their
+    patterns, ``vpermi2d`` looks up each vector's entry of each column and adds it to int32
     sums (lanes = vectors), kept in ``acc`` (blocks of :data:`CB` columns × 16 vectors, see
     :func:`_ir_finish`)."""
-    perm = "@llvm.x86.avx512.permvar.si.512"
     blk = [(u, c) for u in range(VB) for c in range(J)]
-    s = [f"declare <16 x i32> {perm}(<16 x i32>, <16 x i32>)", "define void @lut" + _HEAD,
-         "entry:"]
+    s = [f"declare <16 x i32> {_PERM}(<16 x i32>, <16 x i32>, <16 x i32>)", _PREFETCH,
+         "define void @lut" + _HEAD, "entry:"]
     body = ["  br label %gl", "gl:", "  %g = phi i64 [%p0, %bl], [%gn, %gl]"]
     body += [f"  %s{u}_{c} = phi <16 x i32> [%a{u}_{c}, %bl], [%n{u}_{c}, %gl]"
              for u, c in blk]
-    body += _group_lookup(J, perm)
+    body += _group_lookup(J, PANEL)
     body += ["  %gn = add i64 %g, 1", "  %gmore = icmp ult i64 %gn, %p1",
              "  br i1 %gmore, label %gl, label %gdone", "gdone:"]
     body += [f"  %x{u}_{c} = add <16 x i32> %n{u}_{c}, zeroinitializer" for u, c in blk]
@@ -434,40 +470,53 @@ def _ir() -> str:
 def _ir_narrow() -> str:
     """``lutn(nb, ng, njb, idx, tab, acc)`` for a narrow matrix: each int32 table entry holds
     two columns' entries (column ``c`` in bits 0-15, column ``JN + c`` in bits 16-31 of a
-    block of ``J`` columns), so one ``vpermd`` looks up two columns; the packed sums run over
-    chunks of :data:`CHUNK_G` groups (a half never exceeds 16 bits), then are split into two
-    int32 sums per column pair, kept in ``acc`` as those of :func:`_ir`."""
-    perm = "@llvm.x86.avx512.permvar.si.512"
+    block of ``2·JN`` columns), so one ``vpermi2d`` looks up two columns; the packed sums
+    ``P = lo + 2^16·hi`` run over panels of :data:`CHUNK_G` groups (a half never exceeds 16
+    bits), then ``acc`` takes ``Σ P`` (mod 2^32) for column ``c`` and ``Σ hi`` for column
+    ``JN + c``; after the last panel ``Σ lo = Σ P − 2^16·Σ hi`` (exact: below 2^31). ``acc``
+    as :func:`_ir`'s."""
     blk = [(u, c) for u in range(VB) for c in range(JN)]
     wide = [(u, c, h) for u in range(VB) for c in range(JN) for h in range(2)]
-    s = [f"declare <16 x i32> {perm}(<16 x i32>, <16 x i32>)", "define void @lutn" + _HEAD,
-         "entry:",
-         "  %mi = insertelement <16 x i32> poison, i32 65535, i64 0",
-         "  %mask = shufflevector <16 x i32> %mi, <16 x i32> poison, <16 x i32> zeroinitializer",
-         "  %shi = insertelement <16 x i32> poison, i32 16, i64 0",
-         "  %sh = shufflevector <16 x i32> %shi, <16 x i32> poison, <16 x i32> zeroinitializer"]
-    body = ["  br label %cl", "cl:", "  %g0 = phi i64 [%p0, %bl], [%g1, %gdone]"]
-    body += [f"  %w{u}_{c}_{h} = phi <16 x i32> [%a{u}_{c}_{h}, %bl], [%x{u}_{c}_{h}, %gdone]"
-             for u, c, h in wide]
-    body += [f"  %g1a = add i64 %g0, {CHUNK_G}", "  %g1lt = icmp ult i64 %g1a, %p1",
-             "  %g1 = select i1 %g1lt, i64 %g1a, i64 %p1", "  br label %gl",
-             "gl:", "  %g = phi i64 [%g0, %cl], [%gn, %gl]"]
-    body += [f"  %s{u}_{c} = phi <16 x i32> [zeroinitializer, %cl], [%n{u}_{c}, %gl]"
+    s = [f"declare <16 x i32> {_PERM}(<16 x i32>, <16 x i32>, <16 x i32>)", _PREFETCH,
+         "define void @lutn" + _HEAD, "entry:"]
+    body = ["  br label %gl", "gl:", "  %g = phi i64 [%p0, %bl], [%gn, %gl]"]
+    body += [f"  %s{u}_{c} = phi <16 x i32> [zeroinitializer, %bl], [%n{u}_{c}, %gl]"
              for u, c in blk]
-    body += _group_lookup(JN, perm)
-    body += ["  %gn = add i64 %g, 1", "  %gmore = icmp ult i64 %gn, %g1",
-             "  br i1 %gmore, label %gl, label %gdone", "gdone:"]
-    for u, c in blk:
-        body += [f"  %lo{u}_{c} = and <16 x i32> %n{u}_{c}, %mask",
-                 f"  %hi{u}_{c} = lshr <16 x i32> %n{u}_{c}, %sh",
-                 f"  %x{u}_{c}_0 = add <16 x i32> %w{u}_{c}_0, %lo{u}_{c}",
-                 f"  %x{u}_{c}_1 = add <16 x i32> %w{u}_{c}_1, %hi{u}_{c}"]
-    body += ["  %cmore = icmp ult i64 %g1, %p1", "  br i1 %cmore, label %cl, label %cdone",
-             "cdone:"]
-    # lane block b/16 + u, column h·JN + c of the J-block
-    s += _panel_loops(J, JN, 16 * VB, PANEL,
-                      [(f"{u}_{c}_{h}", 64 * (CB * u + h * JN + c)) for u, c, h in wide],
-                      body)
+    body += _group_lookup(JN, CHUNK_G)
+    body += ["  %gn = add i64 %g, 1", "  %gmore = icmp ult i64 %gn, %p1",
+             "  br i1 %gmore, label %gl, label %gdone", "gdone:",
+             "  %last = icmp eq i64 %p1, %ng", "  br i1 %first, label %f0, label %f1",
+             "f0:", "  br i1 %last, label %fin11, label %fin10",
+             "f1:", "  br i1 %last, label %fin01, label %fin00"]
+    # lane block b/16 + u, column h·JN + c of the 2·JN-block
+    off = {(u, c, h): 64 * (CB * u + h * JN + c) for u, c, h in wide}
+    for first in (0, 1):
+        for last in (0, 1):
+            t = f"{first}{last}"
+            body.append(f"fin{t}:")
+            for u, c in blk:
+                v = f"{u}_{c}_{t}"
+                body += [f"  %aq{v}_{h} = getelementptr i8, ptr %ab, i64 {off[u, c, h]}"
+                         for h in range(2)]
+                body += [f"  %hi{v} = lshr <16 x i32> %n{u}_{c}, {_splat(16)}"]
+                if first:
+                    body += [f"  %y{v} = add <16 x i32> %n{u}_{c}, zeroinitializer",
+                             f"  %x{v}_1 = add <16 x i32> %hi{v}, zeroinitializer"]
+                else:
+                    body += [f"  %a{v}_{h} = load <16 x i32>, ptr %aq{v}_{h}, align 4"
+                             for h in range(2)]
+                    body += [f"  %y{v} = add <16 x i32> %a{v}_0, %n{u}_{c}",
+                             f"  %x{v}_1 = add <16 x i32> %a{v}_1, %hi{v}"]
+                if last:
+                    body += [f"  %hs{v} = shl <16 x i32> %x{v}_1, {_splat(16)}",
+                             f"  %x{v}_0 = sub <16 x i32> %y{v}, %hs{v}"]
+                else:
+                    body += [f"  %x{v}_0 = add <16 x i32> %y{v}, zeroinitializer"]
+                body += [f"  store <16 x i32> %x{v}_{h}, ptr %aq{v}_{h}, align 4"
+                         for h in range(2)]
+            body.append("  br label %bdone0")
+    body.pop()                       # the last block's branch is the panel loop's
+    s += _panel_loops(2 * JN, JN, 16 * VB, CHUNK_G, [], body)
     return "\n".join(s)
 
 

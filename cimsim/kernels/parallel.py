@@ -16,17 +16,32 @@ import threading
 
 import numpy as np
 
-__all__ = ["blas_single_thread", "for_row_slices", "fresh_scratch", "n_threads", "side_by_side",
-           "workspace"]
+__all__ = ["LINE", "aligned_empty", "blas_single_thread", "for_row_slices", "fresh_scratch",
+           "n_threads", "side_by_side", "workspace"]
+
+#: Bytes of a cache line (and of an AVX-512 register): where :func:`aligned_empty` starts [-].
+LINE = 64
 
 
 _SCRATCH = threading.local()
 
 
+def aligned_empty(shape, dtype) -> np.ndarray:
+    """An uninitialised C-contiguous array starting on a multiple of :data:`LINE` bytes, so
+    a kernel's 64-byte loads and stores of it never straddle two cache lines (NumPy aligns
+    to 16 bytes)."""
+    dt = np.dtype(dtype)
+    n = math.prod(shape) if isinstance(shape, tuple) else int(shape)
+    raw = np.empty(n * dt.itemsize + LINE, dtype=np.uint8)
+    off = -raw.ctypes.data % LINE
+    return raw[off:off + n * dt.itemsize].view(dt).reshape(shape)
+
+
 def workspace(name: str, shape: tuple, dtype) -> np.ndarray:
     """A per-thread scratch array reused across calls (fresh large arrays cost a page fault
-    per 4 KiB on first touch, a sizeable part of a tile MVM). Valid until the same thread
-    asks for ``name`` again; never returned to callers."""
+    per 4 KiB on first touch, a sizeable part of a tile MVM), starting on a cache line
+    (:func:`aligned_empty`). Valid until the same thread asks for ``name`` again; never
+    returned to callers."""
     try:
         bufs = _SCRATCH.bufs
     except AttributeError:
@@ -39,7 +54,7 @@ def workspace(name: str, shape: tuple, dtype) -> np.ndarray:
     need = math.prod(shape)
     base = bufs.get((name, dt.str))
     if base is None or base.size < need:
-        base = np.empty(max(need, 1), dtype=dt)
+        base = aligned_empty(max(need, 1), dt)
         bufs[(name, dt.str)] = base
         for k in [k for k in bufs if len(k) == 3 and k[0] == name]:   # views of the old base
             del bufs[k]
