@@ -47,6 +47,8 @@ EXEMPT: dict[str, str] = {
     "cimsim.kernels.parallel.side_by_side": "calls its arguments on threads (infrastructure)",
     "cimsim.kernels.parallel.fresh_scratch": "uninitialised scratch of any requested size "
                                              "(infrastructure, like workspace)",
+    "cimsim.kernels.parallel.aligned_empty": "uninitialised array of any requested size "
+                                             "(infrastructure, like workspace)",
     "cimsim.kernels.parallel.workspace": "per-thread scratch of any requested size "
                                          "(infrastructure, never returned to callers)",
     "cimsim.kernels.parallel.blas_single_thread": "a context manager without arguments",
