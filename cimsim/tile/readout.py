@@ -360,18 +360,48 @@ _analog_read_kernel = jit(_analog_read_py)
 # after finishing that draw exactly, as the general kernel's normal32 does.
 
 
+@jit(inline="always")
+def _sar_input(mv, vv, noisy, shot, g, s2, zj, h0):
+    """ADC input [LSB] of one column before reference columns and comparator offset: the
+    general kernel's arithmetic (mean ``mv`` and variance ``vv`` in the GEMMs' dtype)."""
+    u = h0 + np.float64(mv) * g
+    if shot:
+        var = s2
+        if noisy:
+            var += max(np.float64(vv), 0.0) * (g * g)
+        u += math.sqrt(var) * np.float64(zj)
+    return u
+
+
+@jit(inline="always")
+def _guess_index(xv, e1, inv_w, c_top, lbase):
+    """First guess of a column's noise-free code (from its ADC's mean code width), as an
+    index into the flat level table."""
+    q = np.floor((xv - e1) * inv_w) + 1.0
+    q = q if q > 0.0 else 0.0
+    q = q if q < c_top else c_top
+    return lbase + np.int64(q)
+
+
 @jit
-def _sar_inputs(mrow, vrow, noisy, shot, gain, s2, off, z, h0, x):
-    """ADC input less the comparator offset [LSB], the general kernel's arithmetic."""
+def _sar_inputs(mrow, vrow, noisy, shot, gain, s2, z, h0, x):
+    """ADC inputs [LSB] before reference columns and comparator offset (:func:`_sar_input`)."""
     for j in range(x.size):
-        g = gain[j]
-        u = h0 + np.float64(mrow[j]) * g
-        if shot:
-            var = s2[j]
-            if noisy:
-                var += max(np.float64(vrow[j]), 0.0) * (g * g)
-            u += math.sqrt(var) * np.float64(z[j])
-        x[j] = u
+        x[j] = _sar_input(mrow[j], vrow[j if noisy else 0], noisy, shot, gain[j], s2[j], z[j],
+                          h0)
+
+
+@jit
+def _sar_inputs_guess(mrow, vrow, noisy, shot, gain, s2, off, z, h0, e1, inv_w, c_top, lbase,
+                      x, k):
+    """Without reference columns, in one pass: the ADC inputs less the comparator offset
+    (:func:`_sar_input`, then ``− off``) and the first guess of each
+    column's code (:func:`_guess_index`)."""
+    for j in range(x.size):
+        xv = _sar_input(mrow[j], vrow[j if noisy else 0], noisy, shot, gain[j], s2[j], z[j],
+                        h0) - off[j]
+        x[j] = xv
+        k[j] = _guess_index(xv, e1[j], inv_w[j], c_top, lbase[j])
 
 
 @jit
@@ -384,20 +414,13 @@ def _sar_refs(vref, gain, ref_idx, zr, x):
 
 
 @jit
-def _sar_offset(off, x):
+def _sar_offset_guess(off, e1, inv_w, c_top, lbase, x, k):
+    """The comparator offset taken off the ADC inputs, and the first guess of each column's
+    code (:func:`_guess_index`)."""
     for j in range(x.size):
-        x[j] = x[j] - off[j]
-
-
-@jit
-def _sar_guess(x, e1, inv_w, c_top, lbase, k):
-    """First guess of each column's noise-free code (from its ADC's mean code width), as an
-    index into the flat level table."""
-    for j in range(x.size):
-        q = np.floor((x[j] - e1[j]) * inv_w[j]) + 1.0
-        q = q if q > 0.0 else 0.0
-        q = q if q < c_top else c_top
-        k[j] = lbase[j] + np.int64(q)
+        xv = x[j] - off[j]
+        x[j] = xv
+        k[j] = _guess_index(xv, e1[j], inv_w[j], c_top, lbase[j])
 
 
 @jit
@@ -598,13 +621,15 @@ def _read_sar_py(mean, var_own, var_ref, ref_idx, gain, coef, out_index, bits, h
         row = np.uint64((sample0 + b) * n_planes + plane)
         if shot:
             zig.fill_row_normals(keys[0], keys[1], row, col0, hb, ent, z, words)
-        _sar_inputs(mean[b], var_own[b] if noisy else dummy, noisy, shot, gain, s2, off, z, h0,
-                    x)
+        vrow = var_own[b] if noisy else dummy
         if has_ref:
+            _sar_inputs(mean[b], vrow, noisy, shot, gain, s2, z, h0, x)
             zig.fill_row_normals(keys[2], keys[3], row, ref0, hb, ent, zr, words)
             _sar_refs(var_ref[b], gain, ref_idx, zr, x)
-        _sar_offset(off, x)
-        _sar_guess(x, e1, inv_w, c_top, lbase, k)
+            _sar_offset_guess(off, e1, inv_w, c_top, lbase, x, k)
+        else:
+            _sar_inputs_guess(mean[b], vrow, noisy, shot, gain, s2, off, z, h0, e1, inv_w,
+                              c_top, lbase, x, k)
         _gather_pair(levels, k, lo, hi)
         _sar_step(x, lo, hi, k)
         _gather_pair(levels, k, lo, hi)
@@ -614,8 +639,7 @@ def _read_sar_py(mean, var_own, var_ref, ref_idx, gain, coef, out_index, bits, h
         rlo = np.uint32(rb_c & np.uint64(0xFFFFFFFF))
         rhi = np.uint32(rb_c >> np.uint64(32))
         _sar_draw_bits(c, col0, bits, rlo, rhi, p2, hb_lo, hb_hi)
-        zig._layer_words(hb_lo, words, ent_lo)
-        zig._layer_words(hb_hi, words, ent_hi)
+        zig._layer_words_pair(hb_lo, hb_hi, words, ent_lo, ent_hi)
         first, last = _sar_decide(x, c, lo, hi, lim, sc, hb_lo, ent_lo, hb_hi, ent_hi, code,
                                   slow)
         if last >= 0:

@@ -1,0 +1,945 @@
+r"""Column read-out: read noise, SAR ADCs and digital reconstruction (shift-add).
+
+For vector ``b`` and signal column ``j`` converted by ADC ``a``, a read of the array gives
+
+.. math:: I = \mu + \sqrt{\sigma^2_{own}}\, z - \sqrt{\sigma^2_{ref}}\, z_{ref} \quad [A]
+
+(``μ = v @ (G+ − G−)`` and ``σ² = v² @ (σ+² + σ−²)`` from the tile's two GEMMs: the variance
+identity for independent Gaussian cells; :mod:`cimsim.kernels.bf16_gemm` for the second; for
+time-coded inputs ``I`` is the mean current over the window, the integrated charge over
+``t_read``). The column front end (:mod:`cimsim.tile.frontend`, the circuits of
+:mod:`device_models.frontend`) maps it onto the ADC input, ``V = V_FS/2 + R·I``; in LSB units
+``u = V/LSB + 1/2 = 2^{N-1} + 1/2 + I·gain`` (``gain = R/LSB = 2^{N-1} / I_fs`` [1/A], so
+``±I_fs`` spans the range and the 1/2 puts zero on a code centre), and the ADC returns
+``floor(u)`` clipped to ``[0, 2^N − 1]`` (ideal) or the code of its SAR binary search
+with its own decision levels, comparator offset and per-decision comparator noise. The
+digital back end adds ``(code − 2^{N-1})·coef[j]`` to output ``out_index[j]`` and the
+conversion's switching energy (from the ADC model, per code) to ``e_out[b]``.
+
+Normal numbers come from :mod:`device_models.ziggurat` streams, keyed by the vector's read
+``row = (sample0 + b)·n_planes + plane`` and the column (``col0 + j`` for read noise, ``ref0 + r``
+for reference columns, ``(col0 + j)·N + s`` for comparator decision ``s``), so a result is a
+pure function of the seed and the vector's position: thread count and batch split do not
+change it. The common case (ideal ADCs, no reference columns) runs a specialised kernel in
+the GEMMs' precision (float32 for ADCs up to 12 bits) in vectorised passes. SAR ADCs whose
+codes are all wider than the comparator-noise window (:data:`COMPARATOR_SKIP_SIGMAS` σ) run
+the look-up kernel: the noise-free code by look-up in the ADC's decision levels, and the
+comparator noise of the only two decisions that can come near the input; the same codes as
+the search decision by decision, which the general kernel (everything else, float64) runs.
+Each kernel has a NumPy reference with the same arithmetic.
+
+References
+----------
+.. [1] A. Shafiee et al., "ISAAC", ISCA 2016. doi:10.1145/3007787.3001139 (column ADCs
+   shared through a mux, shift-and-add).
+.. [2] M. Le Gallo et al., Nature Electronics 6, 680-693 (2023).
+   doi:10.1038/s41928-023-01010-1 (ADC range calibration).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from device_models import rng
+from device_models import ziggurat as zig
+from device_models._jit import backend, jit
+
+from ..hardware import HardwareConfig
+
+__all__ = [
+    "COMPARATOR_SKIP_SIGMAS",
+    "MISMATCH_ENERGY_MAX_BITS",
+    "ColumnAdcs",
+    "analog_read",
+]
+
+
+class ColumnAdcs:
+    """The column read-outs of a set of tiles, flattened for the fused read kernel.
+
+    Each tile has ``ceil(cols / adc_share)`` read-outs, read-out ``a`` serving physical
+    columns ``a·adc_share … (a+1)·adc_share − 1`` through the mux. The read-out is the model
+    of ``hw.adc_card``'s kind (:mod:`device_models.converters`): a SAR ADC
+    (:class:`~device_models.adc.SarAdc`, voltage input), a current-mode sense-amplifier
+    read-out (:class:`~device_models.sense_amp.CurrentSenseAmp`) or a CCO ADC
+    (:class:`~device_models.cco_adc.CcoAdc`), current input; each is a binary search over
+    its decision levels. With ``converter_noise`` every read-out is built with its own seed
+    (its own mismatch, offset and noise at ``temperature_k``) and conversions run that search;
+    without it the read-outs are ideal (``code = floor(x / LSB)``) and share the card's
+    nominal energy table. ``full_scale`` and ``lsb`` are in the read-out's input unit (volts
+    or amperes, ``input_kind``).
+    """
+
+    def __init__(self, hw: HardwareConfig, n_adcs: int, seed_tag=0, first_index: int = 0):
+        from device_models.converters import build_converter
+
+        bits = hw.tile.adc_bits
+        window = hw.tile.t_read_s * hw.tile.read_phases
+        self.bits = bits
+        self.sar = bool(hw.converter_noise)
+        nominal = _nominal_adc(hw.adc_card, bits, hw.temperature_k, window)
+        self.input_kind = nominal.input_kind
+        self.full_scale = self.full_scale_v = nominal.full_scale
+        self.conversion_time_s = nominal.conversion_time_s
+        self.lsb = self.lsb_v = lsb = nominal.lsb
+        n = max(int(n_adcs), 1)
+        self.t0 = np.zeros(n)
+        self.up = np.zeros((n, bits))
+        self.dn = np.zeros((n, bits))
+        self.trial = np.zeros((n, bits))
+        self.offset = np.zeros(n)
+        self.sig_s = np.zeros(n)
+        self.sig_c = np.zeros(n)
+        self.levels = np.zeros((n, 0))
+        self.min_width = np.zeros(n)
+        if self.sar:
+            self.e_row = np.arange(n, dtype=np.int64)
+            tables = (np.empty((n, 1 << bits), dtype=ENERGY_TABLE_DTYPE)
+                      if bits <= MISMATCH_ENERGY_MAX_BITS else None)
+            for a in range(n):
+                adc = build_converter(
+                    hw.adc_card, bits, window_s=window, temperature_k=hw.temperature_k,
+                    seed=rng.derive_key(hw.seed, "column_adc", seed_tag, first_index + a))
+                t0, up, dn, trial = adc.decision_tables()
+                self.t0[a] = t0 / lsb
+                self.up[a] = up / lsb
+                self.dn[a] = dn / lsb
+                self.trial[a] = trial / lsb
+                self.offset[a] = adc.offset / lsb
+                self.sig_s[a] = adc.sampling_sigma / lsb
+                self.sig_c[a] = adc.decision_noise / lsb
+                if tables is not None:
+                    tables[a] = adc.code_energy_j
+            self.levels, self.min_width = decision_levels(self.t0, self.up, self.dn,
+                                                          self.trial)
+            if tables is not None:
+                self.e_table = tables
+            else:   # fine ADCs: the nominal table (mismatch moves energy by ~σ_u relative)
+                self.e_row = np.zeros(n, dtype=np.int64)
+                self.e_table = np.ascontiguousarray(nominal.code_energy_j[None, :])
+        else:
+            self.e_row = np.zeros(n, dtype=np.int64)
+            self.e_table = np.ascontiguousarray(nominal.code_energy_j[None, :])
+
+    @classmethod
+    def concatenate(cls, parts: list[ColumnAdcs]) -> ColumnAdcs:
+        """One flat set of ADCs from several tiles' sets (same hardware config)."""
+        out = object.__new__(cls)
+        out.bits, out.sar = parts[0].bits, parts[0].sar
+        out.input_kind = parts[0].input_kind
+        out.full_scale = out.full_scale_v = parts[0].full_scale
+        out.lsb = out.lsb_v = parts[0].lsb
+        out.conversion_time_s = parts[0].conversion_time_s
+        for name in ("t0", "up", "dn", "trial", "offset", "sig_s", "sig_c", "levels",
+                     "min_width"):
+            setattr(out, name, np.ascontiguousarray(np.concatenate([getattr(p, name)
+                                                                    for p in parts])))
+        if out.sar and out.bits <= MISMATCH_ENERGY_MAX_BITS:     # one table per ADC
+            out.e_table = np.ascontiguousarray(np.concatenate([p.e_table for p in parts]))
+            out.e_row = np.arange(out.e_table.shape[0], dtype=np.int64)
+        else:
+            out.e_table = parts[0].e_table
+            out.e_row = np.zeros(out.t0.size, dtype=np.int64)
+        return out
+
+    def view(self, lo: int, hi: int) -> ColumnAdcs:
+        """ADCs ``lo … hi − 1`` of this set, their tables views of this set's (no copy)."""
+        out = object.__new__(type(self))
+        out.bits, out.sar = self.bits, self.sar
+        out.input_kind = self.input_kind
+        out.full_scale = out.full_scale_v = self.full_scale
+        out.lsb = out.lsb_v = self.lsb
+        out.conversion_time_s = self.conversion_time_s
+        for name in ("t0", "up", "dn", "trial", "offset", "sig_s", "sig_c", "levels",
+                     "min_width"):
+            setattr(out, name, getattr(self, name)[lo:hi])
+        if self.sar and self.bits <= MISMATCH_ENERGY_MAX_BITS:     # one table per ADC
+            out.e_table = self.e_table[lo:hi]
+            out.e_row = np.arange(hi - lo, dtype=np.int64)
+        else:
+            out.e_table = self.e_table
+            out.e_row = np.zeros(hi - lo, dtype=np.int64)
+        return out
+
+
+def decision_levels(t0, up, dn, trial) -> tuple[np.ndarray, np.ndarray]:
+    """The noise-free transition levels of SAR ADCs and their narrowest code [LSB].
+
+    Row ``a`` is ``[-inf, E_1, …, E_{M-1}, +inf]`` (``M = 2**N``), ``E_c`` the threshold of the
+    decision on the lowest set bit of code ``c`` with the higher bits of ``c`` decided,
+    accumulated in the order of the binary search (``t0``, then ``up`` or ``dn`` per decided
+    bit, then ``trial``) so that a comparison with ``E_c`` agrees bitwise with the search's.
+    Where the levels increase, the noise-free code of an input ``x`` is the number of levels
+    at or below it. The second array holds each ADC's narrowest code ``min(E_{c+1} − E_c)``
+    (−inf where the levels do not increase: the search is then not a look-up).
+    """
+    n, bits = up.shape
+    m = 1 << bits
+    codes = np.arange(1, m, dtype=np.int64)
+    low = np.zeros(codes.size, dtype=np.int64)       # lowest set bit of each code
+    rem = codes.copy()
+    while np.any((rem & 1) == 0):
+        z = (rem & 1) == 0
+        low[z] += 1
+        rem[z] >>= 1
+    acc = np.repeat(np.asarray(t0, dtype=np.float64)[:, None], codes.size, axis=1)
+    for k in range(bits - 1, -1, -1):
+        above = k > low
+        bit = ((codes >> k) & 1).astype(bool)
+        step = np.where(bit[None, :], up[:, k:k + 1], dn[:, k:k + 1])
+        acc = np.where(above[None, :], acc + step, acc)
+    levels = np.empty((n, m + 1))
+    levels[:, 0] = -np.inf
+    levels[:, m] = np.inf
+    levels[:, 1:m] = acc + trial[:, low]
+    width = np.diff(levels[:, 1:m], axis=1)
+    min_width = width.min(axis=1) if width.shape[1] else np.full(n, np.inf)
+    return levels, np.where(np.all(width > 0.0, axis=1), min_width, -np.inf)
+
+
+#: Above this resolution every ADC shares the nominal switching-energy table (a per-ADC
+#: table of 2**bits entries would dominate memory and set-up time) [bit].
+MISMATCH_ENERGY_MAX_BITS = 12
+
+#: Storage of the per-ADC switching-energy tables [J per code]: float32 (a relative 6e-8 of
+#: each code's energy, far below the capacitor-mismatch spread the tables resolve; at one
+#: table of 2**bits entries per ADC they are as large as the decision levels). The sums over
+#: conversions run in float64.
+ENERGY_TABLE_DTYPE = np.float32
+
+#: Comparator decisions whose input is farther than this many σ of comparator noise from
+#: the threshold are taken without drawing the noise: the flip probability there is below
+#: 1e-23, so the result is exact in distribution, and most decisions of a conversion skip
+#: the draw (counter-based streams: skipping a draw shifts no other number) [-].
+COMPARATOR_SKIP_SIGMAS = 10.0
+
+_NOMINAL: dict = {}
+
+
+def _nominal_adc(card: str, bits: int, temperature_k: float, window_s: float):
+    """The card's read-out without mismatch or noise (energy table, timing), cached."""
+    from device_models.converters import build_converter
+
+    key = (card, bits, temperature_k, window_s)
+    if key not in _NOMINAL:
+        _NOMINAL[key] = build_converter(card, bits, window_s=window_s,
+                                        temperature_k=temperature_k, ideal=True)
+        _NOMINAL[key].code_energy_j  # noqa: B018 - build the table once
+    return _NOMINAL[key]
+
+
+# --------------------------------------------------------------------------------------------
+# General kernel (SAR ADCs, reference columns, unquantised converters): float64
+# --------------------------------------------------------------------------------------------
+
+
+def _analog_read_py(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, half,
+                    sar, exact, t0, up, dn, trial, offset, sig_s, sig_c, e_table, e_row, keys,
+                    sample0, plane, n_planes, col0, ref0, out, e_out, active, skip):
+    # Per vector: the front end of every column, then the SAR search one decision at a time
+    # across all columns (the columns' searches are independent, so the core overlaps them;
+    # column by column, each search is a chain of dependent decisions), then the back end.
+    n_b, n_s = mean.shape
+    bits = up.shape[1]
+    code_max = float((1 << bits) - 1)
+    noisy = var_own.shape[1] == n_s
+    has_ref = var_ref.shape[1] > 0
+    any_sig_s = sar and np.any(sig_s > 0.0)
+    any_sig_c = sar and np.any(sig_c > 0.0)
+    u_adc = np.empty(n_s)      # ADC input [LSB] (SAR: less the comparator offset)
+    sig = np.empty(n_s)        # signal [LSB] (unquantised output)
+    dac = np.empty(n_s)        # SAR: DAC level reached so far [LSB]
+    codes = np.empty(n_s, dtype=np.int64)
+    thr = np.empty(n_s)        # SAR: this decision's threshold [LSB]
+    x_cmp = np.empty(n_s)      # SAR: comparator input with its noise [LSB]
+    near = np.empty(n_s, dtype=np.int64)
+    # each column's ADC tables by decision, and how near its threshold a decision draws the
+    # comparator noise (see the constant; never without noise)
+    trial_j, up_j, dn_j = np.empty((bits, n_s)), np.empty((bits, n_s)), np.empty((bits, n_s))
+    lim = np.full(n_s, -1.0)
+    if sar:
+        for j in range(n_s):
+            a = adc_of[j]
+            for k in range(bits):
+                trial_j[k, j] = trial[a, k]
+                up_j[k, j] = up[a, k]
+                dn_j[k, j] = dn[a, k]
+            if any_sig_c:
+                lim[j] = COMPARATOR_SKIP_SIGMAS * sig_c[a]
+    for b in range(n_b):
+        if skip and active[b] == 0:     # no row driven: no conversion, nothing to add
+            continue
+        row = np.uint64((sample0 + b) * n_planes + plane)
+        rb = rng.hash_at(keys[0], row)
+        rb_ref = rng.hash_at(keys[2], row)
+        rb_c = rng.hash_at(keys[4], row)
+        for j in range(n_s):
+            a = adc_of[j]
+            g = gain[j]
+            sx = np.float64(mean[b, j]) * g
+            u = half + 0.5 + sx
+            if noisy or any_sig_s:
+                var = sig_s[a] * sig_s[a] if sar else 0.0
+                if noisy:
+                    var += max(np.float64(var_own[b, j]), 0.0) * (g * g)
+                dz = math.sqrt(var) * np.float64(zig.normal32(rb, keys[1], row, col0 + j))
+                u += dz
+                sx += dz
+            r = ref_idx[j]
+            if noisy and has_ref and r >= 0:
+                dz = math.sqrt(max(np.float64(var_ref[b, r]), 0.0)) * g * np.float64(
+                    zig.normal32(rb_ref, keys[3], row, ref0 + r))
+                u -= dz
+                sx -= dz
+            sig[j] = sx
+            if sar:
+                u_adc[j] = u - offset[a]
+                dac[j] = t0[a]
+                codes[j] = 0
+            else:
+                code = math.floor(u)
+                if code < 0.0:
+                    code = 0.0
+                elif code > code_max:
+                    code = code_max
+                codes[j] = int(code)
+        if sar:
+            for s in range(bits):
+                k = bits - 1 - s
+                n_near = 0
+                for j in range(n_s):      # thresholds; columns near theirs (no branches)
+                    x = u_adc[j]
+                    t = dac[j] + trial_j[k, j]
+                    thr[j] = t
+                    x_cmp[j] = x
+                    near[n_near] = j
+                    n_near += np.int64(abs(x - t) < lim[j])
+                for q in range(n_near):   # their comparator noise
+                    j = near[q]
+                    x_cmp[j] += sig_c[adc_of[j]] * np.float64(
+                        zig.normal32(rb_c, keys[5], row, (col0 + j) * bits + s))
+                for j in range(n_s):      # decisions
+                    hi = x_cmp[j] >= thr[j]
+                    codes[j] |= np.int64(hi) << k
+                    dac[j] += up_j[k, j] if hi else dn_j[k, j]
+        e = 0.0
+        for j in range(n_s):
+            c = codes[j]
+            e += e_table[e_row[adc_of[j]], c]
+            if exact:   # unquantised ideal ADC: the signal itself, clipped to the range
+                out[b, out_index[j]] += min(max(sig[j], -half), half) * coef[j]
+            else:
+                out[b, out_index[j]] += (float(c) - half) * coef[j]
+        e_out[b] += e
+
+
+_analog_read_kernel = jit(_analog_read_py)
+
+
+# --------------------------------------------------------------------------------------------
+# SAR kernel: look-up of the noise-free code, comparator noise at the two nearest decisions
+# --------------------------------------------------------------------------------------------
+#
+# The same numbers as the general kernel, found another way. Without comparator noise a SAR
+# search over increasing decision levels E_1 < … < E_{M-1} (:func:`decision_levels`) returns
+# the number of levels at or below its input x, and every decision of the search compares x
+# with one level: the decision on bit k of code c with E_{(c >> k) << k | 1 << k}. If every
+# code of the ADC is at least ``lim`` = COMPARATOR_SKIP_SIGMAS·σ_c wide, then along the
+# noise-free path to code c (E_c <= x < E_{c+1}) only two decisions can come within ``lim`` of
+# x and so draw comparator noise: the one at E_c (the lowest set bit of c) and the one at
+# E_{c+1} (the lowest set bit of c+1); every other level of the path is another code's edge,
+# at least one code width away. One of the two is the last decision (bit 0). If the earlier
+# one agrees with the noise-free decision, the path is unchanged and the last can still move
+# the code by one; if it flips, every later decision compares x with a level at least one
+# code width beyond E_c (or E_{c+1}) and none draws noise: the search ends at c − 1 (or
+# c + 1). So: find c by look-up, draw the noise of the two decisions with the counters the
+# search would use, and combine (the argument holds for any draw). The few conversions with
+# a near draw outside its ziggurat core (~0.2 % of draws) combine the same two decisions
+# after finishing that draw exactly, as the general kernel's normal32 does.
+
+
+@jit
+def _sar_inputs(mrow, vrow, noisy, shot, gain, s2, off, z, h0, x):
+    """ADC input less the comparator offset [LSB], the general kernel's arithmetic."""
+    for j in range(x.size):
+        g = gain[j]
+        u = h0 + np.float64(mrow[j]) * g
+        if shot:
+            var = s2[j]
+            if noisy:
+                var += max(np.float64(vrow[j]), 0.0) * (g * g)
+            u += math.sqrt(var) * np.float64(z[j])
+        x[j] = u
+
+
+@jit
+def _sar_refs(vref, gain, ref_idx, zr, x):
+    """Reference-column noise taken off the ADC inputs (offset mapping)."""
+    for j in range(x.size):
+        r = ref_idx[j]
+        if r >= 0:
+            x[j] -= math.sqrt(max(np.float64(vref[r]), 0.0)) * gain[j] * np.float64(zr[r])
+
+
+@jit
+def _sar_offset(off, x):
+    for j in range(x.size):
+        x[j] = x[j] - off[j]
+
+
+@jit
+def _sar_guess(x, e1, inv_w, c_top, lbase, k):
+    """First guess of each column's noise-free code (from its ADC's mean code width), as an
+    index into the flat level table."""
+    for j in range(x.size):
+        q = np.floor((x[j] - e1[j]) * inv_w[j]) + 1.0
+        q = q if q > 0.0 else 0.0
+        q = q if q < c_top else c_top
+        k[j] = lbase[j] + np.int64(q)
+
+
+@jit
+def _gather_pair(table, k, lo, hi):
+    """``lo = table[k]``, ``hi = table[k + 1]`` (a loop of loads of its own: the arithmetic
+    around it then vectorises)."""
+    for j in range(k.size):
+        i = k[j]
+        lo[j] = table[i]
+        hi[j] = table[i + 1]
+
+
+@jit
+def _sar_step(x, lo, hi, k):
+    """One correction of the code index towards the interval holding ``x``."""
+    for j in range(x.size):
+        k[j] = k[j] - np.int64(x[j] < lo[j]) + np.int64(x[j] >= hi[j])
+
+
+@jit
+def _sar_check(x, lo, hi, k, lbase, c):
+    """Codes from the indices; returns the number of columns off their interval."""
+    bad = 0
+    for j in range(x.size):
+        c[j] = np.int32(k[j] - lbase[j])
+        bad += np.int64(x[j] < lo[j]) + np.int64(x[j] >= hi[j])
+    return bad
+
+
+@jit
+def _sar_fix(x, levels, lbase, m, c, lo, hi):
+    """Exact code of the columns a guess and one correction left off their interval
+    (bisection)."""
+    for j in range(x.size):
+        xv = x[j]
+        k = lbase[j] + np.int64(c[j])
+        if xv >= levels[k] and xv < levels[k + 1]:
+            continue
+        a, b = 0, m - 1                      # code in [a, b]: levels[a] <= x < levels[b+1]
+        while a < b:
+            mid = (a + b + 1) // 2
+            if xv >= levels[lbase[j] + mid]:
+                a = mid
+            else:
+                b = mid - 1
+        c[j] = np.int32(a)
+        lo[j] = levels[lbase[j] + a]
+        hi[j] = levels[lbase[j] + a + 1]
+
+
+@jit(inline="always")
+def _ctz32(c):
+    """Trailing zero bits of a positive int32 (branch-free, vectorisable); 0 for c = 0."""
+    t = c & -c
+    return (np.int32((t & np.int32(0x55555555)) == 0)
+            + 2 * np.int32((t & np.int32(0x33333333)) == 0)
+            + 4 * np.int32((t & np.int32(0x0F0F0F0F)) == 0)
+            + 8 * np.int32((t & np.int32(0x00FF00FF)) == 0)
+            + 16 * np.int32((t & np.int32(0x0000FFFF)) == 0)) * np.int32(t != 0)
+
+
+@jit
+def _sar_draw_bits(c, col0, bits, rlo, rhi, p2, hb_lo, hb_hi):
+    """Draw bits of the two near decisions of each conversion, at stream columns
+    ``(col0 + j)·N + s`` with ``s = N − 1 − ctz(c)`` (the decision at E_c) and
+    ``N − 1 − ctz(c + 1)`` (at E_{c+1}), in a row whose hash is ``(rhi, rlo)``. One of ``c``,
+    ``c + 1`` is odd (no trailing zero), so one ctz per conversion, that of the even one
+    ``e``: the exponent of the float32 ``e & −e`` (a power of two, exact; 0 for ``e = 0``),
+    read through the scratch ``p2`` (float32)."""
+    for j in range(c.size):
+        e = c[j] + (c[j] & np.int32(1))
+        p2[j] = np.float32(e & -e)
+    ex = p2.view(np.uint32)
+    nb = np.uint32(bits)      # uint32 arithmetic: the counters modulo 2**32, as the hash
+    base0 = np.uint32(np.int64(col0) * np.int64(bits) + np.int64(bits - 1))
+    for j in range(c.size):
+        odd = np.uint32(c[j] & np.int32(1))
+        t = max(np.int32(ex[j] >> np.uint32(23)) - np.int32(127), np.int32(0))
+        t = np.uint32(t)
+        base = base0 + np.uint32(j) * nb
+        hb_lo[j] = zig._bits32(rlo, rhi, base - t * (np.uint32(1) - odd))
+        hb_hi[j] = zig._bits32(rlo, rhi, base - t * odd)
+
+
+@jit(inline="always")
+def _near_code(cj, xv, lo, hi, lim, sc, z_lo, z_hi):
+    """Code of a conversion after the two near decisions (see the section comment), for
+    comparator draws ``z_lo`` (the decision at E_c = ``lo``) and ``z_hi`` (at E_{c+1} =
+    ``hi``), and whether each decision is near (draws its noise)."""
+    near_lo = np.int32((xv - lo) < lim)
+    near_hi = np.int32((hi - xv) < lim)
+    down = near_lo & (np.int32(1) - np.int32((xv + sc * np.float64(z_lo)) >= lo))  # a 0 at E_c
+    rise = near_hi & np.int32((xv + sc * np.float64(z_hi)) >= hi)    # a 1 at E_{c+1}
+    # odd c: the decision at E_{c+1} comes first (a 1 there ends at c+1), E_c is the last;
+    # even c: the decision at E_c comes first (a 0 there ends at c-1), E_{c+1} is the last;
+    # so c + rise - down, and where both flip, c+1 (odd c) or c-1 (even c)
+    code = cj + rise - down + (rise & down) * (2 * (cj & np.int32(1)) - np.int32(1))
+    return code, near_lo, near_hi
+
+
+@jit
+def _sar_decide(x, c, lo, hi, lim, sc, hb_lo, ent_lo, hb_hi, ent_hi, code, slow):
+    """Codes after the two near decisions, from their draw bits and layer words
+    (:func:`device_models.ziggurat._layer_words`): ``slow[j] = 1`` where a draw of a near
+    decision lies outside its ziggurat core (its code is then redone by :func:`_sar_exact`).
+    Returns the first and the last such column (``last < 0``: none)."""
+    e_lo = ent_lo.view(np.float32)
+    e_hi = ent_hi.view(np.float32)
+    n = np.int64(x.size)
+    first = n                # min/max reductions: the loop stays vectorised
+    last = np.int64(-1)
+    for j in range(x.size):
+        z_lo, ok_lo = zig._core_of_word(hb_lo[j], e_lo, j)
+        z_hi, ok_hi = zig._core_of_word(hb_hi[j], e_hi, j)
+        cj, near_lo, near_hi = _near_code(c[j], x[j], lo[j], hi[j], lim[j], sc[j], z_lo, z_hi)
+        code[j] = cj
+        sl = (near_lo & np.int32(not ok_lo)) | (near_hi & np.int32(not ok_hi))
+        slow[j] = np.uint8(sl)
+        fast = np.int64(1 - sl)
+        first = min(first, j + n * fast)
+        last = max(last, j - (n + 1) * fast)
+    return first, last
+
+
+@jit(inline="always")
+def _exact_draw(h, slow_row, counter):
+    """The normal of draw bits ``h`` at stream column ``counter``, finished exactly outside
+    its core (what :func:`device_models.ziggurat.normal32` returns there)."""
+    z, ok = zig._core(h)
+    return z if ok else zig._slow(h, slow_row, counter)
+
+
+@jit
+def _sar_exact(xv, cj, lo, hi, lim, sc, h_lo, h_hi, slow_row, col, bits):
+    """Code of a conversion with a near draw outside its ziggurat core: the same two
+    decisions with the draws finished exactly (the two-decision argument of the section
+    comment holds for any draw: a flipped first decision leaves every later one at least a
+    code width, ``>= lim``, away)."""
+    nb = np.int64(bits)
+    base = col * nb + (nb - 1)
+    z_lo = _exact_draw(h_lo, slow_row, base - np.int64(_ctz32(cj)))
+    z_hi = _exact_draw(h_hi, slow_row, base - np.int64(_ctz32(cj + np.int32(1))))
+    return _near_code(cj, xv, lo, hi, lim, sc, z_lo, z_hi)[0]
+
+
+@jit
+def _code_energy_rows(codes, e_flat, ebase):
+    """Σ e_flat[ebase[j] + codes[j]] [J] in four partial sums."""
+    e0 = e1 = e2 = e3 = 0.0
+    n = codes.size
+    n4 = n - n % 4
+    for j in range(0, n4, 4):
+        e0 += e_flat[ebase[j] + codes[j]]
+        e1 += e_flat[ebase[j + 1] + codes[j + 1]]
+        e2 += e_flat[ebase[j + 2] + codes[j + 2]]
+        e3 += e_flat[ebase[j + 3] + codes[j + 3]]
+    for j in range(n4, n):
+        e0 += e_flat[ebase[j] + codes[j]]
+    return (e0 + e1) + (e2 + e3)
+
+
+def _read_sar_py(mean, var_own, var_ref, ref_idx, gain, coef, out_index, bits, half, shot,
+                 s2, off, sc, lim, levels, lbase, e1, inv_w, e_flat, ebase, keys, sample0,
+                 plane, n_planes, col0, ref0, ident, assign, out, e_out, active, skip, words):
+    """SAR ADCs whose codes are all at least ``lim`` wide (see the section comment): per
+    vector, passes over the columns (read noise, ADC input, look-up, the two near decisions),
+    the rare columns with a near draw outside its ziggurat core, then energy and shift-add."""
+    n_b, n_s = mean.shape
+    m = 1 << bits
+    noisy = var_own.shape[1] == n_s
+    n_ref = var_ref.shape[1]
+    has_ref = noisy and n_ref > 0
+    h0 = half + 0.5
+    c_top = float(m - 1)
+    hb = np.empty(max(n_s, n_ref), dtype=np.uint32)
+    ent = np.empty(max(n_s, n_ref), dtype=np.uint64)
+    z = np.empty(n_s, dtype=np.float32)
+    zr = np.empty(n_ref, dtype=np.float32)
+    x = np.empty(n_s)
+    lo = np.empty(n_s)
+    hi = np.empty(n_s)
+    c = np.empty(n_s, dtype=np.int32)
+    code = np.empty(n_s, dtype=np.int32)
+    slow = np.empty(n_s, dtype=np.uint8)
+    k = np.empty(n_s, dtype=np.int64)
+    hb_lo = np.empty(n_s, dtype=np.uint32)
+    hb_hi = np.empty(n_s, dtype=np.uint32)
+    ent_lo = np.empty(n_s, dtype=np.uint64)
+    ent_hi = np.empty(n_s, dtype=np.uint64)
+    p2 = np.empty(n_s, dtype=np.float32)
+    dummy = np.zeros(1, dtype=var_own.dtype)
+    for b in range(n_b):
+        if skip and active[b] == 0:
+            if assign and ident:
+                out[b, :] = 0.0
+                e_out[b] = 0.0
+            continue
+        row = np.uint64((sample0 + b) * n_planes + plane)
+        if shot:
+            zig.fill_row_normals(keys[0], keys[1], row, col0, hb, ent, z, words)
+        _sar_inputs(mean[b], var_own[b] if noisy else dummy, noisy, shot, gain, s2, off, z, h0,
+                    x)
+        if has_ref:
+            zig.fill_row_normals(keys[2], keys[3], row, ref0, hb, ent, zr, words)
+            _sar_refs(var_ref[b], gain, ref_idx, zr, x)
+        _sar_offset(off, x)
+        _sar_guess(x, e1, inv_w, c_top, lbase, k)
+        _gather_pair(levels, k, lo, hi)
+        _sar_step(x, lo, hi, k)
+        _gather_pair(levels, k, lo, hi)
+        if _sar_check(x, lo, hi, k, lbase, c) > 0:
+            _sar_fix(x, levels, lbase, m, c, lo, hi)
+        rb_c = rng.hash_at(keys[4], row)
+        rlo = np.uint32(rb_c & np.uint64(0xFFFFFFFF))
+        rhi = np.uint32(rb_c >> np.uint64(32))
+        _sar_draw_bits(c, col0, bits, rlo, rhi, p2, hb_lo, hb_hi)
+        zig._layer_words(hb_lo, words, ent_lo)
+        zig._layer_words(hb_hi, words, ent_hi)
+        first, last = _sar_decide(x, c, lo, hi, lim, sc, hb_lo, ent_lo, hb_hi, ent_hi, code,
+                                  slow)
+        if last >= 0:
+            slow_row = rng.hash_at(keys[5], row)
+            for j in range(first, last + 1):
+                if slow[j]:
+                    code[j] = _sar_exact(x[j], c[j], lo[j], hi[j], lim[j], sc[j], hb_lo[j],
+                                         hb_hi[j], slow_row, np.int64(col0) + j, bits)
+        e = _code_energy_rows(code, e_flat, ebase)
+        e_out[b] = e if (assign and ident) else e_out[b] + e
+        _shift_add(code, coef, half, out_index, ident, assign, out[b])
+
+
+# --------------------------------------------------------------------------------------------
+# Specialised kernel (ideal ADCs, no reference columns): the GEMMs' precision, vector passes
+# --------------------------------------------------------------------------------------------
+
+
+@jit
+def _codes_noisy(mrow, vrow, gain, gain2, z, h0, code_max, codes):
+    zero = h0 - h0
+    for j in range(mrow.size):
+        vv = vrow[j] * gain2[j]
+        vv = vv if vv > zero else zero
+        u = np.floor(h0 + mrow[j] * gain[j] + np.sqrt(vv) * z[j])
+        u = u if u > zero else zero
+        u = u if u < code_max else code_max
+        codes[j] = np.int32(u)
+
+
+@jit
+def _codes_clean(mrow, gain, h0, code_max, codes):
+    zero = h0 - h0
+    for j in range(mrow.size):
+        u = np.floor(h0 + mrow[j] * gain[j])
+        u = u if u > zero else zero
+        u = u if u < code_max else code_max
+        codes[j] = np.int32(u)
+
+
+@jit
+def _code_energy(codes, e_table):
+    """Σ e_table[codes] [J] in four partial sums (no serial add chain)."""
+    e0 = e1 = e2 = e3 = 0.0
+    n = codes.size
+    n4 = n - n % 4
+    for j in range(0, n4, 4):
+        e0 += e_table[codes[j]]
+        e1 += e_table[codes[j + 1]]
+        e2 += e_table[codes[j + 2]]
+        e3 += e_table[codes[j + 3]]
+    for j in range(n4, n):
+        e0 += e_table[codes[j]]
+    return (e0 + e1) + (e2 + e3)
+
+
+@jit
+def _shift_add(codes, coef, half, out_index, ident, assign, orow):
+    if ident and assign:     # the row's first contribution: no read of the output
+        for j in range(codes.size):
+            orow[j] = (np.float64(codes[j]) - half) * coef[j]
+    elif ident:
+        for j in range(codes.size):
+            orow[j] += (np.float64(codes[j]) - half) * coef[j]
+    else:
+        for j in range(codes.size):
+            orow[out_index[j]] += (np.float64(codes[j]) - half) * coef[j]
+
+
+def _read_plain_py(mean, var_own, gain, gain2, h0, code_max, coef, out_index, ident, assign,
+                   e_table, half, key, key_slow, sample0, plane, n_planes, col0, out, e_out,
+                   active, skip, words):
+    """Ideal ADCs, no reference columns: per vector, the row's normal numbers
+    (:func:`device_models.ziggurat.fill_row_normals`), then noise + front end + ADC in the
+    dtype of ``mean`` (``gain``, ``gain2 = gain·gain``, ``h0 = half + 1/2`` and ``code_max``
+    in that dtype), switching energy, and shift-add; each pass a loop of its own. With
+    ``assign`` (and ``ident``) the outputs and energies are written, not added. With
+    ``skip``, vectors with ``active[b] == 0`` (no row driven) are not converted."""
+    n_b, n_s = mean.shape
+    noisy = var_own.shape[1] == n_s
+    hb = np.empty(n_s, dtype=np.uint32)
+    ent = np.empty(n_s, dtype=np.uint64)
+    z = np.empty(n_s, dtype=np.float32)
+    codes = np.empty(n_s, dtype=np.int32)
+    for b in range(n_b):
+        if skip and active[b] == 0:
+            if assign and ident:
+                out[b, :] = 0.0
+                e_out[b] = 0.0
+            continue
+        if noisy:
+            row = np.uint64((sample0 + b) * n_planes + plane)
+            zig.fill_row_normals(key, key_slow, row, col0, hb, ent, z, words)
+            _codes_noisy(mean[b], var_own[b], gain, gain2, z, h0, code_max, codes)
+        else:
+            _codes_clean(mean[b], gain, h0, code_max, codes)
+        e = _code_energy(codes, e_table)
+        e_out[b] = e if (assign and ident) else e_out[b] + e
+        _shift_add(codes, coef, half, out_index, ident, assign, out[b])
+
+
+_read_plain_kernel = jit(_read_plain_py)
+_read_sar_kernel = jit(_read_sar_py)
+
+
+# --------------------------------------------------------------------------------------------
+# NumPy reference
+# --------------------------------------------------------------------------------------------
+
+
+def _noise_np(key: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    return zig.normals_np(key, zig.slow_key(key), rows, cols)
+
+
+def _read_plain_numpy(mean, var_own, gain, coef, out_index, e_table, half, key, rows, col0,
+                      out, e_out, on):
+    dt = mean.dtype.type
+    g = gain.astype(dt)
+    h0, code_max = dt(half + 0.5), dt(e_table.size - 1)
+    u = h0 + mean * g
+    if var_own.shape[1] == mean.shape[1]:
+        vv = var_own * (g * g)
+        vv = np.where(vv > 0, vv, dt(0))
+        z = _noise_np(key, rows, np.arange(col0, col0 + mean.shape[1])).astype(dt)
+        u = u + np.sqrt(vv) * z
+    code = np.clip(np.floor(u), dt(0), code_max).astype(np.int64)
+    e_out += np.where(on, e_table[code].sum(axis=1), 0.0)
+    np.add.at(out.T, out_index, ((code - half) * coef[None, :] * on[:, None]).T)
+
+
+def _analog_read_numpy(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, half,
+                       sar, exact, t0, up, dn, trial, offset, sig_s, sig_c, e_table, e_row, keys,
+                       rows, col0, ref0, out, e_out, on):
+    n_b, n_s = mean.shape
+    bits = up.shape[1]
+    keys = [int(k) for k in keys]
+    sx = mean.astype(np.float64) * gain[None, :]
+    u = half + 0.5 + sx
+    cols = np.arange(col0, col0 + n_s)
+    noisy = var_own.shape[1] == n_s
+    any_sig_s = sar and np.any(sig_s > 0.0)
+    if noisy or any_sig_s:
+        var = np.zeros((n_b, n_s))
+        if sar:
+            var = var + (sig_s[adc_of] ** 2)[None, :]
+        if noisy:
+            var = var + np.maximum(var_own.astype(np.float64), 0.0) * (gain * gain)[None, :]
+        z = _noise_np(keys[0], rows, cols).astype(np.float64)
+        u = u + np.sqrt(var) * z
+        sx = sx + np.sqrt(var) * z
+    if noisy and var_ref.shape[1] > 0:
+        zr = _noise_np(keys[2], rows, np.arange(ref0, ref0 + var_ref.shape[1])).astype(
+            np.float64)
+        nr = np.sqrt(np.maximum(var_ref.astype(np.float64), 0.0)) * zr
+        has = ref_idx >= 0
+        u[:, has] -= nr[:, ref_idx[has]] * gain[None, has]
+        sx[:, has] -= nr[:, ref_idx[has]] * gain[None, has]
+    if sar:
+        a = adc_of[None, :]
+        vs = u - offset[a]
+        acc = np.broadcast_to(t0[a], u.shape).copy()
+        c = np.zeros(u.shape, dtype=np.int64)
+        zc = (_noise_np(keys[4], rows, (cols[:, None] * bits + np.arange(bits)).ravel())
+              .astype(np.float64).reshape(n_b, n_s, bits) if np.any(sig_c > 0.0) else None)
+        for s in range(bits):
+            k = bits - 1 - s
+            x = vs
+            thr = acc + trial[a, k]
+            if zc is not None:
+                near = np.abs(vs - thr) < COMPARATOR_SKIP_SIGMAS * sig_c[a]
+                x = np.where(near, vs + sig_c[a] * zc[:, :, s], vs)
+            hit = x >= thr
+            c |= hit.astype(np.int64) << k
+            acc = acc + np.where(hit, up[a, k], dn[a, k])
+        code = c.astype(np.float64)
+    else:
+        code = np.clip(np.floor(u), 0.0, float((1 << bits) - 1))
+        c = code.astype(np.int64)
+    e_out += np.where(on, e_table[e_row[adc_of][None, :], c].sum(axis=1), 0.0)
+    val = np.clip(sx, -half, half) if exact else code - half
+    np.add.at(out.T, out_index, (val * coef[None, :] * on[:, None]).T)
+
+
+def _sar_columns(adcs: ColumnAdcs, adc_of: np.ndarray) -> dict | None:
+    """Per-column arrays of :func:`_read_sar_py` for the columns' ADCs, or None when some
+    ADC's codes are not all wider than its comparator-noise window (or its levels do not
+    increase): the general kernel then runs."""
+    bits = adcs.bits
+    m = 1 << bits
+    any_sig_c = bool(np.any(adcs.sig_c > 0.0))
+    lim_a = COMPARATOR_SKIP_SIGMAS * adcs.sig_c if any_sig_c else np.full(adcs.sig_c.size, -1.0)
+    if adcs.levels.shape[1] != m + 1 or not np.all(adcs.min_width >= lim_a):
+        return None
+    key = (id(adc_of), adc_of.size, hash(adcs.sig_c.tobytes()), hash(adcs.sig_s.tobytes()),
+           hash(adcs.offset.tobytes()))
+    cache = adcs.__dict__.setdefault("_sar_cols", {})
+    got = cache.get(key)
+    if got is not None and got["adc_of"] is adc_of:
+        return got
+    lv = adcs.levels
+    width = lv[:, m - 1] - lv[:, 1]
+    inv_w = np.where(width > 0.0, (m - 2) / np.where(width > 0.0, width, 1.0), 1.0)
+    cols = {
+        "adc_of": adc_of,
+        "shot": bool(np.any(adcs.sig_s > 0.0)),
+        "s2": np.ascontiguousarray((adcs.sig_s * adcs.sig_s)[adc_of]),
+        "off": np.ascontiguousarray(adcs.offset[adc_of]),
+        "sc": np.ascontiguousarray(adcs.sig_c[adc_of]),
+        "lim": np.ascontiguousarray(lim_a[adc_of]),
+        "levels": np.ascontiguousarray(lv).ravel(),
+        "lbase": np.ascontiguousarray(adc_of * (m + 1), dtype=np.int64),
+        "e1": np.ascontiguousarray(lv[adc_of, 1] if m > 1 else np.zeros(adc_of.size)),
+        "inv_w": np.ascontiguousarray(inv_w[adc_of]),
+        "e_flat": np.ascontiguousarray(adcs.e_table).ravel(),
+        "ebase": np.ascontiguousarray(adcs.e_row[adc_of] * adcs.e_table.shape[1],
+                                      dtype=np.int64),
+    }
+    cache.clear()          # one column set per ADC set (a block's)
+    cache[key] = cols
+    return cols
+
+
+# --------------------------------------------------------------------------------------------
+# Public entry
+# --------------------------------------------------------------------------------------------
+
+
+def analog_read(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, adcs: ColumnAdcs,
+                *, key, key_ref, key_c, sample0, plane, n_planes, col0, ref0, out, e_out,
+                exact=False, assign=False, ident=None, active=None):
+    """Noise, front end, ADC and digital reconstruction of a block of signal currents.
+
+    Parameters
+    ----------
+    mean : ndarray (batch, n_signal), float32 or float64
+        Noise-free signal currents [A].
+    var_own, var_ref : ndarray
+        Read-noise variances [A²] of the signal columns and of the reference columns (no
+        columns: no such noise).
+    ref_idx : ndarray of int
+        Reference column of each signal column (−1: none).
+    gain : ndarray (n_signal,)
+        Front-end gain [1/A] (ADC LSBs per ampere).
+    coef : ndarray (n_signal,)
+        Digital weight of one ADC LSB of each column in the output.
+    out_index, adc_of : ndarray of int
+        Output column and ADC of each signal column.
+    adcs : ColumnAdcs
+        The ADCs.
+    key, key_ref, key_c : int
+        Stream keys of read noise, reference-column noise and comparator noise.
+    sample0, plane, n_planes : int
+        Stream position of ``mean[0]`` and the cycle (see the module docstring).
+    col0, ref0 : int
+        Stream columns of the first signal and reference column.
+    out, e_out : ndarray
+        Accumulated in place: outputs (batch, n_out) and switching energy per vector [J];
+        with ``assign`` their previous contents are discarded first (the first read of a
+        batch: no separate zeroing pass).
+    ident : bool, optional
+        Whether ``out_index`` is ``arange(out.shape[1])`` (found here if not given).
+    exact : bool
+        Unquantised ideal ADC (``tile.quantize = False``): the output is the signal itself,
+        ``clip(u − half − 1/2, −half, half)·coef``; the energy is that of the code an ideal
+        ADC of ``bits`` would give.
+    active : ndarray (batch,) of int32, optional
+        Driven rows of each vector in this cycle; a vector with none is not converted (no
+        output, no energy: ``TileConfig.skip_zero_inputs``). None: every vector converts.
+
+    Runs serially on the calling thread (callers split the batch; the kernels release the
+    GIL).
+    """
+    half = float(2 ** (adcs.bits - 1))
+    n_b = mean.shape[0]
+    skip = active is not None
+    if not skip:
+        active = np.ones(1, dtype=np.int32)
+    plain = not adcs.sar and not exact and var_ref.shape[1] == 0
+    if ident is None:
+        ident = out_index.size == out.shape[1] and bool(
+            np.array_equal(out_index, np.arange(out_index.size)))
+    cols = (_sar_columns(adcs, adc_of) if adcs.sar and not exact and backend() != "numpy"
+            else None)
+    fast = backend() != "numpy" and (plain or cols is not None)
+    if assign and not (fast and ident):
+        out[...] = 0.0
+        e_out[...] = 0.0
+        assign = False
+    if backend() == "numpy":
+        rows = ((np.arange(n_b, dtype=np.uint64) + np.uint64(sample0)) * np.uint64(n_planes)
+                + np.uint64(plane))
+        on = active != 0 if skip else np.ones(n_b, dtype=bool)
+        if plain:
+            _read_plain_numpy(mean, var_own, gain, coef, out_index, adcs.e_table[0], half, key,
+                              rows, col0, out, e_out, on)
+            return
+        keys = [key, zig.slow_key(key), key_ref, zig.slow_key(key_ref), key_c,
+                zig.slow_key(key_c)]
+        _analog_read_numpy(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, half,
+                           bool(adcs.sar), bool(exact), adcs.t0, adcs.up, adcs.dn, adcs.trial,
+                           adcs.offset, adcs.sig_s, adcs.sig_c, adcs.e_table, adcs.e_row, keys,
+                           rows, col0, ref0, out, e_out, on)
+        return
+    if plain:
+        dt = mean.dtype.type
+        g = np.ascontiguousarray(gain, dtype=dt)
+        _read_plain_kernel(mean, var_own, g, g * g, dt(half + 0.5), dt(adcs.e_table.shape[1] - 1),
+                           coef, out_index, ident, assign, adcs.e_table[0], half, np.uint64(key),
+                           np.uint64(zig.slow_key(key)), int(sample0), int(plane),
+                           int(n_planes), int(col0), out, e_out, active, skip, zig._CORE64)
+        return
+    keys = np.array([key, zig.slow_key(key), key_ref, zig.slow_key(key_ref), key_c,
+                     zig.slow_key(key_c)], dtype=np.uint64)
+    if cols is not None:
+        _read_sar_kernel(mean, var_own, var_ref, ref_idx, np.ascontiguousarray(gain,
+                         dtype=np.float64), coef, out_index, int(adcs.bits), half, cols["shot"],
+                         cols["s2"], cols["off"], cols["sc"], cols["lim"], cols["levels"],
+                         cols["lbase"], cols["e1"], cols["inv_w"], cols["e_flat"],
+                         cols["ebase"], keys, int(sample0), int(plane), int(n_planes),
+                         int(col0), int(ref0), bool(ident), bool(assign), out, e_out, active,
+                         skip, zig._CORE64)
+        return
+    _analog_read_kernel(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, half,
+                        bool(adcs.sar), bool(exact), adcs.t0, adcs.up, adcs.dn, adcs.trial,
+                        adcs.offset, adcs.sig_s, adcs.sig_c, adcs.e_table, adcs.e_row, keys,
+                        int(sample0), int(plane), int(n_planes), int(col0), int(ref0), out,
+                        e_out, active, skip)
