@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from cimsim.array import crossbar as cb
@@ -324,7 +324,8 @@ def test_geff_block_kernel_equals_its_reference():
 def test_geff_assembly_kernel_equals_its_reference():
     """Two packed complements added into the lower triangle of a matrix with a padded row
     stride (entry by entry for few ports, run by run from RUN_PORTS on), against the NumPy
-    assembly: the same numbers exactly, and the padding and upper triangle untouched."""
+    assembly: the same numbers exactly, and the padding and upper triangle untouched; the
+    same matrix assembled in row ranges (the panelled merges' tasks)."""
     from cimsim.array import _geff
 
     rng = np.random.default_rng(7)
@@ -344,11 +345,17 @@ def test_geff_assembly_kernel_equals_its_reference():
         low = np.tril_indices(n_all)
         assert np.array_equal(m[low], ref[low])
         assert np.all(m[np.triu_indices(n_all, 1)] == np.pi) and np.all(m[:, n_all:] == np.pi)
+        parts = np.full((n_all, ld), np.pi)          # row ranges, one at a time
+        for r0, r1 in [(0, n_all // 3), (n_all // 3, n_all // 3), (n_all // 3, n_all)]:
+            _geff._assemble_rows_kernel(sa[np.tril_indices(ka)], sb[np.tril_indices(kb)],
+                                        pos_a, pos_b, parts, r0, r1)
+        assert np.array_equal(parts, m)
 
 
 @settings(max_examples=20, deadline=None)
 @given(rows=st.integers(1, 7), cols=st.integers(1, 7), seed=st.integers(0, 2**32 - 1),
        r_row=st.floats(1e-3, 100.0), r_col=st.floats(1e-3, 100.0))
+@example(rows=7, cols=1, seed=0, r_row=1.0, r_col=1.0)     # G_eff a strided view of a block
 def test_geff_merge_equals_dense_netlist(rows, cols, seed, r_row, r_col):
     """Against the independent dense netlist, one unit drive per row, any shape."""
     from cimsim.array import _geff

@@ -76,13 +76,16 @@ PANEL = 256
 #: :data:`PANEL` kept ports (tasks side by side); more run one rectangle per thread.
 PANEL_MERGES = 2
 
+#: Row ranges a panelled merge's matrix is assembled in (tasks side by side).
+ASSEMBLY_PARTS = 2
+
 #: Rectangles of at most this many cells are computed from their cells up in one pass, one
 #: rectangle per thread (:func:`_block_py`), with no level-by-level arrays below them.
 BLOCK_CELLS = 256
 
 
 #: Ports from which a complement is added into an assembled matrix run by run
-#: (:func:`_add_block`) rather than entry by entry.
+#: (:func:`_add_runs`) rather than entry by entry.
 RUN_PORTS = 64
 
 
@@ -191,14 +194,14 @@ _schur_kernel = jit(_schur_py)
 
 
 @jit(inline="always")
-def _run_starts(pos, o0, n):
-    """Starts of the runs of consecutive positions in ``pos[o0:o0 + n]`` (local indices),
-    followed by ``n``: an array of ``n_runs + 1`` (its unused tail is not read) and
-    ``n_runs``."""
+def _run_starts(pos):
+    """Starts of the runs of consecutive positions in ``pos`` (local indices), followed by
+    ``pos.size``: an array of ``n_runs + 1`` (its unused tail is not read) and ``n_runs``."""
+    n = pos.size
     rs = np.empty(n + 1, dtype=np.int64)
     nr = 0
     for p in range(n):
-        if p == 0 or pos[o0 + p] != pos[o0 + p - 1] + 1:
+        if p == 0 or pos[p] != pos[p - 1] + 1:
             rs[nr] = p
             nr += 1
     rs[nr] = n
@@ -206,38 +209,39 @@ def _run_starts(pos, o0, n):
 
 
 @jit(inline="always")
-def _add_block(m, s, pos, o0, n, s0, dense):
-    """Add the symmetric ``n × n`` block whose lower triangle is in ``s`` (row ``p`` from
-    ``s[s0 + p n]`` if ``dense``, else packed by rows, from ``s[s0 + p (p + 1) / 2]``) into
-    the lower triangle of ``m`` at the positions ``pos[o0:o0 + n]``. The positions come in
-    runs of consecutive indices, so row ``p``'s part in a run lands in one contiguous piece
-    of a row of ``m`` (a vector add) where it lies left of the diagonal, else in a piece of a
-    column. Each entry of ``m`` receives at most one entry of ``s``: the order changes no
-    bits."""
-    rs, nr = _run_starts(pos, o0, n)
+def _add_runs(m, s, pos, r0, r1):
+    """Add the symmetric block ``s``, its lower triangle packed by rows (:func:`_packed`),
+    into rows ``r0:r1`` of the lower triangle of ``m`` at the positions ``pos``. The
+    positions come in runs of consecutive indices, so row ``p``'s part in a run lands in one
+    contiguous piece of a row of ``m`` (a vector add) where it lies left of the diagonal,
+    else in a piece of a column. Each entry of ``m`` receives at most one entry of ``s``: the
+    order (and a split into row ranges) changes no bits."""
+    rs, nr = _run_starts(pos)
     for rp in range(nr):
         for p in range(rs[rp], rs[rp + 1]):
-            ip = pos[o0 + p]
-            o = s0 + (p * n if dense else p * (p + 1) // 2)
+            ip = pos[p]
+            o = p * (p + 1) // 2
+            row = r0 <= ip < r1
             for rq in range(rp + 1):
                 q0 = rs[rq]
                 q1 = rs[rq + 1] if rq < rp else p + 1
-                g0 = pos[o0 + q0] - q0            # position of q is g0 + q in this run
+                g0 = pos[q0] - q0                 # position of q is g0 + q in this run
                 split = min(max(ip + 1 - g0, q0), q1)
-                for q in range(q0, split):        # left of the diagonal: along row ip
-                    m[ip, g0 + q] += s[o + q]
-                for q in range(split, q1):        # right of it: down column ip
-                    m[g0 + q, ip] += s[o + q]
+                if row:
+                    for q in range(q0, split):    # left of the diagonal: along row ip
+                        m[ip, g0 + q] += s[o + q]
+                for q in range(max(split, r0 - g0), min(q1, r1 - g0)):
+                    m[g0 + q, ip] += s[o + q]     # right of it: down column ip
 
 
 @jit(inline="always")
 def _add_packed(m, s, pos):
     """Add the symmetric block ``s``, its lower triangle packed by rows (:func:`_packed`),
-    into the lower triangle of ``m`` at the positions ``pos`` (:func:`_add_block` from
+    into the lower triangle of ``m`` at the positions ``pos`` (:func:`_add_runs` from
     :data:`RUN_PORTS` ports, where its vector adds pay for finding the runs)."""
     n = pos.size
     if n >= RUN_PORTS:
-        _add_block(m, s, pos, 0, n, 0, False)
+        _add_runs(m, s, pos, 0, m.shape[0])
         return
     o = 0
     for p in range(n):
@@ -314,6 +318,19 @@ def _assemble_lower_py(sa, sb, pos_a, pos_b, m):
 
 
 _assemble_lower_kernel = jit(_assemble_lower_py)
+
+
+def _assemble_rows_py(sa, sb, pos_a, pos_b, m, r0, r1):
+    """Rows ``r0:r1`` of :func:`_assemble_lower_py` (run by run, :func:`_add_runs`): the
+    row ranges of one matrix can be assembled side by side, with the same bits."""
+    for i in range(r0, r1):
+        for j in range(i + 1):
+            m[i, j] = 0.0
+    _add_runs(m, sa, pos_a, r0, r1)
+    _add_runs(m, sb, pos_b, r0, r1)
+
+
+_assemble_rows_kernel = jit(_assemble_rows_py)
 
 
 def _assemble(sa, sb, pos_a, pos_b, n_all) -> np.ndarray:
@@ -432,7 +449,8 @@ _rows_to_packed_kernel = jit(_rows_to_packed_py)
 class _PanelMerge:
     """One large merge in three phases, each a list of tasks for :func:`_run_side_by_side`,
     in place on one assembled matrix (lower triangle, :mod:`cimsim.kernels._blas`):
-    :meth:`factor` (assemble, Cholesky ``L Lᵀ = M_ee``), :meth:`solve` (``W = L⁻¹ M_ek``,
+    :meth:`assemble` (in :data:`ASSEMBLY_PARTS` row ranges, the last also the Cholesky
+    ``L Lᵀ = M_ee``), :meth:`solve` (``W = L⁻¹ M_ek``,
     one panel of :data:`PANEL` kept ports per task) and :meth:`update` (``S = M_kk − WᵀW``
     one row panel per task, copied to ``out``, packed by rows). The panels are fixed by the
     sizes alone, so the bits do not depend on the thread count. ``terminal`` lists the kept-port
@@ -462,15 +480,28 @@ class _PanelMerge:
                 r1 = min(r + PANEL, b1)
                 self.row_panels.append((r, r1, 0, b0 if term else r1))
 
-    def factor(self) -> None:
-        self.buf = self.bufs.get()                 # the upper triangle is never read
+    def take(self) -> None:
+        """The scratch matrix (row stride :func:`_ld`; the upper triangle is never read)."""
+        self.buf = self.bufs.get()
         ld = _ld(self.n_all)
-        self.m = m = self.buf[:self.n_all * ld].reshape(self.n_all, ld)
-        _assemble_lower_kernel(self.sa, self.sb, self.pos_a, self.pos_b, m)
-        self.sa = self.sb = None
-        info = chol_lower(m, self.n_keep, self.n_all - self.n_keep)
-        if info != 0:               # pragma: no cover - an SPD network matrix
-            raise RuntimeError(f"dpotrf failed ({info}) on a symmetric positive definite block")
+        self.m = self.buf[:self.n_all * ld].reshape(self.n_all, ld)
+
+    def row_parts(self) -> list[tuple[int, int]]:
+        """:data:`ASSEMBLY_PARTS` row ranges of the assembled matrix with lower triangles of
+        about equal size (sizes alone decide), the last holding all the shared ports."""
+        n, parts = self.n_all, ASSEMBLY_PARTS
+        cuts = [min(int(round(n * np.sqrt(i / parts))), self.n_keep) for i in range(parts)]
+        return list(zip(cuts, cuts[1:] + [n], strict=True))
+
+    def assemble(self, r0: int, r1: int) -> None:
+        """Rows ``r0:r1`` of the assembled matrix; the part holding the last row then
+        factors the shared block (its rows are all in that part): ``L Lᵀ = M_ee``."""
+        _assemble_rows_kernel(self.sa, self.sb, self.pos_a, self.pos_b, self.m, r0, r1)
+        if r1 == self.n_all:
+            info = chol_lower(self.m, self.n_keep, self.n_all - self.n_keep)
+            if info != 0:           # pragma: no cover - an SPD network matrix
+                raise RuntimeError(f"dpotrf failed ({info}) on a symmetric positive "
+                                   "definite block")
 
     def solve(self, c0: int, c1: int) -> None:
         trsm_lower_right(self.m, self.n_keep, self.n_all - self.n_keep, c0, c1)
@@ -494,7 +525,12 @@ class _PanelMerge:
 def _run_panel_merges(merges) -> None:
     """The three phases of the ``merges`` (:class:`_PanelMerge`), each phase's tasks side by
     side."""
-    _run_side_by_side([mg.factor for mg in merges])
+    for mg in merges:
+        mg.take()
+    _run_side_by_side([functools.partial(mg.assemble, r0, r1)
+                       for mg in merges for r0, r1 in mg.row_parts()])
+    for mg in merges:
+        mg.sa = mg.sb = None
     _run_side_by_side([functools.partial(mg.solve, c0, c1)
                        for mg in merges for c0, c1 in mg.col_panels])
     _run_side_by_side([functools.partial(mg.update, *p) for mg in merges for p in mg.row_panels])
@@ -762,19 +798,20 @@ def terminal_admittance(g_s: np.ndarray, r_row_ohm: float, r_col_ohm: float) -> 
         if not nxt:
             break
         levels.append({k: np.concatenate(v) for k, v in nxt.items()})
-    # per (shape, depth): a look-up corner code (i·cols + j) -> index (written where used
-    # only) and the stacked complements; the rectangles of a depth are all consumed by the
-    # merges of the depth above
-    done: dict[tuple[_Shape, int], tuple[np.ndarray, np.ndarray]] = {}
+    # per (shape, depth): the sorted corner codes (i·cols + j), the index of each, and the
+    # stacked complements (a table over all rows·cols codes cost a fresh 8 bytes per cell for
+    # every shape and depth); the rectangles of a depth are all consumed by the merges of the
+    # depth above
+    done: dict[tuple[_Shape, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def store(shape, depth, corners, arr):
-        lut = np.empty(rows * cols, dtype=np.int64)
-        lut[corners[:, 0] * cols + corners[:, 1]] = np.arange(len(corners))
-        done[shape, depth] = (lut, arr)
+        code = corners[:, 0] * cols + corners[:, 1]
+        order = np.argsort(code)
+        done[shape, depth] = (code[order], order, arr)
 
     def fetch(shape, depth, corners):
-        lut, arr = done[shape, depth]
-        return arr, lut[corners[:, 0] * cols + corners[:, 1]]
+        code, order, arr = done[shape, depth]
+        return arr, order[np.searchsorted(code, corners[:, 0] * cols + corners[:, 1])]
 
     numpy = backend() == "numpy"
     n_big = max(_pattern(shape)[7] for level in levels for shape in level
@@ -855,4 +892,7 @@ def effective_conductance(g_s: np.ndarray, r_row_ohm: float, r_col_ohm: float) -
     from ..kernels.parallel import blas_single_thread
 
     with blas_single_thread():
-        return -terminal_admittance(g_s, r_row_ohm, r_col_ohm)
+        y = terminal_admittance(g_s, r_row_ohm, r_col_ohm)
+    if not y.flags.c_contiguous:          # a block's view (NumPy 2.4 negates some strided
+        return -y                         # (n, 1) views in place wrongly)
+    return np.negative(y, out=y)          # a fresh array: no copy of rows x cols
