@@ -299,3 +299,27 @@ def test_read_conductance_is_never_negative():
         rn.sigma_s[2:], memory.read_sigma_s(card, g, t_s=1e5)[2:] * np.sqrt(
             math.log((1e5 + 1e-8) / 2e-8) / math.log((1e5 + card.t_read_s) / (2 * card.t_read_s))),
         rtol=1e-12)
+
+
+def test_rectified_kernel_equals_its_reference_bit_for_bit():
+    """The rectified-Gaussian mean and variance of the two parallel passes (SciPy's ndtr by
+    symbol, NumPy's exp between them) have the bits of the NumPy reference, on 1 and 2
+    threads: no noise (σ = 0), no signal (G = 0), a ≫ 1 and a ≪ 1, subnormal G, σ = 1e-300
+    (a² capped)."""
+    rng = np.random.default_rng(5)
+    g = rng.uniform(0.0, 1e-4, (37, 29))
+    sigma = g * rng.uniform(0.0, 3.0, g.shape)
+    sigma[0, :5], g[1, :5], sigma[2, :3], g[3, :3] = 0.0, 0.0, 1e-300, 1e-320
+    sigma[4] = g[4] * 1e-3
+    with use_backend("numpy"), np.errstate(over="ignore"):      # a² of a ~ 1e296
+        ref = memory._rectified(g, sigma)
+    old = numba.get_num_threads()
+    try:
+        for n in (1, 2):
+            numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+            out = memory._rectified(g, sigma)
+            for a, b in zip(out, ref, strict=True):
+                assert a.shape == g.shape
+                assert np.array_equal(a.view(np.int64), b.view(np.int64))
+    finally:
+        numba.set_num_threads(old)
