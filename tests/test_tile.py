@@ -388,6 +388,61 @@ def test_sar_decision_levels_count_the_noise_free_code(seed, mismatch):
             assert min_width[a] == -np.inf
 
 
+@given(st.integers(0, 2**31 - 1), st.floats(0.0, 0.05), st.integers(2, 8))
+@settings(max_examples=25, deadline=None)
+def test_sar_window_guess_brackets_the_noise_free_code(seed, mismatch, bits):
+    """readout._window_guess: where it accepts an ADC, the guess g of every input (random, at
+    the levels and just below them) leaves its noise-free code in {g, g + 1}; levels with a
+    step of two code widths at mid-scale are refused."""
+    from cimsim.tile.readout import _window_guess, decision_levels
+    from device_models.adc import SarAdc
+
+    m = 1 << bits
+    adcs = [SarAdc(bits, unit_cap_mismatch=mismatch, seed=seed + a) for a in range(3)]
+    tabs = [a.decision_tables() for a in adcs]
+    t0 = np.array([t[0] for t in tabs])
+    up, dn, trial = (np.stack([t[i] for t in tabs]) for i in (1, 2, 3))
+    levels, _ = decision_levels(t0, up, dn, trial)
+    e0, inv_w, ok = _window_guess(levels, m)
+    gen = np.random.default_rng(seed)
+    for a in np.flatnonzero(ok):
+        lv = levels[a, 1:-1]
+        if not np.all(np.diff(lv) > 0):
+            continue
+        xs = np.concatenate([gen.uniform(lv[0] - 2.0, lv[-1] + 2.0, 300), lv,
+                             np.nextafter(lv, -np.inf)])
+        g = np.clip(np.floor((xs - e0[a]) * inv_w[a]), 0.0, m - 2)
+        code = np.searchsorted(lv, xs, side="right")
+        assert np.all((code == g) | (code == g + 1))
+    if m >= 8:
+        bent = levels.copy()
+        bent[:, m // 2 + 1:m] += 2.0 * (bent[:, m - 1:m] - bent[:, 1:2]) / (m - 2)
+        assert not np.any(_window_guess(bent, m)[2])
+
+
+def test_sar_lookup_refuses_levels_off_its_guess():
+    """ADCs whose levels stray from the look-up's linear guess (a step of two code widths at
+    mid-scale) leave the read-out to the general kernel (_sar_columns gives None), which
+    gives the NumPy reference's numbers."""
+    from cimsim.tile import readout
+    from device_models._jit import use_backend
+
+    w, x = _data(16, 6, 40, seed=5)
+    hw = _hw(HardwareConfig(), rows=16, cols=16, adc_bits=8, adc_share=4)
+    m = AnalogMatrix(w, hw).calibrate(x)
+    adcs, adc_of = m.blocks[0][2].adcs, m.blocks[0][2].adc_of
+    assert readout._sar_columns(adcs, adc_of) is not None
+    width = (adcs.levels[:, 255:256] - adcs.levels[:, 1:2]) / 254
+    adcs.levels = np.ascontiguousarray(adcs.levels + np.where(np.arange(257) > 128, 2.0, 0.0)
+                                       * width)
+    adcs.__dict__.pop("_sar_cols", None)
+    assert readout._sar_columns(adcs, adc_of) is None
+    y, _ = m.matmul(x, sample_offset=0)
+    with use_backend("numpy"):
+        y_np, _ = m.matmul(x, sample_offset=0)
+    np.testing.assert_array_equal(y, y_np)
+
+
 def test_read_noise_normal_stream(each_backend):
     """The float32 ziggurat stream of the read path: normal (KS, moments, both tails, the
     exactly sampled tail beyond r), counter-based (a block equals the same draws taken at

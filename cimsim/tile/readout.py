@@ -358,6 +358,10 @@ _analog_read_kernel = jit(_analog_read_py)
 # search would use, and combine (the argument holds for any draw). The few conversions with
 # a near draw outside its ziggurat core (~0.2 % of draws) combine the same two decisions
 # after finishing that draw exactly, as the general kernel's normal32 does.
+#
+# The look-up: a linear guess g of c from the ADC's mean code width (:func:`_window_guess`),
+# whose ADCs are checked once to keep every c within {g, g + 1}; the three levels E_g,
+# E_{g+1}, E_{g+2} then give c and both its edges with one comparison.
 
 
 @jit(inline="always")
@@ -374,12 +378,12 @@ def _sar_input(mv, vv, noisy, shot, g, s2, zj, h0):
 
 
 @jit(inline="always")
-def _guess_index(xv, e1, inv_w, c_top, lbase):
-    """First guess of a column's noise-free code (from its ADC's mean code width), as an
-    index into the flat level table."""
-    q = np.floor((xv - e1) * inv_w) + 1.0
+def _guess_index(xv, e0, inv_w, g_top, lbase):
+    """The guess ``g = clip(floor((x − e0)·inv_w), 0, M − 2)`` of a column's noise-free code
+    (:func:`_window_guess`; ``g_top = M − 2``), as an index into the flat level table."""
+    q = np.floor((xv - e0) * inv_w)
     q = q if q > 0.0 else 0.0
-    q = q if q < c_top else c_top
+    q = q if q < g_top else g_top
     return lbase + np.int64(q)
 
 
@@ -392,7 +396,7 @@ def _sar_inputs(mrow, vrow, noisy, shot, gain, s2, z, h0, x):
 
 
 @jit
-def _sar_inputs_guess(mrow, vrow, noisy, shot, gain, s2, off, z, h0, e1, inv_w, c_top, lbase,
+def _sar_inputs_guess(mrow, vrow, noisy, shot, gain, s2, off, z, h0, e0, inv_w, g_top, lbase,
                       x, k):
     """Without reference columns, in one pass: the ADC inputs less the comparator offset
     (:func:`_sar_input`, then ``− off``) and the first guess of each
@@ -401,7 +405,7 @@ def _sar_inputs_guess(mrow, vrow, noisy, shot, gain, s2, off, z, h0, e1, inv_w, 
         xv = _sar_input(mrow[j], vrow[j if noisy else 0], noisy, shot, gain[j], s2[j], z[j],
                         h0) - off[j]
         x[j] = xv
-        k[j] = _guess_index(xv, e1[j], inv_w[j], c_top, lbase[j])
+        k[j] = _guess_index(xv, e0[j], inv_w[j], g_top, lbase[j])
 
 
 @jit
@@ -414,61 +418,40 @@ def _sar_refs(vref, gain, ref_idx, zr, x):
 
 
 @jit
-def _sar_offset_guess(off, e1, inv_w, c_top, lbase, x, k):
+def _sar_offset_guess(off, e0, inv_w, g_top, lbase, x, k):
     """The comparator offset taken off the ADC inputs, and the first guess of each column's
     code (:func:`_guess_index`)."""
     for j in range(x.size):
         xv = x[j] - off[j]
         x[j] = xv
-        k[j] = _guess_index(xv, e1[j], inv_w[j], c_top, lbase[j])
+        k[j] = _guess_index(xv, e0[j], inv_w[j], g_top, lbase[j])
 
 
 @jit
-def _gather_pair(table, k, lo, hi):
-    """``lo = table[k]``, ``hi = table[k + 1]`` (a loop of loads of its own: the arithmetic
-    around it then vectorises)."""
+def _gather_window(table, k, lo, mid, hi):
+    """``lo, mid, hi = table[k], table[k + 1], table[k + 2]`` (a loop of loads of its own:
+    the arithmetic around it then vectorises)."""
     for j in range(k.size):
         i = k[j]
         lo[j] = table[i]
-        hi[j] = table[i + 1]
+        mid[j] = table[i + 1]
+        hi[j] = table[i + 2]
 
 
 @jit
-def _sar_step(x, lo, hi, k):
-    """One correction of the code index towards the interval holding ``x``."""
-    for j in range(x.size):
-        k[j] = k[j] - np.int64(x[j] < lo[j]) + np.int64(x[j] >= hi[j])
-
-
-@jit
-def _sar_check(x, lo, hi, k, lbase, c):
-    """Codes from the indices; returns the number of columns off their interval."""
-    bad = 0
-    for j in range(x.size):
-        c[j] = np.int32(k[j] - lbase[j])
-        bad += np.int64(x[j] < lo[j]) + np.int64(x[j] >= hi[j])
-    return bad
-
-
-@jit
-def _sar_fix(x, levels, lbase, m, c, lo, hi):
-    """Exact code of the columns a guess and one correction left off their interval
-    (bisection)."""
+def _sar_pick(x, k, lbase, lo, mid, hi, c):
+    """Noise-free codes from the windows of :func:`_gather_window` (levels ``E_g, E_{g+1},
+    E_{g+2}`` at ``k = lbase + g``): ``c = g + [x ≥ E_{g+1}]``, and its edges ``lo = E_c``,
+    ``hi = E_{c+1}`` in place of the window's."""
     for j in range(x.size):
         xv = x[j]
-        k = lbase[j] + np.int64(c[j])
-        if xv >= levels[k] and xv < levels[k + 1]:
-            continue
-        a, b = 0, m - 1                      # code in [a, b]: levels[a] <= x < levels[b+1]
-        while a < b:
-            mid = (a + b + 1) // 2
-            if xv >= levels[lbase[j] + mid]:
-                a = mid
-            else:
-                b = mid - 1
-        c[j] = np.int32(a)
-        lo[j] = levels[lbase[j] + a]
-        hi[j] = levels[lbase[j] + a + 1]
+        a = lo[j]
+        b = mid[j]
+        d = hi[j]
+        up = xv >= b
+        c[j] = np.int32(k[j] - lbase[j]) + np.int32(up)
+        lo[j] = b if up else a
+        hi[j] = d if up else b
 
 
 @jit(inline="always")
@@ -583,7 +566,7 @@ def _code_energy_rows(codes, e_flat, ebase):
 
 
 def _read_sar_py(mean, var_own, var_ref, ref_idx, gain, coef, out_index, bits, half, shot,
-                 s2, off, sc, lim, levels, lbase, e1, inv_w, e_flat, ebase, keys, sample0,
+                 s2, off, sc, lim, levels, lbase, e0, inv_w, e_flat, ebase, keys, sample0,
                  plane, n_planes, col0, ref0, ident, assign, out, e_out, active, skip, words):
     """SAR ADCs whose codes are all at least ``lim`` wide (see the section comment): per
     vector, passes over the columns (read noise, ADC input, look-up, the two near decisions),
@@ -594,13 +577,14 @@ def _read_sar_py(mean, var_own, var_ref, ref_idx, gain, coef, out_index, bits, h
     n_ref = var_ref.shape[1]
     has_ref = noisy and n_ref > 0
     h0 = half + 0.5
-    c_top = float(m - 1)
+    g_top = float(m - 2)
     hb = np.empty(max(n_s, n_ref), dtype=np.uint32)
     ent = np.empty(max(n_s, n_ref), dtype=np.uint64)
     z = np.empty(n_s, dtype=np.float32)
     zr = np.empty(n_ref, dtype=np.float32)
     x = np.empty(n_s)
     lo = np.empty(n_s)
+    mid = np.empty(n_s)
     hi = np.empty(n_s)
     c = np.empty(n_s, dtype=np.int32)
     code = np.empty(n_s, dtype=np.int32)
@@ -626,15 +610,12 @@ def _read_sar_py(mean, var_own, var_ref, ref_idx, gain, coef, out_index, bits, h
             _sar_inputs(mean[b], vrow, noisy, shot, gain, s2, z, h0, x)
             zig.fill_row_normals(keys[2], keys[3], row, ref0, hb, ent, zr, words)
             _sar_refs(var_ref[b], gain, ref_idx, zr, x)
-            _sar_offset_guess(off, e1, inv_w, c_top, lbase, x, k)
+            _sar_offset_guess(off, e0, inv_w, g_top, lbase, x, k)
         else:
-            _sar_inputs_guess(mean[b], vrow, noisy, shot, gain, s2, off, z, h0, e1, inv_w,
-                              c_top, lbase, x, k)
-        _gather_pair(levels, k, lo, hi)
-        _sar_step(x, lo, hi, k)
-        _gather_pair(levels, k, lo, hi)
-        if _sar_check(x, lo, hi, k, lbase, c) > 0:
-            _sar_fix(x, levels, lbase, m, c, lo, hi)
+            _sar_inputs_guess(mean[b], vrow, noisy, shot, gain, s2, off, z, h0, e0, inv_w,
+                              g_top, lbase, x, k)
+        _gather_window(levels, k, lo, mid, hi)
+        _sar_pick(x, k, lbase, lo, mid, hi, c)
         rb_c = rng.hash_at(keys[4], row)
         rlo = np.uint32(rb_c & np.uint64(0xFFFFFFFF))
         rhi = np.uint32(rb_c >> np.uint64(32))
@@ -823,10 +804,39 @@ def _analog_read_numpy(mean, var_own, var_ref, ref_idx, gain, coef, out_index, a
     np.add.at(out.T, out_index, (val * coef[None, :] * on[:, None]).T)
 
 
+def _window_guess(levels: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The linear guess of the SAR kernel's look-up for ADCs with levels ``levels``
+    (:func:`decision_levels`, ``m = 2**N`` codes, one ADC per row) and whether it serves.
+
+    ``inv_w = (M − 2)/(E_{M−1} − E_1)`` is the inverse mean code width [1/LSB] and ``e0 = E_1
+    − 1/(2·inv_w)`` [LSB] puts each code's centre half-way into its guess, so that
+    ``g(x) = clip(floor((x − e0)·inv_w), 0, M − 2)`` (:func:`_guess_index`, the same float64
+    arithmetic) is c or c − 1 for the noise-free code c of x while the levels stay within
+    about half a code width of the line. ``ok`` marks the ADCs where that holds for every x:
+    g is non-decreasing in x, so it is checked at the ends of each code's interval,
+    ``g(E_c) ≥ c − 1`` and ``g(x) ≤ c`` for the largest float64 x below ``E_{c+1}``.
+    """
+    n = levels.shape[0]
+    if m < 2:
+        return np.zeros(n), np.ones(n), np.zeros(n, dtype=bool)
+    width = levels[:, m - 1] - levels[:, 1]
+    inv_w = np.where(width > 0.0, (m - 2) / np.where(width > 0.0, width, 1.0), 1.0)
+    e0 = levels[:, 1] - 0.5 / inv_w
+
+    def guess(x):
+        return np.clip(np.floor((x - e0[:, None]) * inv_w[:, None]), 0.0, m - 2)
+
+    c = np.arange(1, m)
+    ok = (np.all(guess(levels[:, 1:m]) >= c - 1, axis=1)
+          & np.all(guess(np.nextafter(levels[:, 1:m], -np.inf)) <= c - 1, axis=1))
+    return e0, inv_w, ok
+
+
 def _sar_columns(adcs: ColumnAdcs, adc_of: np.ndarray) -> dict | None:
     """Per-column arrays of :func:`_read_sar_py` for the columns' ADCs, or None when some
     ADC's codes are not all wider than its comparator-noise window (or its levels do not
-    increase): the general kernel then runs."""
+    increase), or its levels stray too far from a line for the look-up's guess
+    (:func:`_window_guess`): the general kernel then runs."""
     bits = adcs.bits
     m = 1 << bits
     any_sig_c = bool(np.any(adcs.sig_c > 0.0))
@@ -840,8 +850,9 @@ def _sar_columns(adcs: ColumnAdcs, adc_of: np.ndarray) -> dict | None:
     if got is not None and got["adc_of"] is adc_of:
         return got
     lv = adcs.levels
-    width = lv[:, m - 1] - lv[:, 1]
-    inv_w = np.where(width > 0.0, (m - 2) / np.where(width > 0.0, width, 1.0), 1.0)
+    e0, inv_w, ok = _window_guess(lv, m)
+    if not np.all(ok):
+        return None
     cols = {
         "adc_of": adc_of,
         "shot": bool(np.any(adcs.sig_s > 0.0)),
@@ -851,7 +862,7 @@ def _sar_columns(adcs: ColumnAdcs, adc_of: np.ndarray) -> dict | None:
         "lim": np.ascontiguousarray(lim_a[adc_of]),
         "levels": np.ascontiguousarray(lv).ravel(),
         "lbase": np.ascontiguousarray(adc_of * (m + 1), dtype=np.int64),
-        "e1": np.ascontiguousarray(lv[adc_of, 1] if m > 1 else np.zeros(adc_of.size)),
+        "e0": np.ascontiguousarray(e0[adc_of]),
         "inv_w": np.ascontiguousarray(inv_w[adc_of]),
         "e_flat": np.ascontiguousarray(adcs.e_table).ravel(),
         "ebase": np.ascontiguousarray(adcs.e_row[adc_of] * adcs.e_table.shape[1],
@@ -957,7 +968,7 @@ def analog_read(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, 
         _read_sar_kernel(mean, var_own, var_ref, ref_idx, np.ascontiguousarray(gain,
                          dtype=np.float64), coef, out_index, int(adcs.bits), half, cols["shot"],
                          cols["s2"], cols["off"], cols["sc"], cols["lim"], cols["levels"],
-                         cols["lbase"], cols["e1"], cols["inv_w"], cols["e_flat"],
+                         cols["lbase"], cols["e0"], cols["inv_w"], cols["e_flat"],
                          cols["ebase"], keys, int(sample0), int(plane), int(n_planes),
                          int(col0), int(ref0), bool(ident), bool(assign), out, e_out, active,
                          skip, zig._CORE64)
