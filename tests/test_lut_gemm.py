@@ -225,3 +225,14 @@ def test_pattern_passes_equal_their_python_references():
     want = np.zeros((n_g, 128), dtype=np.int64)
     want[:, :n_b] = (outs[0][1].reshape(n_b, n_g, lut_gemm.GROUP) @ weights).T
     np.testing.assert_array_equal(idx[:, at], want)
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+@pytest.mark.parametrize("k, n, n_b", [(0, 5, 3), (7, 0, 3), (7, 5, 0), (0, 0, 0)])
+def test_empty_operands_give_zeros(backend, k, n, n_b):
+    lut = lut_gemm.pack([np.ones((k, n), dtype=np.int64)], [1.0])
+    v = np.full((n_b, k), np.float32(0.2))
+    with use_backend(backend):
+        got = lut_gemm.matmul(v, 0.2, lut)
+    assert got.shape == (1, n_b, n)
+    assert not np.any(got)

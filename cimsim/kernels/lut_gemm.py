@@ -230,8 +230,13 @@ def matmul(v: np.ndarray, unit_v: float, lut: LutMatrix) -> np.ndarray:
         for m in range(lut.n_mats):
             out[m] = (b @ lut.integers(m) * scales[m]).astype(np.float32)
         return out
+    if n_b == 0 or lut.k == 0 or lut.n == 0:       # nothing to sum: the kernels' loops run
+        bits = v == unit                             # at least once, so they are not called
+        if not np.all(bits | (v == 0)):
+            _refuse(v, unit)
+        return np.zeros((lut.n_mats, n_b, lut.n), dtype=np.float32)
     step = 16 * VB
-    nb_pad = -(-max(n_b, 1) // step) * step
+    nb_pad = -(-n_b // step) * step
     n_g = lut.tables[0].shape[1]
     bits = workspace("lut_bits", (n_b, GROUP * n_g), np.uint8)
     bad, n_on = _bits_kernel(v, unit, bits)
