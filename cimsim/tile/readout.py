@@ -439,19 +439,23 @@ def _gather_window(table, k, lo, mid, hi):
 
 
 @jit
-def _sar_pick(x, k, lbase, lo, mid, hi, c):
+def _sar_pick(x, k, lbase, lo, mid, hi, c, p2):
     """Noise-free codes from the windows of :func:`_gather_window` (levels ``E_g, E_{g+1},
     E_{g+2}`` at ``k = lbase + g``): ``c = g + [x ≥ E_{g+1}]``, and its edges ``lo = E_c``,
-    ``hi = E_{c+1}`` in place of the window's."""
+    ``hi = E_{c+1}`` in place of the window's; ``p2`` (float32) receives ``e & −e`` of the
+    even one ``e`` of ``c``, ``c + 1`` (:func:`_sar_draw_bits`)."""
     for j in range(x.size):
         xv = x[j]
         a = lo[j]
         b = mid[j]
         d = hi[j]
         up = xv >= b
-        c[j] = np.int32(k[j] - lbase[j]) + np.int32(up)
+        cj = np.int32(k[j] - lbase[j]) + np.int32(up)
+        c[j] = cj
         lo[j] = b if up else a
         hi[j] = d if up else b
+        e = cj + (cj & np.int32(1))
+        p2[j] = np.float32(e & -e)
 
 
 @jit(inline="always")
@@ -472,10 +476,7 @@ def _sar_draw_bits(c, col0, bits, rlo, rhi, p2, hb_lo, hb_hi):
     ``N − 1 − ctz(c + 1)`` (at E_{c+1}), in a row whose hash is ``(rhi, rlo)``. One of ``c``,
     ``c + 1`` is odd (no trailing zero), so one ctz per conversion, that of the even one
     ``e``: the exponent of the float32 ``e & −e`` (a power of two, exact; 0 for ``e = 0``),
-    read through the scratch ``p2`` (float32)."""
-    for j in range(c.size):
-        e = c[j] + (c[j] & np.int32(1))
-        p2[j] = np.float32(e & -e)
+    which :func:`_sar_pick` leaves in ``p2`` (float32)."""
     ex = p2.view(np.uint32)
     nb = np.uint32(bits)      # uint32 arithmetic: the counters modulo 2**32, as the hash
     base0 = np.uint32(np.int64(col0) * np.int64(bits) + np.int64(bits - 1))
@@ -505,11 +506,15 @@ def _near_code(cj, xv, lo, hi, lim, sc, z_lo, z_hi):
 
 
 @jit
-def _sar_decide(x, c, lo, hi, lim, sc, hb_lo, ent_lo, hb_hi, ent_hi, code, slow):
+def _sar_decide(x, c, lo, hi, lim, sc, hb_lo, ent_lo, hb_hi, ent_hi, code, slow, fused, assign,
+                coef, half, orow):
     """Codes after the two near decisions, from their draw bits and layer words
-    (:func:`device_models.ziggurat._layer_words`): ``slow[j] = 1`` where a draw of a near
+    (:func:`device_models.ziggurat._layer_words_pair`): ``slow[j] = 1`` where a draw of a near
     decision lies outside its ziggurat core (its code is then redone by :func:`_sar_exact`).
-    Returns the first and the last such column (``last < 0``: none)."""
+    With ``fused`` (outputs in column order) also the shift-add of the codes into ``orow``
+    (:func:`_shift_add`'s arithmetic; written with ``assign``, else added), except a slow
+    column's, which the caller adds once its code is redone. Returns the first and the last
+    slow column (``last < 0``: none)."""
     e_lo = ent_lo.view(np.float32)
     e_hi = ent_hi.view(np.float32)
     n = np.int64(x.size)
@@ -522,6 +527,10 @@ def _sar_decide(x, c, lo, hi, lim, sc, hb_lo, ent_lo, hb_hi, ent_hi, code, slow)
         code[j] = cj
         sl = (near_lo & np.int32(not ok_lo)) | (near_hi & np.int32(not ok_hi))
         slow[j] = np.uint8(sl)
+        if fused:
+            val = (np.float64(cj) - half) * coef[j]
+            o = orow[j]
+            orow[j] = val if assign else (o if sl else o + val)
         fast = np.int64(1 - sl)
         first = min(first, j + n * fast)
         last = max(last, j - (n + 1) * fast)
@@ -615,23 +624,29 @@ def _read_sar_py(mean, var_own, var_ref, ref_idx, gain, coef, out_index, bits, h
             _sar_inputs_guess(mean[b], vrow, noisy, shot, gain, s2, off, z, h0, e0, inv_w,
                               g_top, lbase, x, k)
         _gather_window(levels, k, lo, mid, hi)
-        _sar_pick(x, k, lbase, lo, mid, hi, c)
+        _sar_pick(x, k, lbase, lo, mid, hi, c, p2)
         rb_c = rng.hash_at(keys[4], row)
         rlo = np.uint32(rb_c & np.uint64(0xFFFFFFFF))
         rhi = np.uint32(rb_c >> np.uint64(32))
         _sar_draw_bits(c, col0, bits, rlo, rhi, p2, hb_lo, hb_hi)
         zig._layer_words_pair(hb_lo, hb_hi, words, ent_lo, ent_hi)
+        orow = out[b]
         first, last = _sar_decide(x, c, lo, hi, lim, sc, hb_lo, ent_lo, hb_hi, ent_hi, code,
-                                  slow)
+                                  slow, ident, assign, coef, half, orow)
         if last >= 0:
             slow_row = rng.hash_at(keys[5], row)
             for j in range(first, last + 1):
                 if slow[j]:
-                    code[j] = _sar_exact(x[j], c[j], lo[j], hi[j], lim[j], sc[j], hb_lo[j],
-                                         hb_hi[j], slow_row, np.int64(col0) + j, bits)
+                    cj = _sar_exact(x[j], c[j], lo[j], hi[j], lim[j], sc[j], hb_lo[j],
+                                    hb_hi[j], slow_row, np.int64(col0) + j, bits)
+                    code[j] = cj
+                    if ident:
+                        val = (np.float64(cj) - half) * coef[j]
+                        orow[j] = val if assign else orow[j] + val
         e = _code_energy_rows(code, e_flat, ebase)
         e_out[b] = e if (assign and ident) else e_out[b] + e
-        _shift_add(code, coef, half, out_index, ident, assign, out[b])
+        if not ident:       # scattered outputs: a pass of its own
+            _shift_add(code, coef, half, out_index, ident, assign, orow)
 
 
 # --------------------------------------------------------------------------------------------
