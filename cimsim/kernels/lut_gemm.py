@@ -115,7 +115,8 @@ class LutMatrix:
     tables : tuple of ndarray
         ``L`` of each matrix, int32, zero-padded to ``ceil(k/5)`` groups and a multiple of
         :data:`CB` columns: (n/J, groups, J, 32), or narrow (n/(2·JN), groups, JN, 32) with
-        column ``c`` of a block in the low and ``JN + c`` in the high 16 bits.
+        column ``c`` of a block in the low and ``JN + c`` in the high 16 bits; 128 bytes
+        per column (narrow: column pair) and group, 25.6 (12.8) bytes per entry of ``Q``.
     """
 
     k: int
