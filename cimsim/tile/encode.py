@@ -473,16 +473,18 @@ def _row_table(crow, xr, from_x, codes_per_x, lo, hi, table, quantized, step, vr
                 cbuf[i] = ci
                 a_mag[i] += abs(np.float64(ci))
         # the look-ups by code in a loop of scalar loads (the tables are arguments: LLVM
-        # keeps the loads scalar, faster here than vector gathers), then the sums
+        # keeps the loads scalar, faster here than vector gathers), then the sums; the
+        # index code − lo (>= 0: codes are clipped to [lo, hi]) unsigned, so that no load
+        # carries the wrap-around of a negative index
         off = np.int32(lo)
         if second:
             for i in range(vrow.size):
-                k = cbuf[i] - off
+                k = np.uint32(cbuf[i] - off)
                 lvbuf[i] = table[k]
                 v2row[i] = tab2[k]
         else:
             for i in range(vrow.size):
-                lvbuf[i] = table[cbuf[i] - off]
+                lvbuf[i] = table[np.uint32(cbuf[i] - off)]
         for i in range(vrow.size):
             lvl = lvbuf[i]
             vrow[i] = lvl

@@ -430,12 +430,13 @@ def _sar_offset_guess(off, e0, inv_w, g_top, lbase, x, k):
 @jit
 def _gather_window(table, k, lo, mid, hi):
     """``lo, mid, hi = table[k], table[k + 1], table[k + 2]`` (a loop of loads of its own:
-    the arithmetic around it then vectorises)."""
+    the arithmetic around it then vectorises; ``k >= 0`` taken unsigned, so that no load
+    carries the wrap-around of a negative index)."""
     for j in range(k.size):
-        i = k[j]
+        i = np.uint64(k[j])
         lo[j] = table[i]
-        mid[j] = table[i + 1]
-        hi[j] = table[i + 2]
+        mid[j] = table[i + np.uint64(1)]
+        hi[j] = table[i + np.uint64(2)]
 
 
 @jit
@@ -560,17 +561,17 @@ def _sar_exact(xv, cj, lo, hi, lim, sc, h_lo, h_hi, slow_row, col, bits):
 
 @jit
 def _code_energy_rows(codes, e_flat, ebase):
-    """Σ e_flat[ebase[j] + codes[j]] [J] in four partial sums."""
+    """Σ e_flat[ebase[j] + codes[j]] [J] in four partial sums (indices >= 0, unsigned)."""
     e0 = e1 = e2 = e3 = 0.0
     n = codes.size
     n4 = n - n % 4
     for j in range(0, n4, 4):
-        e0 += e_flat[ebase[j] + codes[j]]
-        e1 += e_flat[ebase[j + 1] + codes[j + 1]]
-        e2 += e_flat[ebase[j + 2] + codes[j + 2]]
-        e3 += e_flat[ebase[j + 3] + codes[j + 3]]
+        e0 += e_flat[np.uint64(ebase[j] + codes[j])]
+        e1 += e_flat[np.uint64(ebase[j + 1] + codes[j + 1])]
+        e2 += e_flat[np.uint64(ebase[j + 2] + codes[j + 2])]
+        e3 += e_flat[np.uint64(ebase[j + 3] + codes[j + 3])]
     for j in range(n4, n):
-        e0 += e_flat[ebase[j] + codes[j]]
+        e0 += e_flat[np.uint64(ebase[j] + codes[j])]
     return (e0 + e1) + (e2 + e3)
 
 
@@ -678,17 +679,18 @@ def _codes_clean(mrow, gain, h0, code_max, codes):
 
 @jit
 def _code_energy(codes, e_table):
-    """Σ e_table[codes] [J] in four partial sums (no serial add chain)."""
+    """Σ e_table[codes] [J] in four partial sums (no serial add chain; codes >= 0, taken
+    unsigned)."""
     e0 = e1 = e2 = e3 = 0.0
     n = codes.size
     n4 = n - n % 4
     for j in range(0, n4, 4):
-        e0 += e_table[codes[j]]
-        e1 += e_table[codes[j + 1]]
-        e2 += e_table[codes[j + 2]]
-        e3 += e_table[codes[j + 3]]
+        e0 += e_table[np.uint32(codes[j])]
+        e1 += e_table[np.uint32(codes[j + 1])]
+        e2 += e_table[np.uint32(codes[j + 2])]
+        e3 += e_table[np.uint32(codes[j + 3])]
     for j in range(n4, n):
-        e0 += e_table[codes[j]]
+        e0 += e_table[np.uint32(codes[j])]
     return (e0 + e1) + (e2 + e3)
 
 
