@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cimsim.kernels import int8_gemm, lut_gemm
-from device_models._jit import use_backend
+from device_models._jit import backend, use_backend
 from device_models.errors import InvalidParameterError
 
 
@@ -227,6 +227,82 @@ def test_pattern_passes_equal_their_python_references():
     np.testing.assert_array_equal(idx[:, at], want)
 
 
+@pytest.mark.parametrize("n_planes", [1, 8, 11])
+def test_code_pattern_pass_equals_its_python_reference_and_the_bits(n_planes):
+    """All planes' patterns from the codes in one pass (kernel and its Python form) are the
+    patterns of each plane's bits (interleaved by blocks of 64 vectors, zero padding), the
+    codes of up to 16 bits taken a byte at a time; the rows of a plane from the codes too."""
+    rng = np.random.default_rng(n_planes)
+    n_b, k = 70, 23
+    n_g = -(-k // lut_gemm.GROUP)
+    codes = rng.integers(0, 2 ** n_planes, (n_b, k)).astype(np.int32)
+    codes[0] = 2 ** n_planes - 1
+    outs = []
+    for fn in (lut_gemm._code_patterns_kernel, lut_gemm._code_patterns_py):
+        idx = np.full((n_planes, n_g, 128), 99, dtype=np.uint8)
+        t8 = np.full((lut_gemm.GROUP * n_g, 64), 7, dtype=np.uint8)
+        fn(codes, idx, idx.view(np.int64), t8, t8.view(np.int64))
+        outs.append(idx)
+    np.testing.assert_array_equal(outs[0], outs[1])
+    b = np.arange(128)
+    at = b - b % 64 + 4 * (b % 16) + (b % 64) // 16
+    weights = 2 ** np.arange(lut_gemm.GROUP)
+    for p in range(n_planes):
+        bits = np.zeros((n_b, lut_gemm.GROUP * n_g), dtype=np.int64)
+        bits[:, :k] = (codes >> p) & 1
+        want = np.zeros((n_g, 128), dtype=np.int64)
+        want[:, :n_b] = (bits.reshape(n_b, n_g, lut_gemm.GROUP) @ weights).T
+        np.testing.assert_array_equal(outs[0][p][:, at], want)
+        n_on = int(bits.sum())
+        got = []
+        for fn in (lut_gemm._set_rows_codes_kernel, lut_gemm._set_rows_codes_py):
+            ptr = np.zeros(n_b + 1, dtype=np.int64)
+            rows = np.zeros(n_on, dtype=np.int32)
+            assert fn(codes, p, ptr, rows) == n_on
+            got.append((ptr, rows))
+        np.testing.assert_array_equal(got[0][0], got[1][0])
+        np.testing.assert_array_equal(got[0][1], got[1][1])
+        nzr = np.nonzero(bits[:, :k])
+        np.testing.assert_array_equal(got[0][1], nzr[1])
+        np.testing.assert_array_equal(np.diff(got[0][0]), bits.sum(axis=1))
+
+
+@pytest.mark.parametrize("k, n, n_b", [(23, 37, 70), (300, 150, 130), (7, 5, 0)])
+def test_plane_reads_from_the_codes_equal_the_reads_of_the_voltages(monkeypatch, k, n, n_b):
+    """matmul_codes of every plane (dense ones by the one-pass patterns, sparse ones row by
+    row) gives matmul's numbers for that plane's voltages, on the kernel, NumPy and forced
+    BLAS paths."""
+    rng = np.random.default_rng(k + n_b)
+    top = lut_gemm._I32 // k
+    lut = lut_gemm.pack([rng.integers(-top, top + 1, (k, n)),
+                         rng.integers(0, lut_gemm.NARROW_MAX + 1, (k, n))], [1e-7, 3e-12],
+                        narrow=[False, True])
+    codes = (rng.random((n_b, k)) ** 3 * 256).astype(np.int32)     # sparse high planes
+    u = np.float32(0.2)
+    pats = lut_gemm.code_patterns(codes, 8, lut)
+    fast = lut_gemm.kernel_available() and backend() == "numba" and n_b > 0
+    assert pats.shape[:2] == ((8, -(-k // lut_gemm.GROUP)) if fast else (0, 0))
+    for p in range(8):
+        v = np.where((codes >> p) & 1, u, np.float32(0)).astype(np.float32)
+        want = lut_gemm.matmul(v, 0.2, lut).copy()
+        np.testing.assert_array_equal(lut_gemm.matmul_codes(codes, p, float(u), lut, pats),
+                                      want)
+        n_on = int(np.count_nonzero(v))
+        np.testing.assert_array_equal(
+            lut_gemm.matmul_codes(codes, p, float(u), lut, pats, n_on), want)
+        with use_backend("numpy"):
+            np.testing.assert_array_equal(lut_gemm.matmul_codes(
+                codes, p, float(u), lut, lut_gemm.code_patterns(codes, 8, lut)), want)
+    monkeypatch.setenv("CIMSIM_FORCE_BLAS", "1")
+    assert lut_gemm.code_patterns(codes, 8, lut).size == 0
+    v = np.where(codes & 1, u, np.float32(0)).astype(np.float32)
+    np.testing.assert_array_equal(
+        lut_gemm.matmul_codes(codes, 0, float(u), lut, lut_gemm.code_patterns(codes, 8, lut)),
+        lut_gemm.matmul(v, 0.2, lut))
+    with pytest.raises(InvalidParameterError, match="codes"):
+        lut_gemm.matmul_codes(codes.astype(np.int64), 0, float(u), lut, pats)
+
+
 @pytest.mark.parametrize("backend", ["numba", "numpy"])
 @pytest.mark.parametrize("k, n, n_b", [(0, 5, 3), (7, 0, 3), (7, 5, 0), (0, 0, 0)])
 def test_empty_operands_give_zeros(backend, k, n, n_b):
@@ -236,3 +312,29 @@ def test_empty_operands_give_zeros(backend, k, n, n_b):
         got = lut_gemm.matmul(v, 0.2, lut)
     assert got.shape == (1, n_b, n)
     assert not np.any(got)
+
+
+def test_tile_reads_planes_from_the_codes_with_the_numbers_of_the_voltages(monkeypatch):
+    """A bit-serial matrix over two row blocks (patterns of a block's columns of the codes,
+    a drive without voltages) gives the outputs and counts of the reads of the voltages."""
+    from cimsim.hardware import HardwareConfig
+    from cimsim.tile import cells
+    from cimsim.tile.matrix import AnalogMatrix
+
+    rng = np.random.default_rng(9)
+    w = rng.standard_normal((70, 20)) / 7
+    x = np.abs(rng.standard_normal((90, 70))) ** 3
+    hw = HardwareConfig(converter_noise=False)
+    hw = hw.replace(tile=hw.tile.replace(rows=48, cols=40, input_encoding="bit_serial"))
+    m = AnalogMatrix(w, hw).calibrate(x)
+    seen = []
+    own = cells.ArrayRead.plane_patterns
+    monkeypatch.setattr(cells.ArrayRead, "plane_patterns",
+                        lambda self, codes, per_cell: seen.append(own(self, codes, per_cell))
+                        or seen[-1])
+    y, ops = m.matmul(x, sample_offset=0)
+    assert len(m.blocks) == 2 and len(seen) >= 2 and all(s is not None for s in seen)
+    monkeypatch.setattr(cells.ArrayRead, "plane_patterns", lambda self, codes, per_cell: None)
+    y_v, ops_v = m.matmul(x, sample_offset=0)
+    np.testing.assert_array_equal(y, y_v)
+    assert vars(ops) == vars(ops_v)

@@ -858,6 +858,13 @@ def test_row_drive_kernel_equals_numpy_reference(encoding, signed, bits):
         np.testing.assert_allclose(acc, acc_ref, rtol=1e-13, atol=0.0)
         np.testing.assert_array_equal(acc[:, 1:], acc_ref[:, 1:])     # integer counts
         np.testing.assert_array_equal(nz, nz_ref)
+        if encoding == "bit_serial":      # the sums alone, no voltages: the same sums
+            nz2 = np.empty(150, dtype=np.int32)
+            v0, _, acc2 = enc.drive(codes, p, np.float64, r0=2, r1=35, nz=nz2,
+                                    voltages=False)
+            assert v0.shape == (150, 0)
+            np.testing.assert_array_equal(acc2, acc)
+            np.testing.assert_array_equal(nz2, nz)
 
 
 @pytest.mark.parametrize("converter_noise", [False, True])

@@ -35,7 +35,9 @@ AVX-512F or a kernel that does not compile) the reference takes ``b @ Q`` as a f
 GEMM (integer sums below 2^31, exact in float64) times the same scale. A plane with few driven
 rows (at most :data:`SPARSE_DENSITY` of a call's rows, as the high planes of small inputs) is
 summed row by row instead: each vector's driven rows of ``Q`` added up in int32, the same
-exact sums.
+exact sums. A tile's bit-planes of one set of input codes take :func:`code_patterns` (every
+plane's patterns in one pass over the codes) and :func:`matmul_codes` (a plane's sums from
+them) instead of a pass over each plane's voltages: the same numbers.
 
 References
 ----------
@@ -61,8 +63,8 @@ from . import _llvm
 from .parallel import aligned_empty, workspace
 
 __all__ = ["CB", "CHUNK_G", "GROUP", "J", "JN", "NARROW_MAX", "PANEL", "PATTERNS", "SPARSE_COLS",
-           "SPARSE_DENSITY", "VB", "LutMatrix", "fits", "fixed_point", "kernel_available", "matmul",
-           "pack"]
+           "SPARSE_DENSITY", "VB", "LutMatrix", "code_patterns", "fits", "fixed_point",
+           "kernel_available", "matmul", "matmul_codes", "pack"]
 
 #: Rows per look-up (32 patterns per group) [-].
 GROUP = 5
@@ -92,6 +94,8 @@ CB = 16
 SPARSE_DENSITY = 1 / 16
 #: Columns per block of the row-by-row sums (eight registers of int32 sums per vector) [-].
 SPARSE_COLS = 128
+#: Most bit-planes :func:`code_patterns` takes (codes of up to 16 bits) [-].
+_MAX_PLANES = 16
 #: Largest |sum| the int32 sums may reach [-].
 _I32 = 2 ** 31 - 1
 
@@ -247,15 +251,26 @@ def matmul(v: np.ndarray, unit_v: float, lut: LutMatrix) -> np.ndarray:
         ptr = workspace("lut_ptr", (n_b + 1,), np.int64)
         rows = workspace("lut_rows", (n_on,), np.int32)
         _set_rows_kernel(bits, lut.k, ptr, rows)
-        n_sp = lut.rows[0].shape[1]
-        out = workspace("lut_out", (lut.n_mats, n_b, n_sp), np.float32)
-        for m in range(lut.n_mats):
-            fn[3 + lut.narrow[m]](n_b, ptr.ctypes.data, rows.ctypes.data,
-                                  lut.rows[m].ctypes.data, n_sp // SPARSE_COLS,
-                                  out[m].ctypes.data, scales[m])
-        return out if lut.n == out.shape[2] else np.ascontiguousarray(out[:, :, :lut.n])
+        return _sparse(fn, n_b, ptr, rows, lut, scales)
     idx = workspace("lut_idx", (n_g, nb_pad), np.uint8)
     _patterns_kernel(bits, idx)
+    return _dense(fn, n_b, idx, lut, scales)
+
+
+def _sparse(fn, n_b, ptr, rows, lut, scales):
+    """The sums of the driven rows ``rows[ptr[b]:ptr[b+1]]`` of each vector, rounded."""
+    n_sp = lut.rows[0].shape[1]
+    out = workspace("lut_out", (lut.n_mats, n_b, n_sp), np.float32)
+    for m in range(lut.n_mats):
+        fn[3 + lut.narrow[m]](n_b, ptr.ctypes.data, rows.ctypes.data,
+                              lut.rows[m].ctypes.data, n_sp // SPARSE_COLS,
+                              out[m].ctypes.data, scales[m])
+    return out if lut.n == out.shape[2] else np.ascontiguousarray(out[:, :, :lut.n])
+
+
+def _dense(fn, n_b, idx, lut, scales):
+    """The sums by look-up of the patterns ``idx`` (groups, padded vectors), rounded."""
+    n_g, nb_pad = idx.shape
     n_pad = -(-lut.n // CB) * CB
     out = workspace("lut_out", (lut.n_mats, nb_pad, n_pad), np.float32)
     acc = workspace("lut_acc", (n_pad * nb_pad,), np.int32)    # sums, lanes = vectors
@@ -267,6 +282,72 @@ def matmul(v: np.ndarray, unit_v: float, lut: LutMatrix) -> np.ndarray:
     if n_b == nb_pad and lut.n == n_pad:
         return out
     return np.ascontiguousarray(out[:, :n_b, :lut.n])
+
+
+def code_patterns(codes: np.ndarray, n_planes: int, lut: LutMatrix) -> np.ndarray:
+    """The look-up patterns of every bit-plane ``p < n_planes`` of non-negative integer
+    ``codes`` (batch, k), in one pass over the codes, for :func:`matmul_codes`.
+
+    Returns
+    -------
+    ndarray (n_planes, groups, padded batch), uint8
+        Plane ``p``'s patterns, laid out as :func:`matmul`'s (a per-thread scratch array,
+        valid until this thread's next call); an empty array where the look-up kernel does
+        not run (:func:`matmul_codes` then takes the reference from the codes).
+    """
+    codes = _check_codes(codes, lut, "lut_gemm.code_patterns")
+    n_planes = check_int("n_planes", n_planes, "lut_gemm.code_patterns", lo=1, hi=_MAX_PLANES)
+    n_b = codes.shape[0]
+    if backend() != "numba" or _kernel() is None or n_b == 0 or lut.k == 0 or lut.n == 0:
+        return np.zeros((0, 0, 0), dtype=np.uint8)
+    nb_pad = -(-n_b // (16 * VB)) * (16 * VB)
+    n_g = lut.tables[0].shape[1]
+    idx = workspace("lut_pidx", (n_planes, n_g, nb_pad), np.uint8)
+    t8 = workspace("lut_pt", (GROUP * n_g, 64), np.uint8)
+    _code_patterns_kernel(codes, idx, idx.view(np.int64), t8, t8.view(np.int64))
+    return idx
+
+
+def matmul_codes(codes: np.ndarray, p: int, unit_v: float, lut: LutMatrix,
+                 patterns: np.ndarray, n_on: int | None = None) -> np.ndarray:
+    """:func:`matmul` of bit-plane ``p`` of non-negative integer ``codes`` (batch, k): the
+    row voltages ``v = unit_v·((codes >> p) & 1)`` (``unit_v`` as ``v``'s dtype holds it,
+    e.g. ``float(np.float32(V))``), the same numbers, from ``patterns``
+    (:func:`code_patterns` of these codes) instead of a pass over ``v``. ``n_on`` (the
+    plane's number of ones, if the caller counted them) picks the row-by-row path as
+    :func:`matmul` does; the sums are exact either way."""
+    caller = "lut_gemm.matmul_codes"
+    codes = _check_codes(codes, lut, caller)
+    p = check_int("p", p, caller, lo=0, hi=_MAX_PLANES - 1)
+    n_b = codes.shape[0]
+    scales = [float(unit_v) * u for u in lut.units]
+    fn = _kernel() if backend() == "numba" else None
+    if fn is None or patterns.size == 0:
+        b = ((np.abs(codes) >> p) & 1).astype(np.float64)
+        out = workspace("lut_out", (lut.n_mats, n_b, lut.n), np.float32)
+        for m in range(lut.n_mats):
+            out[m] = (b @ lut.integers(m) * scales[m]).astype(np.float32)
+        return out
+    if n_on is None:
+        n_on = int(np.count_nonzero((np.abs(codes) >> p) & 1))
+    if n_on <= SPARSE_DENSITY * n_b * lut.k:     # few driven rows: add them up
+        ptr = workspace("lut_ptr", (n_b + 1,), np.int64)
+        rows = workspace("lut_rows", (n_on,), np.int32)
+        if _set_rows_codes_kernel(codes, p, ptr, rows) != n_on:
+            fail("n_on", caller, "the number of ones of the plane", n_on)
+        return _sparse(fn, n_b, ptr, rows, lut, scales)
+    if patterns.ndim != 3 or patterns.shape[0] <= p or patterns.shape[2] < n_b:
+        fail("patterns", caller, f"code_patterns of these codes (plane {p})",
+             f"array of shape {patterns.shape}")
+    return _dense(fn, n_b, patterns[p], lut, scales)
+
+
+def _check_codes(codes, lut, caller):
+    if (not isinstance(codes, np.ndarray) or codes.ndim != 2 or codes.shape[1] != lut.k
+            or codes.dtype != np.int32):
+        fail("codes", caller, f"an int32 array of shape (batch, {lut.k})",
+             getattr(codes, "shape", codes))
+    return codes
 
 
 def _refuse(v: np.ndarray, unit) -> None:
@@ -326,9 +407,64 @@ def _set_rows_py(bits, k, ptr, rows):
     ptr[bits.shape[0]] = i
 
 
+def _code_patterns_py(codes, idx, idx64, t8, t64):
+    """The patterns of every plane ``p`` (``idx.shape[0]`` of them) of the codes ``c``:
+    ``Σ_q bit_p(|c[b, 5g+q]|)·2^q`` into ``idx[p, g]``, laid out as :func:`_patterns_py`.
+    Per block of 64 vectors and byte ``h`` of the codes (bits ``8h … 8h+7``): the bytes go
+    into ``t8`` (rows × 64, the vectors in the patterns' order; rows past ``k`` zero), then
+    eight vectors at a time in one integer (``t64``, ``idx64``: int64 views of ``t8`` and
+    ``idx``), ``Σ_q ((t_{5g+q} >> s) & 0x01…01) << q`` is plane ``8h + s``'s patterns of
+    group ``g``, a byte each."""
+    n_b, k = codes.shape
+    n_p, n_g, nb_pad = idx.shape
+    lsb = np.int64(0x0101010101010101)
+    for c in range(k, t8.shape[0]):
+        for j in range(64):
+            t8[c, j] = 0
+    for a in range(0, nb_pad, 64):
+        for h in range(0, n_p, 8):
+            for r in range(64):
+                b = a + r
+                j = 4 * (r & 15) + (r >> 4)
+                if b < n_b:
+                    for c in range(k):
+                        t8[c, j] = np.uint8((abs(codes[b, c]) >> h) & 255)
+                else:
+                    for c in range(k):
+                        t8[c, j] = 0
+            for g in range(n_g):
+                c = GROUP * g
+                for p in range(h, min(h + 8, n_p)):
+                    s = np.int64(p - h)
+                    for w in range(8):
+                        idx64[p, g, a // 8 + w] = (
+                            ((t64[c, w] >> s) & lsb)
+                            | (((t64[c + 1, w] >> s) & lsb) << np.int64(1))
+                            | (((t64[c + 2, w] >> s) & lsb) << np.int64(2))
+                            | (((t64[c + 3, w] >> s) & lsb) << np.int64(3))
+                            | (((t64[c + 4, w] >> s) & lsb) << np.int64(4)))
+
+
+def _set_rows_codes_py(codes, p, ptr, rows):
+    """The rows with bit ``p`` of the code set, per vector: ``rows[ptr[b]:ptr[b+1]]``
+    (ascending); returns their number."""
+    i = 0
+    for b in range(codes.shape[0]):
+        ptr[b] = i
+        for c in range(codes.shape[1]):
+            if (abs(codes[b, c]) >> p) & 1:
+                if i < rows.size:
+                    rows[i] = c
+                i += 1
+    ptr[codes.shape[0]] = i
+    return i
+
+
 _bits_kernel = jit(_bits_py)
 _patterns_kernel = jit(_patterns_py)
 _set_rows_kernel = jit(_set_rows_py)
+_code_patterns_kernel = jit(_code_patterns_py)
+_set_rows_codes_kernel = jit(_set_rows_codes_py)
 
 
 

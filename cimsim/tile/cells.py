@@ -841,9 +841,20 @@ class ArrayRead:
             self._operand_table = got
         return got
 
+    def plane_patterns(self, codes: np.ndarray | None, per_cell: bool) -> np.ndarray | None:
+        """The look-up patterns of every bit-plane of ``codes`` (these rows' input codes),
+        formed in one pass for :meth:`currents` (``patterns``), whose row drive then need
+        not write voltages; None where the plane reads take the voltages (no table look-up,
+        per-cell noise, no codes)."""
+        if (codes is None or per_cell or self.plan != "linear" or "lut" not in self.mats
+                or codes.dtype != np.int32):
+            return None
+        return lut_gemm.code_patterns(codes, self.enc.n_planes, self.mats["lut"])
+
     def currents(self, v: np.ndarray, v2: np.ndarray, p: int, *, x: np.ndarray,
                  codes: np.ndarray | None, per_cell: bool = False, per_cell_args=None,
-                 noisy: bool | None = None, operand: bool = False):
+                 noisy: bool | None = None, operand: bool = False,
+                 patterns: np.ndarray | None = None, n_on: int | None = None):
         """Signal currents and variances of cycle ``p`` for row drive ``v`` (batch, rows).
 
         Parameters
@@ -865,6 +876,10 @@ class ArrayRead:
             Read noise (default: the hardware's ``read_noise``).
         operand : bool
             ``v2`` holds the read-noise GEMM's operand, looked up in :meth:`operand_table`.
+        patterns : ndarray, optional
+            :meth:`plane_patterns` of ``codes``: the plane's bits are taken from the codes
+            (``v`` may then be (batch, 0), as the drive leaves it with ``voltages=False``);
+            ``n_on``, if given, is the plane's number of driven (row, vector) pairs.
 
         Returns
         -------
@@ -886,7 +901,9 @@ class ArrayRead:
                                                     **per_cell_args)
                 return mean, empty, empty
             if "lut" in mats:      # a bit-plane: both sums by one table look-up
-                sums = lut_gemm.matmul(v, self.v_unit, mats["lut"])
+                sums = (lut_gemm.matmul(v, self.v_unit, mats["lut"]) if patterns is None
+                        else lut_gemm.matmul_codes(codes, p, float(dt.type(self.v_unit)),
+                                                   mats["lut"], patterns, n_on))
                 if not noisy:
                     return sums[0], empty, empty
                 var_own = sums[1]

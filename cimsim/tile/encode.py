@@ -189,7 +189,8 @@ class InputEncoder:
     def drive(self, codes: np.ndarray | None, p: int, dtype, *, r0: int = 0,
               r1: int | None = None, squares: bool = False, x: np.ndarray | None = None,
               acc: np.ndarray | None = None, nz: np.ndarray | None = None,
-              prev: np.ndarray | None = None, code_table: np.ndarray | None = None):
+              prev: np.ndarray | None = None, code_table: np.ndarray | None = None,
+              voltages: bool = True):
         """Row voltages of cycle ``p`` for ``codes[:, r0:r1]``, with per-row sums.
 
         ``codes=None, x=inputs`` forms the codes of ``x`` on the fly (one pass fewer; the
@@ -215,6 +216,9 @@ class InputEncoder:
             shape). :meth:`row_stats` turns the sums into energy-account figures.
 
         ``nz`` (batch,) int32, if given, receives each vector's number of driven rows.
+        ``voltages=False`` (a bit-plane of given codes, whose reader takes the bits from the
+        codes): the compiled drive leaves the voltages out (``v`` is then (batch, 0)); the
+        sums and ``nz`` are the same.
         """
         if not 0 <= p < self.n_planes:
             fail("p", "InputEncoder.drive", f"a cycle index in [0, {self.n_planes})", p)
@@ -269,13 +273,14 @@ class InputEncoder:
                 v2 = code_table[np.asarray(codes[:, r0:r1], dtype=np.int64) - int(lo)]
             return v, v2, acc
         second = squares or code_table is not None
-        v = workspace("drive_v", (n_b, n_r), dtype)
+        bare = not voltages and mode == _BIT and self.quantize and not from_x and not second
+        v = workspace("drive_v", (n_b, 0 if bare else n_r), dtype)
         v2 = workspace("drive_v2", (n_b, n_r) if second else (0, 0), dtype)
         xs = np.ascontiguousarray(x, dtype=np.float64) if from_x else np.zeros((1, 1))
         cs = np.zeros((1, 1), dtype=np.int32) if from_x else codes
         if self.quantize and mode != _TABLE:
             _drive_int_kernel(cs, xs, from_x, self.codes_per_x, lo, hi, mode == _BIT, step,
-                              self.v_read_v, int(p), r0, r1, v, v2, squares, acc, nz)
+                              self.v_read_v, int(p), r0, r1, v, v2, squares, acc, nz, not bare)
             if code_table is not None:
                 _code_table_kernel(v, 1.0 / step, lo, code_table, v2)
         else:
@@ -404,16 +409,32 @@ def _vector_bit(crow, p, v_read, vrow, n_on, n_mag):
 
 
 @jit
+def _vector_bit_count(crow, p, n_on, n_mag):
+    # _vector_bit's counts without the voltages
+    sh = np.int32(p)
+    one = np.int32(1)
+    n = np.int32(0)
+    for i in range(crow.size):
+        m = abs(crow[i])
+        bit = (m >> sh) & one
+        n_on[i] += bit
+        n_mag[i] += m
+        n += bit
+    return n
+
+
+@jit
 def _squares(vrow, v2row):
     for i in range(vrow.size):
         v2row[i] = vrow[i] * vrow[i]
 
 
 def _drive_int_py(codes, x, from_x, codes_per_x, lo, hi, bit_mode, step, v_read, p, r0, r1,
-                  v, v2, squares, acc, nz):
+                  v, v2, squares, acc, nz, write=True):
     """Quantised codes with linear levels (``v = c·step``) or one bit per cycle (``v =
     ±v_read·bit_p(|c|)``); ``acc[ch] += (Σ level², Σ driven, Σ |c|)`` per chunk and row;
-    ``nz[b]`` = driven rows of vector ``b``."""
+    ``nz[b]`` = driven rows of vector ``b``. ``write=False`` (bit mode): the sums and counts
+    only, ``v`` not written."""
     n_b = v.shape[0]
     n_r = r1 - r0
     sums = np.zeros((3, n_r))
@@ -425,6 +446,8 @@ def _drive_int_py(codes, x, from_x, codes_per_x, lo, hi, bit_mode, step, v_read,
             if from_x:
                 nz[b] = np.int32(_vector_x_linear(x[b, r0:r1], codes_per_x, lo, hi, step, v[b],
                                                   sums[0], sums[1], sums[2]))
+            elif bit_mode and not write:
+                nz[b] = _vector_bit_count(codes[b, r0:r1], p, counts[0], counts[1])
             elif bit_mode:
                 nz[b] = _vector_bit(codes[b, r0:r1], p, v_read, v[b], counts[0], counts[1])
             else:

@@ -699,10 +699,13 @@ class AnalogMatrix:
             if skip and codes is not None:
                 reads[k, 1] += np.count_nonzero(cr)
             table = cells.operand_table(per_cell) if noisy else None
+            # bit-planes read by table look-up: every plane's patterns from the codes at once,
+            # and a drive that leaves the voltages out
+            pats = cells.plane_patterns(cr, per_cell) if codes is not None else None
             for p in range(enc.n_planes):
                 v, v2, _ = enc.drive(codes, p, dtype, r0=r0, r1=r1,
                                      squares=noisy and cells.squares(per_cell), x=x, acc=acc,
-                                     nz=nz, code_table=table)
+                                     nz=nz, code_table=table, voltages=pats is None)
                 if skip:
                     reads[k, 0] += np.count_nonzero(nz)
                 if steps is not None:
@@ -711,7 +714,8 @@ class AnalogMatrix:
                     v, v2, p, x=xr, codes=cr, noisy=noisy, per_cell=per_cell,
                     per_cell_args=dict(seed=hw.seed, seed_tag=self.seed_tag, sample0=sample0,
                                        plane=p, n_planes=enc.n_planes),
-                    operand=table is not None)
+                    operand=table is not None, patterns=pats,
+                    n_on=None if pats is None else int(nz.sum()))
                 if fe_var is not None:     # the front end's own noise (reset kT/C, R_f)
                     if per_cell:
                         rows = (np.arange(sample0, sample0 + n_b, dtype=np.uint64)
