@@ -319,6 +319,10 @@ def matmul_codes(codes: np.ndarray, p: int, unit_v: float, lut: LutMatrix,
     caller = "lut_gemm.matmul_codes"
     codes = _check_codes(codes, lut, caller)
     p = check_int("p", p, caller, lo=0, hi=_MAX_PLANES - 1)
+    unit_v = check_scalar("unit_v", unit_v, caller)
+    if not isinstance(patterns, np.ndarray) or patterns.dtype != np.uint8:
+        fail("patterns", caller, "code_patterns of these codes (uint8)",
+             type(patterns).__name__)
     n_b = codes.shape[0]
     scales = [float(unit_v) * u for u in lut.units]
     fn = _kernel() if backend() == "numba" else None
@@ -343,6 +347,8 @@ def matmul_codes(codes: np.ndarray, p: int, unit_v: float, lut: LutMatrix,
 
 
 def _check_codes(codes, lut, caller):
+    if not isinstance(lut, LutMatrix):
+        fail("lut", caller, "a LutMatrix (lut_gemm.pack)", type(lut).__name__)
     if (not isinstance(codes, np.ndarray) or codes.ndim != 2 or codes.shape[1] != lut.k
             or codes.dtype != np.int32):
         fail("codes", caller, f"an int32 array of shape (batch, {lut.k})",
