@@ -304,8 +304,11 @@ class Tile:
         if self.law is None and (r_row_ohm > 0.0 or r_col_ohm > 0.0):
             from ..array.crossbar import effective_conductance
 
-            full = np.full((tc.rows, tc.cols), self.card.g_min_s)
-            full[: self.rows_used, : m.n_phys] = g
+            if g.shape == (tc.rows, tc.cols):           # a full tile: no padded copy
+                full = g
+            else:
+                full = np.full((tc.rows, tc.cols), self.card.g_min_s)
+                full[: self.rows_used, : m.n_phys] = g
             g_eff = effective_conductance(full, r_row_ohm, r_col_ohm)
             g_read = np.asarray(g_eff)[: self.rows_used, : m.n_phys]
         st = {"g_s": g_dev, "g_read_s": g_read,
