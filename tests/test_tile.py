@@ -858,13 +858,24 @@ def test_row_drive_kernel_equals_numpy_reference(encoding, signed, bits):
         np.testing.assert_allclose(acc, acc_ref, rtol=1e-13, atol=0.0)
         np.testing.assert_array_equal(acc[:, 1:], acc_ref[:, 1:])     # integer counts
         np.testing.assert_array_equal(nz, nz_ref)
-        if encoding == "bit_serial":      # the sums alone, no voltages: the same sums
-            nz2 = np.empty(150, dtype=np.int32)
-            v0, _, acc2 = enc.drive(codes, p, np.float64, r0=2, r1=35, nz=nz2,
-                                    voltages=False)
-            assert v0.shape == (150, 0)
-            np.testing.assert_array_equal(acc2, acc)
-            np.testing.assert_array_equal(nz2, nz)
+    if encoding == "bit_serial":     # every plane's sums in one pass: the planes' sums
+        want_acc = np.full((3, 3, 33), 0.25)
+        want_nz = np.empty((enc.n_planes, 150), dtype=np.int32)
+        with use_backend("numba"):
+            for p in range(enc.n_planes):
+                enc.drive(codes, p, np.float32, r0=2, r1=35, acc=want_acc, nz=want_nz[p])
+        for which in ("numba", "numpy"):
+            acc = np.full((3, 3, 33), 0.25)
+            nz = np.full((enc.n_planes, 150), 9, dtype=np.int32)
+            with use_backend(which):
+                enc.drive_planes(codes, r0=2, r1=35, acc=acc, nz=nz)
+            if which == "numba":
+                np.testing.assert_array_equal(acc, want_acc)
+            np.testing.assert_allclose(acc, want_acc, rtol=1e-13, atol=0.0)
+            np.testing.assert_array_equal(acc[:, 1:], want_acc[:, 1:])
+            np.testing.assert_array_equal(nz, want_nz)
+        with pytest.raises(InvalidParameterError, match="nz"):
+            enc.drive_planes(codes, acc=acc, nz=nz[:, :5])
 
 
 @pytest.mark.parametrize("converter_noise", [False, True])

@@ -844,7 +844,7 @@ class ArrayRead:
     def plane_patterns(self, codes: np.ndarray | None, per_cell: bool) -> np.ndarray | None:
         """The look-up patterns of every bit-plane of ``codes`` (these rows' input codes),
         formed in one pass for :meth:`currents` (``patterns``), whose row drive then need
-        not write voltages; None where the plane reads take the voltages (no table look-up,
+        not form voltages; None where the plane reads take the voltages (no table look-up,
         per-cell noise, no codes)."""
         if (codes is None or per_cell or self.plan != "linear" or "lut" not in self.mats
                 or codes.dtype != np.int32):
@@ -878,8 +878,9 @@ class ArrayRead:
             ``v2`` holds the read-noise GEMM's operand, looked up in :meth:`operand_table`.
         patterns : ndarray, optional
             :meth:`plane_patterns` of ``codes``: the plane's bits are taken from the codes
-            (``v`` may then be (batch, 0), as the drive leaves it with ``voltages=False``);
-            ``n_on``, if given, is the plane's number of driven (row, vector) pairs.
+            (``v`` may then be (batch, 0): :meth:`~cimsim.tile.encode.InputEncoder.drive_planes`
+            gives the sums without voltages); ``n_on``, if given, is the plane's number of
+            driven (row, vector) pairs.
 
         Returns
         -------

@@ -189,8 +189,7 @@ class InputEncoder:
     def drive(self, codes: np.ndarray | None, p: int, dtype, *, r0: int = 0,
               r1: int | None = None, squares: bool = False, x: np.ndarray | None = None,
               acc: np.ndarray | None = None, nz: np.ndarray | None = None,
-              prev: np.ndarray | None = None, code_table: np.ndarray | None = None,
-              voltages: bool = True):
+              prev: np.ndarray | None = None, code_table: np.ndarray | None = None):
         """Row voltages of cycle ``p`` for ``codes[:, r0:r1]``, with per-row sums.
 
         ``codes=None, x=inputs`` forms the codes of ``x`` on the fly (one pass fewer; the
@@ -216,9 +215,6 @@ class InputEncoder:
             shape). :meth:`row_stats` turns the sums into energy-account figures.
 
         ``nz`` (batch,) int32, if given, receives each vector's number of driven rows.
-        ``voltages=False`` (a bit-plane of given codes, whose reader takes the bits from the
-        codes): the compiled drive leaves the voltages out (``v`` is then (batch, 0)); the
-        sums and ``nz`` are the same.
         """
         if not 0 <= p < self.n_planes:
             fail("p", "InputEncoder.drive", f"a cycle index in [0, {self.n_planes})", p)
@@ -273,14 +269,13 @@ class InputEncoder:
                 v2 = code_table[np.asarray(codes[:, r0:r1], dtype=np.int64) - int(lo)]
             return v, v2, acc
         second = squares or code_table is not None
-        bare = not voltages and mode == _BIT and self.quantize and not from_x and not second
-        v = workspace("drive_v", (n_b, 0 if bare else n_r), dtype)
+        v = workspace("drive_v", (n_b, n_r), dtype)
         v2 = workspace("drive_v2", (n_b, n_r) if second else (0, 0), dtype)
         xs = np.ascontiguousarray(x, dtype=np.float64) if from_x else np.zeros((1, 1))
         cs = np.zeros((1, 1), dtype=np.int32) if from_x else codes
         if self.quantize and mode != _TABLE:
             _drive_int_kernel(cs, xs, from_x, self.codes_per_x, lo, hi, mode == _BIT, step,
-                              self.v_read_v, int(p), r0, r1, v, v2, squares, acc, nz, not bare)
+                              self.v_read_v, int(p), r0, r1, v, v2, squares, acc, nz)
             if code_table is not None:
                 _code_table_kernel(v, 1.0 / step, lo, code_table, v2)
         else:
@@ -291,6 +286,30 @@ class InputEncoder:
         if from_x and not np.isfinite(acc[:, 2].sum()):
             raise NonFiniteInput("The inputs hold NaN or inf.")
         return v, v2, acc
+
+    def drive_planes(self, codes: np.ndarray, *, r0: int = 0, r1: int | None = None,
+                     acc: np.ndarray, nz: np.ndarray) -> None:
+        """The sums of :meth:`drive` for every bit-plane of bit-serial ``codes[:, r0:r1]``
+        at once, without voltages (for readers that take the bits from the codes): ``acc``
+        receives what ``drive(codes, p, ..., acc=acc)`` adds for ``p = 0, 1, …`` in turn
+        (the same numbers), and ``nz[p]`` (``nz``: (planes, batch) int32) plane ``p``'s
+        driven rows per vector. One pass over the codes instead of one per plane."""
+        if self.encoding != "bit_serial" or not self.quantize:
+            fail("encoding", "InputEncoder.drive_planes", "'bit_serial' with quantised inputs",
+                 self.encoding)
+        r1 = codes.shape[1] if r1 is None else r1
+        n_b = codes.shape[0]
+        if nz.shape != (self.n_planes, n_b) or nz.dtype != np.int32:
+            fail("nz", "InputEncoder.drive_planes", f"an int32 array of shape "
+                 f"{(self.n_planes, n_b)}", f"array of shape {nz.shape} and dtype {nz.dtype}")
+        if acc.shape != (-(-n_b // CHUNK), 3, r1 - r0):
+            fail("acc", "InputEncoder.drive_planes", f"of shape {(-(-n_b // CHUNK), 3, r1 - r0)}",
+                 f"array of shape {acc.shape}")
+        if backend() == "numpy":
+            for p in range(self.n_planes):
+                self.drive(codes, p, np.float64, r0=r0, r1=r1, acc=acc, nz=nz[p])
+            return
+        _drive_planes_kernel(codes, r0, r1, self.v_read_v, acc, nz)
 
     def _drive_reference(self, codes, p, dtype, squares, acc, nz, prev=None):
         """The NumPy reference of the drive kernels: :func:`device_models.encoding.encode`
@@ -409,32 +428,16 @@ def _vector_bit(crow, p, v_read, vrow, n_on, n_mag):
 
 
 @jit
-def _vector_bit_count(crow, p, n_on, n_mag):
-    # _vector_bit's counts without the voltages
-    sh = np.int32(p)
-    one = np.int32(1)
-    n = np.int32(0)
-    for i in range(crow.size):
-        m = abs(crow[i])
-        bit = (m >> sh) & one
-        n_on[i] += bit
-        n_mag[i] += m
-        n += bit
-    return n
-
-
-@jit
 def _squares(vrow, v2row):
     for i in range(vrow.size):
         v2row[i] = vrow[i] * vrow[i]
 
 
 def _drive_int_py(codes, x, from_x, codes_per_x, lo, hi, bit_mode, step, v_read, p, r0, r1,
-                  v, v2, squares, acc, nz, write=True):
+                  v, v2, squares, acc, nz):
     """Quantised codes with linear levels (``v = c·step``) or one bit per cycle (``v =
     ±v_read·bit_p(|c|)``); ``acc[ch] += (Σ level², Σ driven, Σ |c|)`` per chunk and row;
-    ``nz[b]`` = driven rows of vector ``b``. ``write=False`` (bit mode): the sums and counts
-    only, ``v`` not written."""
+    ``nz[b]`` = driven rows of vector ``b``."""
     n_b = v.shape[0]
     n_r = r1 - r0
     sums = np.zeros((3, n_r))
@@ -446,8 +449,6 @@ def _drive_int_py(codes, x, from_x, codes_per_x, lo, hi, bit_mode, step, v_read,
             if from_x:
                 nz[b] = np.int32(_vector_x_linear(x[b, r0:r1], codes_per_x, lo, hi, step, v[b],
                                                   sums[0], sums[1], sums[2]))
-            elif bit_mode and not write:
-                nz[b] = _vector_bit_count(codes[b, r0:r1], p, counts[0], counts[1])
             elif bit_mode:
                 nz[b] = _vector_bit(codes[b, r0:r1], p, v_read, v[b], counts[0], counts[1])
             else:
@@ -465,6 +466,39 @@ def _drive_int_py(codes, x, from_x, codes_per_x, lo, hi, bit_mode, step, v_read,
                 acc[ch, 0, i] += step * step * sums[0, i]
                 acc[ch, 1, i] += sums[1, i]
                 acc[ch, 2, i] += sums[2, i]
+
+
+def _drive_planes_py(codes, r0, r1, v_read, acc, nz):
+    """:func:`_drive_int_py`'s bit-mode sums of planes ``p < nz.shape[0]`` without voltages,
+    a vector's codes read once for all planes: per chunk and row, int32 counts of each plane's
+    bits and ``Σ |c|``, then ``acc[ch] += (v_read²·Σ bit_p, Σ bit_p, Σ |c|)`` for ``p = 0, 1,
+    …`` in turn, as the per-plane passes add them."""
+    n_p, n_b = nz.shape
+    n_r = r1 - r0
+    counts = np.zeros((n_p, n_r), dtype=np.int32)
+    mag = np.zeros(n_r, dtype=np.int32)
+    one = np.int32(1)
+    for ch in range(acc.shape[0]):
+        counts[:] = 0
+        mag[:] = 0
+        for b in range(ch * CHUNK, min((ch + 1) * CHUNK, n_b)):
+            crow = codes[b, r0:r1]
+            for i in range(n_r):
+                mag[i] += abs(crow[i])
+            for p in range(n_p):
+                sh = np.int32(p)
+                cp = counts[p]
+                n = np.int32(0)
+                for i in range(n_r):
+                    bit = (abs(crow[i]) >> sh) & one
+                    cp[i] += bit
+                    n += bit
+                nz[p, b] = n
+        for p in range(n_p):
+            for i in range(n_r):
+                acc[ch, 0, i] += v_read * v_read * np.float64(counts[p, i])
+                acc[ch, 1, i] += np.float64(counts[p, i])
+                acc[ch, 2, i] += np.float64(mag[i])
 
 
 @jit
@@ -552,6 +586,7 @@ def _code_table_py(v, per_step, lo, tab2, out):
 _NO_TABLE = np.zeros(1)
 
 _drive_int_kernel = jit(_drive_int_py)
+_drive_planes_kernel = jit(_drive_planes_py)
 _drive_f64_kernel = jit(_drive_f64_py)
 _code_table_kernel = jit(_code_table_py)
 

@@ -700,22 +700,28 @@ class AnalogMatrix:
                 reads[k, 1] += np.count_nonzero(cr)
             table = cells.operand_table(per_cell) if noisy else None
             # bit-planes read by table look-up: every plane's patterns from the codes at once,
-            # and a drive that leaves the voltages out
+            # and all planes' row-drive sums in one pass, without voltages
             pats = cells.plane_patterns(cr, per_cell) if codes is not None else None
+            if pats is not None:
+                nz_planes = workspace("nz_planes", (enc.n_planes, n_b), np.int32)
+                enc.drive_planes(codes, r0=r0, r1=r1, acc=acc, nz=nz_planes)
+                v = v2 = np.zeros((n_b, 0), dtype=dtype)
             for p in range(enc.n_planes):
-                v, v2, _ = enc.drive(codes, p, dtype, r0=r0, r1=r1,
-                                     squares=noisy and cells.squares(per_cell), x=x, acc=acc,
-                                     nz=nz, code_table=table, voltages=pats is None)
+                if pats is None:
+                    v, v2, _ = enc.drive(codes, p, dtype, r0=r0, r1=r1,
+                                         squares=noisy and cells.squares(per_cell), x=x,
+                                         acc=acc, nz=nz, code_table=table)
+                nzp = nz if pats is None else nz_planes[p]
                 if skip:
-                    reads[k, 0] += np.count_nonzero(nz)
+                    reads[k, 0] += np.count_nonzero(nzp)
                 if steps is not None:
-                    anyrow[p] |= nz != 0
+                    anyrow[p] |= nzp != 0
                 mean, var_own, var_ref = cells.currents(
                     v, v2, p, x=xr, codes=cr, noisy=noisy, per_cell=per_cell,
                     per_cell_args=dict(seed=hw.seed, seed_tag=self.seed_tag, sample0=sample0,
                                        plane=p, n_planes=enc.n_planes),
                     operand=table is not None, patterns=pats,
-                    n_on=None if pats is None else int(nz.sum()))
+                    n_on=None if pats is None else int(nzp.sum()))
                 if fe_var is not None:     # the front end's own noise (reset kT/C, R_f)
                     if per_cell:
                         rows = (np.arange(sample0, sample0 + n_b, dtype=np.uint64)
@@ -732,7 +738,7 @@ class AnalogMatrix:
                             n_planes=enc.n_planes, col0=block.col0, ref0=block.ref0, out=dest,
                             e_out=e_out, exact=not tc.quantize or self.analog_output,
                             assign=first and p == 0, ident=ident or columns,
-                            active=nz if skip else None)
+                            active=nzp if skip else None)
         if steps is not None:
             steps[0, 0] += np.count_nonzero(anyrow)
             steps[0, 1] += np.count_nonzero(anyrow.any(axis=0))
