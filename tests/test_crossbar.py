@@ -321,6 +321,30 @@ def test_geff_block_kernel_equals_its_reference():
                 assert np.max(np.abs(out - ref)) <= 1e-12 * np.max(np.abs(ref))
 
 
+def test_geff_merge_pattern_equals_the_port_lists():
+    """The merge pattern from integer port codes against the ports as tuples: every half's
+    port lands where the parent's canonical order (then the shared ports, in the first
+    half's order) puts it, for every size and open edge up to 12 x 12."""
+    import itertools
+
+    from cimsim.array import _geff
+
+    for h, w, right, top in itertools.product(range(1, 13), range(1, 13), (False, True),
+                                              (False, True)):
+        if h * w < 2:
+            continue
+        shape = _geff._Shape(h, w, right, top)
+        kind, a, b, off, pos_a, pos_b, n_keep, n_all = _geff._pattern(shape)
+        ka = a.ports()
+        kb = [(t, i, j + off) if kind == "v" else (t, i + off, j) for t, i, j in b.ports()]
+        keep = shape.ports()
+        shared = [p for p in ka if p in set(kb)]
+        where = {p: k for k, p in enumerate(keep + shared)}
+        assert (n_keep, n_all) == (len(keep), len(keep) + len(shared))
+        assert pos_a.tolist() == [where[p] for p in ka]
+        assert pos_b.tolist() == [where[p] for p in kb]
+
+
 def test_geff_assembly_kernel_equals_its_reference():
     """Two packed complements added into the lower triangle of a matrix with a padded row
     stride (entry by entry for few ports, run by run from RUN_PORTS on), against the NumPy
