@@ -39,18 +39,26 @@ if str(_HERE.parent) not in sys.path:  # run from a checkout without installatio
 
 REGISTRY: dict[str, tuple[Callable, str]] = {}
 
+#: Benches a full run does after all the others (``register(..., last=True)``): they give back
+#: gigabytes when they end, and on a virtual machine the next records then fault the host's
+#: memory in again (a 512x512 tile read measured right after them runs up to 30 % slower).
+_LAST: set[str] = set()
+
 #: Quiet time before each timing of :meth:`BenchContext.time_pair` [s]: longer than the
 #: ~0.1 s that OpenBLAS worker threads spin after a multi-threaded call.
 SETTLE_S = 0.25
 
 
-def register(name: str, doc: str = "") -> Callable:
-    """Register a bench function ``fn(ctx) -> list[dict]`` under ``name``."""
+def register(name: str, doc: str = "", *, last: bool = False) -> Callable:
+    """Register a bench function ``fn(ctx) -> list[dict]`` under ``name`` (``last``: a full
+    run does it after the others)."""
 
     def deco(fn: Callable) -> Callable:
         if name in REGISTRY and REGISTRY[name][0] is not fn:
             raise ValueError(f"bench {name!r} registered twice")
         REGISTRY[name] = (fn, doc or (fn.__doc__ or "").strip().splitlines()[0])
+        if last:
+            _LAST.add(name)
         return fn
 
     return deco
@@ -278,11 +286,17 @@ def _load_plugins() -> None:
             print(f"[bench] warning: could not load {path.name}: {exc!r}", file=sys.stderr)
 
 
+def selection(names: list[str] | None = None) -> list[str]:
+    """The benches a run does, in order: ``names`` as given, or every registered bench with the
+    ``last`` ones at the end."""
+    return sorted(REGISTRY, key=lambda n: n in _LAST) if not names else list(names)
+
+
 def run(names: list[str] | None = None, *, quick: bool = False, repeat: int = 5,
         progress: bool = True) -> list[dict]:
     """Run the selected benches (all when ``names`` is None) and return their records."""
     _load_plugins()
-    selected = list(REGISTRY) if not names else names
+    selected = selection(names)
     unknown = [n for n in selected if n not in REGISTRY]
     if unknown:
         raise SystemExit(f"unknown bench name(s) {unknown}; valid names: {sorted(REGISTRY)}")

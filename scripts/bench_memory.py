@@ -93,7 +93,7 @@ def measure(n: int, batch: int = 1024) -> dict:
 
 @register("analog_matrix_8192",
           "8192x8192 AnalogMatrix on the default chip: peak bytes per weight (build, "
-          "calibrate, one matmul of 1024 vectors)")
+          "calibrate, one matmul of 1024 vectors)", last=True)
 def bench_matrix_memory(ctx: BenchContext) -> list[dict]:
     n = 512 if ctx.quick else 8192
     batch = 16 if ctx.quick else 1024

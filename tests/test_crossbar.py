@@ -543,6 +543,10 @@ def test_bench_smoke_runs_crossbar_records(capsys):
         assert r["ratio_vs_numpy_gemm"] == pytest.approx(r["gemm_time_s"] / r["time_s"])
     nl = next(r for r in records if r["name"] == "ir_drop_nonlinear")
     assert 0 < nl["fast_max_rel_error"] < nl["linear_cell_model_max_rel_error"]
+    # a full run does the gigabyte-sized memory record after every other bench
+    order = bench.selection()
+    assert order[-1] == "analog_matrix_8192" and set(order) == set(bench.REGISTRY)
+    assert bench.selection(["analog_matrix_8192", "ir_drop_nonlinear"])[0] == "analog_matrix_8192"
 
 
 def test_one_t_one_r_cells_follow_the_same_protocol():
