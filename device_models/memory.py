@@ -295,13 +295,19 @@ def _rectified_numpy(g, sigma):
 
 def _register_ndtr():
     """SciPy's ``ndtr`` (the function behind ``scipy.special.ndtr``) under the symbol
-    ``cimsim_ndtr``, called by name so Numba's on-disk cache stays valid in every process."""
+    ``cimsim_ndtr``, called by name so Numba's on-disk cache stays valid in every process;
+    None where SciPy does not export it under that name (then :func:`_rectified` runs its
+    NumPy reference, with the same numbers)."""
     import llvmlite.binding as ll
     from numba import types
     from numba.extending import get_cython_function_address
 
-    ll.add_symbol("cimsim_ndtr", get_cython_function_address(
-        "scipy.special.cython_special", "__pyx_fuse_1ndtr"))
+    try:
+        address = get_cython_function_address("scipy.special.cython_special",
+                                              "__pyx_fuse_1ndtr")
+    except (ValueError, AttributeError, ImportError):
+        return None
+    ll.add_symbol("cimsim_ndtr", address)
     return types.ExternalFunction("cimsim_ndtr", types.float64(types.float64, types.intc))
 
 
@@ -336,7 +342,7 @@ def _rectified(g, sigma):
     """Mean and variance of max(G + σz, 0), z standard normal (σ = 0: G and 0): two
     parallel passes around NumPy's ``exp`` (its own SIMD exp, which differs from the C
     library's in the last bit), so the numbers are those of :func:`_rectified_numpy`."""
-    if backend() == "numpy":
+    if backend() == "numpy" or _ndtr is None:
         return _rectified_numpy(g, sigma)
     g, sigma = np.broadcast_arrays(np.asarray(g, dtype=np.float64),
                                    np.asarray(sigma, dtype=np.float64))

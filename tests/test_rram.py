@@ -323,3 +323,15 @@ def test_rectified_kernel_equals_its_reference_bit_for_bit():
                 assert np.array_equal(a.view(np.int64), b.view(np.int64))
     finally:
         numba.set_num_threads(old)
+    assert memory._ndtr is not None        # SciPy exports its ndtr: the kernels ran above
+
+
+def test_rectified_without_scipys_ndtr_symbol_runs_the_reference(monkeypatch):
+    """Where SciPy does not export ``ndtr`` by that name, the NumPy reference gives the terms."""
+    g = np.array([1e-5, 2e-5, 0.0])
+    sigma = np.array([1e-6, 0.0, 1e-6])
+    with use_backend("numpy"):
+        ref = memory._rectified(g, sigma)
+    monkeypatch.setattr(memory, "_ndtr", None)
+    for a, b in zip(memory._rectified(g, sigma), ref, strict=True):
+        assert np.array_equal(a, b)
