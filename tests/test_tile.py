@@ -25,6 +25,24 @@ def _hw(base: HardwareConfig | None = None, **tile) -> HardwareConfig:
     return base.replace(tile=base.tile.replace(**tile))
 
 
+def _sar_paths(m, x):
+    """``m.matmul(x)`` three ways: the SAR look-up kernel where the columns allow it, the
+    general (decision-by-decision) kernel, and the NumPy reference."""
+    from cimsim.tile import readout
+    from device_models._jit import use_backend
+
+    fast = m.matmul(x, sample_offset=0)
+    look_up = readout._sar_columns
+    readout._sar_columns = lambda *a: None
+    try:
+        general = m.matmul(x, sample_offset=0)
+    finally:
+        readout._sar_columns = look_up
+    with use_backend("numpy"):
+        ref = m.matmul(x, sample_offset=0)
+    return fast, general, ref
+
+
 def _data(n_in, n_out, batch, seed=0):
     rng = np.random.default_rng(seed)
     return rng.normal(size=(n_in, n_out)), rng.normal(size=(batch, n_in))
@@ -329,7 +347,6 @@ def test_sar_lookup_kernel_equals_decision_by_decision_search(mapping, sigma_c_l
     its NumPy reference), with the card's comparator noise (None), none, a small one and one
     too wide for the look-up (0.2 LSB: the general kernel runs); sparse vectors skipped."""
     from cimsim.tile import readout
-    from device_models._jit import use_backend
 
     w, x = _data(40, 30, 300, seed=4)
     x[::7] = 0.0                                   # vectors that drive no row
@@ -340,15 +357,7 @@ def test_sar_lookup_kernel_equals_decision_by_decision_search(mapping, sigma_c_l
             block.adcs.sig_c[:] = sigma_c_lsb
     looked_up = readout._sar_columns(m.blocks[0][2].adcs, m.blocks[0][2].adc_of) is not None
     assert looked_up == (sigma_c_lsb != 0.2)
-    y_fast, o_fast = m.matmul(x, sample_offset=0)
-    general = readout._sar_columns
-    readout._sar_columns = lambda *a: None
-    try:
-        y_gen, o_gen = m.matmul(x, sample_offset=0)
-    finally:
-        readout._sar_columns = general
-    with use_backend("numpy"):
-        y_np, o_np = m.matmul(x, sample_offset=0)
+    (y_fast, o_fast), (y_gen, o_gen), (y_np, o_np) = _sar_paths(m, x)
     np.testing.assert_array_equal(y_fast, y_gen)
     np.testing.assert_array_equal(y_fast, y_np)
     for o in (o_gen, o_np):
@@ -425,7 +434,6 @@ def test_sar_lookup_kernel_scattered_outputs():
     scatters, apart from the decisions' pass): the look-up kernel gives the general kernel's
     and the NumPy reference's numbers."""
     from cimsim.tile import readout
-    from device_models._jit import use_backend
 
     w, x = _data(40, 12, 50, seed=3)
     x[::9] = 0.0
@@ -433,15 +441,7 @@ def test_sar_lookup_kernel_scattered_outputs():
     m = AnalogMatrix(w, hw).calibrate(x)
     assert not any(m._ident)
     assert readout._sar_columns(m.blocks[0][2].adcs, m.blocks[0][2].adc_of) is not None
-    y, ops = m.matmul(x, sample_offset=0)
-    general = readout._sar_columns
-    readout._sar_columns = lambda *a: None
-    try:
-        y_gen, _ = m.matmul(x, sample_offset=0)
-    finally:
-        readout._sar_columns = general
-    with use_backend("numpy"):
-        y_np, ops_np = m.matmul(x, sample_offset=0)
+    (y, ops), (y_gen, _), (y_np, ops_np) = _sar_paths(m, x)
     np.testing.assert_array_equal(y, y_gen)
     np.testing.assert_array_equal(y, y_np)
     assert ops.adc_switching_energy_j == pytest.approx(ops_np.adc_switching_energy_j, rel=1e-12)
