@@ -718,6 +718,78 @@ def test_same_numbers_regardless_of_thread_count():
     np.testing.assert_array_equal(y3, y1[:100])
 
 
+def test_slice_bounds_keep_the_old_cut_and_honour_the_minimum():
+    import math
+
+    from cimsim.kernels.parallel import slice_bounds
+
+    def old(n_rows, n, k, align):      # the cut before min_rows existed
+        per = math.ceil(math.ceil(n_rows / (n * k)) / align) * align
+        if n == 1 or n_rows <= per or per == 0:
+            return [(0, n_rows)]
+        return [(b0, min(b0 + per, n_rows)) for b0 in range(0, n_rows, per)]
+
+    for n_rows in [0, 1, 63, 64, 65, 517, 1000, 1024, 2049]:
+        for n in (1, 2, 3, 8):
+            for k in (1, 2, 7):
+                assert slice_bounds(n_rows, n, slices_per_thread=k) == old(n_rows, n, k, 64)
+            for min_rows in (0, 1, 128, 512, 4096):
+                b = slice_bounds(n_rows, n, min_rows=min_rows)
+                assert b[0][0] == 0 and b[-1][1] == n_rows
+                assert all(b0 % 64 == 0 and b1 > b0 for b0, b1 in b if n_rows)
+                assert all(p[1] == q[0] for p, q in zip(b, b[1:], strict=False))
+                assert len(b) <= max(1, 2 * n)
+                # as many threads busy as with one slice each
+                assert len(b) >= len(slice_bounds(n_rows, n, slices_per_thread=1))
+                if len(b) > n:                        # more than one each: none too short
+                    assert all(b1 - b0 >= min_rows for b0, b1 in b[:-1])
+    assert slice_bounds(1024, 2, min_rows=512) == [(0, 512), (512, 1024)]
+    assert slice_bounds(1024, 2) == [(0, 256), (256, 512), (512, 768), (768, 1024)]
+    assert slice_bounds(4096, 2, min_rows=512) == [(0, 1024), (1024, 2048), (2048, 3072),
+                                                   (3072, 4096)]
+    assert slice_bounds(600, 2, min_rows=512) == [(0, 320), (320, 600)]
+    assert slice_bounds(1024, 1, min_rows=512) == [(0, 1024)]
+
+
+@pytest.mark.parametrize("setup", ["bit_serial", "default"])
+def test_same_numbers_for_any_slicing_and_thread_count(setup, monkeypatch):
+    """Bit-serial look-up reads and the shipped chip (converter noise, SAR read-out): the
+    outputs and every count are the same for one or two threads, the old cut into short
+    slices, the minimum slice and short chunks, at an odd batch size."""
+    import dataclasses
+
+    import numba
+
+    import cimsim.tile.matrix as matrix
+
+    w, x = _data(48, 24, 517, seed=8)
+    if setup == "bit_serial":
+        x = np.abs(x)
+        base = HardwareConfig(converter_noise=False, drift=False)
+        hw = base.replace(tile=base.tile.replace(rows=48, cols=48, input_encoding="bit_serial",
+                                                 weight_mapping="differential"))
+    else:
+        hw = HardwareConfig().replace_path("tile.cell", "linear").replace(
+            tile=HardwareConfig().tile.replace(rows=32, cols=64, cell="linear"))
+    m = AnalogMatrix(w, hw).calibrate(x)
+    old = numba.get_num_threads()
+    runs = []
+    try:
+        for threads, min_slice, chunk in [(1, 512, 1024), (2, 0, 1024), (2, 512, 1024),
+                                          (2, 128, 1024), (2, 0, 128),
+                                          (1, 0, 128)]:
+            numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+            monkeypatch.setattr(matrix, "MIN_SLICE_VECTORS", min_slice)
+            monkeypatch.setattr(matrix, "CHUNK_VECTORS", chunk)
+            y, ops = m.matmul(x, sample_offset=0)
+            runs.append((y, dataclasses.asdict(ops)))
+    finally:
+        numba.set_num_threads(old)
+    for y, ops in runs[1:]:
+        np.testing.assert_array_equal(y, runs[0][0])
+        assert ops == runs[0][1]
+
+
 def test_row_slices_cover_every_row_once_and_fused_drive_is_the_same():
     from cimsim.kernels.parallel import for_row_slices
     from cimsim.tile.encode import InputEncoder

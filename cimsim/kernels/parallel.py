@@ -17,7 +17,7 @@ import threading
 import numpy as np
 
 __all__ = ["LINE", "aligned_empty", "blas_single_thread", "for_row_slices", "fresh_scratch",
-           "n_threads", "side_by_side", "workspace"]
+           "n_threads", "side_by_side", "slice_bounds", "workspace"]
 
 #: Bytes of a cache line (and of an AVX-512 register): where :func:`aligned_empty` starts [-].
 LINE = 64
@@ -155,22 +155,45 @@ def n_threads() -> int:
 
 
 def for_row_slices(fn, n_rows: int, *, parallel: bool = True, align: int = 64,
-                   slices_per_thread: int | None = None) -> None:
+                   slices_per_thread: int | None = None, min_rows: int = 0) -> None:
     """Run ``fn(b0, b1)`` over contiguous slices of ``n_rows`` batch rows, side by side.
 
-    The batch is cut into about ``slices_per_thread`` (default :data:`SLICES_PER_THREAD`)
-    slices per :func:`n_threads` thread, each starting on a multiple of ``align``; the
+    The batch is cut into :func:`slice_bounds` slices (about ``slices_per_thread``, default
+    :data:`SLICES_PER_THREAD`, per :func:`n_threads` thread, each starting on a multiple of
+    ``align``, none shorter than ``min_rows`` unless that would leave a thread idle); the
     calling thread and ``n − 1`` pool threads take slices from a shared queue until none is
     left, so a core that runs slower (another process, a busy hypervisor neighbour) simply
     takes fewer. ``fn`` calls Numba kernels and GEMMs that release the GIL.
     """
     n = n_threads() if parallel else 1
-    k = SLICES_PER_THREAD if slices_per_thread is None else max(1, int(slices_per_thread))
-    per = math.ceil(math.ceil(n_rows / (n * k)) / align) * align
-    if n == 1 or n_rows <= per or per == 0:
+    bounds = slice_bounds(n_rows, n, align=align, slices_per_thread=slices_per_thread,
+                          min_rows=min_rows)
+    if len(bounds) <= 1:
         fn(0, n_rows)
         return
-    _drain(range(0, n_rows, per), lambda b0: fn(b0, min(b0 + per, n_rows)), n, "rows")
+    _drain(bounds, lambda b: fn(*b), n, "rows")
+
+
+def slice_bounds(n_rows: int, n: int, *, align: int = 64, slices_per_thread: int | None = None,
+                 min_rows: int = 0) -> list[tuple[int, int]]:
+    """The slices ``[(b0, b1), …]`` of :func:`for_row_slices` for ``n`` threads: ``s`` slices
+    of ``per`` rows (the last shorter), ``per`` a multiple of ``align``, ``s`` at most
+    ``n × slices_per_thread`` and at most ``n_rows // min_rows`` (slices of at least
+    ``min_rows``: a kernel that sweeps a large table once per call, such as the bit-plane
+    look-up GEMM, reads it once per slice, and two cores sweeping it for short slices contend
+    for the shared cache), but at least ``n`` while every thread can have ``align`` rows; one
+    slice for one thread. A pure function of its arguments, so the slices never depend on
+    timing."""
+    n = max(1, int(n))
+    k = SLICES_PER_THREAD if slices_per_thread is None else max(1, int(slices_per_thread))
+    if n == 1 or n_rows <= 0:
+        return [(0, n_rows)]
+    s = n * k
+    if min_rows > 0:
+        s = min(s, n_rows // int(min_rows))
+    s = max(s, min(n, -(-n_rows // align)), 1)
+    per = math.ceil(math.ceil(n_rows / s) / align) * align
+    return [(b0, min(b0 + per, n_rows)) for b0 in range(0, n_rows, per)]
 
 
 #: Slices per thread of :func:`for_row_slices` (dynamic load balance) [-].

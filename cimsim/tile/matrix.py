@@ -86,6 +86,13 @@ __all__ = ["AnalogMatrix"]
 #: row drive, squares, mean and variance, ``CHUNK_VECTORS × rows`` each) [-].
 CHUNK_VECTORS = 1024
 
+#: Fewest vectors per thread slice of a call while each thread still gets one
+#: (:func:`~cimsim.kernels.parallel.slice_bounds`): every slice pays the per-call sweeps of
+#: the tiles' tables (the bit-plane look-up GEMM reads its tables once per call, for any
+#: number of vectors), so 1,024 vectors on two threads run as two slices of 512, not four of
+#: 256 [-].
+MIN_SLICE_VECTORS = 512
+
 #: Smallest non-zero full scale of weights or inputs, max|w| or max|x_cal|: 2^64 times the
 #: smallest normal float64, so that an LSB (full scale / 2^bits) stays a normal number [-].
 SCALE_MIN = float(np.finfo(np.float64).tiny) * 2.0**64
@@ -625,7 +632,7 @@ class AnalogMatrix:
                           carried=chained)
 
         with blas_single_thread():
-            for_row_slices(job, n_b, align=CHUNK)
+            for_row_slices(job, n_b, align=CHUNK, min_rows=MIN_SLICE_VECTORS)
         if factors is not None and not columns and carry is None:
             for (_r0, _r1, block), f in zip(self.blocks, factors, strict=True):
                 np.add.at(out.T, block.out_index, np.broadcast_to(f.offset[:, None],
