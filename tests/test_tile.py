@@ -721,7 +721,7 @@ def test_same_numbers_regardless_of_thread_count():
 def test_slice_bounds_keep_the_old_cut_and_honour_the_minimum():
     import math
 
-    from cimsim.kernels.parallel import slice_bounds
+    from cimsim.kernels.parallel import _slice_bounds
 
     def old(n_rows, n, k, align):      # the cut before min_rows existed
         per = math.ceil(math.ceil(n_rows / (n * k)) / align) * align
@@ -732,23 +732,23 @@ def test_slice_bounds_keep_the_old_cut_and_honour_the_minimum():
     for n_rows in [0, 1, 63, 64, 65, 517, 1000, 1024, 2049]:
         for n in (1, 2, 3, 8):
             for k in (1, 2, 7):
-                assert slice_bounds(n_rows, n, slices_per_thread=k) == old(n_rows, n, k, 64)
+                assert _slice_bounds(n_rows, n, slices_per_thread=k) == old(n_rows, n, k, 64)
             for min_rows in (0, 1, 128, 512, 4096):
-                b = slice_bounds(n_rows, n, min_rows=min_rows)
+                b = _slice_bounds(n_rows, n, min_rows=min_rows)
                 assert b[0][0] == 0 and b[-1][1] == n_rows
                 assert all(b0 % 64 == 0 and b1 > b0 for b0, b1 in b if n_rows)
                 assert all(p[1] == q[0] for p, q in zip(b, b[1:], strict=False))
                 assert len(b) <= max(1, 2 * n)
                 # as many threads busy as with one slice each
-                assert len(b) >= len(slice_bounds(n_rows, n, slices_per_thread=1))
+                assert len(b) >= len(_slice_bounds(n_rows, n, slices_per_thread=1))
                 if len(b) > n:                        # more than one each: none too short
                     assert all(b1 - b0 >= min_rows for b0, b1 in b[:-1])
-    assert slice_bounds(1024, 2, min_rows=512) == [(0, 512), (512, 1024)]
-    assert slice_bounds(1024, 2) == [(0, 256), (256, 512), (512, 768), (768, 1024)]
-    assert slice_bounds(4096, 2, min_rows=512) == [(0, 1024), (1024, 2048), (2048, 3072),
+    assert _slice_bounds(1024, 2, min_rows=512) == [(0, 512), (512, 1024)]
+    assert _slice_bounds(1024, 2) == [(0, 256), (256, 512), (512, 768), (768, 1024)]
+    assert _slice_bounds(4096, 2, min_rows=512) == [(0, 1024), (1024, 2048), (2048, 3072),
                                                    (3072, 4096)]
-    assert slice_bounds(600, 2, min_rows=512) == [(0, 320), (320, 600)]
-    assert slice_bounds(1024, 1, min_rows=512) == [(0, 1024)]
+    assert _slice_bounds(600, 2, min_rows=512) == [(0, 320), (320, 600)]
+    assert _slice_bounds(1024, 1, min_rows=512) == [(0, 1024)]
 
 
 @pytest.mark.parametrize("setup", ["bit_serial", "default"])

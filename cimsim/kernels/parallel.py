@@ -17,7 +17,7 @@ import threading
 import numpy as np
 
 __all__ = ["LINE", "aligned_empty", "blas_single_thread", "for_row_slices", "fresh_scratch",
-           "n_threads", "side_by_side", "slice_bounds", "workspace"]
+           "n_threads", "side_by_side", "workspace"]
 
 #: Bytes of a cache line (and of an AVX-512 register): where :func:`aligned_empty` starts [-].
 LINE = 64
@@ -158,7 +158,7 @@ def for_row_slices(fn, n_rows: int, *, parallel: bool = True, align: int = 64,
                    slices_per_thread: int | None = None, min_rows: int = 0) -> None:
     """Run ``fn(b0, b1)`` over contiguous slices of ``n_rows`` batch rows, side by side.
 
-    The batch is cut into :func:`slice_bounds` slices (about ``slices_per_thread``, default
+    The batch is cut into :func:`_slice_bounds` slices (about ``slices_per_thread``, default
     :data:`SLICES_PER_THREAD`, per :func:`n_threads` thread, each starting on a multiple of
     ``align``, none shorter than ``min_rows`` unless that would leave a thread idle); the
     calling thread and ``n − 1`` pool threads take slices from a shared queue until none is
@@ -166,7 +166,7 @@ def for_row_slices(fn, n_rows: int, *, parallel: bool = True, align: int = 64,
     takes fewer. ``fn`` calls Numba kernels and GEMMs that release the GIL.
     """
     n = n_threads() if parallel else 1
-    bounds = slice_bounds(n_rows, n, align=align, slices_per_thread=slices_per_thread,
+    bounds = _slice_bounds(n_rows, n, align=align, slices_per_thread=slices_per_thread,
                           min_rows=min_rows)
     if len(bounds) <= 1:
         fn(0, n_rows)
@@ -174,7 +174,7 @@ def for_row_slices(fn, n_rows: int, *, parallel: bool = True, align: int = 64,
     _drain(bounds, lambda b: fn(*b), n, "rows")
 
 
-def slice_bounds(n_rows: int, n: int, *, align: int = 64, slices_per_thread: int | None = None,
+def _slice_bounds(n_rows: int, n: int, *, align: int = 64, slices_per_thread: int | None = None,
                  min_rows: int = 0) -> list[tuple[int, int]]:
     """The slices ``[(b0, b1), …]`` of :func:`for_row_slices` for ``n`` threads: ``s`` slices
     of ``per`` rows (the last shorter), ``per`` a multiple of ``align``, ``s`` at most

@@ -87,7 +87,7 @@ __all__ = ["AnalogMatrix"]
 CHUNK_VECTORS = 1024
 
 #: Fewest vectors per thread slice of a call while each thread still gets one
-#: (:func:`~cimsim.kernels.parallel.slice_bounds`): every slice pays the per-call sweeps of
+#: (:func:`~cimsim.kernels.parallel._slice_bounds`): every slice pays the per-call sweeps of
 #: the tiles' tables (the bit-plane look-up GEMM reads its tables once per call, for any
 #: number of vectors), so 1,024 vectors on two threads run as two slices of 512, not four of
 #: 256 [-].
