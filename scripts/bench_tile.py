@@ -20,7 +20,8 @@ product, and the set-up time):
   1 Ω per cell), after the one-off ``G_eff``. Its set-up (programming, calibration, ``G_eff``)
   is reported as ``geff_setup_gemm_equivalents``, timed after a 128×128 tile of the same
   configuration has loaded the set-up's Numba kernels (a cost paid once per process, not per
-  tile; that first tile's time is ``kernel_load_s``).
+  tile; that first tile's time is ``kernel_load_s``), after the bench's quiet spell
+  (``bench.SETTLE_S``: no BLAS worker of the first tile's calibration still spinning).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from bench import BenchContext, register
+from bench import SETTLE_S, BenchContext, register
 
 _R_WIRE_OHM = 1.0
 
@@ -50,6 +51,12 @@ def _setup(ctx: BenchContext, tag: int, *, encoding="amplitude", converter_noise
         rows=n, cols=2 * n, adc_bits=8, input_bits=8, weight_bits=8, bits_per_cell=8,
         input_encoding=encoding, weight_mapping="differential",
         r_wire_row_ohm=r_wire_ohm, r_wire_col_ohm=r_wire_ohm))
+    # the set-up is timed after the bench's quiet spell, like every other timing: OpenBLAS
+    # worker threads spin for ~0.1 s after a multi-threaded GEMM (the calibration of a tile
+    # set up just before), and on 2 cores a spinning worker takes a core from the set-up's
+    # kernels (IR-drop tile, measured under load: 20-160 ms more CPU and a write-verify
+    # 1.2-1.9x slower right after the 128x128 tile than after the quiet spell)
+    time.sleep(SETTLE_S)
     t0 = time.perf_counter()
     m = AnalogMatrix(w, hw, name="bench")
     m.calibrate(x)        # builds the read state (and G_eff) at hw.t_s
