@@ -187,23 +187,27 @@ def compiled_gemm(state: dict, ir: Callable[[], str], extras: list[tuple[str, st
 
 
 def compiled_function(state: dict, ir: Callable[[], str], name: str, argtypes: list,
-                      features: tuple[str, ...], what: str, instead: str):
+                      features: tuple[str, ...], what: str, instead: str,
+                      optimize: bool = False):
     """The function ``name`` of the IR module ``ir()`` compiled for the host core, as a
     ctypes function taking ``argtypes`` (it releases the GIL while it runs), or None where the
     core lacks one of ``features``, llvmlite's LLVM predates :data:`LLVM_MIN` or compiling
     fails (a :class:`RuntimeWarning` names ``what`` and the path used ``instead``). Compiled
     once per ``state`` under a lock; ``state`` keeps the function and the execution engine
-    that owns its machine code."""
+    that owns its machine code. With ``optimize`` the module first runs LLVM's ``O3`` IR
+    pipeline (inlining, instruction combining; IR without fast-math flags keeps its
+    floating-point operations as written), else only code generation's own optimisation."""
     if "fn" not in state:
         with _LOCK:
             if "fn" not in state:
-                state["fn"] = _compile(state, ir, name, argtypes, features, what, instead)
+                state["fn"] = _compile(state, ir, name, argtypes, features, what, instead,
+                                       optimize)
     return state["fn"]
 
 
-def _compile(state, ir, name, argtypes, features, what, instead):
+def _compile(state, ir, name, argtypes, features, what, instead, optimize=False):
     try:
-        return _build(state, ir, name, argtypes, features)
+        return _build(state, ir, name, argtypes, features, optimize)
     except Exception as exc:   # any failure: the caller's other path, not a broken kernel
         state.pop("engine", None)
         warnings.warn(f"cimsim: {what} did not compile ({type(exc).__name__}: {exc}); using "
@@ -211,7 +215,7 @@ def _compile(state, ir, name, argtypes, features, what, instead):
         return None
 
 
-def _build(state, ir, name, argtypes, features):
+def _build(state, ir, name, argtypes, features, optimize=False):
     import llvmlite.binding as llvm
 
     llvm.initialize_native_target()
@@ -223,6 +227,9 @@ def _build(state, ir, name, argtypes, features):
         cpu=llvm.get_host_cpu_name(), features=host.flatten(), opt=3)
     mod = llvm.parse_assembly(ir())
     mod.verify()
+    if optimize:
+        pb = llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options(speed_level=3))
+        pb.getModulePassManager().run(mod, pb)
     engine = llvm.create_mcjit_compiler(mod, tm)
     engine.finalize_object()
     state["engine"] = engine

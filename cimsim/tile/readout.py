@@ -26,7 +26,9 @@ codes are all wider than the comparator-noise window (:data:`COMPARATOR_SKIP_SIG
 the look-up kernel: the noise-free code by look-up in the ADC's decision levels, and the
 comparator noise of the only two decisions that can come near the input; the same codes as
 the search decision by decision, which the general kernel (everything else, float64) runs.
-Each kernel has a NumPy reference with the same arithmetic.
+On cores with AVX-512 the look-up kernel's passes run fused in one LLVM IR kernel
+(:mod:`cimsim.kernels.sar_read`; outputs in column order, no reference columns), with the
+same arithmetic and numbers. Each kernel has a NumPy reference with the same arithmetic.
 
 References
 ----------
@@ -47,6 +49,7 @@ from device_models import ziggurat as zig
 from device_models._jit import backend, jit
 
 from ..hardware import HardwareConfig
+from ..kernels import sar_read
 
 __all__ = [
     "COMPARATOR_SKIP_SIGMAS",
@@ -890,6 +893,61 @@ def _sar_columns(adcs: ColumnAdcs, adc_of: np.ndarray) -> dict | None:
     return cols
 
 
+def _read_sar_fused(mean, var_own, var_ref, gain, coef, bits, half, cols, keys, sample0, plane,
+                    n_planes, col0, ident, assign, out, e_out, active, skip) -> bool:
+    """:func:`_read_sar_py` by the kernel of :mod:`cimsim.kernels.sar_read` (the same
+    arithmetic in one LLVM IR kernel: the same numbers). False (nothing done) where that
+    kernel does not run (no AVX-512, ``CIMSIM_FORCE_BLAS=1``) or the operands are not its
+    kind: scattered outputs, reference columns, a float64 energy table, mean and variances
+    of different dtypes or shapes, rows not contiguous. Every operand's shape and layout is
+    checked here: the kernel indexes through raw addresses."""
+    from ..kernels import parallel
+
+    n_b, n_s = mean.shape
+    noisy = var_own.shape[1] == n_s
+    shot = bool(cols["shot"])
+    f8 = np.dtype(np.float64)
+    if (not ident or (noisy and var_ref.shape[1] > 0) or n_b == 0 or n_s == 0
+            or mean.strides[1] != mean.itemsize or mean.strides[0] < 0
+            or (noisy and (var_own.shape != mean.shape or var_own.dtype != mean.dtype
+                           or var_own.strides[1] != var_own.itemsize
+                           or var_own.strides[0] < 0))
+            or cols["e_flat"].dtype != np.float32 or out.shape != (n_b, n_s)
+            or out.dtype != f8 or out.strides[1] != 8 or out.strides[0] % 8
+            or e_out.shape != (n_b,) or e_out.dtype != f8 or not e_out.flags.c_contiguous
+            or gain.shape != (n_s,) or coef.shape != (n_s,) or cols["off"].shape != (n_s,)
+            or (skip and active.shape != (n_b,))):
+        return False
+    fn = sar_read.kernel(shot, noisy, mean.dtype)
+    if fn is None:
+        return False
+    rows = ((np.arange(n_b, dtype=np.uint64) + np.uint64(sample0)) * np.uint64(n_planes)
+            + np.uint64(plane))
+    rowbits = parallel.workspace("sar_rowbits", (n_b, 4), np.uint64)
+    for q, key in enumerate((keys[0], keys[4], keys[1], keys[5])):
+        rowbits[:, q] = rng.hash_bits(int(key), rows)
+    act = np.ascontiguousarray(active, dtype=np.int32)
+    gain = np.ascontiguousarray(gain, dtype=np.float64)
+    coef = np.ascontiguousarray(coef, dtype=np.float64)
+    vv = var_own if noisy else mean
+    base0 = (int(col0) * bits + bits - 1) & 0xFFFFFFFF
+    fn(0, n_b, n_s, mean.ctypes.data, mean.strides[0], vv.ctypes.data, vv.strides[0],
+       gain.ctypes.data, cols["s2"].ctypes.data, cols["off"].ctypes.data,
+       cols["e0"].ctypes.data, cols["inv_w"].ctypes.data, cols["lbase"].ctypes.data,
+       cols["lim"].ctypes.data, cols["sc"].ctypes.data, coef.ctypes.data,
+       cols["levels"].ctypes.data, cols["e_flat"].ctypes.data, cols["ebase"].ctypes.data,
+       zig._CORE64.ctypes.data, rowbits.ctypes.data, act.ctypes.data,
+       sar_read.slow_draw_address(), int(col0), int(bool(skip)), int(bool(assign)),
+       _i32(int(col0) & 0xFFFFFFFF), _i32(base0), int(bits), half + 0.5, float((1 << bits) - 2),
+       half, out.ctypes.data, out.strides[0] // 8, e_out.ctypes.data)
+    return True
+
+
+def _i32(u: int) -> int:
+    """An unsigned 32-bit value as the signed int32 with the same bits."""
+    return u - (1 << 32) if u >= 1 << 31 else u
+
+
 # --------------------------------------------------------------------------------------------
 # Public entry
 # --------------------------------------------------------------------------------------------
@@ -981,6 +1039,11 @@ def analog_read(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, 
         return
     keys = np.array([key, zig.slow_key(key), key_ref, zig.slow_key(key_ref), key_c,
                      zig.slow_key(key_c)], dtype=np.uint64)
+    if cols is not None and _read_sar_fused(mean, var_own, var_ref, gain, coef, int(adcs.bits),
+                                            half, cols, keys, int(sample0), int(plane),
+                                            int(n_planes), int(col0), ident, assign, out, e_out,
+                                            active, skip):
+        return
     if cols is not None:
         _read_sar_kernel(mean, var_own, var_ref, ref_idx, np.ascontiguousarray(gain,
                          dtype=np.float64), coef, out_index, int(adcs.bits), half, cols["shot"],

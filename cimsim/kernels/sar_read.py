@@ -1,0 +1,587 @@
+r"""The SAR look-up read-out of :mod:`cimsim.tile.readout` as one LLVM IR kernel (AVX-512).
+
+:func:`cimsim.tile.readout._read_sar_py` converts each vector in about ten Numba passes over
+its columns. The kernel here runs the same arithmetic over chunks of :data:`CH` columns in
+seven passes whose scratch stays in the L1 cache: vector passes of :data:`W` columns with the
+arithmetic, and scalar passes with the table look-ups (one load each: vector gathers are
+slower than scalar loads on some cores, AMD Zen 4 among them):
+
+1. (vector) the read-noise draw bits ``h = L(L(col ⊕ lo) ⊕ hi)``
+   (:func:`device_models.ziggurat.fill_row_normals`);
+2. (scalar) their ziggurat layer words;
+3. (vector) the core values ``z`` (a draw outside its core finished exactly, see below), the
+   ADC input ``x = h0 + μ·g + sqrt(s² + max(σ², 0)·g²)·z − offset`` and the guess
+   ``g = clip(floor((x − e0)·inv_w), 0, M − 2)``;
+4. (scalar) the window ``E_g, E_{g+1}, E_{g+2}``: the noise-free code ``c = g + [x ≥ E_{g+1}]``
+   and its edges;
+5. (vector) the draw bits of the two near decisions (stream columns ``(col0 + j)·N + s``);
+6. (scalar) their layer words;
+7. (vector) their core values, the code after the two decisions and the shift-add
+   ``(code − half)·coef`` into the output row; then (scalar) the switching energy
+   ``e_flat[ebase + code]`` in the four partial sums of
+   :func:`cimsim.tile.readout._code_energy_rows`.
+
+Every floating-point operation is the Numba passes' own, in the same order and precision (IR
+``fmul``/``fadd`` without fast-math flags: no contraction into FMA, no reassociation), so the
+results are bitwise those of the passes. A draw outside its ziggurat core (about 0.23 % of
+draws) that matters (every read-noise draw; a comparator draw of a near decision) is finished
+by a call of :func:`device_models.ziggurat._slow` (a Numba C callback) with the stream
+counter the passes use, in a branch that groups without such draws skip.
+
+Only where :mod:`cimsim.kernels._llvm` compiles it (AVX-512F/BW/DQ/VL cores, not with
+``CIMSIM_FORCE_BLAS=1``): elsewhere the passes run.
+
+References
+----------
+.. [1] G. Marsaglia and W. W. Tsang, "The ziggurat method for generating random variables",
+   J. Stat. Softw. 5(8), 2000. doi:10.18637/jss.v005.i08
+.. [2] Intel 64 and IA-32 Architectures Software Developer's Manual, vol. 2 (VPCMPD, masked
+   loads and stores).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+
+import numpy as np
+
+from device_models import ziggurat as _zig
+
+from . import _llvm
+
+__all__ = ["CH", "W", "kernel", "kernel_available", "slow_draw_address"]
+
+#: Columns per vector step (float64 lanes of one 512-bit register) [-].
+W = 8
+#: Columns per chunk: the scratch of the passes over one chunk stays in the L1 cache [-].
+CH = 64
+
+_FEATURES = ("avx512f", "avx512bw", "avx512dq", "avx512vl")
+_STATES: dict = {}
+_SLOW: dict = {}
+_SLOW_LOCK = threading.Lock()
+
+#: The kernel's arguments (LLVM type, name); rows ``b0 … b1 − 1``; addresses as i64.
+_SIG = [("i64", n) for n in ("b0", "b1", "n_s", "mean", "ldm", "var", "ldv", "gain", "s2",
+                             "off", "e0", "inv_w", "lbase", "lim", "sc", "coef", "levels",
+                             "e_flat", "ebase", "words", "rowbits", "active", "slow_fn",
+                             "col0_64")] + [
+    ("i32", n) for n in ("skip", "assign", "col0", "base0", "bits")] + [
+    ("double", n) for n in ("h0", "g_top", "half")] + [
+    ("i64", n) for n in ("out", "ldo", "e_out")]
+_PTRS = {"mean", "var", "gain", "s2", "off", "e0", "inv_w", "lbase", "lim", "sc", "coef",
+         "levels", "e_flat", "ebase", "words", "rowbits", "active", "slow_fn", "out", "e_out"}
+_C = {"i64": ctypes.c_int64, "i32": ctypes.c_int32, "double": ctypes.c_double}
+_ARGS = [_C[t] for t, _ in _SIG]
+
+
+def kernel_available() -> bool:
+    """Whether the kernel runs on this core (and is not forced off)."""
+    return kernel(True, True, np.float32) is not None
+
+
+def kernel(shot: bool, noisy: bool, dtype):
+    """The compiled ``sar_read`` for read noise on or off (``shot``), a variance matrix or
+    not (``noisy``) and means/variances of ``dtype`` (float32, float64), as a ctypes
+    function, or None (use the passes): ``CIMSIM_FORCE_BLAS=1``, a core without AVX-512, or
+    a failure to compile. Arguments: see ``_SIG`` and :func:`cimsim.tile.readout`."""
+    if _llvm.force_blas():
+        return None
+    dt = np.dtype(dtype)
+    if dt not in (np.float32, np.float64):
+        return None
+    key = (bool(shot), bool(noisy) and bool(shot), dt.str)
+    state = _STATES.setdefault(key, {})
+    mty = "float" if dt == np.float32 else "double"
+    return _llvm.compiled_function(state, lambda: _ir(key[0], key[1], mty), "sar_read", _ARGS,
+                                   _FEATURES, "the fused SAR read-out kernel",
+                                   "the Numba passes", optimize=True)
+
+
+def slow_draw_address() -> int:
+    """Address of a C callback ``float z(uint32 h, uint64 slow_row, uint64 counter)``: the
+    exact finish of a draw outside its ziggurat core,
+    :func:`device_models.ziggurat._slow` (compiled once per process)."""
+    if "addr" not in _SLOW:
+        with _SLOW_LOCK:
+            if "addr" not in _SLOW:
+                import numba
+
+                @numba.cfunc("float32(uint32, uint64, uint64)", cache=True, nopython=True)
+                def _slow_c(h, slow_row, counter):  # pragma: no cover - runs as machine code
+                    return _zig._slow(h, slow_row, counter)
+
+                _SLOW["cfunc"] = _slow_c
+                _SLOW["addr"] = int(_slow_c.address)
+    return _SLOW["addr"]
+
+
+# --- IR generator ---------------------------------------------------------------------------
+
+
+def _v(t: str) -> str:
+    return f"<{W} x {t}>"
+
+
+def _const(t: str, v) -> str:
+    return f"<{', '.join(f'{t} {v}' for _ in range(W))}>"
+
+
+def _iota() -> str:
+    return f"<{', '.join(f'i32 {i}' for i in range(W))}>"
+
+
+class _B:
+    """IR lines with fresh value names, and the block being written."""
+
+    def __init__(self):
+        self.lines: list[str] = []
+        self.n = 0
+        self.block = "entry"
+
+    def __call__(self, rhs: str) -> str:
+        self.n += 1
+        v = f"%t{self.n}"
+        self.lines.append(f"  {v} = {rhs}")
+        return v
+
+    def fresh(self, stem: str) -> str:
+        self.n += 1
+        return f"{stem}{self.n}"
+
+    def raw(self, *lines: str) -> None:
+        for line in lines:
+            self.lines.append(line)
+            if line.endswith(":") and not line.startswith(" "):
+                self.block = line[:-1]
+
+    def splat(self, t: str, v: str) -> str:
+        ins = self(f"insertelement {_v(t)} poison, {t} {v}, i64 0")
+        return self(f"shufflevector {_v(t)} {ins}, {_v(t)} poison, {_v('i32')} zeroinitializer")
+
+    def vload(self, t: str, base: str, off: str, mask: str | None = None) -> str:
+        """W elements of type ``t`` from ``base + off`` (masked: zero in the lanes off)."""
+        p = self(f"getelementptr {t}, ptr {base}, i64 {off}")
+        if mask is None:
+            return self(f"load {_v(t)}, ptr {p}, align 4")
+        sfx = {"double": "f64", "float": "f32", "i64": "i64", "i32": "i32"}[t]
+        return self(f"call {_v(t)} @llvm.masked.load.v{W}{sfx}.p0(ptr {p}, i32 1, "
+                    f"{_v('i1')} {mask}, {_v(t)} zeroinitializer)")
+
+    def vstore(self, t: str, val: str, base: str, off: str, mask: str | None = None) -> None:
+        p = self(f"getelementptr {t}, ptr {base}, i64 {off}")
+        if mask is None:
+            self.raw(f"  store {_v(t)} {val}, ptr {p}, align 4")
+        else:
+            self.raw(f"  call void @llvm.masked.store.v{W}f64.p0({_v(t)} {val}, ptr {p}, "
+                     f"i32 1, {_v('i1')} {mask})")
+
+    def sload(self, t: str, base: str, idx: str) -> str:
+        p = self(f"getelementptr {t}, ptr {base}, i64 {idx}")
+        return self(f"load {t}, ptr {p}")
+
+    def sstore(self, t: str, val: str, base: str, idx: str) -> None:
+        p = self(f"getelementptr {t}, ptr {base}, i64 {idx}")
+        self.raw(f"  store {t} {val}, ptr {p}")
+
+
+def _lowbias(b: _B, x: str) -> str:
+    i32 = _v("i32")
+    x = b(f"xor {i32} {x}, " + b(f"lshr {i32} {x}, {_const('i32', 16)}"))
+    x = b(f"mul {i32} {x}, {_const('i32', 0x7FEB352D)}")
+    x = b(f"xor {i32} {x}, " + b(f"lshr {i32} {x}, {_const('i32', 15)}"))
+    x = b(f"mul {i32} {x}, {_const('i32', 0x846CA68B - (1 << 32))}")
+    return b(f"xor {i32} {x}, " + b(f"lshr {i32} {x}, {_const('i32', 16)}"))
+
+
+def _bits32(b: _B, lo: str, hi: str, col: str) -> str:
+    """:func:`device_models.ziggurat._bits32` on W lanes."""
+    i32 = _v("i32")
+    return _lowbias(b, b(f"xor {i32} " + _lowbias(b, b(f"xor {i32} {col}, {lo}")) + f", {hi}"))
+
+
+def _core(b: _B, h: str, w: str) -> tuple[str, str]:
+    """(float32 core value, accepted) of draw bits ``h`` with layer word ``w``
+    (:func:`device_models.ziggurat._core_of_word`)."""
+    i32, i64, f32 = _v("i32"), _v("i64"), _v("float")
+    scale = b(f"bitcast {i32} " + b(f"trunc {i64} {w} to {i32}") + f" to {f32}")
+    bound = b(f"bitcast {i32} " + b(f"trunc {i64} " + b(f"lshr {i64} {w}, {_const('i64', 32)}")
+                                     + f" to {i32}") + f" to {f32}")
+    q = b(f"sitofp {i32} " + b(f"or {i32} " + b(f"shl {i32} " + b(
+        f"lshr {i32} {h}, {_const('i32', 12)}") + f", {_const('i32', 1)}")
+        + f", {_const('i32', 1)}") + f" to {f32}")
+    sgn = b(f"uitofp {i32} " + b(f"and {i32} " + b(f"lshr {i32} {h}, {_const('i32', 11)}")
+                                 + f", {_const('i32', 1)}") + f" to {f32}")
+    fac = b(f"fsub {f32} {_const('float', '1.0')}, "
+            + b(f"fmul {f32} {_const('float', '2.0')}, {sgn}"))
+    z = b(f"fmul {f32} " + b(f"fmul {f32} {q}, {scale}") + f", {fac}")
+    return z, b(f"fcmp olt {f32} {q}, {bound}")
+
+
+def _finish(b: _B, z: str, need: str, h: str, slow_row: str, counter) -> str:
+    """``z`` with the lanes ``need`` replaced by the exact finish of their draws (bits ``h``)
+    by the slow-path callback; ``counter(lane)`` emits the lane's stream counter (i64). The
+    loop over the lanes runs only where a lane needs it."""
+    f32, i1 = _v("float"), _v("i1")
+    tag = b.fresh("f")
+    start = b.block
+    anyl = b(f"call i1 @llvm.vector.reduce.or.v{W}i1({i1} {need})")
+    b.raw(f"  br i1 {anyl}, label %{tag}_loop, label %{tag}_end",
+          f"{tag}_loop:",
+          f"  %{tag}_i = phi i32 [0, %{start}], [%{tag}_in, %{tag}_next]",
+          f"  %{tag}_z = phi {f32} [{z}, %{start}], [%{tag}_zn, %{tag}_next]")
+    lane_need = b(f"extractelement {i1} {need}, i32 %{tag}_i")
+    b.raw(f"  br i1 {lane_need}, label %{tag}_call, label %{tag}_next", f"{tag}_call:")
+    hl = b(f"extractelement {_v('i32')} {h}, i32 %{tag}_i")
+    cnt = counter(f"%{tag}_i")
+    zs = b(f"call float %slow_fn(i32 {hl}, i64 {slow_row}, i64 {cnt})")
+    zi = b(f"insertelement {f32} %{tag}_z, float {zs}, i32 %{tag}_i")
+    b.raw(f"  br label %{tag}_next",
+          f"{tag}_next:",
+          f"  %{tag}_zn = phi {f32} [%{tag}_z, %{tag}_loop], [{zi}, %{tag}_call]",
+          f"  %{tag}_in = add i32 %{tag}_i, 1",
+          f"  %{tag}_more = icmp ult i32 %{tag}_in, {W}",
+          f"  br i1 %{tag}_more, label %{tag}_loop, label %{tag}_done",
+          f"{tag}_done:",
+          f"  br label %{tag}_end",
+          f"{tag}_end:",
+          f"  %{tag}_zf = phi {f32} [{z}, %{start}], [%{tag}_zn, %{tag}_done]")
+    return f"%{tag}_zf"
+
+
+def _vec_loop(b: _B, name: str, nxt: str, body) -> None:
+    """A loop over the chunk's ``%ng`` groups of W columns; ``body(off, j, mask)`` emits one
+    (``off`` within the chunk, ``j`` the global column, ``mask`` the lanes in the row)."""
+    prev = b.block
+    b.raw(f"  br label %{name}", f"{name}:",
+          f"  %{name}_g = phi i64 [0, %{prev}], [%{name}_gn, %{name}_latch]")
+    off = b(f"mul i64 %{name}_g, {W}")
+    j = b(f"add i64 %j0, {off}")
+    rem = b.splat("i32", b("sub i32 %nc32, " + b(f"trunc i64 {off} to i32")))
+    mask = b(f"icmp slt {_v('i32')} {_iota()}, {rem}")
+    body(off, j, mask)
+    b.raw(f"  br label %{name}_latch", f"{name}_latch:",
+          f"  %{name}_gn = add i64 %{name}_g, 1",
+          f"  %{name}_more = icmp ult i64 %{name}_gn, %ng",
+          f"  br i1 %{name}_more, label %{name}, label %{nxt}", f"{nxt}:")
+
+
+#: Metadata of the look-up loops: not vectorised into gathers.
+_LOOP_MD = {"l1": 1, "l2": 2, "l3": 3}
+
+
+def _scalar_loop(b: _B, name: str, nxt: str, body) -> None:
+    """A loop over the chunk's ``%nc`` columns; ``body(i)`` emits one (``i`` in the chunk)."""
+    prev = b.block
+    b.raw(f"  br label %{name}", f"{name}:",
+          f"  %{name}_i = phi i64 [0, %{prev}], [%{name}_in, %{name}]")
+    body(f"%{name}_i")
+    b.raw(f"  %{name}_in = add i64 %{name}_i, 1",
+          f"  %{name}_more = icmp ult i64 %{name}_in, %nc",
+          f"  br i1 %{name}_more, label %{name}, label %{nxt}, !llvm.loop !{_LOOP_MD[name]}",
+          f"{nxt}:")
+
+
+def _chunk(b: _B, shot: bool, noisy: bool, mty: str) -> None:
+    """The passes over one chunk of columns ``%j0 …`` (``%nc`` columns, ``%ng`` groups)."""
+    d, i64, i32, i1 = _v("double"), _v("i64"), _v("i32"), _v("i1")
+    t_true = _const("i1", "true")
+
+    def lanes(j):
+        return b(f"add {i32} " + b.splat("i32", b(f"trunc i64 {j} to i32")) + f", {_iota()}")
+
+    if shot:
+        def v1(off, j, mask):
+            col = b(f"add {i32} " + b.splat("i32", "%col0") + f", {lanes(j)}")
+            b.vstore("i32", _bits32(b, b.splat("i32", "%lo"), b.splat("i32", "%hi"), col),
+                     "%s_h", off)
+        _vec_loop(b, "v1", "l1p", v1)
+
+        def l1(i):
+            h = b.sload("i32", "%s_h", i)
+            lay = b("zext i32 " + b(f"and i32 {h}, 2047") + " to i64")
+            b.sstore("i64", b.sload("i64", "%words", lay), "%s_w", i)
+        _scalar_loop(b, "l1", "v2p", l1)
+
+    def v2(off, j, mask):
+        mv = b.vload(mty, "%mrow", j, mask)
+        if mty == "float":
+            mv = b(f"fpext {_v('float')} {mv} to {d}")
+        g = b.vload("double", "%gain", j, mask)
+        u = b(f"fadd {d} " + b.splat("double", "%h0") + ", " + b(f"fmul {d} {mv}, {g}"))
+        if shot:
+            h = b.vload("i32", "%s_h", off)
+            z, ok = _core(b, h, b.vload("i64", "%s_w", off))
+            need = b(f"and {i1} " + b(f"xor {i1} {ok}, {t_true}") + f", {mask}")
+            col = b(f"add {i32} " + b.splat("i32", "%col0") + f", {lanes(j)}")
+
+            def counter(lane):      # fill_row_normals: the uint32 column
+                return b("zext i32 " + b(f"extractelement {i32} {col}, i32 {lane}") + " to i64")
+            z = _finish(b, z, need, h, "%slow_rn", counter)
+            var = b.vload("double", "%s2", j, mask)
+            if noisy:
+                vv = b.vload(mty, "%vrow", j, mask)
+                if mty == "float":
+                    vv = b(f"fpext {_v('float')} {vv} to {d}")
+                neg = b(f"fcmp ogt {d} zeroinitializer, {vv}")     # Numba's max(vv, 0.0)
+                vv = b(f"select {i1} {neg}, {d} zeroinitializer, {d} {vv}")
+                var = b(f"fadd {d} {var}, " + b(f"fmul {d} {vv}, " + b(f"fmul {d} {g}, {g}")))
+            sd = b(f"call {d} @llvm.sqrt.v{W}f64({d} {var})")
+            u = b(f"fadd {d} {u}, " + b(f"fmul {d} {sd}, "
+                                        + b(f"fpext {_v('float')} {z} to {d}")))
+        x = b(f"fsub {d} {u}, " + b.vload("double", "%off", j, mask))
+        e0 = b.vload("double", "%e0", j, mask)
+        iw = b.vload("double", "%inv_w", j, mask)
+        qf = b(f"call {d} @llvm.floor.v{W}f64({d} "
+               + b(f"fmul {d} " + b(f"fsub {d} {x}, {e0}") + f", {iw}") + ")")
+        qf = b(f"select {i1} " + b(f"fcmp ogt {d} {qf}, zeroinitializer")
+               + f", {d} {qf}, {d} zeroinitializer")
+        gt = b.splat("double", "%g_top")
+        qf = b(f"select {i1} " + b(f"fcmp olt {d} {qf}, {gt}") + f", {d} {qf}, {d} {gt}")
+        qi = b(f"fptosi {d} {qf} to {i64}")
+        b.vstore("double", x, "%s_x", off)
+        b.vstore("i64", b(f"add {i64} " + b.vload("i64", "%lbase", j, mask) + f", {qi}"),
+                 "%s_k", off)
+        b.vstore("i32", b(f"trunc {i64} {qi} to {i32}"), "%s_q", off)
+    _vec_loop(b, "v2", "l2p", v2)
+
+    def l2(i):
+        x = b.sload("double", "%s_x", i)
+        k = b.sload("i64", "%s_k", i)
+        w_lo = b.sload("double", "%levels", k)
+        mid = b.sload("double", "%levels", b(f"add i64 {k}, 1"))
+        w_hi = b.sload("double", "%levels", b(f"add i64 {k}, 2"))
+        up = b(f"fcmp oge double {x}, {mid}")
+        b.sstore("double", b(f"select i1 {up}, double {mid}, double {w_lo}"), "%s_lo", i)
+        b.sstore("double", b(f"select i1 {up}, double {w_hi}, double {mid}"), "%s_hi", i)
+        b.sstore("i32", b("add i32 " + b.sload("i32", "%s_q", i) + ", "
+                          + b(f"zext i1 {up} to i32")), "%s_c", i)
+    _scalar_loop(b, "l2", "v3p", l2)
+
+    def draw_t(c):
+        """(t, odd): ctz of the even one of c, c + 1 (0 for 0), and c & 1."""
+        odd = b(f"and {i32} {c}, {_const('i32', 1)}")
+        e = b(f"add {i32} {c}, {odd}")
+        tz = b(f"call {i32} @llvm.cttz.v{W}i32({i32} {e}, i1 false)")
+        t = b(f"select {i1} " + b(f"icmp eq {i32} {e}, zeroinitializer")
+              + f", {i32} zeroinitializer, {i32} {tz}")
+        return t, odd
+
+    def v3(off, j, mask):
+        t, odd = draw_t(b.vload("i32", "%s_c", off))
+        base = b(f"add {i32} " + b.splat("i32", "%base0") + ", "
+                 + b(f"mul {i32} {lanes(j)}, " + b.splat("i32", "%bits")))
+        cnt_lo = b(f"sub {i32} {base}, " + b(f"mul {i32} {t}, "
+                                             + b(f"sub {i32} {_const('i32', 1)}, {odd}")))
+        cnt_hi = b(f"sub {i32} {base}, " + b(f"mul {i32} {t}, {odd}"))
+        rlo, rhi = b.splat("i32", "%rlo"), b.splat("i32", "%rhi")
+        b.vstore("i32", _bits32(b, rlo, rhi, cnt_lo), "%s_hl", off)
+        b.vstore("i32", _bits32(b, rlo, rhi, cnt_hi), "%s_hh", off)
+    _vec_loop(b, "v3", "l3p", v3)
+
+    def l3(i):
+        for src, dst in (("%s_hl", "%s_wl"), ("%s_hh", "%s_wh")):
+            h = b.sload("i32", src, i)
+            lay = b("zext i32 " + b(f"and i32 {h}, 2047") + " to i64")
+            b.sstore("i64", b.sload("i64", "%words", lay), dst, i)
+    _scalar_loop(b, "l3", "v4p", l3)
+
+    def v4(off, j, mask):
+        x = b.vload("double", "%s_x", off)
+        c = b.vload("i32", "%s_c", off)
+        lo = b.vload("double", "%s_lo", off)
+        hi = b.vload("double", "%s_hi", off)
+        h_lo, h_hi = b.vload("i32", "%s_hl", off), b.vload("i32", "%s_hh", off)
+        z_lo, ok_lo = _core(b, h_lo, b.vload("i64", "%s_wl", off))
+        z_hi, ok_hi = _core(b, h_hi, b.vload("i64", "%s_wh", off))
+        lim = b.vload("double", "%lim", j, mask)
+        sc = b.vload("double", "%sc", j, mask)
+        near_lo = b(f"fcmp olt {d} " + b(f"fsub {d} {x}, {lo}") + f", {lim}")
+        near_hi = b(f"fcmp olt {d} " + b(f"fsub {d} {hi}, {x}") + f", {lim}")
+        # near draws outside their cores, finished as _sar_exact does: stream counter
+        # (col0 + j)·N + N − 1 − ctz(c) (decision at E_c) or − ctz(c + 1) (at E_{c+1})
+        def counter(hi_side):
+            def at(lane):
+                cl = b(f"extractelement {i32} {c}, i32 {lane}")
+                odd = b(f"and i32 {cl}, 1")
+                e = b(f"add i32 {cl}, {odd}")
+                t = b("select i1 " + b(f"icmp eq i32 {e}, 0") + ", i32 0, i32 "
+                      + b(f"call i32 @llvm.cttz.i32(i32 {e}, i1 false)"))
+                col = b("add i64 " + b(f"add i64 %col0_64, {j}") + ", "
+                        + b(f"zext i32 {lane} to i64"))
+                base = b("add i64 " + b(f"mul i64 {col}, %bits64") + ", %bits64m1")
+                k = odd if hi_side else b(f"sub i32 1, {odd}")
+                return b(f"sub i64 {base}, " + b("zext i32 " + b(f"mul i32 {t}, {k}")
+                                                 + " to i64"))
+            return at
+        z_lo = _finish(b, z_lo, b(f"and {i1} " + b(f"and {i1} {near_lo}, " + b(
+            f"xor {i1} {ok_lo}, {t_true}")) + f", {mask}"), h_lo, "%slow_c", counter(False))
+        z_hi = _finish(b, z_hi, b(f"and {i1} " + b(f"and {i1} {near_hi}, " + b(
+            f"xor {i1} {ok_hi}, {t_true}")) + f", {mask}"), h_hi, "%slow_c", counter(True))
+        odd = b(f"and {i32} {c}, {_const('i32', 1)}")
+        f32 = _v("float")
+        x_lo = b(f"fadd {d} {x}, " + b(f"fmul {d} {sc}, " + b(f"fpext {f32} {z_lo} to {d}")))
+        x_hi = b(f"fadd {d} {x}, " + b(f"fmul {d} {sc}, " + b(f"fpext {f32} {z_hi} to {d}")))
+        down = b(f"and {i1} {near_lo}, " + b(f"xor {i1} " + b(f"fcmp oge {d} {x_lo}, {lo}")
+                                             + f", {t_true}"))
+        rise = b(f"and {i1} {near_hi}, " + b(f"fcmp oge {d} {x_hi}, {hi}"))
+        sgn = b(f"sub {i32} " + b(f"shl {i32} {odd}, {_const('i32', 1)}")
+                + f", {_const('i32', 1)}")
+        both = b(f"zext {i1} " + b(f"and {i1} {rise}, {down}") + f" to {i32}")
+        code = b(f"add {i32} " + b(f"sub {i32} " + b(f"add {i32} {c}, " + b(
+            f"zext {i1} {rise} to {i32}")) + ", " + b(f"zext {i1} {down} to {i32}")) + ", "
+            + b(f"mul {i32} {both}, {sgn}"))
+        val = b(f"fmul {d} " + b(f"fsub {d} " + b(f"sitofp {i32} {code} to {d}") + ", "
+                                 + b.splat("double", "%half")) + ", "
+                + b.vload("double", "%coef", j, mask))
+        o = b.vload("double", "%orow", j, mask)
+        b.vstore("double", b(f"select i1 %asg, {d} {val}, {d} " + b(f"fadd {d} {o}, {val}")),
+                 "%orow", j, mask)
+        b.vstore("i32", code, "%s_code", off)
+    _vec_loop(b, "v4", "l4p", v4)
+
+    # the energy of the chunk's codes: the four partial sums of _code_energy_rows (the chunk
+    # is whole quads, so column j goes to sum j mod 4 as in the row; the last chunk's
+    # columns past its last whole quad go to the first sum)
+    def en(i):
+        idx = b("add i64 " + b.sload("i64", "%ebase", b(f"add i64 %j0, {i}")) + ", "
+                + b("sext i32 " + b.sload("i32", "%s_code", i) + " to i64"))
+        return b("fpext float " + b.sload("float", "%e_flat", idx) + " to double")
+
+    b.raw("  %nc4 = and i64 %nc, -4",
+          "  %has4 = icmp ugt i64 %nc4, 0",
+          "  br i1 %has4, label %e4, label %e4_done",
+          "e4:",
+          "  %e4i = phi i64 [0, %l4p], [%e4in, %e4]")
+    for q in range(4):
+        b.raw(f"  %ea{q} = phi double [%acc{q}, %l4p], [%eb{q}, %e4]")
+    for q in range(4):
+        b.raw(f"  %eb{q} = fadd double %ea{q}, " + en(b(f"add i64 %e4i, {q}")))
+    b.raw("  %e4in = add i64 %e4i, 4",
+          "  %e4more = icmp ult i64 %e4in, %nc4",
+          "  br i1 %e4more, label %e4, label %e4_done",
+          "e4_done:")
+    for q in range(4):
+        b.raw(f"  %ec{q} = phi double [%acc{q}, %l4p], [%eb{q}, %e4]")
+    b.raw("  %has1 = icmp ult i64 %nc4, %nc",
+          "  br i1 %has1, label %e1, label %chunk_end",
+          "e1:",
+          "  %e1i = phi i64 [%nc4, %e4_done], [%e1in, %e1]",
+          "  %ed = phi double [%ec0, %e4_done], [%edn, %e1]")
+    b.raw(f"  %edn = fadd double %ed, {en('%e1i')}",
+          "  %e1in = add i64 %e1i, 1",
+          "  %e1more = icmp ult i64 %e1in, %nc",
+          "  br i1 %e1more, label %e1, label %chunk_end",
+          "chunk_end:",
+          "  %nacc0 = phi double [%ec0, %e4_done], [%edn, %e1]",
+          "  %nacc1 = phi double [%ec1, %e4_done], [%ec1, %e1]",
+          "  %nacc2 = phi double [%ec2, %e4_done], [%ec2, %e1]",
+          "  %nacc3 = phi double [%ec3, %e4_done], [%ec3, %e1]")
+
+
+_SCRATCH = (("s_h", "i32"), ("s_w", "i64"), ("s_x", "double"), ("s_k", "i64"), ("s_q", "i32"),
+            ("s_lo", "double"), ("s_hi", "double"), ("s_c", "i32"), ("s_hl", "i32"),
+            ("s_hh", "i32"), ("s_wl", "i64"), ("s_wh", "i64"), ("s_code", "i32"))
+
+
+def _ir(shot: bool, noisy: bool, mty: str) -> str:
+    """The module of ``sar_read`` (see the module docstring)."""
+    d, i32, i1 = _v("double"), _v("i32"), _v("i1")
+    b = _B()
+    b.raw(*[f"declare {_v(t)} @llvm.masked.load.v{W}{s}.p0(ptr, i32, {i1}, {_v(t)})"
+            for t, s in (("double", "f64"), ("float", "f32"), ("i64", "i64"))],
+          f"declare void @llvm.masked.store.v{W}f64.p0({d}, ptr, i32, {i1})",
+          f"declare {d} @llvm.sqrt.v{W}f64({d})",
+          f"declare {d} @llvm.floor.v{W}f64({d})",
+          f"declare {i32} @llvm.cttz.v{W}i32({i32}, i1)",
+          f"declare i1 @llvm.vector.reduce.or.v{W}i1({i1})",
+          "declare i32 @llvm.cttz.i32(i32, i1)",
+          "define void @sar_read(" + ", ".join(f"{t} %{n}{'_a' if n in _PTRS else ''}"
+                                                for t, n in _SIG) + ") {",
+          "entry:",
+          *[f"  %{n} = inttoptr i64 %{n}_a to ptr" for n in sorted(_PTRS)])
+    for name, t in _SCRATCH:
+        b.raw(f"  %{name} = alloca {t}, i64 {CH}, align 64")
+    b.raw("  %asg = icmp ne i32 %assign, 0",
+          "  %do_skip = icmp ne i32 %skip, 0",
+          "  %bits64 = sext i32 %bits to i64",
+          "  %bits64m1 = sub i64 %bits64, 1",
+          "  %any_row = icmp ult i64 %b0, %b1",
+          "  br i1 %any_row, label %row, label %exit",
+          "row:",
+          "  %b = phi i64 [%b0, %entry], [%bn, %row_end]",
+          "  %ob = mul i64 %b, %ldo",
+          "  %orow = getelementptr double, ptr %out, i64 %ob",
+          "  %pe = getelementptr double, ptr %e_out, i64 %b",
+          "  br i1 %do_skip, label %chk, label %go",
+          "chk:",
+          "  %pa = getelementptr i32, ptr %active, i64 %b",
+          "  %act = load i32, ptr %pa",
+          "  %idle = icmp eq i32 %act, 0",
+          "  br i1 %idle, label %idle_row, label %go",
+          "idle_row:",          # no row driven: nothing converted (assign: zeros)
+          "  br i1 %asg, label %zero, label %row_end",
+          "zero:",
+          "  %zj = phi i64 [0, %idle_row], [%zjn, %zero]",
+          "  %pz = getelementptr double, ptr %orow, i64 %zj",
+          "  store double 0.0, ptr %pz",
+          "  %zjn = add i64 %zj, 1",
+          "  %zmore = icmp ult i64 %zjn, %n_s",
+          "  br i1 %zmore, label %zero, label %zero_done",
+          "zero_done:",
+          "  store double 0.0, ptr %pe",
+          "  br label %row_end",
+          "go:",
+          "  %mo = mul i64 %b, %ldm",
+          "  %mrow = getelementptr i8, ptr %mean, i64 %mo",
+          "  %vo = mul i64 %b, %ldv",
+          "  %vrow = getelementptr i8, ptr %var, i64 %vo",
+          "  %rb4 = mul i64 %b, 4",
+          "  %prb = getelementptr i64, ptr %rowbits, i64 %rb4",
+          "  %rbits = load i64, ptr %prb",
+          "  %lo = trunc i64 %rbits to i32",
+          "  %rbh = lshr i64 %rbits, 32",
+          "  %hi = trunc i64 %rbh to i32",
+          "  %prb1 = getelementptr i64, ptr %prb, i64 1",
+          "  %rcbits = load i64, ptr %prb1",
+          "  %rlo = trunc i64 %rcbits to i32",
+          "  %rch = lshr i64 %rcbits, 32",
+          "  %rhi = trunc i64 %rch to i32",
+          "  %prb2 = getelementptr i64, ptr %prb, i64 2",
+          "  %slow_rn = load i64, ptr %prb2",
+          "  %prb3 = getelementptr i64, ptr %prb, i64 3",
+          "  %slow_c = load i64, ptr %prb3",
+          "  br label %chunk",
+          "chunk:",
+          "  %j0 = phi i64 [0, %go], [%j0n, %chunk_end]",
+          *[f"  %acc{q} = phi double [0.0, %go], [%nacc{q}, %chunk_end]" for q in range(4)],
+          "  %ncr = sub i64 %n_s, %j0",
+          f"  %ncs = icmp slt i64 %ncr, {CH}",
+          f"  %nc = select i1 %ncs, i64 %ncr, i64 {CH}",
+          "  %nc32 = trunc i64 %nc to i32",
+          f"  %ngw = add i64 %nc, {W - 1}",
+          f"  %ng = udiv i64 %ngw, {W}")
+    _chunk(b, shot, noisy, mty)
+    b.raw(f"  %j0n = add i64 %j0, {CH}",
+          "  %cmore = icmp ult i64 %j0n, %n_s",
+          "  br i1 %cmore, label %chunk, label %row_done",
+          "row_done:",
+          "  %e01 = fadd double %nacc0, %nacc1",
+          "  %e23 = fadd double %nacc2, %nacc3",
+          "  %etot = fadd double %e01, %e23",
+          "  %eold = load double, ptr %pe",
+          "  %esum = fadd double %eold, %etot",
+          "  %enew = select i1 %asg, double %etot, double %esum",
+          "  store double %enew, ptr %pe",
+          "  br label %row_end",
+          "row_end:",
+          "  %bn = add i64 %b, 1",
+          "  %bmore = icmp ult i64 %bn, %b1",
+          "  br i1 %bmore, label %row, label %exit",
+          "exit:",
+          "  ret void",
+          "}",
+          "!0 = !{!\"llvm.loop.vectorize.enable\", i1 false}",
+          *[f"!{m} = distinct !{{!{m}, !0}}" for m in _LOOP_MD.values()])
+    return "\n".join(b.lines)
