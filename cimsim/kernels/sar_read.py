@@ -50,7 +50,7 @@ from device_models import ziggurat as _zig
 
 from . import _llvm
 
-__all__ = ["CH", "W", "kernel", "kernel_available", "slow_draw_address"]
+__all__ = ["CH", "W", "kernel_available"]
 
 #: Columns per vector step (float64 lanes of one 512-bit register) [-].
 W = 8
