@@ -32,8 +32,13 @@ the tolerance window by a read-noise margin, as on real chips. Energy per pulse 
 :math:`V_p I t_p` with the ohmic pre-pulse current :math:`I = G V_p` (capped at
 :math:`I_{comp}` for 1T1R), plus :math:`V_{read}^2 G t_{read}` per verify read.
 
-All random numbers come from :mod:`device_models.rng` keyed by (seed, tag, cell index, pulse
-index), so results do not depend on thread count or on how the cells are chunked.
+All random numbers are counter-based, keyed by (seed, tag, cell index, pulse index), so
+results do not depend on thread count or on how the cells are chunked: the normals
+(:math:`z, z', z''` and every pulse's :math:`\\xi` and verify-read noise) are the ziggurat
+normals of :mod:`device_models.ziggurat` at row = cell index and column = pulse index (device
+draws: columns 0-2) of three streams of :mod:`device_models.rng` keys (device, read, step),
+the generator of the tiles' read noise: about one 32-bit hash and a table look-up per draw,
+where a Box–Muller normal costs two 64-bit hashes, a logarithm, a square root and a cosine.
 
 References
 ----------
@@ -55,6 +60,7 @@ import math
 import numpy as np
 
 from . import cards, rng
+from . import ziggurat as zig
 from ._checks import check_array, check_int, check_scalar, check_seed, fail
 from ._jit import backend, jit, prange
 from .constants import T_REF_K
@@ -163,6 +169,15 @@ def _spow(x, e):
     return x**e
 
 
+def _libm(fn, x):
+    """``fn`` (a :mod:`math` function: the C library's, as the kernels call it) of every
+    element of ``x``: NumPy's own SIMD ``exp`` and ``pow`` differ from the C library's in the
+    last bit for some arguments, and the reference matches the kernel bit for bit."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.fromiter(map(fn, x.ravel().tolist()), dtype=np.float64, count=x.size).reshape(
+        x.shape)
+
+
 def _spow_np(x, e):
     """NumPy reference of :func:`_spow`."""
     if e == 1.0:
@@ -171,24 +186,28 @@ def _spow_np(x, e):
         return np.sqrt(x)
     if e == 0.0:
         return np.ones_like(x)
-    return x**e
+    return _libm(lambda v: math.pow(v, e), x)
 
 
 @jit
 def _wv_cell(i, target, tol, g_min, g_max, margin, dg_set, dg_reset, gamma, c2c, d2d, wd2d,
              backoff, max_pulses, rn_rel, rn_exp, v_set, t_set, v_reset, t_reset, v_read, t_read,
-             i_comp, g_comp, key_dev, key_read, key_step):
+             i_comp, g_comp, keys):
     w = g_max - g_min
     ui = np.uint64(i)
-    s = math.exp(d2d * rng.normal_at(key_dev, np.uint64(3) * ui))
+    # the normals of row ``i`` (the cell) of each stream: column 0-2 of the device stream,
+    # column ``p`` (the pulse) of the read and step streams (:mod:`device_models.ziggurat`)
+    bits_dev = rng.hash_at(keys[0], ui)
+    bits_read = rng.hash_at(keys[1], ui)
+    bits_step = rng.hash_at(keys[2], ui)
+    s = math.exp(d2d * np.float64(zig.normal32(bits_dev, keys[3], ui, 0)))
     lo = max((g_min - margin * w)
-             * (1.0 + wd2d * rng.normal_at(key_dev, np.uint64(3) * ui + np.uint64(1))), 0.0)
+             * (1.0 + wd2d * np.float64(zig.normal32(bits_dev, keys[3], ui, 1))), 0.0)
     hi = (g_max + margin * w) * (
-        1.0 + wd2d * rng.normal_at(key_dev, np.uint64(3) * ui + np.uint64(2)))
+        1.0 + wd2d * np.float64(zig.normal32(bits_dev, keys[3], ui, 2)))
     hi = min(hi, g_comp)
     if hi < lo:
         hi = lo
-    stride = np.uint64(max_pulses + 1)
     g = lo
     amp = 1.0
     last = 0
@@ -197,10 +216,9 @@ def _wv_cell(i, target, tol, g_min, g_max, margin, dg_set, dg_reset, gamma, c2c,
     time = 0.0
     conv = False
     for p in range(max_pulses + 1):
-        ctr = ui * stride + np.uint64(p)
         gp = max(g, 0.0)
         sig = rn_rel * g_max * _spow(gp / g_max, rn_exp)
-        meas = g + sig * rng.normal_at(key_read, ctr)
+        meas = g + sig * np.float64(zig.normal32(bits_read, keys[4], ui, p))
         energy += v_read * v_read * gp * t_read
         time += t_read
         if abs(meas - target) <= tol:
@@ -212,7 +230,7 @@ def _wv_cell(i, target, tol, g_min, g_max, margin, dg_set, dg_reset, gamma, c2c,
         if last != 0 and d != last:
             amp *= backoff
         last = d
-        xi = rng.normal_at(key_step, ctr)
+        xi = np.float64(zig.normal32(bits_step, keys[5], ui, p))
         if d > 0:
             f = (hi - g) / w
             f = _spow(f, gamma) if f > 0.0 else 0.0
@@ -235,13 +253,13 @@ def _wv_cell(i, target, tol, g_min, g_max, margin, dg_set, dg_reset, gamma, c2c,
 @jit(parallel=True)
 def _write_verify_kernel(target, tol, g_min, g_max, margin, dg_set, dg_reset, gamma, c2c, d2d,
                          wd2d, backoff, max_pulses, rn_rel, rn_exp, v_set, t_set, v_reset, t_reset,
-                         v_read, t_read, i_comp, g_comp, key_dev, key_read, key_step, offset,
+                         v_read, t_read, i_comp, g_comp, keys, offset,
                          g_out, pulses_out, energy_out, time_out, conv_out):
     for i in prange(target.size):
         g, p, e, t, c = _wv_cell(
             offset + i, target[i], tol[i], g_min, g_max, margin, dg_set, dg_reset, gamma, c2c,
             d2d, wd2d, backoff, max_pulses, rn_rel, rn_exp, v_set, t_set, v_reset, t_reset,
-            v_read, t_read, i_comp, g_comp, key_dev, key_read, key_step)
+            v_read, t_read, i_comp, g_comp, keys)
         g_out[i] = g
         pulses_out[i] = p
         energy_out[i] = e
@@ -249,20 +267,31 @@ def _write_verify_kernel(target, tol, g_min, g_max, margin, dg_set, dg_reset, ga
         conv_out[i] = c
 
 
+def _wv_normals_np(keys, stream, rows, col):
+    """The normals that write-verify draws, as float64: stream ``stream`` (0 device, 1 verify
+    read, 2 pulse step; ``keys`` = the three stream keys then their slow-path keys) at cells
+    ``rows`` (uint64 global indices) and column ``col`` (device: 0, 1, 2; read and step: the
+    pulse index), from :func:`device_models.ziggurat.normals_np`."""
+    z = zig.normals_np(keys[stream], keys[3 + stream], rows, np.array([col], dtype=np.uint64))
+    return z[:, 0].astype(np.float64)
+
+
 def _write_verify_numpy(target, tol, g_min, g_max, margin, dg_set, dg_reset, gamma, c2c, d2d,
                         wd2d, backoff, max_pulses, rn_rel, rn_exp, v_set, t_set, v_reset, t_reset,
-                        v_read, t_read, i_comp, g_comp, key_dev, key_read, key_step, offset):
+                        v_read, t_read, i_comp, g_comp, keys, offset):
     """NumPy reference of :func:`_write_verify_kernel`: all cells advance one pulse at a time."""
     n = target.size
     w = g_max - g_min
     idx = np.arange(offset, offset + n, dtype=np.uint64)
-    s = np.exp(d2d * rng.normals_at(key_dev, np.uint64(3) * idx))
-    lo = np.maximum((g_min - margin * w)
-                    * (1.0 + wd2d * rng.normals_at(key_dev, np.uint64(3) * idx + 1)), 0.0)
-    hi = (g_max + margin * w) * (1.0 + wd2d * rng.normals_at(key_dev, np.uint64(3) * idx + 2))
+
+    def normals(k, rows, col):
+        return _wv_normals_np(keys, k, rows, col)
+
+    s = _libm(math.exp, d2d * normals(0, idx, 0))
+    lo = np.maximum((g_min - margin * w) * (1.0 + wd2d * normals(0, idx, 1)), 0.0)
+    hi = (g_max + margin * w) * (1.0 + wd2d * normals(0, idx, 2))
     hi = np.minimum(hi, g_comp)
     hi = np.where(hi < lo, lo, hi)
-    stride = np.uint64(max_pulses + 1)
     g = lo.copy()
     amp = np.ones(n)
     last = np.zeros(n, dtype=np.int64)
@@ -276,10 +305,9 @@ def _write_verify_numpy(target, tol, g_min, g_max, margin, dg_set, dg_reset, gam
         if a.size == 0:
             break
         ga = g[a]
-        ctr = idx[a] * stride + np.uint64(p)
         gp = np.maximum(ga, 0.0)
         sig = rn_rel * g_max * _spow_np(gp / g_max, rn_exp)
-        meas = ga + sig * rng.normals_at(key_read, ctr)
+        meas = ga + sig * normals(1, idx[a], p)
         energy[a] += v_read * v_read * gp * t_read
         time[a] += t_read
         ok = np.abs(meas - target[a]) <= tol[a]
@@ -288,12 +316,12 @@ def _write_verify_numpy(target, tol, g_min, g_max, margin, dg_set, dg_reset, gam
         if p == max_pulses:
             break
         keep = ~ok
-        a, ga, gp, meas, ctr = a[keep], ga[keep], gp[keep], meas[keep], ctr[keep]
+        a, ga, gp, meas = a[keep], ga[keep], gp[keep], meas[keep]
         d = np.where(meas < target[a], 1, -1)
         rev = (last[a] != 0) & (d != last[a])
         amp[a] = np.where(rev, amp[a] * backoff, amp[a])
         last[a] = d
-        xi = rng.normals_at(key_step, ctr)
+        xi = normals(2, idx[a], p)
         up = d > 0
         f_set = (hi[a] - ga) / w
         f_set = np.where(f_set > 0.0, _spow_np(np.maximum(f_set, 0.0), gamma), 0.0)
@@ -379,8 +407,8 @@ def program_write_verify(
                                                                lo=1, hi=1_000_000)
     offset = check_int("index_offset", index_offset, caller, lo=0, hi=2**40)
     i_comp, g_comp = compliance(card, v_gate_set_v=v_gate_set_v, temperature_k=temperature_k)
-    keys = tuple(np.uint64(rng.derive_key(seed, "write_verify", tag))
-                 for tag in ("device", "read", "step"))
+    keys = [rng.derive_key(seed, "write_verify", tag) for tag in ("device", "read", "step")]
+    keys = tuple(np.uint64(k) for k in keys + [zig.slow_key(k) for k in keys])
     flat_t = np.ascontiguousarray(tgt.ravel())
     flat_tol = np.ascontiguousarray(tol.ravel(), dtype=np.float64)
     params = (
@@ -393,14 +421,14 @@ def program_write_verify(
         float(card.v_read_v), float(card.t_read_s), float(i_comp), float(g_comp),
     )
     if backend() == "numpy":
-        g, p, e, t, c = _write_verify_numpy(flat_t, flat_tol, *params, int(keys[0]),
-                                            int(keys[1]), int(keys[2]), offset)
+        g, p, e, t, c = _write_verify_numpy(flat_t, flat_tol, *params,
+                                            tuple(int(k) for k in keys), offset)
     else:
         n = flat_t.size
         g, e, t = np.empty(n), np.empty(n), np.empty(n)
         p = np.empty(n, dtype=np.int64)
         c = np.empty(n, dtype=np.bool_)
-        _write_verify_kernel(flat_t, flat_tol, *params, *keys, offset, g, p, e, t, c)
+        _write_verify_kernel(flat_t, flat_tol, *params, keys, offset, g, p, e, t, c)
     shape = tgt.shape
     return ProgramResult(g_s=g.reshape(shape), pulses=p.reshape(shape),
                          energy_j=e.reshape(shape), time_s=t.reshape(shape),
