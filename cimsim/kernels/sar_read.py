@@ -65,13 +65,13 @@ _SLOW_LOCK = threading.Lock()
 #: The kernel's arguments (LLVM type, name); rows ``b0 … b1 − 1``; addresses as i64.
 _SIG = [("i64", n) for n in ("b0", "b1", "n_s", "mean", "ldm", "var", "ldv", "gain", "s2",
                              "off", "e0", "inv_w", "lbase", "lim", "sc", "coef", "levels",
-                             "e_flat", "ebase", "words", "rowbits", "active", "slow_fn",
-                             "col0_64")] + [
+                             "e_flat", "ebase", "words", "keys", "active", "slow_fn",
+                             "col0_64", "sample0", "n_planes", "plane")] + [
     ("i32", n) for n in ("skip", "assign", "col0", "base0", "bits")] + [
     ("double", n) for n in ("h0", "g_top", "half")] + [
     ("i64", n) for n in ("out", "ldo", "e_out")]
 _PTRS = {"mean", "var", "gain", "s2", "off", "e0", "inv_w", "lbase", "lim", "sc", "coef",
-         "levels", "e_flat", "ebase", "words", "rowbits", "active", "slow_fn", "out", "e_out"}
+         "levels", "e_flat", "ebase", "words", "keys", "active", "slow_fn", "out", "e_out"}
 _C = {"i64": ctypes.c_int64, "i32": ctypes.c_int32, "double": ctypes.c_double}
 _ARGS = [_C[t] for t, _ in _SIG]
 
@@ -480,6 +480,28 @@ def _chunk(b: _B, shot: bool, noisy: bool, mty: str) -> None:
           "  %nacc3 = phi double [%ec3, %e4_done], [%ec3, %e1]")
 
 
+def _row_hash(name: str, key: str, row: str) -> list[str]:
+    """IR of ``%name = rng.hash_at(key, row)`` (:mod:`device_models.rng`: two rounds of the
+    SplitMix64 finaliser)."""
+    def mix(src, tag):
+        return [f"  %{tag}a = lshr i64 {src}, 30", f"  %{tag}b = xor i64 {src}, %{tag}a",
+                f"  %{tag}c = mul i64 %{tag}b, {_s64(0xBF58476D1CE4E5B9)}",
+                f"  %{tag}d = lshr i64 %{tag}c, 27", f"  %{tag}e = xor i64 %{tag}c, %{tag}d",
+                f"  %{tag}f = mul i64 %{tag}e, {_s64(0x94D049BB133111EB)}",
+                f"  %{tag}g = lshr i64 %{tag}f, 31", f"  %{tag} = xor i64 %{tag}f, %{tag}g"]
+    return [f"  %{name}_m = mul i64 {row}, {_s64(0x9E3779B97F4A7C15)}",
+            f"  %{name}_s = add i64 {key}, %{name}_m",
+            *mix(f"%{name}_s", f"{name}_x"),
+            f"  %{name}_y = xor i64 %{name}_x, {key}",
+            *mix(f"%{name}_y", f"{name}_z"),
+            f"  %{name} = add i64 %{name}_z, 0"]
+
+
+def _s64(u: int) -> int:
+    """A 64-bit constant as LLVM's signed literal."""
+    return u - (1 << 64) if u >= 1 << 63 else u
+
+
 _SCRATCH = (("s_h", "i32"), ("s_w", "i64"), ("s_x", "double"), ("s_k", "i64"), ("s_q", "i32"),
             ("s_lo", "double"), ("s_hi", "double"), ("s_c", "i32"), ("s_hl", "i32"),
             ("s_hh", "i32"), ("s_wl", "i64"), ("s_wh", "i64"), ("s_code", "i32"))
@@ -503,6 +525,9 @@ def _ir(shot: bool, noisy: bool, mty: str) -> str:
           *[f"  %{n} = inttoptr i64 %{n}_a to ptr" for n in sorted(_PTRS)])
     for name, t in _SCRATCH:
         b.raw(f"  %{name} = alloca {t}, i64 {CH}, align 64")
+    for q in (0, 1, 4, 5):
+        b.raw(f"  %pk{q} = getelementptr i64, ptr %keys, i64 {q}",
+              f"  %k{q} = load i64, ptr %pk{q}")
     b.raw("  %asg = icmp ne i32 %assign, 0",
           "  %do_skip = icmp ne i32 %skip, 0",
           "  %bits64 = sext i32 %bits to i64",
@@ -537,21 +562,19 @@ def _ir(shot: bool, noisy: bool, mty: str) -> str:
           "  %mrow = getelementptr i8, ptr %mean, i64 %mo",
           "  %vo = mul i64 %b, %ldv",
           "  %vrow = getelementptr i8, ptr %var, i64 %vo",
-          "  %rb4 = mul i64 %b, 4",
-          "  %prb = getelementptr i64, ptr %rowbits, i64 %rb4",
-          "  %rbits = load i64, ptr %prb",
+          "  %rsum = add i64 %sample0, %b",
+          "  %rmul = mul i64 %rsum, %n_planes",
+          "  %row_n = add i64 %rmul, %plane",
+          *_row_hash("rbits", "%k0", "%row_n"),
           "  %lo = trunc i64 %rbits to i32",
           "  %rbh = lshr i64 %rbits, 32",
           "  %hi = trunc i64 %rbh to i32",
-          "  %prb1 = getelementptr i64, ptr %prb, i64 1",
-          "  %rcbits = load i64, ptr %prb1",
+          *_row_hash("rcbits", "%k4", "%row_n"),
           "  %rlo = trunc i64 %rcbits to i32",
           "  %rch = lshr i64 %rcbits, 32",
           "  %rhi = trunc i64 %rch to i32",
-          "  %prb2 = getelementptr i64, ptr %prb, i64 2",
-          "  %slow_rn = load i64, ptr %prb2",
-          "  %prb3 = getelementptr i64, ptr %prb, i64 3",
-          "  %slow_c = load i64, ptr %prb3",
+          *_row_hash("slow_rn", "%k1", "%row_n"),
+          *_row_hash("slow_c", "%k5", "%row_n"),
           "  br label %chunk",
           "chunk:",
           "  %j0 = phi i64 [0, %go], [%j0n, %chunk_end]",

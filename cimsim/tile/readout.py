@@ -913,8 +913,6 @@ def _read_sar_fused(mean, var_own, var_ref, gain, coef, bits, half, cols, keys, 
     kind: scattered outputs, reference columns, a float64 energy table, mean and variances
     of different dtypes or shapes, rows not contiguous. Every operand's shape and layout is
     checked here: the kernel indexes through raw addresses."""
-    from ..kernels import parallel
-
     n_b, n_s = mean.shape
     noisy = var_own.shape[1] == n_s
     shot = bool(cols["shot"])
@@ -928,16 +926,12 @@ def _read_sar_fused(mean, var_own, var_ref, gain, coef, bits, half, cols, keys, 
             or out.dtype != f8 or out.strides[1] != 8 or out.strides[0] % 8
             or e_out.shape != (n_b,) or e_out.dtype != f8 or not e_out.flags.c_contiguous
             or gain.shape != (n_s,) or coef.shape != (n_s,) or cols["off"].shape != (n_s,)
-            or (skip and active.shape != (n_b,))):
+            or (skip and active.shape != (n_b,)) or keys.shape != (6,)
+            or keys.dtype != np.uint64 or not keys.flags.c_contiguous):
         return False
     fn = sar_read.kernel(shot, noisy, mean.dtype)
     if fn is None:
         return False
-    rows = ((np.arange(n_b, dtype=np.uint64) + np.uint64(sample0)) * np.uint64(n_planes)
-            + np.uint64(plane))
-    rowbits = parallel.workspace("sar_rowbits", (n_b, 4), np.uint64)
-    for q, key in enumerate((keys[0], keys[4], keys[1], keys[5])):
-        rowbits[:, q] = rng.hash_bits(int(key), rows)
     act = np.ascontiguousarray(active, dtype=np.int32)
     gain = np.ascontiguousarray(gain, dtype=np.float64)
     coef = np.ascontiguousarray(coef, dtype=np.float64)
@@ -948,8 +942,9 @@ def _read_sar_fused(mean, var_own, var_ref, gain, coef, bits, half, cols, keys, 
        cols["e0"].ctypes.data, cols["inv_w"].ctypes.data, cols["lbase"].ctypes.data,
        cols["lim"].ctypes.data, cols["sc"].ctypes.data, coef.ctypes.data,
        cols["levels"].ctypes.data, cols["e_flat"].ctypes.data, cols["ebase"].ctypes.data,
-       zig._CORE64.ctypes.data, rowbits.ctypes.data, act.ctypes.data,
-       sar_read.slow_draw_address(), int(col0), int(bool(skip)), int(bool(assign)),
+       zig._CORE64.ctypes.data, keys.ctypes.data, act.ctypes.data,
+       sar_read.slow_draw_address(), int(col0), int(sample0), int(n_planes), int(plane),
+       int(bool(skip)), int(bool(assign)),
        _i32(int(col0) & 0xFFFFFFFF), _i32(base0), int(bits), half + 0.5, float((1 << bits) - 2),
        half, out.ctypes.data, out.strides[0] // 8, e_out.ctypes.data)
     return True
