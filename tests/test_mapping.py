@@ -128,3 +128,27 @@ def test_unquantised_mapping_recombines_the_float_weights(mapping):
     assert m.n_phys == (10 if mapping == "differential" else 6)
     assert outputs_per_tile(64, 8, 2, mapping, quantize=False) == (
         32 if mapping == "differential" else 63)
+
+
+@pytest.mark.parametrize(("mapping", "bpc", "stacking"), [
+    ("differential", 8, "digital"), ("differential", 2, "digital"), ("offset", 8, "digital"),
+    ("offset", 3, "digital"), ("differential", 1, "parallel"), ("differential", 4, "mirror")])
+def test_signal_and_own_columns_equal_the_gathered_columns(mapping, bpc, stacking):
+    """Signal and own columns read evenly stepped columns as strided views (_as_slice): the
+    same numbers, bit for bit, as gathering them by index."""
+    from cimsim.array.mapping import _as_slice
+
+    m = map_weights(np.random.default_rng(3).standard_normal((5, 7)), G_MIN, G_MAX,
+                    weight_bits=8, bits_per_cell=bpc, mapping=mapping, stacking=stacking)
+    x = np.random.default_rng(4).standard_normal((3, 4, m.n_phys))
+    pos, neg = m.cells_pos, m.cells_neg
+    sig = x[..., pos] - x[..., neg]
+    own = x[..., pos] + x[..., neg] if mapping == "differential" else x[..., pos]
+    if m.merge is not None:
+        sig, own = sig @ m.merge, own @ (m.merge * m.merge)
+    np.testing.assert_array_equal(m.signal_columns(x), sig)
+    np.testing.assert_array_equal(m.own_columns(x), own)
+    for idx in (np.array([0, 2, 4, 6]), np.array([3]), np.array([], dtype=np.int64),
+                np.array([1, 2, 4]), np.array([5, 3, 1]), np.array([2, 2, 2])):
+        np.testing.assert_array_equal(x[..., _as_slice(idx)], x[..., idx])
+    assert _as_slice(np.array([0, 2, 4, 6])) == slice(0, 7, 2)

@@ -299,7 +299,7 @@ class WeightMapping:
         ``x[..., pos] − x[..., neg]``, summed with the stacking weights (``merge``, default
         the mapping's) into one column per output when stacked."""
         x, m = self._columns_args(x, merge, "WeightMapping.signal_columns")
-        sig = x[..., self.cells_pos] - x[..., self.cells_neg]
+        sig = x[..., _as_slice(self.cells_pos)] - x[..., _as_slice(self.cells_neg)]
         return sig if m is None else sig @ m
 
     def own_columns(self, x: np.ndarray, merge: np.ndarray | None = None) -> np.ndarray:
@@ -308,7 +308,7 @@ class WeightMapping:
         stacking weights when stacked (independent noises add in quadrature)."""
         x, m = self._columns_args(x, merge, "WeightMapping.own_columns")
         if self.mapping == "differential":
-            own = x[..., self.cells_pos] + x[..., self.cells_neg]
+            own = x[..., _as_slice(self.cells_pos)] + x[..., _as_slice(self.cells_neg)]
         else:
             own = x[..., self.cells_pos]
         return own if m is None else own @ (m * m)
@@ -357,6 +357,18 @@ class WeightMapping:
         (formed on each use)."""
         codes, step = self.cell_codes
         return self.g_min_s + codes.astype(np.float64) * step[None, :]
+
+
+def _as_slice(idx: np.ndarray) -> slice | np.ndarray:
+    """``idx`` (1-D, int) as a slice when its entries step evenly upwards (a pair's ``G+``
+    columns 0, 2, 4 …): indexing with it gives a view instead of a gathered copy, the same
+    numbers (a 512 x 1024 tile's signal and own columns: 2 MB gathers fewer per call)."""
+    if idx.size < 2:
+        return idx
+    step = int(idx[1] - idx[0])
+    if step <= 0 or not np.array_equal(np.diff(idx), np.full(idx.size - 1, step)):
+        return idx
+    return slice(int(idx[0]), int(idx[-1]) + 1, step)
 
 
 def _small_uint(codes: np.ndarray, top: int) -> np.ndarray:
