@@ -991,49 +991,6 @@ def test_row_drive_kernels_execute_device_models_encoding(each_backend, encoding
         ref.cycle_weights / ref.cycle_weights[0])
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("sar", [False, True])
-def test_read_out_adds_var_add_as_add_columns_does(dtype, sar):
-    """``analog_read(..., var_add=[a, b])`` (the ideal-ADC kernel adds them row by row as it
-    reads; the SAR kernels and the NumPy reference in passes first) gives the same outputs
-    and energies as ``_add_columns`` of each beforehand, also for skipped vectors, more than
-    two arrays and either dtype of the added arrays."""
-    from cimsim.tile.readout import ColumnAdcs, analog_read
-    from cimsim.tile.variance import _add_columns
-    from device_models._jit import use_backend
-
-    hw = _hw(HardwareConfig(converter_noise=sar), adc_bits=8)
-    r = np.random.default_rng(4)
-    n, c = 150, 24
-    adcs = ColumnAdcs(hw, c)
-    gain = np.full(c, 30.0)
-    mean = (r.normal(size=(n, c)) * 2.0).astype(dtype)
-    var = (r.random((n, c)) * 0.01).astype(dtype)
-    adds = [r.random(c) * 0.02, (r.random(c) * 0.03).astype(np.float32), r.random(c) * 1e-3]
-    active = (r.random(n) < 0.8).astype(np.int32)
-    idx = np.arange(c, dtype=np.int64)
-    coef = r.random(c) + 0.5
-
-    def read(v, var_add):
-        out, e = np.full((n, c), 7.0), np.full(n, 3.0)
-        analog_read(mean, v, np.zeros((n, 0), dtype=dtype), np.full(c, -1), gain, coef, idx,
-                    idx, adcs, key=11, key_ref=12, key_c=13, sample0=5, plane=1, n_planes=2,
-                    col0=3, ref0=0, out=out, e_out=e, active=active, var_add=var_add)
-        return out, e
-
-    for k in (1, 2, 3):
-        for backend in ("numba", "numpy"):
-            with use_backend(backend):
-                pre = var.copy()
-                for a in adds[:k]:
-                    _add_columns(pre, a)
-                want = read(pre, ())
-                got = read(var.copy(), adds[:k])
-            np.testing.assert_array_equal(got[0], want[0])
-            np.testing.assert_array_equal(got[1], want[1])
-        assert not np.array_equal(want[0], read(var.copy(), ())[0])   # the adds matter
-
-
 def test_sar_comparator_noise_blurs_only_near_a_transition():
     from cimsim.tile.readout import ColumnAdcs, analog_read
     from device_models.adc import SarAdc

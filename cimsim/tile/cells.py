@@ -854,8 +854,7 @@ class ArrayRead:
     def currents(self, v: np.ndarray, v2: np.ndarray, p: int, *, x: np.ndarray,
                  codes: np.ndarray | None, per_cell: bool = False, per_cell_args=None,
                  noisy: bool | None = None, operand: bool = False,
-                 patterns: np.ndarray | None = None, n_on: int | None = None,
-                 var_add: list | None = None):
+                 patterns: np.ndarray | None = None, n_on: int | None = None):
         """Signal currents and variances of cycle ``p`` for row drive ``v`` (batch, rows).
 
         Parameters
@@ -882,10 +881,6 @@ class ArrayRead:
             (``v`` may then be (batch, 0): :meth:`~cimsim.tile.encode.InputEncoder.drive_planes`
             gives the sums without voltages); ``n_on``, if given, is the plane's number of
             driven (row, vector) pairs.
-        var_add : list, optional
-            Where a per-column constant is still to be added to ``var_own`` (the look-up
-            plan's thermal variance), it is appended here instead, for the read-out to add
-            (:func:`~cimsim.tile.readout.analog_read`'s ``var_add``: the same numbers).
 
         Returns
         -------
@@ -913,10 +908,7 @@ class ArrayRead:
                 if not noisy:
                     return sums[0], empty, empty
                 var_own = sums[1]
-                if var_add is None:
-                    _variance._add_columns(var_own, mats["variance"].c_own)
-                else:
-                    var_add.append(mats["variance"].c_own)
+                _variance._add_columns(var_own, mats["variance"].c_own)
                 return sums[0], var_own, np.zeros((n_b, 0), dtype=var_own.dtype)
             mean = signal_gemm(v, mats["signal"], enc.int_step_v(p), enc.signed,
                                workspace("mean", (n_b, self.n_signal), dt))

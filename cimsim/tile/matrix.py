@@ -78,6 +78,7 @@ from .cells import array_read
 from .encode import CHUNK, InputEncoder, NonFiniteInput
 from .readout import analog_read
 from .state import RowBlock, Tile, work_dtype
+from .variance import _add_columns
 
 __all__ = ["AnalogMatrix"]
 
@@ -722,13 +723,12 @@ class AnalogMatrix:
                     reads[k, 0] += np.count_nonzero(nzp)
                 if steps is not None:
                     anyrow[p] |= nzp != 0
-                var_add = []     # per-column variances the read-out adds as it reads
                 mean, var_own, var_ref = cells.currents(
                     v, v2, p, x=xr, codes=cr, noisy=noisy, per_cell=per_cell,
                     per_cell_args=dict(seed=hw.seed, seed_tag=self.seed_tag, sample0=sample0,
                                        plane=p, n_planes=enc.n_planes),
                     operand=table is not None, patterns=pats,
-                    n_on=None if pats is None else int(nzp.sum()), var_add=var_add)
+                    n_on=None if pats is None else int(nzp.sum()))
                 if fe_var is not None:     # the front end's own noise (reset kT/C, R_f)
                     if per_cell:
                         rows = (np.arange(sample0, sample0 + n_b, dtype=np.uint64)
@@ -737,7 +737,7 @@ class AnalogMatrix:
                         mean = mean + np.sqrt(fe_var).astype(mean.dtype) * zig.normals_np(
                             self._key_fe, zig.slow_key(self._key_fe), rows, cols)
                     else:
-                        var_add.append(fe_var.astype(var_own.dtype))
+                        _add_columns(var_own, fe_var.astype(var_own.dtype))
                 coef = coef0 * (enc.x_lsb / enc.plane_volts_per_code(p))
                 analog_read(mean, var_own, var_ref, block.ref_idx, gain, coef, index,
                             block.adc_of, block.adcs, key=self._key, key_ref=self._key_ref,
@@ -745,7 +745,7 @@ class AnalogMatrix:
                             n_planes=enc.n_planes, col0=block.col0, ref0=block.ref0, out=dest,
                             e_out=e_out, exact=not tc.quantize or self.analog_output,
                             assign=first and p == 0, ident=ident or columns,
-                            active=nzp if skip else None, var_add=var_add)
+                            active=nzp if skip else None)
         if steps is not None:
             steps[0, 0] += np.count_nonzero(anyrow)
             steps[0, 1] += np.count_nonzero(anyrow.any(axis=0))

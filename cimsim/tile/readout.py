@@ -712,20 +712,15 @@ def _shift_add(codes, coef, half, out_index, ident, assign, orow):
 
 def _read_plain_py(mean, var_own, gain, gain2, h0, code_max, coef, out_index, ident, assign,
                    e_table, half, key, key_slow, sample0, plane, n_planes, col0, out, e_out,
-                   active, skip, words, add1, add2):
+                   active, skip, words):
     """Ideal ADCs, no reference columns: per vector, the row's normal numbers
     (:func:`device_models.ziggurat.fill_row_normals`), then noise + front end + ADC in the
     dtype of ``mean`` (``gain``, ``gain2 = gain·gain``, ``h0 = half + 1/2`` and ``code_max``
     in that dtype), switching energy, and shift-add; each pass a loop of its own. With
     ``assign`` (and ``ident``) the outputs and energies are written, not added. With
-    ``skip``, vectors with ``active[b] == 0`` (no row driven) are not converted.
-    ``add1`` and then ``add2``, each per column or empty, are added to the vector's row of
-    ``var_own`` before it is read, as :func:`cimsim.tile.variance._add_columns` adds them (the
-    same numbers, while the row is in the cache instead of in passes of their own)."""
+    ``skip``, vectors with ``active[b] == 0`` (no row driven) are not converted."""
     n_b, n_s = mean.shape
     noisy = var_own.shape[1] == n_s
-    first = add1.size == n_s
-    second = add2.size == n_s
     hb = np.empty(n_s, dtype=np.uint32)
     ent = np.empty(n_s, dtype=np.uint64)
     z = np.empty(n_s, dtype=np.float32)
@@ -737,16 +732,9 @@ def _read_plain_py(mean, var_own, gain, gain2, h0, code_max, coef, out_index, id
                 e_out[b] = 0.0
             continue
         if noisy:
-            vrow = var_own[b]
-            if first:
-                for j in range(n_s):
-                    vrow[j] = vrow[j] + add1[j]
-            if second:
-                for j in range(n_s):
-                    vrow[j] = vrow[j] + add2[j]
             row = np.uint64((sample0 + b) * n_planes + plane)
             zig.fill_row_normals(key, key_slow, row, col0, hb, ent, z, words)
-            _codes_noisy(mean[b], vrow, gain, gain2, z, h0, code_max, codes)
+            _codes_noisy(mean[b], var_own[b], gain, gain2, z, h0, code_max, codes)
         else:
             _codes_clean(mean[b], gain, h0, code_max, codes)
         e = _code_energy(codes, e_table)
@@ -955,20 +943,6 @@ def _i32(u: int) -> int:
     return u - (1 << 32) if u >= 1 << 31 else u
 
 
-def _fused_adds(var_own: np.ndarray, var_add) -> tuple | None:
-    """``var_add`` as the ideal-ADC kernel's ``(add1, add2)``: up to two per-column arrays
-    (an empty one for each absent); None for more, or for arrays of another shape (the
-    caller then adds them in passes of their own)."""
-    adds = [np.ascontiguousarray(a) for a in var_add]
-    if var_own.ndim != 2 or len(adds) > 2:
-        return None
-    n_s = var_own.shape[1]
-    if adds and (n_s == 0 or any(a.ndim != 1 or a.shape[0] != n_s for a in adds)):
-        return None
-    empty = np.zeros(0, dtype=var_own.dtype)
-    return tuple(adds) + (empty,) * (2 - len(adds))
-
-
 # --------------------------------------------------------------------------------------------
 # Public entry
 # --------------------------------------------------------------------------------------------
@@ -976,7 +950,7 @@ def _fused_adds(var_own: np.ndarray, var_add) -> tuple | None:
 
 def analog_read(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, adcs: ColumnAdcs,
                 *, key, key_ref, key_c, sample0, plane, n_planes, col0, ref0, out, e_out,
-                exact=False, assign=False, ident=None, active=None, var_add=()):
+                exact=False, assign=False, ident=None, active=None):
     """Noise, front end, ADC and digital reconstruction of a block of signal currents.
 
     Parameters
@@ -1015,11 +989,6 @@ def analog_read(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, 
     active : ndarray (batch,) of int32, optional
         Driven rows of each vector in this cycle; a vector with none is not converted (no
         output, no energy: ``TileConfig.skip_zero_inputs``). None: every vector converts.
-    var_add : sequence of ndarray (n_signal,)
-        Per-column variances [A²] added to ``var_own`` first, one after the other, as
-        :func:`cimsim.tile.variance._add_columns` adds them (e.g. thermal and front-end
-        noise); the ideal-ADC kernel adds them to each vector's row as it reads it (no passes
-        of their own). ``var_own`` is scratch: its contents afterwards are unspecified.
 
     Runs serially on the calling thread (callers split the batch; the kernels release the
     GIL).
@@ -1030,13 +999,6 @@ def analog_read(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, 
     if not skip:
         active = np.ones(1, dtype=np.int32)
     plain = not adcs.sar and not exact and var_ref.shape[1] == 0
-    fused = _fused_adds(var_own, var_add) if plain and backend() != "numpy" else None
-    if fused is None:
-        from .variance import _add_columns
-
-        for a in var_add:
-            _add_columns(var_own, a)
-        fused = (np.zeros(0), np.zeros(0, dtype=var_own.dtype))
     if ident is None:
         ident = out_index.size == out.shape[1] and bool(
             np.array_equal(out_index, np.arange(out_index.size)))
@@ -1068,8 +1030,7 @@ def analog_read(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, 
         _read_plain_kernel(mean, var_own, g, g * g, dt(half + 0.5), dt(adcs.e_table.shape[1] - 1),
                            coef, out_index, ident, assign, adcs.e_table[0], half, np.uint64(key),
                            np.uint64(zig.slow_key(key)), int(sample0), int(plane),
-                           int(n_planes), int(col0), out, e_out, active, skip, zig._CORE64,
-                           *fused)
+                           int(n_planes), int(col0), out, e_out, active, skip, zig._CORE64)
         return
     keys = np.array([key, zig.slow_key(key), key_ref, zig.slow_key(key_ref), key_c,
                      zig.slow_key(key_c)], dtype=np.uint64)
