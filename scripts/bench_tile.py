@@ -18,7 +18,8 @@ product, and the set-up time):
   ``signal_gemm = variance_gemm = "lut_avx512f"``);
 * ``ir_drop_linear_tile_mvm``: the standard tile with exact IR drop (row and column wires of
   1 Ω per cell), after the one-off ``G_eff``. Its set-up (programming, calibration, ``G_eff``)
-  is reported as ``geff_setup_gemm_equivalents``, timed after a 128×128 tile of the same
+  is reported as ``geff_setup_gemm_equivalents`` (the best of :data:`SETUP_REPEAT` tiles with
+  different weights, each one listed in ``setup_s_each``), timed after a 128×128 tile of the same
   configuration has loaded the set-up's Numba kernels (a cost paid once per process, not per
   tile; that first tile's time is ``kernel_load_s``), after the bench's quiet spell
   (``bench.SETTLE_S``: no BLAS worker of the first tile's calibration still spinning).
@@ -32,6 +33,8 @@ import numpy as np
 from bench import SETTLE_S, BenchContext, register
 
 _R_WIRE_OHM = 1.0
+#: Tiles whose set-up the IR-drop record times; it reports the best [-].
+SETUP_REPEAT = 3
 
 
 def _setup(ctx: BenchContext, tag: int, *, encoding="amplitude", converter_noise=False,
@@ -133,7 +136,14 @@ def bench_ir_drop_tile(ctx: BenchContext) -> list[dict]:
     _setup(ctx, 26, r_wire_ohm=_R_WIRE_OHM, n=16 if ctx.quick else 128)
     kernel_load = time.perf_counter() - t0
     m, x, w, setup, shape = _setup(ctx, 24, r_wire_ohm=_R_WIRE_OHM)
-    rec = _run(ctx, "ir_drop_linear_tile_mvm", m, x, w, setup, shape, r_wire_ohm=_R_WIRE_OHM,
-               kernel_load_s=kernel_load)
-    rec["geff_setup_gemm_equivalents"] = setup / rec["gemm_time_s"]
+    # the set-up is one-off, so one timing carries the machine's noise whole: it is the best of
+    # SETUP_REPEAT tiles of the same size and configuration, as the GEMM it is divided by is a
+    # best of several; their weights differ (tags 24, 27, 28, ...), so no set-up finds a
+    # G_eff already computed (the crossbar cache is keyed by the conductances)
+    setups = [setup] + [_setup(ctx, 27 + i, r_wire_ohm=_R_WIRE_OHM)[3]
+                        for i in range(0 if ctx.quick else SETUP_REPEAT - 1)]
+    rec = _run(ctx, "ir_drop_linear_tile_mvm", m, x, w, min(setups), shape,
+               r_wire_ohm=_R_WIRE_OHM, kernel_load_s=kernel_load,
+               setup_s_each=[round(s, 4) for s in setups])
+    rec["geff_setup_gemm_equivalents"] = min(setups) / rec["gemm_time_s"]
     return [rec]
