@@ -46,6 +46,7 @@ import threading
 
 import numpy as np
 
+from device_models import rng as _rng
 from device_models import ziggurat as _zig
 
 from . import _llvm
@@ -189,9 +190,9 @@ class _B:
 def _lowbias(b: _B, x: str) -> str:
     i32 = _v("i32")
     x = b(f"xor {i32} {x}, " + b(f"lshr {i32} {x}, {_const('i32', 16)}"))
-    x = b(f"mul {i32} {x}, {_const('i32', 0x7FEB352D)}")
+    x = b(f"mul {i32} {x}, {_const('i32', _s32(int(_zig._M1)))}")
     x = b(f"xor {i32} {x}, " + b(f"lshr {i32} {x}, {_const('i32', 15)}"))
-    x = b(f"mul {i32} {x}, {_const('i32', 0x846CA68B - (1 << 32))}")
+    x = b(f"mul {i32} {x}, {_const('i32', _s32(int(_zig._M2)))}")
     return b(f"xor {i32} {x}, " + b(f"lshr {i32} {x}, {_const('i32', 16)}"))
 
 
@@ -485,11 +486,11 @@ def _row_hash(name: str, key: str, row: str) -> list[str]:
     SplitMix64 finaliser)."""
     def mix(src, tag):
         return [f"  %{tag}a = lshr i64 {src}, 30", f"  %{tag}b = xor i64 {src}, %{tag}a",
-                f"  %{tag}c = mul i64 %{tag}b, {_s64(0xBF58476D1CE4E5B9)}",
+                f"  %{tag}c = mul i64 %{tag}b, {_s64(_rng._M1)}",
                 f"  %{tag}d = lshr i64 %{tag}c, 27", f"  %{tag}e = xor i64 %{tag}c, %{tag}d",
-                f"  %{tag}f = mul i64 %{tag}e, {_s64(0x94D049BB133111EB)}",
+                f"  %{tag}f = mul i64 %{tag}e, {_s64(_rng._M2)}",
                 f"  %{tag}g = lshr i64 %{tag}f, 31", f"  %{tag} = xor i64 %{tag}f, %{tag}g"]
-    return [f"  %{name}_m = mul i64 {row}, {_s64(0x9E3779B97F4A7C15)}",
+    return [f"  %{name}_m = mul i64 {row}, {_s64(_rng._GOLDEN)}",
             f"  %{name}_s = add i64 {key}, %{name}_m",
             *mix(f"%{name}_s", f"{name}_x"),
             f"  %{name}_y = xor i64 %{name}_x, {key}",
@@ -500,6 +501,11 @@ def _row_hash(name: str, key: str, row: str) -> list[str]:
 def _s64(u: int) -> int:
     """A 64-bit constant as LLVM's signed literal."""
     return u - (1 << 64) if u >= 1 << 63 else u
+
+
+def _s32(u: int) -> int:
+    """A 32-bit constant as LLVM's signed literal."""
+    return u - (1 << 32) if u >= 1 << 31 else u
 
 
 _SCRATCH = (("s_h", "i32"), ("s_w", "i64"), ("s_x", "double"), ("s_k", "i64"), ("s_q", "i32"),

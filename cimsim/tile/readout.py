@@ -932,15 +932,10 @@ def _read_sar_fused(mean, var_own, var_ref, gain, coef, bits, half, cols, keys, 
        cols["levels"].ctypes.data, cols["e_flat"].ctypes.data, cols["ebase"].ctypes.data,
        zig._CORE64.ctypes.data, keys.ctypes.data, act.ctypes.data,
        sar_read.slow_draw_address(), int(col0), int(sample0), int(n_planes), int(plane),
-       int(bool(skip)), int(bool(assign)),
-       _i32(int(col0) & 0xFFFFFFFF), _i32(base0), int(bits), half + 0.5, float((1 << bits) - 2),
-       half, out.ctypes.data, out.strides[0] // 8, e_out.ctypes.data)
+       int(bool(skip)), int(bool(assign)), sar_read._s32(int(col0) & 0xFFFFFFFF),
+       sar_read._s32(base0), int(bits), half + 0.5, float((1 << bits) - 2), half,
+       out.ctypes.data, out.strides[0] // 8, e_out.ctypes.data)
     return True
-
-
-def _i32(u: int) -> int:
-    """An unsigned 32-bit value as the signed int32 with the same bits."""
-    return u - (1 << 32) if u >= 1 << 31 else u
 
 
 # --------------------------------------------------------------------------------------------
