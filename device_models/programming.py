@@ -284,12 +284,9 @@ def _write_verify_numpy(target, tol, g_min, g_max, margin, dg_set, dg_reset, gam
     w = g_max - g_min
     idx = np.arange(offset, offset + n, dtype=np.uint64)
 
-    def normals(k, rows, col):
-        return _wv_normals_np(keys, k, rows, col)
-
-    s = _libm(math.exp, d2d * normals(0, idx, 0))
-    lo = np.maximum((g_min - margin * w) * (1.0 + wd2d * normals(0, idx, 1)), 0.0)
-    hi = (g_max + margin * w) * (1.0 + wd2d * normals(0, idx, 2))
+    s = _libm(math.exp, d2d * _wv_normals_np(keys, 0, idx, 0))
+    lo = np.maximum((g_min - margin * w) * (1.0 + wd2d * _wv_normals_np(keys, 0, idx, 1)), 0.0)
+    hi = (g_max + margin * w) * (1.0 + wd2d * _wv_normals_np(keys, 0, idx, 2))
     hi = np.minimum(hi, g_comp)
     hi = np.where(hi < lo, lo, hi)
     g = lo.copy()
@@ -307,7 +304,7 @@ def _write_verify_numpy(target, tol, g_min, g_max, margin, dg_set, dg_reset, gam
         ga = g[a]
         gp = np.maximum(ga, 0.0)
         sig = rn_rel * g_max * _spow_np(gp / g_max, rn_exp)
-        meas = ga + sig * normals(1, idx[a], p)
+        meas = ga + sig * _wv_normals_np(keys, 1, idx[a], p)
         energy[a] += v_read * v_read * gp * t_read
         time[a] += t_read
         ok = np.abs(meas - target[a]) <= tol[a]
@@ -321,7 +318,7 @@ def _write_verify_numpy(target, tol, g_min, g_max, margin, dg_set, dg_reset, gam
         rev = (last[a] != 0) & (d != last[a])
         amp[a] = np.where(rev, amp[a] * backoff, amp[a])
         last[a] = d
-        xi = normals(2, idx[a], p)
+        xi = _wv_normals_np(keys, 2, idx[a], p)
         up = d > 0
         f_set = (hi[a] - ga) / w
         f_set = np.where(f_set > 0.0, _spow_np(np.maximum(f_set, 0.0), gamma), 0.0)
