@@ -8,6 +8,10 @@ reference beside it. Public functions ask :func:`backend` which one to run:
   ``CIMSIM_DISABLE_JIT=1`` or, inside a block, by ``with use_backend("numpy"):``.
 
 Tests run the same checks under both and compare kernel with reference to 1e-12 relative.
+
+:func:`prefetch` is a cache hint for kernels (it changes no number): inside compiled code it
+asks the core to start loading a cache line that a later iteration reads, where the
+hardware prefetcher would miss it (a new row of a strided array starts a new page).
 """
 
 from __future__ import annotations
@@ -17,8 +21,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import numba
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.extending import intrinsic, overload
 
-__all__ = ["backend", "jit", "prange", "use_backend"]
+__all__ = ["backend", "jit", "prange", "prefetch", "use_backend"]
 
 prange = numba.prange
 
@@ -68,3 +75,39 @@ def use_backend(name: str) -> Iterator[None]:
         yield
     finally:
         _state["backend"] = old
+
+
+def prefetch(a, i, j) -> None:
+    """Start loading the cache line that holds ``a[i, j]`` (2-D array, indices in range)
+    into every cache level, for a read soon after (``llvm.prefetch``: read, locality 3,
+    data). A hint only: no number changes, and outside compiled code it does nothing."""
+
+
+@intrinsic
+def _prefetch_line(typingctx, a, i, j):
+    if not (isinstance(a, types.Array) and a.ndim == 2):
+        return None
+    sig = types.void(a, i, j)
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        idx = [context.cast(builder, v, t, types.intp)
+               for v, t in zip(args[1:], signature.args[1:], strict=True)]
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, idx)
+        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+            "llvm.prefetch.p0")
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@overload(prefetch, inline="always")
+def _prefetch_impl(a, i, j):
+    def impl(a, i, j):
+        _prefetch_line(a, i, j)
+
+    return impl

@@ -30,7 +30,7 @@ import numpy as np
 
 from device_models import encoding as enc_law
 from device_models._checks import fail
-from device_models._jit import backend, jit
+from device_models._jit import backend, jit, prefetch
 from device_models.errors import InvalidParameterError
 
 from ..hardware import HardwareConfig
@@ -48,6 +48,10 @@ class NonFiniteInput(InvalidParameterError):
     """The inputs handed to a kernel held NaN or inf (found in passing by the kernel that
     reads them; the caller re-checks the whole input for a message naming the entry)."""
 
+
+#: Vectors ahead whose inputs the drive kernels ask the cache for while they drive one (a
+#: vector's row slice starts a new page, where the hardware prefetcher loses the stream) [-].
+AHEAD = 2
 
 #: Level laws of the drive kernel: linear in the code, a DAC table, one bit of the code.
 _LINEAR, _TABLE, _BIT = 0, 1, 2
@@ -358,6 +362,14 @@ class InputEncoder:
 
 
 @jit(inline="always")
+def _prefetch_row(a, b, c0, c1):
+    """Ask the cache for ``a[b, c0:c1]`` (a cache line at a time), if row ``b`` exists."""
+    if b < a.shape[0]:
+        for j in range(c0, c1, max(1, 64 // a.itemsize)):
+            prefetch(a, b, j)
+
+
+@jit(inline="always")
 def _code_of_x(xv, codes_per_x, lo, hi):
     q = np.rint(xv * codes_per_x)
     q = q if q > lo else lo
@@ -565,6 +577,10 @@ def _drive_f64_py(codes, x, from_x, codes_per_x, lo, hi, table, quantized, step,
     lvbuf = np.empty(r1 - r0)
     for ch in range(acc.shape[0]):
         for b in range(ch * CHUNK, min((ch + 1) * CHUNK, n_b)):
+            if from_x:
+                _prefetch_row(x, b + AHEAD, r0, r1)
+            else:
+                _prefetch_row(codes, b + AHEAD, r0, r1)
             crow = codes[0, :0] if from_x else codes[b, r0:r1]
             xr = x[b, r0:r1] if from_x else x[0, :0]
             nz[b] = np.int32(_row_table(crow, xr, from_x, codes_per_x, lo, hi, table,
