@@ -81,6 +81,8 @@ _SPIKING = "spiking-network helper over the layers of a Network that Network val
 KNOWN: dict[str, str] = {
     "cimsim.kernels.bf16_gemm.matmul": _GEMM,
     "cimsim.kernels.bf16_gemm.matmul_filled": _GEMM,
+    "cimsim.kernels.bf16_gemm.operand_bits": _GEMM,
+    "cimsim.kernels.bf16_gemm.panels_of_bits": _GEMM,
     "cimsim.kernels.bf16_gemm.round_bf16": _GEMM,
     "cimsim.kernels.int8_gemm.SplitMatrix": _GEMM,
     "cimsim.kernels.int8_gemm.integer_matrix": _GEMM,

@@ -155,3 +155,48 @@ def test_filled_operand_equals_the_packed_operand(shape, monkeypatch):
     np.testing.assert_array_equal(got, _run(a, packed, "numba"))
     plain = bg.matmul_filled(m, None, lambda: a, b.astype(np.float32), out.copy())
     np.testing.assert_array_equal(plain, a @ b.astype(np.float32))
+
+
+@settings(max_examples=25, deadline=None)
+@given(m=st.integers(1, 40), k=st.integers(1, 70), n=st.integers(1, 40),
+       seed=st.integers(0, 2 ** 16))
+def test_packed_operand_equals_the_array_operand(m, k, n, seed):
+    """An operand written straight into the packed layout (bits from operand_bits, laid out
+    as panels_of_bits lays them) gives matmul's numbers for the array bitwise, on the kernel
+    and on the BLAS fallback; operand_bits are the bits _pack_a_kernel packs."""
+    a, b = _operands(m, k, n, seed)
+    packed = bg.pack(b)
+    bits = bg.operand_bits(a.ravel(), packed).reshape(m, k)
+    apk = np.full((-(-m // 8), -(-k // 2), 8, 2), 0xFFFF, dtype=np.uint16)
+    bg._pack_a_kernel(a, np.float32(np.ldexp(1.0, -packed.exp)), apk)
+    ours = bg.panels_of_bits(bits, np.full_like(apk, 0xFFFF))
+    np.testing.assert_array_equal(ours, apk)
+    op = bg.PackedOperand(ours, m, k, packed.exp)
+    assert op.shape == (m, k)
+    for which in ("numba", "numpy"):
+        out = np.full((m, n), np.nan, dtype=np.float32)
+        with use_backend(which):
+            np.testing.assert_array_equal(bg.matmul(op, packed, out), _run(a, packed, which))
+
+
+def test_packed_operand_workspace_and_checks(monkeypatch):
+    a, b = _operands(19, 70, 33, seed=4)
+    packed = bg.pack(b)
+    with use_backend("numpy"):
+        assert bg.packed_operand(19, packed) is None       # the reference takes arrays
+    op = bg.packed_operand(19, packed)
+    if not bg.kernel_available():
+        assert op is None
+        return
+    assert op.panels.shape == (3, 35, 8, 2) and op.panels.dtype == np.uint16
+    bg.panels_of_bits(bg.operand_bits(a.ravel(), packed).reshape(a.shape), op.panels)
+    out = np.empty((19, 33), np.float32)
+    np.testing.assert_array_equal(bg.matmul(op, packed, out), _run(a, packed, "numba"))
+    other = bg.pack(b * 2.0 ** 40)            # another exponent
+    with pytest.raises(ValueError, match="'a' parameter of bf16_gemm.matmul"):
+        bg.matmul(op, other, out)
+    with pytest.raises(ValueError, match="'out' parameter of bf16_gemm.matmul"):
+        bg.matmul(op, packed, np.empty((18, 33), np.float32))
+    monkeypatch.setitem(bg._STATE, "fn", None)           # BLAS on the operand's values
+    assert bg.packed_operand(19, packed) is None
+    np.testing.assert_array_equal(bg.matmul(op, packed, out), _run(a, packed, "numba"))

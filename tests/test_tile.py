@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from cimsim.hardware import HardwareConfig
+from cimsim.kernels import bf16_gemm
 from cimsim.tile import cells
 from cimsim.tile.matrix import AnalogMatrix
 from device_models import rng, ziggurat
@@ -850,6 +851,50 @@ def test_drive_code_table_and_fused_codes(each_backend, converter_noise, signed)
         enc.drive(codes, 0, np.float32, code_table=table[:-1])
 
 
+@pytest.mark.parametrize("converter_noise", [False, True])      # linear levels, DAC card
+@pytest.mark.parametrize("signed", [False, True])
+@pytest.mark.parametrize("batch, r1", [(150, 33), (13, 40), (64, 6)])
+def test_drive_packed_operand_is_the_packed_code_table(each_backend, converter_noise, signed,
+                                                       batch, r1):
+    """The row drive writing a code table's bfloat16 bits straight into the variance GEMM's
+    packed layout (``packed``) gives the panels that packing the looked-up operand gives
+    (odd columns and partial row blocks padded with zeros), and the same voltages, sums and
+    driven-row counts as the drive with the table, on both backends."""
+    from cimsim.kernels import bf16_gemm
+    from cimsim.tile.encode import InputEncoder
+
+    x = np.random.default_rng(batch + r1).normal(size=(batch, 40))
+    if not signed:
+        x = np.abs(x)
+    enc = InputEncoder(float(np.max(np.abs(x))), signed, HardwareConfig(
+        converter_noise=converter_noise))
+    codes = enc.codes(x)
+    table = np.abs(np.random.default_rng(4).normal(size=enc.code_count)).astype(np.float32)
+    b = bf16_gemm.pack(np.random.default_rng(5).uniform(0.0, 1e-12, (r1 - 5, 7)))
+    bits = bf16_gemm.operand_bits(table, b)
+    want = np.empty((-(-batch // 8), -(-(r1 - 5) // 2), 8, 2), dtype=np.uint16)
+    for src in (dict(codes=codes), dict(codes=None, x=x)):
+        nz, nz_p = np.empty(batch, dtype=np.int32), np.empty(batch, dtype=np.int32)
+        v, op, st = (a.copy() for a in enc.drive(
+            src.get("codes"), 0, np.float32, r0=5, r1=r1, code_table=table, nz=nz,
+            x=src.get("x")))
+        bf16_gemm._pack_a_kernel(op, np.float32(np.ldexp(1.0, -b.exp)), want)
+        packed = bf16_gemm.PackedOperand(np.full_like(want, 0xFFFF), batch, r1 - 5, b.exp)
+        pv, got, pst = enc.drive(src.get("codes"), 0, np.float32, r0=5, r1=r1,
+                                 code_table=bits, packed=packed, nz=nz_p, x=src.get("x"))
+        assert got is packed
+        np.testing.assert_array_equal(packed.panels, want)
+        np.testing.assert_array_equal(pv, v)
+        np.testing.assert_array_equal(pst, st)
+        np.testing.assert_array_equal(nz_p, nz)
+    with pytest.raises(InvalidParameterError, match="code_table"):
+        enc.drive(codes, 0, np.float32, r0=5, r1=r1, code_table=table, packed=packed)
+    with pytest.raises(InvalidParameterError, match="packed"):
+        enc.drive(codes, 0, np.float32, r0=5, r1=r1, packed=packed)
+    with pytest.raises(InvalidParameterError, match="packed"):
+        enc.drive(codes, 0, np.float32, r0=4, r1=r1, code_table=bits, packed=packed)
+
+
 @pytest.mark.parametrize("converter_noise", [False, True])
 def test_read_noise_operand_by_code_table_is_the_operand_pass(each_backend, converter_noise):
     """The 'shared' read-noise operand looked up per input code (the row drive's code table)
@@ -876,6 +921,18 @@ def test_read_noise_operand_by_code_table_is_the_operand_pass(each_backend, conv
         np.testing.assert_array_equal(a, b)
     with pytest.raises(InvalidParameterError, match="'shared'"):
         variance.variances(v, None, vm, read.n_signal, read.n_refs, binary=False, op=op[1:])
+    # the operand's bfloat16 bits written by the drive straight into the GEMM's layout
+    packing = read.packed_operand(False, x.shape[0])
+    assert read.packed_operand(True, x.shape[0]) is None
+    if packing is None:      # NumPy backend or no bfloat16 kernel: the drive's array
+        assert each_backend == "numpy" or not bf16_gemm.kernel_available()
+        return
+    vp, pk, _ = enc.drive(None, 0, m._dtype, r0=r0, r1=r1, x=x, code_table=packing[0],
+                          packed=packing[1])
+    np.testing.assert_array_equal(vp, v)
+    got = variance.variances(vp, None, vm, read.n_signal, read.n_refs, binary=False, op=pk)
+    for a, b in zip(got, ref, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize(("dv", "dc"), [(np.float32, np.float64), (np.float32, np.float32),

@@ -45,8 +45,8 @@ from . import _llvm
 from ._llvm import MR, NR
 from .parallel import workspace
 
-__all__ = ["PackedMatrix", "kernel_available", "matmul", "matmul_filled", "pack",
-           "round_bf16"]
+__all__ = ["PackedMatrix", "PackedOperand", "kernel_available", "matmul", "matmul_filled",
+           "operand_bits", "pack", "packed_operand", "panels_of_bits", "round_bf16"]
 
 #: Row pairs of ``K`` per pass over a packed panel of ``B`` (256 pairs = 32 KiB of ``B``,
 #: one core's L1 data cache) [-].
@@ -87,6 +87,63 @@ class PackedMatrix:
         return got
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class PackedOperand:
+    """A left operand ``A`` (m, k) of :func:`matmul` written straight into the kernel's packed
+    layout by its producer (from :func:`packed_operand`; the entries are bits from
+    :func:`operand_bits`), so that :func:`matmul` does not pack it.
+
+    Attributes
+    ----------
+    panels : ndarray, shape (ceil(m/8), ceil(k/2), 8, 2), uint16
+        ``panels[i // 8, k // 2, i % 8, k % 2]`` = bfloat16 bits of ``A[i, k]·2^-e``
+        (as :func:`matmul` packs ``A``), the padding zero: a per-thread scratch array.
+    m, k : int
+        Shape of ``A`` [-].
+    exp : int
+        ``e`` of the :class:`PackedMatrix` the operand is for [-].
+    """
+
+    panels: np.ndarray
+    m: int
+    k: int
+    exp: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.m, self.k)
+
+
+def packed_operand(m: int, b: PackedMatrix) -> PackedOperand | None:
+    """A :class:`PackedOperand` of ``m`` rows for ``b`` to fill (a per-thread scratch array,
+    valid until this thread's next call), or None where :func:`matmul` does not run the
+    kernel (NumPy backend, BLAS), which then takes ``A`` as an array."""
+    if not (isinstance(b, PackedMatrix) and backend() == "numba" and _kernel() is not None):
+        return None
+    apk = workspace("bf16_a_operand", (-(-m // MR), -(-b.k // 2), MR, 2), np.uint16)
+    return PackedOperand(apk, int(m), b.k, b.exp)
+
+
+def operand_bits(values, b: PackedMatrix) -> np.ndarray:
+    """The bfloat16 bits (uint16) that :func:`matmul` packs for entries ``values`` (float32)
+    of ``A`` against ``b``: ``values·2^-e`` in float32, rounded to nearest, ties to even (as
+    :func:`_pack_a_kernel`); a table for producers of a :class:`PackedOperand`."""
+    v = check_array("values", values, "bf16_gemm.operand_bits", dtype=np.float32)
+    u = (v * np.float32(np.ldexp(1.0, -b.exp))).astype(np.float32).view(np.uint32)
+    return ((u + np.uint32(0x7FFF) + ((u >> np.uint32(16)) & np.uint32(1)))
+            >> np.uint32(16)).astype(np.uint16)
+
+
+def panels_of_bits(bits: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out[i // 8, k // 2, i % 8, k % 2] = bits[i, k]``, the padding zero: the layout of
+    :class:`PackedOperand` formed from a (m, k) array of bfloat16 bits (NumPy)."""
+    nib, kp = out.shape[0], out.shape[1]
+    full = np.zeros((nib * MR, 2 * kp), dtype=np.uint16)
+    full[:bits.shape[0], :bits.shape[1]] = bits
+    out[...] = full.reshape(nib, MR, kp, 2).transpose(0, 2, 1, 3)
+    return out
+
+
 def round_bf16(x) -> np.ndarray:
     """``x`` rounded to bfloat16 (nearest, ties to even), as float32 [same unit as ``x``]."""
     u = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
@@ -113,8 +170,8 @@ def matmul(a: np.ndarray, b: PackedMatrix, out: np.ndarray) -> np.ndarray:
 
     Parameters
     ----------
-    a : ndarray, shape (m, k), float32
-        Finite, non-negative left operand (``v²``) [V²].
+    a : ndarray, shape (m, k), float32, or PackedOperand
+        Finite, non-negative left operand (``v²``) [V²], or one already packed for ``b``.
     b : PackedMatrix
         Right operand from :func:`pack` [S²].
     out : ndarray, shape (m, n), float32, C-contiguous
@@ -130,6 +187,25 @@ def matmul(a: np.ndarray, b: PackedMatrix, out: np.ndarray) -> np.ndarray:
     InvalidParameterError
         If ``a`` is not (m, k) or ``out`` not (m, n) (checked before any kernel writes).
     """
+    if isinstance(a, PackedOperand):
+        if a.k != b.k or a.exp != b.exp:
+            fail("a", "bf16_gemm.matmul", f"an operand packed for a ({b.k}, {b.n}) matrix "
+                 f"of exponent {b.exp}", f"one of k = {a.k}, exponent {a.exp}")
+        if not isinstance(out, np.ndarray) or out.shape != (a.m, b.n):
+            fail("out", "bf16_gemm.matmul", f"an array of shape {(a.m, b.n)}",
+                 getattr(out, "shape", out))
+        if a.m == 0 or b.n == 0:
+            return out
+        if b.k == 0:
+            out[...] = 0.0
+            return out
+        fn = _kernel() if backend() == "numba" else None
+        if fn is None:       # BLAS on the operand's rounded values
+            p = a.panels
+            bits = p.transpose(0, 2, 1, 3).reshape(MR * p.shape[0], 2 * p.shape[1])
+            a_r = (bits[:a.m, :a.k].astype(np.uint32) << np.uint32(16)).view(np.float32)
+            return np.matmul(a_r, b.rounded, out=out)
+        return _product(fn, a.panels, a.m, b, out)
     _llvm.check_operands("bf16_gemm.matmul", a, "a", b.k, out, b.n)
     m = a.shape[0]
     if m == 0 or b.n == 0:

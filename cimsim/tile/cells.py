@@ -841,6 +841,29 @@ class ArrayRead:
             self._operand_table = got
         return got
 
+    def packed_operand(self, per_cell: bool, n_b: int):
+        """The :meth:`operand_table` as bfloat16 bits (uint16,
+        :func:`cimsim.kernels.bf16_gemm.operand_bits`) and a packed operand of ``n_b`` rows
+        (:func:`cimsim.kernels.bf16_gemm.packed_operand`) for the row drive to fill
+        (:meth:`~cimsim.tile.encode.InputEncoder.drive`'s ``code_table`` and ``packed``),
+        where the read-noise GEMMs run the bfloat16 kernel with one exponent; else None (the
+        drive then looks up :meth:`operand_table` itself)."""
+        table = self.operand_table(per_cell)
+        if table is None:
+            return None
+        vm = self.mats["variance"]
+        mats = [vm.own, vm.ref] if self.n_refs else [vm.own]
+        if not all(isinstance(m, bf16_gemm.PackedMatrix) and m.exp == vm.own.exp
+                   for m in mats):
+            return None
+        packed = bf16_gemm.packed_operand(n_b, vm.own)
+        if packed is None:
+            return None
+        bits = self.__dict__.get("_operand_bits")
+        if bits is None:
+            bits = self._operand_bits = bf16_gemm.operand_bits(table, vm.own)
+        return bits, packed
+
     def plane_patterns(self, codes: np.ndarray | None, per_cell: bool) -> np.ndarray | None:
         """The look-up patterns of every bit-plane of ``codes`` (these rows' input codes),
         formed in one pass for :meth:`currents` (``patterns``), whose row drive then need
@@ -875,7 +898,9 @@ class ArrayRead:
         noisy : bool, optional
             Read noise (default: the hardware's ``read_noise``).
         operand : bool
-            ``v2`` holds the read-noise GEMM's operand, looked up in :meth:`operand_table`.
+            ``v2`` holds the read-noise GEMM's operand, looked up in :meth:`operand_table`
+            (an array, or the :class:`~cimsim.kernels.bf16_gemm.PackedOperand` of
+            :meth:`packed_operand`).
         patterns : ndarray, optional
             :meth:`plane_patterns` of ``codes``: the plane's bits are taken from the codes
             (``v`` may then be (batch, 0): :meth:`~cimsim.tile.encode.InputEncoder.drive_planes`

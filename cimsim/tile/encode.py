@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import sys
 
 import numpy as np
 
@@ -34,7 +35,7 @@ from device_models._jit import backend, jit, prefetch
 from device_models.errors import InvalidParameterError
 
 from ..hardware import HardwareConfig
-from ..kernels import int8_gemm
+from ..kernels import bf16_gemm, int8_gemm
 from ..kernels.parallel import for_row_slices, workspace
 
 __all__ = ["CHUNK", "InputEncoder", "NonFiniteInput"]
@@ -193,7 +194,8 @@ class InputEncoder:
     def drive(self, codes: np.ndarray | None, p: int, dtype, *, r0: int = 0,
               r1: int | None = None, squares: bool = False, x: np.ndarray | None = None,
               acc: np.ndarray | None = None, nz: np.ndarray | None = None,
-              prev: np.ndarray | None = None, code_table: np.ndarray | None = None):
+              prev: np.ndarray | None = None, code_table: np.ndarray | None = None,
+              packed: bf16_gemm.PackedOperand | None = None):
         """Row voltages of cycle ``p`` for ``codes[:, r0:r1]``, with per-row sums.
 
         ``codes=None, x=inputs`` forms the codes of ``x`` on the fly (one pass fewer; the
@@ -205,6 +207,11 @@ class InputEncoder:
         ``code − lo`` (``lo = −c_max`` for signed codes, else 0), of ``dtype``; the second
         array returned is then ``code_table[code − lo]`` instead of ``v²`` (any function of
         the row voltage, e.g. the read-noise GEMM's operand, tabulated once per code).
+        ``packed`` (with ``code_table``: bfloat16 bits, uint16, from
+        :func:`cimsim.kernels.bf16_gemm.operand_bits`): the looked-up bits go straight into
+        ``packed`` (rows ``batch``, columns ``r1 − r0``) in the GEMM kernel's layout, and
+        ``packed`` is returned in place of ``v2``: the read-noise GEMM then need not pack its
+        operand.
 
         Returns
         -------
@@ -226,10 +233,14 @@ class InputEncoder:
             if self.encoding != "amplitude" or not self.quantize or prev is not None:
                 fail("code_table", "InputEncoder.drive", "None unless the inputs are "
                      "quantised amplitude codes", "a table")
-            if code_table.shape != (self.code_count,) or code_table.dtype != np.dtype(dtype):
-                fail("code_table", "InputEncoder.drive", f"a {np.dtype(dtype)} array of shape "
+            want = np.dtype(np.uint16 if packed is not None else dtype)
+            if code_table.shape != (self.code_count,) or code_table.dtype != want:
+                fail("code_table", "InputEncoder.drive", f"a {want} array of shape "
                      f"({self.code_count},)", f"array of shape {code_table.shape} and dtype "
                      f"{code_table.dtype}")
+        elif packed is not None:
+            fail("packed", "InputEncoder.drive", "None unless a code_table of bfloat16 bits "
+                 "is given", "a packed operand")
         if prev is not None:
             if self.encoding != "level_crossing" or codes is None:
                 fail("prev", "InputEncoder.drive", "None unless the encoding is "
@@ -244,6 +255,10 @@ class InputEncoder:
         src = x if codes is None else codes
         r1 = src.shape[1] if r1 is None else r1
         n_b, n_r = src.shape[0], r1 - r0
+        if packed is not None and (not isinstance(packed, bf16_gemm.PackedOperand)
+                                   or packed.shape != (n_b, n_r)):
+            fail("packed", "InputEncoder.drive", f"a PackedOperand of shape {(n_b, n_r)}",
+                 getattr(packed, "shape", packed))
         n_ch = -(-n_b // CHUNK)
         if acc is None:
             acc = np.zeros((n_ch, 3, n_r))
@@ -271,25 +286,33 @@ class InputEncoder:
             v, v2 = self._drive_reference(codes[:, r0:r1], int(p), dtype, squares, acc, nz, pr)
             if code_table is not None:
                 v2 = code_table[np.asarray(codes[:, r0:r1], dtype=np.int64) - int(lo)]
+            if packed is not None:
+                bf16_gemm.panels_of_bits(v2, packed.panels)
+                v2 = packed
             return v, v2, acc
         second = squares or code_table is not None
         v = workspace("drive_v", (n_b, n_r), dtype)
-        v2 = workspace("drive_v2", (n_b, n_r) if second else (0, 0), dtype)
+        v2 = workspace("drive_v2", (n_b, n_r) if second and packed is None else (0, 0), dtype)
+        # the packed operand as pairs of bfloat16 (one uint32 per pair of columns)
+        pk = (_NO_PACK if packed is None
+              else packed.panels.reshape(-1).view(np.uint32))
         xs = np.ascontiguousarray(x, dtype=np.float64) if from_x else np.zeros((1, 1))
         cs = np.zeros((1, 1), dtype=np.int32) if from_x else codes
         if self.quantize and mode != _TABLE:
             _drive_int_kernel(cs, xs, from_x, self.codes_per_x, lo, hi, mode == _BIT, step,
                               self.v_read_v, int(p), r0, r1, v, v2, squares, acc, nz)
             if code_table is not None:
-                _code_table_kernel(v, 1.0 / step, lo, code_table, v2)
+                _code_table_kernel(v, 1.0 / step, lo, code_table, v2, pk, packed is not None,
+                                   _PAIR_SHIFT)
         else:
             tab2 = _NO_TABLE.astype(dtype) if code_table is None else code_table
             _drive_f64_kernel(cs, xs, from_x, self.codes_per_x, lo, hi, self._signed_levels,
                               self.quantize, step, r0, r1, v, v2, squares, tab2,
-                              code_table is not None, acc, nz)
+                              code_table is not None, acc, nz, pk, packed is not None,
+                              _PAIR_SHIFT)
         if from_x and not np.isfinite(acc[:, 2].sum()):
             raise NonFiniteInput("The inputs hold NaN or inf.")
-        return v, v2, acc
+        return v, (v2 if packed is None else packed), acc
 
     def drive_planes(self, codes: np.ndarray, *, r0: int = 0, r1: int | None = None,
                      acc: np.ndarray, nz: np.ndarray) -> None:
@@ -513,9 +536,16 @@ def _drive_planes_py(codes, r0, r1, v_read, acc, nz):
                 acc[ch, 2, i] += np.float64(mag[i])
 
 
+@jit(inline="always")
+def _pack_pair(tab2, k0, k1, sh):
+    """One uint32 of a packed operand: bits ``tab2[k0]`` at column ``2j``, ``tab2[k1]`` at
+    ``2j + 1`` (``sh``: the shifts that put them at the lower and higher address)."""
+    return (np.uint32(tab2[k0]) << np.uint32(sh[0])) | (np.uint32(tab2[k1]) << np.uint32(sh[1]))
+
+
 @jit
 def _row_table(crow, xr, from_x, codes_per_x, lo, hi, table, quantized, step, vrow, v2row,
-               squares, tab2, second, a_sq, a_on, a_mag, cbuf, lvbuf):
+               squares, tab2, second, a_sq, a_on, a_mag, cbuf, lvbuf, pk, base, packed, sh):
     n = 0
     if not quantized:           # float codes: v = c·step
         for i in range(vrow.size):
@@ -546,15 +576,27 @@ def _row_table(crow, xr, from_x, codes_per_x, lo, hi, table, quantized, step, vr
         # index code − lo (>= 0: codes are clipped to [lo, hi]) unsigned, so that no load
         # carries the wrap-around of a negative index
         off = np.int32(lo)
-        if second:
-            for i in range(vrow.size):
+        n_r = vrow.size
+        if packed:          # the second table's bits, a pair of columns per store
+            for i in range(0, n_r - 1, 2):
+                k0 = np.uint32(cbuf[i] - off)
+                k1 = np.uint32(cbuf[i + 1] - off)
+                lvbuf[i] = table[k0]
+                lvbuf[i + 1] = table[k1]
+                pk[base + (i >> 1) * _MR] = _pack_pair(tab2, k0, k1, sh)
+            if n_r % 2:
+                k0 = np.uint32(cbuf[n_r - 1] - off)
+                lvbuf[n_r - 1] = table[k0]
+                pk[base + (n_r >> 1) * _MR] = np.uint32(tab2[k0]) << np.uint32(sh[0])
+        elif second:
+            for i in range(n_r):
                 k = np.uint32(cbuf[i] - off)
                 lvbuf[i] = table[k]
                 v2row[i] = tab2[k]
         else:
-            for i in range(vrow.size):
+            for i in range(n_r):
                 lvbuf[i] = table[np.uint32(cbuf[i] - off)]
-        for i in range(vrow.size):
+        for i in range(n_r):
             lvl = lvbuf[i]
             vrow[i] = lvl
             a_sq[i] += lvl * lvl
@@ -567,14 +609,28 @@ def _row_table(crow, xr, from_x, codes_per_x, lo, hi, table, quantized, step, vr
     return n
 
 
+@jit(inline="always")
+def _zero_pad_rows(pk, n_b, n_r):
+    """Zero the rows ``n_b …`` of a packed operand's last block of ``_MR`` rows."""
+    kp = (n_r + 1) // 2
+    for b in range(n_b, -(-n_b // _MR) * _MR):
+        base = (b // _MR) * kp * _MR + b % _MR
+        for j in range(kp):
+            pk[base + j * _MR] = np.uint32(0)
+
+
 def _drive_f64_py(codes, x, from_x, codes_per_x, lo, hi, table, quantized, step, r0, r1, v,
-                  v2, squares, tab2, second, acc, nz):
+                  v2, squares, tab2, second, acc, nz, pk, packed, sh):
     """DAC level tables (quantised codes, or inputs ``x`` coded here; ``v = table[code −
     lo]``, the signed levels of :meth:`InputEncoder.code_volts`) or unquantised float codes
-    (``v = c·step``); ``second``: ``v2 = tab2[code − lo]`` (else ``v²`` if ``squares``)."""
+    (``v = c·step``); ``second``: ``v2 = tab2[code − lo]`` (else ``v²`` if ``squares``), or
+    with ``packed`` the bits ``tab2[code − lo]`` (uint16) into the packed operand ``pk``
+    (:class:`cimsim.kernels.bf16_gemm.PackedOperand`'s panels as uint32 pairs) instead."""
     n_b = v.shape[0]
-    cbuf = np.empty(r1 - r0, dtype=np.int32)
-    lvbuf = np.empty(r1 - r0)
+    n_r = r1 - r0
+    cbuf = np.empty(n_r, dtype=np.int32)
+    lvbuf = np.empty(n_r)
+    kp = (n_r + 1) // 2
     for ch in range(acc.shape[0]):
         for b in range(ch * CHUNK, min((ch + 1) * CHUNK, n_b)):
             if from_x:
@@ -585,14 +641,34 @@ def _drive_f64_py(codes, x, from_x, codes_per_x, lo, hi, table, quantized, step,
             xr = x[b, r0:r1] if from_x else x[0, :0]
             nz[b] = np.int32(_row_table(crow, xr, from_x, codes_per_x, lo, hi, table,
                                         quantized, step, v[b],
-                                        v2[b] if (squares or second) else v[b], squares, tab2,
-                                        second, acc[ch, 0], acc[ch, 1], acc[ch, 2], cbuf,
-                                        lvbuf))
+                                        v2[b] if (squares or second) and not packed else v[b],
+                                        squares, tab2, second, acc[ch, 0], acc[ch, 1],
+                                        acc[ch, 2], cbuf, lvbuf, pk,
+                                        (b // _MR) * kp * _MR + b % _MR, packed, sh))
+    if packed:
+        _zero_pad_rows(pk, n_b, n_r)
 
 
-def _code_table_py(v, per_step, lo, tab2, out):
-    """``out = tab2[rint(v / step) − lo]`` for linear levels (``v`` on the code grid)."""
+def _code_table_py(v, per_step, lo, tab2, out, pk, packed, sh):
+    """``out = tab2[rint(v / step) − lo]`` for linear levels (``v`` on the code grid), or with
+    ``packed`` the bits ``tab2[…]`` (uint16) into the packed operand ``pk`` (as
+    :func:`_drive_f64_py`)."""
     n_b, n_r = v.shape
+    kp = (n_r + 1) // 2
+    if packed:
+        for b in range(n_b):
+            base = (b // _MR) * kp * _MR + b % _MR
+            for j in range(kp):
+                i = 2 * j
+                k0 = np.int64(np.rint(np.float64(v[b, i]) * per_step) - lo)
+                k1 = (np.int64(np.rint(np.float64(v[b, i + 1]) * per_step) - lo)
+                      if i + 1 < n_r else k0)
+                word = _pack_pair(tab2, k0, k1, sh)
+                if i + 1 >= n_r:
+                    word = np.uint32(tab2[k0]) << np.uint32(sh[0])
+                pk[base + j * _MR] = word
+        _zero_pad_rows(pk, n_b, n_r)
+        return
     for b in range(n_b):
         for i in range(n_r):
             out[b, i] = tab2[np.int64(np.rint(np.float64(v[b, i]) * per_step) - lo)]
@@ -600,6 +676,12 @@ def _code_table_py(v, per_step, lo, tab2, out):
 
 #: Placeholder second table of the drive kernel (none given).
 _NO_TABLE = np.zeros(1)
+#: Placeholder packed operand of the drive kernels (none given).
+_NO_PACK = np.zeros(1, dtype=np.uint32)
+#: Rows per block of a packed operand (the bfloat16 kernel's register block) [-].
+_MR = bf16_gemm.MR
+#: Shifts of the lower- and higher-addressed uint16 of a uint32 (byte order of this machine).
+_PAIR_SHIFT = (0, 16) if sys.byteorder == "little" else (16, 0)
 
 _drive_int_kernel = jit(_drive_int_py)
 _drive_planes_kernel = jit(_drive_planes_py)

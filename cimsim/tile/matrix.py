@@ -706,6 +706,8 @@ class AnalogMatrix:
             if skip and codes is not None:
                 reads[k, 1] += np.count_nonzero(cr)
             table = cells.operand_table(per_cell) if noisy else None
+            # the operand's bfloat16 bits straight into the variance GEMM's packed layout
+            packing = cells.packed_operand(per_cell, n_b) if table is not None else None
             # bit-planes read by table look-up: every plane's patterns from the codes at once,
             # and all planes' row-drive sums in one pass, without voltages
             pats = cells.plane_patterns(cr, per_cell) if codes is not None else None
@@ -717,7 +719,9 @@ class AnalogMatrix:
                 if pats is None:
                     v, v2, _ = enc.drive(codes, p, dtype, r0=r0, r1=r1,
                                          squares=noisy and cells.squares(per_cell), x=x,
-                                         acc=acc, nz=nz, code_table=table)
+                                         acc=acc, nz=nz,
+                                         code_table=table if packing is None else packing[0],
+                                         packed=None if packing is None else packing[1])
                 nzp = nz if pats is None else nz_planes[p]
                 if skip:
                     reads[k, 0] += np.count_nonzero(nzp)
