@@ -200,3 +200,33 @@ def test_packed_operand_workspace_and_checks(monkeypatch):
     monkeypatch.setitem(bg._STATE, "fn", None)           # BLAS on the operand's values
     assert bg.packed_operand(19, packed) is None
     np.testing.assert_array_equal(bg.matmul(op, packed, out), _run(a, packed, "numba"))
+
+
+@pytest.mark.parametrize("shape", [(37, 300, 45), (64, 1100, 64), (8, 6, 32)])
+@pytest.mark.parametrize("kinds", [("f8", "f4"), ("f4", "f4"), ("f8",), ("f4",), ("f8", "f8"),
+                                   ("f4", "f4", "f4"), ()])
+def test_column_adds_are_the_numpy_adds_after_the_product(shape, kinds, monkeypatch):
+    """col_add gives bit for bit the product followed by ``out += c`` for each vector in
+    turn (float32/float64 then float32 added by the kernel as it writes the sums, over
+    several passes of K and padded blocks; other combinations after it), on every path."""
+    m, k, n = shape
+    a, b = _operands(m, k, n, seed=m + k)
+    packed = bg.pack(b)
+    rng = np.random.default_rng(n)
+    adds = tuple((rng.uniform(0.0, 3e-14, n) * (1 + 1e-9 * rng.random(n))).astype(t)
+                 for t in kinds)
+    for which in ("numba", "numpy"):
+        ref = _run(a, packed, which)
+        for c in adds:
+            ref += c
+        out = np.full((m, n), np.nan, dtype=np.float32)
+        with use_backend(which):
+            np.testing.assert_array_equal(bg.matmul(a, packed, out, col_add=adds), ref)
+    monkeypatch.setitem(bg._STATE, "fn", None)
+    ref = _run(a, packed, "numba")
+    for c in adds:
+        ref += c
+    np.testing.assert_array_equal(bg.matmul(a, packed, np.empty((m, n), np.float32),
+                                            col_add=adds), ref)
+    with pytest.raises(ValueError, match="'col_add' parameter of bf16_gemm.matmul"):
+        bg.matmul(a, packed, out, col_add=(np.zeros(n + 1),))

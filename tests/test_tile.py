@@ -895,6 +895,37 @@ def test_drive_packed_operand_is_the_packed_code_table(each_backend, converter_n
         enc.drive(codes, 0, np.float32, r0=4, r1=r1, code_table=bits, packed=packed)
 
 
+@pytest.mark.parametrize("encoding, cell", [("amplitude", "linear"), ("bit_serial", "linear"),
+                                            ("amplitude", None)])
+def test_currents_var_add_is_the_pass_after_the_read(each_backend, encoding, cell):
+    """Per-column variances handed to the array read (``var_add``: the front ends' noise) give
+    bit for bit the read's variances plus a pass adding them, whether the variance GEMM adds
+    them as it writes its sums (linear cells, bfloat16 kernel) or a pass does (bit-plane
+    look-up, nonlinear cells)."""
+    from cimsim.tile.variance import _add_columns
+
+    w, x = _data(70, 20, 45, seed=9)
+    hw = HardwareConfig().replace_path("tile.input_encoding", encoding)
+    if cell is not None:
+        hw = hw.replace_path("tile.cell", cell)
+    m = AnalogMatrix(w, hw).calibrate(x)
+    enc = m.encoder
+    r0, r1, block = m.blocks[0]
+    read = cells.array_read(block, m.hw.t_s, enc, m._dtype)
+    add = np.random.default_rng(1).uniform(0.0, 1e-13, read.n_signal)
+    codes = enc.codes(x) if enc.n_planes > 1 else None
+    for p in range(min(enc.n_planes, 2)):
+        v, v2, _ = (a.copy() for a in enc.drive(codes, p, m._dtype, r0=r0, r1=r1, x=x,
+                                                 squares=read.squares(False)))
+        kw = dict(x=x[:, r0:r1], codes=None if codes is None else codes[:, r0:r1])
+        ref = [a.copy() for a in read.currents(v, v2, p, **kw)]
+        _add_columns(ref[1], add.astype(ref[1].dtype))
+        got = read.currents(v, v2, p, var_add=add, **kw)
+        assert ref[1].shape[1] == read.n_signal
+        for a, b in zip(got, ref, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("converter_noise", [False, True])
 def test_read_noise_operand_by_code_table_is_the_operand_pass(each_backend, converter_noise):
     """The 'shared' read-noise operand looked up per input code (the row drive's code table)

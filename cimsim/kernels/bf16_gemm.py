@@ -165,8 +165,11 @@ def pack(b) -> PackedMatrix:
     return PackedMatrix(k, n, exp, panels)
 
 
-def matmul(a: np.ndarray, b: PackedMatrix, out: np.ndarray) -> np.ndarray:
-    """``out = bf16(a·2^-e) @ bf16(B·2^e)`` with float32 sums (see the module docstring).
+def matmul(a: np.ndarray, b: PackedMatrix, out: np.ndarray, *, col_add=()) -> np.ndarray:
+    """``out = bf16(a·2^-e) @ bf16(B·2^e)`` with float32 sums (see the module docstring),
+    plus per-column constants: for each ``c`` of ``col_add`` in turn, ``out += c`` in NumPy's
+    arithmetic (the kernel adds a float32 or float64 vector and a float32 one after it as it
+    writes its sums, with the same numbers).
 
     Parameters
     ----------
@@ -176,6 +179,8 @@ def matmul(a: np.ndarray, b: PackedMatrix, out: np.ndarray) -> np.ndarray:
         Right operand from :func:`pack` [S²].
     out : ndarray, shape (m, n), float32, C-contiguous
         Receives the product [A²].
+    col_add : sequence of ndarray, shape (n,)
+        Per-column constants added to the product in turn [A²].
 
     Returns
     -------
@@ -187,6 +192,10 @@ def matmul(a: np.ndarray, b: PackedMatrix, out: np.ndarray) -> np.ndarray:
     InvalidParameterError
         If ``a`` is not (m, k) or ``out`` not (m, n) (checked before any kernel writes).
     """
+    for c in col_add:
+        if not isinstance(c, np.ndarray) or c.shape != (b.n,):
+            fail("col_add", "bf16_gemm.matmul", f"arrays of shape ({b.n},)",
+                 getattr(c, "shape", c))
     if isinstance(a, PackedOperand):
         if a.k != b.k or a.exp != b.exp:
             fail("a", "bf16_gemm.matmul", f"an operand packed for a ({b.k}, {b.n}) matrix "
@@ -198,33 +207,34 @@ def matmul(a: np.ndarray, b: PackedMatrix, out: np.ndarray) -> np.ndarray:
             return out
         if b.k == 0:
             out[...] = 0.0
-            return out
+            return _add_columns(out, col_add)
         fn = _kernel() if backend() == "numba" else None
         if fn is None:       # BLAS on the operand's rounded values
             p = a.panels
             bits = p.transpose(0, 2, 1, 3).reshape(MR * p.shape[0], 2 * p.shape[1])
             a_r = (bits[:a.m, :a.k].astype(np.uint32) << np.uint32(16)).view(np.float32)
-            return np.matmul(a_r, b.rounded, out=out)
-        return _product(fn, a.panels, a.m, b, out)
+            return _add_columns(np.matmul(a_r, b.rounded, out=out), col_add)
+        return _product(fn, a.panels, a.m, b, out, col_add)
     _llvm.check_operands("bf16_gemm.matmul", a, "a", b.k, out, b.n)
     m = a.shape[0]
     if m == 0 or b.n == 0:
         return out
     if b.k == 0:
         out[...] = 0.0
-        return out
+        return _add_columns(out, col_add)
     jit_on = backend() == "numba"
     fn = _kernel() if jit_on else None
     scale = np.float32(np.ldexp(1.0, -b.exp))
     if fn is None:
         if not jit_on:
-            return np.matmul(round_bf16(a * scale), b.rounded, out=out)
+            return _add_columns(np.matmul(round_bf16(a * scale), b.rounded, out=out),
+                                col_add)
         a_r = workspace("bf16_a32", a.shape, np.float32)
         _round_kernel(a, scale, a_r.view(np.uint32))
-        return np.matmul(a_r, b.rounded, out=out)
+        return _add_columns(np.matmul(a_r, b.rounded, out=out), col_add)
     apk = workspace("bf16_a", (-(-m // MR), b.panels.shape[1], MR, 2), np.uint16)
     _pack_a_kernel(a, scale, apk)
-    return _product(fn, apk, m, b, out)
+    return _product(fn, apk, m, b, out, col_add)
 
 
 def matmul_filled(m: int, fill, operand, b, out: np.ndarray) -> np.ndarray:
@@ -252,17 +262,46 @@ def matmul_filled(m: int, fill, operand, b, out: np.ndarray) -> np.ndarray:
     return _product(_kernel(), apk, m, b, out)
 
 
-def _product(fn, apk: np.ndarray, m: int, b: PackedMatrix, out: np.ndarray) -> np.ndarray:
-    """The kernel's ``out = A @ B`` for the packed ``A`` (``m`` rows) in ``apk``."""
+def _product(fn, apk: np.ndarray, m: int, b: PackedMatrix, out: np.ndarray,
+             col_add=()) -> np.ndarray:
+    """The kernel's ``out = A @ B`` for the packed ``A`` (``m`` rows) in ``apk``, then the
+    per-column ``col_add`` (:func:`matmul`): a float32 or float64 vector and a float32 one
+    after it are added by the kernel as it writes the sums of the last pass over ``K``,
+    others after."""
     nib, kp = apk.shape[0], apk.shape[1]
     njb = b.panels.shape[0]
     c = _llvm.output_blocks(out, nib, njb)
+    cad = workspace("bf16_cadd", (njb * NR,), np.float64)
+    fad = workspace("bf16_fadd", (njb * NR,), np.float32)
+    # the first vector added in float64 and rounded: for a float32 one that is the float32
+    # sum (double rounding is exact for a sum when 53 >= 2·24 + 2 bits)
+    kinds = ((np.float32, np.float64), (np.float32,))
+    fused = len(col_add) <= 2 and all(
+        v.dtype in k for v, k in zip(col_add, kinds, strict=False))
+    adds = len(col_add) if fused else 0
+    cad[:] = 0.0
+    fad[:] = 0.0
+    if adds >= 1:
+        cad[:b.n] = col_add[0]
+    if adds == 2:
+        fad[:b.n] = col_add[1]
     pa, pb = apk.ctypes.data, b.panels.ctypes.data
+    pc, pcad, pfad = c.ctypes.data, cad.ctypes.data, fad.ctypes.data
     for p0 in range(0, kp, KC):      # 4 bytes per row pair of A and per column pair of B
         fn(nib, njb, min(KC, kp - p0), pa + 4 * MR * p0, 4 * MR * kp, pb + 4 * NR * p0,
-           4 * NR * kp, c.ctypes.data, njb * NR, p0)
+           4 * NR * kp, pc, njb * NR, p0, pcad, pfad, adds if p0 + KC >= kp else 0)
     if c is not out:
         out[...] = c[:m, :b.n]
+    if not fused:
+        _add_columns(out, col_add)
+    return out
+
+
+def _add_columns(out: np.ndarray, col_add) -> np.ndarray:
+    """``out += c`` for each per-column vector ``c`` of ``col_add`` in turn (NumPy's
+    arithmetic: the sum in the wider dtype of the two, rounded to ``out``'s)."""
+    for v in col_add:
+        out += v
     return out
 
 
@@ -308,7 +347,10 @@ def _round_kernel(a, scale, out_bits):
 # --- the AVX-512 BF16 kernel ---------------------------------------------------------------
 
 _STATE: dict = {}
-_EXTRAS = [("i64", "acc", None)]        # 0: start the sums at zero, else at C
+#: 0: start the sums at zero, else at C; per column, float64 then float32 constants added to
+#: the sums as they are written (``adds``: 0 none, 1 the float64 ones, 2 both).
+_EXTRAS = [("i64", "acc", None), ("ptr", "cadd", 8 * NR), ("ptr", "fadd", 4 * NR),
+           ("i64", "adds", None)]
 
 
 def kernel_available() -> bool:
@@ -323,7 +365,9 @@ def _kernel():
 
 
 def _ir() -> str:
-    """``C = A @ B`` (``acc = 0``) or ``C += A @ B`` on pairs of bfloat16, float32 sums."""
+    """``C = A @ B`` (``acc = 0``) or ``C += A @ B`` on pairs of bfloat16, float32 sums; with
+    ``adds``, each column's ``f32(f32(s + cadd_j) + fadd_j)`` (``cadd`` float64, added in
+    float64 and rounded, as NumPy adds a float64 vector to float32) in place of ``s``."""
 
     def init(i, v):
         return [f"  %f{i}_{v} = icmp ne i64 %acc, 0",
@@ -332,7 +376,20 @@ def _ir() -> str:
                 " <16 x float> zeroinitializer"]
 
     def finish(i, v):
-        return [f"  store <16 x float> %n{i}_{v}, ptr %p{i}_{v}, align 4"]
+        t = f"{i}_{v}"
+        return [f"  %cq{t} = getelementptr double, ptr %cadd, i64 {16 * v}",
+                f"  %cv{t} = load <16 x double>, ptr %cq{t}, align 8",
+                f"  %e{t} = fpext <16 x float> %n{t} to <16 x double>",
+                f"  %d{t} = fadd <16 x double> %e{t}, %cv{t}",
+                f"  %r{t} = fptrunc <16 x double> %d{t} to <16 x float>",
+                f"  %fq{t} = getelementptr float, ptr %fadd, i64 {16 * v}",
+                f"  %fv{t} = load <16 x float>, ptr %fq{t}, align 4",
+                f"  %fs{t} = fadd <16 x float> %r{t}, %fv{t}",
+                f"  %hc{t} = icmp ne i64 %adds, 0",
+                f"  %hf{t} = icmp ugt i64 %adds, 1",
+                f"  %a{t} = select i1 %hf{t}, <16 x float> %fs{t}, <16 x float> %r{t}",
+                f"  %w{t} = select i1 %hc{t}, <16 x float> %a{t}, <16 x float> %n{t}",
+                f"  store <16 x float> %w{t}, ptr %p{t}, align 4"]
 
     return _llvm.gemm_ir("@llvm.x86.avx512bf16.dpbf16ps.512", "float", "<32 x bfloat>", init,
                          finish, _EXTRAS)

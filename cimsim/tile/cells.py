@@ -877,7 +877,8 @@ class ArrayRead:
     def currents(self, v: np.ndarray, v2: np.ndarray, p: int, *, x: np.ndarray,
                  codes: np.ndarray | None, per_cell: bool = False, per_cell_args=None,
                  noisy: bool | None = None, operand: bool = False,
-                 patterns: np.ndarray | None = None, n_on: int | None = None):
+                 patterns: np.ndarray | None = None, n_on: int | None = None,
+                 var_add: np.ndarray | None = None):
         """Signal currents and variances of cycle ``p`` for row drive ``v`` (batch, rows).
 
         Parameters
@@ -906,6 +907,10 @@ class ArrayRead:
             (``v`` may then be (batch, 0): :meth:`~cimsim.tile.encode.InputEncoder.drive_planes`
             gives the sums without voltages); ``n_on``, if given, is the plane's number of
             driven (row, vector) pairs.
+        var_add : ndarray, optional
+            Per signal column, variances [A²] added last to ``var_own`` (``var_own +=
+            var_add.astype(var_own.dtype)``; the front ends' noise): the variance GEMM of the
+            linear plan adds them as it writes its sums, other plans in a pass.
 
         Returns
         -------
@@ -916,6 +921,19 @@ class ArrayRead:
             noise).
         """
         noisy = self.noisy if noisy is None else noisy
+        in_gemm = (var_add is not None and noisy and self.plan == "linear" and not per_cell
+                   and "lut" not in self.mats)
+        mean, var_own, var_ref = self._currents(
+            v, v2, p, x=x, codes=codes, per_cell=per_cell, per_cell_args=per_cell_args,
+            noisy=noisy, operand=operand, patterns=patterns, n_on=n_on,
+            var_add=var_add if in_gemm else None)
+        if var_add is not None and not in_gemm and var_own.shape[1]:
+            _variance._add_columns(var_own, var_add.astype(var_own.dtype))
+        return mean, var_own, var_ref
+
+    def _currents(self, v, v2, p, *, x, codes, per_cell, per_cell_args, noisy, operand,
+                  patterns, n_on, var_add):
+        """:meth:`currents` (``var_add`` given only for the linear plan's variance GEMM)."""
         dt = self.dtype if v.dtype == self.dtype else v.dtype
         n_b = v.shape[0]
         empty = np.zeros((n_b, 0), dtype=dt)
@@ -939,9 +957,10 @@ class ArrayRead:
                                workspace("mean", (n_b, self.n_signal), dt))
             if not noisy:
                 return mean, empty, empty
-            var_own, var_ref = _variance.variances(v, v2, mats["variance"], self.n_signal,
-                                                   self.n_refs, binary=self.v_unit is not None,
-                                                   op=v2 if operand else None)
+            var_own, var_ref = _variance.variances(
+                v, v2, mats["variance"], self.n_signal, self.n_refs,
+                binary=self.v_unit is not None, op=v2 if operand else None,
+                var_add=None if var_add is None else var_add.astype(dt))
             return mean, var_own, var_ref
         if per_cell:
             fail("tile.read_noise_model", "ArrayRead.currents", "'variance' for nonlinear "

@@ -78,7 +78,6 @@ from .cells import array_read
 from .encode import CHUNK, InputEncoder, NonFiniteInput
 from .readout import analog_read
 from .state import RowBlock, Tile, work_dtype
-from .variance import _add_columns
 
 __all__ = ["AnalogMatrix"]
 
@@ -732,16 +731,15 @@ class AnalogMatrix:
                     per_cell_args=dict(seed=hw.seed, seed_tag=self.seed_tag, sample0=sample0,
                                        plane=p, n_planes=enc.n_planes),
                     operand=table is not None, patterns=pats,
-                    n_on=None if pats is None else int(nzp.sum()))
-                if fe_var is not None:     # the front end's own noise (reset kT/C, R_f)
-                    if per_cell:
-                        rows = (np.arange(sample0, sample0 + n_b, dtype=np.uint64)
-                                * np.uint64(enc.n_planes) + np.uint64(p))
-                        cols = np.arange(block.col0, block.col0 + block.n_signal)
-                        mean = mean + np.sqrt(fe_var).astype(mean.dtype) * zig.normals_np(
-                            self._key_fe, zig.slow_key(self._key_fe), rows, cols)
-                    else:
-                        _add_columns(var_own, fe_var.astype(var_own.dtype))
+                    n_on=None if pats is None else int(nzp.sum()),
+                    var_add=None if per_cell else fe_var)
+                # the front end's own noise (reset kT/C, R_f): var_add above, or per cell
+                if fe_var is not None and per_cell:
+                    rows = (np.arange(sample0, sample0 + n_b, dtype=np.uint64)
+                            * np.uint64(enc.n_planes) + np.uint64(p))
+                    cols = np.arange(block.col0, block.col0 + block.n_signal)
+                    mean = mean + np.sqrt(fe_var).astype(mean.dtype) * zig.normals_np(
+                        self._key_fe, zig.slow_key(self._key_fe), rows, cols)
                 coef = coef0 * (enc.x_lsb / enc.plane_volts_per_code(p))
                 analog_read(mean, var_own, var_ref, block.ref_idx, gain, coef, index,
                             block.adc_of, block.adcs, key=self._key, key_ref=self._key_ref,

@@ -363,12 +363,15 @@ def operand_table(vm: VarianceMatrices, volts: np.ndarray) -> np.ndarray | None:
 
 
 def variances(v: np.ndarray, v2: np.ndarray | None, vm: VarianceMatrices, n_signal: int,
-              n_refs: int, *, binary: bool,
-              op: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+              n_refs: int, *, binary: bool, op: np.ndarray | None = None,
+              var_add: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Read-noise variances [A²] of the signal and reference columns for row voltages ``v``
     (``v2 = v²`` when the mode is ``"none"`` and the rows are not binary): the one variance
     GEMM in the block's form plus the per-column thermal constants. ``op``: the operand of
-    the ``"shared"`` mode already formed (by a look-up in :func:`operand_table`)."""
+    the ``"shared"`` mode already formed (by a look-up in :func:`operand_table`, or packed
+    for the bfloat16 kernel). ``var_add`` (signal columns, in ``v``'s dtype): further
+    variances added to the signal columns' after the thermal constants (the bfloat16 kernel
+    adds both as it writes its sums; the same numbers as two passes)."""
     n_b, dt = v.shape[0], v.dtype
     if op is not None:
         if vm.mode != "shared" or op.shape != v.shape:
@@ -378,8 +381,14 @@ def variances(v: np.ndarray, v2: np.ndarray | None, vm: VarianceMatrices, n_sign
         op = operand(v, vm)
     else:
         op = v if binary else v2
-    var_own = _gemm(op, vm.own, workspace("var", (n_b, n_signal), dt))
-    _add_columns(var_own, vm.c_own)
+    var_own = workspace("var", (n_b, n_signal), dt)
+    adds = (np.asarray(vm.c_own),) + (() if var_add is None else (var_add,))
+    if isinstance(vm.own, bf16_gemm.PackedMatrix):
+        bf16_gemm.matmul(op, vm.own, var_own, col_add=adds)
+    else:
+        _gemm(op, vm.own, var_own)
+        for c in adds:
+            _add_columns(var_own, c)
     var_ref = np.zeros((n_b, 0), dtype=dt)
     if n_refs:
         var_ref = _gemm(op, vm.ref, np.empty((n_b, n_refs), dt))
