@@ -338,3 +338,76 @@ def test_tile_reads_planes_from_the_codes_with_the_numbers_of_the_voltages(monke
     y_v, ops_v = m.matmul(x, sample_offset=0)
     np.testing.assert_array_equal(y, y_v)
     assert vars(ops) == vars(ops_v)
+
+
+@settings(max_examples=20, deadline=None)
+@given(k=st.integers(1, 60), n=st.integers(1, 40), n_b=st.integers(1, 150),
+       planes=st.sets(st.integers(0, 7), min_size=1), counted=st.booleans(),
+       cuts=st.lists(st.integers(0, 9), min_size=1, max_size=4), seed=st.integers(0, 2 ** 16))
+def test_plane_sums_of_any_planes_and_runs_of_vectors_equal_the_reads_of_the_voltages(
+        k, n, n_b, planes, counted, cuts, seed):
+    """plane_sums of any set of planes (dense ones in one pass over the tables, sparse ones
+    row by row), rounded by plane_matmul for any runs of vectors (starting on multiples of
+    16), gives matmul's numbers for those vectors of each plane's voltages, on the kernel and
+    NumPy paths."""
+    rng = np.random.default_rng(seed)
+    top = lut_gemm._I32 // k
+    lut = lut_gemm.pack([rng.integers(-top, top + 1, (k, n)),
+                         rng.integers(0, lut_gemm.NARROW_MAX + 1, (k, n))], [1e-7, 3e-12],
+                        narrow=[False, True])
+    codes = (rng.random((n_b, k)) ** rng.uniform(0.3, 4) * 256).astype(np.int32)
+    u = np.float32(0.2)
+    want = {p: lut_gemm.matmul(np.where((codes >> p) & 1, u, np.float32(0)), 0.2, lut).copy()
+            for p in planes}
+    bounds = sorted({0, n_b, *(min(16 * c, n_b) for c in cuts)})
+    for be in ("numba", "numpy"):
+        with use_backend(be):
+            pats = lut_gemm.code_patterns(codes, 8, lut)
+            n_on = {p: int(np.count_nonzero((codes >> p) & 1)) if counted else None
+                    for p in planes}
+            sums = lut_gemm.plane_sums(codes, n_on, float(u), lut, pats)
+            for b0, b1 in zip(bounds[:-1], bounds[1:], strict=True):
+                for p in sorted(planes):
+                    np.testing.assert_array_equal(lut_gemm.plane_matmul(sums, p, b0, b1),
+                                                  want[p][:, b0:b1])
+
+
+def test_plane_sums_refuse_other_planes_and_runs_off_the_blocks():
+    rng = np.random.default_rng(4)
+    lut = lut_gemm.pack([rng.integers(-99, 99, (30, 20))], [1.0])
+    codes = rng.integers(0, 256, (40, 30)).astype(np.int32)
+    sums = lut_gemm.plane_sums(codes, {0: None}, 0.2, lut, lut_gemm.code_patterns(codes, 8, lut))
+    if lut_gemm.kernel_available() and backend() == "numba":
+        with pytest.raises(InvalidParameterError, match="b0"):
+            lut_gemm.plane_matmul(sums, 0, 8, 20)
+        with pytest.raises(InvalidParameterError, match="p"):
+            lut_gemm.plane_matmul(sums, 3, 0, 20)
+    with pytest.raises(InvalidParameterError, match="b1"):
+        lut_gemm.plane_matmul(sums, 0, 16, 41)
+
+
+@pytest.mark.parametrize("skip", [True, False])
+def test_runs_of_vectors_read_out_plane_by_plane_give_the_numbers_of_a_whole_batch(
+        monkeypatch, skip):
+    """A bit-serial matrix (two row blocks, read noise) gives the same outputs and counts
+    whether each run of 64 vectors has its planes read out in turn or the whole batch is
+    read one plane at a time."""
+    from cimsim.hardware import HardwareConfig
+    from cimsim.tile import matrix
+    from cimsim.tile.matrix import AnalogMatrix
+
+    rng = np.random.default_rng(12)
+    w = rng.standard_normal((70, 30)) / 7
+    x = np.abs(rng.standard_normal((200, 70))) ** 2
+    x[5] = 0.0
+    hw = HardwareConfig(converter_noise=False)
+    hw = hw.replace(tile=hw.tile.replace(rows=48, cols=64, input_encoding="bit_serial",
+                                         skip_zero_inputs=skip))
+    m = AnalogMatrix(w, hw).calibrate(x)
+    got = []
+    for run in (64, 10 ** 6):
+        monkeypatch.setattr(matrix, "PLANE_BLOCK_VECTORS", run)
+        y, ops = m.matmul(x, sample_offset=3)
+        got.append((y, vars(ops)))
+    np.testing.assert_array_equal(got[0][0], got[1][0])
+    assert got[0][1] == got[1][1]

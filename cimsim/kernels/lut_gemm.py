@@ -36,8 +36,11 @@ GEMM (integer sums below 2^31, exact in float64) times the same scale. A plane w
 rows (at most :data:`SPARSE_DENSITY` of a call's rows, as the high planes of small inputs) is
 summed row by row instead: each vector's driven rows of ``Q`` added up in int32, the same
 exact sums. A tile's bit-planes of one set of input codes take :func:`code_patterns` (every
-plane's patterns in one pass over the codes) and :func:`matmul_codes` (a plane's sums from
-them) instead of a pass over each plane's voltages: the same numbers.
+plane's patterns in one pass over the codes) and :func:`plane_sums` (all planes' exact sums
+from them, each block of columns' tables read from memory once for every plane: 10 MiB of
+tables for 512 × 512, which no longer pass through memory once per plane) then
+:func:`plane_matmul` (a plane's rounded sums for a run of vectors), or :func:`matmul_codes`
+(one plane), instead of a pass over each plane's voltages: the same numbers.
 
 References
 ----------
@@ -63,8 +66,9 @@ from . import _llvm
 from .parallel import aligned_empty, workspace
 
 __all__ = ["CB", "CHUNK_G", "GROUP", "J", "JN", "NARROW_MAX", "PANEL", "PATTERNS", "SPARSE_COLS",
-           "SPARSE_DENSITY", "VB", "LutMatrix", "code_patterns", "fits", "fixed_point",
-           "kernel_available", "matmul", "matmul_codes", "pack"]
+           "SPARSE_DENSITY", "VB", "LutMatrix", "PlaneSums", "code_patterns", "fits",
+           "fixed_point", "kernel_available", "matmul", "matmul_codes", "pack", "plane_matmul",
+           "plane_sums"]
 
 #: Rows per look-up (32 patterns per group) [-].
 GROUP = 5
@@ -257,10 +261,11 @@ def matmul(v: np.ndarray, unit_v: float, lut: LutMatrix) -> np.ndarray:
     return _dense(fn, n_b, idx, lut, scales)
 
 
-def _sparse(fn, n_b, ptr, rows, lut, scales):
-    """The sums of the driven rows ``rows[ptr[b]:ptr[b+1]]`` of each vector, rounded."""
+def _sparse(fn, n_b, ptr, rows, lut, scales, name="lut_out"):
+    """The sums of the driven rows ``rows[ptr[b]:ptr[b+1]]`` of each vector, rounded (into
+    the per-thread scratch ``name``)."""
     n_sp = lut.rows[0].shape[1]
-    out = workspace("lut_out", (lut.n_mats, n_b, n_sp), np.float32)
+    out = workspace(name, (lut.n_mats, n_b, n_sp), np.float32)
     for m in range(lut.n_mats):
         fn[3 + lut.narrow[m]](n_b, ptr.ctypes.data, rows.ctypes.data,
                               lut.rows[m].ctypes.data, n_sp // SPARSE_COLS,
@@ -270,18 +275,38 @@ def _sparse(fn, n_b, ptr, rows, lut, scales):
 
 def _dense(fn, n_b, idx, lut, scales):
     """The sums by look-up of the patterns ``idx`` (groups, padded vectors), rounded."""
-    n_g, nb_pad = idx.shape
+    acc = _look_up(fn, idx, np.zeros(1, dtype=np.int64), lut)
+    return _finish(fn, acc, 0, idx.shape[1], 0, n_b, lut, scales)
+
+
+def _look_up(fn, idx, offsets, lut):
+    """The int32 sums by look-up of the patterns of ``len(offsets)`` planes (plane ``i``'s
+    at byte ``offsets[i]`` of ``idx``, each (groups, padded vectors)): (n_mats, planes,
+    sums), each plane's laid out as the kernels' ``acc``; every block of columns' tables is
+    read once for all the planes (a per-thread scratch array)."""
+    n_g, nb_pad = idx.shape[-2:]
     n_pad = -(-lut.n // CB) * CB
-    out = workspace("lut_out", (lut.n_mats, nb_pad, n_pad), np.float32)
-    acc = workspace("lut_acc", (n_pad * nb_pad,), np.int32)    # sums, lanes = vectors
+    acc = workspace("lut_acc", (lut.n_mats, offsets.size, n_pad * nb_pad), np.int32)
     for m in range(lut.n_mats):
         tab = lut.tables[m]
         fn[lut.narrow[m]](nb_pad, n_g, tab.shape[0], idx.ctypes.data, tab.ctypes.data,
-                          acc.ctypes.data)
-        fn[2](nb_pad // 16, n_pad // CB, acc.ctypes.data, out[m].ctypes.data, n_pad, scales[m])
-    if n_b == nb_pad and lut.n == n_pad:
+                          acc[m].ctypes.data, offsets.size, offsets.ctypes.data,
+                          4 * n_pad * nb_pad)
+    return acc
+
+
+def _finish(fn, acc, slot, nb_pad, b0, b1, lut, scales):
+    """Vectors ``b0 … b1`` (``b0`` a multiple of 16) of plane ``slot`` of :func:`_look_up`'s
+    sums (``nb_pad`` padded vectors), rounded: (n_mats, b1 − b0, n) float32."""
+    n_pad = -(-lut.n // CB) * CB
+    n_lb = -(-(b1 - b0) // 16)
+    out = workspace("lut_out", (lut.n_mats, 16 * n_lb, n_pad), np.float32)
+    for m in range(lut.n_mats):
+        fn[2](n_lb, n_pad // CB, acc[m, slot].ctypes.data + 4 * n_pad * b0, out[m].ctypes.data,
+              n_pad, scales[m])
+    if b1 - b0 == out.shape[1] and lut.n == n_pad:
         return out
-    return np.ascontiguousarray(out[:, :n_b, :lut.n])
+    return np.ascontiguousarray(out[:, :b1 - b0, :lut.n])
 
 
 def code_patterns(codes: np.ndarray, n_planes: int, lut: LutMatrix) -> np.ndarray:
@@ -315,35 +340,120 @@ def matmul_codes(codes: np.ndarray, p: int, unit_v: float, lut: LutMatrix,
     e.g. ``float(np.float32(V))``), the same numbers, from ``patterns``
     (:func:`code_patterns` of these codes) instead of a pass over ``v``. ``n_on`` (the
     plane's number of ones, if the caller counted them) picks the row-by-row path as
-    :func:`matmul` does; the sums are exact either way."""
-    caller = "lut_gemm.matmul_codes"
+    :func:`matmul` does; the sums are exact either way. One plane of :func:`plane_sums`."""
+    p = check_int("p", p, "lut_gemm.matmul_codes", lo=0, hi=_MAX_PLANES - 1)
+    sums = plane_sums(codes, {p: n_on}, unit_v, lut, patterns, caller="lut_gemm.matmul_codes")
+    return plane_matmul(sums, p, 0, codes.shape[0])
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class PlaneSums:
+    """The exact sums of several bit-planes of one block of input codes (:func:`plane_sums`),
+    rounded a range of vectors at a time by :func:`plane_matmul`.
+
+    Attributes
+    ----------
+    codes : ndarray (batch, k), int32
+        The input codes.
+    lut : LutMatrix
+        The tabulated matrices.
+    scales : tuple of float
+        ``unit_v·units[m]`` of each matrix.
+    dense : dict
+        Plane → its slot in ``acc`` (the planes summed by look-up).
+    acc : ndarray or None
+        Their int32 sums, (n_mats, planes, sums), laid out as the kernels' (a per-thread
+        scratch array).
+    sparse : dict
+        Plane → its rounded sums, (n_mats, batch, n) float32 (the planes summed row by row,
+        each vector's driven rows added up; a per-thread scratch array).
+    nb_pad : int
+        Vectors of ``acc``, padded [-].
+    """
+
+    codes: np.ndarray
+    lut: LutMatrix
+    scales: tuple
+    dense: dict
+    acc: np.ndarray | None
+    sparse: dict
+    nb_pad: int
+
+
+def plane_sums(codes: np.ndarray, planes: dict, unit_v: float, lut: LutMatrix,
+               patterns: np.ndarray, *, caller: str = "lut_gemm.plane_sums") -> PlaneSums:
+    """The exact sums of the bit-planes ``planes`` (plane → its number of ones, or None
+    to count them) of non-negative integer ``codes`` (batch, k) with row voltage ``unit_v``
+    (as :func:`matmul_codes`), from ``patterns`` (:func:`code_patterns` of these codes).
+
+    The planes with many driven rows are summed by look-up in one pass of the kernel over
+    the tables: each block of columns' tables is read once for all of them (not once per
+    plane), their int32 sums kept; the others row by row, as :func:`matmul` picks. Nothing
+    is rounded yet: :func:`plane_matmul` gives any range of vectors of any of the planes,
+    so a caller can take the read-out of a few vectors' planes while their sums are in
+    the cache. Valid until this thread's next call of a function of this module."""
     codes = _check_codes(codes, lut, caller)
-    p = check_int("p", p, caller, lo=0, hi=_MAX_PLANES - 1)
     unit_v = check_scalar("unit_v", unit_v, caller)
     if not isinstance(patterns, np.ndarray) or patterns.dtype != np.uint8:
         fail("patterns", caller, "code_patterns of these codes (uint8)",
              type(patterns).__name__)
     n_b = codes.shape[0]
-    scales = [float(unit_v) * u for u in lut.units]
+    scales = tuple(float(unit_v) * u for u in lut.units)
     fn = _kernel() if backend() == "numba" else None
     if fn is None or patterns.size == 0:
-        b = ((np.abs(codes) >> p) & 1).astype(np.float64)
-        out = workspace("lut_out", (lut.n_mats, n_b, lut.n), np.float32)
-        for m in range(lut.n_mats):
-            out[m] = (b @ lut.integers(m) * scales[m]).astype(np.float32)
-        return out
-    if n_on is None:
-        n_on = int(np.count_nonzero((np.abs(codes) >> p) & 1))
-    if n_on <= SPARSE_DENSITY * n_b * lut.k:     # few driven rows: add them up
-        ptr = workspace("lut_ptr", (n_b + 1,), np.int64)
+        return PlaneSums(codes, lut, scales, {}, None, {}, 0)
+    dense, sparse = [], {}
+    for p, n_on in planes.items():
+        p = check_int("p", p, caller, lo=0, hi=_MAX_PLANES - 1)
+        if n_on is None:
+            n_on = int(np.count_nonzero((np.abs(codes) >> p) & 1))
+        if n_on > SPARSE_DENSITY * n_b * lut.k:
+            dense.append(p)
+            continue
+        ptr = workspace("lut_ptr", (n_b + 1,), np.int64)     # few driven rows: add them up
         rows = workspace("lut_rows", (n_on,), np.int32)
         if _set_rows_codes_kernel(codes, p, ptr, rows) != n_on:
             fail("n_on", caller, "the number of ones of the plane", n_on)
-        return _sparse(fn, n_b, ptr, rows, lut, scales)
-    if patterns.ndim != 3 or patterns.shape[0] <= p or patterns.shape[2] < n_b:
-        fail("patterns", caller, f"code_patterns of these codes (plane {p})",
+        sparse[p] = _sparse(fn, n_b, ptr, rows, lut, scales, f"lut_sp{p}")
+    nb_pad = patterns.shape[2] if patterns.ndim == 3 else 0
+    if dense and (patterns.ndim != 3 or patterns.shape[0] <= max(dense) or nb_pad < n_b
+                  or not patterns.flags.c_contiguous):
+        fail("patterns", caller, f"code_patterns of these codes (planes {sorted(dense)})",
              f"array of shape {patterns.shape}")
-    return _dense(fn, n_b, patterns[p], lut, scales)
+    acc = None
+    if dense:
+        offsets = workspace("lut_poff", (len(dense),), np.int64)
+        offsets[:] = [p * patterns.shape[1] * nb_pad for p in dense]
+        acc = _look_up(fn, patterns, offsets, lut)
+    return PlaneSums(codes, lut, scales, {p: i for i, p in enumerate(dense)}, acc, sparse,
+                     nb_pad)
+
+
+def plane_matmul(sums: PlaneSums, p: int, b0: int, b1: int) -> np.ndarray:
+    """Vectors ``b0 … b1`` of bit-plane ``p`` of :func:`plane_sums`: :func:`matmul_codes`'s
+    numbers for those vectors, (n_mats, b1 − b0, n) float32 (a per-thread scratch array,
+    valid until this thread's next call). ``b0`` is a multiple of 16 where the plane was
+    summed by look-up."""
+    caller = "lut_gemm.plane_matmul"
+    lut, codes = sums.lut, sums.codes
+    n_b = codes.shape[0]
+    b0 = check_int("b0", b0, caller, lo=0, hi=n_b)
+    b1 = check_int("b1", b1, caller, lo=b0, hi=n_b)
+    if p in sums.dense:
+        if b0 % 16:
+            fail("b0", caller, "a multiple of 16 (a plane summed by look-up)", b0)
+        return _finish(_kernel(), sums.acc, sums.dense[p], sums.nb_pad, b0, b1, lut,
+                       sums.scales)
+    if p in sums.sparse:
+        return sums.sparse[p][:, b0:b1]
+    if sums.acc is not None or sums.sparse:
+        fail("p", caller, f"one of the planes summed ({sorted([*sums.dense, *sums.sparse])})",
+             p)
+    b = ((np.abs(codes[b0:b1]) >> p) & 1).astype(np.float64)   # the reference path
+    out = workspace("lut_out", (lut.n_mats, b1 - b0, lut.n), np.float32)
+    for m in range(lut.n_mats):
+        out[m] = (b @ lut.integers(m) * sums.scales[m]).astype(np.float32)
+    return out
 
 
 def _check_codes(codes, lut, caller):
@@ -491,7 +601,8 @@ def _kernel():
     not compile."""
     if _llvm.force_blas():
         return None
-    args = [ctypes.c_int64] * 3 + [ctypes.c_void_p] * 3
+    args = [ctypes.c_int64] * 3 + [ctypes.c_void_p] * 3 + [ctypes.c_int64, ctypes.c_void_p,
+                                                           ctypes.c_int64]
     fin = [ctypes.c_int64] * 2 + [ctypes.c_void_p] * 2 + [ctypes.c_int64, ctypes.c_double]
     sps = [ctypes.c_int64] + [ctypes.c_void_p] * 3 + [ctypes.c_int64, ctypes.c_void_p,
                                                        ctypes.c_double]
@@ -535,7 +646,7 @@ def _group_lookup(n_cols: int, panel: int) -> list[str]:
         for h in range(2):
             s += [f"  %tq{c}_{h} = getelementptr i8, ptr %tg, i64 {128 * c + 64 * h}",
                   f"  %t{c}_{h} = load <16 x i32>, ptr %tq{c}_{h}, align 4"]
-    s += ["  %iq = getelementptr i8, ptr %idx, i64 %ib",
+    s += ["  %iq = getelementptr i8, ptr %idxq, i64 %ib",
           "  %iz0 = load <16 x i32>, ptr %iq, align 4"]
     for u in range(VB):
         if u:        # byte u of each lane: the permute reads the low five bits
@@ -548,53 +659,69 @@ def _group_lookup(n_cols: int, panel: int) -> list[str]:
 
 
 def _panel_loops(width: int, entries: int, step: int, panel: int,
-                 sums: list[tuple[str, int]], body: list[str]) -> list[str]:
+                 sums: list[tuple[str, int, int]], body: list[str]) -> list[str]:
     """IR of the loops around a kernel's group loop ``body``: blocks ``%jb`` of ``width`` columns
-    (tables ``%tj``, ``entries`` tables of 32 patterns per group), panels ``[%p0, %p1)`` of
-    ``panel`` groups, blocks ``%b`` of ``step`` vectors. Each sum (``sums``: its name and its
-    byte offset from ``%ab``, the block's place in ``%acc``; <16 x i32> values, ``%a…`` at the
-    start of a panel, ``%x…`` defined by ``body`` at its end) starts at zero in the first
-    panel and is stored in ``%acc`` after each (a body that keeps its sums in ``acc`` itself
-    passes no ``sums``; ``%first`` says whether the panel is the first): ``acc`` holds int32
-    blocks of :data:`CB` columns × 16 vectors, (n/CB, nb/16, CB, 16)."""
+    (tables ``%tj``, ``entries`` tables of 32 patterns per group), then each of the ``%npl``
+    planes ``%q`` (patterns ``%idxq`` at byte ``poff[q]`` of ``%idx``, sums ``%accq`` at
+    ``q·astride`` of ``%acc``: a block of columns' tables, read from memory once, serves every
+    plane from the cache), panels ``[%p0, %p1)`` of ``panel`` groups, blocks ``%b`` of
+    ``step`` vectors. Each sum (``sums``: its name, its block of 16 vectors ``u`` (at
+    ``%abu{u}``) and its byte offset there, its place in ``%accq``; <16 x i32> values,
+    ``%a…`` at the start of a panel, ``%x…`` defined by ``body`` at its end) starts at zero
+    in the first panel (the scratch is not read) and is stored in ``%accq`` after each (a
+    body that keeps its sums in ``acc`` itself passes no ``sums``; ``%first`` says whether
+    the panel is the first): a plane's ``acc`` holds int32 blocks of :data:`CB` columns × 16
+    vectors, (nb/16, n/CB, CB, 16), so a run of vectors' sums is one stretch of memory."""
     s = [f"  %gstride = mul i64 %ng, {entries * 128}", "  br label %jl",
-         "jl:", "  %jb = phi i64 [0, %entry], [%jbn, %pdone]",
+         "jl:", "  %jb = phi i64 [0, %entry], [%jbn, %qdone]",
          "  %to = mul i64 %jb, %gstride", "  %tj = getelementptr i8, ptr %tab, i64 %to",
          f"  %cbk = udiv i64 %jb, {CB // width}", f"  %cin = urem i64 %jb, {CB // width}",
-         "  %cbo = mul i64 %cbk, %nb", f"  %cbb = mul i64 %cbo, {CB * 4}",
+         f"  %cbb = mul i64 %cbk, {CB * 64}", f"  %lbs = mul i64 %njb, {width * 64}",
          f"  %cio = mul i64 %cin, {width * 64}", "  %cb0 = add i64 %cbb, %cio",
+         "  br label %ql",
+         # plane q: patterns at byte poff[q] of %idx, sums at q·%astride of %acc
+         "ql:", "  %q = phi i64 [0, %jl], [%qn, %pdone]",
+         "  %poq = getelementptr i64, ptr %poff, i64 %q", "  %po = load i64, ptr %poq, align 8",
+         "  %idxq = getelementptr i8, ptr %idx, i64 %po", "  %aoq = mul i64 %q, %astride",
+         "  %accq = getelementptr i8, ptr %acc, i64 %aoq",
          "  br label %pl",
-         "pl:", "  %p0 = phi i64 [0, %jl], [%p1, %bdone]",
+         "pl:", "  %p0 = phi i64 [0, %ql], [%p1, %bdone]",
          f"  %p1a = add i64 %p0, {panel}", "  %p1lt = icmp ult i64 %p1a, %ng",
          "  %p1 = select i1 %p1lt, i64 %p1a, i64 %ng", "  %first = icmp eq i64 %p0, 0",
-         "  %keep1 = select i1 %first, i32 0, i32 -1",     # the sums start at zero in panel 0
-         "  %keepi = insertelement <16 x i32> poison, i32 %keep1, i64 0",
-         "  %keep = shufflevector <16 x i32> %keepi, <16 x i32> poison, <16 x i32> zeroinitializer",
          "  br label %bl",
          "bl:", "  %b = phi i64 [0, %pl], [%bn, %bdone0]",
-         f"  %bo = mul i64 %b, {CB * 4}", "  %ao = add i64 %cb0, %bo",
-         "  %ab = getelementptr i8, ptr %acc, i64 %ao"]
-    for a, off in sums:
-        s += [f"  %aq{a} = getelementptr i8, ptr %ab, i64 {off}",
-              f"  %al{a} = load <16 x i32>, ptr %aq{a}, align 4",
-              f"  %a{a} = and <16 x i32> %al{a}, %keep"]
+         "  %bl16 = lshr i64 %b, 4", "  %bo = mul i64 %bl16, %lbs", "  %ao = add i64 %cb0, %bo",
+         "  %ab = getelementptr i8, ptr %accq, i64 %ao"]
+    for u in range(step // 16):     # lane block b/16 + u of the sums
+        s += [f"  %luo{u} = mul i64 %lbs, {u}",
+              f"  %abu{u} = getelementptr i8, ptr %ab, i64 %luo{u}"]
+    s += [f"  %aq{a} = getelementptr i8, ptr %abu{u}, i64 {off}" for a, u, off in sums]
+    # the sums start at zero in panel 0 (not read: the scratch holds the last call's sums)
+    s += ["  br i1 %first, label %bz, label %bs", "bs:"]
+    s += [f"  %al{a} = load <16 x i32>, ptr %aq{a}, align 4" for a, _, _ in sums]
+    s += ["  br label %bj", "bz:", "  br label %bj", "bj:"]
+    s += [f"  %a{a} = phi <16 x i32> [%al{a}, %bs], [zeroinitializer, %bz]" for a, _, _ in sums]
     s += body
-    s += [f"  store <16 x i32> %x{a}, ptr %aq{a}, align 4" for a, _ in sums]
+    s += [f"  store <16 x i32> %x{a}, ptr %aq{a}, align 4" for a, _, _ in sums]
     s += ["  br label %bdone0",
           "bdone0:", f"  %bn = add i64 %b, {step}", "  %bmore = icmp ult i64 %bn, %nb",
           "  br i1 %bmore, label %bl, label %bdone",
           "bdone:", "  %pmore = icmp ult i64 %p1, %ng", "  br i1 %pmore, label %pl, label %pdone",
-          "pdone:", "  %jbn = add i64 %jb, 1", "  %jmore = icmp ult i64 %jbn, %njb",
+          "pdone:", "  %qn = add i64 %q, 1", "  %qmore = icmp ult i64 %qn, %npl",
+          "  br i1 %qmore, label %ql, label %qdone",
+          "qdone:", "  %jbn = add i64 %jb, 1", "  %jmore = icmp ult i64 %jbn, %njb",
           "  br i1 %jmore, label %jl, label %exit", "exit:", "  ret void", "}"]
     return s
 
 
-_HEAD = ("(i64 %nb, i64 %ng, i64 %njb, ptr noalias %idx, ptr noalias %tab, ptr noalias %acc) {")
+_HEAD = ("(i64 %nb, i64 %ng, i64 %njb, ptr noalias %idx, ptr noalias %tab, ptr noalias %acc, "
+         "i64 %npl, ptr noalias %poff, i64 %astride) {")
 
 
 def _ir() -> str:
-    """``lut(nb, ng, njb, idx, tab, acc)``: for each block of ``J`` columns, panel of
-    :data:`PANEL` groups and block of ``16·VB`` vectors, over the groups ``g``: two registers
+    """``lut(nb, ng, njb, idx, tab, acc, npl, poff, astride)``: for each block of ``J``
+    columns, plane (:func:`_panel_loops`), panel of :data:`PANEL` groups and block of
+    ``16·VB`` vectors, over the groups ``g``: two registers
     per column hold the column's 32 patterns of group ``g`` and one per 16 vectors their
     patterns, ``vpermi2d`` looks up each vector's entry of each column and adds it to int32
     sums (lanes = vectors), kept in ``acc`` (blocks of :data:`CB` columns × 16 vectors, see
@@ -602,21 +729,21 @@ def _ir() -> str:
     blk = [(u, c) for u in range(VB) for c in range(J)]
     s = [f"declare <16 x i32> {_PERM}(<16 x i32>, <16 x i32>, <16 x i32>)", _PREFETCH,
          "define void @lut" + _HEAD, "entry:"]
-    body = ["  br label %gl", "gl:", "  %g = phi i64 [%p0, %bl], [%gn, %gl]"]
-    body += [f"  %s{u}_{c} = phi <16 x i32> [%a{u}_{c}, %bl], [%n{u}_{c}, %gl]"
+    body = ["  br label %gl", "gl:", "  %g = phi i64 [%p0, %bj], [%gn, %gl]"]
+    body += [f"  %s{u}_{c} = phi <16 x i32> [%a{u}_{c}, %bj], [%n{u}_{c}, %gl]"
              for u, c in blk]
     body += _group_lookup(J, PANEL)
     body += ["  %gn = add i64 %g, 1", "  %gmore = icmp ult i64 %gn, %p1",
              "  br i1 %gmore, label %gl, label %gdone", "gdone:"]
     body += [f"  %x{u}_{c} = add <16 x i32> %n{u}_{c}, zeroinitializer" for u, c in blk]
-    # lane block b/16 + u, column c of the CB-block: ((b/16 + u)·CB + c)·64 from %cb0
-    s += _panel_loops(J, J, 16 * VB, PANEL,
-                      [(f"{u}_{c}", 64 * (CB * u + c)) for u, c in blk], body)
+    # lane block b/16 + u, column c of the CB-block
+    s += _panel_loops(J, J, 16 * VB, PANEL, [(f"{u}_{c}", u, 64 * c) for u, c in blk], body)
     return "\n".join(s)
 
 
 def _ir_narrow() -> str:
-    """``lutn(nb, ng, njb, idx, tab, acc)`` for a narrow matrix: each int32 table entry holds
+    """``lutn(nb, ng, njb, idx, tab, acc, npl, poff, astride)`` for a narrow matrix: each
+    int32 table entry holds
     two columns' entries (column ``c`` in bits 0-15, column ``JN + c`` in bits 16-31 of a
     block of ``2·JN`` columns), so one ``vpermi2d`` looks up two columns; the packed sums
     ``P = lo + 2^16·hi`` run over panels of :data:`CHUNK_G` groups (a half never exceeds 16
@@ -627,8 +754,8 @@ def _ir_narrow() -> str:
     wide = [(u, c, h) for u in range(VB) for c in range(JN) for h in range(2)]
     s = [f"declare <16 x i32> {_PERM}(<16 x i32>, <16 x i32>, <16 x i32>)", _PREFETCH,
          "define void @lutn" + _HEAD, "entry:"]
-    body = ["  br label %gl", "gl:", "  %g = phi i64 [%p0, %bl], [%gn, %gl]"]
-    body += [f"  %s{u}_{c} = phi <16 x i32> [zeroinitializer, %bl], [%n{u}_{c}, %gl]"
+    body = ["  br label %gl", "gl:", "  %g = phi i64 [%p0, %bj], [%gn, %gl]"]
+    body += [f"  %s{u}_{c} = phi <16 x i32> [zeroinitializer, %bj], [%n{u}_{c}, %gl]"
              for u, c in blk]
     body += _group_lookup(JN, CHUNK_G)
     body += ["  %gn = add i64 %g, 1", "  %gmore = icmp ult i64 %gn, %p1",
@@ -637,14 +764,14 @@ def _ir_narrow() -> str:
              "f0:", "  br i1 %last, label %fin11, label %fin10",
              "f1:", "  br i1 %last, label %fin01, label %fin00"]
     # lane block b/16 + u, column h·JN + c of the 2·JN-block
-    off = {(u, c, h): 64 * (CB * u + h * JN + c) for u, c, h in wide}
+    off = {(u, c, h): 64 * (h * JN + c) for u, c, h in wide}
     for first in (0, 1):
         for last in (0, 1):
             t = f"{first}{last}"
             body.append(f"fin{t}:")
             for u, c in blk:
                 v = f"{u}_{c}_{t}"
-                body += [f"  %aq{v}_{h} = getelementptr i8, ptr %ab, i64 {off[u, c, h]}"
+                body += [f"  %aq{v}_{h} = getelementptr i8, ptr %abu{u}, i64 {off[u, c, h]}"
                          for h in range(2)]
                 body += [f"  %hi{v} = lshr <16 x i32> %n{u}_{c}, {_splat(16)}"]
                 if first:
@@ -692,26 +819,38 @@ def _to_f32(src: str, k: int) -> list[str]:
             f"  %h{k} = fptrunc <16 x double> %y{k} to <16 x float>"]
 
 
+#: Bytes ahead of the sums being converted that :func:`_ir_finish` prefetches (into the L2
+#: cache; the hardware's streams stop at 4 KiB pages) [-].
+_FINISH_AHEAD = 16384
+
+
 def _ir_finish() -> str:
-    """``lutf(nlb, ncb, acc, out, ldo, scale)``: for each block of :data:`CB` columns and
-    each block of 16 vectors in ``acc`` (int32, (ncb, nlb, CB, 16): lanes = vectors),
-    ``f32(f64(R)·scale)`` transposed (in-lane unpacks of 32 and 64 bits, then two shuffles of
-    128-bit lanes) into 16 rows of 16 floats, each stored as one 64-byte row segment of
-    ``out`` (row stride ``ldo``). Whole row segments keep the stores of a block from
-    evicting each other in the L1 cache (rows of 2 KiB, as 512 columns, share two sets)."""
+    """``lutf(nlb, ncb, acc, out, ldo, scale)``: for each block of 16 vectors and each block
+    of :data:`CB` columns in ``acc`` (int32, (nlb, ncb, CB, 16): lanes = vectors, read in
+    order, :data:`_FINISH_AHEAD` bytes prefetched ahead into the L2 cache: sums of several
+    planes come from memory), ``f32(f64(R)·scale)`` transposed (in-lane unpacks of 32 and
+    64 bits, then two shuffles of 128-bit lanes) into 16 rows of 16 floats, each stored as
+    one 64-byte row segment of ``out`` (row stride ``ldo``). Whole row segments keep the
+    stores of a block from evicting each other in the L1 cache (rows of 2 KiB, as 512
+    columns, share two sets)."""
     lo32 = [4 * q + x for q in range(4) for x in (0, 16, 1, 17)]
     hi32 = [4 * q + x for q in range(4) for x in (2, 18, 3, 19)]
     lo64 = [4 * q + x for q in range(4) for x in (0, 1, 16, 17)]
     hi64 = [4 * q + x for q in range(4) for x in (2, 3, 18, 19)]
-    s = ["define void @lutf(i64 %nlb, i64 %ncb, ptr noalias %acc, ptr noalias %out, i64 %ldo, "
+    s = [_PREFETCH,
+         "define void @lutf(i64 %nlb, i64 %ncb, ptr noalias %acc, ptr noalias %out, i64 %ldo, "
          "double %scale) {", "entry:",
          *_SPLAT_SCALE,
-         "  br label %cl",
-         "cl:", "  %cb = phi i64 [0, %entry], [%cbn, %ldone]",
-         f"  %col = mul i64 %cb, {CB}", "  %cbo = mul i64 %cb, %nlb", "  br label %ll",
-         "ll:", "  %l = phi i64 [0, %cl], [%ln, %ll]",
-         "  %lo = add i64 %cbo, %l", f"  %lb = mul i64 %lo, {CB * 64}",
-         "  %ap = getelementptr i8, ptr %acc, i64 %lb", "  %row0 = shl i64 %l, 4"]
+         "  br label %ll",
+         "ll:", "  %l = phi i64 [0, %entry], [%ln, %cdone]",
+         "  %lo = mul i64 %l, %ncb", "  %row0 = shl i64 %l, 4", "  br label %cl",
+         "cl:", "  %cb = phi i64 [0, %ll], [%cbn, %cl]",
+         f"  %col = mul i64 %cb, {CB}", "  %lc = add i64 %lo, %cb",
+         f"  %lb = mul i64 %lc, {CB * 64}",
+         "  %ap = getelementptr i8, ptr %acc, i64 %lb"]
+    for c in range(CB):       # the sums 4 KiB on, from memory while these are converted
+        s += [f"  %pf{c} = getelementptr i8, ptr %ap, i64 {_FINISH_AHEAD + 64 * c}",
+              f"  call void @llvm.prefetch.p0(ptr %pf{c}, i32 0, i32 2, i32 1)"]
     for c in range(CB):
         s += [f"  %q{c} = getelementptr i8, ptr %ap, i64 {64 * c}",
               f"  %i{c} = load <16 x i32>, ptr %q{c}, align 4", *_to_f32(f"%i{c}", c)]
@@ -742,10 +881,10 @@ def _ir_finish() -> str:
               f"  %rc{i} = add i64 %ro{i}, %col",
               f"  %rp{i} = getelementptr float, ptr %out, i64 %rc{i}",
               f"  store <16 x float> %v{i}, ptr %rp{i}, align 4"]
-    s += ["  %ln = add i64 %l, 1", "  %lmore = icmp ult i64 %ln, %nlb",
-          "  br i1 %lmore, label %ll, label %ldone",
-          "ldone:", "  %cbn = add i64 %cb, 1", "  %cmore = icmp ult i64 %cbn, %ncb",
-          "  br i1 %cmore, label %cl, label %exit", "exit:", "  ret void", "}"]
+    s += ["  %cbn = add i64 %cb, 1", "  %cmore = icmp ult i64 %cbn, %ncb",
+          "  br i1 %cmore, label %cl, label %cdone",
+          "cdone:", "  %ln = add i64 %l, 1", "  %lmore = icmp ult i64 %ln, %nlb",
+          "  br i1 %lmore, label %ll, label %exit", "exit:", "  ret void", "}"]
     return "\n".join(s)
 
 

@@ -874,6 +874,37 @@ class ArrayRead:
             return None
         return lut_gemm.code_patterns(codes, self.enc.n_planes, self.mats["lut"])
 
+    def plane_sums(self, codes: np.ndarray, patterns: np.ndarray,
+                   n_on: dict) -> lut_gemm.PlaneSums:
+        """The exact sums of the bit-planes ``n_on`` (plane → its number of driven (row,
+        vector) pairs, or None) of ``codes`` from their :meth:`plane_patterns`, the look-up
+        tables read once for all of them (:func:`~cimsim.kernels.lut_gemm.plane_sums`), for
+        :meth:`plane_currents`."""
+        return lut_gemm.plane_sums(codes, n_on, float(self.dtype.type(self.v_unit)),
+                                   self.mats["lut"], patterns)
+
+    def plane_currents(self, sums: lut_gemm.PlaneSums, p: int, b0: int, b1: int,
+                       noisy: bool | None = None, var_add: np.ndarray | None = None):
+        """:meth:`currents` of bit-plane ``p`` for vectors ``b0 … b1`` of :meth:`plane_sums`
+        (``b0`` a multiple of 16; ``var_add`` as there): the same numbers (per-thread
+        scratch arrays)."""
+        noisy = self.noisy if noisy is None else noisy
+        mean, var_own, var_ref = self._lut_currents(lut_gemm.plane_matmul(sums, p, b0, b1),
+                                                    noisy)
+        if var_add is not None and var_own.shape[1]:
+            _variance._add_columns(var_own, var_add.astype(var_own.dtype))
+        return mean, var_own, var_ref
+
+    def _lut_currents(self, sums: np.ndarray, noisy: bool):
+        """Signal currents and variances from the rounded sums of a bit-plane: the signal,
+        and the read-noise GEMM plus the thermal constants."""
+        empty = np.zeros((sums.shape[1], 0), dtype=sums.dtype)
+        if not noisy:
+            return sums[0], empty, empty
+        var_own = sums[1]
+        _variance._add_columns(var_own, self.mats["variance"].c_own)
+        return sums[0], var_own, empty
+
     def currents(self, v: np.ndarray, v2: np.ndarray, p: int, *, x: np.ndarray,
                  codes: np.ndarray | None, per_cell: bool = False, per_cell_args=None,
                  noisy: bool | None = None, operand: bool = False,
@@ -945,14 +976,10 @@ class ArrayRead:
                                                     **per_cell_args)
                 return mean, empty, empty
             if "lut" in mats:      # a bit-plane: both sums by one table look-up
-                sums = (lut_gemm.matmul(v, self.v_unit, mats["lut"]) if patterns is None
-                        else lut_gemm.matmul_codes(codes, p, float(dt.type(self.v_unit)),
-                                                   mats["lut"], patterns, n_on))
-                if not noisy:
-                    return sums[0], empty, empty
-                var_own = sums[1]
-                _variance._add_columns(var_own, mats["variance"].c_own)
-                return sums[0], var_own, np.zeros((n_b, 0), dtype=var_own.dtype)
+                if patterns is not None:
+                    return self.plane_currents(self.plane_sums(codes, patterns, {p: n_on}),
+                                               p, 0, n_b, noisy)
+                return self._lut_currents(lut_gemm.matmul(v, self.v_unit, mats["lut"]), noisy)
             mean = signal_gemm(v, mats["signal"], enc.int_step_v(p), enc.signed,
                                workspace("mean", (n_b, self.n_signal), dt))
             if not noisy:

@@ -92,6 +92,14 @@ CHUNK_VECTORS = 1024
 #: 256 [-].
 MIN_SLICE_VECTORS = 512
 
+#: Vectors per run of the bit-plane read-out (:meth:`AnalogMatrix._read_planes`): every
+#: plane's sums of a slice are taken at once, then each run of this many vectors has its
+#: planes read out in turn, so its outputs (float64, 1 MiB for 512 columns) stay in a core's
+#: L2 cache from plane to plane instead of passing through memory once per plane; runs of 128
+#: cost more in calls than they save (512 × 512, 8 planes); a multiple of 64 (the look-up's
+#: blocks of vectors) [-].
+PLANE_BLOCK_VECTORS = 256
+
 #: Smallest non-zero full scale of weights or inputs, max|w| or max|x_cal|: 2^64 times the
 #: smallest normal float64, so that an LSB (full scale / 2^bits) stays a normal number [-].
 SCALE_MIN = float(np.finfo(np.float64).tiny) * 2.0**64
@@ -713,26 +721,25 @@ class AnalogMatrix:
             if pats is not None:
                 nz_planes = workspace("nz_planes", (enc.n_planes, n_b), np.int32)
                 enc.drive_planes(codes, r0=r0, r1=r1, acc=acc, nz=nz_planes)
-                v = v2 = np.zeros((n_b, 0), dtype=dtype)
+                self._read_planes(cells, block, cr, pats, nz_planes, gain, coef0, fe_var, dest,
+                                  index, ident or columns, first, e_out, reads[k],
+                                  anyrow if steps is not None else None, sample0)
+                continue
             for p in range(enc.n_planes):
-                if pats is None:
-                    v, v2, _ = enc.drive(codes, p, dtype, r0=r0, r1=r1,
-                                         squares=noisy and cells.squares(per_cell), x=x,
-                                         acc=acc, nz=nz,
-                                         code_table=table if packing is None else packing[0],
-                                         packed=None if packing is None else packing[1])
-                nzp = nz if pats is None else nz_planes[p]
+                v, v2, _ = enc.drive(codes, p, dtype, r0=r0, r1=r1,
+                                     squares=noisy and cells.squares(per_cell), x=x,
+                                     acc=acc, nz=nz,
+                                     code_table=table if packing is None else packing[0],
+                                     packed=None if packing is None else packing[1])
                 if skip:
-                    reads[k, 0] += np.count_nonzero(nzp)
+                    reads[k, 0] += np.count_nonzero(nz)
                 if steps is not None:
-                    anyrow[p] |= nzp != 0
+                    anyrow[p] |= nz != 0
                 mean, var_own, var_ref = cells.currents(
                     v, v2, p, x=xr, codes=cr, noisy=noisy, per_cell=per_cell,
                     per_cell_args=dict(seed=hw.seed, seed_tag=self.seed_tag, sample0=sample0,
                                        plane=p, n_planes=enc.n_planes),
-                    operand=table is not None, patterns=pats,
-                    n_on=None if pats is None else int(nzp.sum()),
-                    var_add=None if per_cell else fe_var)
+                    operand=table is not None, var_add=None if per_cell else fe_var)
                 # the front end's own noise (reset kT/C, R_f): var_add above, or per cell
                 if fe_var is not None and per_cell:
                     rows = (np.arange(sample0, sample0 + n_b, dtype=np.uint64)
@@ -747,10 +754,44 @@ class AnalogMatrix:
                             n_planes=enc.n_planes, col0=block.col0, ref0=block.ref0, out=dest,
                             e_out=e_out, exact=not tc.quantize or self.analog_output,
                             assign=first and p == 0, ident=ident or columns,
-                            active=nzp if skip else None)
+                            active=nz if skip else None)
         if steps is not None:
             steps[0, 0] += np.count_nonzero(anyrow)
             steps[0, 1] += np.count_nonzero(anyrow.any(axis=0))
+
+    def _read_planes(self, cells, block, codes, pats, nz_planes, gain, coef0, fe_var, dest,
+                     index, ident, first, e_out, reads, anyrow, sample0):
+        """The bit-planes of one row block read from their look-up patterns ``pats``
+        (:meth:`_run`'s arguments of the block): every plane's exact sums in one pass over
+        the tables (:meth:`~cimsim.tile.cells.ArrayRead.plane_sums`), then, for each run of
+        :data:`PLANE_BLOCK_VECTORS` vectors, each plane's currents and read-out in plane
+        order, while those vectors' sums and outputs are in the cache. Every vector's
+        numbers (noise stream position, plane order of its shift-adds and energies) are those
+        of a read of the whole batch one plane at a time."""
+        enc, tc = self.encoder, self.hw.tile
+        n_b = codes.shape[0]
+        skip = tc.skip_zero_inputs
+        for p in range(enc.n_planes):
+            if skip:
+                reads[0] += np.count_nonzero(nz_planes[p])
+            if anyrow is not None:
+                anyrow[p] |= nz_planes[p] != 0
+        sums = cells.plane_sums(codes, pats, {p: int(nz_planes[p].sum())
+                                              for p in range(enc.n_planes)})
+        coefs = [coef0 * (enc.x_lsb / enc.plane_volts_per_code(p)) for p in range(enc.n_planes)]
+        exact = not tc.quantize or self.analog_output
+        for b0 in range(0, n_b, PLANE_BLOCK_VECTORS):
+            b1 = min(b0 + PLANE_BLOCK_VECTORS, n_b)
+            for p in range(enc.n_planes):
+                mean, var_own, var_ref = cells.plane_currents(   # with the front ends' noise
+                    sums, p, b0, b1, self.hw.read_noise, var_add=fe_var)
+                analog_read(mean, var_own, var_ref, block.ref_idx, gain, coefs[p], index,
+                            block.adc_of, block.adcs, key=self._key, key_ref=self._key_ref,
+                            key_c=self._key_c, sample0=sample0 + b0, plane=p,
+                            n_planes=enc.n_planes, col0=block.col0, ref0=block.ref0,
+                            out=dest[b0:b1], e_out=e_out[b0:b1],
+                            exact=exact, assign=first and p == 0, ident=ident,
+                            active=nz_planes[p, b0:b1] if skip else None)
 
     def matmul_series(self, x_seq, *, t_s: float | None = None,
                       sample_offset: int | None = None, state: dict | None = None):
