@@ -397,6 +397,12 @@ def plane_sums(codes: np.ndarray, planes: dict, unit_v: float, lut: LutMatrix,
     if not isinstance(patterns, np.ndarray) or patterns.dtype != np.uint8:
         fail("patterns", caller, "code_patterns of these codes (uint8)",
              type(patterns).__name__)
+    if not isinstance(planes, dict):
+        fail("planes", caller, "a dict of planes and their numbers of ones (or None)",
+             type(planes).__name__)
+    planes = {check_int("p", p, caller, lo=0, hi=_MAX_PLANES - 1):
+              None if n_on is None else check_int("n_on", n_on, caller, lo=0)
+              for p, n_on in planes.items()}
     n_b = codes.shape[0]
     scales = tuple(float(unit_v) * u for u in lut.units)
     fn = _kernel() if backend() == "numba" else None
@@ -404,7 +410,6 @@ def plane_sums(codes: np.ndarray, planes: dict, unit_v: float, lut: LutMatrix,
         return PlaneSums(codes, lut, scales, {}, None, {}, 0)
     dense, sparse = [], {}
     for p, n_on in planes.items():
-        p = check_int("p", p, caller, lo=0, hi=_MAX_PLANES - 1)
         if n_on is None:
             n_on = int(np.count_nonzero((np.abs(codes) >> p) & 1))
         if n_on > SPARSE_DENSITY * n_b * lut.k:
@@ -435,6 +440,9 @@ def plane_matmul(sums: PlaneSums, p: int, b0: int, b1: int) -> np.ndarray:
     valid until this thread's next call). ``b0`` is a multiple of 16 where the plane was
     summed by look-up."""
     caller = "lut_gemm.plane_matmul"
+    if not isinstance(sums, PlaneSums):
+        fail("sums", caller, "a PlaneSums (lut_gemm.plane_sums)", type(sums).__name__)
+    p = check_int("p", p, caller, lo=0, hi=_MAX_PLANES - 1)
     lut, codes = sums.lut, sums.codes
     n_b = codes.shape[0]
     b0 = check_int("b0", b0, caller, lo=0, hi=n_b)
