@@ -851,6 +851,48 @@ def test_drive_code_table_and_fused_codes(each_backend, converter_noise, signed)
         enc.drive(codes, 0, np.float32, code_table=table[:-1])
 
 
+@pytest.mark.parametrize("signed", [False, True])
+@pytest.mark.parametrize("zero_code", [None, 3, -2])
+def test_drive_driven_rows_by_level_where_a_dac_level_is_zero(signed, zero_code):
+    """The DAC-level drive counts a row as driven where its level is not 0 (the reference's
+    events): by the codes where only code 0 has level 0 (the kernel's shortcut), by the
+    levels where another code's level is 0 too; kernel and NumPy reference agree in both."""
+    from cimsim.tile.encode import InputEncoder
+    from device_models._jit import use_backend
+
+    x = np.random.default_rng(7).normal(size=(200, 30)) * 0.1
+    if not signed:
+        x = np.abs(x)
+    enc = InputEncoder(float(np.max(np.abs(x))), signed, HardwareConfig())
+    assert not enc.linear_levels
+    if zero_code is not None:
+        if zero_code < 0 and not signed:
+            return
+        enc.levels_v[abs(zero_code)] = 0.0           # a level that rounds to 0 V
+    assert enc._levels_on_by_code is (zero_code is None)
+    codes = enc.codes(x)
+    if zero_code is not None:
+        assert np.any(np.abs(codes) == abs(zero_code))
+    got = {}
+    for which in ("numba", "numpy"):
+        for src in (dict(codes=codes), dict(codes=None, x=x)):
+            nz = np.empty(200, dtype=np.int32)
+            with use_backend(which):
+                v, _, acc = enc.drive(src.get("codes"), 0, np.float64, x=src.get("x"),
+                                      nz=nz)
+            got[which, len(src)] = (v.copy(), acc, nz)
+    ref = got["numpy", 1]
+    levels = enc.code_volts(np.float64)[codes - (-enc.c_max if signed else 0)]
+    np.testing.assert_array_equal(ref[2], np.count_nonzero(levels, axis=1))
+    for k, (v, acc, nz) in got.items():       # the kernels' levels within 1e-12 of encode's
+        np.testing.assert_allclose(v, ref[0], rtol=1e-12, atol=0.0, err_msg=str(k))
+        np.testing.assert_allclose(acc[:, 0], ref[1][:, 0], rtol=1e-12, err_msg=str(k))
+        np.testing.assert_array_equal(acc[:, 1:], ref[1][:, 1:], err_msg=str(k))
+        np.testing.assert_array_equal(nz, ref[2], err_msg=str(k))
+    for a, b in zip(got["numba", 1], got["numba", 2], strict=True):    # codes or x
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("converter_noise", [False, True])      # linear levels, DAC card
 @pytest.mark.parametrize("signed", [False, True])
 @pytest.mark.parametrize("batch, r1", [(150, 33), (13, 40), (64, 6)])

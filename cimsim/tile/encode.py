@@ -119,6 +119,15 @@ class InputEncoder:
         drive kernel's table; exact: a sign flip)."""
         return self.code_volts(np.float64)
 
+    @functools.cached_property
+    def _levels_on_by_code(self) -> bool:
+        """Whether :attr:`_signed_levels` is 0 at code 0 and nowhere else (a row is driven
+        exactly where its code is not 0; the drive kernel then counts driven rows from the
+        codes)."""
+        lv = self._signed_levels
+        lo = int(self._lo_hi[0])
+        return bool(lv[-lo] == 0.0 and np.count_nonzero(lv) == lv.size - 1)
+
     @property
     def _lo_hi(self) -> tuple[float, float]:
         return float(-self.c_max if self.signed else 0), float(self.c_max)
@@ -309,7 +318,7 @@ class InputEncoder:
             _drive_f64_kernel(cs, xs, from_x, self.codes_per_x, lo, hi, self._signed_levels,
                               self.quantize, step, r0, r1, v, v2, squares, tab2,
                               code_table is not None, acc, nz, pk, packed is not None,
-                              _PAIR_SHIFT)
+                              _PAIR_SHIFT, self._levels_on_by_code)
         if from_x and not np.isfinite(acc[:, 2].sum()):
             raise NonFiniteInput("The inputs hold NaN or inf.")
         return v, (v2 if packed is None else packed), acc
@@ -545,7 +554,8 @@ def _pack_pair(tab2, k0, k1, sh):
 
 @jit
 def _row_table(crow, xr, from_x, codes_per_x, lo, hi, table, quantized, step, vrow, v2row,
-               squares, tab2, second, a_sq, a_on, a_mag, cbuf, lvbuf, pk, base, packed, sh):
+               squares, tab2, second, a_sq, a_on, a_mag, cbuf, lvbuf, pk, base, packed, sh,
+               on_by_code):
     n = 0
     if not quantized:           # float codes: v = c·step
         for i in range(vrow.size):
@@ -558,51 +568,66 @@ def _row_table(crow, xr, from_x, codes_per_x, lo, hi, table, quantized, step, vr
             a_mag[i] += m
             n += np.int64(lvl != 0.0)
     else:
-        # the integer codes (from_x: formed here; ``x − x`` makes Σ |c| NaN for a NaN or inf
-        # input, as in _vector_x_linear), then the look-ups, each a pass of its own
+        # the integer codes as table indices code − lo (>= 0: codes are clipped to [lo, hi];
+        # from_x: formed here, ``x − x`` making Σ |c| NaN for a NaN or inf input, as in
+        # _vector_x_linear), with the driven rows where the table is 0 at code 0 only
+        # (``on_by_code``: level ≠ 0 ⇔ code ≠ 0), then the look-ups and the other sums
+        off = np.int32(lo)
         if from_x:
             for i in range(vrow.size):
                 xv = xr[i]
                 c = _code_of_x(xv, codes_per_x, lo, hi)
-                cbuf[i] = np.int32(c)
+                cbuf[i] = np.int32(c) - off
                 a_mag[i] += abs(c) + (xv - xv)
+                if on_by_code:
+                    on = c != 0.0
+                    a_on[i] += np.float64(on)
+                    n += np.int64(on)
         else:
             for i in range(vrow.size):
                 ci = np.int32(crow[i])
-                cbuf[i] = ci
+                cbuf[i] = ci - off
                 a_mag[i] += abs(np.float64(ci))
+                if on_by_code:
+                    on = ci != 0
+                    a_on[i] += np.float64(on)
+                    n += np.int64(on)
         # the look-ups by code in a loop of scalar loads (the tables are arguments: LLVM
-        # keeps the loads scalar, faster here than vector gathers), then the sums; the
-        # index code − lo (>= 0: codes are clipped to [lo, hi]) unsigned, so that no load
-        # carries the wrap-around of a negative index
-        off = np.int32(lo)
+        # keeps the loads scalar, faster here than vector gathers); the index unsigned, so
+        # that no load carries the wrap-around of a negative index
         n_r = vrow.size
         if packed:          # the second table's bits, a pair of columns per store
             for i in range(0, n_r - 1, 2):
-                k0 = np.uint32(cbuf[i] - off)
-                k1 = np.uint32(cbuf[i + 1] - off)
+                k0 = np.uint32(cbuf[i])
+                k1 = np.uint32(cbuf[i + 1])
                 lvbuf[i] = table[k0]
                 lvbuf[i + 1] = table[k1]
                 pk[base + (i >> 1) * _MR] = _pack_pair(tab2, k0, k1, sh)
             if n_r % 2:
-                k0 = np.uint32(cbuf[n_r - 1] - off)
+                k0 = np.uint32(cbuf[n_r - 1])
                 lvbuf[n_r - 1] = table[k0]
                 pk[base + (n_r >> 1) * _MR] = np.uint32(tab2[k0]) << np.uint32(sh[0])
         elif second:
             for i in range(n_r):
-                k = np.uint32(cbuf[i] - off)
+                k = np.uint32(cbuf[i])
                 lvbuf[i] = table[k]
                 v2row[i] = tab2[k]
         else:
             for i in range(n_r):
-                lvbuf[i] = table[np.uint32(cbuf[i] - off)]
-        for i in range(n_r):
-            lvl = lvbuf[i]
-            vrow[i] = lvl
-            a_sq[i] += lvl * lvl
-            on = lvl != 0.0
-            a_on[i] += np.float64(on)
-            n += np.int64(on)
+                lvbuf[i] = table[np.uint32(cbuf[i])]
+        if on_by_code:
+            for i in range(n_r):
+                lvl = lvbuf[i]
+                vrow[i] = lvl
+                a_sq[i] += lvl * lvl
+        else:
+            for i in range(n_r):
+                lvl = lvbuf[i]
+                vrow[i] = lvl
+                a_sq[i] += lvl * lvl
+                on = lvl != 0.0
+                a_on[i] += np.float64(on)
+                n += np.int64(on)
     if squares and not second:
         for i in range(vrow.size):
             v2row[i] = vrow[i] * vrow[i]
@@ -620,12 +645,14 @@ def _zero_pad_rows(pk, n_b, n_r):
 
 
 def _drive_f64_py(codes, x, from_x, codes_per_x, lo, hi, table, quantized, step, r0, r1, v,
-                  v2, squares, tab2, second, acc, nz, pk, packed, sh):
+                  v2, squares, tab2, second, acc, nz, pk, packed, sh, on_by_code):
     """DAC level tables (quantised codes, or inputs ``x`` coded here; ``v = table[code −
     lo]``, the signed levels of :meth:`InputEncoder.code_volts`) or unquantised float codes
     (``v = c·step``); ``second``: ``v2 = tab2[code − lo]`` (else ``v²`` if ``squares``), or
     with ``packed`` the bits ``tab2[code − lo]`` (uint16) into the packed operand ``pk``
-    (:class:`cimsim.kernels.bf16_gemm.PackedOperand`'s panels as uint32 pairs) instead."""
+    (:class:`cimsim.kernels.bf16_gemm.PackedOperand`'s panels as uint32 pairs) instead.
+    ``on_by_code``: the table is 0 at code 0 and nowhere else (a row is driven where its
+    code is not 0)."""
     n_b = v.shape[0]
     n_r = r1 - r0
     cbuf = np.empty(n_r, dtype=np.int32)
@@ -644,7 +671,8 @@ def _drive_f64_py(codes, x, from_x, codes_per_x, lo, hi, table, quantized, step,
                                         v2[b] if (squares or second) and not packed else v[b],
                                         squares, tab2, second, acc[ch, 0], acc[ch, 1],
                                         acc[ch, 2], cbuf, lvbuf, pk,
-                                        (b // _MR) * kp * _MR + b % _MR, packed, sh))
+                                        (b // _MR) * kp * _MR + b % _MR, packed, sh,
+                                        on_by_code))
     if packed:
         _zero_pad_rows(pk, n_b, n_r)
 
