@@ -360,6 +360,7 @@ def test_plane_sums_of_any_planes_and_runs_of_vectors_equal_the_reads_of_the_vol
     want = {p: lut_gemm.matmul(np.where((codes >> p) & 1, u, np.float32(0)), 0.2, lut).copy()
             for p in planes}
     bounds = sorted({0, n_b, *(min(16 * c, n_b) for c in cuts)})
+    adds = [(rng.standard_normal(n) * s).astype(np.float32) for s in (1e-7, 1e-13, 1e-12)]
     for be in ("numba", "numpy"):
         with use_backend(be):
             pats = lut_gemm.code_patterns(codes, 8, lut)
@@ -368,6 +369,14 @@ def test_plane_sums_of_any_planes_and_runs_of_vectors_equal_the_reads_of_the_vol
             sums = lut_gemm.plane_sums(codes, n_on, float(u), lut, pats)
             for b0, b1 in zip(bounds[:-1], bounds[1:], strict=True):
                 for p in sorted(planes):
+                    np.testing.assert_array_equal(lut_gemm.plane_matmul(sums, p, b0, b1),
+                                                  want[p][:, b0:b1])
+                    # column constants added in float32 as the sums are written, in turn
+                    got = lut_gemm.plane_matmul(sums, p, b0, b1,
+                                                col_add=(adds[:1], adds[1:]))
+                    np.testing.assert_array_equal(got[0], want[p][0, b0:b1] + adds[0])
+                    np.testing.assert_array_equal(got[1], (want[p][1, b0:b1] + adds[1])
+                                                  + adds[2])
                     np.testing.assert_array_equal(lut_gemm.plane_matmul(sums, p, b0, b1),
                                                   want[p][:, b0:b1])
 

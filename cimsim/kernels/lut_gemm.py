@@ -295,15 +295,20 @@ def _look_up(fn, idx, offsets, lut):
     return acc
 
 
-def _finish(fn, acc, slot, nb_pad, b0, b1, lut, scales):
+def _finish(fn, acc, slot, nb_pad, b0, b1, lut, scales, col_add=None):
     """Vectors ``b0 … b1`` (``b0`` a multiple of 16) of plane ``slot`` of :func:`_look_up`'s
-    sums (``nb_pad`` padded vectors), rounded: (n_mats, b1 − b0, n) float32."""
+    sums (``nb_pad`` padded vectors), rounded, with ``col_add`` (:func:`plane_matmul`) added:
+    (n_mats, b1 − b0, n) float32."""
     n_pad = -(-lut.n // CB) * CB
     n_lb = -(-(b1 - b0) // 16)
     out = workspace("lut_out", (lut.n_mats, 16 * n_lb, n_pad), np.float32)
+    adds = workspace("lut_add", (lut.n_mats, 2, n_pad), np.float32)
     for m in range(lut.n_mats):
+        vecs = () if col_add is None or col_add[m] is None else col_add[m]
+        for i, a in enumerate(vecs):
+            adds[m, i, :lut.n] = a
         fn[2](n_lb, n_pad // CB, acc[m, slot].ctypes.data + 4 * n_pad * b0, out[m].ctypes.data,
-              n_pad, scales[m])
+              n_pad, scales[m], adds[m].ctypes.data, len(vecs))
     if b1 - b0 == out.shape[1] and lut.n == n_pad:
         return out
     return np.ascontiguousarray(out[:, :b1 - b0, :lut.n])
@@ -434,11 +439,14 @@ def plane_sums(codes: np.ndarray, planes: dict, unit_v: float, lut: LutMatrix,
                      nb_pad)
 
 
-def plane_matmul(sums: PlaneSums, p: int, b0: int, b1: int) -> np.ndarray:
+def plane_matmul(sums: PlaneSums, p: int, b0: int, b1: int,
+                 col_add: tuple | None = None) -> np.ndarray:
     """Vectors ``b0 … b1`` of bit-plane ``p`` of :func:`plane_sums`: :func:`matmul_codes`'s
     numbers for those vectors, (n_mats, b1 − b0, n) float32 (a per-thread scratch array,
     valid until this thread's next call). ``b0`` is a multiple of 16 where the plane was
-    summed by look-up."""
+    summed by look-up. ``col_add`` (per matrix None or up to two float32 vectors of ``n``
+    column constants) adds each vector in turn to every row, in float32, as the sums are
+    written: ``(out[m] + col_add[m][0]) + col_add[m][1]``."""
     caller = "lut_gemm.plane_matmul"
     if not isinstance(sums, PlaneSums):
         fail("sums", caller, "a PlaneSums (lut_gemm.plane_sums)", type(sums).__name__)
@@ -447,20 +455,33 @@ def plane_matmul(sums: PlaneSums, p: int, b0: int, b1: int) -> np.ndarray:
     n_b = codes.shape[0]
     b0 = check_int("b0", b0, caller, lo=0, hi=n_b)
     b1 = check_int("b1", b1, caller, lo=b0, hi=n_b)
+    if col_add is not None and (not isinstance(col_add, (tuple, list))
+                                or len(col_add) != lut.n_mats or not all(
+            a is None or (isinstance(a, (tuple, list)) and len(a) <= 2 and all(
+                isinstance(v, np.ndarray) and v.dtype == np.float32 and v.shape == (lut.n,)
+                for v in a)) for a in col_add)):
+        fail("col_add", caller, f"per matrix None or up to two float32 vectors of {lut.n} "
+             "columns", type(col_add).__name__)
     if p in sums.dense:
         if b0 % 16:
             fail("b0", caller, "a multiple of 16 (a plane summed by look-up)", b0)
         return _finish(_kernel(), sums.acc, sums.dense[p], sums.nb_pad, b0, b1, lut,
-                       sums.scales)
+                       sums.scales, col_add)
     if p in sums.sparse:
-        return sums.sparse[p][:, b0:b1]
-    if sums.acc is not None or sums.sparse:
+        out = sums.sparse[p][:, b0:b1]
+    elif sums.acc is not None or sums.sparse:
         fail("p", caller, f"one of the planes summed ({sorted([*sums.dense, *sums.sparse])})",
              p)
-    b = ((np.abs(codes[b0:b1]) >> p) & 1).astype(np.float64)   # the reference path
-    out = workspace("lut_out", (lut.n_mats, b1 - b0, lut.n), np.float32)
-    for m in range(lut.n_mats):
-        out[m] = (b @ lut.integers(m) * sums.scales[m]).astype(np.float32)
+    else:
+        b = ((np.abs(codes[b0:b1]) >> p) & 1).astype(np.float64)   # the reference path
+        out = workspace("lut_out", (lut.n_mats, b1 - b0, lut.n), np.float32)
+        for m in range(lut.n_mats):
+            out[m] = (b @ lut.integers(m) * sums.scales[m]).astype(np.float32)
+    if col_add is not None and any(a for a in col_add):
+        out = np.array(out)     # a copy: the sparse planes' sums stay as they were
+        for m, vecs in enumerate(col_add):
+            for a in vecs or ():
+                out[m] += a
     return out
 
 
@@ -611,7 +632,8 @@ def _kernel():
         return None
     args = [ctypes.c_int64] * 3 + [ctypes.c_void_p] * 3 + [ctypes.c_int64, ctypes.c_void_p,
                                                            ctypes.c_int64]
-    fin = [ctypes.c_int64] * 2 + [ctypes.c_void_p] * 2 + [ctypes.c_int64, ctypes.c_double]
+    fin = [ctypes.c_int64] * 2 + [ctypes.c_void_p] * 2 + [ctypes.c_int64, ctypes.c_double,
+                                                           ctypes.c_void_p, ctypes.c_int64]
     sps = [ctypes.c_int64] + [ctypes.c_void_p] * 3 + [ctypes.c_int64, ctypes.c_void_p,
                                                        ctypes.c_double]
     fns = tuple(_llvm.compiled_function(st, ir, name, a, ("avx512f",),
@@ -847,8 +869,8 @@ def _ir_finish() -> str:
     hi64 = [4 * q + x for q in range(4) for x in (2, 3, 18, 19)]
     s = [_PREFETCH,
          "define void @lutf(i64 %nlb, i64 %ncb, ptr noalias %acc, ptr noalias %out, i64 %ldo, "
-         "double %scale) {", "entry:",
-         *_SPLAT_SCALE,
+         "double %scale, ptr noalias %add, i64 %nadd) {", "entry:",
+         *_SPLAT_SCALE, "  %has0 = icmp ugt i64 %nadd, 0", "  %has1 = icmp ugt i64 %nadd, 1",
          "  br label %ll",
          "ll:", "  %l = phi i64 [0, %entry], [%ln, %cdone]",
          "  %lo = mul i64 %l, %ncb", "  %row0 = shl i64 %l, 4", "  br label %cl",
@@ -884,11 +906,20 @@ def _ir_finish() -> str:
                                           ("A", "C", 1, 3), ("B", "D", 1, 3))):
             sh.append((4 * q + r, f"  %v{4 * q + r} = shufflevector <16 x float> %{x}{r}, "
                        f"<16 x float> %{y}{r}, <16 x i32> {_lanes(a, b, a, b)}"))
+    # the column constants add[0], then add[1] (rows of ldo floats), each where nadd says
+    s += ["  %ad0 = getelementptr float, ptr %add, i64 %col", "  %col1 = add i64 %col, %ldo",
+          "  %ad1 = getelementptr float, ptr %add, i64 %col1",
+          "  %kc0 = load <16 x float>, ptr %ad0, align 4",
+          "  %kc1 = load <16 x float>, ptr %ad1, align 4"]
     for i, line in sorted(sh):
-        s += [line, f"  %rr{i} = add i64 %row0, {i}", f"  %ro{i} = mul i64 %rr{i}, %ldo",
+        s += [line, f"  %kw{i} = fadd <16 x float> %v{i}, %kc0",
+              f"  %kx{i} = select i1 %has0, <16 x float> %kw{i}, <16 x float> %v{i}",
+              f"  %ky{i} = fadd <16 x float> %kx{i}, %kc1",
+              f"  %kz{i} = select i1 %has1, <16 x float> %ky{i}, <16 x float> %kx{i}",
+              f"  %rr{i} = add i64 %row0, {i}", f"  %ro{i} = mul i64 %rr{i}, %ldo",
               f"  %rc{i} = add i64 %ro{i}, %col",
               f"  %rp{i} = getelementptr float, ptr %out, i64 %rc{i}",
-              f"  store <16 x float> %v{i}, ptr %rp{i}, align 4"]
+              f"  store <16 x float> %kz{i}, ptr %rp{i}, align 4"]
     s += ["  %cbn = add i64 %cb, 1", "  %cmore = icmp ult i64 %cbn, %ncb",
           "  br i1 %cmore, label %cl, label %cdone",
           "cdone:", "  %ln = add i64 %l, 1", "  %lmore = icmp ult i64 %ln, %nlb",

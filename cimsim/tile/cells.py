@@ -889,11 +889,13 @@ class ArrayRead:
         (``b0`` a multiple of 16; ``var_add`` as there): the same numbers (per-thread
         scratch arrays)."""
         noisy = self.noisy if noisy is None else noisy
-        mean, var_own, var_ref = self._lut_currents(lut_gemm.plane_matmul(sums, p, b0, b1),
-                                                    noisy)
-        if var_add is not None and var_own.shape[1]:
-            _variance._add_columns(var_own, var_add.astype(var_own.dtype))
-        return mean, var_own, var_ref
+        if not noisy:
+            return self._lut_currents(lut_gemm.plane_matmul(sums, p, b0, b1), False)
+        adds = (self.mats["variance"].c_own.astype(np.float32, copy=False),)   # as written
+        if var_add is not None:
+            adds += (var_add.astype(np.float32),)
+        out = lut_gemm.plane_matmul(sums, p, b0, b1, col_add=(None, adds))
+        return out[0], out[1], np.zeros((b1 - b0, 0), dtype=out.dtype)
 
     def _lut_currents(self, sums: np.ndarray, noisy: bool):
         """Signal currents and variances from the rounded sums of a bit-plane: the signal,
