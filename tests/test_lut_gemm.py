@@ -144,6 +144,23 @@ def test_refuses_rows_off_the_bit_plane(backend, bad):
         lut_gemm.matmul(np.zeros((5, 7), dtype=np.float32), 0.2, lut)
 
 
+def test_kernel_compiles_where_the_core_has_avx512f():
+    """A kernel that fails to compile falls back to the float64 reference with the same
+    numbers, so every other test would still pass: on an AVX-512 core the kernels must be
+    there."""
+    import llvmlite.binding as llvm
+
+    from cimsim.kernels import _llvm
+
+    if _llvm.force_blas():
+        pytest.skip("CIMSIM_FORCE_BLAS is set")
+    llvm.initialize_native_target()
+    if (not llvm.get_host_cpu_features().get("avx512f")
+            or tuple(llvm.llvm_version_info) < _llvm.LLVM_MIN):
+        pytest.skip("no AVX-512F core, or llvmlite's LLVM too old (reference path only)")
+    assert lut_gemm.kernel_available()
+
+
 def test_forced_blas_runs_the_reference_with_the_same_numbers(monkeypatch):
     rng = np.random.default_rng(6)
     lut = lut_gemm.pack([rng.integers(-99, 99, (40, 33))], [2e-6])
