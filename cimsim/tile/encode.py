@@ -677,24 +677,29 @@ def _drive_f64_py(codes, x, from_x, codes_per_x, lo, hi, table, quantized, step,
         _zero_pad_rows(pk, n_b, n_r)
 
 
+@jit
+def _code_indices(vrow, per_step, lo, kbuf):
+    """``kbuf[i] = rint(v_i / step) − lo`` (the code's table index) for a row on the code
+    grid."""
+    for i in range(vrow.size):
+        kbuf[i] = np.uint32(np.int64(np.rint(np.float64(vrow[i]) * per_step) - lo))
+
+
 def _code_table_py(v, per_step, lo, tab2, out, pk, packed, sh):
     """``out = tab2[rint(v / step) − lo]`` for linear levels (``v`` on the code grid), or with
     ``packed`` the bits ``tab2[…]`` (uint16) into the packed operand ``pk`` (as
     :func:`_drive_f64_py`)."""
     n_b, n_r = v.shape
     kp = (n_r + 1) // 2
-    if packed:
+    if packed:       # a row's indices in a vectorised pass, then the pairs' look-ups
+        kbuf = np.zeros(2 * kp, dtype=np.uint32)     # an odd row's last pair: index 0
         for b in range(n_b):
+            _code_indices(v[b], per_step, lo, kbuf)
             base = (b // _MR) * kp * _MR + b % _MR
-            for j in range(kp):
-                i = 2 * j
-                k0 = np.int64(np.rint(np.float64(v[b, i]) * per_step) - lo)
-                k1 = (np.int64(np.rint(np.float64(v[b, i + 1]) * per_step) - lo)
-                      if i + 1 < n_r else k0)
-                word = _pack_pair(tab2, k0, k1, sh)
-                if i + 1 >= n_r:
-                    word = np.uint32(tab2[k0]) << np.uint32(sh[0])
-                pk[base + j * _MR] = word
+            for j in range(n_r // 2):
+                pk[base + j * _MR] = _pack_pair(tab2, kbuf[2 * j], kbuf[2 * j + 1], sh)
+            if n_r % 2:
+                pk[base + (n_r // 2) * _MR] = np.uint32(tab2[kbuf[n_r - 1]]) << np.uint32(sh[0])
         _zero_pad_rows(pk, n_b, n_r)
         return
     for b in range(n_b):
