@@ -375,21 +375,34 @@ def _ir() -> str:
                 f"  %z{i}_{v} = select i1 %f{i}_{v}, <16 x float> %l{i}_{v},"
                 " <16 x float> zeroinitializer"]
 
-    def finish(i, v):
+    nv = NR // 16
+
+    def added(i, v):        # the sums of row i, vector v with the column constants added
         t = f"{i}_{v}"
-        return [f"  %cq{t} = getelementptr double, ptr %cadd, i64 {16 * v}",
-                f"  %cv{t} = load <16 x double>, ptr %cq{t}, align 8",
-                f"  %e{t} = fpext <16 x float> %n{t} to <16 x double>",
-                f"  %d{t} = fadd <16 x double> %e{t}, %cv{t}",
+        return [f"  %e{t} = fpext <16 x float> %n{t} to <16 x double>",
+                f"  %d{t} = fadd <16 x double> %e{t}, %cv{v}",
                 f"  %r{t} = fptrunc <16 x double> %d{t} to <16 x float>",
-                f"  %fq{t} = getelementptr float, ptr %fadd, i64 {16 * v}",
-                f"  %fv{t} = load <16 x float>, ptr %fq{t}, align 4",
-                f"  %fs{t} = fadd <16 x float> %r{t}, %fv{t}",
-                f"  %hc{t} = icmp ne i64 %adds, 0",
-                f"  %hf{t} = icmp ugt i64 %adds, 1",
-                f"  %a{t} = select i1 %hf{t}, <16 x float> %fs{t}, <16 x float> %r{t}",
-                f"  %w{t} = select i1 %hc{t}, <16 x float> %a{t}, <16 x float> %n{t}",
-                f"  store <16 x float> %w{t}, ptr %p{t}, align 4"]
+                f"  %fs{t} = fadd <16 x float> %r{t}, %fv{v}",
+                f"  %a{t} = select i1 %hf, <16 x float> %fs{t}, <16 x float> %r{t}",
+                f"  store <16 x float> %a{t}, ptr %p{t}, align 4"]
+
+    def finish(i, v):
+        # called for (0, 0) first (gemm_ir's order): that call branches on ``adds`` and
+        # holds the whole plain path (stores of the sums, return); the constants, loaded
+        # once per vector of columns, and every block's adds follow, one (i, v) per call
+        if (i, v) != (0, 0):
+            return added(i, v)
+        plain = [f"  store <16 x float> %n{r}_{c}, ptr %p{r}_{c}, align 4"
+                 for r in range(MR) for c in range(nv)]
+        load = []
+        for c in range(nv):
+            load += [f"  %cq{c} = getelementptr double, ptr %cadd, i64 {16 * c}",
+                     f"  %cv{c} = load <16 x double>, ptr %cq{c}, align 8",
+                     f"  %fq{c} = getelementptr float, ptr %fadd, i64 {16 * c}",
+                     f"  %fv{c} = load <16 x float>, ptr %fq{c}, align 4"]
+        return (["  %hc = icmp ne i64 %adds, 0", "  %hf = icmp ugt i64 %adds, 1",
+                 "  br i1 %hc, label %withadds, label %plain", "plain:"] + plain
+                + ["  ret void", "withadds:"] + load + added(0, 0))
 
     return _llvm.gemm_ir("@llvm.x86.avx512bf16.dpbf16ps.512", "float", "<32 x bfloat>", init,
                          finish, _EXTRAS)
