@@ -944,7 +944,7 @@ def test_currents_var_add_is_the_pass_after_the_read(each_backend, encoding, cel
     bit for bit the read's variances plus a pass adding them, whether the variance GEMM adds
     them as it writes its sums (linear cells, bfloat16 kernel) or a pass does (bit-plane
     look-up, nonlinear cells)."""
-    from cimsim.tile.variance import _add_columns
+    from cimsim.kernels.bf16_gemm import add_columns
 
     w, x = _data(70, 20, 45, seed=9)
     hw = HardwareConfig().replace_path("tile.input_encoding", encoding)
@@ -961,7 +961,7 @@ def test_currents_var_add_is_the_pass_after_the_read(each_backend, encoding, cel
                                                  squares=read.squares(False)))
         kw = dict(x=x[:, r0:r1], codes=None if codes is None else codes[:, r0:r1])
         ref = [a.copy() for a in read.currents(v, v2, p, **kw)]
-        _add_columns(ref[1], add.astype(ref[1].dtype))
+        add_columns(ref[1], add.astype(ref[1].dtype))
         got = read.currents(v, v2, p, var_add=add, **kw)
         assert ref[1].shape[1] == read.n_signal
         for a, b in zip(got, ref, strict=True):
@@ -1011,10 +1011,10 @@ def test_read_noise_operand_by_code_table_is_the_operand_pass(each_backend, conv
 @pytest.mark.parametrize(("dv", "dc"), [(np.float32, np.float64), (np.float32, np.float32),
                                        (np.float64, np.float64)])
 def test_per_column_add_kernel_is_numpy_add(dv, dc):
-    """variance._add_columns (the per-column constants added to the variances: the thermal
+    """bf16_gemm.add_columns (the per-column constants added to the variances: the thermal
     terms and the front end's noise) gives NumPy's ``var += c`` bit for bit, the mixed
     float32 + float64 case included (the sum in float64, one rounding to float32)."""
-    from cimsim.tile import variance
+    from cimsim.kernels import bf16_gemm
 
     g = np.random.default_rng(5)
     var = (g.random((70, 33)) * 10.0 ** g.integers(-22, -8, (70, 33))).astype(dv)
@@ -1022,9 +1022,9 @@ def test_per_column_add_kernel_is_numpy_add(dv, dc):
     ref = var.copy()
     ref += c
     got = var.copy()
-    variance._add_columns(got, c)
+    bf16_gemm.add_columns(got, c)
     np.testing.assert_array_equal(got, ref)
-    variance._add_columns_py(var, c)      # the kernel's Python form, the same loop
+    bf16_gemm._add_columns_py(var, c)      # the kernel's Python form, the same loop
     np.testing.assert_array_equal(var, ref)
 
 

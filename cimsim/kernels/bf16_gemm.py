@@ -45,8 +45,9 @@ from . import _llvm
 from ._llvm import MR, NR
 from .parallel import workspace
 
-__all__ = ["PackedMatrix", "PackedOperand", "kernel_available", "matmul", "matmul_filled",
-           "operand_bits", "pack", "packed_operand", "panels_of_bits", "round_bf16"]
+__all__ = ["PackedMatrix", "PackedOperand", "add_columns", "kernel_available", "matmul",
+           "matmul_filled", "operand_bits", "pack", "packed_operand", "panels_of_bits",
+           "round_bf16"]
 
 #: Row pairs of ``K`` per pass over a packed panel of ``B`` (256 pairs = 32 KiB of ``B``,
 #: one core's L1 data cache) [-].
@@ -207,13 +208,13 @@ def matmul(a: np.ndarray, b: PackedMatrix, out: np.ndarray, *, col_add=()) -> np
             return out
         if b.k == 0:
             out[...] = 0.0
-            return _add_columns(out, col_add)
+            return add_columns(out, *col_add)
         fn = _kernel() if backend() == "numba" else None
         if fn is None:       # BLAS on the operand's rounded values
             p = a.panels
             bits = p.transpose(0, 2, 1, 3).reshape(MR * p.shape[0], 2 * p.shape[1])
             a_r = (bits[:a.m, :a.k].astype(np.uint32) << np.uint32(16)).view(np.float32)
-            return _add_columns(np.matmul(a_r, b.rounded, out=out), col_add)
+            return add_columns(np.matmul(a_r, b.rounded, out=out), *col_add)
         return _product(fn, a.panels, a.m, b, out, col_add)
     _llvm.check_operands("bf16_gemm.matmul", a, "a", b.k, out, b.n)
     m = a.shape[0]
@@ -221,17 +222,17 @@ def matmul(a: np.ndarray, b: PackedMatrix, out: np.ndarray, *, col_add=()) -> np
         return out
     if b.k == 0:
         out[...] = 0.0
-        return _add_columns(out, col_add)
+        return add_columns(out, *col_add)
     jit_on = backend() == "numba"
     fn = _kernel() if jit_on else None
     scale = np.float32(np.ldexp(1.0, -b.exp))
     if fn is None:
         if not jit_on:
-            return _add_columns(np.matmul(round_bf16(a * scale), b.rounded, out=out),
-                                col_add)
+            return add_columns(np.matmul(round_bf16(a * scale), b.rounded, out=out),
+                               *col_add)
         a_r = workspace("bf16_a32", a.shape, np.float32)
         _round_kernel(a, scale, a_r.view(np.uint32))
-        return _add_columns(np.matmul(a_r, b.rounded, out=out), col_add)
+        return add_columns(np.matmul(a_r, b.rounded, out=out), *col_add)
     apk = workspace("bf16_a", (-(-m // MR), b.panels.shape[1], MR, 2), np.uint16)
     _pack_a_kernel(a, scale, apk)
     return _product(fn, apk, m, b, out, col_add)
@@ -293,15 +294,34 @@ def _product(fn, apk: np.ndarray, m: int, b: PackedMatrix, out: np.ndarray,
     if c is not out:
         out[...] = c[:m, :b.n]
     if not fused:
-        _add_columns(out, col_add)
+        add_columns(out, *col_add)
     return out
 
 
-def _add_columns(out: np.ndarray, col_add) -> np.ndarray:
-    """``out += c`` for each per-column vector ``c`` of ``col_add`` in turn (NumPy's
-    arithmetic: the sum in the wider dtype of the two, rounded to ``out``'s)."""
-    for v in col_add:
-        out += v
+def _add_columns_py(out, c):
+    """``out[b, j] += c[j]`` in NumPy's arithmetic: the sum in the wider dtype of the two,
+    rounded to ``out``'s."""
+    n_b, n_c = out.shape
+    for b in range(n_b):
+        for j in range(n_c):
+            out[b, j] = out[b, j] + c[j]
+
+
+_add_columns_kernel = jit(_add_columns_py)
+
+
+def add_columns(out: np.ndarray, *cs: np.ndarray) -> np.ndarray:
+    """``out += c`` for each per-column vector ``c`` in turn (batch, columns; in place), with
+    NumPy's numbers (the sum in the wider dtype of the two, rounded to ``out``'s), in one
+    vectorised pass per ``c`` (NumPy's mixed float32 + float64 add costs several times as
+    much). Returns ``out``."""
+    for c in cs:
+        c = np.asarray(c)
+        if (backend() == "numpy" or out.ndim != 2 or not out.flags.c_contiguous
+                or c.ndim != 1 or c.shape[0] != out.shape[1]):
+            out += c
+        else:
+            _add_columns_kernel(out, np.ascontiguousarray(c))
     return out
 
 

@@ -904,7 +904,7 @@ class ArrayRead:
         if not noisy:
             return sums[0], empty, empty
         var_own = sums[1]
-        _variance._add_columns(var_own, self.mats["variance"].c_own)
+        bf16_gemm.add_columns(var_own, self.mats["variance"].c_own)
         return sums[0], var_own, empty
 
     def currents(self, v: np.ndarray, v2: np.ndarray, p: int, *, x: np.ndarray,
@@ -961,7 +961,7 @@ class ArrayRead:
             noisy=noisy, operand=operand, patterns=patterns, n_on=n_on,
             var_add=var_add if in_gemm else None)
         if var_add is not None and not in_gemm and var_own.shape[1]:
-            _variance._add_columns(var_own, var_add.astype(var_own.dtype))
+            bf16_gemm.add_columns(var_own, var_add.astype(var_own.dtype))
         return mean, var_own, var_ref
 
     def _currents(self, v, v2, p, *, x, codes, per_cell, per_cell_args, noisy, operand,

@@ -329,30 +329,6 @@ def _gemm(op: np.ndarray, mat, out: np.ndarray) -> np.ndarray:
     return np.matmul(op, mat.astype(op.dtype, copy=False), out=out)
 
 
-def _add_columns_py(var, c):
-    """``var[b, j] += c[j]`` in NumPy's arithmetic: the sum in the wider dtype of the two,
-    rounded to ``var``'s."""
-    n_b, n_c = var.shape
-    for b in range(n_b):
-        for j in range(n_c):
-            var[b, j] = var[b, j] + c[j]
-
-
-_add_columns_kernel = jit(_add_columns_py)
-
-
-def _add_columns(var: np.ndarray, c: np.ndarray) -> None:
-    """``var += c``: a per-column constant [A²] added in place to variances (batch, columns),
-    with the same numbers, in one vectorised pass (NumPy's mixed float32 + float64 add costs
-    several times as much)."""
-    c = np.asarray(c)
-    if (backend() == "numpy" or var.ndim != 2 or not var.flags.c_contiguous or c.ndim != 1
-            or c.shape[0] != var.shape[1]):
-        var += c
-    else:
-        _add_columns_kernel(var, np.ascontiguousarray(c))
-
-
 def operand_table(vm: VarianceMatrices, volts: np.ndarray) -> np.ndarray | None:
     """The ``"shared"`` operand ``κv² + w(v)`` of each of a few row voltages ``volts`` (1-D,
     e.g. one per input code), by :func:`operand` itself (so a look-up in it gives the numbers
@@ -387,8 +363,7 @@ def variances(v: np.ndarray, v2: np.ndarray | None, vm: VarianceMatrices, n_sign
         bf16_gemm.matmul(op, vm.own, var_own, col_add=adds)
     else:
         _gemm(op, vm.own, var_own)
-        for c in adds:
-            _add_columns(var_own, c)
+        bf16_gemm.add_columns(var_own, *adds)
     var_ref = np.zeros((n_b, 0), dtype=dt)
     if n_refs:
         var_ref = _gemm(op, vm.ref, np.empty((n_b, n_refs), dt))
