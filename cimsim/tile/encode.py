@@ -311,14 +311,13 @@ class InputEncoder:
             _drive_int_kernel(cs, xs, from_x, self.codes_per_x, lo, hi, mode == _BIT, step,
                               self.v_read_v, int(p), r0, r1, v, v2, squares, acc, nz)
             if code_table is not None:
-                _code_table_kernel(v, 1.0 / step, lo, code_table, v2, pk, packed is not None,
-                                   _PAIR_SHIFT)
+                _code_table_kernel(v, 1.0 / step, lo, code_table, v2, pk, packed is not None)
         else:
             tab2 = _NO_TABLE.astype(dtype) if code_table is None else code_table
             _drive_f64_kernel(cs, xs, from_x, self.codes_per_x, lo, hi, self._signed_levels,
                               self.quantize, step, r0, r1, v, v2, squares, tab2,
                               code_table is not None, acc, nz, pk, packed is not None,
-                              _PAIR_SHIFT, self._levels_on_by_code)
+                              self._levels_on_by_code)
         if from_x and not np.isfinite(acc[:, 2].sum()):
             raise NonFiniteInput("The inputs hold NaN or inf.")
         return v, (v2 if packed is None else packed), acc
@@ -546,15 +545,16 @@ def _drive_planes_py(codes, r0, r1, v_read, acc, nz):
 
 
 @jit(inline="always")
-def _pack_pair(tab2, k0, k1, sh):
+def _pack_pair(tab2, k0, k1):
     """One uint32 of a packed operand: bits ``tab2[k0]`` at column ``2j``, ``tab2[k1]`` at
-    ``2j + 1`` (``sh``: the shifts that put them at the lower and higher address)."""
-    return (np.uint32(tab2[k0]) << np.uint32(sh[0])) | (np.uint32(tab2[k1]) << np.uint32(sh[1]))
+    ``2j + 1`` (:data:`_SH_LO`, :data:`_SH_HI`: the shifts that put them at the lower and
+    higher address)."""
+    return (np.uint32(tab2[k0]) << _SH_LO) | (np.uint32(tab2[k1]) << _SH_HI)
 
 
-@jit
+@jit(inline="always")     # a call per row cost ~50 ns (its many array arguments)
 def _row_table(crow, xr, from_x, codes_per_x, lo, hi, table, quantized, step, vrow, v2row,
-               squares, tab2, second, a_sq, a_on, a_mag, cbuf, lvbuf, pk, base, packed, sh,
+               squares, tab2, second, a_sq, a_on, a_mag, cbuf, lvbuf, pkrow, packed,
                on_by_code):
     n = 0
     if not quantized:           # float codes: v = c·step
@@ -577,7 +577,7 @@ def _row_table(crow, xr, from_x, codes_per_x, lo, hi, table, quantized, step, vr
             for i in range(vrow.size):
                 xv = xr[i]
                 c = _code_of_x(xv, codes_per_x, lo, hi)
-                cbuf[i] = np.int32(c) - off
+                cbuf[i] = np.uint32(np.int32(c) - off)
                 a_mag[i] += abs(c) + (xv - xv)
                 if on_by_code:
                     on = c != 0.0
@@ -586,35 +586,37 @@ def _row_table(crow, xr, from_x, codes_per_x, lo, hi, table, quantized, step, vr
         else:
             for i in range(vrow.size):
                 ci = np.int32(crow[i])
-                cbuf[i] = ci - off
+                cbuf[i] = np.uint32(ci - off)
                 a_mag[i] += abs(np.float64(ci))
                 if on_by_code:
                     on = ci != 0
                     a_on[i] += np.float64(on)
                     n += np.int64(on)
         # the look-ups by code in a loop of scalar loads (the tables are arguments: LLVM
-        # keeps the loads scalar, faster here than vector gathers); the index unsigned, so
-        # that no load carries the wrap-around of a negative index
+        # keeps the loads scalar, faster here than vector gathers); every index of the pair
+        # loop unsigned (uint64 constants), so that no access carries the wrap-around of a
+        # negative index (with it, the pair loop took 1.6x as long)
         n_r = vrow.size
         if packed:          # the second table's bits, a pair of columns per store
-            for i in range(0, n_r - 1, 2):
-                k0 = np.uint32(cbuf[i])
-                k1 = np.uint32(cbuf[i + 1])
-                lvbuf[i] = table[k0]
-                lvbuf[i + 1] = table[k1]
-                pk[base + (i >> 1) * _MR] = _pack_pair(tab2, k0, k1, sh)
+            for j in range(n_r >> 1):
+                u = np.uint64(j)
+                k0 = np.uint64(cbuf[_U2 * u])
+                k1 = np.uint64(cbuf[_U2 * u + _U1])
+                lvbuf[_U2 * u] = table[k0]
+                lvbuf[_U2 * u + _U1] = table[k1]
+                pkrow[_UMR * u] = _pack_pair(tab2, k0, k1)
             if n_r % 2:
-                k0 = np.uint32(cbuf[n_r - 1])
+                k0 = np.uint64(cbuf[n_r - 1])
                 lvbuf[n_r - 1] = table[k0]
-                pk[base + (n_r >> 1) * _MR] = np.uint32(tab2[k0]) << np.uint32(sh[0])
+                pkrow[(n_r >> 1) * _MR] = np.uint32(tab2[k0]) << _SH_LO
         elif second:
             for i in range(n_r):
-                k = np.uint32(cbuf[i])
+                k = np.uint64(cbuf[i])
                 lvbuf[i] = table[k]
                 v2row[i] = tab2[k]
         else:
             for i in range(n_r):
-                lvbuf[i] = table[np.uint32(cbuf[i])]
+                lvbuf[i] = table[np.uint64(cbuf[i])]
         if on_by_code:
             for i in range(n_r):
                 lvl = lvbuf[i]
@@ -645,7 +647,7 @@ def _zero_pad_rows(pk, n_b, n_r):
 
 
 def _drive_f64_py(codes, x, from_x, codes_per_x, lo, hi, table, quantized, step, r0, r1, v,
-                  v2, squares, tab2, second, acc, nz, pk, packed, sh, on_by_code):
+                  v2, squares, tab2, second, acc, nz, pk, packed, on_by_code):
     """DAC level tables (quantised codes, or inputs ``x`` coded here; ``v = table[code −
     lo]``, the signed levels of :meth:`InputEncoder.code_volts`) or unquantised float codes
     (``v = c·step``); ``second``: ``v2 = tab2[code − lo]`` (else ``v²`` if ``squares``), or
@@ -655,7 +657,7 @@ def _drive_f64_py(codes, x, from_x, codes_per_x, lo, hi, table, quantized, step,
     code is not 0)."""
     n_b = v.shape[0]
     n_r = r1 - r0
-    cbuf = np.empty(n_r, dtype=np.int32)
+    cbuf = np.empty(n_r, dtype=np.uint32)
     lvbuf = np.empty(n_r)
     kp = (n_r + 1) // 2
     for ch in range(acc.shape[0]):
@@ -666,13 +668,13 @@ def _drive_f64_py(codes, x, from_x, codes_per_x, lo, hi, table, quantized, step,
                 _prefetch_row(codes, b + AHEAD, r0, r1)
             crow = codes[0, :0] if from_x else codes[b, r0:r1]
             xr = x[b, r0:r1] if from_x else x[0, :0]
+            # the row's pairs in the packed operand: pkrow[j·MR] (block b // MR, row b % MR)
+            pkrow = pk[(b // _MR) * kp * _MR + b % _MR:] if packed else pk
             nz[b] = np.int32(_row_table(crow, xr, from_x, codes_per_x, lo, hi, table,
                                         quantized, step, v[b],
                                         v2[b] if (squares or second) and not packed else v[b],
                                         squares, tab2, second, acc[ch, 0], acc[ch, 1],
-                                        acc[ch, 2], cbuf, lvbuf, pk,
-                                        (b // _MR) * kp * _MR + b % _MR, packed, sh,
-                                        on_by_code))
+                                        acc[ch, 2], cbuf, lvbuf, pkrow, packed, on_by_code))
     if packed:
         _zero_pad_rows(pk, n_b, n_r)
 
@@ -685,7 +687,7 @@ def _code_indices(vrow, per_step, lo, kbuf):
         kbuf[i] = np.uint32(np.int64(np.rint(np.float64(vrow[i]) * per_step) - lo))
 
 
-def _code_table_py(v, per_step, lo, tab2, out, pk, packed, sh):
+def _code_table_py(v, per_step, lo, tab2, out, pk, packed):
     """``out = tab2[rint(v / step) − lo]`` for linear levels (``v`` on the code grid), or with
     ``packed`` the bits ``tab2[…]`` (uint16) into the packed operand ``pk`` (as
     :func:`_drive_f64_py`)."""
@@ -695,11 +697,12 @@ def _code_table_py(v, per_step, lo, tab2, out, pk, packed, sh):
         kbuf = np.zeros(2 * kp, dtype=np.uint32)     # an odd row's last pair: index 0
         for b in range(n_b):
             _code_indices(v[b], per_step, lo, kbuf)
-            base = (b // _MR) * kp * _MR + b % _MR
+            pkrow = pk[(b // _MR) * kp * _MR + b % _MR:]
             for j in range(n_r // 2):
-                pk[base + j * _MR] = _pack_pair(tab2, kbuf[2 * j], kbuf[2 * j + 1], sh)
+                u = np.uint64(j)
+                pkrow[_UMR * u] = _pack_pair(tab2, kbuf[_U2 * u], kbuf[_U2 * u + _U1])
             if n_r % 2:
-                pk[base + (n_r // 2) * _MR] = np.uint32(tab2[kbuf[n_r - 1]]) << np.uint32(sh[0])
+                pkrow[(n_r // 2) * _MR] = np.uint32(tab2[kbuf[n_r - 1]]) << _SH_LO
         _zero_pad_rows(pk, n_b, n_r)
         return
     for b in range(n_b):
@@ -714,7 +717,9 @@ _NO_PACK = np.zeros(1, dtype=np.uint32)
 #: Rows per block of a packed operand (the bfloat16 kernel's register block) [-].
 _MR = bf16_gemm.MR
 #: Shifts of the lower- and higher-addressed uint16 of a uint32 (byte order of this machine).
-_PAIR_SHIFT = (0, 16) if sys.byteorder == "little" else (16, 0)
+_SH_LO, _SH_HI = (np.uint32(s) for s in ((0, 16) if sys.byteorder == "little" else (16, 0)))
+#: Unsigned index arithmetic of the pair loops (an int64 literal would make it float64).
+_U1, _U2, _UMR = np.uint64(1), np.uint64(2), np.uint64(_MR)
 
 _drive_int_kernel = jit(_drive_int_py)
 _drive_planes_kernel = jit(_drive_planes_py)
