@@ -180,6 +180,8 @@ def compiled_gemm(state: dict, ir: Callable[[], str], extras: list[tuple[str, st
     keeps the function and the execution engine that owns its machine code."""
     if force_blas():
         return None
+    if "fn" in state:        # compiled (or refused) before: no argument list to build
+        return state["fn"]
     args = [ctypes.c_int64] * 3 + [ctypes.c_void_p, ctypes.c_int64] * 2 + [
         ctypes.c_void_p, ctypes.c_int64] + [_C_TYPES[t] for t, _, _ in extras]
     return compiled_function(state, ir, "gemm", args, features,

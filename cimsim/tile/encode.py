@@ -184,9 +184,14 @@ class InputEncoder:
 
     def plane_volts_per_code(self, p: int) -> float:
         """Amplitude-equivalent row volts per unit input code of cycle ``p`` (the digital
-        weight of the cycle; :func:`device_models.encoding.volts_per_code`)."""
-        return enc_law.volts_per_code(self.encoding, self.v_read_v, self.c_max, p,
-                                      signed=self.signed)
+        weight of the cycle; :func:`device_models.encoding.volts_per_code`), kept per cycle
+        (asked for several times per cycle of every read)."""
+        memo = self.__dict__.setdefault("_volts_per_code", {})
+        got = memo.get(p)
+        if got is None:
+            got = memo[p] = enc_law.volts_per_code(self.encoding, self.v_read_v, self.c_max,
+                                                   p, signed=self.signed)
+        return got
 
     def int_step_v(self, p: int) -> float | None:
         """``Δv`` [V] if every row voltage of cycle ``p`` is ``n·Δv`` with an integer ``|n| ≤
@@ -305,20 +310,21 @@ class InputEncoder:
         # the packed operand as pairs of bfloat16 (one uint32 per pair of columns)
         pk = (_NO_PACK if packed is None
               else packed.panels.reshape(-1).view(np.uint32))
-        xs = np.ascontiguousarray(x, dtype=np.float64) if from_x else np.zeros((1, 1))
-        cs = np.zeros((1, 1), dtype=np.int32) if from_x else codes
+        xs = np.ascontiguousarray(x, dtype=np.float64) if from_x else _NO_X
+        cs = _NO_CODES if from_x else codes
         if self.quantize and mode != _TABLE:
-            _drive_int_kernel(cs, xs, from_x, self.codes_per_x, lo, hi, mode == _BIT, step,
-                              self.v_read_v, int(p), r0, r1, v, v2, squares, acc, nz)
+            finite = _drive_int_kernel(cs, xs, from_x, self.codes_per_x, lo, hi, mode == _BIT,
+                                       step, self.v_read_v, int(p), r0, r1, v, v2, squares,
+                                       acc, nz)
             if code_table is not None:
                 _code_table_kernel(v, 1.0 / step, lo, code_table, v2, pk, packed is not None)
         else:
             tab2 = _NO_TABLE.astype(dtype) if code_table is None else code_table
-            _drive_f64_kernel(cs, xs, from_x, self.codes_per_x, lo, hi, self._signed_levels,
-                              self.quantize, step, r0, r1, v, v2, squares, tab2,
-                              code_table is not None, acc, nz, pk, packed is not None,
-                              self._levels_on_by_code)
-        if from_x and not np.isfinite(acc[:, 2].sum()):
+            finite = _drive_f64_kernel(cs, xs, from_x, self.codes_per_x, lo, hi,
+                                       self._signed_levels, self.quantize, step, r0, r1, v, v2,
+                                       squares, tab2, code_table is not None, acc, nz, pk,
+                                       packed is not None, self._levels_on_by_code)
+        if not finite:
             raise NonFiniteInput("The inputs hold NaN or inf.")
         return v, (v2 if packed is None else packed), acc
 
@@ -378,7 +384,7 @@ class InputEncoder:
         cell, wire, events = enc_law.drive_totals(
             self.encoding, tot[0], tot[1], tot[2], c_max=self.c_max, signed=self.signed,
             v_read_v=self.v_read_v, t_read_s=self.t_read_s)
-        return np.stack([cell, wire, tot[1], events])
+        return np.array([cell, wire, tot[1], events])
 
 
 # --------------------------------------------------------------------------------------------
@@ -398,6 +404,18 @@ def _prefetch_row(a, b, c0, c1):
     if b < a.shape[0]:
         for j in range(c0, c1, max(1, 64 // a.itemsize)):
             prefetch(a, b, j)
+
+
+@jit(inline="always")
+def _sums_finite(acc):
+    """Whether every ``Σ |c|`` of ``acc`` (``acc[:, 2]``) is finite: inputs coded by the
+    kernels add ``x − x`` to it, NaN for a NaN or inf input."""
+    for ch in range(acc.shape[0]):
+        for i in range(acc.shape[2]):
+            s = acc[ch, 2, i]
+            if s - s != 0.0:
+                return False
+    return True
 
 
 @jit(inline="always")
@@ -480,7 +498,8 @@ def _drive_int_py(codes, x, from_x, codes_per_x, lo, hi, bit_mode, step, v_read,
                   v, v2, squares, acc, nz):
     """Quantised codes with linear levels (``v = c·step``) or one bit per cycle (``v =
     ±v_read·bit_p(|c|)``); ``acc[ch] += (Σ level², Σ driven, Σ |c|)`` per chunk and row;
-    ``nz[b]`` = driven rows of vector ``b``."""
+    ``nz[b]`` = driven rows of vector ``b``. Returns False if ``from_x`` and an input was
+    NaN or inf (:func:`_sums_finite`), else True."""
     n_b = v.shape[0]
     n_r = r1 - r0
     sums = np.zeros((3, n_r))
@@ -509,6 +528,7 @@ def _drive_int_py(codes, x, from_x, codes_per_x, lo, hi, bit_mode, step, v_read,
                 acc[ch, 0, i] += step * step * sums[0, i]
                 acc[ch, 1, i] += sums[1, i]
                 acc[ch, 2, i] += sums[2, i]
+    return _sums_finite(acc) if from_x else True
 
 
 def _drive_planes_py(codes, r0, r1, v_read, acc, nz):
@@ -654,7 +674,7 @@ def _drive_f64_py(codes, x, from_x, codes_per_x, lo, hi, table, quantized, step,
     with ``packed`` the bits ``tab2[code − lo]`` (uint16) into the packed operand ``pk``
     (:class:`cimsim.kernels.bf16_gemm.PackedOperand`'s panels as uint32 pairs) instead.
     ``on_by_code``: the table is 0 at code 0 and nowhere else (a row is driven where its
-    code is not 0)."""
+    code is not 0). Returns as :func:`_drive_int_py`."""
     n_b = v.shape[0]
     n_r = r1 - r0
     cbuf = np.empty(n_r, dtype=np.uint32)
@@ -677,6 +697,7 @@ def _drive_f64_py(codes, x, from_x, codes_per_x, lo, hi, table, quantized, step,
                                         acc[ch, 2], cbuf, lvbuf, pkrow, packed, on_by_code))
     if packed:
         _zero_pad_rows(pk, n_b, n_r)
+    return _sums_finite(acc) if from_x else True
 
 
 @jit
@@ -714,6 +735,9 @@ def _code_table_py(v, per_step, lo, tab2, out, pk, packed):
 _NO_TABLE = np.zeros(1)
 #: Placeholder packed operand of the drive kernels (none given).
 _NO_PACK = np.zeros(1, dtype=np.uint32)
+#: Placeholder inputs and codes of the drive kernels (the other one given).
+_NO_X = np.zeros((1, 1))
+_NO_CODES = np.zeros((1, 1), dtype=np.int32)
 #: Rows per block of a packed operand (the bfloat16 kernel's register block) [-].
 _MR = bf16_gemm.MR
 #: Shifts of the lower- and higher-addressed uint16 of a uint32 (byte order of this machine).

@@ -656,9 +656,10 @@ class AnalogMatrix:
         drive = self._drive_count
         for k, ((r0, r1, block), acc) in enumerate(zip(self.blocks, accs, strict=True)):
             stats = enc.row_stats(acc)
-            driven = int(round(float(stats[2].sum())))
-            events = int(round(float(stats[3].sum())))
-            v2 = float(stats[1].sum())
+            tot = stats.sum(axis=1)      # each row's sum as stats[k].sum() gives it
+            driven = int(round(float(tot[2])))
+            events = int(round(float(tot[3])))
+            v2 = float(tot[1])
             n_t = len(block.tiles)
             ops.cell_read_energy_j += cells[k].energy_j(stats, x[:, r0:r1])
             for tile in block.tiles:

@@ -859,16 +859,17 @@ def _sar_columns(adcs: ColumnAdcs, adc_of: np.ndarray) -> dict | None:
     (:func:`_window_guess`): the general kernel then runs."""
     bits = adcs.bits
     m = 1 << bits
-    any_sig_c = bool(np.any(adcs.sig_c > 0.0))
-    lim_a = COMPARATOR_SKIP_SIGMAS * adcs.sig_c if any_sig_c else np.full(adcs.sig_c.size, -1.0)
-    if adcs.levels.shape[1] != m + 1 or not np.all(adcs.min_width >= lim_a):
-        return None
+    # a column set cached for these noise figures passed the checks below when it was made
     key = (id(adc_of), adc_of.size, hash(adcs.sig_c.tobytes()), hash(adcs.sig_s.tobytes()),
            hash(adcs.offset.tobytes()))
     cache = adcs.__dict__.setdefault("_sar_cols", {})
     got = cache.get(key)
     if got is not None and got["adc_of"] is adc_of:
         return got
+    any_sig_c = bool(np.any(adcs.sig_c > 0.0))
+    lim_a = COMPARATOR_SKIP_SIGMAS * adcs.sig_c if any_sig_c else np.full(adcs.sig_c.size, -1.0)
+    if adcs.levels.shape[1] != m + 1 or not np.all(adcs.min_width >= lim_a):
+        return None
     lv = adcs.levels
     e0, inv_w, ok = _window_guess(lv, m)
     if not np.all(ok):
