@@ -80,14 +80,17 @@ def check_array(
         or entries outside ``[lo, hi]``.
     """
     want = np.dtype(dtype)
-    if want.kind != "c" and _is_complex(value):
-        fail(name, caller, "real (complex numbers are not accepted)", _complex_got(value))
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", _ComplexWarning)
-            arr = np.asarray(value, dtype=dtype)
-    except (TypeError, ValueError, OverflowError, _ComplexWarning):
-        fail(name, caller, f"convertible to an array of {want.name}", value)
+    if type(value) is np.ndarray and value.dtype == want:
+        arr = value         # what np.asarray gives it (no conversion to check)
+    else:
+        if want.kind != "c" and _is_complex(value):
+            fail(name, caller, "real (complex numbers are not accepted)", _complex_got(value))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", _ComplexWarning)
+                arr = np.asarray(value, dtype=dtype)
+        except (TypeError, ValueError, OverflowError, _ComplexWarning):
+            fail(name, caller, f"convertible to an array of {want.name}", value)
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if arr.ndim not in allowed:
