@@ -42,11 +42,15 @@ import warnings
 from collections.abc import Callable
 
 import numpy as np
+from llvmlite import ir as llir
+from numba.core import cgutils, types
+from numba.extending import intrinsic, overload
 
 from .parallel import workspace
 
-__all__ = ["FORCE_BLAS_ENV", "LLVM_MIN", "MR", "NR", "check_operands", "compiled_function",
-           "compiled_gemm", "force_blas", "gemm_ir", "output_blocks"]
+__all__ = ["FORCE_BLAS_ENV", "LLVM_MIN", "MR", "NR", "call_void", "check_operands",
+           "compiled_function", "compiled_gemm", "force_blas", "function_address", "gemm_ir",
+           "output_blocks"]
 
 #: Register block: rows of ``A`` × columns of ``B`` [-].
 MR, NR = 8, 32
@@ -205,6 +209,42 @@ def compiled_function(state: dict, ir: Callable[[], str], name: str, argtypes: l
                 state["fn"] = _compile(state, ir, name, argtypes, features, what, instead,
                                        optimize)
     return state["fn"]
+
+
+def function_address(fn) -> int:
+    """The machine-code address of a ctypes function of :func:`compiled_function`."""
+    return int(ctypes.cast(fn, ctypes.c_void_p).value)
+
+
+def call_void(addr, args) -> None:
+    """Inside Numba-compiled code: call the function at address ``addr``
+    (:func:`function_address`) with the tuple ``args`` (int64, int32, float64 and array
+    addresses ``a.ctypes.data``, in the function's order and types), returning nothing.
+    A call from compiled code costs far less than a ctypes call with many arguments."""
+    raise NotImplementedError("call_void runs in Numba-compiled code only")
+
+
+@intrinsic
+def _call_void(typingctx, addr, args):
+    if not (isinstance(addr, types.Integer) and isinstance(args, types.BaseTuple)):
+        return None
+    sig = types.void(addr, args)
+
+    def codegen(context, builder, signature, llargs):
+        vals = cgutils.unpack_tuple(builder, llargs[1])
+        fnty = llir.FunctionType(llir.VoidType(), [v.type for v in vals])
+        builder.call(builder.inttoptr(llargs[0], fnty.as_pointer()), vals)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@overload(call_void, inline="always")
+def _call_void_impl(addr, args):
+    def impl(addr, args):
+        _call_void(addr, args)
+
+    return impl
 
 
 def _compile(state, ir, name, argtypes, features, what, instead, optimize=False):

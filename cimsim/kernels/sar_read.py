@@ -121,22 +121,25 @@ def slow_draw_address() -> int:
 # --- IR generator ---------------------------------------------------------------------------
 
 
-def _v(t: str) -> str:
-    return f"<{W} x {t}>"
+def _v(t: str, w: int = W) -> str:
+    return f"<{w} x {t}>"
 
 
-def _const(t: str, v) -> str:
-    return f"<{', '.join(f'{t} {v}' for _ in range(W))}>"
+def _const(t: str, v, w: int = W) -> str:
+    return f"<{', '.join(f'{t} {v}' for _ in range(w))}>"
 
 
-def _iota() -> str:
-    return f"<{', '.join(f'i32 {i}' for i in range(W))}>"
+def _iota(w: int = W) -> str:
+    return f"<{', '.join(f'i32 {i}' for i in range(w))}>"
 
 
 class _B:
-    """IR lines with fresh value names, and the block being written."""
+    """IR lines with fresh value names, the block being written, and the lanes ``w`` of the
+    vector steps (:data:`W` unless given); :meth:`v`, :meth:`const`, :meth:`iota` are
+    :func:`_v`, :func:`_const`, :func:`_iota` of that width."""
 
-    def __init__(self):
+    def __init__(self, w: int = W):
+        self.w = w          # lanes of the vector steps
         self.lines: list[str] = []
         self.n = 0
         self.block = "entry"
@@ -146,6 +149,15 @@ class _B:
         v = f"%t{self.n}"
         self.lines.append(f"  {v} = {rhs}")
         return v
+
+    def v(self, t: str) -> str:
+        return _v(t, self.w)
+
+    def const(self, t: str, v) -> str:
+        return _const(t, v, self.w)
+
+    def iota(self) -> str:
+        return _iota(self.w)
 
     def fresh(self, stem: str) -> str:
         self.n += 1
@@ -158,25 +170,26 @@ class _B:
                 self.block = line[:-1]
 
     def splat(self, t: str, v: str) -> str:
-        ins = self(f"insertelement {_v(t)} poison, {t} {v}, i64 0")
-        return self(f"shufflevector {_v(t)} {ins}, {_v(t)} poison, {_v('i32')} zeroinitializer")
+        ins = self(f"insertelement {self.v(t)} poison, {t} {v}, i64 0")
+        return self(f"shufflevector {self.v(t)} {ins}, {self.v(t)} poison, "
+                    f"{self.v('i32')} zeroinitializer")
 
     def vload(self, t: str, base: str, off: str, mask: str | None = None) -> str:
-        """W elements of type ``t`` from ``base + off`` (masked: zero in the lanes off)."""
+        """``w`` elements of type ``t`` from ``base + off`` (masked: zero in the lanes off)."""
         p = self(f"getelementptr {t}, ptr {base}, i64 {off}")
-        if mask is None:
-            return self(f"load {_v(t)}, ptr {p}, align 4")
+        if mask is None or mask == _all_lanes(self):
+            return self(f"load {self.v(t)}, ptr {p}, align 4")
         sfx = {"double": "f64", "float": "f32", "i64": "i64", "i32": "i32"}[t]
-        return self(f"call {_v(t)} @llvm.masked.load.v{W}{sfx}.p0(ptr {p}, i32 1, "
-                    f"{_v('i1')} {mask}, {_v(t)} zeroinitializer)")
+        return self(f"call {self.v(t)} @llvm.masked.load.v{self.w}{sfx}.p0(ptr {p}, i32 1, "
+                    f"{self.v('i1')} {mask}, {self.v(t)} zeroinitializer)")
 
     def vstore(self, t: str, val: str, base: str, off: str, mask: str | None = None) -> None:
         p = self(f"getelementptr {t}, ptr {base}, i64 {off}")
-        if mask is None:
-            self.raw(f"  store {_v(t)} {val}, ptr {p}, align 4")
+        if mask is None or mask == _all_lanes(self):
+            self.raw(f"  store {self.v(t)} {val}, ptr {p}, align 4")
         else:
-            self.raw(f"  call void @llvm.masked.store.v{W}f64.p0({_v(t)} {val}, ptr {p}, "
-                     f"i32 1, {_v('i1')} {mask})")
+            self.raw(f"  call void @llvm.masked.store.v{self.w}f64.p0({self.v(t)} {val}, ptr {p}, "
+                     f"i32 1, {self.v('i1')} {mask})")
 
     def sload(self, t: str, base: str, idx: str) -> str:
         p = self(f"getelementptr {t}, ptr {base}, i64 {idx}")
@@ -188,34 +201,34 @@ class _B:
 
 
 def _lowbias(b: _B, x: str) -> str:
-    i32 = _v("i32")
-    x = b(f"xor {i32} {x}, " + b(f"lshr {i32} {x}, {_const('i32', 16)}"))
-    x = b(f"mul {i32} {x}, {_const('i32', _s32(int(_zig._M1)))}")
-    x = b(f"xor {i32} {x}, " + b(f"lshr {i32} {x}, {_const('i32', 15)}"))
-    x = b(f"mul {i32} {x}, {_const('i32', _s32(int(_zig._M2)))}")
-    return b(f"xor {i32} {x}, " + b(f"lshr {i32} {x}, {_const('i32', 16)}"))
+    i32 = b.v("i32")
+    x = b(f"xor {i32} {x}, " + b(f"lshr {i32} {x}, {b.const('i32', 16)}"))
+    x = b(f"mul {i32} {x}, {b.const('i32', _s32(int(_zig._M1)))}")
+    x = b(f"xor {i32} {x}, " + b(f"lshr {i32} {x}, {b.const('i32', 15)}"))
+    x = b(f"mul {i32} {x}, {b.const('i32', _s32(int(_zig._M2)))}")
+    return b(f"xor {i32} {x}, " + b(f"lshr {i32} {x}, {b.const('i32', 16)}"))
 
 
 def _bits32(b: _B, lo: str, hi: str, col: str) -> str:
     """:func:`device_models.ziggurat._bits32` on W lanes."""
-    i32 = _v("i32")
+    i32 = b.v("i32")
     return _lowbias(b, b(f"xor {i32} " + _lowbias(b, b(f"xor {i32} {col}, {lo}")) + f", {hi}"))
 
 
 def _core(b: _B, h: str, w: str) -> tuple[str, str]:
     """(float32 core value, accepted) of draw bits ``h`` with layer word ``w``
     (:func:`device_models.ziggurat._core_of_word`)."""
-    i32, i64, f32 = _v("i32"), _v("i64"), _v("float")
+    i32, i64, f32 = b.v("i32"), b.v("i64"), b.v("float")
     scale = b(f"bitcast {i32} " + b(f"trunc {i64} {w} to {i32}") + f" to {f32}")
-    bound = b(f"bitcast {i32} " + b(f"trunc {i64} " + b(f"lshr {i64} {w}, {_const('i64', 32)}")
+    bound = b(f"bitcast {i32} " + b(f"trunc {i64} " + b(f"lshr {i64} {w}, {b.const('i64', 32)}")
                                      + f" to {i32}") + f" to {f32}")
     q = b(f"sitofp {i32} " + b(f"or {i32} " + b(f"shl {i32} " + b(
-        f"lshr {i32} {h}, {_const('i32', 12)}") + f", {_const('i32', 1)}")
-        + f", {_const('i32', 1)}") + f" to {f32}")
-    sgn = b(f"uitofp {i32} " + b(f"and {i32} " + b(f"lshr {i32} {h}, {_const('i32', 11)}")
-                                 + f", {_const('i32', 1)}") + f" to {f32}")
-    fac = b(f"fsub {f32} {_const('float', '1.0')}, "
-            + b(f"fmul {f32} {_const('float', '2.0')}, {sgn}"))
+        f"lshr {i32} {h}, {b.const('i32', 12)}") + f", {b.const('i32', 1)}")
+        + f", {b.const('i32', 1)}") + f" to {f32}")
+    sgn = b(f"uitofp {i32} " + b(f"and {i32} " + b(f"lshr {i32} {h}, {b.const('i32', 11)}")
+                                 + f", {b.const('i32', 1)}") + f" to {f32}")
+    fac = b(f"fsub {f32} {b.const('float', '1.0')}, "
+            + b(f"fmul {f32} {b.const('float', '2.0')}, {sgn}"))
     z = b(f"fmul {f32} " + b(f"fmul {f32} {q}, {scale}") + f", {fac}")
     return z, b(f"fcmp olt {f32} {q}, {bound}")
 
@@ -224,17 +237,17 @@ def _finish(b: _B, z: str, need: str, h: str, slow_row: str, counter) -> str:
     """``z`` with the lanes ``need`` replaced by the exact finish of their draws (bits ``h``)
     by the slow-path callback; ``counter(lane)`` emits the lane's stream counter (i64). The
     loop over the lanes runs only where a lane needs it."""
-    f32, i1 = _v("float"), _v("i1")
+    f32, i1 = b.v("float"), b.v("i1")
     tag = b.fresh("f")
     start = b.block
-    anyl = b(f"call i1 @llvm.vector.reduce.or.v{W}i1({i1} {need})")
+    anyl = b(f"call i1 @llvm.vector.reduce.or.v{b.w}i1({i1} {need})")
     b.raw(f"  br i1 {anyl}, label %{tag}_loop, label %{tag}_end",
           f"{tag}_loop:",
           f"  %{tag}_i = phi i32 [0, %{start}], [%{tag}_in, %{tag}_next]",
           f"  %{tag}_z = phi {f32} [{z}, %{start}], [%{tag}_zn, %{tag}_next]")
     lane_need = b(f"extractelement {i1} {need}, i32 %{tag}_i")
     b.raw(f"  br i1 {lane_need}, label %{tag}_call, label %{tag}_next", f"{tag}_call:")
-    hl = b(f"extractelement {_v('i32')} {h}, i32 %{tag}_i")
+    hl = b(f"extractelement {b.v('i32')} {h}, i32 %{tag}_i")
     cnt = counter(f"%{tag}_i")
     zs = b(f"call float %slow_fn(i32 {hl}, i64 {slow_row}, i64 {cnt})")
     zi = b(f"insertelement {f32} %{tag}_z, float {zs}, i32 %{tag}_i")
@@ -242,7 +255,7 @@ def _finish(b: _B, z: str, need: str, h: str, slow_row: str, counter) -> str:
           f"{tag}_next:",
           f"  %{tag}_zn = phi {f32} [%{tag}_z, %{tag}_loop], [{zi}, %{tag}_call]",
           f"  %{tag}_in = add i32 %{tag}_i, 1",
-          f"  %{tag}_more = icmp ult i32 %{tag}_in, {W}",
+          f"  %{tag}_more = icmp ult i32 %{tag}_in, {b.w}",
           f"  br i1 %{tag}_more, label %{tag}_loop, label %{tag}_done",
           f"{tag}_done:",
           f"  br label %{tag}_end",
@@ -252,20 +265,31 @@ def _finish(b: _B, z: str, need: str, h: str, slow_row: str, counter) -> str:
 
 
 def _vec_loop(b: _B, name: str, nxt: str, body) -> None:
-    """A loop over the chunk's ``%ng`` groups of W columns; ``body(off, j, mask)`` emits one
-    (``off`` within the chunk, ``j`` the global column, ``mask`` the lanes in the row)."""
+    """A loop over the chunk's ``%nf`` whole groups of W columns, then its partial group if
+    any; ``body(off, j, mask)`` emits one (``off`` within the chunk, ``j`` the global column,
+    ``mask`` the lanes in the row: :func:`_all_lanes` in a whole group, whose loads and
+    stores are then plain ones)."""
     prev = b.block
-    b.raw(f"  br label %{name}", f"{name}:",
+    b.raw(f"  br i1 %any_full, label %{name}, label %{name}_t0", f"{name}:",
           f"  %{name}_g = phi i64 [0, %{prev}], [%{name}_gn, %{name}_latch]")
-    off = b(f"mul i64 %{name}_g, {W}")
-    j = b(f"add i64 %j0, {off}")
-    rem = b.splat("i32", b("sub i32 %nc32, " + b(f"trunc i64 {off} to i32")))
-    mask = b(f"icmp slt {_v('i32')} {_iota()}, {rem}")
-    body(off, j, mask)
+    off = b(f"mul i64 %{name}_g, {b.w}")
+    body(off, b(f"add i64 %j0, {off}"), _all_lanes(b))
     b.raw(f"  br label %{name}_latch", f"{name}_latch:",
           f"  %{name}_gn = add i64 %{name}_g, 1",
-          f"  %{name}_more = icmp ult i64 %{name}_gn, %ng",
-          f"  br i1 %{name}_more, label %{name}, label %{nxt}", f"{nxt}:")
+          f"  %{name}_more = icmp ult i64 %{name}_gn, %nf",
+          f"  br i1 %{name}_more, label %{name}, label %{name}_t0",
+          f"{name}_t0:",
+          f"  br i1 %any_part, label %{name}_t, label %{nxt}",
+          f"{name}_t:")
+    rem = b.splat("i32", b("sub i32 %nc32, " + b("trunc i64 %off_part to i32")))
+    body("%off_part", b("add i64 %j0, %off_part"),
+         b(f"icmp slt {b.v('i32')} {b.iota()}, {rem}"))
+    b.raw(f"  br label %{nxt}", f"{nxt}:")
+
+
+def _all_lanes(b: _B) -> str:
+    """The mask of all lanes."""
+    return b.const("i1", "true")
 
 
 #: Metadata of the look-up loops: not vectorised into gathers.
@@ -284,26 +308,62 @@ def _scalar_loop(b: _B, name: str, nxt: str, body) -> None:
           f"{nxt}:")
 
 
+def _lanes(b: _B, j: str) -> str:
+    """The columns ``j, j + 1, …`` of a group's lanes (i32)."""
+    return b(f"add {b.v('i32')} " + b.splat("i32", b(f"trunc i64 {j} to i32")) + f", {b.iota()}")
+
+
+def _draw_passes(b: _B) -> None:
+    """Passes 1 and 2 of a chunk: the read-noise draw bits of its columns into ``%s_h`` (row
+    hash halves ``%lo``, ``%hi``, stream columns ``%col0 + j``) and their layer words into
+    ``%s_w``; continues at block ``v2p``."""
+    def v1(off, j, mask):
+        col = b(f"add {b.v('i32')} " + b.splat("i32", "%col0") + f", {_lanes(b, j)}")
+        b.vstore("i32", _bits32(b, b.splat("i32", "%lo"), b.splat("i32", "%hi"), col),
+                 "%s_h", off)
+    _vec_loop(b, "v1", "l1p", v1)
+
+    def l1(i):
+        h = b.sload("i32", "%s_h", i)
+        lay = b("zext i32 " + b(f"and i32 {h}, 2047") + " to i64")
+        b.sstore("i64", b.sload("i64", "%words", lay), "%s_w", i)
+    _scalar_loop(b, "l1", "v2p", l1)
+
+
+def _read_normals(b: _B, off: str, j: str, mask: str) -> str:
+    """The float32 read-noise normals of a group
+    (:func:`device_models.ziggurat.fill_row_normals`) from :func:`_draw_passes`' scratch; a
+    draw outside its core finished by the callback with the slow row hash ``%slow_rn``."""
+    i32, i1 = b.v("i32"), b.v("i1")
+    h = b.vload("i32", "%s_h", off)
+    z, ok = _core(b, h, b.vload("i64", "%s_w", off))
+    need = b(f"and {i1} " + b(f"xor {i1} {ok}, {b.const('i1', 'true')}") + f", {mask}")
+    col = b(f"add {i32} " + b.splat("i32", "%col0") + f", {_lanes(b, j)}")
+
+    def counter(lane):      # fill_row_normals: the uint32 column
+        return b("zext i32 " + b(f"extractelement {i32} {col}, i32 {lane}") + " to i64")
+    return _finish(b, z, need, h, "%slow_rn", counter)
+
+
+def _shift_add(b: _B, code: str, j: str, mask: str) -> None:
+    """``(code − half)·coef`` of a group into the output row ``%orow`` (written with
+    ``%asg``, else added): :func:`cimsim.tile.readout._shift_add`'s arithmetic."""
+    d = b.v("double")
+    val = b(f"fmul {d} " + b(f"fsub {d} " + b(f"sitofp {b.v('i32')} {code} to {d}") + ", "
+                             + b.splat("double", "%half")) + ", "
+            + b.vload("double", "%coef", j, mask))
+    o = b.vload("double", "%orow", j, mask)
+    b.vstore("double", b(f"select i1 %asg, {d} {val}, {d} " + b(f"fadd {d} {o}, {val}")),
+             "%orow", j, mask)
+
+
 def _chunk(b: _B, shot: bool, noisy: bool, mty: str) -> None:
-    """The passes over one chunk of columns ``%j0 …`` (``%nc`` columns, ``%ng`` groups)."""
+    """The passes over one chunk of columns ``%j0 …`` (``%nc`` columns)."""
     d, i64, i32, i1 = _v("double"), _v("i64"), _v("i32"), _v("i1")
     t_true = _const("i1", "true")
 
-    def lanes(j):
-        return b(f"add {i32} " + b.splat("i32", b(f"trunc i64 {j} to i32")) + f", {_iota()}")
-
     if shot:
-        def v1(off, j, mask):
-            col = b(f"add {i32} " + b.splat("i32", "%col0") + f", {lanes(j)}")
-            b.vstore("i32", _bits32(b, b.splat("i32", "%lo"), b.splat("i32", "%hi"), col),
-                     "%s_h", off)
-        _vec_loop(b, "v1", "l1p", v1)
-
-        def l1(i):
-            h = b.sload("i32", "%s_h", i)
-            lay = b("zext i32 " + b(f"and i32 {h}, 2047") + " to i64")
-            b.sstore("i64", b.sload("i64", "%words", lay), "%s_w", i)
-        _scalar_loop(b, "l1", "v2p", l1)
+        _draw_passes(b)
 
     def v2(off, j, mask):
         mv = b.vload(mty, "%mrow", j, mask)
@@ -312,14 +372,7 @@ def _chunk(b: _B, shot: bool, noisy: bool, mty: str) -> None:
         g = b.vload("double", "%gain", j, mask)
         u = b(f"fadd {d} " + b.splat("double", "%h0") + ", " + b(f"fmul {d} {mv}, {g}"))
         if shot:
-            h = b.vload("i32", "%s_h", off)
-            z, ok = _core(b, h, b.vload("i64", "%s_w", off))
-            need = b(f"and {i1} " + b(f"xor {i1} {ok}, {t_true}") + f", {mask}")
-            col = b(f"add {i32} " + b.splat("i32", "%col0") + f", {lanes(j)}")
-
-            def counter(lane):      # fill_row_normals: the uint32 column
-                return b("zext i32 " + b(f"extractelement {i32} {col}, i32 {lane}") + " to i64")
-            z = _finish(b, z, need, h, "%slow_rn", counter)
+            z = _read_normals(b, off, j, mask)
             var = b.vload("double", "%s2", j, mask)
             if noisy:
                 vv = b.vload(mty, "%vrow", j, mask)
@@ -372,7 +425,7 @@ def _chunk(b: _B, shot: bool, noisy: bool, mty: str) -> None:
     def v3(off, j, mask):
         t, odd = draw_t(b.vload("i32", "%s_c", off))
         base = b(f"add {i32} " + b.splat("i32", "%base0") + ", "
-                 + b(f"mul {i32} {lanes(j)}, " + b.splat("i32", "%bits")))
+                 + b(f"mul {i32} {_lanes(b, j)}, " + b.splat("i32", "%bits")))
         cnt_lo = b(f"sub {i32} {base}, " + b(f"mul {i32} {t}, "
                                              + b(f"sub {i32} {_const('i32', 1)}, {odd}")))
         cnt_hi = b(f"sub {i32} {base}, " + b(f"mul {i32} {t}, {odd}"))
@@ -433,30 +486,31 @@ def _chunk(b: _B, shot: bool, noisy: bool, mty: str) -> None:
         code = b(f"add {i32} " + b(f"sub {i32} " + b(f"add {i32} {c}, " + b(
             f"zext {i1} {rise} to {i32}")) + ", " + b(f"zext {i1} {down} to {i32}")) + ", "
             + b(f"mul {i32} {both}, {sgn}"))
-        val = b(f"fmul {d} " + b(f"fsub {d} " + b(f"sitofp {i32} {code} to {d}") + ", "
-                                 + b.splat("double", "%half")) + ", "
-                + b.vload("double", "%coef", j, mask))
-        o = b.vload("double", "%orow", j, mask)
-        b.vstore("double", b(f"select i1 %asg, {d} {val}, {d} " + b(f"fadd {d} {o}, {val}")),
-                 "%orow", j, mask)
+        _shift_add(b, code, j, mask)
         b.vstore("i32", code, "%s_code", off)
     _vec_loop(b, "v4", "l4p", v4)
 
-    # the energy of the chunk's codes: the four partial sums of _code_energy_rows (the chunk
-    # is whole quads, so column j goes to sum j mod 4 as in the row; the last chunk's
-    # columns past its last whole quad go to the first sum)
     def en(i):
         idx = b("add i64 " + b.sload("i64", "%ebase", b(f"add i64 %j0, {i}")) + ", "
                 + b("sext i32 " + b.sload("i32", "%s_code", i) + " to i64"))
         return b("fpext float " + b.sload("float", "%e_flat", idx) + " to double")
+    _energy_sums(b, en)
 
+
+def _energy_sums(b: _B, en) -> None:
+    """The energy of a chunk's codes (``en(i)`` emits the energy of its column ``i``, double)
+    added to the row's four partial sums ``%acc0 … %acc3`` into ``%nacc0 … %nacc3`` at block
+    ``chunk_end``, as :func:`cimsim.tile.readout._code_energy` sums: a chunk is whole quads,
+    so column j goes to sum j mod 4 as in the row; the last chunk's columns past its last
+    whole quad go to the first sum."""
+    prev = b.block
     b.raw("  %nc4 = and i64 %nc, -4",
           "  %has4 = icmp ugt i64 %nc4, 0",
           "  br i1 %has4, label %e4, label %e4_done",
           "e4:",
-          "  %e4i = phi i64 [0, %l4p], [%e4in, %e4]")
+          f"  %e4i = phi i64 [0, %{prev}], [%e4in, %e4]")
     for q in range(4):
-        b.raw(f"  %ea{q} = phi double [%acc{q}, %l4p], [%eb{q}, %e4]")
+        b.raw(f"  %ea{q} = phi double [%acc{q}, %{prev}], [%eb{q}, %e4]")
     for q in range(4):
         b.raw(f"  %eb{q} = fadd double %ea{q}, " + en(b(f"add i64 %e4i, {q}")))
     b.raw("  %e4in = add i64 %e4i, 4",
@@ -464,7 +518,7 @@ def _chunk(b: _B, shot: bool, noisy: bool, mty: str) -> None:
           "  br i1 %e4more, label %e4, label %e4_done",
           "e4_done:")
     for q in range(4):
-        b.raw(f"  %ec{q} = phi double [%acc{q}, %l4p], [%eb{q}, %e4]")
+        b.raw(f"  %ec{q} = phi double [%acc{q}, %{prev}], [%eb{q}, %e4]")
     b.raw("  %has1 = icmp ult i64 %nc4, %nc",
           "  br i1 %has1, label %e1, label %chunk_end",
           "e1:",
@@ -513,31 +567,32 @@ _SCRATCH = (("s_h", "i32"), ("s_w", "i64"), ("s_x", "double"), ("s_k", "i64"), (
             ("s_hh", "i32"), ("s_wl", "i64"), ("s_wh", "i64"), ("s_code", "i32"))
 
 
-def _ir(shot: bool, noisy: bool, mty: str) -> str:
-    """The module of ``sar_read`` (see the module docstring)."""
-    d, i32, i1 = _v("double"), _v("i32"), _v("i1")
-    b = _B()
-    b.raw(*[f"declare {_v(t)} @llvm.masked.load.v{W}{s}.p0(ptr, i32, {i1}, {_v(t)})"
-            for t, s in (("double", "f64"), ("float", "f32"), ("i64", "i64"))],
-          f"declare void @llvm.masked.store.v{W}f64.p0({d}, ptr, i32, {i1})",
-          f"declare {d} @llvm.sqrt.v{W}f64({d})",
-          f"declare {d} @llvm.floor.v{W}f64({d})",
-          f"declare {i32} @llvm.cttz.v{W}i32({i32}, i1)",
-          f"declare i1 @llvm.vector.reduce.or.v{W}i1({i1})",
-          "declare i32 @llvm.cttz.i32(i32, i1)",
-          "define void @sar_read(" + ", ".join(f"{t} %{n}{'_a' if n in _PTRS else ''}"
-                                                for t, n in _SIG) + ") {",
+def _read_module(name: str, sig: list, ptrs: set, scratch, decls: list[str],
+                 setup: list[str], row_setup: list[str], chunk, w: int = W,
+                 ch: int = CH) -> str:
+    """The IR module of a read-out kernel ``name(sig…)`` over rows ``%b0 … %b1 − 1``.
+
+    Per row ``b``: with ``%skip`` and ``active[b] == 0`` no conversion (with ``%assign`` the
+    output row and energy zeroed); else ``%mrow``, ``%vrow`` (rows of ``%mean``, ``%var``,
+    strides ``%ldm``, ``%ldv`` in bytes), the stream row ``%row_n = (sample0 + b)·n_planes +
+    plane`` and the lines ``row_setup``, then ``chunk(b)`` for each chunk of ``ch``
+    columns ``%j0 …`` (``%nc`` columns, ``%nf`` whole groups of ``w`` lanes; the chunk's
+    energy added to the partial sums ``%acc*`` into ``%nacc*`` at block ``chunk_end``), and
+    the row's energy ``(acc0 + acc1) + (acc2 + acc3)`` written (``%assign``) or added to
+    ``e_out[b]``.
+    ``ptrs`` names the arguments that are addresses, ``scratch`` the (name, type) of the
+    chunk's scratch arrays, ``setup`` the entry block's own lines."""
+    b = _B(w)
+    b.raw(*decls,
+          f"define void @{name}(" + ", ".join(f"{t} %{n}{'_a' if n in ptrs else ''}"
+                                              for t, n in sig) + ") {",
           "entry:",
-          *[f"  %{n} = inttoptr i64 %{n}_a to ptr" for n in sorted(_PTRS)])
-    for name, t in _SCRATCH:
-        b.raw(f"  %{name} = alloca {t}, i64 {CH}, align 64")
-    for q in (0, 1, 4, 5):
-        b.raw(f"  %pk{q} = getelementptr i64, ptr %keys, i64 {q}",
-              f"  %k{q} = load i64, ptr %pk{q}")
-    b.raw("  %asg = icmp ne i32 %assign, 0",
+          *[f"  %{n} = inttoptr i64 %{n}_a to ptr" for n in sorted(ptrs)])
+    for sname, t in scratch:
+        b.raw(f"  %{sname} = alloca {t}, i64 {ch}, align 64")
+    b.raw(*setup,
+          "  %asg = icmp ne i32 %assign, 0",
           "  %do_skip = icmp ne i32 %skip, 0",
-          "  %bits64 = sext i32 %bits to i64",
-          "  %bits64m1 = sub i64 %bits64, 1",
           "  %any_row = icmp ult i64 %b0, %b1",
           "  br i1 %any_row, label %row, label %exit",
           "row:",
@@ -571,28 +626,21 @@ def _ir(shot: bool, noisy: bool, mty: str) -> str:
           "  %rsum = add i64 %sample0, %b",
           "  %rmul = mul i64 %rsum, %n_planes",
           "  %row_n = add i64 %rmul, %plane",
-          *_row_hash("rbits", "%k0", "%row_n"),
-          "  %lo = trunc i64 %rbits to i32",
-          "  %rbh = lshr i64 %rbits, 32",
-          "  %hi = trunc i64 %rbh to i32",
-          *_row_hash("rcbits", "%k4", "%row_n"),
-          "  %rlo = trunc i64 %rcbits to i32",
-          "  %rch = lshr i64 %rcbits, 32",
-          "  %rhi = trunc i64 %rch to i32",
-          *_row_hash("slow_rn", "%k1", "%row_n"),
-          *_row_hash("slow_c", "%k5", "%row_n"),
+          *row_setup,
           "  br label %chunk",
           "chunk:",
           "  %j0 = phi i64 [0, %go], [%j0n, %chunk_end]",
           *[f"  %acc{q} = phi double [0.0, %go], [%nacc{q}, %chunk_end]" for q in range(4)],
           "  %ncr = sub i64 %n_s, %j0",
-          f"  %ncs = icmp slt i64 %ncr, {CH}",
-          f"  %nc = select i1 %ncs, i64 %ncr, i64 {CH}",
+          f"  %ncs = icmp slt i64 %ncr, {ch}",
+          f"  %nc = select i1 %ncs, i64 %ncr, i64 {ch}",
           "  %nc32 = trunc i64 %nc to i32",
-          f"  %ngw = add i64 %nc, {W - 1}",
-          f"  %ng = udiv i64 %ngw, {W}")
-    _chunk(b, shot, noisy, mty)
-    b.raw(f"  %j0n = add i64 %j0, {CH}",
+          f"  %nf = udiv i64 %nc, {w}",
+          "  %any_full = icmp ugt i64 %nf, 0",
+          f"  %off_part = mul i64 %nf, {w}",
+          "  %any_part = icmp ult i64 %off_part, %nc")
+    chunk(b)
+    b.raw(f"  %j0n = add i64 %j0, {ch}",
           "  %cmore = icmp ult i64 %j0n, %n_s",
           "  br i1 %cmore, label %chunk, label %row_done",
           "row_done:",
@@ -614,3 +662,39 @@ def _ir(shot: bool, noisy: bool, mty: str) -> str:
           "!0 = !{!\"llvm.loop.vectorize.enable\", i1 false}",
           *[f"!{m} = distinct !{{!{m}, !0}}" for m in _LOOP_MD.values()])
     return "\n".join(b.lines)
+
+
+def _common_decls(*types: str, w: int = W) -> list[str]:
+    """Declarations of the masked loads of ``w`` elements of ``types``, the masked store of
+    ``w`` doubles and the lane reduction of :func:`_finish`."""
+    sfx = {"double": "f64", "float": "f32", "i64": "i64", "i32": "i32"}
+    i1 = _v("i1", w)
+    return [f"declare {_v(t, w)} @llvm.masked.load.v{w}{sfx[t]}.p0(ptr, i32, {i1}, {_v(t, w)})"
+            for t in types] + [
+        f"declare void @llvm.masked.store.v{w}f64.p0({_v('double', w)}, ptr, i32, {i1})",
+        f"declare i1 @llvm.vector.reduce.or.v{w}i1({i1})"]
+
+
+def _ir(shot: bool, noisy: bool, mty: str) -> str:
+    """The module of ``sar_read`` (see the module docstring)."""
+    d, i32 = _v("double"), _v("i32")
+    decls = [*_common_decls("double", "float", "i64"),
+             f"declare {d} @llvm.sqrt.v{W}f64({d})",
+             f"declare {d} @llvm.floor.v{W}f64({d})",
+             f"declare {i32} @llvm.cttz.v{W}i32({i32}, i1)",
+             "declare i32 @llvm.cttz.i32(i32, i1)"]
+    setup = [line for q in (0, 1, 4, 5) for line in (
+        f"  %pk{q} = getelementptr i64, ptr %keys, i64 {q}", f"  %k{q} = load i64, ptr %pk{q}")]
+    setup += ["  %bits64 = sext i32 %bits to i64", "  %bits64m1 = sub i64 %bits64, 1"]
+    row_setup = [*_row_hash("rbits", "%k0", "%row_n"),
+                 "  %lo = trunc i64 %rbits to i32",
+                 "  %rbh = lshr i64 %rbits, 32",
+                 "  %hi = trunc i64 %rbh to i32",
+                 *_row_hash("rcbits", "%k4", "%row_n"),
+                 "  %rlo = trunc i64 %rcbits to i32",
+                 "  %rch = lshr i64 %rcbits, 32",
+                 "  %rhi = trunc i64 %rch to i32",
+                 *_row_hash("slow_rn", "%k1", "%row_n"),
+                 *_row_hash("slow_c", "%k5", "%row_n")]
+    return _read_module("sar_read", _SIG, _PTRS, _SCRATCH, decls, setup, row_setup,
+                        lambda b: _chunk(b, shot, noisy, mty))

@@ -27,7 +27,8 @@ the look-up kernel: the noise-free code by look-up in the ADC's decision levels,
 comparator noise of the only two decisions that can come near the input; the same codes as
 the search decision by decision, which the general kernel (everything else, float64) runs.
 On cores with AVX-512 the look-up kernel's passes run fused in one LLVM IR kernel
-(:mod:`cimsim.kernels.sar_read`; outputs in column order, no reference columns), with the
+(:mod:`cimsim.kernels.sar_read`; outputs in column order, no reference columns), and so do
+the specialised kernel's passes with read noise (:mod:`cimsim.kernels.plain_read`), with the
 same arithmetic and numbers. Each kernel has a NumPy reference with the same arithmetic.
 
 References
@@ -49,7 +50,8 @@ from device_models import ziggurat as zig
 from device_models._jit import backend, jit
 
 from ..hardware import HardwareConfig
-from ..kernels import sar_read
+from ..kernels import plain_read, sar_read
+from ..kernels._llvm import call_void
 
 __all__ = [
     "COMPARATOR_SKIP_SIGMAS",
@@ -743,6 +745,65 @@ def _read_plain_py(mean, var_own, gain, gain2, h0, code_max, coef, out_index, id
 
 
 _read_plain_kernel = jit(_read_plain_py)
+
+
+@jit
+def _plain_fused_call(fn, slow_fn, mean, vv, gain, gain2, coef, e_table, words, active, out,
+                      e_out, key, key_slow, sample0, n_planes, plane, skip, assign, col0, h0,
+                      code_max, half):
+    """The call of the :mod:`cimsim.kernels.plain_read` kernel at address ``fn`` (operands
+    checked by :func:`_read_plain_fused`): from compiled code, without the cost of a ctypes
+    call's argument conversions."""
+    i4 = np.int32
+    call_void(fn, (np.int64(0), np.int64(mean.shape[0]), np.int64(mean.shape[1]),
+                   mean.ctypes.data, mean.strides[0], vv.ctypes.data, vv.strides[0],
+                   gain.ctypes.data, gain2.ctypes.data, coef.ctypes.data, e_table.ctypes.data,
+                   words.ctypes.data, active.ctypes.data, np.int64(slow_fn), np.int64(key),
+                   np.int64(key_slow), np.int64(sample0), np.int64(n_planes), np.int64(plane),
+                   i4(skip), i4(assign), i4(col0), np.float64(h0), np.float64(code_max),
+                   np.float64(half), out.ctypes.data, np.int64(out.strides[0] // 8),
+                   e_out.ctypes.data))
+
+
+def _read_plain_fused(mean, var_own, gain, gain2, h0, code_max, coef, ident, assign, e_table,
+                      half, key, key_slow, sample0, plane, n_planes, col0, out, e_out, active,
+                      skip) -> bool:
+    """:func:`_read_plain_py` (its arguments but ``out_index`` and ``words``) by the kernel
+    of :mod:`cimsim.kernels.plain_read` (the same arithmetic in one LLVM IR kernel: the same
+    numbers). False (nothing done) where that kernel does not run (no AVX-512,
+    ``CIMSIM_FORCE_BLAS=1``) or the operands are not its kind: no read noise (no variance
+    matrix), scattered outputs, means, variances and gains not all of one dtype and shape,
+    rows not contiguous, an energy table that is not float64 of ``code_max + 1`` entries.
+    Every operand's shape and layout is checked here: the kernel indexes through raw
+    addresses."""
+    n_b, n_s = mean.shape
+    dt = mean.dtype
+    f8 = np.dtype(np.float64)
+    if (not ident or n_b == 0 or n_s == 0 or dt not in (np.float32, np.float64)
+            or var_own.shape != mean.shape or var_own.dtype != dt
+            or mean.strides[1] != mean.itemsize or mean.strides[0] < 0
+            or var_own.strides[1] != var_own.itemsize or var_own.strides[0] < 0
+            or any(a.shape != (n_s,) or a.dtype != dt or not a.flags.c_contiguous
+                   for a in (gain, gain2))
+            or np.dtype(type(h0)) != dt or np.dtype(type(code_max)) != dt
+            or e_table.ndim != 1 or e_table.dtype != f8 or not e_table.flags.c_contiguous
+            or not (0.0 <= float(code_max) == e_table.size - 1)
+            or coef.shape != (n_s,) or out.shape != (n_b, n_s)
+            or out.dtype != f8 or out.strides[1] != 8 or out.strides[0] % 8
+            or e_out.shape != (n_b,) or e_out.dtype != f8 or not e_out.flags.c_contiguous
+            or (skip and active.shape != (n_b,))):
+        return False
+    fn = plain_read.kernel_address(dt)
+    if not fn:
+        return False
+    _plain_fused_call(fn, sar_read.slow_draw_address(), mean, var_own, gain, gain2,
+                      np.ascontiguousarray(coef, dtype=np.float64), e_table, zig._CORE64,
+                      np.ascontiguousarray(active, dtype=np.int32), out, e_out,
+                      sar_read._s64(int(key)), sar_read._s64(int(key_slow)), int(sample0),
+                      int(n_planes), int(plane), int(bool(skip)), int(bool(assign)),
+                      sar_read._s32(int(col0) & 0xFFFFFFFF), float(h0), float(code_max),
+                      float(half))
+    return True
 _read_sar_kernel = jit(_read_sar_py)
 
 
@@ -1023,10 +1084,11 @@ def analog_read(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, 
     if plain:
         dt = mean.dtype.type
         g = np.ascontiguousarray(gain, dtype=dt)
-        _read_plain_kernel(mean, var_own, g, g * g, dt(half + 0.5), dt(adcs.e_table.shape[1] - 1),
-                           coef, out_index, ident, assign, adcs.e_table[0], half, np.uint64(key),
-                           np.uint64(zig.slow_key(key)), int(sample0), int(plane),
-                           int(n_planes), int(col0), out, e_out, active, skip, zig._CORE64)
+        args = (mean, var_own, g, g * g, dt(half + 0.5), dt(adcs.e_table.shape[1] - 1), coef)
+        tail = (assign, adcs.e_table[0], half, np.uint64(key), np.uint64(zig.slow_key(key)),
+                int(sample0), int(plane), int(n_planes), int(col0), out, e_out, active, skip)
+        if not _read_plain_fused(*args, ident, *tail):
+            _read_plain_kernel(*args, out_index, ident, *tail, zig._CORE64)
         return
     keys = np.array([key, zig.slow_key(key), key_ref, zig.slow_key(key_ref), key_c,
                      zig.slow_key(key_c)], dtype=np.uint64)
