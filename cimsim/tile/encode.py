@@ -592,26 +592,37 @@ def _row_table(crow, xr, from_x, codes_per_x, lo, hi, table, quantized, step, vr
         # from_x: formed here, ``x − x`` making Σ |c| NaN for a NaN or inf input, as in
         # _vector_x_linear), with the driven rows where the table is 0 at code 0 only
         # (``on_by_code``: level ≠ 0 ⇔ code ≠ 0), then the look-ups and the other sums
+        # (a loop per case: a test of on_by_code inside made LLVM mask the loop's loads and
+        # stores instead of unswitching it; 1.0 or 0.0 added, a select, not a conversion)
         off = np.int32(lo)
-        if from_x:
+        if from_x and on_by_code:
             for i in range(vrow.size):
                 xv = xr[i]
                 c = _code_of_x(xv, codes_per_x, lo, hi)
                 cbuf[i] = np.uint32(np.int32(c) - off)
                 a_mag[i] += abs(c) + (xv - xv)
-                if on_by_code:
-                    on = c != 0.0
-                    a_on[i] += np.float64(on)
-                    n += np.int64(on)
+                on = c != 0.0
+                a_on[i] += 1.0 if on else 0.0
+                n += np.int64(on)
+        elif from_x:
+            for i in range(vrow.size):
+                xv = xr[i]
+                c = _code_of_x(xv, codes_per_x, lo, hi)
+                cbuf[i] = np.uint32(np.int32(c) - off)
+                a_mag[i] += abs(c) + (xv - xv)
+        elif on_by_code:
+            for i in range(vrow.size):
+                ci = np.int32(crow[i])
+                cbuf[i] = np.uint32(ci - off)
+                a_mag[i] += abs(np.float64(ci))
+                on = ci != 0
+                a_on[i] += 1.0 if on else 0.0
+                n += np.int64(on)
         else:
             for i in range(vrow.size):
                 ci = np.int32(crow[i])
                 cbuf[i] = np.uint32(ci - off)
                 a_mag[i] += abs(np.float64(ci))
-                if on_by_code:
-                    on = ci != 0
-                    a_on[i] += np.float64(on)
-                    n += np.int64(on)
         # the look-ups by code in a loop of scalar loads (the tables are arguments: LLVM
         # keeps the loads scalar, faster here than vector gathers); every index of the pair
         # loop unsigned (uint64 constants), so that no access carries the wrap-around of a
