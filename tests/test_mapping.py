@@ -105,6 +105,8 @@ def test_bad_input():
         map_weights(np.ones(3), G_MIN, G_MAX)
     with pytest.raises(InvalidParameterError, match="integer"):
         slice_codes(np.array([1.5]), 2, 2)
+    with pytest.raises(InvalidParameterError, match="integer array"):    # ragged nesting
+        slice_codes([[1, 2], [3]], 1, 1)
 
 
 def test_tile_config_validation_names_field_and_range():

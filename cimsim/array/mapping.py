@@ -193,7 +193,10 @@ def slice_codes(codes, bits_per_cell: int, count: int) -> np.ndarray:
     with ``codes == Σ_k 2**(bits_per_cell·k) · out[k]``.
     """
     caller = "slice_codes"
-    codes = np.asarray(codes)
+    try:
+        codes = np.asarray(codes)
+    except (TypeError, ValueError, OverflowError):      # ragged nesting, huge integers
+        fail("codes", caller, "an integer array", codes)
     if codes.dtype.kind not in "iu":
         fail("codes", caller, "an integer array", f"array of dtype {codes.dtype}")
     if np.any(codes < 0):
