@@ -221,6 +221,26 @@ def test_matmul_requires_calibration_and_checks_shapes():
         AnalogMatrix(w, _hw(cols=1, adc_share=1))
 
 
+@pytest.mark.parametrize(("kwargs", "match"), [
+    (dict(spike_input=np.ones(3)), "spike_input"),
+    (dict(_shard=np.array([10.0, 0.0, 1.0])), "_shard"),
+    (dict(_shard=(10, 0)), "_shard"),
+    (dict(_shard=(10, 0, np.nan)), r"_shard\[2\].*finite"),
+    (dict(_shard=(10, 0, np.inf, 8, 0)), r"_shard\[2\].*finite"),
+    (dict(_shard=(5, 0, 1.0)), r"_shard\[0\]"),          # fewer rows than the block
+    (dict(_shard=(12, 3, 1.0)), r"_shard\[1\]"),         # the block past the last row
+    (dict(_shard=(10, 0, 1.0, 4, 2)), r"_shard\[4\]"),   # columns past the last output
+    (dict(_shard=(10, 0, 1.0, "abc", 0)), r"_shard\[3\]"),
+])
+def test_matrix_arguments_are_checked(kwargs, match):
+    """Each keyword argument of AnalogMatrix (the shard geometry a distributed matrix passes
+    included) is checked: a clear InvalidParameterError naming it, not a NumPy error or a
+    hang."""
+    w, _ = _data(10, 3, 4)
+    with pytest.raises(InvalidParameterError, match=match):
+        AnalogMatrix(w, _hw(), **kwargs)
+
+
 @pytest.mark.parametrize(("encoding", "converter_noise"), [
     ("amplitude", False),     # codes formed inside the row-drive kernel
     ("bit_serial", False),    # codes kernel, then one drive per bit plane

@@ -139,6 +139,22 @@ def _tile_columns(hw: HardwareConfig, outputs: int) -> tuple[int, int]:
 
 
 
+def _check_shard(shard, shape: tuple[int, int], caller: str) -> tuple:
+    """``(in_features, row0, w_max, out_total, out0)`` of a shard's ``_shard`` tuple
+    ``(in_features, row0, w_max[, out_total, out0])`` (:mod:`cimsim.tile.distributed`), its
+    weight block of ``shape`` inside the whole matrix."""
+    if not isinstance(shard, tuple) or len(shard) not in (3, 5):
+        fail("_shard", caller, "a tuple (in_features, row0, w_max[, out_total, out0])", shard)
+    n_in = check_int("_shard[0] (in_features)", shard[0], caller, lo=shape[0])
+    row0 = check_int("_shard[1] (row0)", shard[1], caller, lo=0, hi=n_in - shape[0])
+    w_max = check_scalar("_shard[2] (w_max)", shard[2], caller, lo=0.0)
+    n_out, out0 = shape[1], 0
+    if len(shard) == 5:
+        n_out = check_int("_shard[3] (out_total)", shard[3], caller, lo=shape[1])
+        out0 = check_int("_shard[4] (out0)", shard[4], caller, lo=0, hi=n_out - shape[1])
+    return n_in, row0, w_max, n_out, out0
+
+
 class AnalogMatrix:
     """``y = x @ W`` executed on analog tiles.
 
@@ -185,9 +201,8 @@ class AnalogMatrix:
         #: Outputs of the whole matrix (a column shard's per-vector counts are the whole's).
         self._out_total = self.out_features
         if _shard is not None:
-            self.in_features, row0, w_max = int(_shard[0]), int(_shard[1]), float(_shard[2])
-            if len(_shard) > 3:
-                self._out_total, out0 = int(_shard[3]), int(_shard[4])
+            self.in_features, row0, w_max, self._out_total, out0 = _check_shard(
+                _shard, w.shape, caller)
         self._sharded = _shard is not None
         t = hw.tile
         per_tile = outputs_per_tile(t.cols, t.weight_bits, t.bits_per_cell, t.weight_mapping,
@@ -262,7 +277,7 @@ class AnalogMatrix:
         #: Column currents go to analog consumers (neuron membranes), not to the ADCs.
         self.analog_output = False
         #: The inputs are spikes: binary row pulses, read only in cycles with an event.
-        self.spike_input = bool(spike_input)
+        self.spike_input = check_bool("spike_input", spike_input, caller)
         self._step_clock = False
         #: Drift compensation (cimsim.tile.compensation): reference vectors, their column
         #: reads at programming (per block), the factors and the reference-read counts of each
