@@ -804,6 +804,8 @@ def _read_plain_fused(mean, var_own, gain, gain2, h0, code_max, coef, ident, ass
                       sar_read._s32(int(col0) & 0xFFFFFFFF), float(h0), float(code_max),
                       float(half))
     return True
+
+
 _read_sar_kernel = jit(_read_sar_py)
 
 
