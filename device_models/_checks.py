@@ -261,6 +261,25 @@ def check_path(name: str, value: Any, caller: str):
     return Path(value)
 
 
+def check_broadcast(caller: str, **arrays: np.ndarray) -> tuple[int, ...]:
+    """The broadcast shape of the named ``arrays`` (keyword order), else raise naming the
+    first one that does not broadcast with the first (or the last, if only all together
+    fail)."""
+    names = list(arrays)
+    try:
+        return np.broadcast_shapes(*(a.shape for a in arrays.values()))
+    except ValueError:
+        first = names[0]
+        for name in names[1:]:
+            try:
+                np.broadcast_shapes(arrays[first].shape, arrays[name].shape)
+            except ValueError:
+                fail(name, caller, f"broadcastable with {first!r} of shape "
+                     f"{arrays[first].shape}", f"array of shape {arrays[name].shape}")
+        fail(names[-1], caller, "broadcastable with the other arguments",
+             f"array of shape {arrays[names[-1]].shape}")
+
+
 def check_shape(name: str, value: Any, caller: str, *, max_size: int = 1 << 40,
                 nonempty: bool = False) -> tuple:
     """Return ``value`` (an int, a sequence of ints >= 0 or a 1-D integer array) as a shape

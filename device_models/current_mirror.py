@@ -64,7 +64,7 @@ import math
 
 import numpy as np
 
-from ._checks import check_array, check_choice, check_int, check_scalar, fail
+from ._checks import check_array, check_broadcast, check_choice, check_int, check_scalar, fail
 from .constants import K_B_J_PER_K
 
 __all__ = [
@@ -183,6 +183,7 @@ def noise_psd_a2_per_hz(ratio, current_a, gm_over_id_per_v: float, temperature_k
     gm = check_scalar("gm_over_id_per_v", gm_over_id_per_v, caller, lo=0.0, lo_open=True)
     t = check_scalar("temperature_k", temperature_k, caller, lo=0.0, lo_open=True)
     g = check_scalar("gamma", gamma, caller, lo=0.0, lo_open=True)
+    check_broadcast(caller, ratio=r, current_a=i)
     return 4.0 * K_B_J_PER_K * t * g * gm * r * (1.0 + r) * i
 
 
@@ -198,10 +199,7 @@ def supply_energy_j(ratio, charge_c, vdd_v: float):
     r = check_array("ratio", ratio, caller, nonneg=True)
     q = np.abs(check_array("charge_c", charge_c, caller))
     v = check_scalar("vdd_v", vdd_v, caller, lo=0.0, lo_open=True)
-    try:
-        np.broadcast_shapes(r.shape, q.shape)
-    except ValueError:
-        fail("charge_c", caller, f"an array broadcastable with ratio of shape {r.shape}", q)
+    check_broadcast(caller, ratio=r, charge_c=q)
     return v * r * q
 
 

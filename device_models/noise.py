@@ -56,7 +56,15 @@ import numpy as np
 
 from . import cards as _cards
 from . import rng
-from ._checks import check_array, check_choice, check_scalar, check_seed, check_shape, fail
+from ._checks import (
+    check_array,
+    check_broadcast,
+    check_choice,
+    check_scalar,
+    check_seed,
+    check_shape,
+    fail,
+)
 from .constants import K_B_J_PER_K, Q_E_C, T_REF_K
 
 __all__ = [
@@ -81,22 +89,6 @@ __all__ = [
 
 
 # --- helpers --------------------------------------------------------------------------------
-
-
-def _broadcast(caller: str, **arrays: np.ndarray) -> tuple[int, ...]:
-    names = list(arrays)
-    try:
-        return np.broadcast_shapes(*(a.shape for a in arrays.values()))
-    except ValueError:
-        first = names[0]
-        for name in names[1:]:
-            try:
-                np.broadcast_shapes(arrays[first].shape, arrays[name].shape)
-            except ValueError:
-                fail(name, caller, f"broadcastable with {first!r} of shape "
-                     f"{arrays[first].shape}", f"array of shape {arrays[name].shape}")
-        fail(names[-1], caller, "broadcastable with the other arguments",
-             f"array of shape {arrays[names[-1]].shape}")
 
 
 def _temperature(value, caller: str) -> np.ndarray:
@@ -152,7 +144,7 @@ def johnson_psd(g_s, temperature_k=T_REF_K, *, form: str = "current"):
     form = check_choice("form", form, caller, ("current", "voltage"))
     g = check_array("g_s", g_s, caller, nonneg=form == "current", positive=form == "voltage")
     t = _temperature(temperature_k, caller)
-    _broadcast(caller, g_s=g, temperature_k=t)
+    check_broadcast(caller, g_s=g, temperature_k=t)
     four_kt = 4.0 * K_B_J_PER_K * t
     return four_kt * g if form == "current" else four_kt / g
 
@@ -184,7 +176,7 @@ def johnson_rms(g_s, bandwidth_hz, temperature_k=T_REF_K, *, form: str = "curren
     caller = "johnson_rms"
     bw = check_array("bandwidth_hz", bandwidth_hz, caller, positive=True)
     psd = johnson_psd(g_s, temperature_k, form=form)
-    _broadcast(caller, g_s=psd, bandwidth_hz=bw)
+    check_broadcast(caller, g_s=psd, bandwidth_hz=bw)
     return np.sqrt(psd * bw)
 
 
@@ -260,7 +252,7 @@ def shot_rms(i_a, bandwidth_hz):
     caller = "shot_rms"
     i = check_array("i_a", i_a, caller)
     bw = check_array("bandwidth_hz", bandwidth_hz, caller, positive=True)
-    _broadcast(caller, i_a=i, bandwidth_hz=bw)
+    check_broadcast(caller, i_a=i, bandwidth_hz=bw)
     return np.sqrt(2.0 * Q_E_C * np.abs(i) * bw)
 
 
@@ -352,7 +344,7 @@ def conductor_psd(g_s, v_v, temperature_k=T_REF_K, *, fano=1.0):
     v = check_array("v_v", v_v, caller)
     t = _temperature(temperature_k, caller)
     f = check_scalar("fano", fano, caller, lo=0.0, hi=1.0)
-    _broadcast(caller, g_s=g, v_v=v, temperature_k=t)
+    check_broadcast(caller, g_s=g, v_v=v, temperature_k=t)
     x = Q_E_C * v / (2.0 * K_B_J_PER_K * t)
     # G last: 4kT·G alone underflows for G near the smallest doubles while 2qGV does not
     return johnson_psd(1.0, t) * ((1.0 - f) + f * x_coth_x(x)) * g
@@ -381,7 +373,7 @@ def conductor_rms(g_s, v_v, bandwidth_hz, temperature_k=T_REF_K, *, fano=1.0):
     caller = "conductor_rms"
     bw = check_array("bandwidth_hz", bandwidth_hz, caller, positive=True)
     psd = conductor_psd(g_s, v_v, temperature_k, fano=fano)
-    _broadcast(caller, g_s=psd, bandwidth_hz=bw)
+    check_broadcast(caller, g_s=psd, bandwidth_hz=bw)
     return np.sqrt(psd * bw)
 
 
@@ -449,7 +441,7 @@ def _flicker_area(card, w_m, l_m, caller):
         fail("card", caller, "a MOSFET card or card name", card)
     w = card.w_m if w_m is None else check_array("w_m", w_m, caller, positive=True)
     length = card.l_m if l_m is None else check_array("l_m", l_m, caller, positive=True)
-    _broadcast(caller, w_m=np.asarray(w), l_m=np.asarray(length))
+    check_broadcast(caller, w_m=np.asarray(w), l_m=np.asarray(length))
     return card.kf_v2_f / (card.cox_f_per_m2 * np.asarray(w) * np.asarray(length))
 
 
@@ -479,7 +471,7 @@ def flicker_psd(f_hz, card, *, w_m=None, l_m=None):
     caller = "flicker_psd"
     f = check_array("f_hz", f_hz, caller, positive=True)
     k = _flicker_area(card, w_m, l_m, caller)
-    _broadcast(caller, f_hz=f, w_m=np.asarray(k))
+    check_broadcast(caller, f_hz=f, w_m=np.asarray(k))
     return k / f
 
 
@@ -512,12 +504,12 @@ def flicker_rms(f1_hz, f2_hz, card, *, w_m=None, l_m=None):
     caller = "flicker_rms"
     f1 = check_array("f1_hz", f1_hz, caller, positive=True)
     f2 = check_array("f2_hz", f2_hz, caller, positive=True)
-    _broadcast(caller, f1_hz=f1, f2_hz=f2)
+    check_broadcast(caller, f1_hz=f1, f2_hz=f2)
     if np.any(f2 <= f1):
         fail("f2_hz", caller, "> f1_hz everywhere", "array with f2_hz <= f1_hz"
              if f2.ndim or f1.ndim else float(f2))
     k = _flicker_area(card, w_m, l_m, caller)
-    _broadcast(caller, f1_hz=f1, w_m=np.asarray(k))
+    check_broadcast(caller, f1_hz=f1, w_m=np.asarray(k))
     return np.sqrt(k * np.log(f2 / f1))
 
 
@@ -582,7 +574,7 @@ def ktc_psd(f_hz, c_f, r_ohm, temperature_k=T_REF_K):
     c = check_array("c_f", c_f, caller, positive=True)
     r = check_array("r_ohm", r_ohm, caller, positive=True)
     t = _temperature(temperature_k, caller)
-    _broadcast(caller, f_hz=f, c_f=c, r_ohm=r, temperature_k=t)
+    check_broadcast(caller, f_hz=f, c_f=c, r_ohm=r, temperature_k=t)
     return 4.0 * K_B_J_PER_K * t * r / (1.0 + (2.0 * math.pi * f * r * c) ** 2)
 
 
@@ -618,7 +610,7 @@ def ktc_rms(c_f, temperature_k=T_REF_K, *, bandwidth_hz=None, r_ohm=None):
     caller = "ktc_rms"
     c = check_array("c_f", c_f, caller, positive=True)
     t = _temperature(temperature_k, caller)
-    _broadcast(caller, c_f=c, temperature_k=t)
+    check_broadcast(caller, c_f=c, temperature_k=t)
     total = K_B_J_PER_K * t / c
     if bandwidth_hz is None and r_ohm is None:
         return np.sqrt(total)
@@ -628,7 +620,7 @@ def ktc_rms(c_f, temperature_k=T_REF_K, *, bandwidth_hz=None, r_ohm=None):
              f"{'r_ohm' if missing == 'bandwidth_hz' else 'bandwidth_hz'}", None)
     b = check_array("bandwidth_hz", bandwidth_hz, caller, positive=True)
     r = check_array("r_ohm", r_ohm, caller, positive=True)
-    _broadcast(caller, c_f=c, bandwidth_hz=b, r_ohm=r, temperature_k=t)
+    check_broadcast(caller, c_f=c, bandwidth_hz=b, r_ohm=r, temperature_k=t)
     return np.sqrt(total * (2.0 / math.pi) * np.arctan(2.0 * math.pi * b * r * c))
 
 

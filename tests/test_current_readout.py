@@ -331,3 +331,13 @@ def test_cco_tile_energy_and_latency_through_the_models():
     _, ops4 = mat4.matmul(x)
     e4 = energy_breakdown(ops4, comp4)
     assert e4["wire_charging"] == pytest.approx(4 * float(ops4.row_drive_v2) * comp4.c_row_f)
+
+
+def test_mirror_functions_name_arguments_that_do_not_broadcast():
+    """Copy ratios and currents or charges of shapes that do not broadcast: an error naming
+    the argument, not NumPy's."""
+    with pytest.raises(InvalidParameterError, match="current_a.*broadcastable with 'ratio'"):
+        noise_psd_a2_per_hz(np.ones(4), np.ones(2), 10.0, 300.0)
+    with pytest.raises(InvalidParameterError, match="charge_c.*broadcastable with 'ratio'"):
+        supply_energy_j(np.ones(4), np.ones(3), 0.8)
+    assert noise_psd_a2_per_hz(np.ones((4, 1)), np.ones(2), 10.0, 300.0).shape == (4, 2)
