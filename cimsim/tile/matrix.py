@@ -138,7 +138,6 @@ def _tile_columns(hw: HardwareConfig, outputs: int) -> tuple[int, int]:
     return m.n_signal, int(m.ref_cols.size)
 
 
-
 def _check_shard(shard, shape: tuple[int, int], caller: str) -> tuple:
     """``(in_features, row0, w_max, out_total, out0)`` of a shard's ``_shard`` tuple
     ``(in_features, row0, w_max[, out_total, out0])`` (:mod:`cimsim.tile.distributed`), its
