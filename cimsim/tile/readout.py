@@ -923,11 +923,14 @@ def _sar_columns(adcs: ColumnAdcs, adc_of: np.ndarray) -> dict | None:
     bits = adcs.bits
     m = 1 << bits
     # a column set cached for these noise figures passed the checks below when it was made
+    # from these very tables, made read-only then: replace a table to change it
     key = (id(adc_of), adc_of.size, hash(adcs.sig_c.tobytes()), hash(adcs.sig_s.tobytes()),
            hash(adcs.offset.tobytes()))
+    src = (adcs.levels, adcs.min_width, adcs.e_table, adcs.e_row)
     cache = adcs.__dict__.setdefault("_sar_cols", {})
     got = cache.get(key)
-    if got is not None and got["adc_of"] is adc_of:
+    if (got is not None and got["adc_of"] is adc_of
+            and all(a is b for a, b in zip(got["src"], src, strict=True))):
         return got
     any_sig_c = bool(np.any(adcs.sig_c > 0.0))
     lim_a = COMPARATOR_SKIP_SIGMAS * adcs.sig_c if any_sig_c else np.full(adcs.sig_c.size, -1.0)
@@ -937,8 +940,11 @@ def _sar_columns(adcs: ColumnAdcs, adc_of: np.ndarray) -> dict | None:
     e0, inv_w, ok = _window_guess(lv, m)
     if not np.all(ok):
         return None
+    for table in src:
+        table.setflags(write=False)
     cols = {
         "adc_of": adc_of,
+        "src": src,
         "shot": bool(np.any(adcs.sig_s > 0.0)),
         "s2": np.ascontiguousarray((adcs.sig_s * adcs.sig_s)[adc_of]),
         "off": np.ascontiguousarray(adcs.offset[adc_of]),
