@@ -359,8 +359,8 @@ def _shift_add(b: _B, code: str, j: str, mask: str) -> None:
 
 def _chunk(b: _B, shot: bool, noisy: bool, mty: str) -> None:
     """The passes over one chunk of columns ``%j0 …`` (``%nc`` columns)."""
-    d, i64, i32, i1 = _v("double"), _v("i64"), _v("i32"), _v("i1")
-    t_true = _const("i1", "true")
+    d, i64, i32, i1 = b.v("double"), b.v("i64"), b.v("i32"), b.v("i1")
+    t_true = b.const("i1", "true")
 
     if shot:
         _draw_passes(b)
@@ -368,7 +368,7 @@ def _chunk(b: _B, shot: bool, noisy: bool, mty: str) -> None:
     def v2(off, j, mask):
         mv = b.vload(mty, "%mrow", j, mask)
         if mty == "float":
-            mv = b(f"fpext {_v('float')} {mv} to {d}")
+            mv = b(f"fpext {b.v('float')} {mv} to {d}")
         g = b.vload("double", "%gain", j, mask)
         u = b(f"fadd {d} " + b.splat("double", "%h0") + ", " + b(f"fmul {d} {mv}, {g}"))
         if shot:
@@ -377,17 +377,17 @@ def _chunk(b: _B, shot: bool, noisy: bool, mty: str) -> None:
             if noisy:
                 vv = b.vload(mty, "%vrow", j, mask)
                 if mty == "float":
-                    vv = b(f"fpext {_v('float')} {vv} to {d}")
+                    vv = b(f"fpext {b.v('float')} {vv} to {d}")
                 neg = b(f"fcmp ogt {d} zeroinitializer, {vv}")     # Numba's max(vv, 0.0)
                 vv = b(f"select {i1} {neg}, {d} zeroinitializer, {d} {vv}")
                 var = b(f"fadd {d} {var}, " + b(f"fmul {d} {vv}, " + b(f"fmul {d} {g}, {g}")))
-            sd = b(f"call {d} @llvm.sqrt.v{W}f64({d} {var})")
+            sd = b(f"call {d} @llvm.sqrt.v{b.w}f64({d} {var})")
             u = b(f"fadd {d} {u}, " + b(f"fmul {d} {sd}, "
-                                        + b(f"fpext {_v('float')} {z} to {d}")))
+                                        + b(f"fpext {b.v('float')} {z} to {d}")))
         x = b(f"fsub {d} {u}, " + b.vload("double", "%off", j, mask))
         e0 = b.vload("double", "%e0", j, mask)
         iw = b.vload("double", "%inv_w", j, mask)
-        qf = b(f"call {d} @llvm.floor.v{W}f64({d} "
+        qf = b(f"call {d} @llvm.floor.v{b.w}f64({d} "
                + b(f"fmul {d} " + b(f"fsub {d} {x}, {e0}") + f", {iw}") + ")")
         qf = b(f"select {i1} " + b(f"fcmp ogt {d} {qf}, zeroinitializer")
                + f", {d} {qf}, {d} zeroinitializer")
@@ -415,9 +415,9 @@ def _chunk(b: _B, shot: bool, noisy: bool, mty: str) -> None:
 
     def draw_t(c):
         """(t, odd): ctz of the even one of c, c + 1 (0 for 0), and c & 1."""
-        odd = b(f"and {i32} {c}, {_const('i32', 1)}")
+        odd = b(f"and {i32} {c}, {b.const('i32', 1)}")
         e = b(f"add {i32} {c}, {odd}")
-        tz = b(f"call {i32} @llvm.cttz.v{W}i32({i32} {e}, i1 false)")
+        tz = b(f"call {i32} @llvm.cttz.v{b.w}i32({i32} {e}, i1 false)")
         t = b(f"select {i1} " + b(f"icmp eq {i32} {e}, zeroinitializer")
               + f", {i32} zeroinitializer, {i32} {tz}")
         return t, odd
@@ -427,7 +427,7 @@ def _chunk(b: _B, shot: bool, noisy: bool, mty: str) -> None:
         base = b(f"add {i32} " + b.splat("i32", "%base0") + ", "
                  + b(f"mul {i32} {_lanes(b, j)}, " + b.splat("i32", "%bits")))
         cnt_lo = b(f"sub {i32} {base}, " + b(f"mul {i32} {t}, "
-                                             + b(f"sub {i32} {_const('i32', 1)}, {odd}")))
+                                             + b(f"sub {i32} {b.const('i32', 1)}, {odd}")))
         cnt_hi = b(f"sub {i32} {base}, " + b(f"mul {i32} {t}, {odd}"))
         rlo, rhi = b.splat("i32", "%rlo"), b.splat("i32", "%rhi")
         b.vstore("i32", _bits32(b, rlo, rhi, cnt_lo), "%s_hl", off)
@@ -473,15 +473,15 @@ def _chunk(b: _B, shot: bool, noisy: bool, mty: str) -> None:
             f"xor {i1} {ok_lo}, {t_true}")) + f", {mask}"), h_lo, "%slow_c", counter(False))
         z_hi = _finish(b, z_hi, b(f"and {i1} " + b(f"and {i1} {near_hi}, " + b(
             f"xor {i1} {ok_hi}, {t_true}")) + f", {mask}"), h_hi, "%slow_c", counter(True))
-        odd = b(f"and {i32} {c}, {_const('i32', 1)}")
-        f32 = _v("float")
+        odd = b(f"and {i32} {c}, {b.const('i32', 1)}")
+        f32 = b.v("float")
         x_lo = b(f"fadd {d} {x}, " + b(f"fmul {d} {sc}, " + b(f"fpext {f32} {z_lo} to {d}")))
         x_hi = b(f"fadd {d} {x}, " + b(f"fmul {d} {sc}, " + b(f"fpext {f32} {z_hi} to {d}")))
         down = b(f"and {i1} {near_lo}, " + b(f"xor {i1} " + b(f"fcmp oge {d} {x_lo}, {lo}")
                                              + f", {t_true}"))
         rise = b(f"and {i1} {near_hi}, " + b(f"fcmp oge {d} {x_hi}, {hi}"))
-        sgn = b(f"sub {i32} " + b(f"shl {i32} {odd}, {_const('i32', 1)}")
-                + f", {_const('i32', 1)}")
+        sgn = b(f"sub {i32} " + b(f"shl {i32} {odd}, {b.const('i32', 1)}")
+                + f", {b.const('i32', 1)}")
         both = b(f"zext {i1} " + b(f"and {i1} {rise}, {down}") + f" to {i32}")
         code = b(f"add {i32} " + b(f"sub {i32} " + b(f"add {i32} {c}, " + b(
             f"zext {i1} {rise} to {i32}")) + ", " + b(f"zext {i1} {down} to {i32}")) + ", "
