@@ -74,7 +74,9 @@ class ColumnAdcs:
     (its own mismatch, offset and noise at ``temperature_k``) and conversions run that search;
     without it the read-outs are ideal (``code = floor(x / LSB)``) and share the card's
     nominal energy table. ``full_scale`` and ``lsb`` are in the read-out's input unit (volts
-    or amperes, ``input_kind``).
+    or amperes, ``input_kind``). The tables a SAR read derives its look-up from (``levels``,
+    ``min_width``, ``e_table``, ``e_row``) turn read-only at that read: assign new arrays to
+    change them.
     """
 
     def __init__(self, hw: HardwareConfig, n_adcs: int, seed_tag=0, first_index: int = 0):
