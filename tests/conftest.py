@@ -1,4 +1,10 @@
-"""Shared test fixtures: both compute backends, and a scratch directory for outputs."""
+"""Shared test fixtures: both compute backends, and a scratch directory for outputs.
+
+The property tests (hypothesis) draw the same examples every run, so that a clean checkout
+passes or fails the same way each time; with ``CIMSIM_HYPOTHESIS_RANDOM=1`` they (and the slow
+fuzz run, ``tests/test_fuzz.py``) draw afresh, to explore, and ``--hypothesis-seed=N`` then
+repeats one such draw.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,15 @@ import os
 
 import matplotlib
 import pytest
+from hypothesis import settings
 
 matplotlib.use("Agg")
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+settings.register_profile("repeatable", derandomize=True, database=None)
+settings.register_profile("explore")
+settings.load_profile("explore" if os.environ.get("CIMSIM_HYPOTHESIS_RANDOM") == "1"
+                      else "repeatable")
 
 
 @pytest.fixture(params=["numba", "numpy"])
