@@ -65,6 +65,7 @@ from __future__ import annotations
 import math
 
 from device_models._checks import check_scalar
+from device_models.errors import InvalidParameterError
 
 __all__ = [
     "GATES_FLIP_FLOP_CLOCK",
@@ -92,7 +93,12 @@ def clock_ticks(window_s: float, t_clk_s: float) -> int:
     """
     w = check_scalar("window_s", window_s, "clock_ticks", lo=0.0)
     t = check_scalar("t_clk_s", t_clk_s, "clock_ticks", lo=0.0, lo_open=True)
-    return max(1, math.ceil(w / t * (1.0 - 1e-9)))
+    n = w / t * (1.0 - 1e-9)
+    if not math.isfinite(n):
+        raise InvalidParameterError(
+            f"clock_ticks: window_s / t_clk_s = {w!r} / {t!r} overflows (no finite count of "
+            "clock periods); t_clk_s is too short for this window")
+    return max(1, math.ceil(n))
 
 
 def clock_energy_j(periods: float, flip_flops: float, e_ff_clock_j: float,
