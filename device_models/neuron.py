@@ -174,7 +174,7 @@ def lif_rate_hz(i_a, r_ohm: float, tau_s: float, threshold_v: float, t_ref_s: fl
 def rc_membrane_v(t_s, i_a: float, r_ohm: float, c_f: float, v0_v: float = 0.0):
     r"""Membrane voltage of the RC membrane at constant input current, no threshold [V].
 
-    .. math:: V(t) = R I + (V_0 - R I)\, e^{-t/RC}
+    .. math:: V(t) = R I + (V_0 - R I)\, e^{-t/RC} = V_0 e^{-t/RC} + R I (1 - e^{-t/RC})
 
     Parameters
     ----------
@@ -193,7 +193,14 @@ def rc_membrane_v(t_s, i_a: float, r_ohm: float, c_f: float, v0_v: float = 0.0):
     r = check_scalar("r_ohm", r_ohm, who, lo=0.0, lo_open=True)
     c = check_scalar("c_f", c_f, who, lo=0.0, lo_open=True)
     v0 = check_scalar("v0_v", v0_v, who)
-    return r * i + (v0 - r * i) * np.exp(-t / (r * c))
+    v_inf, tau = r * i, r * c
+    if not math.isfinite(v_inf):
+        fail("i_a", who, f"such that the steady state R·I stays finite with r_ohm={r!r}", i)
+    if tau == 0.0:
+        fail("c_f", who, f"such that the time constant R·C does not underflow to 0 with "
+             f"r_ohm={r!r}", c)
+    x = -t / tau
+    return v0 * np.exp(x) - v_inf * np.expm1(x)     # no inf − inf for |V0 − R I| > 1.8e308
 
 
 def subthreshold_membrane_v(t_s, i_a: float, i0_a: float, c_f: float, ut_v: float,

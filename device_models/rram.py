@@ -120,6 +120,10 @@ def stuck_at_faults(card, g_s, *, seed=0) -> np.ndarray:
     return np.where(u < p_off, card.g_min_s, out)
 
 
+#: Largest argument of exp with a finite double result [-].
+_LOG_FLOAT_MAX = math.log(np.finfo(np.float64).max)
+
+
 def arrhenius_factor(ea_ev: float, temperature_k: float, t_ref_k: float = T_REF_K) -> float:
     r"""Time-acceleration factor of a thermally activated process.
 
@@ -144,7 +148,11 @@ def arrhenius_factor(ea_ev: float, temperature_k: float, t_ref_k: float = T_REF_
     ea = check_scalar("ea_ev", ea_ev, caller, lo=0.0)
     t = check_scalar("temperature_k", temperature_k, caller, lo=0.0, lo_open=True)
     tr = check_scalar("t_ref_k", t_ref_k, caller, lo=0.0, lo_open=True)
-    return math.exp(ea / K_B_EV_PER_K * (1.0 / tr - 1.0 / t))
+    arg = ea / K_B_EV_PER_K * (1.0 / tr - 1.0 / t)
+    if arg > _LOG_FLOAT_MAX:        # a factor beyond 1.8e308: no ageing is that fast
+        fail("ea_ev", caller, f"small enough that exp(E_a/k_B·(1/{tr!r} K − 1/{t!r} K)) "
+             "stays finite", ea)
+    return math.exp(arg)
 
 
 def relaxation_sigma_s(card, g_s, *, t_s, temperature_k: float = T_REF_K) -> np.ndarray:

@@ -228,3 +228,18 @@ def test_bad_input():
     assert dataclasses.is_dataclass(mem)
     assert isinstance(mem.transistor, EkvParams)
     assert thermal_voltage_v(300.0) == pytest.approx(mem.transistor.ut_v)
+
+
+def test_rc_membrane_v_limits_and_extremes():
+    """V(0) = V0 and V(∞) = R I; a steady state or a time constant the doubles cannot hold is
+    refused by name; V0 and R I of opposite sign near the largest double give no NaN."""
+    t = np.array([0.0, 1e-3, 1e3])
+    v = rc_membrane_v(t, 1e-6, 1e5, 1e-9, v0_v=0.3)
+    assert v[0] == 0.3 and v[2] == pytest.approx(0.1, rel=1e-15)
+    assert v[1] == pytest.approx(0.1 + 0.2 * math.exp(-1e-3 / 1e-4), rel=1e-14)
+    with pytest.raises(InvalidParameterError, match="'i_a'.*R·I stays finite"):
+        rc_membrane_v(0.0, 1e308, 1e308, 0.2)
+    with pytest.raises(InvalidParameterError, match="'c_f'.*underflow"):
+        rc_membrane_v(0.0, 1.0, 1e-200, 1e-200)
+    v = rc_membrane_v(np.array([0.0, 1.0, 1e9]), -1e4, 1e304, 1e-300, v0_v=1e308)
+    assert np.all(np.isfinite(v)) and v[0] == 1e308 and v[2] == -1e308

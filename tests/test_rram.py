@@ -256,6 +256,10 @@ def test_arrhenius_85c_equals_25c_at_scaled_time():
     np.testing.assert_allclose(hot, cold, rtol=1e-12)
     assert scale > 100.0  # 1 eV from 25 to 85 C: two to three orders of magnitude
     assert arrhenius_factor(card.ea_ev, 300.0) == 1.0
+    # a factor beyond the doubles is refused by name; one below them is 0 (no ageing)
+    with pytest.raises(InvalidParameterError, match="'ea_ev'.*stays finite"):
+        arrhenius_factor(1e300, 400.0)
+    assert arrhenius_factor(1e300, 200.0) == 0.0
 
 
 # --- bad input -------------------------------------------------------------------------------
