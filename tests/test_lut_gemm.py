@@ -118,6 +118,9 @@ def test_fixed_point_keeps_sums_in_int32_within_half_a_unit():
     assert np.max(np.abs(b - unit * q)) <= 0.5 * unit * (1 + 1e-12)
     assert lut_gemm.fits(512, np.max(np.abs(q)))
     assert not lut_gemm.fits(513, np.max(np.abs(q)))
+    # more rows than int32 holds: no overflow of the float conversion, the same criterion
+    assert lut_gemm.fits(10**400, 0.0) and not lut_gemm.fits(10**400, 0.5)
+    assert lut_gemm.fits(2**40, 1e-12) and not lut_gemm.fits(2**40, 1e-2)
     assert np.max(q) >= 2 ** 22 - 1          # 22 bits for 512 rows
     with pytest.raises(InvalidParameterError, match="int32"):
         lut_gemm.pack([np.full((600, 2), 2 ** 22)], [1.0])

@@ -147,7 +147,9 @@ def fits(k: int, top: float) -> bool:
     """Whether ``k`` rows of integers up to ``|top|`` keep every sum within int32."""
     k = check_int("k", k, "lut_gemm.fits", lo=0)
     top = check_scalar("top", top, "lut_gemm.fits", lo=0.0)
-    return k * top <= _I32
+    # k · top <= 2^31 − 1; for more rows than that, as top <= (2^31 − 1)/k (Python divides
+    # integers of any size; k · top would overflow the float conversion of k)
+    return k * top <= _I32 if k <= _I32 else top <= _I32 / k
 
 
 def fixed_point(b: np.ndarray, *, narrow: bool = False) -> tuple[float, np.ndarray]:
