@@ -39,7 +39,7 @@ def test_clock_ticks_whole_window_and_floor_of_one():
     assert periphery.clock_ticks(128e-9, 1e-9) == 128      # a window of whole ticks
     assert periphery.clock_ticks(128.5e-9, 1e-9) == 129
     assert periphery.clock_ticks(73e-12, 1e-9) == 1         # shorter than a tick: one
-    with pytest.raises(InvalidParameterError, match="t_clk_s is too short"):
+    with pytest.raises(InvalidParameterError, match="'t_clk_s'.*stays finite"):
         periphery.clock_ticks(1e-9, 5e-324)                 # the count overflows a float
     assert periphery.clock_ticks(0.0, 1e-9) == 1
 

@@ -64,8 +64,7 @@ from __future__ import annotations
 
 import math
 
-from device_models._checks import check_scalar
-from device_models.errors import InvalidParameterError
+from device_models._checks import check_scalar, fail
 
 __all__ = [
     "GATES_FLIP_FLOP_CLOCK",
@@ -95,9 +94,8 @@ def clock_ticks(window_s: float, t_clk_s: float) -> int:
     t = check_scalar("t_clk_s", t_clk_s, "clock_ticks", lo=0.0, lo_open=True)
     n = w / t * (1.0 - 1e-9)
     if not math.isfinite(n):
-        raise InvalidParameterError(
-            f"clock_ticks: window_s / t_clk_s = {w!r} / {t!r} overflows (no finite count of "
-            "clock periods); t_clk_s is too short for this window")
+        fail("t_clk_s", "clock_ticks", f"long enough that window_s / t_clk_s stays finite "
+             f"(window_s={w!r})", t)
     return max(1, math.ceil(n))
 
 
