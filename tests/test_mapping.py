@@ -94,6 +94,18 @@ def test_outputs_per_tile():
     assert outputs_per_tile(1, 8, 8) == 0
 
 
+def test_outputs_per_tile_checks_stacking():
+    """The stacking is checked as map_weights checks it (not compared with strings only)."""
+    with pytest.raises(UnknownNameError, match="stacking"):
+        outputs_per_tile(1, 1, 1, stacking=np.zeros(4))
+    with pytest.raises(UnknownNameError, match="parallel"):
+        outputs_per_tile(64, 8, 2, stacking="paralel")
+    with pytest.raises(InvalidParameterError, match="'digital' unless"):
+        outputs_per_tile(64, 8, 2, "offset", stacking="parallel")
+    with pytest.raises(InvalidParameterError, match="'digital' unless"):
+        outputs_per_tile(64, 8, 8, quantize=False, stacking="mirror")
+
+
 def test_bad_input():
     with pytest.raises(InvalidParameterError, match="g_max_s"):
         map_weights(np.ones((2, 2)), 1e-4, 1e-6)

@@ -87,6 +87,16 @@ def _check_slicing(weight_bits, bits_per_cell, mapping, quantize, caller) -> tup
     return wb, bpc
 
 
+def _check_stacking(stacking, mapping, quantize, caller) -> str:
+    """``stacking`` checked: one of :data:`STACKINGS`, and 'digital' unless the mapping is
+    differential and quantised."""
+    stacking = check_choice("stacking", stacking, caller, STACKINGS)
+    if stacking != "digital" and (mapping != "differential" or not quantize):
+        fail("stacking", caller, "'digital' unless the mapping is differential and quantised",
+             stacking)
+    return stacking
+
+
 def n_slices(weight_bits: int, bits_per_cell: int, mapping: str = "differential",
              quantize: bool = True) -> int:
     """Number of cell columns (slices) one weight is split over [-] (1 when unquantised)."""
@@ -136,8 +146,10 @@ def outputs_per_tile(cols: int, weight_bits: int, bits_per_cell: int,
                      mapping: str = "differential", quantize: bool = True,
                      stacking: str = "digital") -> int:
     """How many weight columns (outputs) fit in ``cols`` physical columns [-]."""
-    cols = check_int("cols", cols, "outputs_per_tile", lo=0)
-    _check_slicing(weight_bits, bits_per_cell, mapping, quantize, "outputs_per_tile")
+    caller = "outputs_per_tile"
+    cols = check_int("cols", cols, caller, lo=0)
+    _check_slicing(weight_bits, bits_per_cell, mapping, quantize, caller)
+    stacking = _check_stacking(stacking, mapping, quantize, caller)
     k = n_slices(weight_bits, bits_per_cell, mapping, quantize)
     if stacking == "parallel" and quantize:
         return cols // (2 * int(_slice_copies(weight_bits, bits_per_cell, stacking).sum()))
@@ -433,10 +445,7 @@ def map_weights(w, g_min_s: float, g_max_s: float, *, weight_bits: int = 8,
     mapping = check_choice("mapping", mapping, caller, _MAPPINGS)
     wb = check_int("weight_bits", weight_bits, caller, lo=1, hi=32)
     bpc = check_int("bits_per_cell", bits_per_cell, caller, lo=1, hi=32)
-    stacking = check_choice("stacking", stacking, caller, STACKINGS)
-    if stacking != "digital" and (mapping != "differential" or not quantize):
-        fail("stacking", caller, "'digital' unless the mapping is differential and quantised",
-             stacking)
+    stacking = _check_stacking(stacking, mapping, quantize, caller)
     if not quantize:
         return _map_unquantized(w, g_min, g_max, mapping, w_max)
     q, w_lsb = quantize_weights(w, wb, w_max)
