@@ -583,13 +583,23 @@ def mismatch_sigma(card, w_m: float | None = None, l_m: float | None = None):
     ----------
     .. [1] Pelgrom, Duinmaijer & Welbers (1989), doi:10.1109/JSSC.1989.572629.
     """
-    caller = "mismatch_sigma"
+    return _pelgrom_sigmas(card, w_m, l_m, "mismatch_sigma")
+
+
+def _pelgrom_sigmas(card, w_m, l_m, caller: str) -> tuple[float, float]:
+    """:func:`mismatch_sigma` with its arguments checked for ``caller``."""
     card = _as_mosfet_card(card, caller)
     w = card.w_m if w_m is None else check_scalar("w_m", w_m, caller, lo=0.0, lo_open=True)
     length = card.l_m if l_m is None else check_scalar("l_m", l_m, caller, lo=0.0,
                                                        lo_open=True)
-    root = math.sqrt(w * length)
-    return card.avt_v_m / root, card.abeta_m / root
+    area = w * length
+    sig_vt, sig_beta = ((card.avt_v_m / math.sqrt(area), card.abeta_m / math.sqrt(area))
+                        if area > 0.0 else (math.inf, math.inf))
+    if not (math.isfinite(sig_vt) and math.isfinite(sig_beta)):     # W·L below the doubles
+        which, value = ("l_m", l_m) if l_m is not None else ("w_m", w_m)
+        fail(which, caller, f"a size whose area W·L ({w!r} m × {length!r} m) gives finite "
+             "Pelgrom sigmas", value)
+    return sig_vt, sig_beta
 
 
 def sample_mismatch(card, shape, *, w_m: float | None = None, l_m: float | None = None,
@@ -619,7 +629,7 @@ def sample_mismatch(card, shape, *, w_m: float | None = None, l_m: float | None 
     .. [1] Pelgrom, Duinmaijer & Welbers (1989), doi:10.1109/JSSC.1989.572629.
     """
     caller = "sample_mismatch"
-    s_vt, s_b = mismatch_sigma(card, w_m, l_m)
+    s_vt, s_b = _pelgrom_sigmas(card, w_m, l_m, caller)
     seed = check_seed("seed", seed, caller)
     dvt = s_vt * rng.standard_normal(rng.derive_key(seed, "pelgrom_vt"), shape)
     beta = 1.0 + s_b * rng.standard_normal(rng.derive_key(seed, "pelgrom_beta"), shape)

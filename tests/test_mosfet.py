@@ -300,6 +300,17 @@ def test_pelgrom_sigma_scales_with_inverse_sqrt_area():
     assert abs(np.corrcoef(m.dvt_v, m.beta_scale)[0, 1]) < 0.03
 
 
+def test_pelgrom_sigma_of_an_area_below_the_doubles_is_refused():
+    """W·L underflowing to 0 raised ZeroDivisionError; now an error naming the size."""
+    card = cards.load(CARD)
+    with pytest.raises(InvalidParameterError, match="'l_m' parameter of mismatch_sigma"):
+        mismatch_sigma(card, l_m=5e-324)
+    with pytest.raises(InvalidParameterError, match="'w_m' parameter of sample_mismatch"):
+        sample_mismatch(card, 4, w_m=1e-320, seed=0)
+    s_vt, _ = mismatch_sigma(card, 1e-160, 1e-160)        # tiny but finite: the closed form
+    assert s_vt == card.avt_v_m / math.sqrt(1e-160 * 1e-160)
+
+
 def test_mismatch_is_reproducible_and_prefix_stable():
     a = sample_mismatch(CARD, 1000, seed=7)
     b = sample_mismatch(CARD, 1000, seed=7)
