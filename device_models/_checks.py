@@ -46,10 +46,15 @@ def _describe(value: Any) -> str:
 def fail(name: str, caller: str, constraint: str, got: Any, *, exc=InvalidParameterError):
     """Raise ``exc`` with the project's message shape; ``got`` is shown with ``repr``."""
     shown = got if isinstance(got, str) and got.startswith("array") else _describe(got)
+    # a caller or name that holds a bad value (a layer name, or what a public checker such
+    # as check_digital_ops was given) is shortened like the value
+    label = repr(name) if isinstance(name, str) else _describe(name)
     caller = str(caller)
-    if len(caller) > 80:                # a caller naming a bad value, e.g. a layer name
+    if len(label) > 80:
+        label = label[:77] + "..."
+    if len(caller) > 80:
         caller = caller[:77] + "..."
-    raise exc(f"The {name!r} parameter of {caller} must be {constraint}. Got {shown}.")
+    raise exc(f"The {label} parameter of {caller} must be {constraint}. Got {shown}.")
 
 
 def _first_bad(mask: np.ndarray) -> str:

@@ -88,6 +88,20 @@ def test_checks_name_the_argument():
         check_binary("s", [1.0, np.nan], "f")
 
 
+
+def test_check_messages_stay_short_for_a_name_that_is_a_value():
+    """Public checkers pass their ``name``/``caller`` through (check_digital_ops); a huge
+    value there is shown as a value is, not printed whole."""
+    from cimsim.ppa.energy import check_digital_ops
+
+    with pytest.raises(InvalidParameterError, match=r"The array of shape \(300, 300\) "
+                                                    r"parameter of f") as info:
+        check_digital_ops(np.zeros(3), "f", np.zeros((300, 300)))
+    assert len(str(info.value)) < 300
+    with pytest.raises(InvalidParameterError, match=r"The 'xxxx.*\.\.\. parameter"):
+        check_scalar("x" * 500, np.nan, "f")
+
+
 # --- configs --------------------------------------------------------------------------------
 
 
