@@ -148,7 +148,12 @@ def arrhenius_factor(ea_ev: float, temperature_k: float, t_ref_k: float = T_REF_
     ea = check_scalar("ea_ev", ea_ev, caller, lo=0.0)
     t = check_scalar("temperature_k", temperature_k, caller, lo=0.0, lo_open=True)
     tr = check_scalar("t_ref_k", t_ref_k, caller, lo=0.0, lo_open=True)
-    arg = ea / K_B_EV_PER_K * (1.0 / tr - 1.0 / t)
+    if ea == 0.0 or t == tr:        # exactly 1 (also where 1/T overflows, 0·inf)
+        return 1.0
+    inv = 1.0 / tr - 1.0 / t
+    if math.isnan(inv):             # both reciprocals overflow (subnormal temperatures)
+        inv = (t - tr) / t / tr
+    arg = ea / K_B_EV_PER_K * inv
     if arg > _LOG_FLOAT_MAX:        # a factor beyond 1.8e308: no ageing is that fast
         fail("ea_ev", caller, f"small enough that exp(E_a/k_B·(1/{tr!r} K − 1/{t!r} K)) "
              "stays finite", ea)

@@ -260,6 +260,12 @@ def test_arrhenius_85c_equals_25c_at_scaled_time():
     with pytest.raises(InvalidParameterError, match="'ea_ev'.*stays finite"):
         arrhenius_factor(1e300, 400.0)
     assert arrhenius_factor(1e300, 200.0) == 0.0
+    # temperatures whose reciprocals overflow: 1/T − 1/T_ref was inf − inf (NaN)
+    assert arrhenius_factor(0.5, 5e-324, 5e-324) == 1.0
+    assert arrhenius_factor(0.0, 5e-324, 300.0) == 1.0          # no activation: 0·inf
+    assert arrhenius_factor(0.5, 5e-324, 1e-323) == 0.0         # colder: no ageing
+    with pytest.raises(InvalidParameterError, match="'ea_ev'.*stays finite"):
+        arrhenius_factor(0.5, 1e-323, 5e-324)
 
 
 # --- bad input -------------------------------------------------------------------------------
