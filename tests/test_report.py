@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -186,6 +187,11 @@ def test_eds_edd_definitions():
     assert energy_delay_distance(3.0, 4.0, energy_ref_j=1.0, delay_ref_s=1.0) == 5.0
     with pytest.raises(InvalidParameterError, match="energy_ref_j"):
         energy_delay_sum(1.0, 1.0, energy_ref_j=0.0, delay_ref_s=1.0)
+    # the energy and delay are checked like the references (a path raised TypeError)
+    with pytest.raises(InvalidParameterError, match="'energy_j' parameter of energy_delay_sum"):
+        energy_delay_sum(Path("e"), 0.0, energy_ref_j=1.0, delay_ref_s=1.0)
+    with pytest.raises(InvalidParameterError, match="'delay_s' parameter of energy_delay_sum"):
+        energy_delay_sum(1.0, -1.0, energy_ref_j=1.0, delay_ref_s=1.0)
     rep = report_of(two_layer_counts())
     m = rep.metrics()
     e_rel = rep.energy_per_inference_j / m["energy_ref_j"]

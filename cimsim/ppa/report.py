@@ -77,11 +77,14 @@ def energy_delay_sum(energy_j: float, delay_s: float, *, energy_ref_j: float,
     ----------
     Roberts et al., ISC 2017, doi:10.1007/978-3-319-58667-0_22.
     """
-    for name, v in (("energy_ref_j", energy_ref_j), ("delay_ref_s", delay_ref_s)):
-        check_scalar(name, v, "energy_delay_sum", lo=0.0, lo_open=True)
-    for name, v in (("w_energy", w_energy), ("w_delay", w_delay)):
-        check_scalar(name, v, "energy_delay_sum", lo=0.0)
-    return w_energy * energy_j / energy_ref_j + w_delay * delay_s / delay_ref_s
+    caller = "energy_delay_sum"
+    e = check_scalar("energy_j", energy_j, caller, lo=0.0)
+    d = check_scalar("delay_s", delay_s, caller, lo=0.0)
+    e_ref = check_scalar("energy_ref_j", energy_ref_j, caller, lo=0.0, lo_open=True)
+    d_ref = check_scalar("delay_ref_s", delay_ref_s, caller, lo=0.0, lo_open=True)
+    w_e = check_scalar("w_energy", w_energy, caller, lo=0.0)
+    w_d = check_scalar("w_delay", w_delay, caller, lo=0.0)
+    return w_e * e / e_ref + w_d * d / d_ref
 
 
 def energy_delay_distance(energy_j: float, delay_s: float, *, energy_ref_j: float,
