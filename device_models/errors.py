@@ -13,6 +13,7 @@ __all__ = [
     "ConfigError",
     "InvalidParameterError",
     "MissingDependencyError",
+    "OutOfMemoryError",
     "StoreError",
     "UnknownNameError",
 ]
@@ -41,6 +42,11 @@ class UnknownNameError(CimSimError, ValueError):
 class MissingDependencyError(CimSimError, ImportError):
     """An optional package (or data set) a function needs is not installed; the message says
     what to install."""
+
+
+class OutOfMemoryError(CimSimError, MemoryError):
+    """An output the arguments ask for does not fit in memory; the message names the argument
+    and the size."""
 
 
 class StoreError(CimSimError, OSError):

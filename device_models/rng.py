@@ -24,8 +24,9 @@ import math
 
 import numpy as np
 
-from ._checks import check_int, check_seed, check_shape
+from ._checks import check_int, check_seed, check_shape, fail
 from ._jit import backend, jit, prange
+from .errors import OutOfMemoryError
 
 __all__ = [
     "MAX_OFFSET",
@@ -191,11 +192,16 @@ def _draw(kind: str, key: int, shape, offset: int) -> np.ndarray:
     for s in shape:
         n *= s
     offset = check_offset("offset", offset, kind)
+    try:
+        out = np.empty(n, dtype=np.float64)
+    except MemoryError:
+        fail("shape", kind, f"a size whose {n} float64 draws ({n * 8 / 2**30:.3g} GiB) fit in "
+             "memory", shape, exc=OutOfMemoryError)
     if backend() == "numpy":
         counters = np.arange(offset, offset + n, dtype=np.uint64)
         fn = _uniform_np if kind == "uniform" else normals_at
-        return fn(int(key), counters).reshape(shape)
-    out = np.empty(n, dtype=np.float64)
+        out[:] = fn(int(key), counters)
+        return out.reshape(shape)
     kern = _uniform_kernel if kind == "uniform" else _normal_kernel
     kern(np.uint64(key), np.uint64(offset), out)
     return out.reshape(shape)

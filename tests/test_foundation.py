@@ -57,6 +57,17 @@ def test_rng_statistics():
     assert abs(u.mean() - 0.5) < 0.005
 
 
+def test_draws_that_do_not_fit_in_memory_name_the_shape():
+    """2**50 draws (8 PiB) pass the size check (below MAX_OFFSET) but cannot be allocated: an
+    error naming the shape and the size, still a MemoryError."""
+    from device_models.errors import OutOfMemoryError
+
+    for draw in (rng.standard_normal, rng.uniform):
+        with pytest.raises(OutOfMemoryError, match=r"'shape' parameter .*8\.39e\+06 GiB"):
+            draw(1, (2**25, 2**25))
+    assert issubclass(OutOfMemoryError, MemoryError)
+
+
 def test_keys_differ_by_seed_and_tag_and_accept_generator():
     assert rng.derive_key(1, "a") != rng.derive_key(1, "b")
     assert rng.derive_key(1, "a") != rng.derive_key(2, "a")
