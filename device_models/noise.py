@@ -575,7 +575,15 @@ def ktc_psd(f_hz, c_f, r_ohm, temperature_k=T_REF_K):
     r = check_array("r_ohm", r_ohm, caller, positive=True)
     t = _temperature(temperature_k, caller)
     check_broadcast(caller, f_hz=f, c_f=c, r_ohm=r, temperature_k=t)
-    return 4.0 * K_B_J_PER_K * t * r / (1.0 + (2.0 * math.pi * f * r * c) ** 2)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        s = 4.0 * K_B_J_PER_K * t * r / (1.0 + (2.0 * math.pi * f * r * c) ** 2)
+        if np.all(np.isfinite(s)):
+            return s
+        # 4kTR or (2πfRC)² beyond the doubles (inf / inf): 4kT / (1/R + (2πfC)²·R), the
+        # same PSD with R divided out, where the direct form is not finite
+        w_c = 2.0 * math.pi * f * c
+        return np.where(np.isfinite(s), s,
+                        4.0 * K_B_J_PER_K * t / (1.0 / r + w_c * w_c * r))[()]
 
 
 def ktc_rms(c_f, temperature_k=T_REF_K, *, bandwidth_hz=None, r_ohm=None):

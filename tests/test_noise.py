@@ -65,6 +65,13 @@ def test_ktc_closed_form_and_integral():
     assert ktc_rms(c, t, bandwidth_hz=2 * f_c, r_ohm=r) ** 2 == pytest.approx(band, rel=1e-9)
     # the low-frequency limit is the Johnson noise of R
     assert ktc_psd(0.0, c, r, t) == pytest.approx(johnson_psd(1 / r, t, form="voltage"))
+    # 4kTR and (2πfRC)² both beyond the doubles (inf / inf was NaN): the closed form with R
+    # divided out, 4kT / (1/R + (2πfC)²R); a PSD that is itself beyond the doubles stays inf
+    big = ktc_psd(0.2, 0.2, 1e308, 1e308)
+    w_c = 2 * np.pi * 0.2 * 0.2
+    assert big == pytest.approx(4 * K_B_J_PER_K * 1e308 / (1e-308 + w_c**2 * 1e308), rel=1e-12)
+    assert np.isfinite(big) and big > 0.0
+    assert np.array_equal(ktc_psd(np.array([0.0, 1e300]), 1e10, 1e300, 1e300), [np.inf, 0.0])
 
 
 def test_flicker_closed_form_and_integral():
