@@ -135,6 +135,10 @@ class Config:
                 value = tuple(value)
             if not isinstance(value, tuple):
                 self._fail(f.name, "a tuple", value)
+            # tuple[T, ...]: every entry a T (names of layers: tuple[str, ...])
+            if (len(args) == 2 and args[1] is Ellipsis and isinstance(args[0], type)
+                    and not all(isinstance(v, args[0]) for v in value)):
+                self._fail(f.name, f"a tuple of {args[0].__name__} values", value)
         elif origin is typing.Union and type(None) in args and value is None:
             return value
         if meta.get("choices") is not None and value not in meta["choices"]:

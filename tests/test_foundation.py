@@ -149,6 +149,21 @@ def test_config_subclass_declares_units_and_ranges():
     assert Demo.describe()[0][:2] == ("v_v", "V")
 
 
+def test_config_tuple_of_names_checks_its_entries():
+    """A ``tuple[str, ...]`` field takes a list or tuple of strings (a nested list made the
+    placement's set operations raise TypeError: unhashable type)."""
+    from cimsim.nn.network import PlacementConfig
+
+    assert PlacementConfig(digital=["fc"]).digital == ("fc",)
+    with pytest.raises(ConfigError, match=r"'digital' field of PlacementConfig must be a tuple "
+                                          r"of str values"):
+        PlacementConfig(digital=[[1.0, 2.0], [3.0]])
+    with pytest.raises(ConfigError, match="'analog' field"):
+        PlacementConfig(analog=("fc", 3))
+    assert PlacementConfig.from_dict(PlacementConfig(digital=("a", "b")).to_dict()).digital == (
+        "a", "b")
+
+
 # --- cards ----------------------------------------------------------------------------------
 
 

@@ -82,8 +82,8 @@ class PlacementConfig(Config):
 
     default: str = param("analog", choices=("analog", "digital"),
                          doc="Placement of weighted layers not listed below.")
-    analog: tuple = param((), doc="Names of weighted layers forced onto analog tiles.")
-    digital: tuple = param((), doc="Names of weighted layers kept digital (exact).")
+    analog: tuple[str, ...] = param((), doc="Names of weighted layers forced onto analog tiles.")
+    digital: tuple[str, ...] = param((), doc="Names of weighted layers kept digital (exact).")
     pack_tiles: bool = param(True, doc="Small layers' blocks share physical tiles.")
 
     def validate(self) -> None:

@@ -154,8 +154,8 @@ class DemoOptions(Config):
     n_test: int = param(360, lo=1, doc="Held-out images evaluated (the first n_test) [-].")
     placement: str = param("analog", choices=("analog", "digital"),
                            doc="Placement of the weighted layers not listed below.")
-    digital_layers: tuple = param((), doc="Weighted layers kept digital (exact).")
-    analog_layers: tuple = param((), doc="Weighted layers forced onto analog tiles.")
+    digital_layers: tuple[str, ...] = param((), doc="Weighted layers kept digital (exact).")
+    analog_layers: tuple[str, ...] = param((), doc="Weighted layers forced onto analog tiles.")
 
     def validate(self) -> None:
         from ..nn.models import bundled_models
