@@ -14,6 +14,7 @@ from .errors import (
     ConfigError,
     InvalidParameterError,
     MissingDependencyError,
+    OutOfMemoryError,
     StoreError,
     UnknownNameError,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "EkvParams",
     "InvalidParameterError",
     "MissingDependencyError",
+    "OutOfMemoryError",
     "LinearIV",
     "OneTOneRIV",
     "ProgramResult",
