@@ -30,6 +30,8 @@ NEWTON_MAX_ITER = 100
 #: voltage, so a larger value is an input error (and would overflow the model's exponentials
 #: and squares into inf or NaN).
 V_TERMINAL_MAX_V = 1e3
+#: Largest argument of exp with a finite double result, ln(1.797…e308) [-].
+LOG_FLOAT_MAX = 709.782712893384
 
 
 def thermal_voltage_v(temperature_k):

@@ -77,7 +77,7 @@ import numpy as np
 from . import cards, rng
 from ._checks import check_array, check_choice, check_instance, check_int, check_scalar, fail
 from ._jit import backend, jit, prange
-from .constants import K_B_J_PER_K
+from .constants import K_B_J_PER_K, LOG_FLOAT_MAX
 from .mosfet import EkvParams, ekv_numpy, ekv_params, ekv_scalar, mismatch_sigma
 
 __all__ = [
@@ -240,12 +240,23 @@ def subthreshold_membrane_v(t_s, i_a: float, i0_a: float, c_f: float, ut_v: floa
     c = check_scalar("c_f", c_f, who, lo=0.0, lo_open=True)
     ut = check_scalar("ut_v", ut_v, who, lo=0.0, lo_open=True)
     v0 = check_scalar("v0_v", v0_v, who)
+    if v0 / ut > LOG_FLOAT_MAX:
+        fail("v0_v", who, f"an initial voltage with exp(V0/U_T) inside the doubles "
+             f"(V0 <= {LOG_FLOAT_MAX * ut!r} V at U_T = {ut!r} V)", v0)
     alpha = (i - i0) / (c * ut)
     beta = i0 / (c * ut)
     w0 = math.exp(v0 / ut)
-    if alpha == 0.0:
-        return ut * np.log(w0 + beta * t)
-    return ut * np.log((w0 + beta / alpha) * np.exp(alpha * t) - beta / alpha)
+    # rates beyond the doubles (C·U_T tiny against the currents): t = 0 stays at V0 (no
+    # inf·0), β/α is taken as I0/(I − I0), and e^{αt} is 0 or inf for t > 0 (the steady
+    # state at once, or a voltage beyond the doubles)
+    fast = not (math.isfinite(alpha) and math.isfinite(beta))
+    with np.errstate(invalid="ignore", over="ignore"):
+        if alpha == 0.0:
+            bt = np.where(t > 0.0, beta * t, 0.0) if fast else beta * t
+            return ut * np.log(w0 + bt)
+        ratio = i0 / (i - i0) if fast else beta / alpha
+        at = np.where(t > 0.0, alpha * t, 0.0) if fast else alpha * t
+        return ut * np.log((w0 + ratio) * np.exp(at) - ratio)
 
 
 # --- the membrane ODE ------------------------------------------------------------------------

@@ -38,7 +38,7 @@ import numpy as np
 
 from . import cards, rng
 from ._checks import check_array, check_scalar, check_seed, fail
-from .constants import K_B_EV_PER_K, T_REF_K
+from .constants import K_B_EV_PER_K, LOG_FLOAT_MAX, T_REF_K
 
 __all__ = [
     "arrhenius_factor",
@@ -120,8 +120,6 @@ def stuck_at_faults(card, g_s, *, seed=0) -> np.ndarray:
     return np.where(u < p_off, card.g_min_s, out)
 
 
-#: Largest argument of exp with a finite double result [-].
-_LOG_FLOAT_MAX = math.log(np.finfo(np.float64).max)
 
 
 def arrhenius_factor(ea_ev: float, temperature_k: float, t_ref_k: float = T_REF_K) -> float:
@@ -154,7 +152,7 @@ def arrhenius_factor(ea_ev: float, temperature_k: float, t_ref_k: float = T_REF_
     if math.isnan(inv):             # both reciprocals overflow (subnormal temperatures)
         inv = (t - tr) / t / tr
     arg = ea / K_B_EV_PER_K * inv
-    if arg > _LOG_FLOAT_MAX:        # a factor beyond 1.8e308: no ageing is that fast
+    if arg > LOG_FLOAT_MAX:        # a factor beyond 1.8e308: no ageing is that fast
         fail("ea_ev", caller, f"small enough that exp(E_a/k_B·(1/{tr!r} K − 1/{t!r} K)) "
              "stays finite", ea)
     return math.exp(arg)

@@ -137,6 +137,17 @@ def test_subthreshold_closed_form_solves_its_ode():
     b = subthreshold_membrane_v(1e-4, i0 * (1 + 1e-7), i0, c, ut)
     assert float(a) == pytest.approx(float(b), rel=1e-6)
 
+    # rates beyond the doubles (I0/(C·U_T) overflows; inf·0 at t = 0 gave NaN): V0 at t = 0,
+    # then at once the steady state U_T·ln(I0/(I0 − I)), or a voltage beyond the doubles
+    fast = subthreshold_membrane_v(np.array([0.0, 1.0]), 0.5e308, 1e308, 1e-300, 0.2,
+                                   v0_v=0.1)
+    assert fast[0] == pytest.approx(0.1, rel=1e-15)
+    assert fast[1] == pytest.approx(0.2 * math.log(2.0), rel=1e-12)
+    assert np.array_equal(subthreshold_membrane_v(np.array([0.0, 1.0]), 1e308, 1e308, 1e-300,
+                                                  0.2), [0.0, np.inf])
+    with pytest.raises(InvalidParameterError, match="'v0_v' parameter .* inside the doubles"):
+        subthreshold_membrane_v(0.0, 0.0, 1.0, 1.0, 0.01, v0_v=8.0)
+
 
 def test_kernel_equals_numpy_reference():
     mem = analog_membrane(CARD, 50, c_f=50e-15, temperature_k=330.0, leak="transistor",
