@@ -388,4 +388,9 @@ def subthreshold_temperature_coefficient(card, v_gate_v, g_s, *, v_v=None,
     v = card.v_read_v if v_v is None else v_v
     i_hi = solve_1t1r(card, v, g_s, v_gate_v=v_gate_v, temperature_k=t + dt).i_a
     i_lo = solve_1t1r(card, v, g_s, v_gate_v=v_gate_v, temperature_k=t - dt).i_a
+    if np.any((i_hi == 0.0) | (i_lo == 0.0)):     # ln 0 − ln 0: no relative change of 0 A
+        g = np.asarray(g_s, dtype=np.float64)
+        name, got = ("g_s", g_s) if np.any(g == 0.0) else ("v_v", v)
+        fail(name, caller, "a value that gives a cell current other than 0 A (the relative "
+             "temperature coefficient of no current is undefined)", got)
     return (np.log(np.abs(i_hi)) - np.log(np.abs(i_lo))) / (2.0 * dt)

@@ -87,6 +87,11 @@ def test_subthreshold_temperature_sensitivity_is_exposed():
     # Deeper below threshold, more sensitive.
     deeper = subthreshold_temperature_coefficient(card, -0.1, 2e-5)
     assert deeper > sub
+    # no cell current (g = 0 or no cell voltage): ln 0 − ln 0 was NaN; now refused by name
+    with pytest.raises(InvalidParameterError, match="'g_s' parameter .* other than 0 A"):
+        subthreshold_temperature_coefficient(card, 0.1, np.array([2e-5, 0.0]))
+    with pytest.raises(InvalidParameterError, match="'v_v' parameter .* other than 0 A"):
+        subthreshold_temperature_coefficient(card, 0.1, 2e-5, v_v=0.0)
 
 
 def test_kernel_equals_reference():
