@@ -44,6 +44,16 @@ def test_clock_ticks_whole_window_and_floor_of_one():
     assert periphery.clock_ticks(0.0, 1e-9) == 1
 
 
+def test_no_energy_is_zero_where_other_factors_overflow():
+    """A zero count or energy gives 0 J even where the other factors' product overflows
+    (inf·0 was NaN); otherwise the same product, bit for bit."""
+    assert periphery.output_scaling_energy_j(1e308, 1e308, 0.0, 0.0) == 0.0
+    assert periphery.clock_energy_j(0.0, 1e308, 1e308, 1e308, 1e300) == 0.0
+    assert periphery.read_supply_energy_j(0.0, 1e-300, 1e308) == 0.0
+    assert periphery.output_scaling_energy_j(3.0, 2.0, 1e-12, 2e-13) == 3.0 * 2.0 * 1.2e-12
+    assert periphery.output_scaling_energy_j(1e308, 1e308, 1e-12, 0.0) == math.inf
+
+
 @settings(max_examples=40, deadline=None)
 @given(n=st.integers(0, 10_000), ff=st.floats(0, 1e5), e=st.floats(0, 1e-14),
        c=st.floats(0, 1e-12), v=st.floats(0, 2.0))

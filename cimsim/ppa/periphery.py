@@ -133,7 +133,7 @@ def clock_energy_j(periods: float, flip_flops: float, e_ff_clock_j: float,
     e = check_scalar("e_ff_clock_j", e_ff_clock_j, who, lo=0.0)
     c = check_scalar("c_spine_f", c_spine_f, who, lo=0.0)
     v = check_scalar("vdd_v", vdd_v, who, lo=0.0)
-    return n * (ff * e + c * v * v)
+    return _times(n, _times(ff, e) + _times(c, v, v))
 
 
 def read_supply_factor(v_read_v: float, v_supply_v: float | None) -> float:
@@ -168,7 +168,7 @@ def read_supply_energy_j(cell_energy_j: float, v_read_v: float,
     Rincón-Mora & Allen, IEEE JSSC 33(1) 1998, doi:10.1109/4.654935.
     """
     e = check_scalar("cell_energy_j", cell_energy_j, "read_supply_energy_j", lo=0.0)
-    return e * read_supply_factor(v_read_v, v_supply_v)
+    return _times(e, read_supply_factor(v_read_v, v_supply_v))
 
 
 def output_scaling_energy_j(conversions: float, ops_per_conversion: float,
@@ -195,4 +195,10 @@ def output_scaling_energy_j(conversions: float, ops_per_conversion: float,
     k = check_scalar("ops_per_conversion", ops_per_conversion, who, lo=0.0)
     m = check_scalar("e_mult_j", e_mult_j, who, lo=0.0)
     a = check_scalar("e_add_j", e_add_j, who, lo=0.0)
-    return n * k * (m + a)
+    return _times(n, k, m + a)
+
+
+def _times(*factors: float) -> float:
+    """The product of non-negative factors, left to right, and exactly 0 if one of them is 0
+    (no energy), also where the others overflow (inf·0 would be NaN)."""
+    return 0.0 if 0.0 in factors else math.prod(factors)
