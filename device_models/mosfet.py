@@ -592,9 +592,9 @@ def _pelgrom_sigmas(card, w_m, l_m, caller: str) -> tuple[float, float]:
     w = card.w_m if w_m is None else check_scalar("w_m", w_m, caller, lo=0.0, lo_open=True)
     length = card.l_m if l_m is None else check_scalar("l_m", l_m, caller, lo=0.0,
                                                        lo_open=True)
-    area = w * length
-    sig_vt, sig_beta = ((card.avt_v_m / math.sqrt(area), card.abeta_m / math.sqrt(area))
-                        if area > 0.0 else (math.inf, math.inf))
+    root = math.sqrt(w * length)
+    sig_vt, sig_beta = ((card.avt_v_m / root, card.abeta_m / root) if root > 0.0
+                        else (math.inf, math.inf))
     if not (math.isfinite(sig_vt) and math.isfinite(sig_beta)):     # W·L below the doubles
         which, value = ("l_m", l_m) if l_m is not None else ("w_m", w_m)
         fail(which, caller, f"a size whose area W·L ({w!r} m × {length!r} m) gives finite "

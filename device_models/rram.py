@@ -120,8 +120,6 @@ def stuck_at_faults(card, g_s, *, seed=0) -> np.ndarray:
     return np.where(u < p_off, card.g_min_s, out)
 
 
-
-
 def arrhenius_factor(ea_ev: float, temperature_k: float, t_ref_k: float = T_REF_K) -> float:
     r"""Time-acceleration factor of a thermally activated process.
 
