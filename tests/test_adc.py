@@ -344,3 +344,16 @@ def test_card_comparator_noise_and_ktc_follow_temperature():
     assert comparator_noise_at(1e-3, 1200.0, 300.0) == pytest.approx(2e-3, rel=1e-12)
     with pytest.raises(InvalidParameterError, match="temperature_k"):
         comparator_noise_at(1e-3, 0.0)
+
+
+def test_code_to_voltage_is_the_code_centre():
+    """Ideal reconstruction puts code c at (c + 1/2)·LSB: on a dense ramp through an ideal
+    converter the error has zero mean and the uniform quantiser's rms LSB/√12."""
+    adc = SarAdc(8, full_scale_v=0.8)
+    lsb = 0.8 / 256
+    np.testing.assert_allclose(adc.code_to_voltage([0, 1, 255]),
+                               np.array([0.5, 1.5, 255.5]) * lsb, rtol=1e-15)
+    v = (np.arange(256 * 64) + 0.5) / (256 * 64) * 0.8
+    err = adc.code_to_voltage(adc.convert(v)) - v
+    assert abs(err.mean()) < 1e-3 * lsb
+    assert err.std() == pytest.approx(lsb / np.sqrt(12.0), rel=1e-3)

@@ -341,3 +341,11 @@ def test_mirror_functions_name_arguments_that_do_not_broadcast():
     with pytest.raises(InvalidParameterError, match="charge_c.*broadcastable with 'ratio'"):
         supply_energy_j(np.ones(4), np.ones(3), 0.8)
     assert noise_psd_a2_per_hz(np.ones((4, 1)), np.ones(2), 10.0, 300.0).shape == (4, 2)
+
+
+def test_current_mirror_output_clips_at_zero_and_full_scale():
+    """A mirror sources no negative current and saturates at i_max: i_out = clip(i_offset +
+    r·i, 0, i_max)."""
+    m = CurrentMirror(ratio=1.0, i_offset_a=0.5e-6, i_max_a=1e-6)
+    np.testing.assert_allclose(m.output_a([-2e-6, 0.2e-6, 2e-6]), [0.0, 0.7e-6, 1e-6],
+                               rtol=1e-15, atol=0.0)
