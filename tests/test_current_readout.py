@@ -349,3 +349,12 @@ def test_current_mirror_output_clips_at_zero_and_full_scale():
     m = CurrentMirror(ratio=1.0, i_offset_a=0.5e-6, i_max_a=1e-6)
     np.testing.assert_allclose(m.output_a([-2e-6, 0.2e-6, 2e-6]), [0.0, 0.7e-6, 1e-6],
                                rtol=1e-15, atol=0.0)
+
+
+def test_cco_count_offset_adds_counts():
+    """A count offset of +k LSB adds k to every mid-range count of a nominal CCO ADC."""
+    nominal = CcoAdc(8, 1e-6, 1e-6, noise=False, mismatch=False)
+    shifted = CcoAdc(8, 1e-6, 1e-6, count_offset_lsb=3, noise=False, mismatch=False)
+    i = (np.array([76, 128, 200]) + 0.5) * nominal.lsb
+    np.testing.assert_array_equal(nominal.convert(i), [76, 128, 200])
+    np.testing.assert_array_equal(shifted.convert(i), [79, 131, 203])
