@@ -5,6 +5,9 @@ Every model reads its constants from here; no bare physical literal appears else
 
 from __future__ import annotations
 
+import math
+import sys
+
 #: Boltzmann constant [J/K] (exact, SI 2019).
 K_B_J_PER_K = 1.380649e-23
 #: Elementary charge [C] (exact, SI 2019).
@@ -31,7 +34,7 @@ NEWTON_MAX_ITER = 100
 #: and squares into inf or NaN).
 V_TERMINAL_MAX_V = 1e3
 #: Largest argument of exp with a finite double result, ln(1.797…e308) [-].
-LOG_FLOAT_MAX = 709.782712893384
+LOG_FLOAT_MAX = math.log(sys.float_info.max)
 
 
 def thermal_voltage_v(temperature_k):

@@ -150,7 +150,7 @@ def arrhenius_factor(ea_ev: float, temperature_k: float, t_ref_k: float = T_REF_
     if math.isnan(inv):             # both reciprocals overflow (subnormal temperatures)
         inv = (t - tr) / t / tr
     arg = ea / K_B_EV_PER_K * inv
-    if arg > LOG_FLOAT_MAX:        # a factor beyond 1.8e308: no ageing is that fast
+    if arg > LOG_FLOAT_MAX:         # a factor beyond 1.8e308: no ageing is that fast
         fail("ea_ev", caller, f"small enough that exp(E_a/k_B·(1/{tr!r} K − 1/{t!r} K)) "
              "stays finite", ea)
     return math.exp(arg)
