@@ -279,9 +279,10 @@ def test_graded_stage_on_the_chip_takes_the_column_current():
     c, up = net.last_counts["graded"], net.last_counts["fc"]
     assert up.adc_conversions == 0 and up.shift_adds == 0 and up.sram_write_bits == 0
     assert c.adc_conversions == 20 * 6 and c.dac_conversions == 0
-    # the tile's own ADCs convert the stages, as many per ADC as it converts outputs
+    # the tile's own ADCs convert the stages, as many per ADC as it converts outputs: six
+    # pairs in mux groups of eight columns, four on the first ADC
     per_adc = net._analog["fc"][0].adc_rounds_per_cycle
-    assert c.sram_write_bits == 20 * 6 * 8 and c.adc_rounds == 20 * per_adc == 20
+    assert c.sram_write_bits == 20 * 6 * 8 and c.adc_rounds == 20 * per_adc == 20 * 4
     codes = np.rint(y / lsb).astype(np.int64)
     adc = stage._chip.adcs[0]
     assert c.adc_switching_energy_j == pytest.approx(float(adc.code_energy_j[codes].sum()))

@@ -598,6 +598,25 @@ def test_op_counts_follow_from_the_run():
     assert m.utilisation == pytest.approx((16 * 6 + 4 * 6) / (2 * 16 * 8))
 
 
+@pytest.mark.parametrize(("mapping", "outputs", "share", "rounds"),
+                         [("differential", 4, 8, 4), ("differential", 5, 8, 4),
+                          ("differential", 3, 4, 2), ("offset", 5, 8, 5),
+                          ("differential", 32, 8, 4)])
+def test_adc_rounds_count_the_conversions_of_the_busiest_adc(mapping, outputs, share, rounds):
+    """A partly filled tile's columns sit on its first mux groups: the ADC rounds are the
+    conversions of the busiest ADC (4 differential pairs on ADC 0 with share 8), not the
+    signal columns spread evenly over all ADCs."""
+    w, x = _data(8, outputs, 3)
+    m = AnalogMatrix(w, _hw(rows=32, cols=64, adc_share=share, weight_mapping=mapping))
+    m.calibrate(x)
+    (tile,) = m.tiles
+    per_adc = np.bincount(tile.adc_of, minlength=tile.n_adcs)
+    assert per_adc.max() == rounds == tile.adc_rounds_per_cycle
+    assert per_adc.sum() == tile.n_signal == outputs
+    _, ops = m.matmul(x)
+    assert ops.adc_rounds == 3 * rounds
+
+
 def test_bit_serial_counts_one_cycle_per_plane():
     w, x = _data(8, 2, 3)
     m = AnalogMatrix(w, _hw(input_encoding="bit_serial", input_bits=8)).calibrate(x)

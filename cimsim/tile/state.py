@@ -149,9 +149,9 @@ class Tile:
         #: the mirrors' static ratio errors (None without stacking; :meth:`_stacking`).
         self.merge: np.ndarray | None = self._stacking()
         self.adcs = ColumnAdcs(hw, self.n_adcs, seed_tag, first_index=self.index * self.n_adcs)
-        self._check_sensing_window()
         #: ADC (within the tile) converting each signal column: the mux group of its column.
         self.adc_of = (self.mapping.pos_col // t.adc_share).astype(np.int64)
+        self._check_sensing_window()
         self._states: dict[float, dict] = {}
         self.i_fs_a: np.ndarray | None = None   # calibrated full-scale current per signal col
         self.front_end = None       # column front-end circuit (cimsim.tile.frontend.calibrate)
@@ -406,10 +406,12 @@ class Tile:
 
     @property
     def adc_rounds_per_cycle(self) -> int:
-        """Sequential conversions per ADC per array cycle [-]."""
-        per_signal = self.mapping.cols_per_signal
-        cols_per_adc = math.ceil(self.n_signal * per_signal / self.n_adcs)
-        return max(1, math.ceil(cols_per_adc / per_signal))
+        """Sequential conversions per ADC per array cycle [-]: the most signal columns one
+        ADC converts (:attr:`adc_of`, the mux group of each signal column's physical column;
+        a partly filled tile uses its first groups, not all of them)."""
+        if self.n_signal == 0:
+            return 1
+        return int(np.bincount(self.adc_of).max())
 
     @property
     def utilisation(self) -> float:
