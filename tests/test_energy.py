@@ -119,6 +119,26 @@ def test_energy_breakdown_hand_worked():
     assert e["digital"] == pytest.approx(7 * 0.3e-12, rel=1e-12)
 
 
+
+def test_interconnect_energy_is_linear_in_the_hops():
+    """Each output bit crosses interconnect_hops_tiles tile pitches: twice the hops, twice the
+    interconnect energy (128 bits · h · √A_tile · α · c_wire · V_DD²)."""
+    c = OpCounts(sram_write_bits=128)
+    pitch = math.sqrt(tile_area_m2(make_components()))
+    e = {h: energy_breakdown(c, make_components(interconnect_hops_tiles=h))["interconnect"]
+         for h in (1.0, 2.0, 3.0)}
+    for h, val in e.items():
+        assert val == pytest.approx(128 * h * pitch * 0.5 * 2e-10 * 0.9**2, rel=1e-12, abs=0.0), h
+    assert e[2.0] == pytest.approx(2 * e[1.0], rel=1e-12, abs=0.0)
+
+
+def test_kv_cache_energy_counts_reads_and_writes():
+    """The attention K/V cache costs E_SRAM(8 kB, 64 b)/64 per bit read or written."""
+    c = OpCounts(kv_cache_read_bits=640, kv_cache_write_bits=128)
+    e = energy_breakdown(c, make_components())
+    assert e["kv_cache"] == pytest.approx((640 + 128) * 10e-12 / 64, rel=1e-12, abs=0.0)
+    assert e["sram"] == 0.0
+
 def test_tile_cycle_and_layer_time():
     comp = make_components()
     assert tile_cycle_time_s(comp) == pytest.approx(1e-9 + 10e-9 + 8 * 10e-9 + 1e-9)
@@ -133,6 +153,17 @@ def test_tile_cycle_and_layer_time():
     assert pipeline_time_s([1.0, 3.0, 2.0], 1) == 6.0
     assert pipeline_time_s([1.0, 3.0, 2.0], 5) == 6.0 + 4 * 3.0
 
+
+
+def test_serialised_blocks_multiply_only_the_array_time():
+    """serial = s blocks sharing one tile: T = s·T_array + T_digital. Two tiles, 6 cycles,
+    24 ADC rounds: T_array = 3·12 ns + 24·10 ns = 276 ns; 640 digital MACs at 64 G/s = 10 ns."""
+    comp = make_components()
+    c = OpCounts(cycles=6, adc_rounds=24)
+    one = layer_time_s(c, comp, n_tiles=2, digital_macs=640)
+    assert one == pytest.approx(276e-9 + 10e-9, rel=1e-12, abs=0.0)
+    three = layer_time_s(c, comp, n_tiles=2, digital_macs=640, serial=3)
+    assert three == pytest.approx(3 * 276e-9 + 10e-9, rel=1e-12, abs=0.0)
 
 def test_more_columns_per_adc_lowers_area_and_raises_latency():
     areas, times = [], []
@@ -220,3 +251,35 @@ def test_row_drives_priced_by_what_drives_the_row(encoding, bits, field):
         assert e["row_driver"] == pytest.approx(n * comp.e_pulse_driver_j) and e["dac"] == 0.0
         assert comp.e_pulse_driver_j < comp.e_dac_j      # a switch driver, not a converter
     assert e["wire_charging"] == pytest.approx(ops.row_drive_v2 * comp.c_row_f)
+
+
+def test_dac_energy_counts_every_read_phase():
+    """A multi-level DAC drives its row again in each of tile.read_phases windows: e_dac_j is
+    read_phases times the DAC model's mean energy per conversion. Johns 1997 8-bit capacitive
+    DAC at V_ref = 0.2 V: mean over codes of C_u V² D(1 − D/256) + the driver's 5 fJ."""
+    from cimsim.ppa.energy import components
+
+    sum_d, sum_d2 = 255 * 256 / 2, 255 * 256 * 511 / 6
+    e_one = 1e-15 * 0.2**2 * (sum_d - sum_d2 / 256) / 256 + 5e-15      # 6.7066 fJ
+    hw = HardwareConfig()
+    assert hw.dac_card == "johns1997_cap_dac_8b" and hw.tile.input_encoding == "amplitude"
+    for phases in (1, 3):
+        comp = components(hw.replace_path("tile.read_phases", phases))
+        assert comp.e_dac_j == pytest.approx(phases * e_one, rel=1e-12, abs=0.0), phases
+        e = energy_breakdown(OpCounts(dac_conversions=10), comp)
+        assert e["dac"] == pytest.approx(10 * phases * e_one, rel=1e-12, abs=0.0), phases
+
+
+def test_digital_mac_is_a_weight_width_multiply_and_a_32_bit_add():
+    """The digital unit's MAC: an 8-bit multiply (0.2 pJ) and a 32-bit accumulate (0.1 pJ) at
+    Horowitz's 45 nm, 0.3 pJ; at 16-bit weights the multiply is the power law's
+    0.2 pJ · 2^p, p = ln(3.1/0.2)/ln 4."""
+    from cimsim.ppa.energy import components
+
+    hw = HardwareConfig()
+    assert hw.tech_card == "horowitz2014_45nm" and hw.tile.weight_bits == 8
+    assert components(hw).e_digital_mac_j == pytest.approx(0.3e-12, rel=1e-12, abs=0.0)
+    p = math.log(3.1 / 0.2) / math.log(4.0)
+    hw16 = hw.replace_path("tile.weight_bits", 16)
+    assert components(hw16).e_digital_mac_j == pytest.approx(0.2e-12 * 2**p + 0.1e-12,
+                                                             rel=1e-12, abs=0.0)

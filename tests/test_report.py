@@ -139,6 +139,55 @@ def test_linear_scaling_with_batch():
     assert r3.throughput_per_s >= r1.throughput_per_s
 
 
+
+def test_layer_reference_is_per_inference_and_eds_invariant_to_batch():
+    """A layer's EDS/EDD reference is its MACs per inference on the digital unit:
+    fc1 = 131072 MACs over a batch of 4 = 32768 per inference, 32768 · 0.3 pJ and
+    32768 / 64 G/s = 512 ns; so scaling the counts and the batch together leaves EDS and EDD
+    (of each layer and of the network) unchanged."""
+    counts = two_layer_counts()
+    r1 = report_of(counts, batch=4)
+    fc1 = r1.layers["fc1"]
+    assert fc1.macs == 131072
+    assert fc1.energy_ref_j == pytest.approx(32768 * 0.3e-12, rel=1e-12, abs=0.0)
+    assert fc1.delay_ref_s == pytest.approx(512e-9, rel=1e-12, abs=0.0)
+    r3 = report_of({k: scaled(v, 3) for k, v in counts.items()}, batch=12)
+    for name in ("fc1", "fc2"):
+        a, b = r1.layers[name], r3.layers[name]
+        assert b.energy_ref_j == pytest.approx(a.energy_ref_j, rel=1e-12, abs=0.0), name
+        assert b.eds() == pytest.approx(a.eds(), rel=1e-12, abs=0.0), name
+        assert b.edd() == pytest.approx(a.edd(), rel=1e-12, abs=0.0), name
+    assert r3.eds() == pytest.approx(r1.eds(), rel=1e-12, abs=0.0)
+    assert r3.edd() == pytest.approx(r1.edd(), rel=1e-12, abs=0.0)
+
+
+def test_slow_digital_unit_sets_the_pipeline_stage():
+    """The digital unit runs every layer's digital work: two digital heads of 3840 MACs per
+    inference at 64 G/s (60 ns each) load it for 120 ns per inference, more than the analog
+    layer's 4·12 ns + 32·10 ns over 4 inferences = 92 ns or any one layer; so the stage is
+    120 ns and the batch of 4 takes Σ T_l + 3·T_stage = 212 ns + 360 ns."""
+    fc = OpCounts(macs=4 * 1000, cycles=4, adc_rounds=32)
+    rep = build_report({"fc": fc}, HW, batch=4, n_tiles={"fc": 1},
+                       digital_macs={"head1": 4 * 3840, "head2": 4 * 3840},
+                       comp=make_components())
+    assert rep.layers["fc"].latency_per_inference_s == pytest.approx(92e-9, rel=1e-12,
+                                                                     abs=0.0)
+    assert rep.layers["head1"].latency_per_inference_s == pytest.approx(60e-9, rel=1e-12,
+                                                                        abs=0.0)
+    assert rep.latency_per_inference_s == pytest.approx(212e-9, rel=1e-12, abs=0.0)
+    assert rep.stage_time_s == pytest.approx(120e-9, rel=1e-12, abs=0.0)
+    assert rep.batch_time_s == pytest.approx(212e-9 + 3 * 120e-9, rel=1e-12, abs=0.0)
+
+
+def test_program_energy_is_summed_over_layers():
+    """Programming energy and pulses of the network are the sums over its layers."""
+    prog = {"fc1": OpCounts(program_pulses=5, program_energy_j=1e-9),
+            "fc2": OpCounts(program_pulses=7, program_energy_j=2e-9)}
+    rep = report_of(two_layer_counts(), program_counts=prog)
+    assert rep.program_energy_j == pytest.approx(3e-9, rel=1e-12, abs=0.0)
+    assert rep.program_pulses == 12
+    assert rep.metrics()["program_energy_j"] == pytest.approx(3e-9, rel=1e-12, abs=0.0)
+
 def test_adc_share_trade_off_in_report():
     """Sharing more columns per ADC: less area, more latency (same counts otherwise)."""
     areas, lats = [], []

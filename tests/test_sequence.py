@@ -357,6 +357,24 @@ def test_attention_kv_cache_and_digital_ops():
     assert e["kv_cache"] > 0 and e["softmax"] > 0 and e["attention"] > 0
 
 
+
+def test_kv_cache_energy_is_reads_plus_writes_per_bit():
+    """Causal attention, T = 5, d = 8: 80 values written and 240 read per sequence, at the
+    tile's 8-bit input resolution 2560 bits, each at E_SRAM(8 kB, 64 b)/64 = 10 pJ/64 of the
+    45 nm card: 0.4 nJ per sequence."""
+    layer = _mha(8, 2, causal=True)
+    net = Network([layer], (5, 8))
+    x = _w(3, 5, 8, s=1.0)
+    hw = HardwareConfig()
+    assert hw.tile.input_bits == 8 and hw.tech_card == "horowitz2014_45nm"
+    net.compile(hw, x)
+    net.run(x)
+    rep = net.report()
+    assert rep.breakdown_per_inference_j["kv_cache"] == pytest.approx(
+        (80 + 240) * 8 * 10e-12 / 64, rel=1e-12, abs=0.0)
+    assert rep.layers[layer.name].energy_j["kv_cache"] == pytest.approx(3 * 0.4e-9, rel=1e-12,
+                                                                        abs=0.0)
+
 def test_attention_scores_on_tiles_count_their_writes():
     from cimsim.nn.accounting import sequence_account
 

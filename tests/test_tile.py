@@ -627,6 +627,54 @@ def test_bit_serial_counts_one_cycle_per_plane():
     assert m2.encoder.n_planes == 8                # unsigned inputs use all 8 bits
 
 
+
+def test_accumulator_grows_with_ceil_log2_of_the_row_blocks():
+    """The output accumulator holds the ADC code plus ceil(log2(row blocks)) carry bits when
+    the blocks' partial sums are added: 8-bit codes, one slice, one plane and 1 … 5 blocks of
+    8 rows give 8, 9, 10, 10, 11 bits."""
+    hw = _hw(rows=8, cols=16, adc_bits=8, input_bits=8, weight_bits=8, bits_per_cell=8)
+    bits = []
+    for n_in in (8, 16, 24, 32, 40):
+        w, _ = _data(n_in, 3, 1)
+        m = AnalogMatrix(w, hw)
+        assert len(m.blocks) == n_in // 8
+        bits.append(m.accumulator_bits)
+    assert bits == [8, 9, 10, 10, 11]
+
+
+def test_a_tile_has_ceil_cols_over_share_adcs():
+    """60 columns, one ADC per 8: ceil(60/8) = 8 ADCs (the last one serves 4 columns), so the
+    30 differential outputs take ceil(ceil(60/8)/2) = 4 pair rounds per cycle."""
+    from cimsim.ppa.energy import components
+
+    hw = _hw(rows=32, cols=60, adc_share=8)
+    w, _ = _data(20, 30, 1)
+    m = AnalogMatrix(w, hw)
+    tile = m.tiles[0]
+    assert m.n_tiles == 1 and tile.n_phys == 60
+    assert tile.n_adcs == 8
+    assert tile.adc_rounds_per_cycle == 4
+    assert components(hw).n_adcs_per_tile == 8
+
+
+def test_event_driven_cycles_count_every_tile_and_rounds_the_critical_path():
+    """Spike inputs on 3 row blocks × 3 column tiles (4, 4, 2 outputs): of 6 steps, 3 carry a
+    spike (in blocks {0}, {1, 2} and {0, 2}); each costs all 9 tiles a cycle (27) but one
+    critical path of 2 rounds (8 columns on 2 ADCs: 2 pairs each), 6, not × 9; only the
+    tiles with an event convert, 10 + 20 + 20 columns; the 3 active steps write 10 results."""
+    w, _ = _data(24, 10, 1)
+    hw = _hw(rows=8, cols=8, adc_share=4)
+    m = AnalogMatrix(w, hw, spike_input=True).calibrate(np.ones((4, 24)))
+    assert m.event_driven and m.n_tiles == 9 and m.adc_rounds_per_cycle == 2
+    x = np.zeros((6, 24))
+    x[0, 1] = x[2, 9] = x[2, 17] = x[5, 3] = x[5, 20] = 1.0
+    _, ops = m.matmul(x)
+    assert ops.cycles == 3 * 9
+    assert ops.adc_rounds == 3 * 2
+    assert ops.adc_conversions == 10 + 20 + 20 == ops.shift_adds
+    assert ops.sram_write_bits == 3 * 10 * m.accumulator_bits
+    assert ops.row_pulses == 5 * 3
+
 # --- device physics through the tile --------------------------------------------------------
 
 
@@ -1300,6 +1348,20 @@ def test_front_end_is_the_device_models_circuit():
     with pytest.raises(ConfigError, match="front_end"):
         _hw(input_encoding="pulse_width", front_end="tia")
 
+
+
+@pytest.mark.parametrize("adc_range", ["per_tile", "per_column"])
+def test_a_tile_without_calibration_signal_gets_one_full_cell_current(adc_range):
+    """The second row block sees only zeros in calibration: its columns get the current of one
+    fully driven cell, V_read·(G_max − G_min) = 0.2 V · (20 − 2) µS = 3.6 µA (the card's
+    G_min > 0 counted), the first block its own calibrated range."""
+    w, x = _data(32, 4, 20)
+    x[:, 16:] = 0.0
+    m = AnalogMatrix(w, _hw(rows=16, cols=16, adc_range=adc_range)).calibrate(x)
+    first, second = (block.tiles[0] for _r0, _r1, block in m.blocks)
+    assert second.mapping.g_min_s == 2e-6 and second.mapping.g_max_s == 2e-5
+    np.testing.assert_allclose(second.i_fs_a, 0.2 * 18e-6, rtol=1e-12, atol=0.0)
+    assert np.all(first.i_fs_a != 3.6e-6) and np.all(first.i_fs_a > 0.0)
 
 # --- time series: level crossing sends only the changes --------------------------------------
 

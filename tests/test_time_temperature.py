@@ -224,6 +224,21 @@ def test_compensation_factor_fits():
     np.testing.assert_allclose(f.offset, b, atol=1e-12)
 
 
+def test_affine_factors_keep_unit_gain_where_the_fit_is_not_drift():
+    """A column whose reads went anti-correlated (fit a = −1), whose reference reads are
+    constant (a = 0) or whose reads now do not vary keeps gain 1 and the shift of the means
+    as offset; a drifted column, y_ref = 1.5·y + 0.5, is fitted."""
+    from cimsim.tile.compensation import affine_factors
+
+    ref = np.array([[1.0, 0.5, 1.0, 0.5], [2.0, 0.5, 2.0, 3.5], [4.0, 0.5, 3.0, 6.5]])
+    now = np.array([[-1.0, 1.0, 0.5, 0.0], [-2.0, 2.0, 0.5, 2.0], [-4.0, 4.0, 0.5, 4.0]])
+    f = affine_factors(ref, now)
+    np.testing.assert_allclose(f.gain, [1.0, 1.0, 1.0, 1.5], rtol=1e-12, atol=0.0)
+    np.testing.assert_allclose(f.offset, [7 / 3 + 7 / 3, 0.5 - 7 / 3, 2.0 - 0.5, 0.5],
+                               rtol=1e-12, atol=0.0)
+    np.testing.assert_array_equal(f.digital, 1.0)
+
+
 def test_column_recalibration_at_a_fixed_time(digits):
     """'column' with a recalibration time fits once (charged to programming), and the reads
     before and after use the same factors."""
