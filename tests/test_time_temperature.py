@@ -239,6 +239,22 @@ def test_affine_factors_keep_unit_gain_where_the_fit_is_not_drift():
     np.testing.assert_array_equal(f.digital, 1.0)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_constant_column_keeps_unit_gain_despite_the_rounding_of_its_mean(dtype):
+    """Reads that do not vary are not drift even where the mean of equal floats rounds away
+    from them (three 0.1s average to 0.10000000000000002, a spread of ~1e-17): gain 1 and
+    the shift of the means as offset, for 64 vectors at random levels."""
+    from cimsim.tile.compensation import affine_factors
+
+    f = affine_factors(np.array([[0.1], [0.1], [0.4]]), np.full((3, 1), 0.1, dtype=dtype))
+    assert f.gain[0] == 1.0
+    assert f.offset[0] == pytest.approx(0.2 - 0.1, rel=1e-6, abs=0.0)
+    rng = np.random.default_rng(5)
+    levels = rng.normal(size=500).astype(dtype)
+    f = affine_factors(rng.normal(size=(64, 500)), np.broadcast_to(levels, (64, 500)).copy())
+    np.testing.assert_array_equal(f.gain, 1.0)
+
+
 def test_column_recalibration_at_a_fixed_time(digits):
     """'column' with a recalibration time fits once (charged to programming), and the reads
     before and after use the same factors."""

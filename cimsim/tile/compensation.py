@@ -144,13 +144,17 @@ def global_factors(ref: np.ndarray, now: np.ndarray, tile_sizes: list[int]) -> F
 
 def affine_factors(ref: np.ndarray, now: np.ndarray) -> Factors:
     """Per column the least-squares fit :math:`y^{ref} \\approx a\\,y(t) + b` over the
-    reference vectors: front-end gain factor ``a`` and offset ``b`` (``a = 1`` for a column
-    whose reads do not vary)."""
+    reference vectors: front-end gain factor ``a`` and offset ``b``. ``a = 1`` for a column
+    whose reads do not vary (spread no larger than the rounding of their mean, n·ε·max|y|
+    for n vectors) and where the fit gives ``a ≤ 0`` (a sign flip is noise, not drift)."""
+    n = now.shape[0]
     mu_r, mu_n = ref.mean(axis=0), now.mean(axis=0)
     dn = now - mu_n
     var = (dn * dn).sum(axis=0)
     cov = (dn * (ref - mu_r)).sum(axis=0)
-    a = np.where(var > 0.0, cov / np.where(var > 0.0, var, 1.0), 1.0)
+    rounding = n * np.finfo(mu_n.dtype).eps * np.abs(now).max(axis=0, initial=0.0)
+    varies = var > n * rounding * rounding
+    a = np.where(varies, cov / np.where(varies, var, 1.0), 1.0)
     a = np.where(a > 0.0, a, 1.0)          # a sign flip is noise, not drift
     return Factors(a, np.ones(ref.shape[1]), mu_r - a * mu_n)
 
