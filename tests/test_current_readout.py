@@ -65,9 +65,21 @@ def test_ratio_sigma_pelgrom_closed_form():
 def test_mirror_noise_and_energy_closed_forms():
     kt = K_B_J_PER_K * 300.0
     s = noise_psd_a2_per_hz(0.5, 1e-5, 12.0, 300.0, gamma=1.0)
-    assert s == pytest.approx(4 * kt * 12.0 * 0.5 * 1.5 * 1e-5)
+    assert s == pytest.approx(4 * kt * 12.0 * 0.5 * 1.5 * 1e-5, rel=1e-12, abs=0.0)
     assert noise_psd_a2_per_hz(0.0, 1e-5, 12.0, 300.0) == 0.0       # no copy, no noise
-    assert supply_energy_j(0.25, 4e-12, 0.8) == pytest.approx(0.8 * 0.25 * 4e-12)
+    assert supply_energy_j(0.25, 4e-12, 0.8) == pytest.approx(0.8 * 0.25 * 4e-12, rel=1e-12,
+                                                              abs=0.0)
+
+
+def test_mirror_noise_counts_both_devices():
+    """S_I = 4kTγ(g_m/I_D)·r(1 + r)·I: the output device's own noise (r) plus the input
+    device's copied with gain r (r²); at r = 1, I = 1 µA, g_m/I_D = 15 /V, 300 K, γ = 2/3
+    that is 3.31e-25 A²/Hz, and halving r divides it by 2/(0.5·1.5) = 8/3."""
+    s1 = noise_psd_a2_per_hz(1.0, 1e-6, 15.0, 300.0)    # default γ = 2/3
+    expected = 4.0 * K_B_J_PER_K * 300.0 * (2.0 / 3.0) * 15.0 * (1.0 * 2.0) * 1e-6
+    assert s1 == pytest.approx(expected, rel=1e-12, abs=0.0)
+    assert s1 == pytest.approx(3.3136e-25, rel=1e-4, abs=0.0)
+    assert s1 / noise_psd_a2_per_hz(0.5, 1e-6, 15.0, 300.0) == pytest.approx(8.0 / 3.0, rel=1e-12)
 
 
 def test_current_mirror_front_end_maps_signed_range():
