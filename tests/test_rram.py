@@ -105,6 +105,28 @@ def test_pulse_counts_and_energy_are_plausible(name):
     assert res.total_pulses == int(res.pulses.sum())
 
 
+def test_set_pulse_energy_is_capped_at_the_compliance_current(each_backend):
+    """A SET pulse costs V_set·min(G·V_set, I_comp)·t_set at the pre-pulse G: a noise-free
+    1T1R cell at its RESET bound G_lo = G_min − mΔG_w, one pulse at a 0.4 V gate (I_comp
+    below G_lo·V_set), verify reads V_read²·G·t_read before and after it."""
+    from device_models.programming import compliance
+
+    card = cards.load("yao2020_taox_1t1r").replace(
+        step_c2c_sigma=0.0, step_d2d_sigma=0.0, window_d2d_sigma=0.0, read_noise_rel=0.0)
+    i_comp, g_comp = compliance(card, v_gate_set_v=0.40)
+    w = card.g_max_s - card.g_min_s
+    g_lo = card.g_min_s - card.bound_margin_frac * w
+    assert i_comp < g_lo * card.v_set_v          # the cap is what sets this pulse's current
+    g_hi = min(card.g_max_s + card.bound_margin_frac * w, g_comp)
+    g_1 = g_lo + card.dg_set_frac * w * ((g_hi - g_lo) / w) ** card.step_nonlinearity
+    e_pulse = card.v_set_v * i_comp * card.t_set_s
+    e_reads = card.v_read_v**2 * card.t_read_s * (g_lo + g_1)
+    res = program_write_verify(card, [10e-6], 0.45e-6, max_pulses=1, v_gate_set_v=0.40)
+    assert res.pulses[0] == 1
+    assert res.g_s[0] == pytest.approx(g_1, rel=1e-12, abs=0.0)
+    assert res.energy_j[0] == pytest.approx(e_pulse + e_reads, rel=1e-12, abs=0.0)
+
+
 @pytest.mark.parametrize(("shape", "offset", "changes"), [
     ((30, 100), 0, {}),
     ((1,), 0, {}),
