@@ -280,6 +280,24 @@ def test_relaxation_spread_grows_with_log_time():
     np.testing.assert_array_equal(memory.age(card, g0, t_s=0.0), g0)
 
 
+def test_relaxation_sigma_is_rho_dg_per_decade_with_a_mid_window_peak():
+    """σ_r = ρ·ΔG·s(G)·log10(1 + t/t_r): at t = 9·t_r (one decade) a mid-window cell has
+    σ_r = ρ·ΔG (s(1/2) = 1), at 99·t_r twice that, and the edges of the window relax
+    1 − a times as much, s = 1 − a + 4a·x(1 − x)."""
+    card = cards.load("wan2022_hfox_rram").replace(relax_t0_s=10.0)
+    a, rho = card.relax_state_dependence, card.relax_sigma_frac
+    dg = card.g_max_s - card.g_min_s
+    x = np.array([0.0, 0.25, 0.5, 1.0])
+    g = card.g_min_s + x * dg
+    sig = relaxation_sigma_s(card, g, t_s=9.0 * card.relax_t0_s)
+    np.testing.assert_allclose(sig, rho * dg * (1.0 - a + 4.0 * a * x * (1.0 - x)), rtol=1e-12)
+    assert sig[2] == pytest.approx(rho * dg, rel=1e-12, abs=0.0)
+    assert sig[2] / sig[0] == pytest.approx(1.0 / (1.0 - a), rel=1e-12)
+    assert sig[2] / sig[3] == pytest.approx(2.0, rel=1e-12)       # a = 0.5 on this card
+    two_decades = relaxation_sigma_s(card, g, t_s=99.0 * card.relax_t0_s)
+    np.testing.assert_allclose(two_decades, 2.0 * sig, rtol=1e-12)
+
+
 def test_arrhenius_85c_equals_25c_at_scaled_time():
     card = cards.load("yao2020_taox_1t1r")
     g0 = _levels(card, 5000)
