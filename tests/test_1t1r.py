@@ -94,6 +94,18 @@ def test_subthreshold_temperature_sensitivity_is_exposed():
         subthreshold_temperature_coefficient(card, 0.1, 2e-5, v_v=0.0)
 
 
+def test_subthreshold_temperature_coefficient_is_d_ln_i_d_t():
+    """The coefficient is d ln|I|/dT of the cell current: an independent central difference of
+    ln I over T ± 0.05 K of solve_1t1r at the same bias agrees (default half-step 0.5 K)."""
+    card = cards.load(CARD)
+    vg = np.array([-0.1, 0.1, card.v_gate_read_v])
+    i_hi, i_lo = (solve_1t1r(card, card.v_read_v, 2e-5, v_gate_v=vg, temperature_k=t).i_a
+                  for t in (300.05, 299.95))
+    expected = (np.log(i_hi) - np.log(i_lo)) / 0.1
+    got = subthreshold_temperature_coefficient(card, vg, 2e-5)
+    np.testing.assert_allclose(got, expected, rtol=1e-4)
+
+
 def test_kernel_equals_reference():
     card = cards.load(CARD)
     v, vg, g = _grid()

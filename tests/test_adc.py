@@ -274,6 +274,32 @@ def test_lookup_path_equals_binary_search():
     assert np.array_equal(fast, slow)
 
 
+@pytest.mark.parametrize("switching", SCHEMES)
+def test_input_on_a_transition_level_takes_the_upper_code(each_backend, switching):
+    """The comparator decides 1 on a tie (v >= T_k): a mismatched converter fed exactly its
+    transition levels returns codes 1…2^N-1, and one ulp below them codes 0…2^N-2, on the
+    table look-up path of convert and on the binary search itself."""
+    from device_models import adc as adc_mod
+
+    adc = SarAdc(8, unit_cap_mismatch=0.02, seed=5, switching=switching)
+    assert adc._lookup_levels is not None  # monotonic DAC: convert takes the look-up path
+    levels = adc.transition_levels_v()
+    below = np.nextafter(levels, -np.inf)
+    assert not np.allclose(levels, np.arange(1, 256) * adc.lsb_v, rtol=0, atol=1e-3 * adc.lsb_v)
+    upper, lower = np.arange(1, 256), np.arange(0, 255)
+    assert np.array_equal(adc.convert(levels), upper)
+    assert np.array_equal(adc.convert(below), lower)
+    args = (adc.bits, adc._t0, adc._up, adc._dn, adc._trial, 0.0, 0.0, 0.0)
+    keys = (np.uint64(adc._key_s), np.uint64(adc._key_c))
+    for v, expected in ((levels, upper), (below, lower)):
+        if each_backend == "numpy":
+            codes = adc_mod._convert_numpy(v, *args, *keys, 0)
+        else:
+            codes = np.empty(v.size, dtype=np.int64)
+            adc_mod._convert_kernel(v, codes, *args, *keys, 0)
+        assert np.array_equal(codes, expected)
+
+
 @pytest.mark.parametrize("kw, match", [
     ({"bits": 0}, "'bits'"), ({"bits": 21}, "'bits'"), ({"bits": 2.5}, "'bits'"),
     ({"bits": 8, "comparator_noise_v": -1e-3}, "'comparator_noise_v'"),

@@ -209,6 +209,21 @@ def test_tia_and_integrator_gain_clip_offset():
     assert gain_for_range(1e-4, 1.0) == (pytest.approx(1e4), 0.0)
 
 
+def test_integrator_input_noise_is_kt_c_over_t_squared():
+    """The reset's kT/C noise referred to the mean input current over the window:
+    σ_I² = (C/t)²·k_B·T/C = k_B·T·C/t² [A²], per column, linear in T and in C."""
+    from device_models.constants import K_B_J_PER_K
+
+    c = np.array([0.5e-12, 1e-12, 4e-12])
+    ci = ChargeIntegrator(c_int_f=c, t_int_s=10e-9)
+    for t_k in (250.0, 300.0, 400.0):
+        np.testing.assert_allclose(ci.input_noise_a2(t_k), K_B_J_PER_K * t_k * c / 10e-9**2,
+                                   rtol=1e-12, atol=0.0)
+    one = ChargeIntegrator(c_int_f=1e-12, t_int_s=10e-9).input_noise_a2(300.0, 5e7)
+    assert one == pytest.approx(K_B_J_PER_K * 300.0 * 1e-12 / 1e-16, rel=1e-12, abs=0.0)
+    assert one == pytest.approx(4.142e-17, rel=1e-3, abs=0.0)      # (6.4 nA)²
+
+
 def test_calibrate_range():
     x = np.concatenate([np.linspace(-1, 1, 10001), [50.0]])
     assert calibrate_range(x, "minmax") == pytest.approx(50.0)

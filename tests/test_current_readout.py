@@ -65,9 +65,21 @@ def test_ratio_sigma_pelgrom_closed_form():
 def test_mirror_noise_and_energy_closed_forms():
     kt = K_B_J_PER_K * 300.0
     s = noise_psd_a2_per_hz(0.5, 1e-5, 12.0, 300.0, gamma=1.0)
-    assert s == pytest.approx(4 * kt * 12.0 * 0.5 * 1.5 * 1e-5)
+    assert s == pytest.approx(4 * kt * 12.0 * 0.5 * 1.5 * 1e-5, rel=1e-12, abs=0.0)
     assert noise_psd_a2_per_hz(0.0, 1e-5, 12.0, 300.0) == 0.0       # no copy, no noise
-    assert supply_energy_j(0.25, 4e-12, 0.8) == pytest.approx(0.8 * 0.25 * 4e-12)
+    assert supply_energy_j(0.25, 4e-12, 0.8) == pytest.approx(0.8 * 0.25 * 4e-12, rel=1e-12,
+                                                              abs=0.0)
+
+
+def test_mirror_noise_counts_both_devices():
+    """S_I = 4kTγ(g_m/I_D)·r(1 + r)·I: the output device's own noise (r) plus the input
+    device's copied with gain r (r²); at r = 1, I = 1 µA, g_m/I_D = 15 /V, 300 K, γ = 2/3
+    that is 3.31e-25 A²/Hz, and halving r divides it by 2/(0.5·1.5) = 8/3."""
+    s1 = noise_psd_a2_per_hz(1.0, 1e-6, 15.0, 300.0)    # default γ = 2/3
+    expected = 4.0 * K_B_J_PER_K * 300.0 * (2.0 / 3.0) * 15.0 * (1.0 * 2.0) * 1e-6
+    assert s1 == pytest.approx(expected, rel=1e-12, abs=0.0)
+    assert s1 == pytest.approx(3.3136e-25, rel=1e-4, abs=0.0)
+    assert s1 / noise_psd_a2_per_hz(0.5, 1e-6, 15.0, 300.0) == pytest.approx(8.0 / 3.0, rel=1e-12)
 
 
 def test_current_mirror_front_end_maps_signed_range():
@@ -211,12 +223,27 @@ def test_pulse_driver_energy_counts_down_counter_toggles():
     assert np.all(toggles <= 2 * np.arange(16))
     want = 4e-16 + 1e-16 * toggles + 5e-16
     want[0] = 0.0
-    assert np.allclose(d.code_energy_j, want)
-    assert d.mean_energy_j == pytest.approx(want[1:].mean())
-    assert d.energy_j([[-3, 0], [15, 3]]) == pytest.approx(2 * want[3] + want[15])
+    np.testing.assert_allclose(d.code_energy_j, want, rtol=1e-12, atol=0.0)
+    assert d.mean_energy_j == pytest.approx(want[1:].mean(), rel=1e-12, abs=0.0)
+    assert d.energy_j([[-3, 0], [15, 3]]) == pytest.approx(2 * want[3] + want[15], rel=1e-12,
+                                                            abs=0.0)
     assert d.t_settle_s == 1e-9
     card = build_driver(PWM, 8, v_ref_v=0.2)
     assert card.bits == 7 and build_driver(PWM, 1, v_ref_v=0.2).bits == 1
+
+
+def test_pulse_driver_code_energy_and_mean_over_pulses():
+    """E(D) = N·E_ff + E_ff·Σ_j ⌊|D|/2^j⌋ + E_drv: at N = 4, D = 5 that is 4 + (5 + 2 + 1)
+    = 12 flip-flop energies plus the buffer; the mean is over the 2^N − 1 non-zero codes
+    (a zero code sends no pulse)."""
+    e_ff, e_drv = 1e-16, 5e-16
+    d = PulseDriver(4, 1e-9, e_flip_flop_j=e_ff, e_driver_j=e_drv)
+    assert d.code_energy_j[5] == pytest.approx(12 * e_ff + e_drv, rel=1e-12, abs=0.0)
+    assert d.code_energy_j[0] == 0.0
+    # Σ_j ⌊D/2^j⌋ = 2D − popcount(D); summed over D = 1…15: 2·120 − 32 = 208 toggles
+    total = sum(4 * e_ff + (2 * k - bin(k).count("1")) * e_ff + e_drv for k in range(1, 16))
+    assert total == pytest.approx((15 * 4 + 208) * e_ff + 15 * e_drv, rel=1e-12, abs=0.0)
+    assert d.mean_energy_j == pytest.approx(total / 15, rel=1e-12, abs=0.0)
 
 
 # --- tiles ----------------------------------------------------------------------------------------

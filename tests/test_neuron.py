@@ -66,6 +66,20 @@ def test_lif_rate_closed_form_properties(ri_over_theta, tau, t_ref):
         1.0 / (t_ref + th * (tau / r) / big), rel=1e-5)
 
 
+def test_lif_first_spike_time_from_a_nonzero_start():
+    """From V0 ≠ 0 the membrane V(t) = RI + (V0 − RI)e^{−t/τ} reaches θ at t*(V0), and the
+    passage time composes: t*(0) = t(0 → V0) + t*(V0)."""
+    r, tau, th, i = 1e6, 1e-3, 0.3, 0.5e-6      # RI = 0.5 V
+    v0 = np.array([0.1, -0.2, 0.25])
+    t_star = lif_first_spike_time_s(i, r, tau, th, v0_v=v0)
+    np.testing.assert_allclose(r * i + (v0 - r * i) * np.exp(-t_star / tau), th, rtol=1e-12)
+    assert t_star[0] == pytest.approx(tau * math.log(2.0), rel=1e-12)   # ln(0.4/0.2)
+    t_to_v0 = float(lif_first_spike_time_s(i, r, tau, 0.1))               # 0 → 0.1 V
+    t_from_0 = float(lif_first_spike_time_s(i, r, tau, th))
+    assert t_from_0 == pytest.approx(t_to_v0 + t_star[0], rel=1e-12)
+    assert t_from_0 == pytest.approx(tau * math.log(2.5), rel=1e-12)
+
+
 def test_lif_rate_zero_below_rheobase():
     assert float(lif_rate_hz(0.29e-6, 1e6, 1e-3, 0.3)) == 0.0
     assert np.isinf(lif_first_spike_time_s(0.3e-6, 1e6, 1e-3, 0.3))

@@ -12,6 +12,7 @@ from device_models.constants import K_B_EV_PER_K
 from device_models.pcm import (
     drift,
     drift_compensation_scale,
+    drift_exponent_stats,
     drift_exponents,
     prog_sigma_pcm,
     program_pcm,
@@ -52,6 +53,22 @@ def test_drift_exponent_recovered_by_log_log_fit():
                  card.nu_sigma_min, card.nu_sigma_max)
     assert abs(np.mean(-slope) - mu) < 4 * sd / math.sqrt(g0.size)
     assert np.std(-slope) == pytest.approx(sd, rel=0.03)
+
+
+def test_drift_exponent_stats_are_linear_in_ln_x_inside_the_clips():
+    """μ_ν = a0 + a1·ln x and σ_ν = b0 + b1·ln x (natural log, Nandakumar et al. 2019) where
+    neither is clipped: x = 0.1 gives (0.0601, 0.0229) on the card; at x = 1 and 1e-3 the
+    clips hold."""
+    card = cards.load(CARD)
+    (a0, a1), (b0, b1) = card.nu_mean_coeffs, card.nu_sigma_coeffs
+    mu, sd = drift_exponent_stats(card, np.array([1e-3, 0.1, 1.0]) * card.g_max_s)
+    assert mu[1] == pytest.approx(a0 + a1 * math.log(0.1), rel=1e-12)
+    assert sd[1] == pytest.approx(b0 + b1 * math.log(0.1), rel=1e-12)
+    assert card.nu_mean_min < mu[1] < card.nu_mean_max          # the unclipped branch
+    assert card.nu_sigma_min < sd[1] < card.nu_sigma_max
+    assert (mu[1], sd[1]) == (pytest.approx(0.06009, rel=1e-3), pytest.approx(0.02288, rel=1e-3))
+    assert (mu[0], sd[0]) == (card.nu_mean_max, card.nu_sigma_max)  # low G: clipped high
+    assert (mu[2], sd[2]) == (card.nu_mean_min, card.nu_sigma_min)  # G_max: clipped low
 
 
 def test_drift_is_state_dependent_and_starts_at_t0():

@@ -105,6 +105,42 @@ def test_pulse_counts_and_energy_are_plausible(name):
     assert res.total_pulses == int(res.pulses.sum())
 
 
+def test_set_pulse_energy_is_capped_at_the_compliance_current(each_backend):
+    """A SET pulse costs V_set·min(G·V_set, I_comp)·t_set at the pre-pulse G: a noise-free
+    1T1R cell at its RESET bound G_lo = G_min − mΔG_w, one pulse at a 0.4 V gate (I_comp
+    below G_lo·V_set), verify reads V_read²·G·t_read before and after it."""
+    from device_models.programming import compliance
+
+    card = cards.load("yao2020_taox_1t1r").replace(
+        step_c2c_sigma=0.0, step_d2d_sigma=0.0, window_d2d_sigma=0.0, read_noise_rel=0.0)
+    i_comp, g_comp = compliance(card, v_gate_set_v=0.40)
+    w = card.g_max_s - card.g_min_s
+    g_lo = card.g_min_s - card.bound_margin_frac * w
+    assert i_comp < g_lo * card.v_set_v          # the cap is what sets this pulse's current
+    g_hi = min(card.g_max_s + card.bound_margin_frac * w, g_comp)
+    g_1 = g_lo + card.dg_set_frac * w * ((g_hi - g_lo) / w) ** card.step_nonlinearity
+    e_pulse = card.v_set_v * i_comp * card.t_set_s
+    e_reads = card.v_read_v**2 * card.t_read_s * (g_lo + g_1)
+    res = program_write_verify(card, [10e-6], 0.45e-6, max_pulses=1, v_gate_set_v=0.40)
+    assert res.pulses[0] == 1
+    assert res.g_s[0] == pytest.approx(g_1, rel=1e-12, abs=0.0)
+    assert res.energy_j[0] == pytest.approx(e_pulse + e_reads, rel=1e-12, abs=0.0)
+
+
+def test_step_backoff_saves_pulses_at_a_tight_tolerance(each_backend):
+    """Shrinking the pulse amplitude after each reversal (step_backoff 0.7) lets a tolerance
+    well below the step size converge in fewer pulses than a fixed amplitude (1.0), which
+    keeps overshooting: the same seed and targets, a tenth of the card's tolerance. (At the
+    card's own tolerance the two need about the same count.)"""
+    card = cards.load("yao2020_taox_1t1r")
+    g_t = _levels(card, 2000)
+    tol = 0.1 * card.tolerance_frac * (card.g_max_s - card.g_min_s)
+    backed, fixed = (program_write_verify(card.replace(step_backoff=b), g_t, tol, seed=1)
+                     for b in (0.7, 1.0))
+    assert backed.pulses.mean() < 0.9 * fixed.pulses.mean()
+    assert backed.converged.mean() >= fixed.converged.mean()
+
+
 @pytest.mark.parametrize(("shape", "offset", "changes"), [
     ((30, 100), 0, {}),
     ((1,), 0, {}),
@@ -242,6 +278,24 @@ def test_relaxation_spread_grows_with_log_time():
     # Linear in log10(t) for t >> t0: equal increments per two decades.
     assert expected[2] - expected[1] == pytest.approx(expected[1] - expected[0], rel=0.01)
     np.testing.assert_array_equal(memory.age(card, g0, t_s=0.0), g0)
+
+
+def test_relaxation_sigma_is_rho_dg_per_decade_with_a_mid_window_peak():
+    """σ_r = ρ·ΔG·s(G)·log10(1 + t/t_r): at t = 9·t_r (one decade) a mid-window cell has
+    σ_r = ρ·ΔG (s(1/2) = 1), at 99·t_r twice that, and the edges of the window relax
+    1 − a times as much, s = 1 − a + 4a·x(1 − x)."""
+    card = cards.load("wan2022_hfox_rram").replace(relax_t0_s=10.0)
+    a, rho = card.relax_state_dependence, card.relax_sigma_frac
+    dg = card.g_max_s - card.g_min_s
+    x = np.array([0.0, 0.25, 0.5, 1.0])
+    g = card.g_min_s + x * dg
+    sig = relaxation_sigma_s(card, g, t_s=9.0 * card.relax_t0_s)
+    np.testing.assert_allclose(sig, rho * dg * (1.0 - a + 4.0 * a * x * (1.0 - x)), rtol=1e-12)
+    assert sig[2] == pytest.approx(rho * dg, rel=1e-12, abs=0.0)
+    assert sig[2] / sig[0] == pytest.approx(1.0 / (1.0 - a), rel=1e-12)
+    assert sig[2] / sig[3] == pytest.approx(2.0, rel=1e-12)       # a = 0.5 on this card
+    two_decades = relaxation_sigma_s(card, g, t_s=99.0 * card.relax_t0_s)
+    np.testing.assert_allclose(two_decades, 2.0 * sig, rtol=1e-12)
 
 
 def test_arrhenius_85c_equals_25c_at_scaled_time():
