@@ -10,7 +10,9 @@ Conventions
 * One MAC counts as two operations (multiply and add), the usual convention of TOPS figures.
 * Energy and MACs are totals for the batch; "per inference" divides by the batch.
 * Latency per inference is the sum of the layer times (layers pipelined across tiles, no
-  overlap inside one inference); the batch time is Σ T_l + (B − 1)·max T_l and TOPS uses it.
+  overlap inside one inference); the batch time is Σ T_l + (B − 1)·T_stage, T_stage the
+  per-inference time of the busiest resource (:func:`cimsim.ppa.latency.pipeline_time_s`),
+  and TOPS uses it.
 * Energy-delay sum and distance use *normalised* energy and delay: each is divided by the
   energy and delay of the same MACs executed on the digital unit of the same technology card
   (``Components.e_digital_mac_j`` per MAC, ``digital_mac_rate_per_s``), unless explicit
@@ -190,7 +192,9 @@ class LayerReport(_Figures):
     batch : int
         Inferences in the batch [-].
     energy_ref_j, delay_ref_s : float
-        Per-inference normalisation references of EDS/EDD [J], [s].
+        Per-inference normalisation references of EDS/EDD [J], [s]: the layer's MACs on the
+        digital unit, at least one MAC (a layer without MACs, e.g. pooling, has a defined
+        EDS of its own; the network's references leave such layers out).
     digital_ops : Mapping[str, Mapping[str, float]]
         Digital operations of the layer for the batch: breakdown line → operation → count [-].
     """
@@ -336,10 +340,13 @@ class Report(_Figures):
     def _refs(self) -> tuple[float, float]:
         e_ref = self.energy_ref_j
         d_ref = self.delay_ref_s
+        # the network's MACs on the digital unit: layers without MACs add no reference
+        work = [lay for lay in self.layers.values() if lay.macs > 0] or list(
+            self.layers.values())
         if e_ref is None:
-            e_ref = sum(lay.energy_ref_j for lay in self.layers.values())
+            e_ref = sum(lay.energy_ref_j for lay in work)
         if d_ref is None:
-            d_ref = sum(lay.delay_ref_s for lay in self.layers.values())
+            d_ref = sum(lay.delay_ref_s for lay in work)
         return float(e_ref), float(d_ref)
 
     def eds(self, w_energy: float | None = None, w_delay: float | None = None) -> float:
