@@ -288,8 +288,9 @@ def check_broadcast(caller: str, **arrays: np.ndarray) -> tuple[int, ...]:
 def check_shape(name: str, value: Any, caller: str, *, max_size: int = 1 << 40,
                 nonempty: bool = False) -> tuple:
     """Return ``value`` (an int, a sequence of ints >= 0 or a 1-D integer array) as a shape
-    tuple, refusing more than ``max_size`` elements in all and, with ``nonempty``, the empty
-    shape ``()``."""
+    tuple, refusing more than ``max_size`` elements in all, or in its non-zero axes (an empty
+    array of shape (2**60, 0) cannot be made either) and, with ``nonempty``, the empty shape
+    ``()``."""
     if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
         value = (value,)
     if isinstance(value, np.ndarray) and value.ndim == 1:
@@ -300,9 +301,9 @@ def check_shape(name: str, value: Any, caller: str, *, max_size: int = 1 << 40,
     shape = tuple(check_int(name, s, caller, lo=0) for s in value)
     size = 1
     for s in shape:
-        size *= s
+        size *= max(s, 1)
     if size > max_size:
-        fail(name, caller, f"at most {max_size} elements", shape)
+        fail(name, caller, f"at most {max_size} elements (counting the non-zero axes)", shape)
     return shape
 
 

@@ -68,6 +68,16 @@ def test_draws_that_do_not_fit_in_memory_name_the_shape():
     assert issubclass(OutOfMemoryError, MemoryError)
 
 
+@pytest.mark.parametrize("shape", [(2**60, 0), (0, 2**59, 2**3)])
+def test_an_empty_shape_with_an_oversized_axis_is_refused_by_name(shape):
+    """NumPy cannot make an empty array whose non-zero axes hold more elements than it can
+    address ((2**60, 0) raises its own ValueError): the size check counts them."""
+    for draw in (rng.standard_normal, rng.uniform):
+        with pytest.raises(InvalidParameterError, match=r"'shape' .*non-zero axes"):
+            draw(1, shape)
+    assert rng.uniform(1, (2**20, 0)).shape == (2**20, 0)
+
+
 def test_keys_differ_by_seed_and_tag_and_accept_generator():
     assert rng.derive_key(1, "a") != rng.derive_key(1, "b")
     assert rng.derive_key(1, "a") != rng.derive_key(2, "a")
