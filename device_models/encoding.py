@@ -404,8 +404,9 @@ def rate_spikes(codes, c_max: int, steps: int, seed: int | None = None, *,
     .. [2] Gerstner et al. (2014), doi:10.1017/CBO9781107447615, ch. 7 (Poisson trains).
     """
     who = "rate_spikes"
-    top = check_int("c_max", c_max, who, lo=1)
     s_n = check_int("steps", steps, who, lo=1, hi=1 << 20)
+    # the regular code's S·D must fit an int64
+    top = check_int("c_max", c_max, who, lo=1, hi=np.iinfo(np.int64).max // s_n)
     d = check_array("codes", codes, who, dtype=np.int64, lo=0, hi=top)
     s = np.arange(s_n, dtype=np.int64).reshape((s_n,) + (1,) * d.ndim)
     if seed is None:

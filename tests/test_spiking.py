@@ -145,6 +145,22 @@ def test_poisson_rate_code_statistics_and_streams():
         rate_spikes(batch, 255, steps, seed=5, sample0=-1)
 
 
+def test_regular_rate_code_at_the_largest_code_range_is_exact():
+    """The regular code counts (S·D) // D_max spikes in integers: at the largest D_max whose
+    S·D_max fits an int64 the count is exact, and one more is refused by name (an int64
+    overflow, or NumPy's OverflowError beyond 2**63, otherwise)."""
+    from device_models.encoding import rate_spikes
+
+    steps = 1 << 20
+    top = np.iinfo(np.int64).max // steps
+    d = np.array([top, top // 3, 1])
+    counts = rate_spikes(d, top, steps).sum(axis=0)
+    np.testing.assert_array_equal(counts, [steps, (steps * (top // 3)) // top, 0])
+    for c_max in (top + 1, 2**63):
+        with pytest.raises(InvalidParameterError, match="'c_max'"):
+            rate_spikes(d, c_max, steps)
+
+
 def test_poisson_encoder_on_the_chip_uses_the_chip_seed():
     layers = [SpikeEncoder(8, "poisson", seed=11, name="enc"), Flatten(name="flat"),
               Linear(_w(6, 16, "a"), np.zeros(6), name="fc1"),
