@@ -184,7 +184,8 @@ def noise_psd_a2_per_hz(ratio, current_a, gm_over_id_per_v: float, temperature_k
     t = check_scalar("temperature_k", temperature_k, caller, lo=0.0, lo_open=True)
     g = check_scalar("gamma", gamma, caller, lo=0.0, lo_open=True)
     check_broadcast(caller, ratio=r, current_a=i)
-    return 4.0 * K_B_J_PER_K * t * g * gm * r * (1.0 + r) * i
+    # r·I before (1 + r): no current, no noise, even where r(1 + r) alone overflows
+    return 4.0 * K_B_J_PER_K * t * g * gm * (r * i) * (1.0 + r)
 
 
 def supply_energy_j(ratio, charge_c, vdd_v: float):

@@ -80,6 +80,8 @@ def test_mirror_noise_counts_both_devices():
     assert s1 == pytest.approx(expected, rel=1e-12, abs=0.0)
     assert s1 == pytest.approx(3.3136e-25, rel=1e-4, abs=0.0)
     assert s1 / noise_psd_a2_per_hz(0.5, 1e-6, 15.0, 300.0) == pytest.approx(8.0 / 3.0, rel=1e-12)
+    # no current, no noise, at any ratio (r(1 + r) alone overflows at r = 1e308)
+    np.testing.assert_array_equal(noise_psd_a2_per_hz([1.0, 1e308], 0.0, 0.2, 300.0), 0.0)
 
 
 def test_current_mirror_front_end_maps_signed_range():
