@@ -832,7 +832,7 @@ def _read_plain_numpy(mean, var_own, gain, coef, out_index, e_table, half, key, 
         z = _noise_np(key, rows, np.arange(col0, col0 + mean.shape[1])).astype(dt)
         u = u + np.sqrt(vv) * z
     code = np.clip(np.floor(u), dt(0), code_max).astype(np.int64)
-    e_out += np.where(on, e_table[code].sum(axis=1), 0.0)
+    e_out += np.where(on, e_table[code].sum(axis=1, dtype=np.float64), 0.0)
     np.add.at(out.T, out_index, ((code - half) * coef[None, :] * on[:, None]).T)
 
 
@@ -884,7 +884,7 @@ def _analog_read_numpy(mean, var_own, var_ref, ref_idx, gain, coef, out_index, a
     else:
         code = np.clip(np.floor(u), 0.0, float((1 << bits) - 1))
         c = code.astype(np.int64)
-    e_out += np.where(on, e_table[e_row[adc_of][None, :], c].sum(axis=1), 0.0)
+    e_out += np.where(on, e_table[e_row[adc_of][None, :], c].sum(axis=1, dtype=np.float64), 0.0)
     val = np.clip(sx, -half, half) if exact else code - half
     np.add.at(out.T, out_index, (val * coef[None, :] * on[:, None]).T)
 
