@@ -43,7 +43,7 @@ def test_neuron_card_loads_with_source():
     card = cards.load(CARD)
     assert card.kind == "neuron"
     assert card.source.year == 2024 and "28 nm" in card.source.title
-    assert card.e_spike_j == pytest.approx(1.61e-15)
+    assert card.e_spike_j == pytest.approx(1.61e-15, rel=1e-6, abs=0.0)
     assert cards.load(card.leak_mosfet_card).kind == "mosfet"
 
 
@@ -181,7 +181,7 @@ def test_leak_gate_voltage_inverts_ekv():
     p = ekv_params("ptm2006_65nm_nmos", 300.0, 0.2e-6, 1e-6)
     for target in (1e-12, 1e-9, 1e-7):
         vg = leak_gate_for_current_v(target, 0.3, p)
-        assert float(mosfet_current(vg, 0.3, p)) == pytest.approx(target, rel=1e-9)
+        assert float(mosfet_current(vg, 0.3, p)) == pytest.approx(target, rel=1e-9, abs=0.0)
     with pytest.raises(InvalidParameterError, match="'i_target_a'"):
         leak_gate_for_current_v(1.0, 0.3, p)
 
@@ -194,7 +194,7 @@ def test_leak_moves_with_temperature_and_gate_bias():
         m = analog_membrane(CARD, 1, c_f=100e-15, temperature_k=t, leak="transistor",
                             leak_current_a=1e-9, mismatch=False)
         leaks.append(float(m.leak_current_a(np.array([0.3]))[0]))
-    assert leaks[1] == pytest.approx(1e-9, rel=1e-6)       # trimmed at t_cal_k = 300 K
+    assert leaks[1] == pytest.approx(1e-9, rel=1e-6, abs=0.0)       # trimmed at t_cal_k = 300 K
     assert all(b > a for a, b in zip(leaks, leaks[1:], strict=False))
     assert leaks[-1] > 5 * leaks[1]
     lo = analog_membrane(CARD, 1, c_f=100e-15, temperature_k=300.0, leak="transistor",

@@ -583,7 +583,7 @@ def test_op_counts_follow_from_the_run():
             vb = v[:, r0:r1]
             e += np.sum((vb ** 2)[:, :, None] * g[None, :, :]) * t.t_read_s   # Σ V·I·t
             reads += np.count_nonzero(vb) * g.shape[1]
-    assert ops.cell_read_energy_j == pytest.approx(e, rel=1e-9)
+    assert ops.cell_read_energy_j == pytest.approx(e, rel=1e-9, abs=0.0)
     assert ops.cell_reads == reads
     assert ops.row_drive_v2 == pytest.approx(np.sum(v ** 2), rel=1e-6)
     assert ops.cycles == 5 * 2
@@ -781,7 +781,7 @@ def test_pulse_width_energy_is_linear_in_the_code():
     g = m.tiles[0].conductances(0.0)
     t_i = np.abs(codes) / m.encoder.c_max * t.t_read_s          # pulse widths [s]
     expected = t.v_read_v ** 2 * np.sum(t_i @ g)                # Σ V·(G V)·t
-    assert ops.cell_read_energy_j == pytest.approx(expected, rel=1e-9)
+    assert ops.cell_read_energy_j == pytest.approx(expected, rel=1e-9, abs=0.0)
     assert ops.row_drive_v2 == pytest.approx(t.v_read_v ** 2 * np.count_nonzero(codes))
 
 
@@ -1418,7 +1418,7 @@ def test_level_crossing_series_equals_static_reads_and_counts_only_changes():
     assert sum(p[1].row_pulses for p in parts) == oc.row_pulses
     assert oc.row_pulses == o1.row_pulses
     assert oc.adc_conversions == o1.adc_conversions
-    assert oc.cell_read_energy_j == pytest.approx(o1.cell_read_energy_j)
+    assert oc.cell_read_energy_j == pytest.approx(o1.cell_read_energy_j, rel=1e-6, abs=0.0)
 
 
 def test_level_crossing_noise_accumulates_on_the_held_charge():
