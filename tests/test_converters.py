@@ -123,7 +123,7 @@ def test_encoding_cycles_and_durations():
     assert lc.n_cycles == 5
     assert np.array_equal(np.sign(lc.v_rows_v) * lc.events, [0, 3, 0, -2, 4])
     # return-to-zero events: each drives its row for LC_DUTY of a clock period
-    assert np.allclose(lc.t_on_s, LC_DUTY * np.abs([0, 3, 0, -2, 4]) * 1e-9)
+    assert np.allclose(lc.t_on_s, LC_DUTY * np.abs([0, 3, 0, -2, 4]) * 1e-9, atol=0.0)
     assert np.array_equal(decode(lc), series)
 
 

@@ -85,7 +85,7 @@ def test_mirror_noise_counts_both_devices():
 def test_current_mirror_front_end_maps_signed_range():
     m = CurrentMirror.for_range(2e-5, 1e-4, signed=True)
     assert m.gain == pytest.approx(2.5)
-    assert np.allclose(m.output_a([-2e-5, 0.0, 2e-5, 1e-3]), [0.0, 5e-5, 1e-4, 1e-4])
+    assert np.allclose(m.output_a([-2e-5, 0.0, 2e-5, 1e-3]), [0.0, 5e-5, 1e-4, 1e-4], atol=1e-18)
 
 
 @settings(max_examples=25, deadline=None)
