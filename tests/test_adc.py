@@ -361,14 +361,15 @@ def test_card_comparator_noise_and_ktc_follow_temperature():
     cold = SarAdc.from_card(card, temperature_k=250.0)
     ref = SarAdc.from_card(card, temperature_k=300.0)
     hot = SarAdc.from_card(card, temperature_k=400.0)
-    assert ref.comparator_noise_v == pytest.approx(card.comparator_noise_v, rel=1e-12)
+    assert ref.comparator_noise_v == pytest.approx(card.comparator_noise_v, rel=1e-12, abs=0.0)
     for adc, t in ((cold, 250.0), (hot, 400.0)):
         assert adc.comparator_noise_v == pytest.approx(
-            card.comparator_noise_v * np.sqrt(t / 300.0), rel=1e-12)
-        assert adc.ktc_sigma_v == pytest.approx(ref.ktc_sigma_v * np.sqrt(t / 300.0), rel=1e-12)
+            card.comparator_noise_v * np.sqrt(t / 300.0), rel=1e-12, abs=0.0)
+        assert adc.ktc_sigma_v == pytest.approx(ref.ktc_sigma_v * np.sqrt(t / 300.0), rel=1e-12,
+                                                abs=0.0)
     shifted = SarAdc.from_card(card.replace(noise_t_ref_k=400.0), temperature_k=400.0)
-    assert shifted.comparator_noise_v == pytest.approx(card.comparator_noise_v, rel=1e-12)
-    assert comparator_noise_at(1e-3, 1200.0, 300.0) == pytest.approx(2e-3, rel=1e-12)
+    assert shifted.comparator_noise_v == pytest.approx(card.comparator_noise_v, rel=1e-12, abs=0.0)
+    assert comparator_noise_at(1e-3, 1200.0, 300.0) == pytest.approx(2e-3, rel=1e-12, abs=0.0)
     with pytest.raises(InvalidParameterError, match="temperature_k"):
         comparator_noise_at(1e-3, 0.0)
 

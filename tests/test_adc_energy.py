@@ -32,7 +32,7 @@ def test_comparator_energy_hand_worked_and_noise_round_trip():
     # the capacitance that energy pays for has exactly the requested noise
     c_back = e / (vdd * (vdd + 0.6))
     assert math.sqrt(4 * K_B_J_PER_K * t * COMPARATOR_GAMMA / (gm_id * c_back * 0.6)) == \
-        pytest.approx(sigma, rel=1e-12)
+        pytest.approx(sigma, rel=1e-12, abs=0.0)
 
 
 @settings(max_examples=40, deadline=None)

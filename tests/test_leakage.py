@@ -46,7 +46,7 @@ def test_off_current_is_the_weak_inversion_limit(t_k):
     assert logic.off_current_a(PTM65, vdd, t_k, 2 * w) == pytest.approx(2 * i_off, rel=1e-12,
                                                                         abs=0.0)
     assert logic.leakage_power_w(1e5, PTM65, vdd, t_k, w) == pytest.approx(
-        1e5 * logic.off_current_a(PTM65, vdd, t_k, w) * vdd, rel=1e-12)
+        1e5 * logic.off_current_a(PTM65, vdd, t_k, w) * vdd, rel=1e-12, abs=0.0)
 
 
 def test_off_current_rises_steeply_with_temperature():

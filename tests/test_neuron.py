@@ -73,11 +73,11 @@ def test_lif_first_spike_time_from_a_nonzero_start():
     v0 = np.array([0.1, -0.2, 0.25])
     t_star = lif_first_spike_time_s(i, r, tau, th, v0_v=v0)
     np.testing.assert_allclose(r * i + (v0 - r * i) * np.exp(-t_star / tau), th, rtol=1e-12)
-    assert t_star[0] == pytest.approx(tau * math.log(2.0), rel=1e-12)   # ln(0.4/0.2)
+    assert t_star[0] == pytest.approx(tau * math.log(2.0), rel=1e-12, abs=0.0)   # ln(0.4/0.2)
     t_to_v0 = float(lif_first_spike_time_s(i, r, tau, 0.1))               # 0 → 0.1 V
     t_from_0 = float(lif_first_spike_time_s(i, r, tau, th))
-    assert t_from_0 == pytest.approx(t_to_v0 + t_star[0], rel=1e-12)
-    assert t_from_0 == pytest.approx(tau * math.log(2.5), rel=1e-12)
+    assert t_from_0 == pytest.approx(t_to_v0 + t_star[0], rel=1e-12, abs=0.0)
+    assert t_from_0 == pytest.approx(tau * math.log(2.5), rel=1e-12, abs=0.0)
 
 
 def test_lif_rate_zero_below_rheobase():

@@ -56,7 +56,7 @@ def test_shot_closed_form():
 
 def test_ktc_closed_form_and_integral():
     c, r, t = 1e-12, 1e3, 300.0
-    assert ktc_rms(c, t) == pytest.approx(math.sqrt(K_B_J_PER_K * t / c), rel=1e-15)
+    assert ktc_rms(c, t) == pytest.approx(math.sqrt(K_B_J_PER_K * t / c), rel=1e-15, abs=0.0)
     assert ktc_rms(1e-12, 300.0) == pytest.approx(64.4e-6, rel=1e-3)  # 64 µV on 1 pF
     f_c = 1 / (2 * math.pi * r * c)
     # integrate in u = f / f_c so quad sees the Lorentzian on a unit scale
@@ -90,9 +90,10 @@ def test_flicker_closed_form_and_integral():
         assert flicker_rms(f1, f2, card) ** 2 == pytest.approx(k * math.log(f2 / f1), rel=1e-14,
                                                                abs=0.0)
     # equal noise per decade; 1/(W·L) area scaling
-    assert flicker_rms(1, 10, card) == pytest.approx(flicker_rms(1e5, 1e6, card), rel=1e-12)
+    assert flicker_rms(1, 10, card) == pytest.approx(flicker_rms(1e5, 1e6, card), rel=1e-12,
+                                                     abs=0.0)
     assert flicker_rms(1, 1e3, card, w_m=4 * card.w_m) == pytest.approx(
-        flicker_rms(1, 1e3, card) / 2, rel=1e-12)
+        flicker_rms(1, 1e3, card) / 2, rel=1e-12, abs=0.0)
 
 
 @pytest.mark.parametrize(

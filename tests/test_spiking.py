@@ -245,7 +245,7 @@ def test_subthreshold_activation_closed_form_exponential_and_smooth():
     y = act.forward(xs[None, :])[0]
     np.testing.assert_allclose(y, closed(xs) / closed(1.0), rtol=1e-10)
     assert act.i1_a == pytest.approx(p.i_spec_a * (1 + p.clm_per_v * vds) * closed(1.0),
-                                     rel=1e-10)
+                                     rel=1e-10, abs=0.0)
     slope = np.gradient(np.log(y), xs)
     assert slope[0] == pytest.approx(g / (p.n * p.ut_v), rel=1e-3)      # exponential
     assert np.all(np.diff(slope) < 0)                                    # smooth, no kink
@@ -451,7 +451,7 @@ def test_analog_leak_follows_temperature():
             / mem.v_threshold_v, rel=1e-6, abs=0.0)
         # each reset leaves kT/C on the membrane at the chip's temperature
         assert mem.reset_sigma_v == pytest.approx(math.sqrt(1.380649e-23 * t / mem.c_f),
-                                                  rel=1e-12)
+                                                  rel=1e-12, abs=0.0)
     assert leaks[0] == pytest.approx(trims[0], rel=1e-6, abs=0.0)
     assert leaks[1] > 1.2 * leaks[0]
 
