@@ -356,7 +356,7 @@ def test_kernel_matches_numpy_reference(each_backend, encoding, mapping, convert
     ref = _REFERENCE.setdefault((encoding, mapping, converter_noise, quantize), (y, ops))
     np.testing.assert_allclose(y, ref[0], rtol=1e-12, atol=1e-12 * np.max(np.abs(y)))
     for field in ("adc_switching_energy_j", "cell_read_energy_j", "row_drive_v2"):
-        assert getattr(ops, field) == pytest.approx(getattr(ref[1], field), rel=1e-12)
+        assert getattr(ops, field) == pytest.approx(getattr(ref[1], field), rel=1e-12, abs=0.0)
     assert ops.cell_reads == ref[1].cell_reads
 
 
@@ -383,7 +383,7 @@ def test_sar_lookup_kernel_equals_decision_by_decision_search(mapping, sigma_c_l
     np.testing.assert_array_equal(y_fast, y_np)
     for o in (o_gen, o_np):
         assert o_fast.adc_switching_energy_j == pytest.approx(o.adc_switching_energy_j,
-                                                              rel=1e-12)
+                                                              rel=1e-12, abs=0.0)
         assert o_fast.adc_conversions == o.adc_conversions
 
 
@@ -465,7 +465,8 @@ def test_sar_lookup_kernel_scattered_outputs():
     (y, ops), (y_gen, _), (y_np, ops_np) = _sar_paths(m, x)
     np.testing.assert_array_equal(y, y_gen)
     np.testing.assert_array_equal(y, y_np)
-    assert ops.adc_switching_energy_j == pytest.approx(ops_np.adc_switching_energy_j, rel=1e-12)
+    assert ops.adc_switching_energy_j == pytest.approx(ops_np.adc_switching_energy_j, rel=1e-12,
+                                                       abs=0.0)
 
 
 def test_sar_lookup_refuses_levels_off_its_guess():
