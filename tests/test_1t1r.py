@@ -63,7 +63,7 @@ def test_strongly_on_reduces_to_rram_alone():
     # The on-resistance approximation I ≈ V/(1/g + 1/g_ch) holds to first order.
     i = solve_1t1r(card, 1e-4, 2e-5, v_gate_v=8.0).i_a
     g_ch = mosfet_current(8.0, 1e-6, card.mosfet_card, w_m=card.w_m, l_m=card.l_m) / 1e-6
-    assert i == pytest.approx(1e-4 / (1 / 2e-5 + 1 / g_ch), rel=1e-3)
+    assert i == pytest.approx(1e-4 / (1 / 2e-5 + 1 / g_ch), rel=1e-3, abs=0.0)
 
 
 @pytest.mark.parametrize("temperature_k", [250.0, 300.0, 350.0])

@@ -207,18 +207,19 @@ def test_published_switching_energy_over_random_inputs():
 def test_energy_scales_with_cv2_and_includes_comparator_logic():
     a = SarAdc(8, unit_cap_f=1e-15, v_ref_v=1.0)
     b = SarAdc(8, unit_cap_f=2e-15, v_ref_v=0.5, full_scale_v=3.0)
-    assert np.allclose(b.code_energy_j, a.code_energy_j * 0.5)
+    assert np.allclose(b.code_energy_j, a.code_energy_j * 0.5, atol=0.0)
     c = SarAdc(8, e_comparator_j=1e-13, e_logic_j=2e-13)
     codes = c.convert(np.array([0.1, 0.5, 0.9]))
     assert c.conversion_energy_j(codes) == pytest.approx(
-        c.code_energy_j[codes].sum() + 3 * 3e-13)
-    assert c.energy_per_conversion_j == pytest.approx(c.code_energy_j.mean() + 3e-13)
+        c.code_energy_j[codes].sum() + 3 * 3e-13, rel=1e-6, abs=0.0)
+    assert c.energy_per_conversion_j == pytest.approx(c.code_energy_j.mean() + 3e-13, rel=1e-6,
+                                                      abs=0.0)
     # LSB decision is free: codes 2m and 2m+1 share one switching sequence
     assert np.array_equal(a.code_energy_j[0::2], a.code_energy_j[1::2])
 
 
 def test_conversion_time_is_n_plus_one_cycles():
-    assert SarAdc(8, f_clk_hz=1e9).conversion_time_s == pytest.approx(9e-9)
+    assert SarAdc(8, f_clk_hz=1e9).conversion_time_s == pytest.approx(9e-9, rel=1e-6, abs=0.0)
 
 
 # --- card ------------------------------------------------------------------------------------
@@ -233,7 +234,7 @@ def test_card_adc_realistic():
     # the modelled parts (CDAC, comparator, logic) stay below the published P / f_s, which
     # also pays for clocking, sampling switches and the reference (5.9 of 16.5 pJ)
     assert 0.2 < adc.energy_per_conversion_j / (card.power_w / card.f_sample_hz) < 1.0
-    assert adc.conversion_time_s == pytest.approx(1 / card.f_sample_hz, rel=1e-9)
+    assert adc.conversion_time_s == pytest.approx(1 / card.f_sample_hz, rel=1e-9, abs=0.0)
     a8 = SarAdc.from_card("liu2010_sar_10b", bits=8, full_scale_v=0.6, seed=1)
     assert a8.bits == 8 and a8.full_scale_v == 0.6
     assert a8.comparator_noise_v == pytest.approx(card.comparator_noise_v * 0.5)
@@ -360,14 +361,15 @@ def test_card_comparator_noise_and_ktc_follow_temperature():
     cold = SarAdc.from_card(card, temperature_k=250.0)
     ref = SarAdc.from_card(card, temperature_k=300.0)
     hot = SarAdc.from_card(card, temperature_k=400.0)
-    assert ref.comparator_noise_v == pytest.approx(card.comparator_noise_v, rel=1e-12)
+    assert ref.comparator_noise_v == pytest.approx(card.comparator_noise_v, rel=1e-12, abs=0.0)
     for adc, t in ((cold, 250.0), (hot, 400.0)):
         assert adc.comparator_noise_v == pytest.approx(
-            card.comparator_noise_v * np.sqrt(t / 300.0), rel=1e-12)
-        assert adc.ktc_sigma_v == pytest.approx(ref.ktc_sigma_v * np.sqrt(t / 300.0), rel=1e-12)
+            card.comparator_noise_v * np.sqrt(t / 300.0), rel=1e-12, abs=0.0)
+        assert adc.ktc_sigma_v == pytest.approx(ref.ktc_sigma_v * np.sqrt(t / 300.0), rel=1e-12,
+                                                abs=0.0)
     shifted = SarAdc.from_card(card.replace(noise_t_ref_k=400.0), temperature_k=400.0)
-    assert shifted.comparator_noise_v == pytest.approx(card.comparator_noise_v, rel=1e-12)
-    assert comparator_noise_at(1e-3, 1200.0, 300.0) == pytest.approx(2e-3, rel=1e-12)
+    assert shifted.comparator_noise_v == pytest.approx(card.comparator_noise_v, rel=1e-12, abs=0.0)
+    assert comparator_noise_at(1e-3, 1200.0, 300.0) == pytest.approx(2e-3, rel=1e-12, abs=0.0)
     with pytest.raises(InvalidParameterError, match="temperature_k"):
         comparator_noise_at(1e-3, 0.0)
 

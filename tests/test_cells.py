@@ -391,7 +391,7 @@ def test_pulses_read_the_law_at_the_pulse_amplitude(encoding, cell, vg):
     yf, of = fast.matmul(x)
     ye, oe = exact.matmul(x)
     np.testing.assert_allclose(yf, ye, rtol=1e-9, atol=1e-9 * np.abs(ye).max())
-    assert of.cell_read_energy_j == pytest.approx(oe.cell_read_energy_j, rel=1e-12)
+    assert of.cell_read_energy_j == pytest.approx(oe.cell_read_energy_j, rel=1e-12, abs=0.0)
     read = cells.array_read(fast.blocks[0][2], 0.0, fast.encoder, np.float32)
     assert read.plan == "pulse" and read.rank == (1 if cell == "sinh" else 2)
 
@@ -514,7 +514,7 @@ def test_cell_read_energy_is_v_times_the_law_current():
     v = m.encoder.codes(x) * m.encoder.v_read_v
     i_row = tile.law.current(v[:, :, None], tile.conductances(0.0)[None]).sum(axis=2)
     expected = float(np.sum(v * i_row)) * hw.tile.t_read_s
-    assert ops.cell_read_energy_j == pytest.approx(expected, rel=1e-6)
+    assert ops.cell_read_energy_j == pytest.approx(expected, rel=1e-6, abs=0.0)
 
 
 @pytest.mark.parametrize("encoding", ["pulse_width", "bit_serial"])
@@ -545,7 +545,7 @@ def test_level_crossing_series_reads_the_law():
     y, ops = m.matmul(x)
     ys, ops_s = m.matmul_series(x[None])
     np.testing.assert_allclose(ys[0], y, rtol=1e-9, atol=1e-12 * np.abs(y).max())
-    assert ops_s.cell_read_energy_j == pytest.approx(ops.cell_read_energy_j, rel=1e-9)
+    assert ops_s.cell_read_energy_j == pytest.approx(ops.cell_read_energy_j, rel=1e-9, abs=0.0)
 
 
 # --- command line ----------------------------------------------------------------------

@@ -46,15 +46,15 @@ def test_dac_energy_from_switched_capacitance():
     e = d.code_energy_j
     assert e[0] == 0.0
     c_tot = 256e-15
-    assert e.max() == pytest.approx(c_tot / 4)  # C_tot·V²/4 at mid-scale
+    assert e.max() == pytest.approx(c_tot / 4, rel=1e-6, abs=0.0)  # C_tot·V²/4 at mid-scale
     assert np.argmax(e) == 128
     # mean over codes: C_u V² Σ D(1 − D/2^N)/2^N
     dd = np.arange(256)
-    assert e.mean() == pytest.approx(1e-15 * np.mean(dd * (1 - dd / 256)))
+    assert e.mean() == pytest.approx(1e-15 * np.mean(dd * (1 - dd / 256)), rel=1e-6, abs=0.0)
     d2 = Dac(8, v_ref_v=2.0, unit_cap_f=1e-15, e_driver_j=1e-15)
     codes = np.array([[0, 128], [255, 3]])
-    assert d2.energy_j(codes) == pytest.approx(4 * e[codes].sum() + 4e-15)
-    assert d2.mean_energy_j == pytest.approx(4 * e.mean() + 1e-15)
+    assert d2.energy_j(codes) == pytest.approx(4 * e[codes].sum() + 4e-15, rel=1e-6, abs=0.0)
+    assert d2.mean_energy_j == pytest.approx(4 * e.mean() + 1e-15, rel=1e-6, abs=0.0)
 
 
 def test_dac_card_and_quantize():
@@ -103,27 +103,27 @@ def test_encodings_exactly_invertible(bits, scheme, data):
 def test_encoding_cycles_and_durations():
     codes = np.array([[0, 1, 200, 255]])
     amp = encode(codes, "amplitude", bits=8, v_read_v=0.2, t_read_s=10e-9)
-    assert amp.n_cycles == 1 and amp.duration_s == pytest.approx(10e-9)
+    assert amp.n_cycles == 1 and amp.duration_s == pytest.approx(10e-9, rel=1e-6, abs=0.0)
     assert amp.v_rows_v[0, 0, 3] == pytest.approx(0.2)
     bs = encode(codes, "bit_serial", bits=8, v_read_v=0.2, t_read_s=10e-9)
-    assert bs.n_cycles == 8 and bs.duration_s == pytest.approx(80e-9)
+    assert bs.n_cycles == 8 and bs.duration_s == pytest.approx(80e-9, rel=1e-6, abs=0.0)
     # shift-add of the per-cycle volt-seconds reproduces the amplitude code
     q = np.tensordot(bs.cycle_weights, bs.drive_vs, axes=1) / (0.2 * 10e-9)
     assert np.allclose(q, codes)
     pw = encode(codes, "pulse_width", bits=8, v_read_v=0.2, t_clk_s=1e-9)
     assert pw.n_cycles == 1 and pw.n_clock_ticks == 255
-    assert pw.duration_s == pytest.approx(255e-9)
+    assert pw.duration_s == pytest.approx(255e-9, rel=1e-6, abs=0.0)
     assert np.allclose(pw.drive_vs[0] / (0.2 * 1e-9), codes)  # charge ∝ value
     ttfs = encode(codes, "ttfs", bits=8, t_clk_s=1e-9)
     assert ttfs.t_start_s[0, 0, 3] == 0.0  # largest value spikes first
-    assert ttfs.t_start_s[0, 0, 1] == pytest.approx(254e-9)
+    assert ttfs.t_start_s[0, 0, 1] == pytest.approx(254e-9, rel=1e-6, abs=0.0)
     assert ttfs.v_rows_v[0, 0, 0] == 0.0  # zero: no spike
     series = np.array([0, 3, 3, 1, 5])
     lc = encode(series, "level_crossing", bits=3, t_clk_s=1e-9)
     assert lc.n_cycles == 5
     assert np.array_equal(np.sign(lc.v_rows_v) * lc.events, [0, 3, 0, -2, 4])
     # return-to-zero events: each drives its row for LC_DUTY of a clock period
-    assert np.allclose(lc.t_on_s, LC_DUTY * np.abs([0, 3, 0, -2, 4]) * 1e-9)
+    assert np.allclose(lc.t_on_s, LC_DUTY * np.abs([0, 3, 0, -2, 4]) * 1e-9, atol=0.0)
     assert np.array_equal(decode(lc), series)
 
 
@@ -145,7 +145,7 @@ def test_signed_encodings_invertible_and_linear_in_charge(bits, scheme, signed, 
                      t_read_s=7e-9)
     q = sum(enc.v_eq_v[c] / per_code[c] for c in range(enc.n_cycles))
     np.testing.assert_allclose(q, codes, atol=1e-9)
-    assert enc.t_window_s == pytest.approx(7e-9)
+    assert enc.t_window_s == pytest.approx(7e-9, rel=1e-6, abs=0.0)
     assert np.all(enc.t_start_s + enc.t_on_s <= enc.t_window_s * (1 + 1e-12))
     for c in range(enc.n_cycles):
         v_eq = enc.v_eq_v[c]
@@ -162,7 +162,7 @@ def test_signed_encodings_invertible_and_linear_in_charge(bits, scheme, signed, 
 
 def test_ttfs_spike_latches_the_row_to_the_window_end():
     enc = encode(np.array([0, 1, 100, 255]), "ttfs", bits=8, t_read_s=255e-9)
-    assert enc.t_clk_s == pytest.approx(1e-9)
+    assert enc.t_clk_s == pytest.approx(1e-9, rel=1e-6, abs=0.0)
     np.testing.assert_allclose(enc.t_start_s[0], [0.0, 254e-9, 155e-9, 0.0])
     np.testing.assert_allclose(enc.t_start_s[0] + enc.t_on_s[0], [0.0, 255e-9, 255e-9, 255e-9])
     assert np.array_equal(enc.events[0], [0, 1, 1, 1])     # one spike per non-zero input

@@ -159,7 +159,7 @@ def test_kcl_residuals_vanish():
     assert np.max(np.abs(i_cell + above - below)) <= 1e-9 * scale
     # total current conservation: drivers deliver exactly what the columns collect
     drive = (v - vr[:, :, 0]) / r_row
-    assert np.allclose(drive.sum(axis=1), sol.column_currents_a.sum(axis=1), rtol=1e-10)
+    assert np.allclose(drive.sum(axis=1), sol.column_currents_a.sum(axis=1), rtol=1e-10, atol=0.0)
 
 
 def test_zero_resistance_is_ideal_product():
@@ -177,8 +177,8 @@ def test_geff_path_equals_per_vector_solve():
     assert np.allclose(xb.column_currents(v), per_vector, rtol=1e-10, atol=0)
     one = xb.column_currents(v[2])
     assert one.shape == (16,)
-    assert np.allclose(one, per_vector[2], rtol=1e-10)
-    assert np.allclose(xb.column_currents(v.astype(np.float32)), per_vector, rtol=1e-5)
+    assert np.allclose(one, per_vector[2], rtol=1e-10, atol=0.0)
+    assert np.allclose(xb.column_currents(v.astype(np.float32)), per_vector, rtol=1e-5, atol=0.0)
 
 
 def _delivered_power_w(g, v, r_row, r_col):
@@ -223,8 +223,8 @@ def test_single_column_current_can_rise_with_wire_resistance():
     lo = cb.column_currents(g, v, 4.0)
     hi = cb.column_currents(g, v, 6.0)
     assert hi[3] > lo[3] * (1 + 1e-6)
-    assert np.allclose(hi, dense_solve(g, v, 6.0, 6.0)[2], rtol=1e-9)
-    assert np.allclose(lo, dense_solve(g, v, 4.0, 4.0)[2], rtol=1e-9)
+    assert np.allclose(hi, dense_solve(g, v, 6.0, 6.0)[2], rtol=1e-9, atol=0.0)
+    assert np.allclose(lo, dense_solve(g, v, 4.0, 4.0)[2], rtol=1e-9, atol=0.0)
 
 
 def test_geff_symmetric_layout_and_positive():
@@ -423,7 +423,7 @@ def test_sinh_small_voltage_limit_is_linear():
     assert np.allclose(nl, lin, rtol=1e-8, atol=0)
     # LinearIV is the ohmic law and takes the linear path
     assert np.allclose(cb.column_currents(g, v, 2.0, cell=LinearIV()),
-                       cb.column_currents(g, v, 2.0), rtol=1e-14)
+                       cb.column_currents(g, v, 2.0), rtol=1e-14, atol=0.0)
 
 
 @pytest.mark.parametrize("method", ["exact", "newton"])
@@ -468,7 +468,7 @@ def test_exact_and_newton_agree_on_a_mildly_nonlinear_array():
     xb = cb.Crossbar(g, 1.5, cell=SinhIV(0.25))
     exact = xb.solve(v)
     newton = xb.solve(v, method="newton")
-    assert np.allclose(exact.column_currents_a, newton.column_currents_a, rtol=1e-10)
+    assert np.allclose(exact.column_currents_a, newton.column_currents_a, rtol=1e-10, atol=0.0)
     assert np.allclose(exact.cell_voltages_v, newton.cell_voltages_v, rtol=0, atol=1e-12)
 
 
@@ -500,11 +500,11 @@ def test_sinh_iv_law():
     law = SinhIV(v0_v=0.25)
     v = np.linspace(-1, 1, 11)
     i, d = law.current_and_derivative(v, 2e-5)
-    assert np.allclose(i, 2e-5 * 0.25 * np.sinh(v / 0.25))
-    assert np.allclose(d, 2e-5 * np.cosh(v / 0.25))
+    assert np.allclose(i, 2e-5 * 0.25 * np.sinh(v / 0.25), atol=0.0)
+    assert np.allclose(d, 2e-5 * np.cosh(v / 0.25), atol=0.0)
     h = 1e-6
     num = (law.current(v + h, 2e-5) - law.current(v - h, 2e-5)) / (2 * h)
-    assert np.allclose(num, d, rtol=1e-7)
+    assert np.allclose(num, d, rtol=1e-7, atol=0.0)
     with pytest.raises(InvalidParameterError, match="'v0_v' parameter of SinhIV"):
         SinhIV(v0_v=0.0)
 
@@ -561,10 +561,10 @@ def test_one_t_one_r_cells_follow_the_same_protocol():
     sol = cb.solve_crossbar(g, v, r_wire_row_ohm=200.0, r_wire_col_ohm=300.0, cell=law)
     for k in range(2):
         _, _, i_ref = dense_solve(g, v[k], 200.0, 300.0, cell=law)
-        assert np.allclose(sol.column_currents_a[k], i_ref, rtol=1e-8)
+        assert np.allclose(sol.column_currents_a[k], i_ref, rtol=1e-8, atol=0.0)
     fast = cb.column_currents(g, v, r_wire_row_ohm=200.0, r_wire_col_ohm=300.0, cell=law,
                               method="fast", n_fast=8)
-    assert np.allclose(fast, sol.column_currents_a, rtol=1e-6)
+    assert np.allclose(fast, sol.column_currents_a, rtol=1e-6, atol=0.0)
 
 
 def test_edge_cases_empty_batch_and_zero_conductance():

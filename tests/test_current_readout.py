@@ -87,7 +87,7 @@ def test_mirror_noise_counts_both_devices():
 def test_current_mirror_front_end_maps_signed_range():
     m = CurrentMirror.for_range(2e-5, 1e-4, signed=True)
     assert m.gain == pytest.approx(2.5)
-    assert np.allclose(m.output_a([-2e-5, 0.0, 2e-5, 1e-3]), [0.0, 5e-5, 1e-4, 1e-4])
+    assert np.allclose(m.output_a([-2e-5, 0.0, 2e-5, 1e-3]), [0.0, 5e-5, 1e-4, 1e-4], atol=1e-18)
 
 
 @settings(max_examples=25, deadline=None)
@@ -137,16 +137,18 @@ def test_sense_amp_timing_noise_offset_closed_forms():
                          mismatch=False, noise=True)
     i_lsb = 1e-6
     assert sa.lsb_a == pytest.approx(i_lsb)
-    assert sa.t_develop_s == pytest.approx(2e-15 * 0.01 / (i_lsb / 2))
-    assert sa.t_regenerate_s == pytest.approx(1e-11 * math.log(80.0))
-    assert sa.conversion_time_s == pytest.approx(6 * (sa.t_develop_s + sa.t_regenerate_s))
+    assert sa.t_develop_s == pytest.approx(2e-15 * 0.01 / (i_lsb / 2), rel=1e-6, abs=0.0)
+    assert sa.t_regenerate_s == pytest.approx(1e-11 * math.log(80.0), rel=1e-6, abs=0.0)
+    assert sa.conversion_time_s == pytest.approx(6 * (sa.t_develop_s + sa.t_regenerate_s),
+                                                 rel=1e-6, abs=0.0)
     gm = 10.0 * 32e-6
     assert sa.noise_sigma_a == pytest.approx(
-        math.sqrt(8 * K_B_J_PER_K * 300.0 * gm / (2 * sa.t_develop_s)))
+        math.sqrt(8 * K_B_J_PER_K * 300.0 * gm / (2 * sa.t_develop_s)), rel=1e-6, abs=0.0)
     assert sa.offset_sigma_a == pytest.approx(math.sqrt(2) * 10.0 * 1e-9 / math.sqrt(1e-13)
                                               * 32e-6)
     assert sa.offset == 0.0                                   # mismatch off
-    assert sa.settling_time_s(10e-15) == pytest.approx(10e-15 / gm * 7 * math.log(2))
+    assert sa.settling_time_s(10e-15) == pytest.approx(10e-15 / gm * 7 * math.log(2), rel=1e-6,
+                                                       abs=0.0)
 
 
 def test_sense_amp_ideal_is_a_uniform_quantiser():
@@ -160,20 +162,20 @@ def test_sense_amp_energy_per_code_closed_form_one_bit():
     t, v, fs = sa.t_decision_s, sa.vdd_v, sa.full_scale_a
     # one decision against I_FS/2, input current (c + 1/2) I_FS/2
     assert sa.code_energy_j == pytest.approx([v * t * (0.25 * fs + 0.5 * fs),
-                                              v * t * (0.75 * fs + 0.5 * fs)])
+                                              v * t * (0.75 * fs + 0.5 * fs)], rel=1e-6, abs=0.0)
     card = cards.load(SA)
     from device_models.logic import gate_energy_j
 
     e_gate = gate_energy_j(card.tech_card, card.node_m, card.vdd_v)
-    assert sa.e_comparator_j == pytest.approx(card.comparator_gates * e_gate)
-    assert sa.e_logic_j == pytest.approx(2 * card.logic_gates_per_bit * e_gate)
+    assert sa.e_comparator_j == pytest.approx(card.comparator_gates * e_gate, rel=1e-6, abs=0.0)
+    assert sa.e_logic_j == pytest.approx(2 * card.logic_gates_per_bit * e_gate, rel=1e-6, abs=0.0)
 
 
 def test_sense_amp_offset_and_decision_noise_statistics():
     offs = np.array([CurrentSenseAmp.from_card(SA, bits=4, seed=s).offset for s in range(400)])
     sa = CurrentSenseAmp.from_card(SA, bits=4)
     want = sa.offset_residual * sa.offset_sigma_a
-    assert offs.std() == pytest.approx(want, rel=0.15)
+    assert offs.std() == pytest.approx(want, rel=0.15, abs=0.0)
     # one decision: P(1) at a distance δ above the threshold is Φ(δ/σ)
     one = CurrentSenseAmp.from_card(SA, bits=1, mismatch=False)
     sig = one.decision_noise
@@ -189,18 +191,19 @@ def test_sense_amp_offset_and_decision_noise_statistics():
 def test_cco_count_window_energy_and_jitter():
     c = CcoAdc(8, 1e-4, 127e-9, t_lsb_s=3e-10, vdd_v=0.8, e_flip_flop_j=1e-16,
                v_char_v=0.2, eta=1.0, mismatch=False, noise=False, t_readout_s=1e-9)
-    assert c.count_window_s == pytest.approx(127e-9)        # 256·0.3 ns fits the window
-    assert c.time_after_window_s == pytest.approx(1e-9)
+    # 256·0.3 ns fits the window
+    assert c.count_window_s == pytest.approx(127e-9, rel=1e-6, abs=0.0)
+    assert c.time_after_window_s == pytest.approx(1e-9, rel=1e-6, abs=0.0)
     assert c.f_full_scale_hz == pytest.approx(256 / 127e-9)
     short = CcoAdc(8, 1e-4, 50e-9, t_lsb_s=3e-10, mismatch=False, noise=False)
-    assert short.count_window_s == pytest.approx(76.8e-9)
-    assert short.time_after_window_s == pytest.approx(26.8e-9)
+    assert short.count_window_s == pytest.approx(76.8e-9, rel=1e-6, abs=0.0)
+    assert short.time_after_window_s == pytest.approx(26.8e-9, rel=1e-6, abs=0.0)
     # the ring is starved by its input: c·E_cyc = V_DD·I·T_c for the count of I
     i = 0.3e-4
     code = int(c.convert(i))
     assert code == math.floor(i / 1e-4 * 256)
-    assert code * c.e_cycle_j == pytest.approx(0.8 * i * 127e-9, rel=1 / code)
-    assert c.code_energy_j[code] == pytest.approx(code * (c.e_cycle_j + 2e-16))
+    assert code * c.e_cycle_j == pytest.approx(0.8 * i * 127e-9, rel=1 / code, abs=0.0)
+    assert c.code_energy_j[code] == pytest.approx(code * (c.e_cycle_j + 2e-16), rel=1e-6, abs=0.0)
     # jitter variance grows linearly with the counted cycles (white FM noise)
     assert c.count_variance_lsb2(200) == pytest.approx(2 * c.count_variance_lsb2(100))
     xi = 8 / 3 * K_B_J_PER_K * 300.0 * 0.8 / (c.e_cycle_j * 0.2)
@@ -341,25 +344,27 @@ def test_cco_tile_energy_and_latency_through_the_models():
     comp = components(hw)
     conv = build_converter(CCO, 8, window_s=127e-9, ideal=True)
     assert comp.e_integrator_j == 0.0
-    assert comp.e_adc_logic_j == pytest.approx(conv.e_logic_j)
-    assert comp.t_adc_conversion_s == pytest.approx(conv.time_after_window_s)
+    assert comp.e_adc_logic_j == pytest.approx(conv.e_logic_j, rel=1e-6, abs=0.0)
+    assert comp.t_adc_conversion_s == pytest.approx(conv.time_after_window_s, rel=1e-6, abs=0.0)
     drv = PulseDriver.from_card(PWM)
-    assert comp.e_pulse_driver_j == pytest.approx(drv.mean_energy_j)
+    assert comp.e_pulse_driver_j == pytest.approx(drv.mean_energy_j, rel=1e-6, abs=0.0)
     assert comp.e_dac_j == 0.0 and ops.dac_conversions == 0 and ops.row_pulses > 0
-    assert tile_cycle_time_s(comp) == pytest.approx(1e-9 + 127e-9 + 2 * 1e-9 + 1e-9)
+    assert tile_cycle_time_s(comp) == pytest.approx(1e-9 + 127e-9 + 2 * 1e-9 + 1e-9, rel=1e-6,
+                                                    abs=0.0)
     e = energy_breakdown(ops, comp)
     assert e["adc"] == pytest.approx(ops.adc_switching_energy_j
-                                     + ops.adc_conversions * conv.e_logic_j)
+                                     + ops.adc_conversions * conv.e_logic_j, rel=1e-6, abs=0.0)
     # four read phases: four windows, four pulses per driven row, the same cell energy
     hw4 = _hw({**tile, "read_phases": 4}, adc=CCO, dac=PWM, device_card="joshi2020_pcm",
               tech_card="dennard_scaled_14nm")
     comp4 = components(hw4)
-    assert comp4.t_read_s == pytest.approx(4 * 127e-9)
-    assert comp4.e_pulse_driver_j == pytest.approx(4 * comp.e_pulse_driver_j)
+    assert comp4.t_read_s == pytest.approx(4 * 127e-9, rel=1e-6, abs=0.0)
+    assert comp4.e_pulse_driver_j == pytest.approx(4 * comp.e_pulse_driver_j, rel=1e-6, abs=0.0)
     mat4 = AnalogMatrix(mat.weight_quantized, hw4).calibrate(rng.normal(size=(64, 64)))
     _, ops4 = mat4.matmul(x)
     e4 = energy_breakdown(ops4, comp4)
-    assert e4["wire_charging"] == pytest.approx(4 * float(ops4.row_drive_v2) * comp4.c_row_f)
+    assert e4["wire_charging"] == pytest.approx(4 * float(ops4.row_drive_v2) * comp4.c_row_f,
+                                                rel=1e-6, abs=0.0)
 
 
 def test_mirror_functions_name_arguments_that_do_not_broadcast():

@@ -63,19 +63,19 @@ def test_horowitz_table_reproduced_exactly():
     assert card.kind == "tech"
     assert card.node_m == 45e-9 and card.vdd_v == 0.9
     for key, pj in HOROWITZ_PJ.items():
-        assert getattr(card, key) == pytest.approx(pj * 1e-12, rel=1e-12), key
+        assert getattr(card, key) == pytest.approx(pj * 1e-12, rel=1e-12, abs=0.0), key
     for key, um2 in HOROWITZ_UM2.items():
-        assert getattr(card, key) == pytest.approx(um2 * 1e-12, rel=1e-12), key
+        assert getattr(card, key) == pytest.approx(um2 * 1e-12, rel=1e-12, abs=0.0), key
     assert "Horowitz" in card.source.authors and card.source.doi == "10.1109/ISSCC.2014.6757323"
 
 
 def test_op_energy_hits_published_points_and_is_monotone():
     tech = load_tech("horowitz2014_45nm")
-    assert op_energy_j(tech, "add", 8) == pytest.approx(0.03e-12, rel=1e-12)
-    assert op_energy_j(tech, "add", 32) == pytest.approx(0.1e-12, rel=1e-12)
-    assert op_energy_j(tech, "mult", 8) == pytest.approx(0.2e-12, rel=1e-12)
-    assert op_energy_j(tech, "mult", 32) == pytest.approx(3.1e-12, rel=1e-12)
-    assert op_area_m2(tech, "mult", 32) == pytest.approx(3495e-12, rel=1e-12)
+    assert op_energy_j(tech, "add", 8) == pytest.approx(0.03e-12, rel=1e-12, abs=0.0)
+    assert op_energy_j(tech, "add", 32) == pytest.approx(0.1e-12, rel=1e-12, abs=0.0)
+    assert op_energy_j(tech, "mult", 8) == pytest.approx(0.2e-12, rel=1e-12, abs=0.0)
+    assert op_energy_j(tech, "mult", 32) == pytest.approx(3.1e-12, rel=1e-12, abs=0.0)
+    assert op_area_m2(tech, "mult", 32) == pytest.approx(3495e-12, rel=1e-12, abs=0.0)
     e = [op_energy_j(tech, "mult", b) for b in range(1, 33)]
     assert np.all(np.diff(e) > 0)
     with pytest.raises(InvalidParameterError, match="'op' parameter of op_energy_j"):
@@ -91,9 +91,10 @@ def test_scaled_tech_follows_cv2_rule(name):
     raw = cards.load(name)
     e_scale = (raw.node_m / 45e-9) * (raw.vdd_v / 0.9) ** 2
     a_scale = (raw.node_m / 45e-9) ** 2
-    assert card.e_mult_int8_j == pytest.approx(base.e_mult_int8_j * e_scale, rel=1e-12)
-    assert card.e_sram_64b_8kb_j == pytest.approx(base.e_sram_64b_8kb_j * e_scale, rel=1e-12)
-    assert card.a_add_int32_m2 == pytest.approx(base.a_add_int32_m2 * a_scale, rel=1e-12)
+    assert card.e_mult_int8_j == pytest.approx(base.e_mult_int8_j * e_scale, rel=1e-12, abs=0.0)
+    assert card.e_sram_64b_8kb_j == pytest.approx(base.e_sram_64b_8kb_j * e_scale, rel=1e-12,
+                                                  abs=0.0)
+    assert card.a_add_int32_m2 == pytest.approx(base.a_add_int32_m2 * a_scale, rel=1e-12, abs=0.0)
     assert card.c_wire_f_per_m == base.c_wire_f_per_m
     assert card.e_add_int8_j < base.e_add_int8_j
 
@@ -107,16 +108,16 @@ def test_energy_breakdown_hand_worked():
     e = energy_breakdown(c, comp, digital_macs=7)
     assert list(e) == list(ENERGY_KINDS)
     assert e["array_read"] == 3e-12
-    assert e["wire_charging"] == pytest.approx(0.5 * 256 * 100e-9 * 2e-10, rel=1e-12)
-    assert e["dac"] == pytest.approx(10 * 50e-15, rel=1e-12)
-    assert e["row_driver"] == pytest.approx(6 * 2e-15, rel=1e-12)
-    assert e["integrator"] == pytest.approx(20 * 1e-15, rel=1e-12)
-    assert e["adc"] == pytest.approx(2e-12 + 20 * (20e-15 + 100e-15), rel=1e-12)
-    assert e["shift_add"] == pytest.approx(40 * 0.05e-12, rel=1e-12)
-    assert e["sram"] == pytest.approx(768 * 10e-12 / 64, rel=1e-12)
+    assert e["wire_charging"] == pytest.approx(0.5 * 256 * 100e-9 * 2e-10, rel=1e-12, abs=0.0)
+    assert e["dac"] == pytest.approx(10 * 50e-15, rel=1e-12, abs=0.0)
+    assert e["row_driver"] == pytest.approx(6 * 2e-15, rel=1e-12, abs=0.0)
+    assert e["integrator"] == pytest.approx(20 * 1e-15, rel=1e-12, abs=0.0)
+    assert e["adc"] == pytest.approx(2e-12 + 20 * (20e-15 + 100e-15), rel=1e-12, abs=0.0)
+    assert e["shift_add"] == pytest.approx(40 * 0.05e-12, rel=1e-12, abs=0.0)
+    assert e["sram"] == pytest.approx(768 * 10e-12 / 64, rel=1e-12, abs=0.0)
     pitch = math.sqrt(tile_area_m2(comp))
-    assert e["interconnect"] == pytest.approx(128 * pitch * 0.5 * 2e-10 * 0.81, rel=1e-12)
-    assert e["digital"] == pytest.approx(7 * 0.3e-12, rel=1e-12)
+    assert e["interconnect"] == pytest.approx(128 * pitch * 0.5 * 2e-10 * 0.81, rel=1e-12, abs=0.0)
+    assert e["digital"] == pytest.approx(7 * 0.3e-12, rel=1e-12, abs=0.0)
 
 
 
@@ -141,13 +142,15 @@ def test_kv_cache_energy_counts_reads_and_writes():
 
 def test_tile_cycle_and_layer_time():
     comp = make_components()
-    assert tile_cycle_time_s(comp) == pytest.approx(1e-9 + 10e-9 + 8 * 10e-9 + 1e-9)
+    assert tile_cycle_time_s(comp) == pytest.approx(1e-9 + 10e-9 + 8 * 10e-9 + 1e-9, rel=1e-6,
+                                                    abs=0.0)
     # Two tiles, 3 vectors each, one cycle per vector: 6 cycles summed over tiles; the ADC
     # rounds are the critical path, 3 vectors x 8 sequential conversions.
     c = OpCounts(cycles=6, adc_rounds=24)
     t = layer_time_s(c, comp, n_tiles=2)
-    assert t == pytest.approx(3 * tile_cycle_time_s(comp), rel=1e-12)
-    assert layer_time_s(OpCounts(), comp, n_tiles=0, digital_macs=640) == pytest.approx(1e-8)
+    assert t == pytest.approx(3 * tile_cycle_time_s(comp), rel=1e-12, abs=0.0)
+    t_digital = layer_time_s(OpCounts(), comp, n_tiles=0, digital_macs=640)
+    assert t_digital == pytest.approx(1e-8, rel=1e-6, abs=0.0)
     with pytest.raises(InvalidParameterError, match="n_tiles"):
         layer_time_s(c, comp, n_tiles=0)
     assert pipeline_time_s([1.0, 3.0, 2.0], 1) == 6.0
@@ -180,7 +183,7 @@ def test_tile_area_hand_worked():
     comp = make_components()
     expected = (256 * 256 * 1e-14 + 32 * (1e-9 + 80e-12) + 256 * 1e-11 + 256 * 4e-14
                 + 65536 * 0.346e-12)
-    assert tile_area_m2(comp) == pytest.approx(expected, rel=1e-12)
+    assert tile_area_m2(comp) == pytest.approx(expected, rel=1e-12, abs=0.0)
 
 
 def test_energy_breakdown_rejects_bad_input():
@@ -198,7 +201,7 @@ def test_components_dataclass_is_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         comp.rows = 3
     assert comp.n_adcs_per_tile == 32
-    assert comp.c_row_f == pytest.approx(256 * 100e-9 * 2e-10)
+    assert comp.c_row_f == pytest.approx(256 * 100e-9 * 2e-10, rel=1e-6, abs=0.0)
 
 
 def test_legallo_timing_and_energy_through_the_tile_models():
@@ -208,13 +211,13 @@ def test_legallo_timing_and_energy_through_the_tile_models():
     from validation import legallo2023_hermes as lg
 
     res = lg.evaluate()
-    assert res[1]["latency_s"] == pytest.approx((1 + 128 + 1 + 1) * 1e-9, rel=1e-9)
-    assert res[4]["latency_s"] == pytest.approx((1 + 512 + 1 + 1) * 1e-9, rel=1e-9)
+    assert res[1]["latency_s"] == pytest.approx((1 + 128 + 1 + 1) * 1e-9, rel=1e-9, abs=0.0)
+    assert res[4]["latency_s"] == pytest.approx((1 + 512 + 1 + 1) * 1e-9, rel=1e-9, abs=0.0)
     assert res[1]["tops"] == pytest.approx(64 * 2 * 65536 / 131e-9 / 1e12, rel=1e-9)
     adc_ratio = res[4]["parts"]["adc"] / res[1]["parts"]["adc"]
     assert 3.8 < adc_ratio < 4.0  # the counter read-out per conversion does not scale
     assert res[4]["parts"]["array_read"] == pytest.approx(res[1]["parts"]["array_read"],
-                                                          rel=1e-9)
+                                                          rel=1e-9, abs=0.0)
 
 
 @pytest.mark.parametrize("encoding,bits,field", [
@@ -244,13 +247,16 @@ def test_row_drives_priced_by_what_drives_the_row(encoding, bits, field):
     comp = components(hw)
     e = energy_breakdown(ops, comp)
     g_pulse = cards.load(hw.periphery_card).pulse_driver_gates
-    assert comp.e_pulse_driver_j == pytest.approx(g_pulse * logic.gate_energy_j(hw.tech_card))
+    assert comp.e_pulse_driver_j == pytest.approx(g_pulse * logic.gate_energy_j(hw.tech_card),
+                                                  rel=1e-6, abs=0.0)
     if field == "dac_conversions":
-        assert e["dac"] == pytest.approx(n * comp.e_dac_j) and e["row_driver"] == 0.0
+        assert e["dac"] == pytest.approx(n * comp.e_dac_j, rel=1e-6, abs=0.0)
+        assert e["row_driver"] == 0.0
     else:
-        assert e["row_driver"] == pytest.approx(n * comp.e_pulse_driver_j) and e["dac"] == 0.0
+        assert e["row_driver"] == pytest.approx(n * comp.e_pulse_driver_j, rel=1e-6, abs=0.0)
+        assert e["dac"] == 0.0
         assert comp.e_pulse_driver_j < comp.e_dac_j      # a switch driver, not a converter
-    assert e["wire_charging"] == pytest.approx(ops.row_drive_v2 * comp.c_row_f)
+    assert e["wire_charging"] == pytest.approx(ops.row_drive_v2 * comp.c_row_f, rel=1e-6, abs=0.0)
 
 
 def test_dac_energy_counts_every_read_phase():

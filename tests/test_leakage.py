@@ -43,9 +43,10 @@ def test_off_current_is_the_weak_inversion_limit(t_k):
     assert abs(i_off / closed - 1.0 + z) <= z * z      # z² is the next order
     assert z < 0.07
     # linear in width and in the number of devices; P = N·I_off·V_DD
-    assert logic.off_current_a(PTM65, vdd, t_k, 2 * w) == pytest.approx(2 * i_off, rel=1e-12)
+    assert logic.off_current_a(PTM65, vdd, t_k, 2 * w) == pytest.approx(2 * i_off, rel=1e-12,
+                                                                        abs=0.0)
     assert logic.leakage_power_w(1e5, PTM65, vdd, t_k, w) == pytest.approx(
-        1e5 * logic.off_current_a(PTM65, vdd, t_k, w) * vdd, rel=1e-12)
+        1e5 * logic.off_current_a(PTM65, vdd, t_k, w) * vdd, rel=1e-12, abs=0.0)
 
 
 def test_off_current_rises_steeply_with_temperature():
@@ -78,12 +79,12 @@ def test_leakage_line_by_hand():
     rep = build_report({"l": _counts()}, HardwareConfig(), batch=4, n_tiles={"l": 2},
                        comp=comp)
     assert rep.n_tiles_total == 2
-    assert rep.leakage_j == pytest.approx((2 * 2e-4 + 1e-4) * rep.batch_time_s, rel=1e-12)
+    assert rep.leakage_j == pytest.approx((2 * 2e-4 + 1e-4) * rep.batch_time_s, rel=1e-12, abs=0.0)
     assert rep.energy_breakdown_j["leakage"] == rep.leakage_j
-    assert rep.energy_j == pytest.approx(sum(rep.energy_breakdown_j.values()), rel=1e-12)
+    assert rep.energy_j == pytest.approx(sum(rep.energy_breakdown_j.values()), rel=1e-12, abs=0.0)
     more = build_report({"l": _counts()}, HardwareConfig(), batch=4, n_tiles={"l": 2},
                         comp=comp, n_tiles_total=5)
-    assert more.leakage_j == pytest.approx((5 * 2e-4 + 1e-4) * rep.batch_time_s, rel=1e-12)
+    assert more.leakage_j == pytest.approx((5 * 2e-4 + 1e-4) * rep.batch_time_s, rel=1e-12, abs=0.0)
     with pytest.raises(InvalidParameterError, match="n_tiles_total"):
         build_report({"l": _counts()}, HardwareConfig(), batch=4, n_tiles={"l": 2},
                      comp=comp, n_tiles_total=-1)
@@ -100,7 +101,8 @@ def test_energy_and_latency_rise_with_temperature():
         total.append(rep.energy_j)
         lat.append(rep.latency_per_inference_s)
         # the breakdown still adds up to the total
-        assert rep.energy_j == pytest.approx(sum(rep.energy_breakdown_j.values()), rel=1e-12)
+        assert rep.energy_j == pytest.approx(sum(rep.energy_breakdown_j.values()), rel=1e-12,
+                                             abs=0.0)
     assert np.all(np.diff(leak) > 0) and np.all(np.diff(total) > 0)
     assert np.all(np.diff(lat) > 0)
     assert leak[-1] / leak[1] > 10.0
@@ -110,11 +112,14 @@ def test_components_scale_the_card_timings():
     c300 = components(HardwareConfig())
     c400 = components(HardwareConfig(temperature_k=400.0))
     assert c300.logic_speed == pytest.approx(1.0) and c300.adc_speed == pytest.approx(1.0)
-    assert c400.t_shift_add_s == pytest.approx(c300.t_shift_add_s / c400.logic_speed)
-    assert c400.t_dac_settle_s == pytest.approx(c300.t_dac_settle_s / c400.logic_speed)
+    assert c400.t_shift_add_s == pytest.approx(c300.t_shift_add_s / c400.logic_speed, rel=1e-6,
+                                               abs=0.0)
+    assert c400.t_dac_settle_s == pytest.approx(c300.t_dac_settle_s / c400.logic_speed, rel=1e-6,
+                                                abs=0.0)
     assert c400.digital_mac_rate_per_s == pytest.approx(
         c300.digital_mac_rate_per_s * c400.logic_speed)
-    assert c400.t_adc_conversion_s == pytest.approx(c300.t_adc_conversion_s / c400.adc_speed)
+    assert c400.t_adc_conversion_s == pytest.approx(c300.t_adc_conversion_s / c400.adc_speed,
+                                                    rel=1e-6, abs=0.0)
     assert c400.t_read_s == c300.t_read_s        # the read window is a timed design choice
     assert c400.p_leak_tile_w > 10 * c300.p_leak_tile_w
 
@@ -124,7 +129,8 @@ def test_scaled_tech_cards_carry_the_leakage_fields():
     for name in ("dennard_scaled_22nm", "dennard_scaled_14nm"):
         card = load_tech(name)
         assert card.mosfet_card == base.mosfet_card
-        assert card.leak_width_m == pytest.approx(base.leak_width_m * card.node_m / base.node_m)
+        assert card.leak_width_m == pytest.approx(base.leak_width_m * card.node_m / base.node_m,
+                                                  rel=1e-6, abs=0.0)
     with pytest.raises(CardError, match="mosfet_card"):
         leakage.tech_mosfet(_without(base, "mosfet_card"))
 

@@ -222,7 +222,7 @@ def test_scalar_kernel_callable_from_other_kernels():
     got = newton_like(0.9, 1.0, *p)
     ref = ekv_numpy(np.array([0.9]), np.array([1.0]), p.vt0_v, p.i_spec_a, p.n, p.ut_v,
                      p.dibl_v_per_v, p.clm_per_v)[0][0]
-    assert got == pytest.approx(ref, rel=1e-12)
+    assert got == pytest.approx(ref, rel=1e-12, abs=0.0)
     assert EkvParams._fields == ("vt0_v", "n", "i_spec_a", "ut_v", "dibl_v_per_v", "clm_per_v")
 
 

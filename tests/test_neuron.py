@@ -43,7 +43,7 @@ def test_neuron_card_loads_with_source():
     card = cards.load(CARD)
     assert card.kind == "neuron"
     assert card.source.year == 2024 and "28 nm" in card.source.title
-    assert card.e_spike_j == pytest.approx(1.61e-15)
+    assert card.e_spike_j == pytest.approx(1.61e-15, rel=1e-6, abs=0.0)
     assert cards.load(card.leak_mosfet_card).kind == "mosfet"
 
 
@@ -73,11 +73,11 @@ def test_lif_first_spike_time_from_a_nonzero_start():
     v0 = np.array([0.1, -0.2, 0.25])
     t_star = lif_first_spike_time_s(i, r, tau, th, v0_v=v0)
     np.testing.assert_allclose(r * i + (v0 - r * i) * np.exp(-t_star / tau), th, rtol=1e-12)
-    assert t_star[0] == pytest.approx(tau * math.log(2.0), rel=1e-12)   # ln(0.4/0.2)
+    assert t_star[0] == pytest.approx(tau * math.log(2.0), rel=1e-12, abs=0.0)   # ln(0.4/0.2)
     t_to_v0 = float(lif_first_spike_time_s(i, r, tau, 0.1))               # 0 → 0.1 V
     t_from_0 = float(lif_first_spike_time_s(i, r, tau, th))
-    assert t_from_0 == pytest.approx(t_to_v0 + t_star[0], rel=1e-12)
-    assert t_from_0 == pytest.approx(tau * math.log(2.5), rel=1e-12)
+    assert t_from_0 == pytest.approx(t_to_v0 + t_star[0], rel=1e-12, abs=0.0)
+    assert t_from_0 == pytest.approx(tau * math.log(2.5), rel=1e-12, abs=0.0)
 
 
 def test_lif_rate_zero_below_rheobase():
@@ -181,7 +181,7 @@ def test_leak_gate_voltage_inverts_ekv():
     p = ekv_params("ptm2006_65nm_nmos", 300.0, 0.2e-6, 1e-6)
     for target in (1e-12, 1e-9, 1e-7):
         vg = leak_gate_for_current_v(target, 0.3, p)
-        assert float(mosfet_current(vg, 0.3, p)) == pytest.approx(target, rel=1e-9)
+        assert float(mosfet_current(vg, 0.3, p)) == pytest.approx(target, rel=1e-9, abs=0.0)
     with pytest.raises(InvalidParameterError, match="'i_target_a'"):
         leak_gate_for_current_v(1.0, 0.3, p)
 
@@ -194,7 +194,7 @@ def test_leak_moves_with_temperature_and_gate_bias():
         m = analog_membrane(CARD, 1, c_f=100e-15, temperature_k=t, leak="transistor",
                             leak_current_a=1e-9, mismatch=False)
         leaks.append(float(m.leak_current_a(np.array([0.3]))[0]))
-    assert leaks[1] == pytest.approx(1e-9, rel=1e-6)       # trimmed at t_cal_k = 300 K
+    assert leaks[1] == pytest.approx(1e-9, rel=1e-6, abs=0.0)       # trimmed at t_cal_k = 300 K
     assert all(b > a for a, b in zip(leaks, leaks[1:], strict=False))
     assert leaks[-1] > 5 * leaks[1]
     lo = analog_membrane(CARD, 1, c_f=100e-15, temperature_k=300.0, leak="transistor",

@@ -42,7 +42,8 @@ def test_johnson_closed_form():
         np.testing.assert_allclose(johnson_rms(g, 1e6, t),
                                    np.sqrt(4 * K_B_J_PER_K * t * g * 1e6), rtol=1e-15)
     # textbook number: 1 kΩ at 300 K has 4.07 nV/√Hz
-    assert math.sqrt(johnson_psd(1e-3, 300.0, form="voltage")) == pytest.approx(4.07e-9, rel=1e-3)
+    assert math.sqrt(johnson_psd(1e-3, 300.0, form="voltage")) == pytest.approx(4.07e-9, rel=1e-3,
+                                                                                abs=0.0)
 
 
 def test_shot_closed_form():
@@ -50,26 +51,29 @@ def test_shot_closed_form():
     np.testing.assert_allclose(shot_psd(i), 2 * Q_E_C * np.abs(i), rtol=1e-15)
     np.testing.assert_allclose(shot_rms(i, 1e4), np.sqrt(2 * Q_E_C * np.abs(i) * 1e4), rtol=1e-15)
     # 1 µA in 1 Hz: 0.566 pA
-    assert shot_rms(1e-6, 1.0) == pytest.approx(5.66e-13, rel=1e-3)
+    assert shot_rms(1e-6, 1.0) == pytest.approx(5.66e-13, rel=1e-3, abs=0.0)
 
 
 def test_ktc_closed_form_and_integral():
     c, r, t = 1e-12, 1e3, 300.0
-    assert ktc_rms(c, t) == pytest.approx(math.sqrt(K_B_J_PER_K * t / c), rel=1e-15)
+    assert ktc_rms(c, t) == pytest.approx(math.sqrt(K_B_J_PER_K * t / c), rel=1e-15, abs=0.0)
     assert ktc_rms(1e-12, 300.0) == pytest.approx(64.4e-6, rel=1e-3)  # 64 µV on 1 pF
     f_c = 1 / (2 * math.pi * r * c)
     # integrate in u = f / f_c so quad sees the Lorentzian on a unit scale
     total, _ = quad(lambda u: ktc_psd(u * f_c, c, r, t) * f_c, 0, np.inf, limit=200, epsabs=0.0)
-    assert total == pytest.approx(K_B_J_PER_K * t / c, rel=1e-7)
+    assert total == pytest.approx(K_B_J_PER_K * t / c, rel=1e-7, abs=0.0)
     band, _ = quad(lambda f: ktc_psd(f, c, r, t), 0, 2 * f_c, epsabs=0.0)
-    assert ktc_rms(c, t, bandwidth_hz=2 * f_c, r_ohm=r) ** 2 == pytest.approx(band, rel=1e-9)
+    assert ktc_rms(c, t, bandwidth_hz=2 * f_c, r_ohm=r) ** 2 == pytest.approx(band, rel=1e-9,
+                                                                              abs=0.0)
     # the low-frequency limit is the Johnson noise of R
-    assert ktc_psd(0.0, c, r, t) == pytest.approx(johnson_psd(1 / r, t, form="voltage"))
+    assert ktc_psd(0.0, c, r, t) == pytest.approx(johnson_psd(1 / r, t, form="voltage"), rel=1e-6,
+                                                  abs=0.0)
     # 4kTR and (2πfRC)² both beyond the doubles (inf / inf was NaN): the closed form with R
     # divided out, 4kT / (1/R + (2πfC)²R); a PSD that is itself beyond the doubles stays inf
     big = ktc_psd(0.2, 0.2, 1e308, 1e308)
     w_c = 2 * np.pi * 0.2 * 0.2
-    assert big == pytest.approx(4 * K_B_J_PER_K * 1e308 / (1e-308 + w_c**2 * 1e308), rel=1e-12)
+    assert big == pytest.approx(4 * K_B_J_PER_K * 1e308 / (1e-308 + w_c**2 * 1e308), rel=1e-12,
+                                abs=0.0)
     assert np.isfinite(big) and big > 0.0
     assert np.array_equal(ktc_psd(np.array([0.0, 1e300]), 1e10, 1e300, 1e300), [np.inf, 0.0])
 
@@ -82,12 +86,14 @@ def test_flicker_closed_form_and_integral():
     np.testing.assert_allclose(flicker_psd(f, card), k / f, rtol=1e-15)
     for f1, f2 in ((1.0, 1e3), (10.0, 1e6)):
         numeric, _ = quad(lambda x: flicker_psd(x, card), f1, f2, limit=200, epsabs=0.0)
-        assert flicker_rms(f1, f2, card) ** 2 == pytest.approx(numeric, rel=1e-8)
-        assert flicker_rms(f1, f2, card) ** 2 == pytest.approx(k * math.log(f2 / f1), rel=1e-14)
+        assert flicker_rms(f1, f2, card) ** 2 == pytest.approx(numeric, rel=1e-8, abs=0.0)
+        assert flicker_rms(f1, f2, card) ** 2 == pytest.approx(k * math.log(f2 / f1), rel=1e-14,
+                                                               abs=0.0)
     # equal noise per decade; 1/(W·L) area scaling
-    assert flicker_rms(1, 10, card) == pytest.approx(flicker_rms(1e5, 1e6, card), rel=1e-12)
+    assert flicker_rms(1, 10, card) == pytest.approx(flicker_rms(1e5, 1e6, card), rel=1e-12,
+                                                     abs=0.0)
     assert flicker_rms(1, 1e3, card, w_m=4 * card.w_m) == pytest.approx(
-        flicker_rms(1, 1e3, card) / 2, rel=1e-12)
+        flicker_rms(1, 1e3, card) / 2, rel=1e-12, abs=0.0)
 
 
 @pytest.mark.parametrize(
@@ -104,7 +110,7 @@ def test_flicker_closed_form_and_integral():
 def test_sampled_variance_matches(draw, expected_rms, each_backend):
     x = draw(3)
     assert x.shape == (N,)
-    assert np.var(x) == pytest.approx(expected_rms**2, rel=0.02)
+    assert np.var(x) == pytest.approx(expected_rms**2, rel=0.02, abs=0.0)
     assert abs(np.mean(x)) < 5 * expected_rms / math.sqrt(N)
 
 
@@ -236,6 +242,6 @@ def test_integrator_bandwidth_is_the_boxcar_noise_bandwidth():
     s, fs, n_avg = 4e-24, 1e10, 100            # PSD [A²/Hz], sample rate, samples per T
     z = np.random.default_rng(0).standard_normal((40_000, n_avg)) * math.sqrt(s * fs / 2)
     var = z.mean(axis=1).var()
-    assert var == pytest.approx(s * float(integrator_bandwidth_hz(n_avg / fs)), rel=0.03)
+    assert var == pytest.approx(s * float(integrator_bandwidth_hz(n_avg / fs)), rel=0.03, abs=0.0)
     with pytest.raises(InvalidParameterError, match="t_int_s"):
         integrator_bandwidth_hz(0.0)

@@ -94,7 +94,7 @@ def test_packing_lowers_the_demo_tile_count_area_and_leakage():
     assert rep[True].leakage_j < rep[False].leakage_j
     # one inference is no slower; a batch is: the shared tile serialises the three layers
     assert rep[True].latency_per_inference_s == pytest.approx(
-        rep[False].latency_per_inference_s, rel=1e-12)
+        rep[False].latency_per_inference_s, rel=1e-12, abs=0.0)
     assert rep[True].batch_time_s > rep[False].batch_time_s
     assert net.utilisation == pytest.approx(
         sum(m.utilisation for m in net.mapping), rel=1e-12)   # all three on the one tile
@@ -112,18 +112,18 @@ def test_report_of_a_packed_floorplan_by_hand():
     rep = build_report({"a": c, "b": cb}, HardwareConfig(), batch=1, n_tiles={"a": 2, "b": 1},
                        comp=comp, floorplan=plan)
     t_block = 1e-9 + 10e-9 + 1e-9 + 8 * 10e-9       # DAC + read + shift-add + 8 rounds
-    assert rep.layers["a"].time_s == pytest.approx(2 * t_block, rel=1e-12)
-    assert rep.layers["b"].time_s == pytest.approx(t_block, rel=1e-12)
-    assert rep.stage_time_s == pytest.approx(3 * t_block, rel=1e-12)
+    assert rep.layers["a"].time_s == pytest.approx(2 * t_block, rel=1e-12, abs=0.0)
+    assert rep.layers["b"].time_s == pytest.approx(t_block, rel=1e-12, abs=0.0)
+    assert rep.stage_time_s == pytest.approx(3 * t_block, rel=1e-12, abs=0.0)
     a_tile = tile_area_m2(comp)
-    assert rep.layers["a"].area_m2 == pytest.approx(a_tile * 12800 / 19200, rel=1e-12)
-    assert rep.area_m2 == pytest.approx(a_tile + comp.a_digital_m2, rel=1e-12)
+    assert rep.layers["a"].area_m2 == pytest.approx(a_tile * 12800 / 19200, rel=1e-12, abs=0.0)
+    assert rep.area_m2 == pytest.approx(a_tile + comp.a_digital_m2, rel=1e-12, abs=0.0)
     assert rep.n_tiles_total == 1
     rep4 = build_report({"a": c.__class__(**{k: 4 * v for k, v in c.to_dict().items()}),
                          "b": cb.__class__(**{k: 4 * v for k, v in cb.to_dict().items()})},
                         HardwareConfig(), batch=4, n_tiles={"a": 2, "b": 1}, comp=comp,
                         floorplan=plan)
-    assert rep4.batch_time_s == pytest.approx(3 * t_block + 3 * 3 * t_block, rel=1e-12)
+    assert rep4.batch_time_s == pytest.approx(3 * t_block + 3 * 3 * t_block, rel=1e-12, abs=0.0)
 
 
 # -------------------------------------------------------------------------------------------

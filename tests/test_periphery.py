@@ -72,7 +72,7 @@ def test_read_supply_is_the_drop_times_the_charge(g, v_read, extra, t):
     e_cells = g * v_read**2 * t          # a linear cell at V_read for t: V·I·t
     q = g * v_read * t                   # its charge
     assert periphery.read_supply_energy_j(e_cells, v_read, v_sup) == pytest.approx(
-        (v_sup - v_read) * q, rel=1e-9)
+        (v_sup - v_read) * q, rel=1e-9, abs=1e-30)
     assert periphery.read_supply_energy_j(e_cells, v_read, None) == 0.0
     assert periphery.read_supply_energy_j(e_cells, v_read, v_read) == 0.0
 
@@ -99,15 +99,15 @@ def test_components_price_the_pwm_counters_through_the_window():
     c_cols = 32 * c1.cell_pitch_m * c1.c_wire_f_per_m
     ticks = 2**drv.bits   # one window of 128 ticks, no input registers (the counter holds it)
     want = ticks * (64 * drv.bits * e_ff + c_rows * vdd**2) + c_cols * vdd**2
-    assert c1.e_clock_cycle_j == pytest.approx(want, rel=1e-12)
+    assert c1.e_clock_cycle_j == pytest.approx(want, rel=1e-12, abs=0.0)
     # four windows: the counters tick four times as long, the output spine once
     want4 = 4 * ticks * (64 * drv.bits * e_ff + c_rows * vdd**2) + c_cols * vdd**2
-    assert c4.e_clock_cycle_j == pytest.approx(want4, rel=1e-12)
-    assert c1.e_clock_conversion_j == pytest.approx(8 * e_ff, rel=1e-12)
+    assert c4.e_clock_cycle_j == pytest.approx(want4, rel=1e-12, abs=0.0)
+    assert c1.e_clock_conversion_j == pytest.approx(8 * e_ff, rel=1e-12, abs=0.0)
     assert c1.read_supply_factor == pytest.approx(0.8 / 0.2 - 1.0, rel=1e-12)
     assert c1.e_output_scaling_j == pytest.approx(
         op_energy_j(load_tech(tech), "mult", c1.digital_word_bits)
-        + op_energy_j(load_tech(tech), "add", c1.digital_word_bits), rel=1e-12)
+        + op_energy_j(load_tech(tech), "add", c1.digital_word_bits), rel=1e-12, abs=0.0)
 
 
 def test_breakdown_lines_from_counts():
@@ -116,11 +116,11 @@ def test_breakdown_lines_from_counts():
                       cell_read_energy_j=3e-12)
     e = energy_breakdown(counts, comp)
     assert list(e)[:len(ENERGY_KINDS)] == list(ENERGY_KINDS)
-    assert e["read_supply"] == pytest.approx(3e-12 * 3.0, rel=1e-12)
+    assert e["read_supply"] == pytest.approx(3e-12 * 3.0, rel=1e-12, abs=0.0)
     assert e["clock"] == pytest.approx(10 * comp.e_clock_cycle_j
                                        + 160 * comp.e_clock_conversion_j
-                                       + 160 * comp.e_clock_shift_add_j, rel=1e-12)
-    assert e["output_scaling"] == pytest.approx(160 * comp.e_output_scaling_j, rel=1e-12)
+                                       + 160 * comp.e_clock_shift_add_j, rel=1e-12, abs=0.0)
+    assert e["output_scaling"] == pytest.approx(160 * comp.e_output_scaling_j, rel=1e-12, abs=0.0)
     assert all(math.isfinite(v) and v >= 0.0 for v in e.values())
     # nothing runs, nothing is spent
     assert all(v == 0.0 for v in energy_breakdown(OpCounts(), comp).values())
@@ -142,7 +142,7 @@ def test_periphery_lines_reach_the_report():
     parts = rep.breakdown_per_inference_j
     for line in ("read_supply", "clock", "output_scaling"):
         assert parts[line] > 0.0, line
-    assert parts["read_supply"] == pytest.approx(3.0 * parts["array_read"], rel=1e-12)
+    assert parts["read_supply"] == pytest.approx(3.0 * parts["array_read"], rel=1e-12, abs=0.0)
 
 
 def test_bit_serial_rows_shift_their_input_word_and_tick_their_counter_through_the_window():
@@ -161,6 +161,6 @@ def test_bit_serial_rows_shift_their_input_word_and_tick_their_counter_through_t
     want = (2 * (t.rows * drv.bits * e_ff + c_rows * tech.vdd_v**2)  # the counters, 2 ticks
             + t.rows * t.input_bits * e_ff                            # input shift registers
             + c_cols * tech.vdd_v**2)
-    assert comp.e_clock_cycle_j == pytest.approx(want, rel=1e-12)
+    assert comp.e_clock_cycle_j == pytest.approx(want, rel=1e-12, abs=0.0)
     assert comp.read_supply_factor == pytest.approx(cards.load(hw.periphery_card).read_supply_v
                                                     / t.v_read_v - 1.0, rel=1e-12)

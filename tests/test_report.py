@@ -87,18 +87,18 @@ def test_hand_worked_256x256_tile_mvm():
               + 65536 * 0.346e-12)
     by_hand["interconnect"] = 1024 * math.sqrt(a_tile) * 0.5 * 2e-10 * 0.9**2
     for k, val in by_hand.items():
-        assert e[k] == pytest.approx(val, rel=1e-12), k
+        assert e[k] == pytest.approx(val, rel=1e-12, abs=1e-30), k
     t_cycle = 1e-9 + t_read_s + 8 * 10e-9 + 1e-9  # DAC + read + 8 ADC rounds + shift-add
-    assert rep.latency_per_inference_s == pytest.approx(t_cycle, rel=1e-12)
+    assert rep.latency_per_inference_s == pytest.approx(t_cycle, rel=1e-12, abs=0.0)
     # the tile and the chip's digital unit (64 lanes of make_components())
-    assert rep.area_m2 == pytest.approx(a_tile + 64 * 419e-12, rel=1e-12)
-    assert rep.layers["tile"].area_m2 == pytest.approx(a_tile, rel=1e-12)
+    assert rep.area_m2 == pytest.approx(a_tile + 64 * 419e-12, rel=1e-12, abs=0.0)
+    assert rep.layers["tile"].area_m2 == pytest.approx(a_tile, rel=1e-12, abs=0.0)
     total = sum(by_hand.values())
-    assert rep.energy_per_inference_j == pytest.approx(total, rel=1e-12)
+    assert rep.energy_per_inference_j == pytest.approx(total, rel=1e-12, abs=0.0)
     assert rep.tops_per_w == pytest.approx(2 * 256 * 128 / total / 1e12, rel=1e-12)
     assert rep.tops == pytest.approx(2 * 256 * 128 / t_cycle / 1e12, rel=1e-12)
     assert rep.tops_per_mm2 == pytest.approx(rep.tops / (rep.area_m2 * 1e6), rel=1e-12)
-    assert rep.edp_js == pytest.approx(total * t_cycle, rel=1e-12)
+    assert rep.edp_js == pytest.approx(total * t_cycle, rel=1e-12, abs=0.0)
 
 
 def test_additivity_network_layers_operations():
@@ -107,34 +107,35 @@ def test_additivity_network_layers_operations():
     assert list(rep.layers) == ["fc1", "fc2", "softmax_head"]
     by_layers = sum(lay.energy_total_j for lay in rep.layers.values())
     by_ops = sum(rep.energy_breakdown_j.values())
-    assert rep.energy_j == pytest.approx(by_layers, rel=1e-12)
-    assert rep.energy_j == pytest.approx(by_ops, rel=1e-12)
+    assert rep.energy_j == pytest.approx(by_layers, rel=1e-12, abs=0.0)
+    assert rep.energy_j == pytest.approx(by_ops, rel=1e-12, abs=0.0)
     for k in ENERGY_KINDS:
         assert rep.energy_breakdown_j[k] == pytest.approx(
-            sum(lay.energy_j[k] for lay in rep.layers.values()), rel=1e-12)
+            sum(lay.energy_j[k] for lay in rep.layers.values()), rel=1e-12, abs=1e-30)
     assert rep.macs == sum(c.macs for c in counts.values()) + 150
     assert rep.latency_per_inference_s == pytest.approx(
-        sum(lay.latency_per_inference_s for lay in rep.layers.values()), rel=1e-12)
+        sum(lay.latency_per_inference_s for lay in rep.layers.values()), rel=1e-12, abs=0.0)
     assert rep.area_m2 == pytest.approx(sum(lay.area_m2 for lay in rep.layers.values())
-                                        + rep.digital_area_m2)
+                                        + rep.digital_area_m2, rel=1e-6, abs=0.0)
     # A layer's counts split in two calls give the same report as the summed counts.
     half = {"fc1": counts["fc1"], "fc2": counts["fc2"]}
     rep2 = report_of({k: v + OpCounts() for k, v in half.items()})
-    assert rep2.energy_j == pytest.approx(report_of(counts).energy_j, rel=1e-12)
+    assert rep2.energy_j == pytest.approx(report_of(counts).energy_j, rel=1e-12, abs=0.0)
 
 
 def test_linear_scaling_with_batch():
     counts = two_layer_counts()
     r1 = report_of(counts, batch=4)
     r3 = report_of({k: scaled(v, 3) for k, v in counts.items()}, batch=12)
-    assert r3.energy_j == pytest.approx(3 * r1.energy_j, rel=1e-12)
-    assert r3.energy_per_inference_j == pytest.approx(r1.energy_per_inference_j, rel=1e-12)
-    assert r3.latency_per_inference_s == pytest.approx(r1.latency_per_inference_s, rel=1e-12)
+    assert r3.energy_j == pytest.approx(3 * r1.energy_j, rel=1e-12, abs=0.0)
+    assert r3.energy_per_inference_j == pytest.approx(r1.energy_per_inference_j, rel=1e-12, abs=0.0)
+    assert r3.latency_per_inference_s == pytest.approx(r1.latency_per_inference_s, rel=1e-12,
+                                                       abs=0.0)
     assert r3.ops == 3 * r1.ops
     assert r3.tops_per_w == pytest.approx(r1.tops_per_w, rel=1e-12)
     for k in ENERGY_KINDS:
         assert r3.energy_breakdown_j[k] == pytest.approx(3 * r1.energy_breakdown_j[k],
-                                                         rel=1e-12)
+                                                         rel=1e-12, abs=1e-30)
     # Pipelining: a bigger batch amortises the fill, so throughput does not fall.
     assert r3.throughput_per_s >= r1.throughput_per_s
 
@@ -226,7 +227,7 @@ def test_non_negative_and_finite(c, batch, tiles, dmacs):
         assert math.isfinite(v) and v >= 0.0, k
     assert rep.program_energy_j == c.program_energy_j
     # Programming energy is reported apart from inference energy.
-    assert rep.energy_j == pytest.approx(sum(rep.energy_breakdown_j.values()), rel=1e-9)
+    assert rep.energy_j == pytest.approx(sum(rep.energy_breakdown_j.values()), rel=1e-9, abs=1e-30)
 
 
 def test_eds_edd_definitions():
@@ -258,14 +259,14 @@ def test_round_trips_dict_and_hdf5(tmp_path):
     d = rep.to_dict()
     json.dumps(d)  # JSON-able
     back = Report.from_dict(d)
-    assert back.metrics() == pytest.approx(rep.metrics(), rel=1e-12)
+    assert back.metrics() == pytest.approx(rep.metrics(), rel=1e-12, abs=0.0)
     path = rep.to_hdf5(tmp_path / "r.h5")
     with h5py.File(path, "r") as fh:
         assert fh.attrs["tops_per_w"] == pytest.approx(rep.tops_per_w)
         assert list(fh["breakdown_j"].attrs["kinds"]) == [*ENERGY_KINDS, "leakage"]
         assert "fc1" in fh["layers"]
     loaded = load_report(path)
-    assert loaded.metrics() == pytest.approx(rep.metrics(), rel=1e-12)
+    assert loaded.metrics() == pytest.approx(rep.metrics(), rel=1e-12, abs=0.0)
     assert loaded.program_pulses == 5
 
 
@@ -320,7 +321,7 @@ def test_standard_tile_report_from_a_real_run():
     assert e["adc"] > e["integrator"] / comp.e_integrator_j * (comp.e_comparator_j
                                                                 + comp.e_adc_logic_j)
     assert rep.tops_per_w > 0 and rep.program_energy_j > 0
-    assert rep.energy_j == pytest.approx(sum(e.values()), rel=1e-12)
+    assert rep.energy_j == pytest.approx(sum(e.values()), rel=1e-12, abs=0.0)
 
 
 def test_adc_share_in_real_tile_runs():

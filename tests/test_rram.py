@@ -241,7 +241,7 @@ def test_read_sigma_follows_card_state_dependence():
     card = cards.load("yao2020_taox_1t1r")
     g = np.array([card.g_max_s, card.g_max_s / 4.0])
     sig = memory.read_sigma_s(card, g)
-    assert sig[0] == pytest.approx(card.read_noise_rel * card.g_max_s, rel=1e-12)
+    assert sig[0] == pytest.approx(card.read_noise_rel * card.g_max_s, rel=1e-12, abs=0.0)
     assert sig[1] / sig[0] == pytest.approx(0.25**card.read_noise_exponent, rel=1e-12)
 
 

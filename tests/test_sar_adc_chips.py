@@ -71,11 +71,11 @@ def test_energy_of_the_converter_parts():
     # monotonic switching needs less CDAC energy for the same unit capacitor (Liu 2010)
     assert mono.mean_switching_energy_j < conv.mean_switching_energy_j
     assert conv.energy_per_conversion_j == pytest.approx(
-        conv.mean_switching_energy_j + conv.e_comparator_j + conv.e_logic_j)
+        conv.mean_switching_energy_j + conv.e_comparator_j + conv.e_logic_j, rel=1e-6, abs=0.0)
     # the logic model is linear in the gate count
     double = SarAdc.from_card(card.replace(logic_gates_per_bit=2 * card.logic_gates_per_bit),
                               seed=0)
-    assert double.e_logic_j == pytest.approx(2 * conv.e_logic_j)
+    assert double.e_logic_j == pytest.approx(2 * conv.e_logic_j, rel=1e-6, abs=0.0)
 
 
 def test_ktc_noise_of_the_12_bit_arrays():

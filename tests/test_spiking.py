@@ -261,7 +261,7 @@ def test_subthreshold_activation_closed_form_exponential_and_smooth():
     y = act.forward(xs[None, :])[0]
     np.testing.assert_allclose(y, closed(xs) / closed(1.0), rtol=1e-10)
     assert act.i1_a == pytest.approx(p.i_spec_a * (1 + p.clm_per_v * vds) * closed(1.0),
-                                     rel=1e-10)
+                                     rel=1e-10, abs=0.0)
     slope = np.gradient(np.log(y), xs)
     assert slope[0] == pytest.approx(g / (p.n * p.ut_v), rel=1e-3)      # exponential
     assert np.all(np.diff(slope) < 0)                                    # smooth, no kink
@@ -301,7 +301,8 @@ def test_graded_stage_on_the_chip_takes_the_column_current():
     assert c.sram_write_bits == 20 * 6 * 8 and c.adc_rounds == 20 * per_adc == 20 * 4
     codes = np.rint(y / lsb).astype(np.int64)
     adc = stage._chip.adcs[0]
-    assert c.adc_switching_energy_j == pytest.approx(float(adc.code_energy_j[codes].sum()))
+    assert c.adc_switching_energy_j == pytest.approx(float(adc.code_energy_j[codes].sum()),
+                                                     rel=1e-6, abs=0.0)
     e = net.report().breakdown_per_inference_j
     assert e["adc"] > 0 and e["integrator"] > 0 and e["analog_neuron"] > 0
     # sliced weights: the pre-activation is converted, the stage's gate set by a row DAC
@@ -360,8 +361,9 @@ def test_subthreshold_activation_on_chip_temperature_and_energy():
     pre = net.layers[1].forward(net.layers[0].forward(x))
     vdd = 1.1   # ptm2006_65nm_nmos card
     want = vdd * ideal.tile.t_read_s * float(np.abs(act.forward(pre) * i1).sum())
-    assert c.neuron_energy_j == pytest.approx(want, rel=1e-9)
-    assert net.report().breakdown_per_inference_j["analog_neuron"] == pytest.approx(want / 20)
+    assert c.neuron_energy_j == pytest.approx(want, rel=1e-9, abs=0.0)
+    e_neuron = net.report().breakdown_per_inference_j["analog_neuron"]
+    assert e_neuron == pytest.approx(want / 20, rel=1e-6, abs=0.0)
     hot = net.compile(ideal.replace(temperature_k=360.0)).run(x)
     assert not np.allclose(hot, net.forward(x), rtol=1e-3)
 
@@ -422,7 +424,7 @@ def test_determinism_by_seed_and_batch_split():
     b = net.compile(hw, x).run(x, batch_size=7)
     np.testing.assert_array_equal(a, b)
     assert ca["out"].neuron_energy_j == pytest.approx(net.last_counts["out"].neuron_energy_j,
-                                                      rel=1e-12)
+                                                      rel=1e-12, abs=0.0)
     c = net.compile(hw.replace(seed=4), x).run(x)
     assert not np.array_equal(a, c)
 
@@ -462,11 +464,11 @@ def test_analog_leak_follows_temperature():
         leaks.append(float(mem.leak_current_a(np.full((1, mem.size), mem.v_threshold_v))[0, 0]))
         assert mem.c_f == pytest.approx(
             lif.threshold * net._analog["fc1"][0].amps_per_unit * comp.t_read_s
-            / mem.v_threshold_v)
+            / mem.v_threshold_v, rel=1e-6, abs=0.0)
         # each reset leaves kT/C on the membrane at the chip's temperature
         assert mem.reset_sigma_v == pytest.approx(math.sqrt(1.380649e-23 * t / mem.c_f),
-                                                  rel=1e-12)
-    assert leaks[0] == pytest.approx(trims[0], rel=1e-6)
+                                                  rel=1e-12, abs=0.0)
+    assert leaks[0] == pytest.approx(trims[0], rel=1e-6, abs=0.0)
     assert leaks[1] > 1.2 * leaks[0]
 
 
@@ -498,7 +500,7 @@ def test_event_energy_proportional_to_spikes():
     assert {k for k, v in ea.items() if v} >= {"row_driver", "wire_charging", "array_read",
                                                 "adc", "shift_add", "sram"}
     for k in ea:
-        assert eb[k] == pytest.approx(2 * ea[k], rel=1e-9), k
+        assert eb[k] == pytest.approx(2 * ea[k], rel=1e-9, abs=1e-30), k
 
 
 @pytest.mark.parametrize("membrane", ["digital", "analog"])
@@ -539,15 +541,15 @@ def test_event_driven_latency_follows_the_active_steps():
         assert c.adc_rounds == 5 * active * net._analog["fc"][0].adc_rounds_per_cycle
         cycles.append(c.cycles)
     assert fc[0] == 0.0 and fc[1] > 0.0
-    assert fc[2] == pytest.approx(2.0 * fc[1], rel=1e-12)
+    assert fc[2] == pytest.approx(2.0 * fc[1], rel=1e-12, abs=0.0)
     fixed = sum(lay.latency_per_inference_s for name, lay in rep.layers.items() if name != "fc")
-    assert fixed > 0.0 and lat[0] == pytest.approx(fixed, rel=1e-12)
-    assert lat[2] - lat[0] == pytest.approx(2.0 * (lat[1] - lat[0]), rel=1e-12)
+    assert fixed > 0.0 and lat[0] == pytest.approx(fixed, rel=1e-12, abs=0.0)
+    assert lat[2] - lat[0] == pytest.approx(2.0 * (lat[1] - lat[0]), rel=1e-12, abs=0.0)
     # the clocked reference: every step a cycle
     comp = components(hw)
     t_cycle = comp.t_dac_settle_s + comp.t_read_s + comp.t_shift_add_s
     assert fc[2] == pytest.approx(8 * t_cycle + 8 * net._analog["fc"][0].adc_rounds_per_cycle
-                                  * comp.t_adc_conversion_s, rel=1e-12)
+                                  * comp.t_adc_conversion_s, rel=1e-12, abs=0.0)
     # an analog membrane that leaks decays per step period: the steps keep their clock
     leaky = [SpikeEncoder(steps, name="enc"), Flatten(name="flat"),
              Linear(np.abs(_w(4, 16, "p")), None, name="fc"),
@@ -569,7 +571,7 @@ def test_compare_with_ann_side_by_side():
     for row in (res.snn, res.ann):
         assert row["energy_per_inference_j"] > 0 and row["latency_per_inference_s"] > 0
         assert row["edp_js"] == pytest.approx(row["energy_per_inference_j"]
-                                              * row["latency_per_inference_s"])
+                                              * row["latency_per_inference_s"], rel=1e-6, abs=0.0)
     assert "spikes / inference" in res.table()
     assert res.to_dict()["ann_name"] == "digits_mlp_relu"
 

@@ -356,7 +356,7 @@ def test_kernel_matches_numpy_reference(each_backend, encoding, mapping, convert
     ref = _REFERENCE.setdefault((encoding, mapping, converter_noise, quantize), (y, ops))
     np.testing.assert_allclose(y, ref[0], rtol=1e-12, atol=1e-12 * np.max(np.abs(y)))
     for field in ("adc_switching_energy_j", "cell_read_energy_j", "row_drive_v2"):
-        assert getattr(ops, field) == pytest.approx(getattr(ref[1], field), rel=1e-12)
+        assert getattr(ops, field) == pytest.approx(getattr(ref[1], field), rel=1e-12, abs=0.0)
     assert ops.cell_reads == ref[1].cell_reads
 
 
@@ -383,7 +383,7 @@ def test_sar_lookup_kernel_equals_decision_by_decision_search(mapping, sigma_c_l
     np.testing.assert_array_equal(y_fast, y_np)
     for o in (o_gen, o_np):
         assert o_fast.adc_switching_energy_j == pytest.approx(o.adc_switching_energy_j,
-                                                              rel=1e-12)
+                                                              rel=1e-12, abs=0.0)
         assert o_fast.adc_conversions == o.adc_conversions
 
 
@@ -465,7 +465,8 @@ def test_sar_lookup_kernel_scattered_outputs():
     (y, ops), (y_gen, _), (y_np, ops_np) = _sar_paths(m, x)
     np.testing.assert_array_equal(y, y_gen)
     np.testing.assert_array_equal(y, y_np)
-    assert ops.adc_switching_energy_j == pytest.approx(ops_np.adc_switching_energy_j, rel=1e-12)
+    assert ops.adc_switching_energy_j == pytest.approx(ops_np.adc_switching_energy_j, rel=1e-12,
+                                                       abs=0.0)
 
 
 def test_sar_lookup_refuses_levels_off_its_guess():
@@ -583,7 +584,7 @@ def test_op_counts_follow_from_the_run():
             vb = v[:, r0:r1]
             e += np.sum((vb ** 2)[:, :, None] * g[None, :, :]) * t.t_read_s   # Σ V·I·t
             reads += np.count_nonzero(vb) * g.shape[1]
-    assert ops.cell_read_energy_j == pytest.approx(e, rel=1e-9)
+    assert ops.cell_read_energy_j == pytest.approx(e, rel=1e-9, abs=0.0)
     assert ops.cell_reads == reads
     assert ops.row_drive_v2 == pytest.approx(np.sum(v ** 2), rel=1e-6)
     assert ops.cycles == 5 * 2
@@ -781,7 +782,7 @@ def test_pulse_width_energy_is_linear_in_the_code():
     g = m.tiles[0].conductances(0.0)
     t_i = np.abs(codes) / m.encoder.c_max * t.t_read_s          # pulse widths [s]
     expected = t.v_read_v ** 2 * np.sum(t_i @ g)                # Σ V·(G V)·t
-    assert ops.cell_read_energy_j == pytest.approx(expected, rel=1e-9)
+    assert ops.cell_read_energy_j == pytest.approx(expected, rel=1e-9, abs=0.0)
     assert ops.row_drive_v2 == pytest.approx(t.v_read_v ** 2 * np.count_nonzero(codes))
 
 
@@ -1193,7 +1194,7 @@ def test_row_drive_kernels_execute_device_models_encoding(each_backend, encoding
     assert enc.n_planes == ref.n_cycles
     linear = np.arange(enc.c_max + 1) * enc.plane_volts_per_code(0)
     dac_levels = converter_noise and encoding == "amplitude"   # time-coded drive: no DAC
-    assert np.allclose(enc.levels_v, linear, rtol=1e-12) != dac_levels
+    assert np.allclose(enc.levels_v, linear, rtol=1e-12, atol=0.0) != dac_levels
     for p in range(enc.n_planes):
         nz = np.empty(150, dtype=np.int32)
         v, _, acc = (a.copy() for a in enc.drive(codes, p, np.float64, nz=nz))
@@ -1418,7 +1419,7 @@ def test_level_crossing_series_equals_static_reads_and_counts_only_changes():
     assert sum(p[1].row_pulses for p in parts) == oc.row_pulses
     assert oc.row_pulses == o1.row_pulses
     assert oc.adc_conversions == o1.adc_conversions
-    assert oc.cell_read_energy_j == pytest.approx(o1.cell_read_energy_j)
+    assert oc.cell_read_energy_j == pytest.approx(o1.cell_read_energy_j, rel=1e-6, abs=0.0)
 
 
 def test_level_crossing_noise_accumulates_on_the_held_charge():
