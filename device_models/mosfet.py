@@ -91,6 +91,11 @@ SMALL_VDS_UT = 1.0
 #: ("deep weak inversion": the swing is within 0.5 % of n·U_T·ln10 there) [-].
 WEAK_INVERSION_IC = 1e-4
 
+#: Lowest temperature :func:`ekv_params` accepts [K]: its mobility power law μ ∝ T^−k and
+#: U_T = k_BT/q have no meaning near 0 K (and T^−k overflows there); 1 K is far below the
+#: carrier freeze-out (~40 K) where bulk CMOS already leaves the model.
+EKV_MIN_TEMPERATURE_K = 1.0
+
 
 class EkvParams(NamedTuple):
     """EKV parameters of one transistor at one temperature (NMOS convention, SI units).
@@ -165,7 +170,9 @@ def ekv_params(
         A MOSFET card (or its name). An :class:`EkvParams` is returned unchanged (it already
         holds a temperature and a geometry; ``w_m``/``l_m`` must then be None).
     temperature_k : float
-        Temperature T [K], > 0.
+        Temperature T [K], at least :data:`EKV_MIN_TEMPERATURE_K` (the mobility power law and
+        U_T = k_BT/q describe bulk CMOS far above carrier freeze-out; at T → 0 they divide
+        by zero).
     w_m, l_m : float, optional
         Channel width and length [m]; default the card's ``w_m`` and ``l_m``.
 
@@ -184,7 +191,7 @@ def ekv_params(
             fail("w_m", caller, "None when an EkvParams is given (its I_spec fixes W/L)", w_m)
         return card_or_params
     card = _as_mosfet_card(card_or_params, caller)
-    t = check_scalar("temperature_k", temperature_k, caller, lo=0.0, lo_open=True)
+    t = check_scalar("temperature_k", temperature_k, caller, lo=EKV_MIN_TEMPERATURE_K)
     w = card.w_m if w_m is None else check_scalar("w_m", w_m, caller, lo=0.0, lo_open=True)
     length = card.l_m if l_m is None else check_scalar("l_m", l_m, caller, lo=0.0,
                                                        lo_open=True)
