@@ -48,7 +48,7 @@ def test_ideal_transfer_is_floor(switching):
     assert adc.convert(v).dtype == np.int64
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=30)
 @given(
     bits=st.integers(1, 14),
     switching=st.sampled_from(SCHEMES),

@@ -35,7 +35,7 @@ def test_comparator_energy_hand_worked_and_noise_round_trip():
         pytest.approx(sigma, rel=1e-12, abs=0.0)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(sigma=st.floats(1e-5, 1e-2), gm_id=st.floats(1.0, 35.0), t=st.floats(50.0, 500.0),
        k=st.floats(1.1, 10.0))
 def test_comparator_energy_noise_trade_off(sigma, gm_id, t, k):

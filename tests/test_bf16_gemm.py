@@ -45,7 +45,7 @@ def test_round_bf16_nearest_ties_to_even():
     np.testing.assert_array_equal(bg.round_bf16(x), want)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(st.lists(st.floats(2.0 ** -100, 2.0 ** 100, width=32), min_size=1, max_size=50))
 def test_round_bf16_within_half_an_ulp_and_monotonic(values):
     x = np.sort(np.array(values, dtype=np.float32))
@@ -76,7 +76,7 @@ def test_kernel_equals_numpy_reference(shape):
     np.testing.assert_allclose(got, ref, rtol=k * 2.0 ** -23, atol=0.0)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(m=st.integers(1, 40), k=st.integers(1, 700), n=st.integers(1, 70),
        seed=st.integers(0, 2 ** 16), a_exp=st.integers(-3, 1), b_exp=st.integers(-20, -6),
        which=st.sampled_from(["numba", "numpy"]))
@@ -157,7 +157,7 @@ def test_filled_operand_equals_the_packed_operand(shape, monkeypatch):
     np.testing.assert_array_equal(plain, a @ b.astype(np.float32))
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25)
 @given(m=st.integers(1, 40), k=st.integers(1, 70), n=st.integers(1, 40),
        seed=st.integers(0, 2 ** 16))
 def test_packed_operand_equals_the_array_operand(m, k, n, seed):

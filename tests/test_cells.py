@@ -115,7 +115,7 @@ def test_g_derivative_of_every_law_is_the_finite_difference(vg):
             np.testing.assert_allclose(d, fd, rtol=1e-6)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=30)
 @given(vg=st.floats(0.3, 1.8), v=st.floats(0.05, 0.3), frac=st.floats(0.05, 1.0))
 def test_conductance_for_current_inverts_the_1t1r_law(vg, v, frac):
     law = OneTOneRIV.from_card(CARD, v_gate_v=vg)

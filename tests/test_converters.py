@@ -84,7 +84,7 @@ def test_dac_bad_input():
 # --- encodings -------------------------------------------------------------------------------
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25)
 @given(
     bits=st.integers(1, 10),
     scheme=st.sampled_from(ENCODINGS),
@@ -127,7 +127,7 @@ def test_encoding_cycles_and_durations():
     assert np.array_equal(decode(lc), series)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25)
 @given(bits=st.integers(2, 9), scheme=st.sampled_from(ENCODINGS), signed=st.booleans(),
        data=st.data())
 def test_signed_encodings_invertible_and_linear_in_charge(bits, scheme, signed, data):

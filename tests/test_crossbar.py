@@ -188,7 +188,7 @@ def _delivered_power_w(g, v, r_row, r_col):
     return np.sum(v * i_drv, axis=1), sol.column_currents_a
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25)
 @given(
     rows=st.integers(1, 6), cols=st.integers(1, 6), seed=st.integers(0, 2**32 - 1),
     r1=st.one_of(st.just(0.0), st.floats(1e-6, 50.0)), dr=st.floats(1e-6, 50.0),
@@ -376,7 +376,7 @@ def test_geff_assembly_kernel_equals_its_reference():
         assert np.array_equal(parts, m)
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=20)
 @given(rows=st.integers(1, 7), cols=st.integers(1, 7), seed=st.integers(0, 2**32 - 1),
        r_row=st.floats(1e-3, 100.0), r_col=st.floats(1e-3, 100.0))
 @example(rows=7, cols=1, seed=0, r_row=1.0, r_col=1.0)     # G_eff a strided view of a block

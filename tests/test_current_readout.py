@@ -90,7 +90,7 @@ def test_current_mirror_front_end_maps_signed_range():
     assert np.allclose(m.output_a([-2e-5, 0.0, 2e-5, 1e-3]), [0.0, 5e-5, 1e-4, 1e-4], atol=1e-18)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25)
 @given(st.integers(1, 8), st.integers(1, 3), st.sampled_from(["mirror", "parallel"]),
        st.integers(0, 10_000))
 def test_stacked_mapping_recovers_the_quantised_product(wb, bpc, stacking, seed):

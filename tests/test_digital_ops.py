@@ -148,7 +148,7 @@ ops_strategy = st.dictionaries(
     max_size=3)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(a=ops_strategy, b=ops_strategy, batch=st.integers(1, 100))
 def test_digital_energy_is_non_negative_and_additive(a, b, batch):
     """E(a + b) = E(a) + E(b) line by line, every line >= 0, and the report adds up."""

@@ -39,7 +39,7 @@ MEMORY_HEADROOM = 4 << 30
 #: Both runs are derandomized (the same examples every run, so the KNOWN list below is stable
 #: and CI cannot turn red by the luck of a draw); the slow run draws many more examples, and
 #: afresh each run with CIMSIM_HYPOTHESIS_RANDOM=1 (the profile tests/conftest.py loads).
-_SETTINGS = dict(deadline=None, derandomize=True, database=None,
+_SETTINGS = dict(derandomize=True, database=None,
                  suppress_health_check=list(HealthCheck),
                  phases=[Phase.explicit, Phase.reuse, Phase.generate])  # no shrinking
 _SLOW_SETTINGS = dict(_SETTINGS, derandomize=settings.default.derandomize,

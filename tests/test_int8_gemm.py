@@ -140,7 +140,7 @@ def test_kernel_equals_numpy_reference(shape, signed):
                                   _run(v, step, signed, m, "numpy"))
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(n_b=st.integers(1, 40), k=st.integers(1, 700), n=st.integers(1, 70),
        seed=st.integers(0, 2 ** 16), signed=st.booleans(),
        which=st.sampled_from(["numba", "numpy"]))

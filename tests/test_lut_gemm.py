@@ -18,7 +18,7 @@ def _exact(bits: np.ndarray, q: np.ndarray, scale: float) -> np.ndarray:
     return np.array([[float(x) * scale for x in row] for row in r]).astype(np.float32)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25)
 @given(k=st.integers(1, 70), n=st.integers(1, 45), n_b=st.integers(0, 40),
        density=st.floats(0.0, 1.0), seed=st.integers(0, 2 ** 16))
 def test_kernel_and_reference_give_the_exact_sums(k, n, n_b, density, seed):
@@ -360,7 +360,7 @@ def test_tile_reads_planes_from_the_codes_with_the_numbers_of_the_voltages(monke
     assert vars(ops) == vars(ops_v)
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=20)
 @given(k=st.integers(1, 60), n=st.integers(1, 40), n_b=st.integers(1, 150),
        planes=st.sets(st.integers(0, 7), min_size=1), counted=st.booleans(),
        cuts=st.lists(st.integers(0, 9), min_size=1, max_size=4), seed=st.integers(0, 2 ** 16))

@@ -29,7 +29,7 @@ def _recombine(m, outs):
     return y
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(
     wb=st.integers(1, 12),
     bpc=st.integers(1, 12),

@@ -109,7 +109,7 @@ def test_linear_region_is_odd_in_vds():
 # --- smoothness, monotonicity, derivatives --------------------------------------------------
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(
     vgs=st.floats(-0.5, 2.0),
     vds=st.floats(0.0, 2.0),

@@ -47,7 +47,7 @@ def test_neuron_card_loads_with_source():
     assert cards.load(card.leak_mosfet_card).kind == "mosfet"
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=30)
 @given(ri_over_theta=st.floats(1.01, 50.0), tau=st.floats(1e-6, 1e-1),
        t_ref=st.floats(0.0, 1e-2))
 def test_lif_rate_closed_form_properties(ri_over_theta, tau, t_ref):

@@ -211,7 +211,7 @@ def test_conductor_psd_limits():
     np.testing.assert_allclose(x_coth_x(-x), ref, rtol=1e-13)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(g=st.floats(0.0, 1e-3), v=st.floats(-2.0, 2.0), t=st.floats(1.0, 1000.0),
        f=st.floats(0.0, 1.0))
 def test_conductor_psd_bounded_by_its_limits(g, v, t, f):

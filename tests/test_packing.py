@@ -45,7 +45,7 @@ def test_first_fit_decreasing_by_hand():
         pack_blocks([Block("x", 0, 0, 300, 4)], 256, 64)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(heights=st.lists(st.integers(1, 64), min_size=1, max_size=40),
        widths=st.lists(st.integers(1, 32), min_size=40, max_size=40))
 def test_packing_is_a_valid_floorplan(heights, widths):

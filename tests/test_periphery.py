@@ -54,7 +54,7 @@ def test_no_energy_is_zero_where_other_factors_overflow():
     assert periphery.output_scaling_energy_j(1e308, 1e308, 1e-12, 0.0) == math.inf
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(n=st.integers(0, 10_000), ff=st.floats(0, 1e5), e=st.floats(0, 1e-14),
        c=st.floats(0, 1e-12), v=st.floats(0, 2.0))
 def test_clock_energy_closed_form_and_linear_in_periods(n, ff, e, c, v):
@@ -64,7 +64,7 @@ def test_clock_energy_closed_form_and_linear_in_periods(n, ff, e, c, v):
                                                                       abs=1e-300)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(g=st.floats(1e-7, 1e-4), v_read=st.floats(0.05, 0.5), extra=st.floats(0.0, 2.0),
        t=st.floats(1e-10, 1e-6))
 def test_read_supply_is_the_drop_times_the_charge(g, v_read, extra, t):

@@ -62,7 +62,7 @@ def _both(args, e_table, half, keys, active, *, col0, sample0, assign, skip):
 @given(seed=st.integers(0, 2**31 - 1), n_b=st.integers(1, 9), n_s=st.integers(1, 300),
        dtype=st.sampled_from([np.float32, np.float64]), assign=st.booleans(),
        skip=st.booleans(), col0=st.sampled_from([0, 77, 2**32 - 70]))
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 def test_fused_read_matches_the_passes(seed, n_b, n_s, dtype, assign, skip, col0):
     """Any column count (whole chunks, partial groups), either dtype, written or added, idle
     rows skipped, stream columns across the 32-bit wrap of the hash counter: the same bits

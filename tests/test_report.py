@@ -214,7 +214,7 @@ counts_strategy = st.builds(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(c=counts_strategy, batch=st.integers(1, 1000), tiles=st.integers(1, 64),
        dmacs=st.integers(0, 10**7))
 def test_non_negative_and_finite(c, batch, tiles, dmacs):

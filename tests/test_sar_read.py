@@ -87,7 +87,7 @@ def _both(adcs, cols, half, mean, var, gain, coef, keys, active, *, col0, sample
        dtype=st.sampled_from([np.float32, np.float64]), noisy=st.booleans(),
        shot=st.booleans(), assign=st.booleans(), skip=st.booleans(),
        col0=st.sampled_from([0, 77, 2**32 - 70]))
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 def test_fused_read_matches_the_passes(seed, n_b, n_s, dtype, noisy, shot, assign, skip, col0):
     """Any column count (whole chunks, partial groups), either dtype, read noise on or off,
     with and without a variance matrix, written or added, idle rows skipped, stream columns

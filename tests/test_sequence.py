@@ -304,7 +304,7 @@ def test_recurrent_run_independent_of_batch_split():
     assert not np.allclose(a, net.forward(x), atol=1e-6)   # noise reached the output
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=15)
 @given(t=st.integers(2, 9), pos=st.integers(0, 8), top_k=st.one_of(st.none(),
                                                                    st.integers(1, 4)))
 def test_causal_output_never_depends_on_later_tokens(t, pos, top_k):

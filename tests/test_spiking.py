@@ -52,7 +52,7 @@ def _isi(lif: LIF, current: float, steps: int) -> np.ndarray:
     return np.diff(np.flatnonzero(s))
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(ri_over_theta=st.floats(1.05, 20.0), tau_steps=st.floats(2.0, 200.0),
        refractory=st.integers(0, 5))
 def test_lif_rate_matches_closed_form(ri_over_theta, tau_steps, refractory):
@@ -107,7 +107,7 @@ def test_ttfs_ordering_larger_input_fires_earlier():
     assert np.all(np.diff(score) > 0)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=30)
 @given(x=st.lists(st.floats(0.0, 1.0), min_size=1, max_size=8), steps=st.integers(1, 40))
 def test_rate_encoder_counts(x, steps):
     enc = SpikeEncoder(steps, "rate", 8)

@@ -84,7 +84,7 @@ def test_ideal_equals_float_product_within_quantisation():
     assert ops.macs == 40 * 300 * 70
 
 
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=12)
 @given(
     n_in=st.integers(1, 40),
     n_out=st.integers(1, 12),
@@ -164,7 +164,7 @@ def test_exact_ideal_clips_at_the_calibrated_ranges():
     assert np.sum(np.isclose(np.abs(y), i_fs_out, rtol=1e-12)) > 1   # ...which 3x inputs hit
 
 
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=12)
 @given(
     n_in=st.integers(1, 40),
     n_out=st.integers(1, 12),
@@ -388,7 +388,7 @@ def test_sar_lookup_kernel_equals_decision_by_decision_search(mapping, sigma_c_l
 
 
 @given(st.integers(0, 2**31 - 1), st.floats(0.0, 0.05))
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25)
 def test_sar_decision_levels_count_the_noise_free_code(seed, mismatch):
     """decision_levels: a noise-free SAR search over increasing levels returns the number of
     levels at or below its input (every ADC of a random mismatch), and the narrowest code
@@ -419,7 +419,7 @@ def test_sar_decision_levels_count_the_noise_free_code(seed, mismatch):
 
 
 @given(st.integers(0, 2**31 - 1), st.floats(0.0, 0.05), st.integers(2, 8))
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25)
 def test_sar_window_guess_brackets_the_noise_free_code(seed, mismatch, bits):
     """readout._window_guess: where it accepts an ADC, the guess g of every input (random, at
     the levels and just below them) leaves its noise-free code in {g, g + 1}; levels with a
