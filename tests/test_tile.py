@@ -644,8 +644,8 @@ def test_accumulator_grows_with_ceil_log2_of_the_row_blocks():
 
 
 def test_a_tile_has_ceil_cols_over_share_adcs():
-    """60 columns, one ADC per 8: ceil(60/8) = 8 ADCs (the last one serves 4 columns), so the
-    30 differential outputs take ceil(ceil(60/8)/2) = 4 pair rounds per cycle."""
+    """60 columns, one ADC per 8: ceil(60/8) = 8 ADCs (the last one serves 4 columns); the
+    30 differential outputs fill them, 4 pairs on each of the first 7: 4 rounds per cycle."""
     from cimsim.ppa.energy import components
 
     hw = _hw(rows=32, cols=60, adc_share=8)
