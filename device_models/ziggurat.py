@@ -189,15 +189,6 @@ def _layer_words(hb, table, ent):
         ent[j] = table[hb[j] & _ULAYER]
 
 
-@jit
-def _layer_words_pair(ha, hb, table, ea, eb):
-    """:func:`_layer_words` of two draws per column in one loop of scalar loads:
-    ``ea[j]``, ``eb[j]`` = the words of draw bits ``ha[j]``, ``hb[j]``. Numba only."""
-    for j in range(ha.size):
-        ea[j] = table[ha[j] & _ULAYER]
-        eb[j] = table[hb[j] & _ULAYER]
-
-
 @jit(inline="always")
 def _core_of_word(h, e32, j):
     """(float32 core value, accepted) of draw bits ``h`` whose layer word is ``ent[j]``, read

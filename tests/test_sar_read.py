@@ -75,7 +75,7 @@ def _both(adcs, cols, half, mean, var, gain, coef, keys, active, *, col0, sample
             readout._read_sar_kernel(
                 mean, var, np.zeros((n_b, 0), mean.dtype), np.full(n_s, -1), gain, coef,
                 np.arange(n_s), adcs.bits, half, cols["shot"], cols["s2"], cols["off"],
-                cols["sc"], cols["lim"], cols["levels"], cols["lbase"], cols["e0"],
+                cols["levels"], cols["lbase"], cols["e0"],
                 cols["inv_w"], cols["e_flat"], cols["ebase"], keys, sample0, 2, 3, col0, 0,
                 True, assign, out, e_out, active if skip else np.ones(1, np.int32), skip,
                 zig._CORE64)
@@ -100,9 +100,8 @@ def test_fused_read_matches_the_passes(seed, n_b, n_s, dtype, noisy, shot, assig
 
 
 def test_fused_read_finishes_slow_draws_exactly():
-    """Enough conversions that read-noise draws outside their ziggurat cores occur (and near
-    comparator draws outside theirs, the same callback): still the same bits as the passes,
-    whose slow paths finish those draws."""
+    """Enough conversions that draws outside their ziggurat cores occur: still the same bits
+    as the passes, whose slow paths finish those draws."""
     _skip_without_kernel()
     case = _case(3, 40, 300, np.float32, True, True, spread=0.2)
     adcs, cols, half, mean, var, gain, coef, keys, active = case

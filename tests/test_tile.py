@@ -27,21 +27,26 @@ def _hw(base: HardwareConfig | None = None, **tile) -> HardwareConfig:
 
 
 def _sar_paths(m, x):
-    """``m.matmul(x)`` three ways: the SAR look-up kernel where the columns allow it, the
-    general (decision-by-decision) kernel, and the NumPy reference."""
+    """``m.matmul(x)`` four ways: the SAR look-up kernel where the columns allow it and the
+    NumPy reference of the same, then the general (decision-by-decision) kernel and its NumPy
+    reference."""
     from cimsim.tile import readout
     from device_models._jit import use_backend
 
-    fast = m.matmul(x, sample_offset=0)
+    def both():
+        fast = m.matmul(x, sample_offset=0)
+        with use_backend("numpy"):
+            ref = m.matmul(x, sample_offset=0)
+        return fast, ref
+
+    fast, ref = both()
     look_up = readout._sar_columns
     readout._sar_columns = lambda *a: None
     try:
-        general = m.matmul(x, sample_offset=0)
+        general, ref_general = both()
     finally:
         readout._sar_columns = look_up
-    with use_backend("numpy"):
-        ref = m.matmul(x, sample_offset=0)
-    return fast, general, ref
+    return fast, ref, general, ref_general
 
 
 def _data(n_in, n_out, batch, seed=0):
@@ -362,11 +367,12 @@ def test_kernel_matches_numpy_reference(each_backend, encoding, mapping, convert
 
 @pytest.mark.parametrize("mapping", ["differential", "offset"])
 @pytest.mark.parametrize("sigma_c_lsb", [None, 0.0, 0.02, 0.2])
-def test_sar_lookup_kernel_equals_decision_by_decision_search(mapping, sigma_c_lsb):
-    """The SAR read-out by look-up of the noise-free code (readout._read_sar_kernel) gives
-    the same codes, bit for bit, as the search decision by decision (the general kernel and
-    its NumPy reference), with the card's comparator noise (None), none, a small one and one
-    too wide for the look-up (0.2 LSB: the general kernel runs); sparse vectors skipped."""
+def test_sar_lookup_kernel_equals_its_numpy_reference(mapping, sigma_c_lsb):
+    """The SAR read-out by look-up (readout._read_sar_kernel) gives its NumPy reference's
+    codes bit for bit, with the card's comparator noise (None), none, a small one and one too
+    wide for the look-up (0.2 LSB: the general kernel runs on both backends); sparse vectors
+    skipped. The general kernel equals its own NumPy reference, and without comparator noise
+    (nothing referred to the input) the look-up's codes are the search's, bit for bit."""
     from cimsim.tile import readout
 
     w, x = _data(40, 30, 300, seed=4)
@@ -378,13 +384,64 @@ def test_sar_lookup_kernel_equals_decision_by_decision_search(mapping, sigma_c_l
             block.adcs.sig_c[:] = sigma_c_lsb
     looked_up = readout._sar_columns(m.blocks[0][2].adcs, m.blocks[0][2].adc_of) is not None
     assert looked_up == (sigma_c_lsb != 0.2)
-    (y_fast, o_fast), (y_gen, o_gen), (y_np, o_np) = _sar_paths(m, x)
-    np.testing.assert_array_equal(y_fast, y_gen)
+    (y_fast, o_fast), (y_np, o_np), (y_gen, o_gen), (y_gnp, o_gnp) = _sar_paths(m, x)
     np.testing.assert_array_equal(y_fast, y_np)
-    for o in (o_gen, o_np):
-        assert o_fast.adc_switching_energy_j == pytest.approx(o.adc_switching_energy_j,
-                                                              rel=1e-12, abs=0.0)
-        assert o_fast.adc_conversions == o.adc_conversions
+    np.testing.assert_array_equal(y_gen, y_gnp)
+    if sigma_c_lsb in (0.0, 0.2):
+        np.testing.assert_array_equal(y_fast, y_gen)
+    else:       # other draws: the look-up refers the comparator noise to the input
+        assert not np.array_equal(y_fast, y_gen)
+    for o_a, o_b in ((o_fast, o_np), (o_gen, o_gnp)):
+        assert o_a.adc_switching_energy_j == pytest.approx(o_b.adc_switching_energy_j,
+                                                           rel=1e-12, abs=0.0)
+        assert o_a.adc_conversions == o_b.adc_conversions == o_fast.adc_conversions
+
+
+@pytest.mark.parametrize("sigma_c_lsb", [0.03, 0.05])
+def test_sar_lookup_flips_as_often_as_the_search(sigma_c_lsb):
+    """The look-up's one input-referred comparator draw moves a code as often as the search's
+    per-decision draws: inputs at d = 0, 0.5σ, 1σ and 2σ below an upper level E_{c+1} and
+    above a lower level E_c of each ADC (no read or sampling noise) give c + 1 (c − 1) with
+    probability Φ(−d/σ) = 1/2, 0.31, 0.16, 0.023 under both kernels, each within 5 binomial
+    σ of 20,000 reads (the readout section comment's argument)."""
+    from cimsim.tile import readout
+
+    hw = HardwareConfig()
+    adcs = readout.ColumnAdcs(hw, 3, seed_tag="flip_test")
+    adcs.sig_c[:] = sigma_c_lsb
+    adcs.sig_s[:] = 0.0
+    n_b, bits = 20000, adcs.bits
+    half = float(2 ** (bits - 1))
+    d = np.array([0.0, 0.5, 1.0, 2.0]) * sigma_c_lsb
+    codes = np.array([37, 128, 201])
+    # columns: ADC a, code c, distance d, below E_{c+1} (side 0) or above E_c (side 1)
+    a_j, c_j, d_j, s_j = (v.ravel() for v in np.meshgrid(np.arange(3), codes, d, [0, 1],
+                                                         indexing="ij"))
+    n_s = a_j.size
+    level = np.where(s_j == 0, adcs.levels[a_j, c_j + 1] - d_j, adcs.levels[a_j, c_j] + d_j)
+    mean = np.broadcast_to(level + adcs.offset[a_j] - half - 0.5, (n_b, n_s)).copy()
+    assert readout._sar_columns(adcs, a_j) is not None       # the look-up's condition holds
+    found = {}
+    for look_up in (True, False):
+        coef, out, e_out = np.ones(n_s), np.zeros((n_b, n_s)), np.zeros(n_b)
+        patch = readout._sar_columns
+        if not look_up:
+            readout._sar_columns = lambda *a: None
+        try:
+            readout.analog_read(mean, np.zeros((n_b, 0)), np.zeros((n_b, 0)), np.full(n_s, -1),
+                                np.ones(n_s), coef, np.arange(n_s), a_j, adcs, key=11,
+                                key_ref=12, key_c=13, sample0=0, plane=0, n_planes=1, col0=0,
+                                ref0=0, out=out, e_out=e_out)
+        finally:
+            readout._sar_columns = patch
+        code = out + half
+        moved = np.where(s_j == 0, code == c_j + 1, code == c_j - 1).mean(axis=0)
+        assert np.all((code == c_j) | (code == c_j + 1) | (code == c_j - 1))
+        found[look_up] = moved
+    p = stats.norm.sf(d_j / sigma_c_lsb)
+    tol = 5 * np.sqrt(p * (1 - p) / n_b)
+    for look_up, moved in found.items():
+        assert np.all(np.abs(moved - p) <= tol), (look_up, moved, p)
 
 
 @given(st.integers(0, 2**31 - 1), st.floats(0.0, 0.05))
@@ -452,8 +509,8 @@ def test_sar_window_guess_brackets_the_noise_free_code(seed, mismatch, bits):
 
 def test_sar_lookup_kernel_scattered_outputs():
     """Weights sliced over two cells per weight (outputs not in column order: the shift-add
-    scatters, apart from the decisions' pass): the look-up kernel gives the general kernel's
-    and the NumPy reference's numbers."""
+    scatters): the look-up kernel gives its NumPy reference's numbers, and without comparator
+    noise the general kernel's."""
     from cimsim.tile import readout
 
     w, x = _data(40, 12, 50, seed=3)
@@ -462,11 +519,14 @@ def test_sar_lookup_kernel_scattered_outputs():
     m = AnalogMatrix(w, hw).calibrate(x)
     assert not any(m._ident)
     assert readout._sar_columns(m.blocks[0][2].adcs, m.blocks[0][2].adc_of) is not None
-    (y, ops), (y_gen, _), (y_np, ops_np) = _sar_paths(m, x)
-    np.testing.assert_array_equal(y, y_gen)
+    (y, ops), (y_np, ops_np), _, _ = _sar_paths(m, x)
     np.testing.assert_array_equal(y, y_np)
     assert ops.adc_switching_energy_j == pytest.approx(ops_np.adc_switching_energy_j, rel=1e-12,
                                                        abs=0.0)
+    for _, _, block in m.blocks:
+        block.adcs.sig_c[:] = 0.0
+    (y, _), _, (y_gen, _), _ = _sar_paths(m, x)
+    np.testing.assert_array_equal(y, y_gen)
 
 
 def test_sar_lookup_refuses_levels_off_its_guess():

@@ -1,32 +1,28 @@
 r"""The SAR look-up read-out of :mod:`cimsim.tile.readout` as one LLVM IR kernel (AVX-512).
 
-:func:`cimsim.tile.readout._read_sar_py` converts each vector in about ten Numba passes over
-its columns. The kernel here runs the same arithmetic over chunks of :data:`CH` columns in
-seven passes whose scratch stays in the L1 cache: vector passes of :data:`W` columns with the
-arithmetic, and scalar passes with the table look-ups (one load each: vector gathers are
-slower than scalar loads on some cores, AMD Zen 4 among them):
+:func:`cimsim.tile.readout._read_sar_py` converts each vector in Numba passes over its
+columns. The kernel here runs the same arithmetic over chunks of :data:`CH` columns in passes
+whose scratch stays in the L1 cache: vector passes of :data:`W` columns with the arithmetic,
+and scalar passes with the table look-ups (one load each: vector gathers are slower than
+scalar loads on some cores, AMD Zen 4 among them):
 
-1. (vector) the read-noise draw bits ``h = L(L(col ⊕ lo) ⊕ hi)``
-   (:func:`device_models.ziggurat.fill_row_normals`);
+1. (vector) the draw bits ``h = L(L(col ⊕ lo) ⊕ hi)`` of each conversion's one normal (read,
+   sampling and input-referred comparator noise;
+   :func:`device_models.ziggurat.fill_row_normals`);
 2. (scalar) their ziggurat layer words;
 3. (vector) the core values ``z`` (a draw outside its core finished exactly, see below), the
    ADC input ``x = h0 + μ·g + sqrt(s² + max(σ², 0)·g²)·z − offset`` and the guess
    ``g = clip(floor((x − e0)·inv_w), 0, M − 2)``;
-4. (scalar) the window ``E_g, E_{g+1}, E_{g+2}``: the noise-free code ``c = g + [x ≥ E_{g+1}]``
-   and its edges;
-5. (vector) the draw bits of the two near decisions (stream columns ``(col0 + j)·N + s``);
-6. (scalar) their layer words;
-7. (vector) their core values, the code after the two decisions and the shift-add
-   ``(code − half)·coef`` into the output row; then (scalar) the switching energy
-   ``e_flat[ebase + code]`` in the four partial sums of
+4. (scalar) the code ``c = g + [x ≥ E_{g+1}]``;
+5. (vector) the shift-add ``(c − half)·coef`` into the output row; then (scalar) the
+   switching energy ``e_flat[ebase + c]`` in the four partial sums of
    :func:`cimsim.tile.readout._code_energy_rows`.
 
 Every floating-point operation is the Numba passes' own, in the same order and precision (IR
 ``fmul``/``fadd`` without fast-math flags: no contraction into FMA, no reassociation), so the
 results are bitwise those of the passes. A draw outside its ziggurat core (about 0.23 % of
-draws) that matters (every read-noise draw; a comparator draw of a near decision) is finished
-by a call of :func:`device_models.ziggurat._slow` (a Numba C callback) with the stream
-counter the passes use, in a branch that groups without such draws skip.
+draws) is finished by a call of :func:`device_models.ziggurat._slow` (a Numba C callback)
+with the stream counter the passes use, in a branch that groups without such draws skip.
 
 Only where :mod:`cimsim.kernels._llvm` compiles it (AVX-512F/BW/DQ/VL cores, not with
 ``CIMSIM_FORCE_BLAS=1``): elsewhere the passes run.
@@ -65,14 +61,14 @@ _SLOW_LOCK = threading.Lock()
 
 #: The kernel's arguments (LLVM type, name); rows ``b0 … b1 − 1``; addresses as i64.
 _SIG = [("i64", n) for n in ("b0", "b1", "n_s", "mean", "ldm", "var", "ldv", "gain", "s2",
-                             "off", "e0", "inv_w", "lbase", "lim", "sc", "coef", "levels",
-                             "e_flat", "ebase", "words", "keys", "active", "slow_fn",
-                             "col0_64", "sample0", "n_planes", "plane")] + [
-    ("i32", n) for n in ("skip", "assign", "col0", "base0", "bits")] + [
+                             "off", "e0", "inv_w", "lbase", "coef", "levels", "e_flat", "ebase",
+                             "words", "keys", "active", "slow_fn", "sample0", "n_planes",
+                             "plane")] + [
+    ("i32", n) for n in ("skip", "assign", "col0")] + [
     ("double", n) for n in ("h0", "g_top", "half")] + [
     ("i64", n) for n in ("out", "ldo", "e_out")]
-_PTRS = {"mean", "var", "gain", "s2", "off", "e0", "inv_w", "lbase", "lim", "sc", "coef",
-         "levels", "e_flat", "ebase", "words", "keys", "active", "slow_fn", "out", "e_out"}
+_PTRS = {"mean", "var", "gain", "s2", "off", "e0", "inv_w", "lbase", "coef", "levels",
+         "e_flat", "ebase", "words", "keys", "active", "slow_fn", "out", "e_out"}
 _C = {"i64": ctypes.c_int64, "i32": ctypes.c_int32, "double": ctypes.c_double}
 _ARGS = [_C[t] for t, _ in _SIG]
 
@@ -293,7 +289,7 @@ def _all_lanes(b: _B) -> str:
 
 
 #: Metadata of the look-up loops: not vectorised into gathers.
-_LOOP_MD = {"l1": 1, "l2": 2, "l3": 3}
+_LOOP_MD = {"l1": 1, "l2": 2}
 
 
 def _scalar_loop(b: _B, name: str, nxt: str, body) -> None:
@@ -360,7 +356,6 @@ def _shift_add(b: _B, code: str, j: str, mask: str) -> None:
 def _chunk(b: _B, shot: bool, noisy: bool, mty: str) -> None:
     """The passes over one chunk of columns ``%j0 …`` (``%nc`` columns)."""
     d, i64, i32, i1 = b.v("double"), b.v("i64"), b.v("i32"), b.v("i1")
-    t_true = b.const("i1", "true")
 
     if shot:
         _draw_passes(b)
@@ -402,97 +397,19 @@ def _chunk(b: _B, shot: bool, noisy: bool, mty: str) -> None:
 
     def l2(i):
         x = b.sload("double", "%s_x", i)
-        k = b.sload("i64", "%s_k", i)
-        w_lo = b.sload("double", "%levels", k)
-        mid = b.sload("double", "%levels", b(f"add i64 {k}, 1"))
-        w_hi = b.sload("double", "%levels", b(f"add i64 {k}, 2"))
+        mid = b.sload("double", "%levels", b("add i64 " + b.sload("i64", "%s_k", i) + ", 1"))
         up = b(f"fcmp oge double {x}, {mid}")
-        b.sstore("double", b(f"select i1 {up}, double {mid}, double {w_lo}"), "%s_lo", i)
-        b.sstore("double", b(f"select i1 {up}, double {w_hi}, double {mid}"), "%s_hi", i)
         b.sstore("i32", b("add i32 " + b.sload("i32", "%s_q", i) + ", "
                           + b(f"zext i1 {up} to i32")), "%s_c", i)
     _scalar_loop(b, "l2", "v3p", l2)
 
-    def draw_t(c):
-        """(t, odd): ctz of the even one of c, c + 1 (0 for 0), and c & 1."""
-        odd = b(f"and {i32} {c}, {b.const('i32', 1)}")
-        e = b(f"add {i32} {c}, {odd}")
-        tz = b(f"call {i32} @llvm.cttz.v{b.w}i32({i32} {e}, i1 false)")
-        t = b(f"select {i1} " + b(f"icmp eq {i32} {e}, zeroinitializer")
-              + f", {i32} zeroinitializer, {i32} {tz}")
-        return t, odd
-
     def v3(off, j, mask):
-        t, odd = draw_t(b.vload("i32", "%s_c", off))
-        base = b(f"add {i32} " + b.splat("i32", "%base0") + ", "
-                 + b(f"mul {i32} {_lanes(b, j)}, " + b.splat("i32", "%bits")))
-        cnt_lo = b(f"sub {i32} {base}, " + b(f"mul {i32} {t}, "
-                                             + b(f"sub {i32} {b.const('i32', 1)}, {odd}")))
-        cnt_hi = b(f"sub {i32} {base}, " + b(f"mul {i32} {t}, {odd}"))
-        rlo, rhi = b.splat("i32", "%rlo"), b.splat("i32", "%rhi")
-        b.vstore("i32", _bits32(b, rlo, rhi, cnt_lo), "%s_hl", off)
-        b.vstore("i32", _bits32(b, rlo, rhi, cnt_hi), "%s_hh", off)
+        _shift_add(b, b.vload("i32", "%s_c", off), j, mask)
     _vec_loop(b, "v3", "l3p", v3)
-
-    def l3(i):
-        for src, dst in (("%s_hl", "%s_wl"), ("%s_hh", "%s_wh")):
-            h = b.sload("i32", src, i)
-            lay = b("zext i32 " + b(f"and i32 {h}, 2047") + " to i64")
-            b.sstore("i64", b.sload("i64", "%words", lay), dst, i)
-    _scalar_loop(b, "l3", "v4p", l3)
-
-    def v4(off, j, mask):
-        x = b.vload("double", "%s_x", off)
-        c = b.vload("i32", "%s_c", off)
-        lo = b.vload("double", "%s_lo", off)
-        hi = b.vload("double", "%s_hi", off)
-        h_lo, h_hi = b.vload("i32", "%s_hl", off), b.vload("i32", "%s_hh", off)
-        z_lo, ok_lo = _core(b, h_lo, b.vload("i64", "%s_wl", off))
-        z_hi, ok_hi = _core(b, h_hi, b.vload("i64", "%s_wh", off))
-        lim = b.vload("double", "%lim", j, mask)
-        sc = b.vload("double", "%sc", j, mask)
-        near_lo = b(f"fcmp olt {d} " + b(f"fsub {d} {x}, {lo}") + f", {lim}")
-        near_hi = b(f"fcmp olt {d} " + b(f"fsub {d} {hi}, {x}") + f", {lim}")
-        # near draws outside their cores, finished as _sar_exact does: stream counter
-        # (col0 + j)·N + N − 1 − ctz(c) (decision at E_c) or − ctz(c + 1) (at E_{c+1})
-        def counter(hi_side):
-            def at(lane):
-                cl = b(f"extractelement {i32} {c}, i32 {lane}")
-                odd = b(f"and i32 {cl}, 1")
-                e = b(f"add i32 {cl}, {odd}")
-                t = b("select i1 " + b(f"icmp eq i32 {e}, 0") + ", i32 0, i32 "
-                      + b(f"call i32 @llvm.cttz.i32(i32 {e}, i1 false)"))
-                col = b("add i64 " + b(f"add i64 %col0_64, {j}") + ", "
-                        + b(f"zext i32 {lane} to i64"))
-                base = b("add i64 " + b(f"mul i64 {col}, %bits64") + ", %bits64m1")
-                k = odd if hi_side else b(f"sub i32 1, {odd}")
-                return b(f"sub i64 {base}, " + b("zext i32 " + b(f"mul i32 {t}, {k}")
-                                                 + " to i64"))
-            return at
-        z_lo = _finish(b, z_lo, b(f"and {i1} " + b(f"and {i1} {near_lo}, " + b(
-            f"xor {i1} {ok_lo}, {t_true}")) + f", {mask}"), h_lo, "%slow_c", counter(False))
-        z_hi = _finish(b, z_hi, b(f"and {i1} " + b(f"and {i1} {near_hi}, " + b(
-            f"xor {i1} {ok_hi}, {t_true}")) + f", {mask}"), h_hi, "%slow_c", counter(True))
-        odd = b(f"and {i32} {c}, {b.const('i32', 1)}")
-        f32 = b.v("float")
-        x_lo = b(f"fadd {d} {x}, " + b(f"fmul {d} {sc}, " + b(f"fpext {f32} {z_lo} to {d}")))
-        x_hi = b(f"fadd {d} {x}, " + b(f"fmul {d} {sc}, " + b(f"fpext {f32} {z_hi} to {d}")))
-        down = b(f"and {i1} {near_lo}, " + b(f"xor {i1} " + b(f"fcmp oge {d} {x_lo}, {lo}")
-                                             + f", {t_true}"))
-        rise = b(f"and {i1} {near_hi}, " + b(f"fcmp oge {d} {x_hi}, {hi}"))
-        sgn = b(f"sub {i32} " + b(f"shl {i32} {odd}, {b.const('i32', 1)}")
-                + f", {b.const('i32', 1)}")
-        both = b(f"zext {i1} " + b(f"and {i1} {rise}, {down}") + f" to {i32}")
-        code = b(f"add {i32} " + b(f"sub {i32} " + b(f"add {i32} {c}, " + b(
-            f"zext {i1} {rise} to {i32}")) + ", " + b(f"zext {i1} {down} to {i32}")) + ", "
-            + b(f"mul {i32} {both}, {sgn}"))
-        _shift_add(b, code, j, mask)
-        b.vstore("i32", code, "%s_code", off)
-    _vec_loop(b, "v4", "l4p", v4)
 
     def en(i):
         idx = b("add i64 " + b.sload("i64", "%ebase", b(f"add i64 %j0, {i}")) + ", "
-                + b("sext i32 " + b.sload("i32", "%s_code", i) + " to i64"))
+                + b("sext i32 " + b.sload("i32", "%s_c", i) + " to i64"))
         return b("fpext float " + b.sload("float", "%e_flat", idx) + " to double")
     _energy_sums(b, en)
 
@@ -563,8 +480,7 @@ def _s32(u: int) -> int:
 
 
 _SCRATCH = (("s_h", "i32"), ("s_w", "i64"), ("s_x", "double"), ("s_k", "i64"), ("s_q", "i32"),
-            ("s_lo", "double"), ("s_hi", "double"), ("s_c", "i32"), ("s_hl", "i32"),
-            ("s_hh", "i32"), ("s_wl", "i64"), ("s_wh", "i64"), ("s_code", "i32"))
+            ("s_c", "i32"))
 
 
 def _read_module(name: str, sig: list, ptrs: set, scratch, decls: list[str],
@@ -677,24 +593,16 @@ def _common_decls(*types: str, w: int = W) -> list[str]:
 
 def _ir(shot: bool, noisy: bool, mty: str) -> str:
     """The module of ``sar_read`` (see the module docstring)."""
-    d, i32 = _v("double"), _v("i32")
+    d = _v("double")
     decls = [*_common_decls("double", "float", "i64"),
              f"declare {d} @llvm.sqrt.v{W}f64({d})",
-             f"declare {d} @llvm.floor.v{W}f64({d})",
-             f"declare {i32} @llvm.cttz.v{W}i32({i32}, i1)",
-             "declare i32 @llvm.cttz.i32(i32, i1)"]
-    setup = [line for q in (0, 1, 4, 5) for line in (
+             f"declare {d} @llvm.floor.v{W}f64({d})"]
+    setup = [line for q in (0, 1) for line in (
         f"  %pk{q} = getelementptr i64, ptr %keys, i64 {q}", f"  %k{q} = load i64, ptr %pk{q}")]
-    setup += ["  %bits64 = sext i32 %bits to i64", "  %bits64m1 = sub i64 %bits64, 1"]
     row_setup = [*_row_hash("rbits", "%k0", "%row_n"),
                  "  %lo = trunc i64 %rbits to i32",
                  "  %rbh = lshr i64 %rbits, 32",
                  "  %hi = trunc i64 %rbh to i32",
-                 *_row_hash("rcbits", "%k4", "%row_n"),
-                 "  %rlo = trunc i64 %rcbits to i32",
-                 "  %rch = lshr i64 %rcbits, 32",
-                 "  %rhi = trunc i64 %rch to i32",
-                 *_row_hash("slow_rn", "%k1", "%row_n"),
-                 *_row_hash("slow_c", "%k5", "%row_n")]
+                 *_row_hash("slow_rn", "%k1", "%row_n")]
     return _read_module("sar_read", _SIG, _PTRS, _SCRATCH, decls, setup, row_setup,
                         lambda b: _chunk(b, shot, noisy, mty))

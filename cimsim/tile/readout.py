@@ -23,10 +23,12 @@ pure function of the seed and the vector's position: thread count and batch spli
 change it. The common case (ideal ADCs, no reference columns) runs a specialised kernel in
 the GEMMs' precision (float32 for ADCs up to 12 bits) in vectorised passes. SAR ADCs whose
 codes are all wider than the comparator-noise window (:data:`COMPARATOR_SKIP_SIGMAS` σ) run
-the look-up kernel: the noise-free code by look-up in the ADC's decision levels, and the
-comparator noise of the only two decisions that can come near the input; the same codes as
-the search decision by decision, which the general kernel (everything else, float64) runs.
-On cores with AVX-512 the look-up kernel's passes run fused in one LLVM IR kernel
+the look-up kernel: only one decision of a conversion can then flip, so its comparator
+noise is referred to the input and joins the read and sampling noise in one draw, and the
+code is looked up in the ADC's decision levels; the same code distribution as the search
+decision by decision to ~1e-13 (the section comment), with other draws (stream column
+``col0 + j``, one per conversion). The general kernel (everything else, float64) runs that
+search. On cores with AVX-512 the look-up kernel's passes run fused in one LLVM IR kernel
 (:mod:`cimsim.kernels.sar_read`; outputs in column order, no reference columns), and so do
 the specialised kernel's passes with read noise (:mod:`cimsim.kernels.plain_read`), with the
 same arithmetic and numbers. Each kernel has a NumPy reference with the same arithmetic.
@@ -346,35 +348,43 @@ _analog_read_kernel = jit(_analog_read_py)
 
 
 # --------------------------------------------------------------------------------------------
-# SAR kernel: look-up of the noise-free code, comparator noise at the two nearest decisions
+# SAR kernel: look-up of the code, comparator noise referred to the input
 # --------------------------------------------------------------------------------------------
 #
-# The same numbers as the general kernel, found another way. Without comparator noise a SAR
-# search over increasing decision levels E_1 < … < E_{M-1} (:func:`decision_levels`) returns
-# the number of levels at or below its input x, and every decision of the search compares x
-# with one level: the decision on bit k of code c with E_{(c >> k) << k | 1 << k}. If every
-# code of the ADC is at least ``lim`` = COMPARATOR_SKIP_SIGMAS·σ_c wide, then along the
-# noise-free path to code c (E_c <= x < E_{c+1}) only two decisions can come within ``lim`` of
-# x and so draw comparator noise: the one at E_c (the lowest set bit of c) and the one at
-# E_{c+1} (the lowest set bit of c+1); every other level of the path is another code's edge,
-# at least one code width away. One of the two is the last decision (bit 0). If the earlier
-# one agrees with the noise-free decision, the path is unchanged and the last can still move
-# the code by one; if it flips, every later decision compares x with a level at least one
-# code width beyond E_c (or E_{c+1}) and none draws noise: the search ends at c − 1 (or
-# c + 1). So: find c by look-up, draw the noise of the two decisions with the counters the
-# search would use, and combine (the argument holds for any draw). The few conversions with
-# a near draw outside its ziggurat core (~0.2 % of draws) combine the same two decisions
-# after finishing that draw exactly, as the general kernel's normal32 does.
+# Equal in distribution to the general kernel, found another way. Without comparator noise a
+# SAR search over increasing decision levels E_1 < … < E_{M-1} (:func:`decision_levels`)
+# returns the number of levels at or below its input x, and every decision of the search
+# compares x with one level: the decision on bit k of code c with E_{(c >> k) << k | 1 << k}.
+# Along the noise-free path to c (E_c <= x < E_{c+1}) only two levels are within a code width
+# of x: E_c (the decision on the lowest set bit of c) and E_{c+1} (that of c + 1); every other
+# level of the path is another code's edge, at least one code width away. If every code of the
+# ADC is at least ``lim`` = COMPARATOR_SKIP_SIGMAS·σ_c wide, the general kernel draws the
+# comparator noise of those two decisions only (:data:`COMPARATOR_SKIP_SIGMAS`), and its code
+# is c − 1 if the decision at E_c flips (x + σ_c·z_lo < E_c), c + 1 if the one at E_{c+1}
+# flips (x + σ_c·z_hi >= E_{c+1}), else c; a flipped first decision leaves every later one at
+# least a code width away. With d_lo = x − E_c, d_hi = E_{c+1} − x (d_lo + d_hi >= lim):
+#
+#   P(c − 1) = Φ(−d_lo/σ_c),   P(c + 1) = Φ(−d_hi/σ_c)
+#
+# up to both flipping, Φ(−d_lo/σ_c)·Φ(−d_hi/σ_c) <= Φ(−5)² ≈ 8e-14. One comparator draw z
+# referred to the input, the code of x + σ_c·z by look-up, has these probabilities too (a step
+# past E_{c−1} or E_{c+2} takes z beyond 10, < 8e-24), and since the read noise, the sampling
+# noise and this draw are independent Gaussians they are one draw of the summed variance:
+# ``s² = σ_s² + σ_c²`` in :func:`_sar_input`. So one normal per conversion instead of three,
+# and the same code distribution as the decision-by-decision search to ~1e-13 (the draws, and
+# so each realised code, differ from the general kernel's). The general kernel keeps the
+# search for ADCs with narrower codes, where several decisions can flip.
 #
 # The look-up: a linear guess g of c from the ADC's mean code width (:func:`_window_guess`),
-# whose ADCs are checked once to keep every c within {g, g + 1}; the three levels E_g,
-# E_{g+1}, E_{g+2} then give c and both its edges with one comparison.
+# whose ADCs are checked once to keep every c within {g, g + 1}; the level E_{g+1} then gives
+# c = g + [x >= E_{g+1}] with one comparison.
 
 
 @jit(inline="always")
 def _sar_input(mv, vv, noisy, shot, g, s2, zj, h0):
-    """ADC input [LSB] of one column before reference columns and comparator offset: the
-    general kernel's arithmetic (mean ``mv`` and variance ``vv`` in the GEMMs' dtype)."""
+    """ADC input [LSB] of one column before reference columns and comparator offset: ``h0 +
+    μ·g + sqrt(s² + max(σ², 0)·g²)·z`` (mean ``mv`` and variance ``vv`` in the GEMMs' dtype,
+    ``s²`` the column's sampling and comparator noise [LSB²])."""
     u = h0 + np.float64(mv) * g
     if shot:
         var = s2
@@ -386,7 +396,7 @@ def _sar_input(mv, vv, noisy, shot, g, s2, zj, h0):
 
 @jit(inline="always")
 def _guess_index(xv, e0, inv_w, g_top, lbase):
-    """The guess ``g = clip(floor((x − e0)·inv_w), 0, M − 2)`` of a column's noise-free code
+    """The guess ``g = clip(floor((x − e0)·inv_w), 0, M − 2)`` of a column's code
     (:func:`_window_guess`; ``g_top = M − 2``), as an index into the flat level table."""
     q = np.floor((xv - e0) * inv_w)
     q = q if q > 0.0 else 0.0
@@ -435,135 +445,13 @@ def _sar_offset_guess(off, e0, inv_w, g_top, lbase, x, k):
 
 
 @jit
-def _gather_window(table, k, lo, mid, hi):
-    """``lo, mid, hi = table[k], table[k + 1], table[k + 2]`` (a loop of loads of its own:
-    the arithmetic around it then vectorises; ``k >= 0`` taken unsigned, so that no load
-    carries the wrap-around of a negative index)."""
-    for j in range(k.size):
-        i = np.uint64(k[j])
-        lo[j] = table[i]
-        mid[j] = table[i + np.uint64(1)]
-        hi[j] = table[i + np.uint64(2)]
-
-
-@jit
-def _sar_pick(x, k, lbase, lo, mid, hi, c, p2):
-    """Noise-free codes from the windows of :func:`_gather_window` (levels ``E_g, E_{g+1},
-    E_{g+2}`` at ``k = lbase + g``): ``c = g + [x ≥ E_{g+1}]``, and its edges ``lo = E_c``,
-    ``hi = E_{c+1}`` in place of the window's; ``p2`` (float32) receives ``e & −e`` of the
-    even one ``e`` of ``c``, ``c + 1`` (:func:`_sar_draw_bits`)."""
+def _sar_pick(x, k, lbase, levels, c):
+    """Codes ``c = g + [x ≥ E_{g+1}]`` from the guesses ``k = lbase + g`` (one scalar load
+    each; ``k >= 0`` taken unsigned, so that no load carries the wrap-around of a negative
+    index)."""
     for j in range(x.size):
-        xv = x[j]
-        a = lo[j]
-        b = mid[j]
-        d = hi[j]
-        up = xv >= b
-        cj = np.int32(k[j] - lbase[j]) + np.int32(up)
-        c[j] = cj
-        lo[j] = b if up else a
-        hi[j] = d if up else b
-        e = cj + (cj & np.int32(1))
-        p2[j] = np.float32(e & -e)
-
-
-@jit(inline="always")
-def _ctz32(c):
-    """Trailing zero bits of a positive int32 (branch-free, vectorisable); 0 for c = 0."""
-    t = c & -c
-    return (np.int32((t & np.int32(0x55555555)) == 0)
-            + 2 * np.int32((t & np.int32(0x33333333)) == 0)
-            + 4 * np.int32((t & np.int32(0x0F0F0F0F)) == 0)
-            + 8 * np.int32((t & np.int32(0x00FF00FF)) == 0)
-            + 16 * np.int32((t & np.int32(0x0000FFFF)) == 0)) * np.int32(t != 0)
-
-
-@jit
-def _sar_draw_bits(c, col0, bits, rlo, rhi, p2, hb_lo, hb_hi):
-    """Draw bits of the two near decisions of each conversion, at stream columns
-    ``(col0 + j)·N + s`` with ``s = N − 1 − ctz(c)`` (the decision at E_c) and
-    ``N − 1 − ctz(c + 1)`` (at E_{c+1}), in a row whose hash is ``(rhi, rlo)``. One of ``c``,
-    ``c + 1`` is odd (no trailing zero), so one ctz per conversion, that of the even one
-    ``e``: the exponent of the float32 ``e & −e`` (a power of two, exact; 0 for ``e = 0``),
-    which :func:`_sar_pick` leaves in ``p2`` (float32)."""
-    ex = p2.view(np.uint32)
-    nb = np.uint32(bits)      # uint32 arithmetic: the counters modulo 2**32, as the hash
-    base0 = np.uint32(np.int64(col0) * np.int64(bits) + np.int64(bits - 1))
-    for j in range(c.size):
-        odd = np.uint32(c[j] & np.int32(1))
-        t = max(np.int32(ex[j] >> np.uint32(23)) - np.int32(127), np.int32(0))
-        t = np.uint32(t)
-        base = base0 + np.uint32(j) * nb
-        hb_lo[j] = zig._bits32(rlo, rhi, base - t * (np.uint32(1) - odd))
-        hb_hi[j] = zig._bits32(rlo, rhi, base - t * odd)
-
-
-@jit(inline="always")
-def _near_code(cj, xv, lo, hi, lim, sc, z_lo, z_hi):
-    """Code of a conversion after the two near decisions (see the section comment), for
-    comparator draws ``z_lo`` (the decision at E_c = ``lo``) and ``z_hi`` (at E_{c+1} =
-    ``hi``), and whether each decision is near (draws its noise)."""
-    near_lo = np.int32((xv - lo) < lim)
-    near_hi = np.int32((hi - xv) < lim)
-    down = near_lo & (np.int32(1) - np.int32((xv + sc * np.float64(z_lo)) >= lo))  # a 0 at E_c
-    rise = near_hi & np.int32((xv + sc * np.float64(z_hi)) >= hi)    # a 1 at E_{c+1}
-    # odd c: the decision at E_{c+1} comes first (a 1 there ends at c+1), E_c is the last;
-    # even c: the decision at E_c comes first (a 0 there ends at c-1), E_{c+1} is the last;
-    # so c + rise - down, and where both flip, c+1 (odd c) or c-1 (even c)
-    code = cj + rise - down + (rise & down) * (2 * (cj & np.int32(1)) - np.int32(1))
-    return code, near_lo, near_hi
-
-
-@jit
-def _sar_decide(x, c, lo, hi, lim, sc, hb_lo, ent_lo, hb_hi, ent_hi, code, slow, fused, assign,
-                coef, half, orow):
-    """Codes after the two near decisions, from their draw bits and layer words
-    (:func:`device_models.ziggurat._layer_words_pair`): ``slow[j] = 1`` where a draw of a near
-    decision lies outside its ziggurat core (its code is then redone by :func:`_sar_exact`).
-    With ``fused`` (outputs in column order) also the shift-add of the codes into ``orow``
-    (:func:`_shift_add`'s arithmetic; written with ``assign``, else added), except a slow
-    column's, which the caller adds once its code is redone. Returns the first and the last
-    slow column (``last < 0``: none)."""
-    e_lo = ent_lo.view(np.float32)
-    e_hi = ent_hi.view(np.float32)
-    n = np.int64(x.size)
-    first = n                # min/max reductions: the loop stays vectorised
-    last = np.int64(-1)
-    for j in range(x.size):
-        z_lo, ok_lo = zig._core_of_word(hb_lo[j], e_lo, j)
-        z_hi, ok_hi = zig._core_of_word(hb_hi[j], e_hi, j)
-        cj, near_lo, near_hi = _near_code(c[j], x[j], lo[j], hi[j], lim[j], sc[j], z_lo, z_hi)
-        code[j] = cj
-        sl = (near_lo & np.int32(not ok_lo)) | (near_hi & np.int32(not ok_hi))
-        slow[j] = np.uint8(sl)
-        if fused:
-            val = (np.float64(cj) - half) * coef[j]
-            o = orow[j]
-            orow[j] = val if assign else (o if sl else o + val)
-        fast = np.int64(1 - sl)
-        first = min(first, j + n * fast)
-        last = max(last, j - (n + 1) * fast)
-    return first, last
-
-
-@jit(inline="always")
-def _exact_draw(h, slow_row, counter):
-    """The normal of draw bits ``h`` at stream column ``counter``, finished exactly outside
-    its core (what :func:`device_models.ziggurat.normal32` returns there)."""
-    z, ok = zig._core(h)
-    return z if ok else zig._slow(h, slow_row, counter)
-
-
-@jit
-def _sar_exact(xv, cj, lo, hi, lim, sc, h_lo, h_hi, slow_row, col, bits):
-    """Code of a conversion with a near draw outside its ziggurat core: the same two
-    decisions with the draws finished exactly (the two-decision argument of the section
-    comment holds for any draw: a flipped first decision leaves every later one at least a
-    code width, ``>= lim``, away)."""
-    nb = np.int64(bits)
-    base = col * nb + (nb - 1)
-    z_lo = _exact_draw(h_lo, slow_row, base - np.int64(_ctz32(cj)))
-    z_hi = _exact_draw(h_hi, slow_row, base - np.int64(_ctz32(cj + np.int32(1))))
-    return _near_code(cj, xv, lo, hi, lim, sc, z_lo, z_hi)[0]
+        i = np.uint64(k[j]) + np.uint64(1)
+        c[j] = np.int32(k[j] - lbase[j]) + np.int32(x[j] >= levels[i])
 
 
 @jit
@@ -583,11 +471,11 @@ def _code_energy_rows(codes, e_flat, ebase):
 
 
 def _read_sar_py(mean, var_own, var_ref, ref_idx, gain, coef, out_index, bits, half, shot,
-                 s2, off, sc, lim, levels, lbase, e0, inv_w, e_flat, ebase, keys, sample0,
-                 plane, n_planes, col0, ref0, ident, assign, out, e_out, active, skip, words):
+                 s2, off, levels, lbase, e0, inv_w, e_flat, ebase, keys, sample0, plane,
+                 n_planes, col0, ref0, ident, assign, out, e_out, active, skip, words):
     """SAR ADCs whose codes are all at least ``lim`` wide (see the section comment): per
-    vector, passes over the columns (read noise, ADC input, look-up, the two near decisions),
-    the rare columns with a near draw outside its ziggurat core, then energy and shift-add."""
+    vector, passes over the columns (the one normal of each conversion, ADC input and guess,
+    look-up), then energy and shift-add."""
     n_b, n_s = mean.shape
     m = 1 << bits
     noisy = var_own.shape[1] == n_s
@@ -600,18 +488,8 @@ def _read_sar_py(mean, var_own, var_ref, ref_idx, gain, coef, out_index, bits, h
     z = np.empty(n_s, dtype=np.float32)
     zr = np.empty(n_ref, dtype=np.float32)
     x = np.empty(n_s)
-    lo = np.empty(n_s)
-    mid = np.empty(n_s)
-    hi = np.empty(n_s)
     c = np.empty(n_s, dtype=np.int32)
-    code = np.empty(n_s, dtype=np.int32)
-    slow = np.empty(n_s, dtype=np.uint8)
     k = np.empty(n_s, dtype=np.int64)
-    hb_lo = np.empty(n_s, dtype=np.uint32)
-    hb_hi = np.empty(n_s, dtype=np.uint32)
-    ent_lo = np.empty(n_s, dtype=np.uint64)
-    ent_hi = np.empty(n_s, dtype=np.uint64)
-    p2 = np.empty(n_s, dtype=np.float32)
     dummy = np.zeros(1, dtype=var_own.dtype)
     for b in range(n_b):
         if skip and active[b] == 0:
@@ -631,30 +509,10 @@ def _read_sar_py(mean, var_own, var_ref, ref_idx, gain, coef, out_index, bits, h
         else:
             _sar_inputs_guess(mean[b], vrow, noisy, shot, gain, s2, off, z, h0, e0, inv_w,
                               g_top, lbase, x, k)
-        _gather_window(levels, k, lo, mid, hi)
-        _sar_pick(x, k, lbase, lo, mid, hi, c, p2)
-        rb_c = rng.hash_at(keys[4], row)
-        rlo = np.uint32(rb_c & np.uint64(0xFFFFFFFF))
-        rhi = np.uint32(rb_c >> np.uint64(32))
-        _sar_draw_bits(c, col0, bits, rlo, rhi, p2, hb_lo, hb_hi)
-        zig._layer_words_pair(hb_lo, hb_hi, words, ent_lo, ent_hi)
-        orow = out[b]
-        first, last = _sar_decide(x, c, lo, hi, lim, sc, hb_lo, ent_lo, hb_hi, ent_hi, code,
-                                  slow, ident, assign, coef, half, orow)
-        if last >= 0:
-            slow_row = rng.hash_at(keys[5], row)
-            for j in range(first, last + 1):
-                if slow[j]:
-                    cj = _sar_exact(x[j], c[j], lo[j], hi[j], lim[j], sc[j], hb_lo[j],
-                                    hb_hi[j], slow_row, np.int64(col0) + j, bits)
-                    code[j] = cj
-                    if ident:
-                        val = (np.float64(cj) - half) * coef[j]
-                        orow[j] = val if assign else orow[j] + val
-        e = _code_energy_rows(code, e_flat, ebase)
+        _sar_pick(x, k, lbase, levels, c)
+        e = _code_energy_rows(c, e_flat, ebase)
         e_out[b] = e if (assign and ident) else e_out[b] + e
-        if not ident:       # scattered outputs: a pass of its own
-            _shift_add(code, coef, half, out_index, ident, assign, orow)
+        _shift_add(c, coef, half, out_index, ident, assign, out[b])
 
 
 # --------------------------------------------------------------------------------------------
@@ -836,6 +694,36 @@ def _read_plain_numpy(mean, var_own, gain, coef, out_index, e_table, half, key, 
     np.add.at(out.T, out_index, ((code - half) * coef[None, :] * on[:, None]).T)
 
 
+def _read_sar_numpy(mean, var_own, var_ref, ref_idx, gain, coef, out_index, half, cols, keys,
+                    rows, col0, ref0, out, e_out, on):
+    """:func:`_read_sar_py` in NumPy, the same arithmetic (the look-up's guess included)."""
+    n_b, n_s = mean.shape
+    keys = [int(k) for k in keys]
+    noisy = var_own.shape[1] == n_s
+    x = (half + 0.5) + mean.astype(np.float64) * gain[None, :]
+    if cols["shot"]:
+        var = np.broadcast_to(cols["s2"], (n_b, n_s))
+        if noisy:
+            var = var + np.maximum(var_own.astype(np.float64), 0.0) * (gain * gain)[None, :]
+        z = _noise_np(keys[0], rows, np.arange(col0, col0 + n_s)).astype(np.float64)
+        x = x + np.sqrt(var) * z
+    if noisy and var_ref.shape[1] > 0:
+        zr = _noise_np(keys[2], rows, np.arange(ref0, ref0 + var_ref.shape[1])).astype(
+            np.float64)
+        has = ref_idx >= 0
+        r = ref_idx[has]
+        x[:, has] -= (np.sqrt(np.maximum(var_ref[:, r].astype(np.float64), 0.0))
+                      * gain[None, has] * zr[:, r])
+    x = x - cols["off"][None, :]
+    q = np.floor((x - cols["e0"][None, :]) * cols["inv_w"][None, :])
+    q = np.where(q > 0.0, q, 0.0)
+    q = np.where(q < cols["g_top"], q, cols["g_top"]).astype(np.int64)
+    c = q + (x >= cols["levels"][cols["lbase"][None, :] + q + 1])
+    e = cols["e_flat"][cols["ebase"][None, :] + c].astype(np.float64).sum(axis=1)
+    e_out += np.where(on, e, 0.0)
+    np.add.at(out.T, out_index, ((c - half) * coef[None, :] * on[:, None]).T)
+
+
 def _analog_read_numpy(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, half,
                        sar, exact, t0, up, dn, trial, offset, sig_s, sig_c, e_table, e_row, keys,
                        rows, col0, ref0, out, e_out, on):
@@ -947,12 +835,12 @@ def _sar_columns(adcs: ColumnAdcs, adc_of: np.ndarray) -> dict | None:
     cols = {
         "adc_of": adc_of,
         "src": src,
-        "shot": bool(np.any(adcs.sig_s > 0.0)),
-        "s2": np.ascontiguousarray((adcs.sig_s * adcs.sig_s)[adc_of]),
+        "shot": bool(np.any(adcs.sig_s > 0.0) or any_sig_c),
+        # sampling and comparator noise, one input-referred variance (the section comment)
+        "s2": np.ascontiguousarray((adcs.sig_s * adcs.sig_s + adcs.sig_c * adcs.sig_c)[adc_of]),
         "off": np.ascontiguousarray(adcs.offset[adc_of]),
-        "sc": np.ascontiguousarray(adcs.sig_c[adc_of]),
-        "lim": np.ascontiguousarray(lim_a[adc_of]),
         "levels": np.ascontiguousarray(lv).ravel(),
+        "g_top": float(m - 2),
         "lbase": np.ascontiguousarray(adc_of * (m + 1), dtype=np.int64),
         "e0": np.ascontiguousarray(e0[adc_of]),
         "inv_w": np.ascontiguousarray(inv_w[adc_of]),
@@ -996,17 +884,15 @@ def _read_sar_fused(mean, var_own, var_ref, gain, coef, bits, half, cols, keys, 
     gain = np.ascontiguousarray(gain, dtype=np.float64)
     coef = np.ascontiguousarray(coef, dtype=np.float64)
     vv = var_own if noisy else mean
-    base0 = (int(col0) * bits + bits - 1) & 0xFFFFFFFF
     fn(0, n_b, n_s, mean.ctypes.data, mean.strides[0], vv.ctypes.data, vv.strides[0],
        gain.ctypes.data, cols["s2"].ctypes.data, cols["off"].ctypes.data,
        cols["e0"].ctypes.data, cols["inv_w"].ctypes.data, cols["lbase"].ctypes.data,
-       cols["lim"].ctypes.data, cols["sc"].ctypes.data, coef.ctypes.data,
-       cols["levels"].ctypes.data, cols["e_flat"].ctypes.data, cols["ebase"].ctypes.data,
-       zig._CORE64.ctypes.data, keys.ctypes.data, act.ctypes.data,
-       sar_read.slow_draw_address(), int(col0), int(sample0), int(n_planes), int(plane),
+       coef.ctypes.data, cols["levels"].ctypes.data, cols["e_flat"].ctypes.data,
+       cols["ebase"].ctypes.data, zig._CORE64.ctypes.data, keys.ctypes.data, act.ctypes.data,
+       sar_read.slow_draw_address(), int(sample0), int(n_planes), int(plane),
        int(bool(skip)), int(bool(assign)), sar_read._s32(int(col0) & 0xFFFFFFFF),
-       sar_read._s32(base0), int(bits), half + 0.5, float((1 << bits) - 2), half,
-       out.ctypes.data, out.strides[0] // 8, e_out.ctypes.data)
+       half + 0.5, float((1 << bits) - 2), half, out.ctypes.data, out.strides[0] // 8,
+       e_out.ctypes.data)
     return True
 
 
@@ -1069,8 +955,7 @@ def analog_read(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, 
     if ident is None:
         ident = out_index.size == out.shape[1] and bool(
             np.array_equal(out_index, np.arange(out_index.size)))
-    cols = (_sar_columns(adcs, adc_of) if adcs.sar and not exact and backend() != "numpy"
-            else None)
+    cols = _sar_columns(adcs, adc_of) if adcs.sar and not exact else None
     fast = backend() != "numpy" and (plain or cols is not None)
     if assign and not (fast and ident):
         out[...] = 0.0
@@ -1086,6 +971,10 @@ def analog_read(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, 
             return
         keys = [key, zig.slow_key(key), key_ref, zig.slow_key(key_ref), key_c,
                 zig.slow_key(key_c)]
+        if cols is not None:
+            _read_sar_numpy(mean, var_own, var_ref, ref_idx, gain, coef, out_index, half, cols,
+                            keys, rows, col0, ref0, out, e_out, on)
+            return
         _analog_read_numpy(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, half,
                            bool(adcs.sar), bool(exact), adcs.t0, adcs.up, adcs.dn, adcs.trial,
                            adcs.offset, adcs.sig_s, adcs.sig_c, adcs.e_table, adcs.e_row, keys,
@@ -1110,7 +999,7 @@ def analog_read(mean, var_own, var_ref, ref_idx, gain, coef, out_index, adc_of, 
     if cols is not None:
         _read_sar_kernel(mean, var_own, var_ref, ref_idx, np.ascontiguousarray(gain,
                          dtype=np.float64), coef, out_index, int(adcs.bits), half, cols["shot"],
-                         cols["s2"], cols["off"], cols["sc"], cols["lim"], cols["levels"],
+                         cols["s2"], cols["off"], cols["levels"],
                          cols["lbase"], cols["e0"], cols["inv_w"], cols["e_flat"],
                          cols["ebase"], keys, int(sample0), int(plane), int(n_planes),
                          int(col0), int(ref0), bool(ident), bool(assign), out, e_out, active,
