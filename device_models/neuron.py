@@ -75,7 +75,15 @@ import math
 import numpy as np
 
 from . import cards, rng
-from ._checks import check_array, check_choice, check_instance, check_int, check_scalar, fail
+from ._checks import (
+    check_array,
+    check_broadcast,
+    check_choice,
+    check_instance,
+    check_int,
+    check_scalar,
+    fail,
+)
 from ._jit import backend, jit, prange
 from .constants import K_B_J_PER_K, LOG_FLOAT_MAX
 from .mosfet import EkvParams, ekv_numpy, ekv_params, ekv_scalar, mismatch_sigma
@@ -137,6 +145,7 @@ def lif_first_spike_time_s(i_a, r_ohm: float, tau_s: float, threshold_v: float, 
     tau = check_scalar("tau_s", tau_s, who, lo=0.0, lo_open=True)
     th = check_scalar("threshold_v", threshold_v, who, lo=0.0, lo_open=True)
     v0 = check_array("v0_v", v0_v, who, hi=th)
+    check_broadcast(who, i_a=i, v0_v=v0)
     ri = r * i
     with np.errstate(divide="ignore", invalid="ignore"):
         t = tau * np.log((ri - v0) / (ri - th))

@@ -80,6 +80,19 @@ def test_lif_first_spike_time_from_a_nonzero_start():
     assert t_from_0 == pytest.approx(tau * math.log(2.5), rel=1e-12, abs=0.0)
 
 
+def test_lif_first_spike_time_refuses_shapes_that_do_not_broadcast():
+    """Currents and start voltages of shapes that do not broadcast are refused by name (a
+    CimSimError, not NumPy's broadcast error from inside the formula)."""
+    from device_models.errors import CimSimError
+
+    with pytest.raises(CimSimError, match="v0_v.*broadcastable with 'i_a'"):
+        lif_first_spike_time_s(np.array([1e-6, 2e-6]), 1e6, 1e-3, 0.3, v0_v=[])
+    with pytest.raises(CimSimError, match="v0_v.*broadcastable"):
+        lif_first_spike_time_s(np.ones(3) * 1e-6, 1e6, 1e-3, 0.3, v0_v=np.zeros(2))
+    assert lif_first_spike_time_s(np.ones((2, 1)) * 1e-6, 1e6, 1e-3, 0.3,
+                                  v0_v=np.zeros(3)).shape == (2, 3)
+
+
 def test_lif_rate_zero_below_rheobase():
     assert float(lif_rate_hz(0.29e-6, 1e6, 1e-3, 0.3)) == 0.0
     assert np.isinf(lif_first_spike_time_s(0.3e-6, 1e6, 1e-3, 0.3))
