@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from cimsim.hardware import HardwareConfig, TileConfig
@@ -65,6 +65,7 @@ def test_clock_energy_closed_form_and_linear_in_periods(n, ff, e, c, v):
 
 
 @settings(max_examples=40)
+@example(g=1e-4, v_read=0.375, extra=1e-13, t=6e-8)     # a supply 1e-13 V above the rail
 @given(g=st.floats(1e-7, 1e-4), v_read=st.floats(0.05, 0.5), extra=st.floats(0.0, 2.0),
        t=st.floats(1e-10, 1e-6))
 def test_read_supply_is_the_drop_times_the_charge(g, v_read, extra, t):

@@ -144,7 +144,9 @@ def read_supply_factor(v_read_v: float, v_supply_v: float | None) -> float:
     if v_supply_v is None:
         return 0.0
     v_sup = check_scalar("v_supply_v", v_supply_v, who, lo=v_read)
-    return v_sup / v_read - 1.0
+    # the drop first: exact for a supply within 2x of the rail (Sterbenz), where V_sup/V_read
+    # - 1 would keep only the rounding of a quotient near 1
+    return (v_sup - v_read) / v_read
 
 
 def read_supply_energy_j(cell_energy_j: float, v_read_v: float,
