@@ -397,6 +397,26 @@ def test_sar_lookup_kernel_equals_its_numpy_reference(mapping, sigma_c_lsb):
         assert o_a.adc_conversions == o_b.adc_conversions == o_fast.adc_conversions
 
 
+def test_sar_lookup_keeps_read_noise_without_converter_noise():
+    """ADCs with neither sampling nor comparator noise (mismatch only) still see the cells'
+    read noise in the look-up kernel: its codes equal the general kernel's and the NumPy
+    reference's bit for bit (no comparator draw to differ), and they spread."""
+    from cimsim.tile import readout
+
+    w, x = _data(40, 30, 200, seed=6)
+    hw = _hw(HardwareConfig(), rows=32, cols=32, adc_bits=8)
+    m = AnalogMatrix(w, hw).calibrate(x)
+    for _, _, block in m.blocks:
+        block.adcs.sig_s[:] = 0.0
+        block.adcs.sig_c[:] = 0.0
+    assert readout._sar_columns(m.blocks[0][2].adcs, m.blocks[0][2].adc_of) is not None
+    (y, _), (y_np, _), (y_gen, _), _ = _sar_paths(m, x)
+    np.testing.assert_array_equal(y, y_gen)
+    np.testing.assert_array_equal(y, y_np)
+    y2, _ = m.matmul(x)                   # fresh draws: other codes
+    assert not np.array_equal(y, y2)
+
+
 @pytest.mark.parametrize("sigma_c_lsb", [0.03, 0.05])
 def test_sar_lookup_flips_as_often_as_the_search(sigma_c_lsb):
     """The look-up's one input-referred comparator draw moves a code as often as the search's

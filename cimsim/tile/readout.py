@@ -479,6 +479,7 @@ def _read_sar_py(mean, var_own, var_ref, ref_idx, gain, coef, out_index, bits, h
     n_b, n_s = mean.shape
     m = 1 << bits
     noisy = var_own.shape[1] == n_s
+    shot = shot or noisy        # one draw whenever any noise is on (the ADCs' or the read's)
     n_ref = var_ref.shape[1]
     has_ref = noisy and n_ref > 0
     h0 = half + 0.5
@@ -701,7 +702,7 @@ def _read_sar_numpy(mean, var_own, var_ref, ref_idx, gain, coef, out_index, half
     keys = [int(k) for k in keys]
     noisy = var_own.shape[1] == n_s
     x = (half + 0.5) + mean.astype(np.float64) * gain[None, :]
-    if cols["shot"]:
+    if cols["shot"] or noisy:
         var = np.broadcast_to(cols["s2"], (n_b, n_s))
         if noisy:
             var = var + np.maximum(var_own.astype(np.float64), 0.0) * (gain * gain)[None, :]
@@ -835,7 +836,7 @@ def _sar_columns(adcs: ColumnAdcs, adc_of: np.ndarray) -> dict | None:
     cols = {
         "adc_of": adc_of,
         "src": src,
-        "shot": bool(np.any(adcs.sig_s > 0.0) or any_sig_c),
+        "shot": bool(np.any(adcs.sig_s > 0.0) or any_sig_c),    # the ADCs' own noise
         # sampling and comparator noise, one input-referred variance (the section comment)
         "s2": np.ascontiguousarray((adcs.sig_s * adcs.sig_s + adcs.sig_c * adcs.sig_c)[adc_of]),
         "off": np.ascontiguousarray(adcs.offset[adc_of]),
@@ -863,7 +864,7 @@ def _read_sar_fused(mean, var_own, var_ref, gain, coef, bits, half, cols, keys, 
     checked here: the kernel indexes through raw addresses."""
     n_b, n_s = mean.shape
     noisy = var_own.shape[1] == n_s
-    shot = bool(cols["shot"])
+    shot = bool(cols["shot"]) or noisy      # as _read_sar_py
     f8 = np.dtype(np.float64)
     if (not ident or (noisy and var_ref.shape[1] > 0) or n_b == 0 or n_s == 0
             or mean.strides[1] != mean.itemsize or mean.strides[0] < 0
